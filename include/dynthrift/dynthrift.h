@@ -1,0 +1,11 @@
+/* dynthrift — a runtime-reflective Apache Thrift engine.  The umbrella
+ * header: include this one. */
+#ifndef DYNTHRIFT_H
+#define DYNTHRIFT_H
+
+#include "dynthrift/common.h"
+#include "dynthrift/schema.h"
+
+#define THRIFT_VERSION_STRING "0.1.0"
+
+#endif

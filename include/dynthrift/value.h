@@ -1,0 +1,129 @@
+/* dynthrift — dynamically typed Thrift values.
+ *
+ * A value tree lives in one arena (thrift_arena_t): every constructor takes
+ * the arena, and freeing the arena frees the whole tree.  Values are typed by
+ * the schema's type defs (borrowed from a schema that must outlive them).
+ * Struct values hold one slot per field, in declaration order; an unset field
+ * is an empty slot.  Strings and binaries are (pointer, length), not
+ * NUL-terminated, and may point into a decoded input buffer (zero-copy).
+ *
+ * Not thread-safe: a value tree belongs to the thread that owns its arena. */
+#ifndef DYNTHRIFT_VALUE_H
+#define DYNTHRIFT_VALUE_H
+
+#include "dynthrift/common.h"
+#include "dynthrift/schema.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct thrift_value thrift_value_t;
+
+/* ---- construction (all allocated in `arena`; NULL on out of memory) ---- */
+
+/* A value of `type` (typedefs followed): zero / empty for scalars and
+ * containers; a struct starts with the IDL's default values, other fields
+ * unset. */
+THRIFT_API thrift_value_t *thrift_value_new(thrift_arena_t *arena, const thrift_type_def_t *type);
+THRIFT_API thrift_value_t *thrift_value_new_struct(thrift_arena_t *arena, const thrift_struct_def_t *def);
+THRIFT_API thrift_value_t *thrift_value_new_bool(thrift_arena_t *arena, bool b);
+THRIFT_API thrift_value_t *thrift_value_new_i8(thrift_arena_t *arena, int8_t i);
+THRIFT_API thrift_value_t *thrift_value_new_i16(thrift_arena_t *arena, int16_t i);
+THRIFT_API thrift_value_t *thrift_value_new_i32(thrift_arena_t *arena, int32_t i);
+THRIFT_API thrift_value_t *thrift_value_new_i64(thrift_arena_t *arena, int64_t i);
+THRIFT_API thrift_value_t *thrift_value_new_double(thrift_arena_t *arena, double d);
+/* Copies `len` bytes into the arena. */
+THRIFT_API thrift_value_t *thrift_value_new_string(thrift_arena_t *arena, const char *s, size_t len);
+THRIFT_API thrift_value_t *thrift_value_new_binary(thrift_arena_t *arena, const void *p, size_t len);
+THRIFT_API thrift_value_t *thrift_value_new_uuid(thrift_arena_t *arena, const uint8_t bytes[16]);
+/* An enum value; `number` need not be a declared value. */
+THRIFT_API thrift_value_t *thrift_value_new_enum(thrift_arena_t *arena, const thrift_enum_def_t *def, int32_t number);
+
+/* ---- inspection ------------------------------------------------------- */
+
+/* The value's resolved type (never a typedef). */
+THRIFT_API const thrift_type_def_t *thrift_value_type(const thrift_value_t *v);
+THRIFT_API thrift_kind_t thrift_value_kind(const thrift_value_t *v);
+THRIFT_API bool thrift_value_bool(const thrift_value_t *v);
+/* i8, i16, i32, i64 and enum values, widened. */
+THRIFT_API int64_t thrift_value_int(const thrift_value_t *v);
+THRIFT_API double thrift_value_double(const thrift_value_t *v);
+/* string and binary: borrowed bytes, valid while the arena lives. */
+THRIFT_API const uint8_t *thrift_value_bytes(const thrift_value_t *v, size_t *len);
+/* uuid: 16 bytes. */
+THRIFT_API const uint8_t *thrift_value_uuid(const thrift_value_t *v);
+
+/* ---- scalar setters (THRIFT_TYPE on a kind mismatch, THRIFT_RANGE when the
+ * number does not fit the value's integer type) ------------------------- */
+THRIFT_API thrift_status_t thrift_value_set_bool(thrift_value_t *v, bool b);
+THRIFT_API thrift_status_t thrift_value_set_int(thrift_value_t *v, int64_t i);
+THRIFT_API thrift_status_t thrift_value_set_double(thrift_value_t *v, double d);
+/* Copies into `arena`. */
+THRIFT_API thrift_status_t thrift_value_set_bytes(thrift_arena_t *arena, thrift_value_t *v, const void *p, size_t len);
+
+/* ---- structs, unions, exceptions -------------------------------------- */
+
+THRIFT_API const thrift_struct_def_t *thrift_value_struct_def(const thrift_value_t *v);
+/* Borrowed field value, or NULL when unset / no such field. */
+THRIFT_API thrift_value_t *thrift_value_get(const thrift_value_t *v, const char *name);
+THRIFT_API thrift_value_t *thrift_value_get_by_id(const thrift_value_t *v, int id);
+THRIFT_API thrift_value_t *thrift_value_get_at(const thrift_value_t *v, size_t index);
+/* Stores a copy of `field_value` (its children are shared, not copied) in
+ * the field's slot.  THRIFT_NOT_FOUND for an unknown field, THRIFT_TYPE when
+ * the value's type does not match the field's.  Setting a union field
+ * clears the union's other fields. */
+THRIFT_API thrift_status_t thrift_value_set(thrift_value_t *v, const char *name, const thrift_value_t *field_value);
+THRIFT_API thrift_status_t thrift_value_set_by_id(thrift_value_t *v, int id, const thrift_value_t *field_value);
+THRIFT_API thrift_status_t thrift_value_set_at(thrift_value_t *v, size_t index, const thrift_value_t *field_value);
+/* The field's slot, made present (a new default value of the field's type if
+ * it was unset), for building a tree in place; NULL if no such field or out
+ * of memory. */
+THRIFT_API thrift_value_t *thrift_value_field(thrift_arena_t *arena, thrift_value_t *v, const char *name);
+THRIFT_API void thrift_value_unset(thrift_value_t *v, const char *name);
+THRIFT_API bool thrift_value_has(const thrift_value_t *v, const char *name);
+
+/* ---- containers ------------------------------------------------------- */
+
+/* Elements of a list or set, entries of a map. */
+THRIFT_API size_t thrift_value_count(const thrift_value_t *v);
+/* list/set element i (borrowed), NULL when out of range. */
+THRIFT_API thrift_value_t *thrift_value_at(const thrift_value_t *v, size_t i);
+/* Appends a copy of `item` to a list or set (sets are not de-duplicated:
+ * the wire keeps order and duplicates, as Apache's decoders read them).
+ * THRIFT_TYPE when `item` is not of the element type. */
+THRIFT_API thrift_status_t thrift_value_append(thrift_arena_t *arena, thrift_value_t *v, const thrift_value_t *item);
+/* A new default element appended in place; NULL on error. */
+THRIFT_API thrift_value_t *thrift_value_append_new(thrift_arena_t *arena, thrift_value_t *v);
+THRIFT_API thrift_value_t *thrift_value_map_key(const thrift_value_t *v, size_t i);
+THRIFT_API thrift_value_t *thrift_value_map_value(const thrift_value_t *v, size_t i);
+/* Inserts or replaces (by deep equality of keys). */
+THRIFT_API thrift_status_t thrift_value_map_put(thrift_arena_t *arena, thrift_value_t *v, const thrift_value_t *key, const thrift_value_t *value);
+/* The value stored under `key` (deep equality), or NULL. */
+THRIFT_API thrift_value_t *thrift_value_map_find(const thrift_value_t *v, const thrift_value_t *key);
+/* True when the list/set contains `item` (deep equality). */
+THRIFT_API bool thrift_value_contains(const thrift_value_t *v, const thrift_value_t *item);
+
+/* ---- whole trees -------------------------------------------------------- */
+
+/* Deep equality: same type and same contents.  Doubles compare by bits, so
+ * NaN equals the same NaN and -0.0 differs from 0.0 (round trips are exact).
+ * Sets and maps compare in order. */
+THRIFT_API bool thrift_value_equal(const thrift_value_t *a, const thrift_value_t *b);
+/* A deep copy allocated in `arena` (strings copied too). */
+THRIFT_API thrift_value_t *thrift_value_clone(thrift_arena_t *arena, const thrift_value_t *v);
+
+typedef enum thrift_validate_flags {
+    THRIFT_VALIDATE_DEFAULT = 0,
+    THRIFT_VALIDATE_ALLOW_UNKNOWN_ENUM = 1 << 0
+} thrift_validate_flags_t;
+
+/* Checks the tree against its types: required fields present, exactly one
+ * field set in a union, enum values declared (unless allowed).  The error
+ * names the path: "Payload.users[3].address.zip: required field missing". */
+THRIFT_API thrift_status_t thrift_value_validate(const thrift_value_t *v, unsigned flags, thrift_error_t *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,75 @@
+#include "base.h"
+
+void thrift__strmap_init(thrift__strmap_t *m, thrift_arena_t *arena) {
+    m->slots = NULL;
+    m->mask = 0;
+    m->count = 0;
+    m->arena = arena;
+}
+
+static void insert_slot(thrift__strmap_entry_t *slots, uint32_t mask,
+                        const thrift__strmap_entry_t *e) {
+    uint32_t i = (uint32_t)e->hash & mask;
+    while (slots[i].key)
+        i = (i + 1) & mask;
+    slots[i] = *e;
+}
+
+static bool grow(thrift__strmap_t *m) {
+    uint32_t cap = m->slots ? (m->mask + 1) * 2 : 8;
+    thrift__strmap_entry_t *slots =
+        thrift__arena_zalloc(m->arena, sizeof *slots * cap);
+    if (!slots)
+        return false;
+    if (m->slots)
+        for (uint32_t i = 0; i <= m->mask; i++)
+            if (m->slots[i].key)
+                insert_slot(slots, cap - 1, &m->slots[i]);
+    m->slots = slots;
+    m->mask = cap - 1;
+    return true;
+}
+
+bool thrift__strmap_put(thrift__strmap_t *m, const char *key, size_t key_len,
+                        void *value, void **existing, bool *oom) {
+    uint64_t h = thrift__hash_bytes(key, key_len);
+    if (m->slots) {
+        for (uint32_t i = (uint32_t)h & m->mask; m->slots[i].key;
+             i = (i + 1) & m->mask) {
+            const thrift__strmap_entry_t *e = &m->slots[i];
+            if (e->hash == h && e->key_len == key_len &&
+                memcmp(e->key, key, key_len) == 0) {
+                if (existing)
+                    *existing = e->value;
+                return false;
+            }
+        }
+    }
+    /* Keep the load factor at or below 1/2. */
+    if (!m->slots || (m->count + 1) * 2 > m->mask + 1) {
+        if (!grow(m)) {
+            if (oom)
+                *oom = true;
+            return false;
+        }
+    }
+    thrift__strmap_entry_t e = {key, key_len, h, value};
+    insert_slot(m->slots, m->mask, &e);
+    m->count++;
+    return true;
+}
+
+void *thrift__strmap_get(const thrift__strmap_t *m, const char *key,
+                         size_t key_len) {
+    if (!m->slots)
+        return NULL;
+    uint64_t h = thrift__hash_bytes(key, key_len);
+    for (uint32_t i = (uint32_t)h & m->mask; m->slots[i].key;
+         i = (i + 1) & m->mask) {
+        const thrift__strmap_entry_t *e = &m->slots[i];
+        if (e->hash == h && e->key_len == key_len &&
+            memcmp(e->key, key, key_len) == 0)
+            return e->value;
+    }
+    return NULL;
+}

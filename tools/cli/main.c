@@ -1,0 +1,58 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const cli_command_t commands[] = {
+    {"idl", "load a .thrift file and print its schema (text or Apache's JSON)", NULL},
+    {"encode", "JSON value on stdin -> Thrift bytes on stdout", NULL},
+    {"decode", "Thrift bytes on stdin -> JSON value on stdout", NULL},
+    {"call", "call a method of a Thrift server, JSON in, JSON out", NULL},
+    {"serve", "serve a service: --mock fixtures, --exec a program, --echo", NULL},
+    {"bench", "load-test a Thrift server (a wrk for Thrift)", NULL},
+};
+
+static int (*command_fn(const char *name))(int, char **) {
+    if (!strcmp(name, "idl")) return cmd_idl;
+    if (!strcmp(name, "encode")) return cmd_encode;
+    if (!strcmp(name, "decode")) return cmd_decode;
+    if (!strcmp(name, "call")) return cmd_call;
+    if (!strcmp(name, "serve")) return cmd_serve;
+    if (!strcmp(name, "bench")) return cmd_bench;
+    return NULL;
+}
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: dynthrift COMMAND [ARGS...]   (dynthrift COMMAND --help)\n\n"
+                 "dynthrift %s: load .thrift files at run time; encode, decode,\n"
+                 "call and serve any method by name.\n\ncommands:\n",
+            THRIFT_VERSION_STRING);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (command_fn(commands[i].name))
+            fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nexit codes: 0 ok, 1 declared exception, 2 application exception,\n"
+                 "3 transport or timeout error, 64 bad usage, 65 bad input, 70 internal error\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("dynthrift %s\n", THRIFT_VERSION_STRING);
+        return CLI_EXIT_OK;
+    }
+    int (*fn)(int, char **) = command_fn(argv[1]);
+    if (!fn) {
+        fprintf(stderr, "dynthrift: unknown command '%s'\n\n", argv[1]);
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    return fn(argc - 1, argv + 1);
+}
