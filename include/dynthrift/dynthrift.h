@@ -5,6 +5,8 @@
 
 #include "dynthrift/common.h"
 #include "dynthrift/schema.h"
+#include "dynthrift/value.h"
+#include "dynthrift/proto.h"
 
 #define THRIFT_VERSION_STRING "0.1.0"
 
