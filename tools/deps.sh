@@ -1,0 +1,36 @@
+# Sourced by tools/demo.sh and tools/test.sh: installs the Debian packages
+# dynthrift needs, only those missing, so a second run does nothing.
+
+# To build the library, the CLI and the demo.
+BUILD_PACKAGES="gcc libc6-dev meson ninja-build pkg-config python3 libev-dev libjansson-dev"
+# To run every test: the real Thrift peers we prove interop against, the C++
+# toolchain for Apache's generated code, sanitizer and leak tooling, fuzzing.
+TEST_PACKAGES="thrift-compiler python3-thrift python3-thriftpy libthrift-dev
+  libthrift-c-glib-dev g++ binutils valgrind clang libclang-rt-14-dev"
+
+ensure_packages() {
+    local missing=()
+    for pkg in "$@"; do
+        if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+            missing+=("$pkg")
+        fi
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || { echo "need root (or sudo) to install: ${missing[*]}" >&2; return 1; }
+        sudo="sudo"
+    fi
+    echo "installing: ${missing[*]}" >&2
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+# meson_build DIR [meson setup options...]: configure once, then build.
+meson_build() {
+    local dir=$1; shift
+    if [ ! -f "$dir/build.ninja" ]; then
+        meson setup "$dir" "$@" >&2
+    fi
+    ninja -C "$dir" >&2
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds dynthrift twice — release with -Werror, then with AddressSanitizer and
+# UndefinedBehaviorSanitizer — and runs every test in both builds.  Installs
+# what it needs with apt-get when missing; safe to run again.  Ends with the
+# line "N passed, N failed, N skipped" (TAP subtests count one each).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+. tools/deps.sh
+ensure_packages $BUILD_PACKAGES $TEST_PACKAGES || exit 1
+
+status=0
+for variant in release asan; do
+    case $variant in
+        release) dir=build; opts=(--buildtype=release) ;;
+        asan) dir=build-asan; opts=(--buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false) ;;
+    esac
+    echo "== $variant build ($dir)"
+    if ! meson_build "$dir" "${opts[@]}"; then
+        echo "build failed: $dir" >&2
+        status=1
+        continue
+    fi
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+        meson test -C "$dir" --print-errorlogs --num-processes 2 || status=1
+done
+
+python3 tools/test_summary.py build/meson-logs/testlog.json build-asan/meson-logs/testlog.json
+summary_status=$?
+[ $status -eq 0 ] && status=$summary_status
+exit $status
