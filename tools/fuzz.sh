@@ -25,7 +25,6 @@ fail=0
 for bin in build-fuzz/test/fuzz/fuzz_*; do
     [ -x "$bin" ] || continue
     name=$(basename "$bin")
-    seeds=test/fuzz/corpus/${name%_binary}; seeds=${seeds%_compact}; seeds=${seeds%_json}
     seeds=test/fuzz/corpus/$name
     work=build-fuzz/corpus/$name
     crashes=build-fuzz/crashes/$name
