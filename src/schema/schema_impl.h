@@ -227,4 +227,21 @@ struct thrift_schema {
 /* The shared, static base types (void, bool, i8 ... uuid). */
 const thrift_type_def_t *thrift__base_type(thrift_kind_t kind);
 
+/* ---- helpers shared by the loader (src/idl) and src/schema -------------- */
+
+/* Builds the by-id and by-name lookups of `s` from s->fields (also sets
+ * index, owner and required_count).  On a duplicate id or name returns
+ * THRIFT_SEMANTIC and stores the position of the first field that repeats an
+ * earlier one in *dup_index; THRIFT_NOMEM on allocation failure. */
+thrift_status_t thrift__struct_build_index(thrift_struct_def_t *s,
+                                           thrift_arena_t *arena,
+                                           uint32_t *dup_index);
+/* Builds by_name and by_number of `e` from e->values; a repeated name makes
+ * THRIFT_SEMANTIC with *dup_index set. */
+thrift_status_t thrift__enum_build_index(thrift_enum_def_t *e,
+                                         thrift_arena_t *arena,
+                                         uint32_t *dup_index);
+/* Allocates an empty schema owning `arena` (refcount 1). */
+thrift_schema_t *thrift__schema_new(thrift_arena_t *arena);
+
 #endif
