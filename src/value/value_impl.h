@@ -51,4 +51,23 @@ bool thrift__value_init(thrift_arena_t *arena, thrift_value_t *v,
 bool thrift__value_reserve(thrift_arena_t *arena, thrift_value_t *v,
                            uint32_t extra);
 
+/* ---- helpers shared by the value, proto and json layers ---------------- */
+
+/* Same kind and, for enums/structs, the same definition; containers
+ * compare their element types.  Typedefs are followed. */
+bool thrift__type_compatible(const thrift_type_def_t *a,
+                             const thrift_type_def_t *b);
+/* "i32", "string", "list"...: the name of a thrift_kind_t. */
+const char *thrift__kind_name(unsigned kind);
+/* True when `i` fits the integer kind (i8, i16, i32, enum; i64 always). */
+bool thrift__int_fits(unsigned kind, int64_t i);
+/* Parses 8-4-4-4-12 hex (or 32 hex digits, or {braced}) into 16 bytes. */
+bool thrift__uuid_parse(const char *s, size_t len, uint8_t out[16]);
+/* Field lookup by name (hash table, or a scan for static definitions). */
+const thrift_field_def_t *thrift__struct_field_by_name(
+    const thrift_struct_def_t *sd, const char *name, size_t len);
+/* Deep copy of *src into *dst, allocating in `arena`. */
+bool thrift__value_copy(thrift_arena_t *arena, thrift_value_t *dst,
+                        const thrift_value_t *src);
+
 #endif
