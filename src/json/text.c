@@ -1,0 +1,217 @@
+/* Text-level helpers of the JSON layer: UTF-8 checking, string escaping,
+ * base64, uuid and number formatting.  No jansson here: the text writer
+ * produces its output directly, so integers never pass through a double and
+ * doubles get their shortest round-trip form. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "json/json_internal.h"
+
+bool thrift__utf8_valid(const uint8_t *s, size_t len) {
+    size_t i = 0;
+    while (i < len) {
+        uint8_t c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n;
+        uint32_t cp;
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (len - i <= n)
+            return false;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        // Overlong forms, surrogates and values past U+10FFFF are not
+        // UTF-8; jansson would refuse them on the way back in.
+        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+            (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+bool thrift__json_put_string(thrift__buf_t *b, const uint8_t *s, size_t len) {
+    static const char hex[] = "0123456789abcdef";
+    // Worst case every byte becomes \u00XX.
+    if (len > (SIZE_MAX - 2) / 6 || !thrift__buf_reserve(b, len * 6 + 2))
+        return false;
+    uint8_t *o = b->data + b->len;
+    *o++ = '"';
+    for (size_t i = 0; i < len; i++) {
+        uint8_t c = s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *o++ = c;
+            continue;
+        }
+        *o++ = '\\';
+        switch (c) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\t': *o++ = 't'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\f': *o++ = 'f'; break;
+        default:
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+    }
+    *o++ = '"';
+    b->len = (size_t)(o - b->data);
+    return true;
+}
+
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+void thrift__base64_encode(const uint8_t *in, size_t n, char *out) {
+    size_t i = 0;
+    for (; i + 3 <= n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        *out++ = b64_alphabet[v >> 18];
+        *out++ = b64_alphabet[(v >> 12) & 63];
+        *out++ = b64_alphabet[(v >> 6) & 63];
+        *out++ = b64_alphabet[v & 63];
+    }
+    if (n - i == 1) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        *out++ = b64_alphabet[v >> 18];
+        *out++ = b64_alphabet[(v >> 12) & 63];
+        *out++ = '=';
+        *out++ = '=';
+    } else if (n - i == 2) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
+        *out++ = b64_alphabet[v >> 18];
+        *out++ = b64_alphabet[(v >> 12) & 63];
+        *out++ = b64_alphabet[(v >> 6) & 63];
+        *out++ = '=';
+    }
+}
+
+static int b64_value(unsigned char c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+bool thrift__base64_decode(const char *in, size_t len, uint8_t *out,
+                           size_t *out_len) {
+    // Padding is optional (Apache's readers accept both), but when present
+    // it must complete the last quantum.
+    size_t pad = 0;
+    while (pad < 2 && len > 0 && in[len - 1] == '=') {
+        len--;
+        pad++;
+    }
+    if (len % 4 == 1 || (pad && (len + pad) % 4 != 0))
+        return false;
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        int v = b64_value((unsigned char)in[i]);
+        if (v < 0)
+            return false;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    *out_len = o;
+    return true;
+}
+
+bool thrift__json_put_base64(thrift__buf_t *b, const uint8_t *s, size_t len) {
+    size_t n = thrift__base64_len(len);
+    if (!thrift__buf_reserve(b, n + 2))
+        return false;
+    b->data[b->len++] = '"';
+    thrift__base64_encode(s, len, (char *)b->data + b->len);
+    b->len += n;
+    b->data[b->len++] = '"';
+    return true;
+}
+
+bool thrift__json_put_int(thrift__buf_t *b, int64_t i) {
+    char tmp[24];
+    char *p = tmp + sizeof tmp;
+    // Through uint64_t so INT64_MIN negates without overflow.
+    uint64_t u = i < 0 ? 0 - (uint64_t)i : (uint64_t)i;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (i < 0)
+        *--p = '-';
+    return thrift__buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+size_t thrift__json_format_double(double d, char out[32]) {
+    int n = 0;
+    // %.17g always round-trips; the shorter forms are tried first so that
+    // 0.1 is written "0.1", not "0.10000000000000001".
+    for (int prec = 15; prec <= 17; prec++) {
+        n = snprintf(out, 32, "%.*g", prec, d);
+        if (prec == 17 || strtod(out, NULL) == d)
+            break;
+    }
+    // strtod compares -0.0 == 0.0, but %g keeps the sign, so "-0" is right.
+    bool has_mark = false;
+    for (int i = 0; i < n; i++)
+        if (out[i] == '.' || out[i] == 'e' || out[i] == 'E')
+            has_mark = true;
+    if (!has_mark && n < 30) {
+        out[n++] = '.';
+        out[n++] = '0';
+        out[n] = '\0';
+    }
+    return (size_t)n;
+}
+
+bool thrift__json_put_double(thrift__buf_t *b, double d) {
+    if (isnan(d))
+        return thrift__buf_puts(b, "\"NaN\"");
+    if (isinf(d))
+        return thrift__buf_puts(b, d > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+    char tmp[32];
+    size_t n = thrift__json_format_double(d, tmp);
+    return thrift__buf_append(b, tmp, n);
+}
+
+void thrift__uuid_format(const uint8_t uuid[16], char out[37]) {
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex[uuid[i] >> 4];
+        out[o++] = hex[uuid[i] & 15];
+    }
+    out[o] = '\0';
+}
