@@ -1,0 +1,302 @@
+/* dynthrift — calling and serving Thrift methods by name over libev.
+ *
+ * The caller owns the event loop: async functions take a `struct ev_loop *`
+ * and the library never touches ev_default_loop.  The blocking client API
+ * (thrift_connect + thrift_call) is the async one driven by a private loop.
+ * This header does not include <ev.h>; `struct ev_loop` is only named.
+ *
+ * Everything here is an opaque handle created and freed by functions, so a
+ * scripting host (Lua, Python ctypes/cffi) can bind it without struct
+ * layouts.  Every callback takes `void *ud` last.  Errors are reported
+ * through a caller-owned thrift_error_t (render it with
+ * thrift_error_render) or a thrift_status_t (thrift_status_str).
+ *
+ * Rules for callbacks (as in hiredis and libuv):
+ *  - a function that returns an error never runs its callback;
+ *  - otherwise the callback runs exactly once, on the loop thread, never
+ *    inside the call that registered it (also on timeout, close and free);
+ *  - everything a callback receives is borrowed for the callback's duration
+ *    unless it says otherwise;
+ *  - freeing a connection or server from inside its own callback is legal
+ *    (the free is deferred until the callback returns).
+ *
+ * Threads: a schema may be shared between threads.  A connection or server
+ * belongs to the thread running its loop; the only exception is
+ * thrift_call_submit, which any thread may call. */
+#ifndef DYNTHRIFT_NET_H
+#define DYNTHRIFT_NET_H
+
+#include "dynthrift/common.h"
+#include "dynthrift/proto.h"
+#include "dynthrift/schema.h"
+#include "dynthrift/value.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ev_loop;
+
+/* ---- options -------------------------------------------------------------
+ * One options object configures both a client connection and the
+ * connections a server accepts.  Setters never fail: a value out of range is
+ * clamped.  Options are copied by the functions that take them, so an
+ * options object may be freed right after use. */
+
+typedef enum thrift_framing {
+    THRIFT_FRAMING_BUFFERED = 0, /* unframed: message ends found by parsing */
+    THRIFT_FRAMING_FRAMED = 1    /* 4-byte big-endian length before each */
+} thrift_framing_t;
+
+typedef struct thrift_conn_options thrift_conn_options_t;
+
+/* Returns owned; free with thrift_conn_options_free.  Defaults: binary,
+ * framed, connect timeout 5000 ms, no call timeout, max frame 16,384,000
+ * bytes, not multiplexed, idle timeout 0 (none).  NULL on out of memory. */
+THRIFT_API thrift_conn_options_t *thrift_conn_options_new(void);
+/* NULL-safe. */
+THRIFT_API void thrift_conn_options_free(thrift_conn_options_t *opts);
+THRIFT_API void thrift_conn_options_set_protocol(thrift_conn_options_t *opts, thrift_protocol_t proto);
+THRIFT_API void thrift_conn_options_set_framing(thrift_conn_options_t *opts, thrift_framing_t framing);
+/* 0: wait forever. */
+THRIFT_API void thrift_conn_options_set_connect_timeout_ms(thrift_conn_options_t *opts, uint32_t ms);
+/* Default deadline of each call, from submission to reply; 0: none. */
+THRIFT_API void thrift_conn_options_set_call_timeout_ms(thrift_conn_options_t *opts, uint32_t ms);
+/* Largest frame (framed) or message (buffered) accepted or sent. */
+THRIFT_API void thrift_conn_options_set_max_frame_size(thrift_conn_options_t *opts, size_t bytes);
+/* Client: prefix method names with "Service:" (Apache's TMultiplexedProtocol).
+ * Server: ignored (a server accepts both forms). */
+THRIFT_API void thrift_conn_options_set_multiplexed(thrift_conn_options_t *opts, bool on);
+/* Server connections: close after this long without a byte read; 0: never. */
+THRIFT_API void thrift_conn_options_set_idle_timeout_ms(thrift_conn_options_t *opts, uint32_t ms);
+/* Sets an option from text, for hosts and command lines: "protocol"
+ * (binary|compact|json), "transport"/"framing" (framed|buffered),
+ * "connect_timeout_ms", "call_timeout_ms", "max_frame_size",
+ * "multiplexed" (0|1), "idle_timeout_ms".  THRIFT_NOT_FOUND for an unknown
+ * key, THRIFT_INVALID for a bad value. */
+THRIFT_API thrift_status_t thrift_conn_options_set(thrift_conn_options_t *opts, const char *key,
+                                                   const char *value, thrift_error_t *err);
+
+/* ---- call results ----------------------------------------------------------
+ * What a call produced.  Borrowed: valid during the callback it is handed to
+ * (async) or until the next call on the connection (blocking). */
+typedef struct thrift_result thrift_result_t;
+
+/* THRIFT_OK: success (void methods and oneway calls included);
+ * THRIFT_DECLARED_EXCEPTION: the server threw an exception named in the
+ * method's `throws` (thrift_result_value is that exception);
+ * THRIFT_APP_EXCEPTION: a TApplicationException (see thrift_result_app_type);
+ * THRIFT_TIMEOUT, THRIFT_CLOSED, THRIFT_TRANSPORT, THRIFT_PROTOCOL, ... */
+THRIFT_API thrift_status_t thrift_result_status(const thrift_result_t *r);
+/* The error details (code == thrift_result_status).  Borrowed. */
+THRIFT_API const thrift_error_t *thrift_result_error(const thrift_result_t *r);
+/* On success: the returned value, a value of kind THRIFT_KIND_VOID for void
+ * methods and oneway calls.  On a declared exception: the exception struct.
+ * Otherwise NULL.  Borrowed (lives in the result's arena). */
+THRIFT_API const thrift_value_t *thrift_result_value(const thrift_result_t *r);
+/* The declared exception's type name ("BenchError") or NULL. */
+THRIFT_API const char *thrift_result_exception_name(const thrift_result_t *r);
+/* The TApplicationException type (thrift_app_exception_type_t) when the status
+ * is THRIFT_APP_EXCEPTION; -1 otherwise. */
+THRIFT_API int thrift_result_app_type(const thrift_result_t *r);
+/* The method this result answers. */
+THRIFT_API const char *thrift_result_method(const thrift_result_t *r);
+/* Takes ownership of the arena holding the value, so the value outlives the
+ * callback: returns owned (free with thrift_arena_free), or NULL when the
+ * result has no arena.  Afterwards the result has no arena. */
+THRIFT_API thrift_arena_t *thrift_result_take_arena(thrift_result_t *r);
+
+/* ---- client ---------------------------------------------------------------- */
+
+typedef struct thrift_conn thrift_conn_t;
+
+/* Runs once per call with its result (borrowed for the callback).
+ * `conn` may be freed inside the callback. */
+typedef void (*thrift_call_cb)(thrift_conn_t *conn, thrift_result_t *result, void *ud);
+
+/* A connection to `service` of `schema` at `address` ("host:port",
+ * "[::1]:port", "name:port" resolved with getaddrinfo, or "unix:/path"),
+ * driven by the caller's `loop`.  Connects asynchronously on first use (and
+ * again after a break).  Returns owned; free with thrift_conn_free.  Takes a
+ * reference on `schema`.  `opts` may be NULL (defaults); it is copied.  NULL
+ * on a bad address, an unknown service or out of memory. */
+THRIFT_API thrift_conn_t *thrift_conn_new(struct ev_loop *loop, thrift_schema_t *schema,
+                                          const char *service, const char *address,
+                                          const thrift_conn_options_t *opts, thrift_error_t *err);
+
+/* The blocking flavour: a connection with its own private loop, connected
+ * before returning (within the connect timeout).  Use it with thrift_call*.
+ * Returns owned; free with thrift_conn_free.  NULL on failure. */
+THRIFT_API thrift_conn_t *thrift_connect(thrift_schema_t *schema, const char *service,
+                                         const char *address, const thrift_conn_options_t *opts,
+                                         thrift_error_t *err);
+
+/* Fails every pending call with THRIFT_CLOSED (their callbacks run, later,
+ * on the loop for async connections; at once for blocking ones) and frees the
+ * connection.  NULL-safe.  Legal inside the connection's own callback. */
+THRIFT_API void thrift_conn_free(thrift_conn_t *conn);
+
+/* Calls outstanding (sent or queued, not yet answered). */
+THRIFT_API size_t thrift_conn_pending(const thrift_conn_t *conn);
+/* The service definition the connection talks to.  Borrowed. */
+THRIFT_API const thrift_service_def_t *thrift_conn_service(const thrift_conn_t *conn);
+/* An empty args struct for `method`, allocated in `arena`, to fill by name
+ * with thrift_value_set/thrift_value_field.  NULL for an unknown method. */
+THRIFT_API thrift_value_t *thrift_conn_new_args(thrift_conn_t *conn, thrift_arena_t *arena,
+                                                const char *method, thrift_error_t *err);
+
+/* Async call on the connection's loop.  `args` is the method's args struct
+ * (from thrift_conn_new_args) or NULL for no arguments; it is encoded before
+ * this returns, so it may be freed right away.  Fails up front (callback
+ * never runs) on an unknown method, missing required arguments, a type error
+ * or out of memory; otherwise `cb` (may be NULL) runs once, later.  Must be
+ * called on the loop thread. */
+THRIFT_API thrift_status_t thrift_call_async(thrift_conn_t *conn, const char *method,
+                                             const thrift_value_t *args,
+                                             thrift_call_cb cb, void *ud);
+/* As thrift_call_async with a deadline for this call (0: the connection's
+ * default) and error details. */
+THRIFT_API thrift_status_t thrift_call_async_ex(thrift_conn_t *conn, const char *method,
+                                                const thrift_value_t *args, uint32_t timeout_ms,
+                                                thrift_call_cb cb, void *ud, thrift_error_t *err);
+/* Thread-safe: any thread may submit a call; it is encoded here and handed to
+ * the loop thread through an ev_async; `cb` runs on the loop thread.  The
+ * connection must not be freed while submissions may still arrive. */
+THRIFT_API thrift_status_t thrift_call_submit(thrift_conn_t *conn, const char *method,
+                                              const thrift_value_t *args,
+                                              thrift_call_cb cb, void *ud, thrift_error_t *err);
+
+/* Blocking call (thrift_connect connections only; on an async connection it
+ * fails with THRIFT_MISUSE).  Returns the result value, borrowed until the
+ * next call on `conn` or its free: a THRIFT_KIND_VOID value for void and
+ * oneway methods (oneway returns once the request is written).  NULL on
+ * failure: err->code is THRIFT_DECLARED_EXCEPTION (thrift_conn_last_result
+ * holds the exception value and name), THRIFT_APP_EXCEPTION, THRIFT_TIMEOUT,
+ * THRIFT_CLOSED, ... */
+THRIFT_API thrift_value_t *thrift_call(thrift_conn_t *conn, const char *method,
+                                       const thrift_value_t *args, thrift_error_t *err);
+/* The result of the last blocking call.  Borrowed, as thrift_call's value. */
+THRIFT_API thrift_result_t *thrift_conn_last_result(thrift_conn_t *conn);
+
+/* ---- JSON paths (jansson-backed mapping of dynthrift/json.h) ---------------
+ * Arguments as JSON text: an object keyed by argument name, an array by
+ * position, or NULL/"" for none.  Results as JSON text: the success value
+ * (null for void), or for a declared exception the exception object. */
+
+/* Blocking.  Returns owned JSON text (free with thrift_string_free); NULL on
+ * failure with err filled; on a declared exception err->code is
+ * THRIFT_DECLARED_EXCEPTION and thrift_result_json(thrift_conn_last_result())
+ * gives the exception. */
+THRIFT_API char *thrift_call_json(thrift_conn_t *conn, const char *method, const char *args_json,
+                                  thrift_error_t *err);
+/* Async, as thrift_call_async. */
+THRIFT_API thrift_status_t thrift_call_async_json(thrift_conn_t *conn, const char *method,
+                                                  const char *args_json, thrift_call_cb cb,
+                                                  void *ud, thrift_error_t *err);
+/* The result's value as JSON text: returns owned (thrift_string_free); NULL
+ * when the result has no value. */
+THRIFT_API char *thrift_result_json(const thrift_result_t *r, thrift_error_t *err);
+/* Frees a string this library returned as owned.  NULL-safe. */
+THRIFT_API void thrift_string_free(char *s);
+
+/* ---- server -----------------------------------------------------------------
+ * Named thrift_rpc_server_* because Apache's c_glib library exports
+ * thrift_server_*.  A server serves one or more services of a schema on the
+ * caller's loop, on TCP and/or Unix sockets.  Requests name a method either
+ * plainly ("add") or multiplexed ("PingPong:add"); both are accepted. */
+
+typedef struct thrift_rpc_server thrift_rpc_server_t;
+/* One request being handled.  Valid from the handler's start until a reply
+ * function is called on it (or, for oneway methods, until the handler
+ * returns). */
+typedef struct thrift_request thrift_request_t;
+
+/* Called with the decoded args struct (borrowed until the request is
+ * answered).  Reply now (call a thrift_reply* function before returning) or
+ * later (keep `req` and reply from any callback on the same loop).  Return
+ * THRIFT_OK; any other status, when no reply was made, answers the request
+ * with TApplicationException INTERNAL_ERROR carrying `thrift_request_error`'s
+ * text. */
+typedef thrift_status_t (*thrift_handler_cb)(thrift_request_t *req, const thrift_value_t *args,
+                                             void *ud);
+/* The JSON flavour: `args_json` is an object keyed by argument name
+ * (borrowed for the handler's duration). */
+typedef thrift_status_t (*thrift_json_handler_cb)(thrift_request_t *req, const char *args_json,
+                                                  void *ud);
+
+/* Returns owned; free with thrift_rpc_server_free.  Takes a reference on
+ * `schema`.  `opts` may be NULL; it is copied.  NULL on out of memory. */
+THRIFT_API thrift_rpc_server_t *thrift_rpc_server_new(struct ev_loop *loop, thrift_schema_t *schema,
+                                                      const thrift_conn_options_t *opts,
+                                                      thrift_error_t *err);
+/* Registers a handler for `method` of `service` (NULL: the schema's main
+ * module's only/last service).  THRIFT_NOT_FOUND for an unknown service or
+ * method. */
+THRIFT_API thrift_status_t thrift_rpc_server_handle(thrift_rpc_server_t *srv, const char *service,
+                                                    const char *method, thrift_handler_cb cb,
+                                                    void *ud, thrift_error_t *err);
+THRIFT_API thrift_status_t thrift_rpc_server_handle_json(thrift_rpc_server_t *srv,
+                                                         const char *service, const char *method,
+                                                         thrift_json_handler_cb cb, void *ud,
+                                                         thrift_error_t *err);
+/* Limits: connections beyond `max` are accepted and closed at once (0: no
+ * limit). */
+THRIFT_API void thrift_rpc_server_set_max_connections(thrift_rpc_server_t *srv, size_t max);
+/* Serve on `n` loops on `n` threads (SO_REUSEPORT listeners); handlers then
+ * run on any of them and must be thread-safe.  Set before listening.
+ * Default 1: everything on the caller's loop. */
+THRIFT_API void thrift_rpc_server_set_threads(thrift_rpc_server_t *srv, unsigned n);
+/* Starts listening on `address` ("host:port", port 0 picks a free one,
+ * "[::]:port", "unix:/path").  May be called several times. */
+THRIFT_API thrift_status_t thrift_rpc_server_listen(thrift_rpc_server_t *srv, const char *address,
+                                                    thrift_error_t *err);
+/* The TCP port of the first listener (useful after listening on port 0);
+ * 0 when none. */
+THRIFT_API int thrift_rpc_server_port(const thrift_rpc_server_t *srv);
+/* Connections currently open. */
+THRIFT_API size_t thrift_rpc_server_connection_count(const thrift_rpc_server_t *srv);
+/* Graceful stop: stops accepting, stops reading new requests, lets in-flight
+ * requests be answered and written, then closes each connection.  `done`
+ * (may be NULL) runs once, later, when everything is closed. */
+typedef void (*thrift_rpc_server_done_cb)(thrift_rpc_server_t *srv, void *ud);
+THRIFT_API void thrift_rpc_server_stop(thrift_rpc_server_t *srv, thrift_rpc_server_done_cb done,
+                                       void *ud);
+/* Closes everything at once and frees the server; requests still held by
+ * handlers stay valid and their replies are discarded.  NULL-safe. */
+THRIFT_API void thrift_rpc_server_free(thrift_rpc_server_t *srv);
+
+/* ---- replying ---------------------------------------------------------------
+ * Exactly one reply per two-way request; after it `req` is gone.  Each
+ * returns THRIFT_OK, or an error (e.g. THRIFT_TYPE when the value does not
+ * match the return type) in which case the client gets INTERNAL_ERROR and
+ * `req` is gone too.  Values are encoded at once: they may be freed after. */
+
+/* The success value (NULL for void methods). */
+THRIFT_API thrift_status_t thrift_reply(thrift_request_t *req, const thrift_value_t *value);
+/* A declared exception: `name` is the exception type's name ("BenchError")
+ * or the result field's name ("err"); NULL picks by the value's type. */
+THRIFT_API thrift_status_t thrift_reply_exception(thrift_request_t *req, const char *name,
+                                                  const thrift_value_t *exception);
+/* A TApplicationException of `type` (thrift_app_exception_type_t). */
+THRIFT_API thrift_status_t thrift_reply_error(thrift_request_t *req, int type, const char *message);
+/* JSON flavours of the first two. */
+THRIFT_API thrift_status_t thrift_reply_json(thrift_request_t *req, const char *value_json);
+THRIFT_API thrift_status_t thrift_reply_exception_json(thrift_request_t *req, const char *name,
+                                                       const char *exception_json);
+
+/* The method being called (NUL-terminated, borrowed like `req`). */
+THRIFT_API const char *thrift_request_method(const thrift_request_t *req);
+THRIFT_API const thrift_function_def_t *thrift_request_function(const thrift_request_t *req);
+THRIFT_API bool thrift_request_is_oneway(const thrift_request_t *req);
+THRIFT_API int32_t thrift_request_seqid(const thrift_request_t *req);
+/* An arena living as long as `req`, for building the reply. */
+THRIFT_API thrift_arena_t *thrift_request_arena(thrift_request_t *req);
+/* An error struct the handler may fill before returning a failure status. */
+THRIFT_API thrift_error_t *thrift_request_error(thrift_request_t *req);
+/* The loop the request arrived on (with several threads: that thread's). */
+THRIFT_API struct ev_loop *thrift_request_loop(const thrift_request_t *req);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

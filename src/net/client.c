@@ -1,0 +1,1049 @@
+/* The pipelined client connection on a caller-owned libev loop, and the
+ * blocking API as the same code driven by a private loop. */
+#include <errno.h>
+#include <ev.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "net/net_impl.h"
+#include "value/value_impl.h"
+
+struct thrift_result {
+    thrift_status_t status;
+    thrift_error_t err;
+    thrift_value_t *value;
+    const char *exception_name;
+    int app_type;
+    const char *method;
+    thrift_arena_t *arena;
+};
+
+typedef struct pcall {
+    struct pcall *prev, *next; /* in seqid order */
+    thrift_conn_t *conn;
+    int32_t seqid;
+    bool oneway;
+    bool has_timer;
+    uint64_t write_end; /* oneway: done once this many bytes are written */
+    const thrift_function_def_t *fn;
+    thrift_call_cb cb;
+    void *ud;
+    ev_timer timer;
+} pcall_t;
+
+/* A call handed over by another thread: its args cloned into its own arena. */
+typedef struct submitted {
+    struct submitted *next;
+    thrift_arena_t *arena;
+    thrift_value_t *args;
+    const thrift_function_def_t *fn;
+    thrift_call_cb cb;
+    void *ud;
+} submitted_t;
+
+enum { ST_IDLE, ST_CONNECTING, ST_CONNECTED };
+
+struct thrift_conn {
+    struct ev_loop *loop;
+    bool own_loop;
+    thrift_schema_t *schema;
+    const thrift_service_def_t *service;
+    thrift__addr_t addr;
+    thrift_conn_options_t opts;
+    char address[280];
+
+    int fd;
+    int state;
+    ev_io rio, wio;
+    ev_timer connect_timer;
+    ev_prepare flush;
+    ev_timer kick; /* defers failures detected inside a submitting call */
+    thrift_error_t kick_err;
+    bool kick_pending;
+
+    thrift__wire_reader_t reader;
+    thrift_buffer_t *out;
+    size_t out_off;           /* bytes of `out` already written */
+    uint64_t written_total;   /* bytes written since creation */
+    uint64_t queued_total;    /* bytes queued since creation */
+
+    pcall_t *head, *tail;     /* two-way calls awaiting replies */
+    pcall_t *ow_head, *ow_tail; /* oneway calls awaiting their write */
+    pcall_t *free_calls;
+    size_t npending;
+    int32_t next_seqid;
+    bool seqid_wrapped;
+
+    thrift_arena_t *reply_arena; /* reused while no callback takes it */
+    thrift_arena_t *scratch;     /* empty args structs */
+
+    int depth;         /* callbacks running */
+    bool free_requested;
+
+    /* blocking mode */
+    thrift_result_t last;
+    bool last_done;
+
+    /* thread-safe submission */
+    ev_async async;
+    pthread_mutex_t qlock;
+    submitted_t *qhead, *qtail;
+};
+
+static void conn_destroy(thrift_conn_t *c);
+static void start_connect(thrift_conn_t *c);
+static void conn_break(thrift_conn_t *c, thrift_status_t code, const char *fmt, const char *why);
+
+/* ---- results ------------------------------------------------------------ */
+
+thrift_status_t thrift_result_status(const thrift_result_t *r) { return r ? r->status : THRIFT_MISUSE; }
+const thrift_error_t *thrift_result_error(const thrift_result_t *r) { return r ? &r->err : NULL; }
+const thrift_value_t *thrift_result_value(const thrift_result_t *r) { return r ? r->value : NULL; }
+const char *thrift_result_exception_name(const thrift_result_t *r) {
+    return r ? r->exception_name : NULL;
+}
+int thrift_result_app_type(const thrift_result_t *r) { return r ? r->app_type : -1; }
+const char *thrift_result_method(const thrift_result_t *r) { return r ? r->method : NULL; }
+thrift_arena_t *thrift_result_take_arena(thrift_result_t *r) {
+    if (!r)
+        return NULL;
+    thrift_arena_t *a = r->arena;
+    r->arena = NULL;
+    return a;
+}
+
+static void result_init(thrift_result_t *r, const thrift_function_def_t *fn) {
+    r->status = THRIFT_OK;
+    thrift_error_clear(&r->err);
+    r->value = NULL;
+    r->exception_name = NULL;
+    r->app_type = -1;
+    r->method = fn ? fn->name : NULL;
+    r->arena = NULL;
+}
+
+static thrift_value_t *void_value(thrift_arena_t *arena, const thrift_function_def_t *fn) {
+    thrift_value_t *v = arena ? thrift__arena_zalloc(arena, sizeof *v) : NULL;
+    if (v) {
+        v->type = fn->return_type ? fn->return_type->resolved : NULL;
+        v->kind = THRIFT_KIND_VOID;
+    }
+    return v;
+}
+
+/* ---- call bookkeeping ---------------------------------------------------- */
+
+static pcall_t *pcall_get(thrift_conn_t *c) {
+    pcall_t *p = c->free_calls;
+    if (p) {
+        c->free_calls = p->next;
+    } else {
+        p = malloc(sizeof *p);
+        if (!p)
+            return NULL;
+    }
+    memset(p, 0, sizeof *p);
+    p->conn = c;
+    return p;
+}
+
+static void pcall_put(thrift_conn_t *c, pcall_t *p) {
+    p->next = c->free_calls;
+    c->free_calls = p;
+}
+
+static void list_unlink(pcall_t **head, pcall_t **tail, pcall_t *p) {
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        *head = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    else
+        *tail = p->prev;
+    p->prev = p->next = NULL;
+}
+
+static void list_append(pcall_t **head, pcall_t **tail, pcall_t *p) {
+    p->prev = *tail;
+    p->next = NULL;
+    if (*tail)
+        (*tail)->next = p;
+    else
+        *head = p;
+    *tail = p;
+}
+
+/* Removes the call from its list, runs its callback once, recycles it. */
+static void pcall_finish(thrift_conn_t *c, pcall_t *p, thrift_result_t *r) {
+    if (p->oneway)
+        list_unlink(&c->ow_head, &c->ow_tail, p);
+    else
+        list_unlink(&c->head, &c->tail, p);
+    if (p->has_timer)
+        ev_timer_stop(c->loop, &p->timer);
+    c->npending--;
+    thrift_call_cb cb = p->cb;
+    void *ud = p->ud;
+    pcall_put(c, p);
+    if (cb) {
+        c->depth++;
+        cb(c, r, ud);
+        c->depth--;
+    }
+}
+
+static void pcall_fail(thrift_conn_t *c, pcall_t *p, const thrift_error_t *err) {
+    thrift_result_t r;
+    result_init(&r, p->fn);
+    r.err = *err;
+    r.status = err->code;
+    pcall_finish(c, p, &r);
+}
+
+static void fail_all(thrift_conn_t *c, const thrift_error_t *err) {
+    // Detach both lists first: a callback may submit new calls, which must
+    // not be failed by this break.
+    pcall_t *lists[2] = {c->head, c->ow_head};
+    c->head = c->tail = c->ow_head = c->ow_tail = NULL;
+    for (int i = 0; i < 2; i++) {
+        pcall_t *p = lists[i];
+        while (p) {
+            pcall_t *next = p->next;
+            if (p->has_timer)
+                ev_timer_stop(c->loop, &p->timer);
+            c->npending--;
+            thrift_result_t r;
+            result_init(&r, p->fn);
+            r.err = *err;
+            r.status = err->code;
+            thrift_call_cb cb = p->cb;
+            void *ud = p->ud;
+            pcall_put(c, p);
+            if (cb) {
+                c->depth++;
+                cb(c, &r, ud);
+                c->depth--;
+            }
+            p = next;
+        }
+    }
+}
+
+/* Runs at the end of every event callback: completes a free requested from
+ * inside a user callback.  Returns true when the connection is gone. */
+static bool maybe_destroy(thrift_conn_t *c) {
+    if (c->free_requested && c->depth == 0) {
+        conn_destroy(c);
+        return true;
+    }
+    return false;
+}
+
+/* ---- output -------------------------------------------------------------- */
+
+static void out_compact(thrift_conn_t *c) {
+    size_t len = thrift_buffer_len(c->out);
+    if (c->out_off == len) {
+        thrift_buffer_clear(c->out);
+        c->out_off = 0;
+    }
+}
+
+static void complete_oneways(thrift_conn_t *c) {
+    while (c->ow_head && c->ow_head->write_end <= c->written_total) {
+        thrift_result_t r;
+        result_init(&r, c->ow_head->fn);
+        thrift_arena_t *a = c->scratch;
+        r.value = void_value(a, c->ow_head->fn);
+        pcall_finish(c, c->ow_head, &r);
+        if (c->free_requested)
+            return;
+    }
+}
+
+/* Writes what is queued; one send per call in the common case.  Returns
+ * false when the connection broke. */
+static bool do_write(thrift_conn_t *c) {
+    if (c->state != ST_CONNECTED)
+        return true;
+    size_t len = thrift_buffer_len(c->out);
+    while (c->out_off < len) {
+        const uint8_t *p = thrift_buffer_data(c->out) + c->out_off;
+        ssize_t n = send(c->fd, p, len - c->out_off, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if (!ev_is_active(&c->wio))
+                    ev_io_start(c->loop, &c->wio);
+                return true;
+            }
+            conn_break(c, THRIFT_CLOSED, "connection to %s lost: %s", strerror(errno));
+            return false;
+        }
+        c->out_off += (size_t)n;
+        c->written_total += (uint64_t)n;
+    }
+    if (ev_is_active(&c->wio))
+        ev_io_stop(c->loop, &c->wio);
+    out_compact(c);
+    if (c->ow_head)
+        complete_oneways(c);
+    return true;
+}
+
+static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents) {
+    (void)revents;
+    thrift_conn_t *c = w->data;
+    ev_prepare_stop(loop, w);
+    c->depth++;
+    do_write(c);
+    c->depth--;
+    maybe_destroy(c);
+}
+
+static void write_cb(struct ev_loop *loop, ev_io *w, int revents) {
+    (void)loop;
+    (void)revents;
+    thrift_conn_t *c = w->data;
+    c->depth++;
+    do_write(c);
+    c->depth--;
+    maybe_destroy(c);
+}
+
+static void schedule_flush(thrift_conn_t *c) {
+    if (c->state == ST_CONNECTED && !ev_is_active(&c->flush) && !ev_is_active(&c->wio))
+        ev_prepare_start(c->loop, &c->flush);
+}
+
+/* ---- connection state ---------------------------------------------------- */
+
+static void conn_close_fd(thrift_conn_t *c) {
+    if (c->fd >= 0) {
+        // Stop watchers before close(): libev must not poll a reused fd.
+        ev_io_stop(c->loop, &c->rio);
+        ev_io_stop(c->loop, &c->wio);
+        close(c->fd);
+        c->fd = -1;
+    }
+    ev_timer_stop(c->loop, &c->connect_timer);
+    ev_prepare_stop(c->loop, &c->flush);
+    c->state = ST_IDLE;
+    thrift_buffer_clear(c->out);
+    c->out_off = 0;
+    c->written_total = c->queued_total = 0;
+    thrift__wire_reader_reset(&c->reader);
+}
+
+static void conn_break(thrift_conn_t *c, thrift_status_t code, const char *fmt, const char *why) {
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift__error_set(&err, code, fmt, c->address, why);
+    conn_close_fd(c);
+    fail_all(c, &err);
+}
+
+static void kick_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)loop;
+    (void)revents;
+    thrift_conn_t *c = w->data;
+    if (!c->kick_pending)
+        return;
+    c->kick_pending = false;
+    thrift_error_t err = c->kick_err;
+    c->depth++;
+    conn_close_fd(c);
+    fail_all(c, &err);
+    c->depth--;
+    maybe_destroy(c);
+}
+
+/* A failure found while the user's call is still on the stack: report it
+ * from the loop instead, so no callback runs inside the call. */
+static void defer_failure(thrift_conn_t *c, const thrift_error_t *err) {
+    if (!c->kick_pending) {
+        c->kick_err = *err;
+        c->kick_pending = true;
+    }
+    ev_timer_set(&c->kick, 0., 0.);
+    ev_timer_start(c->loop, &c->kick);
+}
+
+static void connected(thrift_conn_t *c) {
+    ev_timer_stop(c->loop, &c->connect_timer);
+    ev_io_stop(c->loop, &c->wio);
+    c->state = ST_CONNECTED;
+    ev_io_start(c->loop, &c->rio);
+    do_write(c);
+}
+
+static void connect_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)loop;
+    (void)revents;
+    thrift_conn_t *c = w->data;
+    c->depth++;
+    conn_break(c, THRIFT_TIMEOUT, "connect to %s timed out%s", "");
+    c->depth--;
+    maybe_destroy(c);
+}
+
+static void handle_reply(thrift_conn_t *c, const uint8_t *msg, size_t len);
+
+static void read_cb(struct ev_loop *loop, ev_io *w, int revents) {
+    (void)loop;
+    (void)revents;
+    thrift_conn_t *c = w->data;
+    c->depth++;
+    for (;;) {
+        size_t avail;
+        uint8_t *p = thrift__wire_space(&c->reader, 65536, &avail);
+        if (!p) {
+            conn_break(c, THRIFT_NOMEM, "connection to %s: %s", "out of memory");
+            break;
+        }
+        ssize_t n = recv(c->fd, p, avail, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (n <= 0) {
+            conn_break(c, THRIFT_CLOSED, "connection to %s closed%s",
+                       n == 0 ? " by the peer" : strerror(errno));
+            break;
+        }
+        thrift__wire_commit(&c->reader, (size_t)n);
+        bool broke = false;
+        for (;;) {
+            const uint8_t *m;
+            size_t mlen;
+            thrift_error_t err;
+            thrift_error_clear(&err);
+            thrift_status_t st = thrift__wire_next(&c->reader, &m, &mlen, &err);
+            if (st == THRIFT_NEED_MORE)
+                break;
+            if (st != THRIFT_OK) {
+                conn_break(c, THRIFT_PROTOCOL, "connection to %s: bad reply stream: %s", err.text);
+                broke = true;
+                break;
+            }
+            int fd_before = c->fd;
+            handle_reply(c, m, mlen);
+            // A callback may have freed or broken the connection.
+            if (c->free_requested || c->fd != fd_before || c->state != ST_CONNECTED) {
+                broke = true;
+                break;
+            }
+        }
+        if (broke || (size_t)n < avail)
+            break;
+    }
+    c->depth--;
+    maybe_destroy(c);
+}
+
+static void connect_io_cb(struct ev_loop *loop, ev_io *w, int revents) {
+    (void)loop;
+    (void)revents;
+    thrift_conn_t *c = w->data;
+    c->depth++;
+    if (c->state == ST_CONNECTING) {
+        int soerr = 0;
+        socklen_t sl = sizeof soerr;
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+            soerr = errno;
+        if (soerr) {
+            thrift_error_t err;
+            thrift_error_clear(&err);
+            thrift__error_set(&err, THRIFT_TRANSPORT, "connect to %s: %s", c->address, strerror(soerr));
+            conn_close_fd(c);
+            fail_all(c, &err);
+        } else {
+            ev_io_stop(c->loop, &c->wio);
+            ev_io_init(&c->wio, write_cb, c->fd, EV_WRITE);
+            c->wio.data = c;
+            connected(c);
+        }
+    }
+    c->depth--;
+    maybe_destroy(c);
+}
+
+static void start_connect(thrift_conn_t *c) {
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    bool in_progress;
+    int fd = thrift__sock_connect(&c->addr, &in_progress, &err);
+    if (fd < 0) {
+        char why[sizeof err.text];
+        memcpy(why, err.text, sizeof why);
+        thrift_error_clear(&err);
+        thrift__error_set(&err, THRIFT_TRANSPORT, "%s: %s", c->address, why);
+        defer_failure(c, &err);
+        return;
+    }
+    c->fd = fd;
+    ev_io_init(&c->rio, read_cb, fd, EV_READ);
+    c->rio.data = c;
+    if (in_progress) {
+        c->state = ST_CONNECTING;
+        ev_io_init(&c->wio, connect_io_cb, fd, EV_WRITE);
+        c->wio.data = c;
+        ev_io_start(c->loop, &c->wio);
+        if (c->opts.connect_timeout_ms) {
+            ev_timer_set(&c->connect_timer, c->opts.connect_timeout_ms / 1000.0, 0.);
+            ev_timer_start(c->loop, &c->connect_timer);
+        }
+    } else {
+        ev_io_init(&c->wio, write_cb, fd, EV_WRITE);
+        c->wio.data = c;
+        c->state = ST_CONNECTED;
+        ev_io_start(c->loop, &c->rio);
+        schedule_flush(c);
+    }
+}
+
+/* ---- replies -------------------------------------------------------------- */
+
+static pcall_t *find_call(thrift_conn_t *c, int32_t seqid) {
+    // Replies mostly come back in order: the head is the usual hit.
+    for (pcall_t *p = c->head; p; p = p->next)
+        if (p->seqid == seqid)
+            return p;
+    return NULL;
+}
+
+static bool name_matches(const thrift_function_def_t *fn, const char *name, size_t len) {
+    // A multiplexing server may answer with "Service:method".
+    const char *colon = memchr(name, ':', len);
+    if (colon) {
+        len -= (size_t)(colon + 1 - name);
+        name = colon + 1;
+    }
+    return len == fn->name_len && !memcmp(name, fn->name, len);
+}
+
+static void handle_reply(thrift_conn_t *c, const uint8_t *msg, size_t len) {
+    thrift_message_header_t hdr;
+    size_t hlen = 0;
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    if (thrift_decode_message_header(c->opts.proto, msg, len, &c->reader.codec, &hdr, &hlen, &err)) {
+        conn_break(c, THRIFT_PROTOCOL, "connection to %s: undecodable reply: %s", err.text);
+        return;
+    }
+    pcall_t *p = find_call(c, hdr.seqid);
+    if (!p)
+        return; // a late reply to a call that timed out: dropped by seqid
+    thrift_result_t r;
+    result_init(&r, p->fn);
+    if (!c->reply_arena)
+        c->reply_arena = thrift_arena_new(NULL);
+    else
+        thrift_arena_reset(c->reply_arena);
+    thrift_arena_t *arena = c->reply_arena;
+    r.arena = arena;
+    if (!arena) {
+        thrift__error_set(&r.err, THRIFT_NOMEM, "out of memory");
+    } else if (!name_matches(p->fn, hdr.name, hdr.name_len)) {
+        thrift__error_set(&r.err, THRIFT_APP_EXCEPTION, "reply names method '%.*s', expected '%s'",
+                          (int)hdr.name_len, hdr.name, p->fn->name);
+        r.app_type = THRIFT_APPEX_WRONG_METHOD_NAME;
+    } else if (hdr.type == THRIFT_MSG_EXCEPTION) {
+        thrift_value_t *ex =
+            thrift_decode_message_body(c->opts.proto, thrift_app_exception_def(), msg + hlen,
+                                       len - hlen, arena, &c->reader.codec, NULL, &r.err);
+        if (ex) {
+            thrift_value_t *m = thrift_value_get_by_id(ex, 1);
+            thrift_value_t *t = thrift_value_get_by_id(ex, 2);
+            size_t ml = 0;
+            const uint8_t *mp = m ? thrift_value_bytes(m, &ml) : NULL;
+            r.app_type = t ? (int)thrift_value_int(t) : 0;
+            thrift__error_set(&r.err, THRIFT_APP_EXCEPTION, "%.*s", (int)ml,
+                              mp ? (const char *)mp : "");
+            thrift__error_set_source(&r.err, "TApplicationException");
+            r.value = ex;
+        }
+    } else if (hdr.type != THRIFT_MSG_REPLY) {
+        thrift__error_set(&r.err, THRIFT_APP_EXCEPTION, "reply has message type %d", (int)hdr.type);
+        r.app_type = THRIFT_APPEX_INVALID_MESSAGE_TYPE;
+    } else {
+        thrift_value_t *res =
+            thrift_decode_message_body(c->opts.proto, p->fn->result, msg + hlen, len - hlen, arena,
+                                       &c->reader.codec, NULL, &r.err);
+        if (res) {
+            const thrift_struct_def_t *rd = p->fn->result;
+            bool found = false;
+            for (uint32_t i = 0; i < rd->field_count && !found; i++) {
+                thrift_value_t *slot = &res->u.s.slots[i];
+                if (!(slot->flags & THRIFT__VALUE_SET))
+                    continue;
+                found = true;
+                r.value = slot;
+                if (rd->fields[i].id != 0) {
+                    const thrift_struct_def_t *xd = rd->fields[i].type->resolved->struct_def;
+                    r.exception_name = xd ? xd->name : rd->fields[i].name;
+                    thrift__error_set(&r.err, THRIFT_DECLARED_EXCEPTION, "%s raised %s",
+                                      p->fn->name, r.exception_name);
+                    thrift__error_set_source(&r.err, r.exception_name);
+                }
+            }
+            if (!found) {
+                if (p->fn->return_type->resolved->kind == THRIFT_KIND_VOID) {
+                    r.value = void_value(arena, p->fn);
+                } else {
+                    thrift__error_set(&r.err, THRIFT_APP_EXCEPTION, "%s failed: unknown result",
+                                      p->fn->name);
+                    r.app_type = THRIFT_APPEX_MISSING_RESULT;
+                }
+            }
+        } else if (r.err.code == THRIFT_NEED_MORE) {
+            r.err.code = THRIFT_PROTOCOL;
+        }
+    }
+    r.status = r.err.code;
+    pcall_finish(c, p, &r);
+    // A callback that took the arena owns it now.
+    if (!r.arena)
+        c->reply_arena = NULL;
+}
+
+/* ---- submission ------------------------------------------------------------ */
+
+static void call_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)loop;
+    (void)revents;
+    pcall_t *p = w->data;
+    thrift_conn_t *c = p->conn;
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift__error_set(&err, THRIFT_TIMEOUT, "%s: call timed out", p->fn->name);
+    c->depth++;
+    pcall_fail(c, p, &err);
+    c->depth--;
+    maybe_destroy(c);
+}
+
+static int32_t next_seqid(thrift_conn_t *c) {
+    for (;;) {
+        int32_t s = c->next_seqid;
+        if (s == INT32_MAX) {
+            c->next_seqid = 1;
+            c->seqid_wrapped = true;
+        } else {
+            c->next_seqid = s + 1;
+        }
+        // After a wrap, skip ids still waiting for their replies.
+        if (!c->seqid_wrapped || !find_call(c, s))
+            return s;
+    }
+}
+
+static bool check_required(const thrift_value_t *args, thrift_error_t *err) {
+    const thrift_struct_def_t *d = args->type->struct_def;
+    if (!d->required_count)
+        return true;
+    for (uint32_t i = 0; i < d->field_count; i++)
+        if (d->fields[i].req == THRIFT_REQ_REQUIRED && !(args->u.s.slots[i].flags & THRIFT__VALUE_SET)) {
+            thrift__error_set(err, THRIFT_MISSING, "%s: required argument '%s' missing", d->name,
+                              d->fields[i].name);
+            return false;
+        }
+    return true;
+}
+
+static thrift_status_t enqueue_call(thrift_conn_t *c, const thrift_function_def_t *fn,
+                                    const thrift_value_t *args, uint32_t timeout_ms,
+                                    thrift_call_cb cb, void *ud, thrift_error_t *err) {
+    if (!args) {
+        thrift_arena_reset(c->scratch);
+        args = thrift_value_new_struct(c->scratch, fn->args);
+        if (!args)
+            return thrift__error_set(err, THRIFT_NOMEM, "out of memory");
+    }
+    if (args->type->struct_def != fn->args)
+        return thrift__error_set(err, THRIFT_TYPE, "%s: args must be a %s struct", fn->name,
+                                 fn->args->name);
+    if (!check_required(args, err))
+        return THRIFT_MISSING;
+    pcall_t *p = pcall_get(c);
+    if (!p)
+        return thrift__error_set(err, THRIFT_NOMEM, "out of memory");
+    p->seqid = next_seqid(c);
+    p->fn = fn;
+    p->cb = cb;
+    p->ud = ud;
+    p->oneway = fn->oneway;
+
+    char namebuf[512];
+    const char *name = fn->name;
+    size_t name_len = fn->name_len;
+    if (c->opts.multiplexed) {
+        int n = snprintf(namebuf, sizeof namebuf, "%s:%s", c->service->name, fn->name);
+        if (n < 0 || (size_t)n >= sizeof namebuf) {
+            pcall_put(c, p);
+            return thrift__error_set(err, THRIFT_LIMIT, "method name too long");
+        }
+        name = namebuf;
+        name_len = (size_t)n;
+    }
+    size_t before = thrift_buffer_len(c->out);
+    size_t mark = thrift__wire_begin(c->out, c->opts.framing);
+    thrift_status_t st = mark == SIZE_MAX ? THRIFT_NOMEM : THRIFT_OK;
+    if (!st)
+        st = thrift_encode_message(c->opts.proto, name, name_len,
+                                   fn->oneway ? THRIFT_MSG_ONEWAY : THRIFT_MSG_CALL, p->seqid, args,
+                                   c->out, err);
+    if (!st)
+        st = thrift__wire_end(c->out, c->opts.framing, mark, c->opts.max_frame_size, err);
+    if (st) {
+        // Drop the partial message: rebuild the buffer up to `before`.
+        if (thrift_buffer_len(c->out) != before) {
+            thrift_buffer_t *nb = thrift_buffer_new();
+            if (nb && thrift_buffer_append(nb, thrift_buffer_data(c->out), before) == THRIFT_OK) {
+                thrift_buffer_free(c->out);
+                c->out = nb;
+            } else {
+                thrift_buffer_free(nb);
+            }
+        }
+        pcall_put(c, p);
+        if (st == THRIFT_NOMEM)
+            thrift__error_set(err, THRIFT_NOMEM, "out of memory");
+        return st;
+    }
+    c->queued_total += thrift_buffer_len(c->out) - before;
+    c->npending++;
+    if (p->oneway) {
+        p->write_end = c->queued_total;
+        list_append(&c->ow_head, &c->ow_tail, p);
+    } else {
+        list_append(&c->head, &c->tail, p);
+        if (!timeout_ms)
+            timeout_ms = c->opts.call_timeout_ms;
+        if (timeout_ms) {
+            ev_timer_init(&p->timer, call_timeout_cb, timeout_ms / 1000.0, 0.);
+            p->timer.data = p;
+            p->has_timer = true;
+            ev_timer_start(c->loop, &p->timer);
+        }
+    }
+    if (c->state == ST_IDLE && !c->kick_pending)
+        start_connect(c);
+    else
+        schedule_flush(c);
+    return THRIFT_OK;
+}
+
+static const thrift_function_def_t *find_fn(thrift_conn_t *c, const char *method, thrift_error_t *err) {
+    const thrift_function_def_t *fn =
+        method ? thrift_service_def_find_function(c->service, method) : NULL;
+    if (!fn)
+        thrift__error_set(err, THRIFT_NOT_FOUND, "service %s has no method '%s'", c->service->name,
+                          method ? method : "(null)");
+    return fn;
+}
+
+thrift_status_t thrift_call_async_ex(thrift_conn_t *c, const char *method, const thrift_value_t *args,
+                                     uint32_t timeout_ms, thrift_call_cb cb, void *ud,
+                                     thrift_error_t *err) {
+    if (!c || c->free_requested)
+        return thrift__error_set(err, THRIFT_MISUSE, "connection is closed");
+    const thrift_function_def_t *fn = find_fn(c, method, err);
+    if (!fn)
+        return THRIFT_NOT_FOUND;
+    return enqueue_call(c, fn, args, timeout_ms, cb, ud, err);
+}
+
+thrift_status_t thrift_call_async(thrift_conn_t *c, const char *method, const thrift_value_t *args,
+                                  thrift_call_cb cb, void *ud) {
+    return thrift_call_async_ex(c, method, args, 0, cb, ud, NULL);
+}
+
+static void async_cb(struct ev_loop *loop, ev_async *w, int revents) {
+    (void)loop;
+    (void)revents;
+    thrift_conn_t *c = w->data;
+    pthread_mutex_lock(&c->qlock);
+    submitted_t *q = c->qhead;
+    c->qhead = c->qtail = NULL;
+    pthread_mutex_unlock(&c->qlock);
+    c->depth++;
+    // Drain everything: ev_async_send coalesces wake-ups.
+    while (q) {
+        submitted_t *next = q->next;
+        thrift_error_t err;
+        thrift_error_clear(&err);
+        if (c->free_requested ||
+            enqueue_call(c, q->fn, q->args, 0, q->cb, q->ud, &err) != THRIFT_OK) {
+            if (!err.code)
+                thrift__error_set(&err, THRIFT_CLOSED, "connection is closed");
+            thrift_result_t r;
+            result_init(&r, q->fn);
+            r.err = err;
+            r.status = err.code;
+            if (q->cb) {
+                c->depth++;
+                q->cb(c, &r, q->ud);
+                c->depth--;
+            }
+        }
+        thrift_arena_free(q->arena);
+        free(q);
+        q = next;
+    }
+    c->depth--;
+    maybe_destroy(c);
+}
+
+thrift_status_t thrift_call_submit(thrift_conn_t *c, const char *method, const thrift_value_t *args,
+                                   thrift_call_cb cb, void *ud, thrift_error_t *err) {
+    if (!c)
+        return thrift__error_set(err, THRIFT_MISUSE, "no connection");
+    // Only immutable parts of the connection are read here.
+    const thrift_function_def_t *fn = find_fn(c, method, err);
+    if (!fn)
+        return THRIFT_NOT_FOUND;
+    if (args && args->type->struct_def != fn->args)
+        return thrift__error_set(err, THRIFT_TYPE, "%s: args must be a %s struct", fn->name,
+                                 fn->args->name);
+    if (args && !check_required(args, err))
+        return THRIFT_MISSING;
+    submitted_t *s = calloc(1, sizeof *s);
+    thrift_arena_t *a = thrift_arena_new(NULL);
+    thrift_value_t *copy = args && a ? thrift_value_clone(a, args) : NULL;
+    if (!s || !a || (args && !copy)) {
+        free(s);
+        thrift_arena_free(a);
+        return thrift__error_set(err, THRIFT_NOMEM, "out of memory");
+    }
+    s->arena = a;
+    s->args = copy;
+    s->fn = fn;
+    s->cb = cb;
+    s->ud = ud;
+    pthread_mutex_lock(&c->qlock);
+    if (c->qtail)
+        c->qtail->next = s;
+    else
+        c->qhead = s;
+    c->qtail = s;
+    pthread_mutex_unlock(&c->qlock);
+    ev_async_send(c->loop, &c->async);
+    return THRIFT_OK;
+}
+
+/* ---- lifecycle ------------------------------------------------------------- */
+
+thrift_conn_t *thrift_conn_new(struct ev_loop *loop, thrift_schema_t *schema, const char *service,
+                               const char *address, const thrift_conn_options_t *opts,
+                               thrift_error_t *err) {
+    if (!loop || !schema || !address) {
+        thrift__error_set(err, THRIFT_MISUSE, "loop, schema and address are required");
+        return NULL;
+    }
+    const thrift_service_def_t *svc = NULL;
+    if (service) {
+        svc = thrift_schema_find_service(schema, service);
+    } else {
+        const thrift_module_def_t *m = thrift_schema_main_module(schema);
+        size_t n = thrift_module_def_service_count(m);
+        svc = n ? thrift_module_def_service_at(m, n - 1) : NULL;
+    }
+    if (!svc) {
+        thrift__error_set(err, THRIFT_NOT_FOUND, "no service '%s' in the schema",
+                          service ? service : "(any)");
+        return NULL;
+    }
+    thrift_conn_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        thrift__error_set(err, THRIFT_NOMEM, "out of memory");
+        return NULL;
+    }
+    if (opts)
+        c->opts = *opts;
+    else
+        thrift__conn_options_defaults(&c->opts);
+    if (thrift__addr_parse(address, false, &c->addr, err)) {
+        free(c);
+        return NULL;
+    }
+    snprintf(c->address, sizeof c->address, "%s", address);
+    c->out = thrift_buffer_new();
+    c->scratch = thrift_arena_new(NULL);
+    if (!c->out || !c->scratch) {
+        thrift_buffer_free(c->out);
+        thrift_arena_free(c->scratch);
+        free(c);
+        thrift__error_set(err, THRIFT_NOMEM, "out of memory");
+        return NULL;
+    }
+    c->loop = loop;
+    c->schema = thrift_schema_ref(schema);
+    c->service = svc;
+    c->fd = -1;
+    c->next_seqid = 1;
+    thrift__wire_reader_init(&c->reader, c->opts.proto, c->opts.framing, c->opts.max_frame_size);
+    ev_timer_init(&c->connect_timer, connect_timeout_cb, 1., 0.);
+    c->connect_timer.data = c;
+    ev_prepare_init(&c->flush, flush_cb);
+    c->flush.data = c;
+    ev_timer_init(&c->kick, kick_cb, 0., 0.);
+    c->kick.data = c;
+    ev_io_init(&c->rio, read_cb, -1, EV_READ);
+    ev_io_init(&c->wio, write_cb, -1, EV_WRITE);
+    pthread_mutex_init(&c->qlock, NULL);
+    ev_async_init(&c->async, async_cb);
+    c->async.data = c;
+    ev_async_start(loop, &c->async);
+    // The hand-off watcher alone must not keep the caller's loop running.
+    ev_unref(loop);
+    return c;
+}
+
+static void conn_destroy(thrift_conn_t *c) {
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift__error_set(&err, THRIFT_CLOSED, "connection to %s freed", c->address);
+    c->depth++;
+    conn_close_fd(c);
+    ev_timer_stop(c->loop, &c->kick);
+    fail_all(c, &err);
+    // Submissions that never reached the loop fail too.
+    async_cb(c->loop, &c->async, 0);
+    c->depth--;
+    ev_ref(c->loop);
+    ev_async_stop(c->loop, &c->async);
+    pthread_mutex_destroy(&c->qlock);
+    while (c->free_calls) {
+        pcall_t *n = c->free_calls->next;
+        free(c->free_calls);
+        c->free_calls = n;
+    }
+    thrift__wire_reader_free(&c->reader);
+    thrift_buffer_free(c->out);
+    thrift_arena_free(c->reply_arena);
+    thrift_arena_free(c->scratch);
+    thrift_arena_free(c->last.arena);
+    thrift_schema_unref(c->schema);
+    struct ev_loop *own = c->own_loop ? c->loop : NULL;
+    free(c);
+    if (own)
+        ev_loop_destroy(own);
+}
+
+void thrift_conn_free(thrift_conn_t *c) {
+    if (!c || c->free_requested)
+        return;
+    c->free_requested = true;
+    if (c->depth == 0)
+        conn_destroy(c);
+}
+
+size_t thrift_conn_pending(const thrift_conn_t *c) { return c ? c->npending : 0; }
+const thrift_service_def_t *thrift_conn_service(const thrift_conn_t *c) { return c ? c->service : NULL; }
+
+thrift_value_t *thrift_conn_new_args(thrift_conn_t *c, thrift_arena_t *arena, const char *method,
+                                     thrift_error_t *err) {
+    const thrift_function_def_t *fn = find_fn(c, method, err);
+    if (!fn)
+        return NULL;
+    thrift_value_t *v = thrift_value_new_struct(arena, fn->args);
+    if (!v)
+        thrift__error_set(err, THRIFT_NOMEM, "out of memory");
+    return v;
+}
+
+/* ---- blocking ------------------------------------------------------------- */
+
+static void blocking_cb(thrift_conn_t *c, thrift_result_t *r, void *ud) {
+    (void)ud;
+    thrift_arena_free(c->last.arena);
+    c->last = *r;
+    // Keep the value past the callback: it is the caller's until next call.
+    if (r->arena)
+        c->last.arena = thrift_result_take_arena(r);
+    else if (r->value) {
+        thrift_arena_t *a = thrift_arena_new(NULL);
+        c->last.arena = a;
+        c->last.value = a ? thrift_value_clone(a, r->value) : NULL;
+    }
+    c->last_done = true;
+}
+
+thrift_conn_t *thrift_connect(thrift_schema_t *schema, const char *service, const char *address,
+                              const thrift_conn_options_t *opts, thrift_error_t *err) {
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    if (!loop) {
+        thrift__error_set(err, THRIFT_NOMEM, "cannot create an event loop");
+        return NULL;
+    }
+    thrift_conn_t *c = thrift_conn_new(loop, schema, service, address, opts, err);
+    if (!c) {
+        ev_loop_destroy(loop);
+        return NULL;
+    }
+    c->own_loop = true;
+    start_connect(c);
+    while (c->state == ST_CONNECTING)
+        ev_run(loop, EVRUN_ONCE);
+    if (c->kick_pending) {
+        thrift__error_set(err, c->kick_err.code, "%s", c->kick_err.text);
+        thrift_conn_free(c);
+        return NULL;
+    }
+    if (c->state != ST_CONNECTED) {
+        thrift__error_set(err, THRIFT_TRANSPORT, "cannot connect to %s", address);
+        thrift_conn_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+thrift_result_t *thrift_conn_last_result(thrift_conn_t *c) { return c ? &c->last : NULL; }
+
+static thrift_value_t *run_blocking(thrift_conn_t *c, thrift_error_t *err) {
+    while (!c->last_done)
+        ev_run(c->loop, EVRUN_ONCE);
+    if (c->last.status != THRIFT_OK) {
+        if (err && !thrift__error_is_set(err))
+            *err = c->last.err;
+        return NULL;
+    }
+    return c->last.value;
+}
+
+static bool blocking_begin(thrift_conn_t *c, thrift_error_t *err) {
+    if (!c || !c->own_loop)
+        return thrift__error_set(err, THRIFT_MISUSE, "thrift_call needs a thrift_connect connection"),
+               false;
+    thrift_arena_free(c->last.arena);
+    result_init(&c->last, NULL);
+    c->last_done = false;
+    return true;
+}
+
+thrift_value_t *thrift_call(thrift_conn_t *c, const char *method, const thrift_value_t *args,
+                            thrift_error_t *err) {
+    if (!blocking_begin(c, err))
+        return NULL;
+    if (thrift_call_async_ex(c, method, args, 0, blocking_cb, NULL, err) != THRIFT_OK)
+        return NULL;
+    return run_blocking(c, err);
+}
+
+/* Used by the JSON glue. */
+thrift_value_t *thrift__call_blocking_fn(thrift_conn_t *c, const thrift_function_def_t *fn,
+                                         const thrift_value_t *args, thrift_error_t *err);
+thrift_value_t *thrift__call_blocking_fn(thrift_conn_t *c, const thrift_function_def_t *fn,
+                                         const thrift_value_t *args, thrift_error_t *err) {
+    if (!blocking_begin(c, err))
+        return NULL;
+    if (enqueue_call(c, fn, args, 0, blocking_cb, NULL, err) != THRIFT_OK)
+        return NULL;
+    return run_blocking(c, err);
+}

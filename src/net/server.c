@@ -1,0 +1,744 @@
+/* The by-name server on a caller-owned libev loop: accept, read requests,
+ * dispatch to handlers by method name, write replies in any order. */
+#include <errno.h>
+#include <ev.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "net/net_impl.h"
+#include "value/value_impl.h"
+
+typedef struct handler {
+    const thrift_service_def_t *service;
+    const thrift_function_def_t *fn;
+    thrift_handler_cb cb;
+    thrift_json_handler_cb json_cb;
+    void *ud;
+} handler_t;
+
+typedef struct listener {
+    ev_io io;
+    int fd;
+    int port;
+    char unix_path[108];
+    thrift_rpc_server_t *srv;
+} listener_t;
+
+typedef struct sconn sconn_t;
+
+struct thrift_request {
+    sconn_t *conn;
+    const handler_t *h;
+    const thrift_function_def_t *fn;
+    thrift_arena_t *arena;
+    const char *method; /* NUL-terminated, in arena */
+    int32_t seqid;
+    bool replied;
+    thrift_error_t err;
+};
+
+struct sconn {
+    sconn_t *prev, *next;
+    thrift_rpc_server_t *srv;
+    int fd;
+    ev_io rio, wio;
+    ev_prepare flush;
+    ev_timer idle;
+    thrift__wire_reader_t reader;
+    thrift_buffer_t *out;
+    size_t out_off;
+    size_t inflight;   /* two-way requests not yet answered */
+    int refs;          /* requests alive + 1 while open */
+    bool closed;
+    bool reading_stopped;
+    bool close_after_flush;
+};
+
+#define MAX_LISTENERS 8
+
+struct thrift_rpc_server {
+    struct ev_loop *loop;
+    thrift_schema_t *schema;
+    thrift_conn_options_t opts;
+    thrift_arena_t *arena; /* handler table */
+    thrift__strmap_t handlers;
+    const thrift_service_def_t *default_service;
+    listener_t listeners[MAX_LISTENERS];
+    size_t nlisteners;
+    sconn_t *conns;
+    size_t nconns;
+    size_t max_conns;
+    unsigned threads;
+    bool stopping;
+    thrift_rpc_server_done_cb done_cb;
+    void *done_ud;
+    ev_timer done_timer;
+    thrift_arena_t *spare_arenas[64];
+    size_t nspare;
+};
+
+static void sconn_close(sconn_t *c);
+static void sconn_unref(sconn_t *c);
+static void check_stopped(thrift_rpc_server_t *srv);
+
+/* ---- arenas: one per request, recycled ---------------------------------- */
+
+static thrift_arena_t *arena_get(thrift_rpc_server_t *srv) {
+    if (srv->nspare)
+        return srv->spare_arenas[--srv->nspare];
+    return thrift_arena_new(NULL);
+}
+
+static void arena_put(thrift_rpc_server_t *srv, thrift_arena_t *a) {
+    // A server that outlives its requests (free with handlers still holding
+    // them) has no pool left: free outright.
+    if (srv && srv->nspare < 64 && thrift_arena_footprint(a) <= (1u << 20)) {
+        thrift_arena_reset(a);
+        srv->spare_arenas[srv->nspare++] = a;
+    } else {
+        thrift_arena_free(a);
+    }
+}
+
+/* ---- output -------------------------------------------------------------- */
+
+static bool sconn_write(sconn_t *c) {
+    size_t len = thrift_buffer_len(c->out);
+    while (c->out_off < len) {
+        ssize_t n = send(c->fd, thrift_buffer_data(c->out) + c->out_off, len - c->out_off,
+                         MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if (!ev_is_active(&c->wio))
+                    ev_io_start(c->srv->loop, &c->wio);
+                return true;
+            }
+            sconn_close(c);
+            return false;
+        }
+        c->out_off += (size_t)n;
+    }
+    if (ev_is_active(&c->wio))
+        ev_io_stop(c->srv->loop, &c->wio);
+    thrift_buffer_clear(c->out);
+    c->out_off = 0;
+    if (c->close_after_flush || (c->reading_stopped && c->inflight == 0)) {
+        sconn_close(c);
+        return false;
+    }
+    return true;
+}
+
+static void sconn_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents) {
+    (void)revents;
+    sconn_t *c = w->data;
+    ev_prepare_stop(loop, w);
+    if (!c->closed)
+        sconn_write(c);
+}
+
+static void sconn_write_cb(struct ev_loop *loop, ev_io *w, int revents) {
+    (void)loop;
+    (void)revents;
+    sconn_t *c = w->data;
+    if (!c->closed)
+        sconn_write(c);
+}
+
+static void schedule_flush(sconn_t *c) {
+    if (!c->closed && !ev_is_active(&c->flush) && !ev_is_active(&c->wio))
+        ev_prepare_start(c->srv->loop, &c->flush);
+}
+
+/* Appends one message; on an encoding failure the partial bytes are cut off
+ * by rebuilding the buffer up to where the message began. */
+static thrift_status_t append_message(sconn_t *c, const char *name, size_t name_len,
+                                      thrift_message_type_t type, int32_t seqid,
+                                      const thrift_value_t *body, thrift_error_t *err) {
+    const thrift_conn_options_t *o = &c->srv->opts;
+    thrift_protocol_t proto = c->reader.proto;
+    size_t before = thrift_buffer_len(c->out);
+    size_t mark = thrift__wire_begin(c->out, c->reader.framing);
+    thrift_status_t st = mark == SIZE_MAX ? THRIFT_NOMEM : THRIFT_OK;
+    if (!st)
+        st = thrift_encode_message(proto, name, name_len, type, seqid, body, c->out, err);
+    if (!st)
+        st = thrift__wire_end(c->out, c->reader.framing, mark, o->max_frame_size, err);
+    if (st && thrift_buffer_len(c->out) != before) {
+        thrift_buffer_t *nb = thrift_buffer_new();
+        if (nb && thrift_buffer_append(nb, thrift_buffer_data(c->out), before) == THRIFT_OK) {
+            thrift_buffer_free(c->out);
+            c->out = nb;
+        } else {
+            thrift_buffer_free(nb);
+        }
+    }
+    if (!st)
+        schedule_flush(c);
+    return st;
+}
+
+static void send_app_error(sconn_t *c, const char *name, size_t name_len, int32_t seqid,
+                           int type, const char *message) {
+    thrift_arena_t *a = arena_get(c->srv);
+    if (!a)
+        return;
+    thrift_value_t *ex = thrift_app_exception_new(a, (thrift_app_exception_type_t)type, message);
+    if (ex)
+        (void)append_message(c, name, name_len, THRIFT_MSG_EXCEPTION, seqid, ex, NULL);
+    arena_put(c->srv, a);
+}
+
+/* ---- requests -------------------------------------------------------------- */
+
+static void request_done(thrift_request_t *req) {
+    sconn_t *c = req->conn;
+    thrift_rpc_server_t *srv = c->srv;
+    bool twoway = !req->fn->oneway;
+    arena_put(c->closed ? NULL : srv, req->arena);
+    if (twoway)
+        c->inflight--;
+    if (!c->closed && c->reading_stopped && c->inflight == 0 && !ev_is_active(&c->wio))
+        schedule_flush(c); // the flush closes the drained connection
+    sconn_unref(c);
+}
+
+static thrift_status_t finish_reply(thrift_request_t *req, thrift_message_type_t type,
+                                    const thrift_value_t *body, thrift_error_t *err) {
+    sconn_t *c = req->conn;
+    thrift_status_t st = THRIFT_OK;
+    if (!c->closed) {
+        st = append_message(c, req->method, strlen(req->method), type, req->seqid, body, err);
+        if (st) {
+            char msg[400];
+            snprintf(msg, sizeof msg, "%s: cannot encode the reply: %s", req->method,
+                     err && err->code ? err->text : thrift_status_str(st));
+            send_app_error(c, req->method, strlen(req->method), req->seqid,
+                           THRIFT_APPEX_INTERNAL_ERROR, msg);
+        }
+    }
+    req->replied = true;
+    return st;
+}
+
+static bool reply_begin(thrift_request_t *req) {
+    return req && !req->replied && !req->fn->oneway;
+}
+
+/* Handlers reply inside or after the handler; `in_handler` requests are
+ * finished by dispatch once the handler returns. */
+static void reply_end(thrift_request_t *req, bool in_handler) {
+    if (!in_handler)
+        request_done(req);
+}
+
+/* Set while a handler runs, so a reply made inside it leaves the request to
+ * dispatch (which still reads it) instead of freeing it. */
+static _Thread_local thrift_request_t *tls_in_handler;
+
+thrift_status_t thrift_reply(thrift_request_t *req, const thrift_value_t *value) {
+    if (!reply_begin(req))
+        return THRIFT_MISUSE;
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift_value_t *res = thrift_value_new_struct(req->arena, req->fn->result);
+    thrift_status_t st = res ? THRIFT_OK : THRIFT_NOMEM;
+    if (!st && value && req->fn->return_type->resolved->kind != THRIFT_KIND_VOID)
+        st = thrift_value_set_by_id(res, 0, value);
+    if (st) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "%s: reply value does not match the return type (%s)",
+                 req->method, thrift_status_str(st));
+        send_app_error(req->conn, req->method, strlen(req->method), req->seqid,
+                       THRIFT_APPEX_INTERNAL_ERROR, msg);
+        req->replied = true;
+    } else {
+        st = finish_reply(req, THRIFT_MSG_REPLY, res, &err);
+    }
+    reply_end(req, tls_in_handler == req);
+    return st;
+}
+
+thrift_status_t thrift_reply_exception(thrift_request_t *req, const char *name,
+                                       const thrift_value_t *ex) {
+    if (!reply_begin(req))
+        return THRIFT_MISUSE;
+    const thrift_struct_def_t *rd = req->fn->result;
+    const thrift_struct_def_t *xd = ex ? thrift_value_struct_def(ex) : NULL;
+    const thrift_field_def_t *field = NULL;
+    for (uint32_t i = 0; i < rd->field_count && !field; i++) {
+        const thrift_field_def_t *f = &rd->fields[i];
+        if (f->id == 0)
+            continue;
+        const thrift_struct_def_t *fd = f->type->resolved->struct_def;
+        if (name ? (!strcmp(f->name, name) || (fd && !strcmp(fd->name, name))) : fd == xd)
+            field = f;
+    }
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift_status_t st;
+    thrift_value_t *res = field && ex ? thrift_value_new_struct(req->arena, rd) : NULL;
+    if (!field || !ex || !res || thrift_value_set_at(res, field->index, ex) != THRIFT_OK) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "%s: '%s' is not a declared exception of this method",
+                 req->method, name ? name : xd ? xd->name : "(null)");
+        send_app_error(req->conn, req->method, strlen(req->method), req->seqid,
+                       THRIFT_APPEX_INTERNAL_ERROR, msg);
+        req->replied = true;
+        st = THRIFT_NOT_FOUND;
+    } else {
+        st = finish_reply(req, THRIFT_MSG_REPLY, res, &err);
+    }
+    reply_end(req, tls_in_handler == req);
+    return st;
+}
+
+thrift_status_t thrift_reply_error(thrift_request_t *req, int type, const char *message) {
+    if (!reply_begin(req))
+        return THRIFT_MISUSE;
+    if (!req->conn->closed)
+        send_app_error(req->conn, req->method, strlen(req->method), req->seqid, type,
+                       message ? message : "");
+    req->replied = true;
+    reply_end(req, tls_in_handler == req);
+    return THRIFT_OK;
+}
+
+const char *thrift_request_method(const thrift_request_t *r) { return r ? r->method : NULL; }
+const thrift_function_def_t *thrift_request_function(const thrift_request_t *r) {
+    return r ? r->fn : NULL;
+}
+bool thrift_request_is_oneway(const thrift_request_t *r) { return r && r->fn->oneway; }
+int32_t thrift_request_seqid(const thrift_request_t *r) { return r ? r->seqid : 0; }
+thrift_arena_t *thrift_request_arena(thrift_request_t *r) { return r ? r->arena : NULL; }
+thrift_error_t *thrift_request_error(thrift_request_t *r) { return r ? &r->err : NULL; }
+struct ev_loop *thrift_request_loop(const thrift_request_t *r) {
+    return r ? r->conn->srv->loop : NULL;
+}
+
+/* JSON handlers are run by the JSON glue (json_glue.c). */
+thrift_status_t thrift__run_json_handler(thrift_request_t *req, thrift_json_handler_cb cb,
+                                         const thrift_value_t *args, void *ud);
+
+static void dispatch(sconn_t *c, const uint8_t *msg, size_t len) {
+    thrift_rpc_server_t *srv = c->srv;
+    thrift_message_header_t hdr;
+    size_t hlen = 0;
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    if (thrift_decode_message_header(c->reader.proto, msg, len, &c->reader.codec, &hdr, &hlen,
+                                     &err)) {
+        send_app_error(c, "", 0, 0, THRIFT_APPEX_PROTOCOL_ERROR, err.text);
+        c->close_after_flush = true;
+        return;
+    }
+    if (hdr.type != THRIFT_MSG_CALL && hdr.type != THRIFT_MSG_ONEWAY) {
+        send_app_error(c, hdr.name, hdr.name_len, hdr.seqid, THRIFT_APPEX_INVALID_MESSAGE_TYPE,
+                       "expected a call");
+        return;
+    }
+    const handler_t *h = thrift__strmap_get(&srv->handlers, hdr.name, hdr.name_len);
+    // Replies carry the bare method name, as Apache's multiplexed processor
+    // answers.
+    const char *bare = hdr.name;
+    size_t bare_len = hdr.name_len;
+    const char *colon = memchr(hdr.name, ':', hdr.name_len);
+    if (colon) {
+        bare = colon + 1;
+        bare_len = hdr.name_len - (size_t)(bare - hdr.name);
+    }
+    if (!h) {
+        if (hdr.type == THRIFT_MSG_ONEWAY)
+            return;
+        char text[300];
+        snprintf(text, sizeof text, "Invalid method name: '%.*s'", (int)hdr.name_len, hdr.name);
+        send_app_error(c, bare, bare_len, hdr.seqid, THRIFT_APPEX_UNKNOWN_METHOD, text);
+        return;
+    }
+    thrift_arena_t *arena = arena_get(srv);
+    thrift_request_t *req = arena ? thrift__arena_zalloc(arena, sizeof *req) : NULL;
+    char *method = req ? thrift__arena_strndup(arena, bare, bare_len) : NULL;
+    if (!method) {
+        if (arena)
+            thrift_arena_free(arena);
+        send_app_error(c, bare, bare_len, hdr.seqid, THRIFT_APPEX_INTERNAL_ERROR, "out of memory");
+        return;
+    }
+    thrift_value_t *args = thrift_decode_message_body(c->reader.proto, h->fn->args, msg + hlen,
+                                                      len - hlen, arena, &c->reader.codec, NULL,
+                                                      &err);
+    if (!args) {
+        char text[400];
+        snprintf(text, sizeof text, "%s: cannot decode the arguments: %s", method, err.text);
+        arena_put(srv, arena);
+        if (hdr.type != THRIFT_MSG_ONEWAY)
+            send_app_error(c, bare, bare_len, hdr.seqid, THRIFT_APPEX_PROTOCOL_ERROR, text);
+        c->close_after_flush = true;
+        schedule_flush(c);
+        return;
+    }
+    req->conn = c;
+    req->h = h;
+    req->fn = h->fn;
+    req->arena = arena;
+    req->method = method;
+    req->seqid = hdr.seqid;
+    if (!h->fn->oneway)
+        c->inflight++;
+    c->refs++;
+    thrift_request_t *outer = tls_in_handler;
+    tls_in_handler = req;
+    thrift_status_t st = h->json_cb ? thrift__run_json_handler(req, h->json_cb, args, h->ud)
+                                    : h->cb(req, args, h->ud);
+    if (!h->fn->oneway && st != THRIFT_OK && !req->replied) {
+        char text[400];
+        snprintf(text, sizeof text, "%s", req->err.code ? req->err.text : thrift_status_str(st));
+        thrift_reply_error(req, THRIFT_APPEX_INTERNAL_ERROR, text);
+    }
+    tls_in_handler = outer;
+    if (h->fn->oneway || req->replied)
+        request_done(req);
+}
+
+/* ---- connections ------------------------------------------------------------ */
+
+static void sconn_unref(sconn_t *c) {
+    if (--c->refs > 0)
+        return;
+    thrift__wire_reader_free(&c->reader);
+    thrift_buffer_free(c->out);
+    free(c);
+}
+
+static void sconn_close(sconn_t *c) {
+    if (c->closed)
+        return;
+    thrift_rpc_server_t *srv = c->srv;
+    c->closed = true;
+    ev_io_stop(srv->loop, &c->rio);
+    ev_io_stop(srv->loop, &c->wio);
+    ev_prepare_stop(srv->loop, &c->flush);
+    ev_timer_stop(srv->loop, &c->idle);
+    close(c->fd);
+    c->fd = -1;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    srv->nconns--;
+    sconn_unref(c);
+    if (srv->stopping)
+        check_stopped(srv);
+}
+
+static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
+    (void)revents;
+    sconn_t *c = w->data;
+    if (c->srv->opts.idle_timeout_ms)
+        ev_timer_again(loop, &c->idle);
+    c->refs++; // keep `c` alive while handlers run
+    for (;;) {
+        size_t avail;
+        uint8_t *p = thrift__wire_space(&c->reader, 65536, &avail);
+        if (!p) {
+            sconn_close(c);
+            break;
+        }
+        ssize_t n = recv(c->fd, p, avail, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (n <= 0) {
+            sconn_close(c);
+            break;
+        }
+        thrift__wire_commit(&c->reader, (size_t)n);
+        for (;;) {
+            const uint8_t *m;
+            size_t mlen;
+            thrift_error_t err;
+            thrift_error_clear(&err);
+            thrift_status_t st = thrift__wire_next(&c->reader, &m, &mlen, &err);
+            if (st == THRIFT_NEED_MORE)
+                break;
+            if (st != THRIFT_OK) {
+                // Framing is lost: nothing more can be read from this stream.
+                if (st != THRIFT_LIMIT)
+                    send_app_error(c, "", 0, 0, THRIFT_APPEX_PROTOCOL_ERROR, err.text);
+                c->close_after_flush = true;
+                break;
+            }
+            dispatch(c, m, mlen);
+            if (c->closed || c->close_after_flush || c->reading_stopped)
+                break;
+        }
+        if (c->closed || c->close_after_flush || c->reading_stopped || (size_t)n < avail)
+            break;
+    }
+    if (!c->closed && c->close_after_flush) {
+        ev_io_stop(loop, &c->rio);
+        schedule_flush(c);
+    }
+    sconn_unref(c);
+}
+
+static void sconn_idle_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)loop;
+    (void)revents;
+    sconn_t *c = w->data;
+    // A connection waiting on its own handlers is not idle.
+    if (c->inflight) {
+        ev_timer_again(loop, w);
+        return;
+    }
+    sconn_close(c);
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents) {
+    (void)revents;
+    listener_t *l = (listener_t *)w;
+    thrift_rpc_server_t *srv = l->srv;
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return; // EAGAIN, or an error libev will report again
+        if (srv->stopping || (srv->max_conns && srv->nconns >= srv->max_conns)) {
+            close(fd);
+            continue;
+        }
+        thrift__sock_tune(fd, ss.ss_family);
+        sconn_t *c = calloc(1, sizeof *c);
+        thrift_buffer_t *out = c ? thrift_buffer_new() : NULL;
+        if (!out) {
+            free(c);
+            close(fd);
+            continue;
+        }
+        c->srv = srv;
+        c->fd = fd;
+        c->out = out;
+        c->refs = 1;
+        thrift__wire_reader_init(&c->reader, srv->opts.proto, srv->opts.framing,
+                                 srv->opts.max_frame_size);
+        ev_io_init(&c->rio, sconn_read_cb, fd, EV_READ);
+        c->rio.data = c;
+        ev_io_init(&c->wio, sconn_write_cb, fd, EV_WRITE);
+        c->wio.data = c;
+        ev_prepare_init(&c->flush, sconn_flush_cb);
+        c->flush.data = c;
+        ev_init(&c->idle, sconn_idle_cb);
+        c->idle.data = c;
+        if (srv->opts.idle_timeout_ms) {
+            c->idle.repeat = srv->opts.idle_timeout_ms / 1000.0;
+            ev_timer_again(loop, &c->idle);
+        }
+        c->next = srv->conns;
+        if (srv->conns)
+            srv->conns->prev = c;
+        srv->conns = c;
+        srv->nconns++;
+        ev_io_start(loop, &c->rio);
+    }
+}
+
+/* ---- server ------------------------------------------------------------------ */
+
+thrift_rpc_server_t *thrift_rpc_server_new(struct ev_loop *loop, thrift_schema_t *schema,
+                                           const thrift_conn_options_t *opts, thrift_error_t *err) {
+    if (!loop || !schema) {
+        thrift__error_set(err, THRIFT_MISUSE, "loop and schema are required");
+        return NULL;
+    }
+    thrift_rpc_server_t *srv = calloc(1, sizeof *srv);
+    thrift_arena_t *a = srv ? thrift_arena_new(NULL) : NULL;
+    if (!a) {
+        free(srv);
+        thrift__error_set(err, THRIFT_NOMEM, "out of memory");
+        return NULL;
+    }
+    srv->loop = loop;
+    srv->schema = thrift_schema_ref(schema);
+    srv->arena = a;
+    thrift__strmap_init(&srv->handlers, a);
+    if (opts)
+        srv->opts = *opts;
+    else
+        thrift__conn_options_defaults(&srv->opts);
+    const thrift_module_def_t *m = thrift_schema_main_module(schema);
+    size_t n = thrift_module_def_service_count(m);
+    srv->default_service = n ? thrift_module_def_service_at(m, n - 1) : NULL;
+    srv->threads = 1;
+    return srv;
+}
+
+static thrift_status_t add_handler(thrift_rpc_server_t *srv, const char *service,
+                                   const char *method, thrift_handler_cb cb,
+                                   thrift_json_handler_cb json_cb, void *ud, thrift_error_t *err) {
+    if (!srv || !method || (!cb && !json_cb))
+        return thrift__error_set(err, THRIFT_MISUSE, "server, method and handler are required");
+    const thrift_service_def_t *svc =
+        service ? thrift_schema_find_service(srv->schema, service) : srv->default_service;
+    if (!svc)
+        return thrift__error_set(err, THRIFT_NOT_FOUND, "no service '%s' in the schema",
+                                 service ? service : "(any)");
+    const thrift_function_def_t *fn = thrift_service_def_find_function(svc, method);
+    if (!fn)
+        return thrift__error_set(err, THRIFT_NOT_FOUND, "service %s has no method '%s'", svc->name,
+                                 method);
+    handler_t *h = thrift__arena_zalloc(srv->arena, sizeof *h);
+    char *full = thrift__arena_printf(srv->arena, "%s:%s", svc->name, fn->name);
+    if (!h || !full)
+        return thrift__error_set(err, THRIFT_NOMEM, "out of memory");
+    h->service = svc;
+    h->fn = fn;
+    h->cb = cb;
+    h->json_cb = json_cb;
+    h->ud = ud;
+    bool oom = false;
+    void *old = NULL;
+    if (!thrift__strmap_put(&srv->handlers, full, strlen(full), h, &old, &oom)) {
+        if (oom)
+            return thrift__error_set(err, THRIFT_NOMEM, "out of memory");
+        *(handler_t *)old = *h; // re-registering replaces
+    }
+    // The bare name goes to the first service that registers it, so a
+    // plain (non-multiplexed) client reaches it too.
+    (void)thrift__strmap_put(&srv->handlers, fn->name, fn->name_len, h, NULL, &oom);
+    if (oom)
+        return thrift__error_set(err, THRIFT_NOMEM, "out of memory");
+    return THRIFT_OK;
+}
+
+thrift_status_t thrift_rpc_server_handle(thrift_rpc_server_t *srv, const char *service,
+                                         const char *method, thrift_handler_cb cb, void *ud,
+                                         thrift_error_t *err) {
+    return add_handler(srv, service, method, cb, NULL, ud, err);
+}
+
+thrift_status_t thrift_rpc_server_handle_json(thrift_rpc_server_t *srv, const char *service,
+                                              const char *method, thrift_json_handler_cb cb,
+                                              void *ud, thrift_error_t *err) {
+    return add_handler(srv, service, method, NULL, cb, ud, err);
+}
+
+void thrift_rpc_server_set_max_connections(thrift_rpc_server_t *srv, size_t max) {
+    if (srv)
+        srv->max_conns = max;
+}
+
+void thrift_rpc_server_set_threads(thrift_rpc_server_t *srv, unsigned n) {
+    if (srv)
+        srv->threads = n ? n : 1;
+}
+
+thrift_status_t thrift_rpc_server_listen(thrift_rpc_server_t *srv, const char *address,
+                                         thrift_error_t *err) {
+    if (!srv || !address)
+        return thrift__error_set(err, THRIFT_MISUSE, "server and address are required");
+    if (srv->nlisteners == MAX_LISTENERS)
+        return thrift__error_set(err, THRIFT_LIMIT, "too many listeners");
+    thrift__addr_t addr;
+    thrift_status_t st = thrift__addr_parse(address, true, &addr, err);
+    if (st)
+        return st;
+    int fd = thrift__sock_listen(&addr, srv->threads > 1, err);
+    if (fd < 0)
+        return THRIFT_TRANSPORT;
+    listener_t *l = &srv->listeners[srv->nlisteners++];
+    memset(l, 0, sizeof *l);
+    l->fd = fd;
+    l->srv = srv;
+    l->port = thrift__sock_port(fd);
+    if (addr.family == AF_UNIX)
+        snprintf(l->unix_path, sizeof l->unix_path, "%s", address + 5);
+    ev_io_init(&l->io, accept_cb, fd, EV_READ);
+    ev_io_start(srv->loop, &l->io);
+    return THRIFT_OK;
+}
+
+int thrift_rpc_server_port(const thrift_rpc_server_t *srv) {
+    if (!srv)
+        return 0;
+    for (size_t i = 0; i < srv->nlisteners; i++)
+        if (srv->listeners[i].port)
+            return srv->listeners[i].port;
+    return 0;
+}
+
+size_t thrift_rpc_server_connection_count(const thrift_rpc_server_t *srv) {
+    return srv ? srv->nconns : 0;
+}
+
+static void close_listeners(thrift_rpc_server_t *srv) {
+    for (size_t i = 0; i < srv->nlisteners; i++) {
+        listener_t *l = &srv->listeners[i];
+        if (l->fd >= 0) {
+            ev_io_stop(srv->loop, &l->io);
+            close(l->fd);
+            l->fd = -1;
+            if (l->unix_path[0])
+                (void)unlink(l->unix_path);
+        }
+    }
+}
+
+static void done_timer_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)loop;
+    (void)revents;
+    thrift_rpc_server_t *srv = w->data;
+    thrift_rpc_server_done_cb cb = srv->done_cb;
+    srv->done_cb = NULL;
+    if (cb)
+        cb(srv, srv->done_ud);
+}
+
+static void check_stopped(thrift_rpc_server_t *srv) {
+    if (srv->nconns == 0 && srv->done_cb && !ev_is_active(&srv->done_timer)) {
+        ev_timer_init(&srv->done_timer, done_timer_cb, 0., 0.);
+        srv->done_timer.data = srv;
+        ev_timer_start(srv->loop, &srv->done_timer);
+    }
+}
+
+void thrift_rpc_server_stop(thrift_rpc_server_t *srv, thrift_rpc_server_done_cb done, void *ud) {
+    if (!srv)
+        return;
+    srv->stopping = true;
+    srv->done_cb = done;
+    srv->done_ud = ud;
+    close_listeners(srv);
+    for (sconn_t *c = srv->conns, *next; c; c = next) {
+        next = c->next;
+        c->reading_stopped = true;
+        ev_io_stop(srv->loop, &c->rio);
+        if (c->inflight == 0)
+            schedule_flush(c); // writes what is queued, then closes
+    }
+    check_stopped(srv);
+}
+
+void thrift_rpc_server_free(thrift_rpc_server_t *srv) {
+    if (!srv)
+        return;
+    close_listeners(srv);
+    srv->done_cb = NULL;
+    srv->stopping = false;
+    while (srv->conns)
+        sconn_close(srv->conns);
+    if (ev_is_active(&srv->done_timer))
+        ev_timer_stop(srv->loop, &srv->done_timer);
+    for (size_t i = 0; i < srv->nspare; i++)
+        thrift_arena_free(srv->spare_arenas[i]);
+    thrift_arena_free(srv->arena);
+    thrift_schema_unref(srv->schema);
+    free(srv);
+}
