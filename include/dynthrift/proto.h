@@ -107,6 +107,17 @@ THRIFT_API thrift_status_t thrift_encode_message(thrift_protocol_t proto,
                                                  thrift_buffer_t *out,
                                                  thrift_error_t *err);
 
+/* As thrift_encode_message, honouring opts->strict_write (binary: false
+ * writes the old-style header without a version); `opts` may be NULL. */
+THRIFT_API thrift_status_t thrift_encode_message_ex(thrift_protocol_t proto,
+                                                    const char *name, size_t name_len,
+                                                    thrift_message_type_t type,
+                                                    int32_t seqid,
+                                                    const thrift_value_t *body,
+                                                    const thrift_codec_options_t *opts,
+                                                    thrift_buffer_t *out,
+                                                    thrift_error_t *err);
+
 /* Reads a message header; *consumed gets its size (the body starts there). */
 THRIFT_API thrift_status_t thrift_decode_message_header(thrift_protocol_t proto,
                                                         const uint8_t *data, size_t len,

@@ -84,9 +84,7 @@ bool thrift__uuid_parse(const char *s, size_t len, uint8_t out[16]) {
     return n == 16;
 }
 
-static bool value_from_const(thrift_arena_t *arena, thrift_value_t *v,
-                             const thrift_type_def_t *type,
-                             const thrift_const_value_t *cv);
+#define value_from_const thrift__value_from_const
 
 static bool struct_apply_defaults(thrift_arena_t *arena, thrift_value_t *v) {
     const thrift_struct_def_t *sd = v->type->struct_def;
@@ -102,7 +100,7 @@ static bool struct_apply_defaults(thrift_arena_t *arena, thrift_value_t *v) {
     return true;
 }
 
-static bool value_from_const(thrift_arena_t *arena, thrift_value_t *v,
+bool thrift__value_from_const(thrift_arena_t *arena, thrift_value_t *v,
                              const thrift_type_def_t *type,
                              const thrift_const_value_t *cv) {
     const thrift_type_def_t *t = type->resolved;

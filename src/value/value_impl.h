@@ -66,6 +66,11 @@ bool thrift__uuid_parse(const char *s, size_t len, uint8_t out[16]);
 /* Field lookup by name (hash table, or a scan for static definitions). */
 const thrift_field_def_t *thrift__struct_field_by_name(
     const thrift_struct_def_t *sd, const char *name, size_t len);
+/* Initializes *v as the evaluated IDL constant `cv` of `type` (strings
+ * borrowed from the schema).  False on out of memory. */
+bool thrift__value_from_const(thrift_arena_t *arena, thrift_value_t *v,
+                              const thrift_type_def_t *type,
+                              const thrift_const_value_t *cv);
 /* Deep copy of *src into *dst, allocating in `arena`. */
 bool thrift__value_copy(thrift_arena_t *arena, thrift_value_t *dst,
                         const thrift_value_t *src);

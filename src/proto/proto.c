@@ -1,0 +1,599 @@
+/* Protocol-independent parts: options, buffers, error helpers, dispatch,
+ * messages, the length probe and TApplicationException. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "proto/proto_impl.h"
+
+const uint8_t thrift__kind_wire[THRIFT_KIND_TYPEDEF + 1] = {
+    [THRIFT_KIND_VOID] = THRIFT_TYPE_VOID,     [THRIFT_KIND_BOOL] = THRIFT_TYPE_BOOL,
+    [THRIFT_KIND_I8] = THRIFT_TYPE_BYTE,       [THRIFT_KIND_I16] = THRIFT_TYPE_I16,
+    [THRIFT_KIND_I32] = THRIFT_TYPE_I32,       [THRIFT_KIND_I64] = THRIFT_TYPE_I64,
+    [THRIFT_KIND_DOUBLE] = THRIFT_TYPE_DOUBLE, [THRIFT_KIND_STRING] = THRIFT_TYPE_STRING,
+    [THRIFT_KIND_BINARY] = THRIFT_TYPE_STRING, [THRIFT_KIND_UUID] = THRIFT_TYPE_UUID,
+    [THRIFT_KIND_ENUM] = THRIFT_TYPE_I32,      [THRIFT_KIND_LIST] = THRIFT_TYPE_LIST,
+    [THRIFT_KIND_SET] = THRIFT_TYPE_SET,       [THRIFT_KIND_MAP] = THRIFT_TYPE_MAP,
+    [THRIFT_KIND_STRUCT] = THRIFT_TYPE_STRUCT, [THRIFT_KIND_UNION] = THRIFT_TYPE_STRUCT,
+    [THRIFT_KIND_EXCEPTION] = THRIFT_TYPE_STRUCT,
+};
+
+/* ---- names and options --------------------------------------------------------- */
+
+const char *thrift_protocol_name(thrift_protocol_t proto) {
+    switch (proto) {
+    case THRIFT_PROTO_BINARY:
+        return "binary";
+    case THRIFT_PROTO_COMPACT:
+        return "compact";
+    case THRIFT_PROTO_JSON:
+        return "json";
+    }
+    return "unknown";
+}
+
+bool thrift_protocol_parse(const char *name, thrift_protocol_t *out) {
+    if (!name)
+        return false;
+    thrift_protocol_t p;
+    if (strcmp(name, "binary") == 0)
+        p = THRIFT_PROTO_BINARY;
+    else if (strcmp(name, "compact") == 0)
+        p = THRIFT_PROTO_COMPACT;
+    else if (strcmp(name, "json") == 0)
+        p = THRIFT_PROTO_JSON;
+    else
+        return false;
+    if (out)
+        *out = p;
+    return true;
+}
+
+static const thrift_codec_options_t default_options = {
+    .max_message_size = 100u * 1024 * 1024,
+    .max_frame_size = 16384000,
+    .max_string_size = SIZE_MAX,
+    .max_container_size = SIZE_MAX,
+    .max_depth = 64,
+    .strict_read = true,
+    .strict_write = true,
+    .zero_copy = false,
+    .skip_mismatched = false,
+    .check_required = true,
+};
+
+void thrift_codec_options_init(thrift_codec_options_t *opts) {
+    if (opts)
+        *opts = default_options;
+}
+
+static const thrift_codec_options_t *
+options_or_default(const thrift_codec_options_t *opts) {
+    return opts ? opts : &default_options;
+}
+
+static const char *source_name(thrift_protocol_t proto) {
+    switch (proto) {
+    case THRIFT_PROTO_BINARY:
+        return "<binary>";
+    case THRIFT_PROTO_COMPACT:
+        return "<compact>";
+    case THRIFT_PROTO_JSON:
+        return "<json>";
+    }
+    return "<unknown>";
+}
+
+/* ---- buffers ----------------------------------------------------------------- */
+
+thrift_buffer_t *thrift_buffer_new(void) {
+    thrift_buffer_t *b = malloc(sizeof *b);
+    if (b)
+        thrift__buf_init(&b->buf, NULL);
+    return b;
+}
+
+void thrift_buffer_free(thrift_buffer_t *b) {
+    if (!b)
+        return;
+    thrift__buf_free(&b->buf);
+    free(b);
+}
+
+const uint8_t *thrift_buffer_data(const thrift_buffer_t *b) {
+    return b && b->buf.data ? b->buf.data : (const uint8_t *)"";
+}
+
+size_t thrift_buffer_len(const thrift_buffer_t *b) {
+    return b ? b->buf.len : 0;
+}
+
+void thrift_buffer_clear(thrift_buffer_t *b) {
+    if (b)
+        b->buf.len = 0;
+}
+
+thrift_status_t thrift_buffer_append(thrift_buffer_t *b, const void *p,
+                                     size_t n) {
+    if (!b || (!p && n))
+        return THRIFT_MISUSE;
+    return thrift__buf_append(&b->buf, p, n) ? THRIFT_OK : THRIFT_NOMEM;
+}
+
+bool thrift__writer_grow(thrift__writer_t *w, size_t n) {
+    thrift__buf_t *b = w->buf;
+    if (b->data)
+        b->len = (size_t)(w->p - b->data);
+    if (!thrift__buf_grow(b, n)) {
+        thrift__error_set(w->err, THRIFT_NOMEM, "out of memory");
+        return false;
+    }
+    w->p = b->data + b->len;
+    w->end = b->data + b->cap;
+    return true;
+}
+
+/* ---- reader errors --------------------------------------------------------------- */
+
+thrift_status_t thrift__reader_fail(thrift__reader_t *r, thrift_status_t code,
+                                    const char *fmt, ...) {
+    thrift_error_t *err = r->err;
+    if (err && err->code == THRIFT_OK) {
+        va_list ap;
+        va_start(ap, fmt);
+        thrift__error_vset(err, code, fmt, ap);
+        va_end(ap);
+        thrift__error_set_source(err, r->source);
+        err->offset = (size_t)(r->p - r->start);
+        err->has_offset = true;
+    }
+    return code;
+}
+
+thrift_status_t thrift__reader_need_more(thrift__reader_t *r) {
+    return thrift__reader_fail(r, THRIFT_NEED_MORE,
+                               "need more bytes (input ends after %zu)",
+                               (size_t)(r->end - r->start));
+}
+
+thrift_status_t thrift__reader_check_len(thrift__reader_t *r, uint64_t need,
+                                         size_t limit, const char *what) {
+    if (need > limit)
+        return thrift__reader_fail(r, THRIFT_LIMIT,
+                                   "%s of %llu bytes exceeds the limit of %zu",
+                                   what, (unsigned long long)need, limit);
+    if (need > r->opts->max_message_size)
+        return thrift__reader_fail(r, THRIFT_LIMIT,
+                                   "%s of %llu bytes exceeds the message size "
+                                   "limit of %zu",
+                                   what, (unsigned long long)need,
+                                   r->opts->max_message_size);
+    if (need > (uint64_t)(r->end - r->p))
+        return thrift__reader_need_more(r);
+    return THRIFT_OK;
+}
+
+void thrift__path_field(thrift__reader_t *r, const thrift_field_def_t *f) {
+    thrift__wpath_field(r->err, f);
+}
+
+void thrift__path_index(thrift__reader_t *r, uint32_t i) {
+    thrift__wpath_index(r->err, i);
+}
+
+void thrift__wpath_field(thrift_error_t *err, const thrift_field_def_t *f) {
+    if (err)
+        thrift__error_path_prepend(err, f->name, false);
+}
+
+void thrift__wpath_index(thrift_error_t *err, uint32_t i) {
+    if (err) {
+        char ix[16];
+        snprintf(ix, sizeof ix, "%u", i);
+        thrift__error_path_prepend(err, ix, true);
+    }
+}
+
+thrift_status_t thrift__finish_struct(thrift__reader_t *r, thrift_value_t *v,
+                                      uint32_t seen) {
+    const thrift_struct_def_t *sd = v->type->struct_def;
+    bool check = r->opts->check_required;
+    if (v->kind == THRIFT_KIND_UNION) {
+        if (check && seen != 1)
+            return thrift__reader_fail(
+                r, seen ? THRIFT_INVALID : THRIFT_MISSING,
+                "union %s has %u fields set, expected exactly one", sd->name,
+                seen);
+        return THRIFT_OK;
+    }
+    for (uint32_t i = 0; i < sd->field_count; i++) {
+        thrift_value_t *slot = &v->u.s.slots[i];
+        if (slot->flags & THRIFT__VALUE_SET)
+            continue;
+        const thrift_field_def_t *f = &sd->fields[i];
+        if (f->req == THRIFT_REQ_REQUIRED && check) {
+            thrift_status_t st = thrift__reader_fail(r, THRIFT_MISSING,
+                                                     "required field missing");
+            thrift__path_field(r, f);
+            return st;
+        }
+        /* Absent fields read as their IDL default, as Apache's generated
+         * constructors leave them. */
+        if (f->default_value) {
+            if (!thrift__value_from_const(r->arena, slot, f->type,
+                                          f->default_value))
+                return thrift__reader_fail(r, THRIFT_NOMEM, "out of memory");
+            slot->flags |= THRIFT__VALUE_SET;
+        }
+    }
+    return THRIFT_OK;
+}
+
+/* ---- dispatch ------------------------------------------------------------------- */
+
+static thrift_status_t encode_value(thrift_protocol_t proto,
+                                    thrift__writer_t *w,
+                                    const thrift_value_t *v) {
+    switch (proto) {
+    case THRIFT_PROTO_BINARY:
+        return thrift__binary_encode_value(w, v);
+    case THRIFT_PROTO_COMPACT:
+        return thrift__compact_encode_value(w, v);
+    case THRIFT_PROTO_JSON:
+        return thrift__json_encode_value(w, v);
+    }
+    return thrift__error_set(w->err, THRIFT_MISUSE, "unknown protocol %d",
+                             (int)proto);
+}
+
+static void root_path(thrift_error_t *err, const thrift_type_def_t *t) {
+    if (!err || !t)
+        return;
+    const char *root = t->name ? t->name : thrift__kind_name(t->kind);
+    if (err->path[0])
+        thrift__error_path_prepend(err, root, false);
+    else
+        snprintf(err->path, sizeof err->path, "%s", root);
+}
+
+thrift_status_t thrift_encode(thrift_protocol_t proto, const thrift_value_t *v,
+                              thrift_buffer_t *out, thrift_error_t *err) {
+    if (!v || !out)
+        return thrift__error_set(err, THRIFT_MISUSE, "no value or buffer");
+    thrift__writer_t w;
+    size_t mark = out->buf.len;
+    thrift__writer_begin(&w, &out->buf, err);
+    thrift_status_t st = encode_value(proto, &w, v);
+    thrift__writer_end(&w);
+    if (st != THRIFT_OK) {
+        out->buf.len = mark;
+        root_path(err, v->type);
+    }
+    return st;
+}
+
+static void reader_init(thrift__reader_t *r, thrift_protocol_t proto,
+                        const uint8_t *data, size_t len, thrift_arena_t *arena,
+                        const thrift_codec_options_t *opts,
+                        thrift_error_t *err) {
+    r->p = r->start = data;
+    r->end = data + len;
+    r->arena = arena;
+    r->opts = options_or_default(opts);
+    r->depth = 0;
+    r->err = err;
+    r->source = source_name(proto);
+}
+
+static thrift_status_t decode_value(thrift_protocol_t proto,
+                                    thrift__reader_t *r, thrift_value_t *v,
+                                    const thrift_type_def_t *t) {
+    switch (proto) {
+    case THRIFT_PROTO_BINARY:
+        return thrift__binary_decode_value(r, v, t);
+    case THRIFT_PROTO_COMPACT:
+        return thrift__compact_decode_value(r, v, t);
+    case THRIFT_PROTO_JSON:
+        return thrift__json_decode_value(r, v, t);
+    }
+    return thrift__error_set(r->err, THRIFT_MISUSE, "unknown protocol %d",
+                             (int)proto);
+}
+
+static thrift_status_t skip_value(thrift_protocol_t proto, thrift__reader_t *r,
+                                  unsigned wire) {
+    switch (proto) {
+    case THRIFT_PROTO_BINARY:
+        return thrift__binary_skip(r, wire);
+    case THRIFT_PROTO_COMPACT:
+        return thrift__compact_skip(r, wire);
+    case THRIFT_PROTO_JSON:
+        return thrift__json_skip(r, wire);
+    }
+    return thrift__error_set(r->err, THRIFT_MISUSE, "unknown protocol %d",
+                             (int)proto);
+}
+
+thrift_value_t *thrift_decode(thrift_protocol_t proto,
+                              const thrift_type_def_t *type,
+                              const uint8_t *data, size_t len,
+                              thrift_arena_t *arena,
+                              const thrift_codec_options_t *opts,
+                              size_t *consumed, thrift_error_t *err) {
+    if (!type || !arena || (!data && len)) {
+        thrift__error_set(err, THRIFT_MISUSE, "no type, arena or data");
+        return NULL;
+    }
+    thrift__reader_t r;
+    reader_init(&r, proto, data ? data : (const uint8_t *)"", len, arena, opts,
+                err);
+    thrift_value_t *v = thrift__arena_alloc(arena, sizeof *v);
+    if (!v) {
+        thrift__error_set(err, THRIFT_NOMEM, "out of memory");
+        return NULL;
+    }
+    thrift_status_t st = decode_value(proto, &r, v, type);
+    if (st != THRIFT_OK) {
+        root_path(err, type->resolved);
+        return NULL;
+    }
+    if (consumed)
+        *consumed = (size_t)(r.p - r.start);
+    return v;
+}
+
+thrift_status_t thrift_skip(thrift_protocol_t proto,
+                            thrift_wire_type_t wire_type, const uint8_t *data,
+                            size_t len, const thrift_codec_options_t *opts,
+                            size_t *consumed, thrift_error_t *err) {
+    if (!data && len)
+        return thrift__error_set(err, THRIFT_MISUSE, "no data");
+    thrift__reader_t r;
+    reader_init(&r, proto, data ? data : (const uint8_t *)"", len, NULL, opts,
+                err);
+    thrift_status_t st = skip_value(proto, &r, wire_type);
+    if (st == THRIFT_OK && consumed)
+        *consumed = (size_t)(r.p - r.start);
+    return st;
+}
+
+/* ---- messages ------------------------------------------------------------------- */
+
+thrift_status_t thrift_encode_message_ex(thrift_protocol_t proto,
+                                         const char *name, size_t name_len,
+                                         thrift_message_type_t type,
+                                         int32_t seqid,
+                                         const thrift_value_t *body,
+                                         const thrift_codec_options_t *opts,
+                                         thrift_buffer_t *out,
+                                         thrift_error_t *err) {
+    bool strict = options_or_default(opts)->strict_write;
+    if (!out || !body || (!name && name_len))
+        return thrift__error_set(err, THRIFT_MISUSE, "no body or buffer");
+    if (!thrift__is_struct_kind(body->kind))
+        return thrift__error_set(err, THRIFT_MISUSE,
+                                 "a message body must be a struct, not a %s",
+                                 thrift__kind_name(body->kind));
+    if (type < THRIFT_MSG_CALL || type > THRIFT_MSG_ONEWAY)
+        return thrift__error_set(err, THRIFT_MISUSE, "bad message type %d",
+                                 (int)type);
+    thrift__writer_t w;
+    size_t mark = out->buf.len;
+    thrift__writer_begin(&w, &out->buf, err);
+    thrift_status_t st;
+    switch (proto) {
+    case THRIFT_PROTO_BINARY:
+        st = thrift__binary_write_message_begin(&w, name, name_len, type, seqid,
+                                                strict);
+        if (st == THRIFT_OK)
+            st = thrift__binary_encode_value(&w, body);
+        if (st == THRIFT_OK)
+            st = thrift__binary_write_message_end(&w);
+        break;
+    case THRIFT_PROTO_COMPACT:
+        st = thrift__compact_write_message_begin(&w, name, name_len, type,
+                                                 seqid, true);
+        if (st == THRIFT_OK)
+            st = thrift__compact_encode_value(&w, body);
+        if (st == THRIFT_OK)
+            st = thrift__compact_write_message_end(&w);
+        break;
+    case THRIFT_PROTO_JSON:
+        st = thrift__json_write_message_begin(&w, name, name_len, type, seqid,
+                                              true);
+        if (st == THRIFT_OK)
+            st = thrift__json_encode_value(&w, body);
+        if (st == THRIFT_OK)
+            st = thrift__json_write_message_end(&w);
+        break;
+    default:
+        st = thrift__error_set(err, THRIFT_MISUSE, "unknown protocol %d",
+                               (int)proto);
+    }
+    thrift__writer_end(&w);
+    if (st != THRIFT_OK) {
+        out->buf.len = mark;
+        root_path(err, body->type);
+    }
+    return st;
+}
+
+thrift_status_t thrift_encode_message(thrift_protocol_t proto,
+                                      const char *name, size_t name_len,
+                                      thrift_message_type_t type,
+                                      int32_t seqid,
+                                      const thrift_value_t *body,
+                                      thrift_buffer_t *out,
+                                      thrift_error_t *err) {
+    return thrift_encode_message_ex(proto, name, name_len, type, seqid, body,
+                                    NULL, out, err);
+}
+
+static thrift_status_t read_message_begin(thrift_protocol_t proto,
+                                          thrift__reader_t *r,
+                                          thrift_message_header_t *hdr) {
+    switch (proto) {
+    case THRIFT_PROTO_BINARY:
+        return thrift__binary_read_message_begin(r, hdr);
+    case THRIFT_PROTO_COMPACT:
+        return thrift__compact_read_message_begin(r, hdr);
+    case THRIFT_PROTO_JSON:
+        return thrift__json_read_message_begin(r, hdr);
+    }
+    return thrift__error_set(r->err, THRIFT_MISUSE, "unknown protocol %d",
+                             (int)proto);
+}
+
+static thrift_status_t read_message_end(thrift_protocol_t proto,
+                                        thrift__reader_t *r) {
+    switch (proto) {
+    case THRIFT_PROTO_BINARY:
+        return thrift__binary_read_message_end(r);
+    case THRIFT_PROTO_COMPACT:
+        return thrift__compact_read_message_end(r);
+    case THRIFT_PROTO_JSON:
+        return thrift__json_read_message_end(r);
+    }
+    return THRIFT_MISUSE;
+}
+
+thrift_status_t thrift_decode_message_header(thrift_protocol_t proto,
+                                             const uint8_t *data, size_t len,
+                                             const thrift_codec_options_t *opts,
+                                             thrift_message_header_t *hdr,
+                                             size_t *consumed,
+                                             thrift_error_t *err) {
+    if (!hdr || (!data && len))
+        return thrift__error_set(err, THRIFT_MISUSE, "no header or data");
+    thrift__reader_t r;
+    reader_init(&r, proto, data ? data : (const uint8_t *)"", len, NULL, opts,
+                err);
+    thrift_status_t st = read_message_begin(proto, &r, hdr);
+    if (st == THRIFT_OK && consumed)
+        *consumed = (size_t)(r.p - r.start);
+    return st;
+}
+
+thrift_value_t *thrift_decode_message_body(thrift_protocol_t proto,
+                                           const thrift_struct_def_t *body_type,
+                                           const uint8_t *data, size_t len,
+                                           thrift_arena_t *arena,
+                                           const thrift_codec_options_t *opts,
+                                           size_t *consumed,
+                                           thrift_error_t *err) {
+    if (!body_type || !arena || (!data && len)) {
+        thrift__error_set(err, THRIFT_MISUSE, "no body type, arena or data");
+        return NULL;
+    }
+    thrift__reader_t r;
+    reader_init(&r, proto, data ? data : (const uint8_t *)"", len, arena, opts,
+                err);
+    thrift_value_t *v = thrift__arena_alloc(arena, sizeof *v);
+    if (!v) {
+        thrift__error_set(err, THRIFT_NOMEM, "out of memory");
+        return NULL;
+    }
+    thrift_status_t st = decode_value(proto, &r, v, &body_type->type);
+    if (st != THRIFT_OK) {
+        root_path(err, &body_type->type);
+        return NULL;
+    }
+    if (read_message_end(proto, &r) != THRIFT_OK)
+        return NULL;
+    if (consumed)
+        *consumed = (size_t)(r.p - r.start);
+    return v;
+}
+
+thrift_status_t thrift_probe_message(thrift_protocol_t proto,
+                                     const uint8_t *data, size_t len,
+                                     const thrift_codec_options_t *opts,
+                                     size_t *message_len, thrift_error_t *err) {
+    if (!data && len)
+        return thrift__error_set(err, THRIFT_MISUSE, "no data");
+    thrift__reader_t r;
+    reader_init(&r, proto, data ? data : (const uint8_t *)"", len, NULL, opts,
+                err);
+    thrift_message_header_t hdr;
+    thrift_status_t st = read_message_begin(proto, &r, &hdr);
+    if (st == THRIFT_OK)
+        st = skip_value(proto, &r, THRIFT_TYPE_STRUCT);
+    if (st == THRIFT_OK)
+        st = read_message_end(proto, &r);
+    size_t used = (size_t)(r.p - r.start);
+    if (st == THRIFT_NEED_MORE && len > r.opts->max_message_size) {
+        /* A peer that never finishes its message must not make us buffer
+         * forever. */
+        if (err)
+            err->code = THRIFT_OK;
+        return thrift__reader_fail(&r, THRIFT_LIMIT,
+                                   "message larger than %zu bytes",
+                                   r.opts->max_message_size);
+    }
+    if (st != THRIFT_OK)
+        return st;
+    if (used > r.opts->max_message_size)
+        return thrift__reader_fail(&r, THRIFT_LIMIT,
+                                   "message of %zu bytes exceeds the limit of %zu",
+                                   used, r.opts->max_message_size);
+    if (message_len)
+        *message_len = used;
+    return THRIFT_OK;
+}
+
+/* ---- TApplicationException ------------------------------------------------------- */
+
+static const thrift_type_def_t appex_string = {
+    .kind = THRIFT_KIND_STRING, .wire_type = THRIFT_TYPE_STRING,
+    .resolved = &appex_string, .name = "string"};
+static const thrift_type_def_t appex_i32 = {
+    .kind = THRIFT_KIND_I32, .wire_type = THRIFT_TYPE_I32,
+    .resolved = &appex_i32, .name = "i32"};
+
+extern thrift_struct_def_t thrift__appex_def;
+static thrift_field_def_t appex_fields[2] = {
+    {.id = 1, .index = 0, .name = "message", .name_len = 7,
+     .type = &appex_string, .owner = &thrift__appex_def},
+    {.id = 2, .index = 1, .name = "type", .name_len = 4, .type = &appex_i32,
+     .owner = &thrift__appex_def},
+};
+static uint32_t appex_index_by_id[2] = {1, 2};
+
+thrift_struct_def_t thrift__appex_def = {
+    .type = {.kind = THRIFT_KIND_EXCEPTION,
+             .wire_type = THRIFT_TYPE_STRUCT,
+             .resolved = &thrift__appex_def.type,
+             .struct_def = &thrift__appex_def,
+             .name = "TApplicationException"},
+    .name = "TApplicationException",
+    .full_name = "TApplicationException",
+    .fields = appex_fields,
+    .field_count = 2,
+    .min_id = 1,
+    .max_id = 2,
+    .index_by_id = appex_index_by_id,
+};
+
+const thrift_struct_def_t *thrift_app_exception_def(void) {
+    return &thrift__appex_def;
+}
+
+thrift_value_t *thrift_app_exception_new(thrift_arena_t *arena,
+                                         thrift_app_exception_type_t type,
+                                         const char *message) {
+    thrift_value_t *v = thrift_value_new_struct(arena, &thrift__appex_def);
+    if (!v)
+        return NULL;
+    thrift_value_t *slot = &v->u.s.slots[0];
+    if (message) {
+        if (!thrift__value_init(arena, slot, &appex_string) ||
+            thrift_value_set_bytes(arena, slot, message, strlen(message)) !=
+                THRIFT_OK)
+            return NULL;
+        slot->flags |= THRIFT__VALUE_SET;
+    }
+    slot = &v->u.s.slots[1];
+    thrift__value_init(arena, slot, &appex_i32);
+    slot->u.i = (int32_t)type;
+    slot->flags |= THRIFT__VALUE_SET;
+    return v;
+}
