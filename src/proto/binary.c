@@ -359,7 +359,7 @@ static thrift_status_t dec_value(thrift__reader_t *r, thrift_value_t *v,
         const thrift_type_def_t *et = t->elem->resolved;
         unsigned wire = p[0];
         r->p = p + 1;
-        uint32_t count;
+        uint32_t count = 0;
         thrift_status_t st = read_count(r, &count, wire_min(wire) ? wire_min(wire) : 1);
         if (st != THRIFT_OK)
             return st;
@@ -377,7 +377,7 @@ static thrift_status_t dec_value(thrift__reader_t *r, thrift_value_t *v,
         unsigned kw = p[0], vw = p[1];
         r->p = p + 2;
         unsigned m = (wire_min(kw) ? wire_min(kw) : 1) + (wire_min(vw) ? wire_min(vw) : 1);
-        uint32_t count;
+        uint32_t count = 0;
         thrift_status_t st = read_count(r, &count, m);
         if (st != THRIFT_OK)
             return st;
@@ -506,7 +506,7 @@ static thrift_status_t skip_value(thrift__reader_t *r, unsigned wire) {
             r->p += 1;
         }
         unsigned km = wire_min(kw), vm = wire == THRIFT_TYPE_MAP ? wire_min(vw) : 0;
-        uint32_t count;
+        uint32_t count = 0;
         thrift_status_t st = read_count(r, &count, (km ? km : 1) + vm);
         if (st != THRIFT_OK)
             return st;

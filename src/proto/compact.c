@@ -293,7 +293,7 @@ static thrift_status_t read_varint(thrift__reader_t *r, uint64_t *out) {
 
 static thrift_status_t read_size(thrift__reader_t *r, uint32_t *out,
                                  const char *what) {
-    uint64_t n;
+    uint64_t n = 0;
     thrift_status_t st = read_varint(r, &n);
     if (st != THRIFT_OK)
         return st;
@@ -324,7 +324,7 @@ static thrift_status_t read_field_header(thrift__reader_t *r, unsigned b,
         *last += (int)delta;
         return THRIFT_OK;
     }
-    uint64_t z;
+    uint64_t z = 0;
     thrift_status_t st = read_varint(r, &z);
     if (st != THRIFT_OK)
         return st;
@@ -458,7 +458,7 @@ static thrift_status_t dec_value(thrift__reader_t *r, thrift_value_t *v,
     v->type = t;
     v->kind = t->kind;
     thrift_status_t st;
-    uint64_t u;
+    uint64_t u = 0;
     switch (t->kind) {
     case THRIFT_KIND_BOOL:
         NEED(r, 1);
@@ -527,7 +527,7 @@ static thrift_status_t dec_value(thrift__reader_t *r, thrift_value_t *v,
         const uint8_t *start = r->p;
         const thrift_type_def_t *et = t->elem->resolved;
         unsigned wire;
-        uint32_t count;
+        uint32_t count = 0;
         st = read_list_header(r, &wire, &count);
         if (st != THRIFT_OK)
             return st;
@@ -565,7 +565,7 @@ static thrift_status_t dec_value(thrift__reader_t *r, thrift_value_t *v,
         const uint8_t *start = r->p;
         const thrift_type_def_t *kt = t->key->resolved, *vt = t->value->resolved;
         unsigned kw, vw;
-        uint32_t count;
+        uint32_t count = 0;
         st = read_map_header(r, &kw, &vw, &count);
         if (st != THRIFT_OK)
             return st;
@@ -622,7 +622,7 @@ thrift_status_t thrift__compact_decode_value(thrift__reader_t *r,
 /* ---- skip ------------------------------------------------------------------ */
 
 static thrift_status_t skip_value(thrift__reader_t *r, unsigned wire) {
-    uint64_t u;
+    uint64_t u = 0;
     thrift_status_t st;
     switch (wire) {
     case THRIFT_TYPE_BOOL: /* an element: one byte (a field: none) */
@@ -684,7 +684,7 @@ static thrift_status_t skip_value(thrift__reader_t *r, unsigned wire) {
     case THRIFT_TYPE_SET:
     case THRIFT_TYPE_MAP: {
         unsigned kw, vw = 0;
-        uint32_t count;
+        uint32_t count = 0;
         if (wire == THRIFT_TYPE_MAP)
             st = read_map_header(r, &kw, &vw, &count);
         else
@@ -757,7 +757,7 @@ thrift_status_t thrift__compact_read_message_begin(thrift__reader_t *r,
     if (type < THRIFT_MSG_CALL || type > THRIFT_MSG_ONEWAY)
         return thrift__reader_fail(r, THRIFT_INVALID, "bad message type %u", type);
     r->p += 2;
-    uint64_t seq;
+    uint64_t seq = 0;
     thrift_status_t st = read_varint(r, &seq);
     if (st != THRIFT_OK)
         return st;

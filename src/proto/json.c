@@ -410,7 +410,7 @@ static thrift_status_t read_int(thrift__reader_t *r, int64_t *out) {
     return THRIFT_OK;
 }
 
-/* Scans a JSON string starting at '"'.  Sets *body/*len to the raw bytes
+/* Scans a JSON string starting at '"'.  Sets *body and *len to the raw bytes
  * between the quotes and *escaped when it holds a backslash. */
 static thrift_status_t scan_string(thrift__reader_t *r, const uint8_t **body,
                                    size_t *len, bool *escaped) {
