@@ -181,9 +181,11 @@ THRIFT_API thrift_result_t *thrift_conn_last_result(thrift_conn_t *conn);
 /* ---- JSON paths (jansson-backed mapping of dynthrift/json.h) ---------------
  * Arguments as JSON text: an object keyed by argument name, an array by
  * position, or NULL/"" for none.  Results as JSON text: the success value
- * (null for void), or for a declared exception the exception object. */
+ * (null for void), or for a declared exception the exception object.  Text
+ * returned as owned is freed with thrift_json_text_free (dynthrift/json.h;
+ * the name thrift_string_free is taken by Apache's c_glib). */
 
-/* Blocking.  Returns owned JSON text (free with thrift_string_free); NULL on
+/* Blocking.  Returns owned JSON text (free with thrift_json_text_free); NULL on
  * failure with err filled; on a declared exception err->code is
  * THRIFT_DECLARED_EXCEPTION and thrift_result_json(thrift_conn_last_result())
  * gives the exception. */
@@ -193,11 +195,9 @@ THRIFT_API char *thrift_call_json(thrift_conn_t *conn, const char *method, const
 THRIFT_API thrift_status_t thrift_call_async_json(thrift_conn_t *conn, const char *method,
                                                   const char *args_json, thrift_call_cb cb,
                                                   void *ud, thrift_error_t *err);
-/* The result's value as JSON text: returns owned (thrift_string_free); NULL
+/* The result's value as JSON text: returns owned (thrift_json_text_free); NULL
  * when the result has no value. */
 THRIFT_API char *thrift_result_json(const thrift_result_t *r, thrift_error_t *err);
-/* Frees a string this library returned as owned.  NULL-safe. */
-THRIFT_API void thrift_string_free(char *s);
 
 /* ---- server -----------------------------------------------------------------
  * Named thrift_rpc_server_* because Apache's c_glib library exports

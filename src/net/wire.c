@@ -410,4 +410,3 @@ int thrift__sock_port(int fd) {
     return 0;
 }
 
-void thrift_string_free(char *s) { free(s); }

@@ -1,0 +1,201 @@
+/* The I/O-free wire core: framing, message boundaries without frames,
+ * addresses and options.  No sockets. */
+#include <stdlib.h>
+
+#include "net/net_impl.h"
+#include "tap.h"
+
+static void put_frame(thrift__buf_t *b, const void *p, uint32_t n) {
+    uint8_t h[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
+    thrift__buf_append(b, h, 4);
+    thrift__buf_append(b, p, n);
+}
+
+static void test_framed(void) {
+    thrift__wire_reader_t r;
+    thrift__wire_reader_init(&r, THRIFT_PROTO_BINARY, THRIFT_FRAMING_FRAMED, 100);
+    thrift__buf_t b;
+    thrift__buf_init(&b, NULL);
+    put_frame(&b, "hello", 5);
+    put_frame(&b, "x", 1);
+    put_frame(&b, "world!", 6);
+    // Byte by byte: every prefix is "need more" until a frame completes.
+    int got = 0;
+    bool ok = true;
+    const char *want[] = {"hello", "x", "world!"};
+    for (size_t i = 0; i < b.len; i++) {
+        thrift__wire_feed(&r, b.data + i, 1);
+        const uint8_t *m;
+        size_t len;
+        thrift_status_t st;
+        while ((st = thrift__wire_next(&r, &m, &len, NULL)) == THRIFT_OK) {
+            ok &= got < 3 && len == strlen(want[got]) && !memcmp(m, want[got], len);
+            got++;
+        }
+        ok &= st == THRIFT_NEED_MORE;
+    }
+    TAP_CHECK(ok && got == 3, "framed: three frames fed byte by byte");
+    // All at once.
+    thrift__wire_reader_reset(&r);
+    thrift__wire_feed(&r, b.data, b.len);
+    got = 0;
+    const uint8_t *m;
+    size_t len;
+    while (thrift__wire_next(&r, &m, &len, NULL) == THRIFT_OK)
+        got++;
+    TAP_CHECK(got == 3 && thrift__wire_buffered(&r) == 0, "framed: three frames in one feed");
+
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift__wire_reader_reset(&r);
+    uint8_t big[4] = {0, 0, 0, 101};
+    thrift__wire_feed(&r, big, 4);
+    TAP_CHECK(thrift__wire_next(&r, &m, &len, &err) == THRIFT_LIMIT && err.code == THRIFT_LIMIT,
+              "framed: frame over max_frame_size refused before its bytes arrive (%s)", err.text);
+    thrift_error_clear(&err);
+    thrift__wire_reader_reset(&r);
+    uint8_t neg[4] = {0x80, 0, 0, 1};
+    thrift__wire_feed(&r, neg, 4);
+    TAP_CHECK(thrift__wire_next(&r, &m, &len, &err) == THRIFT_INVALID, "framed: negative size");
+    thrift__buf_free(&b);
+    thrift__wire_reader_free(&r);
+}
+
+static void test_writer(void) {
+    thrift_buffer_t *out = thrift_buffer_new();
+    thrift_buffer_append(out, "ab", 2);
+    size_t mark = thrift__wire_begin(out, THRIFT_FRAMING_FRAMED);
+    thrift_buffer_append(out, "xyz", 3);
+    TAP_CHECK(thrift__wire_end(out, THRIFT_FRAMING_FRAMED, mark, 100, NULL) == THRIFT_OK,
+              "writer: frame closed");
+    const uint8_t *d = thrift_buffer_data(out);
+    TAP_CHECK(thrift_buffer_len(out) == 9 && d[2] == 0 && d[5] == 3 && !memcmp(d + 6, "xyz", 3),
+              "writer: length patched big-endian after the earlier bytes");
+    mark = thrift__wire_begin(out, THRIFT_FRAMING_FRAMED);
+    thrift_buffer_append(out, "0123456789", 10);
+    TAP_CHECK(thrift__wire_end(out, THRIFT_FRAMING_FRAMED, mark, 5, NULL) == THRIFT_LIMIT,
+              "writer: oversized message refused");
+    thrift_buffer_free(out);
+}
+
+static void test_buffered(void) {
+    // Messages built without a schema: TApplicationException bodies.
+    thrift_protocol_t protos[] = {THRIFT_PROTO_BINARY, THRIFT_PROTO_COMPACT, THRIFT_PROTO_JSON};
+    for (int pi = 0; pi < 3; pi++) {
+        thrift_arena_t *a = thrift_arena_new(NULL);
+        thrift_buffer_t *out = thrift_buffer_new();
+        size_t ends[3];
+        for (int i = 0; i < 3; i++) {
+            thrift_value_t *ex = thrift_app_exception_new(a, THRIFT_APPEX_UNKNOWN_METHOD,
+                                                          i == 1 ? "a longer message text" : "m");
+            thrift_encode_message(protos[pi], "ping", 4, THRIFT_MSG_EXCEPTION, i + 1, ex, out,
+                                  NULL);
+            ends[i] = thrift_buffer_len(out);
+        }
+        thrift__wire_reader_t r;
+        thrift__wire_reader_init(&r, protos[pi], THRIFT_FRAMING_BUFFERED, 1 << 20);
+        const uint8_t *data = thrift_buffer_data(out);
+        size_t total = thrift_buffer_len(out);
+        int got = 0;
+        bool ok = total > 0;
+        for (size_t i = 0; i < total; i++) {
+            thrift__wire_feed(&r, data + i, 1);
+            const uint8_t *m;
+            size_t len;
+            thrift_status_t st;
+            while ((st = thrift__wire_next(&r, &m, &len, NULL)) == THRIFT_OK) {
+                size_t start = got ? ends[got - 1] : 0;
+                // A message is complete exactly when its last byte arrives.
+                ok &= got < 3 && len == ends[got] - start && i + 1 == ends[got] &&
+                      !memcmp(m, data + start, len);
+                got++;
+            }
+            ok &= st == THRIFT_NEED_MORE;
+        }
+        TAP_CHECK(ok && got == 3, "buffered %s: message ends found as bytes arrive",
+                  thrift_protocol_name(protos[pi]));
+        thrift__wire_reader_free(&r);
+        thrift_buffer_free(out);
+        thrift_arena_free(a);
+    }
+    thrift__wire_reader_t r;
+    thrift__wire_reader_init(&r, THRIFT_PROTO_BINARY, THRIFT_FRAMING_BUFFERED, 1 << 20);
+    thrift__wire_feed(&r, "\x80\x01\x00\x01\xff\xff\xff\xff", 8);
+    const uint8_t *m;
+    size_t len;
+    thrift_status_t st = thrift__wire_next(&r, &m, &len, NULL);
+    TAP_CHECK(st != THRIFT_OK && st != THRIFT_NEED_MORE, "buffered: garbage is an error (%s)",
+              thrift_status_name(st));
+    thrift__wire_reader_free(&r);
+}
+
+static void test_addresses(void) {
+    char host[256];
+    int port;
+    bool is_unix;
+    TAP_CHECK(!thrift__addr_split("127.0.0.1:6000", host, sizeof host, &port, &is_unix, NULL) &&
+                  !strcmp(host, "127.0.0.1") && port == 6000 && !is_unix,
+              "addr: ipv4");
+    TAP_CHECK(!thrift__addr_split("[::1]:9090", host, sizeof host, &port, &is_unix, NULL) &&
+                  !strcmp(host, "::1") && port == 9090,
+              "addr: [ipv6]:port");
+    TAP_CHECK(!thrift__addr_split("unix:/tmp/x.sock", host, sizeof host, &port, &is_unix, NULL) &&
+                  is_unix && !strcmp(host, "/tmp/x.sock"),
+              "addr: unix path");
+    TAP_CHECK(!thrift__addr_split(":0", host, sizeof host, &port, &is_unix, NULL) && !host[0] &&
+                  port == 0,
+              "addr: empty host");
+    const char *bad[] = {"", "nohost", "h:", "h:70000", "h:12x", "::1:80", "[::1]80", "unix:"};
+    bool all = true;
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        thrift_error_t err;
+        thrift_error_clear(&err);
+        all &= thrift__addr_split(bad[i], host, sizeof host, &port, &is_unix, &err) ==
+                   THRIFT_INVALID &&
+               err.text[0];
+    }
+    TAP_CHECK(all, "addr: malformed addresses refused with a message");
+    thrift__addr_t a;
+    TAP_CHECK(!thrift__addr_parse("127.0.0.1:80", false, &a, NULL) && a.family == AF_INET,
+              "addr: parse ipv4");
+    TAP_CHECK(!thrift__addr_parse("[::1]:80", false, &a, NULL) && a.family == AF_INET6,
+              "addr: parse ipv6");
+    TAP_CHECK(!thrift__addr_parse("localhost:80", false, &a, NULL) &&
+                  (a.family == AF_INET || a.family == AF_INET6),
+              "addr: name resolved");
+    TAP_CHECK(!thrift__addr_parse("unix:/tmp/s", false, &a, NULL) && a.family == AF_UNIX,
+              "addr: parse unix");
+    TAP_CHECK(!thrift__addr_parse(":0", true, &a, NULL), "addr: passive any");
+}
+
+static void test_options(void) {
+    thrift_conn_options_t *o = thrift_conn_options_new();
+    TAP_CHECK(o && o->proto == THRIFT_PROTO_BINARY && o->framing == THRIFT_FRAMING_FRAMED,
+              "options: defaults binary framed");
+    TAP_CHECK(!thrift_conn_options_set(o, "protocol", "compact", NULL) &&
+                  o->proto == THRIFT_PROTO_COMPACT,
+              "options: protocol by name");
+    TAP_CHECK(!thrift_conn_options_set(o, "transport", "buffered", NULL) &&
+                  o->framing == THRIFT_FRAMING_BUFFERED,
+              "options: transport by name");
+    TAP_CHECK(!thrift_conn_options_set(o, "call_timeout_ms", "250", NULL) &&
+                  o->call_timeout_ms == 250 && o->connect_timeout_ms == 5000,
+              "options: timeouts by name");
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    TAP_CHECK(thrift_conn_options_set(o, "protocol", "xml", &err) == THRIFT_INVALID,
+              "options: bad value refused");
+    TAP_CHECK(thrift_conn_options_set(o, "colour", "1", NULL) == THRIFT_NOT_FOUND,
+              "options: unknown key refused");
+    thrift_conn_options_free(o);
+    thrift_conn_options_free(NULL);
+}
+
+int main(void) {
+    test_framed();
+    test_writer();
+    test_buffered();
+    test_addresses();
+    test_options();
+    return tap_done();
+}
