@@ -349,6 +349,8 @@ static idl_tok_t keyword(const char *s, size_t n) {
  * after its closing star-slash. */
 static const char *skip_block(idl_lexer_t *lx, const char *open,
                               const char *p, const char *what) {
+    int open_line = lx->line;
+    int open_col = (int)(open - lx->line_start) + 1;
     while (p + 1 < lx->end && !(p[0] == '*' && p[1] == '/')) {
         if (*p == '\n') {
             lx->line++;
@@ -358,9 +360,9 @@ static const char *skip_block(idl_lexer_t *lx, const char *open,
     }
     if (p + 1 >= lx->end) {
         /* Report where the comment opened. */
-        lx->p = lx->end;
-        lex_fail(lx, open < lx->line_start ? lx->line_start : open,
-                 THRIFT_SYNTAX, "unexpected end of file in %s", what);
+        thrift__idl_error(lx->err, lx->src, open_line, open_col, THRIFT_SYNTAX,
+                          "unexpected end of file in %s", what);
+        longjmp(*lx->fail, 1);
     }
     return p + 2;
 }
