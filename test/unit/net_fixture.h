@@ -98,14 +98,38 @@ typedef struct later {
     ev_timer t;
     thrift_request_t *req;
     int ms;
+    struct ev_loop *loop;
+    struct later *prev, *next;
 } later_t;
+
+static later_t *laters;
+
+static void later_unlink(later_t *l) {
+    if (l->prev)
+        l->prev->next = l->next;
+    else
+        laters = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
+}
 
 static void later_cb(struct ev_loop *loop, ev_timer *w, int revents) {
     (void)loop;
     (void)revents;
     later_t *l = (later_t *)w;
+    later_unlink(l);
     thrift_reply(l->req, thrift_value_new_i32(thrift_request_arena(l->req), l->ms));
     free(l);
+}
+
+/* Answers every request still waiting on a timer at once (e.g. after its
+ * server was freed: the reply is then discarded and the request freed). */
+static inline void fixture_flush_later(void) {
+    while (laters) {
+        later_t *l = laters;
+        ev_timer_stop(l->loop, &l->t);
+        later_cb(l->loop, &l->t, 0);
+    }
 }
 
 static thrift_status_t h_slow(thrift_request_t *req, const thrift_value_t *args, void *ud) {
@@ -113,6 +137,12 @@ static thrift_status_t h_slow(thrift_request_t *req, const thrift_value_t *args,
     later_t *l = malloc(sizeof *l);
     l->req = req;
     l->ms = (int)thrift_value_int(thrift_value_get(args, "ms"));
+    l->loop = thrift_request_loop(req);
+    l->prev = NULL;
+    l->next = laters;
+    if (laters)
+        laters->prev = l;
+    laters = l;
     ev_timer_init(&l->t, later_cb, l->ms / 1000.0, 0.);
     ev_timer_start(thrift_request_loop(req), &l->t);
     return THRIFT_OK;
