@@ -428,6 +428,54 @@ def has_py_json_quirk(v):
     return False
 
 
+def normalize_py_json(data):
+    """Python's TJSONProtocol writes doubles with '{0:.17g}', so NaN and
+    infinities come out as bare nan/inf (quoted "nan" as map keys), and it
+    leaves control characters other than \\b\\f\\n\\r\\t raw inside
+    strings.  C++ and Java write "NaN", "Infinity", "-Infinity" and \\u00XX;
+    rewrite Python's bytes that way."""
+    out = bytearray()
+    i, n, in_str, start = 0, len(data), False, 0
+    specials = {b'nan': b'"NaN"', b'inf': b'"Infinity"', b'-inf': b'"-Infinity"'}
+    while i < n:
+        c = data[i]
+        if in_str:
+            if c == 0x5c:  # backslash: copy the escape as is
+                out += data[i:i + 2]
+                i += 2
+                continue
+            if c == 0x22:
+                in_str = False
+                word = bytes(data[start:i])
+                if word in specials:  # a quoted double (map key)
+                    del out[len(out) - len(word) - 1:]
+                    out += specials[word]
+                    i += 1
+                    continue
+            elif c < 0x20:
+                out += b'\\u%04x' % c
+                i += 1
+                continue
+            out.append(c)
+            i += 1
+            continue
+        if c == 0x22:
+            in_str = True
+            start = i + 1
+            out.append(c)
+            i += 1
+            continue
+        for word, repl in specials.items():
+            if data.startswith(word, i) and (word != b'inf' or not out.endswith(b'-')):
+                out += repl
+                i += len(word)
+                break
+        else:
+            out.append(c)
+            i += 1
+    return bytes(out)
+
+
 def serialize(obj, proto, message=None):
     trans = TTransport.TMemoryBuffer()
     p = PROTOCOLS[proto](trans)
@@ -487,8 +535,10 @@ def check_value(tap, s, py, idl, inc, tname, t, models, proto, extra_decode=None
         expect_model = py.from_py(obj, t)
         expected = to_json(s, expect_model, t)
         quirk = proto == 'json' and has_py_json_quirk(expect_model)
-        rc, out, err = run_cli(['decode'] + inc + [idl, tname, '--protocol', proto], data)
-        if not quirk:
+        # Python's quirky JSON is decoded in the form other libraries write.
+        rc, out, err = run_cli(['decode'] + inc + [idl, tname, '--protocol', proto],
+                               normalize_py_json(data) if quirk else data)
+        if True:
             if rc != 0:
                 problems.append('%s: decode failed (%d): %s' % (label, rc, err))
             else:
@@ -510,18 +560,10 @@ def check_value(tap, s, py, idl, inc, tname, t, models, proto, extra_decode=None
         if out == data:
             continue
         all_identical = False
-        if quirk:
-            # Python's bytes are not what other Apache libraries write; check
-            # that Python reads ours back to the same value instead.
-            try:
-                back = py.from_py(deserialize(py.cls(s.resolve(t)), out, proto), t)
-                if canon(back) != canon(expect_model):
-                    problems.append('%s: python reads our JSON back differently' % label)
-                else:
-                    tap.quirks += 1
-            except Exception as e:
-                problems.append('%s: python cannot read our JSON: %r\n ours: %r'
-                                % (label, e, out[:300]))
+        if quirk and normalize_py_json(data) == out:
+            # Identical once Python's own TJSONProtocol quirks are written
+            # the way the other Apache libraries (and dynthrift) write them.
+            tap.quirks += 1
         else:
             problems.append('%s: encode differs\n ours:   %r\n python: %r'
                             % (label, out[:300], data[:300]))
@@ -530,7 +572,7 @@ def check_value(tap, s, py, idl, inc, tname, t, models, proto, extra_decode=None
         tap.identical += 1
     tap.line(not problems, '%s %s (%d values)%s' % (
         tname, proto, len(models),
-        '' if all_identical or problems else ' # python quirk: checked by read-back'),
+        '' if all_identical or problems else ' (identical after normalizing python json quirks)'),
         problems)
 
 
@@ -614,14 +656,18 @@ def check_versioning(tap, ctx, idl, old, new):
             # id).  Not asked of Python: its skip() decodes skipped binary
             # as UTF-8 and fails on bytes 0..255.
             written = py.from_py(obj, tnew)
-            new_by_id = {f['id']: f['name'] for f in s.struct(tnew)['fields']}
+            new_by_id = {f['id']: f for f in s.struct(tnew)['fields']}
             back = {}
             for f in s.struct(told)['fields']:
-                nn = new_by_id.get(f['id'])
-                if nn in written:
-                    back[f['name']] = written[nn]
+                nf = new_by_id.get(f['id'])
+                # Apache skips a field whose type changed (ThriftTest's
+                # field 3: string in V1, i8 in V2); so does --skip-mismatched.
+                if nf and nf['name'] in written and \
+                        s.resolve(nf['type']) == s.resolve(f['type']):
+                    back[f['name']] = written[nf['name']]
             expected = to_json(s, back, told)
-            rc, out, err = run_cli(['decode'] + inc + [idl, old, '--protocol', proto], data)
+            rc, out, err = run_cli(['decode', '--skip-mismatched'] + inc +
+                                   [idl, old, '--protocol', proto], data)
             if rc != 0:
                 problems.append('%s: decode failed: %s' % (v, err))
             elif jcanon(parse_json(out)) != jcanon(expected):
@@ -716,6 +762,10 @@ def check_raw(tap, ctx, idl, name):
     t = ('struct', main_module_name(idl), name)
     obj = py.to_py(gen.struct(t, 'typical', 0, 0), t)
     for proto in PROTOCOLS:
+        if proto == 'json' and name == 'Containers':
+            # TJSONProtocol writes struct-keyed maps as objects keyed by
+            # objects, which is not JSON: --raw parses JSON with jansson.
+            continue
         data = serialize(obj, proto)
         rc, out, err = run_cli(['decode', '--raw', '--protocol', proto], data)
         ok = rc == 0
@@ -735,6 +785,7 @@ def main():
         if ctx:
             check_versioning(tap, ctx, golden, 'VersionV1', 'VersionV2')
             check_messages(tap, ctx, golden, 'Calc')
+            check_raw(tap, ctx, golden, 'Scalars')
             check_raw(tap, ctx, golden, 'Containers')
         done_idl(ctx)
         for idl in sorted(glob.glob(os.path.join(SRC, 'idl-samples', '*.thrift'))):
@@ -766,8 +817,8 @@ def main():
                   % corpus)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print('# compared: %d (type x protocol), identical: %d, python-quirk values '
-          'checked by read-back: %d' % (tap.compared, tap.identical, tap.quirks))
+    print('# compared: %d (type x protocol), identical: %d, identical after normalizing '
+          'python json quirks (values): %d' % (tap.compared, tap.identical, tap.quirks))
     print('1..%d' % tap.n)
     return 1 if tap.failed else 0
 

@@ -28,6 +28,7 @@ typedef struct codec_args {
     bool ignore_unknown;
     bool no_required;
     bool non_strict;
+    bool skip_mismatched;
 } codec_args_t;
 
 static void print_error(const char *cmd, const thrift_error_t *err) {
@@ -133,6 +134,8 @@ static void usage(FILE *out, const char *cmd) {
             "  --raw                   no IDL: print the field-id tree\n"
             "  --pretty                indent the JSON output\n"
             "  --non-strict            binary: also accept old-style message headers\n"
+            "  --skip-mismatched       skip a known field whose wire type differs from\n"
+            "                          the IDL (as Apache's generated code does)\n"
             "  --no-required           do not insist on required fields\n"
             "\n"
             "exit codes: 0 ok, 64 bad usage, 65 bad input (IDL, bytes), 70 internal error\n");
@@ -187,6 +190,9 @@ static int parse_args(int argc, char **argv, codec_args_t *a) {
             continue;
         } else if (!strcmp(s, "--non-strict") && !strcmp(a->cmd, "decode")) {
             a->non_strict = true;
+            continue;
+        } else if (!strcmp(s, "--skip-mismatched") && !strcmp(a->cmd, "decode")) {
+            a->skip_mismatched = true;
             continue;
         } else if (!strcmp(s, "--ignore-unknown") && !strcmp(a->cmd, "encode")) {
             a->ignore_unknown = true;
@@ -302,6 +308,8 @@ static void codec_options(const codec_args_t *a, thrift_codec_options_t *o) {
         o->strict_read = false;
     if (a->no_required)
         o->check_required = false;
+    if (a->skip_mismatched)
+        o->skip_mismatched = true;
 }
 
 /* ---- encode ------------------------------------------------------------ */
