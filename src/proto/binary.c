@@ -27,7 +27,11 @@ static thrift_status_t enc_struct(thrift__writer_t *w,
     const thrift_field_def_t *fields = sd->fields;
     const thrift_value_t *slots = v->u.s.slots;
     uint32_t n = v->count;
-    for (uint32_t i = 0; i < n; i++) {
+    thrift__field_order_t order = thrift__field_order(sd);
+    for (uint32_t k = 0; k < order.span; k++) {
+        uint32_t i = thrift__field_order_at(&order, k);
+        if (i >= n)
+            continue;
         const thrift_value_t *slot = &slots[i];
         if (!(slot->flags & THRIFT__VALUE_SET)) {
             if (THRIFT_UNLIKELY(fields[i].req == THRIFT_REQ_REQUIRED)) {

@@ -189,7 +189,11 @@ static thrift_status_t enc_struct(thrift__writer_t *w,
     if (!thrift__ensure(w, 1))
         return THRIFT_NOMEM;
     *w->p++ = '{';
-    for (uint32_t i = 0; i < v->count; i++) {
+    thrift__field_order_t order = thrift__field_order(sd);
+    for (uint32_t k = 0; k < order.span; k++) {
+        uint32_t i = thrift__field_order_at(&order, k);
+        if (i >= v->count)
+            continue;
         const thrift_value_t *slot = &v->u.s.slots[i];
         if (!(slot->flags & THRIFT__VALUE_SET)) {
             if (fields[i].req == THRIFT_REQ_REQUIRED) {

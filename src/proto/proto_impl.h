@@ -109,6 +109,31 @@ static inline bool thrift__is_struct_kind(unsigned kind) {
            kind == THRIFT_KIND_EXCEPTION;
 }
 
+/* Visits a struct's field indexes in ascending id order: Apache's generated
+ * writers emit fields sorted by id, whatever the declaration order. */
+typedef struct thrift__field_order {
+    const uint32_t *dense;               /* index_by_id, or NULL */
+    thrift_field_def_t *const *sparse;   /* sparse_ids, or NULL */
+    uint32_t span;
+} thrift__field_order_t;
+
+static inline thrift__field_order_t
+thrift__field_order(const thrift_struct_def_t *sd) {
+    thrift__field_order_t o;
+    o.dense = sd->field_count ? sd->index_by_id : NULL;
+    o.sparse = sd->sparse_ids;
+    o.span = o.dense ? (uint32_t)(sd->max_id - sd->min_id + 1) : sd->field_count;
+    return o;
+}
+
+/* The field index at step k, or UINT32_MAX for a gap in the dense table. */
+static inline uint32_t thrift__field_order_at(const thrift__field_order_t *o,
+                                              uint32_t k) {
+    if (o->dense)
+        return o->dense[k] - 1; /* 0 (no field) wraps to UINT32_MAX */
+    return o->sparse ? o->sparse[k]->index : k;
+}
+
 /* ---- per protocol ---------------------------------------------------------- */
 /* encode_value writes the bare value; decode_value decodes a value of
  * resolved type `t` into *v; skip passes over one value of `wire` type. */
