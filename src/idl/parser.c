@@ -143,6 +143,18 @@ static char *dupn(loader_t *L, const char *s, size_t n) {
     return p;
 }
 
+/* a + b + c in `arena` (printf is too slow for names made per definition). */
+static char *cat3(loader_t *L, const char *a, const char *b, const char *c) {
+    size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
+    char *p = thrift__arena_alloc(L->arena, la + lb + lc + 1);
+    if (!p)
+        oom(L);
+    memcpy(p, a, la);
+    memcpy(p + la, b, lb);
+    memcpy(p + la + lb, c, lc + 1);
+    return p;
+}
+
 /* Grows a THRIFT__VEC in `arena`. */
 static void vec_grow(loader_t *L, thrift_arena_t *arena, void **items,
                      uint32_t *cap, size_t elem, uint32_t count) {
@@ -397,15 +409,14 @@ static thrift_type_def_t *parse_type(parser_t *P) {
             t->key = parse_type(P);
             expect_sym(P, ',');
             t->value = parse_type(P);
-            t->name = thrift__arena_printf(L->arena, "map<%s,%s>", t->key->name,
-                                           t->value->name);
+            t->name = cat3(L, "map<", t->key->name, ",");
+            t->name = cat3(L, t->name, t->value->name, ">");
         } else {
             t->kind = which == KW_SET ? THRIFT_KIND_SET : THRIFT_KIND_LIST;
             t->wire_type = which == KW_SET ? THRIFT_TYPE_SET : THRIFT_TYPE_LIST;
             t->elem = parse_type(P);
-            t->name = thrift__arena_printf(L->arena, "%s<%s>",
-                                           which == KW_SET ? "set" : "list",
-                                           t->elem->name);
+            t->name = cat3(L, which == KW_SET ? "set<" : "list<",
+                           t->elem->name, ">");
         }
         if (!t->name)
             oom(L);
@@ -636,7 +647,7 @@ static void parse_struct(parser_t *P, const char *doc) {
     next(P);
     thrift_struct_def_t *s = make_struct(P, name, kind, tf, n, &loc);
     s->doc = doc;
-    s->full_name = thrift__arena_printf(L->arena, "%s.%s", P->m->name, name);
+    s->full_name = cat3(L, P->m->name, ".", name);
     if (!s->full_name)
         oom(L);
     parse_annotations(P, &s->annotations);
@@ -689,7 +700,7 @@ static void parse_enum(parser_t *P, const char *doc) {
     next(P);
     thrift_enum_def_t *e = alloc(L, sizeof *e);
     e->name = name;
-    e->full_name = thrift__arena_printf(L->arena, "%s.%s", P->m->name, name);
+    e->full_name = cat3(L, P->m->name, ".", name);
     if (!e->full_name)
         oom(L);
     e->module = P->m;
@@ -795,7 +806,7 @@ static void parse_service(parser_t *P, const char *doc) {
     next(P);
     thrift_service_def_t *s = alloc(L, sizeof *s);
     s->name = def_name(P, &s->loc);
-    s->full_name = thrift__arena_printf(L->arena, "%s.%s", P->m->name, s->name);
+    s->full_name = cat3(L, P->m->name, ".", s->name);
     if (!s->full_name)
         oom(L);
     s->module = P->m;
@@ -834,7 +845,7 @@ static void parse_service(parser_t *P, const char *doc) {
         uint32_t n;
         tmp_field_t *args = parse_fields(P, ')', &n);
         next(P);
-        const char *args_name = thrift__arena_printf(L->arena, "%s_args", f->name);
+        const char *args_name = cat3(L, f->name, "_args", "");
         if (!args_name)
             oom(L);
         f->args = make_struct(P, args_name, THRIFT_KIND_STRUCT, args, n, &f->loc);
@@ -849,7 +860,7 @@ static void parse_service(parser_t *P, const char *doc) {
             next(P);
         }
         const char *throws_name =
-            thrift__arena_printf(L->arena, "%s_throws", f->name);
+            cat3(L, f->name, "_throws", "");
         if (!throws_name)
             oom(L);
         f->throws = make_struct(P, throws_name, THRIFT_KIND_STRUCT, xs, n,
@@ -1316,6 +1327,8 @@ static void link_types(loader_t *L) {
 
 /* ---- link: constants ---------------------------------------------------------- */
 
+typedef struct name_path name_path_t;
+
 typedef struct eval_ctx {
     loader_t *L;
     int depth;
@@ -1323,14 +1336,32 @@ typedef struct eval_ctx {
 
 static const thrift_const_value_t *eval(eval_ctx_t *E, thrift_module_def_t *m,
                                         const thrift_type_def_t *type,
-                                        const cv_node_t *n, const char *name);
+                                        const cv_node_t *n,
+                                        const name_path_t *np);
 
-static const char *path_join(loader_t *L, const char *name, const char *suffix,
-                             size_t slen) {
-    char *s = thrift__arena_printf(L->scratch, "%s%.*s", name, (int)slen, suffix);
-    if (!s)
-        oom(L);
-    return s;
+/* The name of the value being checked, for error messages only: built
+ * lazily, since nearly every constant is fine. */
+struct name_path {
+    const struct name_path *parent;
+    const char *part; /* "x", ".field", "<elem>", "<key>", "<val>" */
+};
+
+static size_t path_len(const name_path_t *np) {
+    return np ? path_len(np->parent) + strlen(np->part) : 0;
+}
+
+static const char *render_path(loader_t *L, const name_path_t *np) {
+    size_t n = path_len(np);
+    char *buf = thrift__arena_alloc(L->scratch, n + 1);
+    if (!buf)
+        return "?";
+    buf[n] = '\0';
+    for (; np; np = np->parent) {
+        size_t l = strlen(np->part);
+        n -= l;
+        memcpy(buf + n, np->part, l);
+    }
+    return buf;
 }
 
 /* What an identifier in a constant names: a constant or an enum value. */
@@ -1419,7 +1450,7 @@ static const thrift_const_value_t *eval_ref(eval_ctx_t *E,
                                             thrift_module_def_t *m,
                                             const thrift_type_def_t *type,
                                             const cv_node_t *n,
-                                            const char *name) {
+                                            const name_path_t *np) {
     loader_t *L = E->L;
     named_value_t nv;
     if (!lookup_value(L, m, n->s, n->len, &nv))
@@ -1430,7 +1461,7 @@ static const thrift_const_value_t *eval_ref(eval_ctx_t *E,
         cv_node_t tmp = *n;
         tmp.kind = CV_INT;
         tmp.i = nv.ev->number;
-        return eval(E, m, type, &tmp, name);
+        return eval(E, m, type, &tmp, np);
     }
     if (nv.ci->state == 1)
         fail_loc(L, &n->loc, THRIFT_SEMANTIC, "constant \"%s\" refers to itself",
@@ -1438,14 +1469,16 @@ static const thrift_const_value_t *eval_ref(eval_ctx_t *E,
     int saved = nv.ci->state;
     nv.ci->state = 1;
     const thrift_const_value_t *v =
-        eval(E, nv.ci->def->module, type, nv.ci->ast, name);
+        eval(E, nv.ci->def->module, type, nv.ci->ast, np);
     nv.ci->state = saved;
     return v;
 }
 
 static const thrift_const_value_t *eval(eval_ctx_t *E, thrift_module_def_t *m,
                                         const thrift_type_def_t *type,
-                                        const cv_node_t *n, const char *name) {
+                                        const cv_node_t *n,
+                                        const name_path_t *np) {
+#define NAME render_path(L, np)
     loader_t *L = E->L;
     const thrift_type_def_t *rt = type->resolved;
     if (++E->depth > 4 * MAX_DEPTH)
@@ -1453,17 +1486,17 @@ static const thrift_const_value_t *eval(eval_ctx_t *E, thrift_module_def_t *m,
     thrift_const_value_t *v = NULL;
     switch ((thrift_kind_t)rt->kind) {
     case THRIFT_KIND_VOID:
-        type_error(L, n, "type error: cannot declare a void const: %s", name);
+        type_error(L, n, "type error: cannot declare a void const: %s", NAME);
         break;
     case THRIFT_KIND_STRING:
     case THRIFT_KIND_BINARY:
     case THRIFT_KIND_UUID:
         if (n->kind == CV_IDENT) {
             E->depth--;
-            return eval_ref(E, m, type, n, name);
+            return eval_ref(E, m, type, n, np);
         }
         if (n->kind != CV_STRING)
-            type_error(L, n, "type error: const \"%s\" was declared as %s", name,
+            type_error(L, n, "type error: const \"%s\" was declared as %s", NAME,
                        rt->kind == THRIFT_KIND_UUID ? "uuid" : "string");
         v = new_value(L, rt);
         if (rt->kind == THRIFT_KIND_UUID) {
@@ -1475,7 +1508,7 @@ static const thrift_const_value_t *eval(eval_ctx_t *E, thrift_module_def_t *m,
             }
             if (!valid_uuid(s, len))
                 type_error(L, n, "invalid uuid constant \"%s\" for \"%s\"", n->s,
-                           name);
+                           NAME);
             v->u.str.ptr = dupn(L, s, len);
             v->u.str.len = len;
         } else {
@@ -1490,11 +1523,11 @@ static const thrift_const_value_t *eval(eval_ctx_t *E, thrift_module_def_t *m,
     case THRIFT_KIND_I64: {
         if (n->kind == CV_IDENT) {
             E->depth--;
-            return eval_ref(E, m, type, n, name);
+            return eval_ref(E, m, type, n, np);
         }
         const char *tn = rt->kind == THRIFT_KIND_I8 ? "byte" : rt->name;
         if (n->kind != CV_INT)
-            type_error(L, n, "type error: const \"%s\" was declared as %s", name,
+            type_error(L, n, "type error: const \"%s\" was declared as %s", NAME,
                        tn);
         int64_t lo = INT64_MIN, hi = INT64_MAX;
         if (rt->kind == THRIFT_KIND_I8)
@@ -1506,7 +1539,7 @@ static const thrift_const_value_t *eval(eval_ctx_t *E, thrift_module_def_t *m,
         if (n->i < lo || n->i > hi)
             type_error(L, n, "type error: const \"%s\" was declared as %s, "
                              "and %lld does not fit",
-                       name, tn, (long long)n->i);
+                       NAME, tn, (long long)n->i);
         v = new_value(L, rt);
         v->u.i = n->i;
         break;
@@ -1514,11 +1547,11 @@ static const thrift_const_value_t *eval(eval_ctx_t *E, thrift_module_def_t *m,
     case THRIFT_KIND_DOUBLE:
         if (n->kind == CV_IDENT) {
             E->depth--;
-            return eval_ref(E, m, type, n, name);
+            return eval_ref(E, m, type, n, np);
         }
         if (n->kind != CV_INT && n->kind != CV_DOUBLE)
             type_error(L, n, "type error: const \"%s\" was declared as double",
-                       name);
+                       NAME);
         v = new_value(L, rt);
         v->u.d = n->kind == CV_INT ? (double)n->i : n->d;
         break;
@@ -1542,9 +1575,9 @@ static const thrift_const_value_t *eval(eval_ctx_t *E, thrift_module_def_t *m,
                                "type error: const %s was declared as type %s "
                                "which is an enum, but %.*s is not a valid value "
                                "for that enum",
-                               name, e->name, (int)n->len, n->s);
+                               NAME, e->name, (int)n->len, n->s);
                 E->depth--;
-                const thrift_const_value_t *r = eval_ref(E, m, type, n, name);
+                const thrift_const_value_t *r = eval_ref(E, m, type, n, np);
                 return r;
             }
         } else if (n->kind == CV_INT) {
@@ -1556,7 +1589,7 @@ static const thrift_const_value_t *eval(eval_ctx_t *E, thrift_module_def_t *m,
                            e->name, (long long)number);
         } else {
             type_error(L, n, "type error: const \"%s\" was declared as enum",
-                       name);
+                       NAME);
             number = 0;
         }
         v = new_value(L, rt);
@@ -1568,13 +1601,13 @@ static const thrift_const_value_t *eval(eval_ctx_t *E, thrift_module_def_t *m,
     case THRIFT_KIND_EXCEPTION: {
         if (n->kind == CV_IDENT) {
             E->depth--;
-            return eval_ref(E, m, type, n, name);
+            return eval_ref(E, m, type, n, np);
         }
         const thrift_struct_def_t *s = rt->struct_def;
         if (n->kind != CV_MAP)
             type_error(L, n, "type error: const \"%s\" was declared as "
                              "struct/xception",
-                       name);
+                       NAME);
         v = new_value(L, rt);
         v->count = n->count;
         v->items = alloc(L, sizeof *v->items * (n->count ? n->count : 1));
@@ -1583,7 +1616,7 @@ static const thrift_const_value_t *eval(eval_ctx_t *E, thrift_module_def_t *m,
         for (uint32_t i = 0; i < n->count; i++) {
             const cv_node_t *k = n->items[2 * i];
             if (k->kind != CV_STRING)
-                type_error(L, k, "type error: %s struct key must be string", name);
+                type_error(L, k, "type error: %s struct key must be string", NAME);
             const thrift_field_def_t *f =
                 thrift__strmap_get(&s->by_name, k->s, k->len);
             if (!f)
@@ -1594,15 +1627,17 @@ static const thrift_const_value_t *eval(eval_ctx_t *E, thrift_module_def_t *m,
             for (uint32_t j = 0; j < i; j++)
                 if (v->fields[j] == f)
                     type_error(L, k, "field \"%s\" is given twice in \"%s\"",
-                               k->s, name);
+                               k->s, NAME);
             if (f->req == THRIFT_REQ_REQUIRED)
                 required_seen++;
             v->fields[i] = f;
-            char *fname = thrift__arena_printf(L->scratch, "%s.%s", name,
-                                               f->name);
-            if (!fname)
+            char *part = thrift__arena_alloc(L->scratch, f->name_len + 2);
+            if (!part)
                 oom(L);
-            v->items[i] = eval(E, m, f->type, n->items[2 * i + 1], fname);
+            part[0] = '.';
+            memcpy(part + 1, f->name, f->name_len + 1);
+            name_path_t fp = {np, part};
+            v->items[i] = eval(E, m, f->type, n->items[2 * i + 1], &fp);
         }
         if (required_seen < s->required_count)
             for (uint32_t j = 0; j < s->field_count; j++) {
@@ -1623,18 +1658,18 @@ static const thrift_const_value_t *eval(eval_ctx_t *E, thrift_module_def_t *m,
     case THRIFT_KIND_MAP:
         if (n->kind == CV_IDENT) {
             E->depth--;
-            return eval_ref(E, m, type, n, name);
+            return eval_ref(E, m, type, n, np);
         }
         /* Apache reads an empty list as an empty map (and vice versa). */
         if (n->kind != CV_MAP && !(n->kind == CV_LIST && n->count == 0))
-            type_error(L, n, "type error: const \"%s\" was declared as map", name);
+            type_error(L, n, "type error: const \"%s\" was declared as map", NAME);
         v = new_value(L, rt);
         v->count = n->count;
         v->keys = alloc(L, sizeof *v->keys * (n->count ? n->count : 1));
         v->items = alloc(L, sizeof *v->items * (n->count ? n->count : 1));
         {
-            const char *kn = path_join(L, name, "<key>", 5);
-            const char *vn = path_join(L, name, "<val>", 5);
+            name_path_t kn_ = {np, "<key>"}, vn_ = {np, "<val>"};
+            const name_path_t *kn = &kn_, *vn = &vn_;
             for (uint32_t i = 0; i < n->count; i++) {
                 v->keys[i] = eval(E, m, rt->key, n->items[2 * i], kn);
                 v->items[i] = eval(E, m, rt->value, n->items[2 * i + 1], vn);
@@ -1645,39 +1680,43 @@ static const thrift_const_value_t *eval(eval_ctx_t *E, thrift_module_def_t *m,
     case THRIFT_KIND_SET:
         if (n->kind == CV_IDENT) {
             E->depth--;
-            return eval_ref(E, m, type, n, name);
+            return eval_ref(E, m, type, n, np);
         }
         if (n->kind != CV_LIST && !(n->kind == CV_MAP && n->count == 0))
-            type_error(L, n, "type error: const \"%s\" was declared as %s", name,
+            type_error(L, n, "type error: const \"%s\" was declared as %s", NAME,
                        rt->kind == THRIFT_KIND_SET ? "set" : "list");
         v = new_value(L, rt);
         v->count = n->count;
         v->items = alloc(L, sizeof *v->items * (n->count ? n->count : 1));
         {
-            const char *en = path_join(L, name, "<elem>", 6);
+            name_path_t en_ = {np, "<elem>"};
+            const name_path_t *en = &en_;
             for (uint32_t i = 0; i < n->count; i++)
                 v->items[i] = eval(E, m, rt->elem, n->items[i], en);
         }
         break;
     default:
-        type_error(L, n, "type error: const \"%s\" has an unusable type", name);
+        type_error(L, n, "type error: const \"%s\" has an unusable type", NAME);
         break;
     }
     E->depth--;
     return v;
 }
+#undef NAME
 
 static void link_consts(loader_t *L) {
     eval_ctx_t E = {L, 0};
     for (const_info_t *ci = L->consts; ci; ci = ci->next) {
         ci->state = 1;
-        ci->def->value = eval(&E, ci->def->module, ci->def->type, ci->ast,
-                              ci->def->name);
+        name_path_t np = {NULL, ci->def->name};
+        ci->def->value = eval(&E, ci->def->module, ci->def->type, ci->ast, &np);
         ci->state = 2;
     }
-    for (default_info_t *d = L->defaults; d; d = d->next)
+    for (default_info_t *d = L->defaults; d; d = d->next) {
+        name_path_t np = {NULL, d->field->name};
         d->field->default_value =
-            eval(&E, d->module, d->field->type, d->ast, d->field->name);
+            eval(&E, d->module, d->field->type, d->ast, &np);
+    }
 }
 
 /* ---- link: services ------------------------------------------------------------- */
@@ -1687,7 +1726,7 @@ static void build_result(loader_t *L, thrift_function_def_t *f) {
     bool has_success = f->return_type->kind != THRIFT_KIND_VOID;
     uint32_t n = xs->field_count + (has_success ? 1u : 0u);
     thrift_struct_def_t *r = alloc(L, sizeof *r);
-    r->name = thrift__arena_printf(L->arena, "%s_result", f->name);
+    r->name = cat3(L, f->name, "_result", "");
     r->full_name = thrift__arena_printf(L->arena, "%s.%s.%s", f->service->module->name,
                                         f->service->name, r->name);
     if (!r->name || !r->full_name)
