@@ -2,6 +2,7 @@
  * base64, uuid and number formatting.  No jansson here: the text writer
  * produces its output directly, so integers never pass through a double and
  * doubles get their shortest round-trip form. */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,8 +176,12 @@ bool thrift__json_put_int(thrift__buf_t *b, int64_t i) {
 size_t thrift__json_format_double(double d, char out[32]) {
     int n = 0;
     // %.17g always round-trips; the shorter forms are tried first so that
-    // 0.1 is written "0.1", not "0.10000000000000001".
-    for (int prec = 15; prec <= 17; prec++) {
+    // 0.1 is written "0.1", not "0.10000000000000001".  For a normal double,
+    // %.15g already drops every digit a shorter form would drop (%g strips
+    // trailing zeros); subnormals carry fewer bits, so for them the search
+    // starts at one digit (5e-324, not 4.94065645841247e-324).
+    int first = fabs(d) < DBL_MIN ? 1 : 15;
+    for (int prec = first; prec <= 17; prec++) {
         n = snprintf(out, 32, "%.*g", prec, d);
         if (prec == 17 || strtod(out, NULL) == d)
             break;

@@ -111,7 +111,6 @@ static void usage(FILE *out, const char *cmd) {
             "  --protocol P            binary (default), compact or json\n"
             "  --message               encode a whole message (FILE SERVICE)\n"
             "  --ignore-unknown        skip JSON keys that name no field\n"
-            "  --no-required           do not insist on required fields\n"
             "\n"
             "exit codes: 0 ok, 64 bad usage, 65 bad input (IDL, JSON), 70 internal error\n");
     } else {
@@ -197,7 +196,7 @@ static int parse_args(int argc, char **argv, codec_args_t *a) {
         } else if (!strcmp(s, "--ignore-unknown") && !strcmp(a->cmd, "encode")) {
             a->ignore_unknown = true;
             continue;
-        } else if (!strcmp(s, "--no-required")) {
+        } else if (!strcmp(s, "--no-required") && !strcmp(a->cmd, "decode")) {
             a->no_required = true;
             continue;
         } else if (s[0] == '-' && s[1]) {
@@ -381,8 +380,7 @@ static thrift_status_t encode_message(const codec_args_t *a,
         json_t *empty = NULL;
         if (!jb) // a call without arguments may leave "args" out
             jb = empty = json_object();
-        unsigned flags = (a->ignore_unknown ? THRIFT_JSON_IGNORE_UNKNOWN : 0) |
-                         (a->no_required ? THRIFT_JSON_NO_REQUIRED : 0);
+        unsigned flags = a->ignore_unknown ? THRIFT_JSON_IGNORE_UNKNOWN : 0;
         thrift_value_t *body =
             thrift_json_to_value(arena, thrift_struct_def_type(bd), jb, flags, err);
         json_decref(empty);
@@ -441,8 +439,7 @@ int cmd_encode(int argc, char **argv) {
             st = err.code;
             goto done;
         }
-        unsigned flags = (a.ignore_unknown ? THRIFT_JSON_IGNORE_UNKNOWN : 0) |
-                         (a.no_required ? THRIFT_JSON_NO_REQUIRED : 0);
+        unsigned flags = a.ignore_unknown ? THRIFT_JSON_IGNORE_UNKNOWN : 0;
         thrift_value_t *v = thrift_json_loads(arena, type, (const char *)text, len,
                                               flags, &err);
         st = v ? thrift_encode(a.proto, v, out, &err) : err.code;
