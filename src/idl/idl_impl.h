@@ -71,6 +71,14 @@ typedef struct idl_source {
     size_t len;
 } idl_source_t;
 
+enum {
+    IDL_DOC_INVALID,
+    IDL_DOC_CANDIDATE,
+    IDL_DOC_SURE,
+    IDL_DOC_NONE,
+    IDL_DOC_PROCESSED
+};
+
 typedef struct idl_lexer {
     const idl_source_t *src;
     const char *p, *end;
@@ -80,6 +88,10 @@ typedef struct idl_lexer {
     thrift_arena_t *arena;   /* doc texts (they end up in the schema) */
     const char *doc;         /* the last doc comment not yet captured */
     const char *first_doc;   /* the file's first doc comment */
+    /* Apache's program-doc state machine: the first doc comment is the
+     * file's doc unless a definition takes it before any header follows. */
+    int first_doc_state;     /* IDL_DOC_* */
+    bool last_doc_is_first;  /* the newest doc comment is the first one */
     thrift_error_t *err;
     jmp_buf *fail; /* longjmp target on error */
 } idl_lexer_t;

@@ -550,8 +550,12 @@ void thrift__idl_next(idl_lexer_t *lx, idl_token_t *tok) {
                 tmp[n] = ' ';
                 tmp[n + 1] = '\0';
                 lx->doc = thrift__idl_clean_doc(lx->arena, tmp, n + 1);
-                if (!lx->first_doc)
+                lx->last_doc_is_first = false;
+                if (lx->first_doc_state == IDL_DOC_INVALID && lx->doc) {
                     lx->first_doc = lx->doc;
+                    lx->first_doc_state = IDL_DOC_CANDIDATE;
+                    lx->last_doc_is_first = true;
+                }
             }
             continue;
         }

@@ -276,6 +276,22 @@ static const char *capture_doc(parser_t *P) {
     return d;
 }
 
+/* Apache's t_doc::set_doc side effect: a definition that takes the file's
+ * first doc comment (with no header in between) keeps it from becoming the
+ * program's doc.  Called where Apache attaches a doc: at the item's end. */
+static void doc_used(parser_t *P, const char *doc) {
+    if (doc && P->lx.last_doc_is_first &&
+        P->lx.first_doc_state == IDL_DOC_CANDIDATE)
+        P->lx.first_doc_state = IDL_DOC_PROCESSED;
+}
+
+static void header_seen(parser_t *P) {
+    P->lx.first_doc_state = P->lx.first_doc && P->lx.first_doc_state ==
+                                                   IDL_DOC_CANDIDATE
+                                ? IDL_DOC_SURE
+                                : IDL_DOC_NONE;
+}
+
 static char *tok_text(parser_t *P) {
     return dupn(P->L, P->tok.start, P->tok.len);
 }
@@ -570,6 +586,7 @@ static tmp_field_t *parse_fields(parser_t *P, char close, uint32_t *count_out) {
         }
         parse_annotations(P, &f->annotations);
         accept_separator(P);
+        doc_used(P, f->doc);
         VEC_PUSH(L, L->scratch, fields, tf);
     }
     P->depth--;
@@ -695,6 +712,7 @@ static void parse_enum(parser_t *P, const char *doc) {
         v.number = (int32_t)last;
         parse_annotations(P, &v.annotations);
         accept_separator(P);
+        doc_used(P, v.doc);
         VEC_PUSH(L, L->scratch, values, v);
     }
     next(P);
@@ -874,6 +892,7 @@ static void parse_service(parser_t *P, const char *doc) {
                      "Oneway methods can't throw exceptions.");
         parse_annotations(P, &f->annotations);
         accept_separator(P);
+        doc_used(P, f->doc);
         bool no_mem = false;
         if (!thrift__strmap_put(&s->by_name, f->name, f->name_len, f, NULL,
                                 &no_mem)) {
@@ -946,6 +965,7 @@ static bool parse_header(parser_t *P) {
     switch (P->tok.kind) {
     case KW_INCLUDE: {
         P->lx.doc = NULL;
+        header_seen(P);
         next(P);
         thrift__loc_t loc = tok_loc(P);
         char *path = string_literal(P);
@@ -958,11 +978,13 @@ static bool parse_header(parser_t *P) {
     }
     case KW_CPP_INCLUDE:
         P->lx.doc = NULL;
+        header_seen(P);
         next(P);
         VEC_PUSH(L, L->arena, P->m->cpp_includes, string_literal(P));
         return true;
     case KW_NAMESPACE: {
         P->lx.doc = NULL;
+        header_seen(P);
         next(P);
         if (accept_sym(P, '*')) {
             if (P->tok.kind != TK_IDENT)
@@ -988,6 +1010,7 @@ static bool parse_header(parser_t *P) {
         if (!legacy)
             return false;
         P->lx.doc = NULL;
+        header_seen(P);
         next(P);
         if (P->tok.kind == TK_IDENT) {
             add_namespace(P, legacy, tok_text(P));
@@ -1012,24 +1035,30 @@ static void parse_program(parser_t *P) {
             return;
         case KW_CONST:
             parse_const(P, doc);
+            doc_used(P, doc);
             break;
         case KW_TYPEDEF:
             parse_typedef(P, doc);
+            doc_used(P, doc);
             break;
         case KW_ENUM:
             parse_enum(P, doc);
+            doc_used(P, doc);
             break;
         case KW_STRUCT:
         case KW_UNION:
         case KW_EXCEPTION:
             parse_struct(P, doc);
+            doc_used(P, doc);
             break;
         case KW_SERVICE:
             parse_service(P, doc);
+            doc_used(P, doc);
             break;
         default:
             if (tok_is(P, "senum")) {
                 parse_senum(P, doc);
+            doc_used(P, doc);
                 break;
             }
             if (P->tok.kind == KW_INCLUDE || P->tok.kind == KW_NAMESPACE ||
@@ -1190,7 +1219,8 @@ static thrift_module_def_t *load_file(loader_t *L, const char *identity,
     P->m = m;
     thrift__idl_lexer_init(&P->lx, src, L->arena, L->scratch, L->err, &L->fail);
     parse_program(P);
-    m->doc = P->lx.first_doc;
+    if (P->lx.first_doc && P->lx.first_doc_state != IDL_DOC_PROCESSED)
+        m->doc = P->lx.first_doc;
     L->open_files.count--;
     return m;
 }
