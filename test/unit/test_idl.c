@@ -446,6 +446,24 @@ static void test_reflection(void) {
     thrift_schema_unref(s);
 }
 
+static void test_program_doc(void) {
+    thrift_error_t e;
+    thrift_schema_t *s = load_text("/** only the struct's */\nstruct S {}", &e);
+    TAP_CHECK(s && thrift_module_def_doc(thrift_schema_main_module(s)) == NULL &&
+                  thrift_struct_def_doc(thrift_schema_find_struct(s, "S")),
+              "a doc taken by the first definition is not the program's");
+    thrift_schema_unref(s);
+    s = load_text("/** program */\nnamespace py x\n/** s */ struct S {}", &e);
+    TAP_CHECK(s != NULL, "program doc sample loads");
+    if (s) {
+        TAP_STREQ(thrift_module_def_doc(thrift_schema_main_module(s)),
+                  "program\n", "a doc before a header is the program's");
+        TAP_STREQ(thrift_struct_def_doc(thrift_schema_find_struct(s, "S")),
+                  "s\n", "and the struct keeps its own");
+    }
+    thrift_schema_unref(s);
+}
+
 /* ---- the corpus ---------------------------------------------------------------- */
 
 static char *corpus_dir(void) {
@@ -544,6 +562,7 @@ int main(void) {
     test_errors();
     test_includes();
     test_reflection();
+    test_program_doc();
     test_corpus();
     return tap_done();
 }
