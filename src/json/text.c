@@ -173,7 +173,56 @@ bool thrift__json_put_int(thrift__buf_t *b, int64_t i) {
     return thrift__buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
 }
 
+/* Doubles that are short decimals in fixed notation (40.5, -73.25, 0.1):
+ * the first k where round(d * 10^k) / 10^k gives d back.  Both operands are
+ * exact (|m| < 2^53, 10^k <= 10^22), so the IEEE division is correctly
+ * rounded exactly like strtod of the decimal: the check is exact.  The range
+ * is where %g also writes fixed notation, so both paths agree on format.
+ * Returns 0 when d is not such a number. */
+static size_t format_double_fixed(double d, char out[32]) {
+    static const double p10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
+                                 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14,
+                                 1e15, 1e16, 1e17, 1e18, 1e19};
+    double a = fabs(d);
+    if (!(a >= 1e-4 && a < 1e15))
+        return 0;
+    for (int k = 0; k < 20; k++) {
+        double scaled = a * p10[k];
+        if (scaled >= 9007199254740992.0) // 2^53: m no longer exact
+            return 0;
+        double m = nearbyint(scaled);
+        if (m / p10[k] != a)
+            continue;
+        // digits of m, with a decimal point k places from the right
+        char digits[24];
+        int nd = 0;
+        uint64_t u = (uint64_t)m;
+        do {
+            digits[nd++] = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        while (nd <= k) // 0.001: leading zeros
+            digits[nd++] = '0';
+        size_t o = 0;
+        if (d < 0)
+            out[o++] = '-';
+        for (int i = nd - 1; i >= k; i--)
+            out[o++] = digits[i];
+        out[o++] = '.';
+        if (k == 0)
+            out[o++] = '0';
+        for (int i = k - 1; i >= 0; i--)
+            out[o++] = digits[i];
+        out[o] = '\0';
+        return o;
+    }
+    return 0;
+}
+
 size_t thrift__json_format_double(double d, char out[32]) {
+    size_t fixed = format_double_fixed(d, out);
+    if (fixed)
+        return fixed;
     int n = 0;
     // %.17g always round-trips; the shorter forms are tried first so that
     // 0.1 is written "0.1", not "0.10000000000000001".  For a normal double,
