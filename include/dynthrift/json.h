@@ -118,12 +118,16 @@ THRIFT_API thrift_value_t *thrift_json_loads(thrift_arena_t *arena,
  *   list, set       {"lst": ["i32", [1, 2]]}  {"set": ["str", ["a"]]}:
  *                   element type, then the items without tags
  *   map             {"map": ["str", "i64", [["a", 1], ["b", 2]]]}
- *   items           scalars bare (str/bin as above, "bin:" never needed:
- *                   binary items are written {"bin": ...}); structs as
- *                   {"1": ...}; containers as [type..., items]
+ *   items           (inside lst/set/map) untagged: scalars bare, strings
+ *                   as "text" or {"bin": ...}, structs as {"1": ...},
+ *                   containers as ["i32", [...]] / ["str", "i64", [...]]
+ *   empty compact map  {"map": [null, null, []]} (the wire has no types)
  *   message         {"method": "add", "type": "call", "seqid": 1,
  *                    "body": {"1": {"i64": 2}}}
- * Unknown wire types, truncation and limit violations fail with err set. */
+ * Unknown wire types, truncation (THRIFT_NEED_MORE) and nesting beyond 64
+ * fail with err set.  TJSONProtocol input is parsed with jansson, so maps
+ * keyed by structs or containers (written by Apache as objects keyed by
+ * objects, which is not JSON) cannot be dumped raw. */
 THRIFT_API char *thrift_json_raw_dumps(thrift_protocol_t proto,
                                        const uint8_t *data, size_t len,
                                        bool message, unsigned flags,
