@@ -138,6 +138,10 @@ THRIFT_API void thrift_conn_free(thrift_conn_t *conn);
 
 /* Calls outstanding (sent or queued, not yet answered). */
 THRIFT_API size_t thrift_conn_pending(const thrift_conn_t *conn);
+/* Times the connection broke since it was created (connect failure or
+ * timeout, peer close, bad reply stream): pools compare it before and after
+ * a call to tell a dead connection from a failed call. */
+THRIFT_API uint64_t thrift_conn_break_count(const thrift_conn_t *conn);
 /* The service definition the connection talks to.  Borrowed. */
 THRIFT_API const thrift_service_def_t *thrift_conn_service(const thrift_conn_t *conn);
 /* An empty args struct for `method`, allocated in `arena`, to fill by name

@@ -82,6 +82,7 @@ struct thrift_conn {
 
     int depth;         /* callbacks running */
     bool free_requested;
+    uint64_t breaks;   /* times the connection failed (see thrift_conn_break_count) */
 
     /* blocking mode */
     thrift_result_t last;
@@ -324,6 +325,9 @@ static void schedule_flush(thrift_conn_t *c) {
 /* ---- connection state ---------------------------------------------------- */
 
 static void conn_close_fd(thrift_conn_t *c) {
+    // Every failure path (and only the final free besides) closes through
+    // here, so pools can tell a broken connection by this count.
+    c->breaks++;
     if (c->fd >= 0) {
         // Stop watchers before close(): libev must not poll a reused fd.
         ev_io_stop(c->loop, &c->rio);
@@ -945,6 +949,7 @@ void thrift_conn_free(thrift_conn_t *c) {
 }
 
 size_t thrift_conn_pending(const thrift_conn_t *c) { return c ? c->npending : 0; }
+uint64_t thrift_conn_break_count(const thrift_conn_t *c) { return c ? c->breaks : 0; }
 const thrift_service_def_t *thrift_conn_service(const thrift_conn_t *c) { return c ? c->service : NULL; }
 
 thrift_value_t *thrift_conn_new_args(thrift_conn_t *c, thrift_arena_t *arena, const char *method,
