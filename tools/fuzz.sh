@@ -23,7 +23,7 @@ tap=build-fuzz/fuzz.tap
 n=0
 fail=0
 for bin in build-fuzz/test/fuzz/fuzz_*; do
-    [ -x "$bin" ] || continue
+    [ -f "$bin" ] && [ -x "$bin" ] || continue
     name=$(basename "$bin")
     seeds=test/fuzz/corpus/$name
     work=build-fuzz/corpus/$name

@@ -24,9 +24,15 @@ bool thrift__writer_grow(thrift__writer_t *w, size_t n);
 
 static inline void thrift__writer_begin(thrift__writer_t *w, thrift__buf_t *b,
                                         thrift_error_t *err) {
+    static uint8_t no_room; /* stands in for a buffer never allocated:
+                               NULL + 0 is undefined behaviour */
     w->buf = b;
-    w->p = b->data + b->len;
-    w->end = b->data + b->cap;
+    if (b->data) {
+        w->p = b->data + b->len;
+        w->end = b->data + b->cap;
+    } else {
+        w->p = w->end = &no_room;
+    }
     w->err = err;
 }
 

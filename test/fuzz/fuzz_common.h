@@ -22,14 +22,14 @@ typedef struct fuzz_schemas {
     size_t type_count;
 } fuzz_schemas_t;
 
-static void fuzz_add_types(fuzz_schemas_t *fs, const thrift_schema_t *s) {
+static inline void fuzz_add_types(fuzz_schemas_t *fs, const thrift_schema_t *s) {
     const thrift_module_def_t *m = thrift_schema_main_module(s);
     for (size_t i = 0; i < thrift_module_def_struct_count(m) && fs->type_count < 64; i++)
         fs->types[fs->type_count++] =
             thrift_struct_def_type(thrift_module_def_struct_at(m, i));
 }
 
-static const fuzz_schemas_t *fuzz_schemas(void) {
+static inline const fuzz_schemas_t *fuzz_schemas(void) {
     static fuzz_schemas_t fs;
     static int loaded;
     if (loaded)
