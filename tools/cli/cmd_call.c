@@ -1,0 +1,987 @@
+/* `dynthrift call`: a curl for Thrift.  JSON arguments in, the result as
+ * JSON on stdout; one call, or (--lines) a stream of calls pipelined over
+ * one connection.  Also home of the network option parsing that `serve` and
+ * `bench` share (cli_net_*, declared in those files). */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <jansson.h>
+
+#include "cli.h"
+#include "cli_util.h"
+#include "dynthrift/json.h"
+#include "dynthrift/net.h"
+
+/* ---- stand-ins for cli_util.c --------------------------------------------
+ * Weak: tools/cli/cli_util.c (another file, landing separately) provides the
+ * real ones, which then win at link time.  Kept minimal on purpose. */
+#define CLI_WEAK __attribute__((weak))
+
+CLI_WEAK char *cli_read_file(const char *path, size_t max_len, size_t *len,
+                             thrift_error_t *err) {
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!f) {
+        err->code = THRIFT_IO;
+        snprintf(err->source, sizeof err->source, "%s", path);
+        snprintf(err->text, sizeof err->text, "%s", strerror(errno));
+        return NULL;
+    }
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap + 1);
+    while (buf) {
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0)
+            break;
+        if (n == cap) {
+            if (cap >= max_len) {
+                free(buf);
+                buf = NULL;
+                err->code = THRIFT_LIMIT;
+                snprintf(err->text, sizeof err->text, "%s: larger than %zu bytes", path, max_len);
+                break;
+            }
+            char *nb = realloc(buf, cap * 2 + 1);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                err->code = THRIFT_NOMEM;
+                snprintf(err->text, sizeof err->text, "out of memory");
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    if (f != stdin)
+        fclose(f);
+    if (buf) {
+        buf[n] = 0;
+        *len = n;
+    }
+    return buf;
+}
+
+CLI_WEAK void cli_include_dirs_free(cli_include_dirs_t *inc) {
+    free(inc->dirs);
+    inc->dirs = NULL;
+    inc->count = inc->cap = 0;
+}
+
+CLI_WEAK int cli_take_value_opt(int argc, char **argv, int *i, const char *cmd,
+                                const char *name, const char **value) {
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(a, name, n))
+        return 0;
+    if (a[n] == '=') {
+        *value = a + n + 1;
+        return 1;
+    }
+    if (a[n])
+        return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "dynthrift %s: %s needs a value\n", cmd, name);
+        return -1;
+    }
+    *value = argv[++*i];
+    return 1;
+}
+
+CLI_WEAK int cli_take_include_opt(int argc, char **argv, int *i, const char *cmd,
+                                  cli_include_dirs_t *inc) {
+    const char *a = argv[*i], *dir = NULL;
+    if (!strncmp(a, "-I", 2) && a[2]) {
+        dir = a + 2;
+    } else if (!strcmp(a, "-I")) {
+        if (*i + 1 >= argc) {
+            fprintf(stderr, "dynthrift %s: -I needs a directory\n", cmd);
+            return -1;
+        }
+        dir = argv[++*i];
+    } else {
+        int r = cli_take_value_opt(argc, argv, i, cmd, "--include", &dir);
+        if (r <= 0)
+            return r;
+    }
+    if (inc->count == inc->cap) {
+        size_t cap = inc->cap ? inc->cap * 2 : 8;
+        const char **nd = realloc(inc->dirs, cap * sizeof *nd);
+        if (!nd)
+            return -1;
+        inc->dirs = nd;
+        inc->cap = cap;
+    }
+    inc->dirs[inc->count++] = dir;
+    return 1;
+}
+
+CLI_WEAK thrift_schema_t *cli_load_schema(const char *path, const cli_include_dirs_t *inc,
+                                          thrift_error_t *err) {
+    thrift_load_options_t lo = {0};
+    lo.include_dirs = inc->dirs;
+    lo.include_dir_count = inc->count;
+    return thrift_load_ex(path, &lo, err);
+}
+
+CLI_WEAK void cli_print_error(FILE *out, const thrift_error_t *err) {
+    char buf[1200];
+    thrift_error_render(err, true, buf, sizeof buf);
+    fprintf(out, "%s\n", buf);
+}
+
+CLI_WEAK int cli_exit_code(thrift_status_t status) {
+    switch (status) {
+    case THRIFT_NOMEM:
+    case THRIFT_MISUSE:
+        return CLI_EXIT_SOFTWARE;
+    case THRIFT_TIMEOUT:
+    case THRIFT_CLOSED:
+    case THRIFT_TRANSPORT:
+        return CLI_EXIT_TRANSPORT;
+    default:
+        return CLI_EXIT_DATA;
+    }
+}
+
+/* ---- shared with serve and bench ---------------------------------------- */
+
+typedef struct cli_net_opts {
+    const char *addr;
+    thrift_protocol_t proto;
+    thrift_framing_t framing;
+    const char *multiplex; /* service name to prefix, or NULL */
+    uint32_t timeout_ms;   /* 0: none */
+    bool timeout_set;
+} cli_net_opts_t;
+
+void cli_net_opts_init(cli_net_opts_t *o);
+int cli_net_take_opt(int argc, char **argv, int *i, const char *cmd, cli_net_opts_t *o);
+thrift_conn_options_t *cli_net_conn_options(const cli_net_opts_t *o);
+const char *cli_app_exception_name(int type);
+int cli_split_service_method(const char *cmd, thrift_schema_t *schema, const char *spec,
+                             bool method_optional, const thrift_service_def_t **svc,
+                             const thrift_function_def_t **fn);
+void cli_list_methods(FILE *out, const thrift_service_def_t *svc);
+bool cli_parse_uint(const char *text, unsigned long long max, unsigned long long *out);
+
+void cli_net_opts_init(cli_net_opts_t *o) {
+    memset(o, 0, sizeof *o);
+    o->proto = THRIFT_PROTO_BINARY;
+    o->framing = THRIFT_FRAMING_FRAMED;
+}
+
+bool cli_parse_uint(const char *text, unsigned long long max, unsigned long long *out) {
+    if (!text || !*text || *text == '-' || *text == '+')
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno || *end || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* 1: consumed argv[*i] (and its value); 0: not ours; -1: usage error
+ * (reported). */
+int cli_net_take_opt(int argc, char **argv, int *i, const char *cmd, cli_net_opts_t *o) {
+    const char *a = argv[*i];
+    const char *v = NULL;
+    int r;
+    if (!strcmp(a, "--framed")) {
+        o->framing = THRIFT_FRAMING_FRAMED;
+        return 1;
+    }
+    if (!strcmp(a, "--buffered") || !strcmp(a, "--unframed")) {
+        o->framing = THRIFT_FRAMING_BUFFERED;
+        return 1;
+    }
+    if ((r = cli_take_value_opt(argc, argv, i, cmd, "--addr", &v)) != 0) {
+        if (r > 0)
+            o->addr = v;
+        return r;
+    }
+    if ((r = cli_take_value_opt(argc, argv, i, cmd, "--protocol", &v)) != 0) {
+        if (r < 0)
+            return r;
+        if (!thrift_protocol_parse(v, &o->proto)) {
+            fprintf(stderr, "dynthrift %s: unknown protocol '%s' (use binary, compact or json)\n",
+                    cmd, v);
+            return -1;
+        }
+        return 1;
+    }
+    if ((r = cli_take_value_opt(argc, argv, i, cmd, "--multiplex", &v)) != 0) {
+        if (r > 0)
+            o->multiplex = v;
+        return r;
+    }
+    if ((r = cli_take_value_opt(argc, argv, i, cmd, "--timeout", &v)) != 0) {
+        if (r < 0)
+            return r;
+        unsigned long long ms;
+        if (!cli_parse_uint(v, UINT32_MAX, &ms)) {
+            fprintf(stderr, "dynthrift %s: --timeout takes milliseconds (0 = none), not '%s'\n",
+                    cmd, v);
+            return -1;
+        }
+        o->timeout_ms = (uint32_t)ms;
+        o->timeout_set = true;
+        return 1;
+    }
+    return 0;
+}
+
+thrift_conn_options_t *cli_net_conn_options(const cli_net_opts_t *o) {
+    thrift_conn_options_t *co = thrift_conn_options_new();
+    if (!co)
+        return NULL;
+    thrift_conn_options_set_protocol(co, o->proto);
+    thrift_conn_options_set_framing(co, o->framing);
+    if (o->timeout_set) {
+        thrift_conn_options_set_call_timeout_ms(co, o->timeout_ms);
+        // A deadline shorter than the default connect timeout covers the
+        // connect too: "--timeout 100" must not wait 5 s for a dead host.
+        if (o->timeout_ms && o->timeout_ms < 5000)
+            thrift_conn_options_set_connect_timeout_ms(co, o->timeout_ms);
+    }
+    if (o->multiplex)
+        thrift_conn_options_set_multiplexed(co, true);
+    return co;
+}
+
+const char *cli_app_exception_name(int type) {
+    static const char *const names[] = {
+        "UNKNOWN",          "UNKNOWN_METHOD",    "INVALID_MESSAGE_TYPE",   "WRONG_METHOD_NAME",
+        "BAD_SEQUENCE_ID",  "MISSING_RESULT",    "INTERNAL_ERROR",         "PROTOCOL_ERROR",
+        "INVALID_TRANSFORM", "INVALID_PROTOCOL", "UNSUPPORTED_CLIENT_TYPE"};
+    if (type >= 0 && (size_t)type < sizeof names / sizeof names[0])
+        return names[type];
+    return "UNKNOWN";
+}
+
+void cli_list_methods(FILE *out, const thrift_service_def_t *svc) {
+    for (const thrift_service_def_t *s = svc; s; s = thrift_service_def_parent(s))
+        for (size_t i = 0; i < thrift_service_def_function_count(s); i++)
+            fprintf(out, "  %s.%s\n", thrift_service_def_name(svc),
+                    thrift_function_def_name(thrift_service_def_function_at(s, i)));
+}
+
+static void list_services(FILE *out, thrift_schema_t *schema) {
+    const thrift_module_def_t *m = thrift_schema_main_module(schema);
+    for (size_t i = 0; i < thrift_module_def_service_count(m); i++)
+        fprintf(out, "  %s\n", thrift_service_def_name(thrift_module_def_service_at(m, i)));
+}
+
+/* Resolves "SERVICE.METHOD" (or "SERVICE" when the method is optional;
+ * SERVICE may be qualified "module.Service").  Returns 0 or an exit code
+ * after explaining on stderr. */
+int cli_split_service_method(const char *cmd, thrift_schema_t *schema, const char *spec,
+                             bool method_optional, const thrift_service_def_t **svc,
+                             const thrift_function_def_t **fn) {
+    *svc = NULL;
+    *fn = NULL;
+    if (method_optional) {
+        *svc = thrift_schema_find_service(schema, spec);
+        if (*svc)
+            return 0;
+    }
+    const char *dot = strrchr(spec, '.');
+    if (!dot || dot == spec || !dot[1]) {
+        if (method_optional)
+            fprintf(stderr, "dynthrift %s: no service '%s' in the schema; services:\n", cmd, spec);
+        else
+            fprintf(stderr,
+                    "dynthrift %s: '%s' is not SERVICE.METHOD (e.g. PingPong.ping); services:\n",
+                    cmd, spec);
+        list_services(stderr, schema);
+        return CLI_EXIT_USAGE;
+    }
+    char name[256];
+    size_t n = (size_t)(dot - spec);
+    if (n >= sizeof name) {
+        fprintf(stderr, "dynthrift %s: service name too long\n", cmd);
+        return CLI_EXIT_USAGE;
+    }
+    memcpy(name, spec, n);
+    name[n] = 0;
+    *svc = thrift_schema_find_service(schema, name);
+    if (!*svc) {
+        fprintf(stderr, "dynthrift %s: no service '%s' in the schema; services:\n", cmd, name);
+        list_services(stderr, schema);
+        return CLI_EXIT_USAGE;
+    }
+    *fn = thrift_service_def_find_function(*svc, dot + 1);
+    if (!*fn) {
+        fprintf(stderr, "dynthrift %s: service %s has no method '%s'; methods:\n", cmd, name,
+                dot + 1);
+        cli_list_methods(stderr, *svc);
+        return CLI_EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* ---- call ----------------------------------------------------------------- */
+
+static const char call_usage[] =
+    "usage: dynthrift call [-I DIR]... FILE SERVICE.METHOD [ARGS_JSON | -] --addr ADDR [options]\n"
+    "       dynthrift call [-I DIR]... FILE SERVICE[.METHOD] --lines --addr ADDR [options]\n"
+    "\n"
+    "Calls METHOD of SERVICE (defined in the .thrift FILE) on the server at ADDR and\n"
+    "prints the result as JSON on stdout.  ARGS_JSON is an object keyed by argument\n"
+    "name ({\"a\": 1, \"b\": 2}) or an array in argument order ([1, 2]); '-' reads it\n"
+    "from stdin; omitted means no arguments.\n"
+    "\n"
+    "options:\n"
+    "  --addr HOST:PORT | unix:PATH   the server (required)\n"
+    "  --framed | --buffered          transport (default framed)\n"
+    "  --protocol binary|compact|json protocol (default binary)\n"
+    "  --multiplex NAME               TMultiplexedProtocol; NAME must be SERVICE\n"
+    "  --timeout MS                   deadline per call, connect included (default none)\n"
+    "  --lines                        stdin holds one call per line:\n"
+    "                                   {\"method\": \"add\", \"args\": {...}, \"id\": any}\n"
+    "                                 each answer is one JSON line on stdout, in input\n"
+    "                                 order: {\"result\": ...}, {\"exception\": NAME,\n"
+    "                                 \"value\": {...}} or {\"error\": {\"kind\", \"message\"}}\n"
+    "  --pipeline N                   --lines: calls in flight at once (default 128)\n"
+    "  --pretty                       indent the JSON\n"
+    "  -I DIR                         add an include directory\n"
+    "\n"
+    "output: the result (null for void and oneway methods); a declared exception\n"
+    "prints {\"exception\": \"BenchError\", \"value\": {...}}.  Errors go to stderr.\n"
+    "exit codes: 0 ok, 1 declared exception, 2 application exception\n"
+    "(TApplicationException), 3 transport error or timeout, 64 bad usage, 65 bad\n"
+    "input (IDL, JSON arguments; the error names the path).  With --lines: the code\n"
+    "of the first call that failed.\n";
+
+typedef struct call_slot call_slot_t;
+
+typedef struct call_state {
+    const char *cmd;
+    struct ev_loop *loop;
+    thrift_schema_t *schema;
+    const thrift_service_def_t *svc;
+    const thrift_function_def_t *default_fn;
+    thrift_conn_t *conn;
+    uint32_t timeout_ms;
+    unsigned json_flags;
+    int exit_code;
+    /* --lines */
+    bool lines;
+    ev_io stdin_io;
+    ev_idle stdin_idle;
+    bool stdin_regular;
+    bool stdin_eof;
+    char *inbuf;
+    size_t inlen, incap;
+    size_t line_no;
+    call_slot_t *head, *tail; /* answers waiting to be printed, input order */
+    size_t inflight;
+    size_t pipeline;
+} call_state_t;
+
+struct call_slot {
+    call_slot_t *next;
+    call_state_t *st;
+    char *out; /* the answer line, once known (malloc'd) */
+    int code;
+    bool done;
+    json_t *id; /* the input's "id", echoed */
+};
+
+static void set_exit(call_state_t *st, int code) {
+    if (st->exit_code == 0)
+        st->exit_code = code;
+}
+
+/* Builds the args struct from JSON text; NULL with err (path included). */
+static thrift_value_t *args_from_json(const thrift_function_def_t *fn, thrift_arena_t *arena,
+                                      json_t *j, thrift_error_t *err) {
+    const thrift_struct_def_t *ad = thrift_function_def_args(fn);
+    if (!j || json_is_null(j))
+        return thrift_value_new_struct(arena, ad);
+    json_t *obj = NULL;
+    if (json_is_array(j)) {
+        size_t nf = thrift_struct_def_field_count(ad);
+        if (json_array_size(j) > nf) {
+            err->code = THRIFT_RANGE;
+            snprintf(err->text, sizeof err->text, "%s takes %zu argument%s, got %zu",
+                     thrift_function_def_name(fn), nf, nf == 1 ? "" : "s", json_array_size(j));
+            return NULL;
+        }
+        obj = json_object();
+        for (size_t i = 0; obj && i < json_array_size(j); i++)
+            if (!json_is_null(json_array_get(j, i)))
+                json_object_set(obj,
+                                thrift_field_def_name(thrift_struct_def_field_at(ad, i)),
+                                json_array_get(j, i));
+        j = obj;
+    } else if (!json_is_object(j)) {
+        err->code = THRIFT_TYPE;
+        snprintf(err->text, sizeof err->text,
+                 "%s: arguments must be a JSON object (by name) or an array (by position)",
+                 thrift_function_def_name(fn));
+        return NULL;
+    }
+    thrift_value_t *v = thrift_json_to_value(arena, thrift_struct_def_type(ad), j, 0, err);
+    json_decref(obj);
+    return v;
+}
+
+/* The error object of a --lines answer. */
+static json_t *error_json(const char *kind, const char *type, const char *message) {
+    json_t *e = json_object();
+    json_object_set_new(e, "kind", json_string(kind));
+    if (type)
+        json_object_set_new(e, "type", json_string(type));
+    json_object_set_new(e, "message", json_string(message ? message : ""));
+    return e;
+}
+
+static int status_exit(thrift_status_t s) {
+    switch (s) {
+    case THRIFT_OK:
+        return CLI_EXIT_OK;
+    case THRIFT_DECLARED_EXCEPTION:
+        return CLI_EXIT_DECLARED_EXCEPTION;
+    case THRIFT_APP_EXCEPTION:
+        return CLI_EXIT_APP_EXCEPTION;
+    case THRIFT_TIMEOUT:
+    case THRIFT_CLOSED:
+    case THRIFT_TRANSPORT:
+    case THRIFT_PROTOCOL:
+    case THRIFT_IO:
+        return CLI_EXIT_TRANSPORT;
+    case THRIFT_NOMEM:
+    case THRIFT_MISUSE:
+        return CLI_EXIT_SOFTWARE;
+    default:
+        return CLI_EXIT_DATA;
+    }
+}
+
+static const char *status_kind(thrift_status_t s) {
+    switch (s) {
+    case THRIFT_APP_EXCEPTION:
+        return "application_exception";
+    case THRIFT_TIMEOUT:
+        return "timeout";
+    case THRIFT_CLOSED:
+    case THRIFT_TRANSPORT:
+    case THRIFT_IO:
+        return "transport";
+    case THRIFT_PROTOCOL:
+        return "protocol";
+    default:
+        return "bad_input";
+    }
+}
+
+/* Turns a result into the JSON printed for it.  Single-call mode prints
+ * the bare value; --lines wraps it.  Returns a new reference or NULL (error
+ * already described on stderr for single calls, in *errj for lines). */
+static json_t *result_to_json(call_state_t *st, thrift_result_t *r, int *code) {
+    thrift_status_t s = thrift_result_status(r);
+    const thrift_error_t *rerr = thrift_result_error(r);
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    *code = status_exit(s);
+    if (s == THRIFT_OK || s == THRIFT_DECLARED_EXCEPTION) {
+        const thrift_value_t *v = thrift_result_value(r);
+        json_t *val = (!v || thrift_value_kind(v) == THRIFT_KIND_VOID)
+                          ? json_null()
+                          : thrift_json_from_value(v, 0, &err);
+        if (!val) {
+            char buf[600];
+            thrift_error_render(&err, false, buf, sizeof buf);
+            *code = CLI_EXIT_DATA;
+            if (!st->lines) {
+                fprintf(stderr, "dynthrift %s: cannot print the result as JSON: %s\n", st->cmd,
+                        buf);
+                return NULL;
+            }
+            json_t *o = json_object();
+            json_object_set_new(o, "error", error_json("bad_reply", NULL, buf));
+            return o;
+        }
+        if (s == THRIFT_OK) {
+            if (!st->lines)
+                return val;
+            json_t *o = json_object();
+            json_object_set_new(o, "result", val);
+            return o;
+        }
+        json_t *o = json_object();
+        const char *xn = thrift_result_exception_name(r);
+        json_object_set_new(o, "exception", json_string(xn ? xn : "exception"));
+        json_object_set_new(o, "value", val);
+        return o;
+    }
+    const char *type = s == THRIFT_APP_EXCEPTION
+                           ? cli_app_exception_name(thrift_result_app_type(r))
+                           : NULL;
+    char buf[600];
+    if (rerr && rerr->code)
+        thrift_error_render(rerr, false, buf, sizeof buf);
+    else
+        snprintf(buf, sizeof buf, "%s", thrift_status_str(s));
+    if (!st->lines) {
+        if (type)
+            fprintf(stderr, "dynthrift %s: application exception %s: %s\n", st->cmd, type, buf);
+        else
+            fprintf(stderr, "dynthrift %s: %s\n", st->cmd, buf);
+        return NULL;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "error", error_json(status_kind(s), type, buf));
+    return o;
+}
+
+static char *dump_line(call_state_t *st, json_t *j) {
+    return json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT | JSON_PRESERVE_ORDER |
+                             ((st->json_flags & THRIFT_JSON_PRETTY) ? JSON_INDENT(2) : 0));
+}
+
+/* ---- single call ---------------------------------------------------------- */
+
+static void single_cb(thrift_conn_t *conn, thrift_result_t *r, void *ud) {
+    (void)conn;
+    call_state_t *st = ud;
+    int code;
+    json_t *j = result_to_json(st, r, &code);
+    if (j) {
+        char *text = dump_line(st, j);
+        if (text) {
+            fputs(text, stdout);
+            fputc('\n', stdout);
+            free(text);
+        }
+        json_decref(j);
+    }
+    set_exit(st, code);
+}
+
+/* ---- --lines -------------------------------------------------------------- */
+
+static void flush_answers(call_state_t *st) {
+    while (st->head && st->head->done) {
+        call_slot_t *s = st->head;
+        st->head = s->next;
+        if (!st->head)
+            st->tail = NULL;
+        if (s->out) {
+            fputs(s->out, stdout);
+            fputc('\n', stdout);
+        }
+        free(s->out);
+        json_decref(s->id);
+        free(s);
+    }
+    fflush(stdout);
+}
+
+static void finish_slot(call_slot_t *s, json_t *answer, int code) {
+    call_state_t *st = s->st;
+    if (s->id && answer)
+        json_object_set(answer, "id", s->id);
+    s->out = answer ? dump_line(st, answer) : NULL;
+    json_decref(answer);
+    s->done = true;
+    s->code = code;
+    set_exit(st, code);
+    flush_answers(st);
+}
+
+static void maybe_finish(call_state_t *st);
+static void pump_stdin(call_state_t *st);
+
+static void line_cb(thrift_conn_t *conn, thrift_result_t *r, void *ud) {
+    (void)conn;
+    call_slot_t *s = ud;
+    call_state_t *st = s->st;
+    int code;
+    json_t *j = result_to_json(st, r, &code);
+    st->inflight--;
+    finish_slot(s, j, code);
+    pump_stdin(st);
+    maybe_finish(st);
+}
+
+static void submit_line(call_state_t *st, const char *line, size_t len) {
+    st->line_no++;
+    while (len && (line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\t'))
+        len--;
+    size_t k = 0;
+    while (k < len && (line[k] == ' ' || line[k] == '\t'))
+        k++;
+    if (k == len)
+        return; // blank lines are not calls
+    call_slot_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        set_exit(st, CLI_EXIT_SOFTWARE);
+        return;
+    }
+    s->st = st;
+    if (st->tail)
+        st->tail->next = s;
+    else
+        st->head = s;
+    st->tail = s;
+
+    char msg[700];
+    json_error_t jerr;
+    json_t *j = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
+    if (!j || !json_is_object(j)) {
+        if (j)
+            snprintf(msg, sizeof msg, "<stdin>:%zu: expected an object {\"method\": ..., \"args\": ...}",
+                     st->line_no);
+        else
+            snprintf(msg, sizeof msg, "<stdin>:%zu:%d: %s", st->line_no, jerr.column, jerr.text);
+        fprintf(stderr, "dynthrift %s: %s\n", st->cmd, msg);
+        json_decref(j);
+        json_t *o = json_object();
+        json_object_set_new(o, "error", error_json("bad_input", NULL, msg));
+        finish_slot(s, o, CLI_EXIT_DATA);
+        return;
+    }
+    s->id = json_incref(json_object_get(j, "id"));
+    const char *method = json_string_value(json_object_get(j, "method"));
+    const thrift_function_def_t *fn =
+        method ? thrift_service_def_find_function(st->svc, method) : st->default_fn;
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    if (!fn) {
+        if (method)
+            snprintf(msg, sizeof msg, "<stdin>:%zu: service %s has no method '%s'", st->line_no,
+                     thrift_service_def_name(st->svc), method);
+        else
+            snprintf(msg, sizeof msg, "<stdin>:%zu: \"method\" missing (a string)", st->line_no);
+    } else {
+        thrift_arena_t *arena = thrift_arena_new(NULL);
+        thrift_value_t *args =
+            arena ? args_from_json(fn, arena, json_object_get(j, "args"), &err) : NULL;
+        thrift_status_t cs = THRIFT_NOMEM;
+        if (args)
+            cs = thrift_call_async_ex(st->conn, thrift_function_def_name(fn), args,
+                                      st->timeout_ms, line_cb, s, &err);
+        thrift_arena_free(arena);
+        if (args && cs == THRIFT_OK) {
+            st->inflight++;
+            json_decref(j);
+            return;
+        }
+        char buf[600];
+        thrift_error_render(&err, false, buf, sizeof buf);
+        snprintf(msg, sizeof msg, "<stdin>:%zu: %s", st->line_no, buf);
+    }
+    fprintf(stderr, "dynthrift %s: %s\n", st->cmd, msg);
+    json_decref(j);
+    json_t *o = json_object();
+    json_object_set_new(o, "error", error_json("bad_input", NULL, msg));
+    finish_slot(s, o, CLI_EXIT_DATA);
+}
+
+/* Submits the complete lines buffered so far, while the window allows. */
+static void drain_lines(call_state_t *st) {
+    size_t start = 0;
+    while (st->inflight < st->pipeline) {
+        char *nl = memchr(st->inbuf + start, '\n', st->inlen - start);
+        if (!nl)
+            break;
+        submit_line(st, st->inbuf + start, (size_t)(nl - (st->inbuf + start)));
+        start = (size_t)(nl - st->inbuf) + 1;
+    }
+    if (st->stdin_eof && st->inflight < st->pipeline && start < st->inlen &&
+        !memchr(st->inbuf + start, '\n', st->inlen - start)) {
+        submit_line(st, st->inbuf + start, st->inlen - start); // last line, no newline
+        start = st->inlen;
+    }
+    memmove(st->inbuf, st->inbuf + start, st->inlen - start);
+    st->inlen -= start;
+}
+
+static void read_some(call_state_t *st) {
+    if (st->incap - st->inlen < 65536) {
+        size_t cap = st->incap ? st->incap * 2 : 131072;
+        if (cap > ((size_t)64 << 20) + 131072) {
+            fprintf(stderr, "dynthrift %s: <stdin>:%zu: line longer than 64 MiB\n", st->cmd,
+                    st->line_no + 1);
+            set_exit(st, CLI_EXIT_DATA);
+            st->stdin_eof = true;
+            st->inlen = 0;
+            return;
+        }
+        char *nb = realloc(st->inbuf, cap);
+        if (!nb) {
+            set_exit(st, CLI_EXIT_SOFTWARE);
+            st->stdin_eof = true;
+            return;
+        }
+        st->inbuf = nb;
+        st->incap = cap;
+    }
+    ssize_t n = read(0, st->inbuf + st->inlen, st->incap - st->inlen);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    if (n <= 0) {
+        if (n < 0)
+            fprintf(stderr, "dynthrift %s: reading stdin: %s\n", st->cmd, strerror(errno));
+        st->stdin_eof = true;
+        return;
+    }
+    st->inlen += (size_t)n;
+}
+
+static void stop_stdin(call_state_t *st) {
+    ev_io_stop(st->loop, &st->stdin_io);
+    ev_idle_stop(st->loop, &st->stdin_idle);
+}
+
+/* Reads stdin only while the pipeline has room, so a huge input does not
+ * pile up in memory and a slow server applies back-pressure. */
+static void pump_stdin(call_state_t *st) {
+    drain_lines(st);
+    if (st->stdin_eof || st->inflight >= st->pipeline) {
+        stop_stdin(st);
+        return;
+    }
+    if (st->stdin_regular)
+        ev_idle_start(st->loop, &st->stdin_idle);
+    else
+        ev_io_start(st->loop, &st->stdin_io);
+}
+
+static void stdin_ready(call_state_t *st) {
+    read_some(st);
+    pump_stdin(st);
+    maybe_finish(st);
+}
+
+static void stdin_io_cb(struct ev_loop *loop, ev_io *w, int revents) {
+    (void)loop;
+    (void)revents;
+    stdin_ready(w->data);
+}
+
+static void stdin_idle_cb(struct ev_loop *loop, ev_idle *w, int revents) {
+    (void)loop;
+    (void)revents;
+    stdin_ready(w->data);
+}
+
+static void maybe_finish(call_state_t *st) {
+    if (st->stdin_eof && st->inflight == 0 && st->inlen == 0) {
+        stop_stdin(st);
+        flush_answers(st);
+        ev_break(st->loop, EVBREAK_ALL);
+    }
+}
+
+int cmd_call(int argc, char **argv) {
+    const char *cmd = "call";
+    cli_include_dirs_t inc = {0};
+    cli_net_opts_t net;
+    cli_net_opts_init(&net);
+    const char *pos[3] = {0};
+    int npos = 0;
+    bool lines = false, pretty = false;
+    unsigned long long pipeline = 128;
+    int code = CLI_EXIT_OK;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int r;
+        const char *v;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(call_usage, stdout);
+            cli_include_dirs_free(&inc);
+            return CLI_EXIT_OK;
+        }
+        if ((r = cli_take_include_opt(argc, argv, &i, cmd, &inc)) != 0 ||
+            (r = cli_net_take_opt(argc, argv, &i, cmd, &net)) != 0) {
+            if (r < 0)
+                goto usage;
+            continue;
+        }
+        if ((r = cli_take_value_opt(argc, argv, &i, cmd, "--pipeline", &v)) != 0) {
+            if (r < 0)
+                goto usage;
+            if (!cli_parse_uint(v, 1000000, &pipeline) || pipeline == 0) {
+                fprintf(stderr, "dynthrift call: --pipeline takes a count from 1, not '%s'\n", v);
+                goto usage;
+            }
+            continue;
+        }
+        if (!strcmp(a, "--lines")) {
+            lines = true;
+            continue;
+        }
+        if (!strcmp(a, "--pretty")) {
+            pretty = true;
+            continue;
+        }
+        if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "dynthrift call: unknown option '%s'\n", a);
+            goto usage;
+        }
+        if (npos == 3) {
+            fprintf(stderr, "dynthrift call: unexpected argument '%s'\n", a);
+            goto usage;
+        }
+        pos[npos++] = a;
+    }
+    if (npos < 2) {
+        fprintf(stderr, "dynthrift call: FILE and SERVICE.METHOD are required\n");
+        goto usage;
+    }
+    if (!net.addr) {
+        fprintf(stderr, "dynthrift call: --addr HOST:PORT or --addr unix:PATH is required\n");
+        goto usage;
+    }
+    if (lines && npos > 2) {
+        fprintf(stderr, "dynthrift call: --lines reads the calls from stdin; drop '%s'\n",
+                pos[2]);
+        goto usage;
+    }
+
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift_schema_t *schema = cli_load_schema(pos[0], &inc, &err);
+    if (!schema) {
+        fprintf(stderr, "dynthrift call: ");
+        cli_print_error(stderr, &err);
+        cli_include_dirs_free(&inc);
+        return CLI_EXIT_DATA;
+    }
+    call_state_t st;
+    memset(&st, 0, sizeof st);
+    st.cmd = cmd;
+    st.schema = schema;
+    st.lines = lines;
+    st.pipeline = (size_t)pipeline;
+    st.timeout_ms = 0; // the connection's default (from --timeout) applies
+    st.json_flags = pretty ? THRIFT_JSON_PRETTY : 0;
+    thrift_conn_options_t *co = NULL;
+    thrift_arena_t *arena = NULL;
+    json_t *argsj = NULL;
+    char *text = NULL;
+
+    code = cli_split_service_method(cmd, schema, pos[1], lines, &st.svc, &st.default_fn);
+    if (code)
+        goto done;
+    if (net.multiplex && strcmp(net.multiplex, thrift_service_def_name(st.svc))) {
+        fprintf(stderr,
+                "dynthrift call: --multiplex %s: the multiplexed name must be the service's "
+                "name (%s) for now\n",
+                net.multiplex, thrift_service_def_name(st.svc));
+        code = CLI_EXIT_USAGE;
+        goto done;
+    }
+
+    if (!lines && npos == 3) {
+        size_t len = 0;
+        const char *src = pos[2];
+        if (!strcmp(pos[2], "-")) {
+            text = cli_read_file("-", (size_t)256 << 20, &len, &err);
+            if (!text) {
+                fprintf(stderr, "dynthrift call: ");
+                cli_print_error(stderr, &err);
+                code = CLI_EXIT_DATA;
+                goto done;
+            }
+            src = text;
+        } else {
+            len = strlen(src);
+        }
+        json_error_t jerr;
+        argsj = json_loadb(src, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+        if (!argsj) {
+            fprintf(stderr, "dynthrift call: arguments: <json>:%d:%d: %s\n", jerr.line,
+                    jerr.column, jerr.text);
+            code = CLI_EXIT_DATA;
+            goto done;
+        }
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    st.loop = ev_loop_new(EVFLAG_AUTO);
+    co = cli_net_conn_options(&net);
+    if (!st.loop || !co) {
+        fprintf(stderr, "dynthrift call: out of memory\n");
+        code = CLI_EXIT_SOFTWARE;
+        goto done;
+    }
+    st.conn = thrift_conn_new(st.loop, schema, thrift_service_def_name(st.svc), net.addr, co, &err);
+    if (!st.conn) {
+        fprintf(stderr, "dynthrift call: --addr %s: ", net.addr);
+        cli_print_error(stderr, &err);
+        code = err.code == THRIFT_NOMEM ? CLI_EXIT_SOFTWARE : CLI_EXIT_USAGE;
+        goto done;
+    }
+
+    if (!lines) {
+        arena = thrift_arena_new(NULL);
+        thrift_value_t *args = arena ? args_from_json(st.default_fn, arena, argsj, &err) : NULL;
+        if (!args) {
+            fprintf(stderr, "dynthrift call: arguments: ");
+            cli_print_error(stderr, &err);
+            code = CLI_EXIT_DATA;
+            goto done;
+        }
+        if (thrift_call_async_ex(st.conn, thrift_function_def_name(st.default_fn), args, 0,
+                                 single_cb, &st, &err) != THRIFT_OK) {
+            fprintf(stderr, "dynthrift call: arguments: ");
+            cli_print_error(stderr, &err);
+            code = cli_exit_code(err.code);
+            goto done;
+        }
+        ev_run(st.loop, 0);
+        code = st.exit_code;
+    } else {
+        struct stat sb;
+        st.stdin_regular = fstat(0, &sb) == 0 && S_ISREG(sb.st_mode);
+        ev_io_init(&st.stdin_io, stdin_io_cb, 0, EV_READ);
+        st.stdin_io.data = &st;
+        ev_idle_init(&st.stdin_idle, stdin_idle_cb);
+        st.stdin_idle.data = &st;
+        pump_stdin(&st);
+        ev_run(st.loop, 0);
+        flush_answers(&st);
+        code = st.exit_code;
+    }
+
+done:
+    thrift_conn_free(st.conn);
+    if (st.loop) {
+        ev_run(st.loop, EVRUN_NOWAIT); // let freed calls' callbacks run
+        ev_loop_destroy(st.loop);
+    }
+    while (st.head) { // only after an early failure
+        call_slot_t *s = st.head;
+        st.head = s->next;
+        free(s->out);
+        json_decref(s->id);
+        free(s);
+    }
+    free(st.inbuf);
+    json_decref(argsj);
+    free(text);
+    thrift_arena_free(arena);
+    thrift_conn_options_free(co);
+    thrift_schema_unref(schema);
+    cli_include_dirs_free(&inc);
+    fflush(stdout);
+    return code;
+
+usage:
+    fputs("try 'dynthrift call --help'\n", stderr);
+    cli_include_dirs_free(&inc);
+    return CLI_EXIT_USAGE;
+}
