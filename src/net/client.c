@@ -978,6 +978,9 @@ static void blocking_cb(thrift_conn_t *c, thrift_result_t *r, void *ud) {
         c->last.value = a ? thrift_value_clone(a, r->value) : NULL;
     }
     c->last_done = true;
+    // A oneway completes inside the flush (an ev_prepare, just before the
+    // loop would block in poll): stop there instead of waiting for an event.
+    ev_break(c->loop, EVBREAK_ONE);
 }
 
 thrift_conn_t *thrift_connect(thrift_schema_t *schema, const char *service, const char *address,

@@ -1,0 +1,327 @@
+#!/usr/bin/python3
+"""Interop of dynthrift's connection layer with peers it did not write.
+
+dynthrift client (test/interop/net/seed_peer.c, compiled here against the
+build's static library) <-> thriftpy's make_server and Apache Thrift's Python
+generated server; thriftpy's make_client and Apache's generated client <->
+dynthrift server.  Buffered and framed, binary and compact.  Seeds:
+pingpong ping/add, kv ping/setk/getk/keys, sleep oneway.
+
+Prints TAP; exits 77 (skip) when a peer is missing."""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+SRC = os.environ.get("DYNTHRIFT_SOURCE_ROOT",
+                     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+BUILD = os.environ.get("DYNTHRIFT_BUILD_ROOT", os.path.join(SRC, "build"))
+IDL = os.path.join(SRC, "idl-samples")
+
+try:
+    import thriftpy
+    from thriftpy.rpc import make_client, make_server
+    from thriftpy.protocol import TBinaryProtocolFactory, TCompactProtocolFactory
+    from thriftpy.transport import TBufferedTransportFactory, TFramedTransportFactory
+    import thrift  # noqa: F401  (Apache's library)
+except ImportError as e:
+    print("1..0 # SKIP peer missing: %s" % e)
+    sys.exit(77)
+if not shutil.which("thrift") or not shutil.which("cc"):
+    print("1..0 # SKIP thrift compiler or cc missing")
+    sys.exit(77)
+
+count = 0
+failed = 0
+
+
+def skip(name, why):
+    global count
+    count += 1
+    print("ok %d - %s # SKIP %s" % (count, name, why))
+
+
+# thriftpy 0.3.9's compact protocol calls array.tostring(), removed in
+# Python 3.9: its compact side cannot run here.
+TP_COMPACT_BROKEN = not hasattr(__import__("array").array("B"), "tostring")
+
+
+def check(cond, name, detail=""):
+    global count, failed
+    count += 1
+    if cond:
+        print("ok %d - %s" % (count, name))
+    else:
+        failed += 1
+        print("not ok %d - %s" % (count, name))
+        if detail:
+            for line in str(detail).splitlines():
+                print("#   " + line)
+    sys.stdout.flush()
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(port, timeout=5.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return True
+        except OSError:
+            time.sleep(0.02)
+    return False
+
+
+tmp = tempfile.mkdtemp(prefix="dynthrift-net-")
+peer = os.path.join(tmp, "seed_peer")
+lib = os.path.join(BUILD, "libdynthrift.a")
+cc = subprocess.run(["cc", "-std=c11", "-D_GNU_SOURCE", "-O1",
+                     "-I", os.path.join(SRC, "include"), "-I", os.path.join(SRC, "src"),
+                     os.path.join(SRC, "test/interop/net/seed_peer.c"), lib,
+                     "-lev", "-ljansson", "-lpthread", "-lm", "-o", peer],
+                    capture_output=True, text=True)
+if cc.returncode != 0:
+    print("Bail out! cannot build seed_peer: " + cc.stderr)
+    sys.exit(1)
+
+# Apache's generated Python code for the seeds.
+gen = os.path.join(tmp, "gen")
+os.makedirs(gen)
+for f in ("pingpong.thrift", "kv.thrift", "sleep.thrift"):
+    subprocess.run(["thrift", "--gen", "py", "-out", gen, os.path.join(IDL, f)], check=True)
+sys.path.insert(0, gen)
+from thrift.protocol import TBinaryProtocol, TCompactProtocol  # noqa: E402
+from thrift.server import TServer  # noqa: E402
+from thrift.transport import TSocket, TTransport  # noqa: E402
+import pingpong.PingPong as ApPingPong  # noqa: E402
+import kv.KV as ApKV  # noqa: E402
+import sleep.Sleep as ApSleep  # noqa: E402
+
+tp_pingpong = thriftpy.load(os.path.join(IDL, "pingpong.thrift"), module_name="pingpong_thrift")
+tp_kv = thriftpy.load(os.path.join(IDL, "kv.thrift"), module_name="kv_thrift")
+tp_sleep = thriftpy.load(os.path.join(IDL, "sleep.thrift"), module_name="sleep_thrift")
+
+
+class PingPongHandler:
+    def ping(self):
+        return "pong"
+
+    def add(self, a, b):
+        return a + b
+
+
+class KVHandler:
+    def __init__(self):
+        self.d = {}
+
+    def ping(self):
+        return "pong"
+
+    def setk(self, key, value):
+        self.d[key] = value
+
+    def getk(self, key):
+        return self.d.get(key, "")
+
+    def keys(self):
+        return sorted(self.d)
+
+
+class SleepHandler:
+    def sleep(self, seconds):
+        time.sleep(seconds)
+
+
+def tp_factories(proto, framing):
+    pf = TBinaryProtocolFactory() if proto == "binary" else TCompactProtocolFactory()
+    tf = TFramedTransportFactory() if framing == "framed" else TBufferedTransportFactory()
+    return pf, tf
+
+
+def ap_factories(proto, framing):
+    pf = (TBinaryProtocol.TBinaryProtocolFactory() if proto == "binary"
+          else TCompactProtocol.TCompactProtocolFactory())
+    tf = (TTransport.TFramedTransportFactory() if framing == "framed"
+          else TTransport.TBufferedTransportFactory())
+    return pf, tf
+
+
+def start_thriftpy_server(service, handler, proto, framing):
+    port = free_port()
+    pf, tf = tp_factories(proto, framing)
+    server = make_server(service, handler, "127.0.0.1", port, proto_factory=pf, trans_factory=tf)
+    threading.Thread(target=server.serve, daemon=True).start()
+    wait_port(port)
+    return port
+
+
+def start_apache_server(module, handler, proto, framing):
+    port = free_port()
+    pf, tf = ap_factories(proto, framing)
+    server = TServer.TThreadedServer(module.Processor(handler),
+                                     TSocket.TServerSocket("127.0.0.1", port), tf, pf, daemon=True)
+    threading.Thread(target=server.serve, daemon=True).start()
+    wait_port(port)
+    return port
+
+
+def dyn_call(idl, service, port, proto, framing, *calls):
+    args = [peer, "call", os.path.join(IDL, idl), service, "127.0.0.1:%d" % port, proto, framing]
+    for m, j in calls:
+        args += [m, j]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    lines = r.stdout.splitlines()
+    elapsed = None
+    if lines and lines[-1].startswith("elapsed "):
+        elapsed = float(lines.pop().split()[1])
+    return lines, elapsed, r
+
+
+def start_dyn_server(idl, proto, framing):
+    p = subprocess.Popen([peer, "serve", os.path.join(IDL, idl), "127.0.0.1:0", proto, framing],
+                         stdout=subprocess.PIPE, text=True)
+    line = p.stdout.readline().split()
+    port = int(line[1]) if len(line) == 2 and line[0] == "port" else 0
+    return p, port
+
+
+def ap_client(module, port, proto, framing):
+    sock = TSocket.TSocket("127.0.0.1", port)
+    trans = (TTransport.TFramedTransport(sock) if framing == "framed"
+             else TTransport.TBufferedTransport(sock))
+    prot = (TBinaryProtocol.TBinaryProtocol(trans) if proto == "binary"
+            else TCompactProtocol.TCompactProtocol(trans))
+    trans.open()
+    return module.Client(prot), trans
+
+
+combos = [(p, f) for p in ("binary", "compact") for f in ("buffered", "framed")]
+servers_started = []
+
+for proto, framing in combos:
+    tag = "%s/%s" % (proto, framing)
+    # ---- dynthrift client -> thriftpy and Apache servers -----------------
+    for name, start in (("thriftpy", lambda s, h, m: start_thriftpy_server(s, h, proto, framing)),
+                        ("apache-py", lambda s, h, m: start_apache_server(m, h, proto, framing))):
+        if name == "thriftpy" and proto == "compact" and TP_COMPACT_BROKEN:
+            skip("%s: dynthrift client -> thriftpy server" % tag, "thriftpy compact broken on this Python")
+            continue
+        port = start(tp_pingpong.PingPong, PingPongHandler(), ApPingPong)
+        out, _, r = dyn_call("pingpong.thrift", "PingPong", port, proto, framing,
+                             ("ping", ""), ("add", '{"a": 2, "b": 40}'), ("add", "[-5, 3000000000]"))
+        check(out == ['ok "pong"', "ok 42", "ok 2999999995"],
+              "%s: dynthrift client -> %s server: pingpong ping/add" % (tag, name), (out, r.stderr))
+        port = start(tp_kv.KV, KVHandler(), ApKV)
+        out, _, r = dyn_call("kv.thrift", "KV", port, proto, framing,
+                             ("ping", ""), ("setk", '{"key": "b", "value": "2"}'),
+                             ("setk", '["a", "1"]'), ("getk", '{"key": "a"}'),
+                             ("getk", '{"key": "zz"}'), ("keys", ""))
+        check(out == ['ok "pong"', "ok null", "ok null", 'ok "1"', 'ok ""', 'ok ["a","b"]'],
+              "%s: dynthrift client -> %s server: kv ping/setk/getk/keys" % (tag, name),
+              (out, r.stderr))
+        port = start(tp_sleep.Sleep, SleepHandler(), ApSleep)
+        out, elapsed, r = dyn_call("sleep.thrift", "Sleep", port, proto, framing,
+                                   ("sleep", '{"seconds": 2}'))
+        check(out == ["ok null"] and elapsed is not None and elapsed < 1.0,
+              "%s: dynthrift client -> %s server: oneway sleep returns at once (%s s)"
+              % (tag, name, elapsed), (out, r.stderr))
+
+    # ---- thriftpy and Apache clients -> dynthrift server ----------------
+    tp_ok = not (proto == "compact" and TP_COMPACT_BROKEN)
+    if not tp_ok:
+        skip("%s: thriftpy client -> dynthrift server" % tag, "thriftpy compact broken on this Python")
+    p, port = start_dyn_server("pingpong.thrift", proto, framing)
+    servers_started.append(p)
+    try:
+        if not tp_ok:
+            raise StopIteration
+        pf, tf = tp_factories(proto, framing)
+        c = make_client(tp_pingpong.PingPong, "127.0.0.1", port, proto_factory=pf, trans_factory=tf)
+        res = (c.ping(), c.add(2, 40), c.add(-1, 2 ** 40))
+        c.close()
+        check(res == ("pong", 42, 2 ** 40 - 1),
+              "%s: thriftpy client -> dynthrift server: pingpong" % tag, res)
+    except StopIteration:
+        pass
+    except Exception as e:  # noqa: BLE001
+        check(False, "%s: thriftpy client -> dynthrift server: pingpong" % tag, repr(e))
+    try:
+        c, t = ap_client(ApPingPong, port, proto, framing)
+        res = (c.ping(), c.add(2, 40))
+        t.close()
+        check(res == ("pong", 42), "%s: apache-py client -> dynthrift server: pingpong" % tag, res)
+    except Exception as e:  # noqa: BLE001
+        check(False, "%s: apache-py client -> dynthrift server: pingpong" % tag, repr(e))
+    p.kill()
+
+    p, port = start_dyn_server("kv.thrift", proto, framing)
+    servers_started.append(p)
+    try:
+        base = []
+        if tp_ok:
+            pf, tf = tp_factories(proto, framing)
+            c = make_client(tp_kv.KV, "127.0.0.1", port, proto_factory=pf, trans_factory=tf)
+            c.setk("x", "1")
+            c.setk("y", "2")
+            res = (c.ping(), c.getk("x"), c.getk("nope"), sorted(c.keys()))
+            c.close()
+            check(res == ("pong", "1", "", ["x", "y"]),
+                  "%s: thriftpy client -> dynthrift server: kv" % tag, res)
+            base = ["x", "y"]
+        c, t = ap_client(ApKV, port, proto, framing)
+        c.setk("z", "3")
+        res = (c.ping(), c.getk("z"), c.getk("nope"), sorted(c.keys()))
+        t.close()
+        check(res == ("pong", "3", "", base + ["z"]),
+              "%s: apache-py client -> dynthrift server: kv" % tag, res)
+    except Exception as e:  # noqa: BLE001
+        check(False, "%s: clients -> dynthrift server: kv" % tag, repr(e))
+    p.kill()
+
+    p, port = start_dyn_server("sleep.thrift", proto, framing)
+    servers_started.append(p)
+    try:
+        if not tp_ok:
+            raise StopIteration
+        pf, tf = tp_factories(proto, framing)
+        c = make_client(tp_sleep.Sleep, "127.0.0.1", port, proto_factory=pf, trans_factory=tf)
+        t0 = time.time()
+        c.sleep(2)
+        dt = time.time() - t0
+        c.close()
+        check(dt < 1.0, "%s: thriftpy client -> dynthrift server: oneway sleep returns at once" % tag, dt)
+    except StopIteration:
+        pass
+    except Exception as e:  # noqa: BLE001
+        check(False, "%s: thriftpy client -> dynthrift server: oneway sleep" % tag, repr(e))
+    try:
+        c, t = ap_client(ApSleep, port, proto, framing)
+        t0 = time.time()
+        c.sleep(2)
+        dt = time.time() - t0
+        t.close()
+        check(dt < 1.0, "%s: apache-py client -> dynthrift server: oneway sleep returns at once" % tag, dt)
+    except Exception as e:  # noqa: BLE001
+        check(False, "%s: apache-py client -> dynthrift server: oneway sleep" % tag, repr(e))
+    p.kill()
+
+# The dynthrift client against a server that is not there.
+out, _, r = dyn_call("pingpong.thrift", "PingPong", free_port(), "binary", "framed", ("ping", ""))
+check(out and out[0].startswith("error THRIFT_TRANSPORT"), "connection refused is reported", out)
+
+for p in servers_started:
+    p.wait()
+shutil.rmtree(tmp, ignore_errors=True)
+print("1..%d" % count)
+sys.exit(1 if failed else 0)
