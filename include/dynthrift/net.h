@@ -131,9 +131,10 @@ THRIFT_API thrift_conn_t *thrift_connect(thrift_schema_t *schema, const char *se
                                          const char *address, const thrift_conn_options_t *opts,
                                          thrift_error_t *err);
 
-/* Fails every pending call with THRIFT_CLOSED (their callbacks run, later,
- * on the loop for async connections; at once for blocking ones) and frees the
- * connection.  NULL-safe.  Legal inside the connection's own callback. */
+/* Fails every pending call with THRIFT_CLOSED (their callbacks run during
+ * this call, as hiredis's redisAsyncFree does; they must not submit new
+ * calls) and frees the connection.  NULL-safe.  Legal inside the
+ * connection's own callback: the free then happens when it returns. */
 THRIFT_API void thrift_conn_free(thrift_conn_t *conn);
 
 /* Calls outstanding (sent or queued, not yet answered). */
@@ -246,9 +247,10 @@ THRIFT_API thrift_status_t thrift_rpc_server_handle_json(thrift_rpc_server_t *sr
 /* Limits: connections beyond `max` are accepted and closed at once (0: no
  * limit). */
 THRIFT_API void thrift_rpc_server_set_max_connections(thrift_rpc_server_t *srv, size_t max);
-/* Serve on `n` loops on `n` threads (SO_REUSEPORT listeners); handlers then
- * run on any of them and must be thread-safe.  Set before listening.
- * Default 1: everything on the caller's loop. */
+/* Planned: serve on `n` loops on `n` threads (SO_REUSEPORT listeners).
+ * Today only the listening sockets get SO_REUSEPORT when n > 1 (so several
+ * servers in several threads, each with its own loop, can listen on one
+ * port); the server itself still runs on its one loop.  Default 1. */
 THRIFT_API void thrift_rpc_server_set_threads(thrift_rpc_server_t *srv, unsigned n);
 /* Starts listening on `address` ("host:port", port 0 picks a free one,
  * "[::]:port", "unix:/path").  May be called several times. */
