@@ -1,0 +1,49 @@
+/* Internal pieces shared by pool.c and cluster.c: the response layout and
+ * the pool hooks a cluster needs. */
+#ifndef DYNTHRIFT_POOL_IMPL_H
+#define DYNTHRIFT_POOL_IMPL_H
+
+#include "base/base.h"
+#include "dynthrift/pool.h"
+
+struct thrift_response {
+    thrift_status_t status;
+    thrift_error_t err;
+    const thrift_value_t *value;
+    const char *exception_name; /* borrowed from the schema */
+    int app_type;
+    const char *server;  /* borrowed, or in `arena` once kept */
+    const char *address;
+    uint64_t elapsed_us;
+    unsigned attempts;
+    bool server_failure; /* the server (connection), not the call, failed */
+    thrift_arena_t *arena; /* owned when the response holds its value */
+    thrift_result_t *result; /* borrowed source, while in its callback */
+};
+
+struct thrift_responses {
+    size_t count;
+    size_t ok;
+    thrift_response_t *items;
+};
+
+/* Monotonic clock in microseconds. */
+uint64_t thrift__now_us(void);
+/* Fills `dst` from a connection's result.  With `keep`, the value is moved
+ * (or copied) into dst->arena so it outlives the result. */
+void thrift__response_set(thrift_response_t *dst, thrift_result_t *r, bool keep);
+/* An error response (no value). */
+void thrift__response_set_error(thrift_response_t *dst, const thrift_error_t *err);
+/* Frees what dst owns and empties it. */
+void thrift__response_reset(thrift_response_t *dst);
+/* Copies server name and address into dst->arena (creating it). */
+void thrift__response_keep_names(thrift_response_t *dst);
+
+void thrift__pool_options_copy(thrift_pool_options_t *dst, const thrift_pool_options_t *src);
+struct ev_loop *thrift__pool_loop(const thrift_pool_t *pool);
+/* True when the last response's failure means the server, not the call,
+ * failed: the connection broke, a connect failed or timed out, the call
+ * timed out. */
+bool thrift__response_is_server_failure(const thrift_response_t *r);
+
+#endif
