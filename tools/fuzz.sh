@@ -33,6 +33,7 @@ for bin in build-fuzz/test/fuzz/fuzz_*; do
     case $name in
         fuzz_idl) dict=(-dict=test/fuzz/idl.dict) ;;
         *_binary|*_compact) dict=(-dict=test/fuzz/wire.dict) ;;
+        fuzz_json) ;;
         *_json) dict=(-dict=test/fuzz/json.dict) ;;
     esac
     log=build-fuzz/$name.log

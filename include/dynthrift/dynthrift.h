@@ -7,6 +7,8 @@
 #include "dynthrift/schema.h"
 #include "dynthrift/value.h"
 #include "dynthrift/proto.h"
+#include "dynthrift/json.h"
+#include "dynthrift/net.h"
 #include "dynthrift/pool.h"
 
 #define THRIFT_VERSION_STRING "0.1.0"
