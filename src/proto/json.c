@@ -38,14 +38,28 @@ static void put_type_name(thrift__writer_t *w, unsigned wire) {
     *w->p++ = '"';
 }
 
+/* Decimal digits of i at the end of tmp[24]; returns the first char. */
+static char *fmt_int(char tmp[24], int64_t i) {
+    char *e = tmp + 24, *p = e;
+    uint64_t u = i < 0 ? 0 - (uint64_t)i : (uint64_t)i;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (i < 0)
+        *--p = '-';
+    return p;
+}
+
 static thrift_status_t put_int(thrift__writer_t *w, int64_t i, bool quote) {
     if (!thrift__ensure(w, 24))
         return THRIFT_NOMEM;
     char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%lld", (long long)i);
+    char *digits = fmt_int(tmp, i);
+    size_t n = (size_t)(tmp + 24 - digits);
     if (quote)
         *w->p++ = '"';
-    put_lit(w, tmp, (size_t)n);
+    put_lit(w, digits, n);
     if (quote)
         *w->p++ = '"';
     return THRIFT_OK;
@@ -209,9 +223,11 @@ static thrift_status_t enc_struct(thrift__writer_t *w,
         if (!first)
             *w->p++ = ',';
         first = false;
-        char tmp[16];
-        int n = snprintf(tmp, sizeof tmp, "\"%d\":{", fields[i].id);
-        put_lit(w, tmp, (size_t)n);
+        char tmp[24];
+        char *digits = fmt_int(tmp, fields[i].id);
+        *w->p++ = '"';
+        put_lit(w, digits, (size_t)(tmp + 24 - digits));
+        put_lit(w, "\":{", 3);
         put_type_name(w, thrift__kind_wire[slot->kind]);
         *w->p++ = ':';
         thrift_status_t st = enc_value(w, slot, false);
