@@ -41,6 +41,8 @@ if [ $HAVE_CPP = 1 ]; then
 // Times Apache's generated C++ for the bench Payload (read once from the
 // binary bytes dynthrift wrote, so both sides hold the same value).
 #include <chrono>
+#include <climits>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -110,7 +112,10 @@ int main(int argc, char **argv) {
         payload.read(&p);
     }
     Ctx c;
-    c.mem = std::make_shared<TMemoryBuffer>();
+    // libthrift counts bytes read across resetBuffer() calls against
+    // maxMessageSize; give the timing loop room (2 GiB, ~690k decodes).
+    c.mem = std::make_shared<TMemoryBuffer>(
+        std::make_shared<apache::thrift::TConfiguration>(INT32_MAX));
     bool compact = op.find("compact") != std::string::npos;
     if (compact) c.proto = std::make_shared<TCompactProtocol>(c.mem);
     else c.proto = std::make_shared<TBinaryProtocol>(c.mem);
