@@ -18,6 +18,9 @@ if [ ! -f build-fuzz/build.ninja ]; then
 fi
 ninja -C build-fuzz >&2 || exit 1
 
+# Seeds are made afresh from the project's own test inputs.
+bash test/fuzz/make_seeds.sh build-fuzz/tools/dynthrift build-fuzz/seeds >&2 || exit 1
+
 tap=build-fuzz/fuzz.tap
 : > "$tap"
 n=0
@@ -25,7 +28,7 @@ fail=0
 for bin in build-fuzz/test/fuzz/fuzz_*; do
     [ -f "$bin" ] && [ -x "$bin" ] || continue
     name=$(basename "$bin")
-    seeds=test/fuzz/corpus/$name
+    seeds=build-fuzz/seeds/$name
     work=build-fuzz/corpus/$name
     crashes=build-fuzz/crashes/$name
     mkdir -p "$work" "$crashes"

@@ -3,6 +3,7 @@
 #ifndef DYNTHRIFT_TAP_H
 #define DYNTHRIFT_TAP_H
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -10,16 +11,14 @@ static int tap_count_, tap_failed_;
 
 #define TAP_CHECK(cond, ...)                                                  \
     do {                                                                      \
+        bool tap_ok_ = (cond); /* evaluated once: it may have effects */      \
         ++tap_count_;                                                         \
-        if (cond) {                                                           \
-            printf("ok %d - ", tap_count_);                                   \
-        } else {                                                              \
+        if (!tap_ok_)                                                         \
             ++tap_failed_;                                                    \
-            printf("not ok %d - ", tap_count_);                               \
-        }                                                                     \
+        printf("%s %d - ", tap_ok_ ? "ok" : "not ok", tap_count_);           \
         printf(__VA_ARGS__);                                                  \
         printf("\n");                                                         \
-        if (!(cond))                                                          \
+        if (!tap_ok_)                                                         \
             printf("# failed at %s:%d: %s\n", __FILE__, __LINE__, #cond);     \
         fflush(stdout);                                                       \
     } while (0)

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# make_seeds.sh CLI OUTDIR: writes seed inputs for every fuzz target, made at
+# run time from the project's own test inputs (nothing binary is committed).
+# Decoder and JSON targets take a first byte that picks the struct type:
+# index 2 is bench.thrift's Payload (Address, User, Payload, BenchError).
+set -euo pipefail
+cli=$1 out=$2
+top=$(cd "$(dirname "$0")/../.." && pwd)
+bench=$top/idl-samples/bench.thrift
+mkdir -p "$out"/fuzz_idl "$out"/fuzz_json
+cp -f "$top"/idl-samples/*.thrift "$out"/fuzz_idl/
+i=0
+for f in "$top"/test/suites/idl/*/input.thrift; do
+    [ -f "$f" ] && cp -f "$f" "$out/fuzz_idl/suite$((i++)).thrift"
+done
+payload=$top/test/fuzz/seeds/payload.json
+{ printf '\002'; cat "$payload"; } > "$out/fuzz_json/payload"
+printf '\001{"id": 1, "name": "n"}' > "$out/fuzz_json/user"
+for proto in binary compact json; do
+    mkdir -p "$out/fuzz_decode_$proto" "$out/fuzz_message_$proto"
+    { printf '\002'; "$cli" encode "$bench" Payload --protocol $proto < "$payload"; } \
+        > "$out/fuzz_decode_$proto/payload"
+    { printf '\000'; "$cli" encode "$bench" Address --protocol $proto <<< '{"street": "s", "zip": 5}'; } \
+        > "$out/fuzz_decode_$proto/address"
+    for msg in '{"method": "add", "type": "call", "seqid": 1, "args": {"a": 1, "b": -2}}' \
+               '{"method": "add", "type": "reply", "seqid": 7, "result": {"success": 3}}' \
+               '{"method": "fire", "type": "oneway", "seqid": 2, "args": {"n": 9}}' \
+               '{"method": "fail", "type": "exception", "seqid": 3, "exception": {"message": "no", "type": 6}}'; do
+        "$cli" encode --message "$bench" Bench --protocol $proto <<< "$msg" \
+            > "$out/fuzz_message_$proto/m$((i++))"
+    done
+done
