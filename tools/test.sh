@@ -25,7 +25,13 @@ for variant in release asan; do
         meson test -C "$dir" --print-errorlogs --num-processes 2 || status=1
 done
 
-python3 tools/test_summary.py build/meson-logs/testlog.json build-asan/meson-logs/testlog.json
+# Every fuzz target for a short smoke run under ASan+UBSan (clang build).
+echo "== fuzz smoke run (${FUZZ_SECONDS:-30} s per target)"
+rm -f build-fuzz/fuzz.tap
+bash tools/fuzz.sh "${FUZZ_SECONDS:-30}" || status=1
+
+python3 tools/test_summary.py build/meson-logs/testlog.json \
+    build-asan/meson-logs/testlog.json build-fuzz/fuzz.tap
 summary_status=$?
 [ $status -eq 0 ] && status=$summary_status
 exit $status

@@ -1,5 +1,5 @@
-"""Counts results over meson test logs: each TAP subtest counts as one test,
-a non-TAP test as one.  Prints failures and the closing line
+"""Counts results over meson test logs (testlog.json) and plain TAP files
+(*.tap): each TAP subtest counts as one test, a non-TAP test as one.  Prints failures and the closing line
 'N passed, N failed, N skipped'.  Exit status 1 when anything failed."""
 import json
 import re
@@ -14,6 +14,10 @@ for log in sys.argv[1:]:
         print(f"missing test log {log}: that build did not run", file=sys.stderr)
         failed += 1
         continue
+    if log.endswith(".tap"):
+        lines = [json.dumps({"name": log, "result": "OK" if not any(
+            l.startswith("not ok") for l in lines) else "FAIL",
+            "stdout": "\n".join(lines)})]
     for line in lines:
         rec = json.loads(line)
         result, out = rec["result"], rec.get("stdout") or ""
