@@ -1,0 +1,101 @@
+#!/usr/bin/python3
+"""A thriftpy server among dynthrift servers behind one dynthrift cluster.
+
+Starts a thriftpy (python3-thriftpy) server for the Calc service of
+test/unit/net_fixture.h (framed, binary: dynthrift's defaults), then runs
+the build's test_pool binary with --peer-only and DYNTHRIFT_POOL_PEER set:
+three in-process dynthrift servers plus this one answer hashed, balanced and
+replicated calls, while dynthrift servers are killed and brought back.
+
+Prints TAP (relayed from test_pool); exits 77 (skip) when thriftpy or the
+test binary is missing."""
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+
+SRC = os.environ.get("DYNTHRIFT_SOURCE_ROOT",
+                     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+BUILD = os.environ.get("DYNTHRIFT_BUILD_ROOT", os.path.join(SRC, "build"))
+TEST = os.path.join(BUILD, "test", "test_pool")
+
+try:
+    import thriftpy
+    from thriftpy.rpc import make_server
+    from thriftpy.protocol import TBinaryProtocolFactory
+    from thriftpy.transport import TFramedTransportFactory
+except ImportError as e:
+    print("1..0 # SKIP peer missing: %s" % e)
+    sys.exit(77)
+if not os.path.exists(TEST):
+    print("1..0 # SKIP %s not built" % TEST)
+    sys.exit(77)
+
+# The Calc service as test/unit/net_fixture.h declares it.
+IDL = """
+exception BenchError { 1: i32 code, 2: string message }
+exception OtherError { 1: string why }
+service Calc {
+  string ping(),
+  i64 add(1: i32 a, 2: i64 b),
+  void nothing(),
+  oneway void fire(1: i32 n),
+  i32 fail(1: i32 code) throws (1: BenchError err, 2: OtherError other),
+  i32 slow(1: i32 ms),
+  i32 need(1: required i32 x),
+  i32 boom(),
+  string unimplemented(),
+}
+"""
+
+
+class Handler(object):
+    def ping(self):
+        return "pong"
+
+    def add(self, a, b):
+        return a + b
+
+    def nothing(self):
+        pass
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="pool_peers")
+    path = os.path.join(tmp, "calc.thrift")
+    with open(path, "w") as f:
+        f.write(IDL)
+    calc = thriftpy.load(path, module_name="calc_thrift")
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    server = make_server(calc.Calc, Handler(), "127.0.0.1", port,
+                         proto_factory=TBinaryProtocolFactory(),
+                         trans_factory=TFramedTransportFactory())
+    t = threading.Thread(target=server.serve, daemon=True)
+    t.start()
+    # Wait until it accepts.
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            break
+        except OSError:
+            threading.Event().wait(0.02)
+    env = dict(os.environ, DYNTHRIFT_POOL_PEER="127.0.0.1:%d" % port)
+    try:
+        p = subprocess.run([TEST, "--peer-only"], env=env, timeout=300,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    except subprocess.TimeoutExpired:
+        print("1..1\nnot ok 1 - test_pool --peer-only timed out")
+        return 1
+    out = p.stdout.decode("utf-8", "replace")
+    sys.stdout.write(out)
+    sys.stdout.flush()
+    return 0 if p.returncode == 0 and "not ok" not in out else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
