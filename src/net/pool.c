@@ -584,10 +584,7 @@ struct ev_loop *thrift__pool_loop(const thrift_pool_t *p) { return p->loop; }
 
 static void start_call(thrift_pool_t *p, pool_call_t *c, pconn_t *pc);
 
-static void dispatch_cb(struct ev_loop *loop, ev_timer *t, int revents) {
-    (void)loop;
-    (void)revents;
-    thrift_pool_t *p = t->data;
+static void dispatch(thrift_pool_t *p) {
     p->depth++;
     while (p->whead && !p->free_requested) {
         thrift_error_t err;
@@ -617,6 +614,13 @@ static void dispatch_cb(struct ev_loop *loop, ev_timer *t, int revents) {
         free(w);
     }
     p->depth--;
+}
+
+static void dispatch_cb(struct ev_loop *loop, ev_timer *t, int revents) {
+    (void)loop;
+    (void)revents;
+    thrift_pool_t *p = t->data;
+    dispatch(p);
     maybe_destroy(p);
 }
 
@@ -708,6 +712,12 @@ static void call_done(thrift_conn_t *conn, thrift_result_t *res, void *ud) {
             thrift_arena_free(r.arena);
     }
     lease_return(p, c->pc);
+    // Already on the loop: hand the lease to the next waiter now rather
+    // than one loop iteration later.
+    if (p->whead && !p->free_requested) {
+        ev_timer_stop(p->loop, &p->dispatch);
+        dispatch(p);
+    }
     p->depth--;
     call_free(c);
     maybe_destroy(p);
