@@ -461,9 +461,12 @@ static void text_module(sbuf_t *b, const thrift_module_def_t *m) {
     n = thrift_module_def_typedef_count(m);
     for (size_t i = 0; i < n; i++) {
         const thrift_typedef_def_t *d = thrift_module_def_typedef_at(m, i);
-        sb_printf(b, "  typedef %s = ", thrift_typedef_def_name(d));
-        text_type(b, thrift_typedef_def_target(d), m);
+        // The typedef's own annotations go by its name, the target type's
+        // after the type, so the two never read as one list.
+        sb_printf(b, "  typedef %s", thrift_typedef_def_name(d));
         text_annotations(b, thrift_typedef_def_annotations(d));
+        sb_puts(b, " = ");
+        text_type(b, thrift_typedef_def_target(d), m);
         const thrift_type_def_t *target = thrift_typedef_def_target(d);
         if (target && thrift_type_def_kind(target) == THRIFT_KIND_TYPEDEF) {
             sb_puts(b, " -> ");

@@ -1,0 +1,1 @@
+const string ID = "id" (name = "LANG_ID")

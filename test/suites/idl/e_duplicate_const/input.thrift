@@ -1,0 +1,2 @@
+const i32 K = 1
+const i32 K = 2

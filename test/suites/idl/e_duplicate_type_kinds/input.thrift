@@ -1,0 +1,2 @@
+enum Foo { A }
+struct Foo { 1: i32 a }

@@ -1,0 +1,2 @@
+typedef i32 T
+typedef string T

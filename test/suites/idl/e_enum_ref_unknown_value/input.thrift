@@ -1,0 +1,2 @@
+enum Lang { C, GO }
+const Lang L = Lang.RUST

@@ -1,0 +1,3 @@
+struct B {
+  1: Unknown u
+}

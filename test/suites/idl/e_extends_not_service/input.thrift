@@ -1,0 +1,2 @@
+struct Base {}
+service S extends Base {}

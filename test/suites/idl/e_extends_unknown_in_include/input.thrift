@@ -1,0 +1,2 @@
+include "shared.thrift"
+service S extends shared.NotExistService {}

@@ -1,0 +1,3 @@
+struct struct {
+  1: i32 a
+}

@@ -1,0 +1,1 @@
+const map<i32, string> M = {"one": "1"}

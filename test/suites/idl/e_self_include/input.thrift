@@ -1,0 +1,2 @@
+include "input.thrift"
+struct A {}

@@ -1,0 +1,4 @@
+service S {}
+struct A {
+  1: S s
+}

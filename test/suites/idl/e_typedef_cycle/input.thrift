@@ -1,0 +1,2 @@
+typedef A B
+typedef B A

@@ -1,0 +1,4 @@
+struct User { 1: string name }
+struct Post {
+  1: Usr author
+}

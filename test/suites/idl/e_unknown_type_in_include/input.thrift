@@ -1,0 +1,2 @@
+include "inc.thrift"
+struct A { 1: inc.Nope n }

@@ -1,0 +1,3 @@
+service S {
+  Missing get()
+}

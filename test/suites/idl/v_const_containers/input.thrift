@@ -1,0 +1,10 @@
+const list<i32> L = [1, 2, 3]
+const set<string> S = ["a", "b"]
+const map<string, i32> M = {"one": 1, "two": 2}
+const map<i32, list<string>> NESTED = {1: ["x"], 2: []}
+const list<map<string, double>> LM = [{"pi": 3.14}, {}]
+const list<i32> EMPTY = []
+const map<string, string> EMPTY_MAP = {}
+const list<i32> SEMIS = [1; 2; 3]
+const list<i32> NOSEP = [1 2 3]
+const map<list<i32>, string> CONTAINER_KEYS = {[1, 2]: "a", []: "b"}

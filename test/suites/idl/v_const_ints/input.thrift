@@ -1,0 +1,10 @@
+const i32 DEC = 42
+const i32 HEX = 0x1F
+const i32 NEG = -17
+const i32 PLUS = +5
+const i64 I64_MAX = 9223372036854775807
+const i64 I64_MIN = -9223372036854775808
+const i16 I16 = -32768
+const i8 I8 = 127
+const byte B = -128
+const i64 HEX64 = 0x7fffffffffffffff

@@ -1,0 +1,5 @@
+struct Empty {}
+union EmptyUnion {}
+exception EmptyError {}
+service EmptyService {}
+enum EmptyEnum {}

@@ -1,0 +1,2 @@
+include "base.thrift"
+struct L { 1: base.B b }

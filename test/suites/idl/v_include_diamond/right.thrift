@@ -1,0 +1,2 @@
+include "base.thrift"
+struct R { 1: base.B b }

@@ -1,0 +1,1 @@
+struct L { 1: bool on }

@@ -1,0 +1,2 @@
+include "lib.thrift"
+struct X { 1: lib.L l }

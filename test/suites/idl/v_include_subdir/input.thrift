@@ -1,0 +1,2 @@
+include "sub/a.thrift"
+struct Top { 1: a.A a }

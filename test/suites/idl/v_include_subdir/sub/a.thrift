@@ -1,0 +1,2 @@
+include "b.thrift"
+struct A { 1: b.B inner }

@@ -1,0 +1,1 @@
+struct B { 1: string s }

@@ -1,0 +1,5 @@
+service Fire {
+  oneway void forget(1: string what)
+  oneway void nothing()
+  void normal()
+}

@@ -1,0 +1,3 @@
+service Base {
+  string ping()
+}

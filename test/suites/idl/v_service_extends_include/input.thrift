@@ -1,0 +1,4 @@
+include "base.thrift"
+service Derived extends base.Base {
+  void extra()
+}

@@ -1,0 +1,3 @@
+const uuid ID = "00000000-0000-0000-0000-000000000001"
+const uuid UPPER = "ABCDEF01-2345-6789-ABCD-EF0123456789"
+struct S { 1: uuid id = "123e4567-e89b-12d3-a456-426614174000", 2: list<uuid> ids }
