@@ -247,10 +247,16 @@ THRIFT_API thrift_status_t thrift_rpc_server_handle_json(thrift_rpc_server_t *sr
 /* Limits: connections beyond `max` are accepted and closed at once (0: no
  * limit). */
 THRIFT_API void thrift_rpc_server_set_max_connections(thrift_rpc_server_t *srv, size_t max);
-/* Planned: serve on `n` loops on `n` threads (SO_REUSEPORT listeners).
- * Today only the listening sockets get SO_REUSEPORT when n > 1 (so several
- * servers in several threads, each with its own loop, can listen on one
- * port); the server itself still runs on its one loop.  Default 1. */
+/* Serve on `n` loops on `n` threads (default 1, at most 256).  The caller's
+ * loop is the first and the only one that accepts; it hands each new
+ * connection, in turn, to a loop (itself included).  Each other loop runs
+ * on a thread the server starts at the first thrift_rpc_server_listen and
+ * joins in thrift_rpc_server_free.  A connection stays on the loop that
+ * received it: its handlers run on that loop's thread (thrift_request_loop
+ * gives the loop), so with n > 1 handlers run concurrently and must be
+ * thread-safe, and a handler replying later must do so from that loop.
+ * Call before the first listen (later calls are ignored) and register every
+ * handler before it too.  Worker threads block all signals. */
 THRIFT_API void thrift_rpc_server_set_threads(thrift_rpc_server_t *srv, unsigned n);
 /* Starts listening on `address` ("host:port", port 0 picks a free one,
  * "[::]:port", "unix:/path").  May be called several times. */
@@ -259,16 +265,23 @@ THRIFT_API thrift_status_t thrift_rpc_server_listen(thrift_rpc_server_t *srv, co
 /* The TCP port of the first listener (useful after listening on port 0);
  * 0 when none. */
 THRIFT_API int thrift_rpc_server_port(const thrift_rpc_server_t *srv);
-/* Connections currently open. */
+/* Connections currently open, over all threads. */
 THRIFT_API size_t thrift_rpc_server_connection_count(const thrift_rpc_server_t *srv);
+/* The number of loops serving (after the first listen: those that
+ * started). */
+THRIFT_API unsigned thrift_rpc_server_threads(const thrift_rpc_server_t *srv);
 /* Graceful stop: stops accepting, stops reading new requests, lets in-flight
- * requests be answered and written, then closes each connection.  `done`
- * (may be NULL) runs once, later, when everything is closed. */
+ * requests be answered and written, then closes each connection, on every
+ * thread.  `done` (may be NULL) runs once, later, on the caller's loop, when
+ * every connection of every thread is closed.  Call on the caller's loop
+ * thread.  Worker threads keep running (idle) until thrift_rpc_server_free. */
 typedef void (*thrift_rpc_server_done_cb)(thrift_rpc_server_t *srv, void *ud);
 THRIFT_API void thrift_rpc_server_stop(thrift_rpc_server_t *srv, thrift_rpc_server_done_cb done,
                                        void *ud);
-/* Closes everything at once and frees the server; requests still held by
- * handlers stay valid and their replies are discarded.  NULL-safe. */
+/* Closes everything at once (worker threads close their connections, then
+ * are joined) and frees the server; requests still held by handlers stay
+ * valid and their replies are discarded.  Call on the caller's loop thread,
+ * not from a handler running on another worker.  NULL-safe. */
 THRIFT_API void thrift_rpc_server_free(thrift_rpc_server_t *srv);
 
 /* ---- replying ---------------------------------------------------------------
@@ -299,7 +312,9 @@ THRIFT_API int32_t thrift_request_seqid(const thrift_request_t *req);
 THRIFT_API thrift_arena_t *thrift_request_arena(thrift_request_t *req);
 /* An error struct the handler may fill before returning a failure status. */
 THRIFT_API thrift_error_t *thrift_request_error(thrift_request_t *req);
-/* The loop the request arrived on (with several threads: that thread's). */
+/* The loop the request arrived on and its handler runs on (with several
+ * threads: that worker's loop, not the one given to thrift_rpc_server_new).
+ * Timers and watchers for a deferred reply belong on it. */
 THRIFT_API struct ev_loop *thrift_request_loop(const thrift_request_t *req);
 
 #ifdef __cplusplus

@@ -1,7 +1,19 @@
 /* The by-name server on a caller-owned libev loop: accept, read requests,
- * dispatch to handlers by method name, write replies in any order. */
+ * dispatch to handlers by method name, write replies in any order.
+ *
+ * Several threads: the caller's loop is worker 0 and the only acceptor; it
+ * hands every accepted socket, in turn, to a worker (itself included).
+ * Other workers each run a private loop on their own thread and receive
+ * sockets and commands through a mutex-guarded queue and an ev_async, which
+ * they drain in full on each wake-up.  A connection lives and dies on the
+ * worker that received it, and so do its requests and handlers.  An
+ * acceptor rather than SO_REUSEPORT listeners: it balances connections
+ * exactly, works for Unix sockets, and needs no listener per worker. */
 #include <errno.h>
 #include <ev.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -28,6 +40,35 @@ typedef struct listener {
 
 typedef struct sconn sconn_t;
 
+#define SPARE_ARENAS 64
+
+enum { CMD_STOP = 1, CMD_EXIT = 2 };
+
+/* One loop and the connections it owns. */
+typedef struct worker {
+    thrift_rpc_server_t *srv;
+    struct ev_loop *loop;
+    unsigned index;
+    sconn_t *conns;
+    size_t nconns;
+    bool stopping;
+    bool exiting;
+    thrift_arena_t *spare_arenas[SPARE_ARENAS];
+    size_t nspare;
+    /* workers 1..n-1 only: the thread and its inbox */
+    pthread_t thread;
+    bool started;
+    ev_async wake;
+    pthread_mutex_t mu;
+    struct handoff {
+        int fd;
+        int family;
+    } *inbox; /* accepted sockets waiting to be adopted */
+    size_t ninbox, capinbox;
+    unsigned cmds;
+    atomic_bool drained; /* stopping and no connection left */
+} worker_t;
+
 struct thrift_request {
     sconn_t *conn;
     const handler_t *h;
@@ -42,6 +83,7 @@ struct thrift_request {
 struct sconn {
     sconn_t *prev, *next;
     thrift_rpc_server_t *srv;
+    worker_t *w;
     int fd;
     ev_io rio, wio;
     ev_prepare flush;
@@ -67,36 +109,38 @@ struct thrift_rpc_server {
     const thrift_service_def_t *default_service;
     listener_t listeners[MAX_LISTENERS];
     size_t nlisteners;
-    sconn_t *conns;
-    size_t nconns;
+    atomic_size_t nconns; /* over all workers */
     size_t max_conns;
     unsigned threads;
+    worker_t *workers; /* [threads]; workers[0] runs on `loop` */
+    unsigned nworkers;  /* running (worker 0 included) */
+    bool workers_started; /* threads are fixed from the first listen on */
+    unsigned next_worker;
+    ev_async drained; /* on `loop`: a worker finished draining */
     bool stopping;
     thrift_rpc_server_done_cb done_cb;
     void *done_ud;
     ev_timer done_timer;
-    thrift_arena_t *spare_arenas[64];
-    size_t nspare;
 };
 
 static void sconn_close(sconn_t *c);
 static void sconn_unref(sconn_t *c);
-static void check_stopped(thrift_rpc_server_t *srv);
+static void worker_check_stopped(worker_t *w);
 
-/* ---- arenas: one per request, recycled ---------------------------------- */
+/* ---- arenas: one per request, recycled per worker ---------------------- */
 
-static thrift_arena_t *arena_get(thrift_rpc_server_t *srv) {
-    if (srv->nspare)
-        return srv->spare_arenas[--srv->nspare];
+static thrift_arena_t *arena_get(worker_t *w) {
+    if (w->nspare)
+        return w->spare_arenas[--w->nspare];
     return thrift_arena_new(NULL);
 }
 
-static void arena_put(thrift_rpc_server_t *srv, thrift_arena_t *a) {
+static void arena_put(worker_t *w, thrift_arena_t *a) {
     // A server that outlives its requests (free with handlers still holding
     // them) has no pool left: free outright.
-    if (srv && srv->nspare < 64 && thrift_arena_footprint(a) <= (1u << 20)) {
+    if (w && w->nspare < SPARE_ARENAS && thrift_arena_footprint(a) <= (1u << 20)) {
         thrift_arena_reset(a);
-        srv->spare_arenas[srv->nspare++] = a;
+        w->spare_arenas[w->nspare++] = a;
     } else {
         thrift_arena_free(a);
     }
@@ -114,7 +158,7 @@ static bool sconn_write(sconn_t *c) {
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 if (!ev_is_active(&c->wio))
-                    ev_io_start(c->srv->loop, &c->wio);
+                    ev_io_start(c->w->loop, &c->wio);
                 return true;
             }
             sconn_close(c);
@@ -123,7 +167,7 @@ static bool sconn_write(sconn_t *c) {
         c->out_off += (size_t)n;
     }
     if (ev_is_active(&c->wio))
-        ev_io_stop(c->srv->loop, &c->wio);
+        ev_io_stop(c->w->loop, &c->wio);
     thrift_buffer_clear(c->out);
     c->out_off = 0;
     if (c->close_after_flush || (c->reading_stopped && c->inflight == 0)) {
@@ -151,7 +195,7 @@ static void sconn_write_cb(struct ev_loop *loop, ev_io *w, int revents) {
 
 static void schedule_flush(sconn_t *c) {
     if (!c->closed && !ev_is_active(&c->flush) && !ev_is_active(&c->wio))
-        ev_prepare_start(c->srv->loop, &c->flush);
+        ev_prepare_start(c->w->loop, &c->flush);
 }
 
 /* Appends one message; on an encoding failure the partial bytes are cut off
@@ -184,22 +228,23 @@ static thrift_status_t append_message(sconn_t *c, const char *name, size_t name_
 
 static void send_app_error(sconn_t *c, const char *name, size_t name_len, int32_t seqid,
                            int type, const char *message) {
-    thrift_arena_t *a = arena_get(c->srv);
+    if (c->closed)
+        return;
+    thrift_arena_t *a = arena_get(c->w);
     if (!a)
         return;
     thrift_value_t *ex = thrift_app_exception_new(a, (thrift_app_exception_type_t)type, message);
     if (ex)
         (void)append_message(c, name, name_len, THRIFT_MSG_EXCEPTION, seqid, ex, NULL);
-    arena_put(c->srv, a);
+    arena_put(c->w, a);
 }
 
 /* ---- requests -------------------------------------------------------------- */
 
 static void request_done(thrift_request_t *req) {
     sconn_t *c = req->conn;
-    thrift_rpc_server_t *srv = c->srv;
     bool twoway = !req->fn->oneway;
-    arena_put(c->closed ? NULL : srv, req->arena);
+    arena_put(c->closed ? NULL : c->w, req->arena);
     if (twoway)
         c->inflight--;
     if (!c->closed && c->reading_stopped && c->inflight == 0 && !ev_is_active(&c->wio))
@@ -317,7 +362,7 @@ int32_t thrift_request_seqid(const thrift_request_t *r) { return r ? r->seqid : 
 thrift_arena_t *thrift_request_arena(thrift_request_t *r) { return r ? r->arena : NULL; }
 thrift_error_t *thrift_request_error(thrift_request_t *r) { return r ? &r->err : NULL; }
 struct ev_loop *thrift_request_loop(const thrift_request_t *r) {
-    return r ? r->conn->srv->loop : NULL;
+    return r ? r->conn->w->loop : NULL;
 }
 
 /* JSON handlers are run by the JSON glue (json_glue.c). */
@@ -359,7 +404,7 @@ static void dispatch(sconn_t *c, const uint8_t *msg, size_t len) {
         send_app_error(c, bare, bare_len, hdr.seqid, THRIFT_APPEX_UNKNOWN_METHOD, text);
         return;
     }
-    thrift_arena_t *arena = arena_get(srv);
+    thrift_arena_t *arena = arena_get(c->w);
     thrift_request_t *req = arena ? thrift__arena_zalloc(arena, sizeof *req) : NULL;
     char *method = req ? thrift__arena_strndup(arena, bare, bare_len) : NULL;
     if (!method) {
@@ -374,7 +419,7 @@ static void dispatch(sconn_t *c, const uint8_t *msg, size_t len) {
     if (!args) {
         char text[400];
         snprintf(text, sizeof text, "%s: cannot decode the arguments: %s", method, err.text);
-        arena_put(srv, arena);
+        arena_put(c->w, arena);
         if (hdr.type != THRIFT_MSG_ONEWAY)
             send_app_error(c, bare, bare_len, hdr.seqid, THRIFT_APPEX_PROTOCOL_ERROR, text);
         c->close_after_flush = true;
@@ -417,24 +462,26 @@ static void sconn_unref(sconn_t *c) {
 static void sconn_close(sconn_t *c) {
     if (c->closed)
         return;
+    worker_t *w = c->w;
     thrift_rpc_server_t *srv = c->srv;
     c->closed = true;
-    ev_io_stop(srv->loop, &c->rio);
-    ev_io_stop(srv->loop, &c->wio);
-    ev_prepare_stop(srv->loop, &c->flush);
-    ev_timer_stop(srv->loop, &c->idle);
+    ev_io_stop(w->loop, &c->rio);
+    ev_io_stop(w->loop, &c->wio);
+    ev_prepare_stop(w->loop, &c->flush);
+    ev_timer_stop(w->loop, &c->idle);
     close(c->fd);
     c->fd = -1;
     if (c->prev)
         c->prev->next = c->next;
     else
-        srv->conns = c->next;
+        w->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    srv->nconns--;
+    w->nconns--;
+    atomic_fetch_sub(&srv->nconns, 1);
     sconn_unref(c);
-    if (srv->stopping)
-        check_stopped(srv);
+    if (w->stopping)
+        worker_check_stopped(w);
 }
 
 static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
@@ -501,9 +548,54 @@ static void sconn_idle_cb(struct ev_loop *loop, ev_timer *w, int revents) {
     sconn_close(c);
 }
 
-static void accept_cb(struct ev_loop *loop, ev_io *w, int revents) {
+/* Adopts an accepted socket on the worker that will own it. */
+static void sconn_open(worker_t *w, int fd, int family) {
+    thrift_rpc_server_t *srv = w->srv;
+    if (w->stopping) {
+        close(fd);
+        atomic_fetch_sub(&srv->nconns, 1);
+        return;
+    }
+    thrift__sock_tune(fd, family);
+    sconn_t *c = calloc(1, sizeof *c);
+    thrift_buffer_t *out = c ? thrift_buffer_new() : NULL;
+    if (!out) {
+        free(c);
+        close(fd);
+        atomic_fetch_sub(&srv->nconns, 1);
+        return;
+    }
+    c->srv = srv;
+    c->w = w;
+    c->fd = fd;
+    c->out = out;
+    c->refs = 1;
+    thrift__wire_reader_init(&c->reader, srv->opts.proto, srv->opts.framing,
+                             srv->opts.max_frame_size);
+    ev_io_init(&c->rio, sconn_read_cb, fd, EV_READ);
+    c->rio.data = c;
+    ev_io_init(&c->wio, sconn_write_cb, fd, EV_WRITE);
+    c->wio.data = c;
+    ev_prepare_init(&c->flush, sconn_flush_cb);
+    c->flush.data = c;
+    ev_init(&c->idle, sconn_idle_cb);
+    c->idle.data = c;
+    if (srv->opts.idle_timeout_ms) {
+        c->idle.repeat = srv->opts.idle_timeout_ms / 1000.0;
+        ev_timer_again(w->loop, &c->idle);
+    }
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    w->nconns++;
+    ev_io_start(w->loop, &c->rio);
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *io, int revents) {
+    (void)loop;
     (void)revents;
-    listener_t *l = (listener_t *)w;
+    listener_t *l = (listener_t *)io;
     thrift_rpc_server_t *srv = l->srv;
     for (int i = 0; i < 64; i++) {
         struct sockaddr_storage ss;
@@ -511,43 +603,182 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents) {
         int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return; // EAGAIN, or an error libev will report again
-        if (srv->stopping || (srv->max_conns && srv->nconns >= srv->max_conns)) {
+        if (srv->stopping || (srv->max_conns && atomic_load(&srv->nconns) >= srv->max_conns)) {
             close(fd);
             continue;
         }
-        thrift__sock_tune(fd, ss.ss_family);
-        sconn_t *c = calloc(1, sizeof *c);
-        thrift_buffer_t *out = c ? thrift_buffer_new() : NULL;
-        if (!out) {
-            free(c);
-            close(fd);
+        atomic_fetch_add(&srv->nconns, 1);
+        worker_t *w = &srv->workers[srv->next_worker];
+        srv->next_worker = (srv->next_worker + 1) % srv->nworkers;
+        if (w->index == 0) {
+            sconn_open(w, fd, ss.ss_family);
             continue;
         }
-        c->srv = srv;
-        c->fd = fd;
-        c->out = out;
-        c->refs = 1;
-        thrift__wire_reader_init(&c->reader, srv->opts.proto, srv->opts.framing,
-                                 srv->opts.max_frame_size);
-        ev_io_init(&c->rio, sconn_read_cb, fd, EV_READ);
-        c->rio.data = c;
-        ev_io_init(&c->wio, sconn_write_cb, fd, EV_WRITE);
-        c->wio.data = c;
-        ev_prepare_init(&c->flush, sconn_flush_cb);
-        c->flush.data = c;
-        ev_init(&c->idle, sconn_idle_cb);
-        c->idle.data = c;
-        if (srv->opts.idle_timeout_ms) {
-            c->idle.repeat = srv->opts.idle_timeout_ms / 1000.0;
-            ev_timer_again(loop, &c->idle);
+        pthread_mutex_lock(&w->mu);
+        bool ok = true;
+        if (w->ninbox == w->capinbox) {
+            size_t cap = w->capinbox ? w->capinbox * 2 : 16;
+            struct handoff *p = realloc(w->inbox, cap * sizeof *p);
+            if (p) {
+                w->inbox = p;
+                w->capinbox = cap;
+            } else {
+                ok = false;
+            }
         }
-        c->next = srv->conns;
-        if (srv->conns)
-            srv->conns->prev = c;
-        srv->conns = c;
-        srv->nconns++;
-        ev_io_start(loop, &c->rio);
+        if (ok) {
+            w->inbox[w->ninbox].fd = fd;
+            w->inbox[w->ninbox++].family = ss.ss_family;
+        }
+        pthread_mutex_unlock(&w->mu);
+        if (!ok) {
+            close(fd);
+            atomic_fetch_sub(&srv->nconns, 1);
+            continue;
+        }
+        ev_async_send(w->loop, &w->wake);
     }
+}
+
+/* ---- workers ------------------------------------------------------------------ */
+
+static void worker_drain(worker_t *w) {
+    w->stopping = true;
+    for (sconn_t *c = w->conns, *next; c; c = next) {
+        next = c->next;
+        c->reading_stopped = true;
+        ev_io_stop(w->loop, &c->rio);
+        if (c->inflight == 0)
+            schedule_flush(c); // writes what is queued, then closes
+    }
+    worker_check_stopped(w);
+}
+
+static void server_check_stopped(thrift_rpc_server_t *srv);
+
+static void worker_check_stopped(worker_t *w) {
+    if (!w->stopping || w->nconns)
+        return;
+    if (w->index == 0) {
+        server_check_stopped(w->srv);
+    } else if (!atomic_exchange(&w->drained, true) && !w->exiting) {
+        ev_async_send(w->srv->loop, &w->srv->drained);
+    }
+}
+
+static void worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents) {
+    (void)revents;
+    worker_t *w = a->data;
+    // Drain the whole inbox: one wake-up may stand for many sends.
+    for (;;) {
+        struct handoff h = {-1, 0};
+        pthread_mutex_lock(&w->mu);
+        if (w->ninbox)
+            h = w->inbox[--w->ninbox];
+        unsigned cmds = h.fd < 0 ? w->cmds : 0;
+        if (h.fd < 0)
+            w->cmds = 0;
+        pthread_mutex_unlock(&w->mu);
+        if (h.fd >= 0) {
+            sconn_open(w, h.fd, h.family);
+            continue;
+        }
+        if (cmds & CMD_EXIT) {
+            w->exiting = true;
+            while (w->conns)
+                sconn_close(w->conns);
+            ev_async_stop(loop, &w->wake);
+            ev_break(loop, EVBREAK_ALL);
+        } else if (cmds & CMD_STOP) {
+            worker_drain(w);
+        }
+        return;
+    }
+}
+
+static void *worker_main(void *arg) {
+    worker_t *w = arg;
+    ev_run(w->loop, 0);
+    return NULL;
+}
+
+static void worker_send(worker_t *w, unsigned cmd) {
+    pthread_mutex_lock(&w->mu);
+    w->cmds |= cmd;
+    pthread_mutex_unlock(&w->mu);
+    ev_async_send(w->loop, &w->wake);
+}
+
+static void drained_cb(struct ev_loop *loop, ev_async *a, int revents) {
+    (void)loop;
+    (void)revents;
+    server_check_stopped(a->data);
+}
+
+/* Starts workers 1..threads-1 (on the first listen). */
+static thrift_status_t start_workers(thrift_rpc_server_t *srv, thrift_error_t *err) {
+    unsigned n = srv->threads;
+    srv->workers_started = true;
+    if (n == 1)
+        return THRIFT_OK;
+    // Worker 0 has no connection yet (this is the first listen), so the
+    // array may move.
+    worker_t *ws = calloc(n, sizeof *ws);
+    if (!ws)
+        return thrift__error_set(err, THRIFT_NOMEM, "out of memory");
+    ws[0] = *srv->workers;
+    free(srv->workers);
+    srv->workers = ws;
+    ev_async_init(&srv->drained, drained_cb);
+    srv->drained.data = srv;
+    ev_async_start(srv->loop, &srv->drained);
+    ev_unref(srv->loop); // it alone must not keep the caller's loop running
+    // Workers take no signals: those belong to the caller's thread.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    thrift_status_t st = THRIFT_OK;
+    for (unsigned i = 1; i < n; i++) {
+        worker_t *w = &ws[i];
+        w->srv = srv;
+        w->index = i;
+        w->loop = ev_loop_new(EVFLAG_AUTO);
+        if (!w->loop) {
+            st = thrift__error_set(err, THRIFT_NOMEM, "cannot create a loop for worker %u", i);
+            break;
+        }
+        pthread_mutex_init(&w->mu, NULL);
+        ev_async_init(&w->wake, worker_wake_cb);
+        w->wake.data = w;
+        ev_async_start(w->loop, &w->wake);
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            pthread_mutex_destroy(&w->mu);
+            ev_loop_destroy(w->loop);
+            w->loop = NULL;
+            st = thrift__error_set(err, THRIFT_NOMEM, "cannot start worker thread %u", i);
+            break;
+        }
+        w->started = true;
+        srv->nworkers = i + 1;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return st;
+}
+
+static void worker_free(worker_t *w) {
+    if (w->started) {
+        worker_send(w, CMD_EXIT);
+        pthread_join(w->thread, NULL);
+        for (size_t i = 0; i < w->ninbox; i++) {
+            close(w->inbox[i].fd);
+            atomic_fetch_sub(&w->srv->nconns, 1);
+        }
+        free(w->inbox);
+        pthread_mutex_destroy(&w->mu);
+        ev_loop_destroy(w->loop);
+    }
+    for (size_t i = 0; i < w->nspare; i++)
+        thrift_arena_free(w->spare_arenas[i]);
 }
 
 /* ---- server ------------------------------------------------------------------ */
@@ -577,6 +808,15 @@ thrift_rpc_server_t *thrift_rpc_server_new(struct ev_loop *loop, thrift_schema_t
     size_t n = thrift_module_def_service_count(m);
     srv->default_service = n ? thrift_module_def_service_at(m, n - 1) : NULL;
     srv->threads = 1;
+    srv->workers = calloc(1, sizeof *srv->workers);
+    if (!srv->workers) {
+        thrift_rpc_server_free(srv);
+        thrift__error_set(err, THRIFT_NOMEM, "out of memory");
+        return NULL;
+    }
+    srv->workers[0].srv = srv;
+    srv->workers[0].loop = loop;
+    srv->nworkers = 1;
     return srv;
 }
 
@@ -585,6 +825,10 @@ static thrift_status_t add_handler(thrift_rpc_server_t *srv, const char *service
                                    thrift_json_handler_cb json_cb, void *ud, thrift_error_t *err) {
     if (!srv || !method || (!cb && !json_cb))
         return thrift__error_set(err, THRIFT_MISUSE, "server, method and handler are required");
+    // Worker threads read the handler table without a lock.
+    if (srv->nworkers > 1)
+        return thrift__error_set(err, THRIFT_MISUSE,
+                                 "register handlers before listening when serving on threads");
     const thrift_service_def_t *svc =
         service ? thrift_schema_find_service(srv->schema, service) : srv->default_service;
     if (!svc)
@@ -636,8 +880,9 @@ void thrift_rpc_server_set_max_connections(thrift_rpc_server_t *srv, size_t max)
 }
 
 void thrift_rpc_server_set_threads(thrift_rpc_server_t *srv, unsigned n) {
-    if (srv)
-        srv->threads = n ? n : 1;
+    // Fixed once the first listen has started the workers.
+    if (srv && !srv->workers_started)
+        srv->threads = n == 0 ? 1 : n > 256 ? 256 : n;
 }
 
 thrift_status_t thrift_rpc_server_listen(thrift_rpc_server_t *srv, const char *address,
@@ -646,13 +891,19 @@ thrift_status_t thrift_rpc_server_listen(thrift_rpc_server_t *srv, const char *a
         return thrift__error_set(err, THRIFT_MISUSE, "server and address are required");
     if (srv->nlisteners == MAX_LISTENERS)
         return thrift__error_set(err, THRIFT_LIMIT, "too many listeners");
+    if (srv->stopping)
+        return thrift__error_set(err, THRIFT_MISUSE, "the server is stopping");
     thrift__addr_t addr;
     thrift_status_t st = thrift__addr_parse(address, true, &addr, err);
     if (st)
         return st;
-    int fd = thrift__sock_listen(&addr, srv->threads > 1, err);
+    int fd = thrift__sock_listen(&addr, false, err);
     if (fd < 0)
         return THRIFT_TRANSPORT;
+    if (!srv->workers_started && (st = start_workers(srv, err)) != THRIFT_OK) {
+        close(fd);
+        return st;
+    }
     listener_t *l = &srv->listeners[srv->nlisteners++];
     memset(l, 0, sizeof *l);
     l->fd = fd;
@@ -675,7 +926,11 @@ int thrift_rpc_server_port(const thrift_rpc_server_t *srv) {
 }
 
 size_t thrift_rpc_server_connection_count(const thrift_rpc_server_t *srv) {
-    return srv ? srv->nconns : 0;
+    return srv ? atomic_load(&((thrift_rpc_server_t *)srv)->nconns) : 0;
+}
+
+unsigned thrift_rpc_server_threads(const thrift_rpc_server_t *srv) {
+    return srv ? (srv->workers_started ? srv->nworkers : srv->threads) : 0;
 }
 
 static void close_listeners(thrift_rpc_server_t *srv) {
@@ -701,8 +956,14 @@ static void done_timer_cb(struct ev_loop *loop, ev_timer *w, int revents) {
         cb(srv, srv->done_ud);
 }
 
-static void check_stopped(thrift_rpc_server_t *srv) {
-    if (srv->nconns == 0 && srv->done_cb && !ev_is_active(&srv->done_timer)) {
+/* On the caller's loop: done once every worker has drained. */
+static void server_check_stopped(thrift_rpc_server_t *srv) {
+    if (!srv->stopping || srv->workers[0].nconns)
+        return;
+    for (unsigned i = 1; i < srv->nworkers; i++)
+        if (!atomic_load(&srv->workers[i].drained))
+            return;
+    if (srv->done_cb && !ev_is_active(&srv->done_timer)) {
         ev_timer_init(&srv->done_timer, done_timer_cb, 0., 0.);
         srv->done_timer.data = srv;
         ev_timer_start(srv->loop, &srv->done_timer);
@@ -712,18 +973,17 @@ static void check_stopped(thrift_rpc_server_t *srv) {
 void thrift_rpc_server_stop(thrift_rpc_server_t *srv, thrift_rpc_server_done_cb done, void *ud) {
     if (!srv)
         return;
-    srv->stopping = true;
     srv->done_cb = done;
     srv->done_ud = ud;
-    close_listeners(srv);
-    for (sconn_t *c = srv->conns, *next; c; c = next) {
-        next = c->next;
-        c->reading_stopped = true;
-        ev_io_stop(srv->loop, &c->rio);
-        if (c->inflight == 0)
-            schedule_flush(c); // writes what is queued, then closes
+    if (srv->stopping) {
+        server_check_stopped(srv);
+        return;
     }
-    check_stopped(srv);
+    srv->stopping = true;
+    close_listeners(srv);
+    for (unsigned i = 1; i < srv->nworkers; i++)
+        worker_send(&srv->workers[i], CMD_STOP);
+    worker_drain(&srv->workers[0]);
 }
 
 void thrift_rpc_server_free(thrift_rpc_server_t *srv) {
@@ -731,13 +991,23 @@ void thrift_rpc_server_free(thrift_rpc_server_t *srv) {
         return;
     close_listeners(srv);
     srv->done_cb = NULL;
-    srv->stopping = false;
-    while (srv->conns)
-        sconn_close(srv->conns);
+    if (srv->workers) {
+        // Worker threads close their own connections, then exit.
+        for (unsigned i = 1; i < srv->nworkers; i++)
+            worker_free(&srv->workers[i]);
+        worker_t *w0 = &srv->workers[0];
+        w0->stopping = false;
+        while (w0->conns)
+            sconn_close(w0->conns);
+        worker_free(w0);
+        if (ev_is_active(&srv->drained)) {
+            ev_ref(srv->loop);
+            ev_async_stop(srv->loop, &srv->drained);
+        }
+        free(srv->workers);
+    }
     if (ev_is_active(&srv->done_timer))
         ev_timer_stop(srv->loop, &srv->done_timer);
-    for (size_t i = 0; i < srv->nspare; i++)
-        thrift_arena_free(srv->spare_arenas[i]);
     thrift_arena_free(srv->arena);
     thrift_schema_unref(srv->schema);
     free(srv);

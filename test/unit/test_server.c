@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -246,12 +248,207 @@ static void test_unix_and_json(thrift_schema_t *s) {
     ev_loop_destroy(loop);
 }
 
+/* ---- several loops on several threads ------------------------------------ */
+
+static struct ev_loop *main_loop;
+static atomic_int calls_on_main, calls_on_workers;
+
+static thrift_status_t th_add(thrift_request_t *req, const thrift_value_t *args, void *ud) {
+    (void)ud;
+    atomic_fetch_add(thrift_request_loop(req) == main_loop ? &calls_on_main : &calls_on_workers, 1);
+    int64_t r = thrift_value_int(thrift_value_get(args, "a")) + thrift_value_int(thrift_value_get(args, "b"));
+    return thrift_reply(req, thrift_value_new_i64(thrift_request_arena(req), r));
+}
+
+/* "reply later" on the worker's own loop: a timer per request, no shared
+ * state between threads. */
+typedef struct tlater {
+    ev_timer t;
+    thrift_request_t *req;
+    int ms;
+    struct tlater *prev, *next;
+} tlater_t;
+
+/* Requests waiting on timers, over all threads, so the test can answer
+ * those whose loop went away with their server (no leak under ASan). */
+static pthread_mutex_t tlater_mu = PTHREAD_MUTEX_INITIALIZER;
+static tlater_t *tlaters;
+
+static void tlater_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)loop;
+    (void)revents;
+    tlater_t *l = (tlater_t *)w;
+    pthread_mutex_lock(&tlater_mu);
+    if (l->prev)
+        l->prev->next = l->next;
+    else
+        tlaters = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
+    pthread_mutex_unlock(&tlater_mu);
+    thrift_reply(l->req, thrift_value_new_i32(thrift_request_arena(l->req), l->ms));
+    free(l);
+}
+
+/* After the server (and its worker loops) is freed. */
+static void tlater_flush(void) {
+    while (tlaters)
+        tlater_cb(NULL, &tlaters->t, 0);
+}
+
+static thrift_status_t th_slow(thrift_request_t *req, const thrift_value_t *args, void *ud) {
+    (void)ud;
+    tlater_t *l = malloc(sizeof *l);
+    l->req = req;
+    l->ms = (int)thrift_value_int(thrift_value_get(args, "ms"));
+    pthread_mutex_lock(&tlater_mu);
+    l->prev = NULL;
+    l->next = tlaters;
+    if (tlaters)
+        tlaters->prev = l;
+    tlaters = l;
+    pthread_mutex_unlock(&tlater_mu);
+    ev_timer_init(&l->t, tlater_cb, l->ms / 1000.0, 0.);
+    ev_timer_start(thrift_request_loop(req), &l->t);
+    return THRIFT_OK;
+}
+
+typedef struct tcall {
+    int64_t expect;
+    int *ok, *answered;
+} tcall_t;
+
+static void tcall_cb(thrift_conn_t *conn, thrift_result_t *r, void *ud) {
+    (void)conn;
+    tcall_t *t = ud;
+    (*t->answered)++;
+    if (thrift_result_status(r) == THRIFT_OK && thrift_value_int(thrift_result_value(r)) == t->expect)
+        (*t->ok)++;
+}
+
+static thrift_rpc_server_t *threaded_server(struct ev_loop *loop, thrift_schema_t *s, unsigned n) {
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift_rpc_server_t *srv = thrift_rpc_server_new(loop, s, NULL, &err);
+    thrift_rpc_server_set_threads(srv, n);
+    thrift_rpc_server_handle(srv, "Calc", "add", th_add, NULL, &err);
+    thrift_rpc_server_handle(srv, "Calc", "slow", th_slow, NULL, &err);
+    thrift_rpc_server_handle(srv, "Calc", "ping", h_ping, NULL, &err);
+    if (thrift_rpc_server_listen(srv, "127.0.0.1:0", &err)) {
+        printf("Bail out! listen: %s\n", err.text);
+        exit(1);
+    }
+    return srv;
+}
+
+#define TCONNS 40
+#define TCALLS 25
+
+static void test_threads(thrift_schema_t *s) {
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    main_loop = loop;
+    atomic_store(&calls_on_main, 0);
+    atomic_store(&calls_on_workers, 0);
+    thrift_rpc_server_t *srv = threaded_server(loop, s, 2);
+    TAP_CHECK(thrift_rpc_server_threads(srv) == 2, "two loops serving");
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    TAP_CHECK(thrift_rpc_server_handle(srv, "Calc", "nothing", h_nothing, NULL, &err) == THRIFT_MISUSE,
+              "registering a handler after listen on threads is refused");
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", thrift_rpc_server_port(srv));
+    thrift_conn_t *cs[TCONNS];
+    static tcall_t calls[TCONNS][TCALLS];
+    int ok = 0, answered = 0;
+    thrift_arena_t *a = thrift_arena_new(NULL);
+    for (int i = 0; i < TCONNS; i++) {
+        cs[i] = thrift_conn_new(loop, s, "Calc", addr, NULL, NULL);
+        for (int k = 0; k < TCALLS; k++) {
+            thrift_value_t *args = thrift_conn_new_args(cs[i], a, "add", NULL);
+            thrift_value_set(args, "a", thrift_value_new_i32(a, i));
+            thrift_value_set(args, "b", thrift_value_new_i64(a, 1000 * k));
+            calls[i][k] = (tcall_t){i + 1000 * k, &ok, &answered};
+            thrift_call_async(cs[i], "add", args, tcall_cb, &calls[i][k]);
+        }
+    }
+    double until = ev_time() + 10;
+    while (answered < TCONNS * TCALLS && ev_time() < until)
+        ev_run(loop, EVRUN_ONCE);
+    TAP_CHECK(ok == TCONNS * TCALLS, "N=2: %d connections x %d pipelined calls, all answered right (%d/%d)",
+              TCONNS, TCALLS, ok, answered);
+    TAP_CHECK(atomic_load(&calls_on_main) == TCONNS * TCALLS / 2 &&
+                  atomic_load(&calls_on_workers) == TCONNS * TCALLS / 2,
+              "connections spread evenly over both loops (%d on the caller's, %d on the worker)",
+              atomic_load(&calls_on_main), atomic_load(&calls_on_workers));
+    TAP_CHECK(thrift_rpc_server_connection_count(srv) == TCONNS, "connection count over threads (%zu)",
+              thrift_rpc_server_connection_count(srv));
+
+    // Graceful stop with a deferred reply in flight on every connection.
+    int slow_ok = 0, slow_answered = 0;
+    tcall_t slow = {30, &slow_ok, &slow_answered};
+    for (int i = 0; i < TCONNS; i++) {
+        thrift_value_t *args = thrift_conn_new_args(cs[i], a, "slow", NULL);
+        thrift_value_set(args, "ms", thrift_value_new_i32(a, 30));
+        thrift_call_async(cs[i], "slow", args, tcall_cb, &slow);
+    }
+    spin(loop, 0.01);
+    stop_done = 0;
+    thrift_rpc_server_stop(srv, on_stopped, NULL);
+    until = ev_time() + 10;
+    while ((!stop_done || slow_answered < TCONNS) && ev_time() < until)
+        ev_run(loop, EVRUN_ONCE);
+    TAP_CHECK(slow_ok == TCONNS, "graceful stop on 2 loops: every in-flight reply written (%d/%d)",
+              slow_ok, TCONNS);
+    TAP_CHECK(stop_done == 1 && thrift_rpc_server_connection_count(srv) == 0,
+              "graceful stop on 2 loops: done once every loop closed its connections");
+    for (int i = 0; i < TCONNS; i++)
+        thrift_conn_free(cs[i]);
+    thrift_rpc_server_free(srv);
+
+    // Free with connections open on 3 loops and no stop: threads joined,
+    // clients see the connections close.
+    srv = threaded_server(loop, s, 3);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", thrift_rpc_server_port(srv));
+    ok = answered = 0;
+    for (int i = 0; i < 9; i++) {
+        cs[i] = thrift_conn_new(loop, s, "Calc", addr, NULL, NULL);
+        thrift_value_t *args = thrift_conn_new_args(cs[i], a, "add", NULL);
+        thrift_value_set(args, "a", thrift_value_new_i32(a, 1));
+        thrift_value_set(args, "b", thrift_value_new_i64(a, 2));
+        calls[i][0] = (tcall_t){3, &ok, &answered};
+        thrift_call_async(cs[i], "add", args, tcall_cb, &calls[i][0]);
+    }
+    until = ev_time() + 10;
+    while (answered < 9 && ev_time() < until)
+        ev_run(loop, EVRUN_ONCE);
+    TAP_CHECK(ok == 9 && thrift_rpc_server_connection_count(srv) == 9, "N=3: 9 connections answered");
+    // One call left hanging on every loop when the server goes away.
+    slow_ok = slow_answered = 0;
+    for (int i = 0; i < 9; i++) {
+        thrift_value_t *args = thrift_conn_new_args(cs[i], a, "slow", NULL);
+        thrift_value_set(args, "ms", thrift_value_new_i32(a, 5000));
+        thrift_call_async(cs[i], "slow", args, tcall_cb, &slow);
+    }
+    spin(loop, 0.05);
+    thrift_rpc_server_free(srv);
+    tlater_flush();
+    until = ev_time() + 10;
+    while (slow_answered < 9 && ev_time() < until)
+        ev_run(loop, EVRUN_ONCE);
+    TAP_CHECK(slow_answered == 9 && slow_ok == 0, "free on 3 loops: pending calls fail with the closed connections");
+    for (int i = 0; i < 9; i++)
+        thrift_conn_free(cs[i]);
+    thrift_arena_free(a);
+    ev_loop_destroy(loop);
+}
+
 int main(void) {
     thrift_schema_t *s = fixture_schema();
     test_bad_input(s);
     test_limits(s);
     test_graceful_stop(s);
     test_unix_and_json(s);
+    test_threads(s);
     thrift_schema_unref(s);
     return tap_done();
 }
