@@ -251,6 +251,35 @@ else:
           "dynthrift server <- Apache Python client (unix socket, framed/compact)",
           "client exit %s, server exit %s\n%s" % (bits(rc), src, out))
 
+# Several clients at once on one server (oneway naps on timers overlap with
+# other connections' calls): 3 Apache Python clients and 2 dynthrift
+# clients looping 5 times.
+srv, port, log = dyn_server(IDL16, "framed", "binary", multiplex=True, name="dynserver-many")
+if srv is None:
+    check(False, "dynthrift server <- 5 concurrent clients", tail(log))
+else:
+    results = [None] * 5
+
+    def one(i):
+        if i < 3:
+            results[i] = run([PY, os.path.join(CROSS, "py_client.py"), "--genpy", genpy,
+                              "--port", str(port), "--transport", "framed", "--protocol",
+                              "binary", "--multiplex"])
+        else:
+            results[i] = dyn_client(IDL16, port, "framed", "binary", True, ["--testloops", "5"])
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(180)
+    src = stop_server(srv)
+    check(all(r is not None and r[0] == 0 for r in results) and src == 0,
+          "dynthrift server <- 3 Apache Python + 2 dynthrift clients at once (framed/binary, "
+          "multiplexed)",
+          "server exit %s\n" % src + "\n".join("client %d: exit %s\n%s" % (i, bits(r[0]), r[1])
+                                               for i, r in enumerate(results) if r and r[0]))
+
 # ---- (b) dynthrift client -> Apache Python reference-style server ----------
 
 
