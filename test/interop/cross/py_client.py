@@ -21,6 +21,9 @@ ap.add_argument("--domain-socket")
 ap.add_argument("--transport", default="buffered", choices=["buffered", "framed"])
 ap.add_argument("--protocol", default="binary", choices=["binary", "compact", "json"])
 ap.add_argument("--multiplex", action="store_true")
+# binary: old-style unversioned message headers (strictWrite=False), which
+# Apache's servers accept by default (strictRead=False).
+ap.add_argument("--non-strict", action="store_true")
 opts = ap.parse_args()
 sys.path.insert(0, opts.genpy)
 
@@ -70,7 +73,15 @@ try:
 except TException as e:
     print("cannot connect: %s" % e)
     sys.exit(ERR_UNKNOWN)
-proto_cls = pedantic(PROTOCOLS[opts.protocol])
+pedantic_cls = pedantic(PROTOCOLS[opts.protocol])
+
+
+def proto_cls(t):
+    if opts.non_strict:
+        return pedantic_cls(t, strictRead=False, strictWrite=False)
+    return pedantic_cls(t)
+
+
 proto = proto_cls(trans)
 second = None
 if opts.multiplex:
