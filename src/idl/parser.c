@@ -1600,7 +1600,10 @@ static const thrift_const_value_t *eval(eval_ctx_t *E, thrift_module_def_t *m,
                 number = ev->number;
             } else {
                 named_value_t nv;
-                if (!lookup_value(L, m, n->s, n->len, &nv))
+                /* A value of another enum is a type error, not its number
+                 * reinterpreted in this enum. */
+                if (!lookup_value(L, m, n->s, n->len, &nv) ||
+                    (nv.ev && nv.ev->owner != e))
                     type_error(L, n,
                                "type error: const %s was declared as type %s "
                                "which is an enum, but %.*s is not a valid value "
@@ -1837,11 +1840,22 @@ static void link_service(loader_t *L, service_info_t *si) {
             if (!pm->slots[i].key)
                 continue;
             bool no_mem = false;
-            (void)thrift__strmap_put(&s->by_name, pm->slots[i].key,
-                                     pm->slots[i].key_len, pm->slots[i].value,
-                                     NULL, &no_mem);
+            void *own = NULL;
+            if (thrift__strmap_put(&s->by_name, pm->slots[i].key,
+                                   pm->slots[i].key_len, pm->slots[i].value,
+                                   &own, &no_mem))
+                continue;
             if (no_mem)
                 oom(L);
+            /* As Apache: a service may not redefine an inherited function
+             * (a client of the parent would call the wrong signature). */
+            const thrift_function_def_t *f = own;
+            fail_loc(L, &f->loc, THRIFT_SEMANTIC,
+                     "Function \"%s\" is already defined in service %s "
+                     "(inherited from %s)",
+                     f->name, s->name,
+                     ((const thrift_function_def_t *)pm->slots[i].value)
+                         ->service->name);
         }
     }
     si->state = 2;

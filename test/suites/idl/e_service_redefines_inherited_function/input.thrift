@@ -1,0 +1,2 @@
+service Base { void f() }
+service Derived extends Base { void f() }
