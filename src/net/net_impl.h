@@ -44,6 +44,12 @@ void thrift__wire_reader_reset(thrift__wire_reader_t *r);
  * Call thrift__wire_commit with the number written. */
 uint8_t *thrift__wire_space(thrift__wire_reader_t *r, size_t min, size_t *avail);
 void thrift__wire_commit(thrift__wire_reader_t *r, size_t n);
+/* Gives up the buffer messages were handed out from, so values decoded
+ * zero-copy from it stay valid while the reader goes on: the unconsumed
+ * bytes move to a new buffer and the old one is returned, owned by the
+ * caller (free with free()).  NULL on out of memory (the reader is then
+ * unchanged). */
+uint8_t *thrift__wire_detach(thrift__wire_reader_t *r);
 thrift_status_t thrift__wire_feed(thrift__wire_reader_t *r, const void *data, size_t len);
 /* THRIFT_OK with the next message (frame header stripped) in msg/len,
  * THRIFT_NEED_MORE, or an error (THRIFT_LIMIT for an oversized frame,
@@ -53,6 +59,17 @@ thrift_status_t thrift__wire_next(thrift__wire_reader_t *r, const uint8_t **msg,
 /* Bytes buffered but not yet returned as messages. */
 static inline size_t thrift__wire_buffered(const thrift__wire_reader_t *r) {
     return r->buf.len - r->start;
+}
+
+/* An error struct made empty without writing its ~900 bytes: what
+ * thrift_error_clear guarantees (code OK, empty strings) for a struct filled
+ * only through thrift__error_set.  For per-message paths. */
+static inline void thrift__error_reset(thrift_error_t *e) {
+    e->code = THRIFT_OK;
+    e->line = e->column = 0;
+    e->offset = 0;
+    e->has_offset = false;
+    e->source[0] = e->path[0] = e->text[0] = e->line_text[0] = 0;
 }
 
 /* ---- wire writer -------------------------------------------------------

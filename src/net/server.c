@@ -69,8 +69,18 @@ typedef struct worker {
     atomic_bool drained; /* stopping and no connection left */
 } worker_t;
 
+/* A read buffer that requests answered later still point into (their args
+ * were decoded zero-copy).  `data` is NULL while the buffer is still the
+ * reader's; once the reader moves on it owns the old buffer.  Freed with
+ * the last such request. */
+typedef struct rpin {
+    uint8_t *data;
+    size_t refs;
+} rpin_t;
+
 struct thrift_request {
     sconn_t *conn;
+    rpin_t *pin;
     const handler_t *h;
     const thrift_function_def_t *fn;
     thrift_arena_t *arena;
@@ -89,6 +99,7 @@ struct sconn {
     ev_prepare flush;
     ev_timer idle;
     thrift__wire_reader_t reader;
+    rpin_t *pin; /* pins the reader's current buffer, if any */
     thrift_buffer_t *out;
     size_t out_off;
     size_t inflight;   /* two-way requests not yet answered */
@@ -244,6 +255,13 @@ static void send_app_error(sconn_t *c, const char *name, size_t name_len, int32_
 static void request_done(thrift_request_t *req) {
     sconn_t *c = req->conn;
     bool twoway = !req->fn->oneway;
+    rpin_t *pin = req->pin;
+    if (pin && --pin->refs == 0) {
+        if (pin == c->pin)
+            c->pin = NULL; // the reader still owns the buffer
+        free(pin->data);
+        free(pin);
+    }
     arena_put(c->closed ? NULL : c->w, req->arena);
     if (twoway)
         c->inflight--;
@@ -289,7 +307,7 @@ thrift_status_t thrift_reply(thrift_request_t *req, const thrift_value_t *value)
     if (!reply_begin(req))
         return THRIFT_MISUSE;
     thrift_error_t err;
-    thrift_error_clear(&err);
+    thrift__error_reset(&err);
     thrift_value_t *res = thrift_value_new_struct(req->arena, req->fn->result);
     thrift_status_t st = res ? THRIFT_OK : THRIFT_NOMEM;
     if (!st && value && req->fn->return_type->resolved->kind != THRIFT_KIND_VOID)
@@ -324,7 +342,7 @@ thrift_status_t thrift_reply_exception(thrift_request_t *req, const char *name,
             field = f;
     }
     thrift_error_t err;
-    thrift_error_clear(&err);
+    thrift__error_reset(&err);
     thrift_status_t st;
     thrift_value_t *res = field && ex ? thrift_value_new_struct(req->arena, rd) : NULL;
     if (!field || !ex || !res || thrift_value_set_at(res, field->index, ex) != THRIFT_OK) {
@@ -374,7 +392,7 @@ static void dispatch(sconn_t *c, const uint8_t *msg, size_t len) {
     thrift_message_header_t hdr;
     size_t hlen = 0;
     thrift_error_t err;
-    thrift_error_clear(&err);
+    thrift__error_reset(&err);
     if (thrift_decode_message_header(c->reader.proto, msg, len, &c->reader.codec, &hdr, &hlen,
                                      &err)) {
         send_app_error(c, "", 0, 0, THRIFT_APPEX_PROTOCOL_ERROR, err.text);
@@ -405,7 +423,8 @@ static void dispatch(sconn_t *c, const uint8_t *msg, size_t len) {
         return;
     }
     thrift_arena_t *arena = arena_get(c->w);
-    thrift_request_t *req = arena ? thrift__arena_zalloc(arena, sizeof *req) : NULL;
+    // Not zalloc: the request carries a ~1 KB error struct, reset cheaply.
+    thrift_request_t *req = arena ? thrift__arena_alloc(arena, sizeof *req) : NULL;
     char *method = req ? thrift__arena_strndup(arena, bare, bare_len) : NULL;
     if (!method) {
         if (arena)
@@ -432,6 +451,9 @@ static void dispatch(sconn_t *c, const uint8_t *msg, size_t len) {
     req->arena = arena;
     req->method = method;
     req->seqid = hdr.seqid;
+    req->replied = false;
+    req->pin = NULL;
+    thrift__error_reset(&req->err);
     if (!h->fn->oneway)
         c->inflight++;
     c->refs++;
@@ -445,8 +467,23 @@ static void dispatch(sconn_t *c, const uint8_t *msg, size_t len) {
         thrift_reply_error(req, THRIFT_APPEX_INTERNAL_ERROR, text);
     }
     tls_in_handler = outer;
-    if (h->fn->oneway || req->replied)
+    if (h->fn->oneway || req->replied) {
         request_done(req);
+        return;
+    }
+    // Answered later: its args alias the read buffer (zero-copy), which
+    // must then outlive the next read.
+    if (!c->pin) {
+        c->pin = calloc(1, sizeof *c->pin);
+        if (!c->pin) {
+            // Without a pin the buffer must not move: read no more.
+            c->reading_stopped = true;
+            ev_io_stop(c->w->loop, &c->rio);
+            return;
+        }
+    }
+    c->pin->refs++;
+    req->pin = c->pin;
 }
 
 /* ---- connections ------------------------------------------------------------ */
@@ -491,6 +528,17 @@ static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
         ev_timer_again(loop, &c->idle);
     c->refs++; // keep `c` alive while handlers run
     for (;;) {
+        if (c->pin) {
+            // Requests answered later point into this buffer: leave it to
+            // them and read on into a new one.
+            uint8_t *old = thrift__wire_detach(&c->reader);
+            if (!old) {
+                sconn_close(c);
+                break;
+            }
+            c->pin->data = old;
+            c->pin = NULL;
+        }
         size_t avail;
         uint8_t *p = thrift__wire_space(&c->reader, 65536, &avail);
         if (!p) {
@@ -511,7 +559,7 @@ static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
             const uint8_t *m;
             size_t mlen;
             thrift_error_t err;
-            thrift_error_clear(&err);
+            thrift__error_reset(&err);
             thrift_status_t st = thrift__wire_next(&c->reader, &m, &mlen, &err);
             if (st == THRIFT_NEED_MORE)
                 break;
@@ -572,6 +620,9 @@ static void sconn_open(worker_t *w, int fd, int family) {
     c->refs = 1;
     thrift__wire_reader_init(&c->reader, srv->opts.proto, srv->opts.framing,
                              srv->opts.max_frame_size);
+    // Strings of the args point into the read buffer; see rpin_t for
+    // requests answered after the handler returns.
+    c->reader.codec.zero_copy = true;
     ev_io_init(&c->rio, sconn_read_cb, fd, EV_READ);
     c->rio.data = c;
     ev_io_init(&c->wio, sconn_write_cb, fd, EV_WRITE);

@@ -152,6 +152,22 @@ uint8_t *thrift__wire_space(thrift__wire_reader_t *r, size_t min, size_t *avail)
 
 void thrift__wire_commit(thrift__wire_reader_t *r, size_t n) { r->buf.len += n; }
 
+uint8_t *thrift__wire_detach(thrift__wire_reader_t *r) {
+    size_t rest = r->buf.len - r->start;
+    thrift__buf_t nb;
+    thrift__buf_init(&nb, r->buf.allocator);
+    // Keep the old capacity: the next read wants as much room.
+    if (!thrift__buf_reserve(&nb, rest > r->buf.cap ? rest : r->buf.cap ? r->buf.cap : 1))
+        return NULL;
+    if (rest)
+        memcpy(nb.data, r->buf.data + r->start, rest);
+    nb.len = rest;
+    uint8_t *old = r->buf.data;
+    r->buf = nb;
+    r->start = 0; // `probed` counts from start, so it stays right
+    return old;
+}
+
 thrift_status_t thrift__wire_feed(thrift__wire_reader_t *r, const void *data, size_t len) {
     size_t avail;
     uint8_t *p = thrift__wire_space(r, len, &avail);

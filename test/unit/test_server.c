@@ -442,6 +442,102 @@ static void test_threads(thrift_schema_t *s) {
     ev_loop_destroy(loop);
 }
 
+/* ---- args decoded zero-copy, answered later -------------------------------- */
+
+typedef struct hlater {
+    ev_timer t;
+    thrift_request_t *req;
+    const thrift_value_t *args;
+} hlater_t;
+
+static void hlater_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)loop;
+    (void)revents;
+    hlater_t *l = (hlater_t *)w;
+    // The args are read only now, after more requests arrived on the
+    // connection: their strings must still be there.
+    size_t n;
+    const uint8_t *p = thrift_value_bytes(thrift_value_get(l->args, "name"), &n);
+    thrift_arena_t *a = thrift_request_arena(l->req);
+    char out[3100];
+    if (n > sizeof out - 6)
+        n = sizeof out - 6;
+    memcpy(out, "hello ", 6);
+    memcpy(out + 6, p, n);
+    thrift_reply(l->req, thrift_value_new_string(a, out, n + 6));
+    free(l);
+}
+
+static int hello_delay_ms;
+
+static thrift_status_t h_hello_later(thrift_request_t *req, const thrift_value_t *args, void *ud) {
+    (void)ud;
+    hlater_t *l = malloc(sizeof *l);
+    l->req = req;
+    l->args = args;
+    ev_timer_init(&l->t, hlater_cb, hello_delay_ms / 1000.0, 0.);
+    hello_delay_ms = (hello_delay_ms + 7) % 40; // answer out of order
+    ev_timer_start(thrift_request_loop(req), &l->t);
+    return THRIFT_OK;
+}
+
+typedef struct hcall {
+    char name[3000];
+    int *ok, *answered;
+} hcall_t;
+
+static void hcall_cb(thrift_conn_t *conn, thrift_result_t *r, void *ud) {
+    (void)conn;
+    hcall_t *h = ud;
+    (*h->answered)++;
+    size_t n;
+    const uint8_t *p = thrift_result_status(r) == THRIFT_OK ? thrift_value_bytes(thrift_result_value(r), &n) : NULL;
+    if (p && n == strlen(h->name) + 6 && !memcmp(p, "hello ", 6) && !memcmp(p + 6, h->name, n - 6))
+        (*h->ok)++;
+}
+
+#define HCALLS 60
+
+static void test_zero_copy_later(thrift_schema_t *s) {
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift_rpc_server_t *srv = thrift_rpc_server_new(loop, s, NULL, &err);
+    thrift_rpc_server_handle(srv, "Other", "hello", h_hello_later, NULL, &err);
+    thrift_rpc_server_handle(srv, "Calc", "ping", h_ping, NULL, &err);
+    thrift_rpc_server_listen(srv, "127.0.0.1:0", &err);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", thrift_rpc_server_port(srv));
+    thrift_conn_t *c = thrift_conn_new(loop, s, "Other", addr, NULL, NULL);
+    thrift_arena_t *a = thrift_arena_new(NULL);
+    static hcall_t calls[HCALLS];
+    int ok = 0, answered = 0;
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < HCALLS / 3; i++) {
+            hcall_t *h = &calls[round * (HCALLS / 3) + i];
+            // Names of 1..2900 bytes, so requests straddle read buffers.
+            size_t n = 1 + (size_t)((i * 977 + round * 131) % 2900);
+            for (size_t k = 0; k < n; k++)
+                h->name[k] = (char)('a' + (k + (size_t)i) % 26);
+            h->name[n] = 0;
+            h->ok = &ok;
+            h->answered = &answered;
+            thrift_value_t *args = thrift_conn_new_args(c, a, "hello", NULL);
+            thrift_value_set(args, "name", thrift_value_new_string(a, h->name, n));
+            thrift_call_async(c, "hello", args, hcall_cb, h);
+        }
+        spin(loop, 0.01); // more requests arrive while earlier ones wait
+    }
+    double until = ev_time() + 10;
+    while (answered < HCALLS && ev_time() < until)
+        ev_run(loop, EVRUN_ONCE);
+    TAP_CHECK(ok == HCALLS, "zero-copy args answered later, after more reads: %d/%d right", ok, answered);
+    thrift_conn_free(c);
+    thrift_rpc_server_free(srv);
+    thrift_arena_free(a);
+    ev_loop_destroy(loop);
+}
+
 int main(void) {
     thrift_schema_t *s = fixture_schema();
     test_bad_input(s);
@@ -449,6 +545,7 @@ int main(void) {
     test_graceful_stop(s);
     test_unix_and_json(s);
     test_threads(s);
+    test_zero_copy_later(s);
     thrift_schema_unref(s);
     return tap_done();
 }
