@@ -376,7 +376,7 @@ static void test_reflection(void) {
         "}\n"
         "exception Oops { 1: string why }\n"
         "service Base { i32 get(1: i32 k) throws (1: Oops o), oneway void f() }\n"
-        "service Sub extends Base { void get2() , i64 get(1:string k)}\n",
+        "service Sub extends Base { void get2() , i64 get3(1:string k)}\n",
         &e);
     TAP_CHECK(s != NULL, "reflection sample loads");
     if (!s)
@@ -423,7 +423,10 @@ static void test_reflection(void) {
 
     const thrift_service_def_t *sub = thrift_schema_find_service(s, "Sub");
     const thrift_function_def_t *get = thrift_service_def_find_function(sub, "get");
-    TAP_CHECK(thrift_function_def_service(get) == sub, "nearest function wins");
+    TAP_CHECK(get && thrift_function_def_service(get) == thrift_schema_find_service(s, "Base"),
+              "inherited function found through the child");
+    const thrift_function_def_t *get3 = thrift_service_def_find_function(sub, "get3");
+    TAP_CHECK(get3 && thrift_function_def_service(get3) == sub, "own function found");
     const thrift_function_def_t *bget = thrift_service_def_find_function(
         thrift_schema_find_service(s, "Base"), "get");
     const thrift_struct_def_t *args = thrift_function_def_args(bget);
