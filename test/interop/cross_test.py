@@ -448,7 +448,8 @@ class RawServer(threading.Thread):
       wrong-seqid  the reply carries seqid + 1000
       stray-first  a reply with seqid + 1000 first, then the right one
       wrong-name   the reply names another method
-      wrong-type   the reply has message type CALL"""
+      wrong-type   the reply has message type CALL
+      dribble      right answers, written one byte at a time"""
 
     def __init__(self, mode):
         super().__init__(daemon=True)
@@ -473,7 +474,14 @@ class RawServer(threading.Thread):
     def reply(self, conn, name, mtype, seqid, body):
         msg = (struct.pack(">iI", -0x7FFF0000 | mtype, len(name)) + name
                + struct.pack(">i", seqid) + body)
-        conn.sendall(struct.pack(">I", len(msg)) + msg)
+        data = struct.pack(">I", len(msg)) + msg
+        if self.mode != "dribble":
+            conn.sendall(data)
+            return
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(len(data)):
+            conn.sendall(data[i:i + 1])
+            time.sleep(0.002)
 
     def run(self):
         try:
@@ -532,6 +540,11 @@ check(rc == 0 and len(seqids) >= 8 and all(b > a for a, b in zip(seqids, seqids[
       "dynthrift client: seqids increase and never repeat; oneway sent as ONEWAY",
       "client exit %s, calls %r, server error %r\n%s" % (bits(rc), srv.calls, srv.error, out))
 
+srv, rc, out = raw_case("dribble", "testVoid,testI32", timeout_ms=5000)
+check(rc == 0 and len(srv.calls) == 7,
+      "dynthrift client: replies arriving one byte at a time",
+      "client exit %s, calls %r, server error %r\n%s" % (bits(rc), srv.calls, srv.error, out))
+
 start = time.time()
 srv, rc, out = raw_case("wrong-seqid", "testVoid")
 check(rc is not None and rc & 1 and "timed out" in out and time.time() - start < 15,
@@ -552,6 +565,57 @@ srv, rc, out = raw_case("wrong-type", "testVoid")
 check(rc is not None and rc & 1 and "message type" in out,
       "dynthrift client: a reply with message type CALL is rejected",
       "client exit %s\n%s" % (bits(rc), out))
+
+# ---- (f) the dynthrift server under a raw buffered client --------------------
+# Unframed requests: the server finds each message's end by parsing, so
+# three calls in one write must give three replies, and a call written one
+# byte at a time must be answered once complete.
+
+
+def raw_call_i32(seqid, value):
+    name = b"testI32"
+    return (struct.pack(">iI", -0x7FFF0000 | 1, len(name)) + name + struct.pack(">i", seqid)
+            + b"\x08\x00\x01" + struct.pack(">i", value) + b"\x00")
+
+
+def read_i32_reply(conn):
+    data = b""
+    want = 4 + 4 + 7 + 4 + 8  # version, name length, "testI32", seqid, result struct
+    while len(data) < want:
+        chunk = conn.recv(want - len(data))
+        if not chunk:
+            raise EOFError("connection closed after %d bytes" % len(data))
+        data += chunk
+    version, nlen = struct.unpack(">iI", data[:8])
+    (seqid,) = struct.unpack(">i", data[15:19])
+    body = data[19:]
+    if version & 0xFF != 2 or data[8:15] != b"testI32" or body[:3] != b"\x08\x00\x00":
+        raise ValueError("unexpected reply %r" % data)
+    return seqid, struct.unpack(">i", body[3:7])[0]
+
+
+srv, port, log = dyn_server(IDL16, "buffered", "binary", name="dynserver-raw")
+if srv is None:
+    check(False, "dynthrift server: pipelined and dribbled unframed requests", tail(log))
+else:
+    detail = ""
+    ok = False
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn.sendall(raw_call_i32(11, -5) + raw_call_i32(12, 7) + raw_call_i32(13, 1 << 30))
+            got = sorted(read_i32_reply(conn) for _ in range(3))
+            for b in raw_call_i32(14, 42):
+                conn.sendall(bytes([b]))
+                time.sleep(0.002)
+            got.append(read_i32_reply(conn))
+            detail = repr(got)
+            ok = got == [(11, -5), (12, 7), (13, 1 << 30), (14, 42)]
+    except Exception as e:
+        detail = "%s: %s" % (type(e).__name__, e)
+    src = stop_server(srv)
+    check(ok and src == 0, "dynthrift server: three unframed calls in one write, then one "
+          "written byte by byte", "%s; server exit %s\n%s" % (detail, src, tail(log)))
 
 print("1..%d" % count)
 sys.exit(1 if failed else 0)
