@@ -30,7 +30,10 @@ ensure_packages() {
 meson_build() {
     local dir=$1; shift
     if [ ! -f "$dir/build.ninja" ]; then
-        meson setup "$dir" "$@" >&2
+        meson setup "$dir" "$@" >&2 || return 1
+    else
+        # Re-read the build files so sources added since the last set-up count.
+        meson setup --reconfigure "$dir" "$@" >/dev/null || return 1
     fi
     ninja -C "$dir" >&2
 }
