@@ -10,8 +10,9 @@
 #include "json/json_internal.h"
 #include "value/value_impl.h"
 
-/* JSON nesting deeper than this is refused, so a hostile json_t (or a
- * recursive schema) cannot exhaust the stack. */
+/* Value trees nested deeper than this are not written, so a hostile tree
+ * cannot exhaust the stack.  (Input has its own, lower limit:
+ * THRIFT__JSON_MAX_DEPTH_IN.) */
 #define JSON_MAX_DEPTH 1000
 
 static bool is_struct_kind(unsigned kind) {
@@ -25,12 +26,12 @@ static bool is_int_kind(unsigned kind) {
 }
 
 /* Map keys that have a natural JSON object key. */
-static bool is_object_key_kind(unsigned kind) {
+bool thrift__json_is_object_key_kind(unsigned kind) {
     return kind == THRIFT_KIND_STRING || kind == THRIFT_KIND_ENUM ||
            is_int_kind(kind);
 }
 
-static const char *type_name(const thrift_type_def_t *t) {
+const char *thrift__json_type_name(const thrift_type_def_t *t) {
     return t->name ? t->name : thrift_kind_name((thrift_kind_t)t->kind);
 }
 
@@ -79,7 +80,7 @@ static const char *json_kind(const json_t *j) {
 
 static bool type_error(in_ctx_t *c, const thrift_type_def_t *t,
                        const json_t *j) {
-    thrift__error_set(c->err, THRIFT_TYPE, "expected %s, got %s", type_name(t),
+    thrift__error_set(c->err, THRIFT_TYPE, "expected %s, got %s", thrift__json_type_name(t),
                       json_kind(j));
     return false;
 }
@@ -89,7 +90,7 @@ static bool oom(in_ctx_t *c) {
     return false;
 }
 
-static bool int_in_range(unsigned kind, int64_t n) {
+bool thrift__json_int_in_range(unsigned kind, int64_t n) {
     switch (kind) {
     case THRIFT_KIND_I8: return n >= INT8_MIN && n <= INT8_MAX;
     case THRIFT_KIND_I16: return n >= INT16_MIN && n <= INT16_MAX;
@@ -130,16 +131,16 @@ static bool parse_decimal(const char *s, size_t len, int64_t *out) {
     return true;
 }
 
-static bool set_enum_by_name(in_ctx_t *c, thrift_value_t *v,
-                             const thrift_type_def_t *t, const char *s,
-                             size_t len) {
+bool thrift__json_enum_by_name(thrift_error_t *err, thrift_value_t *v,
+                               const thrift_type_def_t *t, const char *s,
+                               size_t len) {
     const thrift_enum_value_def_t *ev =
         t->enum_def->by_name.slots
             ? thrift__strmap_get(&t->enum_def->by_name, s, len)
             : NULL;
     if (!ev) {
-        thrift__error_set(c->err, THRIFT_RANGE, "unknown %s value '%.*s'",
-                          type_name(t), (int)(len > 64 ? 64 : len), s);
+        thrift__error_set(err, THRIFT_RANGE, "unknown %s value '%.*s'",
+                          thrift__json_type_name(t), (int)(len > 64 ? 64 : len), s);
         return false;
     }
     v->u.i = ev->number;
@@ -147,9 +148,10 @@ static bool set_enum_by_name(in_ctx_t *c, thrift_value_t *v,
 }
 
 /* A map key given as an object key (always a string in JSON). */
-static bool key_from_string(in_ctx_t *c, thrift_value_t *v,
-                            const thrift_type_def_t *t, const char *s,
-                            size_t len) {
+bool thrift__json_key_from_string(thrift_arena_t *arena, thrift_error_t *err,
+                                  thrift_value_t *v, const thrift_type_def_t *t,
+                                  const char *s, size_t len) {
+    in_ctx_t ctx = {arena, 0, err, 0}, *c = &ctx;
     if (!thrift__value_init(c->arena, v, t))
         return oom(c);
     switch (t->kind) {
@@ -164,28 +166,28 @@ static bool key_from_string(in_ctx_t *c, thrift_value_t *v,
     case THRIFT_KIND_ENUM: {
         int64_t n;
         if (parse_decimal(s, len, &n)) {
-            if (!int_in_range(THRIFT_KIND_I32, n)) {
+            if (!thrift__json_int_in_range(THRIFT_KIND_I32, n)) {
                 thrift__error_set(c->err, THRIFT_RANGE,
                                   "%lld out of range for %s", (long long)n,
-                                  type_name(t));
+                                  thrift__json_type_name(t));
                 return false;
             }
             v->u.i = n;
             return true;
         }
-        return set_enum_by_name(c, v, t, s, len);
+        return thrift__json_enum_by_name(c->err, v, t, s, len);
     }
     default: {
         int64_t n;
         if (!parse_decimal(s, len, &n)) {
             thrift__error_set(c->err, THRIFT_TYPE,
-                              "expected %s key, got '%.*s'", type_name(t),
+                              "expected %s key, got '%.*s'", thrift__json_type_name(t),
                               (int)(len > 64 ? 64 : len), s);
             return false;
         }
-        if (!int_in_range(t->kind, n)) {
+        if (!thrift__json_int_in_range(t->kind, n)) {
             thrift__error_set(c->err, THRIFT_RANGE, "%lld out of range for %s",
-                              (long long)n, type_name(t));
+                              (long long)n, thrift__json_type_name(t));
             return false;
         }
         v->u.i = n;
@@ -197,22 +199,40 @@ static bool key_from_string(in_ctx_t *c, thrift_value_t *v,
 static bool from_json(in_ctx_t *c, thrift_value_t *v,
                       const thrift_type_def_t *type, const json_t *j);
 
-static void path_key(thrift_error_t *err, const char *key, size_t len) {
+void thrift__json_path_key(thrift_error_t *err, const char *key, size_t len) {
     char tmp[72];
     snprintf(tmp, sizeof tmp, "%.*s", (int)(len > 64 ? 64 : len), key);
     thrift__error_path_prepend(err, tmp, true);
 }
 
-static void path_index(thrift_error_t *err, size_t i) {
+void thrift__json_path_index(thrift_error_t *err, size_t i) {
     char tmp[24];
     snprintf(tmp, sizeof tmp, "%zu", i);
     thrift__error_path_prepend(err, tmp, true);
 }
 
+void thrift__json_unknown_field(thrift_error_t *err,
+                                const thrift_struct_def_t *sd, const char *key,
+                                size_t len) {
+    thrift__error_set(err, THRIFT_UNKNOWN_FIELD, "unknown field of %s",
+                      sd->name);
+    thrift__json_path_key(err, key, len);
+    // A field path reads better with a dot than in brackets.
+    if (err) {
+        char tmp[sizeof err->path];
+        snprintf(tmp, sizeof tmp, "%s", err->path);
+        size_t n = strlen(tmp);
+        if (n >= 2 && tmp[0] == '[' && tmp[n - 1] == ']') {
+            tmp[n - 1] = '\0';
+            snprintf(err->path, sizeof err->path, "%s", tmp + 1);
+        }
+    }
+}
+
 static bool map_from_json(in_ctx_t *c, thrift_value_t *v,
                           const thrift_type_def_t *t, const json_t *j) {
     const thrift_type_def_t *kt = t->key->resolved, *vt = t->value;
-    if (json_is_object(j) && is_object_key_kind(kt->kind)) {
+    if (json_is_object(j) && thrift__json_is_object_key_kind(kt->kind)) {
         size_t n = json_object_size(j);
         if (n > UINT32_MAX || !thrift__value_reserve(c->arena, v, (uint32_t)n))
             return oom(c);
@@ -222,9 +242,9 @@ static bool map_from_json(in_ctx_t *c, thrift_value_t *v,
         json_object_foreach((json_t *)j, key, val) {
             size_t klen = json_object_iter_key_len(json_object_key_to_iter(key));
             thrift_value_t *kv = &v->u.c.items[2 * (size_t)v->count];
-            if (!key_from_string(c, kv, kt, key, klen) ||
+            if (!thrift__json_key_from_string(c->arena, c->err, kv, kt, key, klen) ||
                 !from_json(c, kv + 1, vt, val)) {
-                path_key(c->err, key, klen);
+                thrift__json_path_key(c->err, key, klen);
                 return false;
             }
             v->count++;
@@ -244,12 +264,12 @@ static bool map_from_json(in_ctx_t *c, thrift_value_t *v,
                               "expected a [key, value] pair, got %s",
                               json_is_array(pair) ? "another array"
                                                   : json_kind(pair));
-            path_index(c->err, i);
+            thrift__json_path_index(c->err, i);
             return false;
         }
         if (!from_json(c, kv, kt, json_array_get(pair, 0)) ||
             !from_json(c, kv + 1, vt, json_array_get(pair, 1))) {
-            path_index(c->err, i);
+            thrift__json_path_index(c->err, i);
             return false;
         }
         v->count++;
@@ -275,19 +295,7 @@ static bool struct_from_json(in_ctx_t *c, thrift_value_t *v,
         if (!f) {
             if (c->flags & THRIFT_JSON_IGNORE_UNKNOWN)
                 continue;
-            thrift__error_set(c->err, THRIFT_UNKNOWN_FIELD,
-                              "unknown field of %s", sd->name);
-            path_key(c->err, key, klen);
-            // A field path reads better with a dot than in brackets.
-            if (c->err) {
-                char tmp[sizeof c->err->path];
-                snprintf(tmp, sizeof tmp, "%s", c->err->path);
-                size_t n = strlen(tmp);
-                if (n >= 2 && tmp[0] == '[' && tmp[n - 1] == ']') {
-                    tmp[n - 1] = '\0';
-                    snprintf(c->err->path, sizeof c->err->path, "%s", tmp + 1);
-                }
-            }
+            thrift__json_unknown_field(c->err, sd, key, klen);
             return false;
         }
         thrift_value_t *slot = &v->u.s.slots[f->index];
@@ -326,9 +334,9 @@ static bool struct_from_json(in_ctx_t *c, thrift_value_t *v,
 static bool from_json(in_ctx_t *c, thrift_value_t *v,
                       const thrift_type_def_t *type, const json_t *j) {
     const thrift_type_def_t *t = type->resolved;
-    if (c->depth >= JSON_MAX_DEPTH) {
+    if (c->depth >= THRIFT__JSON_MAX_DEPTH_IN) {
         thrift__error_set(c->err, THRIFT_LIMIT, "nested deeper than %d",
-                          JSON_MAX_DEPTH);
+                          THRIFT__JSON_MAX_DEPTH_IN);
         return false;
     }
     uint8_t keep = v->flags & THRIFT__VALUE_SET;
@@ -348,9 +356,9 @@ static bool from_json(in_ctx_t *c, thrift_value_t *v,
         if (!json_is_integer(j))
             return type_error(c, t, j);
         json_int_t n = json_integer_value(j);
-        if (!int_in_range(t->kind, n)) {
+        if (!thrift__json_int_in_range(t->kind, n)) {
             thrift__error_set(c->err, THRIFT_RANGE, "%lld out of range for %s",
-                              (long long)n, type_name(t));
+                              (long long)n, thrift__json_type_name(t));
             return false;
         }
         v->u.i = n;
@@ -359,10 +367,10 @@ static bool from_json(in_ctx_t *c, thrift_value_t *v,
     case THRIFT_KIND_ENUM:
         if (json_is_integer(j)) {
             json_int_t n = json_integer_value(j);
-            if (!int_in_range(THRIFT_KIND_I32, n)) {
+            if (!thrift__json_int_in_range(THRIFT_KIND_I32, n)) {
                 thrift__error_set(c->err, THRIFT_RANGE,
                                   "%lld out of range for %s", (long long)n,
-                                  type_name(t));
+                                  thrift__json_type_name(t));
                 return false;
             }
             v->u.i = n;
@@ -370,7 +378,7 @@ static bool from_json(in_ctx_t *c, thrift_value_t *v,
         }
         if (!json_is_string(j))
             return type_error(c, t, j);
-        return set_enum_by_name(c, v, t, json_string_value(j),
+        return thrift__json_enum_by_name(c->err, v, t, json_string_value(j),
                                 json_string_length(j));
     case THRIFT_KIND_DOUBLE:
         if (json_is_real(j)) {
@@ -445,7 +453,7 @@ static bool from_json(in_ctx_t *c, thrift_value_t *v,
         for (size_t i = 0; i < n; i++) {
             if (!from_json(c, &v->u.c.items[v->count], t->elem,
                            json_array_get(j, i))) {
-                path_index(c->err, i);
+                thrift__json_path_index(c->err, i);
                 return false;
             }
             v->count++;
@@ -469,7 +477,7 @@ static bool from_json(in_ctx_t *c, thrift_value_t *v,
     }
     default:
         thrift__error_set(c->err, THRIFT_UNSUPPORTED, "no JSON form for %s",
-                          type_name(t));
+                          thrift__json_type_name(t));
         return false;
     }
 }
@@ -497,10 +505,12 @@ thrift_value_t *thrift_json_to_value(thrift_arena_t *arena,
     return v;
 }
 
-thrift_value_t *thrift_json_loads(thrift_arena_t *arena,
-                                  const thrift_type_def_t *type,
-                                  const char *text, size_t len, unsigned flags,
-                                  thrift_error_t *err) {
+/* JSON text -> jansson tree -> value: the reference the direct scanner is
+ * held to, and the path that describes failures (see thrift_json_loads). */
+thrift_value_t *thrift__json_loads_tree(thrift_arena_t *arena,
+                                        const thrift_type_def_t *type,
+                                        const char *text, size_t len,
+                                        unsigned flags, thrift_error_t *err) {
     json_error_t jerr;
     json_t *j = json_loadb(text, len,
                            JSON_DECODE_ANY | JSON_ALLOW_NUL |
@@ -520,6 +530,30 @@ thrift_value_t *thrift_json_loads(thrift_arena_t *arena,
     thrift_value_t *v = thrift_json_to_value(arena, type, j, flags, err);
     json_decref(j);
     return v;
+}
+
+/* The scanner builds the value in one pass.  When the text fails, the tree
+ * path runs again on it to say why: syntax errors then carry jansson's own
+ * message, line and column, and a syntax error anywhere in the text wins
+ * over a mapping error, as it always has.  (Failures are rare and already
+ * the slow path; the scanner and the tree agree on every verdict, which
+ * test_json checks case by case.) */
+thrift_value_t *thrift_json_loads(thrift_arena_t *arena,
+                                  const thrift_type_def_t *type,
+                                  const char *text, size_t len, unsigned flags,
+                                  thrift_error_t *err) {
+    thrift_error_t scan_err;
+    thrift_error_clear(&scan_err);
+    thrift_value_t *v =
+        thrift__json_scan(arena, type, text, len, flags, &scan_err, NULL);
+    if (v)
+        return v;
+    if (scan_err.code == THRIFT_NOMEM) {
+        if (err && err->code == THRIFT_OK)
+            *err = scan_err;
+        return NULL;
+    }
+    return thrift__json_loads_tree(arena, type, text, len, flags, err);
 }
 
 /* ======================================================================
@@ -577,7 +611,7 @@ static json_t *container_to_json(out_ctx_t *c, const thrift_value_t *v) {
             if (!item || json_array_append_new(a, item)) {
                 if (item)
                     out_oom(c);
-                path_index(c->err, i);
+                thrift__json_path_index(c->err, i);
                 json_decref(a);
                 return NULL;
             }
@@ -586,7 +620,7 @@ static json_t *container_to_json(out_ctx_t *c, const thrift_value_t *v) {
     }
     // map
     const thrift_type_def_t *kt = v->type->key->resolved;
-    if (is_object_key_kind(kt->kind)) {
+    if (thrift__json_is_object_key_kind(kt->kind)) {
         json_t *o = json_object();
         if (!o)
             return out_oom(c);
@@ -596,7 +630,7 @@ static json_t *container_to_json(out_ctx_t *c, const thrift_value_t *v) {
             const char *key;
             size_t klen;
             if (!map_key_text(c, k, buf, &key, &klen)) {
-                path_index(c->err, i);
+                thrift__json_path_index(c->err, i);
                 json_decref(o);
                 return NULL;
             }
@@ -604,7 +638,7 @@ static json_t *container_to_json(out_ctx_t *c, const thrift_value_t *v) {
             if (!val || json_object_setn_new_nocheck(o, key, klen, val)) {
                 if (val)
                     out_oom(c);
-                path_key(c->err, key, klen);
+                thrift__json_path_key(c->err, key, klen);
                 json_decref(o);
                 return NULL;
             }
@@ -619,7 +653,7 @@ static json_t *container_to_json(out_ctx_t *c, const thrift_value_t *v) {
         json_t *jk = to_json(c, k), *jv = jk ? to_json(c, k + 1) : NULL;
         if (!jv) {
             json_decref(jk);
-            path_index(c->err, i);
+            thrift__json_path_index(c->err, i);
             json_decref(a);
             return NULL;
         }
@@ -627,7 +661,7 @@ static json_t *container_to_json(out_ctx_t *c, const thrift_value_t *v) {
         json_t *pair = json_pack("[oo]", jk, jv);
         if (!pair || json_array_append_new(a, pair)) {
             out_oom(c);
-            path_index(c->err, i);
+            thrift__json_path_index(c->err, i);
             json_decref(a);
             return NULL;
         }
@@ -724,7 +758,7 @@ static json_t *to_json(out_ctx_t *c, const thrift_value_t *v) {
     }
     default:
         thrift__error_set(c->err, THRIFT_UNSUPPORTED, "no JSON form for %s",
-                          type_name(v->type));
+                          thrift__json_type_name(v->type));
         return NULL;
     }
     return r ? r : out_oom(c);
@@ -798,7 +832,7 @@ static bool open_close(text_ctx_t *c, char ch) {
 
 static bool map_to_text(text_ctx_t *c, const thrift_value_t *v) {
     const thrift_type_def_t *kt = v->type->key->resolved;
-    bool as_object = is_object_key_kind(kt->kind);
+    bool as_object = thrift__json_is_object_key_kind(kt->kind);
     if (v->count == 0)
         return thrift__buf_puts(c->b, as_object ? "{}" : "[]");
     if (!open_close(c, as_object ? '{' : '['))
@@ -813,14 +847,14 @@ static bool map_to_text(text_ctx_t *c, const thrift_value_t *v) {
             size_t klen;
             if (!map_key_text(&(out_ctx_t){c->flags, c->err, 0}, k, buf, &key,
                               &klen)) {
-                path_index(c->err, i);
+                thrift__json_path_index(c->err, i);
                 return false;
             }
             if (!thrift__json_put_string(c->b, (const uint8_t *)key, klen) ||
                 !colon(c))
                 return text_oom(c);
             if (!to_text(c, k + 1)) {
-                path_key(c->err, key, klen);
+                thrift__json_path_key(c->err, key, klen);
                 return false;
             }
         } else {
@@ -831,7 +865,7 @@ static bool map_to_text(text_ctx_t *c, const thrift_value_t *v) {
                 !to_text(c, k + 1) || !thrift__buf_putc(c->b, ']')) {
                 if (!thrift__error_is_set(c->err))
                     text_oom(c);
-                path_index(c->err, i);
+                thrift__json_path_index(c->err, i);
                 return false;
             }
         }
@@ -900,7 +934,7 @@ static bool to_text(text_ctx_t *c, const thrift_value_t *v) {
             if (!before_item(c, i == 0))
                 return text_oom(c);
             if (!to_text(c, &v->u.c.items[i])) {
-                path_index(c->err, i);
+                thrift__json_path_index(c->err, i);
                 return false;
             }
         }
@@ -941,7 +975,7 @@ static bool to_text(text_ctx_t *c, const thrift_value_t *v) {
     }
     default:
         thrift__error_set(c->err, THRIFT_UNSUPPORTED, "no JSON form for %s",
-                          type_name(v->type));
+                          thrift__json_type_name(v->type));
         return false;
     }
     return ok ? true : text_oom(c);

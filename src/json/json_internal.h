@@ -34,6 +34,54 @@ void thrift__base64_encode(const uint8_t *in, size_t n, char *out);
 bool thrift__base64_decode(const char *in, size_t len, uint8_t *out,
                            size_t *out_len);
 
+/* ---- JSON -> value: pieces shared by the jansson-tree path (json.c) and
+ * the direct text scanner (scan.c), so both say exactly the same thing ---- */
+
+/* Input nested deeper than this (structs and containers) is refused with
+ * THRIFT_LIMIT, as Apache's protocols refuse depth beyond 64; it also bounds
+ * the recursion of both input paths. */
+#define THRIFT__JSON_MAX_DEPTH_IN 64
+
+const char *thrift__json_type_name(const thrift_type_def_t *t);
+/* Map keys that have a natural JSON object key (string, enum, integers). */
+bool thrift__json_is_object_key_kind(unsigned kind);
+/* i8/i16/i32 (and enum, as i32) range; i64 always fits. */
+bool thrift__json_int_in_range(unsigned kind, int64_t n);
+/* Sets v->u.i from an enum name; THRIFT_RANGE error when unknown. */
+bool thrift__json_enum_by_name(thrift_error_t *err, thrift_value_t *v,
+                               const thrift_type_def_t *t, const char *s,
+                               size_t len);
+/* Initializes *v as map key of type t from its object-key text. */
+bool thrift__json_key_from_string(thrift_arena_t *arena, thrift_error_t *err,
+                                  thrift_value_t *v, const thrift_type_def_t *t,
+                                  const char *s, size_t len);
+/* Path components: "[key]" and "[3]". */
+void thrift__json_path_key(thrift_error_t *err, const char *key, size_t len);
+void thrift__json_path_index(thrift_error_t *err, size_t i);
+/* "unknown field of S" with the key as path. */
+void thrift__json_unknown_field(thrift_error_t *err,
+                                const thrift_struct_def_t *sd, const char *key,
+                                size_t len);
+
+/* The direct loader: JSON text -> value in one pass, no jansson tree.  It
+ * accepts exactly what jansson (with JSON_DECODE_ANY | JSON_ALLOW_NUL |
+ * JSON_REJECT_DUPLICATES) plus thrift_json_to_value accept, and builds the
+ * same value.  On a mapping error err says what thrift_json_to_value would;
+ * on a syntax error *syntax is set and err only says "syntax error" (the
+ * public thrift_json_loads then has jansson describe it, with the exact
+ * message, line and column). */
+thrift_value_t *thrift__json_scan(thrift_arena_t *arena,
+                                  const thrift_type_def_t *type,
+                                  const char *text, size_t len, unsigned flags,
+                                  thrift_error_t *err, bool *syntax);
+
+/* The jansson path for text: json_loadb + thrift_json_to_value, with the
+ * syntax error (message, line, column) of thrift_json_loads. */
+thrift_value_t *thrift__json_loads_tree(thrift_arena_t *arena,
+                                        const thrift_type_def_t *type,
+                                        const char *text, size_t len,
+                                        unsigned flags, thrift_error_t *err);
+
 static inline bool thrift__buf_putc(thrift__buf_t *b, char c) {
     if (!thrift__buf_reserve(b, 1))
         return false;

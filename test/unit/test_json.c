@@ -238,6 +238,372 @@ static void test_raw(void) {
     free(out);
 }
 
+
+/* ---- the direct scanner against the jansson tree path -------------------- */
+
+typedef struct agree_stats {
+    int runs, mismatches, accepted;
+} agree_stats_t;
+
+static char *dump_or_null(const thrift_value_t *v) {
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    return v ? thrift_json_dumps(v, 0, NULL, &err) : NULL;
+}
+
+/* Loads text three ways: the tree path (json_loadb + thrift_json_to_value),
+ * the scanner on its own, and the public thrift_json_loads.  They must give
+ * the same verdict; accepted texts the same value; mapping errors the same
+ * code, path and text from the scanner; and the public function exactly the
+ * tree path's error, line and column included.  Returns a description of
+ * the first disagreement (static) or NULL. */
+static const char *disagreement(const thrift_type_def_t *t, const char *text,
+                                size_t len, unsigned flags) {
+    static char why[2048];
+    thrift_arena_t *arena = thrift_arena_new(NULL);
+    thrift_error_t et, es, ep;
+    thrift_error_clear(&et);
+    thrift_error_clear(&es);
+    thrift_error_clear(&ep);
+    bool syntax = false;
+    thrift_value_t *vt = thrift__json_loads_tree(arena, t, text, len, flags, &et);
+    thrift_value_t *vs = thrift__json_scan(arena, t, text, len, flags, &es, &syntax);
+    thrift_value_t *vp = thrift_json_loads(arena, t, text, len, flags, &ep);
+    const char *bad = NULL;
+    char *dt = dump_or_null(vt), *ds = dump_or_null(vs), *dp = dump_or_null(vp);
+    if (!vt != !vs) {
+        snprintf(why, sizeof why, "tree %s (%.200s: %.200s), scanner %s (%.200s: %.200s)",
+                 vt ? "accepts" : "refuses", et.path, et.text,
+                 vs ? "accepts" : "refuses", es.path, es.text);
+        bad = why;
+    } else if (vt) {
+        if (!thrift_value_equal(vt, vs) || !thrift_value_equal(vt, vp) || !dt ||
+            !ds || !dp || strcmp(dt, ds) || strcmp(dt, dp)) {
+            snprintf(why, sizeof why, "values differ: tree %.200s scanner %.200s",
+                     dt ? dt : "?", ds ? ds : "?");
+            bad = why;
+        }
+    } else {
+        if (et.code != THRIFT_SYNTAX &&
+            (syntax || es.code != et.code || strcmp(es.path, et.path) ||
+             strcmp(es.text, et.text))) {
+            snprintf(why, sizeof why, "errors differ: tree %s %.200s: %.200s, scanner %s%s %.200s: %.200s",
+                     thrift_status_name(et.code), et.path, et.text,
+                     syntax ? "(syntax) " : "", thrift_status_name(es.code),
+                     es.path, es.text);
+            bad = why;
+        } else if (vp || ep.code != et.code || strcmp(ep.path, et.path) ||
+                   strcmp(ep.text, et.text) || ep.line != et.line ||
+                   ep.column != et.column) {
+            snprintf(why, sizeof why, "public error %s %.200s: %.200s (%d:%d), tree %.200s: %.200s (%d:%d)",
+                     thrift_status_name(ep.code), ep.path, ep.text, ep.line,
+                     ep.column, et.path, et.text, et.line, et.column);
+            bad = why;
+        }
+    }
+    free(dt);
+    free(ds);
+    free(dp);
+    thrift_arena_free(arena);
+    return bad;
+}
+
+static void agree(agree_stats_t *st, const thrift_type_def_t *t, const char *text,
+                  size_t len, unsigned flags, const char *label) {
+    const char *bad = disagreement(t, text, len, flags);
+    st->runs++;
+    if (bad) {
+        st->mismatches++;
+        if (st->mismatches <= 10) {
+            printf("# disagreement (%s, flags %u): %s\n#   input: '", label, flags, bad);
+            for (size_t i = 0; i < len && i < 300; i++)
+                printf(text[i] >= 0x20 && text[i] < 0x7f ? "%c" : "\\x%02x",
+                       (unsigned char)text[i]);
+            printf("'\n");
+        }
+    }
+}
+
+static char *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = malloc(1 << 20);
+    size_t n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
+    fclose(f);
+    if (buf)
+        buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+/* Random edits of valid texts: the verdicts and errors must still agree. */
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint32_t rng(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state >> 16);
+}
+
+static void mutate_and_agree(agree_stats_t *st, const thrift_type_def_t *t,
+                             const char *base, size_t len, int rounds) {
+    static const char alphabet[] = "{}[],:\"\\-+0123456789.eE tfnulrsa\n\t/bu";
+    static const char *const pieces[] = {
+        "\\u0000", "\\ud83d\\ude00", "\\ud800", "\\udc00", "\xc3\xa9", "\xed\xa0\x80",
+        "\xff", "\xc0\xaf", "1e400", "-0", "01", "9223372036854775808", "null",
+        "true", "\"id\":1,", "[[", "]]", "{}", "\"NaN\"", "1.5", "\x01", "\\u00e9"};
+    char *buf = malloc(len + 64);
+    for (int r = 0; r < rounds; r++) {
+        size_t n = len;
+        memcpy(buf, base, len);
+        int edits = 1 + (int)(rng() % 3);
+        for (int e = 0; e < edits && n > 0; e++) {
+            size_t at = rng() % n;
+            switch (rng() % 5) {
+            case 0: // replace a byte
+                buf[at] = alphabet[rng() % (sizeof alphabet - 1)];
+                break;
+            case 1: // delete a byte
+                memmove(buf + at, buf + at + 1, n - at - 1);
+                n--;
+                break;
+            case 2: { // insert a piece
+                const char *pc = pieces[rng() % (sizeof pieces / sizeof pieces[0])];
+                size_t pl = strlen(pc);
+                if (n + pl > len + 63)
+                    break;
+                memmove(buf + at + pl, buf + at, n - at);
+                memcpy(buf + at, pc, pl);
+                n += pl;
+                break;
+            }
+            case 3: // truncate
+                n = at;
+                break;
+            default: // a byte from anywhere
+                buf[at] = (char)(rng() & 0xff);
+            }
+        }
+        agree(st, t, buf, n, r & 1 ? THRIFT_JSON_IGNORE_UNKNOWN : 0, "mutant");
+        agree(st, t, buf, n, THRIFT_JSON_IGNORE_UNKNOWN | THRIFT_JSON_NO_REQUIRED,
+              "mutant");
+    }
+    free(buf);
+}
+
+static void test_scanner_suite(void) {
+    const char *root = getenv("DYNTHRIFT_SOURCE_ROOT");
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/test/suites/json", root ? root : "..");
+    static const char *const cases[] = {
+        "base64_padding_optional", "defaults_filled", "doubles_shortest",
+        "enum_number_input", "enum_unknown_number_kept", "error_bad_base64",
+        "error_bad_base64_length", "error_bad_uuid", "error_bad_uuid_short",
+        "error_bool_from_int", "error_double_bad_string", "error_duplicate_key",
+        "error_enum_unknown_name", "error_i64_too_big", "error_json_syntax",
+        "error_map_key_not_integer", "error_missing_required",
+        "error_missing_required_nested", "error_missing_required_top",
+        "error_pair_not_pair", "error_range_i16", "error_range_i32",
+        "error_range_i32_map_key", "error_range_i8", "error_union_no_key",
+        "error_union_two_keys", "error_unknown_key_with_path",
+        "error_unknown_top_key", "error_wrong_type", "error_wrong_type_container",
+        "error_wrong_type_real_for_int", "i64_exact_extremes",
+        "map_pairs_accepted_for_int_keys", "null_field_decodes_to_default",
+        "roundtrip_everything", "strings_escapes_unicode", "union_one_key",
+        "unknown_keys_ignored", "uuid_uppercase_input"};
+    agree_stats_t plain = {0}, mutants = {0};
+    int loaded = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[1200];
+        size_t len = 0, tlen = 0, alen = 0;
+        snprintf(path, sizeof path, "%s/%s/schema.thrift", dir, cases[i]);
+        thrift_error_t err;
+        thrift_error_clear(&err);
+        thrift_schema_t *sc = thrift_load(path, &err);
+        snprintf(path, sizeof path, "%s/%s/type.txt", dir, cases[i]);
+        char *tname = slurp(path, &tlen);
+        snprintf(path, sizeof path, "%s/%s/input.json", dir, cases[i]);
+        char *input = slurp(path, &len);
+        snprintf(path, sizeof path, "%s/%s/args.txt", dir, cases[i]);
+        char *args = slurp(path, &alen);
+        if (!sc || !tname || !input) {
+            free(tname);
+            free(input);
+            free(args);
+            thrift_schema_unref(sc);
+            continue;
+        }
+        while (tlen && (tname[tlen - 1] == '\n' || tname[tlen - 1] == ' '))
+            tname[--tlen] = '\0';
+        const thrift_struct_def_t *def = thrift_schema_find_struct(sc, tname);
+        if (def) {
+            loaded++;
+            unsigned flags = args && strstr(args, "--ignore-unknown")
+                                 ? THRIFT_JSON_IGNORE_UNKNOWN : 0;
+            const thrift_type_def_t *t = thrift_struct_def_type(def);
+            agree(&plain, t, input, len, flags, cases[i]);
+            agree(&plain, t, input, len, flags ^ THRIFT_JSON_IGNORE_UNKNOWN, cases[i]);
+            agree(&plain, t, input, len, THRIFT_JSON_NO_REQUIRED, cases[i]);
+            mutate_and_agree(&mutants, t, input, len, 300);
+        }
+        free(tname);
+        free(input);
+        free(args);
+        thrift_schema_unref(sc);
+    }
+    TAP_CHECK(loaded == (int)(sizeof cases / sizeof cases[0]),
+              "scanner: %d of %zu suite cases loaded", loaded,
+              sizeof cases / sizeof cases[0]);
+    TAP_CHECK(plain.mismatches == 0,
+              "scanner and tree path agree on every suite input, 3 flag sets "
+              "(%d runs, %d disagree)", plain.runs, plain.mismatches);
+    TAP_CHECK(mutants.mismatches == 0,
+              "scanner and tree path agree on %d edited suite inputs (%d disagree)",
+              mutants.runs, mutants.mismatches);
+}
+
+/* Texts aimed at the lexical corners, against the unit schema's User. */
+static void test_scanner_corners(void) {
+    static const char *const texts[] = {
+        // numbers
+        "{\"id\":0}", "{\"id\":-0}", "{\"id\":00}", "{\"id\":01}", "{\"id\":-}",
+        "{\"id\":+1}", "{\"id\":1.}", "{\"id\":.5}", "{\"id\":1e5}", "{\"id\":1E+2}",
+        "{\"id\":9223372036854775807}", "{\"id\":9223372036854775808}",
+        "{\"id\":-9223372036854775808}", "{\"id\":-9223372036854775809}",
+        "{\"id\":12345678901234567890}", "{\"id\":99999999999999999999}",
+        "{\"id\":1,\"score\":-0}", "{\"id\":1,\"score\":-0.0}",
+        "{\"id\":1,\"score\":1e400}", "{\"id\":1,\"score\":-1e400}",
+        "{\"id\":1,\"score\":1e-400}", "{\"id\":1,\"score\":4.9e-324}",
+        "{\"id\":1,\"score\":2.2250738585072011e-308}",
+        "{\"id\":1,\"score\":0.1}", "{\"id\":1,\"score\":123456789012345678901234567890}",
+        "{\"id\":1,\"score\":9007199254740993}", "{\"id\":1,\"score\":9007199254740993.0}",
+        "{\"id\":1,\"score\":1.7976931348623157e308}", "{\"id\":1,\"score\":1.7976931348623159e308}",
+        "{\"id\":1,\"score\":0.30000000000000004441}", "{\"id\":1,\"score\":1e22}",
+        "{\"id\":1,\"score\":1e23}", "{\"id\":1,\"score\":0.000000000000000000000000001}",
+        "{\"id\":1,\"score\":1.00000000000000000000000000000001}",
+        "{\"id\":1,\"score\":1e0000000000000000000000000000001}",
+        "{\"id\":1,\"score\":1e}", "{\"id\":1,\"score\":1e+}", "{\"id\":1,\"score\":-a}",
+        "{\"id\":1,\"score\":\"NaN\\u0000x\"}", "{\"id\":1,\"score\":\"nan\"}",
+        "{\"id\":1,\"score\":true}", "{\"id\":1,\"tiny\":1.0}", "{\"id\":1,\"tiny\":-129}",
+        "{\"id\":1,\"color\":2.5}", "{\"id\":1,\"color\":2147483648}",
+        "{\"id\":1,\"color\":\"GR\\u0045EN\"}", "{\"id\":1,\"color\":\"GREEN\\u0000\"}",
+        // strings
+        "{\"id\":1,\"name\":\"\\ud83d\\ude00\"}", "{\"id\":1,\"name\":\"\\ud83d\"}",
+        "{\"id\":1,\"name\":\"\\ud83dx\"}", "{\"id\":1,\"name\":\"\\ud83d\\u0041\"}",
+        "{\"id\":1,\"name\":\"\\ude00\"}", "{\"id\":1,\"name\":\"\\u00e9\\u20AC\"}",
+        "{\"id\":1,\"name\":\"\\u12\"}", "{\"id\":1,\"name\":\"\\x\"}",
+        "{\"id\":1,\"name\":\"a\tb\"}", "{\"id\":1,\"name\":\"a\nb\"}",
+        "{\"id\":1,\"name\":\"\xc3\xa9\"}", "{\"id\":1,\"name\":\"\xc3\"}",
+        "{\"id\":1,\"name\":\"\xed\xa0\x80\"}", "{\"id\":1,\"name\":\"\xf4\x90\x80\x80\"}",
+        "{\"id\":1,\"name\":\"\xf0\x9f\x98\x80\"}", "{\"id\":1,\"name\":\"\xe0\x80\xaf\"}",
+        "{\"id\":1,\"name\":\"\\/\\b\\f\\n\\r\\t\\\\\\\"\"}", "{\"id\":1,\"name\":\"abc",
+        "{\"id\":1,\"avatar\":\"AA\\u0045C\"}", "{\"id\":1,\"tag\":\"0011\\u0000\"}",
+        "{\"id\":1,\"tag\":\"00112233-4455-6677-8899-aabbccddeeff\"}",
+        // keys, duplicates, unknowns
+        "{\"\\u0069d\":1}", "{\"id\":1,\"\\u0069d\":2}", "{\"id\":1,\"id\":null}",
+        "{\"i\\u0000d\":1}", "{\"id\":1,\"name\":null,\"name\":\"x\"}",
+        "{\"id\":1,\"by_color\":{\"RED\":1,\"RED\":2}}",
+        "{\"id\":1,\"by_color\":{\"RED\":1,\"R\\u0045D\":2}}",
+        "{\"id\":1,\"by_color\":{\"1\":1,\"01\":2}}",
+        "{\"id\":1,\"by_color\":{\"1\":1,\"BLUE\":2,\"1\":3}}",
+        "{\"id\":1,\"x\":1,\"x\":2}", "{\"id\":1,\"x\":{\"a\":1,\"a\":2}}",
+        "{\"id\":1,\"x\":[{\"a\":1},{\"a\":2}]}", "{\"id\":1,\"x\":{\"a\":{\"a\":1},\"b\":1}}",
+        "{\"id\":1,\"x\":{\"k1\":1,\"k2\":1,\"k3\":1,\"k4\":1,\"k5\":1,\"k6\":1,\"k7\":1,"
+        "\"k8\":1,\"k9\":1,\"k10\":1,\"k3\":2}}",
+        "{\"id\":1,\"x\":[1,2,}", "{\"id\":1,\"x\":[1,2,]}", "{\"id\":1,\"x\":{\"a\"}}",
+        "{\"id\":1,\"x\":{\"a\":}}", "{\"id\":1,\"x\":{,}}", "{\"id\":1,\"x\":tru}",
+        "{\"id\":1,\"x\":nul}", "{\"id\":1,\"x\":1e999}", "{\"id\":1,\"x\":-}",
+        "{\"id\":1,\"x\":\"\\ud800\"}", "{\"id\":1,\"x\":{\"\\u0000\":1}}",
+        // structure
+        "", " ", "{", "}", "{}", "[]", "null", "{\"id\":1} x", "{\"id\":1}{}",
+        "{\"id\":1}\n\t\r ", " \n{ \"id\" : 1 , \"flags\" : [ true , false ] } ",
+        "{\"id\":1,}", "{\"id\" 1}", "{\"id\":1 \"name\":\"x\"}", "{'id':1}",
+        "{\"id\":1,\"flags\":[true,false,null]}", "{\"id\":1,\"flags\":[truex]}",
+        "{\"id\":1,\"flags\":[true false]}", "{\"id\":1,\"ids\":[1,2,3,-4]}",
+        "{\"id\":1,\"ids\":[1,[2]]}", "{\"id\":1,\"labels\":[[{\"x\":1},\"a\"]]}",
+        "{\"id\":1,\"labels\":[[{\"x\":1},\"a\",3]]}", "{\"id\":1,\"labels\":[[{\"q\":1},\"a\",3]]}",
+        "{\"id\":1,\"labels\":[[{\"q\":1}]]}", "{\"id\":1,\"labels\":[[]]}",
+        "{\"id\":1,\"labels\":[7]}", "{\"id\":1,\"labels\":[[{\"x\":\"s\"},\"a\"],]}",
+        "{\"id\":1,\"labels\":[[{\"x\":1},\"a\"}", "{\"id\":1,\"labels\":{\"a\":1}}",
+        "{\"id\":1,\"labels\":[[{\"x\":1},\"a\"],[{\"x\":1},\"b\"]]}",
+        "{\"id\":1,\"labels\":[[{\"q\":1},\"a\"]],\"id\":2}",
+        "{\"id\":1,\"choice\":{}}", "{\"id\":1,\"choice\":{\"number\":null}}",
+        "{\"id\":1,\"choice\":{\"number\":1,\"text\":null}}",
+        "{\"id\":1,\"address\":{\"street\":\"s\",\"street\":\"t\"}}",
+        "{\"id\":1,\"address\":{\"zip\":1}}", "{\"name\":\"x\"}",
+        "{\"id\":\"1\"}", "{\"id\":[1]}", "{\"id\":{}}", "{\"id\":null}", "{\"id\":true}",
+    };
+    agree_stats_t st = {0};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        for (unsigned flags = 0; flags < 4; flags++)
+            agree(&st, type("User"), texts[i], strlen(texts[i]), flags, "corner");
+        mutate_and_agree(&st, type("User"), texts[i], strlen(texts[i]), 20);
+    }
+    // NUL bytes inside the text (not escapes): never JSON.
+    agree(&st, type("User"), "{\"id\":1}\0", 9, 0, "trailing NUL");
+    agree(&st, type("User"), "{\"id\":1,\"name\":\"a\0b\"}", 21, 0, "raw NUL");
+    TAP_CHECK(st.mismatches == 0,
+              "scanner and tree path agree on %zu corner texts and their edits "
+              "(%d runs, %d disagree)", sizeof texts / sizeof texts[0], st.runs,
+              st.mismatches);
+}
+
+/* Nesting: mapped values stop at THRIFT__JSON_MAX_DEPTH_IN, skipped values
+ * at jansson's 2048, and neither recurses without bound. */
+static void test_scanner_depth(void) {
+    static const char idl2[] =
+        "struct Node { 1: list<Node> kids, 2: map<string, Node> named }\n";
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift_schema_t *sc = thrift_load_string("n.thrift", idl2, strlen(idl2), NULL, &err);
+    const thrift_type_def_t *node =
+        sc ? thrift_struct_def_type(thrift_schema_find_struct(sc, "Node")) : NULL;
+    TAP_CHECK(node != NULL, "recursive schema loads");
+    if (!node)
+        return;
+    agree_stats_t st = {0};
+    size_t cap = 800000;
+    char *buf = malloc(cap);
+    static const int levels[] = {1, 31, 32, 33, 63, 64, 65, 100, 1000};
+    for (size_t li = 0; li < sizeof levels / sizeof levels[0]; li++) {
+        // {"kids":[{"kids":[ ... {} ... ]}]}
+        size_t n = 0;
+        for (int i = 0; i < levels[li]; i++)
+            n += (size_t)sprintf(buf + n, "{\"kids\":[");
+        n += (size_t)sprintf(buf + n, "{}");
+        for (int i = 0; i < levels[li]; i++)
+            n += (size_t)sprintf(buf + n, "]}");
+        agree(&st, node, buf, n, 0, "deep mapped");
+    }
+    static const int skipped[] = {10, 2040, 2045, 2046, 2047, 2048, 2049, 5000, 50000};
+    for (size_t li = 0; li < sizeof skipped / sizeof skipped[0]; li++) {
+        for (int form = 0; form < 3; form++) {
+            size_t n = (size_t)sprintf(buf, "{\"unknown\":");
+            for (int i = 0; i < skipped[li]; i++)
+                n += (size_t)sprintf(buf + n, form == 1 ? "{\"a\":" : "[");
+            n += (size_t)sprintf(buf + n, form == 2 ? "[]" : "1");
+            for (int i = 0; i < skipped[li]; i++)
+                n += (size_t)sprintf(buf + n, form == 1 ? "}" : "]");
+            n += (size_t)sprintf(buf + n, "}");
+            agree(&st, node, buf, n, THRIFT_JSON_IGNORE_UNKNOWN, "deep skipped");
+            agree(&st, node, buf, n, 0, "deep unknown");
+        }
+    }
+    // unbalanced deep input
+    memset(buf, '[', 100000);
+    agree(&st, node, buf, 100000, 0, "deep open");
+    free(buf);
+    thrift_arena_t *arena = thrift_arena_new(NULL);
+    const char *deep = "{\"kids\":[{\"kids\":[{}]}]}";
+    TAP_CHECK(thrift__json_scan(arena, node, deep, strlen(deep), 0, &err, NULL) != NULL,
+              "a recursive struct loads directly");
+    thrift_arena_free(arena);
+    TAP_CHECK(st.mismatches == 0, "deep nesting: scanner and tree agree (%d runs, %d disagree)",
+              st.runs, st.mismatches);
+    thrift_schema_unref(sc);
+}
+
 int main(void) {
     thrift_error_t err;
     thrift_error_clear(&err);
@@ -284,6 +650,9 @@ int main(void) {
     test_tree_api();
     test_flags_and_pretty();
     test_raw();
+    test_scanner_suite();
+    test_scanner_corners();
+    test_scanner_depth();
     thrift_schema_unref(schema);
     return tap_done();
 }
