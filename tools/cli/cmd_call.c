@@ -566,6 +566,8 @@ static void single_cb(thrift_conn_t *conn, thrift_result_t *r, void *ud) {
         json_decref(j);
     }
     set_exit(st, code);
+    // The connection stays open (and its watchers active): stop here.
+    ev_break(st->loop, EVBREAK_ALL);
 }
 
 /* ---- --lines -------------------------------------------------------------- */
