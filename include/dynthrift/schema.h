@@ -101,6 +101,9 @@ typedef struct thrift_load_options {
     /* When set, includes come from here instead of the filesystem. */
     thrift_include_cb include_cb;
     void *include_ud;
+    /* Where the loader and the schema take their memory (NULL: malloc).
+     * Borrowed: it must outlive the schema, which frees through it. */
+    const thrift_allocator_t *allocator;
 } thrift_load_options_t;
 
 /* Loads a .thrift file and everything it includes.  Returns owned (refcount

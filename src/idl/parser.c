@@ -1900,7 +1900,12 @@ static void load_all(loader_t *L) {
 static thrift_schema_t *load(const char *name, const char *text, size_t len,
                              bool from_file, const thrift_load_options_t *opts,
                              thrift_error_t *err) {
-    loader_t *L = calloc(1, sizeof *L);
+    // Every allocation of a load, the loader itself included, goes through
+    // the caller's allocator so a failed-allocation sweep reaches them all.
+    const thrift_allocator_t *allocator = opts ? opts->allocator : NULL;
+    loader_t *L = thrift__alloc(allocator, sizeof *L);
+    if (L)
+        memset(L, 0, sizeof *L);
     if (!L) {
         thrift__error_set(err, THRIFT_NOMEM, "out of memory");
         return NULL;
@@ -1911,12 +1916,12 @@ static thrift_schema_t *load(const char *name, const char *text, size_t len,
     L->main_text = text;
     L->main_len = len;
     L->main_from_file = from_file;
-    L->arena = thrift_arena_new(NULL);
-    L->scratch = thrift_arena_new(NULL);
+    L->arena = thrift_arena_new(allocator);
+    L->scratch = thrift_arena_new(allocator);
     if (!L->arena || !L->scratch) {
         thrift_arena_free(L->arena);
         thrift_arena_free(L->scratch);
-        free(L);
+        thrift__free(allocator, L);
         thrift__error_set(err, THRIFT_NOMEM, "out of memory");
         return NULL;
     }
@@ -1928,7 +1933,7 @@ static thrift_schema_t *load(const char *name, const char *text, size_t len,
     thrift_arena_free(L->scratch);
     if (!result)
         thrift_arena_free(L->arena);
-    free(L);
+    thrift__free(allocator, L);
     return result;
 }
 
