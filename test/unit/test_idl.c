@@ -32,7 +32,7 @@ static bool mem_include(thrift_include_request_t *req, const char *includer,
 static thrift_schema_t *load_files(const mem_file_t *files, const char *text,
                                    thrift_error_t *err) {
     mem_files = files;
-    thrift_load_options_t o = {NULL, 0, mem_include, NULL};
+    thrift_load_options_t o = {NULL, 0, mem_include, NULL, NULL};
     thrift_error_clear(err);
     return thrift_load_string("main.thrift", text, strlen(text), &o, err);
 }
@@ -520,7 +520,7 @@ static void test_corpus(void) {
             dirs[nd] = dirbuf[nd];
             nd++;
         }
-        thrift_load_options_t o = {dirs, nd, NULL, NULL};
+        thrift_load_options_t o = {dirs, nd, NULL, NULL, NULL};
         thrift_error_t e;
         thrift_error_clear(&e);
         thrift_schema_t *s = thrift_load_ex(file, &o, &e);
