@@ -38,6 +38,8 @@ int cli_split_service_method(const char *cmd, thrift_schema_t *schema, const cha
                              const thrift_function_def_t **fn);
 void cli_list_methods(FILE *out, const thrift_service_def_t *svc);
 bool cli_parse_uint(const char *text, unsigned long long max, unsigned long long *out);
+thrift_value_t *cli_args_from_json(const thrift_function_def_t *fn, thrift_arena_t *arena,
+                                   json_t *j, thrift_error_t *err);
 
 void cli_net_opts_init(cli_net_opts_t *o) {
     memset(o, 0, sizeof *o);
@@ -270,7 +272,7 @@ static void set_exit(call_state_t *st, int code) {
 }
 
 /* Builds the args struct from JSON text; NULL with err (path included). */
-static thrift_value_t *args_from_json(const thrift_function_def_t *fn, thrift_arena_t *arena,
+thrift_value_t *cli_args_from_json(const thrift_function_def_t *fn, thrift_arena_t *arena,
                                       json_t *j, thrift_error_t *err) {
     const thrift_struct_def_t *ad = thrift_function_def_args(fn);
     if (!j || json_is_null(j))
@@ -536,7 +538,7 @@ static void submit_line(call_state_t *st, const char *line, size_t len) {
     } else {
         thrift_arena_t *arena = thrift_arena_new(NULL);
         thrift_value_t *args =
-            arena ? args_from_json(fn, arena, json_object_get(j, "args"), &err) : NULL;
+            arena ? cli_args_from_json(fn, arena, json_object_get(j, "args"), &err) : NULL;
         thrift_status_t cs = THRIFT_NOMEM;
         if (args)
             cs = thrift_call_async_ex(st->conn, thrift_function_def_name(fn), args,
@@ -798,7 +800,7 @@ int cmd_call(int argc, char **argv) {
 
     if (!lines) {
         arena = thrift_arena_new(NULL);
-        thrift_value_t *args = arena ? args_from_json(st.default_fn, arena, argsj, &err) : NULL;
+        thrift_value_t *args = arena ? cli_args_from_json(st.default_fn, arena, argsj, &err) : NULL;
         if (!args) {
             fprintf(stderr, "dynthrift call: arguments: ");
             cli_print_error(stderr, &err);

@@ -1,0 +1,1308 @@
+/* `dynthrift bench`: a wrk for Thrift.  C connections on one libev loop,
+ * each keeping P calls in flight (or following a fixed --rate), latencies
+ * in a log-bucketed histogram.
+ *
+ * The per-call path is kept tiny on purpose: the request is encoded once;
+ * each call writes a small per-seqid header (binary, compact and JSON) in
+ * front of the same body bytes, and a reply is read only as far as its
+ * header and the first field id of the result (success or exception)
+ * unless --verify asks for a full decode.  Sockets are driven directly (not
+ * through thrift_conn), so the bench measures the server, not a client
+ * library. */
+#include <errno.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <jansson.h>
+
+#include "cli.h"
+#include "cli_util.h"
+#include "dynthrift/json.h"
+#include "dynthrift/net.h"
+
+/* Shared with call and serve; defined in cmd_call.c. */
+typedef struct cli_net_opts {
+    const char *addr;
+    thrift_protocol_t proto;
+    thrift_framing_t framing;
+    const char *multiplex;
+    uint32_t timeout_ms;
+    bool timeout_set;
+} cli_net_opts_t;
+void cli_net_opts_init(cli_net_opts_t *o);
+int cli_net_take_opt(int argc, char **argv, int *i, const char *cmd, cli_net_opts_t *o);
+int cli_split_service_method(const char *cmd, thrift_schema_t *schema, const char *spec,
+                             bool method_optional, const thrift_service_def_t **svc,
+                             const thrift_function_def_t **fn);
+bool cli_parse_uint(const char *text, unsigned long long max, unsigned long long *out);
+thrift_value_t *cli_args_from_json(const thrift_function_def_t *fn, thrift_arena_t *arena,
+                                   json_t *j, thrift_error_t *err);
+
+static const char bench_usage[] =
+    "usage: dynthrift bench [-I DIR]... FILE SERVICE.METHOD [ARGS_JSON] --addr ADDR [options]\n"
+    "\n"
+    "Load-tests METHOD on the Thrift server at ADDR (any server: Apache's, thriftpy's,\n"
+    "dynthrift's) and reports calls/s, latency percentiles, bytes and errors.\n"
+    "ARGS_JSON (by name or position, '-' for stdin) is encoded once and sent for\n"
+    "every call.\n"
+    "\n"
+    "options:\n"
+    "  --addr HOST:PORT | unix:PATH   the server (required)\n"
+    "  -c, --connections N            connections (default 1)\n"
+    "  -p, --pipeline N               calls in flight per connection (default 1)\n"
+    "  -d, --duration SECONDS         measure this long (default 10)\n"
+    "  -n, --calls N                  or: measure exactly N calls\n"
+    "  --rate N                       send N calls/s in all (open loop; latency counts\n"
+    "                                 from when each call was due, so a stalled server\n"
+    "                                 shows up in the percentiles)\n"
+    "  --warmup SECONDS               run this long first without measuring\n"
+    "  --timeout MS                   a call unanswered this long is an error\n"
+    "  --verify                       decode every reply in full (slower)\n"
+    "  --framed | --buffered          transport (default framed)\n"
+    "  --protocol binary|compact|json protocol (default binary)\n"
+    "  --multiplex NAME               TMultiplexedProtocol service name\n"
+    "  --json                         print the report as JSON\n"
+    "  -I DIR                         add an include directory\n"
+    "\n"
+    "Progress goes to stderr when it is a terminal; the report to stdout.\n"
+    "Latencies: an HDR-style histogram (log buckets, 128 per power of two: < 0.8%\n"
+    "error).  calls = successes + errors; errors by kind: app_exception,\n"
+    "declared_exception, timeout, closed, protocol; failed connects are counted\n"
+    "apart (connect_errors).\n"
+    "exit codes: 0 report printed (even with errors), 3 no call succeeded because\n"
+    "the server could not be reached, 64 bad usage, 65 bad input.\n";
+
+/* ---- histogram ------------------------------------------------------------- */
+
+#define HIST_SUB_BITS 7
+#define HIST_SUB (1u << HIST_SUB_BITS)       /* 128 */
+#define HIST_HALF (HIST_SUB / 2)             /* 64 */
+#define HIST_BUCKETS ((64 - HIST_SUB_BITS + 1) * HIST_HALF + HIST_HALF)
+
+typedef struct hist {
+    uint64_t counts[HIST_BUCKETS];
+    uint64_t total;
+    uint64_t min, max;
+    double sum;
+} hist_t;
+
+static unsigned hist_index(uint64_t v) {
+    if (v < HIST_SUB)
+        return (unsigned)v;
+    unsigned msb = 63u - (unsigned)__builtin_clzll(v);
+    unsigned shift = msb - (HIST_SUB_BITS - 1);
+    return (shift + 1) * HIST_HALF + (unsigned)((v >> shift) - HIST_HALF);
+}
+
+/* The largest value that lands in bucket `i`. */
+static uint64_t hist_upper(unsigned i) {
+    if (i < HIST_SUB)
+        return i;
+    unsigned shift = i / HIST_HALF - 1;
+    uint64_t mant = i % HIST_HALF + HIST_HALF;
+    return ((mant + 1) << shift) - 1;
+}
+
+static void hist_add(hist_t *h, uint64_t v) {
+    h->counts[hist_index(v)]++;
+    if (h->total == 0 || v < h->min)
+        h->min = v;
+    if (v > h->max)
+        h->max = v;
+    h->total++;
+    h->sum += (double)v;
+}
+
+static uint64_t hist_percentile(const hist_t *h, double q) {
+    if (!h->total)
+        return 0;
+    uint64_t rank = (uint64_t)ceil(q / 100.0 * (double)h->total);
+    if (rank < 1)
+        rank = 1;
+    uint64_t seen = 0;
+    for (unsigned i = 0; i < HIST_BUCKETS; i++) {
+        seen += h->counts[i];
+        if (seen >= rank) {
+            uint64_t v = hist_upper(i);
+            return v > h->max ? h->max : v < h->min ? h->min : v;
+        }
+    }
+    return h->max;
+}
+
+/* ---- state ------------------------------------------------------------------ */
+
+enum {
+    ERR_APP,
+    ERR_DECLARED,
+    ERR_TIMEOUT,
+    ERR_CLOSED,
+    ERR_PROTOCOL,
+    ERR_KINDS
+};
+static const char *const err_names[ERR_KINDS] = {"app_exception", "declared_exception",
+                                                 "timeout", "closed", "protocol"};
+
+typedef struct bench bench_t;
+
+typedef struct slot {
+    int32_t seqid;
+    bool busy;
+    bool measured;
+    uint64_t t0; /* ns: sent (or due, with --rate) */
+} slot_t;
+
+typedef struct bconn {
+    bench_t *b;
+    int fd;
+    bool connected;
+    ev_io rio, wio;
+    ev_timer retry;
+    uint8_t *out;
+    size_t outlen, outoff, outcap;
+    uint8_t *in;
+    size_t inlen, instart, incap;
+    int32_t next_seqid;
+    slot_t *slots; /* ring, indexed by seqid & mask */
+    uint32_t mask;
+    uint32_t inflight;
+} bconn_t;
+
+struct bench {
+    struct ev_loop *loop;
+    cli_net_opts_t net;
+    thrift_protocol_t proto;
+    bool framed;
+    bool oneway;
+    bool verify;
+    const thrift_function_def_t *fn;
+    thrift_codec_options_t codec;
+    /* the request */
+    char name[300];
+    size_t name_len;
+    uint8_t *body; /* encoded args + message end */
+    size_t body_len;
+    bool fast_header; /* our header writer matches the library's */
+    const thrift_value_t *args;
+    thrift_buffer_t *scratch;
+    thrift_arena_t *verify_arena;
+    /* connection set-up */
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    bconn_t *conns;
+    unsigned nconns;
+    unsigned pipeline;
+    unsigned rr;
+    /* schedule */
+    double duration_s, warmup_s;
+    uint64_t ncalls; /* 0: by duration */
+    double rate;
+    uint64_t t_start, t_measure, t_end; /* ns */
+    uint64_t issued_total;              /* calls sent (rate schedule) */
+    uint64_t issued_measured;
+    bool measuring, sending, finished;
+    ev_timer phase_timer, tick, progress;
+    bool tty;
+    uint32_t timeout_ms;
+    /* results */
+    hist_t hist;
+    uint64_t successes, errors[ERR_KINDS];
+    uint64_t bytes_sent, bytes_received;
+    uint64_t connect_errors; /* failed connects: not calls, counted apart */
+    uint64_t prog_last_calls;
+    uint64_t t_last_progress;
+    bool ever_connected;
+};
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t completed(const bench_t *b) {
+    uint64_t n = b->successes;
+    for (int k = 0; k < ERR_KINDS; k++)
+        n += b->errors[k];
+    return n;
+}
+
+/* ---- request bytes ------------------------------------------------------------- */
+
+static size_t put_varint(uint8_t *p, uint32_t v) {
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+/* Writes the message header for `seqid` into p (room: name_len + 32). */
+static size_t write_header(const bench_t *b, int32_t seqid, uint8_t *p) {
+    uint32_t type = b->oneway ? THRIFT_MSG_ONEWAY : THRIFT_MSG_CALL;
+    size_t n = 0;
+    switch (b->proto) {
+    case THRIFT_PROTO_BINARY: {
+        uint32_t w = 0x80010000u | type;
+        uint32_t l = (uint32_t)b->name_len, s = (uint32_t)seqid;
+        uint8_t h[8] = {(uint8_t)(w >> 24), (uint8_t)(w >> 16), (uint8_t)(w >> 8), (uint8_t)w,
+                        (uint8_t)(l >> 24), (uint8_t)(l >> 16), (uint8_t)(l >> 8), (uint8_t)l};
+        memcpy(p, h, 8);
+        memcpy(p + 8, b->name, b->name_len);
+        n = 8 + b->name_len;
+        p[n++] = (uint8_t)(s >> 24);
+        p[n++] = (uint8_t)(s >> 16);
+        p[n++] = (uint8_t)(s >> 8);
+        p[n++] = (uint8_t)s;
+        return n;
+    }
+    case THRIFT_PROTO_COMPACT:
+        p[n++] = 0x82;
+        p[n++] = (uint8_t)((type << 5) | 1);
+        n += put_varint(p + n, (uint32_t)seqid);
+        n += put_varint(p + n, (uint32_t)b->name_len);
+        memcpy(p + n, b->name, b->name_len);
+        return n + b->name_len;
+    default:
+        return (size_t)sprintf((char *)p, "[1,\"%s\",%u,%ld,", b->name, type, (long)seqid);
+    }
+}
+
+/* Encodes the request once; checks our header writer against the
+ * library's for two seqids, so a mismatch falls back to full encoding. */
+static int prepare_request(bench_t *b, thrift_error_t *err) {
+    thrift_buffer_t *buf = thrift_buffer_new();
+    if (!buf)
+        return CLI_EXIT_SOFTWARE;
+    thrift_message_type_t type = b->oneway ? THRIFT_MSG_ONEWAY : THRIFT_MSG_CALL;
+    if (thrift_encode_message(b->proto, b->name, b->name_len, type, 0, b->args, buf, err)) {
+        thrift_buffer_free(buf);
+        return CLI_EXIT_DATA;
+    }
+    thrift_message_header_t hdr;
+    size_t hlen = 0;
+    if (thrift_decode_message_header(b->proto, thrift_buffer_data(buf), thrift_buffer_len(buf),
+                                     &b->codec, &hdr, &hlen, err)) {
+        thrift_buffer_free(buf);
+        return CLI_EXIT_SOFTWARE;
+    }
+    b->body_len = thrift_buffer_len(buf) - hlen;
+    b->body = malloc(b->body_len ? b->body_len : 1);
+    if (!b->body) {
+        thrift_buffer_free(buf);
+        return CLI_EXIT_SOFTWARE;
+    }
+    memcpy(b->body, thrift_buffer_data(buf) + hlen, b->body_len);
+    b->fast_header = true;
+    const int32_t probes[] = {0, 1234567, -5};
+    for (size_t i = 0; i < 3 && b->fast_header; i++) {
+        thrift_buffer_clear(buf);
+        uint8_t h[400];
+        size_t n = write_header(b, probes[i], h);
+        if (thrift_encode_message(b->proto, b->name, b->name_len, type, probes[i], b->args, buf,
+                                  err) ||
+            thrift_buffer_len(buf) != n + b->body_len ||
+            memcmp(thrift_buffer_data(buf), h, n) ||
+            memcmp(thrift_buffer_data(buf) + n, b->body, b->body_len))
+            b->fast_header = false;
+    }
+    thrift_error_clear(err);
+    thrift_buffer_free(buf);
+    return 0;
+}
+
+/* ---- connections ----------------------------------------------------------------- */
+
+static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void fill(bench_t *b, bconn_t *c);
+static void issue(bench_t *b);
+static void maybe_done(bench_t *b);
+
+static void count_error(bench_t *b, bool measured, int kind) {
+    if (measured)
+        b->errors[kind]++;
+}
+
+static void conn_break(bconn_t *c, int kind) {
+    bench_t *b = c->b;
+    if (c->fd >= 0) {
+        ev_io_stop(b->loop, &c->rio);
+        ev_io_stop(b->loop, &c->wio);
+        close(c->fd);
+        c->fd = -1;
+    }
+    c->connected = false;
+    for (uint32_t i = 0; i <= c->mask; i++)
+        if (c->slots[i].busy) {
+            c->slots[i].busy = false;
+            count_error(b, c->slots[i].measured, kind);
+        }
+    c->inflight = 0;
+    c->outlen = c->outoff = 0;
+    c->inlen = c->instart = 0;
+    if (!b->finished && b->sending) {
+        ev_timer_set(&c->retry, 0.1, 0.);
+        ev_timer_start(b->loop, &c->retry);
+    }
+    maybe_done(b);
+}
+
+static bool conn_flush(bconn_t *c) {
+    bench_t *b = c->b;
+    while (c->outoff < c->outlen) {
+        ssize_t n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            ev_io_start(b->loop, &c->wio);
+            return true;
+        }
+        if (n < 0) {
+            conn_break(c, ERR_CLOSED);
+            return false;
+        }
+        c->outoff += (size_t)n;
+        if (b->measuring)
+            b->bytes_sent += (uint64_t)n;
+    }
+    c->outlen = c->outoff = 0;
+    ev_io_stop(b->loop, &c->wio);
+    return true;
+}
+
+static void conn_connect(bconn_t *c) {
+    bench_t *b = c->b;
+    int fd = socket(b->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        b->connect_errors++;
+        conn_break(c, ERR_CLOSED);
+        return;
+    }
+    if (b->sa.ss_family != AF_UNIX) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    c->fd = fd;
+    int r = connect(fd, (struct sockaddr *)&b->sa, b->salen);
+    if (r < 0 && errno != EINPROGRESS) {
+        b->connect_errors++;
+        conn_break(c, ERR_CLOSED);
+        return;
+    }
+    ev_io_set(&c->rio, fd, EV_READ);
+    ev_io_set(&c->wio, fd, EV_WRITE);
+    ev_io_start(b->loop, &c->rio);
+    // Writability says the connect finished (or failed: SO_ERROR).
+    ev_io_start(b->loop, &c->wio);
+}
+
+static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)loop;
+    (void)revents;
+    bconn_t *c = w->data;
+    if (!c->b->finished && c->b->sending)
+        conn_connect(c);
+}
+
+static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents) {
+    (void)loop;
+    (void)revents;
+    bconn_t *c = w->data;
+    bench_t *b = c->b;
+    if (!c->connected) {
+        int e = 0;
+        socklen_t l = sizeof e;
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &l);
+        if (e) {
+            if (b->connect_errors++ == 0)
+                fprintf(stderr, "dynthrift bench: connect to %s: %s (retrying every 0.1 s)\n",
+                        b->net.addr, strerror(e));
+            conn_break(c, ERR_CLOSED);
+            return;
+        }
+        c->connected = true;
+        b->ever_connected = true;
+        ev_io_stop(b->loop, &c->wio);
+        if (b->rate > 0)
+            issue(b);
+        else
+            fill(b, c);
+        return;
+    }
+    conn_flush(c);
+    if (b->oneway && c->fd >= 0 && c->outlen == 0)
+        fill(b, c);
+}
+
+/* Queues one call on `c`, due at `due` (ns). */
+static bool send_call(bench_t *b, bconn_t *c, uint64_t due) {
+    int32_t seqid = c->next_seqid++;
+    if (c->next_seqid == INT32_MAX)
+        c->next_seqid = 1;
+    slot_t *s = &c->slots[(uint32_t)seqid & c->mask];
+    if (s->busy) // an old call still waits in this slot: count it lost
+        count_error(b, s->measured, ERR_TIMEOUT), c->inflight--;
+    size_t need = b->body_len + b->name_len + 64;
+    if (c->outcap - c->outlen < need) {
+        size_t cap = c->outcap ? c->outcap : 4096;
+        while (cap - c->outlen < need)
+            cap *= 2;
+        uint8_t *nb = realloc(c->out, cap);
+        if (!nb)
+            return false;
+        c->out = nb;
+        c->outcap = cap;
+    }
+    uint8_t *p = c->out + c->outlen;
+    size_t frame = b->framed ? 4 : 0;
+    size_t n;
+    if (b->fast_header) {
+        n = write_header(b, seqid, p + frame);
+        memcpy(p + frame + n, b->body, b->body_len);
+        n += b->body_len;
+    } else {
+        thrift_buffer_clear(b->scratch);
+        if (thrift_encode_message(b->proto, b->name, b->name_len,
+                                  b->oneway ? THRIFT_MSG_ONEWAY : THRIFT_MSG_CALL, seqid, b->args,
+                                  b->scratch, NULL))
+            return false;
+        n = thrift_buffer_len(b->scratch);
+        if (c->outcap - c->outlen < n + frame) {
+            uint8_t *nb = realloc(c->out, c->outlen + n + frame);
+            if (!nb)
+                return false;
+            c->out = nb;
+            c->outcap = c->outlen + n + frame;
+            p = c->out + c->outlen;
+        }
+        memcpy(p + frame, thrift_buffer_data(b->scratch), n);
+    }
+    if (b->framed) {
+        p[0] = (uint8_t)(n >> 24);
+        p[1] = (uint8_t)(n >> 16);
+        p[2] = (uint8_t)(n >> 8);
+        p[3] = (uint8_t)n;
+    }
+    c->outlen += n + frame;
+    b->issued_total++;
+    if (b->measuring)
+        b->issued_measured++;
+    if (b->oneway) {
+        // No reply will come: a oneway call counts once written.
+        if (b->measuring) {
+            b->successes++;
+            hist_add(&b->hist, 0);
+        }
+        return true;
+    }
+    s->busy = true;
+    s->seqid = seqid;
+    s->measured = b->measuring;
+    s->t0 = due ? due : now_ns();
+    c->inflight++;
+    return true;
+}
+
+/* May another call start now? */
+static bool budget_left(const bench_t *b) {
+    if (!b->sending)
+        return false;
+    if (b->ncalls && b->measuring && b->issued_measured >= b->ncalls)
+        return false;
+    return true;
+}
+
+/* Closed loop: keep `pipeline` calls in flight on `c`. */
+static void fill(bench_t *b, bconn_t *c) {
+    if (b->rate > 0 || !c->connected || c->fd < 0)
+        return;
+    if (b->oneway) {
+        // Keep the socket busy without an unbounded buffer.
+        for (unsigned i = 0; i < b->pipeline && budget_left(b); i++)
+            if (!send_call(b, c, 0))
+                break;
+        conn_flush(c);
+        return;
+    }
+    bool any = false;
+    while (c->inflight < b->pipeline && budget_left(b)) {
+        if (!send_call(b, c, 0))
+            break;
+        any = true;
+    }
+    if (any)
+        conn_flush(c);
+}
+
+/* Open loop (--rate): send the calls that are due, on any connection with
+ * room; latency counts from when each call was due. */
+static void issue(bench_t *b) {
+    if (b->rate <= 0 || !b->sending)
+        return;
+    uint64_t now = now_ns();
+    for (;;) {
+        uint64_t due = b->t_start + (uint64_t)((double)b->issued_total * 1e9 / b->rate);
+        if (due > now || !budget_left(b))
+            break;
+        bconn_t *c = NULL;
+        for (unsigned k = 0; k < b->nconns && !c; k++) {
+            bconn_t *cand = &b->conns[(b->rr + k) % b->nconns];
+            if (cand->connected && cand->fd >= 0 && cand->inflight < b->pipeline)
+                c = cand;
+        }
+        if (!c)
+            break; // all full: the backlog waits (and its latency grows)
+        b->rr++;
+        if (!send_call(b, c, due))
+            break;
+    }
+    for (unsigned k = 0; k < b->nconns; k++)
+        if (b->conns[k].outlen && b->conns[k].fd >= 0)
+            conn_flush(&b->conns[k]);
+}
+
+/* Reads the first field id of the reply body: 0 success (or void), > 0 a
+ * declared exception, -1 malformed. */
+static int first_field(const bench_t *b, const uint8_t *p, size_t len) {
+    if (!len)
+        return -1;
+    switch (b->proto) {
+    case THRIFT_PROTO_BINARY:
+        if (p[0] == 0)
+            return 0;
+        if (len < 3)
+            return -1;
+        return (int16_t)((p[1] << 8) | p[2]);
+    case THRIFT_PROTO_COMPACT: {
+        if (p[0] == 0)
+            return 0;
+        unsigned delta = p[0] >> 4;
+        if (delta)
+            return (int)delta;
+        uint32_t v = 0;
+        for (size_t i = 1, shift = 0; i < len && shift < 32; i++, shift += 7) {
+            v |= (uint32_t)(p[i] & 0x7f) << shift;
+            if (!(p[i] & 0x80))
+                return (int)((v >> 1) ^ -(v & 1));
+        }
+        return -1;
+    }
+    default: {
+        size_t i = 0;
+        while (i < len && (p[i] == ' ' || p[i] == '\n'))
+            i++;
+        if (i >= len || p[i] != '{')
+            return -1;
+        i++;
+        if (i < len && p[i] == '}')
+            return 0;
+        if (i >= len || p[i] != '"')
+            return -1;
+        return atoi((const char *)p + i + 1);
+    }
+    }
+}
+
+static void on_reply(bench_t *b, bconn_t *c, const uint8_t *msg, size_t len) {
+    thrift_message_header_t hdr;
+    size_t hlen = 0;
+    if (thrift_decode_message_header(b->proto, msg, len, &b->codec, &hdr, &hlen, NULL)) {
+        count_error(b, b->measuring, ERR_PROTOCOL);
+        conn_break(c, ERR_CLOSED);
+        return;
+    }
+    slot_t *s = &c->slots[(uint32_t)hdr.seqid & c->mask];
+    if (!s->busy || s->seqid != hdr.seqid)
+        return; // a call already counted as timed out
+    s->busy = false;
+    c->inflight--;
+    uint64_t t = now_ns();
+    int kind = -1;
+    if (hdr.type == THRIFT_MSG_EXCEPTION) {
+        kind = ERR_APP;
+    } else if (hdr.type != THRIFT_MSG_REPLY) {
+        kind = ERR_PROTOCOL;
+    } else if (b->verify) {
+        thrift_arena_reset(b->verify_arena);
+        const thrift_value_t *r = thrift_decode_message_body(
+            b->proto, thrift_function_def_result(b->fn), msg + hlen, len - hlen, b->verify_arena,
+            &b->codec, NULL, NULL);
+        if (!r) {
+            kind = ERR_PROTOCOL;
+        } else {
+            const thrift_struct_def_t *rd = thrift_function_def_result(b->fn);
+            for (size_t i = 0; i < thrift_struct_def_field_count(rd); i++)
+                if (thrift_field_def_id(thrift_struct_def_field_at(rd, i)) != 0 &&
+                    thrift_value_get_at(r, i))
+                    kind = ERR_DECLARED;
+        }
+    } else {
+        int f = first_field(b, msg + hlen, len - hlen);
+        kind = f < 0 ? ERR_PROTOCOL : f > 0 ? ERR_DECLARED : -1;
+    }
+    if (!s->measured)
+        return;
+    if (kind >= 0) {
+        b->errors[kind]++;
+    } else {
+        b->successes++;
+        hist_add(&b->hist, t > s->t0 ? t - s->t0 : 0);
+    }
+}
+
+static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
+    (void)loop;
+    (void)revents;
+    bconn_t *c = w->data;
+    bench_t *b = c->b;
+    for (;;) {
+        if (c->incap - c->inlen < 16384) {
+            if (c->instart) {
+                memmove(c->in, c->in + c->instart, c->inlen - c->instart);
+                c->inlen -= c->instart;
+                c->instart = 0;
+            }
+            if (c->incap - c->inlen < 16384) {
+                size_t cap = c->incap ? c->incap * 2 : 65536;
+                if (cap > ((size_t)256 << 20)) {
+                    count_error(b, b->measuring, ERR_PROTOCOL);
+                    conn_break(c, ERR_CLOSED);
+                    return;
+                }
+                uint8_t *nb = realloc(c->in, cap);
+                if (!nb) {
+                    conn_break(c, ERR_CLOSED);
+                    return;
+                }
+                c->in = nb;
+                c->incap = cap;
+            }
+        }
+        ssize_t n = recv(c->fd, c->in + c->inlen, c->incap - c->inlen, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (n <= 0) {
+            conn_break(c, ERR_CLOSED);
+            return;
+        }
+        if (b->measuring)
+            b->bytes_received += (uint64_t)n;
+        c->inlen += (size_t)n;
+        for (;;) {
+            const uint8_t *p = c->in + c->instart;
+            size_t avail = c->inlen - c->instart, mlen, skip = 0;
+            if (b->framed) {
+                if (avail < 4)
+                    break;
+                mlen = ((size_t)p[0] << 24) | ((size_t)p[1] << 16) | ((size_t)p[2] << 8) | p[3];
+                if (mlen > b->codec.max_frame_size) {
+                    count_error(b, b->measuring, ERR_PROTOCOL);
+                    conn_break(c, ERR_CLOSED);
+                    return;
+                }
+                if (avail < 4 + mlen)
+                    break;
+                skip = 4;
+            } else {
+                thrift_status_t ps = thrift_probe_message(b->proto, p, avail, &b->codec, &mlen,
+                                                          NULL);
+                if (ps == THRIFT_NEED_MORE)
+                    break;
+                if (ps != THRIFT_OK) {
+                    count_error(b, b->measuring, ERR_PROTOCOL);
+                    conn_break(c, ERR_CLOSED);
+                    return;
+                }
+            }
+            on_reply(b, c, p + skip, mlen);
+            if (c->fd < 0)
+                return;
+            c->instart += skip + mlen;
+        }
+        if (c->instart == c->inlen)
+            c->instart = c->inlen = 0;
+        if ((size_t)n < c->incap - c->inlen)
+            break;
+    }
+    if (b->rate > 0)
+        issue(b);
+    else
+        fill(b, c);
+    maybe_done(b);
+}
+
+/* ---- phases ------------------------------------------------------------------ */
+
+static void finish(bench_t *b) {
+    if (b->finished)
+        return;
+    b->finished = true;
+    b->sending = false;
+    ev_break(b->loop, EVBREAK_ALL);
+}
+
+static uint64_t inflight_total(const bench_t *b) {
+    uint64_t n = 0;
+    for (unsigned i = 0; i < b->nconns; i++)
+        n += b->conns[i].inflight;
+    return n;
+}
+
+static void maybe_done(bench_t *b) {
+    if (b->finished)
+        return;
+    if (b->ncalls && b->measuring && completed(b) >= b->ncalls)
+        finish(b);
+    else if (!b->sending && inflight_total(b) == 0)
+        finish(b);
+}
+
+static void start_measuring(bench_t *b) {
+    b->measuring = true;
+    b->t_measure = now_ns();
+}
+
+static void phase_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)revents;
+    bench_t *b = w->data;
+    if (!b->measuring) {
+        start_measuring(b);
+        if (!b->ncalls) {
+            ev_timer_set(w, b->duration_s, 0.);
+            ev_timer_start(loop, w);
+        }
+        for (unsigned i = 0; i < b->nconns; i++)
+            fill(b, &b->conns[i]);
+        return;
+    }
+    if (b->sending) {
+        // Time is up: stop sending, give the calls in flight a moment.
+        b->sending = false;
+        b->t_end = now_ns();
+        double grace = b->timeout_ms ? b->timeout_ms / 1000.0 : 2.0;
+        ev_timer_set(w, grace, 0.);
+        ev_timer_start(loop, w);
+        maybe_done(b);
+        return;
+    }
+    finish(b);
+}
+
+static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)loop;
+    (void)revents;
+    bench_t *b = w->data;
+    issue(b);
+    if (b->timeout_ms) {
+        uint64_t now = now_ns(), limit = (uint64_t)b->timeout_ms * 1000000u;
+        for (unsigned i = 0; i < b->nconns; i++) {
+            bconn_t *c = &b->conns[i];
+            for (uint32_t k = 0; k <= c->mask && c->inflight; k++) {
+                slot_t *s = &c->slots[k];
+                if (s->busy && now - s->t0 > limit) {
+                    s->busy = false;
+                    c->inflight--;
+                    count_error(b, s->measured, ERR_TIMEOUT);
+                }
+            }
+            if (b->rate <= 0)
+                fill(b, c);
+        }
+    }
+    maybe_done(b);
+}
+
+static void progress_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)loop;
+    (void)revents;
+    bench_t *b = w->data;
+    uint64_t now = now_ns();
+    uint64_t done = completed(b);
+    double dt = (double)(now - b->t_last_progress) / 1e9;
+    uint64_t errs = done - b->successes;
+    double elapsed = (double)(now - b->t_start) / 1e9;
+    fprintf(stderr, "\r\033[K%s %6.1fs  %10.0f calls/s  %llu calls  %llu errors",
+            b->measuring ? "[bench] " : "[warmup]", elapsed,
+            dt > 0 ? (double)(done - b->prog_last_calls) / dt : 0.0, (unsigned long long)done,
+            (unsigned long long)errs);
+    b->prog_last_calls = done;
+    b->t_last_progress = now;
+}
+
+/* ---- address ------------------------------------------------------------------- */
+
+static int resolve(bench_t *b, const char *addr) {
+    if (!strncmp(addr, "unix:", 5)) {
+        struct sockaddr_un *un = (struct sockaddr_un *)&b->sa;
+        if (strlen(addr + 5) >= sizeof un->sun_path || !addr[5]) {
+            fprintf(stderr, "dynthrift bench: --addr %s: bad unix socket path\n", addr);
+            return CLI_EXIT_USAGE;
+        }
+        un->sun_family = AF_UNIX;
+        strcpy(un->sun_path, addr + 5);
+        b->salen = sizeof *un;
+        return 0;
+    }
+    char host[256];
+    const char *colon = strrchr(addr, ':');
+    if (!colon || !colon[1] || (size_t)(colon - addr) >= sizeof host) {
+        fprintf(stderr, "dynthrift bench: --addr %s: expected HOST:PORT or unix:PATH\n", addr);
+        return CLI_EXIT_USAGE;
+    }
+    memcpy(host, addr, (size_t)(colon - addr));
+    host[colon - addr] = 0;
+    char *h = host;
+    if (h[0] == '[' && h[strlen(h) - 1] == ']') {
+        h[strlen(h) - 1] = 0;
+        h++;
+    }
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_socktype = SOCK_STREAM;
+    int r = getaddrinfo(*h ? h : "127.0.0.1", colon + 1, &hints, &res);
+    if (r || !res) {
+        fprintf(stderr, "dynthrift bench: --addr %s: %s\n", addr, gai_strerror(r));
+        return CLI_EXIT_USAGE;
+    }
+    memcpy(&b->sa, res->ai_addr, res->ai_addrlen);
+    b->salen = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+/* ---- report ---------------------------------------------------------------------- */
+
+static void fmt_ns(char *out, size_t n, uint64_t ns) {
+    if (ns < 10000)
+        snprintf(out, n, "%.2fus", (double)ns / 1e3);
+    else if (ns < 10000000)
+        snprintf(out, n, "%.1fus", (double)ns / 1e3);
+    else if (ns < 10000000000ull)
+        snprintf(out, n, "%.2fms", (double)ns / 1e6);
+    else
+        snprintf(out, n, "%.2fs", (double)ns / 1e9);
+}
+
+static void report(bench_t *b, bool as_json, const char *spec) {
+    double secs = (double)((b->t_end ? b->t_end : now_ns()) - b->t_measure) / 1e9;
+    uint64_t calls = completed(b), errs = calls - b->successes;
+    double cps = secs > 0 ? (double)calls / secs : 0;
+    static const double qs[] = {50, 90, 99, 99.9};
+    static const char *const qn[] = {"p50", "p90", "p99", "p99.9"};
+    uint64_t unfinished = inflight_total(b);
+    if (as_json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "target", json_string(b->net.addr));
+        json_object_set_new(o, "method", json_string(spec));
+        json_object_set_new(o, "protocol", json_string(thrift_protocol_name(b->proto)));
+        json_object_set_new(o, "transport", json_string(b->framed ? "framed" : "buffered"));
+        json_object_set_new(o, "connections", json_integer(b->nconns));
+        json_object_set_new(o, "pipeline", json_integer(b->pipeline));
+        if (b->rate > 0)
+            json_object_set_new(o, "rate", json_real(b->rate));
+        json_object_set_new(o, "duration_s", json_real(secs));
+        json_object_set_new(o, "calls", json_integer((json_int_t)calls));
+        json_object_set_new(o, "successes", json_integer((json_int_t)b->successes));
+        json_object_set_new(o, "errors", json_integer((json_int_t)errs));
+        json_t *ek = json_object();
+        for (int k = 0; k < ERR_KINDS; k++)
+            json_object_set_new(ek, err_names[k], json_integer((json_int_t)b->errors[k]));
+        json_object_set_new(o, "errors_by_kind", ek);
+        json_object_set_new(o, "unfinished", json_integer((json_int_t)unfinished));
+        json_object_set_new(o, "connect_errors", json_integer((json_int_t)b->connect_errors));
+        json_object_set_new(o, "calls_per_s", json_real(cps));
+        json_t *lat = json_object();
+        json_object_set_new(lat, "count", json_integer((json_int_t)b->hist.total));
+        json_object_set_new(lat, "min", json_real((double)b->hist.min / 1e3));
+        json_object_set_new(lat, "mean",
+                            json_real(b->hist.total ? b->hist.sum / (double)b->hist.total / 1e3
+                                                    : 0.0));
+        for (int i = 0; i < 4; i++)
+            json_object_set_new(lat, qn[i],
+                                json_real((double)hist_percentile(&b->hist, qs[i]) / 1e3));
+        json_object_set_new(lat, "max", json_real((double)b->hist.max / 1e3));
+        json_object_set_new(o, "latency_us", lat);
+        json_object_set_new(o, "bytes_sent", json_integer((json_int_t)b->bytes_sent));
+        json_object_set_new(o, "bytes_received", json_integer((json_int_t)b->bytes_received));
+        json_object_set_new(o, "request_encoded_once", json_boolean(b->fast_header));
+        char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+        if (text)
+            puts(text);
+        free(text);
+        json_decref(o);
+        return;
+    }
+    printf("dynthrift bench %s @ %s (%s, %s)\n", spec, b->net.addr,
+           thrift_protocol_name(b->proto), b->framed ? "framed" : "buffered");
+    printf("  %u connection%s x %u in flight%s, %.2f s\n", b->nconns, b->nconns == 1 ? "" : "s",
+           b->pipeline, b->rate > 0 ? " (open loop)" : "", secs);
+    printf("  calls       %llu (%llu ok, %llu errors)\n", (unsigned long long)calls,
+           (unsigned long long)b->successes, (unsigned long long)errs);
+    printf("  calls/s     %.1f\n", cps);
+    char v[32];
+    printf("  latency    ");
+    fmt_ns(v, sizeof v, b->hist.total ? (uint64_t)(b->hist.sum / (double)b->hist.total) : 0);
+    printf(" mean %s", v);
+    for (int i = 0; i < 4; i++) {
+        fmt_ns(v, sizeof v, hist_percentile(&b->hist, qs[i]));
+        printf("  %s %s", qn[i], v);
+    }
+    fmt_ns(v, sizeof v, b->hist.max);
+    printf("  max %s\n", v);
+    printf("  bytes       %llu sent, %llu received (%.1f MB/s in)\n",
+           (unsigned long long)b->bytes_sent, (unsigned long long)b->bytes_received,
+           secs > 0 ? (double)b->bytes_received / secs / 1e6 : 0);
+    if (errs) {
+        printf("  errors     ");
+        for (int k = 0; k < ERR_KINDS; k++)
+            if (b->errors[k])
+                printf(" %s %llu", err_names[k], (unsigned long long)b->errors[k]);
+        printf("\n");
+    }
+    if (b->connect_errors)
+        printf("  connects    %llu failed\n", (unsigned long long)b->connect_errors);
+    if (unfinished)
+        printf("  unfinished  %llu calls still in flight at the end\n",
+               (unsigned long long)unfinished);
+}
+
+/* ---- main ------------------------------------------------------------------------ */
+
+static bool parse_seconds(const char *v, double *out) {
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno || end == v || d < 0 || d > 1e6 || !isfinite(d))
+        return false;
+    if (*end == 's' && !end[1])
+        end++;
+    if (*end)
+        return false;
+    *out = d;
+    return true;
+}
+
+int cmd_bench(int argc, char **argv) {
+    const char *cmd = "bench";
+    cli_include_dirs_t inc = {0};
+    const char *pos[3] = {0};
+    int npos = 0;
+    bool as_json = false, verify = false;
+    unsigned long long conns = 1, pipeline = 1, ncalls = 0;
+    double duration = 10, warmup = 0, rate = 0;
+    bool have_d = false;
+    bench_t *b = calloc(1, sizeof *b);
+    if (!b)
+        return CLI_EXIT_SOFTWARE;
+    cli_net_opts_init(&b->net);
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v;
+        int r;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(bench_usage, stdout);
+            free(b);
+            cli_include_dirs_free(&inc);
+            return CLI_EXIT_OK;
+        }
+        if ((r = cli_take_include_opt(argc, argv, &i, cmd, &inc)) != 0 ||
+            (r = cli_net_take_opt(argc, argv, &i, cmd, &b->net)) != 0) {
+            if (r < 0)
+                goto usage;
+            continue;
+        }
+        if ((r = cli_take_value_opt(argc, argv, &i, cmd, "-c", &v)) != 0 ||
+            (r = cli_take_value_opt(argc, argv, &i, cmd, "--connections", &v)) != 0) {
+            if (r < 0)
+                goto usage;
+            if (!cli_parse_uint(v, 10000, &conns) || !conns) {
+                fprintf(stderr, "dynthrift bench: -c takes 1..10000 connections, not '%s'\n", v);
+                goto usage;
+            }
+            continue;
+        }
+        if ((r = cli_take_value_opt(argc, argv, &i, cmd, "-p", &v)) != 0 ||
+            (r = cli_take_value_opt(argc, argv, &i, cmd, "--pipeline", &v)) != 0) {
+            if (r < 0)
+                goto usage;
+            if (!cli_parse_uint(v, 65536, &pipeline) || !pipeline) {
+                fprintf(stderr, "dynthrift bench: -p takes 1..65536 calls in flight, not '%s'\n", v);
+                goto usage;
+            }
+            continue;
+        }
+        if ((r = cli_take_value_opt(argc, argv, &i, cmd, "-n", &v)) != 0 ||
+            (r = cli_take_value_opt(argc, argv, &i, cmd, "--calls", &v)) != 0) {
+            if (r < 0)
+                goto usage;
+            if (!cli_parse_uint(v, UINT64_MAX / 2, &ncalls) || !ncalls) {
+                fprintf(stderr, "dynthrift bench: -n takes a number of calls from 1, not '%s'\n", v);
+                goto usage;
+            }
+            continue;
+        }
+        if ((r = cli_take_value_opt(argc, argv, &i, cmd, "-d", &v)) != 0 ||
+            (r = cli_take_value_opt(argc, argv, &i, cmd, "--duration", &v)) != 0) {
+            if (r < 0)
+                goto usage;
+            if (!parse_seconds(v, &duration) || duration <= 0) {
+                fprintf(stderr, "dynthrift bench: -d takes seconds (e.g. 10 or 0.5), not '%s'\n", v);
+                goto usage;
+            }
+            have_d = true;
+            continue;
+        }
+        if ((r = cli_take_value_opt(argc, argv, &i, cmd, "--warmup", &v)) != 0) {
+            if (r < 0)
+                goto usage;
+            if (!parse_seconds(v, &warmup)) {
+                fprintf(stderr, "dynthrift bench: --warmup takes seconds, not '%s'\n", v);
+                goto usage;
+            }
+            continue;
+        }
+        if ((r = cli_take_value_opt(argc, argv, &i, cmd, "--rate", &v)) != 0) {
+            if (r < 0)
+                goto usage;
+            char *end;
+            rate = strtod(v, &end);
+            if (*end || !(rate > 0) || rate > 1e9) {
+                fprintf(stderr, "dynthrift bench: --rate takes calls per second (> 0), not '%s'\n", v);
+                goto usage;
+            }
+            continue;
+        }
+        if (!strcmp(a, "--json")) {
+            as_json = true;
+            continue;
+        }
+        if (!strcmp(a, "--verify")) {
+            verify = true;
+            continue;
+        }
+        if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "dynthrift bench: unknown option '%s'\n", a);
+            goto usage;
+        }
+        if (npos == 3) {
+            fprintf(stderr, "dynthrift bench: unexpected argument '%s'\n", a);
+            goto usage;
+        }
+        pos[npos++] = a;
+    }
+    if (npos < 2) {
+        fprintf(stderr, "dynthrift bench: FILE and SERVICE.METHOD are required\n");
+        goto usage;
+    }
+    if (!b->net.addr) {
+        fprintf(stderr, "dynthrift bench: --addr HOST:PORT or --addr unix:PATH is required\n");
+        goto usage;
+    }
+    if (have_d && ncalls) {
+        fprintf(stderr, "dynthrift bench: give -d SECONDS or -n CALLS, not both\n");
+        goto usage;
+    }
+
+    int code = 0;
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift_schema_t *schema = NULL;
+    thrift_arena_t *arena = NULL;
+    json_t *argsj = NULL;
+    char *text = NULL;
+    const thrift_service_def_t *svc = NULL;
+
+    schema = cli_load_schema(pos[0], &inc, &err);
+    if (!schema) {
+        fprintf(stderr, "dynthrift bench: ");
+        cli_print_error(stderr, &err);
+        code = CLI_EXIT_DATA;
+        goto done;
+    }
+    code = cli_split_service_method(cmd, schema, pos[1], false, &svc, &b->fn);
+    if (code)
+        goto done;
+    if (npos == 3) {
+        size_t len = 0;
+        const char *src = pos[2];
+        if (!strcmp(src, "-")) {
+            text = cli_read_file("-", (size_t)256 << 20, &len, &err);
+            if (!text) {
+                fprintf(stderr, "dynthrift bench: ");
+                cli_print_error(stderr, &err);
+                code = CLI_EXIT_DATA;
+                goto done;
+            }
+            src = text;
+        } else {
+            len = strlen(src);
+        }
+        json_error_t jerr;
+        argsj = json_loadb(src, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+        if (!argsj) {
+            fprintf(stderr, "dynthrift bench: arguments: <json>:%d:%d: %s\n", jerr.line,
+                    jerr.column, jerr.text);
+            code = CLI_EXIT_DATA;
+            goto done;
+        }
+    }
+    arena = thrift_arena_new(NULL);
+    b->args = arena ? cli_args_from_json(b->fn, arena, argsj, &err) : NULL;
+    if (!b->args) {
+        fprintf(stderr, "dynthrift bench: arguments: ");
+        cli_print_error(stderr, &err);
+        code = CLI_EXIT_DATA;
+        goto done;
+    }
+    if ((code = resolve(b, b->net.addr)))
+        goto done;
+
+    b->proto = b->net.proto;
+    b->framed = b->net.framing == THRIFT_FRAMING_FRAMED;
+    b->oneway = thrift_function_def_is_oneway(b->fn);
+    b->verify = verify;
+    thrift_codec_options_init(&b->codec);
+    b->codec.zero_copy = true;
+    int nl = snprintf(b->name, sizeof b->name, "%s%s%s", b->net.multiplex ? b->net.multiplex : "",
+                      b->net.multiplex ? ":" : "", thrift_function_def_name(b->fn));
+    if (nl < 0 || (size_t)nl >= sizeof b->name) {
+        fprintf(stderr, "dynthrift bench: method name too long\n");
+        code = CLI_EXIT_USAGE;
+        goto done;
+    }
+    b->name_len = (size_t)nl;
+    b->scratch = thrift_buffer_new();
+    b->verify_arena = thrift_arena_new(NULL);
+    if (!b->scratch || !b->verify_arena) {
+        code = CLI_EXIT_SOFTWARE;
+        goto done;
+    }
+    if ((code = prepare_request(b, &err))) {
+        fprintf(stderr, "dynthrift bench: arguments: ");
+        cli_print_error(stderr, &err);
+        goto done;
+    }
+    b->nconns = (unsigned)conns;
+    b->pipeline = (unsigned)pipeline;
+    b->duration_s = duration;
+    b->warmup_s = warmup;
+    b->ncalls = ncalls;
+    b->rate = rate;
+    b->timeout_ms = b->net.timeout_ms;
+    b->tty = isatty(2);
+
+    signal(SIGPIPE, SIG_IGN);
+    b->loop = ev_loop_new(EVFLAG_AUTO);
+    b->conns = calloc(b->nconns, sizeof *b->conns);
+    if (!b->loop || !b->conns) {
+        code = CLI_EXIT_SOFTWARE;
+        goto done;
+    }
+    uint32_t ring = 1;
+    while (ring < 2 * b->pipeline)
+        ring <<= 1;
+    for (unsigned i = 0; i < b->nconns; i++) {
+        bconn_t *c = &b->conns[i];
+        c->b = b;
+        c->fd = -1;
+        c->next_seqid = 1;
+        c->mask = ring - 1;
+        c->slots = calloc(ring, sizeof *c->slots);
+        if (!c->slots) {
+            code = CLI_EXIT_SOFTWARE;
+            goto done;
+        }
+        ev_init(&c->rio, conn_read_cb);
+        c->rio.data = c;
+        ev_init(&c->wio, conn_write_cb);
+        c->wio.data = c;
+        ev_init(&c->retry, retry_cb);
+        c->retry.data = c;
+    }
+    b->t_start = b->t_last_progress = now_ns();
+    b->sending = true;
+    ev_init(&b->phase_timer, phase_cb);
+    b->phase_timer.data = b;
+    if (warmup > 0) {
+        ev_timer_set(&b->phase_timer, warmup, 0.);
+        ev_timer_start(b->loop, &b->phase_timer);
+    } else {
+        start_measuring(b);
+        if (!ncalls) {
+            ev_timer_set(&b->phase_timer, duration, 0.);
+            ev_timer_start(b->loop, &b->phase_timer);
+        }
+    }
+    if (rate > 0 || b->timeout_ms) {
+        ev_timer_init(&b->tick, tick_cb, 0.001, 0.001);
+        b->tick.data = b;
+        ev_timer_start(b->loop, &b->tick);
+    }
+    if (b->tty) {
+        ev_timer_init(&b->progress, progress_cb, 1.0, 1.0);
+        b->progress.data = b;
+        ev_timer_start(b->loop, &b->progress);
+    }
+    for (unsigned i = 0; i < b->nconns; i++)
+        conn_connect(&b->conns[i]);
+    ev_run(b->loop, 0);
+    if (!b->t_end)
+        b->t_end = now_ns();
+    if (b->tty)
+        fprintf(stderr, "\r\033[K");
+    report(b, as_json, pos[1]);
+    if (!b->ever_connected && b->successes == 0)
+        code = CLI_EXIT_TRANSPORT;
+
+done:
+    if (b->conns) {
+        for (unsigned i = 0; i < b->nconns; i++) {
+            bconn_t *c = &b->conns[i];
+            if (b->loop) {
+                ev_io_stop(b->loop, &c->rio);
+                ev_io_stop(b->loop, &c->wio);
+                ev_timer_stop(b->loop, &c->retry);
+            }
+            if (c->fd >= 0)
+                close(c->fd);
+            free(c->slots);
+            free(c->in);
+            free(c->out);
+        }
+        free(b->conns);
+    }
+    if (b->loop)
+        ev_loop_destroy(b->loop);
+    free(b->body);
+    thrift_buffer_free(b->scratch);
+    thrift_arena_free(b->verify_arena);
+    thrift_arena_free(arena);
+    json_decref(argsj);
+    free(text);
+    thrift_schema_unref(schema);
+    cli_include_dirs_free(&inc);
+    free(b);
+    return code;
+
+usage:
+    fputs("try 'dynthrift bench --help'\n", stderr);
+    cli_include_dirs_free(&inc);
+    free(b);
+    return CLI_EXIT_USAGE;
+}
