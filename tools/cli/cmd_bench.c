@@ -418,29 +418,38 @@ static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents) {
         conn_connect(c);
 }
 
+/* The non-blocking connect finished: true when it worked.  Either watcher
+ * may see it first (a refused connect is readable and writable). */
+static bool conn_check_connect(bconn_t *c) {
+    bench_t *b = c->b;
+    int e = 0;
+    socklen_t l = sizeof e;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &l) < 0)
+        e = errno;
+    if (e) {
+        if (b->connect_errors++ == 0)
+            fprintf(stderr, "dynthrift bench: connect to %s: %s (retrying every 0.1 s)\n",
+                    b->net.addr, strerror(e));
+        conn_break(c, ERR_CLOSED);
+        return false;
+    }
+    c->connected = true;
+    b->ever_connected = true;
+    ev_io_stop(b->loop, &c->wio);
+    if (b->rate > 0)
+        issue(b);
+    else
+        fill(b, c);
+    return true;
+}
+
 static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents) {
     (void)loop;
     (void)revents;
     bconn_t *c = w->data;
     bench_t *b = c->b;
     if (!c->connected) {
-        int e = 0;
-        socklen_t l = sizeof e;
-        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &l);
-        if (e) {
-            if (b->connect_errors++ == 0)
-                fprintf(stderr, "dynthrift bench: connect to %s: %s (retrying every 0.1 s)\n",
-                        b->net.addr, strerror(e));
-            conn_break(c, ERR_CLOSED);
-            return;
-        }
-        c->connected = true;
-        b->ever_connected = true;
-        ev_io_stop(b->loop, &c->wio);
-        if (b->rate > 0)
-            issue(b);
-        else
-            fill(b, c);
+        conn_check_connect(c);
         return;
     }
     conn_flush(c);
@@ -669,6 +678,8 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
     (void)revents;
     bconn_t *c = w->data;
     bench_t *b = c->b;
+    if (!c->connected && !conn_check_connect(c))
+        return;
     for (;;) {
         if (c->incap - c->inlen < 16384) {
             if (c->instart) {

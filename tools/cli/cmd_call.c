@@ -452,6 +452,7 @@ static void flush_answers(call_state_t *st) {
             fputs(s->out, stdout);
             fputc('\n', stdout);
         }
+        set_exit(st, s->code); // in input order: the first failed line's code
         free(s->out);
         json_decref(s->id);
         free(s);
@@ -467,7 +468,6 @@ static void finish_slot(call_slot_t *s, json_t *answer, int code) {
     json_decref(answer);
     s->done = true;
     s->code = code;
-    set_exit(st, code);
     flush_answers(st);
 }
 
