@@ -1,25 +1,31 @@
 #!/bin/sh
 # Server benchmark for issue 4, in one run: the dynthrift server
 # (tools/bench_server), Apache's C++ TNonblockingServer for bench.thrift
-# (generated and compiled here, in a temp dir), thriftpy's threaded server
+# (generated and compiled here, in a temp dir; 1 I/O thread, framed,
+# binary), thriftpy's threaded server (framed, its Cython binary protocol)
 # and a bare libev echo of a 34-byte frame (tools/bench_echo, the floor),
-# all driven by tools/bench_net over framed binary, with the server pinned
+# all driven by tools/bench_net over framed binary, with the servers pinned
 # to one core and the load generator to another.
 #
 #   tools/bench_net.sh [BUILD_DIR]          (default build-perf)
-#   env: DUR=seconds per point (2), WARM=warmup seconds (0.5),
+#   env: DUR=seconds per point (1), REPS=rounds (3), WARM=warmup seconds (0.5),
 #        SRV_CPU=core for servers (0), CLI_CPU=core for the client (1),
 #        ONLY="dyn cpp py echo" to run a subset, POINTS="add:16:1 ..." to
 #        run other points (method:connections:inflight)
 #
-# Prints one line per point and a table with calls/s, p50/p99 latency,
-# server CPU per call and the ratios the issue's goals are stated in.
-# Nothing generated is kept: the temp dir is removed on exit.
+# All servers run side by side (an idle one costs nothing) and every point
+# is measured on each in turn, REPS rounds, so the servers are compared close
+# together in time: on a shared machine the load drifts.  Prints one line
+# per measurement and a table of medians (min-max) with calls/s, p50/p99
+# latency, server CPU per call, and the ratios the issue's goals are stated
+# in (computed per round, then the median).  Nothing generated is kept: the
+# temp dir is removed on exit.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-build-perf}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
-DUR=${DUR:-2}
+DUR=${DUR:-1}
+REPS=${REPS:-3}
 WARM=${WARM:-0.5}
 SRV_CPU=${SRV_CPU:-0}
 CLI_CPU=${CLI_CPU:-1}
@@ -36,9 +42,11 @@ for t in bench_net bench_server bench_echo; do
 done
 
 TMP=$(mktemp -d /tmp/bench_net.XXXXXX)
-SERVER_PID=
+PIDS=
+LABELS=
 cleanup() {
-    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+    for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
     rm -rf "$TMP"
 }
 trap cleanup EXIT INT TERM
@@ -118,48 +126,58 @@ wait_ready() {
     done
 }
 
-# run_server LABEL CMD...: starts the server pinned to SRV_CPU, runs every
-# point against it, stops it.
-run_server() {
-    label=$1; shift
-    PORT=$((PORT + 1))
+# start_server LABEL PORT CMD...: starts a server pinned to SRV_CPU.
+start_server() {
+    label=$1; port=$2; shift 2
     taskset -c "$SRV_CPU" "$@" > "$TMP/$label.log" 2>&1 &
-    SERVER_PID=$!
+    pid=$!
     if ! wait_ready "$TMP/$label.log"; then
-        echo "$label: server did not start" >&2; cat "$TMP/$label.log" >&2
-        kill $SERVER_PID 2>/dev/null; SERVER_PID=; return 0
+        echo "# $label: server did not start" >&2; cat "$TMP/$label.log" >&2
+        kill $pid 2>/dev/null || true; return 0
     fi
-    for p in $POINTS; do
-        m=${p%%:*}; rest=${p#*:}; c=${rest%%:*}; f=${rest#*:}
-        if [ "$label" = echo ]; then
-            [ "$m" = add ] || continue   # the floor has one message size
-            m=raw
-        fi
-        line=$(taskset -c "$CLI_CPU" "$BUILD/tools/bench_net" --addr 127.0.0.1:$PORT \
-            --idl "$IDL" --payload "$PAYLOAD" --method "$m" -c "$c" -P "$f" -d "$DUR" -w "$WARM" \
-            --pid $SERVER_PID --label "$label" 2>&1 | tail -1) || true
-        echo "$line"
-        echo "$line" >> "$RESULTS"
-    done
-    kill $SERVER_PID 2>/dev/null; wait $SERVER_PID 2>/dev/null || true
-    SERVER_PID=
+    PIDS="$PIDS $pid"
+    LABELS="$LABELS $label:$port:$pid"
 }
 
-echo "# bench_net.sh  $(date -u +%FT%TZ)  $(nproc) cores  server on cpu $SRV_CPU, client on cpu $CLI_CPU, ${DUR}s per point"
-echo "# load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# bench_net.sh  $(date -u +%FT%TZ)  $(nproc) cores  servers on cpu $SRV_CPU, client on cpu $CLI_CPU, ${DUR}s per point, $REPS rounds"
+echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for s in $ONLY; do
+    PORT=$((PORT + 1))
     case $s in
-    dyn) run_server dyn "$BUILD/tools/bench_server" "$IDL" 127.0.0.1:$((PORT + 1)) ;;
-    echo) run_server echo "$BUILD/tools/bench_echo" 127.0.0.1:$((PORT + 1)) ;;
-    cpp) if build_cpp; then run_server cpp "$TMP/cpp_server" $((PORT + 1))
-         else echo "# cpp: thrift/g++/libthrift-dev missing, skipped"; fi ;;
-    py) write_py; run_server py $PY "$TMP/py_server.py" "$IDL" $((PORT + 1)) ;;
+    dyn) start_server dyn $PORT "$BUILD/tools/bench_server" "$IDL" 127.0.0.1:$PORT ;;
+    echo) start_server echo $PORT "$BUILD/tools/bench_echo" 127.0.0.1:$PORT ;;
+    cpp) if build_cpp; then start_server cpp $PORT "$TMP/cpp_server" $PORT
+         else echo "# cpp: thrift, g++, libthrift-dev or libevent-dev missing: skipped"; fi ;;
+    py) write_py; start_server py $PORT $PY "$TMP/py_server.py" "$IDL" $PORT ;;
     esac
 done
 
+for p in $POINTS; do
+    pm=${p%%:*}; rest=${p#*:}; c=${rest%%:*}; f=${rest#*:}
+    r=1
+    while [ $r -le "$REPS" ]; do
+        for l in $LABELS; do
+            label=${l%%:*}; rest=${l#*:}; port=${rest%%:*}; pid=${rest#*:}
+            m=$pm
+            if [ "$label" = echo ]; then
+                [ "$m" = add ] || continue   # the floor has one message size
+                m=raw
+            fi
+            line=$(taskset -c "$CLI_CPU" "$BUILD/tools/bench_net" --addr 127.0.0.1:$port \
+                --idl "$IDL" --payload "$PAYLOAD" --method "$m" -c "$c" -P "$f" -d "$DUR" \
+                -w "$WARM" --pid "$pid" --label "$label" 2>&1 | tail -1) || true
+            echo "$line round=$r"
+            echo "$line round=$r" >> "$RESULTS"
+        done
+        r=$((r + 1))
+    done
+done
+echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
 $PY - "$RESULTS" <<'EOF'
+import statistics
 import sys
-rows = {}
+rows = {}   # (label, method, conns, inflight) -> [fields of each round]
 order = []
 for line in open(sys.argv[1]):
     if not line.startswith("RESULT"):
@@ -167,37 +185,55 @@ for line in open(sys.argv[1]):
     kv = dict(f.split("=", 1) for f in line.split()[1:])
     m = "add" if kv["method"] == "raw" else kv["method"]
     key = (kv["label"], m, int(kv["conns"]), int(kv["inflight"]))
-    rows[key] = kv
-    order.append(key)
+    if key not in rows:
+        rows[key] = []
+        order.append(key)
+    rows[key].append(kv)
+order.sort(key=lambda k: (["dyn", "cpp", "py", "echo"].index(k[0]) if k[0] in ("dyn", "cpp", "py", "echo") else 9, k[1], k[3], k[2]))
 names = {"dyn": "dynthrift", "cpp": "TNonblocking", "py": "thriftpy", "echo": "libev echo"}
+def med(key, field):
+    return statistics.median(float(x[field]) for x in rows[key])
+def rng(key, field):
+    v = [float(x[field]) for x in rows[key]]
+    return min(v), max(v)
 print()
-print("%-13s %-5s %5s %4s %10s %9s %9s %9s %7s" % ("server", "call", "conns", "infl", "calls/s",
-      "p50 us", "p99 us", "srv us", "errors"))
+print("median over rounds (min-max)")
+print("%-13s %-5s %5s %4s %24s %8s %9s %19s %6s" % ("server", "call", "conns", "infl", "calls/s",
+      "p50 us", "p99 us", "server CPU us/call", "errors"))
 for k in order:
-    r = rows[k]
-    print("%-13s %-5s %5d %4d %10s %9s %9s %9s %7s" % (names.get(k[0], k[0]),
-          "34B" if r["method"] == "raw" else k[1], k[2], k[3], r["cps"], r["p50_us"], r["p99_us"],
-          r["srv_us"], r["errors"]))
-def get(label, m, c, f, field):
-    r = rows.get((label, m, c, f))
-    return float(r[field]) if r else None
-def ratio(a, b):
-    return None if a is None or b is None or b == 0 else a / b
+    lo, hi = rng(k, "cps")
+    clo, chi = rng(k, "srv_us")
+    errs = sum(int(x["errors"]) for x in rows[k])
+    print("%-13s %-5s %5d %4d %8.0f (%6.0f-%7.0f) %8.1f %9.1f %6.2f (%5.2f-%5.2f) %6d" % (
+        names.get(k[0], k[0]), "34B" if k[0] == "echo" else k[1], k[2], k[3], med(k, "cps"), lo, hi,
+        med(k, "p50_us"), med(k, "p99_us"), med(k, "srv_us"), clo, chi, errs))
+def per_round(a, b, field):
+    ra, rb = rows.get(a), rows.get(b)
+    if not ra or not rb:
+        return None
+    by = {x["round"]: float(x[field]) for x in rb}
+    v = [float(x[field]) / by[x["round"]] for x in ra if by.get(x["round"], 0) > 0]
+    return v or None
 goals = [
-    ("add 16 conns: server CPU/call vs echo floor", ratio(get("dyn","add",16,1,"srv_us"), get("echo","add",16,1,"srv_us")), "<=", 1.15),
-    ("add 16 conns: calls/s vs TNonblockingServer", ratio(get("dyn","add",16,1,"cps"), get("cpp","add",16,1,"cps")), ">=", 1.3),
-    ("add: calls/s 64 conns vs 16 conns", ratio(get("dyn","add",64,1,"cps"), get("dyn","add",16,1,"cps")), ">=", 1.0),
-    ("echo(Payload) 16 conns: server CPU/call vs TNonblocking", ratio(get("dyn","echo",16,1,"srv_us"), get("cpp","echo",16,1,"srv_us")), "<=", 0.5),
-    ("add 1 conn: calls/s vs echo floor", ratio(get("dyn","add",1,1,"cps"), get("echo","add",1,1,"cps")), ">=", 0.85),
-    ("add pipelined 16 on 1 conn vs 1 at a time", ratio(get("dyn","add",1,16,"cps"), get("dyn","add",1,1,"cps")), ">=", 3.0),
-    ("echo(Payload) 16 conns: calls/s vs thriftpy", ratio(get("dyn","echo",16,1,"cps"), get("py","echo",16,1,"cps")), ">=", 10.0),
-    ("echo(Payload) 1 conn: calls/s vs thriftpy", ratio(get("dyn","echo",1,1,"cps"), get("py","echo",1,1,"cps")), ">=", 10.0),
+    ("add 16 conns: server CPU/call vs echo floor", ("dyn", "add", 16, 1), ("echo", "add", 16, 1), "srv_us", "<=", 1.15),
+    ("add 16 conns: calls/s vs TNonblockingServer", ("dyn", "add", 16, 1), ("cpp", "add", 16, 1), "cps", ">=", 1.3),
+    ("add: calls/s at 64 conns vs 16 conns", ("dyn", "add", 64, 1), ("dyn", "add", 16, 1), "cps", ">=", 1.0),
+    ("echo(Payload) 16 conns: server CPU/call vs TNonblocking", ("dyn", "echo", 16, 1), ("cpp", "echo", 16, 1), "srv_us", "<=", 0.5),
+    ("add 1 conn: calls/s vs echo floor", ("dyn", "add", 1, 1), ("echo", "add", 1, 1), "cps", ">=", 0.85),
+    ("add, 16 in flight on 1 conn vs 1 at a time", ("dyn", "add", 1, 16), ("dyn", "add", 1, 1), "cps", ">=", 3.0),
+    ("echo(Payload) 1 conn: calls/s vs thriftpy", ("dyn", "echo", 1, 1), ("py", "echo", 1, 1), "cps", ">=", 10.0),
+    ("echo(Payload) 16 conns: calls/s vs thriftpy", ("dyn", "echo", 16, 1), ("py", "echo", 16, 1), "cps", ">=", 10.0),
+    ("echo(Payload) 64 conns: calls/s vs thriftpy", ("dyn", "echo", 64, 1), ("py", "echo", 64, 1), "cps", ">=", 10.0),
 ]
 print()
-for name, v, op, lim in goals:
+print("goals: median of the per-round ratios (min-max)")
+for name, a, b, field, op, lim in goals:
+    v = per_round(a, b, field)
     if v is None:
-        print("%-58s   n/a" % name)
+        print("%-56s   n/a" % name)
         continue
-    ok = v <= lim if op == "<=" else v >= lim
-    print("%-58s %6.2fx  (goal %s %.2f)  %s" % (name, v, op, lim, "met" if ok else "MISSED"))
+    m = statistics.median(v)
+    ok = m <= lim if op == "<=" else m >= lim
+    print("%-56s %6.2fx (%5.2f-%5.2f)  goal %s %.2f: %s" % (name, m, min(v), max(v), op, lim,
+          "met" if ok else "MISSED"))
 EOF
