@@ -121,6 +121,10 @@ void thrift__wire_reader_init(thrift__wire_reader_t *r, thrift_protocol_t proto,
     r->framing = framing;
     r->max_frame_size = max_frame_size;
     thrift_codec_options_init(&r->codec);
+    // Apache's binary protocol reads old-style (unversioned) message headers
+    // by default (strictRead=false) while writing versioned ones; a peer
+    // must accept both to talk to every Apache client and server.
+    r->codec.strict_read = false;
     // An unframed message is bounded by the same limit as a frame.
     r->codec.max_message_size = max_frame_size;
     r->codec.max_frame_size = max_frame_size;
