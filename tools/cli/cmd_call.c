@@ -415,8 +415,9 @@ static json_t *result_to_json(call_state_t *st, thrift_result_t *r, int *code) {
 }
 
 static char *dump_line(call_state_t *st, json_t *j) {
-    return json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT | JSON_PRESERVE_ORDER |
-                             ((st->json_flags & THRIFT_JSON_PRETTY) ? JSON_INDENT(2) : 0));
+    return json_dumps(j, JSON_ENCODE_ANY | JSON_PRESERVE_ORDER |
+                             ((st->json_flags & THRIFT_JSON_PRETTY) ? JSON_INDENT(2)
+                                                                    : JSON_COMPACT));
 }
 
 /* ---- single call ---------------------------------------------------------- */
@@ -563,6 +564,8 @@ static void submit_line(call_state_t *st, const char *line, size_t len) {
 /* Submits the complete lines buffered so far, while the window allows. */
 static void drain_lines(call_state_t *st) {
     size_t start = 0;
+    if (!st->inlen)
+        return;
     while (st->inflight < st->pipeline) {
         char *nl = memchr(st->inbuf + start, '\n', st->inlen - start);
         if (!nl)
