@@ -252,8 +252,7 @@ else:
           "client exit %s, server exit %s\n%s" % (bits(rc), src, out))
 
 # Old-style (unversioned) binary headers: Apache's servers read them
-# (strictRead defaults to false in C++ and Python).  Reported as TODO while
-# dynthrift's server decodes with strict_read on and offers no switch.
+# (strictRead defaults to false in C++ and Python), and so does dynthrift's.
 srv, port, log = dyn_server(IDL16, "buffered", "binary", name="dynserver-nonstrict")
 if srv is None:
     check(False, "dynthrift server <- Apache Python client, non-strict binary", tail(log))
@@ -261,15 +260,9 @@ else:
     rc, out = run([PY, os.path.join(CROSS, "py_client.py"), "--genpy", genpy, "--port", str(port),
                    "--transport", "buffered", "--protocol", "binary", "--non-strict"])
     src = stop_server(srv)
-    name = "dynthrift server <- Apache Python client (buffered/binary, old-style unversioned headers)"
-    if rc == 0 and src == 0:
-        check(True, name)
-    else:
-        count += 1
-        print("not ok %d - %s # TODO src/net decodes with strict_read on (Apache: off)" % (count, name))
-        for line in out.splitlines()[:3]:
-            print("#   " + line)
-        sys.stdout.flush()
+    check(rc == 0 and src == 0,
+          "dynthrift server <- Apache Python client (buffered/binary, old-style unversioned headers)",
+          "client exit %s, server exit %s\n%s" % (bits(rc), src, out))
 
 # Several clients at once on one server (oneway naps on timers overlap with
 # other connections' calls): 3 Apache Python clients and 2 dynthrift
