@@ -217,7 +217,8 @@ typedef struct thrift_rpc_server thrift_rpc_server_t;
 typedef struct thrift_request thrift_request_t;
 
 /* Called with the decoded args struct (borrowed until the request is
- * answered).  Reply now (call a thrift_reply* function before returning) or
+ * answered; its strings point into the connection's read buffer, which the
+ * server keeps for requests answered after the handler returns).  Reply now (call a thrift_reply* function before returning) or
  * later (keep `req` and reply from any callback on the same loop).  Return
  * THRIFT_OK; any other status, when no reply was made, answers the request
  * with TApplicationException INTERNAL_ERROR carrying `thrift_request_error`'s
