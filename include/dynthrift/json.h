@@ -97,7 +97,13 @@ THRIFT_API thrift_status_t thrift_json_dump_buffer(const thrift_value_t *v,
 THRIFT_API void thrift_json_text_free(char *text);
 
 /* JSON text -> value of `type`, allocated in `arena`.  Syntax errors carry
- * line and column with source "<json>". */
+ * line and column with source "<json>".  The text is read in one pass by a
+ * schema-guided scanner straight into the arena (no json_t tree); it
+ * accepts exactly what json_loadb + thrift_json_to_value accept (jansson's
+ * lexical rules: strict RFC 8259, UTF-8 checked, \u0000 allowed in strings
+ * but not in keys, duplicate keys refused, integers within int64) and gives
+ * the same errors.  Input nested deeper than 64 structs/containers fails
+ * with THRIFT_LIMIT (also in thrift_json_to_value). */
 THRIFT_API thrift_value_t *thrift_json_loads(thrift_arena_t *arena,
                                              const thrift_type_def_t *type,
                                              const char *text, size_t len,

@@ -527,6 +527,35 @@ thrift_value_t *thrift__json_loads_tree(thrift_arena_t *arena,
         }
         return NULL;
     }
+    // jansson drops one NUL byte that directly follows a number or a
+    // literal ("1\0}" parses as "1}"): its stream buffer takes the NUL,
+    // once pushed back, for its own end marker.  A raw NUL is never JSON
+    // (only \u0000 is), so such text is refused here, where jansson
+    // accepted it, and the direct scanner refuses it the same way.
+    const char *nul = memchr(text, '\0', len);
+    if (nul) {
+        json_decref(j);
+        if (err && err->code == THRIFT_OK) {
+            thrift__error_set(err, THRIFT_SYNTAX, "unexpected NUL byte");
+            thrift__error_set_source(err, "<json>");
+            // line and column counted as jansson counts them (columns in
+            // characters, the NUL itself included)
+            int line = 1, column = 1;
+            for (const char *p = text; p < nul; p++) {
+                if (*p == '\n') {
+                    line++;
+                    column = 1;
+                } else if (((unsigned char)*p & 0xc0) != 0x80) {
+                    column++;
+                }
+            }
+            err->line = line;
+            err->column = column;
+            err->offset = (size_t)(nul - text) + 1;
+            err->has_offset = true;
+        }
+        return NULL;
+    }
     thrift_value_t *v = thrift_json_to_value(arena, type, j, flags, err);
     json_decref(j);
     return v;

@@ -16,6 +16,7 @@ done
 payload=$top/test/fuzz/seeds/payload.json
 { printf '\002'; cat "$payload"; } > "$out/fuzz_json/payload"
 printf '\001{"id": 1, "name": "n"}' > "$out/fuzz_json/user"
+mkdir -p "$out"/fuzz_json_diff && cp -f "$out"/fuzz_json/* "$out"/fuzz_json_diff/
 for proto in binary compact json; do
     mkdir -p "$out/fuzz_decode_$proto" "$out/fuzz_message_$proto"
     { printf '\002'; "$cli" encode "$bench" Payload --protocol $proto < "$payload"; } \

@@ -405,7 +405,7 @@ static void test_scanner_suite(void) {
         "error_map_key_not_integer", "error_missing_required",
         "error_missing_required_nested", "error_missing_required_top",
         "error_pair_not_pair", "error_range_i16", "error_range_i32",
-        "error_range_i32_map_key", "error_range_i8", "error_union_no_key",
+        "error_range_i32_map_key", "error_range_i8", "error_raw_nul_byte", "error_union_no_key",
         "error_union_two_keys", "error_unknown_key_with_path",
         "error_unknown_top_key", "error_wrong_type", "error_wrong_type_container",
         "error_wrong_type_real_for_int", "i64_exact_extremes",
@@ -543,6 +543,22 @@ static void test_scanner_corners(void) {
     // NUL bytes inside the text (not escapes): never JSON.
     agree(&st, type("User"), "{\"id\":1}\0", 9, 0, "trailing NUL");
     agree(&st, type("User"), "{\"id\":1,\"name\":\"a\0b\"}", 21, 0, "raw NUL");
+    // jansson alone would drop a NUL right after a number or literal
+    agree(&st, type("User"), "{\"id\":1\0}", 9, 0, "NUL after a number");
+    agree(&st, type("User"), "{\"id\":1,\"flags\":[true\0]}", 25, 0, "NUL after a literal");
+    agree(&st, type("User"), "{\"id\":1,\"x\":null\0}", 18, THRIFT_JSON_IGNORE_UNKNOWN,
+          "NUL after a skipped literal");
+    {
+        thrift_arena_t *arena = thrift_arena_new(NULL);
+        thrift_error_t err;
+        thrift_error_clear(&err);
+        thrift_value_t *v = thrift_json_loads(arena, type("User"), "{\n \"id\": 1\0}", 12, 0, &err);
+        char buf[256];
+        thrift_error_render(&err, false, buf, sizeof buf);
+        TAP_STREQ(v ? "accepted" : buf, "<json>:2:9: unexpected NUL byte",
+                  "a raw NUL byte after a number is refused where it is");
+        thrift_arena_free(arena);
+    }
     TAP_CHECK(st.mismatches == 0,
               "scanner and tree path agree on %zu corner texts and their edits "
               "(%d runs, %d disagree)", sizeof texts / sizeof texts[0], st.runs,
