@@ -27,27 +27,10 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "cli_net.h"
 #include "cli_util.h"
 #include "dynthrift/json.h"
 #include "dynthrift/net.h"
-
-/* Shared with call and serve; defined in cmd_call.c. */
-typedef struct cli_net_opts {
-    const char *addr;
-    thrift_protocol_t proto;
-    thrift_framing_t framing;
-    const char *multiplex;
-    uint32_t timeout_ms;
-    bool timeout_set;
-} cli_net_opts_t;
-void cli_net_opts_init(cli_net_opts_t *o);
-int cli_net_take_opt(int argc, char **argv, int *i, const char *cmd, cli_net_opts_t *o);
-int cli_split_service_method(const char *cmd, thrift_schema_t *schema, const char *spec,
-                             bool method_optional, const thrift_service_def_t **svc,
-                             const thrift_function_def_t **fn);
-bool cli_parse_uint(const char *text, unsigned long long max, unsigned long long *out);
-thrift_value_t *cli_args_from_json(const thrift_function_def_t *fn, thrift_arena_t *arena,
-                                   json_t *j, thrift_error_t *err);
 
 static const char bench_usage[] =
     "usage: dynthrift bench [-I DIR]... FILE SERVICE.METHOD [ARGS_JSON] --addr ADDR [options]\n"

@@ -1,7 +1,6 @@
 /* `dynthrift call`: a curl for Thrift.  JSON arguments in, the result as
  * JSON on stdout; one call, or (--lines) a stream of calls pipelined over
- * one connection.  Also home of the network option parsing that `serve` and
- * `bench` share (cli_net_*, declared in those files). */
+ * one connection. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,189 +13,10 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "cli_net.h"
 #include "cli_util.h"
 #include "dynthrift/json.h"
 #include "dynthrift/net.h"
-
-/* ---- shared with serve and bench ---------------------------------------- */
-
-typedef struct cli_net_opts {
-    const char *addr;
-    thrift_protocol_t proto;
-    thrift_framing_t framing;
-    const char *multiplex; /* service name to prefix, or NULL */
-    uint32_t timeout_ms;   /* 0: none */
-    bool timeout_set;
-} cli_net_opts_t;
-
-void cli_net_opts_init(cli_net_opts_t *o);
-int cli_net_take_opt(int argc, char **argv, int *i, const char *cmd, cli_net_opts_t *o);
-thrift_conn_options_t *cli_net_conn_options(const cli_net_opts_t *o);
-const char *cli_app_exception_name(int type);
-int cli_split_service_method(const char *cmd, thrift_schema_t *schema, const char *spec,
-                             bool method_optional, const thrift_service_def_t **svc,
-                             const thrift_function_def_t **fn);
-void cli_list_methods(FILE *out, const thrift_service_def_t *svc);
-bool cli_parse_uint(const char *text, unsigned long long max, unsigned long long *out);
-thrift_value_t *cli_args_from_json(const thrift_function_def_t *fn, thrift_arena_t *arena,
-                                   json_t *j, thrift_error_t *err);
-
-void cli_net_opts_init(cli_net_opts_t *o) {
-    memset(o, 0, sizeof *o);
-    o->proto = THRIFT_PROTO_BINARY;
-    o->framing = THRIFT_FRAMING_FRAMED;
-}
-
-bool cli_parse_uint(const char *text, unsigned long long max, unsigned long long *out) {
-    if (!text || !*text || *text == '-' || *text == '+')
-        return false;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (errno || *end || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
-/* 1: consumed argv[*i] (and its value); 0: not ours; -1: usage error
- * (reported). */
-int cli_net_take_opt(int argc, char **argv, int *i, const char *cmd, cli_net_opts_t *o) {
-    const char *a = argv[*i];
-    const char *v = NULL;
-    int r;
-    if (!strcmp(a, "--framed")) {
-        o->framing = THRIFT_FRAMING_FRAMED;
-        return 1;
-    }
-    if (!strcmp(a, "--buffered") || !strcmp(a, "--unframed")) {
-        o->framing = THRIFT_FRAMING_BUFFERED;
-        return 1;
-    }
-    if ((r = cli_take_value_opt(argc, argv, i, cmd, "--addr", &v)) != 0) {
-        if (r > 0)
-            o->addr = v;
-        return r;
-    }
-    if ((r = cli_take_value_opt(argc, argv, i, cmd, "--protocol", &v)) != 0) {
-        if (r < 0)
-            return r;
-        if (!thrift_protocol_parse(v, &o->proto)) {
-            fprintf(stderr, "dynthrift %s: unknown protocol '%s' (use binary, compact or json)\n",
-                    cmd, v);
-            return -1;
-        }
-        return 1;
-    }
-    if ((r = cli_take_value_opt(argc, argv, i, cmd, "--multiplex", &v)) != 0) {
-        if (r > 0)
-            o->multiplex = v;
-        return r;
-    }
-    if ((r = cli_take_value_opt(argc, argv, i, cmd, "--timeout", &v)) != 0) {
-        if (r < 0)
-            return r;
-        unsigned long long ms;
-        if (!cli_parse_uint(v, UINT32_MAX, &ms)) {
-            fprintf(stderr, "dynthrift %s: --timeout takes milliseconds (0 = none), not '%s'\n",
-                    cmd, v);
-            return -1;
-        }
-        o->timeout_ms = (uint32_t)ms;
-        o->timeout_set = true;
-        return 1;
-    }
-    return 0;
-}
-
-thrift_conn_options_t *cli_net_conn_options(const cli_net_opts_t *o) {
-    thrift_conn_options_t *co = thrift_conn_options_new();
-    if (!co)
-        return NULL;
-    thrift_conn_options_set_protocol(co, o->proto);
-    thrift_conn_options_set_framing(co, o->framing);
-    if (o->timeout_set) {
-        thrift_conn_options_set_call_timeout_ms(co, o->timeout_ms);
-        // A deadline shorter than the default connect timeout covers the
-        // connect too: "--timeout 100" must not wait 5 s for a dead host.
-        if (o->timeout_ms && o->timeout_ms < 5000)
-            thrift_conn_options_set_connect_timeout_ms(co, o->timeout_ms);
-    }
-    if (o->multiplex)
-        thrift_conn_options_set_multiplexed(co, true);
-    return co;
-}
-
-const char *cli_app_exception_name(int type) {
-    static const char *const names[] = {
-        "UNKNOWN",          "UNKNOWN_METHOD",    "INVALID_MESSAGE_TYPE",   "WRONG_METHOD_NAME",
-        "BAD_SEQUENCE_ID",  "MISSING_RESULT",    "INTERNAL_ERROR",         "PROTOCOL_ERROR",
-        "INVALID_TRANSFORM", "INVALID_PROTOCOL", "UNSUPPORTED_CLIENT_TYPE"};
-    if (type >= 0 && (size_t)type < sizeof names / sizeof names[0])
-        return names[type];
-    return "UNKNOWN";
-}
-
-void cli_list_methods(FILE *out, const thrift_service_def_t *svc) {
-    for (const thrift_service_def_t *s = svc; s; s = thrift_service_def_parent(s))
-        for (size_t i = 0; i < thrift_service_def_function_count(s); i++)
-            fprintf(out, "  %s.%s\n", thrift_service_def_name(svc),
-                    thrift_function_def_name(thrift_service_def_function_at(s, i)));
-}
-
-static void list_services(FILE *out, thrift_schema_t *schema) {
-    const thrift_module_def_t *m = thrift_schema_main_module(schema);
-    for (size_t i = 0; i < thrift_module_def_service_count(m); i++)
-        fprintf(out, "  %s\n", thrift_service_def_name(thrift_module_def_service_at(m, i)));
-}
-
-/* Resolves "SERVICE.METHOD" (or "SERVICE" when the method is optional;
- * SERVICE may be qualified "module.Service").  Returns 0 or an exit code
- * after explaining on stderr. */
-int cli_split_service_method(const char *cmd, thrift_schema_t *schema, const char *spec,
-                             bool method_optional, const thrift_service_def_t **svc,
-                             const thrift_function_def_t **fn) {
-    *svc = NULL;
-    *fn = NULL;
-    if (method_optional) {
-        *svc = thrift_schema_find_service(schema, spec);
-        if (*svc)
-            return 0;
-    }
-    const char *dot = strrchr(spec, '.');
-    if (!dot || dot == spec || !dot[1]) {
-        if (method_optional)
-            fprintf(stderr, "dynthrift %s: no service '%s' in the schema; services:\n", cmd, spec);
-        else
-            fprintf(stderr,
-                    "dynthrift %s: '%s' is not SERVICE.METHOD (e.g. PingPong.ping); services:\n",
-                    cmd, spec);
-        list_services(stderr, schema);
-        return CLI_EXIT_USAGE;
-    }
-    char name[256];
-    size_t n = (size_t)(dot - spec);
-    if (n >= sizeof name) {
-        fprintf(stderr, "dynthrift %s: service name too long\n", cmd);
-        return CLI_EXIT_USAGE;
-    }
-    memcpy(name, spec, n);
-    name[n] = 0;
-    *svc = thrift_schema_find_service(schema, name);
-    if (!*svc) {
-        fprintf(stderr, "dynthrift %s: no service '%s' in the schema; services:\n", cmd, name);
-        list_services(stderr, schema);
-        return CLI_EXIT_USAGE;
-    }
-    *fn = thrift_service_def_find_function(*svc, dot + 1);
-    if (!*fn) {
-        fprintf(stderr, "dynthrift %s: service %s has no method '%s'; methods:\n", cmd, name,
-                dot + 1);
-        cli_list_methods(stderr, *svc);
-        return CLI_EXIT_USAGE;
-    }
-    return 0;
-}
 
 /* ---- call ----------------------------------------------------------------- */
 
@@ -272,38 +92,6 @@ static void set_exit(call_state_t *st, int code) {
 }
 
 /* Builds the args struct from JSON text; NULL with err (path included). */
-thrift_value_t *cli_args_from_json(const thrift_function_def_t *fn, thrift_arena_t *arena,
-                                      json_t *j, thrift_error_t *err) {
-    const thrift_struct_def_t *ad = thrift_function_def_args(fn);
-    if (!j || json_is_null(j))
-        return thrift_value_new_struct(arena, ad);
-    json_t *obj = NULL;
-    if (json_is_array(j)) {
-        size_t nf = thrift_struct_def_field_count(ad);
-        if (json_array_size(j) > nf) {
-            err->code = THRIFT_RANGE;
-            snprintf(err->text, sizeof err->text, "%s takes %zu argument%s, got %zu",
-                     thrift_function_def_name(fn), nf, nf == 1 ? "" : "s", json_array_size(j));
-            return NULL;
-        }
-        obj = json_object();
-        for (size_t i = 0; obj && i < json_array_size(j); i++)
-            if (!json_is_null(json_array_get(j, i)))
-                json_object_set(obj,
-                                thrift_field_def_name(thrift_struct_def_field_at(ad, i)),
-                                json_array_get(j, i));
-        j = obj;
-    } else if (!json_is_object(j)) {
-        err->code = THRIFT_TYPE;
-        snprintf(err->text, sizeof err->text,
-                 "%s: arguments must be a JSON object (by name) or an array (by position)",
-                 thrift_function_def_name(fn));
-        return NULL;
-    }
-    thrift_value_t *v = thrift_json_to_value(arena, thrift_struct_def_type(ad), j, 0, err);
-    json_decref(obj);
-    return v;
-}
 
 /* The error object of a --lines answer. */
 static json_t *error_json(const char *kind, const char *type, const char *message) {

@@ -20,25 +20,10 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "cli_net.h"
 #include "cli_util.h"
 #include "dynthrift/json.h"
 #include "dynthrift/net.h"
-
-/* Shared with call and bench; defined in cmd_call.c. */
-typedef struct cli_net_opts {
-    const char *addr;
-    thrift_protocol_t proto;
-    thrift_framing_t framing;
-    const char *multiplex;
-    uint32_t timeout_ms;
-    bool timeout_set;
-} cli_net_opts_t;
-void cli_net_opts_init(cli_net_opts_t *o);
-int cli_net_take_opt(int argc, char **argv, int *i, const char *cmd, cli_net_opts_t *o);
-thrift_conn_options_t *cli_net_conn_options(const cli_net_opts_t *o);
-const char *cli_app_exception_name(int type);
-void cli_list_methods(FILE *out, const thrift_service_def_t *svc);
-bool cli_parse_uint(const char *text, unsigned long long max, unsigned long long *out);
 
 static const char serve_usage[] =
     "usage: dynthrift serve [-I DIR]... FILE SERVICE --addr ADDR [options]\n"

@@ -1,0 +1,39 @@
+/* Network options and helpers shared by `call`, `serve` and `bench`. */
+#ifndef DYNTHRIFT_CLI_NET_H
+#define DYNTHRIFT_CLI_NET_H
+
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "dynthrift/dynthrift.h"
+
+typedef struct cli_net_opts {
+    const char *addr;
+    thrift_protocol_t proto;
+    thrift_framing_t framing;
+    const char *multiplex; /* service name to prefix, or NULL */
+    uint32_t timeout_ms;   /* 0: none */
+    bool timeout_set;
+} cli_net_opts_t;
+
+void cli_net_opts_init(cli_net_opts_t *o);
+/* Consumes argv[*i] (and its value) when it is a network option; returns 1
+ * when taken, 0 when not a network option, -1 after printing a usage error. */
+int cli_net_take_opt(int argc, char **argv, int *i, const char *cmd, cli_net_opts_t *o);
+/* Returns owned; free with thrift_conn_options_free. */
+thrift_conn_options_t *cli_net_conn_options(const cli_net_opts_t *o);
+const char *cli_app_exception_name(int type);
+/* "SERVICE.METHOD" (or "SERVICE" alone when method_optional) -> defs;
+ * prints what exists on failure and returns an exit code, 0 on success. */
+int cli_split_service_method(const char *cmd, thrift_schema_t *schema, const char *spec,
+                             bool method_optional, const thrift_service_def_t **svc,
+                             const thrift_function_def_t **fn);
+void cli_list_methods(FILE *out, const thrift_service_def_t *svc);
+bool cli_parse_uint(const char *text, unsigned long long max, unsigned long long *out);
+/* A JSON object (by name) or array (by position) -> the method's args struct
+ * value in `arena`; NULL with err set. */
+thrift_value_t *cli_args_from_json(const thrift_function_def_t *fn, thrift_arena_t *arena,
+                                   json_t *j, thrift_error_t *err);
+
+#endif
