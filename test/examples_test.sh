@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# TAP: the README's example server and client talk to each other.
+set -u
+server=$1 client=$2 idl=$3
+out=$(mktemp) ; trap 'kill $pid 2>/dev/null; rm -f "$out"' EXIT
+"$server" "$idl" 127.0.0.1:0 > "$out" &
+pid=$!
+for _ in $(seq 50); do grep -q "listening on port" "$out" && break; sleep 0.1; done
+port=$(sed -n 's/listening on port //p' "$out")
+got=$(timeout 10 "$client" "$idl" "127.0.0.1:$port")
+rc=$?
+want=$'ping -> pong\nadd(2, 40) -> 42\nadd [1, 1] -> 2'
+if [ $rc -eq 0 ] && [ "$got" = "$want" ]; then
+    echo "ok 1 - example client and server: ping, add by value tree, add by JSON"
+else
+    echo "not ok 1 - example client and server (rc=$rc)"
+    printf '%s\n' "$got" | sed 's/^/# /'
+fi
+echo "1..1"

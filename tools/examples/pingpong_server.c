@@ -1,0 +1,39 @@
+/* A complete dynthrift server: serves PingPong from pingpong.thrift, loaded
+ * at run time.  usage: pingpong_server IDL ADDRESS   (e.g. 127.0.0.1:6000) */
+#include <dynthrift/dynthrift.h>
+#include <ev.h>
+#include <stdio.h>
+
+static thrift_status_t ping(thrift_request_t *req, const thrift_value_t *args, void *ud) {
+    (void)args, (void)ud;
+    thrift_value_t *pong = thrift_value_new_string(thrift_request_arena(req), "pong", 4);
+    return thrift_reply(req, pong);
+}
+
+static thrift_status_t add(thrift_request_t *req, const thrift_value_t *args, void *ud) {
+    (void)ud;
+    int64_t sum = thrift_value_int(thrift_value_get(args, "a")) +
+                  thrift_value_int(thrift_value_get(args, "b"));
+    return thrift_reply(req, thrift_value_new_i64(thrift_request_arena(req), sum));
+}
+
+int main(int argc, char **argv) {
+    thrift_error_t err = {0};
+    char msg[512];
+    thrift_schema_t *schema = argc == 3 ? thrift_load(argv[1], &err) : NULL;
+    struct ev_loop *loop = ev_default_loop(0);
+    thrift_rpc_server_t *srv = schema ? thrift_rpc_server_new(loop, schema, NULL, &err) : NULL;
+    if (!srv || thrift_rpc_server_handle(srv, "PingPong", "ping", ping, NULL, &err) ||
+        thrift_rpc_server_handle(srv, "PingPong", "add", add, NULL, &err) ||
+        thrift_rpc_server_listen(srv, argv[2], &err)) {
+        thrift_error_render(&err, true, msg, sizeof msg);
+        fprintf(stderr, "pingpong_server: %s\n", argc == 3 ? msg : "usage: IDL ADDRESS");
+        return 1;
+    }
+    printf("listening on port %d\n", thrift_rpc_server_port(srv));
+    fflush(stdout);
+    ev_run(loop, 0);
+    thrift_rpc_server_free(srv);
+    thrift_schema_unref(schema);
+    return 0;
+}
