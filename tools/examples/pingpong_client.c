@@ -1,7 +1,6 @@
 /* A complete dynthrift client: calls ping and add on a PingPong server, with
  * the schema loaded at run time.  usage: pingpong_client IDL ADDRESS */
 #include <dynthrift/dynthrift.h>
-#include <inttypes.h>
 #include <stdio.h>
 
 int main(int argc, char **argv) {
@@ -20,7 +19,7 @@ int main(int argc, char **argv) {
         thrift_value_set_int(thrift_value_field(arena, args, "b"), 40);
         thrift_value_t *sum = thrift_call(c, "add", args, &err);
         if (sum)
-            printf("add(2, 40) -> %" PRId64 "\n", thrift_value_int(sum));
+            printf("add(2, 40) -> %lld\n", (long long)thrift_value_int(sum));
         thrift_arena_free(arena);
 
         /* ... or as JSON text, by name or by position. */
@@ -29,13 +28,12 @@ int main(int argc, char **argv) {
             printf("add [1, 1] -> %s\n", json);
         thrift_json_text_free(json);
     }
-    int failed = err.code != THRIFT_OK;
-    if (failed) { /* file:line:col for IDL errors, a value path for bad data */
+    if (err.code != THRIFT_OK) { /* file:line:col for IDL errors, a value path for bad data */
         char msg[512];
         thrift_error_render(&err, true, msg, sizeof msg);
         fprintf(stderr, "pingpong_client: %s\n", argc == 3 ? msg : "usage: IDL ADDRESS");
     }
     thrift_conn_free(c);
     thrift_schema_unref(s);
-    return failed;
+    return err.code != THRIFT_OK;
 }
