@@ -1258,6 +1258,8 @@ thrift_value_t *thrift__json_scan(thrift_arena_t *arena,
         thrift__error_set(err, THRIFT_MISUSE, "NULL argument");
         return NULL;
     }
+    if (!text)
+        text = ""; // len is 0: an empty text, without arithmetic on NULL
     scan_t state, *s = &state;
     s->p = (const uint8_t *)text;
     s->end = s->p + len;

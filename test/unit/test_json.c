@@ -559,6 +559,7 @@ static void test_scanner_corners(void) {
                   "a raw NUL byte after a number is refused where it is");
         thrift_arena_free(arena);
     }
+    agree(&st, type("User"), NULL, 0, 0, "NULL text");
     TAP_CHECK(st.mismatches == 0,
               "scanner and tree path agree on %zu corner texts and their edits "
               "(%d runs, %d disagree)", sizeof texts / sizeof texts[0], st.runs,
