@@ -61,8 +61,19 @@ typedef struct service_info {
     const char *extends; /* NULL: none */
     thrift__loc_t extends_loc;
     int state;
+    uint32_t depth; /* ancestors, once linked */
     struct service_info *next;
 } service_info_t;
+
+/* Every function of the load, chained by name, so that checking a service
+ * against its ancestors costs one lookup per own function however deep the
+ * `extends` chain is (copying each parent's table into every child was
+ * quadratic in the depth). */
+typedef struct fn_node {
+    thrift_function_def_t *fn;
+    service_info_t *si;
+    struct fn_node *next; /* another function with the same name */
+} fn_node_t;
 
 typedef struct loader {
     thrift_arena_t *arena;   /* the schema's */
@@ -86,6 +97,7 @@ typedef struct loader {
     default_info_t *defaults, **defaults_tail;
     service_info_t *services, **services_tail;
     thrift__strmap_t service_info_by_def;
+    thrift__strmap_t fns_by_name; /* name -> fn_node_t chain */
 } loader_t;
 
 struct thrift_include_request {
@@ -903,6 +915,18 @@ static void parse_service(parser_t *P, const char *doc) {
                      s->name);
         }
         VEC_PUSH(L, L->scratch, fns, f);
+        fn_node_t *node = salloc(L, sizeof *node);
+        node->fn = f;
+        node->si = si;
+        void *head = NULL;
+        if (!thrift__strmap_put(&L->fns_by_name, f->name, f->name_len, node,
+                                &head, &no_mem)) {
+            if (no_mem)
+                oom(L);
+            fn_node_t *h = head;
+            node->next = h->next;
+            h->next = node;
+        }
     }
     next(P);
     P->in_service = false;
@@ -1817,8 +1841,10 @@ static void link_service(loader_t *L, service_info_t *si) {
         thrift_service_def_t *parent = ref->def;
         service_info_t *pi = thrift__strmap_get(
             &L->service_info_by_def, (const char *)&parent, sizeof parent);
-        if (pi)
+        if (pi) {
             link_service(L, pi);
+            si->depth = pi->depth + 1;
+        }
         s->parent = parent;
     }
     for (uint32_t i = 0; i < s->function_count; i++) {
@@ -1833,29 +1859,29 @@ static void link_service(loader_t *L, service_info_t *si) {
         }
         build_result(L, f);
     }
-    /* Inherited functions go in after the service's own: nearest wins. */
+    /* Inherited functions are found by walking the parents (see
+     * thrift_service_def_find_function_n); here only check that no own
+     * function redefines an inherited one, as Apache does (a client of the
+     * parent would call the wrong signature).  Functions of one name are
+     * few, and a service defining one is an ancestor only if it sits the
+     * right number of steps up the chain. */
     if (s->parent) {
-        const thrift__strmap_t *pm = &s->parent->by_name;
-        for (uint32_t i = 0; pm->slots && i <= pm->mask; i++) {
-            if (!pm->slots[i].key)
-                continue;
-            bool no_mem = false;
-            void *own = NULL;
-            if (thrift__strmap_put(&s->by_name, pm->slots[i].key,
-                                   pm->slots[i].key_len, pm->slots[i].value,
-                                   &own, &no_mem))
-                continue;
-            if (no_mem)
-                oom(L);
-            /* As Apache: a service may not redefine an inherited function
-             * (a client of the parent would call the wrong signature). */
-            const thrift_function_def_t *f = own;
-            fail_loc(L, &f->loc, THRIFT_SEMANTIC,
-                     "Function \"%s\" is already defined in service %s "
-                     "(inherited from %s)",
-                     f->name, s->name,
-                     ((const thrift_function_def_t *)pm->slots[i].value)
-                         ->service->name);
+        for (uint32_t i = 0; i < s->function_count; i++) {
+            const thrift_function_def_t *f = s->functions[i];
+            const fn_node_t *n =
+                thrift__strmap_get(&L->fns_by_name, f->name, f->name_len);
+            for (; n; n = n->next) {
+                if (n->si->state != 2 || n->si->depth >= si->depth)
+                    continue; /* not linked yet, so not an ancestor */
+                const thrift_service_def_t *a = s;
+                for (uint32_t up = si->depth - n->si->depth; up; up--)
+                    a = a->parent;
+                if (a == n->si->svc)
+                    fail_loc(L, &f->loc, THRIFT_SEMANTIC,
+                             "Function \"%s\" is already defined in service %s "
+                             "(inherited from %s)",
+                             f->name, s->name, n->si->svc->name);
+            }
         }
     }
     si->state = 2;
@@ -1871,6 +1897,7 @@ static void load_all(loader_t *L) {
     thrift__strmap_init(&L->modules_by_id, L->scratch);
     thrift__strmap_init(&L->const_by_def, L->scratch);
     thrift__strmap_init(&L->service_info_by_def, L->scratch);
+    thrift__strmap_init(&L->fns_by_name, L->scratch);
     L->consts_tail = &L->consts;
     L->defaults_tail = &L->defaults;
     L->services_tail = &L->services;

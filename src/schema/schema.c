@@ -688,9 +688,16 @@ thrift_service_def_function_at(const thrift_service_def_t *s, size_t i) {
 const thrift_function_def_t *
 thrift_service_def_find_function_n(const thrift_service_def_t *s,
                                    const char *name, size_t len) {
-    if (!s || !name)
+    if (!name)
         return NULL;
-    return thrift__strmap_get(&s->by_name, name, len);
+    /* Own functions first, then each ancestor's: the nearest definition
+     * wins (a redefinition is rejected at load time anyway). */
+    for (; s; s = s->parent) {
+        const thrift_function_def_t *f = thrift__strmap_get(&s->by_name, name, len);
+        if (f)
+            return f;
+    }
+    return NULL;
 }
 const thrift_function_def_t *
 thrift_service_def_find_function(const thrift_service_def_t *s,

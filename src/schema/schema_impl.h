@@ -171,7 +171,7 @@ struct thrift_service_def {
     const thrift_service_def_t *parent;
     thrift_function_def_t **functions; /* own, declaration order */
     uint32_t function_count;
-    /* name -> function, own and inherited (nearest definition wins) */
+    /* name -> own function; inherited ones are found through `parent` */
     thrift__strmap_t by_name;
     thrift_annotations_t annotations;
     const char *doc;
