@@ -1,6 +1,7 @@
 /* bench_idl: how fast dynthrift loads IDL.
  *
- *   bench_idl [--seconds S] [--synthetic-out PATH] [--synthetic-kb N] [FILE...]
+ *   bench_idl [--seconds S] [--loads N] [--synthetic-out PATH] [--synthetic-kb N]
+ *             [FILE...]
  *
  * Loads each FILE (with its includes) with thrift_load repeatedly for about S
  * seconds (default 2) and prints microseconds per load and MB/s of IDL text
@@ -10,7 +11,9 @@
  * that it writes into a temporary directory first.  --synthetic-out PATH
  * writes the synthetic IDL to PATH and benchmarks it (so a script can load
  * the very same file with another implementation); --synthetic-kb sets its
- * size.  The synthetic IDL keeps to the grammar python3-thriftpy 0.3.9
+ * size.  --loads N makes exactly N timed loads per file instead (after the
+ * first, untimed one), so a profiler such as callgrind sees a known count.
+ * The synthetic IDL keeps to the grammar python3-thriftpy 0.3.9
  * understands (no i8, uuid, forward references, annotations or `&`).
  *
  * Each file yields one line, the last field machine-readable:
@@ -180,7 +183,7 @@ static size_t schema_bytes(const thrift_schema_t *schema) {
     return total;
 }
 
-static int bench_file(const char *path, double seconds) {
+static int bench_file(const char *path, double seconds, unsigned long fixed_loads) {
     thrift_error_t err;
     thrift_error_clear(&err);
     thrift_schema_t *schema = thrift_load(path, &err);
@@ -200,7 +203,10 @@ static int bench_file(const char *path, double seconds) {
     double best_per_load = 1e30, total_time = 0;
     unsigned batch = 1;
     double start = now_seconds();
-    while (now_seconds() - start < seconds || loads < 5) {
+    while (fixed_loads ? loads < fixed_loads
+                       : (now_seconds() - start < seconds || loads < 5)) {
+        if (fixed_loads && batch > fixed_loads - loads)
+            batch = (unsigned)(fixed_loads - loads);
         double t0 = now_seconds();
         for (unsigned i = 0; i < batch; i++) {
             schema = thrift_load(path, NULL);
@@ -250,19 +256,22 @@ static const char *largest_corpus_file(char *buf, size_t size) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: bench_idl [--seconds S] [--synthetic-out PATH] [--synthetic-kb N] "
-               "[FILE...]\n");
+    fprintf(f, "usage: bench_idl [--seconds S] [--loads N] [--synthetic-out PATH] "
+               "[--synthetic-kb N] [FILE...]\n");
 }
 
 int main(int argc, char **argv) {
     double seconds = 2.0;
     const char *synthetic_out = NULL;
     size_t synthetic_kb = 1024;
+    unsigned long fixed_loads = 0;
     const char *files[64];
     int nfiles = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seconds") && i + 1 < argc) {
             seconds = atof(argv[++i]);
+        } else if (!strcmp(argv[i], "--loads") && i + 1 < argc) {
+            fixed_loads = strtoul(argv[++i], NULL, 10);
         } else if (!strcmp(argv[i], "--synthetic-out") && i + 1 < argc) {
             synthetic_out = argv[++i];
         } else if (!strcmp(argv[i], "--synthetic-kb") && i + 1 < argc) {
@@ -316,7 +325,7 @@ int main(int argc, char **argv) {
     }
     int rc = 0;
     for (int i = 0; i < nfiles; i++)
-        rc |= bench_file(files[i], seconds);
+        rc |= bench_file(files[i], seconds, fixed_loads);
     if (made_tmp) {
         unlink(synth_path);
         rmdir(tmpdir);
