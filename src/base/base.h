@@ -144,5 +144,9 @@ bool thrift__strmap_put(thrift__strmap_t *m, const char *key, size_t key_len,
                         void *value, void **existing, bool *oom);
 void *thrift__strmap_get(const thrift__strmap_t *m, const char *key,
                          size_t key_len);
+/* Makes room for `count` entries in all (allocating the table at once, so
+ * filling it leaves no outgrown tables in the arena); false on out of
+ * memory. */
+bool thrift__strmap_reserve(thrift__strmap_t *m, uint32_t count);
 
 #endif

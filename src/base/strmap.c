@@ -15,8 +15,7 @@ static void insert_slot(thrift__strmap_entry_t *slots, uint32_t mask,
     slots[i] = *e;
 }
 
-static bool grow(thrift__strmap_t *m) {
-    uint32_t cap = m->slots ? (m->mask + 1) * 2 : 8;
+static bool grow_to(thrift__strmap_t *m, uint32_t cap) {
     thrift__strmap_entry_t *slots =
         thrift__arena_zalloc(m->arena, sizeof *slots * cap);
     if (!slots)
@@ -28,6 +27,26 @@ static bool grow(thrift__strmap_t *m) {
     m->slots = slots;
     m->mask = cap - 1;
     return true;
+}
+
+static bool grow(thrift__strmap_t *m) {
+    return grow_to(m, m->slots ? (m->mask + 1) * 2 : 8);
+}
+
+bool thrift__strmap_reserve(thrift__strmap_t *m, uint32_t count) {
+    /* The capacity put() would reach for `count` entries (load factor at
+     * most 1/2), reached in one step: no intermediate tables left behind in
+     * the arena and no rehashing. */
+    if (count == 0)
+        return true;
+    if (count > UINT32_MAX / 4)
+        return false;
+    uint32_t cap = m->slots ? m->mask + 1 : 8;
+    while (count * 2 > cap)
+        cap *= 2;
+    if (m->slots && cap == m->mask + 1)
+        return true;
+    return grow_to(m, cap);
 }
 
 bool thrift__strmap_put(thrift__strmap_t *m, const char *key, size_t key_len,

@@ -1784,10 +1784,8 @@ static void build_result(loader_t *L, thrift_function_def_t *f) {
     uint32_t n = xs->field_count + (has_success ? 1u : 0u);
     thrift_struct_def_t *r = alloc(L, sizeof *r);
     r->name = cat3(L, f->name, "_result", "");
-    r->full_name = thrift__arena_printf(L->arena, "%s.%s.%s", f->service->module->name,
-                                        f->service->name, r->name);
-    if (!r->name || !r->full_name)
-        oom(L);
+    /* module.Service.name_result, without printf (once per function). */
+    r->full_name = cat3(L, f->service->full_name, ".", r->name);
     r->module = f->service->module;
     r->loc = f->loc;
     r->type.kind = THRIFT_KIND_STRUCT;

@@ -93,6 +93,8 @@ thrift_status_t thrift__struct_build_index(thrift_struct_def_t *s,
     s->sparse_ids = NULL;
     s->min_id = 0;
     s->max_id = -1;
+    if (!thrift__strmap_reserve(&s->by_name, n))
+        return THRIFT_NOMEM;
     for (uint32_t i = 0; i < n; i++) {
         thrift_field_def_t *f = &s->fields[i];
         f->index = i;
@@ -112,10 +114,37 @@ thrift_status_t thrift__struct_build_index(thrift_struct_def_t *s,
         if (i == 0 || f->id > s->max_id)
             s->max_id = f->id;
     }
-    /* Sorting by id finds repeated ids and is the sparse index at once. */
-    thrift_field_def_t **sorted = NULL;
-    if (n) {
-        sorted = thrift__arena_alloc(arena, sizeof *sorted * n);
+    if (n == 0) {
+        if (dup != UINT32_MAX) {
+            if (dup_index)
+                *dup_index = dup;
+            return THRIFT_SEMANTIC;
+        }
+        return THRIFT_OK;
+    }
+    /* A dense table when it costs at most a few slots per field; filling it
+     * finds repeated ids on the way (the first field to hit a taken slot is
+     * the first repeat), so only a sparse index needs sorting. */
+    uint32_t span = (uint32_t)(s->max_id - s->min_id) + 1;
+    if (span <= 4 * n + 16) {
+        uint32_t *table = thrift__arena_zalloc(arena, sizeof *table * span);
+        if (!table)
+            return THRIFT_NOMEM;
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t *slot = &table[s->fields[i].id - s->min_id];
+            if (*slot) {
+                if (i < dup)
+                    dup = i;
+                break;
+            }
+            *slot = i + 1;
+        }
+        if (dup == UINT32_MAX)
+            s->index_by_id = table;
+    } else {
+        /* Sorting by id finds repeated ids and is the sparse index at once. */
+        thrift_field_def_t **sorted =
+            thrift__arena_alloc(arena, sizeof *sorted * n);
         if (!sorted)
             return THRIFT_NOMEM;
         for (uint32_t i = 0; i < n; i++)
@@ -124,25 +153,13 @@ thrift_status_t thrift__struct_build_index(thrift_struct_def_t *s,
         for (uint32_t i = 1; i < n; i++)
             if (sorted[i]->id == sorted[i - 1]->id && sorted[i]->index < dup)
                 dup = sorted[i]->index;
+        if (dup == UINT32_MAX)
+            s->sparse_ids = sorted;
     }
     if (dup != UINT32_MAX) {
         if (dup_index)
             *dup_index = dup;
         return THRIFT_SEMANTIC;
-    }
-    if (n == 0)
-        return THRIFT_OK;
-    /* A dense table when it costs at most a few slots per field. */
-    uint32_t span = (uint32_t)(s->max_id - s->min_id) + 1;
-    if (span <= 4 * n + 16) {
-        uint32_t *table = thrift__arena_zalloc(arena, sizeof *table * span);
-        if (!table)
-            return THRIFT_NOMEM;
-        for (uint32_t i = 0; i < n; i++)
-            table[s->fields[i].id - s->min_id] = i + 1;
-        s->index_by_id = table;
-    } else {
-        s->sparse_ids = sorted;
     }
     return THRIFT_OK;
 }
@@ -178,6 +195,8 @@ thrift_status_t thrift__enum_build_index(thrift_enum_def_t *e,
                                          thrift_arena_t *arena,
                                          uint32_t *dup_index) {
     thrift__strmap_init(&e->by_name, arena);
+    if (!thrift__strmap_reserve(&e->by_name, e->value_count))
+        return THRIFT_NOMEM;
     for (uint32_t i = 0; i < e->value_count; i++) {
         thrift_enum_value_def_t *v = &e->values[i];
         v->owner = e;
@@ -197,10 +216,16 @@ thrift_status_t thrift__enum_build_index(thrift_enum_def_t *e,
             thrift__arena_alloc(arena, sizeof *e->by_number * e->value_count);
         if (!e->by_number)
             return THRIFT_NOMEM;
-        for (uint32_t i = 0; i < e->value_count; i++)
+        bool in_order = true;
+        for (uint32_t i = 0; i < e->value_count; i++) {
             e->by_number[i] = &e->values[i];
-        qsort(e->by_number, e->value_count, sizeof *e->by_number,
-              cmp_enum_number);
+            if (i && e->values[i].number < e->values[i - 1].number)
+                in_order = false;
+        }
+        /* Values are nearly always declared in increasing order. */
+        if (!in_order)
+            qsort(e->by_number, e->value_count, sizeof *e->by_number,
+                  cmp_enum_number);
     }
     return THRIFT_OK;
 }
