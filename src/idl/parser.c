@@ -98,6 +98,12 @@ typedef struct loader {
     service_info_t *services, **services_tail;
     thrift__strmap_t service_info_by_def;
     thrift__strmap_t fns_by_name; /* name -> fn_node_t chain */
+    /* Fields being parsed, as a stack shared by every struct of the load:
+     * a struct's fields are copied into the schema when it is made, so one
+     * buffer as large as the largest struct serves them all (a growing
+     * vector per struct left ~2x the fields' size behind in scratch). */
+    THRIFT__VEC(struct tmp_field) tmp_fields;
+    THRIFT__VEC(thrift_enum_value_def_t) tmp_values; /* same, for enums */
 } loader_t;
 
 struct thrift_include_request {
@@ -526,10 +532,12 @@ static bool is_field_name_token(idl_tok_t k) {
            k != KW_XSD_OPTIONAL && k != KW_XSD_NILLABLE && k != KW_XSD_ATTRS;
 }
 
-/* Fields up to (not including) `close`. */
+/* Fields up to (not including) `close`, pushed on L->tmp_fields; the
+ * caller pops them (fields_pop) once it has copied them.  The pointer is
+ * good until the next push. */
 static tmp_field_t *parse_fields(parser_t *P, char close, uint32_t *count_out) {
     loader_t *L = P->L;
-    THRIFT__VEC(tmp_field_t) fields = {0};
+    uint32_t base = L->tmp_fields.count;
     P->next_implicit = -1;
     enter(P);
     while (!is_sym(P, close)) {
@@ -594,16 +602,17 @@ static tmp_field_t *parse_fields(parser_t *P, char close, uint32_t *count_out) {
             expect_sym(P, '{');
             uint32_t ignored;
             (void)parse_fields(P, '}', &ignored);
+            L->tmp_fields.count -= ignored;
             next(P);
         }
         parse_annotations(P, &f->annotations);
         accept_separator(P);
         doc_used(P, f->doc);
-        VEC_PUSH(L, L->scratch, fields, tf);
+        VEC_PUSH(L, L->scratch, L->tmp_fields, tf);
     }
     P->depth--;
-    *count_out = fields.count;
-    return fields.items;
+    *count_out = L->tmp_fields.count - base;
+    return L->tmp_fields.items + base;
 }
 
 static void register_def(parser_t *P, const char *name, thrift__def_kind_t kind,
@@ -621,7 +630,8 @@ static void register_def(parser_t *P, const char *name, thrift__def_kind_t kind,
     }
 }
 
-/* Makes the struct from parsed fields and checks ids and names. */
+/* Makes the struct from parsed fields (the top `n` of L->tmp_fields, which
+ * it pops) and checks ids and names. */
 static thrift_struct_def_t *make_struct(parser_t *P, const char *name,
                                         thrift_kind_t kind, tmp_field_t *tf,
                                         uint32_t n, const thrift__loc_t *loc) {
@@ -657,6 +667,7 @@ static thrift_struct_def_t *make_struct(parser_t *P, const char *name,
         *L->defaults_tail = d;
         L->defaults_tail = &d->next;
     }
+    L->tmp_fields.count -= n; /* tf is the top of the stack: pop it */
     return s;
 }
 
@@ -697,7 +708,7 @@ static void parse_enum(parser_t *P, const char *doc) {
     thrift__loc_t loc;
     char *name = def_name(P, &loc);
     expect_sym(P, '{');
-    THRIFT__VEC(thrift_enum_value_def_t) values = {0};
+    L->tmp_values.count = 0; /* enums do not nest */
     int64_t last = -1;
     while (!is_sym(P, '}')) {
         thrift_enum_value_def_t v;
@@ -725,7 +736,7 @@ static void parse_enum(parser_t *P, const char *doc) {
         parse_annotations(P, &v.annotations);
         accept_separator(P);
         doc_used(P, v.doc);
-        VEC_PUSH(L, L->scratch, values, v);
+        VEC_PUSH(L, L->scratch, L->tmp_values, v);
     }
     next(P);
     thrift_enum_def_t *e = alloc(L, sizeof *e);
@@ -741,10 +752,11 @@ static void parse_enum(parser_t *P, const char *doc) {
     e->type.resolved = &e->type;
     e->type.enum_def = e;
     e->type.name = name;
-    e->value_count = values.count;
-    e->values = alloc(L, sizeof *e->values * (values.count ? values.count : 1));
-    for (uint32_t i = 0; i < values.count; i++)
-        e->values[i] = values.items[i];
+    uint32_t nv = L->tmp_values.count;
+    e->value_count = nv;
+    e->values = alloc(L, sizeof *e->values * (nv ? nv : 1));
+    if (nv)
+        memcpy(e->values, L->tmp_values.items, sizeof *e->values * nv);
     uint32_t dup = 0;
     thrift_status_t st = thrift__enum_build_index(e, L->arena, &dup);
     if (st == THRIFT_NOMEM)
