@@ -214,6 +214,10 @@ typedef struct parser {
     idl_token_t tok;
     const idl_source_t *src;
     thrift_module_def_t *m;
+    /* Named types referred to in this module, by spelling: every mention
+     * of one name shares one placeholder (the link step makes it a copy of
+     * what the name resolves to, the same for every mention). */
+    thrift__strmap_t named_types;
     int32_t next_implicit; /* Apache's y_field_val */
     bool in_service;       /* Apache's g_arglist */
     int depth;
@@ -415,9 +419,18 @@ static thrift_type_def_t *parse_type(parser_t *P) {
         parse_annotations(P, &t->annotations);
         return t;
     case TK_IDENT: {
-        t = alloc(L, sizeof *t);
-        t->kind = KIND_UNRESOLVED;
-        t->name = tok_text(P);
+        t = thrift__strmap_get(&P->named_types, P->tok.start, P->tok.len);
+        if (!t) {
+            t = alloc(L, sizeof *t);
+            t->kind = KIND_UNRESOLVED;
+            t->name = tok_text(P);
+            bool no_mem = false;
+            if (!thrift__strmap_put(&P->named_types, t->name, P->tok.len, t,
+                                    NULL, &no_mem))
+                oom(L);
+        }
+        /* One entry per mention, so errors name the same mention as
+         * before (the link step walks this list). */
         pending_type_t *pt = salloc(L, sizeof *pt);
         pt->ph = t;
         pt->module = P->m;
@@ -1253,6 +1266,7 @@ static thrift_module_def_t *load_file(loader_t *L, const char *identity,
     P->L = L;
     P->src = src;
     P->m = m;
+    thrift__strmap_init(&P->named_types, L->scratch);
     thrift__idl_lexer_init(&P->lx, src, L->arena, L->scratch, L->err, &L->fail);
     parse_program(P);
     if (P->lx.first_doc && P->lx.first_doc_state != IDL_DOC_PROCESSED)
@@ -1359,6 +1373,8 @@ static const thrift_type_def_t *resolve_typedef(loader_t *L,
 static void link_types(loader_t *L) {
     /* A: find each named type's definition. */
     for (pending_type_t *p = L->pending; p; p = p->next) {
+        if (p->ph->resolved)
+            continue; /* a shared placeholder, already found */
         const char *name = p->ph->name;
         size_t len = strlen(name);
         const thrift__def_ref_t *ref = lookup_def(p->module, name, len);
@@ -1383,6 +1399,8 @@ static void link_types(loader_t *L) {
     /* C: placeholders become copies of what they name. */
     for (pending_type_t *p = L->pending; p; p = p->next) {
         thrift_type_def_t *ph = p->ph;
+        if (ph->kind != KIND_UNRESOLVED)
+            continue; /* a shared placeholder, already copied */
         const thrift_type_def_t *def = ph->resolved;
         const char *name = ph->name;
         *ph = *def;
