@@ -1705,7 +1705,7 @@ static const thrift_const_value_t *eval(eval_ctx_t *E, thrift_module_def_t *m,
             if (k->kind != CV_STRING)
                 type_error(L, k, "type error: %s struct key must be string", NAME);
             const thrift_field_def_t *f =
-                thrift__strmap_get(&s->by_name, k->s, k->len);
+                thrift__struct_field_named(s, k->s, k->len);
             if (!f)
                 type_error(L, k,
                            "No field named \"%s\" was found in struct of type "

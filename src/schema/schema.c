@@ -93,7 +93,8 @@ thrift_status_t thrift__struct_build_index(thrift_struct_def_t *s,
     s->sparse_ids = NULL;
     s->min_id = 0;
     s->max_id = -1;
-    if (!thrift__strmap_reserve(&s->by_name, n))
+    bool table = n > THRIFT__STRUCT_SCAN_MAX;
+    if (table && !thrift__strmap_reserve(&s->by_name, n))
         return THRIFT_NOMEM;
     for (uint32_t i = 0; i < n; i++) {
         thrift_field_def_t *f = &s->fields[i];
@@ -101,13 +102,22 @@ thrift_status_t thrift__struct_build_index(thrift_struct_def_t *s,
         f->owner = s;
         if (f->req == THRIFT_REQ_REQUIRED)
             s->required_count++;
-        bool oom = false;
-        if (!thrift__strmap_put(&s->by_name, f->name, f->name_len, f, NULL,
-                                &oom)) {
-            if (oom)
-                return THRIFT_NOMEM;
-            if (i < dup)
-                dup = i;
+        if (table) {
+            bool oom = false;
+            if (!thrift__strmap_put(&s->by_name, f->name, f->name_len, f, NULL,
+                                    &oom)) {
+                if (oom)
+                    return THRIFT_NOMEM;
+                if (i < dup)
+                    dup = i;
+            }
+        } else if (dup == UINT32_MAX) {
+            for (uint32_t j = 0; j < i; j++)
+                if (s->fields[j].name_len == f->name_len &&
+                    memcmp(s->fields[j].name, f->name, f->name_len) == 0) {
+                    dup = i;
+                    break;
+                }
         }
         if (i == 0 || f->id < s->min_id)
             s->min_id = f->id;
@@ -510,13 +520,12 @@ thrift_struct_def_find_field_by_id(const thrift_struct_def_t *s, int id) {
 }
 const thrift_field_def_t *thrift_struct_def_find_field(const thrift_struct_def_t *s,
                                                        const char *name) {
-    return s && name ? thrift__strmap_get(&s->by_name, name, strlen(name))
-                     : NULL;
+    return s && name ? thrift__struct_field_named(s, name, strlen(name)) : NULL;
 }
 const thrift_field_def_t *
 thrift_struct_def_find_field_n(const thrift_struct_def_t *s, const char *name,
                                size_t len) {
-    return s && name ? thrift__strmap_get(&s->by_name, name, len) : NULL;
+    return s && name ? thrift__struct_field_named(s, name, len) : NULL;
 }
 const thrift_annotations_t *
 thrift_struct_def_annotations(const thrift_struct_def_t *s) {

@@ -66,7 +66,10 @@ struct thrift_struct_def {
     int32_t min_id;
     int32_t max_id;
     uint32_t *index_by_id;
-    thrift__strmap_t by_name;        /* name -> field */
+    /* name -> field; structs of at most THRIFT__STRUCT_SCAN_MAX fields have
+     * no table (slots NULL) and are searched field by field, which is as
+     * fast for so few and spares most args/result structs a table. */
+    thrift__strmap_t by_name;
     thrift_field_def_t **sparse_ids; /* sorted by id when index_by_id==NULL */
     thrift_function_def_t *function; /* set on synthesized args/result */
     thrift_annotations_t annotations;
@@ -86,6 +89,22 @@ thrift__struct_field_by_id(const thrift_struct_def_t *s, int id) {
         return ix ? &s->fields[ix - 1] : NULL;
     }
     return thrift__struct_field_by_id_sparse(s, id);
+}
+
+enum { THRIFT__STRUCT_SCAN_MAX = 8 };
+
+/* A field by name, with or without a by_name table. */
+static inline const thrift_field_def_t *
+thrift__struct_field_named(const thrift_struct_def_t *s, const char *name,
+                           size_t len) {
+    if (s->by_name.slots)
+        return (const thrift_field_def_t *)thrift__strmap_get(&s->by_name,
+                                                              name, len);
+    for (uint32_t i = 0; i < s->field_count; i++)
+        if (s->fields[i].name_len == len &&
+            memcmp(s->fields[i].name, name, len) == 0)
+            return &s->fields[i];
+    return NULL;
 }
 
 struct thrift_enum_value_def {
