@@ -114,9 +114,13 @@ void thrift__idl_verror(thrift_error_t *err, const idl_source_t *src, int line,
                         int column, thrift_status_t code, const char *fmt,
                         va_list ap);
 
-/* Apache's doc comment clean-up: strips the common "*" prefix and
- * indentation; NULL when the comment is blank.  Allocated in `arena`. */
-char *thrift__idl_clean_doc(thrift_arena_t *arena, const char *text,
-                            size_t len);
+/* Apache's doc comment clean-up of text[0..len) (plus a blank when
+ * `trailing_blank`: Apache turns the closing star into one): strips the
+ * common "*" prefix and indentation; NULL when the comment is blank.  The
+ * result is allocated in `arena`, temporaries in `scratch`; *oom tells an
+ * allocation failure from a blank comment. */
+char *thrift__idl_clean_doc(thrift_arena_t *arena, thrift_arena_t *scratch,
+                            const char *text, size_t len, bool trailing_blank,
+                            bool *oom);
 
 #endif

@@ -80,13 +80,41 @@ static void erase_front(span_t *l, size_t n) {
     l->len -= n;
 }
 
-char *thrift__idl_clean_doc(thrift_arena_t *arena, const char *text,
-                            size_t len) {
-    /* Apache drops carriage returns before anything else. */
-    char *buf = thrift__arena_alloc(arena, len + 1);
-    size_t n = 0, nlines = 1;
-    if (!buf)
+/* A doc comment on one line: only the blanks around it go. */
+static char *clean_one_line(thrift_arena_t *arena, const char *text,
+                            size_t len, bool *oom) {
+    const char *b = text, *e = text + len;
+    while (b < e && (*b == ' ' || *b == '\t'))
+        b++;
+    while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+        e--;
+    if (b == e)
         return NULL;
+    size_t n = (size_t)(e - b);
+    char *out = thrift__arena_alloc(arena, n + 2);
+    if (!out) {
+        *oom = true;
+        return NULL;
+    }
+    memcpy(out, b, n);
+    out[n] = '\n';
+    out[n + 1] = '\0';
+    return out;
+}
+
+char *thrift__idl_clean_doc(thrift_arena_t *arena, thrift_arena_t *scratch,
+                            const char *text, size_t len, bool trailing_blank,
+                            bool *oom) {
+    *oom = false;
+    if (!memchr(text, '\n', len) && !memchr(text, '\r', len))
+        return clean_one_line(arena, text, len, oom); /* (the blank trims) */
+    /* Apache drops carriage returns before anything else. */
+    char *buf = thrift__arena_alloc(scratch, len + 2);
+    size_t n = 0, nlines = 1;
+    if (!buf) {
+        *oom = true;
+        return NULL;
+    }
     for (size_t i = 0; i < len; i++) {
         if (text[i] == '\r')
             continue;
@@ -94,9 +122,13 @@ char *thrift__idl_clean_doc(thrift_arena_t *arena, const char *text,
             nlines++;
         buf[n++] = text[i];
     }
-    span_t *lines = thrift__arena_alloc(arena, sizeof *lines * nlines);
-    if (!lines)
+    if (trailing_blank)
+        buf[n++] = ' ';
+    span_t *lines = thrift__arena_alloc(scratch, sizeof *lines * nlines);
+    if (!lines) {
+        *oom = true;
         return NULL;
+    }
     size_t count = 0, last = 0;
     for (size_t i = 0; i <= n; i++) {
         if (i < n && buf[i] != '\n')
@@ -171,8 +203,10 @@ char *thrift__idl_clean_doc(thrift_arena_t *arena, const char *text,
     for (size_t i = first; i < count; i++)
         total += lines[i].len + 1;
     char *out = thrift__arena_alloc(arena, total + 1);
-    if (!out)
+    if (!out) {
+        *oom = true;
         return NULL;
+    }
     char *o = out;
     for (size_t i = first; i < count; i++) {
         memcpy(o, lines[i].s, lines[i].len);
@@ -251,13 +285,30 @@ void thrift__idl_lexer_init(idl_lexer_t *lx, const idl_source_t *src,
     lx->fail = fail;
 }
 
+/* Character classes, one table lookup per byte on the hot loops. */
+enum { C_BLANK = 1, C_NL = 2, C_ISTART = 4, C_IDENT = 8, C_DIGIT = 16 };
+
+#define R2_(c) [c] = C_ISTART | C_IDENT, [c + 1] = C_ISTART | C_IDENT
+#define R8_(c) R2_(c), R2_(c + 2), R2_(c + 4), R2_(c + 6)
+#define D2_(c) [c] = C_IDENT | C_DIGIT, [c + 1] = C_IDENT | C_DIGIT
+static const uint8_t char_class[256] = {
+    [' '] = C_BLANK, ['\t'] = C_BLANK, ['\r'] = C_BLANK, ['\n'] = C_NL,
+    R8_('a'), R8_('i'), R8_('q'), R2_('y'),
+    R8_('A'), R8_('I'), R8_('Q'), R2_('Y'),
+    ['_'] = C_ISTART | C_IDENT,
+    D2_('0'), D2_('2'), D2_('4'), D2_('6'), D2_('8'),
+};
+#undef R2_
+#undef R8_
+#undef D2_
+
 static inline bool is_ident_start(unsigned char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    return char_class[c] & C_ISTART;
 }
 static inline bool is_ident_char(unsigned char c) {
-    return is_ident_start(c) || (c >= '0' && c <= '9');
+    return char_class[c] & C_IDENT;
 }
-static inline bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+static inline bool is_digit(unsigned char c) { return char_class[c] & C_DIGIT; }
 static inline bool is_hex(unsigned char c) {
     return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
@@ -482,44 +533,59 @@ static void lex_number(idl_lexer_t *lx, idl_token_t *tok) {
     }
     if (!is_double && int_end == p)
         lex_fail(lx, s, THRIFT_SYNTAX, "unexpected character '%c'", *s);
-    char buf[128];
     size_t n = (size_t)((is_double ? d : int_end) - s);
-    if (n >= sizeof buf)
+    if (n >= 128)
         lex_fail(lx, s, THRIFT_RANGE, "This integer is too big: \"%.*s\"",
                  (int)n, s);
+    if (!is_double) {
+        /* Decimal integers by hand (strtoll needs a copy and is slow for
+         * the many small numbers of an IDL): the same range, -2^63 ..
+         * 2^63-1, and the same error beyond it. */
+        uint64_t v = 0;
+        bool over = false;
+        for (const char *q = p; q < int_end; q++) {
+            unsigned digit = (unsigned)(*q - '0');
+            if (v > (UINT64_MAX - digit) / 10)
+                over = true;
+            v = v * 10 + digit;
+        }
+        bool neg = s[0] == '-';
+        if (over || v > (neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX))
+            lex_fail(lx, s, THRIFT_RANGE, "This integer is too big: \"%.*s\"",
+                     (int)n, s);
+        tok->kind = TK_INT;
+        tok->i = neg ? (int64_t)(0 - v) : (int64_t)v;
+        lx->p = int_end;
+        return;
+    }
+    char buf[128];
     memcpy(buf, s, n);
     buf[n] = '\0';
-    if (is_double) {
-        tok->kind = TK_DOUBLE;
-        tok->d = strtod(buf, NULL);
-        lx->p = d;
-    } else {
-        errno = 0;
-        long long v = strtoll(buf, NULL, 10);
-        if (errno == ERANGE)
-            lex_fail(lx, s, THRIFT_RANGE, "This integer is too big: \"%s\"", buf);
-        tok->kind = TK_INT;
-        tok->i = v;
-        lx->p = int_end;
-    }
+    tok->kind = TK_DOUBLE;
+    tok->d = strtod(buf, NULL);
+    lx->p = d;
 }
 
 void thrift__idl_next(idl_lexer_t *lx, idl_token_t *tok) {
     const char *p = lx->p;
     const char *end = lx->end;
     for (;;) {
-        while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) {
-            if (*p == '\n') {
+        while (p < end) {
+            uint8_t k = char_class[(unsigned char)*p];
+            if (k & C_BLANK) {
+                p++;
+            } else if (k & C_NL) {
                 lx->line++;
-                lx->line_start = p + 1;
+                lx->line_start = ++p;
+            } else {
+                break;
             }
-            p++;
         }
         if (p >= end)
             break;
         if (*p == '#' || (*p == '/' && p + 1 < end && p[1] == '/')) {
-            while (p < end && *p != '\n')
-                p++;
+            const char *nl = memchr(p, '\n', (size_t)(end - p));
+            p = nl ? nl : end;
             continue;
         }
         if (*p == '/' && p + 1 < end && p[1] == '*') {
@@ -543,13 +609,11 @@ void thrift__idl_next(idl_lexer_t *lx, idl_token_t *tok) {
                 /* Apache keeps the body and turns the closing star into a
                  * blank before cleaning it up. */
                 size_t n = (size_t)(p - 2 - body);
-                char *tmp = thrift__arena_alloc(lx->scratch, n + 2);
-                if (!tmp)
+                bool no_mem;
+                lx->doc = thrift__idl_clean_doc(lx->arena, lx->scratch, body, n,
+                                                true, &no_mem);
+                if (no_mem)
                     lex_fail(lx, open, THRIFT_NOMEM, "out of memory");
-                memcpy(tmp, body, n);
-                tmp[n] = ' ';
-                tmp[n + 1] = '\0';
-                lx->doc = thrift__idl_clean_doc(lx->arena, tmp, n + 1);
                 lx->last_doc_is_first = false;
                 if (lx->first_doc_state == IDL_DOC_INVALID && lx->doc) {
                     lx->first_doc = lx->doc;
@@ -575,10 +639,9 @@ void thrift__idl_next(idl_lexer_t *lx, idl_token_t *tok) {
         const char *q = p + 1;
         bool dotted = false;
         for (;;) {
-            if (q < end && is_ident_char((unsigned char)*q)) {
+            while (q < end && is_ident_char((unsigned char)*q))
                 q++;
-            } else if (q + 1 < end && *q == '.' &&
-                       is_ident_char((unsigned char)q[1])) {
+            if (q + 1 < end && *q == '.' && is_ident_char((unsigned char)q[1])) {
                 dotted = true;
                 q += 2;
             } else {
