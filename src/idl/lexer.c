@@ -418,7 +418,7 @@ static const char *skip_block(idl_lexer_t *lx, const char *open,
     return p + 2;
 }
 
-static void lex_string(idl_lexer_t *lx, idl_token_t *tok) {
+__attribute__((noinline)) static void lex_string(idl_lexer_t *lx, idl_token_t *tok) {
     const char *p = lx->p + 1;
     char mark = lx->p[0];
     const char *body = p;
@@ -479,7 +479,7 @@ static void lex_string(idl_lexer_t *lx, idl_token_t *tok) {
 }
 
 /* Numbers: the longest of Apache's int, hex and double patterns. */
-static void lex_number(idl_lexer_t *lx, idl_token_t *tok) {
+__attribute__((noinline)) static void lex_number(idl_lexer_t *lx, idl_token_t *tok) {
     const char *s = lx->p, *p = s;
     if (*p == '+' || *p == '-')
         p++;
@@ -566,6 +566,44 @@ static void lex_number(idl_lexer_t *lx, idl_token_t *tok) {
     lx->p = d;
 }
 
+/* A block comment opening at `p` (slash, star); returns the position after
+ * it and keeps a doc comment's cleaned text in lx->doc.  Out of line: it is
+ * rare next to tokens, and keeping it out of thrift__idl_next spares every
+ * token the register saves it would need. */
+__attribute__((noinline)) static const char *block_comment(idl_lexer_t *lx,
+                                                           const char *p) {
+    const char *end = lx->end;
+    const char *open = p;
+    // Slash, stars, slash ("/**/", "/***/") is an empty comment,
+    // not a doc comment.
+    const char *q = p + 2;
+    while (q < end && *q == '*')
+        q++;
+    if (q > p + 2 && q < end && *q == '/')
+        return q + 1;
+    bool is_doc = p + 2 < end && p[2] == '*';
+    const char *body = p + (is_doc ? 3 : 2);
+    p = skip_block(lx, open, body,
+                   is_doc ? "doc comment" : "multiline comment");
+    if (is_doc) {
+        /* Apache keeps the body and turns the closing star into a
+         * blank before cleaning it up. */
+        size_t n = (size_t)(p - 2 - body);
+        bool no_mem;
+        lx->doc = thrift__idl_clean_doc(lx->arena, lx->scratch, body, n,
+                                        true, &no_mem);
+        if (no_mem)
+            lex_fail(lx, open, THRIFT_NOMEM, "out of memory");
+        lx->last_doc_is_first = false;
+        if (lx->first_doc_state == IDL_DOC_INVALID && lx->doc) {
+            lx->first_doc = lx->doc;
+            lx->first_doc_state = IDL_DOC_CANDIDATE;
+            lx->last_doc_is_first = true;
+        }
+    }
+    return p;
+}
+
 void thrift__idl_next(idl_lexer_t *lx, idl_token_t *tok) {
     const char *p = lx->p;
     const char *end = lx->end;
@@ -589,38 +627,7 @@ void thrift__idl_next(idl_lexer_t *lx, idl_token_t *tok) {
             continue;
         }
         if (*p == '/' && p + 1 < end && p[1] == '*') {
-            const char *open = p;
-            // Slash, stars, slash ("/**/", "/***/") is an empty comment,
-            // not a doc comment.
-            const char *q = p + 2;
-            while (q < end && *q == '*')
-                q++;
-            if (q > p + 2 && q < end && *q == '/') {
-                p = q + 1;
-                continue;
-            }
-            bool is_doc = p + 2 < end && p[2] == '*';
-            const char *body = p + (is_doc ? 3 : 2);
-            int doc_line = lx->line;
-            (void)doc_line;
-            p = skip_block(lx, open, body,
-                           is_doc ? "doc comment" : "multiline comment");
-            if (is_doc) {
-                /* Apache keeps the body and turns the closing star into a
-                 * blank before cleaning it up. */
-                size_t n = (size_t)(p - 2 - body);
-                bool no_mem;
-                lx->doc = thrift__idl_clean_doc(lx->arena, lx->scratch, body, n,
-                                                true, &no_mem);
-                if (no_mem)
-                    lex_fail(lx, open, THRIFT_NOMEM, "out of memory");
-                lx->last_doc_is_first = false;
-                if (lx->first_doc_state == IDL_DOC_INVALID && lx->doc) {
-                    lx->first_doc = lx->doc;
-                    lx->first_doc_state = IDL_DOC_CANDIDATE;
-                    lx->last_doc_is_first = true;
-                }
-            }
+            p = block_comment(lx, p);
             continue;
         }
         break;
