@@ -940,18 +940,6 @@ static void parse_service(parser_t *P, const char *doc) {
                      s->name);
         }
         VEC_PUSH(L, L->scratch, fns, f);
-        fn_node_t *node = salloc(L, sizeof *node);
-        node->fn = f;
-        node->si = si;
-        void *head = NULL;
-        if (!thrift__strmap_put(&L->fns_by_name, f->name, f->name_len, node,
-                                &head, &no_mem)) {
-            if (no_mem)
-                oom(L);
-            fn_node_t *h = head;
-            node->next = h->next;
-            h->next = node;
-        }
     }
     next(P);
     P->in_service = false;
@@ -1852,6 +1840,37 @@ static void build_result(loader_t *L, thrift_function_def_t *f) {
     f->result = r;
 }
 
+/* L->fns_by_name, made when the first service with a parent is linked
+ * (every service is parsed by then), sized once for all functions. */
+static void index_functions(loader_t *L) {
+    uint32_t total = 0;
+    for (service_info_t *si = L->services; si; si = si->next)
+        total += si->svc->function_count;
+    if (!thrift__strmap_reserve(&L->fns_by_name, total ? total : 1))
+        oom(L);
+    fn_node_t *nodes = salloc(L, sizeof *nodes * (total ? total : 1));
+    uint32_t k = 0;
+    for (service_info_t *si = L->services; si; si = si->next) {
+        for (uint32_t i = 0; i < si->svc->function_count; i++) {
+            thrift_function_def_t *f = si->svc->functions[i];
+            fn_node_t *node = &nodes[k++];
+            node->fn = f;
+            node->si = si;
+            node->next = NULL;
+            void *head = NULL;
+            bool no_mem = false;
+            if (!thrift__strmap_put(&L->fns_by_name, f->name, f->name_len, node,
+                                    &head, &no_mem)) {
+                if (no_mem)
+                    oom(L);
+                fn_node_t *h = head;
+                node->next = h->next;
+                h->next = node;
+            }
+        }
+    }
+}
+
 static void link_service(loader_t *L, service_info_t *si) {
     if (si->state == 2)
         return;
@@ -1894,6 +1913,8 @@ static void link_service(loader_t *L, service_info_t *si) {
      * few, and a service defining one is an ancestor only if it sits the
      * right number of steps up the chain. */
     if (s->parent) {
+        if (!L->fns_by_name.slots)
+            index_functions(L);
         for (uint32_t i = 0; i < s->function_count; i++) {
             const thrift_function_def_t *f = s->functions[i];
             const fn_node_t *n =
