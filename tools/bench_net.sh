@@ -10,6 +10,8 @@
 #   tools/bench_net.sh [BUILD_DIR]          (default build-perf)
 #   env: DUR=seconds per point (1), REPS=rounds (3), WARM=warmup seconds (0.5),
 #        SRV_CPU=core for servers (0), CLI_CPU=core for the client (1),
+#        NICE=niceness of servers and client (-10 as root, else 0: other
+#        work on a shared machine then preempts the measured processes less),
 #        ONLY="dyn cpp py echo" to run a subset, POINTS="add:16:1 ..." to
 #        run other points (method:connections:inflight)
 #
@@ -36,6 +38,7 @@ IDL=$ROOT/idl-samples/bench.thrift
 PAYLOAD=/work/shared/bench/payload.json
 PY=/usr/bin/python3
 PORT=${PORT:-19090}
+if [ "$(id -u)" = 0 ]; then NICE=${NICE:--10}; else NICE=${NICE:-0}; fi
 
 for t in bench_net bench_server bench_echo; do
     [ -x "$BUILD/tools/$t" ] || { echo "missing $BUILD/tools/$t (ninja -C $BUILD)" >&2; exit 2; }
@@ -129,7 +132,7 @@ wait_ready() {
 # start_server LABEL PORT CMD...: starts a server pinned to SRV_CPU.
 start_server() {
     label=$1; port=$2; shift 2
-    taskset -c "$SRV_CPU" "$@" > "$TMP/$label.log" 2>&1 &
+    nice -n "$NICE" taskset -c "$SRV_CPU" "$@" > "$TMP/$label.log" 2>&1 &
     pid=$!
     if ! wait_ready "$TMP/$label.log"; then
         echo "# $label: server did not start" >&2; cat "$TMP/$label.log" >&2
@@ -139,7 +142,7 @@ start_server() {
     LABELS="$LABELS $label:$port:$pid"
 }
 
-echo "# bench_net.sh  $(date -u +%FT%TZ)  $(nproc) cores  servers on cpu $SRV_CPU, client on cpu $CLI_CPU, ${DUR}s per point, $REPS rounds"
+echo "# bench_net.sh  $(date -u +%FT%TZ)  $(nproc) cores  servers on cpu $SRV_CPU, client on cpu $CLI_CPU, nice $NICE, ${DUR}s per point, $REPS rounds"
 echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for s in $ONLY; do
     PORT=$((PORT + 1))
@@ -163,7 +166,7 @@ for p in $POINTS; do
                 [ "$m" = add ] || continue   # the floor has one message size
                 m=raw
             fi
-            line=$(taskset -c "$CLI_CPU" "$BUILD/tools/bench_net" --addr 127.0.0.1:$port \
+            line=$(nice -n "$NICE" taskset -c "$CLI_CPU" "$BUILD/tools/bench_net" --addr 127.0.0.1:$port \
                 --idl "$IDL" --payload "$PAYLOAD" --method "$m" -c "$c" -P "$f" -d "$DUR" \
                 -w "$WARM" --pid "$pid" --label "$label" 2>&1 | tail -1) || true
             echo "$line round=$r"

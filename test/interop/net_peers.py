@@ -8,6 +8,7 @@ dynthrift server.  Buffered and framed, binary and compact.  Seeds:
 pingpong ping/add, kv ping/setk/getk/keys, sleep oneway.
 
 Prints TAP; exits 77 (skip) when a peer is missing."""
+import json
 import os
 import shutil
 import socket
@@ -86,7 +87,16 @@ def wait_port(port, timeout=5.0):
 tmp = tempfile.mkdtemp(prefix="dynthrift-net-")
 peer = os.path.join(tmp, "seed_peer")
 lib = os.path.join(BUILD, "libdynthrift.a")
-cc = subprocess.run(["cc", "-std=c11", "-D_GNU_SOURCE", "-O1",
+# A sanitized build's static library needs the same sanitizers at link time.
+sanitize = []
+try:
+    with open(os.path.join(BUILD, "meson-info", "intro-buildoptions.json")) as f:
+        for o in json.load(f):
+            if o["name"] == "b_sanitize" and o["value"] not in ("none", ""):
+                sanitize = ["-fsanitize=" + o["value"]]
+except (OSError, ValueError, KeyError):
+    pass
+cc = subprocess.run(["cc", "-std=c11", "-D_GNU_SOURCE", "-O1"] + sanitize + [
                      "-I", os.path.join(SRC, "include"), "-I", os.path.join(SRC, "src"),
                      os.path.join(SRC, "test/interop/net/seed_peer.c"), lib,
                      "-lev", "-ljansson", "-lpthread", "-lm", "-o", peer],

@@ -152,14 +152,21 @@ static int call(int argc, char **argv) {
         return 65;
     }
     thrift_conn_options_t *o = thrift_conn_options_new();
-    if (opts_from(o, argv[5], argv[6]))
+    if (opts_from(o, argv[5], argv[6])) {
+        thrift_conn_options_free(o);
+        thrift_schema_unref(s);
         return 64;
+    }
     thrift_conn_options_set_call_timeout_ms(o, 10000);
     if (getenv("SEED_MULTIPLEXED"))
         thrift_conn_options_set_multiplexed(o, true);
     thrift_conn_t *c = thrift_connect(s, argv[3], argv[4], o, &err);
     if (!c) {
         printf("error %s %s\n", thrift_status_name(err.code), err.text);
+        // Free before exiting: a sanitizer's leak report would otherwise
+        // end the process before stdout is flushed.
+        thrift_conn_options_free(o);
+        thrift_schema_unref(s);
         return 3;
     }
     double t0 = ev_time();
