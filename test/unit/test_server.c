@@ -409,9 +409,14 @@ static void test_threads(thrift_schema_t *s) {
     // clients see the connections close.
     srv = threaded_server(loop, s, 3);
     snprintf(addr, sizeof addr, "127.0.0.1:%d", thrift_rpc_server_port(srv));
+    char upath[80];
+    snprintf(upath, sizeof upath, "unix:/tmp/dynthrift-threads-%d.sock", (int)getpid());
+    TAP_CHECK(thrift_rpc_server_listen(srv, upath, &err) == THRIFT_OK,
+              "a second listener (Unix socket) on a threaded server");
     ok = answered = 0;
     for (int i = 0; i < 9; i++) {
-        cs[i] = thrift_conn_new(loop, s, "Calc", addr, NULL, NULL);
+        // Every third connection over the Unix socket.
+        cs[i] = thrift_conn_new(loop, s, "Calc", i % 3 == 2 ? upath : addr, NULL, NULL);
         thrift_value_t *args = thrift_conn_new_args(cs[i], a, "add", NULL);
         thrift_value_set(args, "a", thrift_value_new_i32(a, 1));
         thrift_value_set(args, "b", thrift_value_new_i64(a, 2));
@@ -421,7 +426,8 @@ static void test_threads(thrift_schema_t *s) {
     until = ev_time() + 10;
     while (answered < 9 && ev_time() < until)
         ev_run(loop, EVRUN_ONCE);
-    TAP_CHECK(ok == 9 && thrift_rpc_server_connection_count(srv) == 9, "N=3: 9 connections answered");
+    TAP_CHECK(ok == 9 && thrift_rpc_server_connection_count(srv) == 9,
+              "N=3: 9 connections (TCP and Unix) answered");
     // One call left hanging on every loop when the server goes away.
     slow_ok = slow_answered = 0;
     for (int i = 0; i < 9; i++) {
