@@ -48,9 +48,21 @@ emit() { # emit ok|not-ok description [comment lines...]
     for line in "$@"; do echo "# $line" | tee -a "$tap"; done
 }
 
-# ---- unit tests (C binaries only: exported-symbols is a Python script) ----
-mapfile -t unit < <(meson test -C "$dir" --list --suite unit 2>/dev/null |
-                    sed -n 's|^.*:unit / ||p' | grep -vx 'exported-symbols')
+# ---- unit tests: the compiled ones only (a script test would put Python or
+# bash under valgrind, and their forked children leave no summary) ---------
+mapfile -t unit < <(meson introspect --tests "$dir" | python3 -c '
+import json, os, sys
+build = os.path.realpath(sys.argv[1])
+for t in json.load(sys.stdin):
+    if not any(s.split(":")[-1] == "unit" for s in t["suite"]):
+        continue
+    exe = os.path.realpath(t["cmd"][0])
+    try:
+        with open(exe, "rb") as f:
+            if exe.startswith(build + os.sep) and f.read(4) == b"\x7fELF":
+                print(t["name"])
+    except OSError:
+        pass' "$dir")
 meson test -C "$dir" --wrapper "${vg[*]}" --timeout-multiplier 10 \
     --num-processes 2 --print-errorlogs "${unit[@]}" > "$dir/valgrind-unit.log" 2>&1
 # meson names the log after the wrapper: testlog-valgrind.json.
