@@ -34,12 +34,8 @@ static thrift_status_t enc_struct(thrift__writer_t *w,
             continue;
         const thrift_value_t *slot = &slots[i];
         if (!(slot->flags & THRIFT__VALUE_SET)) {
-            if (THRIFT_UNLIKELY(fields[i].req == THRIFT_REQ_REQUIRED)) {
-                thrift__error_set(w->err, THRIFT_MISSING,
-                                  "required field missing");
-                thrift__wpath_field(w->err, &fields[i]);
-                return THRIFT_MISSING;
-            }
+            if (THRIFT_UNLIKELY(fields[i].req == THRIFT_REQ_REQUIRED))
+                return thrift__wfail_required(w, &fields[i]);
             continue;
         }
         if (THRIFT_UNLIKELY(!thrift__ensure(w, 3)))
@@ -120,38 +116,21 @@ static thrift_status_t enc_value(thrift__writer_t *w, const thrift_value_t *v) {
         p[0] = et->wire_type;
         thrift__put_be32(p + 1, v->count);
         w->p = p + 5;
-        const thrift_value_t *items = v->u.c.items;
-        for (uint32_t i = 0; i < v->count; i++) {
-            thrift_status_t st = enc_value(w, &items[i]);
-            if (THRIFT_UNLIKELY(st != THRIFT_OK)) {
-                thrift__wpath_index(w->err, i);
-                return st;
-            }
-        }
-        return THRIFT_OK;
+        return thrift__enc_items(w, v->u.c.items, v->count, 1, enc_value);
     }
     case THRIFT_KIND_MAP: {
         p[0] = v->type->key->resolved->wire_type;
         p[1] = v->type->value->resolved->wire_type;
         thrift__put_be32(p + 2, v->count);
         w->p = p + 6;
-        const thrift_value_t *items = v->u.c.items;
-        for (uint32_t i = 0; i < 2 * v->count; i++) {
-            thrift_status_t st = enc_value(w, &items[i]);
-            if (THRIFT_UNLIKELY(st != THRIFT_OK)) {
-                thrift__wpath_index(w->err, i / 2);
-                return st;
-            }
-        }
-        return THRIFT_OK;
+        return thrift__enc_items(w, v->u.c.items, v->count, 2, enc_value);
     }
     case THRIFT_KIND_STRUCT:
     case THRIFT_KIND_UNION:
     case THRIFT_KIND_EXCEPTION:
         return enc_struct(w, v);
     default:
-        return thrift__error_set(w->err, THRIFT_TYPE, "cannot encode a %s",
-                                 thrift__kind_name(v->kind));
+        return thrift__wfail_kind(w, v->kind);
     }
 }
 
@@ -160,165 +139,54 @@ thrift_status_t thrift__binary_encode_value(thrift__writer_t *w,
     return enc_value(w, v);
 }
 
-/* ---- decode ---------------------------------------------------------------- */
-
-#define NEED(r, n)                                                            \
-    do {                                                                      \
-        if (THRIFT_UNLIKELY((size_t)((r)->end - (r)->p) < (size_t)(n)))       \
-            return thrift__reader_need_more(r);                               \
-    } while (0)
-
-static thrift_status_t dec_value(thrift__reader_t *r, thrift_value_t *v,
-                                 const thrift_type_def_t *t);
-
-static thrift_status_t skip_value(thrift__reader_t *r, unsigned wire);
+/* ---- decode ----------------------------------------------------------------
+ * dec_value is inlined where values occur (struct fields, container
+ * elements): scalars cost no call.  Structs and containers get one
+ * out-of-line function each, the only places that pay for a call. */
 
 static thrift_status_t dec_struct(thrift__reader_t *r, thrift_value_t *v,
-                                  const thrift_type_def_t *t) {
-    const thrift_struct_def_t *sd = t->struct_def;
-    if (THRIFT_UNLIKELY(++r->depth > r->opts->max_depth))
-        return thrift__reader_fail(r, THRIFT_LIMIT,
-                                   "nesting deeper than %u", r->opts->max_depth);
-    uint32_t n = sd->field_count;
-    thrift_value_t *slots = NULL;
-    if (n) {
-        slots = thrift__arena_alloc(r->arena, sizeof(thrift_value_t) * n);
-        if (THRIFT_UNLIKELY(!slots))
-            return thrift__reader_fail(r, THRIFT_NOMEM, "out of memory");
-        memset(slots, 0, sizeof(thrift_value_t) * n);
-    }
-    v->u.s.slots = slots;
-    v->count = n;
-    uint32_t seen = 0;
-    for (;;) {
-        NEED(r, 1);
-        unsigned wire = *r->p;
-        if (wire == THRIFT_TYPE_STOP) {
-            r->p++;
-            break;
-        }
-        NEED(r, 3);
-        int id = (int16_t)thrift__get_be16(r->p + 1);
-        r->p += 3;
-        const thrift_field_def_t *f = thrift__struct_field_by_id(sd, id);
-        if (!f) {
-            thrift_status_t st = skip_value(r, wire);
-            if (st != THRIFT_OK)
-                return st;
-            continue;
-        }
-        const thrift_type_def_t *ft = f->type->resolved;
-        if (THRIFT_UNLIKELY(ft->wire_type != wire)) {
-            if (r->opts->skip_mismatched && wire_min(wire)) {
-                thrift_status_t st = skip_value(r, wire);
-                if (st != THRIFT_OK)
-                    return st;
-                continue;
-            }
-            r->p -= 3;
-            thrift_status_t st = thrift__reader_fail(
-                r, THRIFT_TYPE, "expected %s, got wire type %u",
-                ft->name ? ft->name : thrift__kind_name(ft->kind), wire);
-            thrift__path_field(r, f);
-            return st;
-        }
-        thrift_value_t *slot = &slots[f->index];
-        seen += !(slot->flags & THRIFT__VALUE_SET);
-        thrift_status_t st = dec_value(r, slot, ft);
-        if (THRIFT_UNLIKELY(st != THRIFT_OK)) {
-            thrift__path_field(r, f);
-            return st;
-        }
-        slot->flags = THRIFT__VALUE_SET;
-    }
-    r->depth--;
-    if (seen != n || t->kind == THRIFT_KIND_UNION)
-        return thrift__finish_struct(r, v, seen);
-    return THRIFT_OK;
-}
+                                  const thrift_type_def_t *t);
+static thrift_status_t dec_list(thrift__reader_t *r, thrift_value_t *v,
+                                const thrift_type_def_t *t);
+static thrift_status_t dec_map(thrift__reader_t *r, thrift_value_t *v,
+                               const thrift_type_def_t *t);
+static thrift_status_t skip_value(thrift__reader_t *r, unsigned wire);
 
-static thrift_status_t dec_items(thrift__reader_t *r, thrift_value_t *v,
-                                 const thrift_type_def_t *et, uint32_t count) {
-    thrift_value_t *items = NULL;
-    if (count) {
-        items = thrift__arena_alloc(r->arena, sizeof(thrift_value_t) * count);
-        if (THRIFT_UNLIKELY(!items))
-            return thrift__reader_fail(r, THRIFT_NOMEM, "out of memory");
-    }
-    v->u.c.items = items;
-    v->u.c.cap = count;
-    v->count = 0;
-    if (THRIFT_UNLIKELY(++r->depth > r->opts->max_depth))
-        return thrift__reader_fail(r, THRIFT_LIMIT,
-                                   "nesting deeper than %u", r->opts->max_depth);
-    for (uint32_t i = 0; i < count; i++) {
-        items[i].flags = 0;
-        thrift_status_t st = dec_value(r, &items[i], et);
-        if (THRIFT_UNLIKELY(st != THRIFT_OK)) {
-            thrift__path_index(r, i);
-            return st;
-        }
-        v->count = i + 1;
-    }
-    r->depth--;
-    return THRIFT_OK;
-}
-
-static thrift_status_t read_count(thrift__reader_t *r, uint32_t *out,
-                                  unsigned elem_min) {
-    int32_t n = (int32_t)thrift__get_be32(r->p);
-    if (THRIFT_UNLIKELY(n < 0))
-        return thrift__reader_fail(r, THRIFT_INVALID,
-                                   "negative container size %d", (int)n);
-    if (THRIFT_UNLIKELY((size_t)n > r->opts->max_container_size))
-        return thrift__reader_fail(r, THRIFT_LIMIT,
-                                   "container of %d elements exceeds the limit",
-                                   (int)n);
-    r->p += 4;
-    thrift_status_t st =
-        thrift__reader_check_len(r, (uint64_t)n * elem_min,
-                                 r->opts->max_message_size, "container");
-    if (st != THRIFT_OK)
-        return st;
-    *out = (uint32_t)n;
-    return THRIFT_OK;
-}
-
-static thrift_status_t dec_value(thrift__reader_t *r, thrift_value_t *v,
-                                 const thrift_type_def_t *t) {
+THRIFT__INLINE thrift_status_t dec_value(thrift__reader_t *r, thrift_value_t *v,
+                                         const thrift_type_def_t *t) {
     v->type = t;
     v->kind = t->kind;
     const uint8_t *p = r->p;
     switch (t->kind) {
     case THRIFT_KIND_BOOL:
-        NEED(r, 1);
+        THRIFT__NEED(r, 1);
         v->u.i = 0;
         v->u.b = *p != 0;
         r->p = p + 1;
         return THRIFT_OK;
     case THRIFT_KIND_I8:
-        NEED(r, 1);
+        THRIFT__NEED(r, 1);
         v->u.i = (int8_t)*p;
         r->p = p + 1;
         return THRIFT_OK;
     case THRIFT_KIND_I16:
-        NEED(r, 2);
+        THRIFT__NEED(r, 2);
         v->u.i = (int16_t)thrift__get_be16(p);
         r->p = p + 2;
         return THRIFT_OK;
     case THRIFT_KIND_I32:
     case THRIFT_KIND_ENUM:
-        NEED(r, 4);
+        THRIFT__NEED(r, 4);
         v->u.i = (int32_t)thrift__get_be32(p);
         r->p = p + 4;
         return THRIFT_OK;
     case THRIFT_KIND_I64:
-        NEED(r, 8);
+        THRIFT__NEED(r, 8);
         v->u.i = (int64_t)thrift__get_be64(p);
         r->p = p + 8;
         return THRIFT_OK;
     case THRIFT_KIND_DOUBLE: {
-        NEED(r, 8);
+        THRIFT__NEED(r, 8);
         uint64_t bits = thrift__get_be64(p);
         memcpy(&v->u.d, &bits, 8);
         r->p = p + 8;
@@ -326,7 +194,7 @@ static thrift_status_t dec_value(thrift__reader_t *r, thrift_value_t *v,
     }
     case THRIFT_KIND_STRING:
     case THRIFT_KIND_BINARY: {
-        NEED(r, 4);
+        THRIFT__NEED(r, 4);
         int32_t len = (int32_t)thrift__get_be32(p);
         if (THRIFT_UNLIKELY(len < 0))
             return thrift__reader_fail(r, THRIFT_INVALID,
@@ -344,7 +212,7 @@ static thrift_status_t dec_value(thrift__reader_t *r, thrift_value_t *v,
         } else {
             uint8_t *copy = thrift__arena_alloc(r->arena, (size_t)len);
             if (THRIFT_UNLIKELY(!copy))
-                return thrift__reader_fail(r, THRIFT_NOMEM, "out of memory");
+                return thrift__fail_nomem(r);
             memcpy(copy, r->p, (size_t)len);
             v->u.bytes.ptr = copy;
         }
@@ -353,79 +221,118 @@ static thrift_status_t dec_value(thrift__reader_t *r, thrift_value_t *v,
         return THRIFT_OK;
     }
     case THRIFT_KIND_UUID:
-        NEED(r, 16);
+        THRIFT__NEED(r, 16);
         memcpy(v->u.uuid, p, 16);
         r->p = p + 16;
         return THRIFT_OK;
     case THRIFT_KIND_LIST:
-    case THRIFT_KIND_SET: {
-        NEED(r, 5);
-        const thrift_type_def_t *et = t->elem->resolved;
-        unsigned wire = p[0];
-        r->p = p + 1;
-        uint32_t count = 0;
-        thrift_status_t st = read_count(r, &count, wire_min(wire) ? wire_min(wire) : 1);
-        if (st != THRIFT_OK)
-            return st;
-        if (THRIFT_UNLIKELY(count && wire != et->wire_type)) {
-            r->p = p;
-            return thrift__reader_fail(r, THRIFT_TYPE,
-                                       "expected %s elements, got wire type %u",
-                                       et->name, wire);
-        }
-        return dec_items(r, v, et, count);
-    }
-    case THRIFT_KIND_MAP: {
-        NEED(r, 6);
-        const thrift_type_def_t *kt = t->key->resolved, *vt = t->value->resolved;
-        unsigned kw = p[0], vw = p[1];
-        r->p = p + 2;
-        unsigned m = (wire_min(kw) ? wire_min(kw) : 1) + (wire_min(vw) ? wire_min(vw) : 1);
-        uint32_t count = 0;
-        thrift_status_t st = read_count(r, &count, m);
-        if (st != THRIFT_OK)
-            return st;
-        if (THRIFT_UNLIKELY(count && (kw != kt->wire_type || vw != vt->wire_type))) {
-            r->p = p;
-            return thrift__reader_fail(r, THRIFT_TYPE,
-                                       "expected map<%s,%s>, got wire types %u,%u",
-                                       kt->name, vt->name, kw, vw);
-        }
-        thrift_value_t *items = NULL;
-        if (count) {
-            items = thrift__arena_alloc(r->arena,
-                                        sizeof(thrift_value_t) * 2 * (size_t)count);
-            if (THRIFT_UNLIKELY(!items))
-                return thrift__reader_fail(r, THRIFT_NOMEM, "out of memory");
-        }
-        v->u.c.items = items;
-        v->u.c.cap = count;
-        v->count = 0;
-        if (THRIFT_UNLIKELY(++r->depth > r->opts->max_depth))
-            return thrift__reader_fail(r, THRIFT_LIMIT, "nesting deeper than %u",
-                                       r->opts->max_depth);
-        for (uint32_t i = 0; i < count; i++) {
-            items[2 * i].flags = items[2 * i + 1].flags = 0;
-            st = dec_value(r, &items[2 * i], kt);
-            if (st == THRIFT_OK)
-                st = dec_value(r, &items[2 * i + 1], vt);
-            if (THRIFT_UNLIKELY(st != THRIFT_OK)) {
-                thrift__path_index(r, i);
-                return st;
-            }
-            v->count = i + 1;
-        }
-        r->depth--;
-        return THRIFT_OK;
-    }
+    case THRIFT_KIND_SET:
+        return dec_list(r, v, t);
+    case THRIFT_KIND_MAP:
+        return dec_map(r, v, t);
     case THRIFT_KIND_STRUCT:
     case THRIFT_KIND_UNION:
     case THRIFT_KIND_EXCEPTION:
         return dec_struct(r, v, t);
     default:
-        return thrift__reader_fail(r, THRIFT_TYPE, "cannot decode a %s",
-                                   thrift__kind_name(t->kind));
+        return thrift__fail_kind(r, t);
     }
+}
+
+/* A field header: the type byte, then (but after STOP) the i16 id. */
+static inline thrift_status_t read_field_hdr(thrift__reader_t *r,
+                                             thrift__field_hdr_t *h) {
+    THRIFT__NEED(r, 1);
+    h->at = r->p;
+    h->wire = *r->p;
+    if (h->wire == THRIFT_TYPE_STOP) {
+        r->p++;
+        return THRIFT_OK;
+    }
+    THRIFT__NEED(r, 3);
+    h->id = (int16_t)thrift__get_be16(r->p + 1);
+    r->p += 3;
+    return THRIFT_OK;
+}
+
+static thrift_status_t dec_field(thrift__reader_t *r, thrift_value_t *slot,
+                                 const thrift_type_def_t *ft,
+                                 const thrift__field_hdr_t *h) {
+    (void)h;
+    return dec_value(r, slot, ft);
+}
+
+static thrift_status_t skip_field(thrift__reader_t *r,
+                                  const thrift__field_hdr_t *h) {
+    return skip_value(r, h->wire);
+}
+
+static thrift_status_t dec_elem(thrift__reader_t *r, thrift_value_t *item,
+                                const thrift_type_def_t *t, uint32_t i) {
+    (void)i;
+    return dec_value(r, item, t);
+}
+
+static THRIFT__NOINLINE thrift_status_t dec_struct(thrift__reader_t *r,
+                                                   thrift_value_t *v,
+                                                   const thrift_type_def_t *t) {
+    return thrift__dec_struct(r, v, t, read_field_hdr, dec_field, skip_field);
+}
+
+/* The i32 element count of a container header, bounded by the limits and
+ * by `elem_min` bytes an element against the bytes left. */
+static thrift_status_t read_count(thrift__reader_t *r, uint32_t *out,
+                                  unsigned elem_min) {
+    int32_t n = (int32_t)thrift__get_be32(r->p);
+    if (THRIFT_UNLIKELY(n < 0))
+        return thrift__reader_fail(r, THRIFT_INVALID,
+                                   "negative container size %d", (int)n);
+    if (THRIFT_UNLIKELY((size_t)n > r->opts->max_container_size))
+        return thrift__fail_count(r, (uint64_t)n);
+    r->p += 4;
+    thrift_status_t st =
+        thrift__reader_check_len(r, (uint64_t)n * elem_min,
+                                 r->opts->max_message_size, "container");
+    if (st != THRIFT_OK)
+        return st;
+    *out = (uint32_t)n;
+    return THRIFT_OK;
+}
+
+/* Bytes an element of `wire` takes at least, counting a bad type as 1 (the
+ * type is checked once the count is known not to be 0). */
+static inline unsigned elem_min(unsigned wire) {
+    return wire_min(wire) ? wire_min(wire) : 1;
+}
+
+/* A list or set: element type byte, i32 count. */
+static THRIFT__NOINLINE thrift_status_t dec_list(thrift__reader_t *r,
+                                                 thrift_value_t *v,
+                                                 const thrift_type_def_t *t) {
+    const uint8_t *p = r->p;
+    THRIFT__NEED(r, 5);
+    unsigned wire = p[0];
+    r->p = p + 1;
+    uint32_t count = 0;
+    thrift_status_t st = read_count(r, &count, elem_min(wire));
+    if (st != THRIFT_OK)
+        return st;
+    return thrift__dec_list(r, v, t, p, wire, count, dec_elem);
+}
+
+/* A map: key and value type bytes, i32 count. */
+static THRIFT__NOINLINE thrift_status_t dec_map(thrift__reader_t *r,
+                                                thrift_value_t *v,
+                                                const thrift_type_def_t *t) {
+    const uint8_t *p = r->p;
+    THRIFT__NEED(r, 6);
+    unsigned kw = p[0], vw = p[1];
+    r->p = p + 2;
+    uint32_t count = 0;
+    thrift_status_t st = read_count(r, &count, elem_min(kw) + elem_min(vw));
+    if (st != THRIFT_OK)
+        return st;
+    return thrift__dec_map(r, v, t, p, kw, vw, count, dec_elem, dec_elem);
 }
 
 thrift_status_t thrift__binary_decode_value(thrift__reader_t *r,
@@ -441,28 +348,15 @@ static thrift_status_t skip_value(thrift__reader_t *r, unsigned wire) {
     switch (wire) {
     case THRIFT_TYPE_BOOL:
     case THRIFT_TYPE_BYTE:
-        NEED(r, 1);
-        r->p += 1;
-        return THRIFT_OK;
     case THRIFT_TYPE_I16:
-        NEED(r, 2);
-        r->p += 2;
-        return THRIFT_OK;
     case THRIFT_TYPE_I32:
-        NEED(r, 4);
-        r->p += 4;
-        return THRIFT_OK;
     case THRIFT_TYPE_I64:
     case THRIFT_TYPE_DOUBLE:
-        NEED(r, 8);
-        r->p += 8;
-        return THRIFT_OK;
     case THRIFT_TYPE_UUID:
-        NEED(r, 16);
-        r->p += 16;
-        return THRIFT_OK;
+        /* fixed widths: their smallest size is their size */
+        return thrift__skip_bytes(r, min_size[wire]);
     case THRIFT_TYPE_STRING: {
-        NEED(r, 4);
+        THRIFT__NEED(r, 4);
         int32_t len = (int32_t)thrift__get_be32(r->p);
         if (len < 0)
             return thrift__reader_fail(r, THRIFT_INVALID,
@@ -475,37 +369,19 @@ static thrift_status_t skip_value(thrift__reader_t *r, unsigned wire) {
         r->p += len;
         return THRIFT_OK;
     }
-    case THRIFT_TYPE_STRUCT: {
-        if (++r->depth > r->opts->max_depth)
-            return thrift__reader_fail(r, THRIFT_LIMIT, "nesting deeper than %u",
-                                       r->opts->max_depth);
-        for (;;) {
-            NEED(r, 1);
-            unsigned fw = *r->p;
-            if (fw == THRIFT_TYPE_STOP) {
-                r->p++;
-                break;
-            }
-            NEED(r, 3);
-            r->p += 3;
-            thrift_status_t st = skip_value(r, fw);
-            if (st != THRIFT_OK)
-                return st;
-        }
-        r->depth--;
-        return THRIFT_OK;
-    }
+    case THRIFT_TYPE_STRUCT:
+        return thrift__skip_struct(r, read_field_hdr, skip_field);
     case THRIFT_TYPE_LIST:
     case THRIFT_TYPE_SET:
     case THRIFT_TYPE_MAP: {
         unsigned kw, vw = 0;
         if (wire == THRIFT_TYPE_MAP) {
-            NEED(r, 6);
+            THRIFT__NEED(r, 6);
             kw = r->p[0];
             vw = r->p[1];
             r->p += 2;
         } else {
-            NEED(r, 5);
+            THRIFT__NEED(r, 5);
             kw = r->p[0];
             r->p += 1;
         }
@@ -517,18 +393,7 @@ static thrift_status_t skip_value(thrift__reader_t *r, unsigned wire) {
         if (count && (!km || (wire == THRIFT_TYPE_MAP && !vm)))
             return thrift__reader_fail(r, THRIFT_INVALID,
                                        "invalid element type %u", km ? vw : kw);
-        if (++r->depth > r->opts->max_depth)
-            return thrift__reader_fail(r, THRIFT_LIMIT, "nesting deeper than %u",
-                                       r->opts->max_depth);
-        for (uint32_t i = 0; i < count; i++) {
-            st = skip_value(r, kw);
-            if (st == THRIFT_OK && wire == THRIFT_TYPE_MAP)
-                st = skip_value(r, vw);
-            if (st != THRIFT_OK)
-                return st;
-        }
-        r->depth--;
-        return THRIFT_OK;
+        return thrift__skip_items(r, count, kw, vw, skip_value);
     }
     default:
         return thrift__reader_fail(r, THRIFT_INVALID, "invalid wire type %u",
@@ -575,14 +440,14 @@ thrift_status_t thrift__binary_write_message_end(thrift__writer_t *w) {
 
 thrift_status_t thrift__binary_read_message_begin(thrift__reader_t *r,
                                                   thrift_message_header_t *hdr) {
-    NEED(r, 4);
+    THRIFT__NEED(r, 4);
     uint32_t first = thrift__get_be32(r->p);
     if (first & 0x80000000u) {
         if ((first & VERSION_MASK) != VERSION_1)
             return thrift__reader_fail(r, THRIFT_INVALID,
                                        "bad protocol version 0x%08x", first);
         r->p += 4;
-        NEED(r, 4);
+        THRIFT__NEED(r, 4);
         int32_t len = (int32_t)thrift__get_be32(r->p);
         if (len < 0)
             return thrift__reader_fail(r, THRIFT_INVALID,

@@ -119,12 +119,8 @@ static thrift_status_t enc_struct(thrift__writer_t *w,
             continue;
         const thrift_value_t *slot = &slots[i];
         if (!(slot->flags & THRIFT__VALUE_SET)) {
-            if (THRIFT_UNLIKELY(fields[i].req == THRIFT_REQ_REQUIRED)) {
-                thrift__error_set(w->err, THRIFT_MISSING,
-                                  "required field missing");
-                thrift__wpath_field(w->err, &fields[i]);
-                return THRIFT_MISSING;
-            }
+            if (THRIFT_UNLIKELY(fields[i].req == THRIFT_REQ_REQUIRED))
+                return thrift__wfail_required(w, &fields[i]);
             continue;
         }
         if (THRIFT_UNLIKELY(!thrift__ensure(w, 4)))
@@ -219,15 +215,7 @@ static thrift_status_t enc_value(thrift__writer_t *w, const thrift_value_t *v) {
             p = put_varint(p, n);
         }
         w->p = p;
-        const thrift_value_t *items = v->u.c.items;
-        for (uint32_t i = 0; i < n; i++) {
-            thrift_status_t st = enc_value(w, &items[i]);
-            if (THRIFT_UNLIKELY(st != THRIFT_OK)) {
-                thrift__wpath_index(w->err, i);
-                return st;
-            }
-        }
-        return THRIFT_OK;
+        return thrift__enc_items(w, v->u.c.items, n, 1, enc_value);
     }
     case THRIFT_KIND_MAP: {
         uint32_t n = v->count;
@@ -240,23 +228,14 @@ static thrift_status_t enc_value(thrift__writer_t *w, const thrift_value_t *v) {
         *p++ = (uint8_t)(wire_ctype[v->type->key->resolved->wire_type] << 4 |
                          wire_ctype[v->type->value->resolved->wire_type]);
         w->p = p;
-        const thrift_value_t *items = v->u.c.items;
-        for (uint32_t i = 0; i < 2 * n; i++) {
-            thrift_status_t st = enc_value(w, &items[i]);
-            if (THRIFT_UNLIKELY(st != THRIFT_OK)) {
-                thrift__wpath_index(w->err, i / 2);
-                return st;
-            }
-        }
-        return THRIFT_OK;
+        return thrift__enc_items(w, v->u.c.items, n, 2, enc_value);
     }
     case THRIFT_KIND_STRUCT:
     case THRIFT_KIND_UNION:
     case THRIFT_KIND_EXCEPTION:
         return enc_struct(w, v);
     default:
-        return thrift__error_set(w->err, THRIFT_TYPE, "cannot encode a %s",
-                                 thrift__kind_name(v->kind));
+        return thrift__wfail_kind(w, v->kind);
     }
 }
 
@@ -265,21 +244,13 @@ thrift_status_t thrift__compact_encode_value(thrift__writer_t *w,
     return enc_value(w, v);
 }
 
-/* ---- decode ---------------------------------------------------------------- */
+/* ---- decode ----------------------------------------------------------------
+ * dec_value is inlined where values occur (struct fields, container
+ * elements): scalars cost no call.  Structs and containers get one
+ * out-of-line function each, the only places that pay for a call. */
 
-#define NEED(r, n)                                                            \
-    do {                                                                      \
-        if (THRIFT_UNLIKELY((size_t)((r)->end - (r)->p) < (size_t)(n)))       \
-            return thrift__reader_need_more(r);                               \
-    } while (0)
-
-static thrift_status_t read_varint(thrift__reader_t *r, uint64_t *out) {
+static thrift_status_t read_varint_long(thrift__reader_t *r, uint64_t *out) {
     const uint8_t *p = r->p;
-    if (THRIFT_LIKELY(r->end - p >= 1 && p[0] < 0x80)) {
-        *out = p[0];
-        r->p = p + 1;
-        return THRIFT_OK;
-    }
     uint64_t v = 0;
     for (unsigned shift = 0; shift < 70; shift += 7) {
         if (THRIFT_UNLIKELY(p >= r->end))
@@ -295,8 +266,19 @@ static thrift_status_t read_varint(thrift__reader_t *r, uint64_t *out) {
     return thrift__reader_fail(r, THRIFT_INVALID, "varint longer than 10 bytes");
 }
 
-static thrift_status_t read_size(thrift__reader_t *r, uint32_t *out,
-                                 const char *what) {
+/* Most varints are one byte: that case inline, the rest out of line. */
+static inline thrift_status_t read_varint(thrift__reader_t *r, uint64_t *out) {
+    const uint8_t *p = r->p;
+    if (THRIFT_LIKELY(r->end - p >= 1 && p[0] < 0x80)) {
+        *out = p[0];
+        r->p = p + 1;
+        return THRIFT_OK;
+    }
+    return read_varint_long(r, out);
+}
+
+static inline thrift_status_t read_size(thrift__reader_t *r, uint32_t *out,
+                                        const char *what) {
     uint64_t n = 0;
     thrift_status_t st = read_varint(r, &n);
     if (st != THRIFT_OK)
@@ -308,188 +290,54 @@ static thrift_status_t read_size(thrift__reader_t *r, uint32_t *out,
     return THRIFT_OK;
 }
 
-static thrift_status_t check_count(thrift__reader_t *r, uint32_t n,
-                                   unsigned elem_min) {
-    if (THRIFT_UNLIKELY((size_t)n > r->opts->max_container_size))
-        return thrift__reader_fail(r, THRIFT_LIMIT,
-                                   "container of %u elements exceeds the limit", n);
-    return thrift__reader_check_len(r, (uint64_t)n * elem_min,
-                                    r->opts->max_message_size, "container");
-}
-
-static thrift_status_t dec_value(thrift__reader_t *r, thrift_value_t *v,
-                                 const thrift_type_def_t *t);
+static thrift_status_t dec_struct(thrift__reader_t *r, thrift_value_t *v,
+                                  const thrift_type_def_t *t);
+static thrift_status_t dec_list(thrift__reader_t *r, thrift_value_t *v,
+                                const thrift_type_def_t *t);
+static thrift_status_t dec_map(thrift__reader_t *r, thrift_value_t *v,
+                               const thrift_type_def_t *t);
 static thrift_status_t skip_value(thrift__reader_t *r, unsigned wire);
 
-static thrift_status_t read_field_header(thrift__reader_t *r, unsigned b,
-                                         int *last) {
-    unsigned delta = b >> 4;
-    if (delta) {
-        *last += (int)delta;
-        return THRIFT_OK;
-    }
-    uint64_t z = 0;
-    thrift_status_t st = read_varint(r, &z);
-    if (st != THRIFT_OK)
-        return st;
-    int64_t id = unzigzag(z);
-    if (id < INT16_MIN || id > INT16_MAX)
-        return thrift__reader_fail(r, THRIFT_INVALID, "field id %lld out of range",
-                                   (long long)id);
-    *last = (int)id;
-    return THRIFT_OK;
-}
-
-static thrift_status_t dec_struct(thrift__reader_t *r, thrift_value_t *v,
-                                  const thrift_type_def_t *t) {
-    const thrift_struct_def_t *sd = t->struct_def;
-    if (THRIFT_UNLIKELY(++r->depth > r->opts->max_depth))
-        return thrift__reader_fail(r, THRIFT_LIMIT,
-                                   "nesting deeper than %u", r->opts->max_depth);
-    uint32_t n = sd->field_count;
-    thrift_value_t *slots = NULL;
-    if (n) {
-        slots = thrift__arena_alloc(r->arena, sizeof(thrift_value_t) * n);
-        if (THRIFT_UNLIKELY(!slots))
-            return thrift__reader_fail(r, THRIFT_NOMEM, "out of memory");
-        memset(slots, 0, sizeof(thrift_value_t) * n);
-    }
-    v->u.s.slots = slots;
-    v->count = n;
-    uint32_t seen = 0;
-    int last = 0;
-    for (;;) {
-        NEED(r, 1);
-        const uint8_t *hdr = r->p;
-        unsigned b = *r->p++;
-        if (b == CT_STOP)
-            break;
-        unsigned ct = b & 0x0f;
-        unsigned wire = ctype_wire[ct];
-        thrift_status_t st = read_field_header(r, b, &last);
-        if (st != THRIFT_OK)
-            return st;
-        if (THRIFT_UNLIKELY(wire == 0)) {
-            r->p = hdr;
-            return thrift__reader_fail(r, THRIFT_INVALID,
-                                       "invalid compact type %u", ct);
-        }
-        const thrift_field_def_t *f = thrift__struct_field_by_id(sd, last);
-        const thrift_type_def_t *ft = f ? f->type->resolved : NULL;
-        if (!f || THRIFT_UNLIKELY(ft->wire_type != wire)) {
-            if (f && !r->opts->skip_mismatched) {
-                r->p = hdr;
-                st = thrift__reader_fail(
-                    r, THRIFT_TYPE, "expected %s, got wire type %u",
-                    ft->name ? ft->name : thrift__kind_name(ft->kind), wire);
-                thrift__path_field(r, f);
-                return st;
-            }
-            /* A bool field's value is in its header: nothing to skip. */
-            if (wire != THRIFT_TYPE_BOOL) {
-                st = skip_value(r, wire);
-                if (st != THRIFT_OK)
-                    return st;
-            }
-            continue;
-        }
-        thrift_value_t *slot = &slots[f->index];
-        seen += !(slot->flags & THRIFT__VALUE_SET);
-        if (wire == THRIFT_TYPE_BOOL) {
-            slot->type = ft;
-            slot->kind = ft->kind;
-            slot->u.i = 0;
-            slot->u.b = ct == CT_TRUE;
-        } else {
-            st = dec_value(r, slot, ft);
-            if (THRIFT_UNLIKELY(st != THRIFT_OK)) {
-                thrift__path_field(r, f);
-                return st;
-            }
-        }
-        slot->flags = THRIFT__VALUE_SET;
-    }
-    r->depth--;
-    if (seen != n || t->kind == THRIFT_KIND_UNION)
-        return thrift__finish_struct(r, v, seen);
-    return THRIFT_OK;
-}
-
-/* Reads a list/set header: element wire type and count. */
-static thrift_status_t read_list_header(thrift__reader_t *r, unsigned *wire,
-                                        uint32_t *count) {
-    NEED(r, 1);
-    unsigned b = *r->p++;
-    unsigned n = b >> 4;
-    *wire = ctype_wire[b & 0x0f];
-    if (n == 15) {
-        thrift_status_t st = read_size(r, count, "list");
-        if (st != THRIFT_OK)
-            return st;
-    } else {
-        *count = n;
-    }
-    if (*count && !*wire) {
-        r->p--;
-        return thrift__reader_fail(r, THRIFT_INVALID,
-                                   "invalid compact element type %u", b & 0x0f);
-    }
-    return check_count(r, *count, wire_min(*wire) ? wire_min(*wire) : 1);
-}
-
-static thrift_status_t read_map_header(thrift__reader_t *r, unsigned *kw,
-                                       unsigned *vw, uint32_t *count) {
-    thrift_status_t st = read_size(r, count, "map");
-    if (st != THRIFT_OK)
-        return st;
-    *kw = *vw = 0;
-    if (*count == 0)
-        return THRIFT_OK;
-    NEED(r, 1);
-    unsigned b = *r->p++;
-    *kw = ctype_wire[b >> 4];
-    *vw = ctype_wire[b & 0x0f];
-    if (!*kw || !*vw) {
-        r->p--;
-        return thrift__reader_fail(r, THRIFT_INVALID,
-                                   "invalid compact map types 0x%02x", b);
-    }
-    return check_count(r, *count, wire_min(*kw) + wire_min(*vw));
-}
-
-static thrift_status_t dec_value(thrift__reader_t *r, thrift_value_t *v,
-                                 const thrift_type_def_t *t) {
+THRIFT__INLINE thrift_status_t dec_value(thrift__reader_t *r, thrift_value_t *v,
+                                         const thrift_type_def_t *t) {
     v->type = t;
     v->kind = t->kind;
     thrift_status_t st;
     uint64_t u = 0;
     switch (t->kind) {
     case THRIFT_KIND_BOOL:
-        NEED(r, 1);
+        THRIFT__NEED(r, 1);
         v->u.i = 0;
         v->u.b = *r->p++ == CT_TRUE;
         return THRIFT_OK;
     case THRIFT_KIND_I8:
-        NEED(r, 1);
+        THRIFT__NEED(r, 1);
         v->u.i = (int8_t)*r->p++;
         return THRIFT_OK;
-    case THRIFT_KIND_I16:
-    case THRIFT_KIND_I32:
-    case THRIFT_KIND_ENUM:
     case THRIFT_KIND_I64:
         st = read_varint(r, &u);
         if (THRIFT_UNLIKELY(st != THRIFT_OK))
             return st;
         v->u.i = unzigzag(u);
-        if (THRIFT_UNLIKELY(t->kind != THRIFT_KIND_I64 &&
-                            !thrift__int_fits(t->kind, v->u.i)))
+        return THRIFT_OK;
+    case THRIFT_KIND_I16:
+    case THRIFT_KIND_I32:
+    case THRIFT_KIND_ENUM:
+        st = read_varint(r, &u);
+        if (THRIFT_UNLIKELY(st != THRIFT_OK))
+            return st;
+        v->u.i = unzigzag(u);
+        /* in range when narrowing to the declared width keeps the value */
+        if (THRIFT_UNLIKELY(v->u.i != (t->kind == THRIFT_KIND_I16
+                                           ? (int16_t)v->u.i
+                                           : (int32_t)v->u.i)))
             return thrift__reader_fail(r, THRIFT_INVALID,
                                        "%lld out of range for %s",
                                        (long long)v->u.i,
                                        thrift__kind_name(t->kind));
         return THRIFT_OK;
     case THRIFT_KIND_DOUBLE: {
-        NEED(r, 8);
+        THRIFT__NEED(r, 8);
         uint64_t bits = get_le64(r->p);
         memcpy(&v->u.d, &bits, 8);
         r->p += 8;
@@ -497,7 +345,7 @@ static thrift_status_t dec_value(thrift__reader_t *r, thrift_value_t *v,
     }
     case THRIFT_KIND_STRING:
     case THRIFT_KIND_BINARY: {
-        uint32_t len;
+        uint32_t len = 0;
         st = read_size(r, &len, "string");
         if (THRIFT_UNLIKELY(st != THRIFT_OK))
             return st;
@@ -513,7 +361,7 @@ static thrift_status_t dec_value(thrift__reader_t *r, thrift_value_t *v,
         } else {
             uint8_t *copy = thrift__arena_alloc(r->arena, len);
             if (THRIFT_UNLIKELY(!copy))
-                return thrift__reader_fail(r, THRIFT_NOMEM, "out of memory");
+                return thrift__fail_nomem(r);
             memcpy(copy, r->p, len);
             v->u.bytes.ptr = copy;
         }
@@ -522,98 +370,158 @@ static thrift_status_t dec_value(thrift__reader_t *r, thrift_value_t *v,
         return THRIFT_OK;
     }
     case THRIFT_KIND_UUID:
-        NEED(r, 16);
+        THRIFT__NEED(r, 16);
         memcpy(v->u.uuid, r->p, 16);
         r->p += 16;
         return THRIFT_OK;
     case THRIFT_KIND_LIST:
-    case THRIFT_KIND_SET: {
-        const uint8_t *start = r->p;
-        const thrift_type_def_t *et = t->elem->resolved;
-        unsigned wire;
-        uint32_t count = 0;
-        st = read_list_header(r, &wire, &count);
-        if (st != THRIFT_OK)
-            return st;
-        if (THRIFT_UNLIKELY(count && wire != et->wire_type)) {
-            r->p = start;
-            return thrift__reader_fail(r, THRIFT_TYPE,
-                                       "expected %s elements, got wire type %u",
-                                       et->name, wire);
-        }
-        thrift_value_t *items = NULL;
-        if (count) {
-            items = thrift__arena_alloc(r->arena, sizeof(thrift_value_t) * count);
-            if (THRIFT_UNLIKELY(!items))
-                return thrift__reader_fail(r, THRIFT_NOMEM, "out of memory");
-        }
-        v->u.c.items = items;
-        v->u.c.cap = count;
-        v->count = 0;
-        if (THRIFT_UNLIKELY(++r->depth > r->opts->max_depth))
-            return thrift__reader_fail(r, THRIFT_LIMIT, "nesting deeper than %u",
-                                       r->opts->max_depth);
-        for (uint32_t i = 0; i < count; i++) {
-            items[i].flags = 0;
-            st = dec_value(r, &items[i], et);
-            if (THRIFT_UNLIKELY(st != THRIFT_OK)) {
-                thrift__path_index(r, i);
-                return st;
-            }
-            v->count = i + 1;
-        }
-        r->depth--;
-        return THRIFT_OK;
-    }
-    case THRIFT_KIND_MAP: {
-        const uint8_t *start = r->p;
-        const thrift_type_def_t *kt = t->key->resolved, *vt = t->value->resolved;
-        unsigned kw, vw;
-        uint32_t count = 0;
-        st = read_map_header(r, &kw, &vw, &count);
-        if (st != THRIFT_OK)
-            return st;
-        if (THRIFT_UNLIKELY(count && (kw != kt->wire_type || vw != vt->wire_type))) {
-            r->p = start;
-            return thrift__reader_fail(r, THRIFT_TYPE,
-                                       "expected map<%s,%s>, got wire types %u,%u",
-                                       kt->name, vt->name, kw, vw);
-        }
-        thrift_value_t *items = NULL;
-        if (count) {
-            items = thrift__arena_alloc(r->arena,
-                                        sizeof(thrift_value_t) * 2 * (size_t)count);
-            if (THRIFT_UNLIKELY(!items))
-                return thrift__reader_fail(r, THRIFT_NOMEM, "out of memory");
-        }
-        v->u.c.items = items;
-        v->u.c.cap = count;
-        v->count = 0;
-        if (THRIFT_UNLIKELY(++r->depth > r->opts->max_depth))
-            return thrift__reader_fail(r, THRIFT_LIMIT, "nesting deeper than %u",
-                                       r->opts->max_depth);
-        for (uint32_t i = 0; i < count; i++) {
-            items[2 * i].flags = items[2 * i + 1].flags = 0;
-            st = dec_value(r, &items[2 * i], kt);
-            if (st == THRIFT_OK)
-                st = dec_value(r, &items[2 * i + 1], vt);
-            if (THRIFT_UNLIKELY(st != THRIFT_OK)) {
-                thrift__path_index(r, i);
-                return st;
-            }
-            v->count = i + 1;
-        }
-        r->depth--;
-        return THRIFT_OK;
-    }
+    case THRIFT_KIND_SET:
+        return dec_list(r, v, t);
+    case THRIFT_KIND_MAP:
+        return dec_map(r, v, t);
     case THRIFT_KIND_STRUCT:
     case THRIFT_KIND_UNION:
     case THRIFT_KIND_EXCEPTION:
         return dec_struct(r, v, t);
     default:
-        return thrift__reader_fail(r, THRIFT_TYPE, "cannot decode a %s",
-                                   thrift__kind_name(t->kind));
+        return thrift__fail_kind(r, t);
     }
+}
+
+/* A field header: one byte with the type code and, when it fits, the id's
+ * delta from the previous field (h->id); else the id follows as a zigzag
+ * varint. */
+static inline thrift_status_t read_field_hdr(thrift__reader_t *r,
+                                             thrift__field_hdr_t *h) {
+    THRIFT__NEED(r, 1);
+    h->at = r->p;
+    unsigned b = *r->p++;
+    if (b == CT_STOP) {
+        h->wire = THRIFT_TYPE_STOP;
+        return THRIFT_OK;
+    }
+    h->aux = b & 0x0f;
+    h->wire = ctype_wire[h->aux];
+    if (b >> 4) {
+        h->id += (int)(b >> 4);
+    } else {
+        uint64_t z = 0;
+        thrift_status_t st = read_varint(r, &z);
+        if (st != THRIFT_OK)
+            return st;
+        int64_t id = unzigzag(z);
+        if (id < INT16_MIN || id > INT16_MAX)
+            return thrift__reader_fail(r, THRIFT_INVALID,
+                                       "field id %lld out of range",
+                                       (long long)id);
+        h->id = (int)id;
+    }
+    if (THRIFT_UNLIKELY(h->wire == 0)) {
+        r->p = h->at;
+        return thrift__reader_fail(r, THRIFT_INVALID, "invalid compact type %u",
+                                   h->aux);
+    }
+    return THRIFT_OK;
+}
+
+static thrift_status_t dec_field(thrift__reader_t *r, thrift_value_t *slot,
+                                 const thrift_type_def_t *ft,
+                                 const thrift__field_hdr_t *h) {
+    if (h->wire == THRIFT_TYPE_BOOL) { /* the value is the header's type */
+        slot->type = ft;
+        slot->kind = ft->kind;
+        slot->u.i = 0;
+        slot->u.b = h->aux == CT_TRUE;
+        return THRIFT_OK;
+    }
+    return dec_value(r, slot, ft);
+}
+
+static thrift_status_t skip_field(thrift__reader_t *r,
+                                  const thrift__field_hdr_t *h) {
+    /* A bool field's value is in its header: nothing to skip. */
+    if (h->wire == THRIFT_TYPE_BOOL)
+        return THRIFT_OK;
+    return skip_value(r, h->wire);
+}
+
+static thrift_status_t dec_elem(thrift__reader_t *r, thrift_value_t *item,
+                                const thrift_type_def_t *t, uint32_t i) {
+    (void)i;
+    return dec_value(r, item, t);
+}
+
+static THRIFT__NOINLINE thrift_status_t dec_struct(thrift__reader_t *r,
+                                                   thrift_value_t *v,
+                                                   const thrift_type_def_t *t) {
+    return thrift__dec_struct(r, v, t, read_field_hdr, dec_field, skip_field);
+}
+
+/* Reads a list/set header: element wire type and count. */
+static thrift_status_t read_list_header(thrift__reader_t *r, unsigned *wire,
+                                        uint32_t *count) {
+    THRIFT__NEED(r, 1);
+    unsigned b = *r->p++;
+    unsigned n = b >> 4;
+    *wire = ctype_wire[b & 0x0f];
+    if (n == 15) {
+        thrift_status_t st = read_size(r, count, "list");
+        if (st != THRIFT_OK)
+            return st;
+    } else {
+        *count = n;
+    }
+    if (*count && !*wire) {
+        r->p--;
+        return thrift__reader_fail(r, THRIFT_INVALID,
+                                   "invalid compact element type %u", b & 0x0f);
+    }
+    return thrift__check_count(r, *count,
+                               wire_min(*wire) ? wire_min(*wire) : 1);
+}
+
+static thrift_status_t read_map_header(thrift__reader_t *r, unsigned *kw,
+                                       unsigned *vw, uint32_t *count) {
+    thrift_status_t st = read_size(r, count, "map");
+    if (st != THRIFT_OK)
+        return st;
+    *kw = *vw = 0;
+    if (*count == 0)
+        return THRIFT_OK;
+    THRIFT__NEED(r, 1);
+    unsigned b = *r->p++;
+    *kw = ctype_wire[b >> 4];
+    *vw = ctype_wire[b & 0x0f];
+    if (!*kw || !*vw) {
+        r->p--;
+        return thrift__reader_fail(r, THRIFT_INVALID,
+                                   "invalid compact map types 0x%02x", b);
+    }
+    return thrift__check_count(r, *count, wire_min(*kw) + wire_min(*vw));
+}
+
+static THRIFT__NOINLINE thrift_status_t dec_list(thrift__reader_t *r,
+                                                 thrift_value_t *v,
+                                                 const thrift_type_def_t *t) {
+    const uint8_t *start = r->p;
+    unsigned wire;
+    uint32_t count = 0;
+    thrift_status_t st = read_list_header(r, &wire, &count);
+    if (st != THRIFT_OK)
+        return st;
+    return thrift__dec_list(r, v, t, start, wire, count, dec_elem);
+}
+
+static THRIFT__NOINLINE thrift_status_t dec_map(thrift__reader_t *r,
+                                                thrift_value_t *v,
+                                                const thrift_type_def_t *t) {
+    const uint8_t *start = r->p;
+    unsigned kw, vw;
+    uint32_t count = 0;
+    thrift_status_t st = read_map_header(r, &kw, &vw, &count);
+    if (st != THRIFT_OK)
+        return st;
+    return thrift__dec_map(r, v, t, start, kw, vw, count, dec_elem, dec_elem);
 }
 
 thrift_status_t thrift__compact_decode_value(thrift__reader_t *r,
@@ -631,23 +539,16 @@ static thrift_status_t skip_value(thrift__reader_t *r, unsigned wire) {
     switch (wire) {
     case THRIFT_TYPE_BOOL: /* an element: one byte (a field: none) */
     case THRIFT_TYPE_BYTE:
-        NEED(r, 1);
-        r->p += 1;
-        return THRIFT_OK;
+    case THRIFT_TYPE_DOUBLE:
+    case THRIFT_TYPE_UUID:
+        /* fixed widths: their smallest size is their size */
+        return thrift__skip_bytes(r, min_size[wire]);
     case THRIFT_TYPE_I16:
     case THRIFT_TYPE_I32:
     case THRIFT_TYPE_I64:
         return read_varint(r, &u);
-    case THRIFT_TYPE_DOUBLE:
-        NEED(r, 8);
-        r->p += 8;
-        return THRIFT_OK;
-    case THRIFT_TYPE_UUID:
-        NEED(r, 16);
-        r->p += 16;
-        return THRIFT_OK;
     case THRIFT_TYPE_STRING: {
-        uint32_t len;
+        uint32_t len = 0;
         st = read_size(r, &len, "string");
         if (st != THRIFT_OK)
             return st;
@@ -657,33 +558,8 @@ static thrift_status_t skip_value(thrift__reader_t *r, unsigned wire) {
         r->p += len;
         return THRIFT_OK;
     }
-    case THRIFT_TYPE_STRUCT: {
-        if (++r->depth > r->opts->max_depth)
-            return thrift__reader_fail(r, THRIFT_LIMIT, "nesting deeper than %u",
-                                       r->opts->max_depth);
-        int last = 0;
-        for (;;) {
-            NEED(r, 1);
-            unsigned b = *r->p++;
-            if (b == CT_STOP)
-                break;
-            unsigned fw = ctype_wire[b & 0x0f];
-            st = read_field_header(r, b, &last);
-            if (st != THRIFT_OK)
-                return st;
-            if (!fw) {
-                return thrift__reader_fail(r, THRIFT_INVALID,
-                                           "invalid compact type %u", b & 0x0f);
-            }
-            if (fw == THRIFT_TYPE_BOOL)
-                continue;
-            st = skip_value(r, fw);
-            if (st != THRIFT_OK)
-                return st;
-        }
-        r->depth--;
-        return THRIFT_OK;
-    }
+    case THRIFT_TYPE_STRUCT:
+        return thrift__skip_struct(r, read_field_hdr, skip_field);
     case THRIFT_TYPE_LIST:
     case THRIFT_TYPE_SET:
     case THRIFT_TYPE_MAP: {
@@ -695,18 +571,7 @@ static thrift_status_t skip_value(thrift__reader_t *r, unsigned wire) {
             st = read_list_header(r, &kw, &count);
         if (st != THRIFT_OK)
             return st;
-        if (++r->depth > r->opts->max_depth)
-            return thrift__reader_fail(r, THRIFT_LIMIT, "nesting deeper than %u",
-                                       r->opts->max_depth);
-        for (uint32_t i = 0; i < count; i++) {
-            st = skip_value(r, kw);
-            if (st == THRIFT_OK && wire == THRIFT_TYPE_MAP)
-                st = skip_value(r, vw);
-            if (st != THRIFT_OK)
-                return st;
-        }
-        r->depth--;
-        return THRIFT_OK;
+        return thrift__skip_items(r, count, kw, vw, skip_value);
     }
     default:
         return thrift__reader_fail(r, THRIFT_INVALID, "invalid wire type %u",
@@ -749,7 +614,7 @@ thrift_status_t thrift__compact_write_message_end(thrift__writer_t *w) {
 
 thrift_status_t thrift__compact_read_message_begin(thrift__reader_t *r,
                                                    thrift_message_header_t *hdr) {
-    NEED(r, 2);
+    THRIFT__NEED(r, 2);
     if (r->p[0] != PROTOCOL_ID)
         return thrift__reader_fail(r, THRIFT_INVALID,
                                    "bad compact protocol id 0x%02x", r->p[0]);
@@ -767,7 +632,7 @@ thrift_status_t thrift__compact_read_message_begin(thrift__reader_t *r,
         return st;
     if (seq > UINT32_MAX)
         return thrift__reader_fail(r, THRIFT_INVALID, "seqid out of range");
-    uint32_t len;
+    uint32_t len = 0;
     st = read_size(r, &len, "method name");
     if (st != THRIFT_OK)
         return st;

@@ -210,12 +210,8 @@ static thrift_status_t enc_struct(thrift__writer_t *w,
             continue;
         const thrift_value_t *slot = &v->u.s.slots[i];
         if (!(slot->flags & THRIFT__VALUE_SET)) {
-            if (fields[i].req == THRIFT_REQ_REQUIRED) {
-                thrift__error_set(w->err, THRIFT_MISSING,
-                                  "required field missing");
-                thrift__wpath_field(w->err, &fields[i]);
-                return THRIFT_MISSING;
-            }
+            if (fields[i].req == THRIFT_REQ_REQUIRED)
+                return thrift__wfail_required(w, &fields[i]);
             continue;
         }
         if (!thrift__ensure(w, 24))
@@ -327,8 +323,7 @@ static thrift_status_t enc_value(thrift__writer_t *w, const thrift_value_t *v,
     case THRIFT_KIND_EXCEPTION:
         return enc_struct(w, v);
     default:
-        return thrift__error_set(w->err, THRIFT_TYPE, "cannot encode a %s",
-                                 thrift__kind_name(v->kind));
+        return thrift__wfail_kind(w, v->kind);
     }
 }
 
@@ -594,7 +589,7 @@ static thrift_status_t read_string(thrift__reader_t *r, const uint8_t **out,
     }
     uint8_t *buf = thrift__arena_alloc(r->arena, len ? len : 1);
     if (!buf)
-        return thrift__reader_fail(r, THRIFT_NOMEM, "out of memory");
+        return thrift__fail_nomem(r);
     if (!escaped) {
         memcpy(buf, body, len);
         *out_len = len;
@@ -642,7 +637,7 @@ static thrift_status_t read_base64(thrift__reader_t *r, const uint8_t **out,
     size_t n = len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0);
     uint8_t *buf = thrift__arena_alloc(r->arena, n ? n : 1);
     if (!buf)
-        return thrift__reader_fail(r, THRIFT_NOMEM, "out of memory");
+        return thrift__fail_nomem(r);
     size_t o = 0;
     uint32_t acc = 0;
     unsigned bits = 0;
@@ -752,12 +747,7 @@ static thrift_status_t check_count(thrift__reader_t *r, int64_t n) {
     if (n < 0)
         return thrift__reader_fail(r, THRIFT_INVALID, "negative size %lld",
                                    (long long)n);
-    if ((uint64_t)n > r->opts->max_container_size)
-        return thrift__reader_fail(r, THRIFT_LIMIT,
-                                   "container of %lld elements exceeds the limit",
-                                   (long long)n);
-    return thrift__reader_check_len(r, (uint64_t)n, r->opts->max_message_size,
-                                    "container");
+    return thrift__check_count(r, (uint64_t)n, 1);
 }
 
 static thrift_status_t skip_any(thrift__reader_t *r);
@@ -765,78 +755,80 @@ static thrift_status_t skip_any(thrift__reader_t *r);
 static thrift_status_t dec_value(thrift__reader_t *r, thrift_value_t *v,
                                  const thrift_type_def_t *t);
 
+/* A field's header, `"id":{"type":`, after the comma that separates it from
+ * the field before; or the '}' that ends the struct (STOP).  The '}' that
+ * closes the field before's {"type":value} is read here too.  h->aux counts
+ * fields read. */
+static thrift_status_t read_field_hdr(thrift__reader_t *r,
+                                      thrift__field_hdr_t *h) {
+    thrift_status_t st;
+    if (h->aux && (st = expect(r, '}')) != THRIFT_OK)
+        return st;
+    ws(r);
+    if (r->p >= r->end)
+        return thrift__reader_need_more(r);
+    if (*r->p == '}') {
+        r->p++;
+        h->wire = THRIFT_TYPE_STOP;
+        return THRIFT_OK;
+    }
+    if (h->aux && (st = expect(r, ',')) != THRIFT_OK)
+        return st;
+    h->aux = 1;
+    h->at = r->p;
+    int64_t id;
+    if ((st = read_int(r, &id)) != THRIFT_OK ||
+        (st = expect(r, ':')) != THRIFT_OK ||
+        (st = expect(r, '{')) != THRIFT_OK ||
+        (st = read_type_name(r, &h->wire)) != THRIFT_OK ||
+        (st = expect(r, ':')) != THRIFT_OK)
+        return st;
+    /* An id outside i16 names no field: INT32_MIN stands for it. */
+    h->id = id >= INT16_MIN && id <= INT16_MAX ? (int)id : INT32_MIN;
+    return THRIFT_OK;
+}
+
+static thrift_status_t dec_field(thrift__reader_t *r, thrift_value_t *slot,
+                                 const thrift_type_def_t *ft,
+                                 const thrift__field_hdr_t *h) {
+    (void)h;
+    return dec_value(r, slot, ft);
+}
+
+static thrift_status_t skip_field(thrift__reader_t *r,
+                                  const thrift__field_hdr_t *h) {
+    (void)h;
+    return skip_any(r);
+}
+
 static thrift_status_t dec_struct(thrift__reader_t *r, thrift_value_t *v,
                                   const thrift_type_def_t *t) {
-    const thrift_struct_def_t *sd = t->struct_def;
     thrift_status_t st = expect(r, '{');
     if (st != THRIFT_OK)
         return st;
-    if (++r->depth > r->opts->max_depth)
-        return thrift__reader_fail(r, THRIFT_LIMIT, "nesting deeper than %u",
-                                   r->opts->max_depth);
-    uint32_t n = sd->field_count;
-    thrift_value_t *slots = NULL;
-    if (n) {
-        slots = thrift__arena_zalloc(r->arena, sizeof(thrift_value_t) * n);
-        if (!slots)
-            return thrift__reader_fail(r, THRIFT_NOMEM, "out of memory");
-    }
-    v->u.s.slots = slots;
-    v->count = n;
-    uint32_t seen = 0;
-    bool first = true;
-    for (;;) {
-        ws(r);
-        if (r->p >= r->end)
-            return thrift__reader_need_more(r);
-        if (*r->p == '}') {
-            r->p++;
-            break;
-        }
-        if (!first && (st = expect(r, ',')) != THRIFT_OK)
-            return st;
-        first = false;
-        const uint8_t *field_start = r->p;
-        int64_t id;
-        unsigned wire;
-        if ((st = read_int(r, &id)) != THRIFT_OK ||
-            (st = expect(r, ':')) != THRIFT_OK ||
-            (st = expect(r, '{')) != THRIFT_OK ||
-            (st = read_type_name(r, &wire)) != THRIFT_OK ||
-            (st = expect(r, ':')) != THRIFT_OK)
-            return st;
-        const thrift_field_def_t *f =
-            id >= INT16_MIN && id <= INT16_MAX
-                ? thrift__struct_field_by_id(sd, (int)id)
-                : NULL;
-        const thrift_type_def_t *ft = f ? f->type->resolved : NULL;
-        if (!f || ft->wire_type != wire) {
-            if (f && !r->opts->skip_mismatched) {
-                r->p = field_start;
-                st = thrift__reader_fail(
-                    r, THRIFT_TYPE, "expected %s, got wire type %u",
-                    ft->name ? ft->name : thrift__kind_name(ft->kind), wire);
-                thrift__path_field(r, f);
-                return st;
-            }
-            st = skip_any(r);
-        } else {
-            thrift_value_t *slot = &slots[f->index];
-            seen += !(slot->flags & THRIFT__VALUE_SET);
-            st = dec_value(r, slot, ft);
-            if (st != THRIFT_OK) {
-                thrift__path_field(r, f);
-                return st;
-            }
-            slot->flags = THRIFT__VALUE_SET;
-        }
-        if (st != THRIFT_OK || (st = expect(r, '}')) != THRIFT_OK)
-            return st;
-    }
-    r->depth--;
-    if (seen != n || t->kind == THRIFT_KIND_UNION)
-        return thrift__finish_struct(r, v, seen);
-    return THRIFT_OK;
+    return thrift__dec_struct(r, v, t, read_field_hdr, dec_field, skip_field);
+}
+
+/* List elements follow a comma; map entries are "key":value, separated by
+ * commas. */
+static thrift_status_t dec_list_elem(thrift__reader_t *r, thrift_value_t *item,
+                                     const thrift_type_def_t *t, uint32_t i) {
+    (void)i;
+    thrift_status_t st = expect(r, ',');
+    return st == THRIFT_OK ? dec_value(r, item, t) : st;
+}
+
+static thrift_status_t dec_map_key(thrift__reader_t *r, thrift_value_t *item,
+                                   const thrift_type_def_t *t, uint32_t i) {
+    thrift_status_t st = i ? expect(r, ',') : THRIFT_OK;
+    return st == THRIFT_OK ? dec_value(r, item, t) : st;
+}
+
+static thrift_status_t dec_map_val(thrift__reader_t *r, thrift_value_t *item,
+                                   const thrift_type_def_t *t, uint32_t i) {
+    (void)i;
+    thrift_status_t st = expect(r, ':');
+    return st == THRIFT_OK ? dec_value(r, item, t) : st;
 }
 
 static thrift_status_t dec_value(thrift__reader_t *r, thrift_value_t *v,
@@ -890,49 +882,18 @@ static thrift_status_t dec_value(thrift__reader_t *r, thrift_value_t *v,
     }
     case THRIFT_KIND_LIST:
     case THRIFT_KIND_SET: {
-        const thrift_type_def_t *et = t->elem->resolved;
         unsigned wire;
         if ((st = expect(r, '[')) != THRIFT_OK ||
             (st = read_type_name(r, &wire)) != THRIFT_OK ||
             (st = expect(r, ',')) != THRIFT_OK ||
             (st = read_int(r, &i)) != THRIFT_OK ||
-            (st = check_count(r, i)) != THRIFT_OK)
+            (st = check_count(r, i)) != THRIFT_OK ||
+            (st = thrift__dec_list(r, v, t, start, wire, (uint32_t)i,
+                                   dec_list_elem)) != THRIFT_OK)
             return st;
-        if (i && wire != et->wire_type) {
-            r->p = start;
-            return thrift__reader_fail(r, THRIFT_TYPE,
-                                       "expected %s elements, got wire type %u",
-                                       et->name, wire);
-        }
-        uint32_t count = (uint32_t)i;
-        thrift_value_t *items = NULL;
-        if (count) {
-            items = thrift__arena_alloc(r->arena, sizeof(thrift_value_t) * count);
-            if (!items)
-                return thrift__reader_fail(r, THRIFT_NOMEM, "out of memory");
-        }
-        v->u.c.items = items;
-        v->u.c.cap = count;
-        v->count = 0;
-        if (++r->depth > r->opts->max_depth)
-            return thrift__reader_fail(r, THRIFT_LIMIT, "nesting deeper than %u",
-                                       r->opts->max_depth);
-        for (uint32_t k = 0; k < count; k++) {
-            items[k].flags = 0;
-            st = expect(r, ',');
-            if (st == THRIFT_OK)
-                st = dec_value(r, &items[k], et);
-            if (st != THRIFT_OK) {
-                thrift__path_index(r, k);
-                return st;
-            }
-            v->count = k + 1;
-        }
-        r->depth--;
         return expect(r, ']');
     }
     case THRIFT_KIND_MAP: {
-        const thrift_type_def_t *kt = t->key->resolved, *vt = t->value->resolved;
         unsigned kw, vw;
         if ((st = expect(r, '[')) != THRIFT_OK ||
             (st = read_type_name(r, &kw)) != THRIFT_OK ||
@@ -942,45 +903,10 @@ static thrift_status_t dec_value(thrift__reader_t *r, thrift_value_t *v,
             (st = read_int(r, &i)) != THRIFT_OK ||
             (st = check_count(r, i)) != THRIFT_OK ||
             (st = expect(r, ',')) != THRIFT_OK ||
-            (st = expect(r, '{')) != THRIFT_OK)
-            return st;
-        if (i && (kw != kt->wire_type || vw != vt->wire_type)) {
-            r->p = start;
-            return thrift__reader_fail(r, THRIFT_TYPE,
-                                       "expected map<%s,%s>, got wire types %u,%u",
-                                       kt->name, vt->name, kw, vw);
-        }
-        uint32_t count = (uint32_t)i;
-        thrift_value_t *items = NULL;
-        if (count) {
-            items = thrift__arena_alloc(r->arena,
-                                        sizeof(thrift_value_t) * 2 * (size_t)count);
-            if (!items)
-                return thrift__reader_fail(r, THRIFT_NOMEM, "out of memory");
-        }
-        v->u.c.items = items;
-        v->u.c.cap = count;
-        v->count = 0;
-        if (++r->depth > r->opts->max_depth)
-            return thrift__reader_fail(r, THRIFT_LIMIT, "nesting deeper than %u",
-                                       r->opts->max_depth);
-        for (uint32_t k = 0; k < count; k++) {
-            items[2 * k].flags = items[2 * k + 1].flags = 0;
-            st = k ? expect(r, ',') : THRIFT_OK;
-            if (st == THRIFT_OK)
-                st = dec_value(r, &items[2 * k], kt);
-            if (st == THRIFT_OK)
-                st = expect(r, ':');
-            if (st == THRIFT_OK)
-                st = dec_value(r, &items[2 * k + 1], vt);
-            if (st != THRIFT_OK) {
-                thrift__path_index(r, k);
-                return st;
-            }
-            v->count = k + 1;
-        }
-        r->depth--;
-        if ((st = expect(r, '}')) != THRIFT_OK)
+            (st = expect(r, '{')) != THRIFT_OK ||
+            (st = thrift__dec_map(r, v, t, start, kw, vw, (uint32_t)i,
+                                  dec_map_key, dec_map_val)) != THRIFT_OK ||
+            (st = expect(r, '}')) != THRIFT_OK)
             return st;
         return expect(r, ']');
     }
@@ -989,8 +915,7 @@ static thrift_status_t dec_value(thrift__reader_t *r, thrift_value_t *v,
     case THRIFT_KIND_EXCEPTION:
         return dec_struct(r, v, t);
     default:
-        return thrift__reader_fail(r, THRIFT_TYPE, "cannot decode a %s",
-                                   thrift__kind_name(t->kind));
+        return thrift__fail_kind(r, t);
     }
 }
 
@@ -1020,9 +945,8 @@ static thrift_status_t skip_any(thrift__reader_t *r) {
     }
     if (c == '{' || c == '[') {
         uint8_t close = c == '{' ? '}' : ']';
-        if (++r->depth > r->opts->max_depth)
-            return thrift__reader_fail(r, THRIFT_LIMIT, "nesting deeper than %u",
-                                       r->opts->max_depth);
+        if ((st = thrift__reader_enter(r)) != THRIFT_OK)
+            return st;
         r->p++;
         bool first = true;
         for (;;) {

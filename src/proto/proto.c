@@ -172,6 +172,70 @@ thrift_status_t thrift__reader_check_len(thrift__reader_t *r, uint64_t need,
     return THRIFT_OK;
 }
 
+thrift_status_t thrift__fail_nomem(thrift__reader_t *r) {
+    return thrift__reader_fail(r, THRIFT_NOMEM, "out of memory");
+}
+
+thrift_status_t thrift__fail_depth(thrift__reader_t *r) {
+    return thrift__reader_fail(r, THRIFT_LIMIT, "nesting deeper than %u",
+                               r->opts->max_depth);
+}
+
+thrift_status_t thrift__fail_count(thrift__reader_t *r, uint64_t n) {
+    return thrift__reader_fail(r, THRIFT_LIMIT,
+                               "container of %llu elements exceeds the limit",
+                               (unsigned long long)n);
+}
+
+thrift_status_t thrift__fail_kind(thrift__reader_t *r,
+                                  const thrift_type_def_t *t) {
+    return thrift__reader_fail(r, THRIFT_TYPE, "cannot decode a %s",
+                               thrift__kind_name(t->kind));
+}
+
+thrift_status_t thrift__fail_elem_type(thrift__reader_t *r, const uint8_t *at,
+                                       const thrift_type_def_t *et,
+                                       unsigned wire) {
+    r->p = at;
+    return thrift__reader_fail(r, THRIFT_TYPE,
+                               "expected %s elements, got wire type %u",
+                               et->name, wire);
+}
+
+thrift_status_t thrift__fail_map_types(thrift__reader_t *r, const uint8_t *at,
+                                       const thrift_type_def_t *kt,
+                                       const thrift_type_def_t *vt, unsigned kw,
+                                       unsigned vw) {
+    r->p = at;
+    return thrift__reader_fail(r, THRIFT_TYPE,
+                               "expected map<%s,%s>, got wire types %u,%u",
+                               kt->name, vt->name, kw, vw);
+}
+
+thrift_status_t thrift__fail_field_type(thrift__reader_t *r, const uint8_t *at,
+                                        const thrift_field_def_t *f,
+                                        unsigned wire) {
+    const thrift_type_def_t *ft = f->type->resolved;
+    r->p = at;
+    thrift_status_t st = thrift__reader_fail(
+        r, THRIFT_TYPE, "expected %s, got wire type %u",
+        ft->name ? ft->name : thrift__kind_name(ft->kind), wire);
+    thrift__path_field(r, f);
+    return st;
+}
+
+thrift_status_t thrift__wfail_required(thrift__writer_t *w,
+                                       const thrift_field_def_t *f) {
+    thrift__error_set(w->err, THRIFT_MISSING, "required field missing");
+    thrift__wpath_field(w->err, f);
+    return THRIFT_MISSING;
+}
+
+thrift_status_t thrift__wfail_kind(thrift__writer_t *w, unsigned kind) {
+    return thrift__error_set(w->err, THRIFT_TYPE, "cannot encode a %s",
+                             thrift__kind_name(kind));
+}
+
 void thrift__path_field(thrift__reader_t *r, const thrift_field_def_t *f) {
     thrift__wpath_field(r->err, f);
 }

@@ -140,6 +140,309 @@ static inline uint32_t thrift__field_order_at(const thrift__field_order_t *o,
     return o->sparse ? o->sparse[k]->index : k;
 }
 
+/* ---- the decode skeleton every protocol shares -------------------------------
+ * Each protocol keeps its own primitive reads (big-endian ints, varints, JSON
+ * tokens) and its own headers; the steps they all take the same way live
+ * here.  The element decoders handed to these helpers are the protocols'
+ * own static functions, constant at every call site: once a helper is
+ * inlined the compiler calls them directly (or inlines them), so the hot
+ * paths pay no indirect call per element. */
+#if defined(__GNUC__)
+#define THRIFT__INLINE static inline __attribute__((always_inline))
+#define THRIFT__COLD __attribute__((cold, noinline))
+#define THRIFT__NOINLINE __attribute__((noinline))
+#else
+#define THRIFT__NOINLINE
+#define THRIFT__INLINE static inline
+#define THRIFT__COLD
+#endif
+
+/* Returns NEED_MORE from the calling function unless `n` bytes are left. */
+#define THRIFT__NEED(r, n)                                                     \
+    do {                                                                       \
+        if (THRIFT_UNLIKELY((size_t)((r)->end - (r)->p) < (size_t)(n)))        \
+            return thrift__reader_need_more(r);                                \
+    } while (0)
+
+/* Cold error builders (proto.c): each records the error and returns its
+ * code.  The type mismatches point the error at `at`, where the header that
+ * declared the wrong type starts. */
+thrift_status_t thrift__fail_nomem(thrift__reader_t *r) THRIFT__COLD;
+thrift_status_t thrift__fail_depth(thrift__reader_t *r) THRIFT__COLD;
+thrift_status_t thrift__fail_count(thrift__reader_t *r, uint64_t n) THRIFT__COLD;
+thrift_status_t thrift__fail_kind(thrift__reader_t *r,
+                                  const thrift_type_def_t *t) THRIFT__COLD;
+thrift_status_t thrift__fail_elem_type(thrift__reader_t *r, const uint8_t *at,
+                                       const thrift_type_def_t *et,
+                                       unsigned wire) THRIFT__COLD;
+thrift_status_t thrift__fail_map_types(thrift__reader_t *r, const uint8_t *at,
+                                       const thrift_type_def_t *kt,
+                                       const thrift_type_def_t *vt, unsigned kw,
+                                       unsigned vw) THRIFT__COLD;
+/* ...and adds the field to the error path. */
+thrift_status_t thrift__fail_field_type(thrift__reader_t *r, const uint8_t *at,
+                                        const thrift_field_def_t *f,
+                                        unsigned wire) THRIFT__COLD;
+
+/* One more level of nesting: structs, containers, skipped ones too. */
+static inline thrift_status_t thrift__reader_enter(thrift__reader_t *r) {
+    if (THRIFT_UNLIKELY(++r->depth > r->opts->max_depth))
+        return thrift__fail_depth(r);
+    return THRIFT_OK;
+}
+
+/* Whether `wire` names a type (any of them can be skipped). */
+static inline bool thrift__wire_is_type(unsigned wire) {
+    return wire <= THRIFT_TYPE_UUID &&
+           ((1u << wire) & ~((1u << THRIFT_TYPE_STOP) | (1u << THRIFT_TYPE_VOID) |
+                             (1u << 5) | (1u << 7) | (1u << 9)));
+}
+
+/* A declared element count against the container limit, then its smallest
+ * encoding (`elem_min` bytes an element) against the bytes left. */
+static inline thrift_status_t thrift__check_count(thrift__reader_t *r,
+                                                  uint64_t n,
+                                                  unsigned elem_min) {
+    if (THRIFT_UNLIKELY(n > r->opts->max_container_size))
+        return thrift__fail_count(r, n);
+    return thrift__reader_check_len(r, n * elem_min, r->opts->max_message_size,
+                                    "container");
+}
+
+/* Decodes one element (a list item, a map key or value) of type `t` into
+ * `item`; `i` is its index, for protocols with separators. */
+typedef thrift_status_t (*thrift__elem_fn)(thrift__reader_t *r,
+                                           thrift_value_t *item,
+                                           const thrift_type_def_t *t,
+                                           uint32_t i);
+
+/* Allocates room for `count` elements (`per` values each) in the arena,
+ * then enters one level of nesting. */
+static inline thrift_status_t thrift__begin_container(thrift__reader_t *r,
+                                                      thrift_value_t *v,
+                                                      uint32_t count,
+                                                      size_t per) {
+    thrift_value_t *items = NULL;
+    if (count) {
+        items = thrift__arena_alloc(r->arena,
+                                    sizeof(thrift_value_t) * per * count);
+        if (THRIFT_UNLIKELY(!items))
+            return thrift__fail_nomem(r);
+    }
+    v->u.c.items = items;
+    v->u.c.cap = count;
+    v->count = 0;
+    return thrift__reader_enter(r);
+}
+
+/* A list or set whose header (at `at`) declared `count` elements of wire
+ * type `wire`: checks the type, then decodes the elements with `elem`,
+ * naming the failing index in the error path. */
+THRIFT__INLINE thrift_status_t thrift__dec_list(thrift__reader_t *r,
+                                                thrift_value_t *v,
+                                                const thrift_type_def_t *t,
+                                                const uint8_t *at, unsigned wire,
+                                                uint32_t count,
+                                                thrift__elem_fn elem) {
+    const thrift_type_def_t *et = t->elem->resolved;
+    if (THRIFT_UNLIKELY(count && wire != et->wire_type))
+        return thrift__fail_elem_type(r, at, et, wire);
+    thrift_status_t st = thrift__begin_container(r, v, count, 1);
+    if (THRIFT_UNLIKELY(st != THRIFT_OK))
+        return st;
+    thrift_value_t *items = v->u.c.items;
+    for (uint32_t i = 0; i < count; i++) {
+        items[i].flags = 0;
+        st = elem(r, &items[i], et, i);
+        if (THRIFT_UNLIKELY(st != THRIFT_OK)) {
+            thrift__path_index(r, i);
+            return st;
+        }
+        v->count = i + 1;
+    }
+    r->depth--;
+    return THRIFT_OK;
+}
+
+/* The same for a map: keys with `key`, values with `val`. */
+THRIFT__INLINE thrift_status_t
+thrift__dec_map(thrift__reader_t *r, thrift_value_t *v,
+                const thrift_type_def_t *t, const uint8_t *at, unsigned kw,
+                unsigned vw, uint32_t count, thrift__elem_fn key,
+                thrift__elem_fn val) {
+    const thrift_type_def_t *kt = t->key->resolved, *vt = t->value->resolved;
+    if (THRIFT_UNLIKELY(count && (kw != kt->wire_type || vw != vt->wire_type)))
+        return thrift__fail_map_types(r, at, kt, vt, kw, vw);
+    thrift_status_t st = thrift__begin_container(r, v, count, 2);
+    if (THRIFT_UNLIKELY(st != THRIFT_OK))
+        return st;
+    thrift_value_t *items = v->u.c.items;
+    for (uint32_t i = 0; i < count; i++) {
+        items[2 * i].flags = items[2 * i + 1].flags = 0;
+        st = key(r, &items[2 * i], kt, i);
+        if (st == THRIFT_OK)
+            st = val(r, &items[2 * i + 1], vt, i);
+        if (THRIFT_UNLIKELY(st != THRIFT_OK)) {
+            thrift__path_index(r, i);
+            return st;
+        }
+        v->count = i + 1;
+    }
+    r->depth--;
+    return THRIFT_OK;
+}
+
+/* A struct field's header, as a protocol reads it. */
+typedef struct thrift__field_hdr {
+    const uint8_t *at; /* where it starts: type mismatches point here */
+    int id;            /* compact: also the base of the next id delta */
+    unsigned wire;     /* THRIFT_TYPE_STOP after the last field */
+    unsigned aux;      /* the protocol's own (compact: the type code, which
+                          holds a bool field's value; JSON: fields read) */
+} thrift__field_hdr_t;
+
+/* Reads the next field header into *h (which keeps its contents between
+ * calls). */
+typedef thrift_status_t (*thrift__field_hdr_fn)(thrift__reader_t *r,
+                                                thrift__field_hdr_t *h);
+/* Decodes the value of a field whose header is *h into `slot`. */
+typedef thrift_status_t (*thrift__field_dec_fn)(thrift__reader_t *r,
+                                                thrift_value_t *slot,
+                                                const thrift_type_def_t *ft,
+                                                const thrift__field_hdr_t *h);
+/* Passes over the value of a field whose header is *h. */
+typedef thrift_status_t (*thrift__field_skip_fn)(thrift__reader_t *r,
+                                                 const thrift__field_hdr_t *h);
+
+/* A struct's fields up to its STOP: the protocols differ only in how they
+ * read a field header and its value.  Unknown fields are skipped, and so are
+ * fields of another type when skip_mismatched is on; required fields,
+ * defaults and unions are checked at the end. */
+THRIFT__INLINE thrift_status_t
+thrift__dec_struct(thrift__reader_t *r, thrift_value_t *v,
+                   const thrift_type_def_t *t, thrift__field_hdr_fn read_hdr,
+                   thrift__field_dec_fn dec, thrift__field_skip_fn skip) {
+    const thrift_struct_def_t *sd = t->struct_def;
+    thrift_status_t st = thrift__reader_enter(r);
+    if (THRIFT_UNLIKELY(st != THRIFT_OK))
+        return st;
+    uint32_t n = sd->field_count;
+    thrift_value_t *slots = NULL;
+    if (n) {
+        slots = thrift__arena_zalloc(r->arena, sizeof(thrift_value_t) * n);
+        if (THRIFT_UNLIKELY(!slots))
+            return thrift__fail_nomem(r);
+    }
+    v->u.s.slots = slots;
+    v->count = n;
+    uint32_t seen = 0;
+    thrift__field_hdr_t h = {NULL, 0, 0, 0};
+    for (;;) {
+        st = read_hdr(r, &h);
+        if (THRIFT_UNLIKELY(st != THRIFT_OK))
+            return st;
+        if (h.wire == THRIFT_TYPE_STOP)
+            break;
+        const thrift_field_def_t *f = thrift__struct_field_by_id(sd, h.id);
+        const thrift_type_def_t *ft = f ? f->type->resolved : NULL;
+        if (!f || THRIFT_UNLIKELY(ft->wire_type != h.wire)) {
+            if (f && !(r->opts->skip_mismatched && thrift__wire_is_type(h.wire)))
+                return thrift__fail_field_type(r, h.at, f, h.wire);
+            st = skip(r, &h);
+            if (st != THRIFT_OK)
+                return st;
+            continue;
+        }
+        thrift_value_t *slot = &slots[f->index];
+        seen += !(slot->flags & THRIFT__VALUE_SET);
+        st = dec(r, slot, ft, &h);
+        if (THRIFT_UNLIKELY(st != THRIFT_OK)) {
+            thrift__path_field(r, f);
+            return st;
+        }
+        slot->flags = THRIFT__VALUE_SET;
+    }
+    r->depth--;
+    if (seen != n || t->kind == THRIFT_KIND_UNION)
+        return thrift__finish_struct(r, v, seen);
+    return THRIFT_OK;
+}
+
+/* Passes over a fixed-size value of `n` bytes. */
+static inline thrift_status_t thrift__skip_bytes(thrift__reader_t *r,
+                                                 size_t n) {
+    THRIFT__NEED(r, n);
+    r->p += n;
+    return THRIFT_OK;
+}
+
+/* Passes over a struct's fields up to its STOP. */
+THRIFT__INLINE thrift_status_t thrift__skip_struct(thrift__reader_t *r,
+                                                   thrift__field_hdr_fn read_hdr,
+                                                   thrift__field_skip_fn skip) {
+    thrift_status_t st = thrift__reader_enter(r);
+    if (st != THRIFT_OK)
+        return st;
+    thrift__field_hdr_t h = {NULL, 0, 0, 0};
+    for (;;) {
+        st = read_hdr(r, &h);
+        if (st != THRIFT_OK)
+            return st;
+        if (h.wire == THRIFT_TYPE_STOP)
+            break;
+        st = skip(r, &h);
+        if (st != THRIFT_OK)
+            return st;
+    }
+    r->depth--;
+    return THRIFT_OK;
+}
+
+/* Passes over `count` elements of wire type `kw` (a map's: key `kw`, value
+ * `vw`; lists: vw 0) with the protocol's `skip`. */
+THRIFT__INLINE thrift_status_t
+thrift__skip_items(thrift__reader_t *r, uint32_t count, unsigned kw,
+                   unsigned vw,
+                   thrift_status_t (*skip)(thrift__reader_t *, unsigned)) {
+    thrift_status_t st = thrift__reader_enter(r);
+    if (st != THRIFT_OK)
+        return st;
+    for (uint32_t i = 0; i < count; i++) {
+        st = skip(r, kw);
+        if (st == THRIFT_OK && vw)
+            st = skip(r, vw);
+        if (st != THRIFT_OK)
+            return st;
+    }
+    r->depth--;
+    return THRIFT_OK;
+}
+
+/* ---- the encode skeleton -------------------------------------------------- */
+
+/* Cold error builders (proto.c). */
+thrift_status_t thrift__wfail_required(thrift__writer_t *w,
+                                       const thrift_field_def_t *f) THRIFT__COLD;
+thrift_status_t thrift__wfail_kind(thrift__writer_t *w,
+                                   unsigned kind) THRIFT__COLD;
+
+/* Encodes `n` values of a container (a map: 2n, keys and values in turn)
+ * with `enc`, naming the failing index in the error path. */
+THRIFT__INLINE thrift_status_t
+thrift__enc_items(thrift__writer_t *w, const thrift_value_t *items, uint32_t n,
+                  unsigned per,
+                  thrift_status_t (*enc)(thrift__writer_t *,
+                                         const thrift_value_t *)) {
+    for (uint32_t i = 0; i < per * n; i++) {
+        thrift_status_t st = enc(w, &items[i]);
+        if (THRIFT_UNLIKELY(st != THRIFT_OK)) {
+            thrift__wpath_index(w->err, i / per);
+            return st;
+        }
+    }
+    return THRIFT_OK;
+}
+
 /* ---- per protocol ---------------------------------------------------------- */
 /* encode_value writes the bare value; decode_value decodes a value of
  * resolved type `t` into *v; skip passes over one value of `wire` type. */
