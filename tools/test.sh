@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds dynthrift twice — release with -Werror, then with AddressSanitizer and
-# UndefinedBehaviorSanitizer — and runs every test in both builds.  Installs
+# UndefinedBehaviorSanitizer — and runs every test in both builds; then runs
+# every fuzz target briefly (clang, libFuzzer) and the unit tests and suites
+# under valgrind.  Installs
 # what it needs with apt-get when missing; safe to run again.  Ends with the
 # line "N passed, N failed, N skipped" (TAP subtests count one each).
 set -uo pipefail
@@ -30,8 +32,15 @@ echo "== fuzz smoke run (${FUZZ_SECONDS:-30} s per target)"
 rm -f build-fuzz/fuzz.tap
 bash tools/fuzz.sh "${FUZZ_SECONDS:-30}" || status=1
 
+# The unit tests and codec suites under valgrind memcheck: zero errors,
+# zero definitely-lost bytes.
+echo "== valgrind memcheck (unit tests and suites)"
+rm -f build-valgrind/valgrind.tap
+bash tools/valgrind.sh || status=1
+
 python3 tools/test_summary.py build/meson-logs/testlog.json \
-    build-asan/meson-logs/testlog.json build-fuzz/fuzz.tap
+    build-asan/meson-logs/testlog.json build-fuzz/fuzz.tap \
+    build-valgrind/valgrind.tap
 summary_status=$?
 [ $status -eq 0 ] && status=$summary_status
 exit $status

@@ -31,3 +31,15 @@ for proto in binary compact json; do
             > "$out/fuzz_message_$proto/m$((i++))"
     done
 done
+# The frame reader: two control bytes (bit 0 of the first: framed), then the
+# message stream; each message seed once buffered and once framed.
+for proto in binary compact json; do
+    mkdir -p "$out/fuzz_wire_$proto"
+    for m in "$out/fuzz_message_$proto"/*; do
+        name=$(basename "$m")
+        { printf '\000\000'; cat "$m" "$m"; } > "$out/fuzz_wire_$proto/buffered_$name"
+        len=$(stat -c %s "$m")
+        { printf '\001\000'; printf "$(printf '\\%03o\\%03o\\%03o\\%03o' $((len >> 24 & 255)) $((len >> 16 & 255)) $((len >> 8 & 255)) $((len & 255)))"; cat "$m"; } \
+            > "$out/fuzz_wire_$proto/framed_$name"
+    done
+done
