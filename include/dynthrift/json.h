@@ -103,7 +103,10 @@ THRIFT_API void thrift_json_text_free(char *text);
  * lexical rules: strict RFC 8259, UTF-8 checked, \u0000 allowed in strings
  * but not in keys, duplicate keys refused, integers within int64) and gives
  * the same errors.  Input nested deeper than 64 structs/containers fails
- * with THRIFT_LIMIT (also in thrift_json_to_value). */
+ * with THRIFT_LIMIT (also in thrift_json_to_value).  Stack: a text that
+ * fails is re-read by jansson to describe the error, and jansson recurses
+ * once per nesting level up to 2048, so a pathological text can take a few
+ * hundred KiB of stack: call it on a thread with at least 1 MiB. */
 THRIFT_API thrift_value_t *thrift_json_loads(thrift_arena_t *arena,
                                              const thrift_type_def_t *type,
                                              const char *text, size_t len,
