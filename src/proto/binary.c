@@ -255,28 +255,16 @@ static inline thrift_status_t read_field_hdr(thrift__reader_t *r,
     return THRIFT_OK;
 }
 
-static thrift_status_t dec_field(thrift__reader_t *r, thrift_value_t *slot,
-                                 const thrift_type_def_t *ft,
-                                 const thrift__field_hdr_t *h) {
-    (void)h;
-    return dec_value(r, slot, ft);
-}
-
-static thrift_status_t skip_field(thrift__reader_t *r,
-                                  const thrift__field_hdr_t *h) {
-    return skip_value(r, h->wire);
-}
-
-static thrift_status_t dec_elem(thrift__reader_t *r, thrift_value_t *item,
-                                const thrift_type_def_t *t, uint32_t i) {
-    (void)i;
-    return dec_value(r, item, t);
+static thrift_status_t dec_item(thrift__reader_t *r, thrift_value_t *v,
+                                const thrift_type_def_t *t, unsigned aux) {
+    (void)aux;
+    return dec_value(r, v, t);
 }
 
 static THRIFT__NOINLINE thrift_status_t dec_struct(thrift__reader_t *r,
                                                    thrift_value_t *v,
                                                    const thrift_type_def_t *t) {
-    return thrift__dec_struct(r, v, t, read_field_hdr, dec_field, skip_field);
+    return thrift__dec_struct(r, v, t, read_field_hdr, dec_item, skip_value);
 }
 
 /* The i32 element count of a container header, bounded by the limits and
@@ -317,7 +305,7 @@ static THRIFT__NOINLINE thrift_status_t dec_list(thrift__reader_t *r,
     thrift_status_t st = read_count(r, &count, elem_min(wire));
     if (st != THRIFT_OK)
         return st;
-    return thrift__dec_list(r, v, t, p, wire, count, dec_elem);
+    return thrift__dec_list(r, v, t, p, wire, count, dec_item);
 }
 
 /* A map: key and value type bytes, i32 count. */
@@ -332,7 +320,7 @@ static THRIFT__NOINLINE thrift_status_t dec_map(thrift__reader_t *r,
     thrift_status_t st = read_count(r, &count, elem_min(kw) + elem_min(vw));
     if (st != THRIFT_OK)
         return st;
-    return thrift__dec_map(r, v, t, p, kw, vw, count, dec_elem, dec_elem);
+    return thrift__dec_map(r, v, t, p, kw, vw, count, dec_item, dec_item);
 }
 
 thrift_status_t thrift__binary_decode_value(thrift__reader_t *r,
@@ -370,7 +358,7 @@ static thrift_status_t skip_value(thrift__reader_t *r, unsigned wire) {
         return THRIFT_OK;
     }
     case THRIFT_TYPE_STRUCT:
-        return thrift__skip_struct(r, read_field_hdr, skip_field);
+        return thrift__skip_struct(r, read_field_hdr, skip_value);
     case THRIFT_TYPE_LIST:
     case THRIFT_TYPE_SET:
     case THRIFT_TYPE_MAP: {

@@ -424,30 +424,29 @@ static inline thrift_status_t read_field_hdr(thrift__reader_t *r,
     return THRIFT_OK;
 }
 
+/* A field: a bool's value is its header's type code (aux). */
 static thrift_status_t dec_field(thrift__reader_t *r, thrift_value_t *slot,
-                                 const thrift_type_def_t *ft,
-                                 const thrift__field_hdr_t *h) {
-    if (h->wire == THRIFT_TYPE_BOOL) { /* the value is the header's type */
+                                 const thrift_type_def_t *ft, unsigned aux) {
+    if (ft->kind == THRIFT_KIND_BOOL) {
         slot->type = ft;
         slot->kind = ft->kind;
         slot->u.i = 0;
-        slot->u.b = h->aux == CT_TRUE;
+        slot->u.b = aux == CT_TRUE;
         return THRIFT_OK;
     }
     return dec_value(r, slot, ft);
 }
 
-static thrift_status_t skip_field(thrift__reader_t *r,
-                                  const thrift__field_hdr_t *h) {
+static thrift_status_t skip_field(thrift__reader_t *r, unsigned wire) {
     /* A bool field's value is in its header: nothing to skip. */
-    if (h->wire == THRIFT_TYPE_BOOL)
+    if (wire == THRIFT_TYPE_BOOL)
         return THRIFT_OK;
-    return skip_value(r, h->wire);
+    return skip_value(r, wire);
 }
 
 static thrift_status_t dec_elem(thrift__reader_t *r, thrift_value_t *item,
-                                const thrift_type_def_t *t, uint32_t i) {
-    (void)i;
+                                const thrift_type_def_t *t, unsigned aux) {
+    (void)aux;
     return dec_value(r, item, t);
 }
 

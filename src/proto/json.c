@@ -789,16 +789,9 @@ static thrift_status_t read_field_hdr(thrift__reader_t *r,
 }
 
 static thrift_status_t dec_field(thrift__reader_t *r, thrift_value_t *slot,
-                                 const thrift_type_def_t *ft,
-                                 const thrift__field_hdr_t *h) {
-    (void)h;
+                                 const thrift_type_def_t *ft, unsigned aux) {
+    (void)aux;
     return dec_value(r, slot, ft);
-}
-
-static thrift_status_t skip_field(thrift__reader_t *r,
-                                  const thrift__field_hdr_t *h) {
-    (void)h;
-    return skip_any(r);
 }
 
 static thrift_status_t dec_struct(thrift__reader_t *r, thrift_value_t *v,
@@ -806,26 +799,27 @@ static thrift_status_t dec_struct(thrift__reader_t *r, thrift_value_t *v,
     thrift_status_t st = expect(r, '{');
     if (st != THRIFT_OK)
         return st;
-    return thrift__dec_struct(r, v, t, read_field_hdr, dec_field, skip_field);
+    return thrift__dec_struct(r, v, t, read_field_hdr, dec_field,
+                              thrift__json_skip);
 }
 
 /* List elements follow a comma; map entries are "key":value, separated by
  * commas. */
 static thrift_status_t dec_list_elem(thrift__reader_t *r, thrift_value_t *item,
-                                     const thrift_type_def_t *t, uint32_t i) {
+                                     const thrift_type_def_t *t, unsigned i) {
     (void)i;
     thrift_status_t st = expect(r, ',');
     return st == THRIFT_OK ? dec_value(r, item, t) : st;
 }
 
 static thrift_status_t dec_map_key(thrift__reader_t *r, thrift_value_t *item,
-                                   const thrift_type_def_t *t, uint32_t i) {
+                                   const thrift_type_def_t *t, unsigned i) {
     thrift_status_t st = i ? expect(r, ',') : THRIFT_OK;
     return st == THRIFT_OK ? dec_value(r, item, t) : st;
 }
 
 static thrift_status_t dec_map_val(thrift__reader_t *r, thrift_value_t *item,
-                                   const thrift_type_def_t *t, uint32_t i) {
+                                   const thrift_type_def_t *t, unsigned i) {
     (void)i;
     thrift_status_t st = expect(r, ':');
     return st == THRIFT_OK ? dec_value(r, item, t) : st;

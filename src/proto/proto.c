@@ -294,19 +294,41 @@ thrift_status_t thrift__finish_struct(thrift__reader_t *r, thrift_value_t *v,
 
 /* ---- dispatch ------------------------------------------------------------------- */
 
-static thrift_status_t encode_value(thrift_protocol_t proto,
-                                    thrift__writer_t *w,
-                                    const thrift_value_t *v) {
-    switch (proto) {
-    case THRIFT_PROTO_BINARY:
-        return thrift__binary_encode_value(w, v);
-    case THRIFT_PROTO_COMPACT:
-        return thrift__compact_encode_value(w, v);
-    case THRIFT_PROTO_JSON:
-        return thrift__json_encode_value(w, v);
-    }
-    return thrift__error_set(w->err, THRIFT_MISUSE, "unknown protocol %d",
-                             (int)proto);
+/* Each protocol's entry points (THRIFT__PROTO_DECLARE), by thrift_protocol_t.
+ * One indirect call per encode/decode, none per value. */
+typedef struct proto_entry {
+    thrift_status_t (*encode_value)(thrift__writer_t *w, const thrift_value_t *v);
+    thrift_status_t (*decode_value)(thrift__reader_t *r, thrift_value_t *v,
+                                    const thrift_type_def_t *t);
+    thrift_status_t (*skip)(thrift__reader_t *r, unsigned wire);
+    thrift_status_t (*write_message_begin)(thrift__writer_t *w, const char *name,
+                                           size_t name_len, unsigned type,
+                                           int32_t seqid, bool strict);
+    thrift_status_t (*write_message_end)(thrift__writer_t *w);
+    thrift_status_t (*read_message_begin)(thrift__reader_t *r,
+                                          thrift_message_header_t *hdr);
+    thrift_status_t (*read_message_end)(thrift__reader_t *r);
+} proto_entry_t;
+
+#define PROTO_ENTRY(name)                                                      \
+    {thrift__##name##_encode_value,        thrift__##name##_decode_value,     \
+     thrift__##name##_skip,                thrift__##name##_write_message_begin, \
+     thrift__##name##_write_message_end,   thrift__##name##_read_message_begin, \
+     thrift__##name##_read_message_end}
+
+static const proto_entry_t protocols[] = {
+    [THRIFT_PROTO_BINARY] = PROTO_ENTRY(binary),
+    [THRIFT_PROTO_COMPACT] = PROTO_ENTRY(compact),
+    [THRIFT_PROTO_JSON] = PROTO_ENTRY(json),
+};
+
+/* The protocol's entry points, or NULL (and a MISUSE error) when unknown. */
+static const proto_entry_t *protocol(thrift_protocol_t proto,
+                                     thrift_error_t *err) {
+    if ((unsigned)proto < sizeof protocols / sizeof protocols[0])
+        return &protocols[proto];
+    thrift__error_set(err, THRIFT_MISUSE, "unknown protocol %d", (int)proto);
+    return NULL;
 }
 
 static void root_path(thrift_error_t *err, const thrift_type_def_t *t) {
@@ -319,14 +341,34 @@ static void root_path(thrift_error_t *err, const thrift_type_def_t *t) {
         snprintf(err->path, sizeof err->path, "%s", root);
 }
 
-thrift_status_t thrift_encode(thrift_protocol_t proto, const thrift_value_t *v,
-                              thrift_buffer_t *out, thrift_error_t *err) {
-    if (!v || !out)
-        return thrift__error_set(err, THRIFT_MISUSE, "no value or buffer");
+/* What a message adds around its body. */
+typedef struct message_frame {
+    const char *name;
+    size_t name_len;
+    unsigned type;
+    int32_t seqid;
+    bool strict;
+} message_frame_t;
+
+/* Encodes `v` (framed as a message when `msg` is not NULL) at the end of
+ * `out`; on failure `out` is left as it was and the error path starts at
+ * v's type. */
+static thrift_status_t encode_into(thrift_protocol_t proto,
+                                   const thrift_value_t *v,
+                                   const message_frame_t *msg,
+                                   thrift_buffer_t *out, thrift_error_t *err) {
     thrift__writer_t w;
     size_t mark = out->buf.len;
     thrift__writer_begin(&w, &out->buf, err);
-    thrift_status_t st = encode_value(proto, &w, v);
+    const proto_entry_t *pe = protocol(proto, err);
+    thrift_status_t st = pe ? THRIFT_OK : THRIFT_MISUSE;
+    if (st == THRIFT_OK && msg)
+        st = pe->write_message_begin(&w, msg->name, msg->name_len, msg->type,
+                                     msg->seqid, msg->strict);
+    if (st == THRIFT_OK)
+        st = pe->encode_value(&w, v);
+    if (st == THRIFT_OK && msg)
+        st = pe->write_message_end(&w);
     thrift__writer_end(&w);
     if (st != THRIFT_OK) {
         out->buf.len = mark;
@@ -335,12 +377,19 @@ thrift_status_t thrift_encode(thrift_protocol_t proto, const thrift_value_t *v,
     return st;
 }
 
+thrift_status_t thrift_encode(thrift_protocol_t proto, const thrift_value_t *v,
+                              thrift_buffer_t *out, thrift_error_t *err) {
+    if (!v || !out)
+        return thrift__error_set(err, THRIFT_MISUSE, "no value or buffer");
+    return encode_into(proto, v, NULL, out, err);
+}
+
 static void reader_init(thrift__reader_t *r, thrift_protocol_t proto,
                         const uint8_t *data, size_t len, thrift_arena_t *arena,
                         const thrift_codec_options_t *opts,
                         thrift_error_t *err) {
-    r->p = r->start = data;
-    r->end = data + len;
+    r->p = r->start = data ? data : (const uint8_t *)"";
+    r->end = r->start + len;
     r->arena = arena;
     r->opts = options_or_default(opts);
     r->depth = 0;
@@ -348,33 +397,33 @@ static void reader_init(thrift__reader_t *r, thrift_protocol_t proto,
     r->source = source_name(proto);
 }
 
-static thrift_status_t decode_value(thrift_protocol_t proto,
-                                    thrift__reader_t *r, thrift_value_t *v,
-                                    const thrift_type_def_t *t) {
-    switch (proto) {
-    case THRIFT_PROTO_BINARY:
-        return thrift__binary_decode_value(r, v, t);
-    case THRIFT_PROTO_COMPACT:
-        return thrift__compact_decode_value(r, v, t);
-    case THRIFT_PROTO_JSON:
-        return thrift__json_decode_value(r, v, t);
+/* Decodes a value of `type` from the start of data (then, for a message
+ * body, the message's end) into `arena`; NULL on error, with the error path
+ * starting at the type. */
+static thrift_value_t *decode_from(thrift_protocol_t proto,
+                                   const thrift_type_def_t *type,
+                                   bool message_end, const uint8_t *data,
+                                   size_t len, thrift_arena_t *arena,
+                                   const thrift_codec_options_t *opts,
+                                   size_t *consumed, thrift_error_t *err) {
+    thrift__reader_t r;
+    reader_init(&r, proto, data, len, arena, opts, err);
+    thrift_value_t *v = thrift__arena_alloc(arena, sizeof *v);
+    if (!v) {
+        thrift__error_set(err, THRIFT_NOMEM, "out of memory");
+        return NULL;
     }
-    return thrift__error_set(r->err, THRIFT_MISUSE, "unknown protocol %d",
-                             (int)proto);
-}
-
-static thrift_status_t skip_value(thrift_protocol_t proto, thrift__reader_t *r,
-                                  unsigned wire) {
-    switch (proto) {
-    case THRIFT_PROTO_BINARY:
-        return thrift__binary_skip(r, wire);
-    case THRIFT_PROTO_COMPACT:
-        return thrift__compact_skip(r, wire);
-    case THRIFT_PROTO_JSON:
-        return thrift__json_skip(r, wire);
+    const proto_entry_t *pe = protocol(proto, err);
+    thrift_status_t st = pe ? pe->decode_value(&r, v, type) : THRIFT_MISUSE;
+    if (st != THRIFT_OK) {
+        root_path(err, type->resolved);
+        return NULL;
     }
-    return thrift__error_set(r->err, THRIFT_MISUSE, "unknown protocol %d",
-                             (int)proto);
+    if (message_end && pe->read_message_end(&r) != THRIFT_OK)
+        return NULL;
+    if (consumed)
+        *consumed = (size_t)(r.p - r.start);
+    return v;
 }
 
 thrift_value_t *thrift_decode(thrift_protocol_t proto,
@@ -387,22 +436,8 @@ thrift_value_t *thrift_decode(thrift_protocol_t proto,
         thrift__error_set(err, THRIFT_MISUSE, "no type, arena or data");
         return NULL;
     }
-    thrift__reader_t r;
-    reader_init(&r, proto, data ? data : (const uint8_t *)"", len, arena, opts,
-                err);
-    thrift_value_t *v = thrift__arena_alloc(arena, sizeof *v);
-    if (!v) {
-        thrift__error_set(err, THRIFT_NOMEM, "out of memory");
-        return NULL;
-    }
-    thrift_status_t st = decode_value(proto, &r, v, type);
-    if (st != THRIFT_OK) {
-        root_path(err, type->resolved);
-        return NULL;
-    }
-    if (consumed)
-        *consumed = (size_t)(r.p - r.start);
-    return v;
+    return decode_from(proto, type, false, data, len, arena, opts, consumed,
+                       err);
 }
 
 thrift_status_t thrift_skip(thrift_protocol_t proto,
@@ -411,10 +446,12 @@ thrift_status_t thrift_skip(thrift_protocol_t proto,
                             size_t *consumed, thrift_error_t *err) {
     if (!data && len)
         return thrift__error_set(err, THRIFT_MISUSE, "no data");
+    const proto_entry_t *pe = protocol(proto, err);
+    if (!pe)
+        return THRIFT_MISUSE;
     thrift__reader_t r;
-    reader_init(&r, proto, data ? data : (const uint8_t *)"", len, NULL, opts,
-                err);
-    thrift_status_t st = skip_value(proto, &r, wire_type);
+    reader_init(&r, proto, data, len, NULL, opts, err);
+    thrift_status_t st = pe->skip(&r, wire_type);
     if (st == THRIFT_OK && consumed)
         *consumed = (size_t)(r.p - r.start);
     return st;
@@ -440,45 +477,9 @@ thrift_status_t thrift_encode_message_ex(thrift_protocol_t proto,
     if (type < THRIFT_MSG_CALL || type > THRIFT_MSG_ONEWAY)
         return thrift__error_set(err, THRIFT_MISUSE, "bad message type %d",
                                  (int)type);
-    thrift__writer_t w;
-    size_t mark = out->buf.len;
-    thrift__writer_begin(&w, &out->buf, err);
-    thrift_status_t st;
-    switch (proto) {
-    case THRIFT_PROTO_BINARY:
-        st = thrift__binary_write_message_begin(&w, name, name_len, type, seqid,
-                                                strict);
-        if (st == THRIFT_OK)
-            st = thrift__binary_encode_value(&w, body);
-        if (st == THRIFT_OK)
-            st = thrift__binary_write_message_end(&w);
-        break;
-    case THRIFT_PROTO_COMPACT:
-        st = thrift__compact_write_message_begin(&w, name, name_len, type,
-                                                 seqid, true);
-        if (st == THRIFT_OK)
-            st = thrift__compact_encode_value(&w, body);
-        if (st == THRIFT_OK)
-            st = thrift__compact_write_message_end(&w);
-        break;
-    case THRIFT_PROTO_JSON:
-        st = thrift__json_write_message_begin(&w, name, name_len, type, seqid,
-                                              true);
-        if (st == THRIFT_OK)
-            st = thrift__json_encode_value(&w, body);
-        if (st == THRIFT_OK)
-            st = thrift__json_write_message_end(&w);
-        break;
-    default:
-        st = thrift__error_set(err, THRIFT_MISUSE, "unknown protocol %d",
-                               (int)proto);
-    }
-    thrift__writer_end(&w);
-    if (st != THRIFT_OK) {
-        out->buf.len = mark;
-        root_path(err, body->type);
-    }
-    return st;
+    /* Only binary has an unversioned header; the others ignore `strict`. */
+    message_frame_t msg = {name, name_len, type, seqid, strict};
+    return encode_into(proto, body, &msg, out, err);
 }
 
 thrift_status_t thrift_encode_message(thrift_protocol_t proto,
@@ -492,34 +493,6 @@ thrift_status_t thrift_encode_message(thrift_protocol_t proto,
                                     NULL, out, err);
 }
 
-static thrift_status_t read_message_begin(thrift_protocol_t proto,
-                                          thrift__reader_t *r,
-                                          thrift_message_header_t *hdr) {
-    switch (proto) {
-    case THRIFT_PROTO_BINARY:
-        return thrift__binary_read_message_begin(r, hdr);
-    case THRIFT_PROTO_COMPACT:
-        return thrift__compact_read_message_begin(r, hdr);
-    case THRIFT_PROTO_JSON:
-        return thrift__json_read_message_begin(r, hdr);
-    }
-    return thrift__error_set(r->err, THRIFT_MISUSE, "unknown protocol %d",
-                             (int)proto);
-}
-
-static thrift_status_t read_message_end(thrift_protocol_t proto,
-                                        thrift__reader_t *r) {
-    switch (proto) {
-    case THRIFT_PROTO_BINARY:
-        return thrift__binary_read_message_end(r);
-    case THRIFT_PROTO_COMPACT:
-        return thrift__compact_read_message_end(r);
-    case THRIFT_PROTO_JSON:
-        return thrift__json_read_message_end(r);
-    }
-    return THRIFT_MISUSE;
-}
-
 thrift_status_t thrift_decode_message_header(thrift_protocol_t proto,
                                              const uint8_t *data, size_t len,
                                              const thrift_codec_options_t *opts,
@@ -528,10 +501,12 @@ thrift_status_t thrift_decode_message_header(thrift_protocol_t proto,
                                              thrift_error_t *err) {
     if (!hdr || (!data && len))
         return thrift__error_set(err, THRIFT_MISUSE, "no header or data");
+    const proto_entry_t *pe = protocol(proto, err);
+    if (!pe)
+        return THRIFT_MISUSE;
     thrift__reader_t r;
-    reader_init(&r, proto, data ? data : (const uint8_t *)"", len, NULL, opts,
-                err);
-    thrift_status_t st = read_message_begin(proto, &r, hdr);
+    reader_init(&r, proto, data, len, NULL, opts, err);
+    thrift_status_t st = pe->read_message_begin(&r, hdr);
     if (st == THRIFT_OK && consumed)
         *consumed = (size_t)(r.p - r.start);
     return st;
@@ -548,24 +523,8 @@ thrift_value_t *thrift_decode_message_body(thrift_protocol_t proto,
         thrift__error_set(err, THRIFT_MISUSE, "no body type, arena or data");
         return NULL;
     }
-    thrift__reader_t r;
-    reader_init(&r, proto, data ? data : (const uint8_t *)"", len, arena, opts,
-                err);
-    thrift_value_t *v = thrift__arena_alloc(arena, sizeof *v);
-    if (!v) {
-        thrift__error_set(err, THRIFT_NOMEM, "out of memory");
-        return NULL;
-    }
-    thrift_status_t st = decode_value(proto, &r, v, &body_type->type);
-    if (st != THRIFT_OK) {
-        root_path(err, &body_type->type);
-        return NULL;
-    }
-    if (read_message_end(proto, &r) != THRIFT_OK)
-        return NULL;
-    if (consumed)
-        *consumed = (size_t)(r.p - r.start);
-    return v;
+    return decode_from(proto, &body_type->type, true, data, len, arena, opts,
+                       consumed, err);
 }
 
 thrift_status_t thrift_probe_message(thrift_protocol_t proto,
@@ -574,15 +533,17 @@ thrift_status_t thrift_probe_message(thrift_protocol_t proto,
                                      size_t *message_len, thrift_error_t *err) {
     if (!data && len)
         return thrift__error_set(err, THRIFT_MISUSE, "no data");
+    const proto_entry_t *pe = protocol(proto, err);
+    if (!pe)
+        return THRIFT_MISUSE;
     thrift__reader_t r;
-    reader_init(&r, proto, data ? data : (const uint8_t *)"", len, NULL, opts,
-                err);
+    reader_init(&r, proto, data, len, NULL, opts, err);
     thrift_message_header_t hdr;
-    thrift_status_t st = read_message_begin(proto, &r, &hdr);
+    thrift_status_t st = pe->read_message_begin(&r, &hdr);
     if (st == THRIFT_OK)
-        st = skip_value(proto, &r, THRIFT_TYPE_STRUCT);
+        st = pe->skip(&r, THRIFT_TYPE_STRUCT);
     if (st == THRIFT_OK)
-        st = read_message_end(proto, &r);
+        st = pe->read_message_end(&r);
     size_t used = (size_t)(r.p - r.start);
     if (st == THRIFT_NEED_MORE && len > r.opts->max_message_size) {
         /* A peer that never finishes its message must not make us buffer

@@ -209,12 +209,14 @@ static inline thrift_status_t thrift__check_count(thrift__reader_t *r,
                                     "container");
 }
 
-/* Decodes one element (a list item, a map key or value) of type `t` into
- * `item`; `i` is its index, for protocols with separators. */
-typedef thrift_status_t (*thrift__elem_fn)(thrift__reader_t *r,
-                                           thrift_value_t *item,
-                                           const thrift_type_def_t *t,
-                                           uint32_t i);
+/* Decodes one value of type `t` into `v`: a struct field, a list item, a map
+ * key or value.  `aux` is the field header's aux for a field, the index for
+ * an element (protocols with separators need it). */
+typedef thrift_status_t (*thrift__dec_fn)(thrift__reader_t *r, thrift_value_t *v,
+                                          const thrift_type_def_t *t,
+                                          unsigned aux);
+/* Passes over one value of wire type `wire`. */
+typedef thrift_status_t (*thrift__skip_fn)(thrift__reader_t *r, unsigned wire);
 
 /* Allocates room for `count` elements (`per` values each) in the arena,
  * then enters one level of nesting. */
@@ -243,7 +245,7 @@ THRIFT__INLINE thrift_status_t thrift__dec_list(thrift__reader_t *r,
                                                 const thrift_type_def_t *t,
                                                 const uint8_t *at, unsigned wire,
                                                 uint32_t count,
-                                                thrift__elem_fn elem) {
+                                                thrift__dec_fn elem) {
     const thrift_type_def_t *et = t->elem->resolved;
     if (THRIFT_UNLIKELY(count && wire != et->wire_type))
         return thrift__fail_elem_type(r, at, et, wire);
@@ -268,8 +270,8 @@ THRIFT__INLINE thrift_status_t thrift__dec_list(thrift__reader_t *r,
 THRIFT__INLINE thrift_status_t
 thrift__dec_map(thrift__reader_t *r, thrift_value_t *v,
                 const thrift_type_def_t *t, const uint8_t *at, unsigned kw,
-                unsigned vw, uint32_t count, thrift__elem_fn key,
-                thrift__elem_fn val) {
+                unsigned vw, uint32_t count, thrift__dec_fn key,
+                thrift__dec_fn val) {
     const thrift_type_def_t *kt = t->key->resolved, *vt = t->value->resolved;
     if (THRIFT_UNLIKELY(count && (kw != kt->wire_type || vw != vt->wire_type)))
         return thrift__fail_map_types(r, at, kt, vt, kw, vw);
@@ -305,15 +307,6 @@ typedef struct thrift__field_hdr {
  * calls). */
 typedef thrift_status_t (*thrift__field_hdr_fn)(thrift__reader_t *r,
                                                 thrift__field_hdr_t *h);
-/* Decodes the value of a field whose header is *h into `slot`. */
-typedef thrift_status_t (*thrift__field_dec_fn)(thrift__reader_t *r,
-                                                thrift_value_t *slot,
-                                                const thrift_type_def_t *ft,
-                                                const thrift__field_hdr_t *h);
-/* Passes over the value of a field whose header is *h. */
-typedef thrift_status_t (*thrift__field_skip_fn)(thrift__reader_t *r,
-                                                 const thrift__field_hdr_t *h);
-
 /* A struct's fields up to its STOP: the protocols differ only in how they
  * read a field header and its value.  Unknown fields are skipped, and so are
  * fields of another type when skip_mismatched is on; required fields,
@@ -321,7 +314,7 @@ typedef thrift_status_t (*thrift__field_skip_fn)(thrift__reader_t *r,
 THRIFT__INLINE thrift_status_t
 thrift__dec_struct(thrift__reader_t *r, thrift_value_t *v,
                    const thrift_type_def_t *t, thrift__field_hdr_fn read_hdr,
-                   thrift__field_dec_fn dec, thrift__field_skip_fn skip) {
+                   thrift__dec_fn dec, thrift__skip_fn skip) {
     const thrift_struct_def_t *sd = t->struct_def;
     thrift_status_t st = thrift__reader_enter(r);
     if (THRIFT_UNLIKELY(st != THRIFT_OK))
@@ -348,14 +341,14 @@ thrift__dec_struct(thrift__reader_t *r, thrift_value_t *v,
         if (!f || THRIFT_UNLIKELY(ft->wire_type != h.wire)) {
             if (f && !(r->opts->skip_mismatched && thrift__wire_is_type(h.wire)))
                 return thrift__fail_field_type(r, h.at, f, h.wire);
-            st = skip(r, &h);
+            st = skip(r, h.wire);
             if (st != THRIFT_OK)
                 return st;
             continue;
         }
         thrift_value_t *slot = &slots[f->index];
         seen += !(slot->flags & THRIFT__VALUE_SET);
-        st = dec(r, slot, ft, &h);
+        st = dec(r, slot, ft, h.aux);
         if (THRIFT_UNLIKELY(st != THRIFT_OK)) {
             thrift__path_field(r, f);
             return st;
@@ -379,7 +372,7 @@ static inline thrift_status_t thrift__skip_bytes(thrift__reader_t *r,
 /* Passes over a struct's fields up to its STOP. */
 THRIFT__INLINE thrift_status_t thrift__skip_struct(thrift__reader_t *r,
                                                    thrift__field_hdr_fn read_hdr,
-                                                   thrift__field_skip_fn skip) {
+                                                   thrift__skip_fn skip) {
     thrift_status_t st = thrift__reader_enter(r);
     if (st != THRIFT_OK)
         return st;
@@ -390,7 +383,7 @@ THRIFT__INLINE thrift_status_t thrift__skip_struct(thrift__reader_t *r,
             return st;
         if (h.wire == THRIFT_TYPE_STOP)
             break;
-        st = skip(r, &h);
+        st = skip(r, h.wire);
         if (st != THRIFT_OK)
             return st;
     }
@@ -402,8 +395,7 @@ THRIFT__INLINE thrift_status_t thrift__skip_struct(thrift__reader_t *r,
  * `vw`; lists: vw 0) with the protocol's `skip`. */
 THRIFT__INLINE thrift_status_t
 thrift__skip_items(thrift__reader_t *r, uint32_t count, unsigned kw,
-                   unsigned vw,
-                   thrift_status_t (*skip)(thrift__reader_t *, unsigned)) {
+                   unsigned vw, thrift__skip_fn skip) {
     thrift_status_t st = thrift__reader_enter(r);
     if (st != THRIFT_OK)
         return st;
