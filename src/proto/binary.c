@@ -19,43 +19,14 @@ static inline unsigned wire_min(unsigned wire) {
 
 /* ---- encode ---------------------------------------------------------------- */
 
-static thrift_status_t enc_value(thrift__writer_t *w, const thrift_value_t *v);
+/* enc_value is inlined where values occur, like dec_value: scalars cost no
+ * call; structs, lists and maps have one out-of-line function each. */
+static thrift_status_t enc_struct(thrift__writer_t *w, const thrift_value_t *v);
+static thrift_status_t enc_list(thrift__writer_t *w, const thrift_value_t *v);
+static thrift_status_t enc_map(thrift__writer_t *w, const thrift_value_t *v);
 
-static thrift_status_t enc_struct(thrift__writer_t *w,
-                                  const thrift_value_t *v) {
-    const thrift_struct_def_t *sd = v->type->struct_def;
-    const thrift_field_def_t *fields = sd->fields;
-    const thrift_value_t *slots = v->u.s.slots;
-    uint32_t n = v->count;
-    thrift__field_order_t order = thrift__field_order(sd);
-    for (uint32_t k = 0; k < order.span; k++) {
-        uint32_t i = thrift__field_order_at(&order, k);
-        if (i >= n)
-            continue;
-        const thrift_value_t *slot = &slots[i];
-        if (!(slot->flags & THRIFT__VALUE_SET)) {
-            if (THRIFT_UNLIKELY(fields[i].req == THRIFT_REQ_REQUIRED))
-                return thrift__wfail_required(w, &fields[i]);
-            continue;
-        }
-        if (THRIFT_UNLIKELY(!thrift__ensure(w, 3)))
-            return THRIFT_NOMEM;
-        w->p[0] = thrift__kind_wire[slot->kind];
-        thrift__put_be16(w->p + 1, (uint16_t)fields[i].id);
-        w->p += 3;
-        thrift_status_t st = enc_value(w, slot);
-        if (THRIFT_UNLIKELY(st != THRIFT_OK)) {
-            thrift__wpath_field(w->err, &fields[i]);
-            return st;
-        }
-    }
-    if (THRIFT_UNLIKELY(!thrift__ensure(w, 1)))
-        return THRIFT_NOMEM;
-    *w->p++ = THRIFT_TYPE_STOP;
-    return THRIFT_OK;
-}
-
-static thrift_status_t enc_value(thrift__writer_t *w, const thrift_value_t *v) {
+THRIFT__INLINE thrift_status_t enc_value(thrift__writer_t *w,
+                                         const thrift_value_t *v) {
     /* 16 bytes cover every fixed-size value and every container header. */
     if (THRIFT_UNLIKELY(!thrift__ensure(w, 16)))
         return THRIFT_NOMEM;
@@ -111,20 +82,10 @@ static thrift_status_t enc_value(thrift__writer_t *w, const thrift_value_t *v) {
         w->p = p + 16;
         return THRIFT_OK;
     case THRIFT_KIND_LIST:
-    case THRIFT_KIND_SET: {
-        const thrift_type_def_t *et = v->type->elem->resolved;
-        p[0] = et->wire_type;
-        thrift__put_be32(p + 1, v->count);
-        w->p = p + 5;
-        return thrift__enc_items(w, v->u.c.items, v->count, 1, enc_value);
-    }
-    case THRIFT_KIND_MAP: {
-        p[0] = v->type->key->resolved->wire_type;
-        p[1] = v->type->value->resolved->wire_type;
-        thrift__put_be32(p + 2, v->count);
-        w->p = p + 6;
-        return thrift__enc_items(w, v->u.c.items, v->count, 2, enc_value);
-    }
+    case THRIFT_KIND_SET:
+        return enc_list(w, v);
+    case THRIFT_KIND_MAP:
+        return enc_map(w, v);
     case THRIFT_KIND_STRUCT:
     case THRIFT_KIND_UNION:
     case THRIFT_KIND_EXCEPTION:
@@ -132,6 +93,55 @@ static thrift_status_t enc_value(thrift__writer_t *w, const thrift_value_t *v) {
     default:
         return thrift__wfail_kind(w, v->kind);
     }
+}
+
+/* A field header: the type byte, the i16 id. */
+static inline thrift_status_t put_field_hdr(thrift__writer_t *w,
+                                            const thrift_value_t *slot,
+                                            const thrift_field_def_t *f,
+                                            int *state) {
+    (void)state;
+    if (THRIFT_UNLIKELY(!thrift__ensure(w, 3)))
+        return THRIFT_NOMEM;
+    w->p[0] = thrift__kind_wire[slot->kind];
+    thrift__put_be16(w->p + 1, (uint16_t)f->id);
+    w->p += 3;
+    return THRIFT_OK;
+}
+
+static THRIFT__NOINLINE thrift_status_t enc_struct(thrift__writer_t *w,
+                                                   const thrift_value_t *v) {
+    int state = 0;
+    thrift_status_t st =
+        thrift__enc_fields(w, v, put_field_hdr, enc_value, &state);
+    if (THRIFT_UNLIKELY(st != THRIFT_OK))
+        return st;
+    if (THRIFT_UNLIKELY(!thrift__ensure(w, 1)))
+        return THRIFT_NOMEM;
+    *w->p++ = THRIFT_TYPE_STOP;
+    return THRIFT_OK;
+}
+
+
+/* Lists and maps: enc_value made room for their header. */
+static THRIFT__NOINLINE thrift_status_t enc_list(thrift__writer_t *w,
+                                                 const thrift_value_t *v) {
+    uint8_t *p = w->p;
+    const thrift_type_def_t *et = v->type->elem->resolved;
+    p[0] = et->wire_type;
+    thrift__put_be32(p + 1, v->count);
+    w->p = p + 5;
+    return thrift__enc_items(w, v->u.c.items, v->count, 1, enc_value);
+}
+
+static THRIFT__NOINLINE thrift_status_t enc_map(thrift__writer_t *w,
+                                                const thrift_value_t *v) {
+    uint8_t *p = w->p;
+    p[0] = v->type->key->resolved->wire_type;
+    p[1] = v->type->value->resolved->wire_type;
+    thrift__put_be32(p + 2, v->count);
+    w->p = p + 6;
+    return thrift__enc_items(w, v->u.c.items, v->count, 2, enc_value);
 }
 
 thrift_status_t thrift__binary_encode_value(thrift__writer_t *w,

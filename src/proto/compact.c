@@ -103,58 +103,14 @@ static inline uint64_t get_le64(const uint8_t *p) {
 
 /* ---- encode ---------------------------------------------------------------- */
 
-static thrift_status_t enc_value(thrift__writer_t *w, const thrift_value_t *v);
+/* enc_value is inlined where values occur, like dec_value: scalars cost no
+ * call; structs, lists and maps have one out-of-line function each. */
+static thrift_status_t enc_struct(thrift__writer_t *w, const thrift_value_t *v);
+static thrift_status_t enc_list(thrift__writer_t *w, const thrift_value_t *v);
+static thrift_status_t enc_map(thrift__writer_t *w, const thrift_value_t *v);
 
-static thrift_status_t enc_struct(thrift__writer_t *w,
-                                  const thrift_value_t *v) {
-    const thrift_struct_def_t *sd = v->type->struct_def;
-    const thrift_field_def_t *fields = sd->fields;
-    const thrift_value_t *slots = v->u.s.slots;
-    uint32_t n = v->count;
-    int last = 0;
-    thrift__field_order_t order = thrift__field_order(sd);
-    for (uint32_t k = 0; k < order.span; k++) {
-        uint32_t i = thrift__field_order_at(&order, k);
-        if (i >= n)
-            continue;
-        const thrift_value_t *slot = &slots[i];
-        if (!(slot->flags & THRIFT__VALUE_SET)) {
-            if (THRIFT_UNLIKELY(fields[i].req == THRIFT_REQ_REQUIRED))
-                return thrift__wfail_required(w, &fields[i]);
-            continue;
-        }
-        if (THRIFT_UNLIKELY(!thrift__ensure(w, 4)))
-            return THRIFT_NOMEM;
-        unsigned ct = kind_ctype[slot->kind];
-        bool is_bool = slot->kind == THRIFT_KIND_BOOL;
-        if (is_bool)
-            ct = slot->u.b ? CT_TRUE : CT_FALSE;
-        int id = fields[i].id;
-        int delta = id - last;
-        uint8_t *p = w->p;
-        if (delta > 0 && delta <= 15) {
-            *p++ = (uint8_t)(delta << 4 | ct);
-        } else {
-            *p++ = (uint8_t)ct;
-            p = put_varint(p, zigzag32((int16_t)id));
-        }
-        w->p = p;
-        last = id;
-        if (is_bool)
-            continue;
-        thrift_status_t st = enc_value(w, slot);
-        if (THRIFT_UNLIKELY(st != THRIFT_OK)) {
-            thrift__wpath_field(w->err, &fields[i]);
-            return st;
-        }
-    }
-    if (THRIFT_UNLIKELY(!thrift__ensure(w, 1)))
-        return THRIFT_NOMEM;
-    *w->p++ = CT_STOP;
-    return THRIFT_OK;
-}
-
-static thrift_status_t enc_value(thrift__writer_t *w, const thrift_value_t *v) {
+THRIFT__INLINE thrift_status_t enc_value(thrift__writer_t *w,
+                                         const thrift_value_t *v) {
     /* 16 bytes cover every fixed-size value and every container header. */
     if (THRIFT_UNLIKELY(!thrift__ensure(w, 16)))
         return THRIFT_NOMEM;
@@ -205,31 +161,10 @@ static thrift_status_t enc_value(thrift__writer_t *w, const thrift_value_t *v) {
         w->p = p + 16;
         return THRIFT_OK;
     case THRIFT_KIND_LIST:
-    case THRIFT_KIND_SET: {
-        unsigned et = wire_ctype[v->type->elem->resolved->wire_type];
-        uint32_t n = v->count;
-        if (n <= 14) {
-            *p++ = (uint8_t)(n << 4 | et);
-        } else {
-            *p++ = (uint8_t)(0xf0 | et);
-            p = put_varint(p, n);
-        }
-        w->p = p;
-        return thrift__enc_items(w, v->u.c.items, n, 1, enc_value);
-    }
-    case THRIFT_KIND_MAP: {
-        uint32_t n = v->count;
-        if (n == 0) {
-            *p = 0;
-            w->p = p + 1;
-            return THRIFT_OK;
-        }
-        p = put_varint(p, n);
-        *p++ = (uint8_t)(wire_ctype[v->type->key->resolved->wire_type] << 4 |
-                         wire_ctype[v->type->value->resolved->wire_type]);
-        w->p = p;
-        return thrift__enc_items(w, v->u.c.items, n, 2, enc_value);
-    }
+    case THRIFT_KIND_SET:
+        return enc_list(w, v);
+    case THRIFT_KIND_MAP:
+        return enc_map(w, v);
     case THRIFT_KIND_STRUCT:
     case THRIFT_KIND_UNION:
     case THRIFT_KIND_EXCEPTION:
@@ -237,6 +172,84 @@ static thrift_status_t enc_value(thrift__writer_t *w, const thrift_value_t *v) {
     default:
         return thrift__wfail_kind(w, v->kind);
     }
+}
+
+/* A field header: the id's delta from the previous field (*last) and the
+ * type code in one byte when the delta is 1..15, else the type code then the
+ * id as a zigzag varint.  A bool's value is its type code. */
+static inline thrift_status_t put_field_hdr(thrift__writer_t *w,
+                                            const thrift_value_t *slot,
+                                            const thrift_field_def_t *f,
+                                            int *last) {
+    if (THRIFT_UNLIKELY(!thrift__ensure(w, 4)))
+        return THRIFT_NOMEM;
+    unsigned ct = kind_ctype[slot->kind];
+    if (slot->kind == THRIFT_KIND_BOOL)
+        ct = slot->u.b ? CT_TRUE : CT_FALSE;
+    int id = f->id;
+    int delta = id - *last;
+    uint8_t *p = w->p;
+    if (delta > 0 && delta <= 15) {
+        *p++ = (uint8_t)(delta << 4 | ct);
+    } else {
+        *p++ = (uint8_t)ct;
+        p = put_varint(p, zigzag32((int16_t)id));
+    }
+    w->p = p;
+    *last = id;
+    return THRIFT_OK;
+}
+
+static thrift_status_t enc_field(thrift__writer_t *w, const thrift_value_t *v) {
+    if (v->kind == THRIFT_KIND_BOOL) /* written with the header */
+        return THRIFT_OK;
+    return enc_value(w, v);
+}
+
+static THRIFT__NOINLINE thrift_status_t enc_struct(thrift__writer_t *w,
+                                                   const thrift_value_t *v) {
+    int last = 0;
+    thrift_status_t st =
+        thrift__enc_fields(w, v, put_field_hdr, enc_field, &last);
+    if (THRIFT_UNLIKELY(st != THRIFT_OK))
+        return st;
+    if (THRIFT_UNLIKELY(!thrift__ensure(w, 1)))
+        return THRIFT_NOMEM;
+    *w->p++ = CT_STOP;
+    return THRIFT_OK;
+}
+
+
+/* Lists and maps: enc_value made room for their header. */
+static THRIFT__NOINLINE thrift_status_t enc_list(thrift__writer_t *w,
+                                                 const thrift_value_t *v) {
+    uint8_t *p = w->p;
+    unsigned et = wire_ctype[v->type->elem->resolved->wire_type];
+    uint32_t n = v->count;
+    if (n <= 14) {
+        *p++ = (uint8_t)(n << 4 | et);
+    } else {
+        *p++ = (uint8_t)(0xf0 | et);
+        p = put_varint(p, n);
+    }
+    w->p = p;
+    return thrift__enc_items(w, v->u.c.items, n, 1, enc_value);
+}
+
+static THRIFT__NOINLINE thrift_status_t enc_map(thrift__writer_t *w,
+                                                const thrift_value_t *v) {
+    uint8_t *p = w->p;
+    uint32_t n = v->count;
+    if (n == 0) {
+        *p = 0;
+        w->p = p + 1;
+        return THRIFT_OK;
+    }
+    p = put_varint(p, n);
+    *p++ = (uint8_t)(wire_ctype[v->type->key->resolved->wire_type] << 4 |
+                     wire_ctype[v->type->value->resolved->wire_type]);
+    w->p = p;
+    return thrift__enc_items(w, v->u.c.items, n, 2, enc_value);
 }
 
 thrift_status_t thrift__compact_encode_value(thrift__writer_t *w,

@@ -195,48 +195,50 @@ static thrift_status_t put_uuid(thrift__writer_t *w, const uint8_t u[16]) {
 static thrift_status_t enc_value(thrift__writer_t *w, const thrift_value_t *v,
                                  bool key);
 
-static thrift_status_t enc_struct(thrift__writer_t *w,
-                                  const thrift_value_t *v) {
-    const thrift_struct_def_t *sd = v->type->struct_def;
-    const thrift_field_def_t *fields = sd->fields;
-    bool first = true;
-    if (!thrift__ensure(w, 1))
-        return THRIFT_NOMEM;
-    *w->p++ = '{';
-    thrift__field_order_t order = thrift__field_order(sd);
-    for (uint32_t k = 0; k < order.span; k++) {
-        uint32_t i = thrift__field_order_at(&order, k);
-        if (i >= v->count)
-            continue;
-        const thrift_value_t *slot = &v->u.s.slots[i];
-        if (!(slot->flags & THRIFT__VALUE_SET)) {
-            if (fields[i].req == THRIFT_REQ_REQUIRED)
-                return thrift__wfail_required(w, &fields[i]);
-            continue;
-        }
-        if (!thrift__ensure(w, 24))
-            return THRIFT_NOMEM;
-        if (!first)
-            *w->p++ = ',';
-        first = false;
-        char tmp[24];
-        char *digits = fmt_int(tmp, fields[i].id);
-        *w->p++ = '"';
-        put_lit(w, digits, (size_t)(tmp + 24 - digits));
-        put_lit(w, "\":{", 3);
-        put_type_name(w, thrift__kind_wire[slot->kind]);
-        *w->p++ = ':';
-        thrift_status_t st = enc_value(w, slot, false);
-        if (st != THRIFT_OK) {
-            thrift__wpath_field(w->err, &fields[i]);
-            return st;
-        }
+/* A field's `"id":{"type":`, after the '}' that closes the field before's
+ * {"type":value} and a comma (*written: a field was). */
+static thrift_status_t put_field_hdr(thrift__writer_t *w,
+                                     const thrift_value_t *slot,
+                                     const thrift_field_def_t *f,
+                                     int *written) {
+    if (*written) {
         if (!thrift__ensure(w, 1))
             return THRIFT_NOMEM;
         *w->p++ = '}';
     }
+    if (!thrift__ensure(w, 24))
+        return THRIFT_NOMEM;
+    if (*written)
+        *w->p++ = ',';
+    *written = 1;
+    char tmp[24];
+    char *digits = fmt_int(tmp, f->id);
+    *w->p++ = '"';
+    put_lit(w, digits, (size_t)(tmp + 24 - digits));
+    put_lit(w, "\":{", 3);
+    put_type_name(w, thrift__kind_wire[slot->kind]);
+    *w->p++ = ':';
+    return THRIFT_OK;
+}
+
+static thrift_status_t enc_field(thrift__writer_t *w, const thrift_value_t *v) {
+    return enc_value(w, v, false);
+}
+
+static thrift_status_t enc_struct(thrift__writer_t *w,
+                                  const thrift_value_t *v) {
     if (!thrift__ensure(w, 1))
         return THRIFT_NOMEM;
+    *w->p++ = '{';
+    int written = 0;
+    thrift_status_t st =
+        thrift__enc_fields(w, v, put_field_hdr, enc_field, &written);
+    if (st != THRIFT_OK)
+        return st;
+    if (!thrift__ensure(w, 2))
+        return THRIFT_NOMEM;
+    if (written)
+        *w->p++ = '}';
     *w->p++ = '}';
     return THRIFT_OK;
 }

@@ -418,13 +418,58 @@ thrift_status_t thrift__wfail_required(thrift__writer_t *w,
 thrift_status_t thrift__wfail_kind(thrift__writer_t *w,
                                    unsigned kind) THRIFT__COLD;
 
+/* Encodes one value (bare, without a field header). */
+typedef thrift_status_t (*thrift__enc_fn)(thrift__writer_t *w,
+                                          const thrift_value_t *v);
+/* Writes the header of field `f`, whose value `slot` follows; *state is the
+ * protocol's own, 0 before the first field (compact: the previous id; JSON:
+ * whether a field was written). */
+typedef thrift_status_t (*thrift__put_field_fn)(thrift__writer_t *w,
+                                                const thrift_value_t *slot,
+                                                const thrift_field_def_t *f,
+                                                int *state);
+
+/* A struct's set fields in ascending id order (thrift__field_order), each
+ * as put_hdr's header then enc's value; an unset required field fails.  The
+ * protocol writes what opens and closes the struct; returns the final
+ * state in *state. */
+THRIFT__INLINE thrift_status_t thrift__enc_fields(thrift__writer_t *w,
+                                                  const thrift_value_t *v,
+                                                  thrift__put_field_fn put_hdr,
+                                                  thrift__enc_fn enc,
+                                                  int *state) {
+    const thrift_struct_def_t *sd = v->type->struct_def;
+    const thrift_field_def_t *fields = sd->fields;
+    const thrift_value_t *slots = v->u.s.slots;
+    uint32_t n = v->count;
+    thrift__field_order_t order = thrift__field_order(sd);
+    for (uint32_t k = 0; k < order.span; k++) {
+        uint32_t i = thrift__field_order_at(&order, k);
+        if (i >= n)
+            continue;
+        const thrift_value_t *slot = &slots[i];
+        if (!(slot->flags & THRIFT__VALUE_SET)) {
+            if (THRIFT_UNLIKELY(fields[i].req == THRIFT_REQ_REQUIRED))
+                return thrift__wfail_required(w, &fields[i]);
+            continue;
+        }
+        thrift_status_t st = put_hdr(w, slot, &fields[i], state);
+        if (THRIFT_UNLIKELY(st != THRIFT_OK))
+            return st;
+        st = enc(w, slot);
+        if (THRIFT_UNLIKELY(st != THRIFT_OK)) {
+            thrift__wpath_field(w->err, &fields[i]);
+            return st;
+        }
+    }
+    return THRIFT_OK;
+}
+
 /* Encodes `n` values of a container (a map: 2n, keys and values in turn)
  * with `enc`, naming the failing index in the error path. */
 THRIFT__INLINE thrift_status_t
 thrift__enc_items(thrift__writer_t *w, const thrift_value_t *items, uint32_t n,
-                  unsigned per,
-                  thrift_status_t (*enc)(thrift__writer_t *,
-                                         const thrift_value_t *)) {
+                  unsigned per, thrift__enc_fn enc) {
     for (uint32_t i = 0; i < per * n; i++) {
         thrift_status_t st = enc(w, &items[i]);
         if (THRIFT_UNLIKELY(st != THRIFT_OK)) {
