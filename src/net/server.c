@@ -55,6 +55,11 @@ typedef struct worker {
     bool exiting;
     thrift_arena_t *spare_arenas[SPARE_ARENAS];
     size_t nspare;
+    /* One prepare watcher flushes every connection with replies queued in
+     * this loop iteration: one send each, and no watcher start/stop per
+     * connection.  Each listed connection holds a reference. */
+    ev_prepare flush;
+    sconn_t *dirty;
     /* workers 1..n-1 only: the thread and its inbox */
     pthread_t thread;
     bool started;
@@ -84,7 +89,7 @@ struct thrift_request {
     const handler_t *h;
     const thrift_function_def_t *fn;
     thrift_arena_t *arena;
-    const char *method; /* NUL-terminated, in arena */
+    const char *method; /* the function's name (schema-owned) */
     int32_t seqid;
     bool replied;
     thrift_error_t err;
@@ -96,7 +101,8 @@ struct sconn {
     worker_t *w;
     int fd;
     ev_io rio, wio;
-    ev_prepare flush;
+    sconn_t *dirty_next; /* in the worker's list of connections to flush */
+    bool dirty;
     ev_timer idle;
     thrift__wire_reader_t reader;
     rpin_t *pin; /* pins the reader's current buffer, if any */
@@ -188,12 +194,37 @@ static bool sconn_write(sconn_t *c) {
     return true;
 }
 
-static void sconn_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents) {
+static void worker_flush_cb(struct ev_loop *loop, ev_prepare *p, int revents) {
     (void)revents;
-    sconn_t *c = w->data;
-    ev_prepare_stop(loop, w);
-    if (!c->closed)
-        sconn_write(c);
+    worker_t *w = p->data;
+    ev_prepare_stop(loop, p);
+    sconn_t *c = w->dirty;
+    w->dirty = NULL;
+    while (c) {
+        sconn_t *next = c->dirty_next;
+        c->dirty = false;
+        if (!c->closed)
+            sconn_write(c);
+        sconn_unref(c);
+        c = next;
+    }
+}
+
+/* Forgets the pending flushes (the connections are closed). */
+static void worker_drop_dirty(worker_t *w) {
+    if (ev_is_active(&w->flush))
+        ev_prepare_stop(w->loop, &w->flush);
+    while (w->dirty) {
+        sconn_t *c = w->dirty;
+        w->dirty = c->dirty_next;
+        c->dirty = false;
+        sconn_unref(c);
+    }
+}
+
+static void worker_init_flush(worker_t *w) {
+    ev_prepare_init(&w->flush, worker_flush_cb);
+    w->flush.data = w;
 }
 
 static void sconn_write_cb(struct ev_loop *loop, ev_io *w, int revents) {
@@ -205,8 +236,15 @@ static void sconn_write_cb(struct ev_loop *loop, ev_io *w, int revents) {
 }
 
 static void schedule_flush(sconn_t *c) {
-    if (!c->closed && !ev_is_active(&c->flush) && !ev_is_active(&c->wio))
-        ev_prepare_start(c->w->loop, &c->flush);
+    if (c->closed || c->dirty || ev_is_active(&c->wio))
+        return; // already listed, or waiting for the socket to drain
+    worker_t *w = c->w;
+    c->dirty = true;
+    c->refs++;
+    c->dirty_next = w->dirty;
+    w->dirty = c;
+    if (!ev_is_active(&w->flush))
+        ev_prepare_start(w->loop, &w->flush);
 }
 
 /* Appends one message; on an encoding failure the partial bytes are cut off
@@ -275,12 +313,12 @@ static thrift_status_t finish_reply(thrift_request_t *req, thrift_message_type_t
     sconn_t *c = req->conn;
     thrift_status_t st = THRIFT_OK;
     if (!c->closed) {
-        st = append_message(c, req->method, strlen(req->method), type, req->seqid, body, err);
+        st = append_message(c, req->method, req->fn->name_len, type, req->seqid, body, err);
         if (st) {
             char msg[400];
             snprintf(msg, sizeof msg, "%s: cannot encode the reply: %s", req->method,
                      err && err->code ? err->text : thrift_status_str(st));
-            send_app_error(c, req->method, strlen(req->method), req->seqid,
+            send_app_error(c, req->method, req->fn->name_len, req->seqid,
                            THRIFT_APPEX_INTERNAL_ERROR, msg);
         }
     }
@@ -316,7 +354,7 @@ thrift_status_t thrift_reply(thrift_request_t *req, const thrift_value_t *value)
         char msg[200];
         snprintf(msg, sizeof msg, "%s: reply value does not match the return type (%s)",
                  req->method, thrift_status_str(st));
-        send_app_error(req->conn, req->method, strlen(req->method), req->seqid,
+        send_app_error(req->conn, req->method, req->fn->name_len, req->seqid,
                        THRIFT_APPEX_INTERNAL_ERROR, msg);
         req->replied = true;
     } else {
@@ -349,7 +387,7 @@ thrift_status_t thrift_reply_exception(thrift_request_t *req, const char *name,
         char msg[300];
         snprintf(msg, sizeof msg, "%s: '%s' is not a declared exception of this method",
                  req->method, name ? name : xd ? xd->name : "(null)");
-        send_app_error(req->conn, req->method, strlen(req->method), req->seqid,
+        send_app_error(req->conn, req->method, req->fn->name_len, req->seqid,
                        THRIFT_APPEX_INTERNAL_ERROR, msg);
         req->replied = true;
         st = THRIFT_NOT_FOUND;
@@ -364,7 +402,7 @@ thrift_status_t thrift_reply_error(thrift_request_t *req, int type, const char *
     if (!reply_begin(req))
         return THRIFT_MISUSE;
     if (!req->conn->closed)
-        send_app_error(req->conn, req->method, strlen(req->method), req->seqid, type,
+        send_app_error(req->conn, req->method, req->fn->name_len, req->seqid, type,
                        message ? message : "");
     req->replied = true;
     reply_end(req, tls_in_handler == req);
@@ -425,8 +463,10 @@ static void dispatch(sconn_t *c, const uint8_t *msg, size_t len) {
     thrift_arena_t *arena = arena_get(c->w);
     // Not zalloc: the request carries a ~1 KB error struct, reset cheaply.
     thrift_request_t *req = arena ? thrift__arena_alloc(arena, sizeof *req) : NULL;
-    char *method = req ? thrift__arena_strndup(arena, bare, bare_len) : NULL;
-    if (!method) {
+    // The handler was found by this name (bare or "Service:"-prefixed), so
+    // the bare name is the function's own: no copy.
+    const char *method = h->fn->name;
+    if (!req) {
         if (arena)
             thrift_arena_free(arena);
         send_app_error(c, bare, bare_len, hdr.seqid, THRIFT_APPEX_INTERNAL_ERROR, "out of memory");
@@ -504,7 +544,6 @@ static void sconn_close(sconn_t *c) {
     c->closed = true;
     ev_io_stop(w->loop, &c->rio);
     ev_io_stop(w->loop, &c->wio);
-    ev_prepare_stop(w->loop, &c->flush);
     ev_timer_stop(w->loop, &c->idle);
     close(c->fd);
     c->fd = -1;
@@ -627,8 +666,6 @@ static void sconn_open(worker_t *w, int fd, int family) {
     c->rio.data = c;
     ev_io_init(&c->wio, sconn_write_cb, fd, EV_WRITE);
     c->wio.data = c;
-    ev_prepare_init(&c->flush, sconn_flush_cb);
-    c->flush.data = c;
     ev_init(&c->idle, sconn_idle_cb);
     c->idle.data = c;
     if (srv->opts.idle_timeout_ms) {
@@ -738,6 +775,7 @@ static void worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents) {
             w->exiting = true;
             while (w->conns)
                 sconn_close(w->conns);
+            worker_drop_dirty(w);
             ev_async_stop(loop, &w->wake);
             ev_break(loop, EVBREAK_ALL);
         } else if (cmds & CMD_STOP) {
@@ -780,6 +818,7 @@ static thrift_status_t start_workers(thrift_rpc_server_t *srv, thrift_error_t *e
     ws[0] = *srv->workers;
     free(srv->workers);
     srv->workers = ws;
+    worker_init_flush(&ws[0]); // its watcher pointed at the old copy
     ev_async_init(&srv->drained, drained_cb);
     srv->drained.data = srv;
     ev_async_start(srv->loop, &srv->drained);
@@ -799,6 +838,7 @@ static thrift_status_t start_workers(thrift_rpc_server_t *srv, thrift_error_t *e
             break;
         }
         pthread_mutex_init(&w->mu, NULL);
+        worker_init_flush(w);
         ev_async_init(&w->wake, worker_wake_cb);
         w->wake.data = w;
         ev_async_start(w->loop, &w->wake);
@@ -867,6 +907,7 @@ thrift_rpc_server_t *thrift_rpc_server_new(struct ev_loop *loop, thrift_schema_t
     }
     srv->workers[0].srv = srv;
     srv->workers[0].loop = loop;
+    worker_init_flush(&srv->workers[0]);
     srv->nworkers = 1;
     return srv;
 }
@@ -1050,6 +1091,7 @@ void thrift_rpc_server_free(thrift_rpc_server_t *srv) {
         w0->stopping = false;
         while (w0->conns)
             sconn_close(w0->conns);
+        worker_drop_dirty(w0);
         worker_free(w0);
         if (ev_is_active(&srv->drained)) {
             ev_ref(srv->loop);
