@@ -436,10 +436,26 @@ thrift_status_t thrift__binary_write_message_end(thrift__writer_t *w) {
     return THRIFT_OK;
 }
 
+/* The method name: `len` bytes at r->p, then `tail` more header bytes. */
+static thrift_status_t read_name(thrift__reader_t *r, int32_t len,
+                                 unsigned tail, thrift_message_header_t *hdr) {
+    thrift_status_t st = thrift__reader_check_len(
+        r, (uint64_t)len + tail, r->opts->max_string_size, "method name");
+    if (st != THRIFT_OK)
+        return st;
+    hdr->name = (const char *)r->p;
+    hdr->name_len = (size_t)len;
+    r->p += len;
+    return THRIFT_OK;
+}
+
+/* Versioned: [version|type][name length][name][seqid]; old-style (Apache's
+ * strictRead=false): [name length][name][type byte][seqid]. */
 thrift_status_t thrift__binary_read_message_begin(thrift__reader_t *r,
                                                   thrift_message_header_t *hdr) {
     THRIFT__NEED(r, 4);
     uint32_t first = thrift__get_be32(r->p);
+    thrift_status_t st;
     if (first & 0x80000000u) {
         if ((first & VERSION_MASK) != VERSION_1)
             return thrift__reader_fail(r, THRIFT_INVALID,
@@ -451,34 +467,21 @@ thrift_status_t thrift__binary_read_message_begin(thrift__reader_t *r,
             return thrift__reader_fail(r, THRIFT_INVALID,
                                        "negative name length %d", (int)len);
         r->p += 4;
-        thrift_status_t st = thrift__reader_check_len(
-            r, (uint64_t)len + 4, r->opts->max_string_size, "method name");
-        if (st != THRIFT_OK)
+        if ((st = read_name(r, len, 4, hdr)) != THRIFT_OK)
             return st;
-        hdr->name = (const char *)r->p;
-        hdr->name_len = (size_t)len;
-        r->p += len;
         hdr->type = (thrift_message_type_t)(first & 0xff);
-        hdr->seqid = (int32_t)thrift__get_be32(r->p);
-        r->p += 4;
     } else {
         if (r->opts->strict_read)
             return thrift__reader_fail(r, THRIFT_INVALID,
                                        "missing version in message header "
                                        "(old-style header, strict_read is on)");
-        int32_t len = (int32_t)first;
         r->p += 4;
-        thrift_status_t st = thrift__reader_check_len(
-            r, (uint64_t)len + 5, r->opts->max_string_size, "method name");
-        if (st != THRIFT_OK)
+        if ((st = read_name(r, (int32_t)first, 5, hdr)) != THRIFT_OK)
             return st;
-        hdr->name = (const char *)r->p;
-        hdr->name_len = (size_t)len;
-        r->p += len;
-        hdr->type = (thrift_message_type_t)r->p[0];
-        hdr->seqid = (int32_t)thrift__get_be32(r->p + 1);
-        r->p += 5;
+        hdr->type = (thrift_message_type_t)*r->p++;
     }
+    hdr->seqid = (int32_t)thrift__get_be32(r->p);
+    r->p += 4;
     if (hdr->type < THRIFT_MSG_CALL || hdr->type > THRIFT_MSG_ONEWAY)
         return thrift__reader_fail(r, THRIFT_INVALID, "bad message type %d",
                                    (int)hdr->type);

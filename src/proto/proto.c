@@ -384,10 +384,14 @@ thrift_status_t thrift_encode(thrift_protocol_t proto, const thrift_value_t *v,
     return encode_into(proto, v, NULL, out, err);
 }
 
-static void reader_init(thrift__reader_t *r, thrift_protocol_t proto,
-                        const uint8_t *data, size_t len, thrift_arena_t *arena,
-                        const thrift_codec_options_t *opts,
-                        thrift_error_t *err) {
+/* Sets up a reader over data[0..len) and returns the protocol's entry
+ * points, or NULL (a MISUSE error) when the protocol is unknown. */
+static const proto_entry_t *reader_open(thrift__reader_t *r,
+                                        thrift_protocol_t proto,
+                                        const uint8_t *data, size_t len,
+                                        thrift_arena_t *arena,
+                                        const thrift_codec_options_t *opts,
+                                        thrift_error_t *err) {
     r->p = r->start = data ? data : (const uint8_t *)"";
     r->end = r->start + len;
     r->arena = arena;
@@ -395,6 +399,7 @@ static void reader_init(thrift__reader_t *r, thrift_protocol_t proto,
     r->depth = 0;
     r->err = err;
     r->source = source_name(proto);
+    return protocol(proto, err);
 }
 
 /* Decodes a value of `type` from the start of data (then, for a message
@@ -406,14 +411,14 @@ static thrift_value_t *decode_from(thrift_protocol_t proto,
                                    size_t len, thrift_arena_t *arena,
                                    const thrift_codec_options_t *opts,
                                    size_t *consumed, thrift_error_t *err) {
-    thrift__reader_t r;
-    reader_init(&r, proto, data, len, arena, opts, err);
     thrift_value_t *v = thrift__arena_alloc(arena, sizeof *v);
     if (!v) {
         thrift__error_set(err, THRIFT_NOMEM, "out of memory");
         return NULL;
     }
-    const proto_entry_t *pe = protocol(proto, err);
+    thrift__reader_t r;
+    const proto_entry_t *pe =
+        reader_open(&r, proto, data, len, arena, opts, err);
     thrift_status_t st = pe ? pe->decode_value(&r, v, type) : THRIFT_MISUSE;
     if (st != THRIFT_OK) {
         root_path(err, type->resolved);
@@ -446,11 +451,10 @@ thrift_status_t thrift_skip(thrift_protocol_t proto,
                             size_t *consumed, thrift_error_t *err) {
     if (!data && len)
         return thrift__error_set(err, THRIFT_MISUSE, "no data");
-    const proto_entry_t *pe = protocol(proto, err);
+    thrift__reader_t r;
+    const proto_entry_t *pe = reader_open(&r, proto, data, len, NULL, opts, err);
     if (!pe)
         return THRIFT_MISUSE;
-    thrift__reader_t r;
-    reader_init(&r, proto, data, len, NULL, opts, err);
     thrift_status_t st = pe->skip(&r, wire_type);
     if (st == THRIFT_OK && consumed)
         *consumed = (size_t)(r.p - r.start);
@@ -501,11 +505,10 @@ thrift_status_t thrift_decode_message_header(thrift_protocol_t proto,
                                              thrift_error_t *err) {
     if (!hdr || (!data && len))
         return thrift__error_set(err, THRIFT_MISUSE, "no header or data");
-    const proto_entry_t *pe = protocol(proto, err);
+    thrift__reader_t r;
+    const proto_entry_t *pe = reader_open(&r, proto, data, len, NULL, opts, err);
     if (!pe)
         return THRIFT_MISUSE;
-    thrift__reader_t r;
-    reader_init(&r, proto, data, len, NULL, opts, err);
     thrift_status_t st = pe->read_message_begin(&r, hdr);
     if (st == THRIFT_OK && consumed)
         *consumed = (size_t)(r.p - r.start);
@@ -533,11 +536,10 @@ thrift_status_t thrift_probe_message(thrift_protocol_t proto,
                                      size_t *message_len, thrift_error_t *err) {
     if (!data && len)
         return thrift__error_set(err, THRIFT_MISUSE, "no data");
-    const proto_entry_t *pe = protocol(proto, err);
+    thrift__reader_t r;
+    const proto_entry_t *pe = reader_open(&r, proto, data, len, NULL, opts, err);
     if (!pe)
         return THRIFT_MISUSE;
-    thrift__reader_t r;
-    reader_init(&r, proto, data, len, NULL, opts, err);
     thrift_message_header_t hdr;
     thrift_status_t st = pe->read_message_begin(&r, &hdr);
     if (st == THRIFT_OK)

@@ -237,9 +237,37 @@ static inline thrift_status_t thrift__begin_container(thrift__reader_t *r,
     return thrift__reader_enter(r);
 }
 
+/* Decodes `count` entries of `per` values (lists: 1, maps: 2: key, value)
+ * into arena items, naming the failing entry in the error path. */
+THRIFT__INLINE thrift_status_t
+thrift__dec_entries(thrift__reader_t *r, thrift_value_t *v, uint32_t count,
+                    unsigned per, const thrift_type_def_t *kt,
+                    const thrift_type_def_t *vt, thrift__dec_fn key,
+                    thrift__dec_fn val) {
+    thrift_status_t st = thrift__begin_container(r, v, count, per);
+    if (THRIFT_UNLIKELY(st != THRIFT_OK))
+        return st;
+    thrift_value_t *items = v->u.c.items;
+    for (uint32_t i = 0; i < count; i++) {
+        thrift_value_t *e = &items[per * i];
+        e[0].flags = 0;
+        if (per == 2)
+            e[1].flags = 0;
+        st = key(r, &e[0], kt, i);
+        if (per == 2 && st == THRIFT_OK)
+            st = val(r, &e[1], vt, i);
+        if (THRIFT_UNLIKELY(st != THRIFT_OK)) {
+            thrift__path_index(r, i);
+            return st;
+        }
+        v->count = i + 1;
+    }
+    r->depth--;
+    return THRIFT_OK;
+}
+
 /* A list or set whose header (at `at`) declared `count` elements of wire
- * type `wire`: checks the type, then decodes the elements with `elem`,
- * naming the failing index in the error path. */
+ * type `wire`: checks the type, then decodes the elements with `elem`. */
 THRIFT__INLINE thrift_status_t thrift__dec_list(thrift__reader_t *r,
                                                 thrift_value_t *v,
                                                 const thrift_type_def_t *t,
@@ -249,21 +277,7 @@ THRIFT__INLINE thrift_status_t thrift__dec_list(thrift__reader_t *r,
     const thrift_type_def_t *et = t->elem->resolved;
     if (THRIFT_UNLIKELY(count && wire != et->wire_type))
         return thrift__fail_elem_type(r, at, et, wire);
-    thrift_status_t st = thrift__begin_container(r, v, count, 1);
-    if (THRIFT_UNLIKELY(st != THRIFT_OK))
-        return st;
-    thrift_value_t *items = v->u.c.items;
-    for (uint32_t i = 0; i < count; i++) {
-        items[i].flags = 0;
-        st = elem(r, &items[i], et, i);
-        if (THRIFT_UNLIKELY(st != THRIFT_OK)) {
-            thrift__path_index(r, i);
-            return st;
-        }
-        v->count = i + 1;
-    }
-    r->depth--;
-    return THRIFT_OK;
+    return thrift__dec_entries(r, v, count, 1, et, NULL, elem, elem);
 }
 
 /* The same for a map: keys with `key`, values with `val`. */
@@ -275,23 +289,7 @@ thrift__dec_map(thrift__reader_t *r, thrift_value_t *v,
     const thrift_type_def_t *kt = t->key->resolved, *vt = t->value->resolved;
     if (THRIFT_UNLIKELY(count && (kw != kt->wire_type || vw != vt->wire_type)))
         return thrift__fail_map_types(r, at, kt, vt, kw, vw);
-    thrift_status_t st = thrift__begin_container(r, v, count, 2);
-    if (THRIFT_UNLIKELY(st != THRIFT_OK))
-        return st;
-    thrift_value_t *items = v->u.c.items;
-    for (uint32_t i = 0; i < count; i++) {
-        items[2 * i].flags = items[2 * i + 1].flags = 0;
-        st = key(r, &items[2 * i], kt, i);
-        if (st == THRIFT_OK)
-            st = val(r, &items[2 * i + 1], vt, i);
-        if (THRIFT_UNLIKELY(st != THRIFT_OK)) {
-            thrift__path_index(r, i);
-            return st;
-        }
-        v->count = i + 1;
-    }
-    r->depth--;
-    return THRIFT_OK;
+    return thrift__dec_entries(r, v, count, 2, kt, vt, key, val);
 }
 
 /* A struct field's header, as a protocol reads it. */
