@@ -15,9 +15,9 @@
 #        ONLY="dyn cpp py echo" to run a subset, POINTS="add:16:1 ..." to
 #        run other points (method:connections:inflight)
 #
-# All servers run side by side (an idle one costs nothing) and every point
-# is measured on each in turn, REPS rounds, so the servers are compared close
-# together in time: on a shared machine the load drifts.  Prints one line
+# All servers run side by side (an idle one costs nothing); each round
+# measures every point on each server in turn, so the servers are compared
+# close together in time: on a shared machine the load drifts.  Prints one line
 # per measurement and a table of medians (min-max) with calls/s, p50/p99
 # latency, server CPU per call, and the ratios the goals are stated
 # in (computed per round, then the median).  Nothing generated is kept: the
@@ -155,10 +155,13 @@ for s in $ONLY; do
     esac
 done
 
-for p in $POINTS; do
-    pm=${p%%:*}; rest=${p#*:}; c=${rest%%:*}; f=${rest#*:}
-    r=1
-    while [ $r -le "$REPS" ]; do
+# Rounds outermost: within a round every point of every server is measured
+# once, so the per-round ratios (server vs server, 64 vs 16 connections)
+# compare measurements taken close together.
+r=1
+while [ $r -le "$REPS" ]; do
+    for p in $POINTS; do
+        pm=${p%%:*}; rest=${p#*:}; c=${rest%%:*}; f=${rest#*:}
         for l in $LABELS; do
             label=${l%%:*}; rest=${l#*:}; port=${rest%%:*}; pid=${rest#*:}
             m=$pm
@@ -172,8 +175,8 @@ for p in $POINTS; do
             echo "$line round=$r"
             echo "$line round=$r" >> "$RESULTS"
         done
-        r=$((r + 1))
     done
+    r=$((r + 1))
 done
 echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
