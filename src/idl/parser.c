@@ -625,7 +625,9 @@ static tmp_field_t *parse_fields(parser_t *P, char close, uint32_t *count_out) {
     }
     P->depth--;
     *count_out = L->tmp_fields.count - base;
-    return L->tmp_fields.items + base;
+    // No field parsed yet in this load: the stack was never allocated, and
+    // NULL + 0 is undefined behaviour (fuzz_idl: "union e{}").
+    return L->tmp_fields.items ? L->tmp_fields.items + base : NULL;
 }
 
 static void register_def(parser_t *P, const char *name, thrift__def_kind_t kind,
