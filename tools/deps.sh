@@ -6,7 +6,8 @@ BUILD_PACKAGES="gcc libc6-dev meson ninja-build pkg-config python3 libev-dev lib
 # To run every test: the real Thrift peers we prove interop against, the C++
 # toolchain for Apache's generated code, sanitizer and leak tooling, fuzzing.
 TEST_PACKAGES="thrift-compiler python3-thrift python3-thriftpy libthrift-dev
-  libthrift-c-glib-dev libboost-dev g++ binutils valgrind clang libclang-rt-14-dev"
+  libthrift-c-glib-dev libboost-dev libevent-dev g++ binutils valgrind clang
+  libclang-rt-14-dev"
 
 ensure_packages() {
     local missing=()
