@@ -111,17 +111,8 @@ static inline thrift_status_t put_field_hdr(thrift__writer_t *w,
 
 static THRIFT__NOINLINE thrift_status_t enc_struct(thrift__writer_t *w,
                                                    const thrift_value_t *v) {
-    int state = 0;
-    thrift_status_t st =
-        thrift__enc_fields(w, v, put_field_hdr, enc_value, &state);
-    if (THRIFT_UNLIKELY(st != THRIFT_OK))
-        return st;
-    if (THRIFT_UNLIKELY(!thrift__ensure(w, 1)))
-        return THRIFT_NOMEM;
-    *w->p++ = THRIFT_TYPE_STOP;
-    return THRIFT_OK;
+    return thrift__enc_fields_stop(w, v, put_field_hdr, enc_value);
 }
-
 
 /* Lists and maps: enc_value made room for their header. */
 static THRIFT__NOINLINE thrift_status_t enc_list(thrift__writer_t *w,

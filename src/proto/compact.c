@@ -208,17 +208,8 @@ static thrift_status_t enc_field(thrift__writer_t *w, const thrift_value_t *v) {
 
 static THRIFT__NOINLINE thrift_status_t enc_struct(thrift__writer_t *w,
                                                    const thrift_value_t *v) {
-    int last = 0;
-    thrift_status_t st =
-        thrift__enc_fields(w, v, put_field_hdr, enc_field, &last);
-    if (THRIFT_UNLIKELY(st != THRIFT_OK))
-        return st;
-    if (THRIFT_UNLIKELY(!thrift__ensure(w, 1)))
-        return THRIFT_NOMEM;
-    *w->p++ = CT_STOP;
-    return THRIFT_OK;
+    return thrift__enc_fields_stop(w, v, put_field_hdr, enc_field);
 }
-
 
 /* Lists and maps: enc_value made room for their header. */
 static THRIFT__NOINLINE thrift_status_t enc_list(thrift__writer_t *w,

@@ -805,26 +805,30 @@ static thrift_status_t dec_struct(thrift__reader_t *r, thrift_value_t *v,
                               thrift__json_skip);
 }
 
-/* List elements follow a comma; map entries are "key":value, separated by
+/* A value after the separator `sep`. */
+static thrift_status_t dec_after(thrift__reader_t *r, char sep,
+                                 thrift_value_t *v, const thrift_type_def_t *t) {
+    thrift_status_t st = expect(r, sep);
+    return st == THRIFT_OK ? dec_value(r, v, t) : st;
+}
+
+/* List elements follow a comma; map entries are key:value, separated by
  * commas. */
 static thrift_status_t dec_list_elem(thrift__reader_t *r, thrift_value_t *item,
                                      const thrift_type_def_t *t, unsigned i) {
     (void)i;
-    thrift_status_t st = expect(r, ',');
-    return st == THRIFT_OK ? dec_value(r, item, t) : st;
+    return dec_after(r, ',', item, t);
 }
 
 static thrift_status_t dec_map_key(thrift__reader_t *r, thrift_value_t *item,
                                    const thrift_type_def_t *t, unsigned i) {
-    thrift_status_t st = i ? expect(r, ',') : THRIFT_OK;
-    return st == THRIFT_OK ? dec_value(r, item, t) : st;
+    return i ? dec_after(r, ',', item, t) : dec_value(r, item, t);
 }
 
 static thrift_status_t dec_map_val(thrift__reader_t *r, thrift_value_t *item,
                                    const thrift_type_def_t *t, unsigned i) {
     (void)i;
-    thrift_status_t st = expect(r, ':');
-    return st == THRIFT_OK ? dec_value(r, item, t) : st;
+    return dec_after(r, ':', item, t);
 }
 
 static thrift_status_t dec_value(thrift__reader_t *r, thrift_value_t *v,

@@ -463,6 +463,20 @@ THRIFT__INLINE thrift_status_t thrift__enc_fields(thrift__writer_t *w,
     return THRIFT_OK;
 }
 
+/* A struct in binary or compact: its fields, then a STOP byte (0 in both). */
+THRIFT__INLINE thrift_status_t thrift__enc_fields_stop(
+    thrift__writer_t *w, const thrift_value_t *v, thrift__put_field_fn put_hdr,
+    thrift__enc_fn enc) {
+    int state = 0;
+    thrift_status_t st = thrift__enc_fields(w, v, put_hdr, enc, &state);
+    if (THRIFT_UNLIKELY(st != THRIFT_OK))
+        return st;
+    if (THRIFT_UNLIKELY(!thrift__ensure(w, 1)))
+        return THRIFT_NOMEM;
+    *w->p++ = THRIFT_TYPE_STOP;
+    return THRIFT_OK;
+}
+
 /* Encodes `n` values of a container (a map: 2n, keys and values in turn)
  * with `enc`, naming the failing index in the error path. */
 THRIFT__INLINE thrift_status_t
