@@ -5,13 +5,19 @@
  * output buffer per connection and writes everything a read produced with
  * one send.
  *
- *   bench_echo [HOST:]PORT      prints "listening PORT" once ready */
+ *   bench_echo [HOST:]PORT [--reply]   prints "listening PORT" once ready
+ *
+ * --reply turns each echoed strict-binary CALL into a REPLY (one byte), so
+ * that a Thrift client can drive it: a `ping()` call echoed this way is a
+ * valid void reply.  tools/bench_cli.sh uses it to check that `dynthrift
+ * bench` measures this floor at the rate a hand-written C client does. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ev.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +25,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+static bool reply_mode;
 
 typedef struct conn {
     ev_io rio, wio;
@@ -104,6 +112,9 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents) {
             return;
         }
         memcpy(c->out + c->out_len, p, flen);
+        // Strict binary header: 80 01 00 TYPE; CALL (1) becomes REPLY (2).
+        if (reply_mode && flen >= 8 && p[4] == 0x80 && p[5] == 0x01 && p[7] == 1)
+            c->out[c->out_len + 7] = 2;
         c->out_len += flen;
         pos += flen;
     }
@@ -142,8 +153,9 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: bench_echo [HOST:]PORT\n");
+    reply_mode = argc == 3 && strcmp(argv[2], "--reply") == 0;
+    if (argc != 2 && !reply_mode) {
+        fprintf(stderr, "usage: bench_echo [HOST:]PORT [--reply]\n");
         return 2;
     }
     const char *colon = strrchr(argv[1], ':');
