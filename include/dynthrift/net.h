@@ -212,13 +212,27 @@ THRIFT_API char *thrift_result_json(const thrift_result_t *r, thrift_error_t *er
 
 typedef struct thrift_rpc_server thrift_rpc_server_t;
 /* One request being handled.  Valid from the handler's start until a reply
- * function is called on it (or, for oneway methods, until the handler
- * returns). */
+ * function (or thrift_request_abandon) is called on it, or, for oneway
+ * methods, until the handler returns -- and never after
+ * thrift_rpc_server_free.
+ *
+ * Cancellation (as in gRPC): when the connection of a request that a
+ * handler keeps to answer later closes (the client left, idle timeout,
+ * protocol error) or the server is freed, the request is cancelled: its
+ * cancel callback (thrift_request_set_cancel_cb) runs, then its args, its
+ * arena and the connection's buffers are freed at once.  Only a small
+ * tombstone stays, until the handler calls a reply function (which then
+ * returns THRIFT_CLOSED and sends nothing) or thrift_request_abandon: a
+ * handler that never lets go leaks the tombstone until the server is
+ * freed, nothing more.  After cancellation the args, thrift_request_arena
+ * (NULL) and thrift_request_error (NULL) are gone; the method, function,
+ * seqid and loop stay readable until the handler lets go. */
 typedef struct thrift_request thrift_request_t;
 
 /* Called with the decoded args struct (borrowed until the request is
- * answered; its strings point into the connection's read buffer, which the
- * server keeps for requests answered after the handler returns).  Reply now (call a thrift_reply* function before returning) or
+ * answered or cancelled; its strings point into the connection's read
+ * buffer, which the server keeps for requests answered after the handler
+ * returns).  Reply now (call a thrift_reply* function before returning) or
  * later (keep `req` and reply from any callback on the same loop).  Return
  * THRIFT_OK; any other status, when no reply was made, answers the request
  * with TApplicationException INTERNAL_ERROR carrying `thrift_request_error`'s
@@ -268,6 +282,15 @@ THRIFT_API thrift_status_t thrift_rpc_server_listen(thrift_rpc_server_t *srv, co
 THRIFT_API int thrift_rpc_server_port(const thrift_rpc_server_t *srv);
 /* Connections currently open, over all threads. */
 THRIFT_API size_t thrift_rpc_server_connection_count(const thrift_rpc_server_t *srv);
+/* Bytes reserved by the connections' read buffers, over all threads,
+ * buffers kept for requests answered later included (what a slow or stuck
+ * handler costs in memory). */
+THRIFT_API size_t thrift_rpc_server_buffer_bytes(const thrift_rpc_server_t *srv);
+/* Two-way requests that handlers kept to answer later, not yet answered
+ * nor cancelled. */
+THRIFT_API size_t thrift_rpc_server_held_requests(const thrift_rpc_server_t *srv);
+/* Cancelled requests whose handlers have not yet let go (tombstones). */
+THRIFT_API size_t thrift_rpc_server_cancelled_requests(const thrift_rpc_server_t *srv);
 /* The number of loops serving (after the first listen: those that
  * started). */
 THRIFT_API unsigned thrift_rpc_server_threads(const thrift_rpc_server_t *srv);
@@ -280,16 +303,21 @@ typedef void (*thrift_rpc_server_done_cb)(thrift_rpc_server_t *srv, void *ud);
 THRIFT_API void thrift_rpc_server_stop(thrift_rpc_server_t *srv, thrift_rpc_server_done_cb done,
                                        void *ud);
 /* Closes everything at once (worker threads close their connections, then
- * are joined) and frees the server; requests still held by handlers stay
- * valid and their replies are discarded.  Call on the caller's loop thread,
- * not from a handler running on another worker.  NULL-safe. */
+ * are joined) and frees the server.  Requests still held by handlers are
+ * cancelled (their cancel callbacks run during this call, each on its own
+ * loop's thread) and then freed, tombstones included: afterwards no
+ * request of this server may be touched, so a handler that answers later
+ * must drop its `req` in a cancel callback (or be done before the free).
+ * Call on the caller's loop thread, not from a handler.  NULL-safe. */
 THRIFT_API void thrift_rpc_server_free(thrift_rpc_server_t *srv);
 
 /* ---- replying ---------------------------------------------------------------
  * Exactly one reply per two-way request; after it `req` is gone.  Each
  * returns THRIFT_OK, or an error (e.g. THRIFT_TYPE when the value does not
  * match the return type) in which case the client gets INTERNAL_ERROR and
- * `req` is gone too.  Values are encoded at once: they may be freed after. */
+ * `req` is gone too.  On a cancelled request each sends nothing, frees the
+ * tombstone and returns THRIFT_CLOSED.  Values are encoded at once: they
+ * may be freed after. */
 
 /* The success value (NULL for void methods). */
 THRIFT_API thrift_status_t thrift_reply(thrift_request_t *req, const thrift_value_t *value);
@@ -304,14 +332,40 @@ THRIFT_API thrift_status_t thrift_reply_json(thrift_request_t *req, const char *
 THRIFT_API thrift_status_t thrift_reply_exception_json(thrift_request_t *req, const char *name,
                                                        const char *exception_json);
 
+/* Lets go of a request without answering it normally: on a cancelled
+ * request it frees the tombstone (THRIFT_CLOSED); on a live two-way one it
+ * answers TApplicationException INTERNAL_ERROR (THRIFT_OK), so the client
+ * is not left waiting.  THRIFT_MISUSE for oneway or answered requests.
+ * After it `req` is gone. */
+THRIFT_API thrift_status_t thrift_request_abandon(thrift_request_t *req);
+
+/* Runs when `req` is cancelled (see thrift_request_t), on the loop thread
+ * of the request, at most once, never for oneway requests: a handler doing
+ * async work for `req` learns there that it can stop.  The args are still
+ * valid during the callback and freed right after it.  The callback may
+ * call a reply function or thrift_request_abandon at once (which frees the
+ * tombstone); otherwise the handler must call one of them later.  `req`
+ * must not be kept past that.  A second call replaces the callback (cb
+ * NULL removes it).  THRIFT_CLOSED (and the callback is not kept) when
+ * `req` is already cancelled; THRIFT_MISUSE when it was answered. */
+typedef void (*thrift_request_cancel_cb)(thrift_request_t *req, void *ud);
+THRIFT_API thrift_status_t thrift_request_set_cancel_cb(thrift_request_t *req,
+                                                        thrift_request_cancel_cb cb, void *ud);
+/* True once `req` is cancelled (its connection closed or its server is
+ * being freed) and until the handler lets go of it. */
+THRIFT_API bool thrift_request_is_cancelled(const thrift_request_t *req);
+
 /* The method being called (NUL-terminated, borrowed like `req`). */
 THRIFT_API const char *thrift_request_method(const thrift_request_t *req);
 THRIFT_API const thrift_function_def_t *thrift_request_function(const thrift_request_t *req);
 THRIFT_API bool thrift_request_is_oneway(const thrift_request_t *req);
 THRIFT_API int32_t thrift_request_seqid(const thrift_request_t *req);
-/* An arena living as long as `req`, for building the reply. */
+/* An arena living as long as `req`, for building the reply.  NULL once
+ * `req` is cancelled. */
 THRIFT_API thrift_arena_t *thrift_request_arena(thrift_request_t *req);
-/* An error struct the handler may fill before returning a failure status. */
+/* An error struct the handler may fill before returning a failure status
+ * (made on first use, in the request's arena).  NULL once `req` is
+ * cancelled or on out of memory. */
 THRIFT_API thrift_error_t *thrift_request_error(thrift_request_t *req);
 /* The loop the request arrived on and its handler runs on (with several
  * threads: that worker's loop, not the one given to thrift_rpc_server_new).

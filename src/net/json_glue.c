@@ -132,9 +132,16 @@ thrift_status_t thrift_call_async_json(thrift_conn_t *c, const char *method, con
 
 thrift_status_t thrift__run_json_handler(thrift_request_t *req, thrift_json_handler_cb cb,
                                          const thrift_value_t *args, void *ud) {
-    char *text = thrift_json_dumps(args, 0, NULL, thrift_request_error(req));
-    if (!text)
-        return THRIFT_INVALID;
+    // A local error struct: the request's own is made only when needed.
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    char *text = thrift_json_dumps(args, 0, NULL, &err);
+    if (!text) {
+        thrift_error_t *re = thrift_request_error(req);
+        if (re)
+            *re = err;
+        return err.code ? err.code : THRIFT_INVALID;
+    }
     thrift_status_t st = cb(req, text, ud);
     thrift_json_text_free(text);
     return st;
@@ -144,6 +151,8 @@ thrift_status_t thrift_reply_json(thrift_request_t *req, const char *value_json)
     const thrift_function_def_t *fn = thrift_request_function(req);
     if (!fn)
         return THRIFT_MISUSE;
+    if (thrift_request_is_cancelled(req))
+        return thrift_reply(req, NULL); // nothing to parse into: let go
     const thrift_type_def_t *rt = fn->return_type;
     if (rt->resolved->kind == THRIFT_KIND_VOID || json_blank(value_json))
         return thrift_reply(req, NULL);
@@ -165,6 +174,8 @@ thrift_status_t thrift_reply_exception_json(thrift_request_t *req, const char *n
     const thrift_function_def_t *fn = thrift_request_function(req);
     if (!fn || !name)
         return THRIFT_MISUSE;
+    if (thrift_request_is_cancelled(req))
+        return thrift_reply_exception(req, name, NULL); // let go
     const thrift_struct_def_t *rd = fn->result;
     const thrift_field_def_t *field = NULL;
     for (uint32_t i = 0; i < rd->field_count && !field; i++) {

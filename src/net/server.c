@@ -41,6 +41,7 @@ typedef struct listener {
 typedef struct sconn sconn_t;
 
 #define SPARE_ARENAS 64
+#define SPARE_REQUESTS 64
 
 enum { CMD_STOP = 1, CMD_EXIT = 2 };
 
@@ -55,6 +56,10 @@ typedef struct worker {
     bool exiting;
     thrift_arena_t *spare_arenas[SPARE_ARENAS];
     size_t nspare;
+    thrift_request_t *cur_req; /* recycled request struct, first choice */
+    thrift_request_t *spare_reqs; /* recycled request structs */
+    size_t nspare_reqs;
+    thrift_request_t *tombstones; /* cancelled, waiting for their handlers */
     /* One prepare watcher flushes every connection with replies queued in
      * this loop iteration: one send each, and no watcher start/stop per
      * connection.  Each listed connection holds a reference. */
@@ -80,19 +85,34 @@ typedef struct worker {
  * the last such request. */
 typedef struct rpin {
     uint8_t *data;
+    size_t bytes; /* capacity of `data`, counted in the server's buffer bytes */
     size_t refs;
 } rpin_t;
 
+/* A request outside the arena it decodes into, so that cancelling it can
+ * free everything heavy (arena, read buffer, connection) and keep only
+ * this small struct, the tombstone, until the handler lets go.  Structs
+ * are recycled per worker. */
 struct thrift_request {
-    sconn_t *conn;
+    /* In the connection's list of requests answered later, then (once
+     * cancelled) in the worker's list of tombstones; `next` also links the
+     * worker's spare structs. */
+    thrift_request_t *prev, *next;
+    sconn_t *conn;  /* NULL once cancelled */
+    worker_t *w;
     rpin_t *pin;
-    const handler_t *h;
     const thrift_function_def_t *fn;
-    thrift_arena_t *arena;
-    const char *method; /* the function's name (schema-owned) */
+    thrift_arena_t *arena; /* NULL once cancelled */
+    const char *method;    /* the function's name (schema-owned) */
+    thrift_error_t *err;   /* in `arena`, made by thrift_request_error */
+    thrift_request_cancel_cb cancel_cb;
+    void *cancel_ud;
     int32_t seqid;
     bool replied;
-    thrift_error_t err;
+    bool deferred;  /* in conn->deferred: the handler returned unanswered */
+    bool cancelled;
+    bool in_cancel; /* its cancel callback is running */
+    bool released;  /* let go of from inside its cancel callback */
 };
 
 struct sconn {
@@ -106,6 +126,8 @@ struct sconn {
     ev_timer idle;
     thrift__wire_reader_t reader;
     rpin_t *pin; /* pins the reader's current buffer, if any */
+    size_t rbuf_bytes; /* the reader's capacity as counted in srv->buf_bytes */
+    thrift_request_t *deferred; /* requests answered later (cancelled on close) */
     thrift_buffer_t *out;
     size_t out_off;
     size_t inflight;   /* two-way requests not yet answered */
@@ -127,6 +149,9 @@ struct thrift_rpc_server {
     listener_t listeners[MAX_LISTENERS];
     size_t nlisteners;
     atomic_size_t nconns; /* over all workers */
+    atomic_size_t buf_bytes; /* read buffers, kept ones included */
+    atomic_size_t nheld; /* requests answered later, not yet answered */
+    atomic_size_t ntombstones; /* cancelled, not yet let go by handlers */
     size_t max_conns;
     unsigned threads;
     worker_t *workers; /* [threads]; workers[0] runs on `loop` */
@@ -290,22 +315,164 @@ static void send_app_error(sconn_t *c, const char *name, size_t name_len, int32_
 
 /* ---- requests -------------------------------------------------------------- */
 
-static void request_done(thrift_request_t *req) {
-    sconn_t *c = req->conn;
-    bool twoway = !req->fn->oneway;
-    rpin_t *pin = req->pin;
-    if (pin && --pin->refs == 0) {
-        if (pin == c->pin)
-            c->pin = NULL; // the reader still owns the buffer
-        free(pin->data);
-        free(pin);
+/* Set while a handler runs, so a reply made inside it leaves the request to
+ * dispatch (which still reads it) instead of freeing it. */
+static _Thread_local thrift_request_t *tls_in_handler;
+
+static thrift_request_t *request_get(worker_t *w) {
+    // Most requests are answered inside their handler: the struct of the
+    // last one is kept at hand (taken, so a nested dispatch gets another).
+    thrift_request_t *r = w->cur_req;
+    if (r) {
+        w->cur_req = NULL;
+        return r;
     }
-    arena_put(c->closed ? NULL : c->w, req->arena);
-    if (twoway)
+    r = w->spare_reqs;
+    if (r) {
+        w->spare_reqs = r->next;
+        w->nspare_reqs--;
+        return r;
+    }
+    return malloc(sizeof *r);
+}
+
+static void request_put(worker_t *w, thrift_request_t *r) {
+    if (w->nspare_reqs < SPARE_REQUESTS) {
+        r->next = w->spare_reqs;
+        w->spare_reqs = r;
+        w->nspare_reqs++;
+    } else {
+        free(r);
+    }
+}
+
+static void req_list_push(thrift_request_t **head, thrift_request_t *r) {
+    r->prev = NULL;
+    r->next = *head;
+    if (*head)
+        (*head)->prev = r;
+    *head = r;
+}
+
+static void req_list_unlink(thrift_request_t **head, thrift_request_t *r) {
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        *head = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+}
+
+static void pin_release(sconn_t *c, rpin_t *pin) {
+    if (!pin || --pin->refs)
+        return;
+    if (pin == c->pin)
+        c->pin = NULL; // the reader still owns the buffer
+    if (pin->data)
+        atomic_fetch_sub(&c->srv->buf_bytes, pin->bytes);
+    free(pin->data);
+    free(pin);
+}
+
+/* A request of a live connection is finished: answered, or oneway. */
+static void request_finish(sconn_t *c, thrift_request_t *req) {
+    arena_put(req->w, req->arena);
+    if (!req->fn->oneway)
         c->inflight--;
     if (!c->closed && c->reading_stopped && c->inflight == 0 && !ev_is_active(&c->wio))
         schedule_flush(c); // the flush closes the drained connection
     sconn_unref(c);
+}
+
+/* Answered after its handler returned. */
+static void request_done(thrift_request_t *req) {
+    sconn_t *c = req->conn;
+    worker_t *w = req->w;
+    if (req->deferred) {
+        req_list_unlink(&c->deferred, req);
+        atomic_fetch_sub(&c->srv->nheld, 1);
+    }
+    pin_release(c, req->pin);
+    request_finish(c, req);
+    request_put(w, req);
+}
+
+/* Answered inside its handler (or oneway): never listed nor pinned. */
+static void request_done_inline(sconn_t *c, thrift_request_t *req) {
+    worker_t *w = req->w;
+    request_finish(c, req);
+    if (!w->cur_req)
+        w->cur_req = req;
+    else
+        request_put(w, req);
+}
+
+/* The connection of a request answered later closed (or the server is
+ * being freed): as gRPC cancels a call, tell the handler, then free what
+ * is heavy (args arena, read buffer, the connection itself) and keep a
+ * tombstone until the handler replies or abandons the request. */
+static void request_cancel(thrift_request_t *req) {
+    sconn_t *c = req->conn;
+    worker_t *w = req->w;
+    thrift_rpc_server_t *srv = c->srv;
+    if (req->deferred) {
+        req_list_unlink(&c->deferred, req);
+        atomic_fetch_sub(&srv->nheld, 1);
+        req->deferred = false;
+    }
+    req->cancelled = true;
+    if (req->cancel_cb) {
+        // Before the args go: the callback may still read them.
+        req->in_cancel = true;
+        req->cancel_cb(req, req->cancel_ud);
+        req->in_cancel = false;
+    }
+    pin_release(c, req->pin);
+    req->pin = NULL;
+    arena_put(w, req->arena);
+    req->arena = NULL;
+    req->err = NULL;
+    req->conn = NULL;
+    c->inflight--; // only two-way requests are answered later
+    sconn_unref(c);
+    if (req->released) {
+        request_put(w, req); // the callback already let go
+        return;
+    }
+    req_list_push(&w->tombstones, req);
+    atomic_fetch_add(&srv->ntombstones, 1);
+}
+
+/* The handler lets go of a cancelled request. */
+static thrift_status_t tombstone_release(thrift_request_t *req) {
+    if (req->in_cancel) {
+        req->released = true; // request_cancel frees it when the callback returns
+        return THRIFT_CLOSED;
+    }
+    if (req->released)
+        return THRIFT_CLOSED;
+    worker_t *w = req->w;
+    req_list_unlink(&w->tombstones, req);
+    atomic_fetch_sub(&w->srv->ntombstones, 1);
+    request_put(w, req);
+    return THRIFT_CLOSED;
+}
+
+static void free_tombstones(worker_t *w) {
+    while (w->tombstones) {
+        thrift_request_t *r = w->tombstones;
+        w->tombstones = r->next;
+        atomic_fetch_sub(&w->srv->ntombstones, 1);
+        free(r);
+    }
+    free(w->cur_req);
+    w->cur_req = NULL;
+    while (w->spare_reqs) {
+        thrift_request_t *r = w->spare_reqs;
+        w->spare_reqs = r->next;
+        free(r);
+    }
+    w->nspare_reqs = 0;
 }
 
 static thrift_status_t finish_reply(thrift_request_t *req, thrift_message_type_t type,
@@ -326,8 +493,14 @@ static thrift_status_t finish_reply(thrift_request_t *req, thrift_message_type_t
     return st;
 }
 
-static bool reply_begin(thrift_request_t *req) {
-    return req && !req->replied && !req->fn->oneway;
+/* THRIFT_OK when `req` may be answered; a cancelled request is let go of
+ * here (THRIFT_CLOSED). */
+static thrift_status_t reply_begin(thrift_request_t *req) {
+    if (!req || req->replied || req->fn->oneway)
+        return THRIFT_MISUSE;
+    if (req->cancelled)
+        return tombstone_release(req);
+    return THRIFT_OK;
 }
 
 /* Handlers reply inside or after the handler; `in_handler` requests are
@@ -337,17 +510,14 @@ static void reply_end(thrift_request_t *req, bool in_handler) {
         request_done(req);
 }
 
-/* Set while a handler runs, so a reply made inside it leaves the request to
- * dispatch (which still reads it) instead of freeing it. */
-static _Thread_local thrift_request_t *tls_in_handler;
-
 thrift_status_t thrift_reply(thrift_request_t *req, const thrift_value_t *value) {
-    if (!reply_begin(req))
-        return THRIFT_MISUSE;
+    thrift_status_t st = reply_begin(req);
+    if (st)
+        return st;
     thrift_error_t err;
     thrift__error_reset(&err);
     thrift_value_t *res = thrift_value_new_struct(req->arena, req->fn->result);
-    thrift_status_t st = res ? THRIFT_OK : THRIFT_NOMEM;
+    st = res ? THRIFT_OK : THRIFT_NOMEM;
     if (!st && value && req->fn->return_type->resolved->kind != THRIFT_KIND_VOID)
         st = thrift_value_set_by_id(res, 0, value);
     if (st) {
@@ -366,8 +536,9 @@ thrift_status_t thrift_reply(thrift_request_t *req, const thrift_value_t *value)
 
 thrift_status_t thrift_reply_exception(thrift_request_t *req, const char *name,
                                        const thrift_value_t *ex) {
-    if (!reply_begin(req))
-        return THRIFT_MISUSE;
+    thrift_status_t st = reply_begin(req);
+    if (st)
+        return st;
     const thrift_struct_def_t *rd = req->fn->result;
     const thrift_struct_def_t *xd = ex ? thrift_value_struct_def(ex) : NULL;
     const thrift_field_def_t *field = NULL;
@@ -381,7 +552,6 @@ thrift_status_t thrift_reply_exception(thrift_request_t *req, const char *name,
     }
     thrift_error_t err;
     thrift__error_reset(&err);
-    thrift_status_t st;
     thrift_value_t *res = field && ex ? thrift_value_new_struct(req->arena, rd) : NULL;
     if (!field || !ex || !res || thrift_value_set_at(res, field->index, ex) != THRIFT_OK) {
         char msg[300];
@@ -399,8 +569,9 @@ thrift_status_t thrift_reply_exception(thrift_request_t *req, const char *name,
 }
 
 thrift_status_t thrift_reply_error(thrift_request_t *req, int type, const char *message) {
-    if (!reply_begin(req))
-        return THRIFT_MISUSE;
+    thrift_status_t st = reply_begin(req);
+    if (st)
+        return st;
     if (!req->conn->closed)
         send_app_error(req->conn, req->method, req->fn->name_len, req->seqid, type,
                        message ? message : "");
@@ -409,6 +580,27 @@ thrift_status_t thrift_reply_error(thrift_request_t *req, int type, const char *
     return THRIFT_OK;
 }
 
+thrift_status_t thrift_request_abandon(thrift_request_t *req) {
+    thrift_status_t st = reply_begin(req);
+    if (st)
+        return st;
+    // Still live: the client is owed an answer rather than a timeout.
+    return thrift_reply_error(req, THRIFT_APPEX_INTERNAL_ERROR,
+                              "the handler abandoned the request");
+}
+
+thrift_status_t thrift_request_set_cancel_cb(thrift_request_t *req, thrift_request_cancel_cb cb,
+                                             void *ud) {
+    if (!req || req->replied || req->released)
+        return THRIFT_MISUSE;
+    if (req->cancelled)
+        return THRIFT_CLOSED; // too late: it would never run
+    req->cancel_cb = cb;
+    req->cancel_ud = ud;
+    return THRIFT_OK;
+}
+
+bool thrift_request_is_cancelled(const thrift_request_t *r) { return r && r->cancelled; }
 const char *thrift_request_method(const thrift_request_t *r) { return r ? r->method : NULL; }
 const thrift_function_def_t *thrift_request_function(const thrift_request_t *r) {
     return r ? r->fn : NULL;
@@ -416,9 +608,19 @@ const thrift_function_def_t *thrift_request_function(const thrift_request_t *r) 
 bool thrift_request_is_oneway(const thrift_request_t *r) { return r && r->fn->oneway; }
 int32_t thrift_request_seqid(const thrift_request_t *r) { return r ? r->seqid : 0; }
 thrift_arena_t *thrift_request_arena(thrift_request_t *r) { return r ? r->arena : NULL; }
-thrift_error_t *thrift_request_error(thrift_request_t *r) { return r ? &r->err : NULL; }
+thrift_error_t *thrift_request_error(thrift_request_t *r) {
+    if (!r || !r->arena)
+        return NULL;
+    // Made on first use: most requests never need its ~1 KB.
+    if (!r->err) {
+        r->err = thrift__arena_alloc(r->arena, sizeof *r->err);
+        if (r->err)
+            thrift__error_reset(r->err);
+    }
+    return r->err;
+}
 struct ev_loop *thrift_request_loop(const thrift_request_t *r) {
-    return r ? r->conn->w->loop : NULL;
+    return r ? r->w->loop : NULL;
 }
 
 /* JSON handlers are run by the JSON glue (json_glue.c). */
@@ -461,14 +663,13 @@ static void dispatch(sconn_t *c, const uint8_t *msg, size_t len) {
         return;
     }
     thrift_arena_t *arena = arena_get(c->w);
-    // Not zalloc: the request carries a ~1 KB error struct, reset cheaply.
-    thrift_request_t *req = arena ? thrift__arena_alloc(arena, sizeof *req) : NULL;
+    thrift_request_t *req = arena ? request_get(c->w) : NULL;
     // The handler was found by this name (bare or "Service:"-prefixed), so
     // the bare name is the function's own: no copy.
     const char *method = h->fn->name;
     if (!req) {
         if (arena)
-            thrift_arena_free(arena);
+            arena_put(c->w, arena);
         send_app_error(c, bare, bare_len, hdr.seqid, THRIFT_APPEX_INTERNAL_ERROR, "out of memory");
         return;
     }
@@ -479,6 +680,7 @@ static void dispatch(sconn_t *c, const uint8_t *msg, size_t len) {
         char text[400];
         snprintf(text, sizeof text, "%s: cannot decode the arguments: %s", method, err.text);
         arena_put(c->w, arena);
+        request_put(c->w, req);
         if (hdr.type != THRIFT_MSG_ONEWAY)
             send_app_error(c, bare, bare_len, hdr.seqid, THRIFT_APPEX_PROTOCOL_ERROR, text);
         c->close_after_flush = true;
@@ -486,14 +688,19 @@ static void dispatch(sconn_t *c, const uint8_t *msg, size_t len) {
         return;
     }
     req->conn = c;
-    req->h = h;
+    req->w = c->w;
+    req->pin = NULL;
     req->fn = h->fn;
     req->arena = arena;
     req->method = method;
+    req->err = NULL;
+    req->cancel_cb = NULL;
     req->seqid = hdr.seqid;
     req->replied = false;
-    req->pin = NULL;
-    thrift__error_reset(&req->err);
+    req->deferred = false;
+    req->cancelled = false;
+    req->in_cancel = false;
+    req->released = false;
     if (!h->fn->oneway)
         c->inflight++;
     c->refs++;
@@ -503,16 +710,25 @@ static void dispatch(sconn_t *c, const uint8_t *msg, size_t len) {
                                     : h->cb(req, args, h->ud);
     if (!h->fn->oneway && st != THRIFT_OK && !req->replied) {
         char text[400];
-        snprintf(text, sizeof text, "%s", req->err.code ? req->err.text : thrift_status_str(st));
+        snprintf(text, sizeof text, "%s",
+                 req->err && req->err->code ? req->err->text : thrift_status_str(st));
         thrift_reply_error(req, THRIFT_APPEX_INTERNAL_ERROR, text);
     }
     tls_in_handler = outer;
     if (h->fn->oneway || req->replied) {
-        request_done(req);
+        request_done_inline(c, req);
         return;
     }
-    // Answered later: its args alias the read buffer (zero-copy), which
-    // must then outlive the next read.
+    if (c->closed) {
+        request_cancel(req); // the connection went while its handler ran
+        return;
+    }
+    // Answered later: listed, so that closing the connection cancels it.
+    req->deferred = true;
+    req_list_push(&c->deferred, req);
+    atomic_fetch_add(&srv->nheld, 1);
+    // Its args alias the read buffer (zero-copy), which must then outlive
+    // the next read.
     if (!c->pin) {
         c->pin = calloc(1, sizeof *c->pin);
         if (!c->pin) {
@@ -528,10 +744,18 @@ static void dispatch(sconn_t *c, const uint8_t *msg, size_t len) {
 
 /* ---- connections ------------------------------------------------------------ */
 
+static void reader_release(sconn_t *c) {
+    if (c->rbuf_bytes)
+        atomic_fetch_sub(&c->srv->buf_bytes, c->rbuf_bytes);
+    c->rbuf_bytes = 0;
+    thrift__wire_reader_free(&c->reader);
+    thrift__wire_reader_reset(&c->reader);
+}
+
 static void sconn_unref(sconn_t *c) {
     if (--c->refs > 0)
         return;
-    thrift__wire_reader_free(&c->reader);
+    reader_release(c);
     thrift_buffer_free(c->out);
     free(c);
 }
@@ -555,6 +779,16 @@ static void sconn_close(sconn_t *c) {
         c->next->prev = c->prev;
     w->nconns--;
     atomic_fetch_sub(&srv->nconns, 1);
+    while (c->deferred)
+        request_cancel(c->deferred);
+    // The buffers go now, not with the last reference (a flush or a read
+    // callback may hold one a little longer), unless a handler of this
+    // connection is running and reads its args from the read buffer.
+    if (!c->pin && !(tls_in_handler && tls_in_handler->conn == c)) {
+        reader_release(c);
+        thrift_buffer_free(c->out);
+        c->out = NULL;
+    }
     sconn_unref(c);
     if (w->stopping)
         worker_check_stopped(w);
@@ -576,6 +810,8 @@ static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
                 break;
             }
             c->pin->data = old;
+            c->pin->bytes = c->rbuf_bytes;
+            c->rbuf_bytes = 0;
             c->pin = NULL;
         }
         size_t avail;
@@ -583,6 +819,10 @@ static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
         if (!p) {
             sconn_close(c);
             break;
+        }
+        if (c->reader.buf.cap != c->rbuf_bytes) {
+            atomic_fetch_add(&c->srv->buf_bytes, c->reader.buf.cap - c->rbuf_bytes);
+            c->rbuf_bytes = c->reader.buf.cap;
         }
         ssize_t n = recv(c->fd, p, avail, 0);
         if (n < 0 && errno == EINTR)
@@ -868,6 +1108,7 @@ static void worker_free(worker_t *w) {
         pthread_mutex_destroy(&w->mu);
         ev_loop_destroy(w->loop);
     }
+    free_tombstones(w);
     for (size_t i = 0; i < w->nspare; i++)
         thrift_arena_free(w->spare_arenas[i]);
 }
@@ -1019,6 +1260,18 @@ int thrift_rpc_server_port(const thrift_rpc_server_t *srv) {
 
 size_t thrift_rpc_server_connection_count(const thrift_rpc_server_t *srv) {
     return srv ? atomic_load(&((thrift_rpc_server_t *)srv)->nconns) : 0;
+}
+
+size_t thrift_rpc_server_buffer_bytes(const thrift_rpc_server_t *srv) {
+    return srv ? atomic_load(&((thrift_rpc_server_t *)srv)->buf_bytes) : 0;
+}
+
+size_t thrift_rpc_server_held_requests(const thrift_rpc_server_t *srv) {
+    return srv ? atomic_load(&((thrift_rpc_server_t *)srv)->nheld) : 0;
+}
+
+size_t thrift_rpc_server_cancelled_requests(const thrift_rpc_server_t *srv) {
+    return srv ? atomic_load(&((thrift_rpc_server_t *)srv)->ntombstones) : 0;
 }
 
 unsigned thrift_rpc_server_threads(const thrift_rpc_server_t *srv) {

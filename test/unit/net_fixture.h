@@ -122,8 +122,18 @@ static void later_cb(struct ev_loop *loop, ev_timer *w, int revents) {
     free(l);
 }
 
-/* Answers every request still waiting on a timer at once (e.g. after its
- * server was freed: the reply is then discarded and the request freed). */
+/* The request was cancelled (its connection closed or its server is
+ * being freed): stop the timer and let go of it. */
+static void later_cancel_cb(thrift_request_t *req, void *ud) {
+    later_t *l = ud;
+    ev_timer_stop(l->loop, &l->t);
+    later_unlink(l);
+    thrift_request_abandon(req);
+    free(l);
+}
+
+/* Answers every request still waiting on a timer at once (those of a freed
+ * server were already let go of by later_cancel_cb). */
 static inline void fixture_flush_later(void) {
     while (laters) {
         later_t *l = laters;
@@ -145,6 +155,7 @@ static thrift_status_t h_slow(thrift_request_t *req, const thrift_value_t *args,
     laters = l;
     ev_timer_init(&l->t, later_cb, l->ms / 1000.0, 0.);
     ev_timer_start(thrift_request_loop(req), &l->t);
+    thrift_request_set_cancel_cb(req, later_cancel_cb, l);
     return THRIFT_OK;
 }
 

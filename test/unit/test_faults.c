@@ -182,7 +182,8 @@ static ssize_t read_until_close(struct ev_loop *loop, int fd, uint8_t *buf, size
 
 /* ---- the server under test ------------------------------------------------------ */
 
-static thrift_request_t *hung[64];
+#define MAX_HUNG 256
+static thrift_request_t *hung[MAX_HUNG];
 static int nhung;
 
 static thrift_status_t h_echo(thrift_request_t *req, const thrift_value_t *args, void *ud) {
@@ -204,7 +205,7 @@ static thrift_status_t h_big(thrift_request_t *req, const thrift_value_t *args, 
 static thrift_status_t h_hang(thrift_request_t *req, const thrift_value_t *args, void *ud) {
     (void)args;
     (void)ud;
-    if (nhung < 64)
+    if (nhung < MAX_HUNG)
         hung[nhung++] = req; /* answered (or not) by the test, later */
     return THRIFT_OK;
 }
@@ -898,15 +899,82 @@ static void test_handler_never_replies(struct ev_loop *loop) {
     call_add(c, 2, 3, 2000, &oc2);
     TAP_CHECK(wait_for(loop, &oc2.done, 5) && oc2.st == THRIFT_OK && oc2.v == 5,
               "the same connection still answers other calls");
+    size_t held_bytes = thrift_rpc_server_buffer_bytes(srv);
+    TAP_CHECK(thrift_rpc_server_held_requests(srv) == 1 && held_bytes >= 65536,
+              "while the connection lives, the held request pins its read buffer (%zu bytes)",
+              held_bytes);
     thrift_conn_free(c);
     spin(loop, 0.1);
     TAP_CHECK(thrift_rpc_server_connection_count(srv) == 0 && count_fds() == fds0,
               "the client leaves: the server closes the connection and its fd at once");
-    /* The request outlives its connection until the handler lets go; a
-     * reply then goes nowhere and frees it (ASan/valgrind see no leak). */
-    thrift_status_t st = thrift_reply(hung[0], thrift_value_new_i32(thrift_request_arena(hung[0]), 1));
-    printf("# late reply to a closed connection: %s\n", thrift_status_name(st));
-    TAP_CHECK(true, "a late reply after the connection closed is discarded without a crash");
+    /* Cancelled as gRPC cancels a call: the connection, its read buffers
+     * and the request's arena go at once; a small tombstone waits for the
+     * handler. */
+    TAP_CHECK(thrift_rpc_server_buffer_bytes(srv) == 0 && thrift_rpc_server_held_requests(srv) == 0 &&
+                  thrift_rpc_server_cancelled_requests(srv) == 1,
+              "the client leaves: the held request is cancelled and its memory released at once "
+              "(%zu buffer bytes, %zu held, %zu cancelled)",
+              thrift_rpc_server_buffer_bytes(srv), thrift_rpc_server_held_requests(srv),
+              thrift_rpc_server_cancelled_requests(srv));
+    TAP_CHECK(thrift_request_is_cancelled(hung[0]) && thrift_request_arena(hung[0]) == NULL &&
+                  !strcmp(thrift_request_method(hung[0]), "hang"),
+              "the tombstone says it is cancelled, has no arena, still names its method");
+    thrift_status_t st = thrift_reply(hung[0], NULL);
+    TAP_CHECK(st == THRIFT_CLOSED && thrift_rpc_server_cancelled_requests(srv) == 0,
+              "a late reply returns THRIFT_CLOSED and frees the tombstone (%s)", thrift_status_name(st));
+    nhung = 0;
+    /* Many clients leave handlers hanging: the server's memory stays flat. */
+    enum { ROUNDS = 5, PER_ROUND = 100 };
+    long rss0 = rss_kb();
+    size_t peak_bytes = 0;
+    bool all_cancelled = true, all_freed = true, all_held = true;
+    for (int round = 0; round < ROUNDS; round++) {
+        thrift_conn_t *cs[PER_ROUND];
+        for (int i = 0; i < PER_ROUND; i++) {
+            cs[i] = client_new(loop, port, NULL);
+            thrift_call_async_ex(cs[i], "hang", NULL, 0, NULL, NULL, NULL);
+        }
+        double until = ev_time() + 10 * slack;
+        while (nhung < PER_ROUND && ev_time() < until)
+            ev_run(loop, EVRUN_NOWAIT);
+        all_held = all_held && nhung == PER_ROUND &&
+                   thrift_rpc_server_held_requests(srv) == PER_ROUND;
+        if (thrift_rpc_server_buffer_bytes(srv) > peak_bytes)
+            peak_bytes = thrift_rpc_server_buffer_bytes(srv);
+        for (int i = 0; i < PER_ROUND; i++)
+            thrift_conn_free(cs[i]);
+        until = ev_time() + 10 * slack;
+        while (thrift_rpc_server_connection_count(srv) && ev_time() < until)
+            ev_run(loop, EVRUN_NOWAIT);
+        all_cancelled = all_cancelled && thrift_rpc_server_buffer_bytes(srv) == 0 &&
+                        thrift_rpc_server_cancelled_requests(srv) == (size_t)PER_ROUND;
+        // Half let go by replying, half by abandoning.
+        for (int i = 0; i < nhung; i++)
+            all_freed = all_freed && (i % 2 ? thrift_reply(hung[i], NULL)
+                                            : thrift_request_abandon(hung[i])) == THRIFT_CLOSED;
+        all_freed = all_freed && thrift_rpc_server_cancelled_requests(srv) == 0;
+        nhung = 0;
+    }
+    long rss1 = rss_kb();
+    printf("# %d hung requests over %d rounds: peak %zu read-buffer bytes held, RSS %+ld KB\n",
+           ROUNDS * PER_ROUND, ROUNDS, peak_bytes, rss1 - rss0);
+    TAP_CHECK(all_held && peak_bytes >= (size_t)PER_ROUND * 65536,
+              "%d connections each hold a hung request and its read buffer", PER_ROUND);
+    TAP_CHECK(all_cancelled, "every round: once the clients leave, no read buffer is held, only tombstones");
+    TAP_CHECK(all_freed && count_fds() == fds0,
+              "replies and abandons free every tombstone; no fd leaked");
+    /* A tombstone nobody lets go of is freed with the server (ASan and
+     * valgrind check it). */
+    c = client_new(loop, port, NULL);
+    thrift_call_async_ex(c, "hang", NULL, 0, NULL, NULL, NULL);
+    double until = ev_time() + 5 * slack;
+    while (nhung < 1 && ev_time() < until)
+        ev_run(loop, EVRUN_NOWAIT);
+    thrift_conn_free(c);
+    until = ev_time() + 5 * slack;
+    while (thrift_rpc_server_cancelled_requests(srv) < 1 && ev_time() < until)
+        ev_run(loop, EVRUN_NOWAIT);
+    TAP_CHECK(thrift_rpc_server_cancelled_requests(srv) == 1, "a tombstone left to the server");
     nhung = 0;
     thrift_rpc_server_free(srv);
 }

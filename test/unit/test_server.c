@@ -290,7 +290,23 @@ static void tlater_cb(struct ev_loop *loop, ev_timer *w, int revents) {
     free(l);
 }
 
-/* After the server (and its worker loops) is freed. */
+/* Cancelled (the server is freed): on the request's own loop thread. */
+static void tlater_cancel_cb(thrift_request_t *req, void *ud) {
+    tlater_t *l = ud;
+    ev_timer_stop(thrift_request_loop(req), &l->t);
+    pthread_mutex_lock(&tlater_mu);
+    if (l->prev)
+        l->prev->next = l->next;
+    else
+        tlaters = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
+    pthread_mutex_unlock(&tlater_mu);
+    thrift_request_abandon(req);
+    free(l);
+}
+
+/* Requests still waiting (none once their server is freed). */
 static void tlater_flush(void) {
     while (tlaters)
         tlater_cb(NULL, &tlaters->t, 0);
@@ -310,6 +326,7 @@ static thrift_status_t th_slow(thrift_request_t *req, const thrift_value_t *args
     pthread_mutex_unlock(&tlater_mu);
     ev_timer_init(&l->t, tlater_cb, l->ms / 1000.0, 0.);
     ev_timer_start(thrift_request_loop(req), &l->t);
+    thrift_request_set_cancel_cb(req, tlater_cancel_cb, l);
     return THRIFT_OK;
 }
 
@@ -436,7 +453,12 @@ static void test_threads(thrift_schema_t *s) {
         thrift_call_async(cs[i], "slow", args, tcall_cb, &slow);
     }
     spin(loop, 0.05);
+    pthread_mutex_lock(&tlater_mu);
+    bool held = tlaters != NULL;
+    pthread_mutex_unlock(&tlater_mu);
+    TAP_CHECK(held, "slow requests are held on the worker loops");
     thrift_rpc_server_free(srv);
+    TAP_CHECK(tlaters == NULL, "freeing the server cancelled every held request on its loop");
     tlater_flush();
     until = ev_time() + 10;
     while (slow_answered < 9 && ev_time() < until)
@@ -544,6 +566,183 @@ static void test_zero_copy_later(thrift_schema_t *s) {
     ev_loop_destroy(loop);
 }
 
+/* ---- cancellation: the client leaves while a handler holds its request ------ */
+
+typedef struct held {
+    thrift_request_t *req;
+    const thrift_value_t *args;
+    bool with_cb, let_go_in_cb;
+    int cancels;
+    bool cb_on_loop, cb_saw_cancelled;
+    char name_in_cb[64];
+    thrift_arena_t *arena_after;
+} held_t;
+
+static held_t held_req;
+static struct ev_loop *held_loop;
+
+static void held_cancel_cb(thrift_request_t *req, void *ud) {
+    held_t *h = ud;
+    h->cancels++;
+    h->cb_on_loop = thrift_request_loop(req) == held_loop;
+    h->cb_saw_cancelled = thrift_request_is_cancelled(req);
+    // The args are still valid inside the callback.
+    size_t n = 0;
+    const uint8_t *p = thrift_value_bytes(thrift_value_get(h->args, "name"), &n);
+    snprintf(h->name_in_cb, sizeof h->name_in_cb, "%.*s", (int)n, (const char *)p);
+    if (h->let_go_in_cb) {
+        thrift_request_abandon(req);
+        h->req = NULL;
+    }
+}
+
+static thrift_status_t h_hold(thrift_request_t *req, const thrift_value_t *args, void *ud) {
+    (void)ud;
+    held_req.req = req;
+    held_req.args = args;
+    if (held_req.with_cb)
+        thrift_request_set_cancel_cb(req, held_cancel_cb, &held_req);
+    return THRIFT_OK;
+}
+
+static thrift_rpc_server_t *hold_server(struct ev_loop *loop, thrift_schema_t *s, char *addr,
+                                        size_t addrsize) {
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift_rpc_server_t *srv = thrift_rpc_server_new(loop, s, NULL, &err);
+    thrift_rpc_server_handle(srv, "Other", "hello", h_hold, NULL, &err);
+    thrift_rpc_server_listen(srv, "127.0.0.1:0", &err);
+    snprintf(addr, addrsize, "127.0.0.1:%d", thrift_rpc_server_port(srv));
+    return srv;
+}
+
+/* Sends hello(name) and turns the loop until the handler holds it. */
+static thrift_conn_t *hold_one(struct ev_loop *loop, thrift_schema_t *s, const char *addr,
+                               thrift_arena_t *a, got_t *g) {
+    thrift_conn_t *c = thrift_conn_new(loop, s, "Other", addr, NULL, NULL);
+    thrift_value_t *args = thrift_conn_new_args(c, a, "hello", NULL);
+    thrift_value_set(args, "name", thrift_value_new_string(a, "zed", 3));
+    held_req.req = NULL;
+    thrift_call_async(c, "hello", args, got_cb, g);
+    double until = ev_time() + 5;
+    while (!held_req.req && ev_time() < until)
+        ev_run(loop, EVRUN_NOWAIT);
+    return c;
+}
+
+static void wait_cancelled(struct ev_loop *loop, thrift_rpc_server_t *srv, size_t n) {
+    double until = ev_time() + 5;
+    while ((thrift_rpc_server_connection_count(srv) || thrift_rpc_server_held_requests(srv)) &&
+           ev_time() < until)
+        ev_run(loop, EVRUN_NOWAIT);
+    (void)n;
+}
+
+static void test_cancel(thrift_schema_t *s) {
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    held_loop = loop;
+    char addr[64];
+    thrift_rpc_server_t *srv = hold_server(loop, s, addr, sizeof addr);
+    thrift_arena_t *a = thrift_arena_new(NULL);
+
+    /* 1. A cancel callback: runs once when the client leaves, on the loop,
+     * with the args still readable; the late reply then gets CLOSED. */
+    memset(&held_req, 0, sizeof held_req);
+    held_req.with_cb = true;
+    got_t g = {0};
+    thrift_conn_t *c = hold_one(loop, s, addr, a, &g);
+    thrift_request_t *req = held_req.req;
+    TAP_CHECK(req && !thrift_request_is_cancelled(req) && thrift_rpc_server_held_requests(srv) == 1,
+              "cancel: the handler holds the request");
+    spin(loop, 0.02);
+    TAP_CHECK(held_req.cancels == 0, "cancel: no cancel callback while the client is connected");
+    thrift_conn_free(c);
+    wait_cancelled(loop, srv, 1);
+    TAP_CHECK(held_req.cancels == 1 && held_req.cb_on_loop && held_req.cb_saw_cancelled,
+              "cancel: the client leaves: the cancel callback runs once, on the request's loop");
+    TAP_CHECK(!strcmp(held_req.name_in_cb, "zed"),
+              "cancel: the args are still valid inside the callback ('%s')", held_req.name_in_cb);
+    TAP_CHECK(thrift_request_is_cancelled(req) && thrift_request_arena(req) == NULL &&
+                  thrift_request_error(req) == NULL && thrift_rpc_server_cancelled_requests(srv) == 1 &&
+                  thrift_rpc_server_buffer_bytes(srv) == 0,
+              "cancel: afterwards only a tombstone stays (no arena, no buffers)");
+    TAP_CHECK(thrift_request_set_cancel_cb(req, held_cancel_cb, &held_req) == THRIFT_CLOSED,
+              "cancel: setting a cancel callback on a cancelled request says THRIFT_CLOSED");
+    TAP_CHECK(!strcmp(thrift_request_method(req), "hello") && thrift_request_seqid(req) > 0 &&
+                  thrift_request_loop(req) == loop,
+              "cancel: the tombstone still names its method, seqid and loop");
+    thrift_status_t st = thrift_reply_json(req, "\"late\"");
+    TAP_CHECK(st == THRIFT_CLOSED && thrift_rpc_server_cancelled_requests(srv) == 0,
+              "reply after close: thrift_reply_json returns THRIFT_CLOSED and frees the tombstone");
+    TAP_CHECK(held_req.cancels == 1 && g.calls == 1 && g.st == THRIFT_CLOSED,
+              "cancel: callback ran once; the client's call failed with CLOSED (%s)",
+              thrift_status_name(g.st));
+
+    /* 2. Let go of from inside the cancel callback. */
+    memset(&held_req, 0, sizeof held_req);
+    held_req.with_cb = true;
+    held_req.let_go_in_cb = true;
+    memset(&g, 0, sizeof g);
+    c = hold_one(loop, s, addr, a, &g);
+    thrift_conn_free(c);
+    wait_cancelled(loop, srv, 1);
+    TAP_CHECK(held_req.cancels == 1 && held_req.req == NULL &&
+                  thrift_rpc_server_cancelled_requests(srv) == 0,
+              "cancel: abandoning inside the cancel callback frees the tombstone at once");
+
+    /* 3. No cancel callback: every reply function says CLOSED after close. */
+    const char *names[] = {"thrift_reply", "thrift_reply_error", "thrift_reply_exception_json",
+                           "thrift_request_abandon"};
+    for (int k = 0; k < 4; k++) {
+        memset(&held_req, 0, sizeof held_req);
+        memset(&g, 0, sizeof g);
+        c = hold_one(loop, s, addr, a, &g);
+        req = held_req.req;
+        thrift_conn_free(c);
+        wait_cancelled(loop, srv, 1);
+        bool tomb = thrift_rpc_server_cancelled_requests(srv) == 1;
+        st = k == 0   ? thrift_reply(req, thrift_value_new_string(a, "x", 1))
+             : k == 1 ? thrift_reply_error(req, THRIFT_APPEX_INTERNAL_ERROR, "late")
+             : k == 2 ? thrift_reply_exception_json(req, "nope", "{}")
+                      : thrift_request_abandon(req);
+        TAP_CHECK(tomb && st == THRIFT_CLOSED && thrift_rpc_server_cancelled_requests(srv) == 0,
+                  "reply after close: %s returns THRIFT_CLOSED and frees the tombstone (%s)",
+                  names[k], thrift_status_name(st));
+    }
+
+    /* 4. Abandoning a live request answers INTERNAL_ERROR at once. */
+    memset(&held_req, 0, sizeof held_req);
+    memset(&g, 0, sizeof g);
+    c = hold_one(loop, s, addr, a, &g);
+    st = thrift_request_abandon(held_req.req);
+    double until = ev_time() + 5;
+    while (!g.calls && ev_time() < until)
+        ev_run(loop, EVRUN_NOWAIT);
+    TAP_CHECK(st == THRIFT_OK && g.calls == 1 && g.st == THRIFT_APP_EXCEPTION &&
+                  thrift_rpc_server_held_requests(srv) == 0,
+              "abandon on a live request: the client gets an application exception (%s)",
+              thrift_status_name(g.st));
+
+    /* 5. Freeing the server cancels what handlers hold (callback inside the
+     * free) and frees the tombstones. */
+    memset(&held_req, 0, sizeof held_req);
+    held_req.with_cb = true;
+    memset(&g, 0, sizeof g);
+    thrift_conn_t *c2 = hold_one(loop, s, addr, a, &g);
+    thrift_rpc_server_free(srv);
+    TAP_CHECK(held_req.cancels == 1,
+              "server free: the held request's cancel callback runs during the free");
+    until = ev_time() + 5;
+    while (!g.calls && ev_time() < until)
+        ev_run(loop, EVRUN_NOWAIT);
+    TAP_CHECK(g.calls == 1 && g.st == THRIFT_CLOSED, "server free: the client's call fails (%s)",
+              thrift_status_name(g.st));
+    thrift_conn_free(c2);
+    thrift_conn_free(c);
+    thrift_arena_free(a);
+    ev_loop_destroy(loop);
+}
+
 int main(void) {
     thrift_schema_t *s = fixture_schema();
     test_bad_input(s);
@@ -552,6 +751,7 @@ int main(void) {
     test_unix_and_json(s);
     test_threads(s);
     test_zero_copy_later(s);
+    test_cancel(s);
     thrift_schema_unref(s);
     return tap_done();
 }

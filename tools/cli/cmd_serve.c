@@ -396,6 +396,16 @@ static void delayed_cb(struct ev_loop *loop, ev_timer *w, int revents) {
     free(d);
 }
 
+/* The client left before the delay ran out: nobody to answer. */
+static void delayed_cancel_cb(thrift_request_t *req, void *ud) {
+    delayed_t *d = ud;
+    ev_timer_stop(thrift_request_loop(req), &d->timer);
+    vlog(d->st, "%s -> cancelled (the client closed the connection)", thrift_request_method(req));
+    json_decref(d->args);
+    thrift_request_abandon(req);
+    free(d);
+}
+
 /* ---- --mock ---------------------------------------------------------------- */
 
 static bool args_match(const mock_case_t *c, const thrift_value_t *args) {
@@ -436,6 +446,7 @@ static thrift_status_t mock_handler(thrift_request_t *req, const thrift_value_t 
             d->ans = a;
             ev_timer_init(&d->timer, delayed_cb, a->delay_s, 0.);
             ev_timer_start(thrift_request_loop(req), &d->timer);
+            thrift_request_set_cancel_cb(req, delayed_cancel_cb, d);
             return THRIFT_OK;
         }
     }
@@ -897,6 +908,18 @@ static void exec_fail_all(serve_state_t *st, const char *why) {
         pending_fail(st, st->exec.all, why);
 }
 
+/* The client left: the handler's answer, if it comes, is dropped as an
+ * unknown id. */
+static void exec_cancel_cb(thrift_request_t *req, void *ud) {
+    exec_pending_t *p = ud;
+    serve_state_t *st = p->m->st;
+    vlog(st, "%s -> cancelled (the client closed the connection; call %llu)",
+         thrift_request_method(req), (unsigned long long)p->id);
+    json_decref(p->args);
+    pending_free(st, p);
+    thrift_request_abandon(req);
+}
+
 static void exec_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents) {
     (void)loop;
     (void)revents;
@@ -1179,6 +1202,7 @@ static thrift_status_t exec_handler(thrift_request_t *req, const thrift_value_t 
     p->timer.data = p;
     if (x->timeout_ms)
         ev_timer_start(st->loop, &p->timer);
+    thrift_request_set_cancel_cb(req, exec_cancel_cb, p);
     return THRIFT_OK;
 }
 
