@@ -262,6 +262,43 @@ THRIFT_API thrift_status_t thrift_rpc_server_handle_json(thrift_rpc_server_t *sr
 /* Limits: connections beyond `max` are accepted and closed at once (0: no
  * limit). */
 THRIFT_API void thrift_rpc_server_set_max_connections(thrift_rpc_server_t *srv, size_t max);
+/* Connection events, for logs and metrics. */
+typedef enum thrift_conn_event {
+    THRIFT_CONN_EVENT_ACCEPTED = 0, /* a connection was accepted and adopted */
+    THRIFT_CONN_EVENT_CLOSED = 1,   /* an accepted connection closed (see the reason) */
+    THRIFT_CONN_EVENT_REJECTED = 2  /* accepted and closed at once (see the reason) */
+} thrift_conn_event_t;
+
+/* Why a connection closed or was rejected. */
+typedef enum thrift_close_reason {
+    THRIFT_CLOSE_NONE = 0,     /* (ACCEPTED) */
+    THRIFT_CLOSE_PEER = 1,     /* the peer closed or reset it */
+    THRIFT_CLOSE_IDLE = 2,     /* the idle timeout */
+    THRIFT_CLOSE_PROTOCOL = 3, /* undecodable input or an oversized frame */
+    THRIFT_CLOSE_STOP = 4,     /* thrift_rpc_server_stop or _free */
+    THRIFT_CLOSE_ERROR = 5,    /* a socket error or out of memory */
+    THRIFT_CLOSE_MAX_CONNECTIONS = 6 /* (REJECTED) the connection limit */
+} thrift_close_reason_t;
+
+/* A short English text for `why` ("idle timeout"); static. */
+THRIFT_API const char *thrift_close_reason_str(thrift_close_reason_t why);
+
+/* `id` numbers the server's connections from 1 (an ACCEPTED and its CLOSED
+ * share it); `peer` is the client's address ("127.0.0.1:50312",
+ * "[::1]:50312", or "unix:" and the listener's path), borrowed for the
+ * callback.  ACCEPTED and CLOSED run on the loop (thread) that owns the
+ * connection -- with several threads, concurrently from each, so the
+ * callback must be thread-safe; REJECTED runs on the accepting loop (the
+ * caller's) or the worker that could not adopt the socket.  CLOSED also
+ * runs during thrift_rpc_server_free.  The callback must not free the
+ * server. */
+typedef void (*thrift_rpc_server_conn_cb)(thrift_rpc_server_t *srv, thrift_conn_event_t event,
+                                          uint64_t id, const char *peer,
+                                          thrift_close_reason_t why, void *ud);
+/* Sets the connection event callback (NULL: none).  Call before the first
+ * listen (later calls are ignored). */
+THRIFT_API void thrift_rpc_server_set_conn_cb(thrift_rpc_server_t *srv,
+                                              thrift_rpc_server_conn_cb cb, void *ud);
 /* Serve on `n` loops on `n` threads (default 1, at most 256).  The caller's
  * loop is the first and the only one that accepts; it hands each new
  * connection, in turn, to a loop (itself included).  Each other loop runs

@@ -9,6 +9,7 @@
  * worker that received it, and so do its requests and handlers.  An
  * acceptor rather than SO_REUSEPORT listeners: it balances connections
  * exactly, works for Unix sockets, and needs no listener per worker. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ev.h>
 #include <pthread.h>
@@ -42,6 +43,8 @@ typedef struct sconn sconn_t;
 
 #define SPARE_ARENAS 64
 #define SPARE_REQUESTS 64
+/* "unix:" and a sun_path, or "[v6]:port" */
+#define THRIFT_PEER_MAX 116
 
 enum { CMD_STOP = 1, CMD_EXIT = 2 };
 
@@ -73,6 +76,8 @@ typedef struct worker {
     struct handoff {
         int fd;
         int family;
+        uint64_t id;
+        char peer[THRIFT_PEER_MAX];
     } *inbox; /* accepted sockets waiting to be adopted */
     size_t ninbox, capinbox;
     unsigned cmds;
@@ -135,6 +140,9 @@ struct sconn {
     bool closed;
     bool reading_stopped;
     bool close_after_flush;
+    thrift_close_reason_t close_reason; /* for a close after the flush */
+    uint64_t id;
+    char peer[THRIFT_PEER_MAX]; /* only with a connection callback */
 };
 
 #define MAX_LISTENERS 8
@@ -149,6 +157,9 @@ struct thrift_rpc_server {
     listener_t listeners[MAX_LISTENERS];
     size_t nlisteners;
     atomic_size_t nconns; /* over all workers */
+    uint64_t next_conn_id; /* on the acceptor */
+    thrift_rpc_server_conn_cb conn_cb;
+    void *conn_ud;
     atomic_size_t buf_bytes; /* read buffers, kept ones included */
     atomic_size_t nheld; /* requests answered later, not yet answered */
     atomic_size_t ntombstones; /* cancelled, not yet let go by handlers */
@@ -165,7 +176,7 @@ struct thrift_rpc_server {
     ev_timer done_timer;
 };
 
-static void sconn_close(sconn_t *c);
+static void sconn_close(sconn_t *c, thrift_close_reason_t why);
 static void sconn_unref(sconn_t *c);
 static void worker_check_stopped(worker_t *w);
 
@@ -203,7 +214,8 @@ static bool sconn_write(sconn_t *c) {
                     ev_io_start(c->w->loop, &c->wio);
                 return true;
             }
-            sconn_close(c);
+            sconn_close(c, errno == EPIPE || errno == ECONNRESET ? THRIFT_CLOSE_PEER
+                                                                  : THRIFT_CLOSE_ERROR);
             return false;
         }
         c->out_off += (size_t)n;
@@ -213,7 +225,7 @@ static bool sconn_write(sconn_t *c) {
     thrift_buffer_clear(c->out);
     c->out_off = 0;
     if (c->close_after_flush || (c->reading_stopped && c->inflight == 0)) {
-        sconn_close(c);
+        sconn_close(c, c->close_reason);
         return false;
     }
     return true;
@@ -637,6 +649,7 @@ static void dispatch(sconn_t *c, const uint8_t *msg, size_t len) {
                                      &err)) {
         send_app_error(c, "", 0, 0, THRIFT_APPEX_PROTOCOL_ERROR, err.text);
         c->close_after_flush = true;
+        c->close_reason = THRIFT_CLOSE_PROTOCOL;
         return;
     }
     if (hdr.type != THRIFT_MSG_CALL && hdr.type != THRIFT_MSG_ONEWAY) {
@@ -684,6 +697,7 @@ static void dispatch(sconn_t *c, const uint8_t *msg, size_t len) {
         if (hdr.type != THRIFT_MSG_ONEWAY)
             send_app_error(c, bare, bare_len, hdr.seqid, THRIFT_APPEX_PROTOCOL_ERROR, text);
         c->close_after_flush = true;
+        c->close_reason = THRIFT_CLOSE_PROTOCOL;
         schedule_flush(c);
         return;
     }
@@ -734,6 +748,7 @@ static void dispatch(sconn_t *c, const uint8_t *msg, size_t len) {
         if (!c->pin) {
             // Without a pin the buffer must not move: read no more.
             c->reading_stopped = true;
+            c->close_reason = THRIFT_CLOSE_ERROR;
             ev_io_stop(c->w->loop, &c->rio);
             return;
         }
@@ -760,7 +775,7 @@ static void sconn_unref(sconn_t *c) {
     free(c);
 }
 
-static void sconn_close(sconn_t *c) {
+static void sconn_close(sconn_t *c, thrift_close_reason_t why) {
     if (c->closed)
         return;
     worker_t *w = c->w;
@@ -779,6 +794,8 @@ static void sconn_close(sconn_t *c) {
         c->next->prev = c->prev;
     w->nconns--;
     atomic_fetch_sub(&srv->nconns, 1);
+    if (srv->conn_cb)
+        srv->conn_cb(srv, THRIFT_CONN_EVENT_CLOSED, c->id, c->peer, why, srv->conn_ud);
     while (c->deferred)
         request_cancel(c->deferred);
     // The buffers go now, not with the last reference (a flush or a read
@@ -806,7 +823,7 @@ static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
             // them and read on into a new one.
             uint8_t *old = thrift__wire_detach(&c->reader);
             if (!old) {
-                sconn_close(c);
+                sconn_close(c, THRIFT_CLOSE_ERROR);
                 break;
             }
             c->pin->data = old;
@@ -817,7 +834,7 @@ static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
         size_t avail;
         uint8_t *p = thrift__wire_space(&c->reader, 65536, &avail);
         if (!p) {
-            sconn_close(c);
+            sconn_close(c, THRIFT_CLOSE_ERROR);
             break;
         }
         if (c->reader.buf.cap != c->rbuf_bytes) {
@@ -830,7 +847,7 @@ static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             break;
         if (n <= 0) {
-            sconn_close(c);
+            sconn_close(c, n == 0 || errno == ECONNRESET ? THRIFT_CLOSE_PEER : THRIFT_CLOSE_ERROR);
             break;
         }
         thrift__wire_commit(&c->reader, (size_t)n);
@@ -847,6 +864,7 @@ static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
                 if (st != THRIFT_LIMIT)
                     send_app_error(c, "", 0, 0, THRIFT_APPEX_PROTOCOL_ERROR, err.text);
                 c->close_after_flush = true;
+                c->close_reason = THRIFT_CLOSE_PROTOCOL;
                 break;
             }
             dispatch(c, m, mlen);
@@ -872,24 +890,27 @@ static void sconn_idle_cb(struct ev_loop *loop, ev_timer *w, int revents) {
         ev_timer_again(loop, w);
         return;
     }
-    sconn_close(c);
+    sconn_close(c, THRIFT_CLOSE_IDLE);
 }
 
 /* Adopts an accepted socket on the worker that will own it. */
-static void sconn_open(worker_t *w, int fd, int family) {
+static void sconn_open(worker_t *w, const struct handoff *h) {
     thrift_rpc_server_t *srv = w->srv;
-    if (w->stopping) {
-        close(fd);
-        atomic_fetch_sub(&srv->nconns, 1);
-        return;
+    int fd = h->fd;
+    sconn_t *c = NULL;
+    thrift_buffer_t *out = NULL;
+    if (!w->stopping) {
+        thrift__sock_tune(fd, h->family);
+        c = calloc(1, sizeof *c);
+        out = c ? thrift_buffer_new() : NULL;
     }
-    thrift__sock_tune(fd, family);
-    sconn_t *c = calloc(1, sizeof *c);
-    thrift_buffer_t *out = c ? thrift_buffer_new() : NULL;
     if (!out) {
         free(c);
         close(fd);
         atomic_fetch_sub(&srv->nconns, 1);
+        if (srv->conn_cb)
+            srv->conn_cb(srv, THRIFT_CONN_EVENT_REJECTED, h->id, h->peer,
+                         w->stopping ? THRIFT_CLOSE_STOP : THRIFT_CLOSE_ERROR, srv->conn_ud);
         return;
     }
     c->srv = srv;
@@ -897,6 +918,8 @@ static void sconn_open(worker_t *w, int fd, int family) {
     c->fd = fd;
     c->out = out;
     c->refs = 1;
+    c->id = h->id;
+    memcpy(c->peer, h->peer, sizeof c->peer);
     thrift__wire_reader_init(&c->reader, srv->opts.proto, srv->opts.framing,
                              srv->opts.max_frame_size);
     // Strings of the args point into the read buffer; see rpin_t for
@@ -918,6 +941,29 @@ static void sconn_open(worker_t *w, int fd, int family) {
     w->conns = c;
     w->nconns++;
     ev_io_start(w->loop, &c->rio);
+    if (srv->conn_cb)
+        srv->conn_cb(srv, THRIFT_CONN_EVENT_ACCEPTED, c->id, c->peer, THRIFT_CLOSE_NONE,
+                     srv->conn_ud);
+}
+
+/* "127.0.0.1:5000", "[::1]:5000", or for a Unix socket "unix:" and the
+ * listener's path (its clients are unnamed). */
+static void format_peer(const struct sockaddr_storage *ss, const listener_t *l, char *out,
+                        size_t n) {
+    char host[INET6_ADDRSTRLEN];
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+        snprintf(out, n, "%s:%u", host, (unsigned)ntohs(a->sin_port));
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+        snprintf(out, n, "[%s]:%u", host, (unsigned)ntohs(a->sin6_port));
+    } else if (ss->ss_family == AF_UNIX) {
+        snprintf(out, n, "unix:%s", l->unix_path);
+    } else {
+        snprintf(out, n, "?");
+    }
 }
 
 static void accept_cb(struct ev_loop *loop, ev_io *io, int revents) {
@@ -931,15 +977,22 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents) {
         int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return; // EAGAIN, or an error libev will report again
+        struct handoff h = {fd, ss.ss_family, ++srv->next_conn_id, ""};
+        if (srv->conn_cb)
+            format_peer(&ss, l, h.peer, sizeof h.peer);
         if (srv->stopping || (srv->max_conns && atomic_load(&srv->nconns) >= srv->max_conns)) {
             close(fd);
+            if (srv->conn_cb)
+                srv->conn_cb(srv, THRIFT_CONN_EVENT_REJECTED, h.id, h.peer,
+                             srv->stopping ? THRIFT_CLOSE_STOP : THRIFT_CLOSE_MAX_CONNECTIONS,
+                             srv->conn_ud);
             continue;
         }
         atomic_fetch_add(&srv->nconns, 1);
         worker_t *w = &srv->workers[srv->next_worker];
         srv->next_worker = (srv->next_worker + 1) % srv->nworkers;
         if (w->index == 0) {
-            sconn_open(w, fd, ss.ss_family);
+            sconn_open(w, &h);
             continue;
         }
         pthread_mutex_lock(&w->mu);
@@ -954,14 +1007,15 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents) {
                 ok = false;
             }
         }
-        if (ok) {
-            w->inbox[w->ninbox].fd = fd;
-            w->inbox[w->ninbox++].family = ss.ss_family;
-        }
+        if (ok)
+            w->inbox[w->ninbox++] = h;
         pthread_mutex_unlock(&w->mu);
         if (!ok) {
             close(fd);
             atomic_fetch_sub(&srv->nconns, 1);
+            if (srv->conn_cb)
+                srv->conn_cb(srv, THRIFT_CONN_EVENT_REJECTED, h.id, h.peer, THRIFT_CLOSE_ERROR,
+                             srv->conn_ud);
             continue;
         }
         ev_async_send(w->loop, &w->wake);
@@ -975,6 +1029,7 @@ static void worker_drain(worker_t *w) {
     for (sconn_t *c = w->conns, *next; c; c = next) {
         next = c->next;
         c->reading_stopped = true;
+        c->close_reason = THRIFT_CLOSE_STOP;
         ev_io_stop(w->loop, &c->rio);
         if (c->inflight == 0)
             schedule_flush(c); // writes what is queued, then closes
@@ -999,7 +1054,7 @@ static void worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents) {
     worker_t *w = a->data;
     // Drain the whole inbox: one wake-up may stand for many sends.
     for (;;) {
-        struct handoff h = {-1, 0};
+        struct handoff h = {-1, 0, 0, ""};
         pthread_mutex_lock(&w->mu);
         if (w->ninbox)
             h = w->inbox[--w->ninbox];
@@ -1008,13 +1063,13 @@ static void worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents) {
             w->cmds = 0;
         pthread_mutex_unlock(&w->mu);
         if (h.fd >= 0) {
-            sconn_open(w, h.fd, h.family);
+            sconn_open(w, &h);
             continue;
         }
         if (cmds & CMD_EXIT) {
             w->exiting = true;
             while (w->conns)
-                sconn_close(w->conns);
+                sconn_close(w->conns, THRIFT_CLOSE_STOP);
             worker_drop_dirty(w);
             ev_async_stop(loop, &w->wake);
             ev_break(loop, EVBREAK_ALL);
@@ -1262,6 +1317,28 @@ size_t thrift_rpc_server_connection_count(const thrift_rpc_server_t *srv) {
     return srv ? atomic_load(&((thrift_rpc_server_t *)srv)->nconns) : 0;
 }
 
+void thrift_rpc_server_set_conn_cb(thrift_rpc_server_t *srv, thrift_rpc_server_conn_cb cb,
+                                   void *ud) {
+    // Worker threads read it without a lock: fixed once they run.
+    if (srv && !srv->workers_started) {
+        srv->conn_cb = cb;
+        srv->conn_ud = ud;
+    }
+}
+
+const char *thrift_close_reason_str(thrift_close_reason_t why) {
+    switch (why) {
+    case THRIFT_CLOSE_NONE: return "open";
+    case THRIFT_CLOSE_PEER: return "closed by the peer";
+    case THRIFT_CLOSE_IDLE: return "idle timeout";
+    case THRIFT_CLOSE_PROTOCOL: return "protocol error";
+    case THRIFT_CLOSE_STOP: return "server stopping";
+    case THRIFT_CLOSE_ERROR: return "socket error or out of memory";
+    case THRIFT_CLOSE_MAX_CONNECTIONS: return "too many connections";
+    }
+    return "unknown";
+}
+
 size_t thrift_rpc_server_buffer_bytes(const thrift_rpc_server_t *srv) {
     return srv ? atomic_load(&((thrift_rpc_server_t *)srv)->buf_bytes) : 0;
 }
@@ -1343,7 +1420,7 @@ void thrift_rpc_server_free(thrift_rpc_server_t *srv) {
         worker_t *w0 = &srv->workers[0];
         w0->stopping = false;
         while (w0->conns)
-            sconn_close(w0->conns);
+            sconn_close(w0->conns, THRIFT_CLOSE_STOP);
         worker_drop_dirty(w0);
         worker_free(w0);
         if (ev_is_active(&srv->drained)) {

@@ -13,6 +13,7 @@ dynthrift binary), DYNTHRIFT_SOURCE_ROOT (the checkout).
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -324,6 +325,15 @@ def main():
         code = srv.stop()
     ok(code == 0, "serve --mock: SIGTERM stops it cleanly (exit 0)", srv.log())
     ok("add -> result" in srv.log(), "serve -v: logs calls", srv.log())
+    # One line per connection event: each accepted connection has its close
+    # with the same id and peer address.
+    acc = dict(re.findall(r"connection (\d+) from (127\.0\.0\.1:\d+): accepted", srv.log()))
+    clo = dict(re.findall(r"connection (\d+) from (127\.0\.0\.1:\d+): closed \(closed by the peer\)",
+                          srv.log()))
+    ok(len(acc) >= 3 and any(clo.get(i) == peer for i, peer in acc.items()),
+       "serve -v: a connect/close pair per client, with its address", (acc, clo))
+    ok("echo -> cancelled" in srv.log(),
+       "serve -v: a delayed answer whose client left is cancelled", srv.log())
     recs = [json.loads(l) for l in open(record)]
     ok(any(r["method"] == "add" and r["args"] == {"a": 1, "b": 2} and r["result"] == 3
            for r in recs)

@@ -743,6 +743,121 @@ static void test_cancel(thrift_schema_t *s) {
     ev_loop_destroy(loop);
 }
 
+/* ---- connection events ------------------------------------------------------- */
+
+typedef struct cev {
+    thrift_conn_event_t ev;
+    uint64_t id;
+    char peer[128];
+    thrift_close_reason_t why;
+} cev_t;
+
+static cev_t cevs[64];
+static int ncev;
+
+static void conn_event_cb(thrift_rpc_server_t *srv, thrift_conn_event_t ev, uint64_t id,
+                          const char *peer, thrift_close_reason_t why, void *ud) {
+    (void)srv;
+    (void)ud;
+    if (ncev < 64) {
+        cevs[ncev] = (cev_t){ev, id, "", why};
+        snprintf(cevs[ncev].peer, sizeof cevs[ncev].peer, "%s", peer);
+        ncev++;
+    }
+}
+
+static const cev_t *find_cev(thrift_conn_event_t ev, thrift_close_reason_t why) {
+    for (int i = 0; i < ncev; i++)
+        if (cevs[i].ev == ev && cevs[i].why == why)
+            return &cevs[i];
+    return NULL;
+}
+
+static void wait_cevs(struct ev_loop *loop, int n) {
+    double until = ev_time() + 5;
+    while (ncev < n && ev_time() < until) {
+        ev_run(loop, EVRUN_NOWAIT);
+        ev_sleep(0.002);
+    }
+}
+
+static void test_conn_events(thrift_schema_t *s) {
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    thrift_conn_options_t *o = thrift_conn_options_new();
+    thrift_conn_options_set_idle_timeout_ms(o, 150);
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift_rpc_server_t *srv = thrift_rpc_server_new(loop, s, o, &err);
+    thrift_conn_options_free(o);
+    thrift_rpc_server_set_conn_cb(srv, conn_event_cb, NULL);
+    thrift_rpc_server_handle(srv, "Calc", "ping", h_ping, NULL, &err);
+    thrift_rpc_server_set_max_connections(srv, 2);
+    thrift_rpc_server_listen(srv, "127.0.0.1:0", &err);
+    int port = thrift_rpc_server_port(srv);
+    ncev = 0;
+
+    /* accepted, then closed by the peer, with the peer's address */
+    int fd = raw_connect(port);
+    struct sockaddr_in me;
+    socklen_t ml = sizeof me;
+    getsockname(fd, (struct sockaddr *)&me, &ml);
+    char want[64];
+    snprintf(want, sizeof want, "127.0.0.1:%u", (unsigned)ntohs(me.sin_port));
+    wait_cevs(loop, 1);
+    TAP_CHECK(ncev == 1 && cevs[0].ev == THRIFT_CONN_EVENT_ACCEPTED && cevs[0].id == 1 &&
+                  !strcmp(cevs[0].peer, want) && cevs[0].why == THRIFT_CLOSE_NONE,
+              "conn events: accepted, with the peer address (%s)", ncev ? cevs[0].peer : "-");
+    close(fd);
+    wait_cevs(loop, 2);
+    TAP_CHECK(ncev == 2 && cevs[1].ev == THRIFT_CONN_EVENT_CLOSED && cevs[1].id == 1 &&
+                  cevs[1].why == THRIFT_CLOSE_PEER && !strcmp(cevs[1].peer, want),
+              "conn events: closed by the peer, same id and address (%s)",
+              ncev > 1 ? thrift_close_reason_str(cevs[1].why) : "-");
+
+    /* idle timeout */
+    ncev = 0;
+    fd = raw_connect(port);
+    wait_cevs(loop, 2);
+    TAP_CHECK(find_cev(THRIFT_CONN_EVENT_CLOSED, THRIFT_CLOSE_IDLE) != NULL,
+              "conn events: closed by the idle timeout");
+    close(fd);
+
+    /* protocol error */
+    ncev = 0;
+    fd = raw_connect(port);
+    static const uint8_t junk[] = {0x80, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff};
+    (void)!write(fd, junk, sizeof junk);
+    wait_cevs(loop, 2);
+    TAP_CHECK(find_cev(THRIFT_CONN_EVENT_CLOSED, THRIFT_CLOSE_PROTOCOL) != NULL,
+              "conn events: closed after a protocol error (%s)",
+              ncev > 1 ? thrift_close_reason_str(cevs[1].why) : "-");
+    close(fd);
+    spin(loop, 0.02);
+
+    /* the connection limit, then a stop */
+    ncev = 0;
+    int f1 = raw_connect(port), f2 = raw_connect(port);
+    wait_cevs(loop, 2);
+    int f3 = raw_connect(port);
+    wait_cevs(loop, 3);
+    const cev_t *rej = find_cev(THRIFT_CONN_EVENT_REJECTED, THRIFT_CLOSE_MAX_CONNECTIONS);
+    TAP_CHECK(ncev == 3 && rej && rej->peer[0] && rej->id == 6,
+              "conn events: a connection over the limit is rejected (%s, id %llu)",
+              rej ? rej->peer : "-", rej ? (unsigned long long)rej->id : 0ULL);
+    thrift_rpc_server_stop(srv, NULL, NULL);
+    wait_cevs(loop, 5);
+    int stops = 0;
+    for (int i = 0; i < ncev; i++)
+        stops += cevs[i].ev == THRIFT_CONN_EVENT_CLOSED && cevs[i].why == THRIFT_CLOSE_STOP;
+    TAP_CHECK(stops == 2, "conn events: stop closes both with reason '%s'",
+              thrift_close_reason_str(THRIFT_CLOSE_STOP));
+    close(f1);
+    close(f2);
+    close(f3);
+    thrift_rpc_server_free(srv);
+    ev_loop_destroy(loop);
+}
+
 int main(void) {
     thrift_schema_t *s = fixture_schema();
     test_bad_input(s);
@@ -752,6 +867,7 @@ int main(void) {
     test_threads(s);
     test_zero_copy_later(s);
     test_cancel(s);
+    test_conn_events(s);
     thrift_schema_unref(s);
     return tap_done();
 }

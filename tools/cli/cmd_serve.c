@@ -63,7 +63,8 @@ static const char serve_usage[] =
     "  --threads N                    serve on N loops (needs a thread-safe answer\n"
     "                                 source: not with --exec)\n"
     "  --record FILE                  append every call and its reply as JSON lines\n"
-    "  -v                             log calls and server events to stderr\n"
+    "  -v                             log calls and server events to stderr, one line per\n"
+    "                                 connection accepted, closed (with why) or rejected\n"
     "  -I DIR                         add an include directory\n"
     "\n"
     "exit codes: 0 stopped by a signal, 64 bad usage, 65 bad IDL or fixtures,\n"
@@ -1208,6 +1209,27 @@ static thrift_status_t exec_handler(thrift_request_t *req, const thrift_value_t 
 
 /* ---- lifecycle ------------------------------------------------------------------ */
 
+/* -v: one line per connection event (worker threads too: vlog writes one
+ * line with one stdio call). */
+static void conn_event_cb(thrift_rpc_server_t *srv, thrift_conn_event_t ev, uint64_t id,
+                          const char *peer, thrift_close_reason_t why, void *ud) {
+    (void)srv;
+    serve_state_t *st = ud;
+    switch (ev) {
+    case THRIFT_CONN_EVENT_ACCEPTED:
+        vlog(st, "connection %llu from %s: accepted", (unsigned long long)id, peer);
+        break;
+    case THRIFT_CONN_EVENT_CLOSED:
+        vlog(st, "connection %llu from %s: closed (%s)", (unsigned long long)id, peer,
+             thrift_close_reason_str(why));
+        break;
+    case THRIFT_CONN_EVENT_REJECTED:
+        vlog(st, "connection %llu from %s: rejected (%s)", (unsigned long long)id, peer,
+             thrift_close_reason_str(why));
+        break;
+    }
+}
+
 static void stopped_cb(thrift_rpc_server_t *srv, void *ud) {
     (void)srv;
     serve_state_t *st = ud;
@@ -1457,6 +1479,8 @@ int cmd_serve(int argc, char **argv) {
     }
     if (threads > 1)
         thrift_rpc_server_set_threads(st.srv, (unsigned)threads);
+    if (verbose)
+        thrift_rpc_server_set_conn_cb(st.srv, conn_event_cb, &st);
     for (size_t i = 0; i < st.nmethods; i++) {
         method_t *m = &st.methods[i];
         thrift_handler_cb cb = st.mode == MODE_ECHO   ? echo_handler
