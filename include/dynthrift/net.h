@@ -39,7 +39,8 @@ struct ev_loop;
 
 /* ---- options -------------------------------------------------------------
  * One options object configures both a client connection and the
- * connections a server accepts.  Setters never fail: a value out of range is
+ * connections a server accepts.  Setters never fail (but for the multiplexed
+ * name, which may be too long): a value out of range is
  * clamped.  Options are copied by the functions that take them, so an
  * options object may be freed right after use. */
 
@@ -67,12 +68,23 @@ THRIFT_API void thrift_conn_options_set_max_frame_size(thrift_conn_options_t *op
 /* Client: prefix method names with "Service:" (Apache's TMultiplexedProtocol).
  * Server: ignored (a server accepts both forms). */
 THRIFT_API void thrift_conn_options_set_multiplexed(thrift_conn_options_t *opts, bool on);
+#define THRIFT_MULTIPLEXED_NAME_MAX 255
+/* Client: the name a multiplexing server registered the service under,
+ * when it is not the IDL service's name (Apache's
+ * TMultiplexedProcessor.registerProcessor("Calc", ...)): method names are
+ * sent as "NAME:method".  Turns multiplexing on; NULL or "" goes back to
+ * the IDL service's name.  Copied.  The one setter that can fail:
+ * THRIFT_LIMIT over THRIFT_MULTIPLEXED_NAME_MAX bytes, THRIFT_INVALID for
+ * a name with ':' (the option is then unchanged). */
+THRIFT_API thrift_status_t thrift_conn_options_set_multiplexed_name(thrift_conn_options_t *opts,
+                                                                    const char *name);
 /* Server connections: close after this long without a byte read; 0: never. */
 THRIFT_API void thrift_conn_options_set_idle_timeout_ms(thrift_conn_options_t *opts, uint32_t ms);
 /* Sets an option from text, for hosts and command lines: "protocol"
  * (binary|compact|json), "transport"/"framing" (framed|buffered),
  * "connect_timeout_ms", "call_timeout_ms", "max_frame_size",
- * "multiplexed" (0|1), "idle_timeout_ms".  THRIFT_NOT_FOUND for an unknown
+ * "multiplexed" (0|1), "multiplex_name" (a service name: implies
+ * multiplexed), "idle_timeout_ms".  THRIFT_NOT_FOUND for an unknown
  * key, THRIFT_INVALID for a bad value. */
 THRIFT_API thrift_status_t thrift_conn_options_set(thrift_conn_options_t *opts, const char *key,
                                                    const char *value, thrift_error_t *err);

@@ -687,7 +687,8 @@ static thrift_status_t enqueue_call(thrift_conn_t *c, const thrift_function_def_
     const char *name = fn->name;
     size_t name_len = fn->name_len;
     if (c->opts.multiplexed) {
-        int n = snprintf(namebuf, sizeof namebuf, "%s:%s", c->service->name, fn->name);
+        const char *mux = c->opts.multiplexed_name[0] ? c->opts.multiplexed_name : c->service->name;
+        int n = snprintf(namebuf, sizeof namebuf, "%s:%s", mux, fn->name);
         if (n < 0 || (size_t)n >= sizeof namebuf) {
             pcall_put(c, p);
             return thrift__error_set(err, THRIFT_LIMIT, "method name too long");

@@ -17,6 +17,9 @@ struct thrift_conn_options {
     uint32_t idle_timeout_ms;
     size_t max_frame_size;
     bool multiplexed;
+    /* The name before ':' when multiplexed; "" means the IDL service's
+     * name.  Held inline so the options copy by assignment. */
+    char multiplexed_name[THRIFT_MULTIPLEXED_NAME_MAX + 1];
 };
 
 void thrift__conn_options_defaults(thrift_conn_options_t *o);

@@ -53,6 +53,21 @@ void thrift_conn_options_set_max_frame_size(thrift_conn_options_t *o, size_t byt
     o->max_frame_size = bytes;
 }
 void thrift_conn_options_set_multiplexed(thrift_conn_options_t *o, bool on) { o->multiplexed = on; }
+thrift_status_t thrift_conn_options_set_multiplexed_name(thrift_conn_options_t *o, const char *name) {
+    if (!o)
+        return THRIFT_MISUSE;
+    size_t n = name ? strlen(name) : 0;
+    if (n > THRIFT_MULTIPLEXED_NAME_MAX)
+        return THRIFT_LIMIT;
+    // A ':' would split differently on the server.
+    if (name && memchr(name, ':', n))
+        return THRIFT_INVALID;
+    memcpy(o->multiplexed_name, name ? name : "", n);
+    o->multiplexed_name[n] = 0;
+    if (n)
+        o->multiplexed = true;
+    return THRIFT_OK;
+}
 void thrift_conn_options_set_idle_timeout_ms(thrift_conn_options_t *o, uint32_t ms) {
     o->idle_timeout_ms = ms;
 }
@@ -91,6 +106,12 @@ thrift_status_t thrift_conn_options_set(thrift_conn_options_t *o, const char *ke
         if (!num || n > 1)
             return thrift__error_set(err, THRIFT_INVALID, "multiplexed: expected 0 or 1");
         o->multiplexed = n == 1;
+    } else if (!strcmp(key, "multiplex_name") || !strcmp(key, "multiplexed_name")) {
+        thrift_status_t st = thrift_conn_options_set_multiplexed_name(o, value);
+        if (st)
+            return thrift__error_set(err, st,
+                                     "%s: expected a service name without ':' of at most %d bytes",
+                                     key, THRIFT_MULTIPLEXED_NAME_MAX);
     } else if (!strcmp(key, "connect_timeout_ms") || !strcmp(key, "call_timeout_ms") ||
                !strcmp(key, "idle_timeout_ms")) {
         if (!num || n > UINT32_MAX)

@@ -519,6 +519,46 @@ for line in sys.stdin:
     ok(rc == 3 and rep.get("connect_errors", 0) > 0 and rep.get("calls") == 0,
        "bench: unreachable server -> 3, connect errors reported", (rc, out, err))
 
+    # call --multiplex NAME: Apache's TMultiplexedProcessor serving Bench
+    # under another name than the IDL's.
+    import socket
+    from thrift.TMultiplexedProcessor import TMultiplexedProcessor
+    from thrift.server import TServer
+
+    class MuxHandler:
+        def add(self, a, b):
+            return a + b + 1000
+
+    mux = TMultiplexedProcessor()
+    mux.registerProcessor("Calculator", ApacheBench.Processor(MuxHandler()))
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    mport = probe.getsockname()[1]
+    probe.close()
+    msrv = TServer.TThreadedServer(mux, TSocket.TServerSocket(host="127.0.0.1", port=mport),
+                                   TTransport.TFramedTransportFactory(),
+                                   TBinaryProtocol.TBinaryProtocolFactory(), daemon=True)
+    threading.Thread(target=msrv.serve, daemon=True).start()
+    end = time.time() + 10
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", mport), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.02)
+    maddr = "127.0.0.1:%d" % mport
+    rc, out, err = run(["call", BENCH, "Bench.add", "[1, 2]", "--addr", maddr,
+                        "--multiplex", "Calculator", "--timeout", "5000"])
+    ok(rc == 0 and out.strip() and json.loads(out) == 1003,
+       "call --multiplex NAME: a service registered under another name", (rc, out, err))
+    rc, out, err = run(["call", BENCH, "Bench.add", "[1, 2]", "--addr", maddr,
+                        "--multiplex", "Bench", "--timeout", "5000"])
+    ok(rc != 0 and out == "", "call --multiplex with a name the server does not know fails",
+       (rc, out, err))
+    rc, out, err = run(["call", BENCH, "Bench.add", "[1, 2]", "--addr", maddr,
+                        "--multiplex", "a:b"])
+    ok(rc == 64 and "--multiplex" in err, "call --multiplex rejects a name with ':'", (rc, err))
+
     # the thriftpy server thread is a daemon: it goes with the process
 
 

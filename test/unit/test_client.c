@@ -375,6 +375,26 @@ static void test_blocking(thrift_schema_t *s, thrift_protocol_t proto, thrift_fr
     thrift_arena_t *a = thrift_arena_new(NULL);
     thrift_value_t *r = thrift_call(c, "add", add_args(c, a, 20, 22), &err);
     TAP_CHECK(r && thrift_value_int(r) == 42, "blocking %s/%s%s: add -> 42 (%s)", tag, ftag, mtag, err.text);
+    if (multiplexed) {
+        // Another multiplexed name goes on the wire as the prefix: this
+        // server knows the service only as "Calc".
+        thrift_conn_options_t *o2 = thrift_conn_options_new();
+        thrift_conn_options_set_protocol(o2, proto);
+        thrift_conn_options_set_framing(o2, framing);
+        thrift_conn_options_set_multiplexed_name(o2, "Calculator");
+        thrift_conn_t *c2 = thrift_connect(s, "Calc", addr, o2, &err);
+        thrift_error_clear(&err);
+        thrift_value_t *r2 = c2 ? thrift_call(c2, "add", add_args(c2, a, 1, 2), &err) : NULL;
+        TAP_CHECK(!r2 && err.code == THRIFT_APP_EXCEPTION && strstr(err.text, "Calculator:add"),
+                  "blocking: multiplexed name 'Calculator' sent as the prefix (%s)", err.text);
+        thrift_conn_free(c2);
+        thrift_conn_options_set_multiplexed_name(o2, "Calc");
+        c2 = thrift_connect(s, "Calc", addr, o2, &err);
+        r2 = c2 ? thrift_call(c2, "add", add_args(c2, a, 1, 2), &err) : NULL;
+        TAP_CHECK(r2 && thrift_value_int(r2) == 3, "blocking: multiplexed name 'Calc' answered");
+        thrift_conn_free(c2);
+        thrift_conn_options_free(o2);
+    }
     r = thrift_call(c, "nothing", NULL, &err);
     TAP_CHECK(r && thrift_value_kind(r) == THRIFT_KIND_VOID, "blocking: void result");
     thrift_value_t *fa = thrift_conn_new_args(c, a, "fail", NULL);

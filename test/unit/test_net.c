@@ -187,6 +187,18 @@ static void test_options(void) {
               "options: bad value refused");
     TAP_CHECK(thrift_conn_options_set(o, "colour", "1", NULL) == THRIFT_NOT_FOUND,
               "options: unknown key refused");
+    TAP_CHECK(!o->multiplexed && !thrift_conn_options_set(o, "multiplex_name", "Calculator", NULL) &&
+                  o->multiplexed && !strcmp(o->multiplexed_name, "Calculator"),
+              "options: multiplex_name by name (turns multiplexing on)");
+    char longname[THRIFT_MULTIPLEXED_NAME_MAX + 2];
+    memset(longname, 'x', sizeof longname - 1);
+    longname[sizeof longname - 1] = 0;
+    TAP_CHECK(thrift_conn_options_set_multiplexed_name(o, longname) == THRIFT_LIMIT &&
+                  thrift_conn_options_set(o, "multiplex_name", "a:b", NULL) == THRIFT_INVALID &&
+                  !strcmp(o->multiplexed_name, "Calculator"),
+              "options: an over-long name or one with ':' is refused, the option unchanged");
+    TAP_CHECK(!thrift_conn_options_set_multiplexed_name(o, NULL) && o->multiplexed_name[0] == 0,
+              "options: NULL goes back to the IDL service name");
     thrift_conn_options_free(o);
     thrift_conn_options_free(NULL);
 }

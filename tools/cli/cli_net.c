@@ -55,9 +55,17 @@ int cli_net_take_opt(int argc, char **argv, int *i, const char *cmd, cli_net_opt
         return 1;
     }
     if ((r = cli_take_value_opt(argc, argv, i, cmd, "--multiplex", &v)) != 0) {
-        if (r > 0)
-            o->multiplex = v;
-        return r;
+        if (r < 0)
+            return r;
+        if (!*v || strchr(v, ':') || strlen(v) > THRIFT_MULTIPLEXED_NAME_MAX) {
+            fprintf(stderr,
+                    "dynthrift %s: --multiplex takes the name the server registered the "
+                    "service under (no ':', at most %d bytes), not '%s'\n",
+                    cmd, THRIFT_MULTIPLEXED_NAME_MAX, v);
+            return -1;
+        }
+        o->multiplex = v;
+        return 1;
     }
     if ((r = cli_take_value_opt(argc, argv, i, cmd, "--timeout", &v)) != 0) {
         if (r < 0)
@@ -88,8 +96,9 @@ thrift_conn_options_t *cli_net_conn_options(const cli_net_opts_t *o) {
         if (o->timeout_ms && o->timeout_ms < 5000)
             thrift_conn_options_set_connect_timeout_ms(co, o->timeout_ms);
     }
+    // Checked when parsed, so this cannot fail.
     if (o->multiplex)
-        thrift_conn_options_set_multiplexed(co, true);
+        (void)thrift_conn_options_set_multiplexed_name(co, o->multiplex);
     return co;
 }
 

@@ -33,7 +33,8 @@ static const char call_usage[] =
     "  --addr HOST:PORT | unix:PATH   the server (required)\n"
     "  --framed | --buffered          transport (default framed)\n"
     "  --protocol binary|compact|json protocol (default binary)\n"
-    "  --multiplex NAME               TMultiplexedProtocol; NAME must be SERVICE\n"
+    "  --multiplex NAME               TMultiplexedProtocol: methods sent as NAME:method,\n"
+    "                                 NAME being what the server registered SERVICE under\n"
     "  --timeout MS                   deadline per call, connect included (default none)\n"
     "  --lines                        stdin holds one call per line:\n"
     "                                   {\"method\": \"add\", \"args\": {...}, \"id\": any}\n"
@@ -539,15 +540,6 @@ int cmd_call(int argc, char **argv) {
     code = cli_split_service_method(cmd, schema, pos[1], lines, &st.svc, &st.default_fn);
     if (code)
         goto done;
-    if (net.multiplex && strcmp(net.multiplex, thrift_service_def_name(st.svc))) {
-        fprintf(stderr,
-                "dynthrift call: --multiplex %s: the multiplexed name must be the service's "
-                "name (%s) for now\n",
-                net.multiplex, thrift_service_def_name(st.svc));
-        code = CLI_EXIT_USAGE;
-        goto done;
-    }
-
     if (!lines && npos == 3) {
         size_t len = 0;
         const char *src = pos[2];
