@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "net/net_impl.h"
+#include "schema/schema_impl.h"
 #include "value/value_impl.h"
 
 struct thrift_result {
@@ -851,19 +852,9 @@ thrift_conn_t *thrift_conn_new(struct ev_loop *loop, thrift_schema_t *schema, co
         thrift__error_set(err, THRIFT_MISUSE, "loop, schema and address are required");
         return NULL;
     }
-    const thrift_service_def_t *svc = NULL;
-    if (service) {
-        svc = thrift_schema_find_service(schema, service);
-    } else {
-        const thrift_module_def_t *m = thrift_schema_main_module(schema);
-        size_t n = thrift_module_def_service_count(m);
-        svc = n ? thrift_module_def_service_at(m, n - 1) : NULL;
-    }
-    if (!svc) {
-        thrift__error_set(err, THRIFT_NOT_FOUND, "no service '%s' in the schema",
-                          service ? service : "(any)");
+    const thrift_service_def_t *svc = thrift__schema_service_or_default(schema, service, err);
+    if (!svc)
         return NULL;
-    }
     thrift_conn_t *c = calloc(1, sizeof *c);
     if (!c) {
         thrift__error_set(err, THRIFT_NOMEM, "out of memory");

@@ -470,19 +470,9 @@ static thrift_cluster_t *cluster_alloc(struct ev_loop *loop, thrift_schema_t *sc
         thrift__error_set(err, THRIFT_MISUSE, "loop and schema are required");
         return NULL;
     }
-    const thrift_service_def_t *svc = NULL;
-    if (service) {
-        svc = thrift_schema_find_service(schema, service);
-    } else {
-        const thrift_module_def_t *m = thrift_schema_main_module(schema);
-        size_t n = thrift_module_def_service_count(m);
-        svc = n ? thrift_module_def_service_at(m, n - 1) : NULL;
-    }
-    if (!svc) {
-        thrift__error_set(err, THRIFT_NOT_FOUND, "no service '%s' in the schema",
-                          service ? service : "(any)");
+    const thrift_service_def_t *svc = thrift__schema_service_or_default(schema, service, err);
+    if (!svc)
         return NULL;
-    }
     thrift_cluster_t *cl = calloc(1, sizeof *cl);
     thrift_pool_options_t *po = thrift_pool_options_new();
     thrift_buffer_t *kb = thrift_buffer_new();
@@ -1081,14 +1071,7 @@ thrift_status_t thrift_cluster_call_all_async(thrift_cluster_t *cl, const char *
 
 static void blocking_cb(thrift_cluster_t *cl, thrift_response_t *r, void *ud) {
     (void)ud;
-    thrift__response_reset(&cl->last);
-    cl->last = *r;
-    cl->last.arena = thrift_response_take_arena(r);
-    cl->last.result = NULL;
-    if (r->value && !cl->last.arena) {
-        cl->last.arena = thrift_arena_new(NULL);
-        cl->last.value = cl->last.arena ? thrift_value_clone(cl->last.arena, r->value) : NULL;
-    }
+    thrift__response_keep(&cl->last, r);
     thrift__response_keep_names(&cl->last);
     cl->last_done = true;
 }

@@ -459,19 +459,9 @@ thrift_pool_t *thrift_pool_new(struct ev_loop *loop, thrift_schema_t *schema, co
         thrift__error_set(err, THRIFT_MISUSE, "loop, schema and address are required");
         return NULL;
     }
-    const thrift_service_def_t *svc = NULL;
-    if (service) {
-        svc = thrift_schema_find_service(schema, service);
-    } else {
-        const thrift_module_def_t *m = thrift_schema_main_module(schema);
-        size_t n = thrift_module_def_service_count(m);
-        svc = n ? thrift_module_def_service_at(m, n - 1) : NULL;
-    }
-    if (!svc) {
-        thrift__error_set(err, THRIFT_NOT_FOUND, "no service '%s' in the schema",
-                          service ? service : "(any)");
+    const thrift_service_def_t *svc = thrift__schema_service_or_default(schema, service, err);
+    if (!svc)
         return NULL;
-    }
     // Parse once here so a bad address fails now, not on the first call.
     thrift__addr_t addr;
     if (thrift__addr_parse(address, false, &addr, err))
@@ -804,17 +794,20 @@ thrift_status_t thrift_pool_call_async(thrift_pool_t *p, const char *method,
 
 /* ---- blocking ---------------------------------------------------------------------- */
 
+void thrift__response_keep(thrift_response_t *dst, thrift_response_t *r) {
+    thrift__response_reset(dst);
+    *dst = *r;
+    dst->arena = thrift_response_take_arena(r);
+    dst->result = NULL;
+    if (r->value && !dst->arena) {
+        dst->arena = thrift_arena_new(NULL);
+        dst->value = dst->arena ? thrift_value_clone(dst->arena, r->value) : NULL;
+    }
+}
+
 static void blocking_cb(thrift_pool_t *p, thrift_response_t *r, void *ud) {
     (void)ud;
-    thrift_response_t *last = &p->last;
-    thrift__response_reset(last);
-    *last = *r;
-    last->arena = thrift_response_take_arena(r);
-    last->result = NULL;
-    if (r->value && !last->arena) {
-        last->arena = thrift_arena_new(NULL);
-        last->value = last->arena ? thrift_value_clone(last->arena, r->value) : NULL;
-    }
+    thrift__response_keep(&p->last, r);
     p->last_done = true;
 }
 

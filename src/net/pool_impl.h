@@ -38,6 +38,10 @@ void thrift__response_set_error(thrift_response_t *dst, const thrift_error_t *er
 void thrift__response_reset(thrift_response_t *dst);
 /* Copies server name and address into dst->arena (creating it). */
 void thrift__response_keep_names(thrift_response_t *dst);
+/* Replaces `dst` (reset first) by the response `r` handed to a callback,
+ * taking its arena (or cloning the value) so it outlives the callback: the
+ * last response of a blocking call. */
+void thrift__response_keep(thrift_response_t *dst, thrift_response_t *r);
 
 void thrift__pool_options_copy(thrift_pool_options_t *dst, const thrift_pool_options_t *src);
 struct ev_loop *thrift__pool_loop(const thrift_pool_t *pool);

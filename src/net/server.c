@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "net/net_impl.h"
+#include "schema/schema_impl.h"
 #include "value/value_impl.h"
 
 typedef struct handler {
@@ -153,7 +154,6 @@ struct thrift_rpc_server {
     thrift_conn_options_t opts;
     thrift_arena_t *arena; /* handler table */
     thrift__strmap_t handlers;
-    const thrift_service_def_t *default_service;
     listener_t listeners[MAX_LISTENERS];
     size_t nlisteners;
     atomic_size_t nconns; /* over all workers */
@@ -1191,9 +1191,6 @@ thrift_rpc_server_t *thrift_rpc_server_new(struct ev_loop *loop, thrift_schema_t
         srv->opts = *opts;
     else
         thrift__conn_options_defaults(&srv->opts);
-    const thrift_module_def_t *m = thrift_schema_main_module(schema);
-    size_t n = thrift_module_def_service_count(m);
-    srv->default_service = n ? thrift_module_def_service_at(m, n - 1) : NULL;
     srv->threads = 1;
     srv->workers = calloc(1, sizeof *srv->workers);
     if (!srv->workers) {
@@ -1217,11 +1214,9 @@ static thrift_status_t add_handler(thrift_rpc_server_t *srv, const char *service
     if (srv->nworkers > 1)
         return thrift__error_set(err, THRIFT_MISUSE,
                                  "register handlers before listening when serving on threads");
-    const thrift_service_def_t *svc =
-        service ? thrift_schema_find_service(srv->schema, service) : srv->default_service;
+    const thrift_service_def_t *svc = thrift__schema_service_or_default(srv->schema, service, err);
     if (!svc)
-        return thrift__error_set(err, THRIFT_NOT_FOUND, "no service '%s' in the schema",
-                                 service ? service : "(any)");
+        return THRIFT_NOT_FOUND;
     const thrift_function_def_t *fn = thrift_service_def_find_function(svc, method);
     if (!fn)
         return thrift__error_set(err, THRIFT_NOT_FOUND, "service %s has no method '%s'", svc->name,

@@ -342,6 +342,23 @@ thrift_schema_find_service(const thrift_schema_t *schema, const char *name) {
     return find_kind(schema, name, THRIFT__DEF_SERVICE);
 }
 
+const thrift_service_def_t *thrift__schema_service_or_default(const thrift_schema_t *schema,
+                                                              const char *name,
+                                                              thrift_error_t *err) {
+    const thrift_service_def_t *svc = NULL;
+    if (name) {
+        svc = thrift_schema_find_service(schema, name);
+    } else {
+        const thrift_module_def_t *m = thrift_schema_main_module(schema);
+        size_t n = thrift_module_def_service_count(m);
+        svc = n ? thrift_module_def_service_at(m, n - 1) : NULL;
+    }
+    if (!svc)
+        thrift__error_set(err, THRIFT_NOT_FOUND, "no service '%s' in the schema",
+                          name ? name : "(any)");
+    return svc;
+}
+
 /* ---- modules ------------------------------------------------------------- */
 
 #define VEC_AT_(vec, i) ((i) < (vec).count ? (vec).items[i] : NULL)

@@ -263,4 +263,11 @@ thrift_status_t thrift__enum_build_index(thrift_enum_def_t *e,
 /* Allocates an empty schema owning `arena` (refcount 1). */
 thrift_schema_t *thrift__schema_new(thrift_arena_t *arena);
 
+/* The service `name` (qualified or not), or for NULL the main module's
+ * last service: the default of every connection-layer constructor.  NULL
+ * with THRIFT_NOT_FOUND in `err` when there is none. */
+const thrift_service_def_t *thrift__schema_service_or_default(const thrift_schema_t *schema,
+                                                              const char *name,
+                                                              thrift_error_t *err);
+
 #endif
