@@ -348,6 +348,40 @@ static void *server_main(void *p) {
     return NULL;
 }
 
+/* IPv6 over a real connection: a server on [::1] and a blocking client that
+ * names it the same way.  Skipped where the machine has no IPv6 loopback. */
+static void test_ipv6(thrift_schema_t *s) {
+    srv_thread_t t;
+    memset(&t, 0, sizeof t);
+    t.loop = ev_loop_new(EVFLAG_AUTO);
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    t.srv = thrift_rpc_server_new(t.loop, s, NULL, &err);
+    bool ok = t.srv && !thrift_rpc_server_handle(t.srv, "Calc", "add", h_add, NULL, &err);
+    if (!ok || thrift_rpc_server_listen(t.srv, "[::1]:0", &err) != THRIFT_OK) {
+        printf("ok %d - # SKIP no IPv6 loopback here (%s)\n", ++tap_count_, err.text);
+        thrift_rpc_server_free(t.srv);
+        ev_loop_destroy(t.loop);
+        return;
+    }
+    ev_async_init(&t.stop, stop_cb);
+    ev_async_start(t.loop, &t.stop);
+    pthread_t th;
+    char addr[64];
+    snprintf(addr, sizeof addr, "[::1]:%d", thrift_rpc_server_port(t.srv));
+    pthread_create(&th, NULL, server_main, &t);
+    thrift_conn_t *c = thrift_connect(s, "Calc", addr, NULL, &err);
+    thrift_arena_t *a = thrift_arena_new(NULL);
+    thrift_value_t *r = c ? thrift_call(c, "add", add_args(c, a, 40, 2), &err) : NULL;
+    TAP_CHECK(r && thrift_value_int(r) == 42, "IPv6: add over %s -> 42 (%s)", addr, err.text);
+    thrift_arena_free(a);
+    thrift_conn_free(c);
+    ev_async_send(t.loop, &t.stop);
+    pthread_join(th, NULL);
+    thrift_rpc_server_free(t.srv);
+    ev_loop_destroy(t.loop);
+}
+
 static void test_blocking(thrift_schema_t *s, thrift_protocol_t proto, thrift_framing_t framing,
                           bool multiplexed) {
     srv_thread_t t;
@@ -485,6 +519,7 @@ int main(void) {
     test_blocking(s, THRIFT_PROTO_BINARY, THRIFT_FRAMING_FRAMED, false);
     test_blocking(s, THRIFT_PROTO_COMPACT, THRIFT_FRAMING_BUFFERED, true);
     test_connect_failures(s);
+    test_ipv6(s);
     thrift_schema_unref(s);
     return tap_done();
 }
