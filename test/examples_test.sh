@@ -16,4 +16,13 @@ else
     echo "not ok 1 - example client and server (rc=$rc)"
     printf '%s\n' "$got" | sed 's/^/# /'
 fi
-echo "1..1"
+"$client" > /dev/null 2>&1
+rc_client=$?
+"$server" > /dev/null 2>&1
+rc_server=$?
+if [ $rc_client -eq 2 ] && [ $rc_server -eq 2 ]; then
+    echo "ok 2 - without arguments both print usage and exit 2"
+else
+    echo "not ok 2 - without arguments: client exit $rc_client, server exit $rc_server (want 2)"
+fi
+echo "1..2"

@@ -1,11 +1,12 @@
-/* A complete dynthrift client: calls ping and add on a PingPong server, with
- * the schema loaded at run time.  usage: pingpong_client IDL ADDRESS */
+/* A complete client for PingPong, schema loaded at run time: IDL ADDRESS */
 #include <dynthrift/dynthrift.h>
 #include <stdio.h>
 
 int main(int argc, char **argv) {
+    if (argc != 3)
+        return fprintf(stderr, "usage: %s IDL ADDRESS\n", argv[0]), 2;
     thrift_error_t err = {0};
-    thrift_schema_t *s = argc == 3 ? thrift_load(argv[1], &err) : NULL;
+    thrift_schema_t *s = thrift_load(argv[1], &err);
     thrift_conn_t *c = s ? thrift_connect(s, "PingPong", argv[2], NULL, &err) : NULL;
     thrift_value_t *pong = c ? thrift_call(c, "ping", NULL, &err) : NULL;
     if (pong) {
@@ -31,9 +32,8 @@ int main(int argc, char **argv) {
     if (err.code != THRIFT_OK) { /* file:line:col for IDL errors, a value path for bad data */
         char msg[512];
         thrift_error_render(&err, true, msg, sizeof msg);
-        fprintf(stderr, "pingpong_client: %s\n", argc == 3 ? msg : "usage: IDL ADDRESS");
+        fprintf(stderr, "pingpong_client: %s\n", msg);
     }
-    thrift_conn_free(c);
-    thrift_schema_unref(s);
+    thrift_conn_free(c), thrift_schema_unref(s);
     return err.code != THRIFT_OK;
 }

@@ -1,5 +1,4 @@
-/* A complete dynthrift server: serves PingPong from pingpong.thrift, loaded
- * at run time.  usage: pingpong_server IDL ADDRESS   (e.g. 127.0.0.1:6000) */
+/* A complete server for PingPong, schema loaded at run time: IDL ADDRESS */
 #include <dynthrift/dynthrift.h>
 #include <ev.h>
 #include <stdio.h>
@@ -18,20 +17,21 @@ static thrift_status_t add(thrift_request_t *req, const thrift_value_t *args, vo
 }
 
 int main(int argc, char **argv) {
+    if (argc != 3)
+        return fprintf(stderr, "usage: %s IDL ADDRESS\n", argv[0]), 2;
     thrift_error_t err = {0};
     char msg[512];
-    thrift_schema_t *schema = argc == 3 ? thrift_load(argv[1], &err) : NULL;
+    thrift_schema_t *schema = thrift_load(argv[1], &err);
     struct ev_loop *loop = ev_default_loop(0);
     thrift_rpc_server_t *srv = schema ? thrift_rpc_server_new(loop, schema, NULL, &err) : NULL;
     if (!srv || thrift_rpc_server_handle(srv, "PingPong", "ping", ping, NULL, &err) ||
         thrift_rpc_server_handle(srv, "PingPong", "add", add, NULL, &err) ||
         thrift_rpc_server_listen(srv, argv[2], &err)) {
         thrift_error_render(&err, true, msg, sizeof msg);
-        fprintf(stderr, "pingpong_server: %s\n", argc == 3 ? msg : "usage: IDL ADDRESS");
+        fprintf(stderr, "pingpong_server: %s\n", msg);
         return 1;
     }
-    printf("listening on port %d\n", thrift_rpc_server_port(srv));
-    fflush(stdout);
+    printf("listening on port %d\n", thrift_rpc_server_port(srv)), fflush(stdout);
     ev_run(loop, 0);
     thrift_rpc_server_free(srv);
     thrift_schema_unref(schema);
