@@ -17,30 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "dynthrift/proto.h"
 #include "dynthrift/schema.h"
 #include "dynthrift/value.h"
 
-static const char *const idl_candidates[] = {
-    "idl-samples/bench.thrift", "../idl-samples/bench.thrift",
-    "../shared/bench/bench.thrift", "../../shared/bench/bench.thrift",
-    "/work/shared/bench/bench.thrift", NULL};
-static const char *const json_candidates[] = {
-    "../shared/bench/payload.json", "../../shared/bench/payload.json",
-    "/work/shared/bench/payload.json", NULL};
-
-static const char *first_existing(const char *const *paths) {
-    for (size_t i = 0; paths[i]; i++) {
-        FILE *f = fopen(paths[i], "rb");
-        if (f) {
-            fclose(f);
-            return paths[i];
-        }
-    }
-    return NULL;
-}
+#include "bench_common.h"
 
 /* ---- JSON -> value (only what the bench schema needs, plus a bit) ------- */
 
@@ -212,36 +194,8 @@ __attribute__((noinline)) void bench_measured(bench_ctx_t *c, long ops) {
         one_op(c);
 }
 
-static double now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-/* Best of several batches: the least disturbed by other processes. */
-static double time_op(bench_ctx_t *c, double seconds) {
-    long ops = 1;
-    for (;;) { /* calibrate a batch to ~20 ms */
-        double t0 = now_ns();
-        bench_measured(c, ops);
-        double dt = now_ns() - t0;
-        if (dt > 2e7)
-            break;
-        ops *= 2;
-    }
-    double best = 1e30, spent = 0;
-    int batches = 0;
-    while (spent < seconds * 1e9 || batches < 5) {
-        double t0 = now_ns();
-        bench_measured(c, ops);
-        double dt = now_ns() - t0;
-        spent += dt;
-        batches++;
-        if (dt / (double)ops < best)
-            best = dt / (double)ops;
-    }
-    return best;
-}
+/* bench_time_op() takes the measured loop untyped. */
+static void measured_cb(void *c, long ops) { bench_measured(c, ops); }
 
 static int usage(void) {
     fprintf(stderr,
@@ -273,9 +227,9 @@ int main(int argc, char **argv) {
             return usage();
     }
     if (!idl)
-        idl = first_existing(idl_candidates);
+        idl = bench_first_existing(bench_idl_candidates);
     if (!json)
-        json = first_existing(json_candidates);
+        json = bench_first_existing(bench_json_candidates);
     if (!idl || !json) {
         fprintf(stderr, "bench_codec: cannot find bench.thrift / payload.json "
                         "(use --idl and --json)\n");
@@ -377,7 +331,7 @@ int main(int argc, char **argv) {
         ctx.kind = ops[i].kind;
         ctx.bytes = thrift_buffer_data(encoded[ctx.proto]);
         ctx.len = thrift_buffer_len(encoded[ctx.proto]);
-        double ns = time_op(&ctx, seconds);
+        double ns = bench_time_op(measured_cb, &ctx, seconds);
         printf("%-16s %10.0f %10.1f\n", ops[i].name, ns,
                (double)ctx.len / ns * 1e3);
     }
