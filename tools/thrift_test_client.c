@@ -30,6 +30,8 @@
 #include "dynthrift/json.h"
 #include "dynthrift/net.h"
 
+#include "thrift_test_common.h"
+
 enum {
     ERR_BASETYPES = 1,
     ERR_STRUCTS = 2,
@@ -535,13 +537,6 @@ static void run_all(client_t *t) {
 
 /* ---- main ---------------------------------------------------------------- */
 
-static const char *default_idls[] = {
-    "../shared/idl-corpus/apache-thrift/test/v0.16/ThriftTest.thrift",
-    "../shared/idl-corpus/apache-thrift/test/ThriftTest.thrift",
-    "../../shared/idl-corpus/apache-thrift/test/v0.16/ThriftTest.thrift",
-    "../../shared/idl-corpus/apache-thrift/test/ThriftTest.thrift",
-};
-
 static void usage(FILE *f) {
     fputs("usage: thrift_test_client [options]\n"
           "  --idl FILE                 ThriftTest.thrift (default: the shared corpus's)\n"
@@ -558,17 +553,6 @@ static void usage(FILE *f) {
           "exit status: 0, or 1 base types | 2 structs | 4 containers | 8 exceptions |\n"
           "             64 unknown (no connection, bad options)\n",
           f);
-}
-
-static const char *opt_value(int argc, char **argv, int *i, const char *name) {
-    size_t n = strlen(name);
-    if (strncmp(argv[*i], name, n))
-        return NULL;
-    if (argv[*i][n] == '=')
-        return argv[*i] + n + 1;
-    if (argv[*i][n] == 0 && *i + 1 < argc)
-        return argv[++*i];
-    return NULL;
 }
 
 static thrift_conn_t *open_conn(client_t *t, const char *service, const char *address,
@@ -600,29 +584,29 @@ int main(int argc, char **argv) {
             multiplex = true;
         } else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
             t.verbose = 1;
-        } else if ((v = opt_value(argc, argv, &i, "--idl"))) {
+        } else if ((v = tt_opt_value(argc, argv, &i, "--idl"))) {
             idl = v;
-        } else if ((v = opt_value(argc, argv, &i, "--host"))) {
+        } else if ((v = tt_opt_value(argc, argv, &i, "--host"))) {
             host = v;
-        } else if ((v = opt_value(argc, argv, &i, "--port"))) {
+        } else if ((v = tt_opt_value(argc, argv, &i, "--port"))) {
             port = v;
-        } else if ((v = opt_value(argc, argv, &i, "--domain-socket"))) {
+        } else if ((v = tt_opt_value(argc, argv, &i, "--domain-socket"))) {
             domain_socket = v;
-        } else if ((v = opt_value(argc, argv, &i, "--transport"))) {
+        } else if ((v = tt_opt_value(argc, argv, &i, "--transport"))) {
             transport = v;
-        } else if ((v = opt_value(argc, argv, &i, "--protocol"))) {
+        } else if ((v = tt_opt_value(argc, argv, &i, "--protocol"))) {
             protocol = v;
-        } else if ((v = opt_value(argc, argv, &i, "--testloops")) ||
-                   (v = opt_value(argc, argv, &i, "-n"))) {
+        } else if ((v = tt_opt_value(argc, argv, &i, "--testloops")) ||
+                   (v = tt_opt_value(argc, argv, &i, "-n"))) {
             loops = strtol(v, NULL, 10);
             if (loops < 1)
                 loops = 1;
-        } else if ((v = opt_value(argc, argv, &i, "--only"))) {
+        } else if ((v = tt_opt_value(argc, argv, &i, "--only"))) {
             t.only = v;
-        } else if ((v = opt_value(argc, argv, &i, "--call-timeout-ms"))) {
+        } else if ((v = tt_opt_value(argc, argv, &i, "--call-timeout-ms"))) {
             timeout = v;
-        } else if ((v = opt_value(argc, argv, &i, "--threads")) ||
-                   (v = opt_value(argc, argv, &i, "-t"))) {
+        } else if ((v = tt_opt_value(argc, argv, &i, "--threads")) ||
+                   (v = tt_opt_value(argc, argv, &i, "-t"))) {
             if (strcmp(v, "1")) {
                 fprintf(stderr, "thrift_test_client: only --threads 1 is supported\n");
                 return ERR_UNKNOWN;
@@ -633,18 +617,10 @@ int main(int argc, char **argv) {
             return ERR_UNKNOWN;
         }
     }
-    if (!strcmp(protocol, "multi") || !strcmp(protocol, "multic") || !strcmp(protocol, "multij")) {
+    if (tt_multiplexed_protocol(&protocol))
         multiplex = true;
-        protocol = !strcmp(protocol, "multi") ? "binary" : !strcmp(protocol, "multic") ? "compact" : "json";
-    }
     if (!idl) {
-        for (size_t i = 0; i < sizeof default_idls / sizeof *default_idls && !idl; i++) {
-            FILE *f = fopen(default_idls[i], "r");
-            if (f) {
-                fclose(f);
-                idl = default_idls[i];
-            }
-        }
+        idl = tt_default_idl();
         if (!idl) {
             fprintf(stderr, "thrift_test_client: no ThriftTest.thrift found; use --idl FILE\n");
             return ERR_UNKNOWN;

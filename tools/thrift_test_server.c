@@ -22,6 +22,8 @@
 #include "dynthrift/json.h"
 #include "dynthrift/net.h"
 
+#include "thrift_test_common.h"
+
 static int verbose;
 
 /* ---- helpers --------------------------------------------------------------- */
@@ -305,13 +307,6 @@ static const struct {
     {"testOneway", h_oneway},
 };
 
-static const char *default_idls[] = {
-    "../shared/idl-corpus/apache-thrift/test/v0.16/ThriftTest.thrift",
-    "../shared/idl-corpus/apache-thrift/test/ThriftTest.thrift",
-    "../../shared/idl-corpus/apache-thrift/test/v0.16/ThriftTest.thrift",
-    "../../shared/idl-corpus/apache-thrift/test/ThriftTest.thrift",
-};
-
 static void usage(FILE *f) {
     fputs("usage: thrift_test_server [options]\n"
           "  --idl FILE                 ThriftTest.thrift (default: the shared corpus's)\n"
@@ -344,18 +339,6 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents) {
         thrift_rpc_server_stop(server, stopped_cb, loop);
 }
 
-/* `--name=value` or `--name value`. */
-static const char *opt_value(int argc, char **argv, int *i, const char *name) {
-    size_t n = strlen(name);
-    if (strncmp(argv[*i], name, n))
-        return NULL;
-    if (argv[*i][n] == '=')
-        return argv[*i] + n + 1;
-    if (argv[*i][n] == 0 && *i + 1 < argc)
-        return argv[++*i];
-    return NULL;
-}
-
 int main(int argc, char **argv) {
     const char *idl = NULL, *port = "9090", *bind_host = "0.0.0.0", *domain_socket = NULL;
     const char *transport = "buffered", *protocol = "binary", *port_file = NULL;
@@ -369,23 +352,23 @@ int main(int argc, char **argv) {
             multiplex = true;
         } else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
             verbose = 1;
-        } else if ((v = opt_value(argc, argv, &i, "--idl"))) {
+        } else if ((v = tt_opt_value(argc, argv, &i, "--idl"))) {
             idl = v;
-        } else if ((v = opt_value(argc, argv, &i, "--port"))) {
+        } else if ((v = tt_opt_value(argc, argv, &i, "--port"))) {
             port = v;
-        } else if ((v = opt_value(argc, argv, &i, "--bind"))) {
+        } else if ((v = tt_opt_value(argc, argv, &i, "--bind"))) {
             bind_host = v;
-        } else if ((v = opt_value(argc, argv, &i, "--domain-socket"))) {
+        } else if ((v = tt_opt_value(argc, argv, &i, "--domain-socket"))) {
             domain_socket = v;
-        } else if ((v = opt_value(argc, argv, &i, "--transport"))) {
+        } else if ((v = tt_opt_value(argc, argv, &i, "--transport"))) {
             transport = v;
-        } else if ((v = opt_value(argc, argv, &i, "--protocol"))) {
+        } else if ((v = tt_opt_value(argc, argv, &i, "--protocol"))) {
             protocol = v;
-        } else if ((v = opt_value(argc, argv, &i, "--port-file"))) {
+        } else if ((v = tt_opt_value(argc, argv, &i, "--port-file"))) {
             port_file = v;
-        } else if ((v = opt_value(argc, argv, &i, "--server-type")) ||
-                   (v = opt_value(argc, argv, &i, "--workers")) ||
-                   (v = opt_value(argc, argv, &i, "-n"))) {
+        } else if ((v = tt_opt_value(argc, argv, &i, "--server-type")) ||
+                   (v = tt_opt_value(argc, argv, &i, "--workers")) ||
+                   (v = tt_opt_value(argc, argv, &i, "-n"))) {
             (void)v; // one event loop serves every "server type"
         } else {
             fprintf(stderr, "thrift_test_server: unsupported option '%s'\n", argv[i]);
@@ -395,18 +378,10 @@ int main(int argc, char **argv) {
     }
     // Apache's Python test scripts name the multiplexed protocols multi,
     // multic, multij.
-    if (!strcmp(protocol, "multi") || !strcmp(protocol, "multic") || !strcmp(protocol, "multij")) {
+    if (tt_multiplexed_protocol(&protocol))
         multiplex = true;
-        protocol = !strcmp(protocol, "multi") ? "binary" : !strcmp(protocol, "multic") ? "compact" : "json";
-    }
     if (!idl) {
-        for (size_t i = 0; i < sizeof default_idls / sizeof *default_idls && !idl; i++) {
-            FILE *f = fopen(default_idls[i], "r");
-            if (f) {
-                fclose(f);
-                idl = default_idls[i];
-            }
-        }
+        idl = tt_default_idl();
         if (!idl) {
             fprintf(stderr, "thrift_test_server: no ThriftTest.thrift found; use --idl FILE\n");
             return 1;
