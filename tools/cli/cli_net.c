@@ -206,3 +206,28 @@ thrift_value_t *cli_args_from_json(const thrift_function_def_t *fn, thrift_arena
     json_decref(obj);
     return v;
 }
+
+int cli_net_take_positional(const char *cmd, const char *a, const char *pos[3], int *npos) {
+    if (a[0] == '-' && a[1]) {
+        fprintf(stderr, "dynthrift %s: unknown option '%s'\n", cmd, a);
+        return -1;
+    }
+    if (*npos == 3) {
+        fprintf(stderr, "dynthrift %s: unexpected argument '%s'\n", cmd, a);
+        return -1;
+    }
+    pos[(*npos)++] = a;
+    return 0;
+}
+
+int cli_net_check_required(const char *cmd, int npos, const cli_net_opts_t *o) {
+    if (npos < 2) {
+        fprintf(stderr, "dynthrift %s: FILE and SERVICE.METHOD are required\n", cmd);
+        return -1;
+    }
+    if (!o->addr) {
+        fprintf(stderr, "dynthrift %s: --addr HOST:PORT or --addr unix:PATH is required\n", cmd);
+        return -1;
+    }
+    return 0;
+}

@@ -36,4 +36,12 @@ bool cli_parse_uint(const char *text, unsigned long long max, unsigned long long
 thrift_value_t *cli_args_from_json(const thrift_function_def_t *fn, thrift_arena_t *arena,
                                    json_t *j, thrift_error_t *err);
 
+/* The end of `call`'s and `bench`'s option loops: `a` is an unknown option
+ * or a positional FILE SERVICE.METHOD [ARGS], kept in pos[*npos].  Returns 0,
+ * or -1 after printing a usage error. */
+int cli_net_take_positional(const char *cmd, const char *a, const char *pos[3], int *npos);
+/* After the loop: FILE and SERVICE.METHOD given, and --addr.  Returns 0, or
+ * -1 after printing a usage error. */
+int cli_net_check_required(const char *cmd, int npos, const cli_net_opts_t *o);
+
 #endif

@@ -1090,24 +1090,11 @@ int cmd_bench(int argc, char **argv) {
             verify = true;
             continue;
         }
-        if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "dynthrift bench: unknown option '%s'\n", a);
+        if (cli_net_take_positional(cmd, a, pos, &npos))
             goto usage;
-        }
-        if (npos == 3) {
-            fprintf(stderr, "dynthrift bench: unexpected argument '%s'\n", a);
-            goto usage;
-        }
-        pos[npos++] = a;
     }
-    if (npos < 2) {
-        fprintf(stderr, "dynthrift bench: FILE and SERVICE.METHOD are required\n");
+    if (cli_net_check_required(cmd, npos, &b->net))
         goto usage;
-    }
-    if (!b->net.addr) {
-        fprintf(stderr, "dynthrift bench: --addr HOST:PORT or --addr unix:PATH is required\n");
-        goto usage;
-    }
     if (have_d && ncalls) {
         fprintf(stderr, "dynthrift bench: give -d SECONDS or -n CALLS, not both\n");
         goto usage;

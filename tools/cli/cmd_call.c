@@ -491,24 +491,11 @@ int cmd_call(int argc, char **argv) {
             pretty = true;
             continue;
         }
-        if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "dynthrift call: unknown option '%s'\n", a);
+        if (cli_net_take_positional(cmd, a, pos, &npos))
             goto usage;
-        }
-        if (npos == 3) {
-            fprintf(stderr, "dynthrift call: unexpected argument '%s'\n", a);
-            goto usage;
-        }
-        pos[npos++] = a;
     }
-    if (npos < 2) {
-        fprintf(stderr, "dynthrift call: FILE and SERVICE.METHOD are required\n");
+    if (cli_net_check_required(cmd, npos, &net))
         goto usage;
-    }
-    if (!net.addr) {
-        fprintf(stderr, "dynthrift call: --addr HOST:PORT or --addr unix:PATH is required\n");
-        goto usage;
-    }
     if (lines && npos > 2) {
         fprintf(stderr, "dynthrift call: --lines reads the calls from stdin; drop '%s'\n",
                 pos[2]);
