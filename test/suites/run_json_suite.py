@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Runs the JSON mapping suite: test/suites/json/<case>/ holds
 
-  schema.thrift   the IDL
+  schema.thrift   optional: the IDL; without it, the suite's shared
+                  test/suites/json/schema.thrift
   type.txt        the TYPE given to the CLI (a struct, union or exception)
   input.json      the JSON value fed to `dynthrift encode`
   expected.json   the exact text `dynthrift decode` prints after the round
@@ -33,6 +34,8 @@ def run(cli, args, data):
 
 def run_case(cli, case):
     schema = os.path.join(case, 'schema.thrift')
+    if not os.path.exists(schema):
+        schema = os.path.join(os.path.dirname(case), 'schema.thrift')
     tname = read(os.path.join(case, 'type.txt')).decode().strip()
     data = read(os.path.join(case, 'input.json'))
     extra = (read(os.path.join(case, 'args.txt'), b'').decode().split())
