@@ -592,6 +592,25 @@ static bool push_key(scan_t *s, const char *ptr, size_t len) {
     return true;
 }
 
+/* An object key at s->p (which must be '"'), kept and recorded for the
+ * duplicate-key check, then the ':' after it; leaves s->p past the ':'. */
+static bool scan_pushed_key(scan_t *s, const char **key, size_t *len) {
+    if (s->p == s->end || *s->p != '"')
+        return syn(s);
+    str_t k;
+    if (!scan_string(s, &k))
+        return false;
+    if (k.nul)
+        return syn(s);
+    if (!str_text_kept(s, &k, key, len) || !push_key(s, *key, *len))
+        return false;
+    skip_ws(s);
+    if (s->p == s->end || *s->p != ':')
+        return syn(s);
+    s->p++;
+    return true;
+}
+
 static int key_cmp(const void *a, const void *b) {
     const key_ref_t *x = a, *y = b;
     if (x->len != y->len)
@@ -713,21 +732,10 @@ static bool skip_value(scan_t *s, size_t *count) {
             }
             // an object key and ':'
             skip_ws(s);
-            if (s->p == s->end || *s->p != '"')
-                return syn(s);
-            str_t k;
             const char *kt;
             size_t kl;
-            if (!scan_string(s, &k))
+            if (!scan_pushed_key(s, &kt, &kl))
                 return false;
-            if (k.nul)
-                return syn(s);
-            if (!str_text_kept(s, &k, &kt, &kl) || !push_key(s, kt, kl))
-                return false;
-            skip_ws(s);
-            if (s->p == s->end || *s->p != ':')
-                return syn(s);
-            s->p++;
             break;
         }
     }
@@ -802,21 +810,10 @@ static bool map_object(scan_t *s, thrift_value_t *v,
         return true;
     }
     for (;;) {
-        if (s->p == s->end || *s->p != '"')
-            return syn(s);
-        str_t k;
         const char *key;
         size_t klen;
-        if (!scan_string(s, &k))
+        if (!scan_pushed_key(s, &key, &klen))
             return false;
-        if (k.nul)
-            return syn(s);
-        if (!str_text_kept(s, &k, &key, &klen) || !push_key(s, key, klen))
-            return false;
-        skip_ws(s);
-        if (s->p == s->end || *s->p != ':')
-            return syn(s);
-        s->p++;
         skip_ws(s);
         thrift_value_t kv[2];
         kv[1].flags = 0;
