@@ -108,6 +108,18 @@ static inline bool thrift__error_is_set(const thrift_error_t *err) {
     return err && err->code != THRIFT_OK;
 }
 
+/* ---- text ---------------------------------------------------------------- */
+/* The value of one hex digit, either case; -1 for anything else. */
+static inline int thrift__hex_digit(unsigned char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 /* ---- hashing ------------------------------------------------------------ */
 static inline uint64_t thrift__hash_bytes(const void *data, size_t len) {
     /* FNV-1a, 64 bit: names are short; this is run once per lookup. */

@@ -461,22 +461,12 @@ static thrift_status_t scan_string(thrift__reader_t *r, const uint8_t **body,
     }
 }
 
-static int hexval(uint8_t c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static bool read_u4(const uint8_t *s, const uint8_t *end, unsigned *out) {
     if (end - s < 4)
         return false;
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hexval(s[i]);
+        int h = thrift__hex_digit(s[i]);
         if (h < 0)
             return false;
         v = v << 4 | (unsigned)h;

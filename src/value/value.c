@@ -47,18 +47,6 @@ const char *thrift__kind_name(unsigned kind) {
 
 /* ---- defaults from IDL constants ---------------------------------------- */
 
-static bool parse_hex_nibble(char c, uint8_t *out) {
-    if (c >= '0' && c <= '9')
-        *out = (uint8_t)(c - '0');
-    else if (c >= 'a' && c <= 'f')
-        *out = (uint8_t)(c - 'a' + 10);
-    else if (c >= 'A' && c <= 'F')
-        *out = (uint8_t)(c - 'A' + 10);
-    else
-        return false;
-    return true;
-}
-
 bool thrift__uuid_parse(const char *s, size_t len, uint8_t out[16]) {
     /* Accepts 8-4-4-4-12 (36 chars), optionally in braces, or 32 hex. */
     if (len == 38 && s[0] == '{' && s[37] == '}') {
@@ -74,9 +62,9 @@ bool thrift__uuid_parse(const char *s, size_t len, uint8_t out[16]) {
                 return false;
             continue;
         }
-        uint8_t hi, lo;
-        if (i + 1 >= len || !parse_hex_nibble(s[i], &hi) ||
-            !parse_hex_nibble(s[i + 1], &lo))
+        int hi = i + 1 < len ? thrift__hex_digit((unsigned char)s[i]) : -1;
+        int lo = hi >= 0 ? thrift__hex_digit((unsigned char)s[i + 1]) : -1;
+        if (lo < 0)
             return false;
         out[n++] = (uint8_t)(hi << 4 | lo);
         i++;
