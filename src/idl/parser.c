@@ -1318,19 +1318,6 @@ static const thrift__def_ref_t *lookup_def(const thrift_module_def_t *m,
     return NULL;
 }
 
-static const thrift_type_def_t *def_type(const thrift__def_ref_t *ref) {
-    switch (ref->kind) {
-    case THRIFT__DEF_TYPEDEF:
-        return &((thrift_typedef_def_t *)ref->def)->type;
-    case THRIFT__DEF_ENUM:
-        return &((thrift_enum_def_t *)ref->def)->type;
-    case THRIFT__DEF_STRUCT:
-        return &((thrift_struct_def_t *)ref->def)->type;
-    default:
-        return NULL;
-    }
-}
-
 static const thrift_type_def_t in_progress_marker;
 
 static const thrift_type_def_t *resolve_typedef(loader_t *L,
@@ -1368,7 +1355,7 @@ static void link_types(loader_t *L) {
         const char *name = p->ph->name;
         size_t len = strlen(name);
         const thrift__def_ref_t *ref = lookup_def(p->module, name, len);
-        const thrift_type_def_t *t = ref ? def_type(ref) : NULL;
+        const thrift_type_def_t *t = ref ? thrift__def_ref_type(ref) : NULL;
         if (!t && !ref && strcmp(name, "slist") == 0)
             t = thrift__base_type(THRIFT_KIND_STRING); /* legacy alias */
         if (!t) {

@@ -307,18 +307,7 @@ const thrift_type_def_t *thrift_schema_find_type(const thrift_schema_t *schema,
     if (strcmp(name, "byte") == 0)
         return &base_types[THRIFT_KIND_I8];
     const thrift__def_ref_t *ref = find_def(schema, name);
-    if (!ref)
-        return NULL;
-    switch (ref->kind) {
-    case THRIFT__DEF_TYPEDEF:
-        return &((thrift_typedef_def_t *)ref->def)->type;
-    case THRIFT__DEF_ENUM:
-        return &((thrift_enum_def_t *)ref->def)->type;
-    case THRIFT__DEF_STRUCT:
-        return &((thrift_struct_def_t *)ref->def)->type;
-    default:
-        return NULL;
-    }
+    return ref ? thrift__def_ref_type(ref) : NULL;
 }
 
 const thrift_struct_def_t *

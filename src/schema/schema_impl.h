@@ -235,6 +235,21 @@ typedef struct thrift__def_ref {
     void *def;
 } thrift__def_ref_t;
 
+/* The type a named definition stands for; NULL for consts and services. */
+static inline const thrift_type_def_t *
+thrift__def_ref_type(const thrift__def_ref_t *ref) {
+    switch (ref->kind) {
+    case THRIFT__DEF_TYPEDEF:
+        return &((thrift_typedef_def_t *)ref->def)->type;
+    case THRIFT__DEF_ENUM:
+        return &((thrift_enum_def_t *)ref->def)->type;
+    case THRIFT__DEF_STRUCT:
+        return &((thrift_struct_def_t *)ref->def)->type;
+    default:
+        return NULL;
+    }
+}
+
 struct thrift_schema {
     int refcount; /* atomic (__atomic builtins) */
     thrift_arena_t *arena;
