@@ -231,3 +231,26 @@ int cli_net_check_required(const char *cmd, int npos, const cli_net_opts_t *o) {
     }
     return 0;
 }
+
+json_t *cli_net_load_args(const char *cmd, const char *arg) {
+    size_t len = strlen(arg);
+    char *text = NULL;
+    if (!strcmp(arg, "-")) {
+        thrift_error_t err;
+        thrift_error_clear(&err);
+        text = cli_read_file("-", (size_t)256 << 20, &len, &err);
+        if (!text) {
+            fprintf(stderr, "dynthrift %s: ", cmd);
+            cli_print_error(stderr, &err);
+            return NULL;
+        }
+        arg = text;
+    }
+    json_error_t jerr;
+    json_t *j = json_loadb(arg, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+    free(text);
+    if (!j)
+        fprintf(stderr, "dynthrift %s: arguments: <json>:%d:%d: %s\n", cmd, jerr.line,
+                jerr.column, jerr.text);
+    return j;
+}

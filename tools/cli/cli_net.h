@@ -33,6 +33,9 @@ void cli_list_methods(FILE *out, const thrift_service_def_t *svc);
 bool cli_parse_uint(const char *text, unsigned long long max, unsigned long long *out);
 /* A JSON object (by name) or array (by position) -> the method's args struct
  * value in `arena`; NULL with err set. */
+/* ARGS_JSON as given on the command line ("-": read stdin) -> a new jansson
+ * reference; NULL after printing "dynthrift CMD: ..." on stderr. */
+json_t *cli_net_load_args(const char *cmd, const char *arg);
 thrift_value_t *cli_args_from_json(const thrift_function_def_t *fn, thrift_arena_t *arena,
                                    json_t *j, thrift_error_t *err);
 

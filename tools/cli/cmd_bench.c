@@ -1106,7 +1106,6 @@ int cmd_bench(int argc, char **argv) {
     thrift_schema_t *schema = NULL;
     thrift_arena_t *arena = NULL;
     json_t *argsj = NULL;
-    char *text = NULL;
     const thrift_service_def_t *svc = NULL;
 
     schema = cli_load_schema(pos[0], &inc, &err);
@@ -1120,25 +1119,8 @@ int cmd_bench(int argc, char **argv) {
     if (code)
         goto done;
     if (npos == 3) {
-        size_t len = 0;
-        const char *src = pos[2];
-        if (!strcmp(src, "-")) {
-            text = cli_read_file("-", (size_t)256 << 20, &len, &err);
-            if (!text) {
-                fprintf(stderr, "dynthrift bench: ");
-                cli_print_error(stderr, &err);
-                code = CLI_EXIT_DATA;
-                goto done;
-            }
-            src = text;
-        } else {
-            len = strlen(src);
-        }
-        json_error_t jerr;
-        argsj = json_loadb(src, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+        argsj = cli_net_load_args("bench", pos[2]);
         if (!argsj) {
-            fprintf(stderr, "dynthrift bench: arguments: <json>:%d:%d: %s\n", jerr.line,
-                    jerr.column, jerr.text);
             code = CLI_EXIT_DATA;
             goto done;
         }
@@ -1275,7 +1257,6 @@ done:
     thrift_arena_free(b->verify_arena);
     thrift_arena_free(arena);
     json_decref(argsj);
-    free(text);
     thrift_schema_unref(schema);
     cli_include_dirs_free(&inc);
     free(b);

@@ -522,31 +522,13 @@ int cmd_call(int argc, char **argv) {
     thrift_conn_options_t *co = NULL;
     thrift_arena_t *arena = NULL;
     json_t *argsj = NULL;
-    char *text = NULL;
 
     code = cli_split_service_method(cmd, schema, pos[1], lines, &st.svc, &st.default_fn);
     if (code)
         goto done;
     if (!lines && npos == 3) {
-        size_t len = 0;
-        const char *src = pos[2];
-        if (!strcmp(pos[2], "-")) {
-            text = cli_read_file("-", (size_t)256 << 20, &len, &err);
-            if (!text) {
-                fprintf(stderr, "dynthrift call: ");
-                cli_print_error(stderr, &err);
-                code = CLI_EXIT_DATA;
-                goto done;
-            }
-            src = text;
-        } else {
-            len = strlen(src);
-        }
-        json_error_t jerr;
-        argsj = json_loadb(src, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+        argsj = cli_net_load_args("call", pos[2]);
         if (!argsj) {
-            fprintf(stderr, "dynthrift call: arguments: <json>:%d:%d: %s\n", jerr.line,
-                    jerr.column, jerr.text);
             code = CLI_EXIT_DATA;
             goto done;
         }
@@ -614,7 +596,6 @@ done:
     }
     free(st.inbuf);
     json_decref(argsj);
-    free(text);
     thrift_arena_free(arena);
     thrift_conn_options_free(co);
     thrift_schema_unref(schema);
