@@ -2,12 +2,16 @@
 # dynthrift needs, only those missing, so a second run does nothing.
 
 # To build the library, the CLI and the demo.
-BUILD_PACKAGES="gcc libc6-dev meson ninja-build pkg-config python3 libev-dev libjansson-dev"
+# The optional features (meson features, on when found): OpenSSL for TLS,
+# zlib for TZlibTransport and THeader's zlib transform; the Python and Lua
+# bindings build against their hosts' development packages.
+BUILD_PACKAGES="gcc libc6-dev meson ninja-build pkg-config python3 libev-dev libjansson-dev
+  libssl-dev zlib1g-dev python3-dev liblua5.4-dev lua5.4 libluajit-5.1-dev luajit"
 # To run every test: the real Thrift peers we prove interop against, the C++
 # toolchain for Apache's generated code, sanitizer and leak tooling, fuzzing.
 TEST_PACKAGES="thrift-compiler python3-thrift python3-thriftpy libthrift-dev
   libthrift-c-glib-dev libboost-dev libevent-dev g++ binutils valgrind clang
-  libclang-rt-14-dev"
+  libclang-rt-14-dev openssl python3-pytest"
 
 ensure_packages() {
     local missing=()
