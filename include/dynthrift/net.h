@@ -80,12 +80,50 @@ THRIFT_API thrift_status_t thrift_conn_options_set_multiplexed_name(thrift_conn_
                                                                     const char *name);
 /* Server connections: close after this long without a byte read; 0: never. */
 THRIFT_API void thrift_conn_options_set_idle_timeout_ms(thrift_conn_options_t *opts, uint32_t ms);
+
+/* ---- transport stack: socket -> TLS -> framing -> zlib -> protocol ----
+ * Text options are copied; THRIFT_LIMIT beyond THRIFT_OPTION_TEXT_MAX bytes
+ * (the option is then unchanged).  An address "tls://host:port" turns TLS
+ * on by itself. */
+#define THRIFT_OPTION_TEXT_MAX 511
+/* TLS on the connection (client) or on every listener (server).  Default off. */
+THRIFT_API void thrift_conn_options_set_tls(thrift_conn_options_t *opts, bool on);
+/* PEM file of trusted CAs.  Client: verifies the server against it (the
+ * system's CAs when unset).  Server: requires client certificates signed by
+ * it (mTLS).  NULL or "" unsets. */
+THRIFT_API thrift_status_t thrift_conn_options_set_tls_ca_file(thrift_conn_options_t *opts,
+                                                               const char *path);
+/* PEM certificate (chain) and its key: required by a TLS server; a client
+ * certificate on a client. */
+THRIFT_API thrift_status_t thrift_conn_options_set_tls_cert_file(thrift_conn_options_t *opts,
+                                                                 const char *path);
+THRIFT_API thrift_status_t thrift_conn_options_set_tls_key_file(thrift_conn_options_t *opts,
+                                                                const char *path);
+/* Client: the name sent in SNI and checked against the certificate;
+ * default the address's host (an IP address is checked as an address). */
+THRIFT_API thrift_status_t thrift_conn_options_set_tls_server_name(thrift_conn_options_t *opts,
+                                                                   const char *name);
+/* Client: verify the server's certificate and name (default true); false is
+ * curl's --insecure. */
+THRIFT_API void thrift_conn_options_set_tls_verify(thrift_conn_options_t *opts, bool on);
+/* Server: close a connection whose TLS handshake takes longer (default
+ * 10000; 0 = no limit).  A client's handshake counts in its connect timeout. */
+THRIFT_API void thrift_conn_options_set_handshake_timeout_ms(thrift_conn_options_t *opts,
+                                                             uint32_t ms);
+/* Apache's TZlibTransport around the framing (default off); level 0-9, or
+ * -1 for zlib's default. */
+THRIFT_API void thrift_conn_options_set_zlib(thrift_conn_options_t *opts, bool on, int level);
+
 /* Sets an option from text, for hosts and command lines: "protocol"
  * (binary|compact|json), "transport"/"framing" (framed|buffered),
  * "connect_timeout_ms", "call_timeout_ms", "max_frame_size",
  * "multiplexed" (0|1), "multiplex_name" (a service name: implies
- * multiplexed), "idle_timeout_ms".  THRIFT_NOT_FOUND for an unknown
- * key, THRIFT_INVALID for a bad value. */
+ * multiplexed), "idle_timeout_ms", "tls" (0|1), "tls_ca", "tls_cert",
+ * "tls_key", "tls_server_name", "tls_verify" (0|1),
+ * "handshake_timeout_ms", "zlib" (0|1), "zlib_level" (-1..9).
+ * THRIFT_NOT_FOUND for an unknown key, THRIFT_INVALID for a bad value,
+ * THRIFT_UNSUPPORTED for a transport this build lacks (TLS without
+ * OpenSSL, zlib without zlib). */
 THRIFT_API thrift_status_t thrift_conn_options_set(thrift_conn_options_t *opts, const char *key,
                                                    const char *value, thrift_error_t *err);
 
@@ -289,7 +327,8 @@ typedef enum thrift_close_reason {
     THRIFT_CLOSE_PROTOCOL = 3, /* undecodable input or an oversized frame */
     THRIFT_CLOSE_STOP = 4,     /* thrift_rpc_server_stop or _free */
     THRIFT_CLOSE_ERROR = 5,    /* a socket error or out of memory */
-    THRIFT_CLOSE_MAX_CONNECTIONS = 6 /* (REJECTED) the connection limit */
+    THRIFT_CLOSE_MAX_CONNECTIONS = 6, /* (REJECTED) the connection limit */
+    THRIFT_CLOSE_HANDSHAKE = 7 /* the TLS handshake failed or timed out */
 } thrift_close_reason_t;
 
 /* A short English text for `why` ("idle timeout"); static. */

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "net/net_impl.h"
+#include "net/stream.h"
 #include "schema/schema_impl.h"
 #include "value/value_impl.h"
 
@@ -45,7 +46,9 @@ typedef struct submitted {
     void *ud;
 } submitted_t;
 
-enum { ST_IDLE, ST_CONNECTING, ST_CONNECTED };
+/* ST_HANDSHAKE: the socket is connected, the stream's layers (TLS) are
+ * opening; the connect timeout still runs. */
+enum { ST_IDLE, ST_CONNECTING, ST_HANDSHAKE, ST_CONNECTED };
 
 struct thrift_conn {
     struct ev_loop *loop;
@@ -58,12 +61,17 @@ struct thrift_conn {
 
     int fd;
     int state;
+    thrift__stream_t stream;  /* the layers over fd (stream.h) */
+    thrift__tls_ctx_t *tls;   /* owned; NULL without TLS */
+    bool read_wants_write;    /* a TLS read waits for the socket to drain */
+    bool write_wants_read;    /* a TLS write waits for bytes to arrive */
     ev_io rio, wio;
     ev_timer connect_timer;
     ev_prepare flush;
     ev_timer kick; /* defers failures detected inside a submitting call */
     thrift_error_t kick_err;
     bool kick_pending;
+    thrift_error_t last_break; /* why the connection last broke: for thrift_connect */
 
     thrift__wire_reader_t reader;
     thrift_buffer_t *out;
@@ -273,24 +281,28 @@ static bool do_write(thrift_conn_t *c) {
     if (c->state != ST_CONNECTED)
         return true;
     size_t len = thrift_buffer_len(c->out);
-    while (c->out_off < len) {
-        const uint8_t *p = thrift_buffer_data(c->out) + c->out_off;
-        ssize_t n = send(c->fd, p, len - c->out_off, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                if (!ev_is_active(&c->wio))
-                    ev_io_start(c->loop, &c->wio);
-                return true;
-            }
-            conn_break(c, THRIFT_CLOSED, "connection to %s lost: %s", strerror(errno));
-            return false;
-        }
-        c->out_off += (size_t)n;
-        c->written_total += (uint64_t)n;
+    size_t taken = 0;
+    thrift_error_t err;
+    thrift__error_reset(&err);
+    // Also with nothing new queued: a layer may still hold bytes.
+    thrift_status_t st = thrift__stream_send(&c->stream, thrift_buffer_data(c->out) + c->out_off,
+                                             len - c->out_off, &taken, &err);
+    c->out_off += taken;
+    c->written_total += taken;
+    c->write_wants_read = false;
+    if (st == THRIFT_NEED_MORE) {
+        if (c->stream.want == THRIFT__WANT_READ)
+            c->write_wants_read = true; // the read watcher runs us again
+        else if (!ev_is_active(&c->wio))
+            ev_io_start(c->loop, &c->wio);
+        return true;
     }
-    if (ev_is_active(&c->wio))
+    if (st) {
+        conn_break(c, st == THRIFT_CLOSED || st == THRIFT_TRANSPORT ? THRIFT_CLOSED : st,
+                   "connection to %s lost: %s", err.text);
+        return false;
+    }
+    if (ev_is_active(&c->wio) && !c->read_wants_write)
         ev_io_stop(c->loop, &c->wio);
     out_compact(c);
     if (c->ow_head)
@@ -308,12 +320,23 @@ static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents) {
     maybe_destroy(c);
 }
 
+static void handshake_step(thrift_conn_t *c);
+static void do_read(thrift_conn_t *c);
+
 static void write_cb(struct ev_loop *loop, ev_io *w, int revents) {
     (void)loop;
     (void)revents;
     thrift_conn_t *c = w->data;
     c->depth++;
-    do_write(c);
+    if (c->state == ST_HANDSHAKE) {
+        handshake_step(c);
+    } else {
+        bool reader_waits = c->read_wants_write;
+        if (do_write(c) && reader_waits && c->state == ST_CONNECTED) {
+            c->read_wants_write = false;
+            do_read(c);
+        }
+    }
     c->depth--;
     maybe_destroy(c);
 }
@@ -333,9 +356,11 @@ static void conn_close_fd(thrift_conn_t *c) {
         // Stop watchers before close(): libev must not poll a reused fd.
         ev_io_stop(c->loop, &c->rio);
         ev_io_stop(c->loop, &c->wio);
+        thrift__stream_free(&c->stream);
         close(c->fd);
         c->fd = -1;
     }
+    c->read_wants_write = c->write_wants_read = false;
     ev_timer_stop(c->loop, &c->connect_timer);
     ev_prepare_stop(c->loop, &c->flush);
     c->state = ST_IDLE;
@@ -349,6 +374,7 @@ static void conn_break(thrift_conn_t *c, thrift_status_t code, const char *fmt, 
     thrift_error_t err;
     thrift_error_clear(&err);
     thrift__error_set(&err, code, fmt, c->address, why);
+    c->last_break = err;
     conn_close_fd(c);
     fail_all(c, &err);
 }
@@ -387,12 +413,39 @@ static void connected(thrift_conn_t *c) {
     do_write(c);
 }
 
+/* The socket is connected: open the stream's layers (a TLS handshake),
+ * waiting for whichever socket event they ask for. */
+static void handshake_step(thrift_conn_t *c) {
+    thrift_error_t err;
+    thrift__error_reset(&err);
+    c->state = ST_HANDSHAKE;
+    thrift_status_t st = thrift__stream_open(&c->stream, &err);
+    if (st == THRIFT_OK) {
+        connected(c);
+        return;
+    }
+    if (st == THRIFT_NEED_MORE) {
+        bool want_write = c->stream.want == THRIFT__WANT_WRITE;
+        if (want_write) {
+            ev_io_stop(c->loop, &c->rio);
+            ev_io_start(c->loop, &c->wio);
+        } else {
+            ev_io_stop(c->loop, &c->wio);
+            ev_io_start(c->loop, &c->rio);
+        }
+        return;
+    }
+    conn_break(c, st == THRIFT_NOMEM ? THRIFT_NOMEM : THRIFT_TRANSPORT, "connection to %s: %s",
+               err.text);
+}
+
 static void connect_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents) {
     (void)loop;
     (void)revents;
     thrift_conn_t *c = w->data;
     c->depth++;
-    conn_break(c, THRIFT_TIMEOUT, "connect to %s timed out%s", "");
+    conn_break(c, THRIFT_TIMEOUT, "connect to %s timed out%s",
+               c->state == ST_HANDSHAKE ? " in the TLS handshake" : "");
     c->depth--;
     maybe_destroy(c);
 }
@@ -404,6 +457,22 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents) {
     (void)revents;
     thrift_conn_t *c = w->data;
     c->depth++;
+    if (c->state == ST_HANDSHAKE) {
+        handshake_step(c);
+    } else {
+        if (c->write_wants_read && !do_write(c)) {
+            c->depth--;
+            maybe_destroy(c);
+            return;
+        }
+        if (c->state == ST_CONNECTED)
+            do_read(c);
+    }
+    c->depth--;
+    maybe_destroy(c);
+}
+
+static void do_read(thrift_conn_t *c) {
     for (;;) {
         size_t avail;
         uint8_t *p = thrift__wire_space(&c->reader, 65536, &avail);
@@ -411,14 +480,25 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents) {
             conn_break(c, THRIFT_NOMEM, "connection to %s: %s", "out of memory");
             break;
         }
-        ssize_t n = recv(c->fd, p, avail, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        thrift_error_t rerr;
+        thrift__error_reset(&rerr);
+        ssize_t n = thrift__stream_read(&c->stream, p, avail, &rerr);
+        if (n == THRIFT__IO_AGAIN) {
+            if (c->stream.want == THRIFT__WANT_WRITE) {
+                c->read_wants_write = true; // TLS: the write watcher reads on
+                ev_io_start(c->loop, &c->wio);
+            }
             break;
-        if (n <= 0) {
-            conn_break(c, THRIFT_CLOSED, "connection to %s closed%s",
-                       n == 0 ? " by the peer" : strerror(errno));
+        }
+        if (n == 0) {
+            conn_break(c, THRIFT_CLOSED, "connection to %s closed%s", " by the peer");
+            break;
+        }
+        if (n < 0) {
+            conn_break(c, rerr.code == THRIFT_LIMIT || rerr.code == THRIFT_PROTOCOL
+                              ? THRIFT_PROTOCOL
+                              : THRIFT_CLOSED,
+                       "connection to %s: %s", rerr.text);
             break;
         }
         thrift__wire_commit(&c->reader, (size_t)n);
@@ -444,11 +524,9 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents) {
                 break;
             }
         }
-        if (broke || (size_t)n < avail)
+        if (broke || ((size_t)n < avail && !thrift__stream_buffered(&c->stream)))
             break;
     }
-    c->depth--;
-    maybe_destroy(c);
 }
 
 static void connect_io_cb(struct ev_loop *loop, ev_io *w, int revents) {
@@ -471,7 +549,7 @@ static void connect_io_cb(struct ev_loop *loop, ev_io *w, int revents) {
             ev_io_stop(c->loop, &c->wio);
             ev_io_init(&c->wio, write_cb, c->fd, EV_WRITE);
             c->wio.data = c;
-            connected(c);
+            handshake_step(c);
         }
     }
     c->depth--;
@@ -491,24 +569,34 @@ static void start_connect(thrift_conn_t *c) {
         defer_failure(c, &err);
         return;
     }
+    if (thrift__stream_init(&c->stream, fd, &c->opts, c->tls, c->addr.host, &err)) {
+        close(fd);
+        char why[sizeof err.text];
+        memcpy(why, err.text, sizeof why);
+        thrift_error_clear(&err);
+        thrift__error_set(&err, THRIFT_TRANSPORT, "%s: %s", c->address, why);
+        defer_failure(c, &err);
+        return;
+    }
     c->fd = fd;
     ev_io_init(&c->rio, read_cb, fd, EV_READ);
     c->rio.data = c;
+    if (c->opts.connect_timeout_ms) {
+        // Covers the TCP connect and the TLS handshake.
+        ev_timer_set(&c->connect_timer, c->opts.connect_timeout_ms / 1000.0, 0.);
+        ev_timer_start(c->loop, &c->connect_timer);
+    }
     if (in_progress) {
         c->state = ST_CONNECTING;
         ev_io_init(&c->wio, connect_io_cb, fd, EV_WRITE);
         c->wio.data = c;
         ev_io_start(c->loop, &c->wio);
-        if (c->opts.connect_timeout_ms) {
-            ev_timer_set(&c->connect_timer, c->opts.connect_timeout_ms / 1000.0, 0.);
-            ev_timer_start(c->loop, &c->connect_timer);
-        }
     } else {
         ev_io_init(&c->wio, write_cb, fd, EV_WRITE);
         c->wio.data = c;
-        c->state = ST_CONNECTED;
-        ev_io_start(c->loop, &c->rio);
-        schedule_flush(c);
+        handshake_step(c);
+        if (c->state == ST_CONNECTED)
+            schedule_flush(c);
     }
 }
 
@@ -698,14 +786,14 @@ static thrift_status_t enqueue_call(thrift_conn_t *c, const thrift_function_def_
         name_len = (size_t)n;
     }
     size_t before = thrift_buffer_len(c->out);
-    size_t mark = thrift__wire_begin(c->out, c->opts.framing);
+    size_t mark = thrift__wire_begin(c->out, c->reader.framing);
     thrift_status_t st = mark == SIZE_MAX ? THRIFT_NOMEM : THRIFT_OK;
     if (!st)
         st = thrift_encode_message(c->opts.proto, name, name_len,
                                    fn->oneway ? THRIFT_MSG_ONEWAY : THRIFT_MSG_CALL, p->seqid, args,
                                    c->out, err);
     if (!st)
-        st = thrift__wire_end(c->out, c->opts.framing, mark, c->opts.max_frame_size, err);
+        st = thrift__wire_end(c->out, c->reader.framing, mark, c->opts.max_frame_size, err);
     if (st) {
         // Drop the partial message: rebuild the buffer up to `before`.
         if (thrift_buffer_len(c->out) != before) {
@@ -868,12 +956,25 @@ thrift_conn_t *thrift_conn_new(struct ev_loop *loop, thrift_schema_t *schema, co
         free(c);
         return NULL;
     }
+    if (c->addr.scheme == THRIFT__SCHEME_HTTP || c->addr.scheme == THRIFT__SCHEME_HTTPS) {
+        free(c);
+        thrift__error_set(err, THRIFT_UNSUPPORTED, "address '%s': HTTP is not implemented yet",
+                          address);
+        return NULL;
+    }
+    if (c->addr.scheme == THRIFT__SCHEME_TLS)
+        c->opts.tls = true;
+    if (c->opts.tls && !(c->tls = thrift__tls_ctx_new(&c->opts, false, err))) {
+        free(c);
+        return NULL;
+    }
     snprintf(c->address, sizeof c->address, "%s", address);
     c->out = thrift_buffer_new();
     c->scratch = thrift_arena_new(NULL);
     if (!c->out || !c->scratch) {
         thrift_buffer_free(c->out);
         thrift_arena_free(c->scratch);
+        thrift__tls_ctx_free(c->tls);
         free(c);
         thrift__error_set(err, THRIFT_NOMEM, "out of memory");
         return NULL;
@@ -883,7 +984,8 @@ thrift_conn_t *thrift_conn_new(struct ev_loop *loop, thrift_schema_t *schema, co
     c->service = svc;
     c->fd = -1;
     c->next_seqid = 1;
-    thrift__wire_reader_init(&c->reader, c->opts.proto, c->opts.framing, c->opts.max_frame_size);
+    thrift__wire_reader_init(&c->reader, c->opts.proto, thrift__message_framing(&c->opts),
+                             c->opts.max_frame_size);
     ev_timer_init(&c->connect_timer, connect_timeout_cb, 1., 0.);
     c->connect_timer.data = c;
     ev_prepare_init(&c->flush, flush_cb);
@@ -926,6 +1028,7 @@ static void conn_destroy(thrift_conn_t *c) {
     thrift_arena_free(c->scratch);
     thrift_arena_free(c->last.arena);
     thrift_schema_unref(c->schema);
+    thrift__tls_ctx_free(c->tls);
     struct ev_loop *own = c->own_loop ? c->loop : NULL;
     free(c);
     if (own)
@@ -989,7 +1092,7 @@ thrift_conn_t *thrift_connect(thrift_schema_t *schema, const char *service, cons
     }
     c->own_loop = true;
     start_connect(c);
-    while (c->state == ST_CONNECTING)
+    while (c->state == ST_CONNECTING || c->state == ST_HANDSHAKE)
         ev_run(loop, EVRUN_ONCE);
     if (c->kick_pending) {
         thrift__error_set(err, c->kick_err.code, "%s", c->kick_err.text);
@@ -997,7 +1100,10 @@ thrift_conn_t *thrift_connect(thrift_schema_t *schema, const char *service, cons
         return NULL;
     }
     if (c->state != ST_CONNECTED) {
-        thrift__error_set(err, THRIFT_TRANSPORT, "cannot connect to %s", address);
+        if (c->last_break.code)
+            thrift__error_set(err, c->last_break.code, "%s", c->last_break.text);
+        else
+            thrift__error_set(err, THRIFT_TRANSPORT, "cannot connect to %s", address);
         thrift_conn_free(c);
         return NULL;
     }

@@ -20,7 +20,24 @@ struct thrift_conn_options {
     /* The name before ':' when multiplexed; "" means the IDL service's
      * name.  Held inline so the options copy by assignment. */
     char multiplexed_name[THRIFT_MULTIPLEXED_NAME_MAX + 1];
+    /* Transport stack (stream.h).  Paths and names inline, as above. */
+    bool tls;        /* also turned on by a tls:// address */
+    bool tls_verify; /* client: check the server's certificate (default on) */
+    char tls_ca[THRIFT_OPTION_TEXT_MAX + 1];   /* client: trusted CAs; server: require client certs */
+    char tls_cert[THRIFT_OPTION_TEXT_MAX + 1]; /* PEM chain: the server's, or a client cert */
+    char tls_key[THRIFT_OPTION_TEXT_MAX + 1];
+    char tls_server_name[THRIFT_OPTION_TEXT_MAX + 1]; /* SNI and host check; "" = address host */
+    uint32_t handshake_timeout_ms; /* server: TLS handshake deadline */
+    bool zlib;
+    int zlib_level; /* -1: zlib's default */
 };
+
+/* How messages are delimited in the bytes the wire reader sees: with zlib,
+ * frames (if any) are a stream layer under the compression and the
+ * decompressed bytes are unframed messages. */
+static inline thrift_framing_t thrift__message_framing(const thrift_conn_options_t *o) {
+    return o->zlib ? THRIFT_FRAMING_BUFFERED : o->framing;
+}
 
 void thrift__conn_options_defaults(thrift_conn_options_t *o);
 
@@ -85,15 +102,26 @@ thrift_status_t thrift__wire_end(thrift_buffer_t *out, thrift_framing_t framing,
                                  size_t max_frame_size, thrift_error_t *err);
 
 /* ---- addresses ---------------------------------------------------------- */
+typedef enum thrift__scheme {
+    THRIFT__SCHEME_PLAIN = 0, /* host:port, [v6]:port, unix:/path */
+    THRIFT__SCHEME_TLS,       /* tls://host:port */
+    THRIFT__SCHEME_HTTP,      /* http://host:port/path */
+    THRIFT__SCHEME_HTTPS      /* https://host:port/path */
+} thrift__scheme_t;
+
 typedef struct thrift__addr {
     struct sockaddr_storage sa;
     socklen_t len;
     int family; /* AF_INET, AF_INET6, AF_UNIX */
+    thrift__scheme_t scheme;
+    char host[256]; /* as written (no brackets): TLS server name */
+    char path[256]; /* http(s): the request path, "/" by default */
 } thrift__addr_t;
 
-/* Parses "host:port", "[v6]:port", "unix:/path" (names resolved with
- * getaddrinfo; the first address wins).  `passive`: an empty host or "*"
- * means any address. */
+/* Parses "host:port", "[v6]:port", "unix:/path", optionally behind
+ * "tls://", "http://" or "https://" (then "/path" may follow the port),
+ * names resolved with getaddrinfo (the first address wins).  `passive`: an
+ * empty host or "*" means any address. */
 thrift_status_t thrift__addr_parse(const char *text, bool passive, thrift__addr_t *out,
                                    thrift_error_t *err);
 /* Splits "host:port" without resolving (for tests and messages): host into

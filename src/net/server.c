@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "net/net_impl.h"
+#include "net/stream.h"
 #include "schema/schema_impl.h"
 #include "value/value_impl.h"
 
@@ -36,6 +37,7 @@ typedef struct listener {
     ev_io io;
     int fd;
     int port;
+    bool tls; /* its connections speak TLS (srv->tls) */
     char unix_path[108];
     thrift_rpc_server_t *srv;
 } listener_t;
@@ -79,6 +81,7 @@ typedef struct worker {
         int family;
         uint64_t id;
         char peer[THRIFT_PEER_MAX];
+        bool tls;
     } *inbox; /* accepted sockets waiting to be adopted */
     size_t ninbox, capinbox;
     unsigned cmds;
@@ -126,6 +129,10 @@ struct sconn {
     thrift_rpc_server_t *srv;
     worker_t *w;
     int fd;
+    thrift__stream_t stream; /* the layers over fd (stream.h) */
+    bool handshaking;        /* TLS: not yet open; the idle timer is its deadline */
+    bool read_wants_write;   /* a TLS read waits for the socket to drain */
+    bool write_wants_read;   /* a TLS write waits for bytes to arrive */
     ev_io rio, wio;
     sconn_t *dirty_next; /* in the worker's list of connections to flush */
     bool dirty;
@@ -174,6 +181,7 @@ struct thrift_rpc_server {
     thrift_rpc_server_done_cb done_cb;
     void *done_ud;
     ev_timer done_timer;
+    thrift__tls_ctx_t *tls; /* made by the first TLS listener; shared by workers */
 };
 
 static void sconn_close(sconn_t *c, thrift_close_reason_t why);
@@ -202,25 +210,29 @@ static void arena_put(worker_t *w, thrift_arena_t *a) {
 /* ---- output -------------------------------------------------------------- */
 
 static bool sconn_write(sconn_t *c) {
+    if (c->handshaking)
+        return true; // flushed once the stream is open
     size_t len = thrift_buffer_len(c->out);
-    while (c->out_off < len) {
-        ssize_t n = send(c->fd, thrift_buffer_data(c->out) + c->out_off, len - c->out_off,
-                         MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                if (!ev_is_active(&c->wio))
-                    ev_io_start(c->w->loop, &c->wio);
-                return true;
-            }
-            sconn_close(c, errno == EPIPE || errno == ECONNRESET ? THRIFT_CLOSE_PEER
-                                                                  : THRIFT_CLOSE_ERROR);
-            return false;
-        }
-        c->out_off += (size_t)n;
+    size_t taken = 0;
+    thrift_error_t err;
+    thrift__error_reset(&err);
+    // Also with nothing new queued: a layer may still hold bytes.
+    thrift_status_t st = thrift__stream_send(&c->stream, thrift_buffer_data(c->out) + c->out_off,
+                                             len - c->out_off, &taken, &err);
+    c->out_off += taken;
+    c->write_wants_read = false;
+    if (st == THRIFT_NEED_MORE) {
+        if (c->stream.want == THRIFT__WANT_READ)
+            c->write_wants_read = true; // the read watcher writes on
+        else if (!ev_is_active(&c->wio))
+            ev_io_start(c->w->loop, &c->wio);
+        return true;
     }
-    if (ev_is_active(&c->wio))
+    if (st) {
+        sconn_close(c, st == THRIFT_CLOSED ? THRIFT_CLOSE_PEER : THRIFT_CLOSE_ERROR);
+        return false;
+    }
+    if (ev_is_active(&c->wio) && !c->read_wants_write)
         ev_io_stop(c->w->loop, &c->wio);
     thrift_buffer_clear(c->out);
     c->out_off = 0;
@@ -264,12 +276,20 @@ static void worker_init_flush(worker_t *w) {
     w->flush.data = w;
 }
 
+static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents);
+
 static void sconn_write_cb(struct ev_loop *loop, ev_io *w, int revents) {
-    (void)loop;
-    (void)revents;
     sconn_t *c = w->data;
-    if (!c->closed)
-        sconn_write(c);
+    if (c->closed)
+        return;
+    if (c->handshaking) {
+        sconn_read_cb(loop, &c->rio, revents); // the handshake waits for this event
+        return;
+    }
+    bool reader_waits = c->read_wants_write;
+    c->read_wants_write = false;
+    if (sconn_write(c) && reader_waits)
+        sconn_read_cb(loop, &c->rio, revents); // a TLS read waited for it
 }
 
 static void schedule_flush(sconn_t *c) {
@@ -784,6 +804,7 @@ static void sconn_close(sconn_t *c, thrift_close_reason_t why) {
     ev_io_stop(w->loop, &c->rio);
     ev_io_stop(w->loop, &c->wio);
     ev_timer_stop(w->loop, &c->idle);
+    thrift__stream_free(&c->stream);
     close(c->fd);
     c->fd = -1;
     if (c->prev)
@@ -811,11 +832,45 @@ static void sconn_close(sconn_t *c, thrift_close_reason_t why) {
         worker_check_stopped(w);
 }
 
+/* Opens the stream (the TLS handshake) while `handshaking`; false while it
+ * is not open yet or the connection closed. */
+static bool sconn_handshake(sconn_t *c) {
+    thrift_error_t err;
+    thrift__error_reset(&err);
+    thrift_status_t st = thrift__stream_open(&c->stream, &err);
+    worker_t *w = c->w;
+    if (st == THRIFT_NEED_MORE) {
+        if (c->stream.want == THRIFT__WANT_WRITE)
+            ev_io_start(w->loop, &c->wio);
+        else
+            ev_io_stop(w->loop, &c->wio);
+        return false;
+    }
+    if (st != THRIFT_OK) {
+        sconn_close(c, THRIFT_CLOSE_HANDSHAKE);
+        return false;
+    }
+    c->handshaking = false;
+    ev_io_stop(w->loop, &c->wio);
+    // From here on the timer is the idle timeout, if any.
+    ev_timer_stop(w->loop, &c->idle);
+    if (c->srv->opts.idle_timeout_ms) {
+        c->idle.repeat = c->srv->opts.idle_timeout_ms / 1000.0;
+        ev_timer_again(w->loop, &c->idle);
+    }
+    return true;
+}
+
 static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
     (void)revents;
+    (void)w;
     sconn_t *c = w->data;
+    if (c->handshaking && !sconn_handshake(c))
+        return;
     if (c->srv->opts.idle_timeout_ms)
         ev_timer_again(loop, &c->idle);
+    if (c->write_wants_read && !sconn_write(c))
+        return;
     c->refs++; // keep `c` alive while handlers run
     for (;;) {
         if (c->pin) {
@@ -841,13 +896,21 @@ static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
             atomic_fetch_add(&c->srv->buf_bytes, c->reader.buf.cap - c->rbuf_bytes);
             c->rbuf_bytes = c->reader.buf.cap;
         }
-        ssize_t n = recv(c->fd, p, avail, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        thrift_error_t rerr;
+        thrift__error_reset(&rerr);
+        ssize_t n = thrift__stream_read(&c->stream, p, avail, &rerr);
+        if (n == THRIFT__IO_AGAIN) {
+            if (c->stream.want == THRIFT__WANT_WRITE) {
+                c->read_wants_write = true; // TLS: the write watcher reads on
+                ev_io_start(c->w->loop, &c->wio);
+            }
             break;
+        }
         if (n <= 0) {
-            sconn_close(c, n == 0 || errno == ECONNRESET ? THRIFT_CLOSE_PEER : THRIFT_CLOSE_ERROR);
+            sconn_close(c, n == 0 || rerr.code == THRIFT_CLOSED ? THRIFT_CLOSE_PEER
+                           : rerr.code == THRIFT_LIMIT || rerr.code == THRIFT_PROTOCOL
+                               ? THRIFT_CLOSE_PROTOCOL
+                               : THRIFT_CLOSE_ERROR);
             break;
         }
         thrift__wire_commit(&c->reader, (size_t)n);
@@ -871,7 +934,8 @@ static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
             if (c->closed || c->close_after_flush || c->reading_stopped)
                 break;
         }
-        if (c->closed || c->close_after_flush || c->reading_stopped || (size_t)n < avail)
+        if (c->closed || c->close_after_flush || c->reading_stopped ||
+            ((size_t)n < avail && !thrift__stream_buffered(&c->stream)))
             break;
     }
     if (!c->closed && c->close_after_flush) {
@@ -885,6 +949,10 @@ static void sconn_idle_cb(struct ev_loop *loop, ev_timer *w, int revents) {
     (void)loop;
     (void)revents;
     sconn_t *c = w->data;
+    if (c->handshaking) {
+        sconn_close(c, THRIFT_CLOSE_HANDSHAKE); // the handshake deadline
+        return;
+    }
     // A connection waiting on its own handlers is not idle.
     if (c->inflight) {
         ev_timer_again(loop, w);
@@ -904,6 +972,11 @@ static void sconn_open(worker_t *w, const struct handoff *h) {
         c = calloc(1, sizeof *c);
         out = c ? thrift_buffer_new() : NULL;
     }
+    if (out && thrift__stream_init(&c->stream, fd, &srv->opts, h->tls ? srv->tls : NULL, NULL,
+                                   NULL) != THRIFT_OK) {
+        thrift_buffer_free(out);
+        out = NULL;
+    }
     if (!out) {
         free(c);
         close(fd);
@@ -920,7 +993,7 @@ static void sconn_open(worker_t *w, const struct handoff *h) {
     c->refs = 1;
     c->id = h->id;
     memcpy(c->peer, h->peer, sizeof c->peer);
-    thrift__wire_reader_init(&c->reader, srv->opts.proto, srv->opts.framing,
+    thrift__wire_reader_init(&c->reader, srv->opts.proto, thrift__message_framing(&srv->opts),
                              srv->opts.max_frame_size);
     // Strings of the args point into the read buffer; see rpin_t for
     // requests answered after the handler returns.
@@ -931,8 +1004,10 @@ static void sconn_open(worker_t *w, const struct handoff *h) {
     c->wio.data = c;
     ev_init(&c->idle, sconn_idle_cb);
     c->idle.data = c;
-    if (srv->opts.idle_timeout_ms) {
-        c->idle.repeat = srv->opts.idle_timeout_ms / 1000.0;
+    c->handshaking = h->tls;
+    uint32_t first_ms = c->handshaking ? srv->opts.handshake_timeout_ms : srv->opts.idle_timeout_ms;
+    if (first_ms) {
+        c->idle.repeat = first_ms / 1000.0;
         ev_timer_again(w->loop, &c->idle);
     }
     c->next = w->conns;
@@ -977,7 +1052,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents) {
         int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return; // EAGAIN, or an error libev will report again
-        struct handoff h = {fd, ss.ss_family, ++srv->next_conn_id, ""};
+        struct handoff h = {fd, ss.ss_family, ++srv->next_conn_id, "", l->tls};
         if (srv->conn_cb)
             format_peer(&ss, l, h.peer, sizeof h.peer);
         if (srv->stopping || (srv->max_conns && atomic_load(&srv->nconns) >= srv->max_conns)) {
@@ -1054,7 +1129,7 @@ static void worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents) {
     worker_t *w = a->data;
     // Drain the whole inbox: one wake-up may stand for many sends.
     for (;;) {
-        struct handoff h = {-1, 0, 0, ""};
+        struct handoff h = {-1, 0, 0, "", false};
         pthread_mutex_lock(&w->mu);
         if (w->ninbox)
             h = w->inbox[--w->ninbox];
@@ -1280,6 +1355,14 @@ thrift_status_t thrift_rpc_server_listen(thrift_rpc_server_t *srv, const char *a
     thrift_status_t st = thrift__addr_parse(address, true, &addr, err);
     if (st)
         return st;
+    if (addr.scheme == THRIFT__SCHEME_HTTP || addr.scheme == THRIFT__SCHEME_HTTPS)
+        return thrift__error_set(err, THRIFT_UNSUPPORTED,
+                                 "address '%s': HTTP is not implemented yet", address);
+    bool tls = srv->opts.tls || addr.scheme == THRIFT__SCHEME_TLS;
+    // Workers read srv->tls without a lock: it is made before the first
+    // TLS listener hands out a connection, and never changes after.
+    if (tls && !srv->tls && !(srv->tls = thrift__tls_ctx_new(&srv->opts, true, err)))
+        return err && err->code ? err->code : THRIFT_TRANSPORT;
     int fd = thrift__sock_listen(&addr, false, err);
     if (fd < 0)
         return THRIFT_TRANSPORT;
@@ -1292,6 +1375,7 @@ thrift_status_t thrift_rpc_server_listen(thrift_rpc_server_t *srv, const char *a
     l->fd = fd;
     l->srv = srv;
     l->port = thrift__sock_port(fd);
+    l->tls = tls;
     if (addr.family == AF_UNIX)
         snprintf(l->unix_path, sizeof l->unix_path, "%s", address + 5);
     ev_io_init(&l->io, accept_cb, fd, EV_READ);
@@ -1330,6 +1414,7 @@ const char *thrift_close_reason_str(thrift_close_reason_t why) {
     case THRIFT_CLOSE_STOP: return "server stopping";
     case THRIFT_CLOSE_ERROR: return "socket error or out of memory";
     case THRIFT_CLOSE_MAX_CONNECTIONS: return "too many connections";
+    case THRIFT_CLOSE_HANDSHAKE: return "TLS handshake failed or timed out";
     }
     return "unknown";
 }
@@ -1426,6 +1511,7 @@ void thrift_rpc_server_free(thrift_rpc_server_t *srv) {
     }
     if (ev_is_active(&srv->done_timer))
         ev_timer_stop(srv->loop, &srv->done_timer);
+    thrift__tls_ctx_free(srv->tls);
     thrift_arena_free(srv->arena);
     thrift_schema_unref(srv->schema);
     free(srv);

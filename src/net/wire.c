@@ -20,6 +20,40 @@ void thrift__conn_options_defaults(thrift_conn_options_t *o) {
     o->framing = THRIFT_FRAMING_FRAMED;
     o->connect_timeout_ms = 5000;
     o->max_frame_size = 16384000;
+    o->tls_verify = true;
+    o->handshake_timeout_ms = 10000;
+    o->zlib_level = -1;
+}
+
+static thrift_status_t set_text(char *dst, const char *value) {
+    size_t n = value ? strlen(value) : 0;
+    if (n > THRIFT_OPTION_TEXT_MAX)
+        return THRIFT_LIMIT;
+    memcpy(dst, value ? value : "", n);
+    dst[n] = 0;
+    return THRIFT_OK;
+}
+
+void thrift_conn_options_set_tls(thrift_conn_options_t *o, bool on) { o->tls = on; }
+thrift_status_t thrift_conn_options_set_tls_ca_file(thrift_conn_options_t *o, const char *path) {
+    return o ? set_text(o->tls_ca, path) : THRIFT_MISUSE;
+}
+thrift_status_t thrift_conn_options_set_tls_cert_file(thrift_conn_options_t *o, const char *path) {
+    return o ? set_text(o->tls_cert, path) : THRIFT_MISUSE;
+}
+thrift_status_t thrift_conn_options_set_tls_key_file(thrift_conn_options_t *o, const char *path) {
+    return o ? set_text(o->tls_key, path) : THRIFT_MISUSE;
+}
+thrift_status_t thrift_conn_options_set_tls_server_name(thrift_conn_options_t *o, const char *name) {
+    return o ? set_text(o->tls_server_name, name) : THRIFT_MISUSE;
+}
+void thrift_conn_options_set_tls_verify(thrift_conn_options_t *o, bool on) { o->tls_verify = on; }
+void thrift_conn_options_set_handshake_timeout_ms(thrift_conn_options_t *o, uint32_t ms) {
+    o->handshake_timeout_ms = ms;
+}
+void thrift_conn_options_set_zlib(thrift_conn_options_t *o, bool on, int level) {
+    o->zlib = on;
+    o->zlib_level = level >= 0 && level <= 9 ? level : -1;
 }
 
 thrift_conn_options_t *thrift_conn_options_new(void) {
@@ -122,6 +156,42 @@ thrift_status_t thrift_conn_options_set(thrift_conn_options_t *o, const char *ke
             o->call_timeout_ms = (uint32_t)n;
         else
             o->idle_timeout_ms = (uint32_t)n;
+    } else if (!strcmp(key, "tls") || !strcmp(key, "tls_verify") || !strcmp(key, "zlib")) {
+        if (!num || n > 1)
+            return thrift__error_set(err, THRIFT_INVALID, "%s: expected 0 or 1", key);
+#ifndef DYNTHRIFT_HAVE_TLS
+        if (key[0] == 't' && !strcmp(key, "tls") && n)
+            return thrift__error_set(err, THRIFT_UNSUPPORTED,
+                                     "tls: this dynthrift was built without OpenSSL");
+#endif
+#ifndef DYNTHRIFT_HAVE_ZLIB
+        if (key[0] == 'z' && n)
+            return thrift__error_set(err, THRIFT_UNSUPPORTED,
+                                     "zlib: this dynthrift was built without zlib");
+#endif
+        if (!strcmp(key, "tls"))
+            o->tls = n == 1;
+        else if (!strcmp(key, "tls_verify"))
+            o->tls_verify = n == 1;
+        else
+            o->zlib = n == 1;
+    } else if (!strcmp(key, "zlib_level")) {
+        if (strcmp(value, "-1") && (!num || n > 9))
+            return thrift__error_set(err, THRIFT_INVALID, "zlib_level: expected -1 to 9");
+        o->zlib_level = strcmp(value, "-1") ? (int)n : -1;
+    } else if (!strcmp(key, "tls_ca") || !strcmp(key, "tls_cert") || !strcmp(key, "tls_key") ||
+               !strcmp(key, "tls_server_name")) {
+        char *dst = !strcmp(key, "tls_ca")     ? o->tls_ca
+                    : !strcmp(key, "tls_cert") ? o->tls_cert
+                    : !strcmp(key, "tls_key")  ? o->tls_key
+                                               : o->tls_server_name;
+        if (set_text(dst, value))
+            return thrift__error_set(err, THRIFT_LIMIT, "%s: longer than %d bytes", key,
+                                     THRIFT_OPTION_TEXT_MAX);
+    } else if (!strcmp(key, "handshake_timeout_ms")) {
+        if (!num || n > UINT32_MAX)
+            return thrift__error_set(err, THRIFT_INVALID, "%s: expected milliseconds", key);
+        o->handshake_timeout_ms = (uint32_t)n;
     } else if (!strcmp(key, "max_frame_size")) {
         if (!num)
             return thrift__error_set(err, THRIFT_INVALID, "max_frame_size: expected bytes");
@@ -334,15 +404,59 @@ thrift_status_t thrift__addr_split(const char *text, char *host, size_t hostsize
     return THRIFT_OK;
 }
 
+/* "tls://", "http://", "https://" in front of an address: the scheme,
+ * and how many bytes it takes. */
+static thrift__scheme_t scheme_of(const char *text, size_t *skip) {
+    static const struct {
+        const char *prefix;
+        thrift__scheme_t scheme;
+    } schemes[] = {{"tls://", THRIFT__SCHEME_TLS},
+                   {"http://", THRIFT__SCHEME_HTTP},
+                   {"https://", THRIFT__SCHEME_HTTPS}};
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
+        size_t n = strlen(schemes[i].prefix);
+        if (!strncmp(text, schemes[i].prefix, n)) {
+            *skip = n;
+            return schemes[i].scheme;
+        }
+    }
+    *skip = 0;
+    return THRIFT__SCHEME_PLAIN;
+}
+
 thrift_status_t thrift__addr_parse(const char *text, bool passive, thrift__addr_t *out,
                                    thrift_error_t *err) {
     char host[256];
     int port;
     bool is_unix;
-    thrift_status_t st = thrift__addr_split(text, host, sizeof host, &port, &is_unix, err);
+    memset(out, 0, sizeof *out);
+    size_t skip = 0;
+    out->scheme = text ? scheme_of(text, &skip) : THRIFT__SCHEME_PLAIN;
+    char hostport[512];
+    const char *hp = text;
+    if (out->scheme != THRIFT__SCHEME_PLAIN) {
+        const char *rest = text + skip;
+        const char *slash = strchr(rest, '/');
+        if (slash && (out->scheme == THRIFT__SCHEME_TLS))
+            return thrift__error_set(err, THRIFT_INVALID, "address '%s': tls:// takes no path",
+                                     text);
+        size_t hn = slash ? (size_t)(slash - rest) : strlen(rest);
+        if (hn >= sizeof hostport)
+            return thrift__error_set(err, THRIFT_INVALID, "address '%s': too long", text);
+        memcpy(hostport, rest, hn);
+        hostport[hn] = 0;
+        if (!strncmp(hostport, "unix:", 5))
+            return thrift__error_set(err, THRIFT_INVALID,
+                                     "address '%s': write a scheme before host:port only", text);
+        if (snprintf(out->path, sizeof out->path, "%s", slash ? slash : "/") >=
+            (int)sizeof out->path)
+            return thrift__error_set(err, THRIFT_INVALID, "address '%s': path too long", text);
+        hp = hostport;
+    }
+    thrift_status_t st = thrift__addr_split(hp, host, sizeof host, &port, &is_unix, err);
     if (st)
         return st;
-    memset(out, 0, sizeof *out);
+    snprintf(out->host, sizeof out->host, "%s", is_unix ? "" : host);
     if (is_unix) {
         struct sockaddr_un *un = (struct sockaddr_un *)&out->sa;
         un->sun_family = AF_UNIX;

@@ -1,0 +1,466 @@
+/* The transport stack (src/net/stream*.c): TLS (verification, its
+ * failures, mTLS, handshake deadlines, plain peers on a TLS port and the
+ * other way round) and TZlibTransport (framed and buffered, both
+ * protocols, a zip bomb), between an in-process server on a thread and
+ * blocking clients, over loopback.  Certificates are made at test time by
+ * test/tls_certs.sh. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#ifdef DYNTHRIFT_HAVE_ZLIB
+#include <zlib.h>
+#endif
+
+#include "net_fixture.h"
+
+/* Other.hello answers its argument itself: large replies too. */
+static thrift_status_t h_echo_name(thrift_request_t *req, const thrift_value_t *args, void *ud) {
+    (void)ud;
+    size_t n;
+    const uint8_t *p = thrift_value_bytes(thrift_value_get(args, "name"), &n);
+    return thrift_reply(req, thrift_value_new_string(thrift_request_arena(req), (const char *)p, n));
+}
+
+typedef struct srv_thread {
+    struct ev_loop *loop;
+    thrift_rpc_server_t *srv;
+    ev_async stop;
+    pthread_t th;
+    char addr[80];
+    int port;
+} srv_thread_t;
+
+static void stop_cb(struct ev_loop *loop, ev_async *w, int revents) {
+    (void)w;
+    (void)revents;
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void *server_main(void *p) {
+    srv_thread_t *t = p;
+    ev_run(t->loop, 0);
+    return NULL;
+}
+
+/* Serves the fixture on `listen_addr` ("tls://127.0.0.1:0", ...) on its own
+ * thread; NULL with err set when the server cannot start. */
+static srv_thread_t *serve(thrift_schema_t *s, const thrift_conn_options_t *o,
+                           const char *listen_addr, thrift_error_t *err) {
+    srv_thread_t *t = calloc(1, sizeof *t);
+    t->loop = ev_loop_new(EVFLAG_AUTO);
+    t->srv = thrift_rpc_server_new(t->loop, s, o, err);
+    thrift_rpc_server_handle(t->srv, "Calc", "add", h_add, NULL, err);
+    thrift_rpc_server_handle(t->srv, "Calc", "ping", h_ping, NULL, err);
+    thrift_rpc_server_handle(t->srv, "Other", "hello", h_echo_name, NULL, err);
+    if (thrift_rpc_server_listen(t->srv, listen_addr, err)) {
+        thrift_rpc_server_free(t->srv);
+        ev_loop_destroy(t->loop);
+        free(t);
+        return NULL;
+    }
+    t->port = thrift_rpc_server_port(t->srv);
+    const char *scheme = strstr(listen_addr, "://") ? "tls://" : "";
+    snprintf(t->addr, sizeof t->addr, "%slocalhost:%d", scheme, t->port);
+    ev_async_init(&t->stop, stop_cb);
+    ev_async_start(t->loop, &t->stop);
+    pthread_create(&t->th, NULL, server_main, t);
+    return t;
+}
+
+static void unserve(srv_thread_t *t) {
+    if (!t)
+        return;
+    ev_async_send(t->loop, &t->stop);
+    pthread_join(t->th, NULL);
+    thrift_rpc_server_free(t->srv);
+    ev_loop_destroy(t->loop);
+    free(t);
+}
+
+/* One blocking add(a, 40) on a new connection: the sum, or -1 with err. */
+static int64_t call_add(thrift_schema_t *s, const char *addr, const thrift_conn_options_t *o,
+                        int32_t a, thrift_error_t *err) {
+    thrift_error_clear(err);
+    thrift_conn_t *c = thrift_connect(s, "Calc", addr, o, err);
+    if (!c)
+        return -1;
+    thrift_arena_t *ar = thrift_arena_new(NULL);
+    thrift_value_t *args = thrift_conn_new_args(c, ar, "add", err);
+    thrift_value_set(args, "a", thrift_value_new_i32(ar, a));
+    thrift_value_set(args, "b", thrift_value_new_i64(ar, 40));
+    thrift_value_t *r = thrift_call(c, "add", args, err);
+    int64_t v = r ? thrift_value_int(r) : -1;
+    thrift_arena_free(ar);
+    thrift_conn_free(c);
+    return v;
+}
+
+static char certs[256];
+
+static const char *cert(const char *name) {
+    static char buf[8][512];
+    static int i;
+    i = (i + 1) % 8;
+    snprintf(buf[i], sizeof buf[i], "%s/%s", certs, name);
+    return buf[i];
+}
+
+static thrift_conn_options_t *server_opts(const char *crt, const char *key, const char *ca) {
+    thrift_conn_options_t *o = thrift_conn_options_new();
+    thrift_conn_options_set_tls_cert_file(o, cert(crt));
+    thrift_conn_options_set_tls_key_file(o, cert(key));
+    if (ca)
+        thrift_conn_options_set_tls_ca_file(o, cert(ca));
+    return o;
+}
+
+static thrift_conn_options_t *client_opts(const char *ca) {
+    thrift_conn_options_t *o = thrift_conn_options_new();
+    if (ca)
+        thrift_conn_options_set_tls_ca_file(o, cert(ca));
+    thrift_conn_options_set_connect_timeout_ms(o, 3000);
+    return o;
+}
+
+/* A TCP connection that sends `bytes` and reports whether the server
+ * closed it within `ms` (recv returning 0 or an error). */
+static bool raw_closed_after(int port, const void *bytes, size_t n, int ms) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        close(fd);
+        return false;
+    }
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    size_t off = 0;
+    while (off < n) {
+        ssize_t w = send(fd, (const uint8_t *)bytes + off, n - off, MSG_NOSIGNAL);
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    char buf[4096];
+    bool closed = false;
+    for (;;) {
+        ssize_t r = recv(fd, buf, sizeof buf, 0);
+        if (r > 0)
+            continue; // an error reply before the close
+        closed = r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+        break;
+    }
+    close(fd);
+    return closed;
+}
+
+static void test_tls(thrift_schema_t *s) {
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift_conn_options_t *so = server_opts("server.pem", "server.key", NULL);
+    srv_thread_t *t = serve(s, so, "tls://127.0.0.1:0", &err);
+    TAP_CHECK(t != NULL, "tls: server listens on tls://127.0.0.1:0 (%s)", err.text);
+    if (!t)
+        return;
+    thrift_conn_options_t *co = client_opts("ca.pem");
+    int64_t v = call_add(s, t->addr, co, 2, &err);
+    TAP_CHECK(v == 42, "tls: add over %s verified by the CA and host name -> 42 (%s)", t->addr,
+              err.text);
+    char ip[80];
+    snprintf(ip, sizeof ip, "tls://127.0.0.1:%d", t->port);
+    v = call_add(s, ip, co, 3, &err);
+    TAP_CHECK(v == 43, "tls: add over %s, the certificate's IP address checked -> 43 (%s)", ip,
+              err.text);
+    // Compact and buffered over TLS, set through text keys.
+    thrift_conn_options_t *co2 = client_opts(NULL);
+    thrift_error_t kerr;
+    thrift_error_clear(&kerr);
+    bool keys_ok = !thrift_conn_options_set(co2, "tls", "1", &kerr) &&
+                   !thrift_conn_options_set(co2, "tls_ca", cert("ca.pem"), &kerr) &&
+                   !thrift_conn_options_set(co2, "tls_server_name", "localhost", &kerr);
+    TAP_CHECK(keys_ok, "tls: text keys tls, tls_ca, tls_server_name (%s)", kerr.text);
+    char plain[80];
+    snprintf(plain, sizeof plain, "127.0.0.1:%d", t->port);
+    v = call_add(s, plain, co2, 4, &err);
+    TAP_CHECK(v == 44, "tls: 'tls' option on a host:port address, server name set -> 44 (%s)",
+              err.text);
+
+    // Pipelined async calls with a large payload (many TLS records each way).
+    {
+        struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+        thrift_conn_t *c = thrift_conn_new(loop, s, "Other", t->addr, co, &err);
+        thrift_arena_t *ar = thrift_arena_new(NULL);
+        size_t big = 300000;
+        char *name = malloc(big);
+        memset(name, 'x', big);
+        thrift_value_t *args = thrift_conn_new_args(c, ar, "hello", &err);
+        thrift_value_set(args, "name", thrift_value_new_string(ar, name, big));
+        free(name);
+        thrift_conn_t *cb = thrift_connect(s, "Other", t->addr, co, &err);
+        thrift_value_t *r = cb ? thrift_call(cb, "hello", args, &err) : NULL;
+        size_t n = 0;
+        if (r)
+            thrift_value_bytes(r, &n);
+        TAP_CHECK(r && n == big, "tls: 300 kB argument and reply over TLS (%s)", err.text);
+        thrift_conn_free(cb);
+        thrift_conn_free(c);
+        thrift_arena_free(ar);
+        ev_loop_destroy(loop);
+    }
+
+    // Verification failures.
+    thrift_conn_options_t *nca = client_opts(NULL);
+    v = call_add(s, t->addr, nca, 1, &err);
+    TAP_CHECK(v == -1 && strstr(err.text, "unknown CA"),
+              "tls: server unknown to the system CAs -> 'unknown CA' (%s)", err.text);
+    thrift_conn_options_t *oca = client_opts("other-ca.pem");
+    v = call_add(s, t->addr, oca, 1, &err);
+    TAP_CHECK(v == -1 && strstr(err.text, "unknown CA"), "tls: wrong CA file -> 'unknown CA' (%s)",
+              err.text);
+    thrift_conn_options_set_tls_verify(nca, false);
+    v = call_add(s, t->addr, nca, 5, &err);
+    TAP_CHECK(v == 45, "tls: verify off (--insecure) -> 45 (%s)", err.text);
+
+    // A plain client on the TLS port fails clearly; the server serves on.
+    thrift_conn_options_t *po = thrift_conn_options_new();
+    thrift_conn_options_set_call_timeout_ms(po, 3000);
+    v = call_add(s, plain, po, 1, &err);
+    TAP_CHECK(v == -1 && err.code != THRIFT_TIMEOUT,
+              "tls: plain client on the TLS port -> an error, not a hang (%s)", err.text);
+    static const uint8_t junk[] = {0, 0, 0, 20, 0x80, 1, 0, 1, 0, 0, 0, 3, 'a', 'd', 'd'};
+    TAP_CHECK(raw_closed_after(t->port, junk, sizeof junk, 3000),
+              "tls: server closes a plain-Thrift connection on its TLS port");
+    v = call_add(s, t->addr, co, 6, &err);
+    TAP_CHECK(v == 46, "tls: the server serves TLS clients after the plain ones (%s)", err.text);
+    unserve(t);
+
+    // Expired and wrong-host certificates.
+    thrift_conn_options_t *eo = server_opts("expired.pem", "expired.key", NULL);
+    t = serve(s, eo, "tls://127.0.0.1:0", &err);
+    v = t ? call_add(s, t->addr, co, 1, &err) : -2;
+    TAP_CHECK(v == -1 && strstr(err.text, "expired"), "tls: expired certificate -> 'expired' (%s)",
+              err.text);
+    unserve(t);
+    thrift_conn_options_t *wo = server_opts("wronghost.pem", "wronghost.key", NULL);
+    t = serve(s, wo, "tls://127.0.0.1:0", &err);
+    v = t ? call_add(s, t->addr, co, 1, &err) : -2;
+    TAP_CHECK(v == -1 && strstr(err.text, "wrong host"),
+              "tls: certificate for another host -> 'wrong host' (%s)", err.text);
+    unserve(t);
+
+    // mTLS: a server with a CA requires client certificates.
+    thrift_conn_options_t *mo = server_opts("server.pem", "server.key", "ca.pem");
+    t = serve(s, mo, "tls://127.0.0.1:0", &err);
+    v = t ? call_add(s, t->addr, co, 1, &err) : -2;
+    TAP_CHECK(v == -1, "mtls: a client without a certificate is refused (%s)", err.text);
+    thrift_conn_options_t *cc = client_opts("ca.pem");
+    thrift_conn_options_set_tls_cert_file(cc, cert("client.pem"));
+    thrift_conn_options_set_tls_key_file(cc, cert("client.key"));
+    v = t ? call_add(s, t->addr, cc, 7, &err) : -2;
+    TAP_CHECK(v == 47, "mtls: a client with a certificate from the CA -> 47 (%s)", err.text);
+    thrift_conn_options_t *bc = client_opts("ca.pem");
+    thrift_conn_options_set_tls_cert_file(bc, cert("wronghost.pem"));
+    thrift_conn_options_set_tls_key_file(bc, cert("server.key"));
+    thrift_error_clear(&err);
+    thrift_conn_t *bad = thrift_connect(s, "Calc", t ? t->addr : "x:1", bc, &err);
+    TAP_CHECK(!bad && strstr(err.text, "mismatch"),
+              "tls: a key that does not match its certificate -> clear error (%s)", err.text);
+    thrift_conn_free(bad);
+    unserve(t);
+
+    // A server without its certificate cannot listen.
+    thrift_conn_options_t *none = thrift_conn_options_new();
+    thrift_error_clear(&err);
+    t = serve(s, none, "tls://127.0.0.1:0", &err);
+    TAP_CHECK(!t && strstr(err.text, "certificate and a key are required"),
+              "tls: listen without certificate and key -> error (%s)", err.text);
+    unserve(t);
+
+    // A TLS client on a plain port.
+    t = serve(s, NULL, "127.0.0.1:0", &err);
+    char tlsaddr[80];
+    snprintf(tlsaddr, sizeof tlsaddr, "tls://localhost:%d", t->port);
+    v = call_add(s, tlsaddr, co, 1, &err);
+    TAP_CHECK(v == -1 && err.code != THRIFT_TIMEOUT,
+              "tls: TLS client on a plain port -> an error, not a hang (%s)", err.text);
+    unserve(t);
+
+    // Handshake deadlines: a server that never answers, and a client that
+    // never speaks.
+    {
+        int lfd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET};
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t sl = sizeof sa;
+        bind(lfd, (struct sockaddr *)&sa, sizeof sa);
+        listen(lfd, 4);
+        getsockname(lfd, (struct sockaddr *)&sa, &sl);
+        char mute[80];
+        snprintf(mute, sizeof mute, "tls://127.0.0.1:%d", ntohs(sa.sin_port));
+        thrift_conn_options_t *to = client_opts("ca.pem");
+        thrift_conn_options_set_connect_timeout_ms(to, 300);
+        v = call_add(s, mute, to, 1, &err);
+        TAP_CHECK(v == -1 && err.code == THRIFT_TIMEOUT && strstr(err.text, "TLS handshake"),
+                  "tls: a server that never answers the handshake -> timeout (%s)", err.text);
+        close(lfd);
+        thrift_conn_options_free(to);
+    }
+    thrift_conn_options_t *ho = server_opts("server.pem", "server.key", NULL);
+    thrift_conn_options_set_handshake_timeout_ms(ho, 200);
+    t = serve(s, ho, "tls://127.0.0.1:0", &err);
+    TAP_CHECK(t && raw_closed_after(t->port, "", 0, 3000),
+              "tls: server closes a connection that never starts its handshake (200 ms)");
+    v = t ? call_add(s, t->addr, co, 8, &err) : -2;
+    TAP_CHECK(v == 48, "tls: and serves the next client (%s)", err.text);
+    unserve(t);
+
+    thrift_conn_options_t *all[] = {so, co, co2, nca, oca, po, eo, wo, mo, cc, bc, none, ho};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        thrift_conn_options_free(all[i]);
+}
+
+static void test_zlib(thrift_schema_t *s) {
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    for (int fr = 0; fr < 2; fr++)
+        for (int pr = 0; pr < 2; pr++) {
+            thrift_error_clear(&err);
+            thrift_conn_options_t *o = thrift_conn_options_new();
+            thrift_conn_options_set_zlib(o, true, -1);
+            thrift_conn_options_set_framing(o, fr ? THRIFT_FRAMING_FRAMED : THRIFT_FRAMING_BUFFERED);
+            thrift_conn_options_set_protocol(o, pr ? THRIFT_PROTO_COMPACT : THRIFT_PROTO_BINARY);
+            const char *tag = fr ? (pr ? "framed/compact" : "framed/binary")
+                                 : (pr ? "buffered/compact" : "buffered/binary");
+            srv_thread_t *t = serve(s, o, "127.0.0.1:0", &err);
+            thrift_conn_t *c = t ? thrift_connect(s, "Other", t->addr, o, &err) : NULL;
+            thrift_arena_t *ar = thrift_arena_new(NULL);
+            bool ok = c != NULL;
+            // Several calls on one connection: one deflate stream each way.
+            for (int i = 0; ok && i < 3; i++) {
+                size_t big = i == 1 ? 200000 : 5;
+                char *name = malloc(big);
+                memset(name, 'a' + i, big);
+                thrift_value_t *args = thrift_conn_new_args(c, ar, "hello", &err);
+                thrift_value_set(args, "name", thrift_value_new_string(ar, name, big));
+                thrift_value_t *r = thrift_call(c, "hello", args, &err);
+                size_t n = 0;
+                const uint8_t *p = r ? thrift_value_bytes(r, &n) : NULL;
+                ok = p && n == big && p[0] == 'a' + i && p[big - 1] == 'a' + i;
+                free(name);
+            }
+            TAP_CHECK(ok, "zlib %s: three echoes (one of 200 kB) on one connection (%s)", tag,
+                      err.text);
+            thrift_conn_free(c);
+            thrift_arena_free(ar);
+            // A zlib client on a plain server gets an error, not a hang.
+            if (fr == 1 && pr == 0) {
+                thrift_conn_options_t *p = thrift_conn_options_new();
+                thrift_conn_options_set_call_timeout_ms(p, 3000);
+                int64_t v = t ? call_add(s, t->addr, p, 1, &err) : -2;
+                TAP_CHECK(v == -1 && err.code != THRIFT_TIMEOUT,
+                          "zlib: a plain client on a zlib server -> error (%s)", err.text);
+                thrift_conn_options_free(p);
+            }
+            unserve(t);
+            thrift_conn_options_free(o);
+        }
+#ifdef DYNTHRIFT_HAVE_ZLIB
+    // A zip bomb: 64 MB of zeros compressed to ~64 kB, against a 1 MB limit.
+    thrift_conn_options_t *o = thrift_conn_options_new();
+    thrift_conn_options_set_zlib(o, true, -1);
+    thrift_conn_options_set_framing(o, THRIFT_FRAMING_BUFFERED);
+    thrift_conn_options_set_max_frame_size(o, 1 << 20);
+    srv_thread_t *t = serve(s, o, "127.0.0.1:0", &err);
+    size_t raw = 64u << 20;
+    uint8_t *zeros = calloc(1, raw);
+    // A call header first, so the bytes look like the start of a message.
+    static const uint8_t hdr[] = {0x80, 1, 0, 1, 0, 0, 0, 4, 'p', 'i', 'n', 'g', 0, 0, 0, 1, 11, 0, 1, 0x7f, 0xff, 0xff, 0xff};
+    memcpy(zeros, hdr, sizeof hdr);
+    uLongf zlen = compressBound(raw);
+    uint8_t *z = malloc(zlen);
+    compress2(z, &zlen, zeros, raw, 9);
+    free(zeros);
+    TAP_CHECK(t && raw_closed_after(t->port, z, zlen, 5000),
+              "zlib: a %lu-byte bomb of 64 MB is refused and the connection closed", (unsigned long)zlen);
+    size_t held = t ? thrift_rpc_server_buffer_bytes(t->srv) : 0;
+    TAP_CHECK(held <= (2u << 20), "zlib: the server holds %zu buffer bytes after it (limit 1 MB)",
+              held);
+    free(z);
+    thrift_error_clear(&err);
+    thrift_conn_t *c = t ? thrift_connect(s, "Calc", t->addr, o, &err) : NULL;
+    thrift_value_t *r = c ? thrift_call(c, "ping", NULL, &err) : NULL;
+    TAP_CHECK(r != NULL, "zlib: and serves the next client (%s)", err.text);
+    thrift_conn_free(c);
+    unserve(t);
+    thrift_conn_options_free(o);
+#endif
+}
+
+static void test_options(void) {
+    thrift_conn_options_t *o = thrift_conn_options_new();
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    TAP_CHECK(thrift_conn_options_set(o, "tls_verify", "2", &err) == THRIFT_INVALID,
+              "options: tls_verify takes 0 or 1");
+    char longp[700];
+    memset(longp, 'p', sizeof longp - 1);
+    longp[sizeof longp - 1] = 0;
+    thrift_error_clear(&err);
+    TAP_CHECK(thrift_conn_options_set(o, "tls_ca", longp, &err) == THRIFT_LIMIT &&
+                  thrift_conn_options_set_tls_cert_file(o, longp) == THRIFT_LIMIT,
+              "options: a path over THRIFT_OPTION_TEXT_MAX is refused");
+    thrift_error_clear(&err);
+    TAP_CHECK(thrift_conn_options_set(o, "zlib_level", "10", &err) == THRIFT_INVALID,
+              "options: zlib_level 10 refused");
+    thrift_error_clear(&err);
+    TAP_CHECK(!thrift_conn_options_set(o, "zlib_level", "-1", &err) &&
+                  !thrift_conn_options_set(o, "handshake_timeout_ms", "500", &err),
+              "options: zlib_level -1, handshake_timeout_ms");
+    thrift_schema_t *s = fixture_schema();
+    thrift_error_clear(&err);
+    thrift_conn_t *c = thrift_connect(s, "Calc", "http://127.0.0.1:1/x", NULL, &err);
+    TAP_CHECK(!c && err.code == THRIFT_UNSUPPORTED, "addresses: http:// parsed, then unsupported (%s)",
+              err.text);
+    thrift_error_clear(&err);
+    c = thrift_connect(s, "Calc", "tls://127.0.0.1:1/x", NULL, &err);
+    TAP_CHECK(!c && err.code == THRIFT_INVALID, "addresses: tls:// takes no path (%s)", err.text);
+    thrift_schema_unref(s);
+    thrift_conn_options_free(o);
+}
+
+int main(void) {
+    (void)fixture_server; /* the fixture's all-handlers server: not needed here */
+    thrift_schema_t *s = fixture_schema();
+    test_options();
+#ifdef DYNTHRIFT_HAVE_TLS
+    char tmpl[] = "/tmp/dynthrift-tls-XXXXXX";
+    const char *root = getenv("DYNTHRIFT_SOURCE_ROOT");
+    char cmd[1024];
+    if (root && mkdtemp(tmpl)) {
+        snprintf(certs, sizeof certs, "%s", tmpl);
+        snprintf(cmd, sizeof cmd, "sh '%s/test/tls_certs.sh' '%s'", root, certs);
+        int rc = system(cmd);
+        if (rc == 0)
+            test_tls(s);
+        else
+            printf("ok %d - # SKIP tls: cannot make test certificates (openssl missing?)\n",
+                   ++tap_count_);
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", certs);
+        (void)system(cmd);
+    } else {
+        printf("ok %d - # SKIP tls: DYNTHRIFT_SOURCE_ROOT unset\n", ++tap_count_);
+    }
+#else
+    printf("ok %d - # SKIP tls: built without OpenSSL\n", ++tap_count_);
+#endif
+#ifdef DYNTHRIFT_HAVE_ZLIB
+    test_zlib(s);
+#else
+    printf("ok %d - # SKIP zlib: built without zlib\n", ++tap_count_);
+#endif
+    thrift_schema_unref(s);
+    return tap_done();
+}
