@@ -50,4 +50,6 @@ CNF
 sign server localhost 'DNS:localhost,IP:127.0.0.1,IP:::1'
 sign wronghost elsewhere.example 'DNS:elsewhere.example'
 sign expired localhost 'DNS:localhost,IP:127.0.0.1' 20200101000000Z 20200102000000Z
-sign client dynthrift-test-client 'DNS:client'
+# Apache's Python TSSLServerSocket checks that a client certificate names
+# the client's address.
+sign client dynthrift-test-client 'DNS:client,IP:127.0.0.1'

@@ -25,6 +25,18 @@ bool cli_parse_uint(const char *text, unsigned long long max, unsigned long long
     return true;
 }
 
+const char cli_net_transport_help[] =
+    "\n"
+    "transport (call, bench, serve):\n"
+    "  --addr tls://HOST:PORT         TLS (OpenSSL); serve needs --cert and --key\n"
+    "  --cacert FILE                  call/bench: verify the server against these CAs\n"
+    "                                 (default: the system's); serve: require client\n"
+    "                                 certificates signed by them (mTLS)\n"
+    "  --cert FILE --key FILE         our certificate and key (PEM): the server's, or\n"
+    "                                 a client certificate\n"
+    "  -k, --insecure                 do not verify the server's certificate\n"
+    "  --zlib                         Apache's TZlibTransport around the framing\n";
+
 /* 1: consumed argv[*i] (and its value); 0: not ours; -1: usage error
  * (reported). */
 int cli_net_take_opt(int argc, char **argv, int *i, const char *cmd, cli_net_opts_t *o) {
@@ -38,6 +50,29 @@ int cli_net_take_opt(int argc, char **argv, int *i, const char *cmd, cli_net_opt
     if (!strcmp(a, "--buffered") || !strcmp(a, "--unframed")) {
         o->framing = THRIFT_FRAMING_BUFFERED;
         return 1;
+    }
+    if (!strcmp(a, "--zlib")) {
+        o->zlib = true;
+        return 1;
+    }
+    if (!strcmp(a, "-k") || !strcmp(a, "--insecure")) {
+        o->insecure = true;
+        return 1;
+    }
+    if ((r = cli_take_value_opt(argc, argv, i, cmd, "--cacert", &v)) != 0) {
+        if (r > 0)
+            o->cacert = v;
+        return r;
+    }
+    if ((r = cli_take_value_opt(argc, argv, i, cmd, "--cert", &v)) != 0) {
+        if (r > 0)
+            o->cert = v;
+        return r;
+    }
+    if ((r = cli_take_value_opt(argc, argv, i, cmd, "--key", &v)) != 0) {
+        if (r > 0)
+            o->key = v;
+        return r;
     }
     if ((r = cli_take_value_opt(argc, argv, i, cmd, "--addr", &v)) != 0) {
         if (r > 0)
@@ -99,6 +134,25 @@ thrift_conn_options_t *cli_net_conn_options(const cli_net_opts_t *o) {
     // Checked when parsed, so this cannot fail.
     if (o->multiplex)
         (void)thrift_conn_options_set_multiplexed_name(co, o->multiplex);
+    // Through the text keys: the same path the bindings take.
+    struct {
+        const char *key, *value;
+    } kv[] = {{"tls_ca", o->cacert},
+              {"tls_cert", o->cert},
+              {"tls_key", o->key},
+              {"tls_verify", o->insecure ? "0" : NULL},
+              {"zlib", o->zlib ? "1" : NULL}};
+    for (size_t k = 0; k < sizeof kv / sizeof kv[0]; k++) {
+        if (!kv[k].value)
+            continue;
+        thrift_error_t err;
+        thrift_error_clear(&err);
+        if (thrift_conn_options_set(co, kv[k].key, kv[k].value, &err) != THRIFT_OK) {
+            fprintf(stderr, "dynthrift: %s\n", err.text);
+            thrift_conn_options_free(co);
+            return NULL;
+        }
+    }
     return co;
 }
 

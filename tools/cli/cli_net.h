@@ -15,13 +15,23 @@ typedef struct cli_net_opts {
     const char *multiplex; /* service name to prefix, or NULL */
     uint32_t timeout_ms;   /* 0: none */
     bool timeout_set;
+    /* transport stack (tls://, https:// addresses turn TLS on) */
+    bool zlib;
+    bool insecure;         /* -k: no verification of the server */
+    const char *cacert;    /* call/bench: verify the server; serve: require client certs */
+    const char *cert, *key;
 } cli_net_opts_t;
+
+/* The transport options' help, printed after each command's own usage. */
+extern const char cli_net_transport_help[];
 
 void cli_net_opts_init(cli_net_opts_t *o);
 /* Consumes argv[*i] (and its value) when it is a network option; returns 1
  * when taken, 0 when not a network option, -1 after printing a usage error. */
 int cli_net_take_opt(int argc, char **argv, int *i, const char *cmd, cli_net_opts_t *o);
-/* Returns owned; free with thrift_conn_options_free. */
+/* Returns owned; free with thrift_conn_options_free.  NULL after printing
+ * "dynthrift CMD: ..." when a transport option cannot be honoured (a path
+ * too long, a transport this build lacks). */
 thrift_conn_options_t *cli_net_conn_options(const cli_net_opts_t *o);
 const char *cli_app_exception_name(int type);
 /* "SERVICE.METHOD" (or "SERVICE" alone when method_optional) -> defs;

@@ -1011,6 +1011,7 @@ int cmd_bench(int argc, char **argv) {
         int r;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(bench_usage, stdout);
+            fputs(cli_net_transport_help, stdout);
             free(b);
             cli_include_dirs_free(&inc);
             return CLI_EXIT_OK;

@@ -1295,6 +1295,7 @@ int cmd_serve(int argc, char **argv) {
         int r;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(serve_usage, stdout);
+            fputs(cli_net_transport_help, stdout);
             cli_include_dirs_free(&inc);
             return CLI_EXIT_OK;
         }
@@ -1466,8 +1467,12 @@ int cmd_serve(int argc, char **argv) {
     st.loop = ev_default_loop(EVFLAG_AUTO);
     co = cli_net_conn_options(&net);
     if (!st.loop || !co) {
-        fprintf(stderr, "dynthrift serve: cannot create the event loop\n");
-        code = CLI_EXIT_SOFTWARE;
+        if (st.loop) {
+            code = CLI_EXIT_USAGE; // the transport option was reported
+        } else {
+            fprintf(stderr, "dynthrift serve: cannot create the event loop\n");
+            code = CLI_EXIT_SOFTWARE;
+        }
         goto done;
     }
     st.srv = thrift_rpc_server_new(st.loop, st.schema, co, &err);
