@@ -225,6 +225,18 @@ for kind, framing, proto, zlib_on, mtls in cases:
         rc, out, err = dyn_call(addr, "ping", "[]", extra)
         check(rc == 0 and out == '"pong"', "dynthrift call -> Apache py server %s: ping" % tag,
               "rc=%d out=%s err=%s" % (rc, out, err))
+        if framing == "framed" and not mtls:
+            # The bench drives the same transport stack with its own client.
+            r = subprocess.run([CLI, "bench", IDL, "PingPong.add", "[20, 22]", "--addr", addr,
+                                "-n", "200", "-c", "1", "--json"] + extra,
+                               capture_output=True, text=True, timeout=30)
+            try:
+                rep = json.loads(r.stdout)
+            except ValueError:
+                rep = {}
+            check(r.returncode == 0 and rep.get("successes") == 200 and rep.get("errors") == 0,
+                  "dynthrift bench -> Apache py server %s: 200 calls, no errors" % tag,
+                  "rc=%d %s %s" % (r.returncode, r.stdout[-300:], r.stderr[-300:]))
         if mtls:
             rc, out, err = dyn_call(addr, "add", "[1, 2]", extra[:-4])
             check(rc == 3, "dynthrift call without a client cert -> Apache py mTLS server refuses "
