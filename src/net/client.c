@@ -399,11 +399,19 @@ static void connect_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents) {
 
 static void handle_reply(thrift_conn_t *c, const uint8_t *msg, size_t len);
 
+/* Bytes one read callback takes from the socket before it returns to the
+ * loop: a server that keeps the socket full must not hold off the call
+ * deadlines, the other connections and the timers of the loop.  libev calls
+ * again while the socket stays readable; every complete reply among the
+ * bytes read is handled first, so none waits for more input. */
+#define CONN_READ_BUDGET (64 * 1024)
+
 static void read_cb(struct ev_loop *loop, ev_io *w, int revents) {
     (void)loop;
     (void)revents;
     thrift_conn_t *c = w->data;
     c->depth++;
+    size_t budget = CONN_READ_BUDGET;
     for (;;) {
         size_t avail;
         uint8_t *p = thrift__wire_space(&c->reader, 65536, &avail);
@@ -411,6 +419,8 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents) {
             conn_break(c, THRIFT_NOMEM, "connection to %s: %s", "out of memory");
             break;
         }
+        if (avail > budget)
+            avail = budget;
         ssize_t n = recv(c->fd, p, avail, 0);
         if (n < 0 && errno == EINTR)
             continue;
@@ -444,7 +454,8 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents) {
                 break;
             }
         }
-        if (broke || (size_t)n < avail)
+        budget -= (size_t)n;
+        if (broke || (size_t)n < avail || budget == 0)
             break;
     }
     c->depth--;

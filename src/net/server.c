@@ -811,12 +811,22 @@ static void sconn_close(sconn_t *c, thrift_close_reason_t why) {
         worker_check_stopped(w);
 }
 
+/* Bytes one read callback takes from a socket before it returns to the
+ * loop.  A peer that keeps its socket full must not starve the loop's other
+ * connections, its acceptor and its timers: the socket stays readable, so
+ * libev calls again on the next iteration, after the others had their turn.
+ * Every complete message among the bytes read is dispatched before the
+ * callback returns, so nothing waits in the buffer for readability that
+ * may never come. */
+#define SCONN_READ_BUDGET (64 * 1024)
+
 static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
     (void)revents;
     sconn_t *c = w->data;
     if (c->srv->opts.idle_timeout_ms)
         ev_timer_again(loop, &c->idle);
     c->refs++; // keep `c` alive while handlers run
+    size_t budget = SCONN_READ_BUDGET;
     for (;;) {
         if (c->pin) {
             // Requests answered later point into this buffer: leave it to
@@ -841,6 +851,8 @@ static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
             atomic_fetch_add(&c->srv->buf_bytes, c->reader.buf.cap - c->rbuf_bytes);
             c->rbuf_bytes = c->reader.buf.cap;
         }
+        if (avail > budget)
+            avail = budget;
         ssize_t n = recv(c->fd, p, avail, 0);
         if (n < 0 && errno == EINTR)
             continue;
@@ -871,7 +883,9 @@ static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
             if (c->closed || c->close_after_flush || c->reading_stopped)
                 break;
         }
-        if (c->closed || c->close_after_flush || c->reading_stopped || (size_t)n < avail)
+        budget -= (size_t)n;
+        if (c->closed || c->close_after_flush || c->reading_stopped || (size_t)n < avail ||
+            budget == 0)
             break;
     }
     if (!c->closed && c->close_after_flush) {

@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -57,6 +58,7 @@ static const char idl[] =
     "  i32 hang(),\n"
     "  i32 add(1: i32 a, 2: i32 b),\n"
     "  void nothing(),\n"
+    "  oneway void fire(1: i32 n),\n"
     "}\n";
 
 static thrift_schema_t *schema;
@@ -226,6 +228,16 @@ static thrift_status_t h_nothing(thrift_request_t *req, const thrift_value_t *ar
     return thrift_reply(req, NULL);
 }
 
+static long fired; /* oneway fire calls handled */
+
+static thrift_status_t h_fire(thrift_request_t *req, const thrift_value_t *args, void *ud) {
+    (void)req;
+    (void)args;
+    (void)ud;
+    fired++;
+    return THRIFT_OK;
+}
+
 static thrift_rpc_server_t *server_new(struct ev_loop *loop, const thrift_conn_options_t *o,
                                        const char *addr) {
     thrift_error_t err;
@@ -235,7 +247,7 @@ static thrift_rpc_server_t *server_new(struct ev_loop *loop, const thrift_conn_o
         const char *name;
         thrift_handler_cb cb;
     } hs[] = {{"echo", h_echo}, {"big", h_big}, {"hang", h_hang}, {"add", h_add},
-              {"nothing", h_nothing}};
+              {"nothing", h_nothing}, {"fire", h_fire}};
     for (size_t i = 0; srv && i < sizeof hs / sizeof *hs; i++)
         if (thrift_rpc_server_handle(srv, "Fault", hs[i].name, hs[i].cb, NULL, &err))
             srv = NULL;
@@ -1049,6 +1061,189 @@ static void test_junk(struct ev_loop *loop) {
     }
 }
 
+/* ---- 8. a peer that keeps its socket full ------------------------------------------ */
+
+/* A flooding peer on its own thread, with a blocking socket: it writes the
+ * same buffer of frames again and again, as fast as the other end reads,
+ * until told to stop or the other end goes.  As a client it connects to
+ * `port`; as a server it accepts one connection on `lfd` first and waits
+ * for `go`. */
+typedef struct flood {
+    pthread_t thread;
+    int port, lfd, fd;
+    uint8_t *frames;
+    size_t len;
+    atomic_bool go, stop;
+    long long sent;
+} flood_t;
+
+static void *flood_main(void *arg) {
+    flood_t *f = arg;
+    if (f->lfd >= 0) {
+        f->fd = accept(f->lfd, NULL, NULL);
+    } else {
+        f->fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons((uint16_t)f->port);
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (connect(f->fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+            return NULL;
+    }
+    if (f->fd < 0)
+        return NULL;
+    while (!atomic_load(&f->go) && !atomic_load(&f->stop))
+        usleep(1000);
+    while (!atomic_load(&f->stop)) {
+        ssize_t n = send(f->fd, f->frames, f->len, MSG_NOSIGNAL);
+        if (n <= 0)
+            break;
+        f->sent += n;
+    }
+    return NULL;
+}
+
+/* About `*len` bytes of copies of one framed message; *len is cut to a
+ * whole number of them, so that the buffer can be sent again and again. */
+static uint8_t *repeat_frames(const uint8_t *body, size_t blen, size_t *len) {
+    *len -= *len % (4 + blen);
+    uint8_t *b = malloc(*len);
+    for (size_t off = 0; off < *len; off += 4 + blen) {
+        b[off] = 0, b[off + 1] = 0, b[off + 2] = (uint8_t)(blen >> 8), b[off + 3] = (uint8_t)blen;
+        memcpy(b + off + 4, body, blen);
+    }
+    return b;
+}
+
+static void flood_start(flood_t *f) {
+    atomic_init(&f->stop, false);
+    if (pthread_create(&f->thread, NULL, flood_main, f) != 0) {
+        printf("Bail out! cannot start the flooding thread\n");
+        exit(1);
+    }
+}
+
+static void flood_end(flood_t *f) {
+    atomic_store(&f->stop, true);
+    if (f->fd >= 0)
+        shutdown(f->fd, SHUT_RDWR); /* unblocks a send on a full socket */
+    pthread_join(f->thread, NULL);
+    if (f->fd >= 0)
+        close(f->fd);
+    free(f->frames);
+}
+
+/* `n` sequential add calls on a new connection (so the accept is part of
+ * the first); latencies sorted into lat[]; the number that succeeded. */
+static int timed_calls(struct ev_loop *loop, int port, double *lat, int n) {
+    thrift_conn_t *c = client_new(loop, port, NULL);
+    int good = 0;
+    for (int i = 0; i < n; i++) {
+        outcome_t oc;
+        double t0 = ev_time();
+        lat[i] = 10;
+        if (call_add(c, i, 1, 5000, &oc) == THRIFT_OK && wait_for(loop, &oc.done, 6) &&
+            oc.st == THRIFT_OK && oc.v == i + 1) {
+            good++;
+            lat[i] = oc.at - t0;
+        }
+    }
+    thrift_conn_free(c);
+    for (int i = 1; i < n; i++) /* insertion sort: n is small */
+        for (int j = i; j > 0 && lat[j] < lat[j - 1]; j--) {
+            double t = lat[j];
+            lat[j] = lat[j - 1];
+            lat[j - 1] = t;
+        }
+    return good;
+}
+
+static void test_flood_starvation(struct ev_loop *loop) {
+    /* A oneway flood into the server: other clients are still accepted and
+     * answered about as fast as by an idle server. */
+    thrift_rpc_server_t *srv = server_new(loop, NULL, NULL);
+    int port = thrift_rpc_server_port(srv);
+    enum { PINGS = 40 };
+    double idle[PINGS], busy[PINGS];
+    int idle_ok = timed_calls(loop, port, idle, PINGS);
+    static const uint8_t fire[] = {0x80, 0x01, 0x00, 0x04, 0, 0, 0, 4, 'f', 'i', 'r', 'e',
+                                   0, 0, 0, 9, 0x08, 0, 1, 0, 0, 0, 7, 0};
+    flood_t f = {.port = port, .lfd = -1, .fd = -1};
+    f.len = 256 * 1024;
+    f.frames = repeat_frames(fire, sizeof fire, &f.len);
+    atomic_init(&f.go, true);
+    flood_start(&f);
+    fired = 0;
+    spin(loop, 0.2); /* the flood is on */
+    long fired0 = fired;
+    int busy_ok = timed_calls(loop, port, busy, PINGS);
+    long fired1 = fired;
+    flood_end(&f);
+    spin(loop, 0.05);
+    /* A loop under ASan runs a few times slower: so does each budget. */
+    double few_ms = (UNDER_ASAN ? 15.0 : 5.0) * slack;
+    double p50_idle = idle[PINGS / 2] * 1000, p50_busy = busy[PINGS / 2] * 1000;
+    double max_busy = busy[PINGS - 1] * 1000;
+    printf("# figure: add latency, idle server p50 %.2f ms max %.2f ms; beside a oneway flood "
+           "(%lld MB sent, %ld calls handled meanwhile) p50 %.2f ms max %.2f ms\n",
+           p50_idle, idle[PINGS - 1] * 1000, f.sent >> 20, fired1 - fired0, p50_busy, max_busy);
+    TAP_CHECK(idle_ok == PINGS && busy_ok == PINGS,
+              "beside a oneway flood on one connection, a new client is accepted and all its "
+              "calls answered (%d/%d)", busy_ok, PINGS);
+    TAP_CHECK(p50_busy < p50_idle + few_ms && max_busy < p50_idle + 4 * few_ms,
+              "its latency stays within a few ms of an idle server's (p50 %.2f vs %.2f ms, "
+              "max %.2f ms)", p50_busy, p50_idle, max_busy);
+    TAP_CHECK(fired1 > fired0, "the flood itself is served meanwhile (%ld oneway calls)",
+              fired1 - fired0);
+    TAP_CHECK(healthy(loop, port), "the server still answers after the flood");
+    thrift_rpc_server_free(srv);
+
+    /* A server streaming late replies into a client: the client's deadlines
+     * still fire on time. */
+    flood_t g = {.port = 0, .fd = -1};
+    g.lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    if (bind(g.lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(g.lfd, 4) < 0 ||
+        getsockname(g.lfd, (struct sockaddr *)&sa, &sl) < 0) {
+        printf("Bail out! streaming server: %s\n", strerror(errno));
+        exit(1);
+    }
+    /* A reply to add with seqid 1: the first call's, which times out. */
+    static const uint8_t late[] = {0x80, 0x01, 0x00, 0x02, 0, 0, 0, 3, 'a', 'd', 'd',
+                                   0, 0, 0, 1, 0x08, 0, 0, 0, 0, 0, 3, 0};
+    g.len = 256 * 1024;
+    g.frames = repeat_frames(late, sizeof late, &g.len);
+    atomic_init(&g.go, false);
+    flood_start(&g);
+    thrift_conn_t *c = client_new(loop, ntohs(sa.sin_port), NULL);
+    outcome_t first, second;
+    call_add(c, 1, 2, 50, &first);
+    bool first_done = wait_for(loop, &first.done, 5);
+    atomic_store(&g.go, true);
+    spin(loop, 0.1); /* the stream is on */
+    double t0 = ev_time();
+    call_add(c, 3, 4, 2000, &second);
+    bool second_done = wait_for(loop, &second.done, 10 * slack);
+    double took = ev_time() - t0;
+    uint64_t breaks = thrift_conn_break_count(c);
+    thrift_conn_free(c);
+    flood_end(&g);
+    close(g.lfd);
+    printf("# figure: a 2000 ms call beside %lld MB of late replies returned after %.0f ms\n",
+           g.sent >> 20, took * 1000);
+    TAP_CHECK(first_done && first.st == THRIFT_TIMEOUT && second_done &&
+              second.st == THRIFT_TIMEOUT && took >= 1.95 && took < 2.0 + 0.2 * slack + (UNDER_ASAN ? 0.3 : 0),
+              "a server streaming late replies: a call with a 2000 ms deadline fails with "
+              "TIMEOUT after %.0f ms (%s)", took * 1000, second.text);
+    TAP_CHECK(breaks == 0, "late replies (a seqid issued before) are dropped without breaking "
+              "the connection (%llu breaks)", (unsigned long long)breaks);
+}
+
 /* ---- 7. many connections, many calls ------------------------------------------------ */
 
 typedef struct pump {
@@ -1314,6 +1509,15 @@ int main(void) {
         return 1;
     }
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    /* DYNTHRIFT_FAULT_ONLY=name runs one group (while working on it). */
+    const char *only = getenv("DYNTHRIFT_FAULT_ONLY");
+    if (only && *only) {
+        if (!strcmp(only, "flood"))
+            test_flood_starvation(loop);
+        ev_loop_destroy(loop);
+        thrift_schema_unref(schema);
+        return tap_done();
+    }
     test_lengths(loop);
     test_nesting();
     test_half_frame_stall(loop);
@@ -1322,6 +1526,7 @@ int main(void) {
     test_handler_never_replies(loop);
     test_junk(loop);
     test_pool_restart(loop);
+    test_flood_starvation(loop);
     test_many(loop, valgrind);
     ev_loop_destroy(loop);
     thrift_schema_unref(schema);
