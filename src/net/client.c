@@ -206,7 +206,9 @@ static void pcall_fail(thrift_conn_t *c, pcall_t *p, const thrift_error_t *err) 
     pcall_finish(c, p, &r);
 }
 
-static void fail_all(thrift_conn_t *c, const thrift_error_t *err) {
+/* Fails every pending call with `err`; `app_type` is what
+ * thrift_result_app_type reports (-1: no TApplicationException). */
+static void fail_all_typed(thrift_conn_t *c, const thrift_error_t *err, int app_type) {
     // Detach both lists first: a callback may submit new calls, which must
     // not be failed by this break.
     pcall_t *lists[2] = {c->head, c->ow_head};
@@ -222,6 +224,7 @@ static void fail_all(thrift_conn_t *c, const thrift_error_t *err) {
             result_init(&r, p->fn);
             r.err = *err;
             r.status = err->code;
+            r.app_type = app_type;
             thrift_call_cb cb = p->cb;
             void *ud = p->ud;
             pcall_put(c, p);
@@ -234,6 +237,8 @@ static void fail_all(thrift_conn_t *c, const thrift_error_t *err) {
         }
     }
 }
+
+static void fail_all(thrift_conn_t *c, const thrift_error_t *err) { fail_all_typed(c, err, -1); }
 
 /* Runs at the end of every event callback: completes a free requested from
  * inside a user callback.  Returns true when the connection is gone. */
@@ -543,6 +548,29 @@ static bool name_matches(const thrift_function_def_t *fn, const char *name, size
     return len == fn->name_len && !memcmp(name, fn->name, len);
 }
 
+/* Whether a call on this connection was ever sent with `seqid`: seqids run
+ * from 1 up, and once they wrapped every positive one was. */
+static bool seqid_was_issued(const thrift_conn_t *c, int32_t seqid) {
+    return seqid > 0 && (c->seqid_wrapped || seqid < c->next_seqid);
+}
+
+/* A reply to a call never made: the peer answers some other stream, or
+ * lost count.  Nothing that arrives later can be trusted to match, so, as
+ * Apache's clients raise BAD_SEQUENCE_ID, every pending call fails with what
+ * arrived and the connection is closed (the next call reconnects). */
+static void reply_out_of_sequence(thrift_conn_t *c, const thrift_message_header_t *hdr) {
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift__error_set(&err, THRIFT_APP_EXCEPTION,
+                      "connection to %s: out of sequence reply: seqid %d (method '%.*s', message "
+                      "type %d) was never sent on this connection",
+                      c->address, (int)hdr->seqid, (int)(hdr->name_len > 200 ? 200 : hdr->name_len),
+                      hdr->name, (int)hdr->type);
+    thrift__error_set_source(&err, "TApplicationException");
+    conn_close_fd(c);
+    fail_all_typed(c, &err, THRIFT_APPEX_BAD_SEQUENCE_ID);
+}
+
 static void handle_reply(thrift_conn_t *c, const uint8_t *msg, size_t len) {
     thrift_message_header_t hdr;
     size_t hlen = 0;
@@ -553,8 +581,12 @@ static void handle_reply(thrift_conn_t *c, const uint8_t *msg, size_t len) {
         return;
     }
     pcall_t *p = find_call(c, hdr.seqid);
-    if (!p)
-        return; // a late reply to a call that timed out: dropped by seqid
+    if (!p) {
+        if (seqid_was_issued(c, hdr.seqid))
+            return; // a late reply to a call that timed out: dropped by seqid
+        reply_out_of_sequence(c, &hdr);
+        return;
+    }
     thrift_result_t r;
     result_init(&r, p->fn);
     if (!c->reply_arena)
