@@ -289,7 +289,13 @@ typedef enum thrift_close_reason {
     THRIFT_CLOSE_PROTOCOL = 3, /* undecodable input or an oversized frame */
     THRIFT_CLOSE_STOP = 4,     /* thrift_rpc_server_stop or _free */
     THRIFT_CLOSE_ERROR = 5,    /* a socket error or out of memory */
-    THRIFT_CLOSE_MAX_CONNECTIONS = 6 /* (REJECTED) the connection limit */
+    THRIFT_CLOSE_MAX_CONNECTIONS = 6, /* (REJECTED) the connection limit */
+    /* (REJECTED, id 0, peer "?") accept(2) failed for want of file
+     * descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM): no connection
+     * was taken.  Accepting pauses and is retried every 100 ms; waiting
+     * clients stay in the listen backlog until descriptors free up.
+     * Reported once per pause, not per retry. */
+    THRIFT_CLOSE_NO_DESCRIPTORS = 7
 } thrift_close_reason_t;
 
 /* A short English text for `why` ("idle timeout"); static. */

@@ -171,6 +171,10 @@ struct thrift_rpc_server {
     unsigned next_worker;
     ev_async drained; /* on `loop`: a worker finished draining */
     bool stopping;
+    /* accept(2) ran out of descriptors: the listeners are stopped until
+     * the timer retries; reported once per pause */
+    ev_timer accept_retry;
+    bool accept_paused;
     thrift_rpc_server_done_cb done_cb;
     void *done_ud;
     ev_timer done_timer;
@@ -980,6 +984,34 @@ static void format_peer(const struct sockaddr_storage *ss, const listener_t *l, 
     }
 }
 
+/* How long accepting pauses when accept(2) finds no descriptor or memory
+ * for the new socket.  The pending connection stays in the backlog and the
+ * listening socket stays readable, so retrying at once would spin the loop
+ * at full CPU until a descriptor frees up. */
+#define ACCEPT_RETRY_SECONDS 0.1
+
+static void accept_retry_cb(struct ev_loop *loop, ev_timer *t, int revents) {
+    (void)revents;
+    thrift_rpc_server_t *srv = t->data;
+    for (size_t i = 0; i < srv->nlisteners; i++)
+        if (srv->listeners[i].fd >= 0 && !ev_is_active(&srv->listeners[i].io))
+            ev_io_start(loop, &srv->listeners[i].io);
+}
+
+static void accept_pause(thrift_rpc_server_t *srv) {
+    for (size_t i = 0; i < srv->nlisteners; i++)
+        ev_io_stop(srv->loop, &srv->listeners[i].io);
+    ev_timer_stop(srv->loop, &srv->accept_retry);
+    ev_timer_set(&srv->accept_retry, ACCEPT_RETRY_SECONDS, 0.);
+    ev_timer_start(srv->loop, &srv->accept_retry);
+    if (!srv->accept_paused) {
+        srv->accept_paused = true;
+        if (srv->conn_cb)
+            srv->conn_cb(srv, THRIFT_CONN_EVENT_REJECTED, 0, "?", THRIFT_CLOSE_NO_DESCRIPTORS,
+                         srv->conn_ud);
+    }
+}
+
 static void accept_cb(struct ev_loop *loop, ev_io *io, int revents) {
     (void)loop;
     (void)revents;
@@ -989,8 +1021,14 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
         int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
-            return; // EAGAIN, or an error libev will report again
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+                continue; // this connection is gone; the next may be fine
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                accept_pause(srv); // EMFILE, ENFILE, ENOBUFS, ENOMEM, ...
+            return;
+        }
+        srv->accept_paused = false;
         struct handoff h = {fd, ss.ss_family, ++srv->next_conn_id, ""};
         if (srv->conn_cb)
             format_peer(&ss, l, h.peer, sizeof h.peer);
@@ -1212,6 +1250,8 @@ thrift_rpc_server_t *thrift_rpc_server_new(struct ev_loop *loop, thrift_schema_t
         thrift__error_set(err, THRIFT_NOMEM, "out of memory");
         return NULL;
     }
+    ev_timer_init(&srv->accept_retry, accept_retry_cb, ACCEPT_RETRY_SECONDS, 0.);
+    srv->accept_retry.data = srv;
     srv->workers[0].srv = srv;
     srv->workers[0].loop = loop;
     worker_init_flush(&srv->workers[0]);
@@ -1344,6 +1384,8 @@ const char *thrift_close_reason_str(thrift_close_reason_t why) {
     case THRIFT_CLOSE_STOP: return "server stopping";
     case THRIFT_CLOSE_ERROR: return "socket error or out of memory";
     case THRIFT_CLOSE_MAX_CONNECTIONS: return "too many connections";
+    case THRIFT_CLOSE_NO_DESCRIPTORS:
+        return "accept failed: out of file descriptors or memory; accepting paused";
     }
     return "unknown";
 }
@@ -1365,6 +1407,7 @@ unsigned thrift_rpc_server_threads(const thrift_rpc_server_t *srv) {
 }
 
 static void close_listeners(thrift_rpc_server_t *srv) {
+    ev_timer_stop(srv->loop, &srv->accept_retry);
     for (size_t i = 0; i < srv->nlisteners; i++) {
         listener_t *l = &srv->listeners[i];
         if (l->fd >= 0) {

@@ -1282,6 +1282,111 @@ static void test_flood_starvation(struct ev_loop *loop) {
               "the connection (%llu breaks)", (unsigned long long)breaks);
 }
 
+/* ---- 9. accept without file descriptors ------------------------------------------- */
+
+static int nodesc_events, accepted_events;
+
+static void count_events_cb(thrift_rpc_server_t *srv, thrift_conn_event_t ev, uint64_t id,
+                            const char *peer, thrift_close_reason_t why, void *ud) {
+    (void)srv;
+    (void)id;
+    (void)peer;
+    (void)ud;
+    if (ev == THRIFT_CONN_EVENT_REJECTED && why == THRIFT_CLOSE_NO_DESCRIPTORS)
+        nodesc_events++;
+    if (ev == THRIFT_CONN_EVENT_ACCEPTED)
+        accepted_events++;
+}
+
+static double cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
+/* The server runs in a child process, whose descriptor limit the test
+ * exhausts: clients wait in the backlog while accept(2) fails with EMFILE;
+ * the child reports what it saw through a pipe. */
+static void test_accept_emfile(void) {
+    int up[2], down[2];
+    if (pipe(up) != 0 || pipe(down) != 0) {
+        printf("ok %d # SKIP accept without descriptors: no pipe\n", ++tap_count_);
+        return;
+    }
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(up[0]);
+        close(down[1]);
+        struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+        thrift_error_t err;
+        thrift_error_clear(&err);
+        thrift_rpc_server_t *srv = thrift_rpc_server_new(loop, schema, NULL, &err);
+        thrift_rpc_server_set_conn_cb(srv, count_events_cb, NULL);
+        if (thrift_rpc_server_listen(srv, "127.0.0.1:0", &err))
+            _exit(2);
+        int port = thrift_rpc_server_port(srv);
+        /* Use up every descriptor the (lowered) limit leaves. */
+        struct rlimit rl;
+        getrlimit(RLIMIT_NOFILE, &rl);
+        struct rlimit low = rl;
+        low.rlim_cur = (rlim_t)count_fds() + 8;
+        setrlimit(RLIMIT_NOFILE, &low);
+        int fillers[64], nfill = 0;
+        while (nfill < 64 && (fillers[nfill] = dup(0)) >= 0)
+            nfill++;
+        if (write(up[1], &port, sizeof port) != sizeof port)
+            _exit(2);
+        char go;
+        if (read(down[0], &go, 1) != 1) /* the clients are connected */
+            _exit(2);
+        double cpu0 = cpu_seconds(), t0 = ev_time();
+        while (ev_time() - t0 < 1.0)
+            ev_run(loop, EVRUN_ONCE);
+        double cpu = cpu_seconds() - cpu0;
+        int events_paused = nodesc_events, accepted_paused = accepted_events;
+        for (int i = 0; i < nfill; i++) /* descriptors free up */
+            close(fillers[i]);
+        t0 = ev_time();
+        while (ev_time() - t0 < 0.5 && accepted_events < 3)
+            ev_run(loop, EVRUN_ONCE);
+        int report[5] = {(int)(cpu * 1000), events_paused, accepted_paused, accepted_events,
+                         nfill};
+        if (write(up[1], report, sizeof report) != sizeof report)
+            _exit(2);
+        thrift_rpc_server_free(srv);
+        ev_loop_destroy(loop);
+        _exit(0);
+    }
+    close(up[1]);
+    close(down[0]);
+    int port = 0, report[5] = {-1, -1, -1, -1, -1};
+    bool ok = read(up[0], &port, sizeof port) == sizeof port;
+    int fds[3];
+    for (int i = 0; i < 3; i++)
+        fds[i] = ok ? raw_connect(port) : -1;
+    usleep(50000); /* the handshakes complete in the backlog */
+    ok = ok && write(down[1], "g", 1) == 1;
+    ok = ok && read(up[0], report, sizeof report) == sizeof report;
+    int status = 0;
+    waitpid(pid, &status, 0);
+    for (int i = 0; i < 3; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    close(up[0]);
+    close(down[1]);
+    printf("# figure: 1 s with accept failing EMFILE (%d descriptors held): %d ms of CPU\n",
+           report[4], report[0]);
+    TAP_CHECK(ok && WIFEXITED(status) && WEXITSTATUS(status) == 0 && report[0] < 200 * slack,
+              "accept failing with EMFILE does not spin: %d ms of CPU in 1 s", report[0]);
+    TAP_CHECK(report[1] == 1 && report[2] == 0,
+              "reported once through the connection callback as NO_DESCRIPTORS (%d events, %d "
+              "accepted meanwhile)", report[1], report[2]);
+    TAP_CHECK(report[3] == 3, "once descriptors free up the 3 waiting clients are accepted (%d)",
+              report[3]);
+}
+
 /* ---- 7. many connections, many calls ------------------------------------------------ */
 
 typedef struct pump {
@@ -1557,6 +1662,8 @@ int main(void) {
             test_flood_starvation(loop);
         if (!strcmp(only, "broken"))
             test_broken_servers(loop);
+        if (!strcmp(only, "emfile"))
+            test_accept_emfile();
         ev_loop_destroy(loop);
         thrift_schema_unref(schema);
         return tap_done();
@@ -1570,6 +1677,7 @@ int main(void) {
     test_junk(loop);
     test_pool_restart(loop);
     test_flood_starvation(loop);
+    test_accept_emfile();
     test_many(loop, valgrind);
     ev_loop_destroy(loop);
     thrift_schema_unref(schema);
