@@ -60,6 +60,7 @@ struct thrift_conn {
     int state;
     ev_io rio, wio;
     ev_timer connect_timer;
+    ev_timer partial; /* the read timeout, while inside a partial reply */
     ev_prepare flush;
     ev_timer kick; /* defers failures detected inside a submitting call */
     thrift_error_t kick_err;
@@ -342,6 +343,7 @@ static void conn_close_fd(thrift_conn_t *c) {
         c->fd = -1;
     }
     ev_timer_stop(c->loop, &c->connect_timer);
+    ev_timer_stop(c->loop, &c->partial);
     ev_prepare_stop(c->loop, &c->flush);
     c->state = ST_IDLE;
     thrift_buffer_clear(c->out);
@@ -411,12 +413,36 @@ static void handle_reply(thrift_conn_t *c, const uint8_t *msg, size_t len);
  * bytes read is handled first, so none waits for more input. */
 #define CONN_READ_BUDGET (64 * 1024)
 
+static void partial_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)loop;
+    (void)revents;
+    thrift_conn_t *c = w->data;
+    c->depth++;
+    conn_break(c, THRIFT_TIMEOUT, "connection to %s: %s",
+               "a reply begun did not complete within the read timeout");
+    c->depth--;
+    maybe_destroy(c);
+}
+
+/* Arms, re-arms or stops the read timeout after a read: armed while a
+ * partial reply is buffered, counted from when the last reply completed
+ * (`completed`: some did in this callback) or its first byte came in. */
+static void conn_watch_partial(thrift_conn_t *c, bool completed) {
+    if (!c->opts.read_timeout_ms || c->state != ST_CONNECTED || c->free_requested)
+        return;
+    if (thrift__wire_buffered(&c->reader) == 0)
+        ev_timer_stop(c->loop, &c->partial);
+    else if (completed || !ev_is_active(&c->partial))
+        ev_timer_again(c->loop, &c->partial);
+}
+
 static void read_cb(struct ev_loop *loop, ev_io *w, int revents) {
     (void)loop;
     (void)revents;
     thrift_conn_t *c = w->data;
     c->depth++;
     size_t budget = CONN_READ_BUDGET;
+    bool completed = false;
     for (;;) {
         size_t avail;
         uint8_t *p = thrift__wire_space(&c->reader, 65536, &avail);
@@ -452,6 +478,7 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents) {
                 break;
             }
             int fd_before = c->fd;
+            completed = true;
             handle_reply(c, m, mlen);
             // A callback may have freed or broken the connection.
             if (c->free_requested || c->fd != fd_before || c->state != ST_CONNECTED) {
@@ -463,6 +490,7 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents) {
         if (broke || (size_t)n < avail || budget == 0)
             break;
     }
+    conn_watch_partial(c, completed);
     c->depth--;
     maybe_destroy(c);
 }
@@ -929,6 +957,9 @@ thrift_conn_t *thrift_conn_new(struct ev_loop *loop, thrift_schema_t *schema, co
     thrift__wire_reader_init(&c->reader, c->opts.proto, c->opts.framing, c->opts.max_frame_size);
     ev_timer_init(&c->connect_timer, connect_timeout_cb, 1., 0.);
     c->connect_timer.data = c;
+    ev_init(&c->partial, partial_timeout_cb);
+    c->partial.data = c;
+    c->partial.repeat = c->opts.read_timeout_ms / 1000.0;
     ev_prepare_init(&c->flush, flush_cb);
     c->flush.data = c;
     ev_timer_init(&c->kick, kick_cb, 0., 0.);

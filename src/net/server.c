@@ -130,6 +130,7 @@ struct sconn {
     sconn_t *dirty_next; /* in the worker's list of connections to flush */
     bool dirty;
     ev_timer idle;
+    ev_timer partial; /* the read timeout, while inside a partial message */
     thrift__wire_reader_t reader;
     rpin_t *pin; /* pins the reader's current buffer, if any */
     size_t rbuf_bytes; /* the reader's capacity as counted in srv->buf_bytes */
@@ -788,6 +789,7 @@ static void sconn_close(sconn_t *c, thrift_close_reason_t why) {
     ev_io_stop(w->loop, &c->rio);
     ev_io_stop(w->loop, &c->wio);
     ev_timer_stop(w->loop, &c->idle);
+    ev_timer_stop(w->loop, &c->partial);
     close(c->fd);
     c->fd = -1;
     if (c->prev)
@@ -824,6 +826,24 @@ static void sconn_close(sconn_t *c, thrift_close_reason_t why) {
  * may never come. */
 #define SCONN_READ_BUDGET (64 * 1024)
 
+/* Arms, re-arms or stops the read timeout after a read: armed while a
+ * partial message is buffered, counted from when the last message completed
+ * (`completed`: some did in this callback) or the first byte came in. */
+static void sconn_watch_partial(sconn_t *c, bool completed) {
+    if (!c->srv->opts.read_timeout_ms || c->closed)
+        return;
+    if (thrift__wire_buffered(&c->reader) == 0)
+        ev_timer_stop(c->w->loop, &c->partial);
+    else if (completed || !ev_is_active(&c->partial))
+        ev_timer_again(c->w->loop, &c->partial);
+}
+
+static void sconn_partial_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)loop;
+    (void)revents;
+    sconn_close(w->data, THRIFT_CLOSE_READ_TIMEOUT);
+}
+
 static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
     (void)revents;
     sconn_t *c = w->data;
@@ -831,6 +851,7 @@ static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
         ev_timer_again(loop, &c->idle);
     c->refs++; // keep `c` alive while handlers run
     size_t budget = SCONN_READ_BUDGET;
+    bool completed = false;
     for (;;) {
         if (c->pin) {
             // Requests answered later point into this buffer: leave it to
@@ -883,6 +904,7 @@ static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
                 c->close_reason = THRIFT_CLOSE_PROTOCOL;
                 break;
             }
+            completed = true;
             dispatch(c, m, mlen);
             if (c->closed || c->close_after_flush || c->reading_stopped)
                 break;
@@ -896,6 +918,7 @@ static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
         ev_io_stop(loop, &c->rio);
         schedule_flush(c);
     }
+    sconn_watch_partial(c, completed);
     sconn_unref(c);
 }
 
@@ -949,6 +972,9 @@ static void sconn_open(worker_t *w, const struct handoff *h) {
     c->wio.data = c;
     ev_init(&c->idle, sconn_idle_cb);
     c->idle.data = c;
+    ev_init(&c->partial, sconn_partial_cb);
+    c->partial.data = c;
+    c->partial.repeat = srv->opts.read_timeout_ms / 1000.0;
     if (srv->opts.idle_timeout_ms) {
         c->idle.repeat = srv->opts.idle_timeout_ms / 1000.0;
         ev_timer_again(w->loop, &c->idle);
@@ -1384,6 +1410,7 @@ const char *thrift_close_reason_str(thrift_close_reason_t why) {
     case THRIFT_CLOSE_STOP: return "server stopping";
     case THRIFT_CLOSE_ERROR: return "socket error or out of memory";
     case THRIFT_CLOSE_MAX_CONNECTIONS: return "too many connections";
+    case THRIFT_CLOSE_READ_TIMEOUT: return "read timeout inside a partial message";
     case THRIFT_CLOSE_NO_DESCRIPTORS:
         return "accept failed: out of file descriptors or memory; accepting paused";
     }

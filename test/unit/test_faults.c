@@ -750,7 +750,7 @@ static void test_client_vanishes(struct ev_loop *loop) {
 
 /* ---- 4. broken servers, seen from the client ------------------------------------ */
 
-enum { FAKE_SILENT, FAKE_HALF_REPLY, FAKE_CLOSE, FAKE_WRONG_SEQID };
+enum { FAKE_SILENT, FAKE_HALF_REPLY, FAKE_CLOSE, FAKE_WRONG_SEQID, FAKE_HALF_STALL };
 
 typedef struct fake {
     struct ev_loop *loop;
@@ -773,7 +773,13 @@ static void fake_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
         f->cfd = -1;
         return;
     }
-    if (f->mode == FAKE_HALF_REPLY && f->got >= 4) {
+    if (f->mode == FAKE_HALF_STALL && f->got >= 4 && !f->answered) {
+        /* A reply frame of 100 bytes announced, 12 written, then silence
+         * with the connection open. */
+        static const uint8_t part[] = {0, 0, 0, 100, 0x80, 0x01, 0x00, 0x02, 0, 0, 0, 3, 'a', 'd', 'd', 0};
+        send(f->cfd, part, sizeof part, MSG_NOSIGNAL);
+        f->answered = true;
+    } else if (f->mode == FAKE_HALF_REPLY && f->got >= 4) {
         /* A reply frame of 100 bytes announced, 12 written, then close. */
         static const uint8_t part[] = {0, 0, 0, 100, 0x80, 0x01, 0x00, 0x02, 0, 0, 0, 3, 'a', 'd', 'd', 0};
         send(f->cfd, part, sizeof part, MSG_NOSIGNAL);
@@ -1282,6 +1288,156 @@ static void test_flood_starvation(struct ev_loop *loop) {
               "the connection (%llu breaks)", (unsigned long long)breaks);
 }
 
+/* ---- 10. the read timeout ---------------------------------------------------------- */
+
+static int read_timeout_closes;
+
+static void close_reason_cb(thrift_rpc_server_t *srv, thrift_conn_event_t ev, uint64_t id,
+                            const char *peer, thrift_close_reason_t why, void *ud) {
+    (void)srv;
+    (void)id;
+    (void)peer;
+    (void)ud;
+    if (ev == THRIFT_CONN_EVENT_CLOSED && why == THRIFT_CLOSE_READ_TIMEOUT)
+        read_timeout_closes++;
+}
+
+/* Turns the loop until the peer closes `fd`; the time it took, or -1. */
+static double wait_closed(struct ev_loop *loop, int fd, double seconds) {
+    double t0 = ev_time();
+    while (ev_time() - t0 < seconds) {
+        ev_run(loop, EVRUN_NOWAIT);
+        uint8_t b[256];
+        ssize_t k = recv(fd, b, sizeof b, 0);
+        if (k == 0 || (k < 0 && errno == ECONNRESET))
+            return ev_time() - t0;
+        ev_sleep(0.001);
+    }
+    return -1;
+}
+
+static void test_read_timeout(struct ev_loop *loop) {
+    thrift_conn_options_t *o = thrift_conn_options_new();
+    TAP_CHECK(o->read_timeout_ms == THRIFT_READ_TIMEOUT_DEFAULT_MS &&
+                  THRIFT_READ_TIMEOUT_DEFAULT_MS == 30000,
+              "options (and so thrift_rpc_server and dynthrift serve) default to a %u ms read "
+              "timeout", o->read_timeout_ms);
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    TAP_CHECK(thrift_conn_options_set(o, "read_timeout_ms", "x", &err) == THRIFT_INVALID &&
+                  thrift_conn_options_set(o, "read_timeout_ms", "300", &err) == THRIFT_OK &&
+                  o->read_timeout_ms == 300,
+              "\"read_timeout_ms\" is an option key");
+    const double rt = 0.3 * slack;
+    thrift_conn_options_set_read_timeout_ms(o, (uint32_t)(rt * 1000));
+    thrift_error_clear(&err);
+    thrift_rpc_server_t *srv = thrift_rpc_server_new(loop, schema, o, &err);
+    thrift_rpc_server_handle(srv, "Fault", "add", h_add, NULL, &err);
+    thrift_rpc_server_set_conn_cb(srv, close_reason_cb, NULL);
+    if (thrift_rpc_server_listen(srv, "127.0.0.1:0", &err)) {
+        printf("Bail out! %s\n", err.text);
+        exit(1);
+    }
+    int port = thrift_rpc_server_port(srv);
+    int fds0 = count_fds();
+    read_timeout_closes = 0;
+
+    /* A slowloris: a 16,000,000-byte frame announced, 2 MB of it sent, then
+     * silence. */
+    size_t part = 2u << 20;
+    uint8_t *half = calloc(1, 4 + part);
+    half[0] = 0x00, half[1] = 0xf4, half[2] = 0x24, half[3] = 0x00; /* 16,000,000 */
+    size_t bytes0 = thrift_rpc_server_buffer_bytes(srv);
+    int fd = raw_connect(port);
+    double t0 = ev_time();
+    send_all(loop, fd, half, 4 + part);
+    /* The socket buffers hold some: wait until the server has read it all. */
+    while (thrift_rpc_server_buffer_bytes(srv) < bytes0 + part && ev_time() - t0 < rt / 2) {
+        ev_run(loop, EVRUN_NOWAIT);
+        ev_sleep(0.001);
+    }
+    size_t held = thrift_rpc_server_buffer_bytes(srv);
+    double took = wait_closed(loop, fd, 5 * slack);
+    double since_send = ev_time() - t0;
+    spin(loop, 0.02);
+    size_t after = thrift_rpc_server_buffer_bytes(srv);
+    printf("# figure: a stalled half frame held %zu KB of read buffer; closed %.0f ms after its "
+           "first byte (read timeout %.0f ms); %zu KB held after\n",
+           held >> 10, since_send * 1000, rt * 1000, after >> 10);
+    TAP_CHECK(took >= 0 && since_send >= rt - 0.02 && since_send < rt + 0.5 * slack &&
+                  read_timeout_closes == 1,
+              "a slowloris stalled inside a 16 MB frame is closed after the read timeout "
+              "(%.0f ms, reason READ_TIMEOUT)", since_send * 1000);
+    TAP_CHECK(held >= part && after <= bytes0,
+              "and its read buffer is freed (%zu KB held, %zu KB after, %zu KB before)", held >> 10,
+              after >> 10, bytes0 >> 10);
+    close(fd);
+    free(half);
+
+    /* Trickling a byte every 50 ms does not reset it (an idle timeout would
+     * never fire). */
+    static const uint8_t frame[] = {0, 0, 0, 100, 0x80, 0x01, 0x00, 0x01, 0, 0, 0, 3, 'a', 'd',
+                                    'd', 0, 0, 0, 1};
+    fd = raw_connect(port);
+    t0 = ev_time();
+    bool closed = false;
+    for (size_t i = 0; i < sizeof frame && !closed; i++) {
+        send_all(loop, fd, frame + i, 1);
+        spin(loop, 0.05);
+        uint8_t b[16];
+        ssize_t k = recv(fd, b, sizeof b, 0);
+        closed = k == 0 || (k < 0 && errno == ECONNRESET);
+    }
+    if (!closed)
+        closed = wait_closed(loop, fd, 3 * slack) >= 0;
+    took = ev_time() - t0;
+    TAP_CHECK(closed && took >= rt - 0.02 && took < rt + 0.5 * slack && read_timeout_closes == 2,
+              "a client trickling one byte of a message every 50 ms is closed after the read "
+              "timeout too (%.0f ms)", took * 1000);
+    close(fd);
+
+    /* A client busy for 4 read timeouts with complete messages is not
+     * affected. */
+    thrift_conn_t *c = client_new(loop, port, o);
+    int good = 0, tries = 0;
+    t0 = ev_time();
+    while (ev_time() - t0 < 4 * rt) {
+        outcome_t oc;
+        tries++;
+        if (call_add(c, tries, 1, 2000, &oc) == THRIFT_OK && wait_for(loop, &oc.done, 3) &&
+            oc.st == THRIFT_OK && oc.v == tries + 1)
+            good++;
+        spin(loop, 0.02);
+    }
+    TAP_CHECK(good == tries && thrift_conn_break_count(c) == 0 && read_timeout_closes == 2,
+              "a client sending whole messages for %.0f ms keeps its connection (%d/%d calls)",
+              4 * rt * 1000, good, tries);
+    thrift_conn_free(c);
+    spin(loop, 0.05);
+    TAP_CHECK(thrift_rpc_server_connection_count(srv) == 0 && count_fds() == fds0,
+              "no connection or fd left (%d fds, %d before)", count_fds(), fds0);
+    thrift_rpc_server_free(srv);
+
+    /* The client side: a server stalled inside a reply fails the pending
+     * call (no call deadline) after the read timeout. */
+    fake_t f;
+    fake_start(&f, loop, FAKE_HALF_STALL);
+    c = client_new(loop, f.port, o);
+    outcome_t oc;
+    t0 = ev_time();
+    call_add(c, 1, 2, 0, &oc);
+    bool done = wait_for(loop, &oc.done, 5 * slack);
+    took = oc.at - t0;
+    TAP_CHECK(done && oc.st == THRIFT_TIMEOUT && oc.calls == 1 && took >= rt - 0.02 &&
+                  took < rt + 0.5 * slack && strstr(oc.text, "read timeout"),
+              "a server stalled inside a reply: the call without deadline fails with TIMEOUT after "
+              "the read timeout (%.0f ms: %s)", took * 1000, oc.text);
+    thrift_conn_free(c);
+    spin(loop, 0.02);
+    fake_stop(&f);
+    thrift_conn_options_free(o);
+}
+
 /* ---- 9. accept without file descriptors ------------------------------------------- */
 
 static int nodesc_events, accepted_events;
@@ -1664,6 +1820,8 @@ int main(void) {
             test_broken_servers(loop);
         if (!strcmp(only, "emfile"))
             test_accept_emfile();
+        if (!strcmp(only, "readtimeout"))
+            test_read_timeout(loop);
         ev_loop_destroy(loop);
         thrift_schema_unref(schema);
         return tap_done();
@@ -1678,6 +1836,7 @@ int main(void) {
     test_pool_restart(loop);
     test_flood_starvation(loop);
     test_accept_emfile();
+    test_read_timeout(loop);
     test_many(loop, valgrind);
     ev_loop_destroy(loop);
     thrift_schema_unref(schema);
