@@ -80,11 +80,23 @@ THRIFT_API thrift_status_t thrift_conn_options_set_multiplexed_name(thrift_conn_
                                                                     const char *name);
 /* Server connections: close after this long without a byte read; 0: never. */
 THRIFT_API void thrift_conn_options_set_idle_timeout_ms(thrift_conn_options_t *opts, uint32_t ms);
+/* How long a message may take to arrive once its first byte is in (more
+ * exactly: since the previous message on the connection completed, or the
+ * first byte of this one arrived).  A connection stuck inside a partial
+ * message for longer is closed and its read buffer freed, so a slow or
+ * stalled peer (a slowloris announcing a 16 MB frame) cannot hold memory
+ * for good.  A server closes the connection (THRIFT_CLOSE_READ_TIMEOUT); a
+ * client fails its pending calls with THRIFT_TIMEOUT.  An idle connection,
+ * between messages, is not affected (see the idle timeout).  Default
+ * THRIFT_READ_TIMEOUT_DEFAULT_MS (30 s), for servers and clients alike;
+ * 0: none. */
+#define THRIFT_READ_TIMEOUT_DEFAULT_MS 30000
+THRIFT_API void thrift_conn_options_set_read_timeout_ms(thrift_conn_options_t *opts, uint32_t ms);
 /* Sets an option from text, for hosts and command lines: "protocol"
  * (binary|compact|json), "transport"/"framing" (framed|buffered),
  * "connect_timeout_ms", "call_timeout_ms", "max_frame_size",
  * "multiplexed" (0|1), "multiplex_name" (a service name: implies
- * multiplexed), "idle_timeout_ms".  THRIFT_NOT_FOUND for an unknown
+ * multiplexed), "idle_timeout_ms", "read_timeout_ms".  THRIFT_NOT_FOUND for an unknown
  * key, THRIFT_INVALID for a bad value. */
 THRIFT_API thrift_status_t thrift_conn_options_set(thrift_conn_options_t *opts, const char *key,
                                                    const char *value, thrift_error_t *err);
@@ -289,7 +301,15 @@ typedef enum thrift_close_reason {
     THRIFT_CLOSE_PROTOCOL = 3, /* undecodable input or an oversized frame */
     THRIFT_CLOSE_STOP = 4,     /* thrift_rpc_server_stop or _free */
     THRIFT_CLOSE_ERROR = 5,    /* a socket error or out of memory */
-    THRIFT_CLOSE_MAX_CONNECTIONS = 6 /* (REJECTED) the connection limit */
+    THRIFT_CLOSE_MAX_CONNECTIONS = 6, /* (REJECTED) the connection limit */
+    /* (REJECTED, id 0, peer "?") accept(2) failed for want of file
+     * descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM): no connection
+     * was taken.  Accepting pauses and is retried every 100 ms; waiting
+     * clients stay in the listen backlog until descriptors free up.
+     * Reported once per pause, not per retry. */
+    THRIFT_CLOSE_NO_DESCRIPTORS = 7,
+    /* a message begun did not complete within the read timeout */
+    THRIFT_CLOSE_READ_TIMEOUT = 8
 } thrift_close_reason_t;
 
 /* A short English text for `why` ("idle timeout"); static. */

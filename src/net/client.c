@@ -60,6 +60,7 @@ struct thrift_conn {
     int state;
     ev_io rio, wio;
     ev_timer connect_timer;
+    ev_timer partial; /* the read timeout, while inside a partial reply */
     ev_prepare flush;
     ev_timer kick; /* defers failures detected inside a submitting call */
     thrift_error_t kick_err;
@@ -206,7 +207,9 @@ static void pcall_fail(thrift_conn_t *c, pcall_t *p, const thrift_error_t *err) 
     pcall_finish(c, p, &r);
 }
 
-static void fail_all(thrift_conn_t *c, const thrift_error_t *err) {
+/* Fails every pending call with `err`; `app_type` is what
+ * thrift_result_app_type reports (-1: no TApplicationException). */
+static void fail_all_typed(thrift_conn_t *c, const thrift_error_t *err, int app_type) {
     // Detach both lists first: a callback may submit new calls, which must
     // not be failed by this break.
     pcall_t *lists[2] = {c->head, c->ow_head};
@@ -222,6 +225,7 @@ static void fail_all(thrift_conn_t *c, const thrift_error_t *err) {
             result_init(&r, p->fn);
             r.err = *err;
             r.status = err->code;
+            r.app_type = app_type;
             thrift_call_cb cb = p->cb;
             void *ud = p->ud;
             pcall_put(c, p);
@@ -234,6 +238,8 @@ static void fail_all(thrift_conn_t *c, const thrift_error_t *err) {
         }
     }
 }
+
+static void fail_all(thrift_conn_t *c, const thrift_error_t *err) { fail_all_typed(c, err, -1); }
 
 /* Runs at the end of every event callback: completes a free requested from
  * inside a user callback.  Returns true when the connection is gone. */
@@ -337,6 +343,7 @@ static void conn_close_fd(thrift_conn_t *c) {
         c->fd = -1;
     }
     ev_timer_stop(c->loop, &c->connect_timer);
+    ev_timer_stop(c->loop, &c->partial);
     ev_prepare_stop(c->loop, &c->flush);
     c->state = ST_IDLE;
     thrift_buffer_clear(c->out);
@@ -399,11 +406,43 @@ static void connect_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents) {
 
 static void handle_reply(thrift_conn_t *c, const uint8_t *msg, size_t len);
 
+/* Bytes one read callback takes from the socket before it returns to the
+ * loop: a server that keeps the socket full must not hold off the call
+ * deadlines, the other connections and the timers of the loop.  libev calls
+ * again while the socket stays readable; every complete reply among the
+ * bytes read is handled first, so none waits for more input. */
+#define CONN_READ_BUDGET (64 * 1024)
+
+static void partial_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)loop;
+    (void)revents;
+    thrift_conn_t *c = w->data;
+    c->depth++;
+    conn_break(c, THRIFT_TIMEOUT, "connection to %s: %s",
+               "a reply begun did not complete within the read timeout");
+    c->depth--;
+    maybe_destroy(c);
+}
+
+/* Arms, re-arms or stops the read timeout after a read: armed while a
+ * partial reply is buffered, counted from when the last reply completed
+ * (`completed`: some did in this callback) or its first byte came in. */
+static void conn_watch_partial(thrift_conn_t *c, bool completed) {
+    if (!c->opts.read_timeout_ms || c->state != ST_CONNECTED || c->free_requested)
+        return;
+    if (thrift__wire_buffered(&c->reader) == 0)
+        ev_timer_stop(c->loop, &c->partial);
+    else if (completed || !ev_is_active(&c->partial))
+        ev_timer_again(c->loop, &c->partial);
+}
+
 static void read_cb(struct ev_loop *loop, ev_io *w, int revents) {
     (void)loop;
     (void)revents;
     thrift_conn_t *c = w->data;
     c->depth++;
+    size_t budget = CONN_READ_BUDGET;
+    bool completed = false;
     for (;;) {
         size_t avail;
         uint8_t *p = thrift__wire_space(&c->reader, 65536, &avail);
@@ -411,6 +450,8 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents) {
             conn_break(c, THRIFT_NOMEM, "connection to %s: %s", "out of memory");
             break;
         }
+        if (avail > budget)
+            avail = budget;
         ssize_t n = recv(c->fd, p, avail, 0);
         if (n < 0 && errno == EINTR)
             continue;
@@ -437,6 +478,7 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents) {
                 break;
             }
             int fd_before = c->fd;
+            completed = true;
             handle_reply(c, m, mlen);
             // A callback may have freed or broken the connection.
             if (c->free_requested || c->fd != fd_before || c->state != ST_CONNECTED) {
@@ -444,9 +486,11 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents) {
                 break;
             }
         }
-        if (broke || (size_t)n < avail)
+        budget -= (size_t)n;
+        if (broke || (size_t)n < avail || budget == 0)
             break;
     }
+    conn_watch_partial(c, completed);
     c->depth--;
     maybe_destroy(c);
 }
@@ -532,6 +576,29 @@ static bool name_matches(const thrift_function_def_t *fn, const char *name, size
     return len == fn->name_len && !memcmp(name, fn->name, len);
 }
 
+/* Whether a call on this connection was ever sent with `seqid`: seqids run
+ * from 1 up, and once they wrapped every positive one was. */
+static bool seqid_was_issued(const thrift_conn_t *c, int32_t seqid) {
+    return seqid > 0 && (c->seqid_wrapped || seqid < c->next_seqid);
+}
+
+/* A reply to a call never made: the peer answers some other stream, or
+ * lost count.  Nothing that arrives later can be trusted to match, so, as
+ * Apache's clients raise BAD_SEQUENCE_ID, every pending call fails with what
+ * arrived and the connection is closed (the next call reconnects). */
+static void reply_out_of_sequence(thrift_conn_t *c, const thrift_message_header_t *hdr) {
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift__error_set(&err, THRIFT_APP_EXCEPTION,
+                      "connection to %s: out of sequence reply: seqid %d (method '%.*s', message "
+                      "type %d) was never sent on this connection",
+                      c->address, (int)hdr->seqid, (int)(hdr->name_len > 200 ? 200 : hdr->name_len),
+                      hdr->name, (int)hdr->type);
+    thrift__error_set_source(&err, "TApplicationException");
+    conn_close_fd(c);
+    fail_all_typed(c, &err, THRIFT_APPEX_BAD_SEQUENCE_ID);
+}
+
 static void handle_reply(thrift_conn_t *c, const uint8_t *msg, size_t len) {
     thrift_message_header_t hdr;
     size_t hlen = 0;
@@ -542,8 +609,12 @@ static void handle_reply(thrift_conn_t *c, const uint8_t *msg, size_t len) {
         return;
     }
     pcall_t *p = find_call(c, hdr.seqid);
-    if (!p)
-        return; // a late reply to a call that timed out: dropped by seqid
+    if (!p) {
+        if (seqid_was_issued(c, hdr.seqid))
+            return; // a late reply to a call that timed out: dropped by seqid
+        reply_out_of_sequence(c, &hdr);
+        return;
+    }
     thrift_result_t r;
     result_init(&r, p->fn);
     if (!c->reply_arena)
@@ -886,6 +957,9 @@ thrift_conn_t *thrift_conn_new(struct ev_loop *loop, thrift_schema_t *schema, co
     thrift__wire_reader_init(&c->reader, c->opts.proto, c->opts.framing, c->opts.max_frame_size);
     ev_timer_init(&c->connect_timer, connect_timeout_cb, 1., 0.);
     c->connect_timer.data = c;
+    ev_init(&c->partial, partial_timeout_cb);
+    c->partial.data = c;
+    c->partial.repeat = c->opts.read_timeout_ms / 1000.0;
     ev_prepare_init(&c->flush, flush_cb);
     c->flush.data = c;
     ev_timer_init(&c->kick, kick_cb, 0., 0.);

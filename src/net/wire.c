@@ -19,6 +19,7 @@ void thrift__conn_options_defaults(thrift_conn_options_t *o) {
     o->proto = THRIFT_PROTO_BINARY;
     o->framing = THRIFT_FRAMING_FRAMED;
     o->connect_timeout_ms = 5000;
+    o->read_timeout_ms = THRIFT_READ_TIMEOUT_DEFAULT_MS;
     o->max_frame_size = 16384000;
 }
 
@@ -71,6 +72,9 @@ thrift_status_t thrift_conn_options_set_multiplexed_name(thrift_conn_options_t *
 void thrift_conn_options_set_idle_timeout_ms(thrift_conn_options_t *o, uint32_t ms) {
     o->idle_timeout_ms = ms;
 }
+void thrift_conn_options_set_read_timeout_ms(thrift_conn_options_t *o, uint32_t ms) {
+    o->read_timeout_ms = ms;
+}
 
 static bool parse_u64(const char *s, uint64_t *out) {
     if (!s || !*s)
@@ -113,13 +117,15 @@ thrift_status_t thrift_conn_options_set(thrift_conn_options_t *o, const char *ke
                                      "%s: expected a service name without ':' of at most %d bytes",
                                      key, THRIFT_MULTIPLEXED_NAME_MAX);
     } else if (!strcmp(key, "connect_timeout_ms") || !strcmp(key, "call_timeout_ms") ||
-               !strcmp(key, "idle_timeout_ms")) {
+               !strcmp(key, "idle_timeout_ms") || !strcmp(key, "read_timeout_ms")) {
         if (!num || n > UINT32_MAX)
             return thrift__error_set(err, THRIFT_INVALID, "%s: expected milliseconds", key);
         if (key[0] == 'c' && key[1] == 'o')
             o->connect_timeout_ms = (uint32_t)n;
         else if (key[0] == 'c')
             o->call_timeout_ms = (uint32_t)n;
+        else if (key[0] == 'r')
+            o->read_timeout_ms = (uint32_t)n;
         else
             o->idle_timeout_ms = (uint32_t)n;
     } else if (!strcmp(key, "max_frame_size")) {
