@@ -7,7 +7,7 @@
   input.json      the JSON value fed to `dynthrift encode`
   expected.json   the exact text `dynthrift decode` prints after the round
                   trip (one line), checked through binary, compact and json
-  error.txt       or: the exact line `dynthrift encode` prints on stderr
+  error.txt       or: the exact text `dynthrift encode` prints on stderr
                   (exit status 65); every protocol must fail the same way
   args.txt        optional: extra encode options (--ignore-unknown ...)
 
@@ -26,16 +26,18 @@ def read(path, default=None):
         return f.read()
 
 
-def run(cli, args, data):
+def run(cli, args, data, cwd):
     p = subprocess.run([cli] + args, input=data, stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=60)
+                       stderr=subprocess.PIPE, timeout=60, cwd=cwd)
     return p.returncode, p.stdout, p.stderr.decode('utf-8', 'replace')
 
 
 def run_case(cli, case):
-    schema = os.path.join(case, 'schema.thrift')
-    if not os.path.exists(schema):
-        schema = os.path.join(os.path.dirname(case), 'schema.thrift')
+    # Run in the case folder with a relative schema path, so that an IDL
+    # error's file:line:col in error.txt does not depend on the checkout.
+    schema = 'schema.thrift'
+    if not os.path.exists(os.path.join(case, schema)):
+        schema = os.path.join('..', 'schema.thrift')
     tname = read(os.path.join(case, 'type.txt')).decode().strip()
     data = read(os.path.join(case, 'input.json'))
     extra = (read(os.path.join(case, 'args.txt'), b'').decode().split())
@@ -44,7 +46,7 @@ def run_case(cli, case):
     problems = []
     for proto in PROTOCOLS:
         rc, out, err = run(cli, ['encode', schema, tname, '--protocol', proto] + extra,
-                           data)
+                           data, case)
         if error is not None:
             want = error.decode().strip()
             if rc != 65 or err.strip() != want:
@@ -54,7 +56,8 @@ def run_case(cli, case):
         if rc != 0:
             problems.append('%s: encode failed (%d): %s' % (proto, rc, err.strip()))
             continue
-        rc, back, err = run(cli, ['decode', schema, tname, '--protocol', proto], out)
+        rc, back, err = run(cli, ['decode', schema, tname, '--protocol', proto], out,
+                           case)
         if rc != 0:
             problems.append('%s: decode failed (%d): %s' % (proto, rc, err.strip()))
             continue
