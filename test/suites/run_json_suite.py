@@ -68,6 +68,33 @@ def run_case(cli, case):
     return problems
 
 
+# The decode command itself, on the suite's shared schema: (name, args,
+# stdin, exit status, exact stdout, text stderr must contain).
+CLI_CHECKS = [
+    # issue 10, item 12: a rejected input prints nothing on stdout
+    ('decode: trailing bytes print nothing', ['decode', 'schema.thrift', 'Address'],
+     b'\x0b\x00\x01\x00\x00\x00\x01a\x00\x01', 65, b'', '<binary>@9: 1 trailing bytes after the value'),
+    ('decode --raw: trailing bytes print nothing',
+     ['decode', '--raw'], b'\x00\x01', 65, b'', '1 trailing bytes after the value'),
+    ('decode: the value alone is printed', ['decode', 'schema.thrift', 'Address'],
+     b'\x0b\x00\x01\x00\x00\x00\x01a\x00', 0, b'{"street":"a"}\n', ''),
+    # issue 10, item 12: a compact size beyond 2^31-1 is not "negative"
+    ('decode compact: huge map size', ['decode', 'schema.thrift', 'Payload',
+                                       '--protocol', 'compact'],
+     b'\x16\x02\x2b\xff\xff\xff\xff\x0f\x00', 65, b'',
+     'map size 4294967295 is invalid (larger than 2147483647)'),
+]
+
+
+def check_cli(cli, suite, args, stdin, want_rc, want_out, want_err):
+    rc, out, err = run(cli, args, stdin, suite)
+    if rc != want_rc or out != want_out or want_err not in err:
+        return ['expected exit %d, stdout %r, stderr containing %r'
+                % (want_rc, want_out, want_err),
+                'got exit %d, stdout %r, stderr %r' % (rc, out[:200], err[:300])]
+    return []
+
+
 def main():
     suite = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
         os.path.dirname(os.path.abspath(__file__)), 'json')
@@ -86,7 +113,13 @@ def main():
                 print('#   ' + line[:500])
         failed += bool(problems)
         sys.stdout.flush()
-    print('1..%d' % len(cases))
+    for i, (name, args, stdin, rc, out, err) in enumerate(CLI_CHECKS, len(cases) + 1):
+        problems = check_cli(cli, suite, args, stdin, rc, out, err)
+        print('%s %d - cli: %s' % ('not ok' if problems else 'ok', i, name))
+        for p in problems:
+            print('#   ' + p[:500])
+        failed += bool(problems)
+    print('1..%d' % (len(cases) + len(CLI_CHECKS)))
     return 1 if failed else 0
 
 
