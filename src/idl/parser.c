@@ -1573,6 +1573,15 @@ static const thrift_const_value_t *eval(eval_ctx_t *E, thrift_module_def_t *m,
             v->u.str.ptr = dupn(L, s, len);
             v->u.str.len = len;
         } else {
+            // A string is UTF-8 on every wire and in JSON; only binary may
+            // hold any bytes.
+            if (rt->kind == THRIFT_KIND_STRING &&
+                !thrift__utf8_valid((const uint8_t *)n->s, n->len))
+                type_error(L, n,
+                           "type error: const \"%s\" was declared as string, "
+                           "but its bytes are not valid UTF-8 (binary may hold "
+                           "any bytes)",
+                           NAME);
             v->u.str.ptr = dupn(L, n->s, n->len);
             v->u.str.len = n->len;
         }
