@@ -632,6 +632,21 @@ static uint64_t map_key_hash(const thrift_value_t *k) {
     return thrift__hash_bytes(&k->u.i, sizeof k->u.i);
 }
 
+// A string key holding a NUL byte cannot be an object member name that
+// reads back: jansson refuses it ("NUL byte in object key not supported"),
+// and the direct scanner agrees with jansson.  Such a map is written in the
+// [[key, value], ...] form instead, which both read for every map.
+static bool map_key_has_nul(const thrift_value_t *v) {
+    if (v->type->key->resolved->kind != THRIFT_KIND_STRING)
+        return false;
+    for (uint32_t i = 0; i < v->count; i++) {
+        const thrift_value_t *k = &v->u.c.items[2 * (size_t)i];
+        if (k->u.bytes.len && memchr(k->u.bytes.ptr, 0, k->u.bytes.len))
+            return true;
+    }
+    return false;
+}
+
 /* Sets *winners to NULL when every key of map `v` is distinct (the common
  * case; small maps are checked without allocating), else to a malloc'd
  * array (free it) giving per entry the entry whose value goes there, or
@@ -742,7 +757,7 @@ static json_t *container_to_json(out_ctx_t *c, const thrift_value_t *v) {
     }
     // map
     const thrift_type_def_t *kt = v->type->key->resolved;
-    if (thrift__json_is_object_key_kind(kt->kind)) {
+    if (thrift__json_is_object_key_kind(kt->kind) && !map_key_has_nul(v)) {
         uint32_t *winners;
         if (!map_winners(v, &winners))
             return out_oom(c);
@@ -1011,7 +1026,8 @@ static bool map_entries_to_text(text_ctx_t *c, const thrift_value_t *v,
 
 static bool map_to_text(text_ctx_t *c, const thrift_value_t *v) {
     const thrift_type_def_t *kt = v->type->key->resolved;
-    bool as_object = thrift__json_is_object_key_kind(kt->kind);
+    bool as_object =
+        thrift__json_is_object_key_kind(kt->kind) && !map_key_has_nul(v);
     if (v->count == 0)
         return thrift__buf_puts(c->b, as_object ? "{}" : "[]");
     uint32_t *winners = NULL;
