@@ -8,7 +8,10 @@ processes against real peers:
   (framed server with --buffered, a server answering in another framing,
   protocol or in HTTP), each named;
 - `call` option and input mistakes (repeated or listed --addr, unknown
-  --lines keys, --lines --pretty, a TApplicationException printed once).
+  --lines keys, --lines --pretty, a TApplicationException printed once);
+- `bench` as wrk/ghz users expect: oneway methods, first error of each
+  kind, latency n/a and exit 1 when nothing succeeded, --fail-on-error,
+  --max-p99, --latency, compact --json and --pretty, SIGINT's report.
 
 TAP on stdout; exit 77 when a peer is missing.  Loopback only, port 0; the
 peers are threads of this process or children stopped by their PID.
@@ -76,12 +79,25 @@ def run(args, stdin=None, timeout=30, env=None):
 
 def apache_server(gen, transport, protocol):
     """Apache's TSimpleServer for Bench in a daemon thread; returns the address."""
+    from bench.ttypes import BenchError, Payload
+
     class Handler:
         def ping(self):
             pass
 
         def add(self, a, b):
+            if a == 9:
+                raise ValueError("nine")  # Apache answers INTERNAL_ERROR
             return a + b
+
+        def fire(self, n):
+            pass
+
+        def fail(self, code):
+            raise BenchError(code=code, message="failed with %d" % code)
+
+        def echo(self, p):
+            return p or Payload(request_id=0)
 
     sock = TSocket.TServerSocket(host="127.0.0.1", port=0)
     tf = (TTransport.TBufferedTransportFactory() if transport == "buffered"
@@ -228,6 +244,66 @@ def main():
     rc, out, err, _ = run(["call", BENCH, "Bench", "--lines", "--pretty", "--addr", framed],
                           stdin='{"method": "ping"}\n')
     ok(rc == 64 and "--pretty" in err, "--lines --pretty refused", (rc, err))
+
+
+    # ---- bench as wrk/ghz users expect -----------------------------------
+    rc, out, err, took = run(["bench", BENCH, "Bench.fire", "[1]", "--addr", framed,
+                              "-n", "2000", "--json"])
+    rep_ = json.loads(out) if out.strip() else {}
+    ok(rc == 0 and rep_.get("calls") == 2000 and rep_.get("successes") == 2000 and took < 10,
+       "bench -n on a oneway method: done when written, no reply awaited (%.1f s)" % took,
+       (rc, out, err))
+    rc, out, err, took = run(["bench", BENCH, "Bench.fire", "[1]", "--addr", framed,
+                              "-d", "0.5", "--json"])
+    rep_ = json.loads(out) if out.strip() else {}
+    ok(rc == 0 and rep_.get("successes", 0) > 100 and took < 5,
+       "bench -d on a oneway method: more than one call (%s)" % rep_.get("successes"),
+       (rc, out, err))
+    ok(out.count("\n") == 1, "bench --json: one line by default", out)
+    rc, out, err, _ = run(["bench", BENCH, "Bench.ping", "--addr", framed, "-n", "20",
+                           "--json", "--pretty"])
+    ok(rc == 0 and out.count("\n") > 10 and json.loads(out)["calls"] == 20,
+       "bench --json --pretty: indented", (rc, out, err))
+
+    rc, out, err, _ = run(["bench", BENCH, "Bench.fail", "[3]", "--addr", framed, "-n", "50",
+                           "--json"])
+    rep_ = json.loads(out) if out.strip() else {}
+    first = rep_.get("first_errors", {}).get("declared_exception", "")
+    ok(rc == 1 and rep_.get("successes") == 0 and rep_.get("latency_us", 0) is None
+       and "failed with 3" in first and "no call succeeded" in err,
+       "bench: nothing succeeded -> exit 1, latency null, first declared exception shown",
+       (rc, out, err))
+    rc, out, err, _ = run(["bench", BENCH, "Bench.add", "[9, 1]", "--addr", framed, "-n", "50"])
+    ok(rc == 1 and "latency     n/a" in out and "TApplicationException INTERNAL_ERROR" in out,
+       "bench text report: latency n/a, first application exception shown", (rc, out, err))
+    rc, out, err, _ = run(["bench", BENCH, "Bench.add", "[1, 2]", "--addr", framed, "-n", "200",
+                           "--fail-on-error"])
+    ok(rc == 0, "bench --fail-on-error: a clean run exits 0", (rc, out, err))
+    rc, out, err, _ = run(["bench", BENCH, "Bench.add", "[1, 2]", "--addr", framed, "-n", "200",
+                           "--max-p99", "0"])
+    ok(rc == 1 and "--max-p99" in err, "bench --max-p99 0: threshold exceeded -> exit 1",
+       (rc, out, err))
+    rc, out, err, _ = run(["bench", BENCH, "Bench.add", "[1, 2]", "--addr", framed, "-n", "200",
+                           "--latency"])
+    ok(rc == 0 and "latency distribution" in out and "99.99%" in out,
+       "bench --latency: the distribution", (rc, out, err))
+
+    # Ctrl-C: the report of what was measured so far.
+    p = subprocess.Popen([CLI, "bench", BENCH, "Bench.ping", "--addr", framed, "-d", "60",
+                          "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    CHILDREN.append(p)
+    time.sleep(1.0)
+    t0 = time.time()
+    p.send_signal(signal.SIGINT)
+    try:
+        out, err = p.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+    rep_ = json.loads(out) if out.strip() else {}
+    ok(p.returncode == 0 and rep_.get("interrupted") is True and rep_.get("successes", 0) > 0
+       and time.time() - t0 < 5, "bench: SIGINT stops the run and prints the report so far",
+       (p.returncode, out, err))
 
 
 if __name__ == "__main__":
