@@ -150,7 +150,18 @@ THRIFT_API thrift_conn_t *thrift_conn_new(struct ev_loop *loop, thrift_schema_t 
 
 /* The blocking flavour: a connection with its own private loop, connected
  * before returning (within the connect timeout).  Use it with thrift_call*.
- * Returns owned; free with thrift_conn_free.  NULL on failure. */
+ * Returns owned; free with thrift_conn_free.  NULL on failure, with err
+ * saying why as the async path does ("connect to HOST:PORT: Connection
+ * refused", "... timed out").
+ *
+ * Defaults (thrift_conn_options_new): binary protocol, framed transport,
+ * 5000 ms connect timeout, NO call timeout (a call waits as long as the
+ * connection lives; set thrift_conn_options_set_call_timeout_ms for a
+ * deadline, which the dynthrift CLI always does), 16384000-byte frames.  A
+ * peer answering in another framing or protocol is recognized from its
+ * first bytes and the error says so ("... the peer seems to use buffered
+ * (unframed) transport"); a peer that reads our request as something else
+ * may say nothing at all, which only a call timeout catches. */
 THRIFT_API thrift_conn_t *thrift_connect(thrift_schema_t *schema, const char *service,
                                          const char *address, const thrift_conn_options_t *opts,
                                          thrift_error_t *err);
@@ -167,6 +178,13 @@ THRIFT_API size_t thrift_conn_pending(const thrift_conn_t *conn);
  * timeout, peer close, bad reply stream): pools compare it before and after
  * a call to tell a dead connection from a failed call. */
 THRIFT_API uint64_t thrift_conn_break_count(const thrift_conn_t *conn);
+/* Bytes written to and received from the peer since the connection was
+ * created (over all reconnects; read them inside a failed call's callback
+ * to judge that call's connection): with no byte
+ * received after a request went out, a timeout or close points at a
+ * transport or protocol mismatch rather than a slow server. */
+THRIFT_API uint64_t thrift_conn_bytes_sent(const thrift_conn_t *conn);
+THRIFT_API uint64_t thrift_conn_bytes_received(const thrift_conn_t *conn);
 /* The service definition the connection talks to.  Borrowed. */
 THRIFT_API const thrift_service_def_t *thrift_conn_service(const thrift_conn_t *conn);
 /* An empty args struct for `method`, allocated in `arena`, to fill by name

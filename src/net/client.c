@@ -70,6 +70,11 @@ struct thrift_conn {
     thrift_buffer_t *out;
     size_t out_off;           /* bytes of `out` already written */
     uint64_t written_total;   /* bytes written since creation */
+    uint64_t sent_total;      /* bytes written, over all reconnects */
+    uint64_t read_total;      /* bytes received, over all reconnects */
+    /* The last failure that broke the connection (or its connect), kept
+     * for thrift_connect, which has no call to report it through. */
+    thrift_error_t last_break;
     uint64_t queued_total;    /* bytes queued since creation */
 
     pcall_t *head, *tail;     /* two-way calls awaiting replies */
@@ -213,6 +218,7 @@ static void fail_all_typed(thrift_conn_t *c, const thrift_error_t *err, int app_
     // Detach both lists first: a callback may submit new calls, which must
     // not be failed by this break.
     pcall_t *lists[2] = {c->head, c->ow_head};
+    c->last_break = *err;
     c->head = c->tail = c->ow_head = c->ow_tail = NULL;
     for (int i = 0; i < 2; i++) {
         pcall_t *p = lists[i];
@@ -295,6 +301,7 @@ static bool do_write(thrift_conn_t *c) {
         }
         c->out_off += (size_t)n;
         c->written_total += (uint64_t)n;
+        c->sent_total += (uint64_t)n;
     }
     if (ev_is_active(&c->wio))
         ev_io_stop(c->loop, &c->wio);
@@ -458,11 +465,12 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents) {
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             break;
         if (n <= 0) {
-            conn_break(c, THRIFT_CLOSED, "connection to %s closed%s",
+            conn_break(c, THRIFT_CLOSED, n == 0 ? "connection to %s closed%s" : "connection to %s closed: %s",
                        n == 0 ? " by the peer" : strerror(errno));
             break;
         }
         thrift__wire_commit(&c->reader, (size_t)n);
+        c->read_total += (uint64_t)n;
         bool broke = false;
         for (;;) {
             const uint8_t *m;
@@ -641,7 +649,15 @@ static void handle_reply(thrift_conn_t *c, const uint8_t *msg, size_t len) {
             r.app_type = t ? (int)thrift_value_int(t) : 0;
             thrift__error_set(&r.err, THRIFT_APP_EXCEPTION, "%.*s", (int)ml,
                               mp ? (const char *)mp : "");
-            thrift__error_set_source(&r.err, "TApplicationException");
+            // The type goes into the source so every renderer shows it:
+            // "TApplicationException UNKNOWN_METHOD: Invalid method name".
+            const char *tn = thrift_app_exception_type_name(r.app_type);
+            char src[64];
+            if (tn)
+                snprintf(src, sizeof src, "TApplicationException %s", tn);
+            else
+                snprintf(src, sizeof src, "TApplicationException type %d", r.app_type);
+            thrift__error_set_source(&r.err, src);
             r.value = ex;
         }
     } else if (hdr.type != THRIFT_MSG_REPLY) {
@@ -1071,12 +1087,19 @@ thrift_conn_t *thrift_connect(thrift_schema_t *schema, const char *service, cons
         return NULL;
     }
     if (c->state != ST_CONNECTED) {
-        thrift__error_set(err, THRIFT_TRANSPORT, "cannot connect to %s", address);
+        // The reason (refused, timed out...) as the async path reports it.
+        if (c->last_break.code)
+            thrift__error_set(err, c->last_break.code, "%s", c->last_break.text);
+        else
+            thrift__error_set(err, THRIFT_TRANSPORT, "cannot connect to %s", address);
         thrift_conn_free(c);
         return NULL;
     }
     return c;
 }
+
+uint64_t thrift_conn_bytes_sent(const thrift_conn_t *c) { return c ? c->sent_total : 0; }
+uint64_t thrift_conn_bytes_received(const thrift_conn_t *c) { return c ? c->read_total : 0; }
 
 thrift_result_t *thrift_conn_last_result(thrift_conn_t *c) { return c ? &c->last : NULL; }
 

@@ -464,6 +464,15 @@ static void test_messages(void) {
     TAP_CHECK(back && thrift_value_int(thrift_value_get(back, "type")) == 1 &&
                   thrift_value_equal(back, ex),
               "TApplicationException decoded");
+    TAP_CHECK(!strcmp(thrift_app_exception_type_name(THRIFT_APPEX_UNKNOWN_METHOD),
+                      "UNKNOWN_METHOD") &&
+                  !strcmp(thrift_app_exception_type_name(THRIFT_APPEX_UNSUPPORTED_CLIENT_TYPE),
+                          "UNSUPPORTED_CLIENT_TYPE") &&
+                  !strcmp(thrift_app_exception_type_name(0), "UNKNOWN") &&
+                  !thrift_app_exception_type_name(11) && !thrift_app_exception_type_name(-1),
+              "TApplicationException type names; NULL outside the table");
+    TAP_CHECK(!strcmp(thrift_status_name(THRIFT_NOMEM), "THRIFT_NOMEM"),
+              "thrift_status_name gives the enumerator's name, as documented");
     thrift_buffer_free(b);
 }
 
