@@ -67,16 +67,21 @@ struct thrift_conn {
     bool write_wants_read;    /* a TLS write waits for bytes to arrive */
     ev_io rio, wio;
     ev_timer connect_timer;
+    ev_timer partial; /* the read timeout, while inside a partial reply */
     ev_prepare flush;
     ev_timer kick; /* defers failures detected inside a submitting call */
     thrift_error_t kick_err;
     bool kick_pending;
-    thrift_error_t last_break; /* why the connection last broke: for thrift_connect */
 
     thrift__wire_reader_t reader;
     thrift_buffer_t *out;
     size_t out_off;           /* bytes of `out` already written */
     uint64_t written_total;   /* bytes written since creation */
+    uint64_t sent_total;      /* bytes written, over all reconnects */
+    uint64_t read_total;      /* bytes received, over all reconnects */
+    /* The last failure that broke the connection (or its connect), kept
+     * for thrift_connect, which has no call to report it through. */
+    thrift_error_t last_break;
     uint64_t queued_total;    /* bytes queued since creation */
 
     pcall_t *head, *tail;     /* two-way calls awaiting replies */
@@ -214,10 +219,13 @@ static void pcall_fail(thrift_conn_t *c, pcall_t *p, const thrift_error_t *err) 
     pcall_finish(c, p, &r);
 }
 
-static void fail_all(thrift_conn_t *c, const thrift_error_t *err) {
+/* Fails every pending call with `err`; `app_type` is what
+ * thrift_result_app_type reports (-1: no TApplicationException). */
+static void fail_all_typed(thrift_conn_t *c, const thrift_error_t *err, int app_type) {
     // Detach both lists first: a callback may submit new calls, which must
     // not be failed by this break.
     pcall_t *lists[2] = {c->head, c->ow_head};
+    c->last_break = *err;
     c->head = c->tail = c->ow_head = c->ow_tail = NULL;
     for (int i = 0; i < 2; i++) {
         pcall_t *p = lists[i];
@@ -230,6 +238,7 @@ static void fail_all(thrift_conn_t *c, const thrift_error_t *err) {
             result_init(&r, p->fn);
             r.err = *err;
             r.status = err->code;
+            r.app_type = app_type;
             thrift_call_cb cb = p->cb;
             void *ud = p->ud;
             pcall_put(c, p);
@@ -242,6 +251,8 @@ static void fail_all(thrift_conn_t *c, const thrift_error_t *err) {
         }
     }
 }
+
+static void fail_all(thrift_conn_t *c, const thrift_error_t *err) { fail_all_typed(c, err, -1); }
 
 /* Runs at the end of every event callback: completes a free requested from
  * inside a user callback.  Returns true when the connection is gone. */
@@ -289,6 +300,7 @@ static bool do_write(thrift_conn_t *c) {
                                              len - c->out_off, &taken, &err);
     c->out_off += taken;
     c->written_total += taken;
+    c->sent_total += taken;
     c->write_wants_read = false;
     if (st == THRIFT_NEED_MORE) {
         if (c->stream.want == THRIFT__WANT_READ)
@@ -362,6 +374,7 @@ static void conn_close_fd(thrift_conn_t *c) {
     }
     c->read_wants_write = c->write_wants_read = false;
     ev_timer_stop(c->loop, &c->connect_timer);
+    ev_timer_stop(c->loop, &c->partial);
     ev_prepare_stop(c->loop, &c->flush);
     c->state = ST_IDLE;
     thrift_buffer_clear(c->out);
@@ -374,7 +387,6 @@ static void conn_break(thrift_conn_t *c, thrift_status_t code, const char *fmt, 
     thrift_error_t err;
     thrift_error_clear(&err);
     thrift__error_set(&err, code, fmt, c->address, why);
-    c->last_break = err;
     conn_close_fd(c);
     fail_all(c, &err);
 }
@@ -452,6 +464,36 @@ static void connect_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents) {
 
 static void handle_reply(thrift_conn_t *c, const uint8_t *msg, size_t len);
 
+/* Bytes one read callback takes from the socket before it returns to the
+ * loop: a server that keeps the socket full must not hold off the call
+ * deadlines, the other connections and the timers of the loop.  libev calls
+ * again while the socket stays readable; every complete reply among the
+ * bytes read is handled first, so none waits for more input. */
+#define CONN_READ_BUDGET (64 * 1024)
+
+static void partial_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)loop;
+    (void)revents;
+    thrift_conn_t *c = w->data;
+    c->depth++;
+    conn_break(c, THRIFT_TIMEOUT, "connection to %s: %s",
+               "a reply begun did not complete within the read timeout");
+    c->depth--;
+    maybe_destroy(c);
+}
+
+/* Arms, re-arms or stops the read timeout after a read: armed while a
+ * partial reply is buffered, counted from when the last reply completed
+ * (`completed`: some did in this callback) or its first byte came in. */
+static void conn_watch_partial(thrift_conn_t *c, bool completed) {
+    if (!c->opts.read_timeout_ms || c->state != ST_CONNECTED || c->free_requested)
+        return;
+    if (thrift__wire_buffered(&c->reader) == 0)
+        ev_timer_stop(c->loop, &c->partial);
+    else if (completed || !ev_is_active(&c->partial))
+        ev_timer_again(c->loop, &c->partial);
+}
+
 static void read_cb(struct ev_loop *loop, ev_io *w, int revents) {
     (void)loop;
     (void)revents;
@@ -473,6 +515,8 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents) {
 }
 
 static void do_read(thrift_conn_t *c) {
+    size_t budget = CONN_READ_BUDGET;
+    bool completed = false;
     for (;;) {
         size_t avail;
         uint8_t *p = thrift__wire_space(&c->reader, 65536, &avail);
@@ -480,6 +524,8 @@ static void do_read(thrift_conn_t *c) {
             conn_break(c, THRIFT_NOMEM, "connection to %s: %s", "out of memory");
             break;
         }
+        if (avail > budget)
+            avail = budget;
         thrift_error_t rerr;
         thrift__error_reset(&rerr);
         ssize_t n = thrift__stream_read(&c->stream, p, avail, &rerr);
@@ -502,6 +548,7 @@ static void do_read(thrift_conn_t *c) {
             break;
         }
         thrift__wire_commit(&c->reader, (size_t)n);
+        c->read_total += (uint64_t)n;
         bool broke = false;
         for (;;) {
             const uint8_t *m;
@@ -517,6 +564,7 @@ static void do_read(thrift_conn_t *c) {
                 break;
             }
             int fd_before = c->fd;
+            completed = true;
             handle_reply(c, m, mlen);
             // A callback may have freed or broken the connection.
             if (c->free_requested || c->fd != fd_before || c->state != ST_CONNECTED) {
@@ -524,9 +572,14 @@ static void do_read(thrift_conn_t *c) {
                 break;
             }
         }
-        if (broke || ((size_t)n < avail && !thrift__stream_buffered(&c->stream)))
+        budget -= (size_t)n;
+        if (broke || budget == 0 || ((size_t)n < avail && !thrift__stream_buffered(&c->stream)))
             break;
     }
+    conn_watch_partial(c, completed);
+    // Bytes a layer (TLS, zlib) holds will not wake the socket watcher.
+    if (budget == 0 && c->state == ST_CONNECTED && thrift__stream_buffered(&c->stream))
+        ev_feed_event(c->loop, &c->rio, EV_READ);
 }
 
 static void connect_io_cb(struct ev_loop *loop, ev_io *w, int revents) {
@@ -620,6 +673,29 @@ static bool name_matches(const thrift_function_def_t *fn, const char *name, size
     return len == fn->name_len && !memcmp(name, fn->name, len);
 }
 
+/* Whether a call on this connection was ever sent with `seqid`: seqids run
+ * from 1 up, and once they wrapped every positive one was. */
+static bool seqid_was_issued(const thrift_conn_t *c, int32_t seqid) {
+    return seqid > 0 && (c->seqid_wrapped || seqid < c->next_seqid);
+}
+
+/* A reply to a call never made: the peer answers some other stream, or
+ * lost count.  Nothing that arrives later can be trusted to match, so, as
+ * Apache's clients raise BAD_SEQUENCE_ID, every pending call fails with what
+ * arrived and the connection is closed (the next call reconnects). */
+static void reply_out_of_sequence(thrift_conn_t *c, const thrift_message_header_t *hdr) {
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift__error_set(&err, THRIFT_APP_EXCEPTION,
+                      "connection to %s: out of sequence reply: seqid %d (method '%.*s', message "
+                      "type %d) was never sent on this connection",
+                      c->address, (int)hdr->seqid, (int)(hdr->name_len > 200 ? 200 : hdr->name_len),
+                      hdr->name, (int)hdr->type);
+    thrift__error_set_source(&err, "TApplicationException");
+    conn_close_fd(c);
+    fail_all_typed(c, &err, THRIFT_APPEX_BAD_SEQUENCE_ID);
+}
+
 static void handle_reply(thrift_conn_t *c, const uint8_t *msg, size_t len) {
     thrift_message_header_t hdr;
     size_t hlen = 0;
@@ -630,8 +706,12 @@ static void handle_reply(thrift_conn_t *c, const uint8_t *msg, size_t len) {
         return;
     }
     pcall_t *p = find_call(c, hdr.seqid);
-    if (!p)
-        return; // a late reply to a call that timed out: dropped by seqid
+    if (!p) {
+        if (seqid_was_issued(c, hdr.seqid))
+            return; // a late reply to a call that timed out: dropped by seqid
+        reply_out_of_sequence(c, &hdr);
+        return;
+    }
     thrift_result_t r;
     result_init(&r, p->fn);
     if (!c->reply_arena)
@@ -658,7 +738,15 @@ static void handle_reply(thrift_conn_t *c, const uint8_t *msg, size_t len) {
             r.app_type = t ? (int)thrift_value_int(t) : 0;
             thrift__error_set(&r.err, THRIFT_APP_EXCEPTION, "%.*s", (int)ml,
                               mp ? (const char *)mp : "");
-            thrift__error_set_source(&r.err, "TApplicationException");
+            // The type goes into the source so every renderer shows it:
+            // "TApplicationException UNKNOWN_METHOD: Invalid method name".
+            const char *tn = thrift_app_exception_type_name(r.app_type);
+            char src[64];
+            if (tn)
+                snprintf(src, sizeof src, "TApplicationException %s", tn);
+            else
+                snprintf(src, sizeof src, "TApplicationException type %d", r.app_type);
+            thrift__error_set_source(&r.err, src);
             r.value = ex;
         }
     } else if (hdr.type != THRIFT_MSG_REPLY) {
@@ -988,6 +1076,9 @@ thrift_conn_t *thrift_conn_new(struct ev_loop *loop, thrift_schema_t *schema, co
                              c->opts.max_frame_size);
     ev_timer_init(&c->connect_timer, connect_timeout_cb, 1., 0.);
     c->connect_timer.data = c;
+    ev_init(&c->partial, partial_timeout_cb);
+    c->partial.data = c;
+    c->partial.repeat = c->opts.read_timeout_ms / 1000.0;
     ev_prepare_init(&c->flush, flush_cb);
     c->flush.data = c;
     ev_timer_init(&c->kick, kick_cb, 0., 0.);
@@ -1100,6 +1191,7 @@ thrift_conn_t *thrift_connect(thrift_schema_t *schema, const char *service, cons
         return NULL;
     }
     if (c->state != ST_CONNECTED) {
+        // The reason (refused, timed out...) as the async path reports it.
         if (c->last_break.code)
             thrift__error_set(err, c->last_break.code, "%s", c->last_break.text);
         else
@@ -1109,6 +1201,9 @@ thrift_conn_t *thrift_connect(thrift_schema_t *schema, const char *service, cons
     }
     return c;
 }
+
+uint64_t thrift_conn_bytes_sent(const thrift_conn_t *c) { return c ? c->sent_total : 0; }
+uint64_t thrift_conn_bytes_received(const thrift_conn_t *c) { return c ? c->read_total : 0; }
 
 thrift_result_t *thrift_conn_last_result(thrift_conn_t *c) { return c ? &c->last : NULL; }
 
