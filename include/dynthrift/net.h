@@ -46,7 +46,13 @@ struct ev_loop;
 
 typedef enum thrift_framing {
     THRIFT_FRAMING_BUFFERED = 0, /* unframed: message ends found by parsing */
-    THRIFT_FRAMING_FRAMED = 1    /* 4-byte big-endian length before each */
+    THRIFT_FRAMING_FRAMED = 1,   /* 4-byte big-endian length before each */
+    /* THeader (Apache's doc/specs/HeaderFormat.md): a frame with flags,
+     * sequence id, protocol id (binary or compact: the protocol option),
+     * transforms (zlib when the zlib option is on) and key/value info
+     * headers.  A THeader server also answers framed and unframed binary
+     * and compact clients, each in its own kind. */
+    THRIFT_FRAMING_HEADER = 2
 } thrift_framing_t;
 
 typedef struct thrift_conn_options thrift_conn_options_t;
@@ -86,6 +92,8 @@ THRIFT_API void thrift_conn_options_set_idle_timeout_ms(thrift_conn_options_t *o
  * (the option is then unchanged).  An address "tls://host:port" turns TLS
  * on by itself. */
 #define THRIFT_OPTION_TEXT_MAX 511
+/* THeader info header keys and values: at most this many bytes each. */
+#define THRIFT_HEADER_TEXT_MAX 4096
 /* TLS on the connection (client) or on every listener (server).  Default off. */
 THRIFT_API void thrift_conn_options_set_tls(thrift_conn_options_t *opts, bool on);
 /* PEM file of trusted CAs.  Client: verifies the server against it (the
@@ -163,6 +171,12 @@ THRIFT_API const char *thrift_result_exception_name(const thrift_result_t *r);
 THRIFT_API int thrift_result_app_type(const thrift_result_t *r);
 /* The method this result answers. */
 THRIFT_API const char *thrift_result_method(const thrift_result_t *r);
+/* THeader info headers the reply carried: the value of `key`, or NULL;
+ * borrowed like the result. */
+THRIFT_API const char *thrift_result_header(const thrift_result_t *r, const char *key);
+/* The i-th info header of the reply (from 0): false past the last. */
+THRIFT_API bool thrift_result_header_at(const thrift_result_t *r, size_t i, const char **key,
+                                        const char **value);
 /* Takes ownership of the arena holding the value, so the value outlives the
  * callback: returns owned (free with thrift_arena_free), or NULL when the
  * result has no arena.  Afterwards the result has no arena. */
@@ -212,6 +226,16 @@ THRIFT_API void thrift_conn_free(thrift_conn_t *conn);
 
 /* Calls outstanding (sent or queued, not yet answered). */
 THRIFT_API size_t thrift_conn_pending(const thrift_conn_t *conn);
+/* THeader info headers (framing THRIFT_FRAMING_HEADER; ignored otherwise).
+ * Copied.  thrift_conn_set_header: sent with every call from now on;
+ * thrift_conn_set_call_header: with the next call submitted on this thread
+ * (thrift_call, thrift_call_async...) only.  A NULL value removes the key.
+ * THRIFT_LIMIT over THRIFT_HEADER_TEXT_MAX bytes, THRIFT_MISUSE for an
+ * empty key.  Not for thrift_call_submit from other threads. */
+THRIFT_API thrift_status_t thrift_conn_set_header(thrift_conn_t *conn, const char *key,
+                                                  const char *value);
+THRIFT_API thrift_status_t thrift_conn_set_call_header(thrift_conn_t *conn, const char *key,
+                                                       const char *value);
 /* Times the connection broke since it was created (connect failure or
  * timeout, peer close, bad reply stream): pools compare it before and after
  * a call to tell a dead connection from a failed call. */
@@ -486,6 +510,16 @@ THRIFT_API const char *thrift_request_method(const thrift_request_t *req);
 THRIFT_API const thrift_function_def_t *thrift_request_function(const thrift_request_t *req);
 THRIFT_API bool thrift_request_is_oneway(const thrift_request_t *req);
 THRIFT_API int32_t thrift_request_seqid(const thrift_request_t *req);
+/* THeader info headers of the request: the value of `key` or NULL;
+ * borrowed until the request is answered.  NULL for other framings. */
+THRIFT_API const char *thrift_request_header(const thrift_request_t *req, const char *key);
+/* The i-th info header of the request (from 0): false past the last. */
+THRIFT_API bool thrift_request_header_at(const thrift_request_t *req, size_t i, const char **key,
+                                         const char **value);
+/* An info header for the reply (THeader requests; ignored for others),
+ * copied into the request's arena; call before replying. */
+THRIFT_API thrift_status_t thrift_request_set_reply_header(thrift_request_t *req, const char *key,
+                                                           const char *value);
 /* An arena living as long as `req`, for building the reply.  NULL once
  * `req` is cancelled. */
 THRIFT_API thrift_arena_t *thrift_request_arena(thrift_request_t *req);

@@ -21,6 +21,7 @@ struct thrift_result {
     int app_type;
     const char *method;
     thrift_arena_t *arena;
+    const thrift__kv_t *headers; /* THeader info headers of the reply, in `arena` */
 };
 
 typedef struct pcall {
@@ -93,6 +94,8 @@ struct thrift_conn {
 
     thrift_arena_t *reply_arena; /* reused while no callback takes it */
     thrift_arena_t *scratch;     /* empty args structs */
+    thrift__kv_t *headers;       /* THeader info headers sent with every call */
+    thrift__kv_t *call_headers;  /* ... with the next call only */
 
     int depth;         /* callbacks running */
     bool free_requested;
@@ -122,6 +125,20 @@ const char *thrift_result_exception_name(const thrift_result_t *r) {
 }
 int thrift_result_app_type(const thrift_result_t *r) { return r ? r->app_type : -1; }
 const char *thrift_result_method(const thrift_result_t *r) { return r ? r->method : NULL; }
+const char *thrift_result_header(const thrift_result_t *r, const char *key) {
+    return r ? thrift__kv_find(r->headers, key) : NULL;
+}
+bool thrift_result_header_at(const thrift_result_t *r, size_t i, const char **key,
+                             const char **value) {
+    const thrift__kv_t *kv = r ? r->headers : NULL;
+    for (; kv && i; i--)
+        kv = kv->next;
+    if (!kv)
+        return false;
+    *key = kv->key;
+    *value = kv->value;
+    return true;
+}
 thrift_arena_t *thrift_result_take_arena(thrift_result_t *r) {
     if (!r)
         return NULL;
@@ -138,6 +155,7 @@ static void result_init(thrift_result_t *r, const thrift_function_def_t *fn) {
     r->app_type = -1;
     r->method = fn ? fn->name : NULL;
     r->arena = NULL;
+    r->headers = NULL;
 }
 
 static thrift_value_t *void_value(thrift_arena_t *arena, const thrift_function_def_t *fn) {
@@ -701,7 +719,7 @@ static void handle_reply(thrift_conn_t *c, const uint8_t *msg, size_t len) {
     size_t hlen = 0;
     thrift_error_t err;
     thrift__error_reset(&err);
-    if (thrift_decode_message_header(c->opts.proto, msg, len, &c->reader.codec, &hdr, &hlen, &err)) {
+    if (thrift_decode_message_header(c->reader.proto, msg, len, &c->reader.codec, &hdr, &hlen, &err)) {
         conn_break(c, THRIFT_PROTOCOL, "connection to %s: undecodable reply: %s", err.text);
         return;
     }
@@ -720,6 +738,10 @@ static void handle_reply(thrift_conn_t *c, const uint8_t *msg, size_t len) {
         thrift_arena_reset(c->reply_arena);
     thrift_arena_t *arena = c->reply_arena;
     r.arena = arena;
+    if (arena && c->reader.header.present) {
+        bool oom = false;
+        r.headers = thrift__header_copy(&c->reader.header, arena, &oom);
+    }
     if (!arena) {
         thrift__error_set(&r.err, THRIFT_NOMEM, "out of memory");
     } else if (!name_matches(p->fn, hdr.name, hdr.name_len)) {
@@ -728,7 +750,7 @@ static void handle_reply(thrift_conn_t *c, const uint8_t *msg, size_t len) {
         r.app_type = THRIFT_APPEX_WRONG_METHOD_NAME;
     } else if (hdr.type == THRIFT_MSG_EXCEPTION) {
         thrift_value_t *ex =
-            thrift_decode_message_body(c->opts.proto, thrift_app_exception_def(), msg + hlen,
+            thrift_decode_message_body(c->reader.proto, thrift_app_exception_def(), msg + hlen,
                                        len - hlen, arena, &c->reader.codec, NULL, &r.err);
         if (ex) {
             thrift_value_t *m = thrift_value_get_by_id(ex, 1);
@@ -754,7 +776,7 @@ static void handle_reply(thrift_conn_t *c, const uint8_t *msg, size_t len) {
         r.app_type = THRIFT_APPEX_INVALID_MESSAGE_TYPE;
     } else {
         thrift_value_t *res =
-            thrift_decode_message_body(c->opts.proto, p->fn->result, msg + hlen, len - hlen, arena,
+            thrift_decode_message_body(c->reader.proto, p->fn->result, msg + hlen, len - hlen, arena,
                                        &c->reader.codec, NULL, &r.err);
         if (res) {
             const thrift_struct_def_t *rd = p->fn->result;
@@ -874,14 +896,19 @@ static thrift_status_t enqueue_call(thrift_conn_t *c, const thrift_function_def_
         name_len = (size_t)n;
     }
     size_t before = thrift_buffer_len(c->out);
-    size_t mark = thrift__wire_begin(c->out, c->reader.framing);
-    thrift_status_t st = mark == SIZE_MAX ? THRIFT_NOMEM : THRIFT_OK;
+    thrift__header_out_t h = {c->opts.proto, p->seqid, 0, c->opts.zlib,
+                              {c->headers, c->call_headers}};
+    thrift__wire_mark_t mark;
+    thrift_status_t st = thrift__wire_begin(c->out, c->reader.framing, &h, &mark, err);
+    // The next call's headers go with this call, whatever becomes of it.
+    thrift__kv_free(c->call_headers);
+    c->call_headers = NULL;
     if (!st)
         st = thrift_encode_message(c->opts.proto, name, name_len,
                                    fn->oneway ? THRIFT_MSG_ONEWAY : THRIFT_MSG_CALL, p->seqid, args,
                                    c->out, err);
     if (!st)
-        st = thrift__wire_end(c->out, c->reader.framing, mark, c->opts.max_frame_size, err);
+        st = thrift__wire_end(c->out, c->reader.framing, &mark, c->opts.max_frame_size, err);
     if (st) {
         // Drop the partial message: rebuild the buffer up to `before`.
         if (thrift_buffer_len(c->out) != before) {
@@ -1052,6 +1079,12 @@ thrift_conn_t *thrift_conn_new(struct ev_loop *loop, thrift_schema_t *schema, co
     }
     if (c->addr.scheme == THRIFT__SCHEME_TLS)
         c->opts.tls = true;
+    if (c->opts.framing == THRIFT_FRAMING_HEADER && c->opts.proto == THRIFT_PROTO_JSON) {
+        free(c);
+        thrift__error_set(err, THRIFT_UNSUPPORTED,
+                          "THeader carries the binary or compact protocol, not JSON");
+        return NULL;
+    }
     if (c->opts.tls && !(c->tls = thrift__tls_ctx_new(&c->opts, false, err))) {
         free(c);
         return NULL;
@@ -1118,6 +1151,8 @@ static void conn_destroy(thrift_conn_t *c) {
     thrift_arena_free(c->reply_arena);
     thrift_arena_free(c->scratch);
     thrift_arena_free(c->last.arena);
+    thrift__kv_free(c->headers);
+    thrift__kv_free(c->call_headers);
     thrift_schema_unref(c->schema);
     thrift__tls_ctx_free(c->tls);
     struct ev_loop *own = c->own_loop ? c->loop : NULL;
@@ -1135,6 +1170,14 @@ void thrift_conn_free(thrift_conn_t *c) {
 }
 
 size_t thrift_conn_pending(const thrift_conn_t *c) { return c ? c->npending : 0; }
+
+thrift_status_t thrift_conn_set_header(thrift_conn_t *c, const char *key, const char *value) {
+    return c ? thrift__kv_set(&c->headers, key, value) : THRIFT_MISUSE;
+}
+
+thrift_status_t thrift_conn_set_call_header(thrift_conn_t *c, const char *key, const char *value) {
+    return c ? thrift__kv_set(&c->call_headers, key, value) : THRIFT_MISUSE;
+}
 uint64_t thrift_conn_break_count(const thrift_conn_t *c) { return c ? c->breaks : 0; }
 const thrift_service_def_t *thrift_conn_service(const thrift_conn_t *c) { return c ? c->service : NULL; }
 

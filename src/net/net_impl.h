@@ -35,10 +35,57 @@ struct thrift_conn_options {
 
 /* How messages are delimited in the bytes the wire reader sees: with zlib,
  * frames (if any) are a stream layer under the compression and the
- * decompressed bytes are unframed messages. */
+ * decompressed bytes are unframed messages.  THeader keeps its frames and
+ * makes zlib a per-message transform instead. */
 static inline thrift_framing_t thrift__message_framing(const thrift_conn_options_t *o) {
+    if (o->framing == THRIFT_FRAMING_HEADER)
+        return THRIFT_FRAMING_HEADER;
     return o->zlib ? THRIFT_FRAMING_BUFFERED : o->framing;
 }
+
+/* ---- THeader info headers ------------------------------------------------
+ * A list of NUL-terminated key/value pairs; who owns the nodes says where
+ * they are made (an arena, or malloc for a connection's own). */
+typedef struct thrift__kv {
+    struct thrift__kv *next;
+    const char *key;
+    const char *value;
+} thrift__kv_t;
+
+/* The value of `key` in the list (the first match), or NULL. */
+const char *thrift__kv_find(const thrift__kv_t *list, const char *key);
+/* Sets, replaces or (value NULL) removes `key` in a malloc-owned list;
+ * THRIFT_LIMIT for a key or value over THRIFT_HEADER_TEXT_MAX bytes. */
+thrift_status_t thrift__kv_set(thrift__kv_t **list, const char *key, const char *value);
+void thrift__kv_free(thrift__kv_t *list);
+
+/* What the last THeader frame handed out by the reader said.  Keys and
+ * values point into the reader's buffer: valid as long as the message. */
+typedef struct thrift__header_in {
+    bool present; /* the last message came in a THeader frame */
+    uint16_t flags;
+    int32_t seqid;
+    bool zlib;
+    size_t nkv, kvcap;
+    struct thrift__header_kv {
+        const uint8_t *key, *value;
+        uint32_t klen, vlen;
+    } *kv;
+    thrift__buf_t inflated; /* the payload, when the zlib transform was on */
+} thrift__header_in_t;
+
+/* The info headers of `h` as a list in `arena` (NULL when none, or out of
+ * memory: *oom then says which). */
+thrift__kv_t *thrift__header_copy(const thrift__header_in_t *h, thrift_arena_t *arena, bool *oom);
+
+/* What a THeader frame written by thrift__wire_begin carries. */
+typedef struct thrift__header_out {
+    thrift_protocol_t proto;
+    int32_t seqid;
+    uint16_t flags;
+    bool zlib;
+    const thrift__kv_t *kv[2]; /* both lists are sent (a key in both: twice) */
+} thrift__header_out_t;
 
 void thrift__conn_options_defaults(thrift_conn_options_t *o);
 
@@ -55,6 +102,7 @@ typedef struct thrift__wire_reader {
     thrift_framing_t framing;
     size_t max_frame_size;
     thrift_codec_options_t codec;
+    thrift__header_in_t header; /* framing HEADER: the last frame's header */
 } thrift__wire_reader_t;
 
 void thrift__wire_reader_init(thrift__wire_reader_t *r, thrift_protocol_t proto,
@@ -74,7 +122,10 @@ uint8_t *thrift__wire_detach(thrift__wire_reader_t *r);
 thrift_status_t thrift__wire_feed(thrift__wire_reader_t *r, const void *data, size_t len);
 /* THRIFT_OK with the next message (frame header stripped) in msg/len,
  * THRIFT_NEED_MORE, or an error (THRIFT_LIMIT for an oversized frame,
- * THRIFT_INVALID...) after which the stream is unusable. */
+ * THRIFT_INVALID...) after which the stream is unusable.  THeader: r->proto
+ * becomes the frame's protocol and r->header says the rest;
+ * THRIFT_UNSUPPORTED for an unknown transform (Apache answers
+ * INVALID_TRANSFORM) with r->header.seqid set. */
 thrift_status_t thrift__wire_next(thrift__wire_reader_t *r, const uint8_t **msg, size_t *len,
                                   thrift_error_t *err);
 /* Bytes buffered but not yet returned as messages. */
@@ -95,12 +146,22 @@ static inline void thrift__error_reset(thrift_error_t *e) {
 
 /* ---- wire writer -------------------------------------------------------
  * Appends one message to `out`: for framed transports a 4-byte length is
- * reserved first and patched after encoding. */
-size_t thrift__wire_begin(thrift_buffer_t *out, thrift_framing_t framing);
-/* Patches the frame length of the message begun at `mark`; THRIFT_LIMIT
- * when it is larger than max_frame_size. */
-thrift_status_t thrift__wire_end(thrift_buffer_t *out, thrift_framing_t framing, size_t mark,
-                                 size_t max_frame_size, thrift_error_t *err);
+ * reserved first and patched after encoding; THeader writes its whole
+ * header first (`h`, unused otherwise) and transforms the payload at the
+ * end. */
+typedef struct thrift__wire_mark {
+    size_t start;   /* where the message begins in `out` */
+    size_t payload; /* where its encoded body begins */
+    bool zlib;
+} thrift__wire_mark_t;
+thrift_status_t thrift__wire_begin(thrift_buffer_t *out, thrift_framing_t framing,
+                                   const thrift__header_out_t *h, thrift__wire_mark_t *m,
+                                   thrift_error_t *err);
+/* Finishes the message begun at `m`; THRIFT_LIMIT when it is larger than
+ * max_frame_size.  On an error the caller cuts `out` back to m->start. */
+thrift_status_t thrift__wire_end(thrift_buffer_t *out, thrift_framing_t framing,
+                                 const thrift__wire_mark_t *m, size_t max_frame_size,
+                                 thrift_error_t *err);
 
 /* ---- addresses ---------------------------------------------------------- */
 typedef enum thrift__scheme {

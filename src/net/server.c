@@ -44,6 +44,16 @@ typedef struct listener {
 
 typedef struct sconn sconn_t;
 
+/* How a reply is written: in the kind of the request it answers (THeader
+ * with its protocol, transform and flags, or plain). */
+typedef struct reply_kind {
+    thrift_protocol_t proto;
+    bool header;
+    bool zlib;
+    uint16_t flags;
+    thrift__kv_t *kv; /* info headers to send (the handler's), in its arena */
+} reply_kind_t;
+
 #define SPARE_ARENAS 64
 #define SPARE_REQUESTS 64
 /* "unix:" and a sun_path, or "[v6]:port" */
@@ -117,6 +127,8 @@ struct thrift_request {
     thrift_request_cancel_cb cancel_cb;
     void *cancel_ud;
     int32_t seqid;
+    reply_kind_t kind;          /* how to answer; kind.kv in `arena` */
+    const thrift__kv_t *headers; /* THeader info headers received, in `arena` */
     bool replied;
     bool deferred;  /* in conn->deferred: the handler returned unanswered */
     bool cancelled;
@@ -139,6 +151,7 @@ struct sconn {
     ev_timer idle;
     ev_timer partial; /* the read timeout, while inside a partial message */
     thrift__wire_reader_t reader;
+    reply_kind_t kind; /* of the message being answered (set before each append) */
     rpin_t *pin; /* pins the reader's current buffer, if any */
     size_t rbuf_bytes; /* the reader's capacity as counted in srv->buf_bytes */
     thrift_request_t *deferred; /* requests answered later (cancelled on close) */
@@ -315,14 +328,16 @@ static thrift_status_t append_message(sconn_t *c, const char *name, size_t name_
                                       thrift_message_type_t type, int32_t seqid,
                                       const thrift_value_t *body, thrift_error_t *err) {
     const thrift_conn_options_t *o = &c->srv->opts;
-    thrift_protocol_t proto = c->reader.proto;
+    thrift_protocol_t proto = c->kind.proto;
     size_t before = thrift_buffer_len(c->out);
-    size_t mark = thrift__wire_begin(c->out, c->reader.framing);
-    thrift_status_t st = mark == SIZE_MAX ? THRIFT_NOMEM : THRIFT_OK;
+    thrift__header_out_t h = {proto, seqid, c->kind.flags, c->kind.zlib, {c->kind.kv, NULL}};
+    thrift__wire_mark_t mark;
+    thrift_status_t st = thrift__wire_begin(c->out, c->reader.framing, c->kind.header ? &h : NULL,
+                                            &mark, err);
     if (!st)
         st = thrift_encode_message(proto, name, name_len, type, seqid, body, c->out, err);
     if (!st)
-        st = thrift__wire_end(c->out, c->reader.framing, mark, o->max_frame_size, err);
+        st = thrift__wire_end(c->out, c->reader.framing, &mark, o->max_frame_size, err);
     if (st && thrift_buffer_len(c->out) != before) {
         thrift_buffer_t *nb = thrift_buffer_new();
         if (nb && thrift_buffer_append(nb, thrift_buffer_data(c->out), before) == THRIFT_OK) {
@@ -517,6 +532,7 @@ static thrift_status_t finish_reply(thrift_request_t *req, thrift_message_type_t
     sconn_t *c = req->conn;
     thrift_status_t st = THRIFT_OK;
     if (!c->closed) {
+        c->kind = req->kind;
         st = append_message(c, req->method, req->fn->name_len, type, req->seqid, body, err);
         if (st) {
             char msg[400];
@@ -561,6 +577,7 @@ thrift_status_t thrift_reply(thrift_request_t *req, const thrift_value_t *value)
         char msg[200];
         snprintf(msg, sizeof msg, "%s: reply value does not match the return type (%s)",
                  req->method, thrift_status_str(st));
+        req->conn->kind = req->kind;
         send_app_error(req->conn, req->method, req->fn->name_len, req->seqid,
                        THRIFT_APPEX_INTERNAL_ERROR, msg);
         req->replied = true;
@@ -594,6 +611,7 @@ thrift_status_t thrift_reply_exception(thrift_request_t *req, const char *name,
         char msg[300];
         snprintf(msg, sizeof msg, "%s: '%s' is not a declared exception of this method",
                  req->method, name ? name : xd ? xd->name : "(null)");
+        req->conn->kind = req->kind;
         send_app_error(req->conn, req->method, req->fn->name_len, req->seqid,
                        THRIFT_APPEX_INTERNAL_ERROR, msg);
         req->replied = true;
@@ -609,6 +627,7 @@ thrift_status_t thrift_reply_error(thrift_request_t *req, int type, const char *
     thrift_status_t st = reply_begin(req);
     if (st)
         return st;
+    req->conn->kind = req->kind;
     if (!req->conn->closed)
         send_app_error(req->conn, req->method, req->fn->name_len, req->seqid, type,
                        message ? message : "");
@@ -644,6 +663,44 @@ const thrift_function_def_t *thrift_request_function(const thrift_request_t *r) 
 }
 bool thrift_request_is_oneway(const thrift_request_t *r) { return r && r->fn->oneway; }
 int32_t thrift_request_seqid(const thrift_request_t *r) { return r ? r->seqid : 0; }
+
+const char *thrift_request_header(const thrift_request_t *r, const char *key) {
+    return r && !r->cancelled ? thrift__kv_find(r->headers, key) : NULL;
+}
+
+bool thrift_request_header_at(const thrift_request_t *r, size_t i, const char **key,
+                              const char **value) {
+    const thrift__kv_t *kv = r && !r->cancelled ? r->headers : NULL;
+    for (; kv && i; i--)
+        kv = kv->next;
+    if (!kv)
+        return false;
+    *key = kv->key;
+    *value = kv->value;
+    return true;
+}
+
+thrift_status_t thrift_request_set_reply_header(thrift_request_t *r, const char *key,
+                                                const char *value) {
+    if (!r || r->replied || r->cancelled || !key || !*key || !value)
+        return THRIFT_MISUSE;
+    if (strlen(key) > THRIFT_HEADER_TEXT_MAX || strlen(value) > THRIFT_HEADER_TEXT_MAX)
+        return THRIFT_LIMIT;
+    thrift__kv_t *n = thrift__arena_alloc(r->arena, sizeof *n);
+    char *k = thrift__arena_strdup(r->arena, key);
+    char *v = thrift__arena_strdup(r->arena, value);
+    if (!n || !k || !v)
+        return THRIFT_NOMEM;
+    n->key = k;
+    n->value = v;
+    n->next = NULL;
+    // Appended, so headers go out in the order they were set.
+    thrift__kv_t **pp = &r->kind.kv;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = n;
+    return THRIFT_OK;
+}
 thrift_arena_t *thrift_request_arena(thrift_request_t *r) { return r ? r->arena : NULL; }
 thrift_error_t *thrift_request_error(thrift_request_t *r) {
     if (!r || !r->arena)
@@ -664,12 +721,24 @@ struct ev_loop *thrift_request_loop(const thrift_request_t *r) {
 thrift_status_t thrift__run_json_handler(thrift_request_t *req, thrift_json_handler_cb cb,
                                          const thrift_value_t *args, void *ud);
 
+/* Answers in the kind of the message the reader handed out last. */
+static void kind_from_reader(sconn_t *c) {
+    const thrift__header_in_t *h = &c->reader.header;
+    bool header = c->reader.framing == THRIFT_FRAMING_HEADER && h->present;
+    c->kind.proto = c->reader.proto;
+    c->kind.header = header;
+    c->kind.zlib = header && h->zlib;
+    c->kind.flags = header ? h->flags : 0;
+    c->kind.kv = NULL;
+}
+
 static void dispatch(sconn_t *c, const uint8_t *msg, size_t len) {
     thrift_rpc_server_t *srv = c->srv;
     thrift_message_header_t hdr;
     size_t hlen = 0;
     thrift_error_t err;
     thrift__error_reset(&err);
+    kind_from_reader(c);
     if (thrift_decode_message_header(c->reader.proto, msg, len, &c->reader.codec, &hdr, &hlen,
                                      &err)) {
         send_app_error(c, "", 0, 0, THRIFT_APPEX_PROTOCOL_ERROR, err.text);
@@ -735,6 +804,9 @@ static void dispatch(sconn_t *c, const uint8_t *msg, size_t len) {
     req->err = NULL;
     req->cancel_cb = NULL;
     req->seqid = hdr.seqid;
+    req->kind = c->kind;
+    bool oom = false;
+    req->headers = thrift__header_copy(&c->reader.header, arena, &oom);
     req->replied = false;
     req->deferred = false;
     req->cancelled = false;
@@ -961,7 +1033,11 @@ static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
                 break;
             if (st != THRIFT_OK) {
                 // Framing is lost: nothing more can be read from this stream.
-                if (st != THRIFT_LIMIT)
+                kind_from_reader(c);
+                if (st == THRIFT_UNSUPPORTED) // as Apache: an unknown THeader transform
+                    send_app_error(c, "", 0, c->reader.header.seqid, THRIFT_APPEX_INVALID_TRANSFORM,
+                                   err.text);
+                else if (st != THRIFT_LIMIT)
                     send_app_error(c, "", 0, 0, THRIFT_APPEX_PROTOCOL_ERROR, err.text);
                 c->close_after_flush = true;
                 c->close_reason = THRIFT_CLOSE_PROTOCOL;
@@ -1039,6 +1115,7 @@ static void sconn_open(worker_t *w, const struct handoff *h) {
     memcpy(c->peer, h->peer, sizeof c->peer);
     thrift__wire_reader_init(&c->reader, srv->opts.proto, thrift__message_framing(&srv->opts),
                              srv->opts.max_frame_size);
+    c->kind.proto = srv->opts.proto;
     // Strings of the args point into the read buffer; see rpin_t for
     // requests answered after the handler returns.
     c->reader.codec.zero_copy = true;

@@ -71,7 +71,8 @@ thrift_status_t thrift__stream_init(thrift__stream_t *s, int fd, const thrift_co
             return err && err->code ? err->code : THRIFT_NOMEM;
         push_layer(s, l);
     }
-    if (o->zlib) {
+    // THeader compresses per message (a transform), not the stream.
+    if (o->zlib && o->framing != THRIFT_FRAMING_HEADER) {
         // Apache's TZlibTransport wraps the framing: with framed, every
         // flushed compressed chunk travels in a frame of its own.
         if (o->framing == THRIFT_FRAMING_FRAMED) {

@@ -320,6 +320,126 @@ for kind, framing, proto, zlib_on, mtls in cases:
     finally:
         stop(p)
 
+# ---- THeader: Apache's THeaderProtocol/THeaderTransport ------------------------
+PEER = sys.argv[1] if len(sys.argv) > 1 else os.path.join(BUILD, "test", "interop", "transport_peer")
+
+HEADER_SERVER_PY = r'''
+import sys
+sys.path.insert(0, sys.argv[1])
+from thrift.server import TServer
+from thrift.transport import TSocket, TTransport
+from thrift.protocol import THeaderProtocol
+from thrift.transport.THeaderTransport import THeaderClientType, THeaderSubprotocolID
+import pingpong.PingPong as P
+last = []
+class F(THeaderProtocol.THeaderProtocolFactory):
+    def getProtocol(self, trans):
+        p = super().getProtocol(trans)
+        last.append(p)
+        return p
+class H:
+    def ping(self):
+        t = last[-1].trans
+        who = t.get_headers().get(b"who", b"-").decode()
+        t.set_header(b"served-by", b"apache-py")
+        return "pong " + who
+    def add(self, a, b): return a + b
+kinds = (THeaderClientType.HEADERS, THeaderClientType.FRAMED_BINARY, THeaderClientType.FRAMED_COMPACT,
+         THeaderClientType.UNFRAMED_BINARY, THeaderClientType.UNFRAMED_COMPACT)
+sock = TSocket.TServerSocket(host="127.0.0.1", port=int(sys.argv[2]))
+srv = TServer.TSimpleServer(P.Processor(H()), sock, TTransport.TTransportFactoryBase(), F(kinds))
+srv.serve()
+'''
+header_py = os.path.join(tmp, "apache_header_server.py")
+with open(header_py, "w") as f:
+    f.write(HEADER_SERVER_PY)
+
+from thrift.protocol import THeaderProtocol  # noqa: E402
+from thrift.transport.THeaderTransport import (THeaderClientType, THeaderSubprotocolID,  # noqa: E402
+                                               THeaderTransformID)
+
+port = free_port()
+p = start(["/usr/bin/python3", header_py, gen, str(port)])
+try:
+    if not wait_port(port):
+        check(False, "Apache py THeader server up", p.stderr.read() if p.poll() is not None else "")
+    else:
+        for proto in ("binary", "compact"):
+            for zl in (False, True):
+                tag = "header/%s%s" % (proto, "+zlib" if zl else "")
+                if zl and not HAVE_ZLIB:
+                    skip("dynthrift call -> Apache py THeader server %s" % tag, "built without zlib")
+                    continue
+                extra = ["--header", "--protocol", proto, "-H", "who: dyn"] + (["--zlib"] if zl else [])
+                rc, out, err = dyn_call("127.0.0.1:%d" % port, "ping", "[]", extra)
+                check(rc == 0 and out == '"pong dyn"',
+                      "dynthrift call -> Apache py THeader server %s: our info header read by its "
+                      "handler" % tag, "rc=%d out=%s err=%s" % (rc, out, err))
+                rc, out, err = dyn_call("127.0.0.1:%d" % port, "add", "[20, 22]", extra)
+                check(rc == 0 and out == "42", "dynthrift call -> Apache py THeader server %s: add"
+                      % tag, "rc=%d out=%s err=%s" % (rc, out, err))
+finally:
+    stop(p)
+
+
+def peer(*kv):
+    pp = subprocess.Popen([PEER, IDL, "127.0.0.1:0"] + list(kv), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+    line = pp.stdout.readline()
+    if not line.startswith("port "):
+        stop(pp)
+        return None, 0, line + pp.stderr.read()
+    return pp, int(line.split()[1]), ""
+
+
+for proto in ("binary", "compact"):
+    for zl in (False, True):
+        tag = "header/%s%s" % (proto, "+zlib" if zl else "")
+        if zl and not HAVE_ZLIB:
+            skip("Apache py THeader client -> C server %s" % tag, "built without zlib")
+            continue
+        pp, port, why = peer("transport=header")
+        if not pp:
+            check(False, "C server with transport=header starts", why)
+            continue
+        try:
+            sock = TSocket.TSocket("127.0.0.1", port)
+            sock.setTimeout(5000)
+            hp = THeaderProtocol.THeaderProtocol(
+                sock, (THeaderClientType.HEADERS,),
+                THeaderSubprotocolID.COMPACT if proto == "compact" else THeaderSubprotocolID.BINARY)
+            if zl:
+                hp.trans.add_transform(THeaderTransformID.ZLIB)
+            cl = ApPingPong.Client(hp)
+            hp.trans.open()
+            hp.trans.set_header(b"who", b"apache-py")
+            r1 = cl.ping()
+            got = dict(hp.trans.get_headers())
+            r2 = cl.add(20, 22)
+            hp.trans.close()
+            check(r1 == "pong apache-py" and got.get(b"served-by") == b"dynthrift" and r2 == 42,
+                  "Apache py THeader client -> C server %s: info headers both ways, add" % tag,
+                  repr((r1, got, r2)))
+        except Exception as e:  # noqa: BLE001
+            check(False, "Apache py THeader client -> C server %s" % tag, repr(e))
+        finally:
+            stop(pp)
+
+# A THeader C server answers Apache's plain framed clients too, in kind.
+pp, port, why = peer("transport=header")
+if pp:
+    try:
+        for proto in ("binary", "compact"):
+            try:
+                cl, t = apache_client(port, False, "framed", proto, False)
+                r = [cl.add(20, 22), cl.ping()]
+                t.close()
+                check(r == [42, "pong"], "Apache py framed %s client -> C THeader server" % proto, repr(r))
+            except Exception as e:  # noqa: BLE001
+                check(False, "Apache py framed %s client -> C THeader server" % proto, repr(e))
+    finally:
+        stop(pp)
+
 # ---- thriftpy's SSL client and server ----------------------------------------
 try:
     import thriftpy

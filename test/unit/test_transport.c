@@ -24,6 +24,23 @@ static thrift_status_t h_echo_name(thrift_request_t *req, const thrift_value_t *
     return thrift_reply(req, thrift_value_new_string(thrift_request_arena(req), (const char *)p, n));
 }
 
+/* Calc.ping tells what THeader info headers came in and answers one. */
+static thrift_status_t h_ping_headers(thrift_request_t *req, const thrift_value_t *args, void *ud) {
+    (void)args;
+    (void)ud;
+    const char *who = thrift_request_header(req, "who");
+    const char *call = thrift_request_header(req, "call");
+    size_t n = 0;
+    const char *k, *v;
+    while (thrift_request_header_at(req, n, &k, &v))
+        n++;
+    char buf[200];
+    int len = snprintf(buf, sizeof buf, "pong who=%s call=%s n=%zu", who ? who : "-",
+                       call ? call : "-", n);
+    thrift_request_set_reply_header(req, "served-by", "dynthrift");
+    return thrift_reply(req, thrift_value_new_string(thrift_request_arena(req), buf, (size_t)len));
+}
+
 typedef struct srv_thread {
     struct ev_loop *loop;
     thrift_rpc_server_t *srv;
@@ -53,7 +70,7 @@ static srv_thread_t *serve(thrift_schema_t *s, const thrift_conn_options_t *o,
     t->loop = ev_loop_new(EVFLAG_AUTO);
     t->srv = thrift_rpc_server_new(t->loop, s, o, err);
     thrift_rpc_server_handle(t->srv, "Calc", "add", h_add, NULL, err);
-    thrift_rpc_server_handle(t->srv, "Calc", "ping", h_ping, NULL, err);
+    thrift_rpc_server_handle(t->srv, "Calc", "ping", h_ping_headers, NULL, err);
     thrift_rpc_server_handle(t->srv, "Other", "hello", h_echo_name, NULL, err);
     if (thrift_rpc_server_listen(t->srv, listen_addr, err)) {
         thrift_rpc_server_free(t->srv);
@@ -399,6 +416,147 @@ static void test_zlib(thrift_schema_t *s) {
 #endif
 }
 
+/* Sends `bytes` on a new connection and collects what comes back until
+ * the server closes (or 3 s pass): the byte count, -1 when still open. */
+static ssize_t raw_exchange(int port, const void *bytes, size_t n, uint8_t *reply, size_t cap) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        close(fd);
+        return -2;
+    }
+    struct timeval tv = {3, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    (void)send(fd, bytes, n, MSG_NOSIGNAL);
+    size_t got = 0;
+    for (;;) {
+        ssize_t r = recv(fd, reply + got, cap - got, 0);
+        if (r > 0 && (got += (size_t)r) < cap)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            got = (size_t)-1;
+        break;
+    }
+    close(fd);
+    return (ssize_t)got;
+}
+
+static void test_header(thrift_schema_t *s) {
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    for (int pr = 0; pr < 2; pr++)
+        for (int z = 0; z < 2; z++) {
+            thrift_conn_options_t *o = thrift_conn_options_new();
+            thrift_error_t kerr;
+            thrift_error_clear(&kerr);
+            thrift_conn_options_set(o, "transport", "header", &kerr);
+            thrift_conn_options_set(o, "protocol", pr ? "compact" : "binary", &kerr);
+            if (z)
+                thrift_conn_options_set(o, "zlib", "1", &kerr);
+            char tag[40];
+            snprintf(tag, sizeof tag, "header/%s%s", pr ? "compact" : "binary", z ? "+zlib" : "");
+            // The server pins nothing but THeader: each frame says its protocol.
+            thrift_conn_options_t *so = thrift_conn_options_new();
+            thrift_conn_options_set_framing(so, THRIFT_FRAMING_HEADER);
+            srv_thread_t *t = serve(s, so, "127.0.0.1:0", &err);
+            thrift_conn_t *c = t ? thrift_connect(s, "Calc", t->addr, o, &err) : NULL;
+            TAP_CHECK(c && !thrift_conn_set_header(c, "who", "test") &&
+                          !thrift_conn_set_call_header(c, "call", "first"),
+                      "%s: connect and set headers (%s)", tag, err.text);
+            thrift_value_t *r = c ? thrift_call(c, "ping", NULL, &err) : NULL;
+            size_t n = 0;
+            const uint8_t *p = r ? thrift_value_bytes(r, &n) : NULL;
+            char got[200];
+            snprintf(got, sizeof got, "%.*s", (int)n, p ? (const char *)p : "");
+            TAP_STREQ(got, "pong who=test call=first n=2",
+                      "%s: the handler reads the connection's and the call's headers", tag);
+            thrift_result_t *res = c ? thrift_conn_last_result(c) : NULL;
+            TAP_STREQ(thrift_result_header(res, "served-by"), "dynthrift",
+                      "%s: the client reads the reply's header", tag);
+            r = c ? thrift_call(c, "ping", NULL, &err) : NULL;
+            p = r ? thrift_value_bytes(r, &n) : NULL;
+            snprintf(got, sizeof got, "%.*s", (int)n, p ? (const char *)p : "");
+            TAP_STREQ(got, "pong who=test call=- n=1", "%s: a call header goes with one call only",
+                      tag);
+            // A large echo: the zlib transform, frames over many reads.
+            thrift_conn_t *o2 = t ? thrift_connect(s, "Other", t->addr, o, &err) : NULL;
+            thrift_arena_t *ar = thrift_arena_new(NULL);
+            size_t big = 250000;
+            char *name = malloc(big);
+            memset(name, 'h', big);
+            thrift_value_t *args = o2 ? thrift_conn_new_args(o2, ar, "hello", &err) : NULL;
+            if (args)
+                thrift_value_set(args, "name", thrift_value_new_string(ar, name, big));
+            r = args ? thrift_call(o2, "hello", args, &err) : NULL;
+            p = r ? thrift_value_bytes(r, &n) : NULL;
+            TAP_CHECK(p && n == big && p[big - 1] == 'h', "%s: 250 kB echo (%s)", tag, err.text);
+            free(name);
+            thrift_arena_free(ar);
+            thrift_conn_free(o2);
+            thrift_conn_free(c);
+            // Plain framed clients of either protocol on the THeader server.
+            if (z == 0) {
+                thrift_conn_options_t *fo = thrift_conn_options_new();
+                thrift_conn_options_set_protocol(fo, pr ? THRIFT_PROTO_COMPACT : THRIFT_PROTO_BINARY);
+                int64_t v = t ? call_add(s, t->addr, fo, 9, &err) : -2;
+                TAP_CHECK(v == 49, "%s server: a framed %s client answered in kind (%s)", tag,
+                          pr ? "compact" : "binary", err.text);
+                thrift_conn_options_free(fo);
+            }
+            unserve(t);
+            thrift_conn_options_free(o);
+            thrift_conn_options_free(so);
+        }
+
+    // Faults, on raw frames.
+    thrift_conn_options_t *so = thrift_conn_options_new();
+    thrift_conn_options_set_framing(so, THRIFT_FRAMING_HEADER);
+    thrift_conn_options_set_max_frame_size(so, 1 << 16);
+    srv_thread_t *t = serve(s, so, "127.0.0.1:0", &err);
+    // binary ping(), seqid 7, behind a header with transform 99
+    static const uint8_t bad_transform[] = {
+        0, 0, 0, 31, 0x0f, 0xff, 0, 0, 0, 0, 0, 7, 0, 1, /* hdr words */
+        0, 1, 99, 0,                                    /* binary, 1 transform: 99, pad */
+        0x80, 1, 0, 1, 0, 0, 0, 4, 'p', 'i', 'n', 'g', 0, 0, 0, 7, 0};
+    uint8_t reply[4096];
+    ssize_t got = t ? raw_exchange(t->port, bad_transform, sizeof bad_transform, reply, sizeof reply) : -2;
+    bool is_header = got > 14 && reply[4] == 0x0f && reply[5] == 0xff && reply[11] == 7;
+    bool names_it = false;
+    for (ssize_t i = 0; i + 9 < got; i++)
+        names_it |= !memcmp(reply + i, "transform", 9);
+    // The exception's type (field 2, i32) is INVALID_TRANSFORM = 8.
+    bool typed = false;
+    for (ssize_t i = 0; i + 6 < got; i++)
+        typed |= reply[i] == 8 && reply[i + 1] == 0 && reply[i + 2] == 2 && reply[i + 3] == 0 &&
+                 reply[i + 4] == 0 && reply[i + 5] == 0 && reply[i + 6] == THRIFT_APPEX_INVALID_TRANSFORM;
+    TAP_CHECK(got > 0 && is_header && names_it && typed,
+              "header: an unknown transform -> TApplicationException INVALID_TRANSFORM in a THeader "
+              "frame with the request's seqid, then close (%zd bytes)", got);
+    static const uint8_t beyond[] = {0, 0, 0, 14, 0x0f, 0xff, 0, 0, 0, 0, 0, 1, 0x40, 0,
+                                     0, 0, 0, 0};
+    got = t ? raw_exchange(t->port, beyond, sizeof beyond, reply, sizeof reply) : -2;
+    TAP_CHECK(got >= 0, "header: a header size beyond its frame -> the server closes (%zd)", got);
+    static const uint8_t huge_kv[] = {0, 0, 0, 16, 0x0f, 0xff, 0, 0, 0, 0, 0, 1, 0, 1,
+                                      0, 0, 1, 0xff, 0xff, 0xff};
+    got = t ? raw_exchange(t->port, huge_kv, sizeof huge_kv, reply, sizeof reply) : -2;
+    TAP_CHECK(got >= 0, "header: an info-header count beyond the header -> the server closes (%zd)",
+              got);
+    thrift_conn_options_t *co = thrift_conn_options_new();
+    thrift_conn_options_set_framing(co, THRIFT_FRAMING_HEADER);
+    int64_t v = t ? call_add(s, t->addr, co, 1, &err) : -2;
+    TAP_CHECK(v == 41, "header: the server serves on after the faults (%s)", err.text);
+    thrift_conn_options_set_protocol(co, THRIFT_PROTO_JSON);
+    thrift_error_clear(&err);
+    thrift_conn_t *c = thrift_connect(s, "Calc", t ? t->addr : "x:1", co, &err);
+    TAP_CHECK(!c && err.code == THRIFT_UNSUPPORTED, "header: JSON inside THeader refused (%s)",
+              err.text);
+    thrift_conn_free(c);
+    thrift_conn_options_free(co);
+    unserve(t);
+    thrift_conn_options_free(so);
+}
+
 static void test_options(void) {
     thrift_conn_options_t *o = thrift_conn_options_new();
     thrift_error_t err;
@@ -435,6 +593,7 @@ int main(void) {
     (void)fixture_server; /* the fixture's all-handlers server: not needed here */
     thrift_schema_t *s = fixture_schema();
     test_options();
+    test_header(s);
 #ifdef DYNTHRIFT_HAVE_TLS
     char tmpl[] = "/tmp/dynthrift-tls-XXXXXX";
     const char *root = getenv("DYNTHRIFT_SOURCE_ROOT");

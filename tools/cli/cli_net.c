@@ -35,7 +35,10 @@ const char cli_net_transport_help[] =
     "  --cert FILE --key FILE         our certificate and key (PEM): the server's, or\n"
     "                                 a client certificate\n"
     "  -k, --insecure                 do not verify the server's certificate\n"
-    "  --zlib                         Apache's TZlibTransport around the framing\n";
+    "  --zlib                         Apache's TZlibTransport around the framing\n"
+    "                                 (with --header: THeader's zlib transform)\n"
+    "  --header                       THeader framing (--protocol binary|compact inside)\n"
+    "  -H 'KEY: VALUE'                a THeader info header on every call (repeatable)\n";
 
 /* 1: consumed argv[*i] (and its value); 0: not ours; -1: usage error
  * (reported). */
@@ -49,6 +52,22 @@ int cli_net_take_opt(int argc, char **argv, int *i, const char *cmd, cli_net_opt
     }
     if (!strcmp(a, "--buffered") || !strcmp(a, "--unframed")) {
         o->framing = THRIFT_FRAMING_BUFFERED;
+        return 1;
+    }
+    if (!strcmp(a, "--header")) {
+        o->framing = THRIFT_FRAMING_HEADER;
+        return 1;
+    }
+    if ((r = cli_take_value_opt(argc, argv, i, cmd, "-H", &v)) != 0) {
+        if (r < 0)
+            return r;
+        const char *colon = strchr(v, ':');
+        if (!colon || colon == v || o->nheaders == CLI_NET_MAX_HEADERS) {
+            fprintf(stderr, "dynthrift %s: -H takes 'key: value' (at most %d), not '%s'\n", cmd,
+                    CLI_NET_MAX_HEADERS, v);
+            return -1;
+        }
+        o->headers[o->nheaders++] = v;
         return 1;
     }
     if (!strcmp(a, "--zlib")) {
@@ -169,6 +188,30 @@ thrift_conn_options_t *cli_net_conn_options(const cli_net_opts_t *o) {
         }
     }
     return co;
+}
+
+int cli_net_apply_headers(const char *cmd, const cli_net_opts_t *o, thrift_conn_t *conn) {
+    for (size_t k = 0; k < o->nheaders; k++) {
+        const char *h = o->headers[k], *colon = strchr(h, ':');
+        char key[THRIFT_HEADER_TEXT_MAX + 1];
+        size_t kl = (size_t)(colon - h);
+        while (kl && (h[kl - 1] == ' ' || h[kl - 1] == '\t'))
+            kl--;
+        const char *value = colon + 1;
+        while (*value == ' ' || *value == '\t')
+            value++;
+        thrift_status_t st = kl > THRIFT_HEADER_TEXT_MAX ? THRIFT_LIMIT : THRIFT_OK;
+        if (!st) {
+            memcpy(key, h, kl);
+            key[kl] = 0;
+            st = thrift_conn_set_header(conn, key, value);
+        }
+        if (st) {
+            fprintf(stderr, "dynthrift %s: -H '%s': %s\n", cmd, h, thrift_status_str(st));
+            return CLI_EXIT_USAGE;
+        }
+    }
+    return 0;
 }
 
 const char *cli_app_exception_name(int type) {

@@ -20,6 +20,10 @@ typedef struct cli_net_opts {
     bool insecure;         /* -k: no verification of the server */
     const char *cacert;    /* call/bench: verify the server; serve: require client certs */
     const char *cert, *key;
+    /* -H 'key: value': THeader info headers (HTTP request headers) */
+#define CLI_NET_MAX_HEADERS 32
+    const char *headers[CLI_NET_MAX_HEADERS];
+    size_t nheaders;
 } cli_net_opts_t;
 
 /* The transport options' help, printed after each command's own usage. */
@@ -33,6 +37,9 @@ int cli_net_take_opt(int argc, char **argv, int *i, const char *cmd, cli_net_opt
  * "dynthrift CMD: ..." when a transport option cannot be honoured (a path
  * too long, a transport this build lacks). */
 thrift_conn_options_t *cli_net_conn_options(const cli_net_opts_t *o);
+/* Sets the -H headers on a client connection: 0, or an exit code after
+ * printing "dynthrift CMD: ...". */
+int cli_net_apply_headers(const char *cmd, const cli_net_opts_t *o, thrift_conn_t *conn);
 /* The exit code for thrift_conn_new's failure on --addr: 3 when the name
  * does not resolve, 64 for a malformed address, 70 out of memory. */
 int cli_net_addr_exit(const thrift_error_t *err);

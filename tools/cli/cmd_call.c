@@ -597,6 +597,8 @@ int cmd_call(int argc, char **argv) {
         code = cli_net_addr_exit(&err);
         goto done;
     }
+    if ((code = cli_net_apply_headers("call", &net, st.conn)) != 0)
+        goto done;
 
     if (!lines) {
         arena = thrift_arena_new(NULL);

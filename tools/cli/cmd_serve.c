@@ -1624,7 +1624,9 @@ int cmd_serve(int argc, char **argv) {
     print_listening(&st, net.addr);
     vlog(&st, "serving %s (%zu methods, %s, %s%s)", thrift_service_def_name(st.svc), st.nmethods,
          thrift_protocol_name(net.proto),
-         net.framing == THRIFT_FRAMING_FRAMED ? "framed" : "buffered",
+         net.framing == THRIFT_FRAMING_FRAMED  ? "framed"
+         : net.framing == THRIFT_FRAMING_HEADER ? "header"
+                                                : "buffered",
          st.mode == MODE_MOCK ? ", mock" : st.mode == MODE_EXEC ? ", exec" : ", echo");
     // A method without a fixture answers its return type's default value,
     // required fields filled with zeros: say so before a client wonders.
