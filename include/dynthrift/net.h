@@ -121,6 +121,16 @@ THRIFT_API void thrift_conn_options_set_handshake_timeout_ms(thrift_conn_options
 /* Apache's TZlibTransport around the framing (default off); level 0-9, or
  * -1 for zlib's default. */
 THRIFT_API void thrift_conn_options_set_zlib(thrift_conn_options_t *opts, bool on, int level);
+/* HTTP clients (addresses http://host:port/path, https://...): the request
+ * path, overriding the address's ("/..."; THRIFT_INVALID otherwise), and
+ * extra request headers ("Name", "value"; CR/LF refused as THRIFT_INVALID,
+ * THRIFT_LIMIT past 4 KB in all).  A server listening on http:// answers
+ * any path. */
+THRIFT_API thrift_status_t thrift_conn_options_set_http_path(thrift_conn_options_t *opts,
+                                                             const char *path);
+THRIFT_API thrift_status_t thrift_conn_options_add_http_header(thrift_conn_options_t *opts,
+                                                               const char *name,
+                                                               const char *value);
 
 /* How long a message may take to arrive once its first byte is in (more
  * exactly: since the previous message on the connection completed, or the
@@ -140,7 +150,8 @@ THRIFT_API void thrift_conn_options_set_read_timeout_ms(thrift_conn_options_t *o
  * "multiplexed" (0|1), "multiplex_name" (a service name: implies
  * multiplexed), "idle_timeout_ms", "read_timeout_ms", "tls" (0|1), "tls_ca",
  * "tls_cert", "tls_key", "tls_server_name", "tls_verify" (0|1),
- * "handshake_timeout_ms", "zlib" (0|1), "zlib_level" (-1..9).
+ * "handshake_timeout_ms", "zlib" (0|1), "zlib_level" (-1..9), "http_path",
+ * "http_header" ("Name: value", added to those set before).
  * THRIFT_NOT_FOUND for an unknown key, THRIFT_INVALID for a bad value,
  * THRIFT_UNSUPPORTED for a transport this build lacks (TLS without
  * OpenSSL, zlib without zlib). */

@@ -30,7 +30,7 @@ typedef struct pcall {
     int32_t seqid;
     bool oneway;
     bool has_timer;
-    uint64_t write_end; /* oneway: done once this many bytes are written */
+    uint64_t write_end; /* its last byte's place in the stream (oneway: done once written) */
     const thrift_function_def_t *fn;
     thrift_call_cb cb;
     void *ud;
@@ -95,6 +95,10 @@ struct thrift_conn {
     thrift_arena_t *reply_arena; /* reused while no callback takes it */
     thrift_arena_t *scratch;     /* empty args structs */
     thrift__kv_t *headers;       /* THeader info headers sent with every call */
+    bool http;                   /* http:// or https://: every call is a POST */
+    bool http_persistent;        /* the server answered with keep-alive: pipeline */
+    thrift__http_out_t http_out; /* its Host, path and extra headers (in opts, http_host) */
+    char http_host[280];
     thrift__kv_t *call_headers;  /* ... with the next call only */
 
     int depth;         /* callbacks running */
@@ -310,6 +314,17 @@ static bool do_write(thrift_conn_t *c) {
     if (c->state != ST_CONNECTED)
         return true;
     size_t len = thrift_buffer_len(c->out);
+    // HTTP before the server has shown it keeps connections open: one
+    // request at a time, so that an HTTP/1.0 server closing after its
+    // response has read no request it will not answer (those are sent
+    // again on a new connection).
+    if (c->http && !c->http_persistent && c->head) {
+        uint64_t upto = c->head->write_end;
+        if (upto <= c->written_total)
+            len = c->out_off; // the oldest call is out: wait for its answer
+        else if (upto - c->written_total < len - c->out_off)
+            len = c->out_off + (size_t)(upto - c->written_total);
+    }
     size_t taken = 0;
     thrift_error_t err;
     thrift__error_reset(&err);
@@ -482,6 +497,38 @@ static void connect_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents) {
 
 static void handle_reply(thrift_conn_t *c, const uint8_t *msg, size_t len);
 
+/* The HTTP server closes after its response (HTTP/1.0, Connection: close):
+ * close our end too, keeping the calls not yet sent (whole requests, see
+ * do_write) for a new connection. */
+static void http_reconnect(thrift_conn_t *c) {
+    ev_io_stop(c->loop, &c->rio);
+    ev_io_stop(c->loop, &c->wio);
+    ev_prepare_stop(c->loop, &c->flush);
+    ev_timer_stop(c->loop, &c->partial);
+    thrift__stream_free(&c->stream);
+    close(c->fd);
+    c->fd = -1;
+    c->state = ST_IDLE;
+    c->http_persistent = false;
+    c->read_wants_write = c->write_wants_read = false;
+    thrift__wire_reader_reset(&c->reader);
+    size_t len = thrift_buffer_len(c->out);
+    if (c->out_off) {
+        thrift_buffer_t *nb = thrift_buffer_new();
+        if (!nb || thrift_buffer_append(nb, thrift_buffer_data(c->out) + c->out_off,
+                                        len - c->out_off) != THRIFT_OK) {
+            thrift_buffer_free(nb);
+            conn_break(c, THRIFT_NOMEM, "connection to %s: %s", "out of memory");
+            return;
+        }
+        thrift_buffer_free(c->out);
+        c->out = nb;
+        c->out_off = 0;
+    }
+    if (c->head || c->ow_head)
+        start_connect(c);
+}
+
 /* Bytes one read callback takes from the socket before it returns to the
  * loop: a server that keeps the socket full must not hold off the call
  * deadlines, the other connections and the timers of the loop.  libev calls
@@ -577,7 +624,9 @@ static void do_read(thrift_conn_t *c) {
             if (st == THRIFT_NEED_MORE)
                 break;
             if (st != THRIFT_OK) {
-                conn_break(c, THRIFT_PROTOCOL, "connection to %s: bad reply stream: %s", err.text);
+                conn_break(c, THRIFT_PROTOCOL,
+                           c->http ? "connection to %s: %s" : "connection to %s: bad reply stream: %s",
+                           err.text);
                 broke = true;
                 break;
             }
@@ -588,6 +637,20 @@ static void do_read(thrift_conn_t *c) {
             if (c->free_requested || c->fd != fd_before || c->state != ST_CONNECTED) {
                 broke = true;
                 break;
+            }
+            // An HTTP/1.0 server (Apache's Python THttpServer) closes after
+            // each response: close first, so the next call reconnects
+            // instead of writing into a closing socket.
+            if (c->http && !c->reader.http.keep_alive) {
+                http_reconnect(c);
+                broke = true;
+                break;
+            }
+            if (c->http && !c->http_persistent) {
+                c->http_persistent = true;
+                schedule_flush(c); // the calls held back may go now
+            } else if (c->http && c->head) {
+                schedule_flush(c);
             }
         }
         budget -= (size_t)n;
@@ -897,7 +960,7 @@ static thrift_status_t enqueue_call(thrift_conn_t *c, const thrift_function_def_
     }
     size_t before = thrift_buffer_len(c->out);
     thrift__header_out_t h = {c->opts.proto, p->seqid, 0, c->opts.zlib,
-                              {c->headers, c->call_headers}};
+                              {c->headers, c->call_headers}, c->http ? &c->http_out : NULL};
     thrift__wire_mark_t mark;
     thrift_status_t st = thrift__wire_begin(c->out, c->reader.framing, &h, &mark, err);
     // The next call's headers go with this call, whatever becomes of it.
@@ -927,8 +990,8 @@ static thrift_status_t enqueue_call(thrift_conn_t *c, const thrift_function_def_
     }
     c->queued_total += thrift_buffer_len(c->out) - before;
     c->npending++;
+    p->write_end = c->queued_total;
     if (p->oneway) {
-        p->write_end = c->queued_total;
         list_append(&c->ow_head, &c->ow_tail, p);
     } else {
         list_append(&c->head, &c->tail, p);
@@ -1071,14 +1134,20 @@ thrift_conn_t *thrift_conn_new(struct ev_loop *loop, thrift_schema_t *schema, co
         free(c);
         return NULL;
     }
-    if (c->addr.scheme == THRIFT__SCHEME_HTTP || c->addr.scheme == THRIFT__SCHEME_HTTPS) {
-        free(c);
-        thrift__error_set(err, THRIFT_UNSUPPORTED, "address '%s': HTTP is not implemented yet",
-                          address);
-        return NULL;
-    }
-    if (c->addr.scheme == THRIFT__SCHEME_TLS)
+    if (c->addr.scheme == THRIFT__SCHEME_TLS || c->addr.scheme == THRIFT__SCHEME_HTTPS)
         c->opts.tls = true;
+    if (c->addr.scheme == THRIFT__SCHEME_HTTP || c->addr.scheme == THRIFT__SCHEME_HTTPS) {
+        // Host: what the address says between "//" and the path.
+        const char *hp = strstr(address, "://") + 3;
+        size_t hn = strcspn(hp, "/");
+        snprintf(c->http_host, sizeof c->http_host, "%.*s", (int)(hn < 270 ? hn : 270), hp);
+        c->http = true;
+        c->http_out.request = true;
+        c->http_out.host = c->http_host;
+        // Borrowed from c->opts and c->addr, which live as long as c.
+        c->http_out.path = c->opts.http_path[0] ? c->opts.http_path : c->addr.path;
+        c->http_out.extra = c->opts.http_headers;
+    }
     if (c->opts.framing == THRIFT_FRAMING_HEADER && c->opts.proto == THRIFT_PROTO_JSON) {
         free(c);
         thrift__error_set(err, THRIFT_UNSUPPORTED,
@@ -1107,6 +1176,8 @@ thrift_conn_t *thrift_conn_new(struct ev_loop *loop, thrift_schema_t *schema, co
     c->next_seqid = 1;
     thrift__wire_reader_init(&c->reader, c->opts.proto, thrift__message_framing(&c->opts),
                              c->opts.max_frame_size);
+    if (c->http)
+        c->reader.http.role = THRIFT__HTTP_CLIENT;
     ev_timer_init(&c->connect_timer, connect_timeout_cb, 1., 0.);
     c->connect_timer.data = c;
     ev_init(&c->partial, partial_timeout_cb);

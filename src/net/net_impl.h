@@ -9,6 +9,9 @@
 #include "base/base.h"
 #include "dynthrift/net.h"
 
+/* The largest HTTP head accepted (request or response line and headers). */
+#define THRIFT__HTTP_MAX_HEADER 16384
+
 struct thrift_conn_options {
     thrift_protocol_t proto;
     thrift_framing_t framing;
@@ -31,6 +34,8 @@ struct thrift_conn_options {
     uint32_t handshake_timeout_ms; /* server: TLS handshake deadline */
     bool zlib;
     int zlib_level; /* -1: zlib's default */
+    char http_path[THRIFT_OPTION_TEXT_MAX + 1];  /* "" = the address's path */
+    char http_headers[THRIFT__HTTP_MAX_HEADER / 4]; /* "Key: value\r\n" lines */
 };
 
 /* How messages are delimited in the bytes the wire reader sees: with zlib,
@@ -78,6 +83,36 @@ typedef struct thrift__header_in {
  * memory: *oom then says which). */
 thrift__kv_t *thrift__header_copy(const thrift__header_in_t *h, thrift_arena_t *arena, bool *oom);
 
+/* ---- HTTP (http.c) --------------------------------------------------------- */
+enum { THRIFT__HTTP_NONE = 0, THRIFT__HTTP_SERVER, THRIFT__HTTP_CLIENT };
+
+/* The reader's HTTP state: what the last request or response said. */
+typedef struct thrift__http {
+    int role;          /* THRIFT__HTTP_*: NONE for every other framing */
+    bool keep_alive;   /* the peer allows another message on the connection */
+    bool cors;         /* server: the last request was a CORS preflight (no message) */
+    int status;        /* server: the status a malformed request gets (400, 413...) */
+    thrift__buf_t body; /* a chunked body, joined */
+} thrift__http_t;
+
+/* How thrift__http_wrap dresses a message (or an empty control response). */
+typedef struct thrift__http_out {
+    bool request;      /* client: POST; server: a response */
+    const char *host;  /* request: the Host header */
+    const char *path;  /* request: the target */
+    const char *extra; /* request: more header lines, each ending in CRLF */
+    bool keep_alive;   /* response: "Connection: close" when false */
+    bool cors;         /* response: the answer to a preflight */
+    int status;        /* response: 200, or an error status (no body) */
+} thrift__http_out_t;
+
+struct thrift__wire_reader;
+thrift_status_t thrift__http_next(struct thrift__wire_reader *r, const uint8_t **msg, size_t *len,
+                                  thrift_error_t *err);
+/* Puts the HTTP head in front of the body that begins at `start`. */
+thrift_status_t thrift__http_wrap(thrift_buffer_t *out, size_t start, const thrift__http_out_t *o,
+                                  thrift_error_t *err);
+
 /* What a THeader frame written by thrift__wire_begin carries. */
 typedef struct thrift__header_out {
     thrift_protocol_t proto;
@@ -85,6 +120,7 @@ typedef struct thrift__header_out {
     uint16_t flags;
     bool zlib;
     const thrift__kv_t *kv[2]; /* both lists are sent (a key in both: twice) */
+    const thrift__http_out_t *http; /* set: the message goes out as HTTP instead */
 } thrift__header_out_t;
 
 void thrift__conn_options_defaults(thrift_conn_options_t *o);
@@ -103,6 +139,7 @@ typedef struct thrift__wire_reader {
     size_t max_frame_size;
     thrift_codec_options_t codec;
     thrift__header_in_t header; /* framing HEADER: the last frame's header */
+    thrift__http_t http;        /* http.role set: HTTP messages (http.c) */
 } thrift__wire_reader_t;
 
 void thrift__wire_reader_init(thrift__wire_reader_t *r, thrift_protocol_t proto,
@@ -153,6 +190,7 @@ typedef struct thrift__wire_mark {
     size_t start;   /* where the message begins in `out` */
     size_t payload; /* where its encoded body begins */
     bool zlib;
+    const thrift__http_out_t *http;
 } thrift__wire_mark_t;
 thrift_status_t thrift__wire_begin(thrift_buffer_t *out, thrift_framing_t framing,
                                    const thrift__header_out_t *h, thrift__wire_mark_t *m,

@@ -37,7 +37,8 @@ typedef struct listener {
     ev_io io;
     int fd;
     int port;
-    bool tls; /* its connections speak TLS (srv->tls) */
+    bool tls;  /* its connections speak TLS (srv->tls) */
+    bool http; /* its connections speak HTTP (http:// and https:// addresses) */
     char unix_path[108];
     thrift_rpc_server_t *srv;
 } listener_t;
@@ -92,6 +93,7 @@ typedef struct worker {
         uint64_t id;
         char peer[THRIFT_PEER_MAX];
         bool tls;
+        bool http;
     } *inbox; /* accepted sockets waiting to be adopted */
     size_t ninbox, capinbox;
     unsigned cmds;
@@ -161,6 +163,7 @@ struct sconn {
     int refs;          /* requests alive + 1 while open */
     bool closed;
     bool reading_stopped;
+    bool http_paused; /* HTTP: not reading until the request in flight is answered */
     bool close_after_flush;
     thrift_close_reason_t close_reason; /* for a close after the flush */
     uint64_t id;
@@ -330,10 +333,12 @@ static thrift_status_t append_message(sconn_t *c, const char *name, size_t name_
     const thrift_conn_options_t *o = &c->srv->opts;
     thrift_protocol_t proto = c->kind.proto;
     size_t before = thrift_buffer_len(c->out);
-    thrift__header_out_t h = {proto, seqid, c->kind.flags, c->kind.zlib, {c->kind.kv, NULL}};
+    thrift__http_out_t ho = {false, NULL, NULL, NULL, c->reader.http.keep_alive, false, 200};
+    thrift__header_out_t h = {proto, seqid, c->kind.flags, c->kind.zlib, {c->kind.kv, NULL},
+                              c->reader.http.role ? &ho : NULL};
     thrift__wire_mark_t mark;
-    thrift_status_t st = thrift__wire_begin(c->out, c->reader.framing, c->kind.header ? &h : NULL,
-                                            &mark, err);
+    thrift_status_t st = thrift__wire_begin(
+        c->out, c->reader.framing, c->kind.header || c->reader.http.role ? &h : NULL, &mark, err);
     if (!st)
         st = thrift_encode_message(proto, name, name_len, type, seqid, body, c->out, err);
     if (!st)
@@ -347,9 +352,33 @@ static thrift_status_t append_message(sconn_t *c, const char *name, size_t name_
             thrift_buffer_free(nb);
         }
     }
+    if (!st && c->reader.http.role && !c->reader.http.keep_alive) {
+        c->close_after_flush = true; // "Connection: close", or HTTP/1.0
+        c->close_reason = THRIFT_CLOSE_PEER;
+    }
     if (!st)
         schedule_flush(c);
     return st;
+}
+
+/* An HTTP response without a Thrift message: the answer to a CORS
+ * preflight or to a oneway call (status 200), or an error status, after
+ * which the connection closes. */
+static void append_http_control(sconn_t *c, bool cors, int status) {
+    if (c->closed)
+        return;
+    thrift__http_out_t ho = {false, NULL, NULL, NULL, status == 200 && c->reader.http.keep_alive,
+                             cors, status};
+    if (thrift__http_wrap(c->out, thrift_buffer_len(c->out), &ho, NULL) != THRIFT_OK) {
+        sconn_close(c, THRIFT_CLOSE_ERROR);
+        return;
+    }
+    if (!ho.keep_alive) {
+        c->close_after_flush = true;
+        if (!c->close_reason)
+            c->close_reason = status == 200 ? THRIFT_CLOSE_PEER : THRIFT_CLOSE_PROTOCOL;
+    }
+    schedule_flush(c);
 }
 
 static void send_app_error(sconn_t *c, const char *name, size_t name_len, int32_t seqid,
@@ -431,6 +460,15 @@ static void request_finish(sconn_t *c, thrift_request_t *req) {
     arena_put(req->w, req->arena);
     if (!req->fn->oneway)
         c->inflight--;
+    // HTTP takes one request at a time (responses go in request order):
+    // read on, the next one may be waiting in the buffer already.
+    if (c->reader.http.role && c->inflight == 0 && !c->closed && !c->reading_stopped &&
+        tls_in_handler != req && (c->http_paused || thrift__wire_buffered(&c->reader))) {
+        c->http_paused = false;
+        ev_io_start(c->w->loop, &c->rio);
+        if (thrift__wire_buffered(&c->reader))
+            ev_feed_event(c->w->loop, &c->rio, EV_READ);
+    }
     if (!c->closed && c->reading_stopped && c->inflight == 0 && !ev_is_active(&c->wio))
         schedule_flush(c); // the flush closes the drained connection
     sconn_unref(c);
@@ -780,9 +818,20 @@ static void dispatch(sconn_t *c, const uint8_t *msg, size_t len) {
         send_app_error(c, bare, bare_len, hdr.seqid, THRIFT_APPEX_INTERNAL_ERROR, "out of memory");
         return;
     }
+    // Args decoded zero-copy alias the read buffer, which pins keep alive
+    // for requests answered later; a THeader payload inflated into the
+    // reader's scratch buffer (or an HTTP body joined from chunks) is
+    // reused by the next message, so those are copied.
+    thrift_codec_options_t copy_codec;
+    const thrift_codec_options_t *codec = &c->reader.codec;
+    if ((c->reader.header.present && c->reader.header.zlib) ||
+        (c->reader.http.role && msg == c->reader.http.body.data)) {
+        copy_codec = c->reader.codec;
+        copy_codec.zero_copy = false;
+        codec = &copy_codec;
+    }
     thrift_value_t *args = thrift_decode_message_body(c->reader.proto, h->fn->args, msg + hlen,
-                                                      len - hlen, arena, &c->reader.codec, NULL,
-                                                      &err);
+                                                      len - hlen, arena, codec, NULL, &err);
     if (!args) {
         char text[400];
         snprintf(text, sizeof text, "%s: cannot decode the arguments: %s", method, err.text);
@@ -826,6 +875,8 @@ static void dispatch(sconn_t *c, const uint8_t *msg, size_t len) {
         thrift_reply_error(req, THRIFT_APPEX_INTERNAL_ERROR, text);
     }
     tls_in_handler = outer;
+    if (h->fn->oneway && c->reader.http.role)
+        append_http_control(c, false, 200); // HTTP answers every POST
     if (h->fn->oneway || req->replied) {
         request_done_inline(c, req);
         return;
@@ -966,6 +1017,50 @@ static void sconn_partial_cb(struct ev_loop *loop, ev_timer *w, int revents) {
     sconn_close(w->data, THRIFT_CLOSE_READ_TIMEOUT);
 }
 
+/* Dispatches the complete messages the reader holds. */
+static void sconn_parse(sconn_t *c, bool *completed) {
+    for (;;) {
+        const uint8_t *m;
+        size_t mlen;
+        thrift_error_t err;
+        thrift__error_reset(&err);
+        if (c->reader.http.role && c->inflight)
+            break; // HTTP: the next request waits for this one's response
+        thrift_status_t st = thrift__wire_next(&c->reader, &m, &mlen, &err);
+        if (st == THRIFT_NEED_MORE)
+            break;
+        if (st == THRIFT_OK && c->reader.http.cors) {
+            append_http_control(c, true, 200);
+            if (c->close_after_flush)
+                break;
+            continue;
+        }
+        if (st != THRIFT_OK && c->reader.http.role) {
+            // A malformed request: its status, then close.
+            append_http_control(c, false, c->reader.http.status ? c->reader.http.status : 400);
+            c->close_after_flush = true;
+            c->close_reason = THRIFT_CLOSE_PROTOCOL;
+            break;
+        }
+        if (st != THRIFT_OK) {
+            // Framing is lost: nothing more can be read from this stream.
+            kind_from_reader(c);
+            if (st == THRIFT_UNSUPPORTED) // as Apache: an unknown THeader transform
+                send_app_error(c, "", 0, c->reader.header.seqid, THRIFT_APPEX_INVALID_TRANSFORM,
+                               err.text);
+            else if (st != THRIFT_LIMIT)
+                send_app_error(c, "", 0, 0, THRIFT_APPEX_PROTOCOL_ERROR, err.text);
+            c->close_after_flush = true;
+            c->close_reason = THRIFT_CLOSE_PROTOCOL;
+            break;
+        }
+        *completed = true;
+        dispatch(c, m, mlen);
+        if (c->closed || c->close_after_flush || c->reading_stopped)
+            break;
+    }
+}
+
 static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
     (void)revents;
     (void)w;
@@ -979,7 +1074,19 @@ static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
     c->refs++; // keep `c` alive while handlers run
     size_t budget = SCONN_READ_BUDGET;
     bool completed = false;
+    // HTTP: requests that waited for the previous response.
+    if (c->reader.http.role && !c->inflight && thrift__wire_buffered(&c->reader))
+        sconn_parse(c, &completed);
     for (;;) {
+        if (c->closed || c->close_after_flush || c->reading_stopped)
+            break;
+        if (c->reader.http.role && c->inflight) {
+            // One request at a time: the socket buffer holds the rest
+            // (request_finish resumes).
+            ev_io_stop(loop, &c->rio);
+            c->http_paused = true;
+            break;
+        }
         if (c->pin) {
             // Requests answered later point into this buffer: leave it to
             // them and read on into a new one.
@@ -1023,31 +1130,7 @@ static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
             break;
         }
         thrift__wire_commit(&c->reader, (size_t)n);
-        for (;;) {
-            const uint8_t *m;
-            size_t mlen;
-            thrift_error_t err;
-            thrift__error_reset(&err);
-            thrift_status_t st = thrift__wire_next(&c->reader, &m, &mlen, &err);
-            if (st == THRIFT_NEED_MORE)
-                break;
-            if (st != THRIFT_OK) {
-                // Framing is lost: nothing more can be read from this stream.
-                kind_from_reader(c);
-                if (st == THRIFT_UNSUPPORTED) // as Apache: an unknown THeader transform
-                    send_app_error(c, "", 0, c->reader.header.seqid, THRIFT_APPEX_INVALID_TRANSFORM,
-                                   err.text);
-                else if (st != THRIFT_LIMIT)
-                    send_app_error(c, "", 0, 0, THRIFT_APPEX_PROTOCOL_ERROR, err.text);
-                c->close_after_flush = true;
-                c->close_reason = THRIFT_CLOSE_PROTOCOL;
-                break;
-            }
-            completed = true;
-            dispatch(c, m, mlen);
-            if (c->closed || c->close_after_flush || c->reading_stopped)
-                break;
-        }
+        sconn_parse(c, &completed);
         budget -= (size_t)n;
         if (c->closed || c->close_after_flush || c->reading_stopped || budget == 0 ||
             ((size_t)n < avail && !thrift__stream_buffered(&c->stream)))
@@ -1116,6 +1199,10 @@ static void sconn_open(worker_t *w, const struct handoff *h) {
     thrift__wire_reader_init(&c->reader, srv->opts.proto, thrift__message_framing(&srv->opts),
                              srv->opts.max_frame_size);
     c->kind.proto = srv->opts.proto;
+    if (h->http) {
+        c->reader.http.role = THRIFT__HTTP_SERVER;
+        c->reader.http.keep_alive = true;
+    }
     // Strings of the args point into the read buffer; see rpin_t for
     // requests answered after the handler returns.
     c->reader.codec.zero_copy = true;
@@ -1210,7 +1297,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents) {
             return;
         }
         srv->accept_paused = false;
-        struct handoff h = {fd, ss.ss_family, ++srv->next_conn_id, "", l->tls};
+        struct handoff h = {fd, ss.ss_family, ++srv->next_conn_id, "", l->tls, l->http};
         if (srv->conn_cb)
             format_peer(&ss, l, h.peer, sizeof h.peer);
         if (srv->stopping || (srv->max_conns && atomic_load(&srv->nconns) >= srv->max_conns)) {
@@ -1287,7 +1374,7 @@ static void worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents) {
     worker_t *w = a->data;
     // Drain the whole inbox: one wake-up may stand for many sends.
     for (;;) {
-        struct handoff h = {-1, 0, 0, "", false};
+        struct handoff h = {-1, 0, 0, "", false, false};
         pthread_mutex_lock(&w->mu);
         if (w->ninbox)
             h = w->inbox[--w->ninbox];
@@ -1515,10 +1602,9 @@ thrift_status_t thrift_rpc_server_listen(thrift_rpc_server_t *srv, const char *a
     thrift_status_t st = thrift__addr_parse(address, true, &addr, err);
     if (st)
         return st;
-    if (addr.scheme == THRIFT__SCHEME_HTTP || addr.scheme == THRIFT__SCHEME_HTTPS)
-        return thrift__error_set(err, THRIFT_UNSUPPORTED,
-                                 "address '%s': HTTP is not implemented yet", address);
-    bool tls = srv->opts.tls || addr.scheme == THRIFT__SCHEME_TLS;
+    bool http = addr.scheme == THRIFT__SCHEME_HTTP || addr.scheme == THRIFT__SCHEME_HTTPS;
+    bool tls = srv->opts.tls || addr.scheme == THRIFT__SCHEME_TLS ||
+               addr.scheme == THRIFT__SCHEME_HTTPS;
     // Workers read srv->tls without a lock: it is made before the first
     // TLS listener hands out a connection, and never changes after.
     if (tls && !srv->tls && !(srv->tls = thrift__tls_ctx_new(&srv->opts, true, err)))
@@ -1536,6 +1622,7 @@ thrift_status_t thrift_rpc_server_listen(thrift_rpc_server_t *srv, const char *a
     l->srv = srv;
     l->port = thrift__sock_port(fd);
     l->tls = tls;
+    l->http = http;
     if (addr.family == AF_UNIX)
         snprintf(l->unix_path, sizeof l->unix_path, "%s", address + 5);
     ev_io_init(&l->io, accept_cb, fd, EV_READ);

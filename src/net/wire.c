@@ -56,6 +56,29 @@ void thrift_conn_options_set_tls_verify(thrift_conn_options_t *o, bool on) { o->
 void thrift_conn_options_set_handshake_timeout_ms(thrift_conn_options_t *o, uint32_t ms) {
     o->handshake_timeout_ms = ms;
 }
+thrift_status_t thrift_conn_options_set_http_path(thrift_conn_options_t *o, const char *path) {
+    if (!o)
+        return THRIFT_MISUSE;
+    if (path && *path && (*path != '/' || strpbrk(path, " \r\n")))
+        return THRIFT_INVALID;
+    return set_text(o->http_path, path);
+}
+
+thrift_status_t thrift_conn_options_add_http_header(thrift_conn_options_t *o, const char *name,
+                                                    const char *value) {
+    if (!o || !name || !*name || !value)
+        return THRIFT_MISUSE;
+    // A CR or LF would let the header end the request early (injection).
+    if (strpbrk(name, "\r\n: ") || strpbrk(value, "\r\n"))
+        return THRIFT_INVALID;
+    size_t used = strlen(o->http_headers);
+    size_t need = strlen(name) + 2 + strlen(value) + 2;
+    if (used + need >= sizeof o->http_headers)
+        return THRIFT_LIMIT;
+    snprintf(o->http_headers + used, sizeof o->http_headers - used, "%s: %s\r\n", name, value);
+    return THRIFT_OK;
+}
+
 void thrift_conn_options_set_zlib(thrift_conn_options_t *o, bool on, int level) {
     o->zlib = on;
     o->zlib_level = level >= 0 && level <= 9 ? level : -1;
@@ -201,6 +224,30 @@ thrift_status_t thrift_conn_options_set(thrift_conn_options_t *o, const char *ke
         if (set_text(dst, value))
             return thrift__error_set(err, THRIFT_LIMIT, "%s: longer than %d bytes", key,
                                      THRIFT_OPTION_TEXT_MAX);
+    } else if (!strcmp(key, "http_path")) {
+        thrift_status_t st = thrift_conn_options_set_http_path(o, value);
+        if (st)
+            return thrift__error_set(err, st, "http_path: a path starting with '/' of at most %d bytes",
+                                     THRIFT_OPTION_TEXT_MAX);
+    } else if (!strcmp(key, "http_header")) {
+        const char *colon = strchr(value, ':');
+        char name[256];
+        size_t nl = colon ? (size_t)(colon - value) : 0;
+        while (nl && value[nl - 1] == ' ')
+            nl--;
+        thrift_status_t st = THRIFT_INVALID;
+        if (nl && nl < sizeof name) {
+            memcpy(name, value, nl);
+            name[nl] = 0;
+            const char *v = colon + 1;
+            while (*v == ' ')
+                v++;
+            st = thrift_conn_options_add_http_header(o, name, v);
+        }
+        if (st)
+            return thrift__error_set(err, st, "http_header: expected 'Name: value' without CR/LF, "
+                                     "all headers within %zu bytes",
+                                     sizeof o->http_headers - 1);
     } else if (!strcmp(key, "handshake_timeout_ms")) {
         if (!num || n > UINT32_MAX)
             return thrift__error_set(err, THRIFT_INVALID, "%s: expected milliseconds", key);
@@ -237,6 +284,7 @@ void thrift__wire_reader_init(thrift__wire_reader_t *r, thrift_protocol_t proto,
 void thrift__wire_reader_free(thrift__wire_reader_t *r) {
     thrift__buf_free(&r->buf);
     thrift__buf_free(&r->header.inflated);
+    thrift__buf_free(&r->http.body);
     free(r->header.kv);
     r->header.kv = NULL;
     r->header.kvcap = r->header.nkv = 0;
@@ -579,6 +627,16 @@ thrift__kv_t *thrift__header_copy(const thrift__header_in_t *h, thrift_arena_t *
 
 thrift_status_t thrift__wire_next(thrift__wire_reader_t *r, const uint8_t **msg, size_t *len,
                                   thrift_error_t *err) {
+    if (r->http.role) {
+        thrift_status_t st = thrift__http_next(r, msg, len, err);
+        // A server answers each body in its own protocol: TJSONProtocol
+        // starts with '[', compact with 0x82, binary with anything else.
+        if (st == THRIFT_OK && *len && r->http.role == THRIFT__HTTP_SERVER)
+            r->proto = (*msg)[0] == '[' ? THRIFT_PROTO_JSON
+                       : (*msg)[0] == 0x82 ? THRIFT_PROTO_COMPACT
+                                           : THRIFT_PROTO_BINARY;
+        return st;
+    }
     const uint8_t *p = r->buf.data + r->start;
     size_t have = r->buf.len - r->start;
     if (r->framing == THRIFT_FRAMING_HEADER) {
@@ -731,6 +789,9 @@ thrift_status_t thrift__wire_begin(thrift_buffer_t *out, thrift_framing_t framin
                                    thrift_error_t *err) {
     m->start = m->payload = thrift_buffer_len(out);
     m->zlib = false;
+    m->http = h ? h->http : NULL;
+    if (m->http)
+        return THRIFT_OK; // the head goes in front at the end
     if (framing == THRIFT_FRAMING_HEADER && h)
         return header_begin(out, h, m, err);
     if (framing == THRIFT_FRAMING_FRAMED || framing == THRIFT_FRAMING_HEADER) {
@@ -782,6 +843,8 @@ thrift_status_t thrift__wire_end(thrift_buffer_t *out, thrift_framing_t framing,
     if (body > max_frame_size)
         return thrift__error_set(err, THRIFT_LIMIT, "message of %zu bytes exceeds the limit of %zu",
                                  body, max_frame_size);
+    if (m->http)
+        return thrift__http_wrap(out, m->start, m->http, err);
     if (framed) {
         uint8_t *p = out->buf.data + m->start;
         p[0] = (uint8_t)(body >> 24);

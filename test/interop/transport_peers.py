@@ -440,6 +440,86 @@ if pp:
     finally:
         stop(pp)
 
+# ---- HTTP: Apache's THttpClient and THttpServer ------------------------------
+from thrift.transport import THttpClient  # noqa: E402
+from thrift.protocol import TJSONProtocol  # noqa: E402
+
+HTTP_SERVER_PY = r'''
+import sys
+sys.path.insert(0, sys.argv[1])
+from thrift.server import THttpServer
+from thrift.protocol import TBinaryProtocol, TCompactProtocol, TJSONProtocol
+import pingpong.PingPong as P
+class H:
+    def ping(self): return "pong"
+    def add(self, a, b): return a + b
+pf = {"binary": TBinaryProtocol.TBinaryProtocolFactory(),
+      "compact": TCompactProtocol.TCompactProtocolFactory(),
+      "json": TJSONProtocol.TJSONProtocolFactory()}[sys.argv[3]]
+THttpServer.THttpServer(P.Processor(H()), ("127.0.0.1", int(sys.argv[2])), pf).serve()
+'''
+http_py = os.path.join(tmp, "apache_http_server.py")
+with open(http_py, "w") as f:
+    f.write(HTTP_SERVER_PY)
+
+for proto in ("binary", "compact", "json"):
+    port = free_port()
+    p = start(["/usr/bin/python3", http_py, gen, str(port), proto])
+    try:
+        if not wait_port(port):
+            check(False, "Apache py THttpServer %s up" % proto, p.stderr.read() if p.poll() is not None else "")
+            continue
+        addr = "http://127.0.0.1:%d/thrift" % port
+        rc, out, err = dyn_call(addr, "add", "[20, 22]", ["--protocol", proto, "-H", "X-Trace: 1"])
+        check(rc == 0 and out == "42", "dynthrift call -> Apache py THttpServer %s: add -> 42" % proto,
+              "rc=%d out=%s err=%s" % (rc, out, err))
+        # --lines: several calls; the HTTP/1.0 server closes after each, we reconnect.
+        r = subprocess.run([CLI, "call", IDL, "PingPong", "--lines", "--addr", addr, "--protocol", proto,
+                            "--timeout", "5000"], input='{"method": "ping"}\n{"method": "add", "args": [1, 2]}\n',
+                           capture_output=True, text=True, timeout=20)
+        check(r.returncode == 0 and r.stdout.split() == ['{"result":"pong"}', '{"result":3}'],
+              "dynthrift call --lines -> Apache py THttpServer %s: two calls" % proto,
+              "rc=%d out=%s err=%s" % (r.returncode, r.stdout, r.stderr))
+    finally:
+        stop(p)
+
+
+def http_client(url, proto, **kw):
+    t = THttpClient.THttpClient(url, **kw)
+    t.setCustomHeaders({"X-From": "apache-py"})
+    pr = {"binary": TBinaryProtocol.TBinaryProtocol, "compact": TCompactProtocol.TCompactProtocol,
+          "json": TJSONProtocol.TJSONProtocol}[proto](t)
+    t.open()
+    return ApPingPong.Client(pr), t
+
+
+for scheme in ("http", "https"):
+    if scheme == "https" and not HAVE_TLS:
+        skip("Apache py THttpClient over HTTPS", "built without TLS")
+        continue
+    kv = ["tls_cert=" + C("server.pem"), "tls_key=" + C("server.key")] if scheme == "https" else []
+    pp = subprocess.Popen([PEER, IDL, "%s://127.0.0.1:0/" % scheme] + kv, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+    line = pp.stdout.readline()
+    if not line.startswith("port "):
+        check(False, "C server on %s:// starts" % scheme, line + pp.stderr.read())
+        stop(pp)
+        continue
+    port = int(line.split()[1])
+    try:
+        for proto in ("binary", "compact", "json"):
+            try:
+                kw = {"cafile": C("ca.pem")} if scheme == "https" else {}
+                cl, t = http_client("%s://localhost:%d/any/path" % (scheme, port), proto, **kw)
+                r = [cl.add(20, 22), cl.ping(), cl.add(1, 2)]
+                t.close()
+                check(r == [42, "pong", 3], "Apache py THttpClient -> C server %s/%s: add, ping, add"
+                      % (scheme, proto), repr(r))
+            except Exception as e:  # noqa: BLE001
+                check(False, "Apache py THttpClient -> C server %s/%s" % (scheme, proto), repr(e))
+    finally:
+        stop(pp)
+
 # ---- thriftpy's SSL client and server ----------------------------------------
 try:
     import thriftpy

@@ -38,7 +38,10 @@ const char cli_net_transport_help[] =
     "  --zlib                         Apache's TZlibTransport around the framing\n"
     "                                 (with --header: THeader's zlib transform)\n"
     "  --header                       THeader framing (--protocol binary|compact inside)\n"
-    "  -H 'KEY: VALUE'                a THeader info header on every call (repeatable)\n";
+    "  -H 'KEY: VALUE'                an HTTP request header (http://, https://) or a\n"
+    "                                 THeader info header (--header); repeatable\n"
+    "  --addr http://HOST:PORT/PATH   Thrift over HTTP (POST per call, keep-alive,\n"
+    "                                 pipelined); https:// over TLS\n";
 
 /* 1: consumed argv[*i] (and its value); 0: not ours; -1: usage error
  * (reported). */
@@ -176,6 +179,18 @@ thrift_conn_options_t *cli_net_conn_options(const cli_net_opts_t *o) {
               {"tls_key", o->key},
               {"tls_verify", o->insecure ? "0" : NULL},
               {"zlib", o->zlib ? "1" : NULL}};
+    // -H: request headers for HTTP addresses (THeader info headers otherwise,
+    // set on the connection by cli_net_apply_headers).
+    bool http = o->addr && !strncmp(o->addr, "http", 4) && strstr(o->addr, "://");
+    for (size_t k = 0; http && k < o->nheaders; k++) {
+        thrift_error_t err;
+        thrift_error_clear(&err);
+        if (thrift_conn_options_set(co, "http_header", o->headers[k], &err) != THRIFT_OK) {
+            fprintf(stderr, "dynthrift: -H '%s': %s\n", o->headers[k], err.text);
+            thrift_conn_options_free(co);
+            return NULL;
+        }
+    }
     for (size_t k = 0; k < sizeof kv / sizeof kv[0]; k++) {
         if (!kv[k].value)
             continue;
@@ -191,6 +206,8 @@ thrift_conn_options_t *cli_net_conn_options(const cli_net_opts_t *o) {
 }
 
 int cli_net_apply_headers(const char *cmd, const cli_net_opts_t *o, thrift_conn_t *conn) {
+    if (o->addr && !strncmp(o->addr, "http", 4) && strstr(o->addr, "://"))
+        return 0; // HTTP request headers: already in the options
     for (size_t k = 0; k < o->nheaders; k++) {
         const char *h = o->headers[k], *colon = strchr(h, ':');
         char key[THRIFT_HEADER_TEXT_MAX + 1];

@@ -1037,8 +1037,10 @@ static int resolve(bench_t *b, const char *addr) {
         // A name that does not resolve is a transport failure, as in `call`.
         return err.code == THRIFT_NOT_FOUND ? CLI_EXIT_TRANSPORT : CLI_EXIT_USAGE;
     }
-    if (b->addr.scheme == THRIFT__SCHEME_HTTP || b->addr.scheme == THRIFT__SCHEME_HTTPS) {
-        fprintf(stderr, "dynthrift bench: --addr %s: HTTP is not implemented yet\n", addr);
+    if (b->addr.scheme == THRIFT__SCHEME_HTTP || b->addr.scheme == THRIFT__SCHEME_HTTPS ||
+        b->net.framing == THRIFT_FRAMING_HEADER) {
+        fprintf(stderr, "dynthrift bench: --addr %s: bench speaks framed and buffered transports "
+                        "(with TLS and zlib); use call for HTTP and THeader\n", addr);
         return CLI_EXIT_USAGE;
     }
     memcpy(&b->sa, &b->addr.sa, b->addr.len);
