@@ -241,6 +241,22 @@ def main():
     ans = json.loads(out) if out.strip() else {}
     ok(rc == 65 and "did you mean" in ans.get("error", {}).get("message", ""),
        "--lines: unknown envelope keys refused with a hint", (rc, out, err))
+    rc, out, err, _ = run(["call", BENCH, "Bench.add", '{"a": 1, "c": 2}', "--addr", framed])
+    ok(rc == 65 and "add has no argument 'c' (arguments: 1: i64 a, 2: i64 b)" in err
+       and "add_args" not in err, "a wrong argument name is named against the method",
+       (rc, err))
+    rc, out, err, _ = run(["call", BENCH, "Bench.add", '{"a": "x"}', "--addr", framed])
+    ok(rc == 65 and "add.a: expected i64" in err and "add_args" not in err,
+       "an argument's type error names add.a", (rc, err))
+    rc, out, err, _ = run(["call", BENCH, "Bench.add", '{"a": 40, "b": 2, "c": 2}', "--addr",
+                           framed, "--ignore-unknown"])
+    ok(rc == 0 and out.strip() == "42", "call --ignore-unknown skips unknown names",
+       (rc, out, err))
+    rc, out, err, _ = run(["call", BENCH, "Bench.echo",
+                           '{"p": {"request_id": 1, "users": [{"id": 1, "name": "n", '
+                           '"status": "GONE"}]}}', "--addr", framed])
+    ok(rc == 65 and "one of: ACTIVE, SUSPENDED, DELETED" in err,
+       "an unknown enum name lists the valid names", (rc, err))
     rc, out, err, _ = run(["call", BENCH, "Bench", "--lines", "--pretty", "--addr", framed],
                           stdin='{"method": "ping"}\n')
     ok(rc == 64 and "--pretty" in err, "--lines --pretty refused", (rc, err))

@@ -56,6 +56,7 @@ static const char bench_usage[] =
     "  --framed | --buffered          transport (default framed)\n"
     "  --protocol binary|compact|json protocol (default binary)\n"
     "  --multiplex NAME               TMultiplexedProtocol service name\n"
+    "  --ignore-unknown               skip ARGS_JSON names that are no argument\n"
     "  --json                         print the report as JSON (one line)\n"
     "  --pretty                       --json: indented\n"
     "  --latency                      add the latency distribution (as wrk --latency)\n"
@@ -1174,7 +1175,7 @@ int cmd_bench(int argc, char **argv) {
     cli_include_dirs_t inc = {0};
     const char *pos[3] = {0};
     int npos = 0;
-    bool verify = false, fail_on_error = false;
+    bool verify = false, fail_on_error = false, ignore_unknown = false;
     report_opts_t ro = {0};
     unsigned long long max_p99_ms = 0;
     bool have_max_p99 = false;
@@ -1275,6 +1276,10 @@ int cmd_bench(int argc, char **argv) {
             ro.latency_dist = true;
             continue;
         }
+        if (!strcmp(a, "--ignore-unknown")) {
+            ignore_unknown = true;
+            continue;
+        }
         if (!strcmp(a, "--fail-on-error")) {
             fail_on_error = true;
             continue;
@@ -1333,7 +1338,9 @@ int cmd_bench(int argc, char **argv) {
         }
     }
     arena = thrift_arena_new(NULL);
-    b->args = arena ? cli_args_from_json(b->fn, arena, argsj, &err) : NULL;
+    b->args = arena ? cli_args_from_json(b->fn, arena, argsj,
+                                         ignore_unknown ? THRIFT_JSON_IGNORE_UNKNOWN : 0, &err)
+                    : NULL;
     if (!b->args) {
         fprintf(stderr, "dynthrift bench: arguments: ");
         cli_print_error(stderr, &err);

@@ -44,6 +44,7 @@ static const char call_usage[] =
     "                                 \"value\": {...}} or {\"error\": {\"kind\", \"message\"}}\n"
     "  --pipeline N                   --lines: calls in flight at once (default 128)\n"
     "  --pretty                       indent the JSON (not with --lines: one answer a line)\n"
+    "  --ignore-unknown               skip argument names the method does not have\n"
     "  -I DIR                         add an include directory\n"
     "\n"
     "output: the result (null for void and oneway methods); a declared exception\n"
@@ -73,6 +74,7 @@ typedef struct call_state {
     bool hinted; /* a hint is printed once */
     uint32_t timeout_ms;
     unsigned json_flags;
+    unsigned args_flags; /* --ignore-unknown */
     int exit_code;
     /* --lines */
     bool lines;
@@ -362,7 +364,8 @@ static void submit_line(call_state_t *st, const char *line, size_t len) {
     } else {
         thrift_arena_t *arena = thrift_arena_new(NULL);
         thrift_value_t *args =
-            arena ? cli_args_from_json(fn, arena, json_object_get(j, "args"), &err) : NULL;
+            arena ? cli_args_from_json(fn, arena, json_object_get(j, "args"), st->args_flags, &err)
+                  : NULL;
         thrift_status_t cs = THRIFT_NOMEM;
         if (args)
             cs = thrift_call_async_ex(st->conn, thrift_function_def_name(fn), args,
@@ -489,7 +492,7 @@ int cmd_call(int argc, char **argv) {
     cli_net_opts_init(&net);
     const char *pos[3] = {0};
     int npos = 0;
-    bool lines = false, pretty = false;
+    bool lines = false, pretty = false, ignore_unknown = false;
     unsigned long long pipeline = 128;
     int code = CLI_EXIT_OK;
 
@@ -523,6 +526,10 @@ int cmd_call(int argc, char **argv) {
         }
         if (!strcmp(a, "--pretty")) {
             pretty = true;
+            continue;
+        }
+        if (!strcmp(a, "--ignore-unknown")) {
+            ignore_unknown = true;
             continue;
         }
         if (cli_net_take_positional(cmd, a, pos, &npos))
@@ -562,6 +569,7 @@ int cmd_call(int argc, char **argv) {
     st.pipeline = (size_t)pipeline;
     st.timeout_ms = 0; // the connection's default (from --timeout) applies
     st.json_flags = pretty ? THRIFT_JSON_PRETTY : 0;
+    st.args_flags = ignore_unknown ? THRIFT_JSON_IGNORE_UNKNOWN : 0;
     thrift_conn_options_t *co = NULL;
     thrift_arena_t *arena = NULL;
     json_t *argsj = NULL;
@@ -595,7 +603,8 @@ int cmd_call(int argc, char **argv) {
 
     if (!lines) {
         arena = thrift_arena_new(NULL);
-        thrift_value_t *args = arena ? cli_args_from_json(st.default_fn, arena, argsj, &err) : NULL;
+        thrift_value_t *args =
+            arena ? cli_args_from_json(st.default_fn, arena, argsj, st.args_flags, &err) : NULL;
         if (!args) {
             fprintf(stderr, "dynthrift call: arguments: ");
             cli_print_error(stderr, &err);
