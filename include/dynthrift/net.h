@@ -173,6 +173,14 @@ THRIFT_API uint64_t thrift_conn_break_count(const thrift_conn_t *conn);
  * transport or protocol mismatch rather than a slow server. */
 THRIFT_API uint64_t thrift_conn_bytes_sent(const thrift_conn_t *conn);
 THRIFT_API uint64_t thrift_conn_bytes_received(const thrift_conn_t *conn);
+/* Sees the bytes of every send() (`sent`) and recv() on the connection, as
+ * they go: for traces such as `dynthrift call -v` and debugging.  `bytes`
+ * is borrowed for the callback's duration.  Runs on the loop thread inside
+ * the connection's I/O; it must not call into the connection.  NULL turns
+ * it off. */
+typedef void (*thrift_conn_trace_cb)(thrift_conn_t *conn, bool sent, const uint8_t *bytes,
+                                     size_t len, void *ud);
+THRIFT_API void thrift_conn_set_trace_cb(thrift_conn_t *conn, thrift_conn_trace_cb cb, void *ud);
 /* The service definition the connection talks to.  Borrowed. */
 THRIFT_API const thrift_service_def_t *thrift_conn_service(const thrift_conn_t *conn);
 /* An empty args struct for `method`, allocated in `arena`, to fill by name

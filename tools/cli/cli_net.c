@@ -337,10 +337,12 @@ int cli_net_check_required(const char *cmd, int npos, const cli_net_opts_t *o) {
 json_t *cli_net_load_args(const char *cmd, const char *arg) {
     size_t len = strlen(arg);
     char *text = NULL;
-    if (!strcmp(arg, "-")) {
+    // "-" is stdin and "@FILE" a file, as curl and grpcurl read them (no
+    // JSON text starts with '@').
+    if (!strcmp(arg, "-") || arg[0] == '@') {
         thrift_error_t err;
         thrift_error_clear(&err);
-        text = cli_read_file("-", (size_t)256 << 20, &len, &err);
+        text = cli_read_file(arg[0] == '@' ? arg + 1 : "-", (size_t)256 << 20, &len, &err);
         if (!text) {
             fprintf(stderr, "dynthrift %s: ", cmd);
             cli_print_error(stderr, &err);

@@ -42,7 +42,8 @@ int cli_split_service_method(const char *cmd, thrift_schema_t *schema, const cha
                              const thrift_function_def_t **fn);
 void cli_list_methods(FILE *out, const thrift_service_def_t *svc);
 bool cli_parse_uint(const char *text, unsigned long long max, unsigned long long *out);
-/* ARGS_JSON as given on the command line ("-": read stdin) -> a new jansson
+/* ARGS_JSON as given on the command line ("-": read stdin, "@FILE": read
+ * FILE) -> a new jansson
  * reference; NULL after printing "dynthrift CMD: ..." on stderr. */
 json_t *cli_net_load_args(const char *cmd, const char *arg);
 /* A JSON object (by name) or array (by position) -> the method's args struct

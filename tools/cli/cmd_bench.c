@@ -38,7 +38,7 @@ static const char bench_usage[] =
     "\n"
     "Load-tests METHOD on the Thrift server at ADDR (any server: Apache's, thriftpy's,\n"
     "dynthrift's) and reports calls/s, latency percentiles, bytes and errors.\n"
-    "ARGS_JSON (by name or position, '-' for stdin) is encoded once and sent for\n"
+    "ARGS_JSON (by name or position, '-' for stdin, @FILE) is encoded once and sent for\n"
     "every call.\n"
     "\n"
     "options:\n"
