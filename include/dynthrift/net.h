@@ -129,7 +129,10 @@ typedef void (*thrift_call_cb)(thrift_conn_t *conn, thrift_result_t *result, voi
 /* A connection to `service` of `schema` at `address` ("host:port",
  * "[::1]:port", "name:port" resolved with getaddrinfo, or "unix:/path"),
  * driven by the caller's `loop`.  Connects asynchronously on first use (and
- * again after a break).  Returns owned; free with thrift_conn_free.  Takes a
+ * again after a break).  Once open, the connection's watchers keep `loop`
+ * alive: ev_run returns only after thrift_conn_free (or an ev_break), not
+ * when the last call is answered -- as a server's listening socket and
+ * connections do until thrift_rpc_server_stop's callback.  Returns owned; free with thrift_conn_free.  Takes a
  * reference on `schema`.  `opts` may be NULL (defaults); it is copied.  NULL
  * on a bad address, an unknown service or out of memory. */
 THRIFT_API thrift_conn_t *thrift_conn_new(struct ev_loop *loop, thrift_schema_t *schema,
