@@ -161,6 +161,39 @@ def main():
                               "--buffered"])
     ok(rc == 0 and json.loads(out) == 3, "call --buffered vs the buffered server", (rc, out, err))
 
+    # thriftpy's make_server default is buffered too.
+    try:
+        import thriftpy
+        from thriftpy.server import TThreadedServer
+        from thriftpy.thrift import TProcessor
+        from thriftpy.transport import TServerSocket, TBufferedTransportFactory
+        from thriftpy.protocol import TBinaryProtocolFactory
+        tp_mod = thriftpy.load(BENCH, module_name="bench_fc_thrift")
+
+        class TpHandler:
+            def add(self, a, b):
+                return a + b
+        tp_sock = TServerSocket(host="127.0.0.1", port=0, client_timeout=None)
+        tp_srv = TThreadedServer(TProcessor(tp_mod.Bench, TpHandler()), tp_sock,
+                                 iprot_factory=TBinaryProtocolFactory(),
+                                 itrans_factory=TBufferedTransportFactory())
+        threading.Thread(target=tp_srv.serve, daemon=True).start()
+        end = time.time() + 10
+        while getattr(tp_sock, "sock", None) is None and time.time() < end:
+            time.sleep(0.01)
+        tp_addr = "127.0.0.1:%d" % tp_sock.sock.getsockname()[1]
+        rc, out, err, took = run(["call", BENCH, "Bench.add", "[1, 2]", "--addr", tp_addr,
+                                  "--timeout", "2000"])
+        ok(rc == 3 and "try --buffered" in err and took < 5,
+           "call (framed) vs thriftpy's buffered server: exit 3 with hint --buffered",
+           (rc, err))
+        rc, out, err, took = run(["call", BENCH, "Bench.add", "[1, 2]", "--addr", tp_addr,
+                                  "--buffered"])
+        ok(rc == 0 and out.strip() == "3", "call --buffered vs thriftpy's buffered server",
+           (rc, out, err))
+    except ImportError:
+        print("# SKIP thriftpy missing: its buffered server not tried")
+
     # ---- framed server, buffered client: the server hangs up -------------
     framed = apache_server(gen, "framed", "binary")
     rc, out, err, took = run(["call", BENCH, "Bench.add", "[1, 2]", "--addr", framed,
