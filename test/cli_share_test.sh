@@ -56,5 +56,25 @@ out=$(complete_words dynthrift help se)
 [ "$out" = serve ]
 ok $? "completion: help COMMAND"
 
+# zsh completion: loads, and (compsys stubbed) offers commands and the
+# IDL's SERVICE.METHOD names.
+zsh_completion=$(dirname "$completion")/_dynthrift
+if command -v zsh >/dev/null; then
+    zsh -n "$zsh_completion"
+    ok $? "zsh completion parses"
+    out=$(zsh -c '
+        PATH=$(dirname "$1"):$PATH
+        compadd() { [[ $1 == -a ]] && print -l -- ${(P)2} }
+        _describe() { print -l -- ${(P)2} }
+        _arguments() { state=methods; return 1 }
+        source "$2" >/dev/null 2>&1
+        words=(dynthrift call "$3" ""); CURRENT=4; _dynthrift
+        words=(dynthrift ""); CURRENT=2; _dynthrift' _ "$cli" "$zsh_completion" "$idl")
+    [[ "$out" == *$'\nBench.add\n'* && "$out" == *"describe:"* ]]
+    ok $? "zsh completion: SERVICE.METHOD names and commands"
+else
+    n=$((n + 1)); echo "ok $n # SKIP zsh not installed"
+fi
+
 echo "1..$n"
 exit $failed
