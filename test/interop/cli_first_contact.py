@@ -194,6 +194,11 @@ def main():
     except ImportError:
         print("# SKIP thriftpy missing: its buffered server not tried")
 
+    rc, out, err, took = run(["bench", BENCH, "Bench.add", "[1, 2]", "--addr", buffered,
+                              "-d", "0.3", "--timeout", "200"])
+    ok(rc == 1 and "no call succeeded" in err and "try --buffered" in err,
+       "bench (framed) vs the buffered server: exit 1 with the --buffered hint", (rc, out, err))
+
     # ---- framed server, buffered client: the server hangs up -------------
     framed = apache_server(gen, "framed", "binary")
     rc, out, err, took = run(["call", BENCH, "Bench.add", "[1, 2]", "--addr", framed,

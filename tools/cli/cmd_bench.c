@@ -1452,6 +1452,14 @@ int cmd_bench(int argc, char **argv) {
     if (b->successes == 0) {
         code = b->ever_connected ? CLI_EXIT_BENCH_FAILED : CLI_EXIT_TRANSPORT;
         fprintf(stderr, "dynthrift bench: no call succeeded\n");
+        // Requests went out and not a byte came back: as with `call`, most
+        // likely another framing or protocol.
+        const char *hint = b->oneway || !b->ever_connected
+                               ? NULL
+                               : cli_net_hint(&b->net, THRIFT_TIMEOUT, NULL, b->bytes_sent,
+                                              b->bytes_received);
+        if (hint)
+            fprintf(stderr, "dynthrift bench: hint: %s\n", hint);
     } else if (fail_on_error && completed(b) > b->successes) {
         code = CLI_EXIT_BENCH_FAILED;
         fprintf(stderr, "dynthrift bench: --fail-on-error: %llu calls failed\n",
