@@ -139,8 +139,22 @@ bool thrift__json_enum_by_name(thrift_error_t *err, thrift_value_t *v,
             ? thrift__strmap_get(&t->enum_def->by_name, s, len)
             : NULL;
     if (!ev) {
-        thrift__error_set(err, THRIFT_RANGE, "unknown %s value '%.*s'",
-                          thrift__json_type_name(t), (int)(len > 64 ? 64 : len), s);
+        // Name the valid values: the user has to type one of them.
+        char names[200];
+        size_t used = 0;
+        names[0] = 0;
+        const thrift_enum_def_t *e = t->enum_def;
+        for (uint32_t i = 0; i < e->value_count && used < sizeof names; i++) {
+            int n = snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "",
+                             e->values[i].name);
+            if (n < 0 || (size_t)n >= sizeof names - used) {
+                memcpy(names + (used < sizeof names - 6 ? used : sizeof names - 6), ", ...", 6);
+                break;
+            }
+            used += (size_t)n;
+        }
+        thrift__error_set(err, THRIFT_RANGE, "unknown %s value '%.*s' (one of: %s)",
+                          thrift__json_type_name(t), (int)(len > 64 ? 64 : len), s, names);
         return false;
     }
     v->u.i = ev->number;

@@ -70,6 +70,8 @@ struct thrift_conn {
     thrift_buffer_t *out;
     size_t out_off;           /* bytes of `out` already written */
     uint64_t written_total;   /* bytes written since creation */
+    thrift_conn_trace_cb trace_cb; /* sees every byte written and read */
+    void *trace_ud;
     uint64_t sent_total;      /* bytes written, over all reconnects */
     uint64_t read_total;      /* bytes received, over all reconnects */
     /* The last failure that broke the connection (or its connect), kept
@@ -299,6 +301,8 @@ static bool do_write(thrift_conn_t *c) {
             conn_break(c, THRIFT_CLOSED, "connection to %s lost: %s", strerror(errno));
             return false;
         }
+        if (c->trace_cb)
+            c->trace_cb(c, true, p, (size_t)n, c->trace_ud);
         c->out_off += (size_t)n;
         c->written_total += (uint64_t)n;
         c->sent_total += (uint64_t)n;
@@ -471,6 +475,8 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents) {
         }
         thrift__wire_commit(&c->reader, (size_t)n);
         c->read_total += (uint64_t)n;
+        if (c->trace_cb)
+            c->trace_cb(c, false, p, (size_t)n, c->trace_ud);
         bool broke = false;
         for (;;) {
             const uint8_t *m;
@@ -1096,6 +1102,13 @@ thrift_conn_t *thrift_connect(thrift_schema_t *schema, const char *service, cons
         return NULL;
     }
     return c;
+}
+
+void thrift_conn_set_trace_cb(thrift_conn_t *c, thrift_conn_trace_cb cb, void *ud) {
+    if (!c)
+        return;
+    c->trace_cb = cb;
+    c->trace_ud = ud;
 }
 
 uint64_t thrift_conn_bytes_sent(const thrift_conn_t *c) { return c ? c->sent_total : 0; }
