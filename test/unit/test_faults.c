@@ -28,6 +28,7 @@
 #include "dynthrift/json.h"
 #include "dynthrift/net.h"
 #include "dynthrift/pool.h"
+#include "flood.h"
 #include "net/net_impl.h"
 #include "tap.h"
 
@@ -1107,77 +1108,6 @@ static void test_junk(struct ev_loop *loop) {
 
 /* ---- 8. a peer that keeps its socket full ------------------------------------------ */
 
-/* A flooding peer on its own thread, with a blocking socket: it writes the
- * same buffer of frames again and again, as fast as the other end reads,
- * until told to stop or the other end goes.  As a client it connects to
- * `port`; as a server it accepts one connection on `lfd` first and waits
- * for `go`. */
-typedef struct flood {
-    pthread_t thread;
-    int port, lfd, fd;
-    uint8_t *frames;
-    size_t len;
-    atomic_bool go, stop;
-    long long sent;
-} flood_t;
-
-static void *flood_main(void *arg) {
-    flood_t *f = arg;
-    if (f->lfd >= 0) {
-        f->fd = accept(f->lfd, NULL, NULL);
-    } else {
-        f->fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sin_family = AF_INET;
-        sa.sin_port = htons((uint16_t)f->port);
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (connect(f->fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-            return NULL;
-    }
-    if (f->fd < 0)
-        return NULL;
-    while (!atomic_load(&f->go) && !atomic_load(&f->stop))
-        usleep(1000);
-    while (!atomic_load(&f->stop)) {
-        ssize_t n = send(f->fd, f->frames, f->len, MSG_NOSIGNAL);
-        if (n <= 0)
-            break;
-        f->sent += n;
-    }
-    return NULL;
-}
-
-/* About `*len` bytes of copies of one framed message; *len is cut to a
- * whole number of them, so that the buffer can be sent again and again. */
-static uint8_t *repeat_frames(const uint8_t *body, size_t blen, size_t *len) {
-    *len -= *len % (4 + blen);
-    uint8_t *b = malloc(*len);
-    for (size_t off = 0; off < *len; off += 4 + blen) {
-        b[off] = 0, b[off + 1] = 0, b[off + 2] = (uint8_t)(blen >> 8), b[off + 3] = (uint8_t)blen;
-        memcpy(b + off + 4, body, blen);
-    }
-    return b;
-}
-
-static void flood_start(flood_t *f) {
-    atomic_init(&f->stop, false);
-    if (pthread_create(&f->thread, NULL, flood_main, f) != 0) {
-        printf("Bail out! cannot start the flooding thread\n");
-        exit(1);
-    }
-}
-
-static void flood_end(flood_t *f) {
-    atomic_store(&f->stop, true);
-    if (f->fd >= 0)
-        shutdown(f->fd, SHUT_RDWR); /* unblocks a send on a full socket */
-    pthread_join(f->thread, NULL);
-    if (f->fd >= 0)
-        close(f->fd);
-    free(f->frames);
-}
-
 /* `n` sequential add calls on a new connection (so the accept is part of
  * the first); latencies sorted into lat[]; the number that succeeded. */
 static int timed_calls(struct ev_loop *loop, int port, double *lat, int n) {
@@ -1211,13 +1141,8 @@ static void test_flood_starvation(struct ev_loop *loop) {
     enum { PINGS = 40 };
     double idle[PINGS], busy[PINGS];
     int idle_ok = timed_calls(loop, port, idle, PINGS);
-    static const uint8_t fire[] = {0x80, 0x01, 0x00, 0x04, 0, 0, 0, 4, 'f', 'i', 'r', 'e',
-                                   0, 0, 0, 9, 0x08, 0, 1, 0, 0, 0, 7, 0};
-    flood_t f = {.port = port, .lfd = -1, .fd = -1};
-    f.len = 256 * 1024;
-    f.frames = repeat_frames(fire, sizeof fire, &f.len);
-    atomic_init(&f.go, true);
-    flood_start(&f);
+    flood_t f;
+    flood_oneway_fire(&f, port);
     fired = 0;
     spin(loop, 0.2); /* the flood is on */
     long fired0 = fired;
