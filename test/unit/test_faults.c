@@ -751,7 +751,7 @@ static void test_client_vanishes(struct ev_loop *loop) {
 
 /* ---- 4. broken servers, seen from the client ------------------------------------ */
 
-enum { FAKE_SILENT, FAKE_HALF_REPLY, FAKE_CLOSE, FAKE_WRONG_SEQID, FAKE_HALF_STALL };
+enum { FAKE_SILENT, FAKE_HALF_REPLY, FAKE_CLOSE, FAKE_WRONG_SEQID, FAKE_HALF_STALL, FAKE_EXC_SEQID0 };
 
 typedef struct fake {
     struct ev_loop *loop;
@@ -793,6 +793,14 @@ static void fake_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
         static const uint8_t reply[] = {0, 0, 0, 23, 0x80, 0x01, 0x00, 0x02, 0, 0, 0, 3, 'a', 'd',
                                         'd', 0, 0, 0, 77, 0x08, 0, 0, 0, 0, 0, 5, 0};
         send(f->cfd, reply, sizeof reply, MSG_NOSIGNAL);
+        f->answered = true;
+    } else if (f->mode == FAKE_EXC_SEQID0 && f->got >= 4 && !f->answered) {
+        /* What a server that could not read the request sends: a
+         * TApplicationException with no method name and seqid 0. */
+        static const uint8_t exc[] = {0, 0, 0, 36, 0x80, 0x01, 0x00, 0x03, 0, 0, 0, 0, 0, 0, 0, 0,
+                                      0x0b, 0, 1, 0, 0, 0, 9, 'b', 'a', 'd', ' ', 'f', 'r', 'a',
+                                      'm', 'e', 0x08, 0, 2, 0, 0, 0, 7, 0};
+        send(f->cfd, exc, sizeof exc, MSG_NOSIGNAL);
         f->answered = true;
     } else if (f->mode == FAKE_CLOSE) {
         ev_io_stop(loop, w);
@@ -915,6 +923,17 @@ static void test_broken_servers(struct ev_loop *loop) {
                   "the error says what arrived (%s)", oc[0].text);
         TAP_CHECK(thrift_conn_pending(c) == 0 && thrift_conn_break_count(c) == 1,
                   "no call left pending; the connection was closed once");
+        thrift_conn_free(c);
+        spin(loop, 0.02);
+        fake_stop(&f);
+        /* The same for an exception with seqid 0: its text is reported. */
+        fake_start(&f, loop, FAKE_EXC_SEQID0);
+        c = client_new(loop, f.port, NULL);
+        call_add(c, 1, 1, 0, &oc[0]);
+        TAP_CHECK(wait_for(loop, &oc[0].done, 5) && oc[0].st == THRIFT_APP_EXCEPTION &&
+                      oc[0].app_type == THRIFT_APPEX_BAD_SEQUENCE_ID &&
+                      strstr(oc[0].text, "seqid 0") && strstr(oc[0].text, "bad frame"),
+                  "an exception with seqid 0 fails the call, with its text (%s)", oc[0].text);
         thrift_conn_free(c);
         spin(loop, 0.02);
         fake_stop(&f);
