@@ -600,14 +600,30 @@ static bool seqid_was_issued(const thrift_conn_t *c, int32_t seqid) {
  * lost count.  Nothing that arrives later can be trusted to match, so, as
  * Apache's clients raise BAD_SEQUENCE_ID, every pending call fails with what
  * arrived and the connection is closed (the next call reconnects). */
-static void reply_out_of_sequence(thrift_conn_t *c, const thrift_message_header_t *hdr) {
+static void reply_out_of_sequence(thrift_conn_t *c, const thrift_message_header_t *hdr,
+                                  const uint8_t *body, size_t body_len) {
+    // A server that could not read a request answers with an exception and
+    // often seqid 0: its text says why.
+    char why[200] = "";
+    thrift_arena_t *a = hdr->type == THRIFT_MSG_EXCEPTION ? thrift_arena_new(NULL) : NULL;
+    thrift_value_t *ex = a ? thrift_decode_message_body(c->opts.proto, thrift_app_exception_def(),
+                                                        body, body_len, a, &c->reader.codec,
+                                                        NULL, NULL)
+                           : NULL;
+    thrift_value_t *m = ex ? thrift_value_get_by_id(ex, 1) : NULL;
+    size_t ml = 0;
+    const uint8_t *mp = m ? thrift_value_bytes(m, &ml) : NULL;
+    if (mp)
+        snprintf(why, sizeof why, ": TApplicationException: %.*s", (int)(ml > 150 ? 150 : ml),
+                 (const char *)mp);
+    thrift_arena_free(a);
     thrift_error_t err;
     thrift_error_clear(&err);
     thrift__error_set(&err, THRIFT_APP_EXCEPTION,
                       "connection to %s: out of sequence reply: seqid %d (method '%.*s', message "
-                      "type %d) was never sent on this connection",
+                      "type %d) was never sent on this connection%s",
                       c->address, (int)hdr->seqid, (int)(hdr->name_len > 200 ? 200 : hdr->name_len),
-                      hdr->name, (int)hdr->type);
+                      hdr->name, (int)hdr->type, why);
     thrift__error_set_source(&err, "TApplicationException");
     conn_close_fd(c);
     fail_all_typed(c, &err, THRIFT_APPEX_BAD_SEQUENCE_ID);
@@ -626,7 +642,7 @@ static void handle_reply(thrift_conn_t *c, const uint8_t *msg, size_t len) {
     if (!p) {
         if (seqid_was_issued(c, hdr.seqid))
             return; // a late reply to a call that timed out: dropped by seqid
-        reply_out_of_sequence(c, &hdr);
+        reply_out_of_sequence(c, &hdr, msg + hlen, len - hlen);
         return;
     }
     thrift_result_t r;

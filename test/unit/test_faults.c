@@ -28,6 +28,7 @@
 #include "dynthrift/json.h"
 #include "dynthrift/net.h"
 #include "dynthrift/pool.h"
+#include "flood.h"
 #include "net/net_impl.h"
 #include "tap.h"
 
@@ -750,7 +751,7 @@ static void test_client_vanishes(struct ev_loop *loop) {
 
 /* ---- 4. broken servers, seen from the client ------------------------------------ */
 
-enum { FAKE_SILENT, FAKE_HALF_REPLY, FAKE_CLOSE, FAKE_WRONG_SEQID, FAKE_HALF_STALL };
+enum { FAKE_SILENT, FAKE_HALF_REPLY, FAKE_CLOSE, FAKE_WRONG_SEQID, FAKE_HALF_STALL, FAKE_EXC_SEQID0 };
 
 typedef struct fake {
     struct ev_loop *loop;
@@ -792,6 +793,14 @@ static void fake_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
         static const uint8_t reply[] = {0, 0, 0, 23, 0x80, 0x01, 0x00, 0x02, 0, 0, 0, 3, 'a', 'd',
                                         'd', 0, 0, 0, 77, 0x08, 0, 0, 0, 0, 0, 5, 0};
         send(f->cfd, reply, sizeof reply, MSG_NOSIGNAL);
+        f->answered = true;
+    } else if (f->mode == FAKE_EXC_SEQID0 && f->got >= 4 && !f->answered) {
+        /* What a server that could not read the request sends: a
+         * TApplicationException with no method name and seqid 0. */
+        static const uint8_t exc[] = {0, 0, 0, 36, 0x80, 0x01, 0x00, 0x03, 0, 0, 0, 0, 0, 0, 0, 0,
+                                      0x0b, 0, 1, 0, 0, 0, 9, 'b', 'a', 'd', ' ', 'f', 'r', 'a',
+                                      'm', 'e', 0x08, 0, 2, 0, 0, 0, 7, 0};
+        send(f->cfd, exc, sizeof exc, MSG_NOSIGNAL);
         f->answered = true;
     } else if (f->mode == FAKE_CLOSE) {
         ev_io_stop(loop, w);
@@ -914,6 +923,17 @@ static void test_broken_servers(struct ev_loop *loop) {
                   "the error says what arrived (%s)", oc[0].text);
         TAP_CHECK(thrift_conn_pending(c) == 0 && thrift_conn_break_count(c) == 1,
                   "no call left pending; the connection was closed once");
+        thrift_conn_free(c);
+        spin(loop, 0.02);
+        fake_stop(&f);
+        /* The same for an exception with seqid 0: its text is reported. */
+        fake_start(&f, loop, FAKE_EXC_SEQID0);
+        c = client_new(loop, f.port, NULL);
+        call_add(c, 1, 1, 0, &oc[0]);
+        TAP_CHECK(wait_for(loop, &oc[0].done, 5) && oc[0].st == THRIFT_APP_EXCEPTION &&
+                      oc[0].app_type == THRIFT_APPEX_BAD_SEQUENCE_ID &&
+                      strstr(oc[0].text, "seqid 0") && strstr(oc[0].text, "bad frame"),
+                  "an exception with seqid 0 fails the call, with its text (%s)", oc[0].text);
         thrift_conn_free(c);
         spin(loop, 0.02);
         fake_stop(&f);
@@ -1107,77 +1127,6 @@ static void test_junk(struct ev_loop *loop) {
 
 /* ---- 8. a peer that keeps its socket full ------------------------------------------ */
 
-/* A flooding peer on its own thread, with a blocking socket: it writes the
- * same buffer of frames again and again, as fast as the other end reads,
- * until told to stop or the other end goes.  As a client it connects to
- * `port`; as a server it accepts one connection on `lfd` first and waits
- * for `go`. */
-typedef struct flood {
-    pthread_t thread;
-    int port, lfd, fd;
-    uint8_t *frames;
-    size_t len;
-    atomic_bool go, stop;
-    long long sent;
-} flood_t;
-
-static void *flood_main(void *arg) {
-    flood_t *f = arg;
-    if (f->lfd >= 0) {
-        f->fd = accept(f->lfd, NULL, NULL);
-    } else {
-        f->fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sin_family = AF_INET;
-        sa.sin_port = htons((uint16_t)f->port);
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (connect(f->fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-            return NULL;
-    }
-    if (f->fd < 0)
-        return NULL;
-    while (!atomic_load(&f->go) && !atomic_load(&f->stop))
-        usleep(1000);
-    while (!atomic_load(&f->stop)) {
-        ssize_t n = send(f->fd, f->frames, f->len, MSG_NOSIGNAL);
-        if (n <= 0)
-            break;
-        f->sent += n;
-    }
-    return NULL;
-}
-
-/* About `*len` bytes of copies of one framed message; *len is cut to a
- * whole number of them, so that the buffer can be sent again and again. */
-static uint8_t *repeat_frames(const uint8_t *body, size_t blen, size_t *len) {
-    *len -= *len % (4 + blen);
-    uint8_t *b = malloc(*len);
-    for (size_t off = 0; off < *len; off += 4 + blen) {
-        b[off] = 0, b[off + 1] = 0, b[off + 2] = (uint8_t)(blen >> 8), b[off + 3] = (uint8_t)blen;
-        memcpy(b + off + 4, body, blen);
-    }
-    return b;
-}
-
-static void flood_start(flood_t *f) {
-    atomic_init(&f->stop, false);
-    if (pthread_create(&f->thread, NULL, flood_main, f) != 0) {
-        printf("Bail out! cannot start the flooding thread\n");
-        exit(1);
-    }
-}
-
-static void flood_end(flood_t *f) {
-    atomic_store(&f->stop, true);
-    if (f->fd >= 0)
-        shutdown(f->fd, SHUT_RDWR); /* unblocks a send on a full socket */
-    pthread_join(f->thread, NULL);
-    if (f->fd >= 0)
-        close(f->fd);
-    free(f->frames);
-}
-
 /* `n` sequential add calls on a new connection (so the accept is part of
  * the first); latencies sorted into lat[]; the number that succeeded. */
 static int timed_calls(struct ev_loop *loop, int port, double *lat, int n) {
@@ -1211,13 +1160,8 @@ static void test_flood_starvation(struct ev_loop *loop) {
     enum { PINGS = 40 };
     double idle[PINGS], busy[PINGS];
     int idle_ok = timed_calls(loop, port, idle, PINGS);
-    static const uint8_t fire[] = {0x80, 0x01, 0x00, 0x04, 0, 0, 0, 4, 'f', 'i', 'r', 'e',
-                                   0, 0, 0, 9, 0x08, 0, 1, 0, 0, 0, 7, 0};
-    flood_t f = {.port = port, .lfd = -1, .fd = -1};
-    f.len = 256 * 1024;
-    f.frames = repeat_frames(fire, sizeof fire, &f.len);
-    atomic_init(&f.go, true);
-    flood_start(&f);
+    flood_t f;
+    flood_oneway_fire(&f, port);
     fired = 0;
     spin(loop, 0.2); /* the flood is on */
     long fired0 = fired;
