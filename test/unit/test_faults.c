@@ -53,6 +53,9 @@ const char *__asan_default_options(void) { return "quarantine_size_mb=8"; }
 static const char idl[] =
     "struct Node { 1: list<Node> kids, 2: string name }\n"
     "struct Big { 1: string s, 2: list<i32> l, 3: map<i32, string> m, 4: binary b }\n"
+    "struct Pair { 1: i32 a, 2: i32 b }\n"
+    "struct Amp { 1: list<Pair> pairs, 2: list<list<i32>> lists,\n"
+    "  3: list<list<Pair>> nested }\n"
     "service Fault {\n"
     "  string echo(1: string s),\n"
     "  string big(1: i32 n),\n"
@@ -1738,6 +1741,163 @@ static void test_pool_restart(struct ev_loop *loop) {
     TAP_CHECK(count_fds() == fds0, "pool restart: no fd leaked (%d, %d before)", count_fds(), fds0);
 }
 
+/* ---- memory amplification (issue 10, item 6) ------------------------------ */
+
+/* A growable byte string for building big inputs. */
+typedef struct {
+    uint8_t *p;
+    size_t n, cap;
+} gbuf_t;
+
+static void gput(gbuf_t *g, const void *p, size_t n) {
+    if (g->n + n > g->cap) {
+        g->cap = (g->n + n) * 2;
+        g->p = realloc(g->p, g->cap);
+        if (!g->p)
+            abort();
+    }
+    memcpy(g->p + g->n, p, n);
+    g->n += n;
+}
+static void gput8(gbuf_t *g, unsigned b) {
+    uint8_t c = (uint8_t)b;
+    gput(g, &c, 1);
+}
+static void gput32(gbuf_t *g, uint32_t v) {
+    uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+    gput(g, b, 4);
+}
+static void gputs(gbuf_t *g, const char *s) { gput(g, s, strlen(s)); }
+static void gput_repeat(gbuf_t *g, const char *s, size_t times, const char *sep) {
+    for (size_t i = 0; i < times; i++) {
+        if (i)
+            gputs(g, sep);
+        gputs(g, s);
+    }
+}
+
+/* Decodes with the counting arena: the status, the error, the arena's peak. */
+static thrift_status_t decode_counted(thrift_protocol_t proto, const gbuf_t *in,
+                                      const thrift_codec_options_t *o,
+                                      thrift_error_t *err, size_t *peak) {
+    peak_bytes = cur_bytes = 0;
+    thrift_arena_t *a = thrift_arena_new(&counting);
+    thrift_error_clear(err);
+    thrift_value_t *v = proto == (thrift_protocol_t)-1
+                            ? thrift_json_loads(a, type_of("Amp"), (const char *)in->p,
+                                                in->n, 0, err)
+                            : thrift_decode(proto, type_of("Amp"), in->p, in->n, a, o,
+                                            NULL, err);
+    *peak = peak_bytes;
+    thrift_arena_free(a);
+    return v ? THRIFT_OK : err->code;
+}
+
+static void check_budget(const char *what, thrift_protocol_t proto, const gbuf_t *in,
+                         const char *path) {
+    thrift_codec_options_t o;
+    thrift_codec_options_init(&o);
+    size_t budget = o.max_memory_base + o.max_memory_per_byte * in->n;
+    thrift_error_t err;
+    size_t peak;
+    thrift_status_t st = decode_counted(proto, in, &o, &err, &peak);
+    TAP_CHECK(st == THRIFT_LIMIT && strstr(err.path, path) && strstr(err.text, "budget") &&
+                  peak <= budget,
+              "%s (%zu bytes): %s at %s: %s; arena peak %zu <= budget %zu", what, in->n,
+              thrift_status_name(st), err.path, err.text, peak, budget);
+}
+
+static void test_decode_budget(void) {
+    /* Binary: Amp.pairs, a list of 16,000,000 empty structs (1 byte each;
+     * decoding took ~1.6 GB before the budget). */
+    enum { N = 16000000 };
+    gbuf_t bin = {0};
+    gput8(&bin, 0x0f), gput8(&bin, 0), gput8(&bin, 1), gput8(&bin, 0x0c), gput32(&bin, N);
+    uint8_t *zeros = calloc(N + 1, 1);
+    if (!zeros)
+        abort();
+    gput(&bin, zeros, N + 1);
+    check_budget("binary: 16M empty structs", THRIFT_PROTO_BINARY, &bin, "Amp.pairs");
+
+    /* Compact: Amp.lists, 16,000,000 empty lists (0x05 each). */
+    gbuf_t cmp = {0};
+    gput8(&cmp, 0x29), gput8(&cmp, 0xf9);
+    for (uint32_t n = N; n >= 0x80; n >>= 7)
+        gput8(&cmp, (n & 0x7f) | 0x80);
+    gput8(&cmp, N >> 21);
+    memset(zeros, 0x05, N);
+    gput(&cmp, zeros, N);
+    gput8(&cmp, 0);
+    check_budget("compact: 16M empty lists", THRIFT_PROTO_COMPACT, &cmp, "Amp.lists");
+    free(zeros);
+
+    /* Binary: Amp.nested, 100,000 lists of 15 empty structs (2 MB; 147 MB
+     * of values): each small, so the budget runs out inside the walk, with
+     * the path where. */
+    gbuf_t nest = {0};
+    gput8(&nest, 0x0f), gput8(&nest, 0), gput8(&nest, 3), gput8(&nest, 0x0f);
+    gput32(&nest, 100000);
+    uint8_t one[5 + 15] = {0x0c, 0, 0, 0, 15};
+    for (int i = 0; i < 100000; i++)
+        gput(&nest, one, sizeof one);
+    gput8(&nest, 0);
+    check_budget("binary: 100k lists of 15 empty structs", THRIFT_PROTO_BINARY, &nest,
+                 "Amp.nested[");
+
+    /* TJSONProtocol: Amp.pairs, 1,200,000 empty structs. */
+    gbuf_t tj = {0};
+    gputs(&tj, "{\"1\":{\"lst\":[\"rec\",1200000,");
+    gput_repeat(&tj, "{}", 1200000, ",");
+    gputs(&tj, "]}}");
+    check_budget("json protocol: 1.2M empty structs", THRIFT_PROTO_JSON, &tj, "Amp.pairs");
+
+    /* The JSON text paths (natural mapping): the scanner, with the codec
+     * defaults, and no fall-back to jansson's tree once over the budget. */
+    gbuf_t js = {0};
+    gputs(&js, "{\"pairs\":[");
+    gput_repeat(&js, "{}", 1500000, ",");
+    gputs(&js, "]}");
+    check_budget("json text: 1.5M empty objects", (thrift_protocol_t)-1, &js, "Amp.pairs");
+
+    /* The budget is the caller's: without it the nested input decodes. */
+    thrift_codec_options_t o;
+    thrift_codec_options_init(&o);
+    o.max_memory_per_byte = SIZE_MAX;
+    thrift_error_t err;
+    size_t peak;
+    thrift_status_t st = decode_counted(THRIFT_PROTO_BINARY, &nest, &o, &err, &peak);
+    TAP_CHECK(st == THRIFT_OK && peak > 64u << 20,
+              "no budget (max_memory_per_byte SIZE_MAX): the same input decodes, "
+              "arena peak %zu: %s", peak, err.text);
+    /* ... and a tighter one stops a small message. */
+    thrift_codec_options_init(&o);
+    o.max_memory_base = 4096;
+    o.max_memory_per_byte = 4;
+    gbuf_t small = {0};
+    gput8(&small, 0x0f), gput8(&small, 0), gput8(&small, 1), gput8(&small, 0x0c);
+    gput32(&small, 2000);
+    for (int i = 0; i < 2001; i++)
+        gput8(&small, 0);
+    st = decode_counted(THRIFT_PROTO_BINARY, &small, &o, &err, &peak);
+    TAP_CHECK(st == THRIFT_LIMIT && peak <= 4096 + 4 * small.n,
+              "a budget of 4 KiB + 4 x input stops 2000 empty structs: %s (peak %zu)",
+              err.text, peak);
+    /* Legit data far under the base is untouched by the default budget. */
+    thrift_codec_options_init(&o);
+    gbuf_t ints = {0};
+    gput8(&ints, 0x29), gput8(&ints, 0x19); /* list of 1 list<i32> */
+    gput8(&ints, 0xf5), gput8(&ints, 0xa0), gput8(&ints, 0x8d), gput8(&ints, 0x06);
+    for (int i = 0; i < 100000; i++)
+        gput8(&ints, 2);
+    gput8(&ints, 0);
+    st = decode_counted(THRIFT_PROTO_COMPACT, &ints, &o, &err, &peak);
+    TAP_CHECK(st == THRIFT_OK,
+              "compact: 100,000 one-byte i32 (32x their wire size) decode within "
+              "the default budget: %s", err.text);
+    free(bin.p), free(cmp.p), free(nest.p), free(tj.p), free(js.p), free(small.p),
+        free(ints.p);
+}
+
 int main(void) {
     bool valgrind = getenv("DYNTHRIFT_UNDER_VALGRIND") != NULL;
     if (valgrind)
@@ -1751,6 +1911,9 @@ int main(void) {
         printf("Bail out! IDL: %s\n", err.text);
         return 1;
     }
+    // Before the loop exists: it runs for seconds without the loop, whose
+    // cached time would then be stale for the network tests' deadlines.
+    test_decode_budget();
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     /* DYNTHRIFT_FAULT_ONLY=name runs one group (while working on it). */
     const char *only = getenv("DYNTHRIFT_FAULT_ONLY");
