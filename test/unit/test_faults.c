@@ -1483,8 +1483,13 @@ static void test_accept_emfile(void) {
     TAP_CHECK(report[1] == 1 && report[2] == 0,
               "reported once through the connection callback as NO_DESCRIPTORS (%d events, %d "
               "accepted meanwhile)", report[1], report[2]);
-    TAP_CHECK(report[3] == 3, "once descriptors free up the 3 waiting clients are accepted (%d)",
-              report[3]);
+    if (slack > 1.0) /* valgrind emulates the limit: it takes an fd above it and closes it */
+        printf("ok %d # SKIP under valgrind: the waiting clients are accepted once descriptors "
+               "free up (valgrind closes what accept(2) returns above its emulated limit)\n",
+               ++tap_count_);
+    else
+        TAP_CHECK(report[3] == 3,
+                  "once descriptors free up the 3 waiting clients are accepted (%d)", report[3]);
 }
 
 /* ---- 7. many connections, many calls ------------------------------------------------ */
