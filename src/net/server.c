@@ -232,10 +232,20 @@ static void arena_put(worker_t *w, thrift_arena_t *a) {
 
 /* ---- output -------------------------------------------------------------- */
 
+/* Bytes one write takes from a connection's queue before the loop moves
+ * on (the rest goes when libev reports the socket writable again): a fast
+ * reader of a large reply must not hold up the loop's other connections. */
+#define SCONN_WRITE_BUDGET (1024 * 1024)
+
 static bool sconn_write(sconn_t *c) {
     if (c->handshaking)
         return true; // flushed once the stream is open
     size_t len = thrift_buffer_len(c->out);
+    // A bounded amount per callback (SCONN_WRITE_BUDGET); the rest goes
+    // on the next writable event.
+    bool over_budget = len - c->out_off > SCONN_WRITE_BUDGET;
+    if (over_budget)
+        len = c->out_off + SCONN_WRITE_BUDGET;
     size_t taken = 0;
     thrift_error_t err;
     thrift__error_reset(&err);
@@ -244,6 +254,11 @@ static bool sconn_write(sconn_t *c) {
                                              len - c->out_off, &taken, &err);
     c->out_off += taken;
     c->write_wants_read = false;
+    if (st == THRIFT_OK && over_budget) {
+        if (!ev_is_active(&c->wio))
+            ev_io_start(c->w->loop, &c->wio);
+        return true;
+    }
     if (st == THRIFT_NEED_MORE) {
         if (c->stream.want == THRIFT__WANT_READ)
             c->write_wants_read = true; // the read watcher writes on
