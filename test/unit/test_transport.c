@@ -564,6 +564,29 @@ static void test_header(thrift_schema_t *s) {
     got = t ? raw_exchange(t->port, huge_kv, sizeof huge_kv, reply, sizeof reply) : -2;
     TAP_CHECK(got >= 0, "header: an info-header count beyond the header -> the server closes (%zd)",
               got);
+#ifdef DYNTHRIFT_HAVE_ZLIB
+    {
+        // A zlib-transformed payload of 16 MB of zeros in a 16 kB frame,
+        // against a 64 kB limit: refused while inflating.
+        size_t raw = 16u << 20;
+        uint8_t *zeros = calloc(1, raw);
+        uLongf zlen = compressBound(raw);
+        uint8_t *frame = malloc(zlen + 18);
+        compress2(frame + 18, &zlen, zeros, raw, 9);
+        free(zeros);
+        static const uint8_t hdr[] = {0, 0, 0, 0, 0x0f, 0xff, 0, 0, 0, 0, 0, 3, 0, 1, 0, 1, 1, 0};
+        memcpy(frame, hdr, sizeof hdr);
+        uint32_t n = (uint32_t)(zlen + 14);
+        frame[0] = (uint8_t)(n >> 24), frame[1] = (uint8_t)(n >> 16), frame[2] = (uint8_t)(n >> 8),
+        frame[3] = (uint8_t)n;
+        got = t ? raw_exchange(t->port, frame, zlen + 18, reply, sizeof reply) : -2;
+        size_t held = t ? thrift_rpc_server_buffer_bytes(t->srv) : 0;
+        TAP_CHECK(got >= 0 && held < (1u << 20),
+                  "header: a %lu-byte zlib-transform bomb of 16 MB -> closed, %zu buffer bytes held",
+                  (unsigned long)zlen, held);
+        free(frame);
+    }
+#endif
     thrift_conn_options_t *co = thrift_conn_options_new();
     thrift_conn_options_set_framing(co, THRIFT_FRAMING_HEADER);
     int64_t v = t ? call_add(s, t->addr, co, 1, &err) : -2;
