@@ -662,6 +662,8 @@ thrift_pool_t *thrift_cluster_get_server(thrift_cluster_t *cl, const char *name)
     return s ? s->pool : NULL;
 }
 
+struct ev_loop *thrift__cluster_loop(const thrift_cluster_t *cl) { return cl->loop; }
+
 size_t thrift_cluster_server_count(const thrift_cluster_t *cl) { return cl ? cl->nservers : 0; }
 
 const char *thrift_cluster_server_name(const thrift_cluster_t *cl, size_t i) {
