@@ -49,7 +49,8 @@ typedef enum thrift_status {
     THRIFT_STATUS_COUNT_
 } thrift_status_t;
 
-/* "THRIFT_NOMEM" -> "NOMEM"; never NULL. */
+/* The enumerator's own name: THRIFT_NOMEM -> "THRIFT_NOMEM" (for logs and
+ * tests); "THRIFT_UNKNOWN_STATUS" outside the enum.  Never NULL. */
 THRIFT_API const char *thrift_status_name(thrift_status_t status);
 /* A short English description; never NULL. */
 THRIFT_API const char *thrift_status_str(thrift_status_t status);
@@ -74,7 +75,9 @@ typedef struct thrift_error {
 THRIFT_API void thrift_error_clear(thrift_error_t *err);
 
 /* Renders `err` as one line, e.g. "user.thrift:12:7: unknown type 'Usr'" or
- * "<compact>@37: args.user.id: expected i64, got string".  With `caret`,
+ * "<compact>@37: args.user.id: expected i64, got string".  A call's
+ * TApplicationException renders with its type, from the source the client
+ * sets: "TApplicationException UNKNOWN_METHOD: Invalid method name: 'x'".  With `caret`,
  * IDL errors get the source line and a caret under the column on two more
  * lines.  Writes at most `size` bytes including the NUL; returns the length
  * the full text has (like snprintf). */

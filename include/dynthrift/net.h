@@ -80,11 +80,23 @@ THRIFT_API thrift_status_t thrift_conn_options_set_multiplexed_name(thrift_conn_
                                                                     const char *name);
 /* Server connections: close after this long without a byte read; 0: never. */
 THRIFT_API void thrift_conn_options_set_idle_timeout_ms(thrift_conn_options_t *opts, uint32_t ms);
+/* How long a message may take to arrive once its first byte is in (more
+ * exactly: since the previous message on the connection completed, or the
+ * first byte of this one arrived).  A connection stuck inside a partial
+ * message for longer is closed and its read buffer freed, so a slow or
+ * stalled peer (a slowloris announcing a 16 MB frame) cannot hold memory
+ * for good.  A server closes the connection (THRIFT_CLOSE_READ_TIMEOUT); a
+ * client fails its pending calls with THRIFT_TIMEOUT.  An idle connection,
+ * between messages, is not affected (see the idle timeout).  Default
+ * THRIFT_READ_TIMEOUT_DEFAULT_MS (30 s), for servers and clients alike;
+ * 0: none. */
+#define THRIFT_READ_TIMEOUT_DEFAULT_MS 30000
+THRIFT_API void thrift_conn_options_set_read_timeout_ms(thrift_conn_options_t *opts, uint32_t ms);
 /* Sets an option from text, for hosts and command lines: "protocol"
  * (binary|compact|json), "transport"/"framing" (framed|buffered),
  * "connect_timeout_ms", "call_timeout_ms", "max_frame_size",
  * "multiplexed" (0|1), "multiplex_name" (a service name: implies
- * multiplexed), "idle_timeout_ms".  THRIFT_NOT_FOUND for an unknown
+ * multiplexed), "idle_timeout_ms", "read_timeout_ms".  THRIFT_NOT_FOUND for an unknown
  * key, THRIFT_INVALID for a bad value. */
 THRIFT_API thrift_status_t thrift_conn_options_set(thrift_conn_options_t *opts, const char *key,
                                                    const char *value, thrift_error_t *err);
@@ -138,7 +150,18 @@ THRIFT_API thrift_conn_t *thrift_conn_new(struct ev_loop *loop, thrift_schema_t 
 
 /* The blocking flavour: a connection with its own private loop, connected
  * before returning (within the connect timeout).  Use it with thrift_call*.
- * Returns owned; free with thrift_conn_free.  NULL on failure. */
+ * Returns owned; free with thrift_conn_free.  NULL on failure, with err
+ * saying why as the async path does ("connect to HOST:PORT: Connection
+ * refused", "... timed out").
+ *
+ * Defaults (thrift_conn_options_new): binary protocol, framed transport,
+ * 5000 ms connect timeout, NO call timeout (a call waits as long as the
+ * connection lives; set thrift_conn_options_set_call_timeout_ms for a
+ * deadline, which the dynthrift CLI always does), 16384000-byte frames.  A
+ * peer answering in another framing or protocol is recognized from its
+ * first bytes and the error says so ("... the peer seems to use buffered
+ * (unframed) transport"); a peer that reads our request as something else
+ * may say nothing at all, which only a call timeout catches. */
 THRIFT_API thrift_conn_t *thrift_connect(thrift_schema_t *schema, const char *service,
                                          const char *address, const thrift_conn_options_t *opts,
                                          thrift_error_t *err);
@@ -155,6 +178,13 @@ THRIFT_API size_t thrift_conn_pending(const thrift_conn_t *conn);
  * timeout, peer close, bad reply stream): pools compare it before and after
  * a call to tell a dead connection from a failed call. */
 THRIFT_API uint64_t thrift_conn_break_count(const thrift_conn_t *conn);
+/* Bytes written to and received from the peer since the connection was
+ * created (over all reconnects; read them inside a failed call's callback
+ * to judge that call's connection): with no byte
+ * received after a request went out, a timeout or close points at a
+ * transport or protocol mismatch rather than a slow server. */
+THRIFT_API uint64_t thrift_conn_bytes_sent(const thrift_conn_t *conn);
+THRIFT_API uint64_t thrift_conn_bytes_received(const thrift_conn_t *conn);
 /* The service definition the connection talks to.  Borrowed. */
 THRIFT_API const thrift_service_def_t *thrift_conn_service(const thrift_conn_t *conn);
 /* An empty args struct for `method`, allocated in `arena`, to fill by name
@@ -289,7 +319,15 @@ typedef enum thrift_close_reason {
     THRIFT_CLOSE_PROTOCOL = 3, /* undecodable input or an oversized frame */
     THRIFT_CLOSE_STOP = 4,     /* thrift_rpc_server_stop or _free */
     THRIFT_CLOSE_ERROR = 5,    /* a socket error or out of memory */
-    THRIFT_CLOSE_MAX_CONNECTIONS = 6 /* (REJECTED) the connection limit */
+    THRIFT_CLOSE_MAX_CONNECTIONS = 6, /* (REJECTED) the connection limit */
+    /* (REJECTED, id 0, peer "?") accept(2) failed for want of file
+     * descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM): no connection
+     * was taken.  Accepting pauses and is retried every 100 ms; waiting
+     * clients stay in the listen backlog until descriptors free up.
+     * Reported once per pause, not per retry. */
+    THRIFT_CLOSE_NO_DESCRIPTORS = 7,
+    /* a message begun did not complete within the read timeout */
+    THRIFT_CLOSE_READ_TIMEOUT = 8
 } thrift_close_reason_t;
 
 /* A short English text for `why` ("idle timeout"); static. */

@@ -164,6 +164,11 @@ typedef enum thrift_app_exception_type {
 /* The built-in struct TApplicationException { 1: string message,
  * 2: i32 type }: a static definition, valid for the process lifetime. */
 THRIFT_API const thrift_struct_def_t *thrift_app_exception_def(void);
+/* "UNKNOWN_METHOD" for THRIFT_APPEX_UNKNOWN_METHOD, the names Apache's
+ * libraries give the types (without a prefix); NULL for a type outside the
+ * table (a newer peer's), so a caller can print the number.  Static
+ * strings. */
+THRIFT_API const char *thrift_app_exception_type_name(int type);
 /* A TApplicationException value in `arena`. */
 THRIFT_API thrift_value_t *thrift_app_exception_new(thrift_arena_t *arena,
                                                     thrift_app_exception_type_t type,

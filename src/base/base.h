@@ -120,6 +120,10 @@ static inline int thrift__hex_digit(unsigned char c) {
     return -1;
 }
 
+/* True when s[0..len) is well-formed UTF-8 (no overlongs, no surrogates,
+ * nothing past U+10FFFF): what jansson and every JSON reader accept. */
+bool thrift__utf8_valid(const uint8_t *s, size_t len);
+
 /* ---- hashing ------------------------------------------------------------ */
 static inline uint64_t thrift__hash_bytes(const void *data, size_t len) {
     /* FNV-1a, 64 bit: names are short; this is run once per lookup. */

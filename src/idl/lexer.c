@@ -2,6 +2,7 @@
  * (only decoded strings with escapes and doc comments are copied).  Token
  * rules follow Apache Thrift's compiler (thriftl.ll). */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -563,6 +564,12 @@ __attribute__((noinline)) static void lex_number(idl_lexer_t *lx, idl_token_t *t
     buf[n] = '\0';
     tok->kind = TK_DOUBLE;
     tok->d = strtod(buf, NULL);
+    // Apache lets 1e999 through as infinity and then writes `inf` into
+    // its generated code and JSON, which neither compiles nor parses; no
+    // literal can mean infinity, so say so where it is written.
+    if (isinf(tok->d))
+        lex_fail(lx, s, THRIFT_RANGE, "This double is too big: \"%.*s\"",
+                 (int)n, s);
     lx->p = d;
 }
 

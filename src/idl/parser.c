@@ -1573,6 +1573,15 @@ static const thrift_const_value_t *eval(eval_ctx_t *E, thrift_module_def_t *m,
             v->u.str.ptr = dupn(L, s, len);
             v->u.str.len = len;
         } else {
+            // A string is UTF-8 on every wire and in JSON; only binary may
+            // hold any bytes.
+            if (rt->kind == THRIFT_KIND_STRING &&
+                !thrift__utf8_valid((const uint8_t *)n->s, n->len))
+                type_error(L, n,
+                           "type error: const \"%s\" was declared as string, "
+                           "but its bytes are not valid UTF-8 (binary may hold "
+                           "any bytes)",
+                           NAME);
             v->u.str.ptr = dupn(L, n->s, n->len);
             v->u.str.len = n->len;
         }
@@ -1783,6 +1792,154 @@ static void link_consts(loader_t *L) {
     }
 }
 
+/* ---- link: what a default expands into ----------------------------------- */
+
+// Making a struct value fills in its fields' defaults, and a default that
+// holds a struct makes that struct with its own defaults in turn.  This walks
+// that expansion once per struct at load, so that a default which contains
+// its own struct (directly, through other structs, optional fields or
+// containers) is an error here, with the field's location, instead of an
+// endless recursion in every later encode, decode or call; and so that what
+// one empty value expands into is bounded in depth and in size (two struct
+// defaults per level would otherwise double it at every level).
+enum { MAX_DEFAULT_DEPTH = 4 * MAX_DEPTH, MAX_DEFAULT_VALUES = 1u << 20 };
+
+typedef struct expansion {
+    uint64_t values; /* value slots made, saturating at the limit */
+    uint32_t depth;  /* nesting levels below the value itself */
+} expansion_t;
+
+typedef struct struct_expansion {
+    const thrift_struct_def_t *sd; /* the key's bytes */
+    int state;                     /* 1 being expanded, 2 done */
+    expansion_t result;
+} struct_expansion_t;
+
+typedef struct defaults_walk {
+    loader_t *L;
+    thrift__strmap_t by_struct; /* struct def pointer bytes -> expansion */
+    const thrift_field_def_t *field; /* whose default is being walked */
+} defaults_walk_t;
+
+static expansion_t expand_struct(defaults_walk_t *W,
+                                 const thrift_struct_def_t *sd, uint32_t depth);
+
+static void check_expansion(defaults_walk_t *W, expansion_t e, uint32_t depth) {
+    const thrift_field_def_t *f = W->field;
+    if (e.values > MAX_DEFAULT_VALUES)
+        fail_loc(W->L, &f->loc, THRIFT_LIMIT,
+                 "the default of \"%s.%s\" expands to more than %u values",
+                 f->owner->name, f->name, MAX_DEFAULT_VALUES);
+    if (depth + e.depth > MAX_DEFAULT_DEPTH)
+        fail_loc(W->L, &f->loc, THRIFT_LIMIT,
+                 "the default of \"%s.%s\" nests more than %u levels deep",
+                 f->owner->name, f->name, (unsigned)MAX_DEFAULT_DEPTH);
+}
+
+static void add_expansion(defaults_walk_t *W, expansion_t *into,
+                          expansion_t part, uint32_t depth) {
+    into->values += part.values;
+    if (part.depth + 1 > into->depth)
+        into->depth = part.depth + 1;
+    check_expansion(W, *into, depth);
+}
+
+// `depth` is where the value sits below the struct whose defaults started
+// the walk; it bounds this recursion as it bounds the one it predicts.
+static expansion_t expand_const(defaults_walk_t *W, const thrift_type_def_t *type,
+                                const thrift_const_value_t *cv, uint32_t depth) {
+    const thrift_type_def_t *t = type->resolved;
+    expansion_t e = {0, 0};
+    switch (t->kind) {
+    case THRIFT_KIND_STRUCT:
+    case THRIFT_KIND_EXCEPTION:
+    case THRIFT_KIND_UNION:
+        if (t->kind == THRIFT_KIND_UNION) /* a union gets no defaults */
+            e.values = t->struct_def->field_count;
+        else
+            e = expand_struct(W, t->struct_def, depth);
+        for (uint32_t i = 0; i < cv->count; i++)
+            if (cv->fields[i])
+                add_expansion(W, &e,
+                              expand_const(W, cv->fields[i]->type, cv->items[i],
+                                           depth + 1),
+                              depth);
+        break;
+    case THRIFT_KIND_LIST:
+    case THRIFT_KIND_SET:
+        e.values = cv->count;
+        for (uint32_t i = 0; i < cv->count; i++)
+            add_expansion(W, &e, expand_const(W, t->elem, cv->items[i], depth + 1),
+                          depth);
+        break;
+    case THRIFT_KIND_MAP:
+        e.values = 2 * (uint64_t)cv->count;
+        for (uint32_t i = 0; i < cv->count; i++) {
+            add_expansion(W, &e, expand_const(W, t->key, cv->keys[i], depth + 1),
+                          depth);
+            add_expansion(W, &e,
+                          expand_const(W, t->value, cv->items[i], depth + 1),
+                          depth);
+        }
+        break;
+    default:
+        break; /* a scalar lives in its parent's slot */
+    }
+    return e;
+}
+
+static expansion_t expand_struct(defaults_walk_t *W,
+                                 const thrift_struct_def_t *sd, uint32_t depth) {
+    loader_t *L = W->L;
+    struct_expansion_t *se =
+        thrift__strmap_get(&W->by_struct, (const char *)&sd, sizeof sd);
+    if (se && se->state == 1) {
+        const thrift_field_def_t *f = W->field;
+        fail_loc(L, &f->loc, THRIFT_SEMANTIC,
+                 "cyclic default: the default of \"%s.%s\" contains a \"%s\", "
+                 "whose own defaults contain it again",
+                 f->owner->name, f->name, sd->name);
+    }
+    if (se) {
+        check_expansion(W, se->result, depth);
+        return se->result;
+    }
+    se = salloc(L, sizeof *se);
+    se->sd = sd;
+    se->state = 1;
+    bool no_mem = false;
+    if (!thrift__strmap_put(&W->by_struct, (const char *)&se->sd, sizeof se->sd,
+                            se, NULL, &no_mem) &&
+        no_mem)
+        oom(L);
+    const thrift_field_def_t *outer = W->field;
+    expansion_t e = {sd->field_count, 0};
+    for (uint32_t i = 0; i < sd->field_count; i++) {
+        const thrift_field_def_t *f = &sd->fields[i];
+        if (!f->default_value)
+            continue;
+        W->field = f;
+        add_expansion(W, &e, expand_const(W, f->type, f->default_value, depth + 1),
+                      depth);
+    }
+    W->field = outer;
+    se->state = 2;
+    se->result = e;
+    return e;
+}
+
+static void check_defaults(loader_t *L) {
+    defaults_walk_t W = {L, {0}, NULL};
+    thrift__strmap_init(&W.by_struct, L->scratch);
+    for (default_info_t *d = L->defaults; d; d = d->next) {
+        const thrift_struct_def_t *sd = d->field->owner;
+        if (sd->type.kind == THRIFT_KIND_UNION)
+            continue; /* a union's defaults are never filled in */
+        W.field = d->field;
+        expand_struct(&W, sd, 0);
+    }
+}
+
 /* ---- link: services ------------------------------------------------------------- */
 
 static void build_result(loader_t *L, thrift_function_def_t *f) {
@@ -1960,6 +2117,7 @@ static void load_all(loader_t *L) {
     for (service_info_t *si = L->services; si; si = si->next)
         link_service(L, si);
     link_consts(L);
+    check_defaults(L);
 }
 
 static thrift_schema_t *load(const char *name, const char *text, size_t len,

@@ -602,6 +602,114 @@ static json_t *out_oom(out_ctx_t *c) {
 
 static json_t *to_json(out_ctx_t *c, const thrift_value_t *v);
 
+/* ---- maps written as objects: one member per key ------------------------- */
+
+// A map read from the wire may hold a key twice (no protocol forbids it),
+// but a JSON object must not name a member twice: readers silently keep one
+// of them.  As Apache's generated code does (and a Python dict, and a
+// jansson object), the last value wins, at the place of the key's first
+// appearance.  Keys of object-key kinds give the same member name exactly
+// when they are equal: a string by its bytes, an integer or enum by its
+// number (an enum number has one name; names are never digits).
+enum { MAP_SCAN_MAX = 16, MAP_STACK_TABLE = 512 };
+#define MAP_SKIP UINT32_MAX
+
+static bool same_map_key(const thrift_value_t *a, const thrift_value_t *b) {
+    if (a->kind == THRIFT_KIND_STRING) {
+        size_t n = a->u.bytes.len;
+        // The length and the last byte tell most distinct keys apart
+        // without a call ("k1"/"k2", "user_id"/"user_name").
+        return n == b->u.bytes.len &&
+               (n == 0 || (a->u.bytes.ptr[n - 1] == b->u.bytes.ptr[n - 1] &&
+                           memcmp(a->u.bytes.ptr, b->u.bytes.ptr, n) == 0));
+    }
+    return a->u.i == b->u.i;
+}
+
+static uint64_t map_key_hash(const thrift_value_t *k) {
+    if (k->kind == THRIFT_KIND_STRING)
+        return thrift__hash_bytes(k->u.bytes.ptr, k->u.bytes.len);
+    return thrift__hash_bytes(&k->u.i, sizeof k->u.i);
+}
+
+// A string key holding a NUL byte cannot be an object member name that
+// reads back: jansson refuses it ("NUL byte in object key not supported"),
+// and the direct scanner agrees with jansson.  Such a map is written in the
+// [[key, value], ...] form instead, which both read for every map.
+static bool map_key_has_nul(const thrift_value_t *v) {
+    if (v->type->key->resolved->kind != THRIFT_KIND_STRING)
+        return false;
+    for (uint32_t i = 0; i < v->count; i++) {
+        const thrift_value_t *k = &v->u.c.items[2 * (size_t)i];
+        if (k->u.bytes.len && memchr(k->u.bytes.ptr, 0, k->u.bytes.len))
+            return true;
+    }
+    return false;
+}
+
+/* Sets *winners to NULL when every key of map `v` is distinct (the common
+ * case; small maps are checked without allocating), else to a malloc'd
+ * array (free it) giving per entry the entry whose value goes there, or
+ * MAP_SKIP.  False on out of memory. */
+static bool map_winners(const thrift_value_t *v, uint32_t **winners) {
+    *winners = NULL;
+    uint32_t n = v->count;
+    if (n < 2)
+        return true;
+    const thrift_value_t *items = v->u.c.items;
+    uint32_t on_stack[MAP_STACK_TABLE];
+    uint32_t *table = NULL, *w = NULL;
+    size_t mask = 0;
+    if (n > MAP_SCAN_MAX) {
+        size_t size = 64;
+        while (size < 2 * (size_t)n)
+            size *= 2;
+        table = size <= MAP_STACK_TABLE ? on_stack : malloc(size * sizeof *table);
+        if (!table)
+            return false;
+        memset(table, 0xff, size * sizeof *table);
+        mask = size - 1;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        const thrift_value_t *k = &items[2 * (size_t)i];
+        uint32_t first = MAP_SKIP;
+        if (table) {
+            size_t h = (size_t)map_key_hash(k) & mask;
+            for (; table[h] != MAP_SKIP; h = (h + 1) & mask)
+                if (same_map_key(&items[2 * (size_t)table[h]], k)) {
+                    first = table[h];
+                    break;
+                }
+            if (first == MAP_SKIP)
+                table[h] = i;
+        } else {
+            for (uint32_t j = 0; j < i; j++)
+                if (same_map_key(&items[2 * (size_t)j], k)) {
+                    first = j;
+                    break;
+                }
+        }
+        if (first == MAP_SKIP)
+            continue;
+        if (!w) {
+            w = malloc(n * sizeof *w);
+            if (!w) {
+                if (table != on_stack)
+                    free(table);
+                return false;
+            }
+            for (uint32_t j = 0; j < n; j++)
+                w[j] = j;
+        }
+        w[first] = i;
+        w[i] = MAP_SKIP;
+    }
+    if (table != on_stack)
+        free(table);
+    *winners = w;
+    return true;
+}
+
 /* An object key for a map key of string, enum or integer type; the text
  * goes to buf (at least 40 bytes) unless it is a string's own bytes. */
 static bool map_key_text(out_ctx_t *c, const thrift_value_t *k, char *buf,
@@ -649,29 +757,40 @@ static json_t *container_to_json(out_ctx_t *c, const thrift_value_t *v) {
     }
     // map
     const thrift_type_def_t *kt = v->type->key->resolved;
-    if (thrift__json_is_object_key_kind(kt->kind)) {
-        json_t *o = json_object();
-        if (!o)
+    if (thrift__json_is_object_key_kind(kt->kind) && !map_key_has_nul(v)) {
+        uint32_t *winners;
+        if (!map_winners(v, &winners))
             return out_oom(c);
+        json_t *o = json_object();
+        if (!o) {
+            free(winners);
+            return out_oom(c);
+        }
         for (uint32_t i = 0; i < v->count; i++) {
+            uint32_t from = winners ? winners[i] : i;
+            if (from == MAP_SKIP)
+                continue;
             const thrift_value_t *k = &v->u.c.items[2 * (size_t)i];
             char buf[40];
             const char *key;
             size_t klen;
             if (!map_key_text(c, k, buf, &key, &klen)) {
                 thrift__json_path_index(c->err, i);
+                free(winners);
                 json_decref(o);
                 return NULL;
             }
-            json_t *val = to_json(c, k + 1);
+            json_t *val = to_json(c, &v->u.c.items[2 * (size_t)from + 1]);
             if (!val || json_object_setn_new_nocheck(o, key, klen, val)) {
                 if (val)
                     out_oom(c);
                 thrift__json_path_key(c->err, key, klen);
+                free(winners);
                 json_decref(o);
                 return NULL;
             }
         }
+        free(winners);
         return o;
     }
     json_t *a = json_array();
@@ -859,14 +978,15 @@ static bool open_close(text_ctx_t *c, char ch) {
     return thrift__buf_putc(c->b, ch);
 }
 
-static bool map_to_text(text_ctx_t *c, const thrift_value_t *v) {
-    const thrift_type_def_t *kt = v->type->key->resolved;
-    bool as_object = thrift__json_is_object_key_kind(kt->kind);
-    if (v->count == 0)
-        return thrift__buf_puts(c->b, as_object ? "{}" : "[]");
+/* The entries of a non-empty map; `winners` as map_winners gives it. */
+static bool map_entries_to_text(text_ctx_t *c, const thrift_value_t *v,
+                                bool as_object, const uint32_t *winners) {
     if (!open_close(c, as_object ? '{' : '['))
         return text_oom(c);
     for (uint32_t i = 0; i < v->count; i++) {
+        uint32_t from = winners ? winners[i] : i;
+        if (from == MAP_SKIP)
+            continue; /* never entry 0: a first appearance */
         const thrift_value_t *k = &v->u.c.items[2 * (size_t)i];
         if (!before_item(c, i == 0))
             return text_oom(c);
@@ -882,7 +1002,7 @@ static bool map_to_text(text_ctx_t *c, const thrift_value_t *v) {
             if (!thrift__json_put_string(c->b, (const uint8_t *)key, klen) ||
                 !colon(c))
                 return text_oom(c);
-            if (!to_text(c, k + 1)) {
+            if (!to_text(c, &v->u.c.items[2 * (size_t)from + 1])) {
                 thrift__json_path_key(c->err, key, klen);
                 return false;
             }
@@ -902,6 +1022,20 @@ static bool map_to_text(text_ctx_t *c, const thrift_value_t *v) {
     if (!open_close(c, as_object ? '}' : ']'))
         return text_oom(c);
     return true;
+}
+
+static bool map_to_text(text_ctx_t *c, const thrift_value_t *v) {
+    const thrift_type_def_t *kt = v->type->key->resolved;
+    bool as_object =
+        thrift__json_is_object_key_kind(kt->kind) && !map_key_has_nul(v);
+    if (v->count == 0)
+        return thrift__buf_puts(c->b, as_object ? "{}" : "[]");
+    uint32_t *winners = NULL;
+    if (as_object && !map_winners(v, &winners))
+        return text_oom(c);
+    bool ok = map_entries_to_text(c, v, as_object, winners);
+    free(winners);
+    return ok;
 }
 
 static bool to_text(text_ctx_t *c, const thrift_value_t *v) {

@@ -6,9 +6,6 @@
 #include "base/base.h"
 #include "value/value_impl.h" /* thrift__uuid_parse */
 
-/* True when s[0..len) is well-formed UTF-8 (no overlongs, no surrogates). */
-bool thrift__utf8_valid(const uint8_t *s, size_t len);
-
 /* Appends a quoted, escaped JSON string; the bytes must be valid UTF-8. */
 bool thrift__json_put_string(thrift__buf_t *b, const uint8_t *s, size_t len);
 /* Appends "<base64>" (quoted, padded). */

@@ -1,4 +1,4 @@
-/* Text-level helpers of the JSON layer: UTF-8 checking, string escaping,
+/* Text-level helpers of the JSON layer: string escaping,
  * base64, uuid and number formatting.  No jansson here: the text writer
  * produces its output directly, so integers never pass through a double and
  * doubles get their shortest round-trip form. */
@@ -8,45 +8,6 @@
 #include <stdlib.h>
 
 #include "json/json_internal.h"
-
-bool thrift__utf8_valid(const uint8_t *s, size_t len) {
-    size_t i = 0;
-    while (i < len) {
-        uint8_t c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        uint32_t cp;
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (len - i <= n)
-            return false;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        // Overlong forms, surrogates and values past U+10FFFF are not
-        // UTF-8; jansson would refuse them on the way back in.
-        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-            (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-            return false;
-        i += n + 1;
-    }
-    return true;
-}
 
 bool thrift__json_put_string(thrift__buf_t *b, const uint8_t *s, size_t len) {
     static const char hex[] = "0123456789abcdef";

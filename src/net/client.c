@@ -60,6 +60,7 @@ struct thrift_conn {
     int state;
     ev_io rio, wio;
     ev_timer connect_timer;
+    ev_timer partial; /* the read timeout, while inside a partial reply */
     ev_prepare flush;
     ev_timer kick; /* defers failures detected inside a submitting call */
     thrift_error_t kick_err;
@@ -69,6 +70,11 @@ struct thrift_conn {
     thrift_buffer_t *out;
     size_t out_off;           /* bytes of `out` already written */
     uint64_t written_total;   /* bytes written since creation */
+    uint64_t sent_total;      /* bytes written, over all reconnects */
+    uint64_t read_total;      /* bytes received, over all reconnects */
+    /* The last failure that broke the connection (or its connect), kept
+     * for thrift_connect, which has no call to report it through. */
+    thrift_error_t last_break;
     uint64_t queued_total;    /* bytes queued since creation */
 
     pcall_t *head, *tail;     /* two-way calls awaiting replies */
@@ -206,10 +212,13 @@ static void pcall_fail(thrift_conn_t *c, pcall_t *p, const thrift_error_t *err) 
     pcall_finish(c, p, &r);
 }
 
-static void fail_all(thrift_conn_t *c, const thrift_error_t *err) {
+/* Fails every pending call with `err`; `app_type` is what
+ * thrift_result_app_type reports (-1: no TApplicationException). */
+static void fail_all_typed(thrift_conn_t *c, const thrift_error_t *err, int app_type) {
     // Detach both lists first: a callback may submit new calls, which must
     // not be failed by this break.
     pcall_t *lists[2] = {c->head, c->ow_head};
+    c->last_break = *err;
     c->head = c->tail = c->ow_head = c->ow_tail = NULL;
     for (int i = 0; i < 2; i++) {
         pcall_t *p = lists[i];
@@ -222,6 +231,7 @@ static void fail_all(thrift_conn_t *c, const thrift_error_t *err) {
             result_init(&r, p->fn);
             r.err = *err;
             r.status = err->code;
+            r.app_type = app_type;
             thrift_call_cb cb = p->cb;
             void *ud = p->ud;
             pcall_put(c, p);
@@ -234,6 +244,8 @@ static void fail_all(thrift_conn_t *c, const thrift_error_t *err) {
         }
     }
 }
+
+static void fail_all(thrift_conn_t *c, const thrift_error_t *err) { fail_all_typed(c, err, -1); }
 
 /* Runs at the end of every event callback: completes a free requested from
  * inside a user callback.  Returns true when the connection is gone. */
@@ -289,6 +301,7 @@ static bool do_write(thrift_conn_t *c) {
         }
         c->out_off += (size_t)n;
         c->written_total += (uint64_t)n;
+        c->sent_total += (uint64_t)n;
     }
     if (ev_is_active(&c->wio))
         ev_io_stop(c->loop, &c->wio);
@@ -337,6 +350,7 @@ static void conn_close_fd(thrift_conn_t *c) {
         c->fd = -1;
     }
     ev_timer_stop(c->loop, &c->connect_timer);
+    ev_timer_stop(c->loop, &c->partial);
     ev_prepare_stop(c->loop, &c->flush);
     c->state = ST_IDLE;
     thrift_buffer_clear(c->out);
@@ -399,11 +413,43 @@ static void connect_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents) {
 
 static void handle_reply(thrift_conn_t *c, const uint8_t *msg, size_t len);
 
+/* Bytes one read callback takes from the socket before it returns to the
+ * loop: a server that keeps the socket full must not hold off the call
+ * deadlines, the other connections and the timers of the loop.  libev calls
+ * again while the socket stays readable; every complete reply among the
+ * bytes read is handled first, so none waits for more input. */
+#define CONN_READ_BUDGET (64 * 1024)
+
+static void partial_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)loop;
+    (void)revents;
+    thrift_conn_t *c = w->data;
+    c->depth++;
+    conn_break(c, THRIFT_TIMEOUT, "connection to %s: %s",
+               "a reply begun did not complete within the read timeout");
+    c->depth--;
+    maybe_destroy(c);
+}
+
+/* Arms, re-arms or stops the read timeout after a read: armed while a
+ * partial reply is buffered, counted from when the last reply completed
+ * (`completed`: some did in this callback) or its first byte came in. */
+static void conn_watch_partial(thrift_conn_t *c, bool completed) {
+    if (!c->opts.read_timeout_ms || c->state != ST_CONNECTED || c->free_requested)
+        return;
+    if (thrift__wire_buffered(&c->reader) == 0)
+        ev_timer_stop(c->loop, &c->partial);
+    else if (completed || !ev_is_active(&c->partial))
+        ev_timer_again(c->loop, &c->partial);
+}
+
 static void read_cb(struct ev_loop *loop, ev_io *w, int revents) {
     (void)loop;
     (void)revents;
     thrift_conn_t *c = w->data;
     c->depth++;
+    size_t budget = CONN_READ_BUDGET;
+    bool completed = false;
     for (;;) {
         size_t avail;
         uint8_t *p = thrift__wire_space(&c->reader, 65536, &avail);
@@ -411,17 +457,20 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents) {
             conn_break(c, THRIFT_NOMEM, "connection to %s: %s", "out of memory");
             break;
         }
+        if (avail > budget)
+            avail = budget;
         ssize_t n = recv(c->fd, p, avail, 0);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             break;
         if (n <= 0) {
-            conn_break(c, THRIFT_CLOSED, "connection to %s closed%s",
+            conn_break(c, THRIFT_CLOSED, n == 0 ? "connection to %s closed%s" : "connection to %s closed: %s",
                        n == 0 ? " by the peer" : strerror(errno));
             break;
         }
         thrift__wire_commit(&c->reader, (size_t)n);
+        c->read_total += (uint64_t)n;
         bool broke = false;
         for (;;) {
             const uint8_t *m;
@@ -437,6 +486,7 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents) {
                 break;
             }
             int fd_before = c->fd;
+            completed = true;
             handle_reply(c, m, mlen);
             // A callback may have freed or broken the connection.
             if (c->free_requested || c->fd != fd_before || c->state != ST_CONNECTED) {
@@ -444,9 +494,11 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents) {
                 break;
             }
         }
-        if (broke || (size_t)n < avail)
+        budget -= (size_t)n;
+        if (broke || (size_t)n < avail || budget == 0)
             break;
     }
+    conn_watch_partial(c, completed);
     c->depth--;
     maybe_destroy(c);
 }
@@ -532,6 +584,29 @@ static bool name_matches(const thrift_function_def_t *fn, const char *name, size
     return len == fn->name_len && !memcmp(name, fn->name, len);
 }
 
+/* Whether a call on this connection was ever sent with `seqid`: seqids run
+ * from 1 up, and once they wrapped every positive one was. */
+static bool seqid_was_issued(const thrift_conn_t *c, int32_t seqid) {
+    return seqid > 0 && (c->seqid_wrapped || seqid < c->next_seqid);
+}
+
+/* A reply to a call never made: the peer answers some other stream, or
+ * lost count.  Nothing that arrives later can be trusted to match, so, as
+ * Apache's clients raise BAD_SEQUENCE_ID, every pending call fails with what
+ * arrived and the connection is closed (the next call reconnects). */
+static void reply_out_of_sequence(thrift_conn_t *c, const thrift_message_header_t *hdr) {
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift__error_set(&err, THRIFT_APP_EXCEPTION,
+                      "connection to %s: out of sequence reply: seqid %d (method '%.*s', message "
+                      "type %d) was never sent on this connection",
+                      c->address, (int)hdr->seqid, (int)(hdr->name_len > 200 ? 200 : hdr->name_len),
+                      hdr->name, (int)hdr->type);
+    thrift__error_set_source(&err, "TApplicationException");
+    conn_close_fd(c);
+    fail_all_typed(c, &err, THRIFT_APPEX_BAD_SEQUENCE_ID);
+}
+
 static void handle_reply(thrift_conn_t *c, const uint8_t *msg, size_t len) {
     thrift_message_header_t hdr;
     size_t hlen = 0;
@@ -542,8 +617,12 @@ static void handle_reply(thrift_conn_t *c, const uint8_t *msg, size_t len) {
         return;
     }
     pcall_t *p = find_call(c, hdr.seqid);
-    if (!p)
-        return; // a late reply to a call that timed out: dropped by seqid
+    if (!p) {
+        if (seqid_was_issued(c, hdr.seqid))
+            return; // a late reply to a call that timed out: dropped by seqid
+        reply_out_of_sequence(c, &hdr);
+        return;
+    }
     thrift_result_t r;
     result_init(&r, p->fn);
     if (!c->reply_arena)
@@ -570,7 +649,15 @@ static void handle_reply(thrift_conn_t *c, const uint8_t *msg, size_t len) {
             r.app_type = t ? (int)thrift_value_int(t) : 0;
             thrift__error_set(&r.err, THRIFT_APP_EXCEPTION, "%.*s", (int)ml,
                               mp ? (const char *)mp : "");
-            thrift__error_set_source(&r.err, "TApplicationException");
+            // The type goes into the source so every renderer shows it:
+            // "TApplicationException UNKNOWN_METHOD: Invalid method name".
+            const char *tn = thrift_app_exception_type_name(r.app_type);
+            char src[64];
+            if (tn)
+                snprintf(src, sizeof src, "TApplicationException %s", tn);
+            else
+                snprintf(src, sizeof src, "TApplicationException type %d", r.app_type);
+            thrift__error_set_source(&r.err, src);
             r.value = ex;
         }
     } else if (hdr.type != THRIFT_MSG_REPLY) {
@@ -886,6 +973,9 @@ thrift_conn_t *thrift_conn_new(struct ev_loop *loop, thrift_schema_t *schema, co
     thrift__wire_reader_init(&c->reader, c->opts.proto, c->opts.framing, c->opts.max_frame_size);
     ev_timer_init(&c->connect_timer, connect_timeout_cb, 1., 0.);
     c->connect_timer.data = c;
+    ev_init(&c->partial, partial_timeout_cb);
+    c->partial.data = c;
+    c->partial.repeat = c->opts.read_timeout_ms / 1000.0;
     ev_prepare_init(&c->flush, flush_cb);
     c->flush.data = c;
     ev_timer_init(&c->kick, kick_cb, 0., 0.);
@@ -997,12 +1087,19 @@ thrift_conn_t *thrift_connect(thrift_schema_t *schema, const char *service, cons
         return NULL;
     }
     if (c->state != ST_CONNECTED) {
-        thrift__error_set(err, THRIFT_TRANSPORT, "cannot connect to %s", address);
+        // The reason (refused, timed out...) as the async path reports it.
+        if (c->last_break.code)
+            thrift__error_set(err, c->last_break.code, "%s", c->last_break.text);
+        else
+            thrift__error_set(err, THRIFT_TRANSPORT, "cannot connect to %s", address);
         thrift_conn_free(c);
         return NULL;
     }
     return c;
 }
+
+uint64_t thrift_conn_bytes_sent(const thrift_conn_t *c) { return c ? c->sent_total : 0; }
+uint64_t thrift_conn_bytes_received(const thrift_conn_t *c) { return c ? c->read_total : 0; }
 
 thrift_result_t *thrift_conn_last_result(thrift_conn_t *c) { return c ? &c->last : NULL; }
 

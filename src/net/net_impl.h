@@ -15,6 +15,7 @@ struct thrift_conn_options {
     uint32_t connect_timeout_ms;
     uint32_t call_timeout_ms;
     uint32_t idle_timeout_ms;
+    uint32_t read_timeout_ms;
     size_t max_frame_size;
     bool multiplexed;
     /* The name before ':' when multiplexed; "" means the IDL service's

@@ -130,6 +130,7 @@ struct sconn {
     sconn_t *dirty_next; /* in the worker's list of connections to flush */
     bool dirty;
     ev_timer idle;
+    ev_timer partial; /* the read timeout, while inside a partial message */
     thrift__wire_reader_t reader;
     rpin_t *pin; /* pins the reader's current buffer, if any */
     size_t rbuf_bytes; /* the reader's capacity as counted in srv->buf_bytes */
@@ -171,6 +172,10 @@ struct thrift_rpc_server {
     unsigned next_worker;
     ev_async drained; /* on `loop`: a worker finished draining */
     bool stopping;
+    /* accept(2) ran out of descriptors: the listeners are stopped until
+     * the timer retries; reported once per pause */
+    ev_timer accept_retry;
+    bool accept_paused;
     thrift_rpc_server_done_cb done_cb;
     void *done_ud;
     ev_timer done_timer;
@@ -784,6 +789,7 @@ static void sconn_close(sconn_t *c, thrift_close_reason_t why) {
     ev_io_stop(w->loop, &c->rio);
     ev_io_stop(w->loop, &c->wio);
     ev_timer_stop(w->loop, &c->idle);
+    ev_timer_stop(w->loop, &c->partial);
     close(c->fd);
     c->fd = -1;
     if (c->prev)
@@ -811,12 +817,41 @@ static void sconn_close(sconn_t *c, thrift_close_reason_t why) {
         worker_check_stopped(w);
 }
 
+/* Bytes one read callback takes from a socket before it returns to the
+ * loop.  A peer that keeps its socket full must not starve the loop's other
+ * connections, its acceptor and its timers: the socket stays readable, so
+ * libev calls again on the next iteration, after the others had their turn.
+ * Every complete message among the bytes read is dispatched before the
+ * callback returns, so nothing waits in the buffer for readability that
+ * may never come. */
+#define SCONN_READ_BUDGET (64 * 1024)
+
+/* Arms, re-arms or stops the read timeout after a read: armed while a
+ * partial message is buffered, counted from when the last message completed
+ * (`completed`: some did in this callback) or the first byte came in. */
+static void sconn_watch_partial(sconn_t *c, bool completed) {
+    if (!c->srv->opts.read_timeout_ms || c->closed)
+        return;
+    if (thrift__wire_buffered(&c->reader) == 0)
+        ev_timer_stop(c->w->loop, &c->partial);
+    else if (completed || !ev_is_active(&c->partial))
+        ev_timer_again(c->w->loop, &c->partial);
+}
+
+static void sconn_partial_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)loop;
+    (void)revents;
+    sconn_close(w->data, THRIFT_CLOSE_READ_TIMEOUT);
+}
+
 static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
     (void)revents;
     sconn_t *c = w->data;
     if (c->srv->opts.idle_timeout_ms)
         ev_timer_again(loop, &c->idle);
     c->refs++; // keep `c` alive while handlers run
+    size_t budget = SCONN_READ_BUDGET;
+    bool completed = false;
     for (;;) {
         if (c->pin) {
             // Requests answered later point into this buffer: leave it to
@@ -841,6 +876,8 @@ static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
             atomic_fetch_add(&c->srv->buf_bytes, c->reader.buf.cap - c->rbuf_bytes);
             c->rbuf_bytes = c->reader.buf.cap;
         }
+        if (avail > budget)
+            avail = budget;
         ssize_t n = recv(c->fd, p, avail, 0);
         if (n < 0 && errno == EINTR)
             continue;
@@ -867,17 +904,21 @@ static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
                 c->close_reason = THRIFT_CLOSE_PROTOCOL;
                 break;
             }
+            completed = true;
             dispatch(c, m, mlen);
             if (c->closed || c->close_after_flush || c->reading_stopped)
                 break;
         }
-        if (c->closed || c->close_after_flush || c->reading_stopped || (size_t)n < avail)
+        budget -= (size_t)n;
+        if (c->closed || c->close_after_flush || c->reading_stopped || (size_t)n < avail ||
+            budget == 0)
             break;
     }
     if (!c->closed && c->close_after_flush) {
         ev_io_stop(loop, &c->rio);
         schedule_flush(c);
     }
+    sconn_watch_partial(c, completed);
     sconn_unref(c);
 }
 
@@ -931,6 +972,9 @@ static void sconn_open(worker_t *w, const struct handoff *h) {
     c->wio.data = c;
     ev_init(&c->idle, sconn_idle_cb);
     c->idle.data = c;
+    ev_init(&c->partial, sconn_partial_cb);
+    c->partial.data = c;
+    c->partial.repeat = srv->opts.read_timeout_ms / 1000.0;
     if (srv->opts.idle_timeout_ms) {
         c->idle.repeat = srv->opts.idle_timeout_ms / 1000.0;
         ev_timer_again(w->loop, &c->idle);
@@ -966,6 +1010,34 @@ static void format_peer(const struct sockaddr_storage *ss, const listener_t *l, 
     }
 }
 
+/* How long accepting pauses when accept(2) finds no descriptor or memory
+ * for the new socket.  The pending connection stays in the backlog and the
+ * listening socket stays readable, so retrying at once would spin the loop
+ * at full CPU until a descriptor frees up. */
+#define ACCEPT_RETRY_SECONDS 0.1
+
+static void accept_retry_cb(struct ev_loop *loop, ev_timer *t, int revents) {
+    (void)revents;
+    thrift_rpc_server_t *srv = t->data;
+    for (size_t i = 0; i < srv->nlisteners; i++)
+        if (srv->listeners[i].fd >= 0 && !ev_is_active(&srv->listeners[i].io))
+            ev_io_start(loop, &srv->listeners[i].io);
+}
+
+static void accept_pause(thrift_rpc_server_t *srv) {
+    for (size_t i = 0; i < srv->nlisteners; i++)
+        ev_io_stop(srv->loop, &srv->listeners[i].io);
+    ev_timer_stop(srv->loop, &srv->accept_retry);
+    ev_timer_set(&srv->accept_retry, ACCEPT_RETRY_SECONDS, 0.);
+    ev_timer_start(srv->loop, &srv->accept_retry);
+    if (!srv->accept_paused) {
+        srv->accept_paused = true;
+        if (srv->conn_cb)
+            srv->conn_cb(srv, THRIFT_CONN_EVENT_REJECTED, 0, "?", THRIFT_CLOSE_NO_DESCRIPTORS,
+                         srv->conn_ud);
+    }
+}
+
 static void accept_cb(struct ev_loop *loop, ev_io *io, int revents) {
     (void)loop;
     (void)revents;
@@ -975,8 +1047,14 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
         int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
-            return; // EAGAIN, or an error libev will report again
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+                continue; // this connection is gone; the next may be fine
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                accept_pause(srv); // EMFILE, ENFILE, ENOBUFS, ENOMEM, ...
+            return;
+        }
+        srv->accept_paused = false;
         struct handoff h = {fd, ss.ss_family, ++srv->next_conn_id, ""};
         if (srv->conn_cb)
             format_peer(&ss, l, h.peer, sizeof h.peer);
@@ -1198,6 +1276,8 @@ thrift_rpc_server_t *thrift_rpc_server_new(struct ev_loop *loop, thrift_schema_t
         thrift__error_set(err, THRIFT_NOMEM, "out of memory");
         return NULL;
     }
+    ev_timer_init(&srv->accept_retry, accept_retry_cb, ACCEPT_RETRY_SECONDS, 0.);
+    srv->accept_retry.data = srv;
     srv->workers[0].srv = srv;
     srv->workers[0].loop = loop;
     worker_init_flush(&srv->workers[0]);
@@ -1330,6 +1410,9 @@ const char *thrift_close_reason_str(thrift_close_reason_t why) {
     case THRIFT_CLOSE_STOP: return "server stopping";
     case THRIFT_CLOSE_ERROR: return "socket error or out of memory";
     case THRIFT_CLOSE_MAX_CONNECTIONS: return "too many connections";
+    case THRIFT_CLOSE_READ_TIMEOUT: return "read timeout inside a partial message";
+    case THRIFT_CLOSE_NO_DESCRIPTORS:
+        return "accept failed: out of file descriptors or memory; accepting paused";
     }
     return "unknown";
 }
@@ -1351,6 +1434,7 @@ unsigned thrift_rpc_server_threads(const thrift_rpc_server_t *srv) {
 }
 
 static void close_listeners(thrift_rpc_server_t *srv) {
+    ev_timer_stop(srv->loop, &srv->accept_retry);
     for (size_t i = 0; i < srv->nlisteners; i++) {
         listener_t *l = &srv->listeners[i];
         if (l->fd >= 0) {

@@ -19,6 +19,7 @@ void thrift__conn_options_defaults(thrift_conn_options_t *o) {
     o->proto = THRIFT_PROTO_BINARY;
     o->framing = THRIFT_FRAMING_FRAMED;
     o->connect_timeout_ms = 5000;
+    o->read_timeout_ms = THRIFT_READ_TIMEOUT_DEFAULT_MS;
     o->max_frame_size = 16384000;
 }
 
@@ -71,6 +72,9 @@ thrift_status_t thrift_conn_options_set_multiplexed_name(thrift_conn_options_t *
 void thrift_conn_options_set_idle_timeout_ms(thrift_conn_options_t *o, uint32_t ms) {
     o->idle_timeout_ms = ms;
 }
+void thrift_conn_options_set_read_timeout_ms(thrift_conn_options_t *o, uint32_t ms) {
+    o->read_timeout_ms = ms;
+}
 
 static bool parse_u64(const char *s, uint64_t *out) {
     if (!s || !*s)
@@ -113,13 +117,15 @@ thrift_status_t thrift_conn_options_set(thrift_conn_options_t *o, const char *ke
                                      "%s: expected a service name without ':' of at most %d bytes",
                                      key, THRIFT_MULTIPLEXED_NAME_MAX);
     } else if (!strcmp(key, "connect_timeout_ms") || !strcmp(key, "call_timeout_ms") ||
-               !strcmp(key, "idle_timeout_ms")) {
+               !strcmp(key, "idle_timeout_ms") || !strcmp(key, "read_timeout_ms")) {
         if (!num || n > UINT32_MAX)
             return thrift__error_set(err, THRIFT_INVALID, "%s: expected milliseconds", key);
         if (key[0] == 'c' && key[1] == 'o')
             o->connect_timeout_ms = (uint32_t)n;
         else if (key[0] == 'c')
             o->call_timeout_ms = (uint32_t)n;
+        else if (key[0] == 'r')
+            o->read_timeout_ms = (uint32_t)n;
         else
             o->idle_timeout_ms = (uint32_t)n;
     } else if (!strcmp(key, "max_frame_size")) {
@@ -204,6 +210,53 @@ thrift_status_t thrift__wire_feed(thrift__wire_reader_t *r, const void *data, si
     return THRIFT_OK;
 }
 
+/* What the first bytes of a stream that failed to parse look like, when
+ * they plainly belong to another framing or protocol: the usual day-one
+ * mistake (a framed client against Apache's buffered default) otherwise
+ * reads as "frame of 2147549186 bytes" or as silence.  NULL when nothing is
+ * recognized.  Static strings. */
+static const char *wire_guess(const thrift__wire_reader_t *r, const uint8_t *p, size_t have) {
+    if (have >= 5 && (!memcmp(p, "HTTP/", 5) || !memcmp(p, "POST ", 5) || !memcmp(p, "GET /", 5)))
+        return "the peer speaks HTTP, not a raw Thrift transport";
+    if (r->framing == THRIFT_FRAMING_FRAMED && have >= 1) {
+        // A frame length was expected: a message header came instead.
+        if (have >= 2 && p[0] == 0x80 && p[1] == 0x01)
+            return "the peer seems to use buffered (unframed) transport with the binary protocol";
+        if (p[0] == 0x82)
+            return "the peer seems to use buffered (unframed) transport with the compact protocol";
+        if (p[0] == '[')
+            return "the peer seems to use buffered (unframed) transport with the JSON protocol";
+        return NULL;
+    }
+    // A bare message was expected: a frame length and then a message header.
+    if (have >= 5 && p[0] == 0 && p[1] == 0) {
+        if (have >= 6 && p[4] == 0x80 && p[5] == 0x01)
+            return "the peer seems to use framed transport (with the binary protocol)";
+        if (p[4] == 0x82)
+            return "the peer seems to use framed transport (with the compact protocol)";
+        if (p[4] == '[')
+            return "the peer seems to use framed transport (with the JSON protocol)";
+    }
+    if (r->proto != THRIFT_PROTO_BINARY && have >= 2 && p[0] == 0x80 && p[1] == 0x01)
+        return "the peer seems to use the binary protocol";
+    if (r->proto != THRIFT_PROTO_COMPACT && p[0] == 0x82)
+        return "the peer seems to use the compact protocol";
+    if (r->proto != THRIFT_PROTO_JSON && p[0] == '[' && have >= 2 && p[1] == '1')
+        return "the peer seems to use the JSON protocol";
+    return NULL;
+}
+
+/* Fails the stream with `err` (already set) plus what its bytes look like. */
+static thrift_status_t wire_fail(const thrift__wire_reader_t *r, const uint8_t *p, size_t have,
+                                 thrift_status_t code, thrift_error_t *err) {
+    const char *guess = wire_guess(r, p, have);
+    if (guess && err) {
+        size_t used = strnlen(err->text, sizeof err->text - 1);
+        snprintf(err->text + used, sizeof err->text - used, ": %s", guess);
+    }
+    return code;
+}
+
 thrift_status_t thrift__wire_next(thrift__wire_reader_t *r, const uint8_t **msg, size_t *len,
                                   thrift_error_t *err) {
     const uint8_t *p = r->buf.data + r->start;
@@ -213,10 +266,16 @@ thrift_status_t thrift__wire_next(thrift__wire_reader_t *r, const uint8_t **msg,
             return THRIFT_NEED_MORE;
         uint32_t n = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
         if (n & 0x80000000u)
-            return thrift__error_set(err, THRIFT_INVALID, "negative frame size %d", (int32_t)n);
+            return wire_fail(r, p, have,
+                             thrift__error_set(err, THRIFT_INVALID, "negative frame size %d",
+                                               (int32_t)n),
+                             err);
         if (n > r->max_frame_size)
-            return thrift__error_set(err, THRIFT_LIMIT, "frame of %u bytes exceeds the limit of %zu",
-                                     n, r->max_frame_size);
+            return wire_fail(r, p, have,
+                             thrift__error_set(err, THRIFT_LIMIT,
+                                               "frame of %u bytes exceeds the limit of %zu", n,
+                                               r->max_frame_size),
+                             err);
         if (n == 0)
             return thrift__error_set(err, THRIFT_INVALID, "empty frame");
         if (have - 4 < n)
@@ -228,6 +287,12 @@ thrift_status_t thrift__wire_next(thrift__wire_reader_t *r, const uint8_t **msg,
     }
     if (have == 0 || have <= r->probed)
         return THRIFT_NEED_MORE;
+    // A framed or HTTP peer's first bytes may parse as the start of an
+    // old-style binary message whose end never comes: look before probing.
+    const char *guess = r->probed == 0 ? wire_guess(r, p, have) : NULL;
+    if (guess)
+        return thrift__error_set(err, THRIFT_INVALID, "unexpected bytes %02x %02x %02x %02x: %s",
+                                 p[0], p[1], p[2], p[3], guess);
     size_t mlen = 0;
     thrift_error_t perr;
     thrift_error_clear(&perr);
@@ -242,7 +307,7 @@ thrift_status_t thrift__wire_next(thrift__wire_reader_t *r, const uint8_t **msg,
     if (st != THRIFT_OK) {
         if (err && !thrift__error_is_set(err))
             *err = perr;
-        return st;
+        return wire_fail(r, p, have, st, err);
     }
     *msg = p;
     *len = mlen;

@@ -288,7 +288,9 @@ static inline thrift_status_t read_size(thrift__reader_t *r, uint32_t *out,
     if (st != THRIFT_OK)
         return st;
     if (n > INT32_MAX)
-        return thrift__reader_fail(r, THRIFT_INVALID, "%s size %llu is negative",
+        return thrift__reader_fail(r, THRIFT_INVALID,
+                                   "%s size %llu is invalid (larger than "
+                                   "2147483647)",
                                    what, (unsigned long long)n);
     *out = (uint32_t)n;
     return THRIFT_OK;

@@ -604,6 +604,25 @@ const thrift_struct_def_t *thrift_app_exception_def(void) {
     return &thrift__appex_def;
 }
 
+const char *thrift_app_exception_type_name(int type) {
+    static const char *const names[] = {
+        [THRIFT_APPEX_UNKNOWN] = "UNKNOWN",
+        [THRIFT_APPEX_UNKNOWN_METHOD] = "UNKNOWN_METHOD",
+        [THRIFT_APPEX_INVALID_MESSAGE_TYPE] = "INVALID_MESSAGE_TYPE",
+        [THRIFT_APPEX_WRONG_METHOD_NAME] = "WRONG_METHOD_NAME",
+        [THRIFT_APPEX_BAD_SEQUENCE_ID] = "BAD_SEQUENCE_ID",
+        [THRIFT_APPEX_MISSING_RESULT] = "MISSING_RESULT",
+        [THRIFT_APPEX_INTERNAL_ERROR] = "INTERNAL_ERROR",
+        [THRIFT_APPEX_PROTOCOL_ERROR] = "PROTOCOL_ERROR",
+        [THRIFT_APPEX_INVALID_TRANSFORM] = "INVALID_TRANSFORM",
+        [THRIFT_APPEX_INVALID_PROTOCOL] = "INVALID_PROTOCOL",
+        [THRIFT_APPEX_UNSUPPORTED_CLIENT_TYPE] = "UNSUPPORTED_CLIENT_TYPE",
+    };
+    if (type < 0 || (size_t)type >= sizeof names / sizeof names[0])
+        return NULL;
+    return names[type];
+}
+
 thrift_value_t *thrift_app_exception_new(thrift_arena_t *arena,
                                          thrift_app_exception_type_t type,
                                          const char *message) {

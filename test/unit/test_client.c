@@ -484,6 +484,9 @@ static void test_connect_failures(thrift_schema_t *s) {
     // Port 1 on loopback: nothing listens there.
     thrift_conn_t *c = thrift_connect(s, "Calc", "127.0.0.1:1", NULL, &err);
     TAP_CHECK(!c && err.code == THRIFT_TRANSPORT, "thrift_connect to a closed port fails (%s)", err.text);
+    // The reason, as the async path gives it, not just "cannot connect".
+    TAP_CHECK(strstr(err.text, "refused") != NULL,
+              "thrift_connect keeps the connect error's reason (%s)", err.text);
     thrift_error_clear(&err);
     c = thrift_connect(s, "Nope", "127.0.0.1:1", NULL, &err);
     TAP_CHECK(!c && err.code == THRIFT_NOT_FOUND, "unknown service refused");

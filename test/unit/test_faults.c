@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -57,6 +58,7 @@ static const char idl[] =
     "  i32 hang(),\n"
     "  i32 add(1: i32 a, 2: i32 b),\n"
     "  void nothing(),\n"
+    "  oneway void fire(1: i32 n),\n"
     "}\n";
 
 static thrift_schema_t *schema;
@@ -226,6 +228,16 @@ static thrift_status_t h_nothing(thrift_request_t *req, const thrift_value_t *ar
     return thrift_reply(req, NULL);
 }
 
+static long fired; /* oneway fire calls handled */
+
+static thrift_status_t h_fire(thrift_request_t *req, const thrift_value_t *args, void *ud) {
+    (void)req;
+    (void)args;
+    (void)ud;
+    fired++;
+    return THRIFT_OK;
+}
+
 static thrift_rpc_server_t *server_new(struct ev_loop *loop, const thrift_conn_options_t *o,
                                        const char *addr) {
     thrift_error_t err;
@@ -235,7 +247,7 @@ static thrift_rpc_server_t *server_new(struct ev_loop *loop, const thrift_conn_o
         const char *name;
         thrift_handler_cb cb;
     } hs[] = {{"echo", h_echo}, {"big", h_big}, {"hang", h_hang}, {"add", h_add},
-              {"nothing", h_nothing}};
+              {"nothing", h_nothing}, {"fire", h_fire}};
     for (size_t i = 0; srv && i < sizeof hs / sizeof *hs; i++)
         if (thrift_rpc_server_handle(srv, "Fault", hs[i].name, hs[i].cb, NULL, &err))
             srv = NULL;
@@ -257,6 +269,7 @@ typedef struct outcome {
     int calls; /* callback runs: must end at exactly 1 */
     thrift_status_t st;
     int64_t v;
+    int app_type;
     double at;
     char text[320];
 } outcome_t;
@@ -267,6 +280,7 @@ static void outcome_cb(thrift_conn_t *c, thrift_result_t *r, void *ud) {
     o->calls++;
     o->done = true;
     o->st = thrift_result_status(r);
+    o->app_type = thrift_result_app_type(r);
     o->at = ev_time();
     const thrift_value_t *v = thrift_result_value(r);
     o->v = v && thrift_value_kind(v) == THRIFT_KIND_I32 ? thrift_value_int(v) : 0;
@@ -736,13 +750,14 @@ static void test_client_vanishes(struct ev_loop *loop) {
 
 /* ---- 4. broken servers, seen from the client ------------------------------------ */
 
-enum { FAKE_SILENT, FAKE_HALF_REPLY, FAKE_CLOSE };
+enum { FAKE_SILENT, FAKE_HALF_REPLY, FAKE_CLOSE, FAKE_WRONG_SEQID, FAKE_HALF_STALL };
 
 typedef struct fake {
     struct ev_loop *loop;
     int lfd, cfd, port, mode;
     ev_io accept_w, read_w;
     size_t got;
+    bool answered;
 } fake_t;
 
 static void fake_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
@@ -758,13 +773,26 @@ static void fake_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
         f->cfd = -1;
         return;
     }
-    if (f->mode == FAKE_HALF_REPLY && f->got >= 4) {
+    if (f->mode == FAKE_HALF_STALL && f->got >= 4 && !f->answered) {
+        /* A reply frame of 100 bytes announced, 12 written, then silence
+         * with the connection open. */
+        static const uint8_t part[] = {0, 0, 0, 100, 0x80, 0x01, 0x00, 0x02, 0, 0, 0, 3, 'a', 'd', 'd', 0};
+        send(f->cfd, part, sizeof part, MSG_NOSIGNAL);
+        f->answered = true;
+    } else if (f->mode == FAKE_HALF_REPLY && f->got >= 4) {
         /* A reply frame of 100 bytes announced, 12 written, then close. */
         static const uint8_t part[] = {0, 0, 0, 100, 0x80, 0x01, 0x00, 0x02, 0, 0, 0, 3, 'a', 'd', 'd', 0};
         send(f->cfd, part, sizeof part, MSG_NOSIGNAL);
         ev_io_stop(loop, w);
         close(f->cfd);
         f->cfd = -1;
+    } else if (f->mode == FAKE_WRONG_SEQID && f->got >= 4 && !f->answered) {
+        /* A well-formed reply to add, with a seqid no call was sent with;
+         * then the connection stays open. */
+        static const uint8_t reply[] = {0, 0, 0, 23, 0x80, 0x01, 0x00, 0x02, 0, 0, 0, 3, 'a', 'd',
+                                        'd', 0, 0, 0, 77, 0x08, 0, 0, 0, 0, 0, 5, 0};
+        send(f->cfd, reply, sizeof reply, MSG_NOSIGNAL);
+        f->answered = true;
     } else if (f->mode == FAKE_CLOSE) {
         ev_io_stop(loop, w);
         close(f->cfd);
@@ -858,6 +886,34 @@ static void test_broken_servers(struct ev_loop *loop) {
             TAP_CHECK(last - t0 >= 0.19 && last - t0 < 0.7 * slack, "the deadline fires on time (%.0f ms)",
                       (last - t0) * 1000);
         TAP_CHECK(thrift_conn_pending(c) == 0, "no call left pending");
+        thrift_conn_free(c);
+        spin(loop, 0.02);
+        fake_stop(&f);
+    }
+    /* A reply with a seqid never sent: the pending calls fail at once (no
+     * deadline set) with BAD_SEQUENCE_ID and what arrived, as Apache's
+     * clients report it, instead of waiting forever. */
+    {
+        fake_t f;
+        fake_start(&f, loop, FAKE_WRONG_SEQID);
+        thrift_conn_t *c = client_new(loop, f.port, NULL);
+        outcome_t oc[3];
+        for (int k = 0; k < 3; k++)
+            call_add(c, k, k, 0, &oc[k]);
+        bool all = true;
+        for (int k = 0; k < 3; k++)
+            all = wait_for(loop, &oc[k].done, 5) && all;
+        int right = 0;
+        for (int k = 0; k < 3; k++)
+            right += oc[k].calls == 1 && oc[k].st == THRIFT_APP_EXCEPTION &&
+                     oc[k].app_type == THRIFT_APPEX_BAD_SEQUENCE_ID;
+        TAP_CHECK(all && right == 3,
+                  "a reply with a seqid never sent: 3 pending calls without deadline fail once "
+                  "each with BAD_SEQUENCE_ID (%d/3)", right);
+        TAP_CHECK(strstr(oc[0].text, "seqid 77") && strstr(oc[0].text, "'add'"),
+                  "the error says what arrived (%s)", oc[0].text);
+        TAP_CHECK(thrift_conn_pending(c) == 0 && thrift_conn_break_count(c) == 1,
+                  "no call left pending; the connection was closed once");
         thrift_conn_free(c);
         spin(loop, 0.02);
         fake_stop(&f);
@@ -1047,6 +1103,444 @@ static void test_junk(struct ev_loop *loop) {
         thrift_rpc_server_free(srv);
         thrift_conn_options_free(o);
     }
+}
+
+/* ---- 8. a peer that keeps its socket full ------------------------------------------ */
+
+/* A flooding peer on its own thread, with a blocking socket: it writes the
+ * same buffer of frames again and again, as fast as the other end reads,
+ * until told to stop or the other end goes.  As a client it connects to
+ * `port`; as a server it accepts one connection on `lfd` first and waits
+ * for `go`. */
+typedef struct flood {
+    pthread_t thread;
+    int port, lfd, fd;
+    uint8_t *frames;
+    size_t len;
+    atomic_bool go, stop;
+    long long sent;
+} flood_t;
+
+static void *flood_main(void *arg) {
+    flood_t *f = arg;
+    if (f->lfd >= 0) {
+        f->fd = accept(f->lfd, NULL, NULL);
+    } else {
+        f->fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons((uint16_t)f->port);
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (connect(f->fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+            return NULL;
+    }
+    if (f->fd < 0)
+        return NULL;
+    while (!atomic_load(&f->go) && !atomic_load(&f->stop))
+        usleep(1000);
+    while (!atomic_load(&f->stop)) {
+        ssize_t n = send(f->fd, f->frames, f->len, MSG_NOSIGNAL);
+        if (n <= 0)
+            break;
+        f->sent += n;
+    }
+    return NULL;
+}
+
+/* About `*len` bytes of copies of one framed message; *len is cut to a
+ * whole number of them, so that the buffer can be sent again and again. */
+static uint8_t *repeat_frames(const uint8_t *body, size_t blen, size_t *len) {
+    *len -= *len % (4 + blen);
+    uint8_t *b = malloc(*len);
+    for (size_t off = 0; off < *len; off += 4 + blen) {
+        b[off] = 0, b[off + 1] = 0, b[off + 2] = (uint8_t)(blen >> 8), b[off + 3] = (uint8_t)blen;
+        memcpy(b + off + 4, body, blen);
+    }
+    return b;
+}
+
+static void flood_start(flood_t *f) {
+    atomic_init(&f->stop, false);
+    if (pthread_create(&f->thread, NULL, flood_main, f) != 0) {
+        printf("Bail out! cannot start the flooding thread\n");
+        exit(1);
+    }
+}
+
+static void flood_end(flood_t *f) {
+    atomic_store(&f->stop, true);
+    if (f->fd >= 0)
+        shutdown(f->fd, SHUT_RDWR); /* unblocks a send on a full socket */
+    pthread_join(f->thread, NULL);
+    if (f->fd >= 0)
+        close(f->fd);
+    free(f->frames);
+}
+
+/* `n` sequential add calls on a new connection (so the accept is part of
+ * the first); latencies sorted into lat[]; the number that succeeded. */
+static int timed_calls(struct ev_loop *loop, int port, double *lat, int n) {
+    thrift_conn_t *c = client_new(loop, port, NULL);
+    int good = 0;
+    for (int i = 0; i < n; i++) {
+        outcome_t oc;
+        double t0 = ev_time();
+        lat[i] = 10;
+        if (call_add(c, i, 1, 5000, &oc) == THRIFT_OK && wait_for(loop, &oc.done, 6) &&
+            oc.st == THRIFT_OK && oc.v == i + 1) {
+            good++;
+            lat[i] = oc.at - t0;
+        }
+    }
+    thrift_conn_free(c);
+    for (int i = 1; i < n; i++) /* insertion sort: n is small */
+        for (int j = i; j > 0 && lat[j] < lat[j - 1]; j--) {
+            double t = lat[j];
+            lat[j] = lat[j - 1];
+            lat[j - 1] = t;
+        }
+    return good;
+}
+
+static void test_flood_starvation(struct ev_loop *loop) {
+    /* A oneway flood into the server: other clients are still accepted and
+     * answered about as fast as by an idle server. */
+    thrift_rpc_server_t *srv = server_new(loop, NULL, NULL);
+    int port = thrift_rpc_server_port(srv);
+    enum { PINGS = 40 };
+    double idle[PINGS], busy[PINGS];
+    int idle_ok = timed_calls(loop, port, idle, PINGS);
+    static const uint8_t fire[] = {0x80, 0x01, 0x00, 0x04, 0, 0, 0, 4, 'f', 'i', 'r', 'e',
+                                   0, 0, 0, 9, 0x08, 0, 1, 0, 0, 0, 7, 0};
+    flood_t f = {.port = port, .lfd = -1, .fd = -1};
+    f.len = 256 * 1024;
+    f.frames = repeat_frames(fire, sizeof fire, &f.len);
+    atomic_init(&f.go, true);
+    flood_start(&f);
+    fired = 0;
+    spin(loop, 0.2); /* the flood is on */
+    long fired0 = fired;
+    int busy_ok = timed_calls(loop, port, busy, PINGS);
+    long fired1 = fired;
+    flood_end(&f);
+    spin(loop, 0.05);
+    /* A loop under ASan runs a few times slower: so does each budget. */
+    double few_ms = (UNDER_ASAN ? 15.0 : 5.0) * slack;
+    double p50_idle = idle[PINGS / 2] * 1000, p50_busy = busy[PINGS / 2] * 1000;
+    double max_busy = busy[PINGS - 1] * 1000;
+    printf("# figure: add latency, idle server p50 %.2f ms max %.2f ms; beside a oneway flood "
+           "(%lld MB sent, %ld calls handled meanwhile) p50 %.2f ms max %.2f ms\n",
+           p50_idle, idle[PINGS - 1] * 1000, f.sent >> 20, fired1 - fired0, p50_busy, max_busy);
+    TAP_CHECK(idle_ok == PINGS && busy_ok == PINGS,
+              "beside a oneway flood on one connection, a new client is accepted and all its "
+              "calls answered (%d/%d)", busy_ok, PINGS);
+    TAP_CHECK(p50_busy < p50_idle + few_ms && max_busy < p50_idle + 4 * few_ms,
+              "its latency stays within a few ms of an idle server's (p50 %.2f vs %.2f ms, "
+              "max %.2f ms)", p50_busy, p50_idle, max_busy);
+    TAP_CHECK(fired1 > fired0, "the flood itself is served meanwhile (%ld oneway calls)",
+              fired1 - fired0);
+    TAP_CHECK(healthy(loop, port), "the server still answers after the flood");
+    thrift_rpc_server_free(srv);
+
+    /* A server streaming late replies into a client: the client's deadlines
+     * still fire on time. */
+    flood_t g = {.port = 0, .fd = -1};
+    g.lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    if (bind(g.lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(g.lfd, 4) < 0 ||
+        getsockname(g.lfd, (struct sockaddr *)&sa, &sl) < 0) {
+        printf("Bail out! streaming server: %s\n", strerror(errno));
+        exit(1);
+    }
+    /* A reply to add with seqid 1: the first call's, which times out. */
+    static const uint8_t late[] = {0x80, 0x01, 0x00, 0x02, 0, 0, 0, 3, 'a', 'd', 'd',
+                                   0, 0, 0, 1, 0x08, 0, 0, 0, 0, 0, 3, 0};
+    g.len = 256 * 1024;
+    g.frames = repeat_frames(late, sizeof late, &g.len);
+    atomic_init(&g.go, false);
+    flood_start(&g);
+    thrift_conn_t *c = client_new(loop, ntohs(sa.sin_port), NULL);
+    outcome_t first, second;
+    call_add(c, 1, 2, 50, &first);
+    bool first_done = wait_for(loop, &first.done, 5);
+    atomic_store(&g.go, true);
+    spin(loop, 0.1); /* the stream is on */
+    double t0 = ev_time();
+    call_add(c, 3, 4, 2000, &second);
+    bool second_done = wait_for(loop, &second.done, 10 * slack);
+    double took = ev_time() - t0;
+    uint64_t breaks = thrift_conn_break_count(c);
+    thrift_conn_free(c);
+    flood_end(&g);
+    close(g.lfd);
+    printf("# figure: a 2000 ms call beside %lld MB of late replies returned after %.0f ms\n",
+           g.sent >> 20, took * 1000);
+    TAP_CHECK(first_done && first.st == THRIFT_TIMEOUT && second_done &&
+              second.st == THRIFT_TIMEOUT && took >= 1.95 && took < 2.0 + 0.2 * slack + (UNDER_ASAN ? 0.3 : 0),
+              "a server streaming late replies: a call with a 2000 ms deadline fails with "
+              "TIMEOUT after %.0f ms (%s)", took * 1000, second.text);
+    TAP_CHECK(breaks == 0, "late replies (a seqid issued before) are dropped without breaking "
+              "the connection (%llu breaks)", (unsigned long long)breaks);
+}
+
+/* ---- 10. the read timeout ---------------------------------------------------------- */
+
+static int read_timeout_closes;
+
+static void close_reason_cb(thrift_rpc_server_t *srv, thrift_conn_event_t ev, uint64_t id,
+                            const char *peer, thrift_close_reason_t why, void *ud) {
+    (void)srv;
+    (void)id;
+    (void)peer;
+    (void)ud;
+    if (ev == THRIFT_CONN_EVENT_CLOSED && why == THRIFT_CLOSE_READ_TIMEOUT)
+        read_timeout_closes++;
+}
+
+/* Turns the loop until the peer closes `fd`; the time it took, or -1. */
+static double wait_closed(struct ev_loop *loop, int fd, double seconds) {
+    double t0 = ev_time();
+    while (ev_time() - t0 < seconds) {
+        ev_run(loop, EVRUN_NOWAIT);
+        uint8_t b[256];
+        ssize_t k = recv(fd, b, sizeof b, 0);
+        if (k == 0 || (k < 0 && errno == ECONNRESET))
+            return ev_time() - t0;
+        ev_sleep(0.001);
+    }
+    return -1;
+}
+
+static void test_read_timeout(struct ev_loop *loop) {
+    thrift_conn_options_t *o = thrift_conn_options_new();
+    TAP_CHECK(o->read_timeout_ms == THRIFT_READ_TIMEOUT_DEFAULT_MS &&
+                  THRIFT_READ_TIMEOUT_DEFAULT_MS == 30000,
+              "options (and so thrift_rpc_server and dynthrift serve) default to a %u ms read "
+              "timeout", o->read_timeout_ms);
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    TAP_CHECK(thrift_conn_options_set(o, "read_timeout_ms", "x", &err) == THRIFT_INVALID &&
+                  thrift_conn_options_set(o, "read_timeout_ms", "300", &err) == THRIFT_OK &&
+                  o->read_timeout_ms == 300,
+              "\"read_timeout_ms\" is an option key");
+    const double rt = 0.3 * slack;
+    thrift_conn_options_set_read_timeout_ms(o, (uint32_t)(rt * 1000));
+    thrift_error_clear(&err);
+    thrift_rpc_server_t *srv = thrift_rpc_server_new(loop, schema, o, &err);
+    thrift_rpc_server_handle(srv, "Fault", "add", h_add, NULL, &err);
+    thrift_rpc_server_set_conn_cb(srv, close_reason_cb, NULL);
+    if (thrift_rpc_server_listen(srv, "127.0.0.1:0", &err)) {
+        printf("Bail out! %s\n", err.text);
+        exit(1);
+    }
+    int port = thrift_rpc_server_port(srv);
+    int fds0 = count_fds();
+    read_timeout_closes = 0;
+
+    /* A slowloris: a 16,000,000-byte frame announced, 2 MB of it sent, then
+     * silence. */
+    size_t part = 2u << 20;
+    uint8_t *half = calloc(1, 4 + part);
+    half[0] = 0x00, half[1] = 0xf4, half[2] = 0x24, half[3] = 0x00; /* 16,000,000 */
+    size_t bytes0 = thrift_rpc_server_buffer_bytes(srv);
+    int fd = raw_connect(port);
+    double t0 = ev_time();
+    send_all(loop, fd, half, 4 + part);
+    /* The socket buffers hold some: wait until the server has read it all. */
+    while (thrift_rpc_server_buffer_bytes(srv) < bytes0 + part && ev_time() - t0 < rt / 2) {
+        ev_run(loop, EVRUN_NOWAIT);
+        ev_sleep(0.001);
+    }
+    size_t held = thrift_rpc_server_buffer_bytes(srv);
+    double took = wait_closed(loop, fd, 5 * slack);
+    double since_send = ev_time() - t0;
+    spin(loop, 0.02);
+    size_t after = thrift_rpc_server_buffer_bytes(srv);
+    printf("# figure: a stalled half frame held %zu KB of read buffer; closed %.0f ms after its "
+           "first byte (read timeout %.0f ms); %zu KB held after\n",
+           held >> 10, since_send * 1000, rt * 1000, after >> 10);
+    TAP_CHECK(took >= 0 && since_send >= rt - 0.02 && since_send < rt + 0.5 * slack &&
+                  read_timeout_closes == 1,
+              "a slowloris stalled inside a 16 MB frame is closed after the read timeout "
+              "(%.0f ms, reason READ_TIMEOUT)", since_send * 1000);
+    TAP_CHECK(held >= part && after <= bytes0,
+              "and its read buffer is freed (%zu KB held, %zu KB after, %zu KB before)", held >> 10,
+              after >> 10, bytes0 >> 10);
+    close(fd);
+    free(half);
+
+    /* Trickling a byte every 50 ms does not reset it (an idle timeout would
+     * never fire). */
+    static const uint8_t frame[] = {0, 0, 0, 100, 0x80, 0x01, 0x00, 0x01, 0, 0, 0, 3, 'a', 'd',
+                                    'd', 0, 0, 0, 1};
+    fd = raw_connect(port);
+    t0 = ev_time();
+    bool closed = false;
+    for (size_t i = 0; i < sizeof frame && !closed; i++) {
+        send_all(loop, fd, frame + i, 1);
+        spin(loop, 0.05);
+        uint8_t b[16];
+        ssize_t k = recv(fd, b, sizeof b, 0);
+        closed = k == 0 || (k < 0 && errno == ECONNRESET);
+    }
+    if (!closed)
+        closed = wait_closed(loop, fd, 3 * slack) >= 0;
+    took = ev_time() - t0;
+    TAP_CHECK(closed && took >= rt - 0.02 && took < rt + 0.5 * slack && read_timeout_closes == 2,
+              "a client trickling one byte of a message every 50 ms is closed after the read "
+              "timeout too (%.0f ms)", took * 1000);
+    close(fd);
+
+    /* A client busy for 4 read timeouts with complete messages is not
+     * affected. */
+    thrift_conn_t *c = client_new(loop, port, o);
+    int good = 0, tries = 0;
+    t0 = ev_time();
+    while (ev_time() - t0 < 4 * rt) {
+        outcome_t oc;
+        tries++;
+        if (call_add(c, tries, 1, 2000, &oc) == THRIFT_OK && wait_for(loop, &oc.done, 3) &&
+            oc.st == THRIFT_OK && oc.v == tries + 1)
+            good++;
+        spin(loop, 0.02);
+    }
+    TAP_CHECK(good == tries && thrift_conn_break_count(c) == 0 && read_timeout_closes == 2,
+              "a client sending whole messages for %.0f ms keeps its connection (%d/%d calls)",
+              4 * rt * 1000, good, tries);
+    thrift_conn_free(c);
+    spin(loop, 0.05);
+    TAP_CHECK(thrift_rpc_server_connection_count(srv) == 0 && count_fds() == fds0,
+              "no connection or fd left (%d fds, %d before)", count_fds(), fds0);
+    thrift_rpc_server_free(srv);
+
+    /* The client side: a server stalled inside a reply fails the pending
+     * call (no call deadline) after the read timeout. */
+    fake_t f;
+    fake_start(&f, loop, FAKE_HALF_STALL);
+    c = client_new(loop, f.port, o);
+    outcome_t oc;
+    t0 = ev_time();
+    call_add(c, 1, 2, 0, &oc);
+    bool done = wait_for(loop, &oc.done, 5 * slack);
+    took = oc.at - t0;
+    TAP_CHECK(done && oc.st == THRIFT_TIMEOUT && oc.calls == 1 && took >= rt - 0.02 &&
+                  took < rt + 0.5 * slack && strstr(oc.text, "read timeout"),
+              "a server stalled inside a reply: the call without deadline fails with TIMEOUT after "
+              "the read timeout (%.0f ms: %s)", took * 1000, oc.text);
+    thrift_conn_free(c);
+    spin(loop, 0.02);
+    fake_stop(&f);
+    thrift_conn_options_free(o);
+}
+
+/* ---- 9. accept without file descriptors ------------------------------------------- */
+
+static int nodesc_events, accepted_events;
+
+static void count_events_cb(thrift_rpc_server_t *srv, thrift_conn_event_t ev, uint64_t id,
+                            const char *peer, thrift_close_reason_t why, void *ud) {
+    (void)srv;
+    (void)id;
+    (void)peer;
+    (void)ud;
+    if (ev == THRIFT_CONN_EVENT_REJECTED && why == THRIFT_CLOSE_NO_DESCRIPTORS)
+        nodesc_events++;
+    if (ev == THRIFT_CONN_EVENT_ACCEPTED)
+        accepted_events++;
+}
+
+static double cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
+/* The server runs in a child process, whose descriptor limit the test
+ * exhausts: clients wait in the backlog while accept(2) fails with EMFILE;
+ * the child reports what it saw through a pipe. */
+static void test_accept_emfile(void) {
+    int up[2], down[2];
+    if (pipe(up) != 0 || pipe(down) != 0) {
+        printf("ok %d # SKIP accept without descriptors: no pipe\n", ++tap_count_);
+        return;
+    }
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(up[0]);
+        close(down[1]);
+        struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+        thrift_error_t err;
+        thrift_error_clear(&err);
+        thrift_rpc_server_t *srv = thrift_rpc_server_new(loop, schema, NULL, &err);
+        thrift_rpc_server_set_conn_cb(srv, count_events_cb, NULL);
+        if (thrift_rpc_server_listen(srv, "127.0.0.1:0", &err))
+            _exit(2);
+        int port = thrift_rpc_server_port(srv);
+        /* Use up every descriptor the (lowered) limit leaves. */
+        struct rlimit rl;
+        getrlimit(RLIMIT_NOFILE, &rl);
+        struct rlimit low = rl;
+        low.rlim_cur = (rlim_t)count_fds() + 8;
+        setrlimit(RLIMIT_NOFILE, &low);
+        int fillers[64], nfill = 0;
+        while (nfill < 64 && (fillers[nfill] = dup(0)) >= 0)
+            nfill++;
+        if (write(up[1], &port, sizeof port) != sizeof port)
+            _exit(2);
+        char go;
+        if (read(down[0], &go, 1) != 1) /* the clients are connected */
+            _exit(2);
+        double cpu0 = cpu_seconds(), t0 = ev_time();
+        while (ev_time() - t0 < 1.0)
+            ev_run(loop, EVRUN_ONCE);
+        double cpu = cpu_seconds() - cpu0;
+        int events_paused = nodesc_events, accepted_paused = accepted_events;
+        for (int i = 0; i < nfill; i++) /* descriptors free up */
+            close(fillers[i]);
+        t0 = ev_time();
+        while (ev_time() - t0 < 0.5 && accepted_events < 3)
+            ev_run(loop, EVRUN_ONCE);
+        int report[5] = {(int)(cpu * 1000), events_paused, accepted_paused, accepted_events,
+                         nfill};
+        if (write(up[1], report, sizeof report) != sizeof report)
+            _exit(2);
+        thrift_rpc_server_free(srv);
+        ev_loop_destroy(loop);
+        _exit(0);
+    }
+    close(up[1]);
+    close(down[0]);
+    int port = 0, report[5] = {-1, -1, -1, -1, -1};
+    bool ok = read(up[0], &port, sizeof port) == sizeof port;
+    int fds[3];
+    for (int i = 0; i < 3; i++)
+        fds[i] = ok ? raw_connect(port) : -1;
+    usleep(50000); /* the handshakes complete in the backlog */
+    ok = ok && write(down[1], "g", 1) == 1;
+    ok = ok && read(up[0], report, sizeof report) == sizeof report;
+    int status = 0;
+    waitpid(pid, &status, 0);
+    for (int i = 0; i < 3; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    close(up[0]);
+    close(down[1]);
+    printf("# figure: 1 s with accept failing EMFILE (%d descriptors held): %d ms of CPU\n",
+           report[4], report[0]);
+    TAP_CHECK(ok && WIFEXITED(status) && WEXITSTATUS(status) == 0 && report[0] < 200 * slack,
+              "accept failing with EMFILE does not spin: %d ms of CPU in 1 s", report[0]);
+    TAP_CHECK(report[1] == 1 && report[2] == 0,
+              "reported once through the connection callback as NO_DESCRIPTORS (%d events, %d "
+              "accepted meanwhile)", report[1], report[2]);
+    TAP_CHECK(report[3] == 3, "once descriptors free up the 3 waiting clients are accepted (%d)",
+              report[3]);
 }
 
 /* ---- 7. many connections, many calls ------------------------------------------------ */
@@ -1314,6 +1808,24 @@ int main(void) {
         return 1;
     }
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    /* DYNTHRIFT_FAULT_ONLY=name runs one group (while working on it). */
+    const char *only = getenv("DYNTHRIFT_FAULT_ONLY");
+    if (only && *only) {
+        /* libev opens its wake-up fd with the first async watcher: before
+         * any group counts fds. */
+        thrift_conn_free(client_new(loop, 1, NULL));
+        if (!strcmp(only, "flood"))
+            test_flood_starvation(loop);
+        if (!strcmp(only, "broken"))
+            test_broken_servers(loop);
+        if (!strcmp(only, "emfile"))
+            test_accept_emfile();
+        if (!strcmp(only, "readtimeout"))
+            test_read_timeout(loop);
+        ev_loop_destroy(loop);
+        thrift_schema_unref(schema);
+        return tap_done();
+    }
     test_lengths(loop);
     test_nesting();
     test_half_frame_stall(loop);
@@ -1322,6 +1834,9 @@ int main(void) {
     test_handler_never_replies(loop);
     test_junk(loop);
     test_pool_restart(loop);
+    test_flood_starvation(loop);
+    test_accept_emfile();
+    test_read_timeout(loop);
     test_many(loop, valgrind);
     ev_loop_destroy(loop);
     thrift_schema_unref(schema);

@@ -19,7 +19,9 @@ static const char idl[] =
     "  1: required i64 id, 2: string name, 3: optional Address address,\n"
     "  4: Color color = Color.RED, 5: i8 tiny, 6: binary avatar, 7: uuid tag,\n"
     "  8: double score, 9: map<Point, string> labels, 10: map<Color, i32> by_color,\n"
-    "  11: optional Choice choice, 12: list<bool> flags, 13: set<i64> ids }\n";
+    "  11: optional Choice choice, 12: list<bool> flags, 13: set<i64> ids }\n"
+    "struct Maps { 1: map<string, i32> s, 2: map<i64, string> i,\n"
+    "  3: map<Color, i32> e, 4: map<Point, i32> p }\n";
 
 static thrift_schema_t *schema;
 
@@ -398,7 +400,8 @@ static void test_scanner_suite(void) {
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/test/suites/json", root ? root : "..");
     static const char *const cases[] = {
-        "base64_padding_optional", "defaults_filled", "doubles_shortest",
+        "base64_padding_optional", "defaults_filled", "defaults_self_typed",
+        "doubles_shortest",
         "enum_number_input", "enum_unknown_number_kept", "error_bad_base64",
         "error_bad_base64_length", "error_bad_uuid", "error_bad_uuid_short",
         "error_bool_from_int", "error_double_bad_string", "error_duplicate_key",
@@ -410,7 +413,8 @@ static void test_scanner_suite(void) {
         "error_union_two_keys", "error_unknown_key_with_path",
         "error_unknown_top_key", "error_wrong_type", "error_wrong_type_container",
         "error_wrong_type_real_for_int", "i64_exact_extremes",
-        "map_pairs_accepted_for_int_keys", "null_field_decodes_to_default",
+        "map_nul_key_as_pairs", "map_pairs_accepted_for_int_keys",
+        "null_field_decodes_to_default",
         "roundtrip_everything", "strings_escapes_unicode", "union_one_key",
         "unknown_keys_ignored", "uuid_uppercase_input"};
     agree_stats_t plain = {0}, mutants = {0};
@@ -625,6 +629,123 @@ static void test_scanner_depth(void) {
     thrift_schema_unref(sc);
 }
 
+/* ---- duplicate map keys from the wire (issue 10, item 9) --------------- */
+
+typedef struct {
+    uint8_t b[4096];
+    size_t n;
+} bytes_t;
+
+static void put8(bytes_t *o, unsigned v) { o->b[o->n++] = (uint8_t)v; }
+static void put32(bytes_t *o, uint32_t v) {
+    for (int i = 3; i >= 0; i--)
+        put8(o, (v >> (8 * i)) & 0xff);
+}
+static void put_str(bytes_t *o, const char *s) {
+    put32(o, (uint32_t)strlen(s));
+    memcpy(o->b + o->n, s, strlen(s));
+    o->n += strlen(s);
+}
+static void map_head(bytes_t *o, int id, unsigned kt, unsigned vt, uint32_t n) {
+    put8(o, 13);
+    put8(o, 0);
+    put8(o, (unsigned)id);
+    put8(o, kt);
+    put8(o, vt);
+    put32(o, n);
+}
+
+/* Both writers (direct text and jansson tree) print `bin` (binary Maps) as
+ * `want`. */
+static void check_dup_keys(const char *what, const bytes_t *bin, const char *want) {
+    thrift_arena_t *arena = thrift_arena_new(NULL);
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift_value_t *v = thrift_decode(THRIFT_PROTO_BINARY, type("Maps"), bin->b,
+                                      bin->n, arena, NULL, NULL, &err);
+    char *direct = v ? thrift_json_dumps(v, 0, NULL, &err) : NULL;
+    json_t *tree = v ? thrift_json_from_value(v, 0, &err) : NULL;
+    char *via_tree =
+        tree ? json_dumps(tree, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    TAP_STREQ(direct, want, "duplicate map keys, direct writer: %s", what);
+    TAP_STREQ(via_tree, want, "duplicate map keys, jansson tree: %s", what);
+    /* What was printed reads back (no duplicate names to refuse). */
+    thrift_value_t *back =
+        direct ? thrift_json_loads(arena, type("Maps"), direct, strlen(direct), 0,
+                                   &err)
+               : NULL;
+    TAP_CHECK(back != NULL, "printed map reads back: %s: %s", what, err.text);
+    /* ... through the direct scanner and the jansson tree alike. */
+    const char *why =
+        direct ? disagreement(type("Maps"), direct, strlen(direct), 0) : "no text";
+    TAP_CHECK(why == NULL, "scanner and tree read the printed map alike: %s: %s",
+              what, why ? why : "");
+    free(via_tree);
+    json_decref(tree);
+    thrift_json_text_free(direct);
+    thrift_arena_free(arena);
+}
+
+static void test_duplicate_map_keys(void) {
+    bytes_t o = {{0}, 0};
+    map_head(&o, 1, 11, 8, 4); /* {"a":5, "b":1, "a":6, "":0} */
+    put_str(&o, "a"), put32(&o, 5), put_str(&o, "b"), put32(&o, 1);
+    put_str(&o, "a"), put32(&o, 6), put_str(&o, ""), put32(&o, 0);
+    map_head(&o, 2, 10, 11, 3); /* {7:"x", 7:"y", 7:"z"} */
+    for (int i = 0; i < 3; i++) {
+        put32(&o, 0), put32(&o, 7);
+        char s[2] = {(char)('x' + i), 0};
+        put_str(&o, s);
+    }
+    map_head(&o, 3, 8, 8, 3); /* {RED:1, 9:2, RED:3} */
+    put32(&o, 1), put32(&o, 1), put32(&o, 9), put32(&o, 2), put32(&o, 1), put32(&o, 3);
+    put8(&o, 0);
+    check_dup_keys("string, i64 and enum keys", &o,
+                   "{\"s\":{\"a\":6,\"b\":1,\"\":0},\"i\":{\"7\":\"z\"},"
+                   "\"e\":{\"RED\":3,\"9\":2}}");
+
+    /* A large map (hashed, not scanned): 40 keys k0..k19 twice, the second
+     * round's values win. */
+    bytes_t big = {{0}, 0};
+    map_head(&big, 1, 11, 8, 40);
+    for (int i = 0; i < 40; i++) {
+        char k[8];
+        snprintf(k, sizeof k, "k%d", i % 20);
+        put_str(&big, k);
+        put32(&big, (uint32_t)i);
+    }
+    put8(&big, 0);
+    char want[1024];
+    size_t n = (size_t)snprintf(want, sizeof want, "{\"s\":{");
+    for (int i = 0; i < 20; i++)
+        n += (size_t)snprintf(want + n, sizeof want - n, "%s\"k%d\":%d",
+                              i ? "," : "", i, i + 20);
+    snprintf(want + n, sizeof want - n, "}}");
+    check_dup_keys("40 entries, 20 keys", &big, want);
+
+    /* Struct keys are written as [key, value] pairs: kept as they came. */
+    bytes_t pk = {{0}, 0};
+    map_head(&pk, 4, 12, 8, 2);
+    for (int i = 0; i < 2; i++) {
+        put8(&pk, 8), put8(&pk, 0), put8(&pk, 1), put32(&pk, 1), put8(&pk, 0);
+        put32(&pk, (uint32_t)i);
+    }
+    put8(&pk, 0);
+    /* issue 10, item 8: a string key with a NUL byte cannot be an object
+     * member name that reads back (jansson refuses it, and the scanner
+     * agrees), so that map is written as pairs, which both read. */
+    bytes_t nul = {{0}, 0};
+    map_head(&nul, 1, 11, 8, 3);
+    put32(&nul, 3), memcpy(nul.b + nul.n, "a\0b", 3), nul.n += 3, put32(&nul, 5);
+    put_str(&nul, "c"), put32(&nul, 1), put_str(&nul, "c"), put32(&nul, 2);
+    put8(&nul, 0);
+    check_dup_keys("NUL byte in a key: pairs", &nul,
+                   "{\"s\":[[\"a\\u0000b\",5],[\"c\",1],[\"c\",2]]}");
+
+    check_dup_keys("struct keys as pairs", &pk,
+                   "{\"p\":[[{\"x\":1},0],[{\"x\":1},1]]}");
+}
+
 int main(void) {
     thrift_error_t err;
     thrift_error_clear(&err);
@@ -647,6 +768,7 @@ int main(void) {
     check_roundtrip("User", "{\"id\":1,\"name\":\"a\\u0000b\\u001f\\\"\",\"choice\":{\"text\":\"t\"}}",
                     "{\"id\":1,\"name\":\"a\\u0000b\\u001f\\\"\",\"color\":\"RED\",\"choice\":{\"text\":\"t\"}}");
     check_roundtrip("Choice", "{\"number\":3}", "{\"number\":3}");
+    test_duplicate_map_keys();
 
     check_error("User", "{\"id\":1,\"address\":{\"street\":\"s\",\"zip\":\"1\"}}", 0,
                 THRIFT_TYPE, "User.address.zip: expected i32, got string");

@@ -129,6 +129,57 @@ static void test_buffered(void) {
     thrift__wire_reader_free(&r);
 }
 
+/* The first bytes of another framing or protocol: said in the error. */
+static void test_mismatch_guess(void) {
+    static const struct {
+        thrift_protocol_t proto;
+        thrift_framing_t framing;
+        const char *bytes;
+        size_t len;
+        const char *says; /* NULL: nothing recognized, plain error or need-more */
+    } cases[] = {
+        {THRIFT_PROTO_BINARY, THRIFT_FRAMING_FRAMED, "\x80\x01\x00\x02\x00\x00\x00\x03", 8,
+         "buffered (unframed) transport with the binary protocol"},
+        {THRIFT_PROTO_BINARY, THRIFT_FRAMING_FRAMED, "\x82\x21\x00\x03", 4,
+         "buffered (unframed) transport with the compact protocol"},
+        {THRIFT_PROTO_JSON, THRIFT_FRAMING_FRAMED, "[1,\"add\",2,0,{}]", 16,
+         "buffered (unframed) transport with the JSON protocol"},
+        {THRIFT_PROTO_BINARY, THRIFT_FRAMING_FRAMED, "HTTP/1.1 400 Bad Request\r\n", 26,
+         "speaks HTTP"},
+        {THRIFT_PROTO_BINARY, THRIFT_FRAMING_BUFFERED, "HTTP/1.1 400 Bad Request\r\n", 26,
+         "speaks HTTP"},
+        {THRIFT_PROTO_BINARY, THRIFT_FRAMING_BUFFERED, "POST / HTTP/1.1\r\n", 17, "speaks HTTP"},
+        {THRIFT_PROTO_BINARY, THRIFT_FRAMING_BUFFERED, "\x00\x00\x00\x0c\x80\x01\x00\x01", 8,
+         "framed transport (with the binary protocol)"},
+        {THRIFT_PROTO_COMPACT, THRIFT_FRAMING_BUFFERED, "\x00\x00\x00\x0c\x82\x21", 6,
+         "framed transport (with the compact protocol)"},
+        {THRIFT_PROTO_BINARY, THRIFT_FRAMING_BUFFERED, "\x82\x21\x01\x03" "add" "\x00", 8,
+         "the compact protocol"},
+        {THRIFT_PROTO_COMPACT, THRIFT_FRAMING_BUFFERED, "\x80\x01\x00\x01\x00\x00\x00\x03", 8,
+         "the binary protocol"},
+        // A frame that is merely too long says nothing more.
+        {THRIFT_PROTO_BINARY, THRIFT_FRAMING_FRAMED, "\x10\x00\x00\x00", 4, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        thrift__wire_reader_t r;
+        thrift__wire_reader_init(&r, cases[i].proto, cases[i].framing, 1 << 20);
+        thrift__wire_feed(&r, cases[i].bytes, cases[i].len);
+        const uint8_t *m;
+        size_t len;
+        thrift_error_t err;
+        thrift_error_clear(&err);
+        thrift_status_t st = thrift__wire_next(&r, &m, &len, &err);
+        bool ok = st != THRIFT_OK && st != THRIFT_NEED_MORE;
+        if (cases[i].says)
+            ok &= strstr(err.text, cases[i].says) != NULL;
+        else
+            ok &= strstr(err.text, "seems") == NULL && strstr(err.text, "HTTP") == NULL;
+        TAP_CHECK(ok, "mismatch %zu (%s, %s): %s", i, thrift_protocol_name(cases[i].proto),
+                  cases[i].framing == THRIFT_FRAMING_FRAMED ? "framed" : "buffered", err.text);
+        thrift__wire_reader_free(&r);
+    }
+}
+
 static void test_addresses(void) {
     char host[256];
     int port;
@@ -207,6 +258,7 @@ int main(void) {
     test_framed();
     test_writer();
     test_buffered();
+    test_mismatch_guess();
     test_addresses();
     test_options();
     return tap_done();

@@ -464,6 +464,15 @@ static void test_messages(void) {
     TAP_CHECK(back && thrift_value_int(thrift_value_get(back, "type")) == 1 &&
                   thrift_value_equal(back, ex),
               "TApplicationException decoded");
+    TAP_CHECK(!strcmp(thrift_app_exception_type_name(THRIFT_APPEX_UNKNOWN_METHOD),
+                      "UNKNOWN_METHOD") &&
+                  !strcmp(thrift_app_exception_type_name(THRIFT_APPEX_UNSUPPORTED_CLIENT_TYPE),
+                          "UNSUPPORTED_CLIENT_TYPE") &&
+                  !strcmp(thrift_app_exception_type_name(0), "UNKNOWN") &&
+                  !thrift_app_exception_type_name(11) && !thrift_app_exception_type_name(-1),
+              "TApplicationException type names; NULL outside the table");
+    TAP_CHECK(!strcmp(thrift_status_name(THRIFT_NOMEM), "THRIFT_NOMEM"),
+              "thrift_status_name gives the enumerator's name, as documented");
     thrift_buffer_free(b);
 }
 
@@ -688,6 +697,73 @@ static void test_mutations(void) {
     thrift_buffer_free(b);
 }
 
+/* Issue 10, item 1: a default holding its own struct type loaded and then
+ * recursed without end whenever an empty value was made (encode, decode,
+ * a call).  Such defaults are refused at load with the field's location;
+ * self-typed defaults that end still round-trip, defaults filled. */
+static void test_self_typed_defaults(void) {
+    static const char *const cyclic[] = {
+        "struct S { 1: S s = {\"s\": {}} }",
+        "struct A { 1: B b = {\"a\": {}} }\nstruct B { 1: A a = {\"b\": {}} }",
+        "struct S { 1: optional S s = {} }",
+        "struct S { 1: optional list<S> l = [{}] }",
+        "struct S { 1: optional map<string, S> m = {\"k\": {}} }",
+        "const S E = {}\nstruct S { 1: optional S s = E }",
+    };
+    for (size_t i = 0; i < sizeof cyclic / sizeof cyclic[0]; i++) {
+        thrift_error_t err;
+        thrift_error_clear(&err);
+        thrift_schema_t *s =
+            thrift_load_string("c.thrift", cyclic[i], strlen(cyclic[i]), NULL, &err);
+        TAP_CHECK(!s && err.code == THRIFT_SEMANTIC && err.line >= 1 &&
+                      err.column >= 1 && strstr(err.text, "cyclic default"),
+                  "cyclic default %zu refused at load: %s (%d:%d)", i, err.text,
+                  err.line, err.column);
+        thrift_schema_unref(s);
+    }
+    static const char finite[] =
+        "struct T { 1: i32 x = 1, 2: optional T t }\n"
+        "struct U { 1: T t = {\"t\": {}}, 2: list<T> l = [{}, {\"x\": 3}] }\n";
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift_schema_t *s =
+        thrift_load_string("f.thrift", finite, strlen(finite), NULL, &err);
+    TAP_CHECK(s != NULL, "self-typed default that ends loads: %s", err.text);
+    if (!s)
+        return;
+    const thrift_struct_def_t *u = thrift_schema_find_struct(s, "U");
+    thrift_value_t *v = thrift_value_new_struct(arena, u);
+    thrift_value_t *t = v ? thrift_value_get(v, "t") : NULL;
+    thrift_value_t *tt = t ? thrift_value_get(t, "t") : NULL;
+    TAP_CHECK(tt && thrift_value_int(thrift_value_get(tt, "x")) == 1 &&
+                  !thrift_value_get(tt, "t"),
+              "empty U: t.t is a T with its defaults and no t");
+    thrift_buffer_t *b = thrift_buffer_new();
+    for (int p = 0; p < 3; p++) {
+        thrift_buffer_clear(b);
+        thrift_error_clear(&err);
+        thrift_status_t st = thrift_encode((thrift_protocol_t)p, v, b, &err);
+        thrift_value_t *back =
+            st ? NULL
+               : thrift_decode((thrift_protocol_t)p, &u->type, thrift_buffer_data(b),
+                               thrift_buffer_len(b), arena, NULL, NULL, &err);
+        TAP_CHECK(back && thrift_value_equal(back, v),
+                  "empty U round trip (%s): %s", thrift_protocol_name(p), err.text);
+        /* An empty message decodes to the defaults too. */
+        static const uint8_t stop[] = {0};
+        back = p == 2 ? thrift_decode(THRIFT_PROTO_JSON, &u->type,
+                                      (const uint8_t *)"{}", 2, arena, NULL, NULL,
+                                      &err)
+                      : thrift_decode((thrift_protocol_t)p, &u->type, stop, 1,
+                                      arena, NULL, NULL, &err);
+        TAP_CHECK(back && thrift_value_equal(back, v),
+                  "empty message decodes to U's defaults (%s): %s",
+                  thrift_protocol_name(p), err.text);
+    }
+    thrift_buffer_free(b);
+    thrift_schema_unref(s);
+}
+
 int main(void) {
     thrift_error_t err;
     thrift_error_clear(&err);
@@ -703,6 +779,7 @@ int main(void) {
     test_limits();
     test_fields();
     test_mutations();
+    test_self_typed_defaults();
     thrift_arena_free(arena);
     thrift_schema_unref(schema);
     return tap_done();

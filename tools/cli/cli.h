@@ -10,6 +10,7 @@ enum {
     CLI_EXIT_OK = 0,
     CLI_EXIT_DECLARED_EXCEPTION = 1, /* call: the server threw a declared exception */
     CLI_EXIT_APP_EXCEPTION = 2,      /* call: TApplicationException */
+    CLI_EXIT_BENCH_FAILED = 1,       /* bench: no call succeeded, or a check failed */
     CLI_EXIT_TRANSPORT = 3,          /* connect/timeout/closed */
     CLI_EXIT_USAGE = 64,             /* bad usage (EX_USAGE) */
     CLI_EXIT_DATA = 65,              /* bad input: IDL, JSON, bytes (EX_DATAERR) */

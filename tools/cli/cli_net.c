@@ -40,9 +40,24 @@ int cli_net_take_opt(int argc, char **argv, int *i, const char *cmd, cli_net_opt
         return 1;
     }
     if ((r = cli_take_value_opt(argc, argv, i, cmd, "--addr", &v)) != 0) {
-        if (r > 0)
-            o->addr = v;
-        return r;
+        if (r < 0)
+            return r;
+        // One server per command until clusters come to the CLI: say so
+        // rather than keep the last one or read a list as an IPv6 address.
+        if (o->addr) {
+            fprintf(stderr, "dynthrift %s: --addr given twice ('%s', '%s'): %s talks to one "
+                            "server (several servers are not supported by the CLI yet)\n",
+                    cmd, o->addr, v, cmd);
+            return -1;
+        }
+        if (strchr(v, ',')) {
+            fprintf(stderr, "dynthrift %s: --addr '%s': one address only (a list of servers "
+                            "is not supported by the CLI yet)\n",
+                    cmd, v);
+            return -1;
+        }
+        o->addr = v;
+        return 1;
     }
     if ((r = cli_take_value_opt(argc, argv, i, cmd, "--protocol", &v)) != 0) {
         if (r < 0)
@@ -103,13 +118,54 @@ thrift_conn_options_t *cli_net_conn_options(const cli_net_opts_t *o) {
 }
 
 const char *cli_app_exception_name(int type) {
-    static const char *const names[] = {
-        "UNKNOWN",          "UNKNOWN_METHOD",    "INVALID_MESSAGE_TYPE",   "WRONG_METHOD_NAME",
-        "BAD_SEQUENCE_ID",  "MISSING_RESULT",    "INTERNAL_ERROR",         "PROTOCOL_ERROR",
-        "INVALID_TRANSFORM", "INVALID_PROTOCOL", "UNSUPPORTED_CLIENT_TYPE"};
-    if (type >= 0 && (size_t)type < sizeof names / sizeof names[0])
-        return names[type];
-    return "UNKNOWN";
+    const char *name = thrift_app_exception_type_name(type);
+    return name ? name : "UNKNOWN";
+}
+
+int cli_net_addr_exit(const thrift_error_t *err) {
+    if (err->code == THRIFT_NOMEM)
+        return CLI_EXIT_SOFTWARE;
+    // A name that does not resolve is the network's answer, not bad usage.
+    if (err->code == THRIFT_NOT_FOUND)
+        return CLI_EXIT_TRANSPORT;
+    return CLI_EXIT_USAGE;
+}
+
+const char *cli_net_hint(const cli_net_opts_t *o, thrift_status_t status, const char *message,
+                         uint64_t bytes_sent, uint64_t bytes_received) {
+    // The library names what the first bytes looked like (src/net/wire.c);
+    // here that becomes the option to try.
+    static const struct {
+        const char *says, *hint;
+    } known[] = {
+        {"seems to use buffered (unframed) transport with the binary protocol",
+         "the server seems to use buffered transport: try --buffered"},
+        {"seems to use buffered (unframed) transport with the compact protocol",
+         "the server seems to use buffered transport and the compact protocol: try --buffered "
+         "--protocol compact"},
+        {"seems to use buffered (unframed) transport with the JSON protocol",
+         "the server seems to use buffered transport and the JSON protocol: try --buffered "
+         "--protocol json"},
+        {"seems to use framed transport", "the server seems to use framed transport: try --framed"},
+        {"seems to use the binary protocol", "try --protocol binary"},
+        {"seems to use the compact protocol", "try --protocol compact"},
+        {"seems to use the JSON protocol", "try --protocol json"},
+        {"speaks HTTP", "the server speaks HTTP: is this the right port?"},
+    };
+    if (message)
+        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+            if (strstr(message, known[i].says))
+                return known[i].hint;
+    // Silence or a close after our request: the peer may have read it as
+    // something else (a framed request read by a buffered server waits for
+    // the rest of a "message" that never comes).
+    if ((status == THRIFT_TIMEOUT || status == THRIFT_CLOSED) && bytes_sent && !bytes_received)
+        return o->framing == THRIFT_FRAMING_FRAMED
+                   ? "nothing came back: if the server uses buffered transport (Apache's "
+                     "default), try --buffered; or check --protocol"
+                   : "nothing came back: if the server uses framed transport, try --framed; "
+                     "or check --protocol";
+    return NULL;
 }
 
 void cli_list_methods(FILE *out, const thrift_service_def_t *svc) {

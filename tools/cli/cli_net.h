@@ -13,7 +13,7 @@ typedef struct cli_net_opts {
     thrift_protocol_t proto;
     thrift_framing_t framing;
     const char *multiplex; /* service name to prefix, or NULL */
-    uint32_t timeout_ms;   /* 0: none */
+    uint32_t timeout_ms;   /* 0: none (when timeout_set) */
     bool timeout_set;
 } cli_net_opts_t;
 
@@ -23,7 +23,18 @@ void cli_net_opts_init(cli_net_opts_t *o);
 int cli_net_take_opt(int argc, char **argv, int *i, const char *cmd, cli_net_opts_t *o);
 /* Returns owned; free with thrift_conn_options_free. */
 thrift_conn_options_t *cli_net_conn_options(const cli_net_opts_t *o);
+/* The exit code for thrift_conn_new's failure on --addr: 3 when the name
+ * does not resolve, 64 for a malformed address, 70 out of memory. */
+int cli_net_addr_exit(const thrift_error_t *err);
+/* The TApplicationException type's name, "UNKNOWN" for one outside the
+ * table. */
 const char *cli_app_exception_name(int type);
+/* What to try after a failed call, from the library's message (which says
+ * what the peer's first bytes looked like) or from the silence of a peer
+ * that got our request and sent nothing; NULL when there is nothing to
+ * suggest.  Static. */
+const char *cli_net_hint(const cli_net_opts_t *o, thrift_status_t status, const char *message,
+                         uint64_t bytes_sent, uint64_t bytes_received);
 /* "SERVICE.METHOD" (or "SERVICE" alone when method_optional) -> defs;
  * prints what exists on failure and returns an exit code, 0 on success. */
 int cli_split_service_method(const char *cmd, thrift_schema_t *schema, const char *spec,

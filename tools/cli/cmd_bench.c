@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,16 +56,24 @@ static const char bench_usage[] =
     "  --framed | --buffered          transport (default framed)\n"
     "  --protocol binary|compact|json protocol (default binary)\n"
     "  --multiplex NAME               TMultiplexedProtocol service name\n"
-    "  --json                         print the report as JSON\n"
+    "  --json                         print the report as JSON (one line)\n"
+    "  --pretty                       --json: indented\n"
+    "  --latency                      add the latency distribution (as wrk --latency)\n"
+    "  --fail-on-error                exit 1 when any call failed\n"
+    "  --max-p99 MS                   exit 1 when the p99 latency is above MS\n"
     "  -I DIR                         add an include directory\n"
     "\n"
-    "Progress goes to stderr when it is a terminal; the report to stdout.\n"
+    "Progress goes to stderr when it is a terminal; the report to stdout.  Ctrl-C\n"
+    "(SIGINT) stops the run and prints the report of what was measured so far.\n"
+    "A oneway method's call is done when written (no reply comes); its latency is\n"
+    "the time to write it.\n"
     "Latencies: an HDR-style histogram (log buckets, 128 per power of two: < 0.8%\n"
     "error).  calls = successes + errors; errors by kind: app_exception,\n"
     "declared_exception, timeout, closed, protocol; failed connects are counted\n"
-    "apart (connect_errors).\n"
-    "exit codes: 0 report printed (even with errors), 3 no call succeeded because\n"
-    "the server could not be reached, 64 bad usage, 65 bad input.\n";
+    "apart (connect_errors).  The first error message of each kind is shown.\n"
+    "exit codes: 0 report printed and some call succeeded, 1 no call succeeded or a\n"
+    "--fail-on-error / --max-p99 check failed, 3 the server could not be reached\n"
+    "(nothing succeeded), 64 bad usage, 65 bad input.\n";
 
 /* ---- histogram ------------------------------------------------------------- */
 
@@ -160,6 +169,10 @@ typedef struct bconn {
     slot_t *slots; /* ring, indexed by seqid & mask */
     uint32_t mask;
     uint32_t inflight;
+    /* oneway: calls queued in `out` and not yet written; done when written */
+    uint32_t ow_batch;
+    bool ow_measured;
+    uint64_t ow_t0;
 } bconn_t;
 
 struct bench {
@@ -196,6 +209,8 @@ struct bench {
     uint64_t issued_measured;
     bool measuring, sending, finished;
     ev_timer phase_timer, tick, progress;
+    ev_signal sigint;
+    bool interrupted;
     bool tty;
     uint32_t timeout_ms;
     /* results */
@@ -203,6 +218,8 @@ struct bench {
     uint64_t successes, errors[ERR_KINDS];
     uint64_t bytes_sent, bytes_received;
     uint64_t connect_errors; /* failed connects: not calls, counted apart */
+    char first_error[ERR_KINDS][200]; /* the first message of each kind */
+    char first_connect_error[200];
     uint64_t prog_last_calls;
     uint64_t t_last_progress;
     bool ever_connected;
@@ -320,6 +337,33 @@ static void count_error(bench_t *b, bool measured, int kind) {
         b->errors[kind]++;
 }
 
+/* Keeps the first message of each kind of error for the report (errors in
+ * the warm-up count too: they say the same thing). */
+static void note_error(bench_t *b, int kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void note_error(bench_t *b, int kind, const char *fmt, ...) {
+    if (b->first_error[kind][0])
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b->first_error[kind], sizeof b->first_error[kind], fmt, ap);
+    va_end(ap);
+}
+
+/* A oneway batch is done once all of it has been written. */
+static void oneway_written(bconn_t *c) {
+    bench_t *b = c->b;
+    if (!c->ow_batch)
+        return;
+    if (c->ow_measured) {
+        uint64_t t = now_ns(), lat = t > c->ow_t0 ? t - c->ow_t0 : 0;
+        b->successes += c->ow_batch;
+        for (uint32_t i = 0; i < c->ow_batch; i++)
+            hist_add(&b->hist, lat);
+    }
+    c->ow_batch = 0;
+}
+
 static void conn_break(bconn_t *c, int kind) {
     bench_t *b = c->b;
     if (c->fd >= 0) {
@@ -334,6 +378,9 @@ static void conn_break(bconn_t *c, int kind) {
             c->slots[i].busy = false;
             count_error(b, c->slots[i].measured, kind);
         }
+    if (c->ow_batch && c->ow_measured)
+        b->errors[kind] += c->ow_batch;
+    c->ow_batch = 0;
     c->inflight = 0;
     c->outlen = c->outoff = 0;
     c->inlen = c->instart = 0;
@@ -355,6 +402,7 @@ static bool conn_flush(bconn_t *c) {
             return true;
         }
         if (n < 0) {
+            note_error(b, ERR_CLOSED, "sending to %s: %s", b->net.addr, strerror(errno));
             conn_break(c, ERR_CLOSED);
             return false;
         }
@@ -364,6 +412,7 @@ static bool conn_flush(bconn_t *c) {
     }
     c->outlen = c->outoff = 0;
     ev_io_stop(b->loop, &c->wio);
+    oneway_written(c);
     return true;
 }
 
@@ -410,9 +459,12 @@ static bool conn_check_connect(bconn_t *c) {
     if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &l) < 0)
         e = errno;
     if (e) {
-        if (b->connect_errors++ == 0)
+        if (b->connect_errors++ == 0) {
             fprintf(stderr, "dynthrift bench: connect to %s: %s (retrying every 0.1 s)\n",
                     b->net.addr, strerror(e));
+            snprintf(b->first_connect_error, sizeof b->first_connect_error, "connect to %s: %s",
+                     b->net.addr, strerror(e));
+        }
         conn_break(c, ERR_CLOSED);
         return false;
     }
@@ -438,6 +490,7 @@ static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents) {
     conn_flush(c);
     if (b->oneway && c->fd >= 0 && c->outlen == 0)
         fill(b, c);
+    maybe_done(b);
 }
 
 /* Queues one call on `c`, due at `due` (ns). */
@@ -446,8 +499,11 @@ static bool send_call(bench_t *b, bconn_t *c, uint64_t due) {
     if (c->next_seqid == INT32_MAX)
         c->next_seqid = 1;
     slot_t *s = &c->slots[(uint32_t)seqid & c->mask];
-    if (s->busy) // an old call still waits in this slot: count it lost
-        count_error(b, s->measured, ERR_TIMEOUT), c->inflight--;
+    if (s->busy) { // an old call still waits in this slot: count it lost
+        note_error(b, ERR_TIMEOUT, "no reply while %u newer calls were answered", c->mask + 1);
+        count_error(b, s->measured, ERR_TIMEOUT);
+        c->inflight--;
+    }
     size_t need = b->body_len + b->name_len + 64;
     if (c->outcap - c->outlen < need) {
         size_t cap = c->outcap ? c->outcap : 4096;
@@ -494,11 +550,13 @@ static bool send_call(bench_t *b, bconn_t *c, uint64_t due) {
     if (b->measuring)
         b->issued_measured++;
     if (b->oneway) {
-        // No reply will come: a oneway call counts once written.
-        if (b->measuring) {
-            b->successes++;
-            hist_add(&b->hist, 0);
+        // No reply will come: a oneway call is done once written
+        // (oneway_written), its latency the time that took.
+        if (!c->ow_batch) {
+            c->ow_t0 = due ? due : now_ns();
+            c->ow_measured = b->measuring;
         }
+        c->ow_batch++;
         return true;
     }
     s->busy = true;
@@ -523,11 +581,19 @@ static void fill(bench_t *b, bconn_t *c) {
     if (b->rate > 0 || !c->connected || c->fd < 0)
         return;
     if (b->oneway) {
-        // Keep the socket busy without an unbounded buffer.
+        // A batch of `pipeline` calls at a time, the next one once the
+        // last is written: the socket stays busy, the buffer bounded.
+        if (c->outlen)
+            return; // still writing; the write watcher comes back here
         for (unsigned i = 0; i < b->pipeline && budget_left(b); i++)
             if (!send_call(b, c, 0))
                 break;
-        conn_flush(c);
+        if (!conn_flush(c))
+            return;
+        // All written at once: send the next batch from the loop, so that
+        // timers (the end of the run) and other connections get their turn.
+        if (c->outlen == 0 && budget_left(b))
+            ev_io_start(b->loop, &c->wio);
         return;
     }
     bool any = false;
@@ -609,10 +675,48 @@ static int first_field(const bench_t *b, const uint8_t *p, size_t len) {
     }
 }
 
+/* The first TApplicationException's type and message, for the report. */
+static void note_app_exception(bench_t *b, const uint8_t *body, size_t len) {
+    thrift_arena_reset(b->verify_arena);
+    const thrift_value_t *ex = thrift_decode_message_body(
+        b->proto, thrift_app_exception_def(), body, len, b->verify_arena, &b->codec, NULL, NULL);
+    const thrift_value_t *m = ex ? thrift_value_get_by_id(ex, 1) : NULL;
+    const thrift_value_t *t = ex ? thrift_value_get_by_id(ex, 2) : NULL;
+    size_t ml = 0;
+    const uint8_t *mp = m ? thrift_value_bytes(m, &ml) : NULL;
+    int type = t ? (int)thrift_value_int(t) : 0;
+    note_error(b, ERR_APP, "TApplicationException %s: %.*s", cli_app_exception_name(type),
+               (int)(ml > 150 ? 150 : ml), mp ? (const char *)mp : "");
+}
+
+/* The first declared exception as JSON, for the report. */
+static void note_declared(bench_t *b, const uint8_t *body, size_t len) {
+    thrift_arena_reset(b->verify_arena);
+    const thrift_struct_def_t *rd = thrift_function_def_result(b->fn);
+    const thrift_value_t *r = thrift_decode_message_body(b->proto, rd, body, len,
+                                                         b->verify_arena, &b->codec, NULL, NULL);
+    for (size_t i = 0; r && i < thrift_struct_def_field_count(rd); i++) {
+        const thrift_field_def_t *f = thrift_struct_def_field_at(rd, i);
+        const thrift_value_t *v = thrift_value_get_at(r, i);
+        if (thrift_field_def_id(f) == 0 || !v)
+            continue;
+        json_t *j = thrift_json_from_value(v, 0, NULL);
+        char *text = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        note_error(b, ERR_DECLARED, "%s %s", thrift_field_def_name(f), text ? text : "");
+        free(text);
+        json_decref(j);
+        return;
+    }
+    note_error(b, ERR_DECLARED, "a declared exception");
+}
+
 static void on_reply(bench_t *b, bconn_t *c, const uint8_t *msg, size_t len) {
     thrift_message_header_t hdr;
     size_t hlen = 0;
-    if (thrift_decode_message_header(b->proto, msg, len, &b->codec, &hdr, &hlen, NULL)) {
+    thrift_error_t herr;
+    thrift_error_clear(&herr);
+    if (thrift_decode_message_header(b->proto, msg, len, &b->codec, &hdr, &hlen, &herr)) {
+        note_error(b, ERR_PROTOCOL, "bad reply header: %s", herr.text);
         count_error(b, b->measuring, ERR_PROTOCOL);
         conn_break(c, ERR_CLOSED);
         return;
@@ -626,8 +730,11 @@ static void on_reply(bench_t *b, bconn_t *c, const uint8_t *msg, size_t len) {
     int kind = -1;
     if (hdr.type == THRIFT_MSG_EXCEPTION) {
         kind = ERR_APP;
+        if (!b->first_error[ERR_APP][0])
+            note_app_exception(b, msg + hlen, len - hlen);
     } else if (hdr.type != THRIFT_MSG_REPLY) {
         kind = ERR_PROTOCOL;
+        note_error(b, ERR_PROTOCOL, "reply of message type %d", (int)hdr.type);
     } else if (b->verify) {
         thrift_arena_reset(b->verify_arena);
         const thrift_value_t *r = thrift_decode_message_body(
@@ -646,6 +753,11 @@ static void on_reply(bench_t *b, bconn_t *c, const uint8_t *msg, size_t len) {
         int f = first_field(b, msg + hlen, len - hlen);
         kind = f < 0 ? ERR_PROTOCOL : f > 0 ? ERR_DECLARED : -1;
     }
+    if (kind == ERR_DECLARED && !b->first_error[ERR_DECLARED][0])
+        note_declared(b, msg + hlen, len - hlen);
+    if (kind == ERR_PROTOCOL)
+        note_error(b, ERR_PROTOCOL, "a reply that does not decode as %s's result",
+                   thrift_function_def_name(b->fn));
     if (!s->measured)
         return;
     if (kind >= 0) {
@@ -692,6 +804,8 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             break;
         if (n <= 0) {
+            note_error(b, ERR_CLOSED, "connection to %s closed%s%s", b->net.addr,
+                       n == 0 ? " by the peer" : ": ", n == 0 ? "" : strerror(errno));
             conn_break(c, ERR_CLOSED);
             return;
         }
@@ -706,6 +820,8 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
                     break;
                 mlen = ((size_t)p[0] << 24) | ((size_t)p[1] << 16) | ((size_t)p[2] << 8) | p[3];
                 if (mlen > b->codec.max_frame_size) {
+                    note_error(b, ERR_PROTOCOL, "frame of %zu bytes exceeds the limit of %zu",
+                               mlen, b->codec.max_frame_size);
                     count_error(b, b->measuring, ERR_PROTOCOL);
                     conn_break(c, ERR_CLOSED);
                     return;
@@ -719,6 +835,7 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
                 if (ps == THRIFT_NEED_MORE)
                     break;
                 if (ps != THRIFT_OK) {
+                    note_error(b, ERR_PROTOCOL, "bad reply stream: %s", thrift_status_str(ps));
                     count_error(b, b->measuring, ERR_PROTOCOL);
                     conn_break(c, ERR_CLOSED);
                     return;
@@ -810,6 +927,7 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents) {
             for (uint32_t k = 0; k <= c->mask && c->inflight; k++) {
                 slot_t *s = &c->slots[k];
                 if (s->busy && now - s->t0 > limit) {
+                    note_error(b, ERR_TIMEOUT, "no reply within %u ms", b->timeout_ms);
                     s->busy = false;
                     c->inflight--;
                     count_error(b, s->measured, ERR_TIMEOUT);
@@ -821,6 +939,8 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents) {
     }
     maybe_done(b);
 }
+
+static void sigint_cb(struct ev_loop *loop, ev_signal *w, int revents);
 
 static void progress_cb(struct ev_loop *loop, ev_timer *w, int revents) {
     (void)loop;
@@ -837,6 +957,16 @@ static void progress_cb(struct ev_loop *loop, ev_timer *w, int revents) {
             (unsigned long long)errs);
     b->prog_last_calls = done;
     b->t_last_progress = now;
+}
+
+static void sigint_cb(struct ev_loop *loop, ev_signal *w, int revents) {
+    (void)loop;
+    (void)revents;
+    bench_t *b = w->data;
+    b->interrupted = true;
+    if (!b->t_end)
+        b->t_end = now_ns();
+    finish(b);
 }
 
 /* ---- address ------------------------------------------------------------------- */
@@ -871,7 +1001,8 @@ static int resolve(bench_t *b, const char *addr) {
     int r = getaddrinfo(*h ? h : "127.0.0.1", colon + 1, &hints, &res);
     if (r || !res) {
         fprintf(stderr, "dynthrift bench: --addr %s: %s\n", addr, gai_strerror(r));
-        return CLI_EXIT_USAGE;
+        // A name that does not resolve is a transport failure, as in `call`.
+        return CLI_EXIT_TRANSPORT;
     }
     memcpy(&b->sa, res->ai_addr, res->ai_addrlen);
     b->salen = res->ai_addrlen;
@@ -892,8 +1023,20 @@ static void fmt_ns(char *out, size_t n, uint64_t ns) {
         snprintf(out, n, "%.2fs", (double)ns / 1e9);
 }
 
-static void report(bench_t *b, bool as_json, const char *spec) {
-    double secs = (double)((b->t_end ? b->t_end : now_ns()) - b->t_measure) / 1e9;
+/* wrk --latency's percentiles, and a few more for the tail. */
+static const double dist_q[] = {50, 75, 90, 95, 99, 99.9, 99.99, 100};
+#define DIST_N (sizeof dist_q / sizeof dist_q[0])
+
+typedef struct report_opts {
+    bool json, pretty, latency_dist;
+} report_opts_t;
+
+static void report(bench_t *b, const report_opts_t *ro, const char *spec) {
+    bool as_json = ro->json;
+    // Interrupted during the warm-up: nothing was measured.
+    double secs = b->t_measure
+                      ? (double)((b->t_end ? b->t_end : now_ns()) - b->t_measure) / 1e9
+                      : 0.0;
     uint64_t calls = completed(b), errs = calls - b->successes;
     double cps = secs > 0 ? (double)calls / secs : 0;
     static const double qs[] = {50, 90, 99, 99.9};
@@ -920,21 +1063,40 @@ static void report(bench_t *b, bool as_json, const char *spec) {
         json_object_set_new(o, "unfinished", json_integer((json_int_t)unfinished));
         json_object_set_new(o, "connect_errors", json_integer((json_int_t)b->connect_errors));
         json_object_set_new(o, "calls_per_s", json_real(cps));
-        json_t *lat = json_object();
-        json_object_set_new(lat, "count", json_integer((json_int_t)b->hist.total));
-        json_object_set_new(lat, "min", json_real((double)b->hist.min / 1e3));
-        json_object_set_new(lat, "mean",
-                            json_real(b->hist.total ? b->hist.sum / (double)b->hist.total / 1e3
-                                                    : 0.0));
-        for (int i = 0; i < 4; i++)
-            json_object_set_new(lat, qn[i],
-                                json_real((double)hist_percentile(&b->hist, qs[i]) / 1e3));
-        json_object_set_new(lat, "max", json_real((double)b->hist.max / 1e3));
+        if (b->interrupted)
+            json_object_set_new(o, "interrupted", json_true());
+        json_t *fe = json_object();
+        for (int k = 0; k < ERR_KINDS; k++)
+            if (b->first_error[k][0])
+                json_object_set_new(fe, err_names[k], json_string(b->first_error[k]));
+        if (b->first_connect_error[0])
+            json_object_set_new(fe, "connect", json_string(b->first_connect_error));
+        json_object_set_new(o, "first_errors", fe);
+        // Nothing succeeded: no latency to report (null, not zeros).
+        json_t *lat = b->hist.total ? json_object() : json_null();
+        if (b->hist.total) {
+            json_object_set_new(lat, "count", json_integer((json_int_t)b->hist.total));
+            json_object_set_new(lat, "min", json_real((double)b->hist.min / 1e3));
+            json_object_set_new(lat, "mean", json_real(b->hist.sum / (double)b->hist.total / 1e3));
+            for (int i = 0; i < 4; i++)
+                json_object_set_new(lat, qn[i],
+                                    json_real((double)hist_percentile(&b->hist, qs[i]) / 1e3));
+            json_object_set_new(lat, "max", json_real((double)b->hist.max / 1e3));
+        }
         json_object_set_new(o, "latency_us", lat);
+        if (ro->latency_dist && b->hist.total) {
+            json_t *d = json_array();
+            for (size_t i = 0; i < DIST_N; i++)
+                json_array_append_new(
+                    d, json_pack("{s:f,s:f}", "percentile", dist_q[i], "us",
+                                 (double)hist_percentile(&b->hist, dist_q[i]) / 1e3));
+            json_object_set_new(o, "latency_distribution", d);
+        }
         json_object_set_new(o, "bytes_sent", json_integer((json_int_t)b->bytes_sent));
         json_object_set_new(o, "bytes_received", json_integer((json_int_t)b->bytes_received));
         json_object_set_new(o, "request_encoded_once", json_boolean(b->fast_header));
-        char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+        char *text = json_dumps(o, (ro->pretty ? JSON_INDENT(2) : JSON_COMPACT) |
+                                       JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
         if (text)
             puts(text);
         free(text);
@@ -943,21 +1105,33 @@ static void report(bench_t *b, bool as_json, const char *spec) {
     }
     printf("dynthrift bench %s @ %s (%s, %s)\n", spec, b->net.addr,
            thrift_protocol_name(b->proto), b->framed ? "framed" : "buffered");
-    printf("  %u connection%s x %u in flight%s, %.2f s\n", b->nconns, b->nconns == 1 ? "" : "s",
-           b->pipeline, b->rate > 0 ? " (open loop)" : "", secs);
+    printf("  %u connection%s x %u in flight%s, %.2f s%s\n", b->nconns,
+           b->nconns == 1 ? "" : "s", b->pipeline, b->rate > 0 ? " (open loop)" : "", secs,
+           b->interrupted ? " (interrupted)" : "");
     printf("  calls       %llu (%llu ok, %llu errors)\n", (unsigned long long)calls,
            (unsigned long long)b->successes, (unsigned long long)errs);
     printf("  calls/s     %.1f\n", cps);
     char v[32];
-    printf("  latency    ");
-    fmt_ns(v, sizeof v, b->hist.total ? (uint64_t)(b->hist.sum / (double)b->hist.total) : 0);
-    printf(" mean %s", v);
-    for (int i = 0; i < 4; i++) {
-        fmt_ns(v, sizeof v, hist_percentile(&b->hist, qs[i]));
-        printf("  %s %s", qn[i], v);
+    if (!b->hist.total) {
+        printf("  latency     n/a (no call succeeded)\n");
+    } else {
+        printf("  latency    ");
+        fmt_ns(v, sizeof v, (uint64_t)(b->hist.sum / (double)b->hist.total));
+        printf(" mean %s", v);
+        for (int i = 0; i < 4; i++) {
+            fmt_ns(v, sizeof v, hist_percentile(&b->hist, qs[i]));
+            printf("  %s %s", qn[i], v);
+        }
+        fmt_ns(v, sizeof v, b->hist.max);
+        printf("  max %s\n", v);
     }
-    fmt_ns(v, sizeof v, b->hist.max);
-    printf("  max %s\n", v);
+    if (ro->latency_dist && b->hist.total) {
+        printf("  latency distribution\n");
+        for (size_t i = 0; i < DIST_N; i++) {
+            fmt_ns(v, sizeof v, hist_percentile(&b->hist, dist_q[i]));
+            printf("    %7.2f%%  %s\n", dist_q[i], v);
+        }
+    }
     printf("  bytes       %llu sent, %llu received (%.1f MB/s in)\n",
            (unsigned long long)b->bytes_sent, (unsigned long long)b->bytes_received,
            secs > 0 ? (double)b->bytes_received / secs / 1e6 : 0);
@@ -967,9 +1141,13 @@ static void report(bench_t *b, bool as_json, const char *spec) {
             if (b->errors[k])
                 printf(" %s %llu", err_names[k], (unsigned long long)b->errors[k]);
         printf("\n");
+        for (int k = 0; k < ERR_KINDS; k++)
+            if (b->errors[k] && b->first_error[k][0])
+                printf("    first %s: %s\n", err_names[k], b->first_error[k]);
     }
     if (b->connect_errors)
-        printf("  connects    %llu failed\n", (unsigned long long)b->connect_errors);
+        printf("  connects    %llu failed (first: %s)\n", (unsigned long long)b->connect_errors,
+               b->first_connect_error);
     if (unfinished)
         printf("  unfinished  %llu calls still in flight at the end\n",
                (unsigned long long)unfinished);
@@ -996,7 +1174,10 @@ int cmd_bench(int argc, char **argv) {
     cli_include_dirs_t inc = {0};
     const char *pos[3] = {0};
     int npos = 0;
-    bool as_json = false, verify = false;
+    bool verify = false, fail_on_error = false;
+    report_opts_t ro = {0};
+    unsigned long long max_p99_ms = 0;
+    bool have_max_p99 = false;
     unsigned long long conns = 1, pipeline = 1, ncalls = 0;
     double duration = 10, warmup = 0, rate = 0;
     bool have_d = false;
@@ -1083,7 +1264,29 @@ int cmd_bench(int argc, char **argv) {
             continue;
         }
         if (!strcmp(a, "--json")) {
-            as_json = true;
+            ro.json = true;
+            continue;
+        }
+        if (!strcmp(a, "--pretty")) {
+            ro.pretty = true;
+            continue;
+        }
+        if (!strcmp(a, "--latency")) {
+            ro.latency_dist = true;
+            continue;
+        }
+        if (!strcmp(a, "--fail-on-error")) {
+            fail_on_error = true;
+            continue;
+        }
+        if ((r = cli_take_value_opt(argc, argv, &i, cmd, "--max-p99", &v)) != 0) {
+            if (r < 0)
+                goto usage;
+            if (!cli_parse_uint(v, 86400000, &max_p99_ms)) {
+                fprintf(stderr, "dynthrift bench: --max-p99 takes milliseconds, not '%s'\n", v);
+                goto usage;
+            }
+            have_max_p99 = true;
             continue;
         }
         if (!strcmp(a, "--verify")) {
@@ -1095,6 +1298,10 @@ int cmd_bench(int argc, char **argv) {
     }
     if (cli_net_check_required(cmd, npos, &b->net))
         goto usage;
+    if (ro.pretty && !ro.json) {
+        fprintf(stderr, "dynthrift bench: --pretty goes with --json\n");
+        goto usage;
+    }
     if (have_d && ncalls) {
         fprintf(stderr, "dynthrift bench: give -d SECONDS or -n CALLS, not both\n");
         goto usage;
@@ -1217,6 +1424,10 @@ int cmd_bench(int argc, char **argv) {
         b->tick.data = b;
         ev_timer_start(b->loop, &b->tick);
     }
+    // Ctrl-C ends the run early with the report so far, as wrk and ghz do.
+    ev_signal_init(&b->sigint, sigint_cb, SIGINT);
+    b->sigint.data = b;
+    ev_signal_start(b->loop, &b->sigint);
     if (b->tty) {
         ev_timer_init(&b->progress, progress_cb, 1.0, 1.0);
         b->progress.data = b;
@@ -1229,9 +1440,20 @@ int cmd_bench(int argc, char **argv) {
         b->t_end = now_ns();
     if (b->tty)
         fprintf(stderr, "\r\033[K");
-    report(b, as_json, pos[1]);
-    if (!b->ever_connected && b->successes == 0)
-        code = CLI_EXIT_TRANSPORT;
+    ev_signal_stop(b->loop, &b->sigint);
+    report(b, &ro, pos[1]);
+    if (b->successes == 0) {
+        code = b->ever_connected ? CLI_EXIT_BENCH_FAILED : CLI_EXIT_TRANSPORT;
+        fprintf(stderr, "dynthrift bench: no call succeeded\n");
+    } else if (fail_on_error && completed(b) > b->successes) {
+        code = CLI_EXIT_BENCH_FAILED;
+        fprintf(stderr, "dynthrift bench: --fail-on-error: %llu calls failed\n",
+                (unsigned long long)(completed(b) - b->successes));
+    } else if (have_max_p99 && hist_percentile(&b->hist, 99) > max_p99_ms * 1000000u) {
+        code = CLI_EXIT_BENCH_FAILED;
+        fprintf(stderr, "dynthrift bench: --max-p99: p99 %.3f ms is above %llu ms\n",
+                (double)hist_percentile(&b->hist, 99) / 1e6, max_p99_ms);
+    }
 
 done:
     if (b->conns) {

@@ -35,14 +35,15 @@ static const char call_usage[] =
     "  --protocol binary|compact|json protocol (default binary)\n"
     "  --multiplex NAME               TMultiplexedProtocol: methods sent as NAME:method,\n"
     "                                 NAME being what the server registered SERVICE under\n"
-    "  --timeout MS                   deadline per call, connect included (default none)\n"
+    "  --timeout MS                   deadline per call, connect included (default 5000;\n"
+    "                                 0 waits for ever)\n"
     "  --lines                        stdin holds one call per line:\n"
     "                                   {\"method\": \"add\", \"args\": {...}, \"id\": any}\n"
     "                                 each answer is one JSON line on stdout, in input\n"
     "                                 order: {\"result\": ...}, {\"exception\": NAME,\n"
     "                                 \"value\": {...}} or {\"error\": {\"kind\", \"message\"}}\n"
     "  --pipeline N                   --lines: calls in flight at once (default 128)\n"
-    "  --pretty                       indent the JSON\n"
+    "  --pretty                       indent the JSON (not with --lines: one answer a line)\n"
     "  -I DIR                         add an include directory\n"
     "\n"
     "output: the result (null for void and oneway methods); a declared exception\n"
@@ -50,7 +51,14 @@ static const char call_usage[] =
     "exit codes: 0 ok, 1 declared exception, 2 application exception\n"
     "(TApplicationException), 3 transport error or timeout, 64 bad usage, 65 bad\n"
     "input (IDL, JSON arguments; the error names the path).  With --lines: the code\n"
-    "of the first call that failed.\n";
+    "of the first call that failed.  A failure that looks like a transport or\n"
+    "protocol mismatch (the server answered in another framing, or nothing came\n"
+    "back) is followed by a 'hint:' line saying what to try.\n";
+
+/* grpcurl and thriftpy give a call a few seconds by default; waiting for
+ * ever is what a framing mismatch looks like, so `call` never does unless
+ * asked (--timeout 0). */
+enum { CALL_DEFAULT_TIMEOUT_MS = 5000 };
 
 typedef struct call_slot call_slot_t;
 
@@ -61,6 +69,8 @@ typedef struct call_state {
     const thrift_service_def_t *svc;
     const thrift_function_def_t *default_fn;
     thrift_conn_t *conn;
+    const cli_net_opts_t *net;
+    bool hinted; /* a hint is printed once */
     uint32_t timeout_ms;
     unsigned json_flags;
     int exit_code;
@@ -187,16 +197,23 @@ static json_t *result_to_json(call_state_t *st, thrift_result_t *r, int *code) {
                            ? cli_app_exception_name(thrift_result_app_type(r))
                            : NULL;
     char buf[600];
+    // An application exception renders as "TApplicationException TYPE: ...".
     if (rerr && rerr->code)
         thrift_error_render(rerr, false, buf, sizeof buf);
     else
         snprintf(buf, sizeof buf, "%s", thrift_status_str(s));
+    const char *hint = cli_net_hint(st->net, s, buf, thrift_conn_bytes_sent(st->conn),
+                                    thrift_conn_bytes_received(st->conn));
     if (!st->lines) {
-        if (type)
-            fprintf(stderr, "dynthrift %s: application exception %s: %s\n", st->cmd, type, buf);
-        else
-            fprintf(stderr, "dynthrift %s: %s\n", st->cmd, buf);
+        fprintf(stderr, "dynthrift %s: %s\n", st->cmd, buf);
+        if (hint)
+            fprintf(stderr, "dynthrift %s: hint: %s\n", st->cmd, hint);
         return NULL;
+    }
+    if (hint && !st->hinted) {
+        fprintf(stderr, "dynthrift %s: %s\ndynthrift %s: hint: %s\n", st->cmd, buf, st->cmd,
+                hint);
+        st->hinted = true;
     }
     json_t *o = json_object();
     json_object_set_new(o, "error", error_json(status_kind(s), type, buf));
@@ -314,6 +331,23 @@ static void submit_line(call_state_t *st, const char *line, size_t len) {
         return;
     }
     s->id = json_incref(json_object_get(j, "id"));
+    const char *key;
+    json_t *unused;
+    json_object_foreach(j, key, unused) {
+        if (strcmp(key, "method") && strcmp(key, "args") && strcmp(key, "id")) {
+            (void)unused;
+            snprintf(msg, sizeof msg,
+                     "<stdin>:%zu: unknown key \"%.100s\" in the call (keys: \"method\", "
+                     "\"args\", \"id\"; did you mean {\"args\": {...}}?)",
+                     st->line_no, key);
+            fprintf(stderr, "dynthrift %s: %s\n", st->cmd, msg);
+            json_decref(j);
+            json_t *o = json_object();
+            json_object_set_new(o, "error", error_json("bad_input", NULL, msg));
+            finish_slot(s, o, CLI_EXIT_DATA);
+            return;
+        }
+    }
     const char *method = json_string_value(json_object_get(j, "method"));
     const thrift_function_def_t *fn =
         method ? thrift_service_def_find_function(st->svc, method) : st->default_fn;
@@ -496,6 +530,14 @@ int cmd_call(int argc, char **argv) {
     }
     if (cli_net_check_required(cmd, npos, &net))
         goto usage;
+    if (lines && pretty) {
+        fprintf(stderr, "dynthrift call: --pretty would break --lines' one answer per line\n");
+        goto usage;
+    }
+    if (!net.timeout_set) {
+        net.timeout_ms = CALL_DEFAULT_TIMEOUT_MS;
+        net.timeout_set = true;
+    }
     if (lines && npos > 2) {
         fprintf(stderr, "dynthrift call: --lines reads the calls from stdin; drop '%s'\n",
                 pos[2]);
@@ -516,6 +558,7 @@ int cmd_call(int argc, char **argv) {
     st.cmd = cmd;
     st.schema = schema;
     st.lines = lines;
+    st.net = &net;
     st.pipeline = (size_t)pipeline;
     st.timeout_ms = 0; // the connection's default (from --timeout) applies
     st.json_flags = pretty ? THRIFT_JSON_PRETTY : 0;
@@ -544,9 +587,9 @@ int cmd_call(int argc, char **argv) {
     }
     st.conn = thrift_conn_new(st.loop, schema, thrift_service_def_name(st.svc), net.addr, co, &err);
     if (!st.conn) {
-        fprintf(stderr, "dynthrift call: --addr %s: ", net.addr);
+        fprintf(stderr, "dynthrift call: --addr: ");
         cli_print_error(stderr, &err);
-        code = err.code == THRIFT_NOMEM ? CLI_EXIT_SOFTWARE : CLI_EXIT_USAGE;
+        code = cli_net_addr_exit(&err);
         goto done;
     }
 

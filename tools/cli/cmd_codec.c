@@ -465,7 +465,14 @@ done:
 
 /* ---- decode ------------------------------------------------------------ */
 
-static bool put_text(const char *s) { return fputs(s, stdout) >= 0; }
+// What decode prints is collected here and written only once the whole
+// input is accepted: a rejected input (trailing bytes included) prints
+// nothing on stdout, only the error on stderr.
+static thrift_buffer_t *decode_out;
+
+static bool put_text(const char *s) {
+    return thrift_buffer_append(decode_out, s, strlen(s)) == THRIFT_OK;
+}
 
 static thrift_status_t decode_message(const codec_args_t *a,
                                       const thrift_schema_t *schema,
@@ -512,13 +519,19 @@ static thrift_status_t decode_message(const codec_args_t *a,
     bool ok = qname != NULL;
     if (ok) {
         const char *sep = a->pretty ? "\n  " : "";
-        ok = printf("{%s\"method\":%s%s,%s\"type\":%s\"%s\",%s\"seqid\":%s%d,%s\"%s\":%s",
-                    sep, a->pretty ? " " : "", qname, sep, a->pretty ? " " : "", tn,
-                    sep, a->pretty ? " " : "", (int)hdr.seqid, sep, body_key(hdr.type),
-                    a->pretty ? " " : "") > 0;
+        const char *sp = a->pretty ? " " : "";
+        char head[128];
+        snprintf(head, sizeof head, "%d", (int)hdr.seqid);
+        ok = put_text("{") && put_text(sep) && put_text("\"method\":") &&
+             put_text(sp) && put_text(qname) && put_text(",") && put_text(sep) &&
+             put_text("\"type\":") && put_text(sp) && put_text("\"") &&
+             put_text(tn) && put_text("\",") && put_text(sep) &&
+             put_text("\"seqid\":") && put_text(sp) && put_text(head) &&
+             put_text(",") && put_text(sep) && put_text("\"") &&
+             put_text(body_key(hdr.type)) && put_text("\":") && put_text(sp);
         if (ok && a->pretty) { // indent the body's lines by two more
             for (const char *p = json; *p && ok; p++) {
-                ok = putchar(*p) != EOF;
+                ok = thrift_buffer_append(decode_out, p, 1) == THRIFT_OK;
                 if (*p == '\n')
                     ok = ok && put_text("  ");
             }
@@ -530,10 +543,10 @@ static thrift_status_t decode_message(const codec_args_t *a,
     free(qname);
     thrift_json_text_free(json);
     if (!ok) {
-        err->code = THRIFT_IO;
-        snprintf(err->text, sizeof err->text, "writing stdout failed");
+        err->code = THRIFT_NOMEM;
+        snprintf(err->text, sizeof err->text, "out of memory");
     }
-    return ok ? THRIFT_OK : THRIFT_IO;
+    return ok ? THRIFT_OK : THRIFT_NOMEM;
 }
 
 int cmd_decode(int argc, char **argv) {
@@ -555,7 +568,8 @@ int cmd_decode(int argc, char **argv) {
     uint8_t *data = NULL;
     thrift_arena_t *arena = thrift_arena_new(NULL);
     thrift_status_t st = THRIFT_NOMEM;
-    if (!arena)
+    decode_out = thrift_buffer_new();
+    if (!arena || !decode_out)
         goto done;
     data = read_stdin(&len, &err);
     if (!data) {
@@ -568,8 +582,8 @@ int cmd_decode(int argc, char **argv) {
                                            &consumed, &err);
         st = json ? THRIFT_OK : err.code;
         if (json) {
-            put_text(json);
-            put_text("\n");
+            if (!put_text(json) || !put_text("\n"))
+                st = err.code = THRIFT_NOMEM;
             thrift_json_text_free(json);
         }
     } else if (a.message) {
@@ -587,21 +601,24 @@ int cmd_decode(int argc, char **argv) {
         char *json = v ? thrift_json_dumps(v, flags, NULL, &err) : NULL;
         st = json ? THRIFT_OK : (err.code ? err.code : THRIFT_INVALID);
         if (json) {
-            put_text(json);
-            put_text("\n");
+            if (!put_text(json) || !put_text("\n"))
+                st = err.code = THRIFT_NOMEM;
             thrift_json_text_free(json);
         }
     }
     if (st == THRIFT_OK && consumed != len) {
-        // Say so, but the value read is still printed: useful when looking
-        // at a capture with several messages.
+        // The offset says where the value ended, for looking at a capture
+        // with several messages; the value itself is not printed.
         err.code = st = THRIFT_INVALID;
         err.has_offset = true;
         err.offset = consumed;
         snprintf(err.text, sizeof err.text, "%zu trailing bytes after the %s",
                  len - consumed, a.message ? "message" : "value");
     }
-    if (fflush(stdout) != 0 && st == THRIFT_OK) {
+    if (st == THRIFT_OK &&
+        (fwrite(thrift_buffer_data(decode_out), 1, thrift_buffer_len(decode_out),
+                stdout) != thrift_buffer_len(decode_out) ||
+         fflush(stdout) != 0)) {
         fprintf(stderr, "dynthrift %s: writing stdout: %s\n", a.cmd, strerror(errno));
         st = THRIFT_IO;
     }
@@ -614,6 +631,8 @@ done:
         fprintf(stderr, "dynthrift %s: %s\n", a.cmd, thrift_status_str(st));
     }
     free(data);
+    thrift_buffer_free(decode_out);
+    decode_out = NULL;
     thrift_arena_free(arena);
     thrift_schema_unref(schema);
     return st == THRIFT_OK ? CLI_EXIT_OK : exit_code(st);

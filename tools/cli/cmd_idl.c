@@ -534,26 +534,28 @@ static int dump_text(const thrift_schema_t *schema) {
 typedef struct json_ctx {
     const thrift_module_def_t *main; /* Apache's program_ */
     bool oom;
+    bool not_utf8; /* a text JSON cannot carry was met */
 } json_ctx_t;
 
-static json_t *jstr(json_ctx_t *cx, const char *s) {
-    json_t *j = json_string(s ? s : "");
-    // Apache copies bytes through untouched; keep them even when they are
-    // not UTF-8 rather than dropping the value.
-    if (!j && s)
-        j = json_stringn_nocheck(s, strlen(s));
+static json_t *jstrn(json_ctx_t *cx, const char *s, size_t n) {
+    json_t *j = json_stringn(s ? s : "", s ? n : 0);
+    // Apache copies bytes through untouched, which makes a file no JSON
+    // reader accepts.  JSON cannot carry bytes that are not UTF-8, so that
+    // is an input error here (string constants are UTF-8 once loaded; a
+    // binary constant, a doc comment or an annotation may not be).
+    json_t *raw = j || !s ? NULL : json_stringn_nocheck(s, n);
+    if (raw) {
+        json_decref(raw);
+        cx->not_utf8 = true;
+        j = json_string("");
+    }
     if (!j)
         cx->oom = true;
     return j;
 }
 
-static json_t *jstrn(json_ctx_t *cx, const char *s, size_t n) {
-    json_t *j = json_stringn(s ? s : "", s ? n : 0);
-    if (!j && s)
-        j = json_stringn_nocheck(s, n);
-    if (!j)
-        cx->oom = true;
-    return j;
+static json_t *jstr(json_ctx_t *cx, const char *s) {
+    return jstrn(cx, s, s ? strlen(s) : 0);
 }
 
 static void jset(json_ctx_t *cx, json_t *obj, const char *key, json_t *v) {
@@ -962,7 +964,7 @@ static json_t *jservice(json_ctx_t *cx, const thrift_service_def_t *s) {
 }
 
 static int dump_json(const thrift_schema_t *schema) {
-    json_ctx_t cx = {thrift_schema_main_module(schema), false};
+    json_ctx_t cx = {thrift_schema_main_module(schema), false, false};
     const thrift_module_def_t *m = cx.main;
     json_t *root = jobj(&cx);
     if (!root) {
@@ -1018,6 +1020,15 @@ static int dump_json(const thrift_schema_t *schema) {
     jset(&cx, root, "services", a);
 
     // Apache prints doubles with 15 significant digits (digits10).
+    if (cx.not_utf8 && !cx.oom) {
+        json_decref(root);
+        fprintf(stderr,
+                "dynthrift idl: %s: a binary constant, doc comment or "
+                "annotation holds bytes that are not valid UTF-8, which JSON "
+                "cannot carry\n",
+                thrift_module_def_path(m));
+        return CLI_EXIT_DATA;
+    }
     char *text = cx.oom ? NULL
                         : json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
                                                JSON_REAL_PRECISION(15));

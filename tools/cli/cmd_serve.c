@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -53,7 +54,10 @@ static const char serve_usage[] =
     "      \"value\": {...}} | {\"id\": N, \"error\": \"text\"}.  A CMD that exits, writes\n"
     "      a line that is not such an answer, or takes longer than --exec-timeout MS\n"
     "      (default 30000) turns the calls in flight into INTERNAL_ERROR replies;\n"
-    "      it is started again (at most once a second) on the next call.\n"
+    "      it is started again (at most once a second) on the next call.  CMD runs\n"
+    "      in its own process group, which is signalled as a whole on stop and\n"
+    "      restart.  Oneway calls that find the handler's 64 MiB input queue full\n"
+    "      are dropped: counted, logged (at most once a second) and --record'ed.\n"
     "  --echo       each method returns its first argument when the types match,\n"
     "      else the return type's default value\n"
     "\n"
@@ -61,11 +65,17 @@ static const char serve_usage[] =
     "  --addr HOST:PORT | unix:PATH   where to listen (required; port 0 picks one)\n"
     "  --framed | --buffered          transport (default framed)\n"
     "  --protocol binary|compact|json protocol (default binary)\n"
+    "  --max-connections N            close connections beyond N at once (default: no\n"
+    "                                 limit but the process's descriptors)\n"
+    "  --idle-timeout MS              close a connection after MS without a byte from\n"
+    "                                 it (default 0: idle connections stay open)\n"
     "  --threads N                    serve on N loops (needs a thread-safe answer\n"
     "                                 source: not with --exec)\n"
     "  --record FILE                  append every call and its reply as JSON lines\n"
     "  -v                             log calls and server events to stderr, one line per\n"
-    "                                 connection accepted, closed (with why) or rejected\n"
+    "                                 connection accepted, closed (with why) or rejected;\n"
+    "                                 UTC ISO-8601 times with milliseconds.  With --mock,\n"
+    "                                 the methods without a fixture, at start-up\n"
     "  -I DIR                         add an include directory\n"
     "  --announce zk://HOSTS/PATH     announce this server in a ZooKeeper ServerSet\n"
     "                                 (an ephemeral member_ node with its address) once\n"
@@ -127,6 +137,10 @@ typedef struct exec_proc {
     int last_status;
     bool running;
     uint64_t next_id;
+    bool skip_line; /* discarding the rest of an answer line over 64 MiB */
+    uint64_t oneway_dropped;      /* oneway calls the full queue refused */
+    uint64_t oneway_dropped_logged;
+    ev_tstamp oneway_drop_logged_at;
     exec_pending_t *buckets[1024];
     exec_pending_t *all; /* every pending call, newest first */
     size_t npending;
@@ -163,6 +177,7 @@ struct serve_state {
     ev_timer grace; /* from withdrawing the announcement to stopping */
     double grace_s;
     bool stopping;
+    bool closing; /* the server itself is dropping its connections */
     int stop_signals;
 };
 
@@ -174,13 +189,23 @@ static void vlog(serve_state_t *st, const char *fmt, ...) {
         return;
     struct timeval tv;
     gettimeofday(&tv, NULL);
+    struct tm tm;
+    gmtime_r(&tv.tv_sec, &tm);
+    char when[32];
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
     char line[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "[%ld.%03ld] dynthrift serve: %s\n", (long)tv.tv_sec,
-            (long)(tv.tv_usec / 1000), line);
+    fprintf(stderr, "[%s.%03ldZ] dynthrift serve: %s\n", when, (long)(tv.tv_usec / 1000), line);
+}
+
+/* Why a held call lost its connection: on a forced stop the server closed
+ * it, not the client. */
+static const char *cancel_reason(const serve_state_t *st) {
+    return st->closing ? "the server closed the connection: stopping"
+                       : "the client closed the connection";
 }
 
 static json_t *value_json(const thrift_value_t *v) {
@@ -414,7 +439,7 @@ static void delayed_cb(struct ev_loop *loop, ev_timer *w, int revents) {
 static void delayed_cancel_cb(thrift_request_t *req, void *ud) {
     delayed_t *d = ud;
     ev_timer_stop(thrift_request_loop(req), &d->timer);
-    vlog(d->st, "%s -> cancelled (the client closed the connection)", thrift_request_method(req));
+    vlog(d->st, "%s -> cancelled (%s)", thrift_request_method(req), cancel_reason(d->st));
     json_decref(d->args);
     thrift_request_abandon(req);
     free(d);
@@ -826,6 +851,12 @@ static void exec_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void exec_write_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void exec_child_cb(struct ev_loop *loop, ev_child *w, int revents);
 
+/* Signals the handler's process group (the shell and its children). */
+static void exec_signal(const exec_proc_t *x, int sig) {
+    if (x->pid > 0 && kill(-x->pid, sig) < 0 && errno == ESRCH)
+        (void)kill(x->pid, sig);
+}
+
 static void exec_close_pipes(serve_state_t *st) {
     exec_proc_t *x = &st->exec;
     ev_io_stop(st->loop, &x->win);
@@ -859,12 +890,16 @@ static bool exec_spawn(serve_state_t *st) {
         return false;
     }
     if (pid == 0) {
+        // Its own process group: stop and restart signal the shell and
+        // everything it started, not the shell alone.
+        setpgid(0, 0);
         dup2(to_child[0], 0);
         dup2(from_child[1], 1);
         signal(SIGPIPE, SIG_DFL);
         execl("/bin/sh", "sh", "-c", x->cmd, (char *)NULL);
         _exit(127);
     }
+    setpgid(pid, pid); // also here: whichever runs first, the group exists
     close(to_child[0]);
     close(from_child[1]);
     x->pid = pid;
@@ -927,8 +962,8 @@ static void exec_fail_all(serve_state_t *st, const char *why) {
 static void exec_cancel_cb(thrift_request_t *req, void *ud) {
     exec_pending_t *p = ud;
     serve_state_t *st = p->m->st;
-    vlog(st, "%s -> cancelled (the client closed the connection; call %llu)",
-         thrift_request_method(req), (unsigned long long)p->id);
+    vlog(st, "%s -> cancelled (%s; call %llu)", thrift_request_method(req), cancel_reason(st),
+         (unsigned long long)p->id);
     json_decref(p->args);
     pending_free(st, p);
     thrift_request_abandon(req);
@@ -960,6 +995,10 @@ static void exec_child_cb(struct ev_loop *loop, ev_child *w, int revents) {
     if (!st->stopping || st->verbose)
         fprintf(stderr, "dynthrift %s: --exec handler (pid %d): %s\n", st->cmd, (int)x->pid,
                 why);
+    // What the shell started may outlive it: end the rest of the group
+    // before a restart starts another.  (The shell is reaped: only the
+    // group, never its pid alone, which may be reused.)
+    (void)kill(-x->pid, SIGTERM);
     exec_close_pipes(st);
     exec_fail_all(st, why);
     if (st->stopping)
@@ -1070,8 +1109,10 @@ static void exec_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
                 fprintf(stderr, "dynthrift %s: --exec handler: answer line over 64 MiB\n",
                         st->cmd);
                 exec_fail_all(st, "answer line too long");
+                // The rest of that line is not a new answer: drop it too.
                 x->inlen = 0;
-                return;
+                x->skip_line = true;
+                continue;
             }
             x->inbuf = nb;
             x->incap = cap;
@@ -1087,12 +1128,21 @@ static void exec_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
             ev_io_stop(st->loop, &x->rout);
             exec_fail_all(st, "closed its stdout");
             if (x->running)
-                kill(x->pid, SIGTERM);
+                exec_signal(x, SIGTERM);
             return;
         }
         x->inlen += (size_t)n;
         size_t start = 0;
         char *nl;
+        if (x->skip_line) {
+            nl = memchr(x->inbuf, '\n', x->inlen);
+            if (!nl) {
+                x->inlen = 0;
+                continue;
+            }
+            start = (size_t)(nl - x->inbuf) + 1;
+            x->skip_line = false;
+        }
         while ((nl = memchr(x->inbuf + start, '\n', x->inlen - start))) {
             size_t len = (size_t)(nl - (x->inbuf + start));
             if (len && !(len == 1 && x->inbuf[start] == '\r'))
@@ -1157,6 +1207,33 @@ static bool exec_queue(serve_state_t *st, const char *text, size_t len) {
     return true;
 }
 
+/* A oneway call the handler's full queue refused: nobody waits for it, so
+ * say it here -- counted, logged at most once a second, recorded.  Steals
+ * `args`. */
+static void oneway_dropped(serve_state_t *st, const char *method, json_t *args) {
+    exec_proc_t *x = &st->exec;
+    x->oneway_dropped++;
+    ev_tstamp now = ev_now(st->loop);
+    if (now - x->oneway_drop_logged_at >= 1.0) {
+        fprintf(stderr,
+                "dynthrift %s: --exec handler is not reading fast enough: %llu oneway call%s "
+                "dropped (%llu in all)\n",
+                st->cmd, (unsigned long long)(x->oneway_dropped - x->oneway_dropped_logged),
+                x->oneway_dropped - x->oneway_dropped_logged == 1 ? "" : "s",
+                (unsigned long long)x->oneway_dropped);
+        x->oneway_dropped_logged = x->oneway_dropped;
+        x->oneway_drop_logged_at = now;
+    }
+    if (st->record) {
+        json_t *oc = json_object();
+        json_object_set_new(oc, "oneway", json_true());
+        json_object_set_new(oc, "dropped", json_string("the --exec handler's input queue is full"));
+        record(st, method, args, oc);
+    } else {
+        json_decref(args);
+    }
+}
+
 static thrift_status_t exec_handler(thrift_request_t *req, const thrift_value_t *args, void *ud) {
     method_t *m = ud;
     serve_state_t *st = m->st;
@@ -1193,7 +1270,7 @@ static thrift_status_t exec_handler(thrift_request_t *req, const thrift_value_t 
                          THRIFT_APPEX_INTERNAL_ERROR,
                          "--exec handler: cannot queue the call (handler not reading?)");
         else
-            json_decref(aj);
+            oneway_dropped(st, thrift_function_def_name(m->fn), aj);
         return THRIFT_OK;
     }
     free(text);
@@ -1254,7 +1331,7 @@ static void stopped_cb(thrift_rpc_server_t *srv, void *ud) {
             close(st->exec.in_fd);
             st->exec.in_fd = -1;
         }
-        kill(st->exec.pid, SIGTERM);
+        exec_signal(&st->exec, SIGTERM);
         return; // exec_child_cb breaks the loop
     }
     ev_break(st->loop, EVBREAK_ALL);
@@ -1266,7 +1343,8 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents) {
     if (++st->stop_signals > 1) {
         fprintf(stderr, "dynthrift %s: second signal: stopping now\n", st->cmd);
         if (st->mode == MODE_EXEC && st->exec.running)
-            kill(st->exec.pid, SIGKILL);
+            exec_signal(&st->exec, SIGKILL);
+        st->closing = true;
         ev_break(loop, EVBREAK_ALL);
         return;
     }
@@ -1343,7 +1421,7 @@ int cmd_serve(int argc, char **argv) {
     const char *mock = NULL, *exec_cmd = NULL, *record_path = NULL;
     bool echo = false, unknown = false;
     int verbose = 0;
-    unsigned long long threads = 1, exec_timeout = 30000;
+    unsigned long long threads = 1, exec_timeout = 30000, max_connections = 0, idle_timeout = 0;
     const char *announce_url = NULL, *announce_host_opt = NULL;
     unsigned long long announce_session_ms = 10000, announce_grace_ms = 300;
 
@@ -1409,6 +1487,24 @@ int cmd_serve(int argc, char **argv) {
                 goto usage;
             if (!cli_parse_uint(v, 256, &threads) || threads == 0) {
                 fprintf(stderr, "dynthrift serve: --threads takes 1..256, not '%s'\n", v);
+                goto usage;
+            }
+            continue;
+        }
+        if ((r = cli_take_value_opt(argc, argv, &i, cmd, "--max-connections", &v)) != 0) {
+            if (r < 0)
+                goto usage;
+            if (!cli_parse_uint(v, 10000000, &max_connections) || max_connections == 0) {
+                fprintf(stderr, "dynthrift serve: --max-connections takes a count from 1, not '%s'\n", v);
+                goto usage;
+            }
+            continue;
+        }
+        if ((r = cli_take_value_opt(argc, argv, &i, cmd, "--idle-timeout", &v)) != 0) {
+            if (r < 0)
+                goto usage;
+            if (!cli_parse_uint(v, UINT32_MAX, &idle_timeout)) {
+                fprintf(stderr, "dynthrift serve: --idle-timeout takes milliseconds (0 = none), not '%s'\n", v);
                 goto usage;
             }
             continue;
@@ -1562,6 +1658,8 @@ int cmd_serve(int argc, char **argv) {
         code = CLI_EXIT_SOFTWARE;
         goto done;
     }
+    if (idle_timeout)
+        thrift_conn_options_set_idle_timeout_ms(co, (uint32_t)idle_timeout);
     st.srv = thrift_rpc_server_new(st.loop, st.schema, co, &err);
     if (!st.srv) {
         fprintf(stderr, "dynthrift serve: ");
@@ -1571,6 +1669,8 @@ int cmd_serve(int argc, char **argv) {
     }
     if (threads > 1)
         thrift_rpc_server_set_threads(st.srv, (unsigned)threads);
+    if (max_connections)
+        thrift_rpc_server_set_max_connections(st.srv, (size_t)max_connections);
     if (verbose)
         thrift_rpc_server_set_conn_cb(st.srv, conn_event_cb, &st);
     for (size_t i = 0; i < st.nmethods; i++) {
@@ -1633,9 +1733,20 @@ int cmd_serve(int argc, char **argv) {
          thrift_protocol_name(net.proto),
          net.framing == THRIFT_FRAMING_FRAMED ? "framed" : "buffered",
          st.mode == MODE_MOCK ? ", mock" : st.mode == MODE_EXEC ? ", exec" : ", echo");
+    // A method without a fixture answers its return type's default value,
+    // required fields filled with zeros: say so before a client wonders.
+    for (size_t i = 0; st.mode == MODE_MOCK && i < st.nmethods; i++)
+        if (!st.methods[i].mocked)
+            vlog(&st, "%s has no fixture: %s", thrift_function_def_name(st.methods[i].fn),
+                 unknown ? "answers UNKNOWN_METHOD (--unmocked unknown)"
+                         : "answers the return type's default value (--unmocked default)");
     fflush(stderr);
 
     ev_run(st.loop, 0);
+    if (st.exec.oneway_dropped)
+        fprintf(stderr, "dynthrift serve: %llu oneway calls dropped in all (--exec handler's "
+                        "queue full)\n",
+                (unsigned long long)st.exec.oneway_dropped);
     vlog(&st, "stopped");
 
 done:
@@ -1649,12 +1760,13 @@ done:
     if (st.mode == MODE_EXEC && st.loop) {
         exec_fail_all(&st, "server stopping");
         if (st.exec.running) {
-            kill(st.exec.pid, SIGKILL);
+            exec_signal(&st.exec, SIGKILL);
             waitpid(st.exec.pid, NULL, 0);
             ev_child_stop(st.loop, &st.exec.child);
         }
         exec_close_pipes(&st);
     }
+    st.closing = true;
     thrift_rpc_server_free(st.srv);
     free(st.exec.inbuf);
     free(st.exec.outbuf);

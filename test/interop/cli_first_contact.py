@@ -1,0 +1,322 @@
+#!/usr/bin/python3
+"""What a new user meets first with the dynthrift CLI (issue 11), driven as
+processes against real peers:
+
+- `call` (framed by default) against Apache's Python TSimpleServer with
+  buffered transport, the tutorial default: exit 3 within the default
+  deadline, with a hint to try --buffered; and the other mismatches
+  (framed server with --buffered, a server answering in another framing,
+  protocol or in HTTP), each named;
+- `call` option and input mistakes (repeated or listed --addr, unknown
+  --lines keys, --lines --pretty, a TApplicationException printed once);
+- `bench` as wrk/ghz users expect: oneway methods, first error of each
+  kind, latency n/a and exit 1 when nothing succeeded, --fail-on-error,
+  --max-p99, --latency, compact --json and --pretty, SIGINT's report.
+
+TAP on stdout; exit 77 when a peer is missing.  Loopback only, port 0; the
+peers are threads of this process or children stopped by their PID.
+Environment: DYNTHRIFT_CLI, DYNTHRIFT_SOURCE_ROOT.
+"""
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+CLI = os.environ.get("DYNTHRIFT_CLI")
+ROOT = os.environ.get("DYNTHRIFT_SOURCE_ROOT",
+                      os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+BENCH = os.path.join(ROOT, "idl-samples", "bench.thrift")
+PINGPONG = os.path.join(ROOT, "idl-samples", "pingpong.thrift")
+DEADLINE = time.time() + 600
+
+try:
+    from thrift.transport import TSocket, TTransport
+    from thrift.protocol import TBinaryProtocol, TCompactProtocol
+    from thrift.server import TServer
+except ImportError as e:
+    print("1..0 # SKIP python3-thrift missing: %s" % e)
+    sys.exit(77)
+if not CLI or not os.access(CLI, os.X_OK):
+    print("1..0 # SKIP DYNTHRIFT_CLI not set or not executable")
+    sys.exit(77)
+if not shutil.which("thrift"):
+    print("1..0 # SKIP thrift compiler missing")
+    sys.exit(77)
+
+logging.disable(logging.CRITICAL)  # Apache's servers log every dropped client
+TMP = tempfile.mkdtemp(prefix="dynthrift-first-contact-")
+CHILDREN = []
+N = 0
+FAILED = 0
+
+
+def ok(cond, name, diag=None):
+    global N, FAILED
+    N += 1
+    if not cond:
+        FAILED += 1
+    print("%sok %d - %s" % ("" if cond else "not ", N, name))
+    if not cond and diag:
+        for line in str(diag).splitlines()[:30]:
+            print("# " + line)
+    sys.stdout.flush()
+    return cond
+
+
+def run(args, stdin=None, timeout=30, env=None):
+    t0 = time.time()
+    p = subprocess.run([CLI] + args, input=stdin, capture_output=True, text=True, env=env,
+                       timeout=min(timeout, max(1, DEADLINE - time.time())))
+    return p.returncode, p.stdout, p.stderr, time.time() - t0
+
+
+def apache_server(gen, transport, protocol):
+    """Apache's TSimpleServer for Bench in a daemon thread; returns the address."""
+    from bench.ttypes import BenchError, Payload
+
+    class Handler:
+        def ping(self):
+            pass
+
+        def add(self, a, b):
+            if a == 9:
+                raise ValueError("nine")  # Apache answers INTERNAL_ERROR
+            return a + b
+
+        def fire(self, n):
+            pass
+
+        def fail(self, code):
+            raise BenchError(code=code, message="failed with %d" % code)
+
+        def echo(self, p):
+            return p or Payload(request_id=0)
+
+    sock = TSocket.TServerSocket(host="127.0.0.1", port=0)
+    tf = (TTransport.TBufferedTransportFactory() if transport == "buffered"
+          else TTransport.TFramedTransportFactory())
+    pf = (TCompactProtocol.TCompactProtocolFactory() if protocol == "compact"
+          else TBinaryProtocol.TBinaryProtocolFactory())
+    srv = TServer.TSimpleServer(gen.Processor(Handler()), sock, tf, pf)
+    sock.listen()
+    port = sock.handle.getsockname()[1]
+    sock.listen = lambda: None  # serve() must not bind a second socket
+
+    def serve():
+        try:
+            srv.serve()
+        except Exception:
+            pass
+    threading.Thread(target=serve, daemon=True).start()
+    return "127.0.0.1:%d" % port
+
+
+def raw_server(reply):
+    """Reads whatever comes, answers `reply` bytes, keeps the socket open."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(16)
+    held = []
+
+    def serve():
+        while True:
+            try:
+                c, _ = ls.accept()
+                c.recv(65536)
+                c.sendall(reply)
+                held.append(c)
+            except OSError:
+                return
+    threading.Thread(target=serve, daemon=True).start()
+    return "127.0.0.1:%d" % ls.getsockname()[1]
+
+
+def main():
+    gen_dir = os.path.join(TMP, "gen")
+    os.makedirs(gen_dir)
+    subprocess.run(["thrift", "--gen", "py", "-out", gen_dir, BENCH], check=True, timeout=60,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sys.path.insert(0, gen_dir)
+    from bench import Bench as gen  # noqa: E402
+
+    # ---- the tutorial default: buffered binary, client framed ------------
+    buffered = apache_server(gen, "buffered", "binary")
+    rc, out, err, took = run(["call", BENCH, "Bench.add", "[1, 2]", "--addr", buffered])
+    ok(rc == 3 and out == "" and "try --buffered" in err and 4.0 <= took < 15,
+       "call (framed) vs Apache's buffered TSimpleServer: exit 3 after the 5 s default "
+       "deadline, hint --buffered (%.1f s)" % took, (rc, out, err))
+    rc, out, err, took = run(["call", BENCH, "Bench.add", "[1, 2]", "--addr", buffered,
+                              "--timeout", "300"])
+    ok(rc == 3 and took < 4 and "try --buffered" in err,
+       "call --timeout overrides the default deadline (%.1f s)" % took, (rc, err))
+    rc, out, err, took = run(["call", BENCH, "Bench.add", "[1, 2]", "--addr", buffered,
+                              "--buffered"])
+    ok(rc == 0 and json.loads(out) == 3, "call --buffered vs the buffered server", (rc, out, err))
+
+    # ---- framed server, buffered client: the server hangs up -------------
+    framed = apache_server(gen, "framed", "binary")
+    rc, out, err, took = run(["call", BENCH, "Bench.add", "[1, 2]", "--addr", framed,
+                              "--buffered", "--timeout", "3000"])
+    ok(rc == 3 and "try --framed" in err,
+       "call --buffered vs Apache's framed server: hint --framed", (rc, out, err))
+    compact = apache_server(gen, "buffered", "compact")
+    rc, out, err, took = run(["call", BENCH, "Bench.add", "[1, 2]", "--addr", compact,
+                              "--buffered", "--protocol", "compact"])
+    ok(rc == 0 and json.loads(out) == 3, "call --buffered --protocol compact vs Apache's",
+       (rc, out, err))
+
+    # ---- answers that are plainly another framing or protocol ------------
+    unframed_reply = bytes.fromhex("80010002" "00000003616464" "00000001" "0800000000000300")
+    addr = raw_server(unframed_reply)
+    rc, out, err, took = run(["call", BENCH, "Bench.add", "[1, 2]", "--addr", addr])
+    ok(rc == 3 and "buffered (unframed) transport" in err and "try --buffered" in err
+       and took < 4, "an unframed binary answer (80 01 ...) to a framed call is named",
+       (rc, err))
+    addr = raw_server(bytes.fromhex("0000000f") + unframed_reply[:15])
+    rc, out, err, took = run(["call", BENCH, "Bench.add", "[1, 2]", "--addr", addr,
+                              "--buffered"])
+    ok(rc == 3 and "framed transport" in err and "try --framed" in err and took < 4,
+       "a framed answer (00 00 xx xx 80 01) to a buffered call is named", (rc, err))
+    addr = raw_server(bytes.fromhex("8221000361646400"))
+    rc, out, err, took = run(["call", BENCH, "Bench.add", "[1, 2]", "--addr", addr])
+    ok(rc == 3 and "--protocol compact" in err and took < 4,
+       "a compact answer (82 ...) is named", (rc, err))
+    addr = raw_server(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+    for framing in ([], ["--buffered"]):
+        rc, out, err, took = run(["call", BENCH, "Bench.add", "[1, 2]", "--addr", addr]
+                                 + framing)
+        ok(rc == 3 and "speaks HTTP" in err and took < 4,
+           "an HTTP answer is recognized %s" % (framing or "(framed)"), (rc, err))
+
+    # ---- dynthrift serve --buffered vs a framed call ---------------------
+    errp = os.path.join(TMP, "serve.stderr")
+    with open(errp, "w") as errf:
+        srv = subprocess.Popen([CLI, "serve", PINGPONG, "PingPong", "--echo", "--buffered", "-v",
+                                "--addr", "127.0.0.1:0"], stdout=subprocess.DEVNULL,
+                               stderr=errf)
+    CHILDREN.append(srv)
+    port = None
+    end = time.time() + 10
+    while time.time() < end and not port:
+        with open(errp) as f:
+            for line in f:
+                if line.startswith("listening on "):
+                    port = int(line.strip().rsplit(":", 1)[1])
+        time.sleep(0.02)
+    rc, out, err, took = run(["call", PINGPONG, "PingPong.ping", "--addr",
+                              "127.0.0.1:%d" % (port or 1)])
+    ok(rc == 3 and "try --buffered" in err and took < 4,
+       "call (framed) vs serve --buffered: closed at once, hint --buffered", (rc, err))
+    srv.send_signal(signal.SIGTERM)
+    srv.wait(timeout=10)
+
+    # ---- TApplicationException printed once, with its type ---------------
+    # Apache's processor answers an unknown method with UNKNOWN_METHOD.
+    other = os.path.join(TMP, "other.thrift")
+    with open(other, "w") as f:
+        f.write("service Bench { void nosuch() }\n")
+    rc, out, err, took = run(["call", other, "Bench.nosuch", "--addr", framed])
+    ok(rc == 2 and err.count("TApplicationException") == 1 and "UNKNOWN_METHOD" in err
+       and "application exception UNKNOWN_METHOD" not in err,
+       "an application exception is printed once, with its type", (rc, err))
+
+    # ---- option and input mistakes ----------------------------------------
+    rc, out, err, _ = run(["call", BENCH, "Bench.ping", "--addr", framed, "--addr", buffered])
+    ok(rc == 64 and "--addr given twice" in err, "a repeated --addr is refused", (rc, err))
+    rc, out, err, _ = run(["call", BENCH, "Bench.ping", "--addr", "127.0.0.1:1,127.0.0.1:2"])
+    ok(rc == 64 and "one address" in err and "IPv6" not in err,
+       "--addr a:1,b:2 says one address, not IPv6", (rc, err))
+    rc, out, err, _ = run(["call", BENCH, "Bench.ping", "--addr", "127.0.0.1:99999"])
+    ok(rc == 64 and err.count("127.0.0.1:99999") == 1, "a bad port names the address once",
+       (rc, err))
+    rc, out, err, _ = run(["call", BENCH, "Bench", "--lines", "--addr", framed],
+                          stdin='{"a": 1, "b": 1}\n')
+    ans = json.loads(out) if out.strip() else {}
+    ok(rc == 65 and "did you mean" in ans.get("error", {}).get("message", ""),
+       "--lines: unknown envelope keys refused with a hint", (rc, out, err))
+    rc, out, err, _ = run(["call", BENCH, "Bench", "--lines", "--pretty", "--addr", framed],
+                          stdin='{"method": "ping"}\n')
+    ok(rc == 64 and "--pretty" in err, "--lines --pretty refused", (rc, err))
+
+
+    # ---- bench as wrk/ghz users expect -----------------------------------
+    rc, out, err, took = run(["bench", BENCH, "Bench.fire", "[1]", "--addr", framed,
+                              "-n", "2000", "--json"])
+    rep_ = json.loads(out) if out.strip() else {}
+    ok(rc == 0 and rep_.get("calls") == 2000 and rep_.get("successes") == 2000 and took < 10,
+       "bench -n on a oneway method: done when written, no reply awaited (%.1f s)" % took,
+       (rc, out, err))
+    rc, out, err, took = run(["bench", BENCH, "Bench.fire", "[1]", "--addr", framed,
+                              "-d", "0.5", "--json"])
+    rep_ = json.loads(out) if out.strip() else {}
+    ok(rc == 0 and rep_.get("successes", 0) > 100 and took < 5,
+       "bench -d on a oneway method: more than one call (%s)" % rep_.get("successes"),
+       (rc, out, err))
+    ok(out.count("\n") == 1, "bench --json: one line by default", out)
+    rc, out, err, _ = run(["bench", BENCH, "Bench.ping", "--addr", framed, "-n", "20",
+                           "--json", "--pretty"])
+    ok(rc == 0 and out.count("\n") > 10 and json.loads(out)["calls"] == 20,
+       "bench --json --pretty: indented", (rc, out, err))
+
+    rc, out, err, _ = run(["bench", BENCH, "Bench.fail", "[3]", "--addr", framed, "-n", "50",
+                           "--json"])
+    rep_ = json.loads(out) if out.strip() else {}
+    first = rep_.get("first_errors", {}).get("declared_exception", "")
+    ok(rc == 1 and rep_.get("successes") == 0 and rep_.get("latency_us", 0) is None
+       and "failed with 3" in first and "no call succeeded" in err,
+       "bench: nothing succeeded -> exit 1, latency null, first declared exception shown",
+       (rc, out, err))
+    rc, out, err, _ = run(["bench", BENCH, "Bench.add", "[9, 1]", "--addr", framed, "-n", "50"])
+    ok(rc == 1 and "latency     n/a" in out and "TApplicationException INTERNAL_ERROR" in out,
+       "bench text report: latency n/a, first application exception shown", (rc, out, err))
+    rc, out, err, _ = run(["bench", BENCH, "Bench.add", "[1, 2]", "--addr", framed, "-n", "200",
+                           "--fail-on-error"])
+    ok(rc == 0, "bench --fail-on-error: a clean run exits 0", (rc, out, err))
+    rc, out, err, _ = run(["bench", BENCH, "Bench.add", "[1, 2]", "--addr", framed, "-n", "200",
+                           "--max-p99", "0"])
+    ok(rc == 1 and "--max-p99" in err, "bench --max-p99 0: threshold exceeded -> exit 1",
+       (rc, out, err))
+    rc, out, err, _ = run(["bench", BENCH, "Bench.add", "[1, 2]", "--addr", framed, "-n", "200",
+                           "--latency"])
+    ok(rc == 0 and "latency distribution" in out and "99.99%" in out,
+       "bench --latency: the distribution", (rc, out, err))
+
+    # Ctrl-C: the report of what was measured so far.
+    p = subprocess.Popen([CLI, "bench", BENCH, "Bench.ping", "--addr", framed, "-d", "60",
+                          "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    CHILDREN.append(p)
+    time.sleep(1.0)
+    t0 = time.time()
+    p.send_signal(signal.SIGINT)
+    try:
+        out, err = p.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+    rep_ = json.loads(out) if out.strip() else {}
+    ok(p.returncode == 0 and rep_.get("interrupted") is True and rep_.get("successes", 0) > 0
+       and time.time() - t0 < 5, "bench: SIGINT stops the run and prints the report so far",
+       (p.returncode, out, err))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception:
+        import traceback
+        ok(False, "cli_first_contact.py ran to the end", traceback.format_exc())
+    finally:
+        for p in CHILDREN:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        shutil.rmtree(TMP, ignore_errors=True)
+    print("1..%d" % N)
+    sys.exit(1 if FAILED else 0)

@@ -1,0 +1,314 @@
+#!/usr/bin/python3
+"""`dynthrift serve` as an operator runs it (issue 10 items 5, 7, 11 and
+issue 11's serve points):
+
+- --max-connections N closes the connections beyond N; --idle-timeout MS
+  closes an idle connection;
+- -v prints ISO-8601 UTC times with milliseconds, and with --mock names
+  the methods without a fixture at start-up;
+- --exec: the handler runs in its own process group, so a handler started
+  by the shell (not exec'd) dies on stop; oneway calls beyond the
+  handler's 64 MiB queue are counted, logged and recorded; after an answer
+  line over 64 MiB the rest of that line is discarded, not parsed as a new
+  answer.
+
+Clients: Apache's Python client (python3-thrift), raw sockets, and
+`dynthrift bench` for the oneway flood.  TAP on stdout; exit 77 when a peer
+is missing.  Loopback only, port 0; every child stopped by its PID.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+CLI = os.environ.get("DYNTHRIFT_CLI")
+ROOT = os.environ.get("DYNTHRIFT_SOURCE_ROOT",
+                      os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+BENCH = os.path.join(ROOT, "idl-samples", "bench.thrift")
+PY = "/usr/bin/python3"
+
+try:
+    from thrift.transport import TSocket, TTransport
+    from thrift.protocol import TBinaryProtocol
+    from thrift.Thrift import TApplicationException
+except ImportError as e:
+    print("1..0 # SKIP python3-thrift missing: %s" % e)
+    sys.exit(77)
+if not CLI or not os.access(CLI, os.X_OK):
+    print("1..0 # SKIP DYNTHRIFT_CLI not set or not executable")
+    sys.exit(77)
+if not shutil.which("thrift"):
+    print("1..0 # SKIP thrift compiler missing")
+    sys.exit(77)
+
+TMP = tempfile.mkdtemp(prefix="dynthrift-serve-ops-")
+CHILDREN = []
+STRAY_PIDS = []  # handler processes a failed run might leave behind
+N = 0
+FAILED = 0
+
+
+def ok(cond, name, diag=None):
+    global N, FAILED
+    N += 1
+    if not cond:
+        FAILED += 1
+    print("%sok %d - %s" % ("" if cond else "not ", N, name))
+    if not cond and diag:
+        for line in str(diag).splitlines()[:30]:
+            print("# " + line)
+    sys.stdout.flush()
+    return cond
+
+
+class Serve:
+    def __init__(self, args, name):
+        self.err_path = os.path.join(TMP, name + ".stderr")
+        self.errf = open(self.err_path, "w")
+        self.proc = subprocess.Popen([CLI, "serve"] + args + ["--addr", "127.0.0.1:0"],
+                                     stdout=subprocess.DEVNULL, stderr=self.errf)
+        CHILDREN.append(self.proc)
+        self.port = None
+        end = time.time() + 10
+        while time.time() < end and self.proc.poll() is None and not self.port:
+            m = re.search(r"^listening on .*:(\d+)$", self.log(), re.M)
+            if m:
+                self.port = int(m.group(1))
+            time.sleep(0.02)
+        if not self.port:
+            raise RuntimeError("serve did not start: " + self.log())
+        self.addr = "127.0.0.1:%d" % self.port
+
+    def log(self):
+        with open(self.err_path) as f:
+            return f.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.errf.close()
+        return self.proc.returncode
+
+
+def closed_within(sock, seconds):
+    """True when the peer closes `sock` within `seconds` (EOF or reset)."""
+    sock.settimeout(seconds)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purpose.
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_for(pred, seconds):
+    end = time.time() + seconds
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return pred()
+
+
+def main():
+    gen_dir = os.path.join(TMP, "gen")
+    os.makedirs(gen_dir)
+    subprocess.run(["thrift", "--gen", "py", "-out", gen_dir, BENCH], check=True, timeout=60,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sys.path.insert(0, gen_dir)
+    from bench import Bench  # noqa: E402
+
+    def apache_client(port):
+        sock = TSocket.TSocket("127.0.0.1", port)
+        sock.setTimeout(10000)
+        trans = TTransport.TFramedTransport(sock)
+        trans.open()
+        return Bench.Client(TBinaryProtocol.TBinaryProtocol(trans)), trans
+
+    # ---- --max-connections, --idle-timeout, -v times ----------------------
+    fx = os.path.join(TMP, "fx.json")
+    with open(fx, "w") as f:
+        json.dump({"add": {"result": 5}}, f)
+    srv = Serve([BENCH, "Bench", "--mock", fx, "--max-connections", "1", "-v"], "maxconn")
+    try:
+        c1, t1 = apache_client(srv.port)
+        ok(c1.add(1, 2) == 5, "--max-connections 1: the first connection is served")
+        s2 = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+        ok(closed_within(s2, 5), "--max-connections 1: the second is closed at once")
+        s2.close()
+        ok(c1.add(1, 2) == 5, "--max-connections 1: the first still works")
+        t1.close()
+        ok(wait_for(lambda: "rejected" in srv.log(), 5), "serve -v logs the rejection",
+           srv.log())
+        log = srv.log()
+        ok(re.search(r"^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\] dynthrift serve: ", log, re.M)
+           and not re.search(r"^\[\d{9,}\.\d{3}\]", log, re.M),
+           "serve -v: ISO-8601 UTC times with milliseconds", log)
+        ok("ping has no fixture: answers the return type's default value" in log
+           and "fail has no fixture" in log and "add has no fixture" not in log,
+           "serve -v --mock: the methods without a fixture named at start-up", log)
+    finally:
+        srv.stop()
+
+    # A forced stop (second signal) cancels a held call: the server closed
+    # the connection, not the client.
+    with open(fx, "w") as f:
+        json.dump({"ping": {"result": None, "delay_ms": 20000}}, f)
+    srv = Serve([BENCH, "Bench", "--mock", fx, "-v"], "forced")
+    try:
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+        name = b"ping"
+        msg = b"\x80\x01\x00\x01" + len(name).to_bytes(4, "big") + name + \
+            (1).to_bytes(4, "big") + b"\x00"
+        s.sendall(len(msg).to_bytes(4, "big") + msg)
+        ok(wait_for(lambda: "connection 1" in srv.log(), 5), "held call sent")
+        time.sleep(0.2)
+        srv.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        srv.proc.send_signal(signal.SIGTERM)
+        srv.proc.wait(timeout=10)
+        s.close()
+    finally:
+        srv.stop()
+    log = srv.log()
+    ok("ping -> cancelled (the server closed the connection: stopping)" in log
+       and "the client closed" not in log,
+       "forced stop: a held call is logged as cancelled by the server", log)
+
+    srv = Serve([BENCH, "Bench", "--echo", "--idle-timeout", "300", "-v"], "idle")
+    try:
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+        t0 = time.time()
+        closed = closed_within(s, 5)
+        took = time.time() - t0
+        ok(closed and 0.2 <= took < 3, "--idle-timeout 300: an idle connection is closed "
+           "(%.2f s)" % took)
+        s.close()
+        ok(wait_for(lambda: "idle" in srv.log(), 3), "serve -v: closed (idle timeout)", srv.log())
+    finally:
+        srv.stop()
+    rc = subprocess.run([CLI, "serve", BENCH, "Bench", "--echo", "--addr", "127.0.0.1:0",
+                         "--max-connections", "0"], capture_output=True, text=True,
+                        timeout=30).returncode
+    ok(rc == 64, "--max-connections 0 is bad usage")
+
+    # ---- --exec: the handler's process group -----------------------------
+    pidfile = os.path.join(TMP, "handler.pid")
+    handler = os.path.join(TMP, "handler.py")
+    with open(handler, "w") as f:
+        f.write(r'''
+import json, os, sys, time
+with open(sys.argv[1], "w") as f:
+    f.write(str(os.getpid()))
+for line in sys.stdin:
+    call = json.loads(line)
+    if call.get("oneway"):
+        continue
+    args = call["args"]
+    if call["method"] == "add" and args.get("a") == 7:
+        # one answer line over 64 MiB, then its newline
+        sys.stdout.write('{"id": %d, "result": "' % call["id"] + "x" * (65 << 20) + '"}\n')
+    else:
+        sys.stdout.write(json.dumps({"id": call["id"], "result": args.get("a", 0) +
+                                     args.get("b", 0)}) + "\n")
+    sys.stdout.flush()
+# A handler that lingers after its input ends: only a signal stops it.
+time.sleep(120)
+''')
+    # "; true" keeps the shell from exec'ing python: the handler is the
+    # shell's child, as with any pipeline or wrapper script.
+    srv = Serve([BENCH, "Bench", "--exec", "%s %s %s; true" % (PY, handler, pidfile), "-v"],
+                "exec-pg")
+    hpid = None
+    try:
+        c, t = apache_client(srv.port)
+        ok(c.add(1, 2) == 3, "--exec handler answers")
+        hpid = int(open(pidfile).read())
+        STRAY_PIDS.append(hpid)
+        try:
+            c.add(7, 0)
+            ok(False, "an answer line over 64 MiB is refused")
+        except TApplicationException as e:
+            ok("too long" in str(e) or e.type == TApplicationException.INTERNAL_ERROR,
+               "an answer line over 64 MiB is refused", e)
+        ok(c.add(2, 3) == 5, "after the long line, the next answer is read as one")
+        log = srv.log()
+        ok("not an answer" not in log,
+           "the rest of the long line is discarded, not parsed as an answer",
+           log[-2000:])
+        t.close()
+    finally:
+        srv.stop()
+    ok(hpid is not None and wait_for(lambda: not pid_alive(hpid), 5),
+       "stop signals the handler's process group: the shell's child is gone too")
+
+    # ---- --exec: oneway calls beyond the queue ----------------------------
+    blob_idl = os.path.join(TMP, "blob.thrift")
+    with open(blob_idl, "w") as f:
+        f.write("service Blob { oneway void put(1: string blob) }\n")
+    rec = os.path.join(TMP, "record.jsonl")
+    # A handler that never reads its input: the queue fills.
+    srv = Serve([blob_idl, "Blob", "--exec", "sleep 60", "--record", rec], "exec-drop")
+    try:
+        args = json.dumps({"blob": "b" * (1 << 20)})
+        p = subprocess.run([CLI, "bench", blob_idl, "Blob.put", "-", "--addr", srv.addr,
+                            "-n", "100", "--json"], input=args, capture_output=True,
+                           text=True, timeout=60)
+        ok(p.returncode == 0, "bench: 100 oneway calls of 1 MiB sent", p.stderr)
+        ok(wait_for(lambda: "oneway call" in srv.log() and "dropped" in srv.log(), 5),
+           "oneway calls beyond the handler's queue are logged", srv.log())
+        logged = srv.log().count("dropped")
+        ok(logged <= 2, "the drop log is rate-limited (%d lines)" % logged, srv.log())
+    finally:
+        srv.stop()
+    log = srv.log()
+    m = re.search(r"(\d+) oneway calls dropped in all", log)
+    with open(rec) as f:
+        recorded = [json.loads(line) for line in f if line.strip()]
+    dropped = [r for r in recorded if r.get("dropped")]
+    ok(m and int(m.group(1)) > 0 and int(m.group(1)) == len(dropped),
+       "dropped oneway calls counted at stop and --record'ed (%s, %d recorded)"
+       % (m.group(1) if m else None, len(dropped)), log)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception:
+        import traceback
+        ok(False, "cli_serve_ops.py ran to the end", traceback.format_exc())
+    finally:
+        for p in CHILDREN:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        for pid in STRAY_PIDS:
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(TMP, ignore_errors=True)
+    print("1..%d" % N)
+    sys.exit(1 if FAILED else 0)

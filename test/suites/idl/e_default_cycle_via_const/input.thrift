@@ -1,0 +1,4 @@
+const S EMPTY = {}
+struct S {
+  1: optional S s = EMPTY
+}

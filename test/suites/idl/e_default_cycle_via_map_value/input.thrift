@@ -1,0 +1,3 @@
+struct Node {
+  1: map<string, Node> next = {"a": {}}
+}

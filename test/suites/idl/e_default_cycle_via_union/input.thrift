@@ -1,0 +1,7 @@
+union U {
+  1: S s
+  2: i32 i
+}
+struct S {
+  1: U u = {"s": {}}
+}

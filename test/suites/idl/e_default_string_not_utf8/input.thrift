@@ -1,0 +1,4 @@
+typedef string Name
+struct S {
+  1: Name n = "cafÃ"
+}
