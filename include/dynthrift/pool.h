@@ -272,7 +272,8 @@ THRIFT_API thrift_status_t thrift_cluster_route_by_key(thrift_cluster_t *cluster
 THRIFT_API void thrift_cluster_set_hash_scheme(thrift_cluster_t *cluster, thrift_hash_scheme_t scheme);
 /* Virtual points per server on the ring (default 160, 1..4096). */
 THRIFT_API void thrift_cluster_set_ring_points(thrift_cluster_t *cluster, unsigned points);
-/* Default THRIFT_BALANCE_ROUND_ROBIN. */
+/* Default THRIFT_BALANCE_ROUND_ROBIN (starting at a random server, so that
+ * many short-lived clients spread too). */
 THRIFT_API void thrift_cluster_set_balance(thrift_cluster_t *cluster, thrift_balance_t balance);
 /* Marks `method` idempotent: a call that fails for a server reason
  * (connection lost, connect failure, timeout) is retried on the next server,

@@ -498,6 +498,9 @@ static thrift_cluster_t *cluster_alloc(struct ev_loop *loop, thrift_schema_t *sc
     cl->scheme = THRIFT_HASH_CONSISTENT;
     cl->balance = THRIFT_BALANCE_ROUND_ROBIN;
     cl->rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)cl ^ thrift__now_us();
+    // Round-robin starts at a random server: short-lived clients (one CLI
+    // call each) would otherwise all pick the first one.
+    cl->rr = (size_t)rng_next(cl);
     cl->retries = 2;
     cl->backoff_initial_ms = 1000;
     cl->backoff_max_ms = 30000;

@@ -7,13 +7,14 @@ free loopback port, a temporary data directory, -Xmx128m) and, around it:
 (python3-thriftpy) server on 127.0.0.4 that kazoo registers as an ALIVE
 member, and one on 127.0.0.5 that kazoo registers as DEAD; and zk_stream, a
 dynthrift cluster that follows the set and keeps 16 pipelined calls in
-flight.  While the stream runs: a server joins, one is stopped with SIGTERM
+flight (test/zk/zk_stream.c).  While the stream runs: a server joins, one is stopped with SIGTERM
 (its member must go at once), one is killed with SIGKILL (its member must go
 at session expiry, not before), ZooKeeper is stopped and restarted, a
 server joins after the restart, and kazoo deletes the thriftpy member
 (the time until the cluster stops routing to it is reported).  Every call
-must be answered; the DEAD member must never be called.  Then calls/s of a
-3-server set against a 1-server set.
+must be answered; the DEAD member must never be called.  Then the CLI on a
+ServerSet: `call --addr zk://... --all` and `bench --addr zk://...` on a
+1-server and a 3-server set (calls/s of each).
 
 Every process is started here and stopped by its own PID.  Prints TAP; exits
 77 (skip) when java, ZooKeeper, kazoo or thriftpy is missing."""
@@ -348,17 +349,27 @@ def main():
     rates = {}
     for n in (1, 3):
         one_url = "zk://%s/dynthrift/bench%d" % (hosts, n)
-        servers = [serve("127.0.0.%d" % (10 + i), one_url)[0] for i in range(n)]
-        st, _ = stream(one_url, 2, n)
-        r = finish(st)
-        rates[n] = r["calls_per_s"]
-        check(r["failed"] == 0 and len(r["per_server"]) == n,
-              "%d-server set: %.0f calls/s over %d servers" % (n, r["calls_per_s"],
-                                                              len(r["per_server"])))
-        for p in servers:
+        started = [serve("127.0.0.%d" % (10 + i), one_url) for i in range(n)]
+        addrs = sorted(x[2] for x in started)
+        r = subprocess.run([CLI, "call", IDL, "PingPong.ping", "--buffered", "--addr", one_url,
+                            "--all"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=30)
+        got = json.loads(r.stdout) if r.returncode == 0 else []
+        check(sorted(x.get("server") for x in got) == addrs and all("result" in x for x in got),
+              "call --addr zk://... --all: one result per announced server (%d)" % n)
+        r = subprocess.run([CLI, "bench", IDL, "PingPong.ping", "--buffered", "--addr", one_url,
+                            "-d", "2", "-p", "16", "--json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+        rep = json.loads(r.stdout) if r.returncode == 0 else {"servers": [], "total": {}}
+        rates[n] = rep["total"].get("calls_per_s", 0)
+        check(r.returncode == 0 and sorted(x["server"] for x in rep["servers"]) == addrs
+              and rep["total"].get("errors") == 0,
+              "bench --addr zk://... on %d server(s): %.0f calls/s, per server %s"
+              % (n, rates[n], [round(x["calls_per_s"]) for x in rep["servers"]]))
+        for p, _, _, _ in started:
             p.send_signal(signal.SIGTERM)
             p.wait(timeout=10)
-    diag("calls/s, 16 pipelined calls, echo servers: 1 server %.0f, 3 servers %.0f (x%.2f)"
+    diag("bench -p 16 -d 2, echo servers: 1 server %.0f calls/s, 3 servers %.0f calls/s (x%.2f)"
          % (rates[1], rates[3], rates[3] / max(rates[1], 1)))
     zk.stop()
 
