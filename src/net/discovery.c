@@ -114,6 +114,7 @@ typedef struct zk_event {
     char *data; /* ZE_DATA: NULL when the node has no data */
     size_t len;
     char *member; /* ZE_DATA: the member the read was for */
+    uint64_t queued_us; /* when ZooKeeper's thread handed it over */
 } zk_event_t;
 
 typedef struct zk_session zk_session_t;
@@ -187,6 +188,7 @@ static zk_event_t *event_new(zk_kind_t kind, unsigned gen) {
     if (e) {
         e->kind = kind;
         e->gen = gen;
+        e->queued_us = thrift__now_us();
     }
     return e;
 }
@@ -500,6 +502,7 @@ struct thrift_serverset {
     bool listed;
     thrift_serverset_change_cb cb;
     void *ud;
+    uint64_t last_watch_to_removal_us; /* for tests and figures */
 };
 
 static member_t *ss_find(thrift_serverset_t *ss, const char *name, size_t *index) {
@@ -679,8 +682,10 @@ static void ss_event(zk_session_t *zs, const zk_event_t *e) {
         size_t i;
         if (!name || !ss_find(ss, name, &i))
             break;
-        if (e->type == ZOO_DELETED_EVENT)
+        if (e->type == ZOO_DELETED_EVENT) {
             ss_drop(ss, i); // at once: the listing's child event follows
+            ss->last_watch_to_removal_us = thrift__now_us() - e->queued_us;
+        }
         else if (e->type == ZOO_CHANGED_EVENT)
             ss_read(ss, name);
         break;
@@ -913,7 +918,16 @@ bool thrift__announcement_session(const thrift_announcement_t *a, int64_t *id, c
     return a && session_of(&a->zs, id, passwd);
 }
 
+uint64_t thrift__serverset_watch_to_removal_us(const thrift_serverset_t *ss) {
+    return ss ? ss->last_watch_to_removal_us : 0;
+}
+
 #else /* no ZooKeeper client at build time */
+
+uint64_t thrift__serverset_watch_to_removal_us(const thrift_serverset_t *ss) {
+    (void)ss;
+    return 0;
+}
 
 bool thrift__serverset_session(const thrift_serverset_t *ss, int64_t *id, char passwd[16]) {
     (void)ss;

@@ -56,5 +56,9 @@ bool thrift__response_is_server_failure(const thrift_response_t *r);
  * False when there is no session (or no ZooKeeper support). */
 bool thrift__serverset_session(const thrift_serverset_t *ss, int64_t *id, char passwd[16]);
 bool thrift__announcement_session(const thrift_announcement_t *a, int64_t *id, char passwd[16]);
+/* For tests and figures: from the moment ZooKeeper's thread delivered the
+ * last member deletion watch to its server leaving the ring (the hand-off to
+ * the loop thread and the removal), in microseconds; 0 before any. */
+uint64_t thrift__serverset_watch_to_removal_us(const thrift_serverset_t *ss);
 
 #endif
