@@ -496,6 +496,38 @@ static void test_session_expiry(void) {
     CHECK(wait_count(2, 5), "watches are set again: a deletion is still seen");
 }
 
+/* "#name" picks the additional endpoint `name`; members without it are
+ * skipped; IPv6 hosts get brackets. */
+static thrift_cluster_t *ep_cl;
+static bool ep_one(void) { return thrift_cluster_server_count(ep_cl) == 1; }
+
+static void test_named_endpoint(void) {
+    size_t before = thrift_cluster_server_count(cl); // the main cluster sees it too
+    char data[300], path[256];
+    snprintf(data, sizeof data,
+             "{\"serviceEndpoint\":{\"host\":\"127.0.0.9\",\"port\":1},"
+             "\"additionalEndpoints\":{\"thrift\":{\"host\":\"::1\",\"port\":4242},"
+             "\"http\":{\"host\":\"127.0.0.9\",\"port\":80}},\"status\":\"ALIVE\"}");
+    int rc = zoo_create(zk, "/services/calc/member_", data, (int)strlen(data), &ZOO_OPEN_ACL_UNSAFE,
+                        ZOO_EPHEMERAL_SEQUENTIAL, path, sizeof path);
+    char url[256];
+    snprintf(url, sizeof url, "zk://%s/services/calc#thrift", zk_hosts);
+    ep_cl = thrift_cluster_new(loop, schema, "Calc", NULL, NULL, NULL);
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift_serverset_t *s = thrift_serverset_follow(ep_cl, url, 2000, &err);
+    bool read = s && thrift_serverset_wait(s, 10000, &err) == THRIFT_OK && spin_until(ep_one, 2);
+    CHECK(rc == ZOK && read && thrift_cluster_get_server(ep_cl, "[::1]:4242") &&
+              thrift_cluster_server_count(ep_cl) == 1,
+          "#thrift: only the member with that additional endpoint, as [::1]:4242 (%zu servers)",
+          thrift_cluster_server_count(ep_cl));
+    thrift_serverset_free(s);
+    thrift_cluster_free(ep_cl);
+    bool took = wait_count(before + 1, 5) && thrift_cluster_get_server(cl, "127.0.0.9:1");
+    zoo_delete(zk, path, -1);
+    CHECK(took && wait_count(before, 5), "the main cluster (no #) took its serviceEndpoint, and let go");
+}
+
 static bool ss_disconnected(void) { return !thrift_serverset_is_connected(ss); }
 static bool ss_connected(void) { return thrift_serverset_is_connected(ss); }
 
@@ -543,6 +575,7 @@ int main(void) {
     test_in_flight();
     test_kill_member_by_hand();
     test_session_expiry();
+    test_named_endpoint();
     test_zookeeper_restart(url);
 
     for (int i = 0; i < 5; i++)
