@@ -411,6 +411,14 @@ THRIFT_API const char *thrift_announcement_path(const thrift_announcement_t *a);
  * stop routing here; call it before stopping the server's listeners.
  * NULL-safe. */
 THRIFT_API void thrift_announcement_free(thrift_announcement_t *a);
+/* The same, owned by a server: announces `srv` (which must listen on TCP
+ * already; its first listener's port) as `host`, on the server's loop, and
+ * withdraws the member first thing in thrift_rpc_server_stop or
+ * thrift_rpc_server_free, before the listeners close.  Calling it again
+ * replaces the announcement.  Loop thread. */
+THRIFT_API thrift_status_t thrift_rpc_server_announce(thrift_rpc_server_t *srv, const char *url,
+                                                      const char *host, uint32_t session_timeout_ms,
+                                                      thrift_error_t *err);
 
 #ifdef __cplusplus
 }

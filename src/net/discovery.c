@@ -901,6 +901,24 @@ void thrift_announcement_free(thrift_announcement_t *a) {
     free(a);
 }
 
+static void announcement_stop_hook(void *ud) { thrift_announcement_free(ud); }
+
+thrift_status_t thrift_rpc_server_announce(thrift_rpc_server_t *srv, const char *url,
+                                           const char *host, uint32_t session_timeout_ms,
+                                           thrift_error_t *err) {
+    if (!srv)
+        return thrift__error_set(err, THRIFT_MISUSE, "no server");
+    int port = thrift_rpc_server_port(srv);
+    if (port <= 0)
+        return thrift__error_set(err, THRIFT_MISUSE, "announce: the server listens on no TCP port yet");
+    thrift_announcement_t *a =
+        thrift_announce(thrift__rpc_server_loop(srv), url, host, port, session_timeout_ms, err);
+    if (!a)
+        return err && err->code ? err->code : THRIFT_INVALID;
+    thrift__rpc_server_set_stop_hook(srv, announcement_stop_hook, a);
+    return THRIFT_OK;
+}
+
 static bool session_of(const zk_session_t *zs, int64_t *id, char passwd[16]) {
     const clientid_t *c = zs->zh ? zoo_client_id(zs->zh) : NULL;
     if (!c || !c->client_id)
@@ -1003,5 +1021,15 @@ const char *thrift_announcement_path(const thrift_announcement_t *a) {
     return NULL;
 }
 void thrift_announcement_free(thrift_announcement_t *a) { (void)a; }
+thrift_status_t thrift_rpc_server_announce(thrift_rpc_server_t *srv, const char *url,
+                                           const char *host, uint32_t session_timeout_ms,
+                                           thrift_error_t *err) {
+    (void)srv;
+    (void)url;
+    (void)host;
+    (void)session_timeout_ms;
+    unsupported(err);
+    return THRIFT_UNSUPPORTED;
+}
 
 #endif

@@ -528,6 +528,28 @@ static void test_named_endpoint(void) {
     CHECK(took && wait_count(before, 5), "the main cluster (no #) took its serviceEndpoint, and let go");
 }
 
+/* Whether a member's data names `port` (read with the test's own client). */
+static bool has_member_with_port(int port) {
+    struct String_vector kids;
+    memset(&kids, 0, sizeof kids);
+    if (zoo_get_children(zk, "/services/calc", 0, &kids) != ZOK)
+        return false;
+    char want[32];
+    snprintf(want, sizeof want, "\"port\":%d}", port);
+    bool found = false;
+    for (int i = 0; i < kids.count && !found; i++) {
+        char path[300], buf[1024];
+        int len = sizeof buf - 1;
+        snprintf(path, sizeof path, "/services/calc/%s", kids.data[i]);
+        if (zoo_get(zk, path, 0, buf, &len, NULL) == ZOK && len > 0) {
+            buf[len] = 0;
+            found = strstr(buf, want) != NULL;
+        }
+    }
+    deallocate_String_vector(&kids);
+    return found;
+}
+
 static bool ss_disconnected(void) { return !thrift_serverset_is_connected(ss); }
 static bool ss_connected(void) { return thrift_serverset_is_connected(ss); }
 
@@ -544,10 +566,18 @@ static void test_zookeeper_restart(const char *url) {
     CHECK(up && zk && spin_until(ss_connected, 15), "ZooKeeper restarted on the same port and data");
     ann[4] = NULL;
     start_server(4);
-    ann[4] = announce(4, url);
-    CHECK(wait_count(3, 10) && thrift_cluster_get_server(cl, addrs[4]),
-          "after the restart a new member is seen");
+    // This one through the server's own API: withdrawn by its stop.
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift_status_t st = thrift_rpc_server_announce(servers[4], url, "127.0.0.6", 2000, &err);
+    CHECK(st == THRIFT_OK && wait_count(3, 10) && thrift_cluster_get_server(cl, addrs[4]),
+          "after the restart a new member is seen (announced by thrift_rpc_server_announce) %s",
+          err.text);
+    CHECK(has_member_with_port(thrift_rpc_server_port(servers[4])), "its member is in ZooKeeper");
     CHECK(ping_all(30) == 30, "and every call is answered");
+    thrift_rpc_server_stop(servers[4], NULL, NULL);
+    CHECK(!has_member_with_port(thrift_rpc_server_port(servers[4])) && wait_count(2, 5),
+          "thrift_rpc_server_stop deleted the member before returning; the cluster let go");
 }
 
 int main(void) {
