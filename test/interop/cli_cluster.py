@@ -173,6 +173,13 @@ def main():
     check(rc == 0 and all(s in out for s in servers) and "total" in out,
           "bench's text report has a line per server and the total")
 
+    extra = '{"a": 1, "b": 2, "c": 3}'
+    rc1, _, err1 = cli("call", IDL, "PingPong.add", extra, "--buffered", "--addr", lst)
+    rc2, out2, _ = cli("call", IDL, "PingPong.add", extra, "--buffered", "--addr", lst, "--all",
+                       "--ignore-unknown")
+    check(rc1 == 65 and "'c'" in err1 and rc2 == 0 and len(json.loads(out2)) == 3,
+          "an unknown argument is refused (65) unless --ignore-unknown")
+
     # A stopped server: --all reports its error, the others answer.
     b.send_signal(signal.SIGTERM)
     b.wait(timeout=10)
