@@ -147,9 +147,11 @@ class Lines:
                 self.cond.wait(left)
 
 
-def serve(host, url):
+def serve(host, url, session_ms=4000):
+    # A session long enough to outlive the ZooKeeper restart below (4 s);
+    # the server killed with SIGKILL gets 1 s, so its expiry is quick.
     p = subprocess.Popen([CLI, "serve", IDL, "PingPong", "--addr", host + ":0", "--echo",
-                          "--buffered", "--announce", url, "--announce-session-ms", "1000",
+                          "--buffered", "--announce", url, "--announce-session-ms", str(session_ms),
                           "--announce-grace-ms", "300"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     procs.append(p)
@@ -195,7 +197,7 @@ def instance(host, port, status):
 
 def stream(url, seconds, servers):
     p = subprocess.Popen([STREAM, url, IDL, "PingPong", "ping", str(seconds), "--depth", "16",
-                          "--buffered", "--idempotent", "--session-ms", "2000",
+                          "--buffered", "--idempotent", "--session-ms", "4000",
                           "--servers", str(servers)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     procs.append(p)
@@ -227,7 +229,7 @@ def main():
 
     # -- members dynthrift writes ---------------------------------------------------
     a, a_node, a_addr, a_log = serve("127.0.0.2", url)
-    b, b_node, b_addr, b_log = serve("127.0.0.3", url)
+    b, b_node, b_addr, b_log = serve("127.0.0.3", url, session_ms=1000)
     data, stat = zk.get(a_node)
     inst = json.loads(data.decode())
     ep = inst.get("serviceEndpoint", {})
