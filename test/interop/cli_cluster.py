@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 
 SRC = os.environ.get("DYNTHRIFT_SOURCE_ROOT",
                      os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -149,6 +150,32 @@ def main():
         s = json.loads(x)["server"]
         by[s] = by.get(s, 0) + 1
     check(sorted(by.values()) == [10, 10, 10], "round-robin spreads 30 calls 10/10/10 (%s)" % by)
+
+    # --lines streams: an answer comes before stdin is closed.
+    p = subprocess.Popen([CLI, "call", IDL, "PingPong", "--buffered", "--lines", "--addr", lst],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    procs.append(p)
+    p.stdin.write('{"method": "ping"}\n')
+    p.stdin.flush()
+    box = []
+    t = threading.Thread(target=lambda: box.append(p.stdout.readline()), daemon=True)
+    t.start()
+    t.join(10)
+    first = box[0] if box else ""
+    p.stdin.write('{"method": "ping"}\n')
+    p.stdin.close()
+    rest = p.stdout.read()
+    p.wait(timeout=10)
+    check(first.startswith('{"server"') and rest.count("server") == 1 and p.returncode == 0,
+          "--lines answers each line as it comes, before stdin ends")
+    path = os.path.join(tmp, "calls.jsonl")
+    with open(path, "w") as f:
+        f.write(lines + '{"method": "ping"}')  # the last line without its newline
+    with open(path) as f:
+        r = subprocess.run([CLI, "call", IDL, "PingPong", "--buffered", "--lines", "--addr", lst],
+                           stdin=f, stdout=subprocess.PIPE, text=True, timeout=60)
+    check(r.returncode == 0 and len(r.stdout.splitlines()) == 31,
+          "--lines from a regular file, last line unterminated: 31 answers")
 
     add_lines = "".join('{"method": "add", "args": {"a": %d, "b": 1}}\n' % (i % 10)
                         for i in range(40))

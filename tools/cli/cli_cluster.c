@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "cli_cluster.h"
@@ -15,7 +18,6 @@
 
 #define MAX_SERVERS 256
 #define ZK_WAIT_MS 10000
-#define MAX_LINES_INPUT (256u << 20)
 
 static const char cluster_usage[] =
     "Several servers (call and bench):\n"
@@ -454,8 +456,11 @@ static void all_cb(thrift_cluster_t *cl, const thrift_responses_t *rs, void *ud)
     s->done = true;
 }
 
-/* --lines over the cluster: stdin is read first, then its calls run with
- * up to --pipeline in flight; answers print in input order. */
+/* --lines over the cluster: lines are read from stdin as they come (an
+ * ev_io, or an ev_idle for a regular file, which is always readable), sent
+ * with up to --pipeline in flight; answers print in input order. */
+#define MAX_LINE (64u << 20)
+
 typedef struct line_call {
     json_t *answer;
     int code;
@@ -464,8 +469,13 @@ typedef struct line_call {
 
 typedef struct lines_run {
     run_t *r;
-    line_call_t *calls;
-    size_t n, next_send, next_print, inflight;
+    line_call_t *calls; /* one per line read, by line number */
+    size_t n, cap, next_print, inflight;
+    char *buf; /* bytes read, not yet a whole line */
+    size_t len, bufcap;
+    bool eof, regular;
+    ev_io io;
+    ev_idle idle;
     int code;
 } lines_run_t;
 
@@ -473,6 +483,8 @@ typedef struct line_ud {
     lines_run_t *lr;
     size_t index;
 } line_ud_t;
+
+static void lines_pump(lines_run_t *lr);
 
 static void line_done(lines_run_t *lr, size_t i, json_t *answer, int code) {
     lr->calls[i].answer = answer;
@@ -492,21 +504,30 @@ static void line_done(lines_run_t *lr, size_t i, json_t *answer, int code) {
 static void line_cb(thrift_cluster_t *cl, thrift_response_t *resp, void *ud) {
     (void)cl;
     line_ud_t *u = ud;
+    lines_run_t *lr = u->lr;
     int code;
     json_t *a = response_json(resp, true, &code);
-    u->lr->inflight--;
-    line_done(u->lr, u->index, a, code);
+    lr->inflight--;
+    line_done(lr, u->index, a, code);
     free(u);
+    lines_pump(lr);
 }
 
-static void line_send(lines_run_t *lr, size_t i, json_t *j) {
+/* Sends line `i` (its text); a line that cannot be sent is answered with
+ * its error at once. */
+static void line_send(lines_run_t *lr, size_t i, const char *text, size_t len) {
     run_t *r = lr->r;
     char msg[700];
+    json_error_t jerr;
+    json_t *j = json_loadb(text, len, JSON_ALLOW_NUL, &jerr);
     const char *method = json_string_value(json_object_get(j, "method"));
     const thrift_function_def_t *fn = method ? thrift_service_def_find_function(r->svc, method) : r->fn;
     thrift_error_t err;
     thrift_error_clear(&err);
-    if (!fn) {
+    if (!json_is_object(j)) {
+        snprintf(msg, sizeof msg, "<stdin>:%zu: expected an object {\"method\": ..., \"args\": ...}",
+                 i + 1);
+    } else if (!fn) {
         if (method)
             snprintf(msg, sizeof msg, "<stdin>:%zu: service %s has no method '%.200s'", i + 1,
                      thrift_service_def_name(r->svc), method);
@@ -525,6 +546,7 @@ static void line_send(lines_run_t *lr, size_t i, json_t *j) {
         thrift_arena_free(arena);
         if (cs == THRIFT_OK) {
             lr->inflight++;
+            json_decref(j);
             return;
         }
         free(u);
@@ -532,78 +554,128 @@ static void line_send(lines_run_t *lr, size_t i, json_t *j) {
         thrift_error_render(&err, false, buf, sizeof buf);
         snprintf(msg, sizeof msg, "<stdin>:%zu: %s", i + 1, buf);
     }
+    json_decref(j);
     fprintf(stderr, "dynthrift call: %s\n", msg);
     json_t *o = json_object();
     json_object_set_new(o, "error", cli_error_json("bad_input", NULL, msg));
     line_done(lr, i, o, CLI_EXIT_DATA);
 }
 
-static int run_lines(run_t *r) {
-    thrift_error_t err;
-    thrift_error_clear(&err);
-    size_t len = 0;
-    char *text = cli_read_file("-", MAX_LINES_INPUT, &len, &err);
-    if (!text) {
-        fprintf(stderr, "dynthrift call: ");
-        cli_print_error(stderr, &err);
-        return CLI_EXIT_DATA;
-    }
-    // Split into lines; blank lines are not calls.
-    json_t **inputs = NULL;
-    size_t n = 0, cap = 0;
-    int code = 0;
-    for (char *p = text, *end = text + len; p < end && !code;) {
-        char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+/* Sends the whole lines buffered, while the window allows. */
+static void lines_drain(lines_run_t *lr) {
+    size_t start = 0;
+    while (lr->inflight < lr->r->o->pipeline) {
+        char *nl = lr->len > start ? memchr(lr->buf + start, '\n', lr->len - start) : NULL;
+        size_t l = nl ? (size_t)(nl - (lr->buf + start)) : lr->len - start;
+        if (!nl && !(lr->eof && l))
+            break; // a partial line: wait for the rest
+        const char *p = lr->buf + start;
+        start += l + (nl ? 1 : 0);
         size_t k = 0;
         while (k < l && (p[k] == ' ' || p[k] == '\t' || p[k] == '\r'))
             k++;
-        if (k < l) {
-            json_error_t jerr;
-            json_t *j = json_loadb(p, l, JSON_ALLOW_NUL, &jerr);
-            if (!json_is_object(j)) {
-                fprintf(stderr, "dynthrift call: <stdin>:%zu: expected an object {\"method\": ..., \"args\": ...}\n",
-                        n + 1);
-                json_decref(j);
-                code = CLI_EXIT_DATA;
+        if (k == l)
+            continue; // blank lines are not calls
+        if (lr->n == lr->cap) {
+            size_t ncap = lr->cap ? lr->cap * 2 : 256;
+            line_call_t *nc = realloc(lr->calls, ncap * sizeof *nc);
+            if (!nc) {
+                lr->code = CLI_EXIT_SOFTWARE;
+                lr->eof = true;
                 break;
             }
-            if (n == cap) {
-                size_t ncap = cap ? cap * 2 : 64;
-                json_t **ni = realloc(inputs, ncap * sizeof *ni);
-                if (!ni) {
-                    json_decref(j);
-                    code = CLI_EXIT_SOFTWARE;
-                    break;
-                }
-                inputs = ni;
-                cap = ncap;
-            }
-            inputs[n++] = j;
+            lr->calls = nc;
+            lr->cap = ncap;
         }
-        p += l + 1;
+        size_t i = lr->n++;
+        memset(&lr->calls[i], 0, sizeof lr->calls[i]);
+        line_send(lr, i, p, l);
     }
-    free(text);
+    memmove(lr->buf, lr->buf + start, lr->len - start);
+    lr->len -= start;
+}
+
+static void lines_read(lines_run_t *lr) {
+    if (lr->len == lr->bufcap) {
+        if (lr->bufcap >= MAX_LINE) {
+            fprintf(stderr, "dynthrift call: <stdin>: a line longer than %u bytes\n", MAX_LINE);
+            lr->code = CLI_EXIT_DATA;
+            lr->eof = true;
+            lr->len = 0;
+            return;
+        }
+        size_t ncap = lr->bufcap ? lr->bufcap * 2 : 65536;
+        char *nb = realloc(lr->buf, ncap);
+        if (!nb) {
+            lr->code = CLI_EXIT_SOFTWARE;
+            lr->eof = true;
+            return;
+        }
+        lr->buf = nb;
+        lr->bufcap = ncap;
+    }
+    ssize_t got = read(0, lr->buf + lr->len, lr->bufcap - lr->len);
+    if (got > 0)
+        lr->len += (size_t)got;
+    else if (got == 0 || (errno != EINTR && errno != EAGAIN))
+        lr->eof = true;
+}
+
+/* Reads when the window has room and stdin has more; stops watching it
+ * otherwise. */
+static void lines_pump(lines_run_t *lr) {
+    lines_drain(lr);
+    bool want = !lr->eof && lr->inflight < lr->r->o->pipeline;
+    if (lr->regular) {
+        if (want && !ev_is_active(&lr->idle))
+            ev_idle_start(lr->r->loop, &lr->idle);
+        else if (!want)
+            ev_idle_stop(lr->r->loop, &lr->idle);
+    } else {
+        if (want && !ev_is_active(&lr->io))
+            ev_io_start(lr->r->loop, &lr->io);
+        else if (!want)
+            ev_io_stop(lr->r->loop, &lr->io);
+    }
+}
+
+static void lines_io_cb(struct ev_loop *loop, ev_io *w, int revents) {
+    (void)loop;
+    (void)revents;
+    lines_run_t *lr = w->data;
+    lines_read(lr);
+    lines_pump(lr);
+}
+
+static void lines_idle_cb(struct ev_loop *loop, ev_idle *w, int revents) {
+    (void)loop;
+    (void)revents;
+    lines_run_t *lr = w->data;
+    lines_read(lr);
+    lines_pump(lr);
+}
+
+static int run_lines(run_t *r) {
     lines_run_t lr;
     memset(&lr, 0, sizeof lr);
     lr.r = r;
-    lr.n = n;
-    lr.calls = n ? calloc(n, sizeof *lr.calls) : NULL;
-    if (!code && n && !lr.calls)
-        code = CLI_EXIT_SOFTWARE;
-    while (!code && lr.next_print < n) {
-        while (lr.next_send < n && lr.inflight < r->o->pipeline) {
-            size_t i = lr.next_send++;
-            line_send(&lr, i, inputs[i]);
-        }
-        if (lr.next_print < n)
-            ev_run(r->loop, EVRUN_ONCE);
-    }
-    for (size_t i = 0; i < n; i++)
-        json_decref(inputs[i]);
-    free(inputs);
+    struct stat sb;
+    lr.regular = fstat(0, &sb) == 0 && S_ISREG(sb.st_mode);
+    ev_io_init(&lr.io, lines_io_cb, 0, EV_READ);
+    lr.io.data = &lr;
+    ev_idle_init(&lr.idle, lines_idle_cb);
+    lr.idle.data = &lr;
+    lines_pump(&lr);
+    while (!lr.eof || lr.inflight || lr.len)
+        if (!ev_run(r->loop, EVRUN_ONCE) && lr.eof && !lr.inflight)
+            break;
+    ev_io_stop(r->loop, &lr.io);
+    ev_idle_stop(r->loop, &lr.idle);
+    for (size_t i = lr.next_print; i < lr.n; i++)
+        json_decref(lr.calls[i].answer);
     free(lr.calls);
-    return code ? code : lr.code;
+    free(lr.buf);
+    return lr.code;
 }
 
 int cli_cluster_call(int argc, char **argv) {
