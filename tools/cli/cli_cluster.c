@@ -591,8 +591,10 @@ static void lines_drain(lines_run_t *lr) {
         memset(&lr->calls[i], 0, sizeof lr->calls[i]);
         line_send(lr, i, p, l);
     }
-    memmove(lr->buf, lr->buf + start, lr->len - start);
-    lr->len -= start;
+    if (start) { // (no buffer before the first read)
+        memmove(lr->buf, lr->buf + start, lr->len - start);
+        lr->len -= start;
+    }
 }
 
 static void lines_read(lines_run_t *lr) {
