@@ -232,6 +232,7 @@ def main():
         check(rc == 64 and "dynthrift call" in err, "%s is a usage error (64)" % what)
 
 
+signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))  # clean up on a timeout
 try:
     main()
 finally:

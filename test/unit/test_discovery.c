@@ -27,7 +27,7 @@ static thrift_schema_t *schema;
 static struct ev_loop *loop;
 static char zk_dir[256], zk_hosts[64];
 static int zk_port;
-static pid_t zk_pid;
+static volatile pid_t zk_pid; /* read by on_term */
 static zhandle_t *zk; /* the test's own client */
 
 /* ---- ZooKeeper, the process ------------------------------------------------------ */
@@ -580,8 +580,18 @@ static void test_zookeeper_restart(const char *url) {
           "thrift_rpc_server_stop deleted the member before returning; the cluster let go");
 }
 
+/* meson stops a test that overruns with SIGTERM: take the JVM down too. */
+static void on_term(int sig) {
+    (void)sig;
+    if (zk_pid > 0)
+        kill(zk_pid, SIGKILL);
+    _exit(1);
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGTERM, on_term);
+    signal(SIGINT, on_term);
     schema = fixture_schema();
     loop = ev_loop_new(EVFLAG_AUTO);
     test_urls();
