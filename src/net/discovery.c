@@ -76,7 +76,8 @@ static thrift_status_t zk_url_parse(const char *url, zk_url_t *u, thrift_error_t
     const char *hosts = url + 5;
     const char *slash = strchr(hosts, '/');
     if (!slash || slash == hosts)
-        return thrift__error_set(err, THRIFT_INVALID, "'%s': no ZooKeeper hosts before the path", url);
+        return thrift__error_set(err, THRIFT_INVALID, "'%s': no ZooKeeper hosts before the path",
+                                 url);
     for (const char *p = hosts; p < slash; p++)
         if (*p <= ' ' || *p == '#')
             return thrift__error_set(err, THRIFT_INVALID, "'%s': bad character in the hosts", url);
@@ -113,7 +114,7 @@ typedef struct zk_event {
     size_t nnames;
     char *data; /* ZE_DATA: NULL when the node has no data */
     size_t len;
-    char *member; /* ZE_DATA: the member the read was for */
+    char *member;       /* ZE_DATA: the member the read was for */
     uint64_t queued_us; /* when ZooKeeper's thread handed it over */
 } zk_event_t;
 
@@ -390,8 +391,8 @@ static void zs_async_cb(struct ev_loop *loop, ev_async *w, int revents) {
 static thrift_status_t zs_init(zk_session_t *zs, struct ev_loop *loop, const char *hosts,
                                uint32_t timeout_ms, thrift_error_t *err) {
     zs->loop = loop;
-    zs->timeout_ms = (int)(timeout_ms ? (timeout_ms > 600000 ? 600000 : timeout_ms)
-                                      : ZK_DEFAULT_TIMEOUT_MS);
+    zs->timeout_ms =
+        (int)(timeout_ms ? (timeout_ms > 600000 ? 600000 : timeout_ms) : ZK_DEFAULT_TIMEOUT_MS);
     zs->hosts = strdup(hosts);
     if (!zs->hosts)
         return thrift__error_set(err, THRIFT_NOMEM, "out of memory");
@@ -471,8 +472,7 @@ static char *instance_endpoint(const char *data, size_t len, const char *endpoin
     const json_t *port = json_object_get(ep, "port");
     if (json_is_string(status) && !strcmp(json_string_value(status), "ALIVE") &&
         json_is_string(host) && json_string_length(host) > 0 && json_string_length(host) < 256 &&
-        json_is_integer(port) && json_integer_value(port) > 0 &&
-        json_integer_value(port) < 65536) {
+        json_is_integer(port) && json_integer_value(port) > 0 && json_integer_value(port) < 65536) {
         const char *h = json_string_value(host);
         bool v6 = strchr(h, ':') != NULL;
         size_t n = strlen(h) + 16;
@@ -591,8 +591,8 @@ static void ss_children(thrift_serverset_t *ss, const zk_event_t *e) {
             ss_drop(ss, ss->nmembers - 1);
         ss->listed = true;
         zk_req_t *r = req_new(&ss->zs, NULL);
-        if (r && zoo_awexists(ss->zs.zh, ss->url.path, zs_watcher, ss->zs.conn, exists_done, r) ==
-                     ZOK)
+        if (r &&
+            zoo_awexists(ss->zs.zh, ss->url.path, zs_watcher, ss->zs.conn, exists_done, r) == ZOK)
             ss->pending++;
         else
             free(r);
@@ -685,8 +685,7 @@ static void ss_event(zk_session_t *zs, const zk_event_t *e) {
         if (e->type == ZOO_DELETED_EVENT) {
             ss_drop(ss, i); // at once: the listing's child event follows
             ss->last_watch_to_removal_us = thrift__now_us() - e->queued_us;
-        }
-        else if (e->type == ZOO_CHANGED_EVENT)
+        } else if (e->type == ZOO_CHANGED_EVENT)
             ss_read(ss, name);
         break;
     }
@@ -760,7 +759,9 @@ bool thrift_serverset_is_connected(const thrift_serverset_t *ss) { return ss && 
 
 size_t thrift_serverset_member_count(const thrift_serverset_t *ss) { return ss ? ss->nmembers : 0; }
 
-unsigned thrift_serverset_sessions(const thrift_serverset_t *ss) { return ss ? ss->zs.sessions : 0; }
+unsigned thrift_serverset_sessions(const thrift_serverset_t *ss) {
+    return ss ? ss->zs.sessions : 0;
+}
 
 /* ---- announcing a server ---------------------------------------------------- */
 
@@ -783,8 +784,8 @@ static void an_connected(zk_session_t *zs) {
     for (const char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
         snprintf(prefix, sizeof prefix, "%.*s", (int)(s - p), p);
         zk_req_t *r = req_new(zs, NULL);
-        if (r && zoo_acreate(zs->zh, prefix, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, parent_done, r) !=
-                     ZOK)
+        if (r &&
+            zoo_acreate(zs->zh, prefix, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, parent_done, r) != ZOK)
             free(r);
     }
     zk_req_t *r = req_new(zs, NULL);
@@ -822,10 +823,10 @@ static void an_event(zk_session_t *zs, const zk_event_t *e) {
 }
 
 thrift_announcement_t *thrift_announce(struct ev_loop *loop, const char *url, const char *host,
-                                       int port, uint32_t session_timeout_ms,
-                                       thrift_error_t *err) {
+                                       int port, uint32_t session_timeout_ms, thrift_error_t *err) {
     if (!loop || !host || !*host || strlen(host) > 255 || port <= 0 || port > 65535) {
-        thrift__error_set(err, THRIFT_INVALID, "announce: a loop, a host and a port 1..65535 are required");
+        thrift__error_set(err, THRIFT_INVALID,
+                          "announce: a loop, a host and a port 1..65535 are required");
         return NULL;
     }
     if (!strcmp(host, "0.0.0.0") || !strcmp(host, "::") || !strcmp(host, "[::]")) {
@@ -910,7 +911,8 @@ thrift_status_t thrift_rpc_server_announce(thrift_rpc_server_t *srv, const char 
         return thrift__error_set(err, THRIFT_MISUSE, "no server");
     int port = thrift_rpc_server_port(srv);
     if (port <= 0)
-        return thrift__error_set(err, THRIFT_MISUSE, "announce: the server listens on no TCP port yet");
+        return thrift__error_set(err, THRIFT_MISUSE,
+                                 "announce: the server listens on no TCP port yet");
     thrift_announcement_t *a =
         thrift_announce(thrift__rpc_server_loop(srv), url, host, port, session_timeout_ms, err);
     if (!a)
@@ -962,7 +964,8 @@ bool thrift__announcement_session(const thrift_announcement_t *a, int64_t *id, c
 }
 
 static void *unsupported(thrift_error_t *err) {
-    thrift__error_set(err, THRIFT_UNSUPPORTED, "built without ZooKeeper support (meson -Dzookeeper)");
+    thrift__error_set(err, THRIFT_UNSUPPORTED,
+                      "built without ZooKeeper support (meson -Dzookeeper)");
     return NULL;
 }
 
@@ -1000,8 +1003,7 @@ unsigned thrift_serverset_sessions(const thrift_serverset_t *ss) {
     return 0;
 }
 thrift_announcement_t *thrift_announce(struct ev_loop *loop, const char *url, const char *host,
-                                       int port, uint32_t session_timeout_ms,
-                                       thrift_error_t *err) {
+                                       int port, uint32_t session_timeout_ms, thrift_error_t *err) {
     (void)loop;
     (void)url;
     (void)host;

@@ -17,10 +17,10 @@
 #include "net/pool_impl.h"
 #include "net_fixture.h"
 
-#define CHECK(cond, ...)                                                        \
-    do {                                                                        \
-        bool check_ = (cond);                                                   \
-        TAP_CHECK(check_, __VA_ARGS__);                                         \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        bool check_ = (cond);                                                                      \
+        TAP_CHECK(check_, __VA_ARGS__);                                                            \
     } while (0)
 
 static thrift_schema_t *schema;
@@ -28,7 +28,7 @@ static struct ev_loop *loop;
 static char zk_dir[256], zk_hosts[64];
 static int zk_port;
 static volatile pid_t zk_pid; /* read by on_term */
-static zhandle_t *zk; /* the test's own client */
+static zhandle_t *zk;         /* the test's own client */
 
 /* ---- ZooKeeper, the process ------------------------------------------------------ */
 
@@ -190,8 +190,8 @@ static thrift_announcement_t *announce(int i, const char *url) {
     thrift_error_clear(&err);
     char host[32];
     snprintf(host, sizeof host, "127.0.0.%d", i + 2);
-    thrift_announcement_t *a = thrift_announce(loop, url, host, thrift_rpc_server_port(servers[i]),
-                                               2000, &err);
+    thrift_announcement_t *a =
+        thrift_announce(loop, url, host, thrift_rpc_server_port(servers[i]), 2000, &err);
     if (!a || thrift_announcement_wait(a, 10000, &err) != THRIFT_OK)
         printf("# announce %d: %s\n", i, err.text);
     return a;
@@ -200,8 +200,8 @@ static thrift_announcement_t *announce(int i, const char *url) {
 /* ---- tests ------------------------------------------------------------------------- */
 
 static void test_urls(void) {
-    const char *bad[] = {"127.0.0.1:2181/svc", "zk://", "zk:///svc", "zk://h:1", "zk://h:1/",
-                         "zk://h:1/svc#", "zk://h 1/svc"};
+    const char *bad[] = {"127.0.0.1:2181/svc", "zk://",         "zk:///svc",   "zk://h:1",
+                         "zk://h:1/",          "zk://h:1/svc#", "zk://h 1/svc"};
     thrift_cluster_t *c = thrift_cluster_new(loop, schema, "Calc", NULL, NULL, NULL);
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         thrift_error_t err;
@@ -239,8 +239,10 @@ static void test_announce_and_follow(void) {
     json_t *j = json_loads(buf, 0, &je);
     char want_host[32];
     snprintf(want_host, sizeof want_host, "127.0.0.2");
-    const char *host = json_string_value(json_object_get(json_object_get(j, "serviceEndpoint"), "host"));
-    json_int_t port = json_integer_value(json_object_get(json_object_get(j, "serviceEndpoint"), "port"));
+    const char *host =
+        json_string_value(json_object_get(json_object_get(j, "serviceEndpoint"), "host"));
+    json_int_t port =
+        json_integer_value(json_object_get(json_object_get(j, "serviceEndpoint"), "port"));
     CHECK(rc == ZOK && st.ephemeralOwner != 0 && host && !strcmp(host, want_host) &&
               port == thrift_rpc_server_port(servers[0]) &&
               !strcmp(json_string_value(json_object_get(j, "status")), "ALIVE") &&
@@ -266,7 +268,8 @@ static void test_announce_and_follow(void) {
     thrift_error_clear(&err);
     ss = thrift_serverset_follow(cl, url, 2000, &err);
     thrift_serverset_set_change_cb(ss, on_change, &changes);
-    CHECK(ss && thrift_serverset_wait(ss, 10000, &err) == THRIFT_OK, "ServerSet read: %s", err.text);
+    CHECK(ss && thrift_serverset_wait(ss, 10000, &err) == THRIFT_OK, "ServerSet read: %s",
+          err.text);
     CHECK(thrift_cluster_server_count(cl) == 3 && thrift_serverset_member_count(ss) == 5 &&
               thrift_cluster_get_server(cl, addrs[0]) && thrift_cluster_get_server(cl, addrs[1]) &&
               thrift_cluster_get_server(cl, addrs[2]) && !thrift_cluster_get_server(cl, addrs[3]),
@@ -525,7 +528,8 @@ static void test_named_endpoint(void) {
     thrift_cluster_free(ep_cl);
     bool took = wait_count(before + 1, 5) && thrift_cluster_get_server(cl, "127.0.0.9:1");
     zoo_delete(zk, path, -1);
-    CHECK(took && wait_count(before, 5), "the main cluster (no #) took its serviceEndpoint, and let go");
+    CHECK(took && wait_count(before, 5),
+          "the main cluster (no #) took its serviceEndpoint, and let go");
 }
 
 /* Whether a member's data names `port` (read with the test's own client). */
@@ -563,7 +567,8 @@ static void test_zookeeper_restart(const char *url) {
           "ZooKeeper down: the last known set (%zu servers) keeps serving", n);
     bool up = zk_start();
     zk = up ? zk_connect(NULL) : NULL;
-    CHECK(up && zk && spin_until(ss_connected, 15), "ZooKeeper restarted on the same port and data");
+    CHECK(up && zk && spin_until(ss_connected, 15),
+          "ZooKeeper restarted on the same port and data");
     ann[4] = NULL;
     start_server(4);
     // This one through the server's own API: withdrawn by its stop.

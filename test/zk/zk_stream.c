@@ -43,8 +43,8 @@ static void on_change(thrift_serverset_t *ss, const char *server, bool added, vo
     double t = wall();
     fprintf(stderr, "change %c%s %.6f\n", added ? '+' : '-', server, t);
     fflush(stderr);
-    json_array_append_new(s->changes, json_pack("{s:s,s:b,s:f}", "server", server, "added", added,
-                                                "t", t));
+    json_array_append_new(s->changes,
+                          json_pack("{s:s,s:b,s:f}", "server", server, "added", added, "t", t));
 }
 
 static void send_one(stream_t *s);
@@ -57,7 +57,8 @@ static void call_cb(thrift_cluster_t *cl, thrift_response_t *r, void *ud) {
         s->failed++;
         if (json_array_size(s->errors) < 20) {
             char line[400];
-            snprintf(line, sizeof line, "%s: %s", thrift_response_server(r) ? thrift_response_server(r) : "?",
+            snprintf(line, sizeof line, "%s: %s",
+                     thrift_response_server(r) ? thrift_response_server(r) : "?",
                      thrift_response_error(r)->text);
             json_array_append_new(s->errors, json_string(line));
         }
@@ -170,7 +171,8 @@ int main(int argc, char **argv) {
            ev_time() < until)
         ev_run(s.loop, EVRUN_NOWAIT);
     if (thrift_cluster_server_count(s.cl) < want) {
-        fprintf(stderr, "zk_stream: only %zu servers after 15 s\n", thrift_cluster_server_count(s.cl));
+        fprintf(stderr, "zk_stream: only %zu servers after 15 s\n",
+                thrift_cluster_server_count(s.cl));
         return 1;
     }
     fprintf(stderr, "ready %zu\n", thrift_cluster_server_count(s.cl));

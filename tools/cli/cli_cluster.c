@@ -1,11 +1,11 @@
 /* `call` and `bench` over a cluster of servers (see cli_cluster.h). */
+#include <errno.h>
 #include <ev.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <errno.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,7 +29,8 @@ static const char cluster_usage[] =
     "  --hash-arg NAME                consistent hashing by the argument NAME (as\n"
     "                                 thrift_client's hashed clients); implies hash\n"
     "  call --all                     call every server; prints a JSON array with one\n"
-    "                                 {\"server\": ..., \"result\" | \"exception\" | \"error\": ...}\n"
+    "                                 {\"server\": ..., \"result\" | \"exception\" | \"error\": "
+    "...}\n"
     "                                 per server; exit code of the first failure\n"
     "  call --lines                   as for one server; each answer adds \"server\"\n"
     "  bench                          -p N calls in flight in all (default 16),\n"
@@ -162,8 +163,9 @@ static int parse(copts_t *o, int argc, char **argv) {
             else if (!strcmp(v, "hash"))
                 o->hash = true;
             else {
-                fprintf(stderr, "dynthrift %s: --balance takes round-robin, random, least or "
-                                "hash, not '%s'\n",
+                fprintf(stderr,
+                        "dynthrift %s: --balance takes round-robin, random, least or "
+                        "hash, not '%s'\n",
                         o->cmd, v);
                 return -1;
             }
@@ -216,7 +218,8 @@ static int parse(copts_t *o, int argc, char **argv) {
                 char *end;
                 o->duration = strtod(v, &end);
                 if (*end || !(o->duration > 0 && o->duration <= 86400)) {
-                    fprintf(stderr, "dynthrift bench: -d takes seconds (0 < d <= 86400), not '%s'\n", v);
+                    fprintf(stderr,
+                            "dynthrift bench: -d takes seconds (0 < d <= 86400), not '%s'\n", v);
                     return -1;
                 }
                 continue;
@@ -254,8 +257,9 @@ static int parse(copts_t *o, int argc, char **argv) {
     if (cli_net_check_required(o->cmd, o->npos, &o->net))
         return -1;
     if (o->hash && !o->hash_arg) {
-        fprintf(stderr, "dynthrift %s: --balance hash needs --hash-arg NAME (the argument to "
-                        "hash)\n",
+        fprintf(stderr,
+                "dynthrift %s: --balance hash needs --hash-arg NAME (the argument to "
+                "hash)\n",
                 o->cmd);
         return -1;
     }
@@ -265,8 +269,9 @@ static int parse(copts_t *o, int argc, char **argv) {
         return -1;
     }
     if (o->lines && (o->pretty || o->npos > 2)) {
-        fprintf(stderr, "dynthrift call: --lines reads the calls from stdin, one answer a line: "
-                        "drop %s\n",
+        fprintf(stderr,
+                "dynthrift call: --lines reads the calls from stdin, one answer a line: "
+                "drop %s\n",
                 o->pretty ? "--pretty" : o->pos[2]);
         return -1;
     }
@@ -316,7 +321,8 @@ static int run_setup(run_t *r, copts_t *o, bool method_optional) {
         cli_print_error(stderr, &err);
         return CLI_EXIT_DATA;
     }
-    int code = cli_split_service_method(o->cmd, r->schema, o->pos[1], method_optional, &r->svc, &r->fn);
+    int code =
+        cli_split_service_method(o->cmd, r->schema, o->pos[1], method_optional, &r->svc, &r->fn);
     if (code)
         return code;
     if (r->fn && !o->lines) {
@@ -343,16 +349,17 @@ static int run_setup(run_t *r, copts_t *o, bool method_optional) {
     // Pipelined leases: a few connections per server carry every call.
     thrift_pool_options_set_max_inflight(r->po, 64);
     thrift_pool_options_set_maxsize(r->po, (size_t)o->connections);
-    r->cl = thrift_cluster_new(r->loop, r->schema, thrift_service_def_name(r->svc), r->co, r->po, &err);
+    r->cl =
+        thrift_cluster_new(r->loop, r->schema, thrift_service_def_name(r->svc), r->co, r->po, &err);
     if (!r->cl) {
         fprintf(stderr, "dynthrift %s: ", o->cmd);
         cli_print_error(stderr, &err);
         return CLI_EXIT_SOFTWARE;
     }
     thrift_cluster_set_balance(r->cl, o->balance);
-    if (o->hash_arg &&
-        thrift_cluster_route_by_arg(r->cl, r->fn && !o->lines ? thrift_function_def_name(r->fn) : NULL,
-                                    o->hash_arg, &err) != THRIFT_OK) {
+    if (o->hash_arg && thrift_cluster_route_by_arg(
+                           r->cl, r->fn && !o->lines ? thrift_function_def_name(r->fn) : NULL,
+                           o->hash_arg, &err) != THRIFT_OK) {
         fprintf(stderr, "dynthrift %s: --hash-arg: ", o->cmd);
         cli_print_error(stderr, &err);
         return CLI_EXIT_USAGE;
@@ -388,14 +395,17 @@ static json_t *response_json(const thrift_response_t *resp, bool server, int *co
     thrift_status_t s = thrift_response_status(resp);
     json_t *o = json_object();
     if (server)
-        json_object_set_new(o, "server", json_string(thrift_response_server(resp) ? thrift_response_server(resp) : ""));
+        json_object_set_new(
+            o, "server",
+            json_string(thrift_response_server(resp) ? thrift_response_server(resp) : ""));
     *code = cli_status_exit(s);
     if (s == THRIFT_OK || s == THRIFT_DECLARED_EXCEPTION) {
         const thrift_value_t *v = thrift_response_value(resp);
         thrift_error_t err;
         thrift_error_clear(&err);
-        json_t *val = !v || thrift_value_kind(v) == THRIFT_KIND_VOID ? json_null()
-                                                                     : thrift_json_from_value(v, 0, &err);
+        json_t *val = !v || thrift_value_kind(v) == THRIFT_KIND_VOID
+                          ? json_null()
+                          : thrift_json_from_value(v, 0, &err);
         if (!val) {
             *code = CLI_EXIT_DATA;
             json_object_set_new(o, "error", cli_error_json("bad_reply", NULL, err.text));
@@ -414,13 +424,15 @@ static json_t *response_json(const thrift_response_t *resp, bool server, int *co
         thrift_error_render(e, false, buf, sizeof buf);
     else
         snprintf(buf, sizeof buf, "%s", thrift_status_str(s));
-    const char *type = s == THRIFT_APP_EXCEPTION ? cli_app_exception_name(thrift_response_app_type(resp)) : NULL;
+    const char *type =
+        s == THRIFT_APP_EXCEPTION ? cli_app_exception_name(thrift_response_app_type(resp)) : NULL;
     json_object_set_new(o, "error", cli_error_json(cli_status_kind(s), type, buf));
     return o;
 }
 
 static void print_json(json_t *j, bool pretty) {
-    char *text = json_dumps(j, JSON_ENCODE_ANY | JSON_PRESERVE_ORDER | (pretty ? JSON_INDENT(2) : JSON_COMPACT));
+    char *text = json_dumps(j, JSON_ENCODE_ANY | JSON_PRESERVE_ORDER |
+                                   (pretty ? JSON_INDENT(2) : JSON_COMPACT));
     if (text) {
         fputs(text, stdout);
         fputc('\n', stdout);
@@ -521,12 +533,13 @@ static void line_send(lines_run_t *lr, size_t i, const char *text, size_t len) {
     json_error_t jerr;
     json_t *j = json_loadb(text, len, JSON_ALLOW_NUL, &jerr);
     const char *method = json_string_value(json_object_get(j, "method"));
-    const thrift_function_def_t *fn = method ? thrift_service_def_find_function(r->svc, method) : r->fn;
+    const thrift_function_def_t *fn =
+        method ? thrift_service_def_find_function(r->svc, method) : r->fn;
     thrift_error_t err;
     thrift_error_clear(&err);
     if (!json_is_object(j)) {
-        snprintf(msg, sizeof msg, "<stdin>:%zu: expected an object {\"method\": ..., \"args\": ...}",
-                 i + 1);
+        snprintf(msg, sizeof msg,
+                 "<stdin>:%zu: expected an object {\"method\": ..., \"args\": ...}", i + 1);
     } else if (!fn) {
         if (method)
             snprintf(msg, sizeof msg, "<stdin>:%zu: service %s has no method '%.200s'", i + 1,
@@ -535,13 +548,16 @@ static void line_send(lines_run_t *lr, size_t i, const char *text, size_t len) {
             snprintf(msg, sizeof msg, "<stdin>:%zu: \"method\" missing (a string)", i + 1);
     } else {
         thrift_arena_t *arena = thrift_arena_new(NULL);
-        thrift_value_t *args = arena ? cli_args_from_json(fn, arena, json_object_get(j, "args"), r->o->args_flags, &err) : NULL;
+        thrift_value_t *args = arena ? cli_args_from_json(fn, arena, json_object_get(j, "args"),
+                                                          r->o->args_flags, &err)
+                                     : NULL;
         line_ud_t *u = args ? malloc(sizeof *u) : NULL;
         thrift_status_t cs = THRIFT_NOMEM;
         if (u) {
             u->lr = lr;
             u->index = i;
-            cs = thrift_cluster_call_async(r->cl, thrift_function_def_name(fn), args, line_cb, u, &err);
+            cs = thrift_cluster_call_async(r->cl, thrift_function_def_name(fn), args, line_cb, u,
+                                           &err);
         }
         thrift_arena_free(arena);
         if (cs == THRIFT_OK) {
@@ -705,8 +721,9 @@ int cli_cluster_call(int argc, char **argv) {
         thrift_error_t err;
         thrift_error_clear(&err);
         const char *m = thrift_function_def_name(r.fn);
-        thrift_status_t st = o.all ? thrift_cluster_call_all_async(r.cl, m, r.args, all_cb, &s, &err)
-                                   : thrift_cluster_call_async(r.cl, m, r.args, single_cb, &s, &err);
+        thrift_status_t st = o.all
+                                 ? thrift_cluster_call_all_async(r.cl, m, r.args, all_cb, &s, &err)
+                                 : thrift_cluster_call_async(r.cl, m, r.args, single_cb, &s, &err);
         if (st != THRIFT_OK) {
             fprintf(stderr, "dynthrift call: ");
             cli_print_error(stderr, &err);
@@ -781,7 +798,8 @@ static void bench_cb(thrift_cluster_t *cl, thrift_response_t *resp, void *ud) {
     (void)cl;
     bench_t *b = ud;
     b->inflight--;
-    server_stat_t *s = stat_of(b, thrift_response_server(resp) ? thrift_response_server(resp) : "(none)");
+    server_stat_t *s =
+        stat_of(b, thrift_response_server(resp) ? thrift_response_server(resp) : "(none)");
     if (s) {
         s->calls++;
         if (thrift_response_is_error(resp)) {
@@ -856,8 +874,9 @@ static json_t *stat_json(const char *name, size_t calls, size_t errors, uint32_t
                          double secs) {
     qsort(lat, nlat, sizeof *lat, cmp_u32);
     return json_pack("{s:s,s:I,s:I,s:f,s:f,s:f}", "server", name, "calls", (json_int_t)calls,
-                     "errors", (json_int_t)errors, "calls_per_s", secs > 0 ? (double)(calls - errors) / secs : 0.0,
-                     "p50_ms", pct_ms(lat, nlat, 0.5), "p99_ms", pct_ms(lat, nlat, 0.99));
+                     "errors", (json_int_t)errors, "calls_per_s",
+                     secs > 0 ? (double)(calls - errors) / secs : 0.0, "p50_ms",
+                     pct_ms(lat, nlat, 0.5), "p99_ms", pct_ms(lat, nlat, 0.99));
 }
 
 int cli_cluster_bench(int argc, char **argv) {
@@ -916,14 +935,15 @@ int cli_cluster_bench(int argc, char **argv) {
     }
     json_t *servers = json_array();
     for (size_t i = 0; i < b.nstats; i++)
-        json_array_append_new(servers, stat_json(b.stats[i].name, b.stats[i].calls, b.stats[i].errors,
-                                                 b.stats[i].lat_us, b.stats[i].nlat, secs));
+        json_array_append_new(servers,
+                              stat_json(b.stats[i].name, b.stats[i].calls, b.stats[i].errors,
+                                        b.stats[i].lat_us, b.stats[i].nlat, secs));
     json_t *total = stat_json("total", calls, errors, all, all ? k : 0, secs);
     json_object_del(total, "server");
-    json_t *report = json_pack("{s:s,s:I,s:I,s:f,s:o,s:o}", "method", thrift_function_def_name(r.fn),
-                               "cluster_servers", (json_int_t)thrift_cluster_server_count(r.cl),
-                               "in_flight", (json_int_t)o.pipeline, "seconds", secs, "servers",
-                               servers, "total", total);
+    json_t *report =
+        json_pack("{s:s,s:I,s:I,s:f,s:o,s:o}", "method", thrift_function_def_name(r.fn),
+                  "cluster_servers", (json_int_t)thrift_cluster_server_count(r.cl), "in_flight",
+                  (json_int_t)o.pipeline, "seconds", secs, "servers", servers, "total", total);
     if (b.first_error[0])
         json_object_set_new(report, "first_error", json_string(b.first_error));
     if (o.json) {

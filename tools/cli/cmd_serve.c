@@ -1534,7 +1534,8 @@ int cmd_serve(int argc, char **argv) {
             if (r < 0)
                 goto usage;
             if (!cli_parse_uint(v, 600000, &announce_session_ms) || announce_session_ms == 0) {
-                fprintf(stderr, "dynthrift serve: --announce-session-ms takes 1..600000, not '%s'\n", v);
+                fprintf(stderr,
+                        "dynthrift serve: --announce-session-ms takes 1..600000, not '%s'\n", v);
                 goto usage;
             }
             continue;
@@ -1543,7 +1544,8 @@ int cmd_serve(int argc, char **argv) {
             if (r < 0)
                 goto usage;
             if (!cli_parse_uint(v, 60000, &announce_grace_ms)) {
-                fprintf(stderr, "dynthrift serve: --announce-grace-ms takes 0..60000, not '%s'\n", v);
+                fprintf(stderr, "dynthrift serve: --announce-grace-ms takes 0..60000, not '%s'\n",
+                        v);
                 goto usage;
             }
             continue;
@@ -1581,7 +1583,8 @@ int cmd_serve(int argc, char **argv) {
     }
     char host_buf[256];
     const char *host = NULL;
-    if (announce_url && !(host = announce_host(announce_host_opt, net.addr, host_buf, sizeof host_buf)))
+    if (announce_url &&
+        !(host = announce_host(announce_host_opt, net.addr, host_buf, sizeof host_buf)))
         goto usage;
     if (exec_cmd && threads > 1) {
         fprintf(stderr, "dynthrift serve: --exec runs on one loop: drop --threads\n");
@@ -1713,7 +1716,8 @@ int cmd_serve(int argc, char **argv) {
     st.grace.data = &st;
     st.grace_s = (double)announce_grace_ms / 1000.0;
     if (announce_url) {
-        st.announcement = thrift_announce(st.loop, announce_url, host, thrift_rpc_server_port(st.srv),
+        st.announcement = thrift_announce(st.loop, announce_url, host,
+                                          thrift_rpc_server_port(st.srv),
                                           (uint32_t)announce_session_ms, &err);
         if (!st.announcement) {
             fprintf(stderr, "dynthrift serve: --announce: ");
