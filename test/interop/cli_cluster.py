@@ -224,6 +224,21 @@ def main():
           "one call at a time with a server down: at most its first call fails, then it is "
           "routed around (%d errors)" % len(bad))
 
+    # serve --announce needs an address clients can dial (checked before it
+    # listens, so nothing binds 0.0.0.0 here).
+    for addr, what in (("0.0.0.0:0", "listening on 0.0.0.0"),
+                       ("unix:%s/s.sock" % tmp, "a Unix socket")):
+        r = subprocess.run([CLI, "serve", IDL, "PingPong", "--echo", "--addr", addr,
+                            "--announce", "zk://127.0.0.1:1/svc"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=30)
+        check(r.returncode == 64 and ("--announce-host" in r.stderr or "TCP" in r.stderr),
+              "serve --announce %s without --announce-host: usage error (64)" % what)
+    r = subprocess.run([CLI, "serve", IDL, "PingPong", "--echo", "--addr", "127.0.0.2:0",
+                        "--announce", "zk:///svc"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=30)
+    check(r.returncode == 64 and "no ZooKeeper hosts" in r.stderr,
+          "serve --announce with a malformed URL: usage error (64)")
+
     for args, what in ((["--balance", "sideways"], "an unknown --balance"),
                        (["--balance", "hash"], "--balance hash without --hash-arg"),
                        (["--hash-arg", "nope"], "--hash-arg naming no argument"),
