@@ -196,6 +196,12 @@ def main():
     check(rc == 0 and set(per) == set(servers) and sum(per.values()) == 3000
           and rep["total"]["calls"] == 3000 and rep["total"]["errors"] == 0,
           "bench -n 3000: per-server calls %s add up to the total" % per)
+    rc1, _, _ = cli("bench", IDL, "PingPong.ping", "--buffered", "--addr", lst, "-n", "200",
+                    "--max-p99", "0.000001")
+    rc2, _, _ = cli("bench", IDL, "PingPong.ping", "--buffered", "--addr", lst, "-n", "200",
+                    "--max-p99", "60000", "--fail-on-error")
+    check(rc1 == 1 and rc2 == 0, "bench --max-p99 fails above the bound (%d), passes below (%d)"
+          % (rc1, rc2))
     rc, out, _ = cli("bench", IDL, "PingPong.ping", "--buffered", "--addr", lst, "-d", "0.5")
     check(rc == 0 and all(s in out for s in servers) and "total" in out,
           "bench's text report has a line per server and the total")

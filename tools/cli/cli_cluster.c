@@ -35,10 +35,10 @@ static const char cluster_usage[] =
     "  call --lines                   as for one server; each answer adds \"server\"\n"
     "  bench                          -p N calls in flight in all (default 16),\n"
     "                                 -c N connections per server, -d SECONDS or\n"
-    "                                 -n CALLS, --json [--pretty], --fail-on-error;\n"
-    "                                 reports each server and the total (not yet with\n"
-    "                                 several servers: --rate, --warmup, --verify,\n"
-    "                                 --latency, --max-p99)\n";
+    "                                 -n CALLS, --json [--pretty], --fail-on-error,\n"
+    "                                 --max-p99 MS; reports each server and the total\n"
+    "                                 (not yet with several servers: --rate, --warmup,\n"
+    "                                 --verify, --latency)\n";
 
 void cli_cluster_usage(FILE *out) {
     fputs("\n", out);
@@ -62,6 +62,7 @@ typedef struct copts {
     unsigned args_flags; /* --ignore-unknown */
     unsigned long long pipeline, connections, calls;
     double duration;
+    double max_p99_ms; /* bench --max-p99; 0: none */
     const char *pos[3];
     int npos;
 } copts_t;
@@ -220,6 +221,17 @@ static int parse(copts_t *o, int argc, char **argv) {
                 if (*end || !(o->duration > 0 && o->duration <= 86400)) {
                     fprintf(stderr,
                             "dynthrift bench: -d takes seconds (0 < d <= 86400), not '%s'\n", v);
+                    return -1;
+                }
+                continue;
+            }
+            if ((r = cli_take_value_opt(argc, argv, &i, o->cmd, "--max-p99", &v)) != 0) {
+                if (r < 0)
+                    return -1;
+                char *end;
+                o->max_p99_ms = strtod(v, &end);
+                if (*end || !(o->max_p99_ms > 0)) {
+                    fprintf(stderr, "dynthrift bench: --max-p99 takes milliseconds, not '%s'\n", v);
                     return -1;
                 }
                 continue;
@@ -946,6 +958,10 @@ int cli_cluster_bench(int argc, char **argv) {
                   (json_int_t)o.pipeline, "seconds", secs, "servers", servers, "total", total);
     if (b.first_error[0])
         json_object_set_new(report, "first_error", json_string(b.first_error));
+    double p99 = json_real_value(json_object_get(total, "p99_ms"));
+    if (o.max_p99_ms > 0 && p99 > o.max_p99_ms)
+        fprintf(stderr, "dynthrift bench: p99 %.3f ms is above --max-p99 %.3f ms\n", p99,
+                o.max_p99_ms);
     if (o.json) {
         print_json(report, o.pretty);
     } else {
@@ -975,7 +991,10 @@ int cli_cluster_bench(int argc, char **argv) {
         free(b.stats[i].lat_us);
     }
     free(b.stats);
-    code = calls > errors && !(o.fail_on_error && errors) ? CLI_EXIT_OK : CLI_EXIT_BENCH_FAILED;
+    code =
+        calls > errors && !(o.fail_on_error && errors) && !(o.max_p99_ms > 0 && p99 > o.max_p99_ms)
+            ? CLI_EXIT_OK
+            : CLI_EXIT_BENCH_FAILED;
     run_free(&r);
     copts_free(&o);
     return code;
