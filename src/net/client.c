@@ -283,13 +283,25 @@ static void complete_oneways(thrift_conn_t *c) {
 
 /* Writes what is queued; one send per call in the common case.  Returns
  * false when the connection broke. */
+/* Bytes one write takes from the queue before the loop moves on (the rest
+ * goes when the socket is reported writable): a large request must not
+ * hold up the loop's deadlines and other connections. */
+#define CONN_WRITE_BUDGET (1024 * 1024)
+
 static bool do_write(thrift_conn_t *c) {
     if (c->state != ST_CONNECTED)
         return true;
     size_t len = thrift_buffer_len(c->out);
+    size_t budget = CONN_WRITE_BUDGET;
     while (c->out_off < len) {
+        if (budget == 0) {
+            if (!ev_is_active(&c->wio))
+                ev_io_start(c->loop, &c->wio);
+            return true;
+        }
         const uint8_t *p = thrift_buffer_data(c->out) + c->out_off;
-        ssize_t n = send(c->fd, p, len - c->out_off, MSG_NOSIGNAL);
+        size_t chunk = len - c->out_off < budget ? len - c->out_off : budget;
+        ssize_t n = send(c->fd, p, chunk, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -306,6 +318,7 @@ static bool do_write(thrift_conn_t *c) {
         c->out_off += (size_t)n;
         c->written_total += (uint64_t)n;
         c->sent_total += (uint64_t)n;
+        budget -= (size_t)n;
     }
     if (ev_is_active(&c->wio))
         ev_io_stop(c->loop, &c->wio);

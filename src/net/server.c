@@ -210,11 +210,22 @@ static void arena_put(worker_t *w, thrift_arena_t *a) {
 
 /* ---- output -------------------------------------------------------------- */
 
+/* Bytes one write takes from a connection's queue before the loop moves
+ * on (the rest goes when libev reports the socket writable again): a fast
+ * reader of a large reply must not hold up the loop's other connections. */
+#define SCONN_WRITE_BUDGET (1024 * 1024)
+
 static bool sconn_write(sconn_t *c) {
     size_t len = thrift_buffer_len(c->out);
+    size_t budget = SCONN_WRITE_BUDGET;
     while (c->out_off < len) {
-        ssize_t n = send(c->fd, thrift_buffer_data(c->out) + c->out_off, len - c->out_off,
-                         MSG_NOSIGNAL);
+        if (budget == 0) {
+            if (!ev_is_active(&c->wio))
+                ev_io_start(c->w->loop, &c->wio);
+            return true;
+        }
+        size_t chunk = len - c->out_off < budget ? len - c->out_off : budget;
+        ssize_t n = send(c->fd, thrift_buffer_data(c->out) + c->out_off, chunk, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -228,6 +239,7 @@ static bool sconn_write(sconn_t *c) {
             return false;
         }
         c->out_off += (size_t)n;
+        budget -= (size_t)n;
     }
     if (ev_is_active(&c->wio))
         ev_io_stop(c->w->loop, &c->wio);
