@@ -1722,7 +1722,7 @@ int cmd_serve(int argc, char **argv) {
         if (!st.announcement) {
             fprintf(stderr, "dynthrift serve: --announce: ");
             cli_print_error(stderr, &err);
-            code = CLI_EXIT_USAGE;
+            code = err.code == THRIFT_UNSUPPORTED ? CLI_EXIT_SOFTWARE : CLI_EXIT_USAGE;
             goto done;
         }
         // Announced once ZooKeeper answers; until then (or while it is
