@@ -9,8 +9,9 @@ member, and one on 127.0.0.5 that kazoo registers as DEAD; and zk_stream, a
 dynthrift cluster that follows the set and keeps 16 pipelined calls in
 flight (test/zk/zk_stream.c).  While the stream runs: a server joins, one is stopped with SIGTERM
 (its member must go at once), one is killed with SIGKILL (its member must go
-at session expiry, not before), ZooKeeper is stopped and restarted, a
-server joins after the restart, and kazoo deletes the thriftpy member
+at session expiry, not before), ZooKeeper is stopped and restarted (a
+server started meanwhile announces itself once it is back), a server joins
+after the restart, and kazoo deletes the thriftpy member
 (the time until the cluster stops routing to it is reported).  Every call
 must be answered; the DEAD member must never be called.  Then the CLI on a
 ServerSet: `call --addr zk://... --all` and `bench --addr zk://...` on a
@@ -147,7 +148,7 @@ class Lines:
                 self.cond.wait(left)
 
 
-def serve(host, url, session_ms=4000):
+def spawn_serve(host, url, session_ms=4000):
     # A session long enough to outlive the ZooKeeper restart below (4 s);
     # the server killed with SIGKILL gets 1 s, so its expiry is quick.
     p = subprocess.Popen([CLI, "serve", IDL, "PingPong", "--addr", host + ":0", "--echo",
@@ -155,7 +156,11 @@ def serve(host, url, session_ms=4000):
                           "--announce-grace-ms", "300"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     procs.append(p)
-    lines = Lines(p.stderr)
+    return p, Lines(p.stderr)
+
+
+def serve(host, url, session_ms=4000):
+    p, lines = spawn_serve(host, url, session_ms)
     _, m = lines.wait_for(r"announced as (\S+) \((\S+)\)")
     if not m:
         print("Bail out! serve on %s did not announce: %s" % (host, lines.lines))
@@ -299,8 +304,15 @@ def main():
     time.sleep(0.5)
     zk.stop()
     zk_stop()
+    # A server starting while ZooKeeper is away serves, and announces itself
+    # once ZooKeeper is back.
+    e, e_log = spawn_serve("127.0.0.8", url)
     time.sleep(1.5)
     zk_start()
+    _, m = e_log.wait_for(r"announced as (\S+) \((\S+)\)", timeout=15)
+    check(m is not None and change_time(s_log, "+", m.group(2)) is not None,
+          "a server started while ZooKeeper was down announces itself once it is back (%s)"
+          % (m.group(2) if m else None))
     zk = KazooClient(hosts=hosts, timeout=10)
     zk.start(timeout=10)
     d, d_node, d_addr, _ = serve("127.0.0.7", url)
@@ -345,7 +357,7 @@ def main():
           "the DEAD member was never called")
 
     # -- calls/s: a set of 3 against a set of 1 --------------------------------------------
-    for p in (c, d):
+    for p in (c, d, e):
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=10)
     rates = {}
