@@ -8,6 +8,7 @@
  *
  * stderr: "ready N" once the set is read with at least --servers servers,
  * then one line per membership change, "change +|-SERVER WALLTIME".
+ * SIGTERM ends the run before SECONDS.
  * stdout at the end, one JSON object: ok, failed, per_server, errors (the
  * first 20), calls_per_s, changes, sessions. */
 #include <ev.h>
@@ -94,6 +95,13 @@ static void refill_cb(struct ev_loop *loop, ev_timer *w, int revents) {
 }
 
 static void stop_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)loop;
+    (void)revents;
+    ((stream_t *)w->data)->sending = false;
+}
+
+/* SIGTERM ends the run early (the test says when), reporting as usual. */
+static void term_cb(struct ev_loop *loop, ev_signal *w, int revents) {
     (void)loop;
     (void)revents;
     ((stream_t *)w->data)->sending = false;
@@ -186,11 +194,17 @@ int main(int argc, char **argv) {
     ev_timer_init(&stop, stop_cb, seconds, 0.);
     stop.data = &s;
     ev_timer_start(s.loop, &stop);
+    ev_signal term;
+    ev_signal_init(&term, term_cb, SIGTERM);
+    term.data = &s;
+    ev_signal_start(s.loop, &term);
     double t0 = ev_time();
     while (s.sending || s.inflight)
         ev_run(s.loop, EVRUN_ONCE);
     double elapsed = ev_time() - t0;
     ev_timer_stop(s.loop, &refill);
+    ev_timer_stop(s.loop, &stop);
+    ev_signal_stop(s.loop, &term);
 
     json_t *out = json_pack("{s:I,s:I,s:O,s:O,s:f,s:O,s:i}", "ok", (json_int_t)s.ok, "failed",
                             (json_int_t)s.failed, "per_server", s.per_server, "errors", s.errors,
