@@ -175,6 +175,8 @@ struct serve_state {
     ev_signal sigint, sigterm;
     thrift_announcement_t *announcement;
     ev_timer grace; /* from withdrawing the announcement to stopping */
+    ev_timer announce_poll; /* until the member exists, when ZooKeeper was late */
+    char announced_addr[300];
     double grace_s;
     bool stopping;
     bool closing; /* the server itself is dropping its connections */
@@ -1365,6 +1367,18 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents) {
     thrift_rpc_server_stop(st->srv, stopped_cb, st);
 }
 
+/* ZooKeeper was not there at start: say when the member exists. */
+static void announce_poll_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)revents;
+    serve_state_t *st = w->data;
+    const char *path = thrift_announcement_path(st->announcement);
+    if (!st->announcement || path) {
+        if (path)
+            fprintf(stderr, "announced as %s (%s)\n", path, st->announced_addr);
+        ev_timer_stop(loop, w);
+    }
+}
+
 static void grace_cb(struct ev_loop *loop, ev_timer *w, int revents) {
     (void)loop;
     (void)revents;
@@ -1727,11 +1741,17 @@ int cmd_serve(int argc, char **argv) {
         }
         // Announced once ZooKeeper answers; until then (or while it is
         // away) the server serves anyway and the node follows.
-        if (thrift_announcement_wait(st.announcement, 5000, &err) == THRIFT_OK)
-            fprintf(stderr, "announced as %s (%s:%d)\n", thrift_announcement_path(st.announcement),
-                    host, thrift_rpc_server_port(st.srv));
-        else
+        snprintf(st.announced_addr, sizeof st.announced_addr, "%s:%d", host,
+                 thrift_rpc_server_port(st.srv));
+        if (thrift_announcement_wait(st.announcement, 5000, &err) == THRIFT_OK) {
+            fprintf(stderr, "announced as %s (%s)\n", thrift_announcement_path(st.announcement),
+                    st.announced_addr);
+        } else {
             fprintf(stderr, "dynthrift serve: --announce: not yet: %s (still trying)\n", err.text);
+            ev_timer_init(&st.announce_poll, announce_poll_cb, 0.1, 0.1);
+            st.announce_poll.data = &st;
+            ev_timer_start(st.loop, &st.announce_poll);
+        }
     }
     vlog(&st, "serving %s (%zu methods, %s, %s%s)", thrift_service_def_name(st.svc), st.nmethods,
          thrift_protocol_name(net.proto),
@@ -1760,6 +1780,7 @@ done:
         ev_signal_stop(st.loop, &st.sigint);
         ev_signal_stop(st.loop, &st.sigterm);
         ev_timer_stop(st.loop, &st.grace);
+        ev_timer_stop(st.loop, &st.announce_poll);
     }
     if (st.mode == MODE_EXEC && st.loop) {
         exec_fail_all(&st, "server stopping");
