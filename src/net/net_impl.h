@@ -247,4 +247,10 @@ void thrift__sock_tune(int fd, int family);
 /* The bound port of a TCP socket, 0 otherwise. */
 int thrift__sock_port(int fd);
 
+/* A function run once, first thing in thrift_rpc_server_stop or _free (or
+ * when replaced by another): discovery.c withdraws a server's ServerSet
+ * member with it before the listeners close.  Loop thread. */
+void thrift__rpc_server_set_stop_hook(thrift_rpc_server_t *srv, void (*hook)(void *ud), void *ud);
+struct ev_loop *thrift__rpc_server_loop(const thrift_rpc_server_t *srv);
+
 #endif
