@@ -110,4 +110,10 @@ void thrift__sock_tune(int fd, int family);
 /* The bound port of a TCP socket, 0 otherwise. */
 int thrift__sock_port(int fd);
 
+/* Arguments from JSON text (json_glue.c): an object by name or an array by
+ * position; a blank text or "null" gives an empty args struct.  Allocated
+ * in `arena`; NULL with err set.  The gateway reads arrays with it. */
+thrift_value_t *thrift__args_from_json(const thrift_function_def_t *fn, thrift_arena_t *arena,
+                                       const char *text, thrift_error_t *err);
+
 #endif
