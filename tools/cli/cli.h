@@ -31,5 +31,6 @@ CLI_DECLARE(cmd_decode);
 CLI_DECLARE(cmd_call);
 CLI_DECLARE(cmd_serve);
 CLI_DECLARE(cmd_bench);
+CLI_DECLARE(cmd_gateway);
 
 #endif

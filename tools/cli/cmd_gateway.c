@@ -1,0 +1,402 @@
+/* dynthrift gateway / ui: the JSON/HTTP gateway of dynthrift/gateway.h in
+ * front of one upstream server, plus the web UI embedded in the binary.
+ *
+ * The routing and headers live here once (gw_answer), for every way a
+ * request arrives: --request (one request given on the command line, the
+ * body on stdin: scripts, tests, CGI-like use) and --listen (the transport
+ * stack's HTTP server, when the build has it). */
+#include <ev.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cli.h"
+#include "cli_net.h"
+#include "cli_ui_assets.h"
+#include "cli_util.h"
+#include "dynthrift/gateway.h"
+
+static const char gateway_usage[] =
+    "usage: dynthrift gateway [-I DIR]... FILE --upstream ADDR --listen ADDR [options]\n"
+    "       dynthrift gateway [-I DIR]... FILE --upstream ADDR --request METHOD PATH [-H 'K: V']...\n"
+    "       dynthrift gateway [-I DIR]... FILE --openapi | --schema\n"
+    "\n"
+    "A JSON/HTTP gateway to the services of the .thrift FILE served at ADDR:\n"
+    "  POST /SERVICE/METHOD   JSON body: arguments by name (object), by position\n"
+    "                         (array) or none (empty)\n"
+    "  GET /schema            services, methods, argument types and docs\n"
+    "  GET /openapi.json      an OpenAPI 3 document of every method\n"
+    "  GET /                  the web UI (pick a method, fill a form, send)\n"
+    "Answers: 200 {\"result\": ...}; 200 {\"exception\": \"Name\", \"value\": {...}} for a\n"
+    "declared exception (header X-Thrift-Exception: Name); 202 for oneway methods;\n"
+    "400 bad JSON or arguments (the error names the value path); 404 unknown\n"
+    "service or method; 502 TApplicationException (type, message); 503 upstream\n"
+    "unreachable; 504 upstream deadline passed.\n"
+    "\n"
+    "options:\n"
+    "  --upstream ADDR                the Thrift server (HOST:PORT, [V6]:PORT, unix:PATH)\n"
+    "  --framed | --buffered          upstream transport (default framed)\n"
+    "  --protocol binary|compact|json upstream protocol (default binary)\n"
+    "  --multiplex NAME               upstream TMultiplexedProtocol name\n"
+    "  --timeout MS                   default deadline per call (default 5000); a request\n"
+    "                                 may set its own with X-Request-Timeout-Ms (at most\n"
+    "                                 600000)\n"
+    "  --cors ORIGIN                  allow browser pages from ORIGIN ('*': any)\n"
+    "  --listen ADDR                  serve HTTP/1.1 on ADDR\n"
+    "  --request METHOD PATH          answer one request (body on stdin) and print the\n"
+    "                                 HTTP response: status line, headers, body\n"
+    "  -H 'Name: value'               --request: a request header\n"
+    "  --openapi, --schema            print the document and exit\n"
+    "  -I DIR                         add an include directory\n";
+
+enum { GW_DEFAULT_TIMEOUT_MS = 5000, GW_MAX_TIMEOUT_MS = 600000, GW_MAX_HEADERS = 64 };
+
+typedef struct gw_header {
+    const char *name, *value;
+} gw_header_t;
+
+typedef struct gw_cli {
+    thrift_gateway_t *gw;
+    const char *file, *upstream;
+    const char *cors; /* allowed origin or "*", NULL: none */
+    uint32_t default_timeout_ms;
+    char *config_json; /* GET /ui/config.json */
+} gw_cli_t;
+
+/* What goes back: a status, a content type and a body, plus the headers
+ * the CLI adds (CORS, the declared exception's name). */
+typedef struct gw_reply {
+    int status;
+    const char *content_type;
+    const uint8_t *body;
+    size_t body_len;
+    const char *exception;
+    const char *allow_origin; /* NULL: no CORS header */
+} gw_reply_t;
+
+static const char *header_get(const gw_header_t *h, size_t n, const char *name) {
+    for (size_t i = 0; i < n; i++)
+        if (!strcasecmp(h[i].name, name))
+            return h[i].value;
+    return NULL;
+}
+
+static const char *reason_phrase(int status) {
+    switch (status) {
+    case 200: return "OK";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Payload Too Large";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Status";
+    }
+}
+
+/* The deadline of one request: X-Request-Timeout-Ms when given (and sane),
+ * else the gateway's default. */
+static uint32_t request_deadline(const gw_cli_t *g, const gw_header_t *h, size_t n) {
+    const char *v = header_get(h, n, "X-Request-Timeout-Ms");
+    unsigned long long ms;
+    if (v && cli_parse_uint(v, GW_MAX_TIMEOUT_MS, &ms) && ms > 0)
+        return (uint32_t)ms;
+    return g->default_timeout_ms;
+}
+
+static const char *allowed_origin(const gw_cli_t *g, const gw_header_t *h, size_t n) {
+    const char *origin = header_get(h, n, "Origin");
+    if (!g->cors || !origin)
+        return NULL;
+    if (!strcmp(g->cors, "*"))
+        return "*";
+    return !strcmp(g->cors, origin) ? g->cors : NULL;
+}
+
+/* The embedded UI files and its config; false when `path` is not one. */
+static bool ui_route(const gw_cli_t *g, const char *method, const char *path, gw_reply_t *r) {
+    if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+        return false;
+    size_t plen = strcspn(path, "?#");
+    if (plen == 1 && path[0] == '/') {
+        path = "/ui/index.html";
+        plen = strlen(path);
+    }
+    if (plen == strlen("/ui/config.json") && !strncmp(path, "/ui/config.json", plen)) {
+        r->status = 200;
+        r->content_type = "application/json";
+        r->body = (const uint8_t *)g->config_json;
+        r->body_len = strlen(g->config_json);
+        return true;
+    }
+    for (const cli_ui_asset_t *a = cli_ui_assets; a->path; a++)
+        if (strlen(a->path) == plen && !strncmp(a->path, path, plen)) {
+            r->status = 200;
+            r->content_type = a->content_type;
+            r->body = a->data;
+            r->body_len = a->len;
+            return true;
+        }
+    return false;
+}
+
+/* Writes the response head (status line and headers, CRLF-ended). */
+static void write_head(FILE *out, const gw_reply_t *r) {
+    fprintf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n", r->status,
+            reason_phrase(r->status), r->content_type, r->body_len);
+    if (r->exception)
+        fprintf(out, "X-Thrift-Exception: %s\r\n", r->exception);
+    if (r->allow_origin)
+        fprintf(out,
+                "Access-Control-Allow-Origin: %s\r\nAccess-Control-Expose-Headers: "
+                "X-Thrift-Exception\r\n",
+                r->allow_origin);
+    fprintf(out, "\r\n");
+}
+
+/* ---- --request: one request from the command line ----------------------- */
+
+typedef struct one_request {
+    bool done;
+    gw_reply_t reply;
+    uint8_t *body_copy;
+} one_request_t;
+
+static void one_done(const thrift_gateway_response_t *resp, void *ud) {
+    one_request_t *o = ud;
+    o->done = true;
+    o->reply.status = resp->status;
+    o->reply.content_type = resp->content_type;
+    // The response is borrowed for the callback only.
+    o->body_copy = malloc(resp->body_len ? resp->body_len : 1);
+    if (o->body_copy)
+        memcpy(o->body_copy, resp->body, resp->body_len);
+    o->reply.body = o->body_copy;
+    o->reply.body_len = o->body_copy ? resp->body_len : 0;
+    o->reply.exception = resp->exception ? strdup(resp->exception) : NULL;
+}
+
+static int run_one_request(gw_cli_t *g, struct ev_loop *loop, const char *method, const char *path,
+                           const gw_header_t *h, size_t nh, size_t max_body) {
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    size_t len = 0;
+    char *body = NULL;
+    if (!strcmp(method, "POST")) {
+        body = cli_read_file("-", max_body, &len, &err);
+        if (!body) {
+            fprintf(stderr, "dynthrift gateway: ");
+            cli_print_error(stderr, &err);
+            return CLI_EXIT_DATA;
+        }
+    }
+    one_request_t o = {0};
+    o.reply.allow_origin = allowed_origin(g, h, nh);
+    if (!strcmp(method, "OPTIONS")) {
+        o.reply.status = 204;
+        o.reply.content_type = "text/plain";
+        o.done = true;
+    } else if (ui_route(g, method, path, &o.reply)) {
+        o.done = true;
+    } else {
+        thrift_gateway_response_t now;
+        if (thrift_gateway_handle(g->gw, method, path, (const uint8_t *)body, len,
+                                  request_deadline(g, h, nh), &now, one_done, &o)) {
+            o.reply.status = now.status;
+            o.reply.content_type = now.content_type;
+            o.reply.body = now.body;
+            o.reply.body_len = now.body_len;
+            o.done = true;
+        }
+        while (!o.done)
+            ev_run(loop, EVRUN_ONCE);
+    }
+    write_head(stdout, &o.reply);
+    if (strcmp(method, "HEAD"))
+        fwrite(o.reply.body, 1, o.reply.body_len, stdout);
+    fflush(stdout);
+    free(o.body_copy);
+    free((char *)o.reply.exception);
+    free(body);
+    return CLI_EXIT_OK;
+}
+
+/* ---- the command ----------------------------------------------------------- */
+
+static char *make_config_json(const char *file, const char *upstream, const cli_net_opts_t *net) {
+    json_t *flags = json_array();
+    if (net->framing == THRIFT_FRAMING_BUFFERED)
+        json_array_append_new(flags, json_string("--buffered"));
+    if (net->proto != THRIFT_PROTO_BINARY) {
+        json_array_append_new(flags, json_string("--protocol"));
+        json_array_append_new(flags, json_string(thrift_protocol_name(net->proto)));
+    }
+    if (net->multiplex) {
+        json_array_append_new(flags, json_string("--multiplex"));
+        json_array_append_new(flags, json_string(net->multiplex));
+    }
+    json_t *o = json_pack("{s:s, s:s, s:o}", "file", file, "upstream", upstream ? upstream : "",
+                          "flags", flags);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return text;
+}
+
+static int gateway_main(int argc, char **argv, const char *cmd) {
+    cli_include_dirs_t inc = {0};
+    cli_net_opts_t net;
+    cli_net_opts_init(&net);
+    const char *file = NULL, *listen = NULL, *req_method = NULL, *req_path = NULL;
+    const char *cors = NULL;
+    bool want_openapi = false, want_schema = false;
+    gw_header_t headers[GW_MAX_HEADERS];
+    size_t nheaders = 0;
+    char header_text[GW_MAX_HEADERS][512];
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = NULL;
+        int r;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(gateway_usage, stdout);
+            cli_include_dirs_free(&inc);
+            return CLI_EXIT_OK;
+        }
+        if ((r = cli_take_include_opt(argc, argv, &i, cmd, &inc)) != 0 ||
+            (r = cli_net_take_opt(argc, argv, &i, cmd, &net)) != 0) {
+            if (r < 0)
+                goto usage;
+            continue;
+        }
+        if ((r = cli_take_value_opt(argc, argv, &i, cmd, "--upstream", &v)) != 0) {
+            if (r < 0)
+                goto usage;
+            net.addr = v;
+        } else if ((r = cli_take_value_opt(argc, argv, &i, cmd, "--listen", &v)) != 0) {
+            if (r < 0)
+                goto usage;
+            listen = v;
+        } else if ((r = cli_take_value_opt(argc, argv, &i, cmd, "--cors", &v)) != 0) {
+            if (r < 0)
+                goto usage;
+            cors = v;
+        } else if (!strcmp(a, "--request")) {
+            if (i + 2 >= argc) {
+                fprintf(stderr, "dynthrift %s: --request takes METHOD PATH\n", cmd);
+                goto usage;
+            }
+            req_method = argv[++i];
+            req_path = argv[++i];
+        } else if (!strcmp(a, "-H") || !strcmp(a, "--header")) {
+            const char *h = i + 1 < argc ? argv[++i] : NULL;
+            const char *colon = h ? strchr(h, ':') : NULL;
+            if (!colon || colon == h || strlen(h) >= sizeof header_text[0] ||
+                nheaders == GW_MAX_HEADERS) {
+                fprintf(stderr, "dynthrift %s: -H takes 'Name: value'\n", cmd);
+                goto usage;
+            }
+            char *t = header_text[nheaders];
+            snprintf(t, sizeof header_text[0], "%s", h);
+            t[colon - h] = 0;
+            const char *val = t + (colon - h) + 1;
+            while (*val == ' ' || *val == '\t')
+                val++;
+            headers[nheaders++] = (gw_header_t){t, val};
+        } else if (!strcmp(a, "--openapi")) {
+            want_openapi = true;
+        } else if (!strcmp(a, "--schema")) {
+            want_schema = true;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "dynthrift %s: unknown option '%s'\n", cmd, a);
+            goto usage;
+        } else if (!file) {
+            file = a;
+        } else {
+            fprintf(stderr, "dynthrift %s: unexpected argument '%s'\n", cmd, a);
+            goto usage;
+        }
+    }
+    if (!file) {
+        fprintf(stderr, "dynthrift %s: FILE is required\n", cmd);
+        goto usage;
+    }
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift_schema_t *schema = cli_load_schema(file, &inc, &err);
+    cli_include_dirs_free(&inc);
+    if (!schema) {
+        cli_print_error(stderr, &err);
+        return CLI_EXIT_DATA;
+    }
+    if (want_openapi || want_schema) {
+        char *doc = want_openapi ? thrift_gateway_openapi_json(schema, &err)
+                                 : thrift_gateway_schema_json(schema, &err);
+        thrift_schema_unref(schema);
+        if (!doc) {
+            cli_print_error(stderr, &err);
+            return CLI_EXIT_SOFTWARE;
+        }
+        puts(doc);
+        thrift_json_text_free(doc);
+        return CLI_EXIT_OK;
+    }
+    if (!net.addr) {
+        fprintf(stderr, "dynthrift %s: --upstream ADDR is required\n", cmd);
+        thrift_schema_unref(schema);
+        return CLI_EXIT_USAGE;
+    }
+    if (!req_method && !listen) {
+        fprintf(stderr, "dynthrift %s: --listen ADDR or --request METHOD PATH is required\n", cmd);
+        thrift_schema_unref(schema);
+        return CLI_EXIT_USAGE;
+    }
+    if (listen && !req_method) {
+        // Issue 16 builds the listener on the transport stack's HTTP server,
+        // which this build does not have yet; no second HTTP server here.
+        fprintf(stderr,
+                "dynthrift %s: --listen is not available in this build: it needs the transport "
+                "stack's HTTP server (use --request METHOD PATH for one request)\n",
+                cmd);
+        thrift_schema_unref(schema);
+        return CLI_EXIT_SOFTWARE;
+    }
+    if (!net.timeout_set) {
+        net.timeout_ms = GW_DEFAULT_TIMEOUT_MS;
+        net.timeout_set = true;
+    }
+    thrift_conn_options_t *co = cli_net_conn_options(&net);
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    gw_cli_t g = {.file = file, .upstream = net.addr, .cors = cors,
+                  .default_timeout_ms = net.timeout_ms};
+    g.config_json = make_config_json(file, net.addr, &net);
+    g.gw = co && loop && g.config_json ? thrift_gateway_new(loop, schema, net.addr, co, &err) : NULL;
+    int rc;
+    if (!g.gw) {
+        fprintf(stderr, "dynthrift %s: ", cmd);
+        if (err.code)
+            cli_print_error(stderr, &err);
+        else
+            fprintf(stderr, "out of memory\n");
+        rc = err.code ? cli_net_addr_exit(&err) : CLI_EXIT_SOFTWARE;
+    } else {
+        // A body can be as large as the upstream frame limit allows.
+        rc = run_one_request(&g, loop, req_method, req_path, headers, nheaders, 16384000);
+    }
+    thrift_gateway_free(g.gw);
+    free(g.config_json);
+    if (loop)
+        ev_loop_destroy(loop);
+    thrift_conn_options_free(co);
+    thrift_schema_unref(schema);
+    return rc;
+
+usage:
+    cli_include_dirs_free(&inc);
+    fputs(gateway_usage, stderr);
+    return CLI_EXIT_USAGE;
+}
+
+int cmd_gateway(int argc, char **argv) { return gateway_main(argc, argv, "gateway"); }
