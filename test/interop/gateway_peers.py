@@ -64,6 +64,7 @@ logging.disable(logging.CRITICAL)
 TMP = tempfile.mkdtemp(prefix="dynthrift-gateway-")
 N = 0
 FAILED = 0
+UNCLEAN = []  # gateway runs that exited non-zero or wrote to stderr
 
 
 def ok(cond, name, diag=None):
@@ -110,6 +111,8 @@ def gateway(upstream, method, path, body=None, flags=(), headers=(), idl=BENCH):
         args += ["-H", h]
     p = subprocess.run(args, input=(body or "").encode(), capture_output=True,
                        timeout=min(60, max(1, DEADLINE - time.time())))
+    if p.returncode != 0 or p.stderr:
+        UNCLEAN.append((args[3:], p.returncode, p.stderr[-500:]))
     return Reply(p.returncode, p.stdout, p.stderr)
 
 
@@ -503,6 +506,8 @@ def main():
 
     check_openapi(addr)
 
+    ok(not UNCLEAN, "every gateway process exited 0 with nothing on stderr (sanitizers quiet)",
+       UNCLEAN[:3])
     print("1..%d" % N)
     return 1 if FAILED else 0
 
