@@ -11,7 +11,7 @@ BUILD_PACKAGES="gcc libc6-dev meson ninja-build pkg-config python3 libev-dev lib
 # toolchain for Apache's generated code, sanitizer and leak tooling, fuzzing.
 TEST_PACKAGES="thrift-compiler python3-thrift python3-thriftpy libthrift-dev
   libthrift-c-glib-dev libboost-dev libevent-dev g++ binutils valgrind clang
-  libclang-rt-14-dev openssl python3-pytest chromium nodejs npm"
+  libclang-rt-14-dev openssl python3-pytest man-db zsh chromium nodejs npm"
 
 ensure_packages() {
     local missing=()

@@ -34,7 +34,7 @@ for bin in build-fuzz/test/fuzz/fuzz_*; do
     mkdir -p "$work" "$crashes"
     dict=()
     case $name in
-        fuzz_idl) dict=(-dict=test/fuzz/idl.dict) ;;
+        fuzz_idl|fuzz_schema_values) dict=(-dict=test/fuzz/idl.dict) ;;
         *_binary|*_compact) dict=(-dict=test/fuzz/wire.dict) ;;
         fuzz_json) ;;
         *_json) dict=(-dict=test/fuzz/json.dict) ;;

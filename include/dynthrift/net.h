@@ -141,7 +141,10 @@ typedef void (*thrift_call_cb)(thrift_conn_t *conn, thrift_result_t *result, voi
 /* A connection to `service` of `schema` at `address` ("host:port",
  * "[::1]:port", "name:port" resolved with getaddrinfo, or "unix:/path"),
  * driven by the caller's `loop`.  Connects asynchronously on first use (and
- * again after a break).  Returns owned; free with thrift_conn_free.  Takes a
+ * again after a break).  Once open, the connection's watchers keep `loop`
+ * alive: ev_run returns only after thrift_conn_free (or an ev_break), not
+ * when the last call is answered -- as a server's listening socket and
+ * connections do until thrift_rpc_server_stop's callback.  Returns owned; free with thrift_conn_free.  Takes a
  * reference on `schema`.  `opts` may be NULL (defaults); it is copied.  NULL
  * on a bad address, an unknown service or out of memory. */
 THRIFT_API thrift_conn_t *thrift_conn_new(struct ev_loop *loop, thrift_schema_t *schema,
@@ -185,6 +188,14 @@ THRIFT_API uint64_t thrift_conn_break_count(const thrift_conn_t *conn);
  * transport or protocol mismatch rather than a slow server. */
 THRIFT_API uint64_t thrift_conn_bytes_sent(const thrift_conn_t *conn);
 THRIFT_API uint64_t thrift_conn_bytes_received(const thrift_conn_t *conn);
+/* Sees the bytes of every send() (`sent`) and recv() on the connection, as
+ * they go: for traces such as `dynthrift call -v` and debugging.  `bytes`
+ * is borrowed for the callback's duration.  Runs on the loop thread inside
+ * the connection's I/O; it must not call into the connection.  NULL turns
+ * it off. */
+typedef void (*thrift_conn_trace_cb)(thrift_conn_t *conn, bool sent, const uint8_t *bytes,
+                                     size_t len, void *ud);
+THRIFT_API void thrift_conn_set_trace_cb(thrift_conn_t *conn, thrift_conn_trace_cb cb, void *ud);
 /* The service definition the connection talks to.  Borrowed. */
 THRIFT_API const thrift_service_def_t *thrift_conn_service(const thrift_conn_t *conn);
 /* An empty args struct for `method`, allocated in `arena`, to fill by name

@@ -49,6 +49,16 @@ typedef struct thrift_codec_options {
     bool skip_mismatched;      /* a known field with another wire type is
                                   skipped instead of failing (false) */
     bool check_required;       /* required fields and unions (true) */
+    /* What one decode may allocate in its arena (values, slot arrays,
+     * copied strings, filled-in defaults), as a budget tied to the input:
+     * max_memory_base + max_memory_per_byte x input bytes, by default
+     * 64 MiB + 8 x input.  Beyond it the decode fails with THRIFT_LIMIT
+     * and the value path where it stopped.  A value takes 32 bytes, so a
+     * wire byte can stand for more than 8 of them (a 1-byte empty struct or
+     * compact list element); the base lets any message whose values fit
+     * in 64 MiB through.  SIZE_MAX in either field: no budget. */
+    size_t max_memory_base;
+    size_t max_memory_per_byte;
 } thrift_codec_options_t;
 
 THRIFT_API void thrift_codec_options_init(thrift_codec_options_t *opts);

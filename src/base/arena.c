@@ -82,12 +82,38 @@ void thrift_arena_reset(thrift_arena_t *arena) {
     arena->end = arena->ptr + keep->size;
 }
 
+size_t thrift__arena_budget(thrift_arena_t *arena, size_t budget) {
+    size_t previous = arena->limit;
+    size_t limit = arena->footprint > SIZE_MAX - budget
+                       ? SIZE_MAX
+                       : arena->footprint + budget;
+    if (!previous || limit < previous)
+        arena->limit = limit;
+    return previous;
+}
+
+void thrift__arena_unbudget(thrift_arena_t *arena, size_t previous) {
+    arena->limit = previous;
+    if (!previous)
+        arena->over_limit = false;
+}
+
+// True (and noted) when growing by `more` bytes would pass the limit.
+static bool over_limit(thrift_arena_t *arena, size_t more) {
+    if (!arena->limit || (arena->footprint <= arena->limit &&
+                          more <= arena->limit - arena->footprint))
+        return false;
+    arena->over_limit = true;
+    return true;
+}
+
 void *thrift__arena_alloc_slow(thrift_arena_t *arena, size_t size) {
     size_t block_size = arena->next_block_size;
     if (size > block_size / 4) {
         /* A large request gets a block of its own, linked behind the current
          * one so the current block's free tail is not wasted. */
-        if (size > SIZE_MAX - sizeof(thrift__arena_block_t))
+        if (size > SIZE_MAX - sizeof(thrift__arena_block_t) ||
+            over_limit(arena, sizeof(thrift__arena_block_t) + size))
             return NULL;
         thrift__arena_block_t *b =
             thrift__alloc(&arena->allocator, sizeof *b + size);
@@ -105,6 +131,8 @@ void *thrift__arena_alloc_slow(thrift_arena_t *arena, size_t size) {
         }
         return b + 1;
     }
+    if (over_limit(arena, sizeof(thrift__arena_block_t) + block_size))
+        return NULL;
     thrift__arena_block_t *b =
         thrift__alloc(&arena->allocator, sizeof *b + block_size);
     if (!b)

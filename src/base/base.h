@@ -34,6 +34,11 @@ struct thrift_arena {
     size_t footprint;
     size_t next_block_size;
     thrift_allocator_t allocator;
+    /* While a decoder fills the arena: the footprint it may grow to (0: no
+     * limit), and whether an allocation was refused for it.  Checked only
+     * when a new block is needed, so the fast path pays nothing. */
+    size_t limit;
+    bool over_limit;
 };
 
 void *thrift__arena_alloc_slow(thrift_arena_t *arena, size_t size);
@@ -54,6 +59,13 @@ static inline void *thrift__arena_zalloc(thrift_arena_t *arena, size_t size) {
         memset(p, 0, size);
     return p;
 }
+
+/* Lets `arena` grow by at most `budget` more bytes (blocks included) until
+ * thrift__arena_unbudget(arena, returned value); an allocation beyond it
+ * fails as if memory ran out, with arena->over_limit set.  A tighter limit
+ * already in place stays. */
+size_t thrift__arena_budget(thrift_arena_t *arena, size_t budget);
+void thrift__arena_unbudget(thrift_arena_t *arena, size_t previous);
 
 /* Copies `len` bytes and appends a NUL; NULL on out of memory. */
 char *thrift__arena_strndup(thrift_arena_t *arena, const char *s, size_t len);

@@ -8,6 +8,7 @@
 
 #include "dynthrift/json.h"
 #include "json/json_internal.h"
+#include "proto/proto_impl.h" /* thrift__decode_budget */
 #include "value/value_impl.h"
 
 /* Value trees nested deeper than this are not written, so a hostile tree
@@ -86,7 +87,25 @@ static bool type_error(in_ctx_t *c, const thrift_type_def_t *t,
 }
 
 static bool oom(in_ctx_t *c) {
-    thrift__error_set(c->err, THRIFT_NOMEM, "out of memory");
+    thrift__json_alloc_failed(c->err, c->arena);
+    return false;
+}
+
+size_t thrift__json_text_budget(size_t len) {
+    thrift_codec_options_t o;
+    thrift_codec_options_init(&o);
+    return thrift__decode_budget(&o, len);
+}
+
+bool thrift__json_alloc_failed(thrift_error_t *err, const thrift_arena_t *arena) {
+    if (arena && arena->over_limit)
+        thrift__error_set(err, THRIFT_LIMIT,
+                          "the value needs more memory than the budget of "
+                          "%zu MiB + %zu bytes per input byte",
+                          (size_t)THRIFT__DECODE_MEMORY_BASE >> 20,
+                          (size_t)THRIFT__DECODE_MEMORY_PER_BYTE);
+    else
+        thrift__error_set(err, THRIFT_NOMEM, "out of memory");
     return false;
 }
 
@@ -139,8 +158,22 @@ bool thrift__json_enum_by_name(thrift_error_t *err, thrift_value_t *v,
             ? thrift__strmap_get(&t->enum_def->by_name, s, len)
             : NULL;
     if (!ev) {
-        thrift__error_set(err, THRIFT_RANGE, "unknown %s value '%.*s'",
-                          thrift__json_type_name(t), (int)(len > 64 ? 64 : len), s);
+        // Name the valid values: the user has to type one of them.
+        char names[200];
+        size_t used = 0;
+        names[0] = 0;
+        const thrift_enum_def_t *e = t->enum_def;
+        for (uint32_t i = 0; i < e->value_count && used < sizeof names; i++) {
+            int n = snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "",
+                             e->values[i].name);
+            if (n < 0 || (size_t)n >= sizeof names - used) {
+                memcpy(names + (used < sizeof names - 6 ? used : sizeof names - 6), ", ...", 6);
+                break;
+            }
+            used += (size_t)n;
+        }
+        thrift__error_set(err, THRIFT_RANGE, "unknown %s value '%.*s' (one of: %s)",
+                          thrift__json_type_name(t), (int)(len > 64 ? 64 : len), s, names);
         return false;
     }
     v->u.i = ev->number;
@@ -556,7 +589,9 @@ thrift_value_t *thrift__json_loads_tree(thrift_arena_t *arena,
         }
         return NULL;
     }
+    size_t outer = thrift__arena_budget(arena, thrift__json_text_budget(len));
     thrift_value_t *v = thrift_json_to_value(arena, type, j, flags, err);
+    thrift__arena_unbudget(arena, outer);
     json_decref(j);
     return v;
 }
@@ -577,7 +612,10 @@ thrift_value_t *thrift_json_loads(thrift_arena_t *arena,
         thrift__json_scan(arena, type, text, len, flags, &scan_err, NULL);
     if (v)
         return v;
-    if (scan_err.code == THRIFT_NOMEM) {
+    // Out of memory or over the budget: the tree path would only spend
+    // more (jansson's tree of the whole text first) to fail the same way.
+    if (scan_err.code == THRIFT_NOMEM ||
+        (scan_err.code == THRIFT_LIMIT && strstr(scan_err.text, "budget"))) {
         if (err && err->code == THRIFT_OK)
             *err = scan_err;
         return NULL;

@@ -6,6 +6,15 @@
 #include "base/base.h"
 #include "value/value_impl.h" /* thrift__uuid_parse */
 
+/* What reading `len` bytes of JSON text may allocate in its arena: the
+ * codec's default budget (thrift_codec_options_t.max_memory_base and
+ * max_memory_per_byte), so the text paths bound memory as the wire
+ * decoders do. */
+size_t thrift__json_text_budget(size_t len);
+/* Records why an arena allocation failed: THRIFT_LIMIT when the budget
+ * refused it, else THRIFT_NOMEM.  Returns false. */
+bool thrift__json_alloc_failed(thrift_error_t *err, const thrift_arena_t *arena);
+
 /* Appends a quoted, escaped JSON string; the bytes must be valid UTF-8. */
 bool thrift__json_put_string(thrift__buf_t *b, const uint8_t *s, size_t len);
 /* Appends "<base64>" (quoted, padded). */

@@ -57,6 +57,7 @@ typedef struct scan {
     unsigned depth; /* mapping depth, counted as the tree path counts it */
     unsigned level; /* JSON nesting level of the value being read (top: 1) */
     bool syntax;
+    size_t budget; /* bytes the arena and the item stack may each take */
 
     /* items of open containers */
     thrift_value_t *items;
@@ -85,7 +86,7 @@ static bool syn(scan_t *s) {
 }
 
 static bool oom(scan_t *s) {
-    thrift__error_set(s->err, THRIFT_NOMEM, "out of memory");
+    thrift__json_alloc_failed(s->err, s->arena);
     return false;
 }
 
@@ -528,6 +529,12 @@ static bool push_item(scan_t *s, const thrift_value_t *v) {
     if (s->n_items == s->cap_items) {
         size_t cap = s->cap_items * 2;
         thrift_value_t *items;
+        // The scratch stack holds the items of open containers until they
+        // are copied into the arena: it counts against the same budget.
+        if (cap > s->budget / sizeof *items) {
+            s->arena->over_limit = true;
+            return oom(s);
+        }
         if (s->items == s->inline_items) {
             items = malloc(cap * sizeof *items);
             if (items)
@@ -1266,6 +1273,8 @@ thrift_value_t *thrift__json_scan(thrift_arena_t *arena,
     s->cap_tmp = 0;
     s->skip_kind = NULL;
     s->skip_kbase = NULL;
+    s->budget = thrift__json_text_budget(len);
+    size_t outer_limit = thrift__arena_budget(arena, s->budget);
 
     thrift_value_t *v = thrift__arena_alloc(arena, sizeof *v);
     bool ok;
@@ -1292,6 +1301,7 @@ thrift_value_t *thrift__json_scan(thrift_arena_t *arena,
             *syntax = s->syntax;
         v = NULL;
     }
+    thrift__arena_unbudget(arena, outer_limit);
     if (s->items != s->inline_items)
         free(s->items);
     if (s->keys != s->inline_keys)

@@ -70,6 +70,8 @@ struct thrift_conn {
     thrift_buffer_t *out;
     size_t out_off;           /* bytes of `out` already written */
     uint64_t written_total;   /* bytes written since creation */
+    thrift_conn_trace_cb trace_cb; /* sees every byte written and read */
+    void *trace_ud;
     uint64_t sent_total;      /* bytes written, over all reconnects */
     uint64_t read_total;      /* bytes received, over all reconnects */
     /* The last failure that broke the connection (or its connect), kept
@@ -299,6 +301,8 @@ static bool do_write(thrift_conn_t *c) {
             conn_break(c, THRIFT_CLOSED, "connection to %s lost: %s", strerror(errno));
             return false;
         }
+        if (c->trace_cb)
+            c->trace_cb(c, true, p, (size_t)n, c->trace_ud);
         c->out_off += (size_t)n;
         c->written_total += (uint64_t)n;
         c->sent_total += (uint64_t)n;
@@ -471,6 +475,8 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents) {
         }
         thrift__wire_commit(&c->reader, (size_t)n);
         c->read_total += (uint64_t)n;
+        if (c->trace_cb)
+            c->trace_cb(c, false, p, (size_t)n, c->trace_ud);
         bool broke = false;
         for (;;) {
             const uint8_t *m;
@@ -594,14 +600,30 @@ static bool seqid_was_issued(const thrift_conn_t *c, int32_t seqid) {
  * lost count.  Nothing that arrives later can be trusted to match, so, as
  * Apache's clients raise BAD_SEQUENCE_ID, every pending call fails with what
  * arrived and the connection is closed (the next call reconnects). */
-static void reply_out_of_sequence(thrift_conn_t *c, const thrift_message_header_t *hdr) {
+static void reply_out_of_sequence(thrift_conn_t *c, const thrift_message_header_t *hdr,
+                                  const uint8_t *body, size_t body_len) {
+    // A server that could not read a request answers with an exception and
+    // often seqid 0: its text says why.
+    char why[200] = "";
+    thrift_arena_t *a = hdr->type == THRIFT_MSG_EXCEPTION ? thrift_arena_new(NULL) : NULL;
+    thrift_value_t *ex = a ? thrift_decode_message_body(c->opts.proto, thrift_app_exception_def(),
+                                                        body, body_len, a, &c->reader.codec,
+                                                        NULL, NULL)
+                           : NULL;
+    thrift_value_t *m = ex ? thrift_value_get_by_id(ex, 1) : NULL;
+    size_t ml = 0;
+    const uint8_t *mp = m ? thrift_value_bytes(m, &ml) : NULL;
+    if (mp)
+        snprintf(why, sizeof why, ": TApplicationException: %.*s", (int)(ml > 150 ? 150 : ml),
+                 (const char *)mp);
+    thrift_arena_free(a);
     thrift_error_t err;
     thrift_error_clear(&err);
     thrift__error_set(&err, THRIFT_APP_EXCEPTION,
                       "connection to %s: out of sequence reply: seqid %d (method '%.*s', message "
-                      "type %d) was never sent on this connection",
+                      "type %d) was never sent on this connection%s",
                       c->address, (int)hdr->seqid, (int)(hdr->name_len > 200 ? 200 : hdr->name_len),
-                      hdr->name, (int)hdr->type);
+                      hdr->name, (int)hdr->type, why);
     thrift__error_set_source(&err, "TApplicationException");
     conn_close_fd(c);
     fail_all_typed(c, &err, THRIFT_APPEX_BAD_SEQUENCE_ID);
@@ -620,7 +642,7 @@ static void handle_reply(thrift_conn_t *c, const uint8_t *msg, size_t len) {
     if (!p) {
         if (seqid_was_issued(c, hdr.seqid))
             return; // a late reply to a call that timed out: dropped by seqid
-        reply_out_of_sequence(c, &hdr);
+        reply_out_of_sequence(c, &hdr, msg + hlen, len - hlen);
         return;
     }
     thrift_result_t r;
@@ -1096,6 +1118,13 @@ thrift_conn_t *thrift_connect(thrift_schema_t *schema, const char *service, cons
         return NULL;
     }
     return c;
+}
+
+void thrift_conn_set_trace_cb(thrift_conn_t *c, thrift_conn_trace_cb cb, void *ud) {
+    if (!c)
+        return;
+    c->trace_cb = cb;
+    c->trace_ud = ud;
 }
 
 uint64_t thrift_conn_bytes_sent(const thrift_conn_t *c) { return c ? c->sent_total : 0; }

@@ -59,7 +59,19 @@ static const thrift_codec_options_t default_options = {
     .zero_copy = false,
     .skip_mismatched = false,
     .check_required = true,
+    .max_memory_base = THRIFT__DECODE_MEMORY_BASE,
+    .max_memory_per_byte = THRIFT__DECODE_MEMORY_PER_BYTE,
 };
+
+size_t thrift__decode_budget(const thrift_codec_options_t *opts,
+                             size_t input_len) {
+    size_t base = opts->max_memory_base, per = opts->max_memory_per_byte;
+    if (base == SIZE_MAX || per == SIZE_MAX)
+        return SIZE_MAX;
+    if (per && input_len > (SIZE_MAX - base) / per)
+        return SIZE_MAX;
+    return base + per * input_len;
+}
 
 void thrift_codec_options_init(thrift_codec_options_t *opts) {
     if (opts)
@@ -173,6 +185,14 @@ thrift_status_t thrift__reader_check_len(thrift__reader_t *r, uint64_t need,
 }
 
 thrift_status_t thrift__fail_nomem(thrift__reader_t *r) {
+    if (r->arena && r->arena->over_limit) {
+        size_t len = (size_t)(r->end - r->start);
+        return thrift__reader_fail(
+            r, THRIFT_LIMIT,
+            "decoding %zu bytes needs more than the memory budget of %zu "
+            "bytes (max_memory_base + max_memory_per_byte x input)",
+            len, thrift__decode_budget(r->opts, len));
+    }
     return thrift__reader_fail(r, THRIFT_NOMEM, "out of memory");
 }
 
@@ -284,8 +304,11 @@ thrift_status_t thrift__finish_struct(thrift__reader_t *r, thrift_value_t *v,
          * constructors leave them. */
         if (f->default_value) {
             if (!thrift__value_from_const(r->arena, slot, f->type,
-                                          f->default_value))
-                return thrift__reader_fail(r, THRIFT_NOMEM, "out of memory");
+                                          f->default_value)) {
+                thrift_status_t st = thrift__fail_nomem(r);
+                thrift__path_field(r, f);
+                return st;
+            }
             slot->flags |= THRIFT__VALUE_SET;
         }
     }
@@ -419,7 +442,11 @@ static thrift_value_t *decode_from(thrift_protocol_t proto,
     thrift__reader_t r;
     const proto_entry_t *pe =
         reader_open(&r, proto, data, len, arena, opts, err);
+    size_t budget = thrift__decode_budget(r.opts, len);
+    size_t outer = budget == SIZE_MAX ? arena->limit
+                                      : thrift__arena_budget(arena, budget);
     thrift_status_t st = pe ? pe->decode_value(&r, v, type) : THRIFT_MISUSE;
+    thrift__arena_unbudget(arena, outer);
     if (st != THRIFT_OK) {
         root_path(err, type->resolved);
         return NULL;

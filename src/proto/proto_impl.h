@@ -168,6 +168,12 @@ static inline uint32_t thrift__field_order_at(const thrift__field_order_t *o,
  * code.  The type mismatches point the error at `at`, where the header that
  * declared the wrong type starts. */
 thrift_status_t thrift__fail_nomem(thrift__reader_t *r) THRIFT__COLD;
+/* The arena bytes a decode of `input_len` bytes may take (SIZE_MAX: no
+ * limit); the defaults are thrift_codec_options_t's. */
+#define THRIFT__DECODE_MEMORY_BASE ((size_t)64 << 20)
+#define THRIFT__DECODE_MEMORY_PER_BYTE ((size_t)8)
+size_t thrift__decode_budget(const thrift_codec_options_t *opts,
+                             size_t input_len);
 thrift_status_t thrift__fail_depth(thrift__reader_t *r) THRIFT__COLD;
 thrift_status_t thrift__fail_count(thrift__reader_t *r, uint64_t n) THRIFT__COLD;
 thrift_status_t thrift__fail_kind(thrift__reader_t *r,

@@ -13,6 +13,8 @@ i=0
 for f in "$top"/test/suites/idl/*/input.thrift; do
     [ -f "$f" ] && cp -f "$f" "$out/fuzz_idl/suite$((i++)).thrift"
 done
+# The schema-values target reads IDL text too.
+mkdir -p "$out"/fuzz_schema_values && cp -f "$out"/fuzz_idl/* "$out"/fuzz_schema_values/
 payload=$top/test/fuzz/seeds/payload.json
 { printf '\002'; cat "$payload"; } > "$out/fuzz_json/payload"
 printf '\001{"id": 1, "name": "n"}' > "$out/fuzz_json/user"

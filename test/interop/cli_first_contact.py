@@ -20,6 +20,7 @@ Environment: DYNTHRIFT_CLI, DYNTHRIFT_SOURCE_ROOT.
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -160,6 +161,44 @@ def main():
                               "--buffered"])
     ok(rc == 0 and json.loads(out) == 3, "call --buffered vs the buffered server", (rc, out, err))
 
+    # thriftpy's make_server default is buffered too.
+    try:
+        import thriftpy
+        from thriftpy.server import TThreadedServer
+        from thriftpy.thrift import TProcessor
+        from thriftpy.transport import TServerSocket, TBufferedTransportFactory
+        from thriftpy.protocol import TBinaryProtocolFactory
+        tp_mod = thriftpy.load(BENCH, module_name="bench_fc_thrift")
+
+        class TpHandler:
+            def add(self, a, b):
+                return a + b
+        tp_sock = TServerSocket(host="127.0.0.1", port=0, client_timeout=None)
+        tp_srv = TThreadedServer(TProcessor(tp_mod.Bench, TpHandler()), tp_sock,
+                                 iprot_factory=TBinaryProtocolFactory(),
+                                 itrans_factory=TBufferedTransportFactory())
+        threading.Thread(target=tp_srv.serve, daemon=True).start()
+        end = time.time() + 10
+        while getattr(tp_sock, "sock", None) is None and time.time() < end:
+            time.sleep(0.01)
+        tp_addr = "127.0.0.1:%d" % tp_sock.sock.getsockname()[1]
+        rc, out, err, took = run(["call", BENCH, "Bench.add", "[1, 2]", "--addr", tp_addr,
+                                  "--timeout", "2000"])
+        ok(rc == 3 and "try --buffered" in err and took < 5,
+           "call (framed) vs thriftpy's buffered server: exit 3 with hint --buffered",
+           (rc, err))
+        rc, out, err, took = run(["call", BENCH, "Bench.add", "[1, 2]", "--addr", tp_addr,
+                                  "--buffered"])
+        ok(rc == 0 and out.strip() == "3", "call --buffered vs thriftpy's buffered server",
+           (rc, out, err))
+    except ImportError:
+        print("# SKIP thriftpy missing: its buffered server not tried")
+
+    rc, out, err, took = run(["bench", BENCH, "Bench.add", "[1, 2]", "--addr", buffered,
+                              "-d", "0.3", "--timeout", "200"])
+    ok(rc == 1 and "no call succeeded" in err and "try --buffered" in err,
+       "bench (framed) vs the buffered server: exit 1 with the --buffered hint", (rc, out, err))
+
     # ---- framed server, buffered client: the server hangs up -------------
     framed = apache_server(gen, "framed", "binary")
     rc, out, err, took = run(["call", BENCH, "Bench.add", "[1, 2]", "--addr", framed,
@@ -233,6 +272,20 @@ def main():
     rc, out, err, _ = run(["call", BENCH, "Bench.ping", "--addr", "127.0.0.1:1,127.0.0.1:2"])
     ok(rc == 64 and "one address" in err and "IPv6" not in err,
        "--addr a:1,b:2 says one address, not IPv6", (rc, err))
+    # A name that does not resolve is a transport failure (3), not bad usage.
+    # Resolved inside an empty network namespace, so no query leaves the
+    # machine.
+    unshare = shutil.which("unshare")
+    isolated = unshare and subprocess.run([unshare, "-n", "true"], capture_output=True,
+                                          timeout=10).returncode == 0
+    if isolated:
+        for cmd in (["call", BENCH, "Bench.ping"], ["bench", BENCH, "Bench.ping", "-n", "1"]):
+            p = subprocess.run([unshare, "-n", CLI] + cmd + ["--addr", "nosuchhost.invalid:1"],
+                               capture_output=True, text=True, timeout=30)
+            ok(p.returncode == 3 and "nosuchhost.invalid" in p.stderr,
+               "%s: an unresolvable host exits 3" % cmd[0], (p.returncode, p.stderr))
+    else:
+        print("# SKIP no network namespace (unshare -n): unresolvable-host exit not tried")
     rc, out, err, _ = run(["call", BENCH, "Bench.ping", "--addr", "127.0.0.1:99999"])
     ok(rc == 64 and err.count("127.0.0.1:99999") == 1, "a bad port names the address once",
        (rc, err))
@@ -241,10 +294,109 @@ def main():
     ans = json.loads(out) if out.strip() else {}
     ok(rc == 65 and "did you mean" in ans.get("error", {}).get("message", ""),
        "--lines: unknown envelope keys refused with a hint", (rc, out, err))
+    rc, out, err, _ = run(["call", BENCH, "Bench.add", '{"a": 1, "c": 2}', "--addr", framed])
+    ok(rc == 65 and "add has no argument 'c' (arguments: 1: i64 a, 2: i64 b)" in err
+       and "add_args" not in err, "a wrong argument name is named against the method",
+       (rc, err))
+    rc, out, err, _ = run(["call", BENCH, "Bench.add", '{"a": "x"}', "--addr", framed])
+    ok(rc == 65 and "add.a: expected i64" in err and "add_args" not in err,
+       "an argument's type error names add.a", (rc, err))
+    rc, out, err, _ = run(["call", BENCH, "Bench.add", '{"a": 40, "b": 2, "c": 2}', "--addr",
+                           framed, "--ignore-unknown"])
+    ok(rc == 0 and out.strip() == "42", "call --ignore-unknown skips unknown names",
+       (rc, out, err))
+    rc, out, err, _ = run(["call", BENCH, "Bench.echo",
+                           '{"p": {"request_id": 1, "users": [{"id": 1, "name": "n", '
+                           '"status": "GONE"}]}}', "--addr", framed])
+    ok(rc == 65 and "one of: ACTIVE, SUSPENDED, DELETED" in err,
+       "an unknown enum name lists the valid names", (rc, err))
     rc, out, err, _ = run(["call", BENCH, "Bench", "--lines", "--pretty", "--addr", framed],
                           stdin='{"method": "ping"}\n')
     ok(rc == 64 and "--pretty" in err, "--lines --pretty refused", (rc, err))
 
+
+    # ---- finding one's way ------------------------------------------------
+    rc, out, err, _ = run(["list", BENCH])
+    ok(rc == 0 and out == "Bench\n", "list FILE: the services", (rc, out, err))
+    rc, out, err, _ = run(["list", BENCH, "Bench"])
+    ok(rc == 0 and out.split() == ["Bench.ping", "Bench.echo", "Bench.add", "Bench.fire",
+                                   "Bench.fail"], "list FILE SERVICE: Service.method lines",
+       (rc, out, err))
+    documented = os.path.join(TMP, "doc.thrift")
+    with open(documented, "w") as f:
+        f.write('/** What went wrong. */\nexception Oops { 1: string why }\n'
+                'enum Mood { HAPPY = 1, SAD = 2 }\n'
+                'struct Item { 1: required i64 id, 2: optional list<Mood> moods }\n'
+                'service Base { void hello() }\n'
+                'service Shop extends Base {\n'
+                '  /** Buys an item. */\n'
+                '  Item buy(1: i64 id, 2: Item like, 3: binary note) throws (1: Oops oops)\n'
+                '}\n')
+    rc, out, err, _ = run(["describe", documented, "Shop.buy"])
+    tmpl = json.loads(out[out.index("{"):]) if "{" in out else None
+    ok(rc == 0 and "Item buy(1: i64 id, 2: Item like, 3: binary note) throws (1: Oops oops)"
+       in out and "// Buys an item." in out and tmpl == {"id": 0, "like": {"id": 0, "moods":
+                                                                        ["HAPPY"]}, "note": ""},
+       "describe Service.method: signature, throws, doc comment, argument template",
+       (rc, out, err))
+    rc, out, err, _ = run(["describe", documented, "Shop.buy", "--template"])
+    ok(rc == 0 and json.loads(out) == tmpl, "describe --template: only the JSON", (rc, out))
+    rc, out, err, _ = run(["describe", documented, "Shop"])
+    ok(rc == 0 and "void hello()  (from Base)" in out, "describe SERVICE: inherited methods",
+       (rc, out))
+    rc, out, err, _ = run(["describe", documented, "Oops"])
+    ok(rc == 0 and "// What went wrong." in out and "1: string why" in out,
+       "describe TYPE: fields and doc", (rc, out))
+    rc, out, err, _ = run(["describe", documented, "Shop.nope"])
+    ok(rc == 64 and "Shop.buy" in err, "describe: an unknown method lists the methods",
+       (rc, err))
+    # The template is what `call` takes: fill it in and send it.
+    with open(os.path.join(TMP, "args.json"), "w") as f:
+        f.write('{"a": 40, "b": 2}')
+    rc, out, err, _ = run(["call", BENCH, "Bench.add", "@" + os.path.join(TMP, "args.json"),
+                           "--addr", framed])
+    ok(rc == 0 and out.strip() == "42", "call ARGS as @FILE", (rc, out, err))
+    rc, out, err, _ = run(["call", BENCH, "Bench.add", "@" + os.path.join(TMP, "nope.json"),
+                           "--addr", framed])
+    ok(rc == 65 and "nope.json" in err, "call @FILE that does not exist -> 65", (rc, err))
+    env = dict(os.environ, DYNTHRIFT_PATH="/nonexistent:" + os.path.dirname(BENCH))
+    rc, out, err, _ = run(["call", "bench.thrift", "Bench.add", "[1, 2]", "--addr", framed],
+                          env=env)
+    ok(rc == 0 and out.strip() == "3", "DYNTHRIFT_PATH finds FILE", (rc, out, err))
+    incdir = os.path.join(TMP, "inc")
+    os.makedirs(incdir)
+    with open(os.path.join(incdir, "shared.thrift"), "w") as f:
+        f.write("struct S { 1: i32 x }\n")
+    with open(os.path.join(TMP, "user.thrift"), "w") as f:
+        f.write('include "shared.thrift"\nservice U { shared.S get() }\n')
+    rc, out, err, _ = run(["describe", os.path.join(TMP, "user.thrift"), "U.get"],
+                          env=dict(os.environ, DYNTHRIFT_PATH=incdir))
+    ok(rc == 0 and "shared.S get()" in out, "DYNTHRIFT_PATH resolves includes as -I", (rc, err))
+    rc, out, err, _ = run(["describe", os.path.join(TMP, "user.thrift"), "U.get"])
+    ok(rc == 65, "without DYNTHRIFT_PATH the include is not found", (rc, err))
+
+    rc, out, err, _ = run(["idl", BENCH])
+    ok(rc == 0 and "add_args" not in out and "i64 add(" in out,
+       "idl text dump hides the synthesized _args/_result structs", (rc, out[:300]))
+    rc, out, err, _ = run(["idl", BENCH, "--synthesized"])
+    ok(rc == 0 and "args add_args" in out, "idl --synthesized shows them", (rc, out[:300]))
+    rc, out, err, _ = run(["help", "call"])
+    rc2, out2, _, _ = run(["call", "--help"])
+    ok(rc == 0 and out == out2 and out.startswith("usage: dynthrift call"),
+       "dynthrift help CMD is CMD --help", (rc, out[:100]))
+    rc, out, err, _ = run(["version"])
+    rc2, out2, _, _ = run(["--version"])
+    ok(rc == 0 and out == out2 and out.startswith("dynthrift "), "dynthrift version", out)
+    rc, out, err, _ = run(["help", "nope"])
+    ok(rc == 64 and "unknown command 'nope'" in err, "help of an unknown command -> 64", err)
+
+    rc, out, err, _ = run(["call", BENCH, "Bench.add", "[1, 2]", "--addr", framed, "-v"])
+    ok(rc == 0 and out.strip() == "3" and "binary protocol, framed transport" in err
+       and "> CALL add seqid" in err and "< REPLY add seqid" in err
+       and re.search(r"^> 0000  00 00 00 [0-9a-f]{2} 80 01 00 01", err, re.M)
+       and "bytes received at" in err and "* done in" in err,
+       "call -v: curl-style trace on stderr (transport, protocol, seqid, hex, times)",
+       err)
 
     # ---- bench as wrk/ghz users expect -----------------------------------
     rc, out, err, took = run(["bench", BENCH, "Bench.fire", "[1]", "--addr", framed,

@@ -233,7 +233,7 @@ def main():
 
     # ---- call: usage, bad input, transport -------------------------------
     rc, out, err = run(["call", BENCH, "Bench.add", '{"a": "x"}', "--addr", tp_addr])
-    ok(rc == 65 and out == "" and "add_args.a" in err and "expected i64" in err,
+    ok(rc == 65 and out == "" and "add.a: expected" in err and "expected i64" in err,
        "call: bad argument -> 65 with the path on stderr", (rc, out, err))
     rc, out, err = run(["call", BENCH, "Bench.add", '{"a": 1', "--addr", tp_addr])
     ok(rc == 65 and out == "", "call: malformed JSON -> 65", (rc, out, err))

@@ -382,6 +382,22 @@ static void test_ipv6(thrift_schema_t *s) {
     ev_loop_destroy(t.loop);
 }
 
+typedef struct traced {
+    uint64_t sent, received;
+    uint8_t first_sent[8];
+} traced_t;
+
+static void trace_cb(thrift_conn_t *conn, bool sent, const uint8_t *bytes, size_t len, void *ud) {
+    (void)conn;
+    traced_t *t = ud;
+    if (sent && t->sent == 0)
+        memcpy(t->first_sent, bytes, len < 8 ? len : 8);
+    if (sent)
+        t->sent += len;
+    else
+        t->received += len;
+}
+
 static void test_blocking(thrift_schema_t *s, thrift_protocol_t proto, thrift_framing_t framing,
                           bool multiplexed) {
     srv_thread_t t;
@@ -407,8 +423,18 @@ static void test_blocking(thrift_schema_t *s, thrift_protocol_t proto, thrift_fr
     thrift_conn_t *c = thrift_connect(s, "Calc", addr, o, &err);
     TAP_CHECK(c != NULL, "blocking %s/%s%s: thrift_connect %s (%s)", tag, ftag, mtag, addr, err.text);
     thrift_arena_t *a = thrift_arena_new(NULL);
+    traced_t tr = {0};
+    thrift_conn_set_trace_cb(c, trace_cb, &tr);
     thrift_value_t *r = thrift_call(c, "add", add_args(c, a, 20, 22), &err);
     TAP_CHECK(r && thrift_value_int(r) == 42, "blocking %s/%s%s: add -> 42 (%s)", tag, ftag, mtag, err.text);
+    // The trace sees exactly the bytes counted, the request's first.
+    TAP_CHECK(tr.sent && tr.sent == thrift_conn_bytes_sent(c) && tr.received &&
+                  tr.received == thrift_conn_bytes_received(c) &&
+                  tr.first_sent[framing == THRIFT_FRAMING_FRAMED ? 4 : 0] ==
+                      (proto == THRIFT_PROTO_COMPACT ? 0x82 : 0x80),
+              "blocking %s/%s%s: trace callback sees %llu bytes sent, %llu received", tag, ftag,
+              mtag, (unsigned long long)tr.sent, (unsigned long long)tr.received);
+    thrift_conn_set_trace_cb(c, NULL, NULL);
     if (multiplexed) {
         // Another multiplexed name goes on the wire as the prefix: this
         // server knows the service only as "Calc".

@@ -28,6 +28,7 @@
 #include "dynthrift/json.h"
 #include "dynthrift/net.h"
 #include "dynthrift/pool.h"
+#include "flood.h"
 #include "net/net_impl.h"
 #include "tap.h"
 
@@ -52,6 +53,9 @@ const char *__asan_default_options(void) { return "quarantine_size_mb=8"; }
 static const char idl[] =
     "struct Node { 1: list<Node> kids, 2: string name }\n"
     "struct Big { 1: string s, 2: list<i32> l, 3: map<i32, string> m, 4: binary b }\n"
+    "struct Pair { 1: i32 a, 2: i32 b }\n"
+    "struct Amp { 1: list<Pair> pairs, 2: list<list<i32>> lists,\n"
+    "  3: list<list<Pair>> nested }\n"
     "service Fault {\n"
     "  string echo(1: string s),\n"
     "  string big(1: i32 n),\n"
@@ -750,7 +754,7 @@ static void test_client_vanishes(struct ev_loop *loop) {
 
 /* ---- 4. broken servers, seen from the client ------------------------------------ */
 
-enum { FAKE_SILENT, FAKE_HALF_REPLY, FAKE_CLOSE, FAKE_WRONG_SEQID, FAKE_HALF_STALL };
+enum { FAKE_SILENT, FAKE_HALF_REPLY, FAKE_CLOSE, FAKE_WRONG_SEQID, FAKE_HALF_STALL, FAKE_EXC_SEQID0 };
 
 typedef struct fake {
     struct ev_loop *loop;
@@ -792,6 +796,14 @@ static void fake_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
         static const uint8_t reply[] = {0, 0, 0, 23, 0x80, 0x01, 0x00, 0x02, 0, 0, 0, 3, 'a', 'd',
                                         'd', 0, 0, 0, 77, 0x08, 0, 0, 0, 0, 0, 5, 0};
         send(f->cfd, reply, sizeof reply, MSG_NOSIGNAL);
+        f->answered = true;
+    } else if (f->mode == FAKE_EXC_SEQID0 && f->got >= 4 && !f->answered) {
+        /* What a server that could not read the request sends: a
+         * TApplicationException with no method name and seqid 0. */
+        static const uint8_t exc[] = {0, 0, 0, 36, 0x80, 0x01, 0x00, 0x03, 0, 0, 0, 0, 0, 0, 0, 0,
+                                      0x0b, 0, 1, 0, 0, 0, 9, 'b', 'a', 'd', ' ', 'f', 'r', 'a',
+                                      'm', 'e', 0x08, 0, 2, 0, 0, 0, 7, 0};
+        send(f->cfd, exc, sizeof exc, MSG_NOSIGNAL);
         f->answered = true;
     } else if (f->mode == FAKE_CLOSE) {
         ev_io_stop(loop, w);
@@ -914,6 +926,17 @@ static void test_broken_servers(struct ev_loop *loop) {
                   "the error says what arrived (%s)", oc[0].text);
         TAP_CHECK(thrift_conn_pending(c) == 0 && thrift_conn_break_count(c) == 1,
                   "no call left pending; the connection was closed once");
+        thrift_conn_free(c);
+        spin(loop, 0.02);
+        fake_stop(&f);
+        /* The same for an exception with seqid 0: its text is reported. */
+        fake_start(&f, loop, FAKE_EXC_SEQID0);
+        c = client_new(loop, f.port, NULL);
+        call_add(c, 1, 1, 0, &oc[0]);
+        TAP_CHECK(wait_for(loop, &oc[0].done, 5) && oc[0].st == THRIFT_APP_EXCEPTION &&
+                      oc[0].app_type == THRIFT_APPEX_BAD_SEQUENCE_ID &&
+                      strstr(oc[0].text, "seqid 0") && strstr(oc[0].text, "bad frame"),
+                  "an exception with seqid 0 fails the call, with its text (%s)", oc[0].text);
         thrift_conn_free(c);
         spin(loop, 0.02);
         fake_stop(&f);
@@ -1107,77 +1130,6 @@ static void test_junk(struct ev_loop *loop) {
 
 /* ---- 8. a peer that keeps its socket full ------------------------------------------ */
 
-/* A flooding peer on its own thread, with a blocking socket: it writes the
- * same buffer of frames again and again, as fast as the other end reads,
- * until told to stop or the other end goes.  As a client it connects to
- * `port`; as a server it accepts one connection on `lfd` first and waits
- * for `go`. */
-typedef struct flood {
-    pthread_t thread;
-    int port, lfd, fd;
-    uint8_t *frames;
-    size_t len;
-    atomic_bool go, stop;
-    long long sent;
-} flood_t;
-
-static void *flood_main(void *arg) {
-    flood_t *f = arg;
-    if (f->lfd >= 0) {
-        f->fd = accept(f->lfd, NULL, NULL);
-    } else {
-        f->fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sin_family = AF_INET;
-        sa.sin_port = htons((uint16_t)f->port);
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (connect(f->fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-            return NULL;
-    }
-    if (f->fd < 0)
-        return NULL;
-    while (!atomic_load(&f->go) && !atomic_load(&f->stop))
-        usleep(1000);
-    while (!atomic_load(&f->stop)) {
-        ssize_t n = send(f->fd, f->frames, f->len, MSG_NOSIGNAL);
-        if (n <= 0)
-            break;
-        f->sent += n;
-    }
-    return NULL;
-}
-
-/* About `*len` bytes of copies of one framed message; *len is cut to a
- * whole number of them, so that the buffer can be sent again and again. */
-static uint8_t *repeat_frames(const uint8_t *body, size_t blen, size_t *len) {
-    *len -= *len % (4 + blen);
-    uint8_t *b = malloc(*len);
-    for (size_t off = 0; off < *len; off += 4 + blen) {
-        b[off] = 0, b[off + 1] = 0, b[off + 2] = (uint8_t)(blen >> 8), b[off + 3] = (uint8_t)blen;
-        memcpy(b + off + 4, body, blen);
-    }
-    return b;
-}
-
-static void flood_start(flood_t *f) {
-    atomic_init(&f->stop, false);
-    if (pthread_create(&f->thread, NULL, flood_main, f) != 0) {
-        printf("Bail out! cannot start the flooding thread\n");
-        exit(1);
-    }
-}
-
-static void flood_end(flood_t *f) {
-    atomic_store(&f->stop, true);
-    if (f->fd >= 0)
-        shutdown(f->fd, SHUT_RDWR); /* unblocks a send on a full socket */
-    pthread_join(f->thread, NULL);
-    if (f->fd >= 0)
-        close(f->fd);
-    free(f->frames);
-}
-
 /* `n` sequential add calls on a new connection (so the accept is part of
  * the first); latencies sorted into lat[]; the number that succeeded. */
 static int timed_calls(struct ev_loop *loop, int port, double *lat, int n) {
@@ -1211,13 +1163,8 @@ static void test_flood_starvation(struct ev_loop *loop) {
     enum { PINGS = 40 };
     double idle[PINGS], busy[PINGS];
     int idle_ok = timed_calls(loop, port, idle, PINGS);
-    static const uint8_t fire[] = {0x80, 0x01, 0x00, 0x04, 0, 0, 0, 4, 'f', 'i', 'r', 'e',
-                                   0, 0, 0, 9, 0x08, 0, 1, 0, 0, 0, 7, 0};
-    flood_t f = {.port = port, .lfd = -1, .fd = -1};
-    f.len = 256 * 1024;
-    f.frames = repeat_frames(fire, sizeof fire, &f.len);
-    atomic_init(&f.go, true);
-    flood_start(&f);
+    flood_t f;
+    flood_oneway_fire(&f, port);
     fired = 0;
     spin(loop, 0.2); /* the flood is on */
     long fired0 = fired;
@@ -1794,6 +1741,163 @@ static void test_pool_restart(struct ev_loop *loop) {
     TAP_CHECK(count_fds() == fds0, "pool restart: no fd leaked (%d, %d before)", count_fds(), fds0);
 }
 
+/* ---- memory amplification (issue 10, item 6) ------------------------------ */
+
+/* A growable byte string for building big inputs. */
+typedef struct {
+    uint8_t *p;
+    size_t n, cap;
+} gbuf_t;
+
+static void gput(gbuf_t *g, const void *p, size_t n) {
+    if (g->n + n > g->cap) {
+        g->cap = (g->n + n) * 2;
+        g->p = realloc(g->p, g->cap);
+        if (!g->p)
+            abort();
+    }
+    memcpy(g->p + g->n, p, n);
+    g->n += n;
+}
+static void gput8(gbuf_t *g, unsigned b) {
+    uint8_t c = (uint8_t)b;
+    gput(g, &c, 1);
+}
+static void gput32(gbuf_t *g, uint32_t v) {
+    uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+    gput(g, b, 4);
+}
+static void gputs(gbuf_t *g, const char *s) { gput(g, s, strlen(s)); }
+static void gput_repeat(gbuf_t *g, const char *s, size_t times, const char *sep) {
+    for (size_t i = 0; i < times; i++) {
+        if (i)
+            gputs(g, sep);
+        gputs(g, s);
+    }
+}
+
+/* Decodes with the counting arena: the status, the error, the arena's peak. */
+static thrift_status_t decode_counted(thrift_protocol_t proto, const gbuf_t *in,
+                                      const thrift_codec_options_t *o,
+                                      thrift_error_t *err, size_t *peak) {
+    peak_bytes = cur_bytes = 0;
+    thrift_arena_t *a = thrift_arena_new(&counting);
+    thrift_error_clear(err);
+    thrift_value_t *v = proto == (thrift_protocol_t)-1
+                            ? thrift_json_loads(a, type_of("Amp"), (const char *)in->p,
+                                                in->n, 0, err)
+                            : thrift_decode(proto, type_of("Amp"), in->p, in->n, a, o,
+                                            NULL, err);
+    *peak = peak_bytes;
+    thrift_arena_free(a);
+    return v ? THRIFT_OK : err->code;
+}
+
+static void check_budget(const char *what, thrift_protocol_t proto, const gbuf_t *in,
+                         const char *path) {
+    thrift_codec_options_t o;
+    thrift_codec_options_init(&o);
+    size_t budget = o.max_memory_base + o.max_memory_per_byte * in->n;
+    thrift_error_t err;
+    size_t peak;
+    thrift_status_t st = decode_counted(proto, in, &o, &err, &peak);
+    TAP_CHECK(st == THRIFT_LIMIT && strstr(err.path, path) && strstr(err.text, "budget") &&
+                  peak <= budget,
+              "%s (%zu bytes): %s at %s: %s; arena peak %zu <= budget %zu", what, in->n,
+              thrift_status_name(st), err.path, err.text, peak, budget);
+}
+
+static void test_decode_budget(void) {
+    /* Binary: Amp.pairs, a list of 16,000,000 empty structs (1 byte each;
+     * decoding took ~1.6 GB before the budget). */
+    enum { N = 16000000 };
+    gbuf_t bin = {0};
+    gput8(&bin, 0x0f), gput8(&bin, 0), gput8(&bin, 1), gput8(&bin, 0x0c), gput32(&bin, N);
+    uint8_t *zeros = calloc(N + 1, 1);
+    if (!zeros)
+        abort();
+    gput(&bin, zeros, N + 1);
+    check_budget("binary: 16M empty structs", THRIFT_PROTO_BINARY, &bin, "Amp.pairs");
+
+    /* Compact: Amp.lists, 16,000,000 empty lists (0x05 each). */
+    gbuf_t cmp = {0};
+    gput8(&cmp, 0x29), gput8(&cmp, 0xf9);
+    for (uint32_t n = N; n >= 0x80; n >>= 7)
+        gput8(&cmp, (n & 0x7f) | 0x80);
+    gput8(&cmp, N >> 21);
+    memset(zeros, 0x05, N);
+    gput(&cmp, zeros, N);
+    gput8(&cmp, 0);
+    check_budget("compact: 16M empty lists", THRIFT_PROTO_COMPACT, &cmp, "Amp.lists");
+    free(zeros);
+
+    /* Binary: Amp.nested, 100,000 lists of 15 empty structs (2 MB; 147 MB
+     * of values): each small, so the budget runs out inside the walk, with
+     * the path where. */
+    gbuf_t nest = {0};
+    gput8(&nest, 0x0f), gput8(&nest, 0), gput8(&nest, 3), gput8(&nest, 0x0f);
+    gput32(&nest, 100000);
+    uint8_t one[5 + 15] = {0x0c, 0, 0, 0, 15};
+    for (int i = 0; i < 100000; i++)
+        gput(&nest, one, sizeof one);
+    gput8(&nest, 0);
+    check_budget("binary: 100k lists of 15 empty structs", THRIFT_PROTO_BINARY, &nest,
+                 "Amp.nested[");
+
+    /* TJSONProtocol: Amp.pairs, 1,200,000 empty structs. */
+    gbuf_t tj = {0};
+    gputs(&tj, "{\"1\":{\"lst\":[\"rec\",1200000,");
+    gput_repeat(&tj, "{}", 1200000, ",");
+    gputs(&tj, "]}}");
+    check_budget("json protocol: 1.2M empty structs", THRIFT_PROTO_JSON, &tj, "Amp.pairs");
+
+    /* The JSON text paths (natural mapping): the scanner, with the codec
+     * defaults, and no fall-back to jansson's tree once over the budget. */
+    gbuf_t js = {0};
+    gputs(&js, "{\"pairs\":[");
+    gput_repeat(&js, "{}", 1500000, ",");
+    gputs(&js, "]}");
+    check_budget("json text: 1.5M empty objects", (thrift_protocol_t)-1, &js, "Amp.pairs");
+
+    /* The budget is the caller's: without it the nested input decodes. */
+    thrift_codec_options_t o;
+    thrift_codec_options_init(&o);
+    o.max_memory_per_byte = SIZE_MAX;
+    thrift_error_t err;
+    size_t peak;
+    thrift_status_t st = decode_counted(THRIFT_PROTO_BINARY, &nest, &o, &err, &peak);
+    TAP_CHECK(st == THRIFT_OK && peak > 64u << 20,
+              "no budget (max_memory_per_byte SIZE_MAX): the same input decodes, "
+              "arena peak %zu: %s", peak, err.text);
+    /* ... and a tighter one stops a small message. */
+    thrift_codec_options_init(&o);
+    o.max_memory_base = 4096;
+    o.max_memory_per_byte = 4;
+    gbuf_t small = {0};
+    gput8(&small, 0x0f), gput8(&small, 0), gput8(&small, 1), gput8(&small, 0x0c);
+    gput32(&small, 2000);
+    for (int i = 0; i < 2001; i++)
+        gput8(&small, 0);
+    st = decode_counted(THRIFT_PROTO_BINARY, &small, &o, &err, &peak);
+    TAP_CHECK(st == THRIFT_LIMIT && peak <= 4096 + 4 * small.n,
+              "a budget of 4 KiB + 4 x input stops 2000 empty structs: %s (peak %zu)",
+              err.text, peak);
+    /* Legit data far under the base is untouched by the default budget. */
+    thrift_codec_options_init(&o);
+    gbuf_t ints = {0};
+    gput8(&ints, 0x29), gput8(&ints, 0x19); /* list of 1 list<i32> */
+    gput8(&ints, 0xf5), gput8(&ints, 0xa0), gput8(&ints, 0x8d), gput8(&ints, 0x06);
+    for (int i = 0; i < 100000; i++)
+        gput8(&ints, 2);
+    gput8(&ints, 0);
+    st = decode_counted(THRIFT_PROTO_COMPACT, &ints, &o, &err, &peak);
+    TAP_CHECK(st == THRIFT_OK,
+              "compact: 100,000 one-byte i32 (32x their wire size) decode within "
+              "the default budget: %s", err.text);
+    free(bin.p), free(cmp.p), free(nest.p), free(tj.p), free(js.p), free(small.p),
+        free(ints.p);
+}
+
 int main(void) {
     bool valgrind = getenv("DYNTHRIFT_UNDER_VALGRIND") != NULL;
     if (valgrind)
@@ -1807,6 +1911,9 @@ int main(void) {
         printf("Bail out! IDL: %s\n", err.text);
         return 1;
     }
+    // Before the loop exists: it runs for seconds without the loop, whose
+    // cached time would then be stale for the network tests' deadlines.
+    test_decode_budget();
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     /* DYNTHRIFT_FAULT_ONLY=name runs one group (while working on it). */
     const char *only = getenv("DYNTHRIFT_FAULT_ONLY");

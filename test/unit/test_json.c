@@ -777,7 +777,7 @@ int main(void) {
     check_error("User", "{\"id\":1,\"tiny\":-129}", 0, THRIFT_RANGE,
                 "User.tiny: -129 out of range for i8");
     check_error("User", "{\"id\":1,\"by_color\":{\"BLUE\":1}}", 0, THRIFT_RANGE,
-                "User.by_color[BLUE]: unknown Color value 'BLUE'");
+                "User.by_color[BLUE]: unknown Color value 'BLUE' (one of: RED, GREEN)");
     check_error("User", "{\"id\":1,\"choice\":{\"number\":1,\"text\":\"x\"}}", 0, THRIFT_TYPE,
                 "User.choice: union Choice needs exactly one field, got 2");
     check_error("User", "{\"id\":1,\"address\":{}}", 0, THRIFT_MISSING,

@@ -231,7 +231,7 @@ int cli_split_service_method(const char *cmd, thrift_schema_t *schema, const cha
 
 
 thrift_value_t *cli_args_from_json(const thrift_function_def_t *fn, thrift_arena_t *arena,
-                                      json_t *j, thrift_error_t *err) {
+                                   json_t *j, unsigned json_flags, thrift_error_t *err) {
     const thrift_struct_def_t *ad = thrift_function_def_args(fn);
     if (!j || json_is_null(j))
         return thrift_value_new_struct(arena, ad);
@@ -258,9 +258,55 @@ thrift_value_t *cli_args_from_json(const thrift_function_def_t *fn, thrift_arena
                  thrift_function_def_name(fn));
         return NULL;
     }
-    thrift_value_t *v = thrift_json_to_value(arena, thrift_struct_def_type(ad), j, 0, err);
+    // A wrong argument name is named against the method, not against the
+    // synthesized "add_args" struct the user never wrote.
+    const char *key;
+    json_t *unused;
+    json_object_foreach(j, key, unused) {
+        (void)unused;
+        if (!(json_flags & THRIFT_JSON_IGNORE_UNKNOWN) && !thrift_struct_def_find_field(ad, key)) {
+            char sig[150];
+            cli_format_arguments(fn, sig, sizeof sig);
+            err->code = THRIFT_UNKNOWN_FIELD;
+            snprintf(err->text, sizeof err->text, "%.64s has no argument '%.64s' (arguments: %s)",
+                     thrift_function_def_name(fn), key, sig);
+            json_decref(obj);
+            return NULL;
+        }
+    }
+    thrift_value_t *v = thrift_json_to_value(arena, thrift_struct_def_type(ad), j, json_flags, err);
     json_decref(obj);
+    // "add_args.a: expected i32" -> "add.a: expected i32".
+    const char *an = thrift_struct_def_name(ad);
+    size_t anl = strlen(an);
+    if (!v && !strncmp(err->path, an, anl) && (err->path[anl] == '.' || !err->path[anl])) {
+        const char *fname = thrift_function_def_name(fn);
+        char path[sizeof err->path];
+        size_t fl = strlen(fname) < 100 ? strlen(fname) : 100;
+        memcpy(path, fname, fl);
+        snprintf(path + fl, sizeof path - fl, "%.*s", (int)(sizeof path - fl - 1),
+                 err->path + anl);
+        memcpy(err->path, path, sizeof path);
+    }
     return v;
+}
+
+void cli_format_arguments(const thrift_function_def_t *fn, char *out, size_t size) {
+    const thrift_struct_def_t *ad = thrift_function_def_args(fn);
+    size_t used = 0;
+    out[0] = 0;
+    size_t n = thrift_struct_def_field_count(ad);
+    if (n == 0)
+        snprintf(out, size, "none");
+    for (size_t i = 0; i < n && used < size; i++) {
+        const thrift_field_def_t *f = thrift_struct_def_field_at(ad, i);
+        int w = snprintf(out + used, size - used, "%s%d: %s %s", i ? ", " : "",
+                         thrift_field_def_id(f), thrift_type_def_name(thrift_field_def_type(f)),
+                         thrift_field_def_name(f));
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
 }
 
 int cli_net_take_positional(const char *cmd, const char *a, const char *pos[3], int *npos) {
@@ -291,10 +337,12 @@ int cli_net_check_required(const char *cmd, int npos, const cli_net_opts_t *o) {
 json_t *cli_net_load_args(const char *cmd, const char *arg) {
     size_t len = strlen(arg);
     char *text = NULL;
-    if (!strcmp(arg, "-")) {
+    // "-" is stdin and "@FILE" a file, as curl and grpcurl read them (no
+    // JSON text starts with '@').
+    if (!strcmp(arg, "-") || arg[0] == '@') {
         thrift_error_t err;
         thrift_error_clear(&err);
-        text = cli_read_file("-", (size_t)256 << 20, &len, &err);
+        text = cli_read_file(arg[0] == '@' ? arg + 1 : "-", (size_t)256 << 20, &len, &err);
         if (!text) {
             fprintf(stderr, "dynthrift %s: ", cmd);
             cli_print_error(stderr, &err);

@@ -42,13 +42,18 @@ int cli_split_service_method(const char *cmd, thrift_schema_t *schema, const cha
                              const thrift_function_def_t **fn);
 void cli_list_methods(FILE *out, const thrift_service_def_t *svc);
 bool cli_parse_uint(const char *text, unsigned long long max, unsigned long long *out);
-/* A JSON object (by name) or array (by position) -> the method's args struct
- * value in `arena`; NULL with err set. */
-/* ARGS_JSON as given on the command line ("-": read stdin) -> a new jansson
+/* ARGS_JSON as given on the command line ("-": read stdin, "@FILE": read
+ * FILE) -> a new jansson
  * reference; NULL after printing "dynthrift CMD: ..." on stderr. */
 json_t *cli_net_load_args(const char *cmd, const char *arg);
+/* A JSON object (by name) or array (by position) -> the method's args struct
+ * value in `arena`; NULL with err set (an unknown name is reported against
+ * the method: "add has no argument 'c' (arguments: 1: i32 a, 2: i64 b)").
+ * `json_flags`: THRIFT_JSON_IGNORE_UNKNOWN skips unknown names. */
+/* "1: i32 a, 2: i64 b" ("none" without arguments), truncated to `size`. */
+void cli_format_arguments(const thrift_function_def_t *fn, char *out, size_t size);
 thrift_value_t *cli_args_from_json(const thrift_function_def_t *fn, thrift_arena_t *arena,
-                                   json_t *j, thrift_error_t *err);
+                                   json_t *j, unsigned json_flags, thrift_error_t *err);
 
 /* The end of `call`'s and `bench`'s option loops: `a` is an unknown option
  * or a positional FILE SERVICE.METHOD [ARGS], kept in pos[*npos].  Returns 0,

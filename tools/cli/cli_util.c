@@ -166,23 +166,72 @@ int cli_take_include_opt(int argc, char **argv, int *i, const char *cmd,
     return 1;
 }
 
+/* The -I dirs, then DYNTHRIFT_PATH's (colon-separated, as -I).  `env` is
+ * the owned copy of the variable the added entries point into. */
+static bool search_dirs(const cli_include_dirs_t *inc, cli_include_dirs_t *all, char **env) {
+    memset(all, 0, sizeof *all);
+    *env = NULL;
+    for (size_t i = 0; inc && i < inc->count; i++)
+        if (!include_dirs_add(all, inc->dirs[i]))
+            return false;
+    const char *var = getenv("DYNTHRIFT_PATH");
+    if (!var || !*var)
+        return true;
+    *env = strdup(var);
+    if (!*env)
+        return false;
+    for (char *save = NULL, *d = strtok_r(*env, ":", &save); d; d = strtok_r(NULL, ":", &save))
+        if (*d && !include_dirs_add(all, d))
+            return false;
+    return true;
+}
+
 thrift_schema_t *cli_load_schema(const char *path,
                                  const cli_include_dirs_t *inc,
                                  thrift_error_t *err) {
+    cli_include_dirs_t all;
+    char *env;
+    if (!search_dirs(inc, &all, &env)) {
+        cli_include_dirs_free(&all);
+        free(env);
+        thrift_error_clear(err);
+        if (err) {
+            err->code = THRIFT_NOMEM;
+            snprintf(err->text, sizeof err->text, "out of memory");
+        }
+        return NULL;
+    }
     thrift_load_options_t opts;
     memset(&opts, 0, sizeof opts);
-    opts.include_dirs = inc ? inc->dirs : NULL;
-    opts.include_dir_count = inc ? inc->count : 0;
-    if (strcmp(path, "-") != 0)
-        return thrift_load_ex(path, &opts, err);
+    opts.include_dirs = all.dirs;
+    opts.include_dir_count = all.count;
+    thrift_schema_t *schema = NULL;
+    if (strcmp(path, "-") != 0) {
+        // A bare name that is not here is looked up along the search path,
+        // as grpcurl's -import-path finds proto files.
+        char found[4096];
+        if (!strchr(path, '/') && access(path, F_OK) != 0)
+            for (size_t i = 0; i < all.count; i++) {
+                int n = snprintf(found, sizeof found, "%s/%s", all.dirs[i], path);
+                if (n > 0 && (size_t)n < sizeof found && access(found, R_OK) == 0) {
+                    path = found;
+                    break;
+                }
+            }
+        schema = thrift_load_ex(path, &opts, err);
+        cli_include_dirs_free(&all);
+        free(env);
+        return schema;
+    }
     // IDL on stdin: includes still resolve against the -I dirs (and the
     // current directory, which is where a relative name points).
     size_t len = 0;
     char *text = cli_read_file(path, (size_t)1 << 30, &len, err);
-    if (!text)
-        return NULL;
-    thrift_schema_t *schema = thrift_load_string("<stdin>", text, len, &opts, err);
+    if (text)
+        schema = thrift_load_string("<stdin>", text, len, &opts, err);
     free(text);
+    cli_include_dirs_free(&all);
+    free(env);
     return schema;
 }
 

@@ -38,8 +38,10 @@ int cli_take_value_opt(int argc, char **argv, int *i, const char *cmd,
                        const char *name, const char **value);
 
 /* Loads a schema from `path` ("-": IDL text on stdin, named "<stdin>") with
- * the collected include dirs.  Returns owned (thrift_schema_unref) or NULL
- * with err filled. */
+ * the collected include dirs, then the directories of $DYNTHRIFT_PATH
+ * (colon-separated); a bare file name not found in the current directory
+ * is looked up along the same dirs.  Returns owned (thrift_schema_unref) or
+ * NULL with err filled. */
 thrift_schema_t *cli_load_schema(const char *path,
                                  const cli_include_dirs_t *inc,
                                  thrift_error_t *err);

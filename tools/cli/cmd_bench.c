@@ -38,7 +38,7 @@ static const char bench_usage[] =
     "\n"
     "Load-tests METHOD on the Thrift server at ADDR (any server: Apache's, thriftpy's,\n"
     "dynthrift's) and reports calls/s, latency percentiles, bytes and errors.\n"
-    "ARGS_JSON (by name or position, '-' for stdin) is encoded once and sent for\n"
+    "ARGS_JSON (by name or position, '-' for stdin, @FILE) is encoded once and sent for\n"
     "every call.\n"
     "\n"
     "options:\n"
@@ -56,6 +56,7 @@ static const char bench_usage[] =
     "  --framed | --buffered          transport (default framed)\n"
     "  --protocol binary|compact|json protocol (default binary)\n"
     "  --multiplex NAME               TMultiplexedProtocol service name\n"
+    "  --ignore-unknown               skip ARGS_JSON names that are no argument\n"
     "  --json                         print the report as JSON (one line)\n"
     "  --pretty                       --json: indented\n"
     "  --latency                      add the latency distribution (as wrk --latency)\n"
@@ -1174,7 +1175,7 @@ int cmd_bench(int argc, char **argv) {
     cli_include_dirs_t inc = {0};
     const char *pos[3] = {0};
     int npos = 0;
-    bool verify = false, fail_on_error = false;
+    bool verify = false, fail_on_error = false, ignore_unknown = false;
     report_opts_t ro = {0};
     unsigned long long max_p99_ms = 0;
     bool have_max_p99 = false;
@@ -1275,6 +1276,10 @@ int cmd_bench(int argc, char **argv) {
             ro.latency_dist = true;
             continue;
         }
+        if (!strcmp(a, "--ignore-unknown")) {
+            ignore_unknown = true;
+            continue;
+        }
         if (!strcmp(a, "--fail-on-error")) {
             fail_on_error = true;
             continue;
@@ -1333,7 +1338,9 @@ int cmd_bench(int argc, char **argv) {
         }
     }
     arena = thrift_arena_new(NULL);
-    b->args = arena ? cli_args_from_json(b->fn, arena, argsj, &err) : NULL;
+    b->args = arena ? cli_args_from_json(b->fn, arena, argsj,
+                                         ignore_unknown ? THRIFT_JSON_IGNORE_UNKNOWN : 0, &err)
+                    : NULL;
     if (!b->args) {
         fprintf(stderr, "dynthrift bench: arguments: ");
         cli_print_error(stderr, &err);
@@ -1445,6 +1452,14 @@ int cmd_bench(int argc, char **argv) {
     if (b->successes == 0) {
         code = b->ever_connected ? CLI_EXIT_BENCH_FAILED : CLI_EXIT_TRANSPORT;
         fprintf(stderr, "dynthrift bench: no call succeeded\n");
+        // Requests went out and not a byte came back: as with `call`, most
+        // likely another framing or protocol.
+        const char *hint = b->oneway || !b->ever_connected
+                               ? NULL
+                               : cli_net_hint(&b->net, THRIFT_TIMEOUT, NULL, b->bytes_sent,
+                                              b->bytes_received);
+        if (hint)
+            fprintf(stderr, "dynthrift bench: hint: %s\n", hint);
     } else if (fail_on_error && completed(b) > b->successes) {
         code = CLI_EXIT_BENCH_FAILED;
         fprintf(stderr, "dynthrift bench: --fail-on-error: %llu calls failed\n",

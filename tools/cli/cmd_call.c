@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ev.h>
@@ -21,13 +22,14 @@
 /* ---- call ----------------------------------------------------------------- */
 
 static const char call_usage[] =
-    "usage: dynthrift call [-I DIR]... FILE SERVICE.METHOD [ARGS_JSON | -] --addr ADDR [options]\n"
+    "usage: dynthrift call [-I DIR]... FILE SERVICE.METHOD [ARGS_JSON | @FILE | -] --addr ADDR [options]\n"
     "       dynthrift call [-I DIR]... FILE SERVICE[.METHOD] --lines --addr ADDR [options]\n"
     "\n"
     "Calls METHOD of SERVICE (defined in the .thrift FILE) on the server at ADDR and\n"
     "prints the result as JSON on stdout.  ARGS_JSON is an object keyed by argument\n"
     "name ({\"a\": 1, \"b\": 2}) or an array in argument order ([1, 2]); '-' reads it\n"
-    "from stdin; omitted means no arguments.\n"
+    "from stdin, @FILE from FILE; omitted means no arguments.  FILE is looked up\n"
+    "along -I dirs and $DYNTHRIFT_PATH (colon-separated) when not found here.\n"
     "\n"
     "options:\n"
     "  --addr HOST:PORT | unix:PATH   the server (required)\n"
@@ -44,6 +46,11 @@ static const char call_usage[] =
     "                                 \"value\": {...}} or {\"error\": {\"kind\", \"message\"}}\n"
     "  --pipeline N                   --lines: calls in flight at once (default 128)\n"
     "  --pretty                       indent the JSON (not with --lines: one answer a line)\n"
+    "  --ignore-unknown               skip argument names the method does not have\n"
+    "  -v, --verbose                  trace on stderr, as curl -v: the connection,\n"
+    "                                 transport and protocol, each message's type,\n"
+    "                                 method and seqid, the bytes sent (>) and\n"
+    "                                 received (<) in hex, with times\n"
     "  -I DIR                         add an include directory\n"
     "\n"
     "output: the result (null for void and oneway methods); a declared exception\n"
@@ -73,6 +80,10 @@ typedef struct call_state {
     bool hinted; /* a hint is printed once */
     uint32_t timeout_ms;
     unsigned json_flags;
+    unsigned args_flags; /* --ignore-unknown */
+    bool verbose;
+    double t0;                  /* -v: when the call started (s, monotonic) */
+    uint64_t traced_in, traced_out; /* -v: bytes seen each way */
     int exit_code;
     /* --lines */
     bool lines;
@@ -226,10 +237,73 @@ static char *dump_line(call_state_t *st, json_t *j) {
                                                                     : JSON_COMPACT));
 }
 
+/* ---- -v trace --------------------------------------------------------------- */
+
+static double mono_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* 16 bytes a line: offset, hex, printable ASCII; at most 512 bytes. */
+static void hex_dump(char dir, const uint8_t *p, size_t len) {
+    size_t shown = len < 512 ? len : 512;
+    for (size_t off = 0; off < shown; off += 16) {
+        fprintf(stderr, "%c %04zx ", dir, off);
+        for (size_t i = 0; i < 16; i++) {
+            if (off + i < shown)
+                fprintf(stderr, " %02x", p[off + i]);
+            else
+                fputs("   ", stderr);
+        }
+        fputs("  |", stderr);
+        for (size_t i = 0; i < 16 && off + i < shown; i++)
+            fputc(p[off + i] >= 0x20 && p[off + i] < 0x7f ? p[off + i] : '.', stderr);
+        fputs("|\n", stderr);
+    }
+    if (shown < len)
+        fprintf(stderr, "%c ... %zu more bytes\n", dir, len - shown);
+}
+
+static const char *message_type_name(thrift_message_type_t t) {
+    switch (t) {
+    case THRIFT_MSG_CALL:
+        return "CALL";
+    case THRIFT_MSG_REPLY:
+        return "REPLY";
+    case THRIFT_MSG_EXCEPTION:
+        return "EXCEPTION";
+    case THRIFT_MSG_ONEWAY:
+        return "ONEWAY";
+    default:
+        return "?";
+    }
+}
+
+static void trace_cb(thrift_conn_t *conn, bool sent, const uint8_t *bytes, size_t len, void *ud) {
+    (void)conn;
+    call_state_t *st = ud;
+    uint64_t *seen = sent ? &st->traced_out : &st->traced_in;
+    char dir = sent ? '>' : '<';
+    fprintf(stderr, "%c %zu bytes %s at %.3f ms\n", dir, len, sent ? "sent" : "received",
+            (mono_s() - st->t0) * 1e3);
+    hex_dump(dir, bytes, len);
+    // The first chunk each way starts a message: name what it is.
+    if (*seen == 0) {
+        size_t skip = st->net->framing == THRIFT_FRAMING_FRAMED ? 4 : 0;
+        thrift_message_header_t hdr;
+        size_t used;
+        if (len > skip && thrift_decode_message_header(st->net->proto, bytes + skip, len - skip,
+                                                       NULL, &hdr, &used, NULL) == THRIFT_OK)
+            fprintf(stderr, "%c %s %.*s seqid %d\n", dir, message_type_name(hdr.type),
+                    (int)hdr.name_len, hdr.name, (int)hdr.seqid);
+    }
+    *seen += len;
+}
+
 /* ---- single call ---------------------------------------------------------- */
 
 static void single_cb(thrift_conn_t *conn, thrift_result_t *r, void *ud) {
-    (void)conn;
     call_state_t *st = ud;
     int code;
     json_t *j = result_to_json(st, r, &code);
@@ -243,6 +317,11 @@ static void single_cb(thrift_conn_t *conn, thrift_result_t *r, void *ud) {
         json_decref(j);
     }
     set_exit(st, code);
+    if (st->verbose)
+        fprintf(stderr, "* done in %.3f ms: %s (%llu bytes sent, %llu received)\n",
+                (mono_s() - st->t0) * 1e3, thrift_status_str(thrift_result_status(r)),
+                (unsigned long long)thrift_conn_bytes_sent(conn),
+                (unsigned long long)thrift_conn_bytes_received(conn));
     // The connection stays open (and its watchers active): stop here.
     ev_break(st->loop, EVBREAK_ALL);
 }
@@ -362,7 +441,8 @@ static void submit_line(call_state_t *st, const char *line, size_t len) {
     } else {
         thrift_arena_t *arena = thrift_arena_new(NULL);
         thrift_value_t *args =
-            arena ? cli_args_from_json(fn, arena, json_object_get(j, "args"), &err) : NULL;
+            arena ? cli_args_from_json(fn, arena, json_object_get(j, "args"), st->args_flags, &err)
+                  : NULL;
         thrift_status_t cs = THRIFT_NOMEM;
         if (args)
             cs = thrift_call_async_ex(st->conn, thrift_function_def_name(fn), args,
@@ -489,7 +569,7 @@ int cmd_call(int argc, char **argv) {
     cli_net_opts_init(&net);
     const char *pos[3] = {0};
     int npos = 0;
-    bool lines = false, pretty = false;
+    bool lines = false, pretty = false, ignore_unknown = false, verbose = false;
     unsigned long long pipeline = 128;
     int code = CLI_EXIT_OK;
 
@@ -523,6 +603,14 @@ int cmd_call(int argc, char **argv) {
         }
         if (!strcmp(a, "--pretty")) {
             pretty = true;
+            continue;
+        }
+        if (!strcmp(a, "--ignore-unknown")) {
+            ignore_unknown = true;
+            continue;
+        }
+        if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            verbose = true;
             continue;
         }
         if (cli_net_take_positional(cmd, a, pos, &npos))
@@ -562,6 +650,8 @@ int cmd_call(int argc, char **argv) {
     st.pipeline = (size_t)pipeline;
     st.timeout_ms = 0; // the connection's default (from --timeout) applies
     st.json_flags = pretty ? THRIFT_JSON_PRETTY : 0;
+    st.args_flags = ignore_unknown ? THRIFT_JSON_IGNORE_UNKNOWN : 0;
+    st.verbose = verbose;
     thrift_conn_options_t *co = NULL;
     thrift_arena_t *arena = NULL;
     json_t *argsj = NULL;
@@ -593,9 +683,21 @@ int cmd_call(int argc, char **argv) {
         goto done;
     }
 
+    if (verbose) {
+        st.t0 = mono_s();
+        char deadline[32];
+        snprintf(deadline, sizeof deadline, "%u ms", net.timeout_ms);
+        fprintf(stderr, "* %s %s on %s: %s protocol, %s transport%s%s, deadline %s\n",
+                lines ? "calls to" : "call", pos[1], net.addr, thrift_protocol_name(net.proto),
+                net.framing == THRIFT_FRAMING_FRAMED ? "framed" : "buffered",
+                net.multiplex ? ", multiplexed as " : "", net.multiplex ? net.multiplex : "",
+                net.timeout_ms ? deadline : "none");
+        thrift_conn_set_trace_cb(st.conn, trace_cb, &st);
+    }
     if (!lines) {
         arena = thrift_arena_new(NULL);
-        thrift_value_t *args = arena ? cli_args_from_json(st.default_fn, arena, argsj, &err) : NULL;
+        thrift_value_t *args =
+            arena ? cli_args_from_json(st.default_fn, arena, argsj, st.args_flags, &err) : NULL;
         if (!args) {
             fprintf(stderr, "dynthrift call: arguments: ");
             cli_print_error(stderr, &err);

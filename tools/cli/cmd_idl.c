@@ -381,7 +381,7 @@ static bool function_is_overridden(const thrift_service_def_t *svc,
 }
 
 static void text_service(sbuf_t *b, const thrift_service_def_t *svc,
-                         const thrift_module_def_t *m) {
+                         const thrift_module_def_t *m, bool synthesized) {
     sb_printf(b, "  service %s", thrift_service_def_name(svc));
     const thrift_service_def_t *parent = thrift_service_def_parent(svc);
     if (parent) {
@@ -411,12 +411,14 @@ static void text_service(sbuf_t *b, const thrift_service_def_t *svc,
         text_doc(b, 3, thrift_function_def_doc(f));
         const thrift_struct_def_t *args = thrift_function_def_args(f);
         const thrift_struct_def_t *result = thrift_function_def_result(f);
-        if (args) {
+        // The _args/_result structs are the wire's, not the user's: shown
+        // only when asked (--synthesized).
+        if (args && synthesized) {
             sb_printf(b, "      args %s", thrift_struct_def_name(args));
             text_field_list(b, args, m);
             sb_puts(b, "\n");
         }
-        if (result) {
+        if (result && synthesized) {
             sb_printf(b, "      result %s", thrift_struct_def_name(result));
             text_field_list(b, result, m);
             sb_puts(b, "\n");
@@ -437,7 +439,7 @@ static void text_service(sbuf_t *b, const thrift_service_def_t *svc,
     }
 }
 
-static void text_module(sbuf_t *b, const thrift_module_def_t *m) {
+static void text_module(sbuf_t *b, const thrift_module_def_t *m, bool synthesized) {
     sb_printf(b, "module %s ", thrift_module_def_name(m));
     const char *path = thrift_module_def_path(m);
     sb_quoted(b, path ? path : "", path ? strlen(path) : 0);
@@ -507,16 +509,16 @@ static void text_module(sbuf_t *b, const thrift_module_def_t *m) {
         text_struct(b, thrift_module_def_struct_at(m, i), m);
     n = thrift_module_def_service_count(m);
     for (size_t i = 0; i < n; i++)
-        text_service(b, thrift_module_def_service_at(m, i), m);
+        text_service(b, thrift_module_def_service_at(m, i), m, synthesized);
 }
 
-static int dump_text(const thrift_schema_t *schema) {
+static int dump_text(const thrift_schema_t *schema, bool synthesized) {
     sbuf_t b = {0};
     size_t n = thrift_schema_module_count(schema);
     for (size_t i = 0; i < n; i++) {
         if (i)
             sb_puts(&b, "\n");
-        text_module(&b, thrift_schema_module_at(schema, i));
+        text_module(&b, thrift_schema_module_at(schema, i), synthesized);
     }
     if (b.oom) {
         free(b.data);
@@ -1055,6 +1057,8 @@ static void usage(FILE *out) {
             "  -I DIR, --include DIR   search DIR for includes (after the\n"
             "                          including file's own directory); repeatable\n"
             "  --format text           a readable dump of every module (default)\n"
+            "  --synthesized           text: also each method's synthesized\n"
+            "                          METHOD_args and METHOD_result structs\n"
             "  --format json           what Apache's `thrift --gen json` prints\n"
             "                          for FILE (const maps with struct or\n"
             "                          container keys become [key, value] pairs)\n"
@@ -1069,7 +1073,7 @@ int cmd_idl(int argc, char **argv) {
     const char *file = NULL;
     const char *format = "text";
     int rc = CLI_EXIT_USAGE;
-    bool only_files = false;
+    bool only_files = false, synthesized = false;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         int r;
@@ -1086,6 +1090,10 @@ int cmd_idl(int argc, char **argv) {
             if ((r = cli_take_include_opt(argc, argv, &i, "idl", &inc)) != 0) {
                 if (r < 0)
                     goto done;
+                continue;
+            }
+            if (!strcmp(arg, "--synthesized")) {
+                synthesized = true;
                 continue;
             }
             if ((r = cli_take_value_opt(argc, argv, &i, "idl", "--format", &format)) != 0) {
@@ -1122,7 +1130,7 @@ int cmd_idl(int argc, char **argv) {
         rc = cli_exit_code(err.code != THRIFT_OK ? err.code : THRIFT_INVALID);
         goto done;
     }
-    rc = !strcmp(format, "json") ? dump_json(schema) : dump_text(schema);
+    rc = !strcmp(format, "json") ? dump_json(schema) : dump_text(schema, synthesized);
     thrift_schema_unref(schema);
     if (fflush(stdout) != 0 && rc == CLI_EXIT_OK)
         rc = CLI_EXIT_SOFTWARE;

@@ -1,6 +1,7 @@
 /* A complete server for PingPong, schema loaded at run time: IDL ADDRESS */
 #include <dynthrift/dynthrift.h>
 #include <ev.h>
+#include <signal.h>
 #include <stdio.h>
 
 static thrift_status_t ping(thrift_request_t *req, const thrift_value_t *args, void *ud) {
@@ -14,6 +15,18 @@ static thrift_status_t add(thrift_request_t *req, const thrift_value_t *args, vo
     int64_t sum = thrift_value_int(thrift_value_get(args, "a")) +
                   thrift_value_int(thrift_value_get(args, "b"));
     return thrift_reply(req, thrift_value_new_i64(thrift_request_arena(req), sum));
+}
+
+/* SIGINT/SIGTERM: stop accepting, answer the calls in flight, then the
+ * stopped callback breaks the loop (an open connection keeps it alive). */
+static void stopped(thrift_rpc_server_t *srv, void *ud) {
+    (void)srv;
+    ev_break(ud, EVBREAK_ALL);
+}
+
+static void on_signal(struct ev_loop *loop, ev_signal *w, int revents) {
+    (void)revents;
+    thrift_rpc_server_stop(w->data, stopped, loop);
 }
 
 int main(int argc, char **argv) {
@@ -31,8 +44,15 @@ int main(int argc, char **argv) {
         fprintf(stderr, "pingpong_server: %s\n", msg);
         return 1;
     }
+    ev_signal sigint, sigterm;
+    ev_signal_init(&sigint, on_signal, SIGINT);
+    ev_signal_init(&sigterm, on_signal, SIGTERM);
+    sigint.data = sigterm.data = srv;
+    ev_signal_start(loop, &sigint);
+    ev_signal_start(loop, &sigterm);
     printf("listening on port %d\n", thrift_rpc_server_port(srv)), fflush(stdout);
     ev_run(loop, 0);
+    printf("stopped\n");
     thrift_rpc_server_free(srv);
     thrift_schema_unref(schema);
     return 0;
