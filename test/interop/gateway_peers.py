@@ -108,7 +108,7 @@ def gateway(upstream, method, path, body=None, flags=(), headers=(), idl=BENCH):
     args = [CLI, "gateway", idl, "--upstream", upstream, "--request", method, path]
     args += list(flags)
     for h in headers:
-        args += ["-H", h]
+        args += ["--request-header", h]
     p = subprocess.run(args, input=(body or "").encode(), capture_output=True,
                        timeout=min(60, max(1, DEADLINE - time.time())))
     if p.returncode != 0 or p.stderr:

@@ -29,7 +29,7 @@ function answer(req) {
   const args = ['gateway', site.idl, '--upstream', site.upstream, '--request', req.method(),
     url.pathname + url.search];
   for (const [k, v] of Object.entries(req.headers())) {
-    if (['x-request-timeout-ms', 'origin', 'content-type'].includes(k.toLowerCase())) args.push('-H', `${k}: ${v}`);
+    if (['x-request-timeout-ms', 'origin', 'content-type'].includes(k.toLowerCase())) args.push('--request-header', `${k}: ${v}`);
   }
   const p = spawnSync(cfg.cli, args, { input: req.postData() || '', timeout: 20000 });
   const out = p.stdout || Buffer.alloc(0);

@@ -725,9 +725,10 @@ static void test_client_vanishes(struct ev_loop *loop) {
         thrift_service_def_find_function(thrift_schema_find_service(schema, "Fault"), "big");
     thrift_value_t *args = thrift_value_new_struct(a, thrift_function_def_args(fn));
     thrift_value_set(args, "n", thrift_value_new_i32(a, 8 << 20));
-    size_t mark = thrift__wire_begin(req, THRIFT_FRAMING_FRAMED);
+    thrift__wire_mark_t mark;
+    thrift__wire_begin(req, THRIFT_FRAMING_FRAMED, NULL, &mark, NULL);
     thrift_encode_message(THRIFT_PROTO_BINARY, "big", 3, THRIFT_MSG_CALL, 1, args, req, NULL);
-    thrift__wire_end(req, THRIFT_FRAMING_FRAMED, mark, 1 << 30, NULL);
+    thrift__wire_end(req, THRIFT_FRAMING_FRAMED, &mark, 1 << 30, NULL);
     for (int i = 0; i < 5; i++) {
         int fd = raw_connect(port);
         int small = 4096;

@@ -19,7 +19,7 @@
 
 static const char gateway_usage[] =
     "usage: dynthrift gateway [-I DIR]... FILE --upstream ADDR --listen ADDR [options]\n"
-    "       dynthrift gateway [-I DIR]... FILE --upstream ADDR --request METHOD PATH [-H 'K: V']...\n"
+    "       dynthrift gateway [-I DIR]... FILE --upstream ADDR --request METHOD PATH [--request-header 'K: V']...\n"
     "       dynthrift gateway [-I DIR]... FILE --openapi | --schema\n"
     "\n"
     "A JSON/HTTP gateway to the services of the .thrift FILE served at ADDR:\n"
@@ -46,7 +46,7 @@ static const char gateway_usage[] =
     "  --listen ADDR                  serve HTTP/1.1 on ADDR\n"
     "  --request METHOD PATH          answer one request (body on stdin) and print the\n"
     "                                 HTTP response: status line, headers, body\n"
-    "  -H 'Name: value'               --request: a request header\n"
+    "  --request-header 'Name: value' --request: a header of that request\n"
     "  --openapi, --schema            print the document and exit\n"
     "  -I DIR                         add an include directory\n";
 
@@ -290,12 +290,12 @@ static int gateway_main(int argc, char **argv, const char *cmd) {
             }
             req_method = argv[++i];
             req_path = argv[++i];
-        } else if (!strcmp(a, "-H") || !strcmp(a, "--header")) {
+        } else if (!strcmp(a, "--request-header")) {
             const char *h = i + 1 < argc ? argv[++i] : NULL;
             const char *colon = h ? strchr(h, ':') : NULL;
             if (!colon || colon == h || strlen(h) >= sizeof header_text[0] ||
                 nheaders == GW_MAX_HEADERS) {
-                fprintf(stderr, "dynthrift %s: -H takes 'Name: value'\n", cmd);
+                fprintf(stderr, "dynthrift %s: --request-header takes 'Name: value'\n", cmd);
                 goto usage;
             }
             char *t = header_text[nheaders];
@@ -368,11 +368,15 @@ static int gateway_main(int argc, char **argv, const char *cmd) {
         net.timeout_set = true;
     }
     thrift_conn_options_t *co = cli_net_conn_options(&net);
+    if (!co) {
+        thrift_schema_unref(schema);
+        return CLI_EXIT_USAGE; // the transport option was reported
+    }
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     gw_cli_t g = {.file = file, .upstream = net.addr, .cors = cors,
                   .default_timeout_ms = net.timeout_ms};
     g.config_json = make_config_json(file, net.addr, &net);
-    g.gw = co && loop && g.config_json ? thrift_gateway_new(loop, schema, net.addr, co, &err) : NULL;
+    g.gw = loop && g.config_json ? thrift_gateway_new(loop, schema, net.addr, co, &err) : NULL;
     int rc;
     if (!g.gw) {
         fprintf(stderr, "dynthrift %s: ", cmd);
