@@ -32,6 +32,7 @@ CLI_DECLARE(cmd_call);
 CLI_DECLARE(cmd_serve);
 CLI_DECLARE(cmd_bench);
 CLI_DECLARE(cmd_gateway);
+CLI_DECLARE(cmd_ui);
 CLI_DECLARE(cmd_list);
 CLI_DECLARE(cmd_describe);
 

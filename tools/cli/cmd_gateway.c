@@ -8,6 +8,7 @@
 #include <ev.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <strings.h>
 
@@ -16,6 +17,7 @@
 #include "cli_ui_assets.h"
 #include "cli_util.h"
 #include "dynthrift/gateway.h"
+#include "net/http_server.h"
 
 static const char gateway_usage[] =
     "usage: dynthrift gateway [-I DIR]... FILE --upstream ADDR --listen ADDR [options]\n"
@@ -43,12 +45,22 @@ static const char gateway_usage[] =
     "                                 may set its own with X-Request-Timeout-Ms (at most\n"
     "                                 600000)\n"
     "  --cors ORIGIN                  allow browser pages from ORIGIN ('*': any)\n"
-    "  --listen ADDR                  serve HTTP/1.1 on ADDR\n"
+    "  --listen ADDR                  serve HTTP/1.1 on ADDR (keep-alive, pipelining)\n"
+    "  --max-body BYTES               largest request body (default 16384000: 413 above)\n"
+    "  --client-timeout MS            a request must arrive within MS of its first\n"
+    "                                 byte (default 10000: 408, then close)\n"
     "  --request METHOD PATH          answer one request (body on stdin) and print the\n"
     "                                 HTTP response: status line, headers, body\n"
     "  --request-header 'Name: value' --request: a header of that request\n"
     "  --openapi, --schema            print the document and exit\n"
     "  -I DIR                         add an include directory\n";
+
+static const char ui_usage[] =
+    "usage: dynthrift ui [-I DIR]... FILE --upstream ADDR [gateway options]\n"
+    "\n"
+    "Starts the gateway (see dynthrift gateway --help) on a free port of 127.0.0.1\n"
+    "and prints the URL of its web UI: pick a method, fill the form generated from\n"
+    "the IDL, send, see the result with its timing.  Ctrl-C stops it.\n";
 
 enum { GW_DEFAULT_TIMEOUT_MS = 5000, GW_MAX_TIMEOUT_MS = 600000, GW_MAX_HEADERS = 64 };
 
@@ -82,40 +94,44 @@ static const char *header_get(const gw_header_t *h, size_t n, const char *name) 
     return NULL;
 }
 
-static const char *reason_phrase(int status) {
-    switch (status) {
-    case 200: return "OK";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Payload Too Large";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Status";
-    }
-}
+static const char *reason_phrase(int status) { return thrift__http_reason(status); }
 
 /* The deadline of one request: X-Request-Timeout-Ms when given (and sane),
  * else the gateway's default. */
-static uint32_t request_deadline(const gw_cli_t *g, const gw_header_t *h, size_t n) {
-    const char *v = header_get(h, n, "X-Request-Timeout-Ms");
+static uint32_t deadline_of(const gw_cli_t *g, const char *v) {
     unsigned long long ms;
     if (v && cli_parse_uint(v, GW_MAX_TIMEOUT_MS, &ms) && ms > 0)
         return (uint32_t)ms;
     return g->default_timeout_ms;
 }
 
-static const char *allowed_origin(const gw_cli_t *g, const gw_header_t *h, size_t n) {
-    const char *origin = header_get(h, n, "Origin");
+static uint32_t request_deadline(const gw_cli_t *g, const gw_header_t *h, size_t n) {
+    return deadline_of(g, header_get(h, n, "X-Request-Timeout-Ms"));
+}
+
+static const char *origin_allowed(const gw_cli_t *g, const char *origin) {
     if (!g->cors || !origin)
         return NULL;
     if (!strcmp(g->cors, "*"))
         return "*";
     return !strcmp(g->cors, origin) ? g->cors : NULL;
+}
+
+static const char *allowed_origin(const gw_cli_t *g, const gw_header_t *h, size_t n) {
+    return origin_allowed(g, header_get(h, n, "Origin"));
+}
+
+/* The headers the CLI adds to an answer ("Name: value\r\n" lines). */
+static void extra_headers(const gw_reply_t *r, char *out, size_t cap) {
+    int n = 0;
+    out[0] = 0;
+    if (r->exception)
+        n = snprintf(out, cap, "X-Thrift-Exception: %s\r\n", r->exception);
+    if (r->allow_origin && n >= 0 && (size_t)n < cap)
+        snprintf(out + n, cap - (size_t)n,
+                 "Access-Control-Allow-Origin: %s\r\nAccess-Control-Expose-Headers: "
+                 "X-Thrift-Exception\r\nVary: Origin\r\n",
+                 r->allow_origin);
 }
 
 /* The embedded UI files and its config; false when `path` is not one. */
@@ -147,16 +163,10 @@ static bool ui_route(const gw_cli_t *g, const char *method, const char *path, gw
 
 /* Writes the response head (status line and headers, CRLF-ended). */
 static void write_head(FILE *out, const gw_reply_t *r) {
-    fprintf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n", r->status,
-            reason_phrase(r->status), r->content_type, r->body_len);
-    if (r->exception)
-        fprintf(out, "X-Thrift-Exception: %s\r\n", r->exception);
-    if (r->allow_origin)
-        fprintf(out,
-                "Access-Control-Allow-Origin: %s\r\nAccess-Control-Expose-Headers: "
-                "X-Thrift-Exception\r\n",
-                r->allow_origin);
-    fprintf(out, "\r\n");
+    char extra[640];
+    extra_headers(r, extra, sizeof extra);
+    fprintf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n",
+            r->status, reason_phrase(r->status), r->content_type, r->body_len, extra);
 }
 
 /* ---- --request: one request from the command line ----------------------- */
@@ -226,6 +236,128 @@ static int run_one_request(gw_cli_t *g, struct ev_loop *loop, const char *method
     return CLI_EXIT_OK;
 }
 
+/* ---- --listen: the transport stack's HTTP server ------------------------------ */
+
+typedef struct http_pending {
+    thrift__http_exchange_t *x;
+    const char *allow_origin;
+} http_pending_t;
+
+static void http_respond(thrift__http_exchange_t *x, const gw_reply_t *r) {
+    char extra[640];
+    extra_headers(r, extra, sizeof extra);
+    thrift__http_respond(x, r->status, r->content_type, extra, r->body, r->body_len);
+}
+
+static void http_done(const thrift_gateway_response_t *resp, void *ud) {
+    http_pending_t *p = ud;
+    gw_reply_t r = {resp->status, resp->content_type, resp->body, resp->body_len,
+                    resp->exception, p->allow_origin};
+    http_respond(p->x, &r);
+    free(p);
+}
+
+/* A header's value copied NUL-terminated into buf (cut at cap). */
+static const char *http_header(const thrift__http_request_t *req, const char *name, char *buf,
+                               size_t cap) {
+    size_t len;
+    const char *v = thrift__http_header(req->http, name, &len);
+    if (!v)
+        return NULL;
+    snprintf(buf, cap, "%.*s", (int)(len < cap ? len : cap - 1), v);
+    return buf;
+}
+
+static void http_request(thrift__http_exchange_t *x, const thrift__http_request_t *req, void *ud) {
+    gw_cli_t *g = ud;
+    char method[16], path[4096], origin_buf[256], timeout_buf[32];
+    gw_reply_t r = {.content_type = "application/json"};
+    r.allow_origin = origin_allowed(g, http_header(req, "Origin", origin_buf, sizeof origin_buf));
+    if (req->target_len >= sizeof path) {
+        static const char too_long[] = "{\"error\":{\"status\":\"THRIFT_LIMIT\","
+                                       "\"message\":\"request target too long\"}}";
+        r.status = 400;
+        r.body = (const uint8_t *)too_long;
+        r.body_len = sizeof too_long - 1;
+        http_respond(x, &r);
+        return;
+    }
+    snprintf(method, sizeof method, "%.*s", (int)req->method_len, req->method);
+    snprintf(path, sizeof path, "%.*s", (int)req->target_len, req->target);
+    if (!strcmp(method, "OPTIONS")) {
+        // A CORS preflight: allowed origins may POST JSON with a deadline.
+        char extra[512];
+        snprintf(extra, sizeof extra,
+                 r.allow_origin ? "Access-Control-Allow-Origin: %s\r\n"
+                                  "Access-Control-Allow-Methods: GET, POST, OPTIONS\r\n"
+                                  "Access-Control-Allow-Headers: Content-Type, "
+                                  "X-Request-Timeout-Ms\r\nAccess-Control-Max-Age: 600\r\n"
+                                  "Vary: Origin\r\n"
+                                : "%s",
+                 r.allow_origin ? r.allow_origin : "");
+        thrift__http_respond(x, 204, "text/plain", extra, NULL, 0);
+        return;
+    }
+    if (ui_route(g, method, path, &r)) {
+        http_respond(x, &r);
+        return;
+    }
+    http_pending_t *p = malloc(sizeof *p);
+    if (!p) {
+        thrift__http_respond(x, 500, "text/plain", NULL, NULL, 0);
+        return;
+    }
+    *p = (http_pending_t){x, r.allow_origin};
+    uint32_t deadline =
+        deadline_of(g, http_header(req, "X-Request-Timeout-Ms", timeout_buf, sizeof timeout_buf));
+    thrift_gateway_response_t now;
+    if (thrift_gateway_handle(g->gw, method, path, req->body, req->body_len, deadline, &now,
+                              http_done, p)) {
+        http_done(&now, p);
+    }
+}
+
+static volatile sig_atomic_t gw_stop_requested;
+static ev_signal gw_sigint, gw_sigterm;
+
+static void gw_signal_cb(struct ev_loop *loop, ev_signal *w, int revents) {
+    (void)w;
+    (void)revents;
+    gw_stop_requested = 1;
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static int run_listener(gw_cli_t *g, struct ev_loop *loop, const char *cmd, const char *listen,
+                        size_t max_body, uint32_t request_timeout_ms, bool print_ui_url) {
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift__http_server_limits_t lim = {.max_body = max_body,
+                                        .request_timeout_ms = request_timeout_ms};
+    thrift__http_server_t *hs = thrift__http_server_new(loop, &lim, http_request, g, &err);
+    if (!hs || thrift__http_server_listen(hs, listen, &err)) {
+        fprintf(stderr, "dynthrift %s: listen %s: ", cmd, listen);
+        cli_print_error(stderr, &err);
+        thrift__http_server_free(hs);
+        return err.code == THRIFT_NOMEM ? CLI_EXIT_SOFTWARE : CLI_EXIT_TRANSPORT;
+    }
+    int port = thrift__http_server_port(hs);
+    if (print_ui_url)
+        printf("http://127.0.0.1:%d/\n", port);
+    fprintf(stderr, "listening on %s%s%d (upstream %s)\n",
+            port ? "127.0.0.1" : listen, port ? ":" : "", port, g->upstream);
+    fflush(stdout);
+    fflush(stderr);
+    ev_signal_init(&gw_sigint, gw_signal_cb, SIGINT);
+    ev_signal_init(&gw_sigterm, gw_signal_cb, SIGTERM);
+    ev_signal_start(loop, &gw_sigint);
+    ev_signal_start(loop, &gw_sigterm);
+    ev_run(loop, 0);
+    ev_signal_stop(loop, &gw_sigint);
+    ev_signal_stop(loop, &gw_sigterm);
+    thrift__http_server_free(hs);
+    return CLI_EXIT_OK;
+}
+
 /* ---- the command ----------------------------------------------------------- */
 
 static char *make_config_json(const char *file, const char *upstream, const cli_net_opts_t *net) {
@@ -254,6 +386,11 @@ static int gateway_main(int argc, char **argv, const char *cmd) {
     const char *file = NULL, *listen = NULL, *req_method = NULL, *req_path = NULL;
     const char *cors = NULL;
     bool want_openapi = false, want_schema = false;
+    bool ui_mode = !strcmp(cmd, "ui");
+    size_t max_body = 16384000; // the default frame limit
+    uint32_t slow_ms = 10000;
+    if (ui_mode)
+        listen = "127.0.0.1:0";
     gw_header_t headers[GW_MAX_HEADERS];
     size_t nheaders = 0;
     char header_text[GW_MAX_HEADERS][512];
@@ -261,7 +398,7 @@ static int gateway_main(int argc, char **argv, const char *cmd) {
         const char *a = argv[i], *v = NULL;
         int r;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(gateway_usage, stdout);
+            fputs(ui_mode ? ui_usage : gateway_usage, stdout);
             cli_include_dirs_free(&inc);
             return CLI_EXIT_OK;
         }
@@ -279,6 +416,20 @@ static int gateway_main(int argc, char **argv, const char *cmd) {
             if (r < 0)
                 goto usage;
             listen = v;
+        } else if ((r = cli_take_value_opt(argc, argv, &i, cmd, "--max-body", &v)) != 0) {
+            unsigned long long n;
+            if (r < 0 || !cli_parse_uint(v, 1ull << 31, &n) || n == 0) {
+                fprintf(stderr, "dynthrift %s: --max-body takes bytes\n", cmd);
+                goto usage;
+            }
+            max_body = (size_t)n;
+        } else if ((r = cli_take_value_opt(argc, argv, &i, cmd, "--client-timeout", &v)) != 0) {
+            unsigned long long n;
+            if (r < 0 || !cli_parse_uint(v, GW_MAX_TIMEOUT_MS, &n) || n == 0) {
+                fprintf(stderr, "dynthrift %s: --client-timeout takes milliseconds\n", cmd);
+                goto usage;
+            }
+            slow_ms = (uint32_t)n;
         } else if ((r = cli_take_value_opt(argc, argv, &i, cmd, "--cors", &v)) != 0) {
             if (r < 0)
                 goto usage;
@@ -353,16 +504,6 @@ static int gateway_main(int argc, char **argv, const char *cmd) {
         thrift_schema_unref(schema);
         return CLI_EXIT_USAGE;
     }
-    if (listen && !req_method) {
-        // Issue 16 builds the listener on the transport stack's HTTP server,
-        // which this build does not have yet; no second HTTP server here.
-        fprintf(stderr,
-                "dynthrift %s: --listen is not available in this build: it needs the transport "
-                "stack's HTTP server (use --request METHOD PATH for one request)\n",
-                cmd);
-        thrift_schema_unref(schema);
-        return CLI_EXIT_SOFTWARE;
-    }
     if (!net.timeout_set) {
         net.timeout_ms = GW_DEFAULT_TIMEOUT_MS;
         net.timeout_set = true;
@@ -387,7 +528,10 @@ static int gateway_main(int argc, char **argv, const char *cmd) {
         rc = err.code ? cli_net_addr_exit(&err) : CLI_EXIT_SOFTWARE;
     } else {
         // A body can be as large as the upstream frame limit allows.
-        rc = run_one_request(&g, loop, req_method, req_path, headers, nheaders, 16384000);
+        if (req_method)
+            rc = run_one_request(&g, loop, req_method, req_path, headers, nheaders, max_body);
+        else
+            rc = run_listener(&g, loop, cmd, listen, max_body, slow_ms, ui_mode);
     }
     thrift_gateway_free(g.gw);
     free(g.config_json);
@@ -399,8 +543,10 @@ static int gateway_main(int argc, char **argv, const char *cmd) {
 
 usage:
     cli_include_dirs_free(&inc);
-    fputs(gateway_usage, stderr);
+    fputs(ui_mode ? ui_usage : gateway_usage, stderr);
     return CLI_EXIT_USAGE;
 }
 
 int cmd_gateway(int argc, char **argv) { return gateway_main(argc, argv, "gateway"); }
+
+int cmd_ui(int argc, char **argv) { return gateway_main(argc, argv, "ui"); }
