@@ -47,7 +47,8 @@ struct hconn {
     unsigned outstanding;
     ev_tstamp partial_since; /* a request's first byte arrived; 0: none */
     ev_tstamp idle_since;
-    bool no_more_requests;   /* Connection: close, an error, or the peer's EOF */
+    bool no_more_requests;   /* Connection: close or an error: read no further */
+    bool peer_eof;           /* the peer sent all it will: answer what it asked, close */
     bool read_paused;
     int busy;                /* inside a callback: close later */
     bool kill_pending;
@@ -98,8 +99,8 @@ static void conn_rearm(hconn_t *c);
 static bool conn_settle(hconn_t *c) {
     if (c->busy)
         return true;
-    if (c->kill_pending || (c->no_more_requests && c->outstanding == 0 &&
-                            thrift_buffer_len(c->out) == c->out_off)) {
+    if (c->kill_pending || ((c->no_more_requests || c->peer_eof) && c->outstanding == 0 &&
+                            !c->read_paused && thrift_buffer_len(c->out) == c->out_off)) {
         conn_kill(c);
         return false;
     }
@@ -184,12 +185,8 @@ static void do_write(hconn_t *c) {
     ev_io_stop(c->srv->loop, &c->wio);
     thrift_buffer_clear(c->out);
     c->out_off = 0;
-    if (c->no_more_requests && c->outstanding == 0) {
-        conn_kill(c);
-        return;
-    }
     c->idle_since = ev_now(c->srv->loop);
-    conn_rearm(c);
+    conn_settle(c);
 }
 
 static void wio_cb(struct ev_loop *loop, ev_io *w, int revents) {
@@ -277,7 +274,8 @@ void thrift__http_respond(thrift__http_exchange_t *x, int status, const char *co
     if (!c->kill_pending && !c->no_more_requests && c->read_paused &&
         c->outstanding < c->srv->lim.max_pipelined) {
         c->read_paused = false;
-        ev_io_start(c->srv->loop, &c->rio);
+        if (!c->peer_eof)
+            ev_io_start(c->srv->loop, &c->rio);
         conn_process(c);
     }
     c->busy--;
@@ -287,6 +285,7 @@ void thrift__http_respond(thrift__http_exchange_t *x, int status, const char *co
 /* Hands out the complete requests the reader holds. */
 static void conn_process(hconn_t *c) {
     c->busy++;
+    bool incomplete = false;
     while (!c->no_more_requests && !c->kill_pending) {
         if (c->outstanding >= c->srv->lim.max_pipelined) {
             c->read_paused = true;
@@ -298,8 +297,10 @@ static void conn_process(hconn_t *c) {
         thrift_error_t err;
         thrift__error_reset(&err);
         thrift_status_t st = thrift__wire_next(&c->reader, &msg, &len, &err);
-        if (st == THRIFT_NEED_MORE)
+        if (st == THRIFT_NEED_MORE) {
+            incomplete = thrift__wire_buffered(&c->reader) > 0;
             break;
+        }
         if (st) {
             int status = c->reader.http.status ? c->reader.http.status : 400;
             conn_fail_request(c, status);
@@ -320,8 +321,9 @@ static void conn_process(hconn_t *c) {
         c->srv->cb(x, &req, c->srv->ud);
     }
     c->busy--;
-    // A request begun but not complete starts the slow-client clock.
-    if (thrift__wire_buffered(&c->reader) > 0) {
+    // A request begun but not complete starts the slow-client clock (not
+    // complete requests waiting for room in the pipeline).
+    if (incomplete) {
         if (c->partial_since == 0)
             c->partial_since = ev_now(c->srv->loop);
     } else {
@@ -336,7 +338,8 @@ static void rio_cb(struct ev_loop *loop, ev_io *w, int revents) {
     hconn_t *c = (hconn_t *)((char *)w - offsetof(hconn_t, rio));
     size_t budget = HCONN_READ_BUDGET;
     c->busy++;
-    while (budget > 0 && !c->no_more_requests && !c->kill_pending && !c->read_paused) {
+    while (budget > 0 && !c->no_more_requests && !c->peer_eof && !c->kill_pending &&
+           !c->read_paused) {
         size_t avail;
         uint8_t *p = thrift__wire_space(&c->reader, 16384, &avail);
         if (!p) {
@@ -352,7 +355,7 @@ static void rio_cb(struct ev_loop *loop, ev_io *w, int revents) {
             break;
         if (n <= 0) {
             // The peer is done sending (or broke): answer what it asked, then close.
-            c->no_more_requests = true;
+            c->peer_eof = true;
             if (n < 0)
                 c->kill_pending = true;
             break;
@@ -363,7 +366,7 @@ static void rio_cb(struct ev_loop *loop, ev_io *w, int revents) {
         // than the pipelining limit allows.
         conn_process(c);
     }
-    if (c->no_more_requests)
+    if (c->no_more_requests || c->peer_eof)
         ev_io_stop(c->srv->loop, &c->rio);
     c->busy--;
     conn_settle(c);

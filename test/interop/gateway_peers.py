@@ -23,10 +23,12 @@ are threads of this process.  Environment: DYNTHRIFT_CLI,
 DYNTHRIFT_SOURCE_ROOT.
 """
 import base64
+import http.client
 import json
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -114,6 +116,174 @@ def gateway(upstream, method, path, body=None, flags=(), headers=(), idl=BENCH):
     if p.returncode != 0 or p.stderr:
         UNCLEAN.append((args[3:], p.returncode, p.stderr[-500:]))
     return Reply(p.returncode, p.stdout, p.stderr)
+
+
+class Listener:
+    """`dynthrift gateway ... --listen 127.0.0.1:0`, port read from stderr;
+    stopped by its own PID."""
+
+    def __init__(self, upstream, flags=(), idl=BENCH):
+        self.err_path = os.path.join(TMP, "gw%d.stderr" % len(LISTENERS))
+        self.errf = open(self.err_path, "w")
+        self.proc = subprocess.Popen([CLI, "gateway", idl, "--upstream", upstream,
+                                      "--listen", "127.0.0.1:0"] + list(flags),
+                                     stdout=subprocess.DEVNULL, stderr=self.errf)
+        LISTENERS.append(self)
+        self.port = None
+        end = time.time() + 10
+        while time.time() < end and self.proc.poll() is None and not self.port:
+            with open(self.err_path) as f:
+                for line in f:
+                    if line.startswith("listening on 127.0.0.1:"):
+                        self.port = int(line.split()[2].rsplit(":", 1)[1])
+            time.sleep(0.02)
+        if not self.port:
+            raise RuntimeError("gateway did not start: " + open(self.err_path).read())
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.errf.close()
+        return self.proc.returncode, open(self.err_path).read()
+
+
+LISTENERS = []
+
+
+def raw_exchange(port, data, timeout=5.0, shut=False):
+    """Sends `data` on a new connection, returns (everything read until the
+    server closes or `timeout`, whether it closed, seconds taken)."""
+    s = socket.create_connection(("127.0.0.1", port))
+    s.settimeout(timeout)
+    t0 = time.time()
+    got, closed = b"", False
+    try:
+        if data:
+            s.sendall(data)
+        if shut:
+            s.shutdown(socket.SHUT_WR)
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                closed = True
+                break
+            got += chunk
+    except socket.timeout:
+        pass
+    except ConnectionResetError:
+        closed = True
+    finally:
+        s.close()
+    return got, closed, time.time() - t0
+
+
+def check_listener(addr):
+    gw = Listener(addr, ["--client-timeout", "500", "--max-body", "100000",
+                         "--cors", "http://ui.test"])
+    port = gw.port
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("POST", "/Bench/add", body='{"a": 2, "b": 40}',
+              headers={"Content-Type": "application/json"})
+    r = c.getresponse()
+    body = r.read()
+    ok(r.status == 200 and json.loads(body) == {"result": 42},
+       "HTTP listener: POST /Bench/add over http.client -> 42", (r.status, body))
+    sock_before = c.sock
+    c.request("POST", "/Bench/echo", body=json.dumps({"p": PAYLOAD}))
+    r = c.getresponse()
+    got = json.loads(r.read())
+    ok(r.status == 200 and got == {"result": PAYLOAD} and c.sock is sock_before,
+       "HTTP/1.1 keep-alive: a second request (echo Payload) on the same connection")
+    c.request("POST", "/Bench/fail", body='{"code": 5}')
+    r = c.getresponse()
+    ok(r.status == 200 and r.getheader("X-Thrift-Exception") == "BenchError"
+       and json.loads(r.read())["value"]["code"] == 5,
+       "HTTP listener: declared exception with X-Thrift-Exception")
+    c.request("GET", "/openapi.json")
+    r = c.getresponse()
+    ok(r.status == 200 and json.loads(r.read())["openapi"].startswith("3."),
+       "HTTP listener: GET /openapi.json")
+    c.request("OPTIONS", "/Bench/add", headers={"Origin": "http://ui.test",
+                                                "Access-Control-Request-Method": "POST"})
+    r = c.getresponse()
+    r.read()
+    ok(r.status == 204 and r.getheader("Access-Control-Allow-Origin") == "http://ui.test"
+       and "X-Request-Timeout-Ms" in (r.getheader("Access-Control-Allow-Headers") or ""),
+       "CORS preflight answered for the allowed origin")
+    c.close()
+
+    # Pipelined: three requests in one write, answers in order, the middle
+    # one slow upstream would still come second; here by their bodies.
+    reqs = b"".join(b"POST /Bench/add HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+                    % (len(b), b) for b in (b'[1, 1]', b'[2, 2]', b'[3, 3]'))
+    got, closed, _ = raw_exchange(port, reqs + b"GET /schema HTTP/1.1\r\nConnection: close\r\n\r\n")
+    results = [json.loads(part.split(b"\r\n\r\n", 1)[1][:13].split(b"}")[0] + b"}")
+               for part in got.split(b"HTTP/1.1 200 OK")[1:4]]
+    ok(got.count(b"HTTP/1.1 200 OK") == 4 and results == [{"result": 2}, {"result": 4},
+                                                          {"result": 6}] and closed,
+       "pipelined requests answered in order; Connection: close honoured", got[:300])
+
+    # Many pipelined requests (more than the 64 outstanding per connection).
+    many = b"".join(b"POST /Bench/add HTTP/1.1\r\nContent-Length: 6\r\n\r\n[%d, 1]" % (i % 9)
+                    for i in range(200))
+    got, closed, _ = raw_exchange(port, many, shut=True)
+    ok(got.count(b"HTTP/1.1 200 OK") == 200 and closed,
+       "200 pipelined requests (reading pauses at 64 outstanding), all answered, then closed "
+       "after the client's EOF (%d)" % got.count(b"HTTP/1.1 200 OK"), got[-300:])
+
+    # Hostile clients.
+    got, closed, took = raw_exchange(port, b"POST /Bench/echo HTTP/1.1\r\nContent-Length: "
+                                     b"500000\r\n\r\n" + b"x" * 1000)
+    ok(got.startswith(b"HTTP/1.1 413") and closed and took < 3,
+       "oversized body (Content-Length over --max-body) -> 413 and close", got[:100])
+    got, closed, took = raw_exchange(port, b"GET /schema HTTP/1.1\r\nX-Slow: ")
+    ok(closed and took < 3 and got.startswith(b"HTTP/1.1 408"),
+       "slowloris headers -> 408 and close after --client-timeout (%.2f s)" % took, got[:100])
+    got, closed, took = raw_exchange(port, b"POST /Bench/add HTTP/1.1\r\nContent-Length: 100"
+                                     b"\r\n\r\n{\"a\"")
+    ok(closed and took < 3 and got.startswith(b"HTTP/1.1 408"),
+       "a body that stops arriving -> 408 and close (%.2f s)" % took, got[:100])
+    got, closed, took = raw_exchange(
+        port, b"POST /Bench/add HTTP/1.1\r\nContent-Length: 6\r\n\r\n[1, 2]"
+              b"\x16\x03\x01garbage\r\n\r\nmore garbage")
+    ok(got.startswith(b"HTTP/1.1 200 OK") and b"HTTP/1.1 400" in got and closed and took < 3,
+       "pipelined garbage after a good request: the good one answered, then 400 and close",
+       got[:300])
+    got, closed, took = raw_exchange(port, b"GET / HTTP/1.1\r\n" + b"X-Big: " + b"y" * 20000
+                                     + b"\r\n\r\n")
+    ok(got.startswith(b"HTTP/1.1 431") and closed, "a 20 KB header -> 431 and close", got[:100])
+    got, closed, took = raw_exchange(port, b"POST /Bench/add HTTP/1.1\r\nContent-Length: 5\r\n"
+                                     b"Content-Length: 6\r\n\r\n[1,2]]")
+    ok(got.startswith(b"HTTP/1.1 400") and closed, "two different Content-Lengths -> 400",
+       got[:100])
+    # Still serving after all that, with a deadline header.
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("POST", "/Bench/add", body="[20, 22]", headers={"X-Request-Timeout-Ms": "2000"})
+    r = c.getresponse()
+    ok(r.status == 200 and json.loads(r.read()) == {"result": 42},
+       "the gateway still serves after the hostile clients")
+    c.close()
+    rc, log = gw.stop()
+    ok(rc == 0, "SIGTERM stops the gateway cleanly (exit %s)" % rc, log)
+
+    # The deadline header against a server that never answers.
+    silent, ls = silent_server()
+    gw = Listener(silent)
+    c = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
+    t0 = time.time()
+    c.request("POST", "/Bench/add", body="[1, 2]", headers={"X-Request-Timeout-Ms": "250"})
+    r = c.getresponse()
+    r.read()
+    took = time.time() - t0
+    ok(r.status == 504 and took < 2, "HTTP: X-Request-Timeout-Ms 250 -> 504 in %.2f s" % took)
+    c.close()
+    gw.stop()
+    ls.close()
 
 
 # ---- peers ------------------------------------------------------------------
@@ -505,6 +675,7 @@ def main():
        "GET /ui/config.json tells the UI how to copy a dynthrift call", r)
 
     check_openapi(addr)
+    check_listener(addr)
 
     ok(not UNCLEAN, "every gateway process exited 0 with nothing on stderr (sanitizers quiet)",
        UNCLEAN[:3])
@@ -516,4 +687,8 @@ if __name__ == "__main__":
     try:
         sys.exit(main())
     finally:
+        for gw in LISTENERS:
+            if gw.proc.poll() is None:
+                gw.proc.kill()  # by its own PID
+                gw.proc.wait()
         shutil.rmtree(TMP, ignore_errors=True)
