@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """The gateway's web UI in a real browser: Debian's headless Chromium driven
-by npm's puppeteer-core (gateway_ui_browser.js), against thriftpy servers
-for PingPong and Bench on loopback.  puppeteer-core is installed at test
+by npm's puppeteer-core (gateway_ui_browser.js), against `dynthrift ui`
+(PingPong) and `dynthrift gateway --listen` (Bench) in front of thriftpy
+servers, all on loopback; the gateways are stopped by their own PIDs.  puppeteer-core is installed at test
 time into the build directory (node_modules under ui-test/, nothing
 committed, no browser downloaded).  Screenshots go to the build directory:
 gateway-ui.png and gateway-ui-narrow.png.
@@ -14,6 +15,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -112,17 +114,47 @@ def main():
         def fail(self, code):
             raise bench.BenchError(code=code, message="failed with %d" % code)
 
-    cfg = {
-        "chromium": CHROMIUM,
-        "cli": CLI,
-        "screenshot_dir": BUILD,
-        "sites": {
-            "pingpong.test": {"idl": os.path.join(ROOT, "idl-samples", "pingpong.thrift"),
-                              "upstream": thriftpy_server(pp, "PingPong", PingPong())},
-            "bench.test": {"idl": os.path.join(ROOT, "idl-samples", "bench.thrift"),
-                           "upstream": thriftpy_server(bench, "Bench", Bench())},
-        },
-    }
+    children = []
+    try:
+        # `dynthrift ui` prints its URL on stdout.
+        ui = subprocess.Popen([CLI, "ui", os.path.join(ROOT, "idl-samples", "pingpong.thrift"),
+                               "--upstream", thriftpy_server(pp, "PingPong", PingPong())],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        children.append(ui)
+        ui_url = ui.stdout.readline().strip()
+        errp = os.path.join(BUILD, "gateway-ui-bench.stderr")
+        with open(errp, "w") as errf:
+            gw = subprocess.Popen([CLI, "gateway", os.path.join(ROOT, "idl-samples", "bench.thrift"),
+                                   "--upstream", thriftpy_server(bench, "Bench", Bench()),
+                                   "--listen", "127.0.0.1:0"], stdout=subprocess.DEVNULL,
+                                  stderr=errf)
+        children.append(gw)
+        port = None
+        end = time.time() + 10
+        while not port and time.time() < end and gw.poll() is None:
+            for line in open(errp):
+                if line.startswith("listening on 127.0.0.1:"):
+                    port = int(line.split()[2].rsplit(":", 1)[1])
+            time.sleep(0.02)
+        if not ui_url.startswith("http://127.0.0.1:") or not port:
+            print("not ok 1 - the gateways did not start (%r)" % ui_url)
+            print("1..1")
+            return 1
+        cfg = {"chromium": CHROMIUM, "screenshot_dir": BUILD, "pingpong": ui_url,
+               "bench": "http://127.0.0.1:%d/" % port}
+        return run_browser(prefix, cfg)
+    finally:
+        for p in children:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)  # by its own PID
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+
+
+def run_browser(prefix, cfg):
     env = dict(os.environ, NODE_PATH=os.path.join(prefix, "node_modules"))
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gateway_ui_browser.js")
     p = subprocess.Popen([NODE, script, json.dumps(cfg)], env=env, stdout=subprocess.PIPE,
