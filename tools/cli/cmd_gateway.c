@@ -399,6 +399,7 @@ static int gateway_main(int argc, char **argv, const char *cmd) {
         int r;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(ui_mode ? ui_usage : gateway_usage, stdout);
+            fputs(cli_net_transport_help, stdout); // the upstream side's
             cli_include_dirs_free(&inc);
             return CLI_EXIT_OK;
         }
