@@ -51,6 +51,11 @@ struct ev_loop;
 
 typedef struct thrift_gateway thrift_gateway_t;
 
+/* A THeader info header forwarded through the gateway (borrowed text). */
+typedef struct thrift_gateway_header {
+    const char *key, *value;
+} thrift_gateway_header_t;
+
 /* What to send back for one HTTP request.  Everything is borrowed: for an
  * answer given at once (thrift_gateway_handle returned 1) until the next
  * thrift_gateway_handle or thrift_gateway_free; for one handed to a
@@ -61,6 +66,10 @@ typedef struct thrift_gateway_response {
     const char *exception;    /* the declared exception's type name, or NULL */
     const uint8_t *body;
     size_t body_len;
+    /* The reply's THeader info headers (upstream framing
+     * THRIFT_FRAMING_HEADER), in the order received; none otherwise. */
+    const thrift_gateway_header_t *headers;
+    size_t header_count;
 } thrift_gateway_response_t;
 
 /* Runs once per request answered later, on the loop thread, never inside
@@ -91,6 +100,16 @@ THRIFT_API int thrift_gateway_handle(thrift_gateway_t *gw, const char *method, c
                                      const uint8_t *body, size_t len, uint32_t timeout_ms,
                                      thrift_gateway_response_t *resp, thrift_gateway_cb cb,
                                      void *ud);
+
+/* As thrift_gateway_handle, with THeader info headers for the upstream
+ * call (`headers`, `count`: borrowed for the call; sent when the upstream
+ * framing is THRIFT_FRAMING_HEADER).  A key or value holding a control
+ * character is not forwarded. */
+THRIFT_API int thrift_gateway_handle_ex(thrift_gateway_t *gw, const char *method, const char *path,
+                                        const uint8_t *body, size_t len, uint32_t timeout_ms,
+                                        const thrift_gateway_header_t *headers, size_t count,
+                                        thrift_gateway_response_t *resp, thrift_gateway_cb cb,
+                                        void *ud);
 
 /* Upstream calls in flight. */
 THRIFT_API size_t thrift_gateway_pending(const thrift_gateway_t *gw);

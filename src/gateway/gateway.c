@@ -17,6 +17,19 @@
 
 static const char json_type[] = "application/json";
 
+/* Info headers passed each way per call, at most. */
+#define THRIFT_GATEWAY_MAX_HEADERS 32
+
+/* Header text that can go into an HTTP head or a THeader as it is. */
+static bool header_text_ok(const char *s) {
+    if (!s || !*s)
+        return false;
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return false;
+    return true;
+}
+
 typedef struct upstream {
     const thrift_service_def_t *svc;
     thrift_conn_t *conn;
@@ -34,6 +47,9 @@ struct thrift_gateway {
     thrift_buffer_t *async_out; /* answers handed to callbacks */
     thrift_arena_t *arena;      /* a request's arguments, reset per request */
     size_t pending;
+    /* A reply's info headers, handed to the callback (pointers into the
+     * result, valid during it). */
+    thrift_gateway_header_t reply_headers[THRIFT_GATEWAY_MAX_HEADERS];
 };
 
 /* One upstream call in flight. */
@@ -356,6 +372,7 @@ static thrift_conn_t *upstream_for(thrift_gateway_t *gw, const thrift_service_de
 
 static int answer_now(thrift_gateway_t *gw, thrift_gateway_response_t *resp, int status,
                       const char *exception) {
+    memset(resp, 0, sizeof *resp);
     resp->status = status;
     resp->content_type = json_type;
     resp->exception = exception;
@@ -387,12 +404,19 @@ static void call_done(thrift_conn_t *conn, thrift_result_t *r, void *ud) {
                                          rerr, out, &werr);
     if (!http)
         http = thrift_gateway_error_json(werr.code ? werr.code : THRIFT_INVALID, &werr, out);
+    size_t nh = 0;
+    const char *k, *v;
+    for (size_t i = 0; nh < THRIFT_GATEWAY_MAX_HEADERS && thrift_result_header_at(r, i, &k, &v); i++)
+        if (header_text_ok(k) && header_text_ok(v) && !strchr(k, ':'))
+            gw->reply_headers[nh++] = (thrift_gateway_header_t){k, v};
     thrift_gateway_response_t resp = {
         .status = http,
         .content_type = json_type,
         .exception = st == THRIFT_DECLARED_EXCEPTION ? thrift_result_exception_name(r) : NULL,
         .body = thrift_buffer_data(out),
         .body_len = thrift_buffer_len(out),
+        .headers = gw->reply_headers,
+        .header_count = nh,
     };
     thrift_gateway_cb cb = call->cb;
     void *cb_ud = call->ud;
@@ -429,6 +453,13 @@ static bool path_is(const char *path, const char *want) {
 int thrift_gateway_handle(thrift_gateway_t *gw, const char *method, const char *path,
                           const uint8_t *body, size_t len, uint32_t timeout_ms,
                           thrift_gateway_response_t *resp, thrift_gateway_cb cb, void *ud) {
+    return thrift_gateway_handle_ex(gw, method, path, body, len, timeout_ms, NULL, 0, resp, cb, ud);
+}
+
+int thrift_gateway_handle_ex(thrift_gateway_t *gw, const char *method, const char *path,
+                             const uint8_t *body, size_t len, uint32_t timeout_ms,
+                             const thrift_gateway_header_t *headers, size_t count,
+                             thrift_gateway_response_t *resp, thrift_gateway_cb cb, void *ud) {
     thrift_error_t err;
     thrift_error_clear(&err);
     bool is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
@@ -487,6 +518,9 @@ int thrift_gateway_handle(thrift_gateway_t *gw, const char *method, const char *
         return answer_error(gw, resp, THRIFT_NOMEM, &err);
     }
     *call = (gw_call_t){gw, fn, cb, ud};
+    for (size_t i = 0; i < count && i < THRIFT_GATEWAY_MAX_HEADERS; i++)
+        if (header_text_ok(headers[i].key) && header_text_ok(headers[i].value))
+            (void)thrift_conn_set_call_header(conn, headers[i].key, headers[i].value);
     thrift_status_t st = thrift_call_async_ex(conn, thrift_function_def_name(fn), args, timeout_ms,
                                               call_done, call, &err);
     if (st != THRIFT_OK) {

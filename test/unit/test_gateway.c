@@ -323,6 +323,7 @@ typedef struct answer {
     int status;
     char body[512];
     char exception[64];
+    char headers[256]; /* "key=value;" per reply info header */
 } answer_t;
 
 static void answer_cb(const thrift_gateway_response_t *resp, void *ud) {
@@ -331,6 +332,12 @@ static void answer_cb(const thrift_gateway_response_t *resp, void *ud) {
     a->status = resp->status;
     snprintf(a->body, sizeof a->body, "%.*s", (int)resp->body_len, (const char *)resp->body);
     snprintf(a->exception, sizeof a->exception, "%s", resp->exception ? resp->exception : "");
+    a->headers[0] = 0;
+    for (size_t i = 0; i < resp->header_count; i++) {
+        size_t n = strlen(a->headers);
+        snprintf(a->headers + n, sizeof a->headers - n, "%s=%s;", resp->headers[i].key,
+                 resp->headers[i].value);
+    }
 }
 
 /* One request; waits for the answer when it comes later. */
@@ -553,6 +560,49 @@ static void test_http_reader(void) {
     }
 }
 
+/* THeader info headers through the gateway, both ways. */
+static thrift_status_t h_hello_headers(thrift_request_t *req, const thrift_value_t *args, void *ud) {
+    (void)args;
+    (void)ud;
+    const char *trace = thrift_request_header(req, "Trace");
+    thrift_request_set_reply_header(req, "Trace-Back", trace ? trace : "(none)");
+    return thrift_reply(req, thrift_value_new_string(thrift_request_arena(req), "hi", 2));
+}
+
+static void test_info_headers(thrift_schema_t *s) {
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    thrift_conn_options_t *o = thrift_conn_options_new();
+    thrift_conn_options_set_framing(o, THRIFT_FRAMING_HEADER);
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift_rpc_server_t *srv = thrift_rpc_server_new(loop, s, o, &err);
+    thrift_rpc_server_handle(srv, "Other", "hello", h_hello_headers, NULL, &err);
+    thrift_rpc_server_listen(srv, "127.0.0.1:0", &err);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", thrift_rpc_server_port(srv));
+    thrift_gateway_t *gw = thrift_gateway_new(loop, s, addr, o, &err);
+    thrift_gateway_header_t in[] = {{"Trace", "abc-123"}, {"Bad", "line\r\nInjected: 1"}};
+    answer_t a = {0};
+    thrift_gateway_response_t now;
+    int at_once = thrift_gateway_handle_ex(gw, "POST", "/Other/hello", (const uint8_t *)"{}", 2, 0,
+                                           in, 2, &now, answer_cb, &a);
+    TAP_CHECK(at_once == 0, "THeader call in flight");
+    run_until(loop, &a.done, 10);
+    TAP_STREQ(a.body, "{\"result\":\"hi\"}", "THeader upstream answers through the gateway");
+    TAP_STREQ(a.headers, "Trace-Back=abc-123;",
+              "a request info header reaches the server; the reply's come back");
+
+    // Without info headers the server sees none.
+    memset(&a, 0, sizeof a);
+    thrift_gateway_handle(gw, "POST", "/Other/hello", (const uint8_t *)"{}", 2, 0, &now, answer_cb, &a);
+    run_until(loop, &a.done, 10);
+    TAP_STREQ(a.headers, "Trace-Back=(none);", "info headers go with one call only");
+    thrift_gateway_free(gw);
+    thrift_rpc_server_free(srv);
+    thrift_conn_options_free(o);
+    ev_loop_destroy(loop);
+}
+
 int main(void) {
     thrift_schema_t *s = fixture_schema();
     test_args(s);
@@ -560,6 +610,7 @@ int main(void) {
     test_http_reader();
     test_docs();
     test_calls(s);
+    test_info_headers(s);
     thrift_schema_unref(s);
     return tap_done();
 }

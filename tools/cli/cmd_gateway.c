@@ -45,6 +45,8 @@ static const char gateway_usage[] =
     "                                 may set its own with X-Request-Timeout-Ms (at most\n"
     "                                 600000)\n"
     "  --cors ORIGIN                  allow browser pages from ORIGIN ('*': any)\n"
+    "  (with --header upstream: request headers Thrift-Header-KEY: VALUE go out as THeader\n"
+    "   info headers KEY=VALUE, and the reply's come back the same way)\n"
     "  --listen ADDR                  serve HTTP/1.1 on ADDR (keep-alive, pipelining)\n"
     "  --max-body BYTES               largest request body (default 16384000: 413 above)\n"
     "  --client-timeout MS            a request must arrive within MS of its first\n"
@@ -85,7 +87,14 @@ typedef struct gw_reply {
     size_t body_len;
     const char *exception;
     const char *allow_origin; /* NULL: no CORS header */
+    const thrift_gateway_header_t *headers; /* THeader info headers of the reply */
+    size_t header_count;
 } gw_reply_t;
+
+/* THeader info headers travel as HTTP headers named with this prefix, both
+ * ways: "Thrift-Header-Trace: 1" <-> info header "Trace" = "1". */
+#define GW_INFO_PREFIX "Thrift-Header-"
+#define GW_MAX_INFO 32
 
 static const char *header_get(const gw_header_t *h, size_t n, const char *name) {
     for (size_t i = 0; i < n; i++)
@@ -121,17 +130,42 @@ static const char *allowed_origin(const gw_cli_t *g, const gw_header_t *h, size_
     return origin_allowed(g, header_get(h, n, "Origin"));
 }
 
-/* The headers the CLI adds to an answer ("Name: value\r\n" lines). */
+/* The headers the CLI adds to an answer ("Name: value\r\n" lines; those
+ * that do not fit in `cap` are left out). */
 static void extra_headers(const gw_reply_t *r, char *out, size_t cap) {
-    int n = 0;
+    size_t n = 0;
     out[0] = 0;
-    if (r->exception)
-        n = snprintf(out, cap, "X-Thrift-Exception: %s\r\n", r->exception);
-    if (r->allow_origin && n >= 0 && (size_t)n < cap)
-        snprintf(out + n, cap - (size_t)n,
-                 "Access-Control-Allow-Origin: %s\r\nAccess-Control-Expose-Headers: "
-                 "X-Thrift-Exception\r\nVary: Origin\r\n",
-                 r->allow_origin);
+    int w;
+    if (r->exception) {
+        w = snprintf(out, cap, "X-Thrift-Exception: %s\r\n", r->exception);
+        n = w > 0 && (size_t)w < cap ? (size_t)w : 0;
+    }
+    for (size_t i = 0; i < r->header_count; i++) {
+        w = snprintf(out + n, cap - n, GW_INFO_PREFIX "%s: %s\r\n", r->headers[i].key,
+                     r->headers[i].value);
+        if (w > 0 && (size_t)w < cap - n)
+            n += (size_t)w;
+        else
+            out[n] = 0;
+    }
+    if (r->allow_origin) {
+        w = snprintf(out + n, cap - n,
+                     "Access-Control-Allow-Origin: %s\r\nAccess-Control-Expose-Headers: "
+                     "X-Thrift-Exception\r\nVary: Origin\r\n",
+                     r->allow_origin);
+        if (w < 0 || (size_t)w >= cap - n)
+            out[n] = 0;
+    }
+}
+
+/* The request's Thrift-Header-* headers as info headers (pointers into
+ * `names`' storage and the values given); returns how many. */
+static size_t info_headers_of(const gw_header_t *h, size_t n, thrift_gateway_header_t *out) {
+    size_t k = 0, plen = strlen(GW_INFO_PREFIX);
+    for (size_t i = 0; i < n && k < GW_MAX_INFO; i++)
+        if (!strncasecmp(h[i].name, GW_INFO_PREFIX, plen) && h[i].name[plen])
+            out[k++] = (thrift_gateway_header_t){h[i].name + plen, h[i].value};
+    return k;
 }
 
 /* The embedded UI files and its config; false when `path` is not one. */
@@ -163,7 +197,7 @@ static bool ui_route(const gw_cli_t *g, const char *method, const char *path, gw
 
 /* Writes the response head (status line and headers, CRLF-ended). */
 static void write_head(FILE *out, const gw_reply_t *r) {
-    char extra[640];
+    char extra[4096];
     extra_headers(r, extra, sizeof extra);
     fprintf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n",
             r->status, reason_phrase(r->status), r->content_type, r->body_len, extra);
@@ -175,6 +209,8 @@ typedef struct one_request {
     bool done;
     gw_reply_t reply;
     uint8_t *body_copy;
+    thrift_gateway_header_t info[GW_MAX_INFO];
+    char *info_text; /* the reply's info headers, copied */
 } one_request_t;
 
 static void one_done(const thrift_gateway_response_t *resp, void *ud) {
@@ -189,6 +225,20 @@ static void one_done(const thrift_gateway_response_t *resp, void *ud) {
     o->reply.body = o->body_copy;
     o->reply.body_len = o->body_copy ? resp->body_len : 0;
     o->reply.exception = resp->exception ? strdup(resp->exception) : NULL;
+    size_t total = 0;
+    for (size_t i = 0; i < resp->header_count && i < GW_MAX_INFO; i++)
+        total += strlen(resp->headers[i].key) + strlen(resp->headers[i].value) + 2;
+    o->info_text = malloc(total + 1);
+    char *p = o->info_text;
+    for (size_t i = 0; p && i < resp->header_count && i < GW_MAX_INFO; i++) {
+        size_t kl = strlen(resp->headers[i].key) + 1, vl = strlen(resp->headers[i].value) + 1;
+        memcpy(p, resp->headers[i].key, kl);
+        memcpy(p + kl, resp->headers[i].value, vl);
+        o->info[i] = (thrift_gateway_header_t){p, p + kl};
+        o->reply.header_count = i + 1;
+        p += kl + vl;
+    }
+    o->reply.headers = o->info;
 }
 
 static int run_one_request(gw_cli_t *g, struct ev_loop *loop, const char *method, const char *path,
@@ -215,8 +265,10 @@ static int run_one_request(gw_cli_t *g, struct ev_loop *loop, const char *method
         o.done = true;
     } else {
         thrift_gateway_response_t now;
-        if (thrift_gateway_handle(g->gw, method, path, (const uint8_t *)body, len,
-                                  request_deadline(g, h, nh), &now, one_done, &o)) {
+        thrift_gateway_header_t fwd[GW_MAX_INFO];
+        size_t nfwd = info_headers_of(h, nh, fwd);
+        if (thrift_gateway_handle_ex(g->gw, method, path, (const uint8_t *)body, len,
+                                     request_deadline(g, h, nh), fwd, nfwd, &now, one_done, &o)) {
             o.reply.status = now.status;
             o.reply.content_type = now.content_type;
             o.reply.body = now.body;
@@ -231,6 +283,7 @@ static int run_one_request(gw_cli_t *g, struct ev_loop *loop, const char *method
         fwrite(o.reply.body, 1, o.reply.body_len, stdout);
     fflush(stdout);
     free(o.body_copy);
+    free(o.info_text);
     free((char *)o.reply.exception);
     free(body);
     return CLI_EXIT_OK;
@@ -244,15 +297,16 @@ typedef struct http_pending {
 } http_pending_t;
 
 static void http_respond(thrift__http_exchange_t *x, const gw_reply_t *r) {
-    char extra[640];
+    char extra[4096];
     extra_headers(r, extra, sizeof extra);
     thrift__http_respond(x, r->status, r->content_type, extra, r->body, r->body_len);
 }
 
 static void http_done(const thrift_gateway_response_t *resp, void *ud) {
     http_pending_t *p = ud;
-    gw_reply_t r = {resp->status, resp->content_type, resp->body, resp->body_len,
-                    resp->exception, p->allow_origin};
+    gw_reply_t r = {resp->status,     resp->content_type, resp->body,
+                    resp->body_len,   resp->exception,    p->allow_origin,
+                    resp->headers,    resp->header_count};
     http_respond(p->x, &r);
     free(p);
 }
@@ -310,9 +364,36 @@ static void http_request(thrift__http_exchange_t *x, const thrift__http_request_
     *p = (http_pending_t){x, r.allow_origin};
     uint32_t deadline =
         deadline_of(g, http_header(req, "X-Request-Timeout-Ms", timeout_buf, sizeof timeout_buf));
+    // Thrift-Header-* request headers, NUL-terminated copies on the stack
+    // (the gateway copies them into the call before returning).
+    char info_text[GW_MAX_INFO][2][256];
+    gw_header_t info_h[GW_MAX_INFO];
+    size_t ninfo = 0;
+    const char *line = req->http->head, *end = req->http->head + req->http->head_len;
+    size_t plen = strlen(GW_INFO_PREFIX);
+    while (line && line < end && ninfo < GW_MAX_INFO) {
+        const char *eol = memchr(line, '\n', (size_t)(end - line));
+        if (!eol)
+            break;
+        const char *colon = memchr(line, ':', (size_t)(eol - line));
+        if (colon && (size_t)(colon - line) > plen && !strncasecmp(line, GW_INFO_PREFIX, plen)) {
+            const char *v = colon + 1, *ve = eol;
+            while (v < ve && (*v == ' ' || *v == '\t'))
+                v++;
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
+                ve--;
+            snprintf(info_text[ninfo][0], 256, "%.*s", (int)(colon - line), line);
+            snprintf(info_text[ninfo][1], 256, "%.*s", (int)(ve - v), v);
+            info_h[ninfo] = (gw_header_t){info_text[ninfo][0], info_text[ninfo][1]};
+            ninfo++;
+        }
+        line = eol + 1;
+    }
+    thrift_gateway_header_t fwd[GW_MAX_INFO];
+    size_t nfwd = info_headers_of(info_h, ninfo, fwd);
     thrift_gateway_response_t now;
-    if (thrift_gateway_handle(g->gw, method, path, req->body, req->body_len, deadline, &now,
-                              http_done, p)) {
+    if (thrift_gateway_handle_ex(g->gw, method, path, req->body, req->body_len, deadline, fwd, nfwd,
+                                 &now, http_done, p)) {
         http_done(&now, p);
     }
 }
