@@ -398,13 +398,13 @@ static void http_request(thrift__http_exchange_t *x, const thrift__http_request_
     }
 }
 
-static volatile sig_atomic_t gw_stop_requested;
 static ev_signal gw_sigint, gw_sigterm;
 
+/* SIGINT/SIGTERM: stop serving; the caller frees the server, then the
+ * gateway (calls in flight are answered 503 to connections already gone). */
 static void gw_signal_cb(struct ev_loop *loop, ev_signal *w, int revents) {
     (void)w;
     (void)revents;
-    gw_stop_requested = 1;
     ev_break(loop, EVBREAK_ALL);
 }
 
@@ -424,8 +424,10 @@ static int run_listener(gw_cli_t *g, struct ev_loop *loop, const char *cmd, cons
     int port = thrift__http_server_port(hs);
     if (print_ui_url)
         printf("http://127.0.0.1:%d/\n", port);
-    fprintf(stderr, "listening on %s%s%d (upstream %s)\n",
-            port ? "127.0.0.1" : listen, port ? ":" : "", port, g->upstream);
+    if (port)
+        fprintf(stderr, "listening on 127.0.0.1:%d (upstream %s)\n", port, g->upstream);
+    else
+        fprintf(stderr, "listening on %s (upstream %s)\n", listen, g->upstream);
     fflush(stdout);
     fflush(stderr);
     ev_signal_init(&gw_sigint, gw_signal_cb, SIGINT);
@@ -445,6 +447,10 @@ static char *make_config_json(const char *file, const char *upstream, const cli_
     json_t *flags = json_array();
     if (net->framing == THRIFT_FRAMING_BUFFERED)
         json_array_append_new(flags, json_string("--buffered"));
+    if (net->framing == THRIFT_FRAMING_HEADER)
+        json_array_append_new(flags, json_string("--header"));
+    if (net->zlib)
+        json_array_append_new(flags, json_string("--zlib"));
     if (net->proto != THRIFT_PROTO_BINARY) {
         json_array_append_new(flags, json_string("--protocol"));
         json_array_append_new(flags, json_string(thrift_protocol_name(net->proto)));
@@ -575,6 +581,13 @@ static int gateway_main(int argc, char **argv, const char *cmd) {
         puts(doc);
         thrift_json_text_free(doc);
         return CLI_EXIT_OK;
+    }
+    if (net.nheaders) {
+        // The gateway's upstream headers come from each HTTP request.
+        fprintf(stderr, "dynthrift %s: -H is not taken here: send the HTTP header "
+                        "'Thrift-Header-KEY: VALUE' with a request instead\n", cmd);
+        thrift_schema_unref(schema);
+        return CLI_EXIT_USAGE;
     }
     if (!net.addr) {
         fprintf(stderr, "dynthrift %s: --upstream ADDR is required\n", cmd);
