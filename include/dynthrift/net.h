@@ -52,7 +52,13 @@ typedef enum thrift_framing {
      * transforms (zlib when the zlib option is on) and key/value info
      * headers.  A THeader server also answers framed and unframed binary
      * and compact clients, each in its own kind. */
-    THRIFT_FRAMING_HEADER = 2
+    THRIFT_FRAMING_HEADER = 2,
+    /* Servers: recognize each connection's kind from its first bytes --
+     * framed, buffered (strict or old-style binary, compact, JSON), THeader,
+     * HTTP, and TLS (a ClientHello, when the server has a certificate and
+     * key) -- and answer it in kind.  What a server does unless a framing
+     * is set (which pins that one kind) or zlib is on.  Clients: framed. */
+    THRIFT_FRAMING_AUTO = 3
 } thrift_framing_t;
 
 typedef struct thrift_conn_options thrift_conn_options_t;

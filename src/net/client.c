@@ -312,6 +312,11 @@ static void complete_oneways(thrift_conn_t *c) {
 
 /* Writes what is queued; one send per call in the common case.  Returns
  * false when the connection broke. */
+/* Bytes one write takes from the queue before the loop moves on (the rest
+ * goes when the socket is reported writable): a large request must not
+ * hold up the loop's deadlines and other connections. */
+#define CONN_WRITE_BUDGET (1024 * 1024)
+
 static bool do_write(thrift_conn_t *c) {
     if (c->state != ST_CONNECTED)
         return true;
@@ -327,18 +332,31 @@ static bool do_write(thrift_conn_t *c) {
         else if (upto - c->written_total < len - c->out_off)
             len = c->out_off + (size_t)(upto - c->written_total);
     }
+    // A bounded amount per callback (main's write budget): the rest goes on
+    // the next writable event.
+    bool over_budget = false;
+    if (len - c->out_off > CONN_WRITE_BUDGET) {
+        len = c->out_off + CONN_WRITE_BUDGET;
+        over_budget = true;
+    }
     size_t taken = 0;
     thrift_error_t err;
     thrift__error_reset(&err);
     // Also with nothing new queued: a layer may still hold bytes.
-    thrift_status_t st = thrift__stream_send(&c->stream, thrift_buffer_data(c->out) + c->out_off,
-                                             len - c->out_off, &taken, &err);
+    const uint8_t *p = thrift_buffer_data(c->out) + c->out_off;
+    thrift_status_t st = thrift__stream_send(&c->stream, p, len - c->out_off, &taken, &err);
+    // The trace sees the bytes of the messages, before TLS or zlib.
     if (c->trace_cb && taken)
-        c->trace_cb(c, true, thrift_buffer_data(c->out) + c->out_off, taken, c->trace_ud);
+        c->trace_cb(c, true, p, taken, c->trace_ud);
     c->out_off += taken;
     c->written_total += taken;
     c->sent_total += taken;
     c->write_wants_read = false;
+    if (st == THRIFT_OK && over_budget) {
+        if (!ev_is_active(&c->wio))
+            ev_io_start(c->loop, &c->wio);
+        return true;
+    }
     if (st == THRIFT_NEED_MORE) {
         if (c->stream.want == THRIFT__WANT_READ)
             c->write_wants_read = true; // the read watcher runs us again

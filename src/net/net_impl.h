@@ -15,6 +15,7 @@
 struct thrift_conn_options {
     thrift_protocol_t proto;
     thrift_framing_t framing;
+    bool framing_set; /* set explicitly: a server then pins it instead of detecting */
     uint32_t connect_timeout_ms;
     uint32_t call_timeout_ms;
     uint32_t idle_timeout_ms;
@@ -45,7 +46,16 @@ struct thrift_conn_options {
 static inline thrift_framing_t thrift__message_framing(const thrift_conn_options_t *o) {
     if (o->framing == THRIFT_FRAMING_HEADER)
         return THRIFT_FRAMING_HEADER;
+    if (o->framing == THRIFT_FRAMING_AUTO && !o->zlib)
+        return THRIFT_FRAMING_FRAMED; // a client's
     return o->zlib ? THRIFT_FRAMING_BUFFERED : o->framing;
+}
+
+/* A server's: detect each connection's kind unless one is pinned. */
+static inline thrift_framing_t thrift__server_framing(const thrift_conn_options_t *o) {
+    if (!o->zlib && (!o->framing_set || o->framing == THRIFT_FRAMING_AUTO))
+        return THRIFT_FRAMING_AUTO;
+    return o->framing == THRIFT_FRAMING_AUTO ? THRIFT_FRAMING_FRAMED : thrift__message_framing(o);
 }
 
 /* ---- THeader info headers ------------------------------------------------

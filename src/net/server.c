@@ -94,6 +94,7 @@ typedef struct worker {
         char peer[THRIFT_PEER_MAX];
         bool tls;
         bool http;
+        bool sniff_tls; /* a plain listener of a server with a certificate */
     } *inbox; /* accepted sockets waiting to be adopted */
     size_t ninbox, capinbox;
     unsigned cmds;
@@ -145,6 +146,7 @@ struct sconn {
     int fd;
     thrift__stream_t stream; /* the layers over fd (stream.h) */
     bool handshaking;        /* TLS: not yet open; the idle timer is its deadline */
+    bool sniff_tls;          /* the first byte decides: 0x16 (a ClientHello) means TLS */
     bool read_wants_write;   /* a TLS read waits for the socket to drain */
     bool write_wants_read;   /* a TLS write waits for bytes to arrive */
     ev_io rio, wio;
@@ -230,10 +232,20 @@ static void arena_put(worker_t *w, thrift_arena_t *a) {
 
 /* ---- output -------------------------------------------------------------- */
 
+/* Bytes one write takes from a connection's queue before the loop moves
+ * on (the rest goes when libev reports the socket writable again): a fast
+ * reader of a large reply must not hold up the loop's other connections. */
+#define SCONN_WRITE_BUDGET (1024 * 1024)
+
 static bool sconn_write(sconn_t *c) {
     if (c->handshaking)
         return true; // flushed once the stream is open
     size_t len = thrift_buffer_len(c->out);
+    // A bounded amount per callback (SCONN_WRITE_BUDGET); the rest goes
+    // on the next writable event.
+    bool over_budget = len - c->out_off > SCONN_WRITE_BUDGET;
+    if (over_budget)
+        len = c->out_off + SCONN_WRITE_BUDGET;
     size_t taken = 0;
     thrift_error_t err;
     thrift__error_reset(&err);
@@ -242,6 +254,11 @@ static bool sconn_write(sconn_t *c) {
                                              len - c->out_off, &taken, &err);
     c->out_off += taken;
     c->write_wants_read = false;
+    if (st == THRIFT_OK && over_budget) {
+        if (!ev_is_active(&c->wio))
+            ev_io_start(c->w->loop, &c->wio);
+        return true;
+    }
     if (st == THRIFT_NEED_MORE) {
         if (c->stream.want == THRIFT__WANT_READ)
             c->write_wants_read = true; // the read watcher writes on
@@ -1065,6 +1082,28 @@ static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
     (void)revents;
     (void)w;
     sconn_t *c = w->data;
+    if (c->sniff_tls) {
+        // One port for TLS and plain clients: a TLS record starts with 0x16,
+        // which no Thrift stream nor HTTP request does.
+        uint8_t first;
+        ssize_t n = recv(c->fd, &first, 1, MSG_PEEK);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        c->sniff_tls = false;
+        if (n == 1 && first == 0x16) {
+            thrift__stream_free(&c->stream);
+            if (thrift__stream_init(&c->stream, c->fd, &c->srv->opts, c->srv->tls, NULL, NULL)) {
+                sconn_close(c, THRIFT_CLOSE_ERROR);
+                return;
+            }
+            c->handshaking = true;
+            ev_timer_stop(loop, &c->idle);
+            if (c->srv->opts.handshake_timeout_ms) {
+                c->idle.repeat = c->srv->opts.handshake_timeout_ms / 1000.0;
+                ev_timer_again(loop, &c->idle);
+            }
+        }
+    }
     if (c->handshaking && !sconn_handshake(c))
         return;
     if (c->srv->opts.idle_timeout_ms)
@@ -1196,7 +1235,8 @@ static void sconn_open(worker_t *w, const struct handoff *h) {
     c->refs = 1;
     c->id = h->id;
     memcpy(c->peer, h->peer, sizeof c->peer);
-    thrift__wire_reader_init(&c->reader, srv->opts.proto, thrift__message_framing(&srv->opts),
+    thrift__wire_reader_init(&c->reader, srv->opts.proto,
+                             h->http ? THRIFT_FRAMING_BUFFERED : thrift__server_framing(&srv->opts),
                              srv->opts.max_frame_size);
     c->kind.proto = srv->opts.proto;
     if (h->http) {
@@ -1216,6 +1256,7 @@ static void sconn_open(worker_t *w, const struct handoff *h) {
     c->partial.data = c;
     c->partial.repeat = srv->opts.read_timeout_ms / 1000.0;
     c->handshaking = h->tls;
+    c->sniff_tls = h->sniff_tls;
     uint32_t first_ms = c->handshaking ? srv->opts.handshake_timeout_ms : srv->opts.idle_timeout_ms;
     if (first_ms) {
         c->idle.repeat = first_ms / 1000.0;
@@ -1297,7 +1338,9 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents) {
             return;
         }
         srv->accept_paused = false;
-        struct handoff h = {fd, ss.ss_family, ++srv->next_conn_id, "", l->tls, l->http};
+        struct handoff h = {fd,     ss.ss_family, ++srv->next_conn_id, "", l->tls, l->http,
+                            !l->tls && !l->http && srv->tls &&
+                                thrift__server_framing(&srv->opts) == THRIFT_FRAMING_AUTO};
         if (srv->conn_cb)
             format_peer(&ss, l, h.peer, sizeof h.peer);
         if (srv->stopping || (srv->max_conns && atomic_load(&srv->nconns) >= srv->max_conns)) {
@@ -1374,7 +1417,7 @@ static void worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents) {
     worker_t *w = a->data;
     // Drain the whole inbox: one wake-up may stand for many sends.
     for (;;) {
-        struct handoff h = {-1, 0, 0, "", false, false};
+        struct handoff h = {-1, 0, 0, "", false, false, false};
         pthread_mutex_lock(&w->mu);
         if (w->ninbox)
             h = w->inbox[--w->ninbox];
@@ -1606,8 +1649,12 @@ thrift_status_t thrift_rpc_server_listen(thrift_rpc_server_t *srv, const char *a
     bool tls = srv->opts.tls || addr.scheme == THRIFT__SCHEME_TLS ||
                addr.scheme == THRIFT__SCHEME_HTTPS;
     // Workers read srv->tls without a lock: it is made before the first
-    // TLS listener hands out a connection, and never changes after.
-    if (tls && !srv->tls && !(srv->tls = thrift__tls_ctx_new(&srv->opts, true, err)))
+    // listener hands out a connection, and never changes after.  A server
+    // with a certificate and key also takes TLS on its plain listeners
+    // (recognized by the first byte) unless a framing is pinned.
+    bool sniff = !tls && !http && srv->opts.tls_cert[0] && srv->opts.tls_key[0] &&
+                 thrift__server_framing(&srv->opts) == THRIFT_FRAMING_AUTO;
+    if ((tls || sniff) && !srv->tls && !(srv->tls = thrift__tls_ctx_new(&srv->opts, true, err)))
         return err && err->code ? err->code : THRIFT_TRANSPORT;
     int fd = thrift__sock_listen(&addr, false, err);
     if (fd < 0)

@@ -98,8 +98,10 @@ void thrift_conn_options_set_protocol(thrift_conn_options_t *o, thrift_protocol_
         o->proto = p;
 }
 void thrift_conn_options_set_framing(thrift_conn_options_t *o, thrift_framing_t f) {
-    o->framing = f == THRIFT_FRAMING_BUFFERED || f == THRIFT_FRAMING_HEADER ? f
-                                                                            : THRIFT_FRAMING_FRAMED;
+    o->framing = f == THRIFT_FRAMING_BUFFERED || f == THRIFT_FRAMING_HEADER || f == THRIFT_FRAMING_AUTO
+                     ? f
+                     : THRIFT_FRAMING_FRAMED;
+    o->framing_set = true;
 }
 void thrift_conn_options_set_connect_timeout_ms(thrift_conn_options_t *o, uint32_t ms) {
     o->connect_timeout_ms = ms;
@@ -168,8 +170,13 @@ thrift_status_t thrift_conn_options_set(thrift_conn_options_t *o, const char *ke
             o->framing = THRIFT_FRAMING_BUFFERED;
         else if (!strcmp(value, "header"))
             o->framing = THRIFT_FRAMING_HEADER;
+        else if (!strcmp(value, "auto"))
+            o->framing = THRIFT_FRAMING_AUTO;
         else
-            return thrift__error_set(err, THRIFT_INVALID, "unknown transport '%s'", value);
+            return thrift__error_set(err, THRIFT_INVALID,
+                                     "unknown transport '%s' (framed, buffered, header, auto)",
+                                     value);
+        o->framing_set = true;
     } else if (!strcmp(key, "multiplexed")) {
         if (!num || n > 1)
             return thrift__error_set(err, THRIFT_INVALID, "multiplexed: expected 0 or 1");
@@ -625,8 +632,58 @@ thrift__kv_t *thrift__header_copy(const thrift__header_in_t *h, thrift_arena_t *
     return head;
 }
 
+/* One port, many kinds (a server's THRIFT_FRAMING_AUTO): what the first
+ * bytes of a connection are.  Decides r->framing, r->proto or r->http once;
+ * THRIFT_NEED_MORE until it can. */
+static thrift_status_t wire_detect(thrift__wire_reader_t *r) {
+    const uint8_t *p = r->buf.data + r->start;
+    size_t have = r->buf.len - r->start;
+    if (have < 1)
+        return THRIFT_NEED_MORE;
+    thrift_framing_t framing = THRIFT_FRAMING_BUFFERED;
+    thrift_protocol_t proto = THRIFT_PROTO_BINARY;
+    if (p[0] >= 'A' && p[0] <= 'Z') {
+        // "POST /", "OPTIONS /": no Thrift stream starts with a capital.
+        r->http.role = THRIFT__HTTP_SERVER;
+        r->http.keep_alive = true;
+    } else if (p[0] == 0x80) {
+        proto = THRIFT_PROTO_BINARY; // strict binary, unframed
+    } else if (p[0] == 0x82) {
+        proto = THRIFT_PROTO_COMPACT;
+    } else if (p[0] == '[') {
+        proto = THRIFT_PROTO_JSON;
+    } else {
+        // A frame length (or an old-style binary name length): the byte
+        // after it tells -- unless it is already too large to be either.
+        framing = THRIFT_FRAMING_FRAMED;
+        if (have >= 4 && ((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]) >
+                             r->max_frame_size) {
+            r->framing = framing;
+            return THRIFT_OK; // framed: its limit check fails it
+        }
+        if (have < 6)
+            return THRIFT_NEED_MORE;
+        if (p[4] == 0x0f && p[5] == 0xff)
+            framing = THRIFT_FRAMING_HEADER;
+        else if (p[4] == 0x82)
+            proto = THRIFT_PROTO_COMPACT;
+        else if (p[4] == '[')
+            proto = THRIFT_PROTO_JSON;
+        else if (p[4] != 0x80 && p[4] != 0)
+            framing = THRIFT_FRAMING_BUFFERED; // old-style binary: a name follows its length
+    }
+    r->framing = framing;
+    r->proto = proto;
+    return THRIFT_OK;
+}
+
 thrift_status_t thrift__wire_next(thrift__wire_reader_t *r, const uint8_t **msg, size_t *len,
                                   thrift_error_t *err) {
+    if (r->framing == THRIFT_FRAMING_AUTO) {
+        thrift_status_t st = wire_detect(r);
+        if (st)
+            return st;
+    }
     if (r->http.role) {
         thrift_status_t st = thrift__http_next(r, msg, len, err);
         // A server answers each body in its own protocol: TJSONProtocol

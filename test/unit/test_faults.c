@@ -1156,6 +1156,22 @@ static int timed_calls(struct ev_loop *loop, int port, double *lat, int n) {
     return good;
 }
 
+typedef struct big_echo {
+    const char *want;
+    size_t want_len;
+    bool done, same;
+} big_echo_t;
+
+static void big_echo_cb(thrift_conn_t *c, thrift_result_t *r, void *ud) {
+    (void)c;
+    big_echo_t *b = ud;
+    size_t n = 0;
+    const thrift_value_t *v = thrift_result_value(r);
+    const uint8_t *p = thrift_result_status(r) == THRIFT_OK && v ? thrift_value_bytes(v, &n) : NULL;
+    b->same = p && n == b->want_len && !memcmp(p, b->want, n);
+    b->done = true;
+}
+
 static void test_flood_starvation(struct ev_loop *loop) {
     /* A oneway flood into the server: other clients are still accepted and
      * answered about as fast as by an idle server. */
@@ -1189,6 +1205,37 @@ static void test_flood_starvation(struct ev_loop *loop) {
     TAP_CHECK(fired1 > fired0, "the flood itself is served meanwhile (%ld oneway calls)",
               fired1 - fired0);
     TAP_CHECK(healthy(loop, port), "the server still answers after the flood");
+
+    /* Messages far larger than the read (64 KiB) and write (1 MiB)
+     * budgets cross them whole: 3 pipelined echo calls of 12 MB strings,
+     * each taken and written over many loop iterations, both ways. */
+    {
+        size_t big = 12u << 20;
+        thrift_conn_t *c = client_new(loop, port, NULL);
+        thrift_arena_t *a = thrift_arena_new(NULL);
+        char *text = thrift_arena_alloc(a, big);
+        for (size_t i = 0; i < big; i++)
+            text[i] = (char)('a' + (i * 7919) % 26);
+        big_echo_t be[3];
+        memset(be, 0, sizeof be);
+        for (int k = 0; k < 3; k++) {
+            thrift_value_t *args = thrift_conn_new_args(c, a, "echo", NULL);
+            thrift_value_set(args, "s", thrift_value_new_string(a, text + k, big - (size_t)k));
+            be[k].want = text + k;
+            be[k].want_len = big - (size_t)k;
+            thrift_call_async_ex(c, "echo", args, (uint32_t)(20000 * slack), big_echo_cb, &be[k],
+                                 NULL);
+        }
+        bool all = true;
+        for (int k = 0; k < 3; k++)
+            all = wait_for(loop, &be[k].done, 30 * slack) && all;
+        TAP_CHECK(all && be[0].same && be[1].same && be[2].same,
+                  "3 pipelined 12 MB echo calls come back whole, each to its own call, "
+                  "across the read and write budgets (%d %d %d)", be[0].same, be[1].same,
+                  be[2].same);
+        thrift_conn_free(c);
+        thrift_arena_free(a);
+    }
     thrift_rpc_server_free(srv);
 
     /* A server streaming late replies into a client: the client's deadlines
@@ -1487,8 +1534,13 @@ static void test_accept_emfile(void) {
     TAP_CHECK(report[1] == 1 && report[2] == 0,
               "reported once through the connection callback as NO_DESCRIPTORS (%d events, %d "
               "accepted meanwhile)", report[1], report[2]);
-    TAP_CHECK(report[3] == 3, "once descriptors free up the 3 waiting clients are accepted (%d)",
-              report[3]);
+    if (slack > 1.0) /* valgrind emulates the limit: it takes an fd above it and closes it */
+        printf("ok %d # SKIP under valgrind: the waiting clients are accepted once descriptors "
+               "free up (valgrind closes what accept(2) returns above its emulated limit)\n",
+               ++tap_count_);
+    else
+        TAP_CHECK(report[3] == 3,
+                  "once descriptors free up the 3 waiting clients are accepted (%d)", report[3]);
 }
 
 /* ---- 7. many connections, many calls ------------------------------------------------ */

@@ -463,6 +463,12 @@ static void test_header(thrift_schema_t *s) {
     thrift_error_clear(&err);
     for (int pr = 0; pr < 2; pr++)
         for (int z = 0; z < 2; z++) {
+#ifndef DYNTHRIFT_HAVE_ZLIB
+            if (z) {
+                printf("ok %d - # SKIP header zlib transform: built without zlib\n", ++tap_count_);
+                continue;
+            }
+#endif
             thrift_conn_options_t *o = thrift_conn_options_new();
             thrift_error_t kerr;
             thrift_error_clear(&kerr);
@@ -765,6 +771,87 @@ static void test_http(thrift_schema_t *s) {
     close(f2.lfd);
 }
 
+/* One port, many kinds: a server with default options (and a certificate)
+ * answers every kind of client on one plain listener. */
+static void test_detect(thrift_schema_t *s, bool with_tls) {
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift_conn_options_t *so = with_tls ? server_opts("server.pem", "server.key", NULL)
+                                         : thrift_conn_options_new();
+    srv_thread_t *t = serve(s, so, "127.0.0.1:0", &err);
+    TAP_CHECK(t != NULL, "detect: server with default options listens (%s)", err.text);
+    if (!t) {
+        thrift_conn_options_free(so);
+        return;
+    }
+    struct {
+        const char *scheme, *transport, *protocol;
+    } kinds[] = {
+        {"", "framed", "binary"},     {"", "framed", "compact"},   {"", "framed", "json"},
+        {"", "buffered", "binary"},   {"", "buffered", "compact"}, {"", "buffered", "json"},
+        {"", "header", "binary"},     {"", "header", "compact"},   {"http://", "framed", "binary"},
+        {"http://", "framed", "json"}, {"tls://", "framed", "binary"}, {"tls://", "header", "compact"},
+        {"https://", "framed", "compact"}, {"tls://", "buffered", "json"},
+    };
+    int tried = 0, ok = 0;
+    char failed[400] = "";
+    for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+        bool tls = kinds[k].scheme[0] && strstr(kinds[k].scheme, "s://");
+        if (tls && !with_tls)
+            continue;
+        tried++;
+        thrift_conn_options_t *o = client_opts(tls ? "ca.pem" : NULL);
+        thrift_error_t kerr;
+        thrift_error_clear(&kerr);
+        thrift_conn_options_set(o, "transport", kinds[k].transport, &kerr);
+        thrift_conn_options_set(o, "protocol", kinds[k].protocol, &kerr);
+        char addr[96];
+        snprintf(addr, sizeof addr, "%slocalhost:%d%s", kinds[k].scheme, t->port,
+                 strncmp(kinds[k].scheme, "http", 4) ? "" : "/");
+        int64_t v = call_add(s, addr, o, 2, &err);
+        if (v == 42)
+            ok++;
+        else
+            snprintf(failed + strlen(failed), sizeof failed - strlen(failed), " %s%s/%s: %s;",
+                     kinds[k].scheme, kinds[k].transport, kinds[k].protocol, err.text);
+        thrift_conn_options_free(o);
+    }
+    TAP_CHECK(ok == tried, "detect%s: %d of %d kinds of client answered in kind on one port%s",
+              with_tls ? " (with TLS)" : "", ok, tried, failed);
+    // Old-style (unversioned) binary, unframed: ping() by hand.
+    static const uint8_t old[] = {0, 0, 0, 4, 'p', 'i', 'n', 'g', 1, 0, 0, 0, 5, 0};
+    uint8_t reply[512];
+    ssize_t got = -1;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)t->port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {3, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        send(fd, old, sizeof old, MSG_NOSIGNAL) == (ssize_t)sizeof old)
+        got = recv(fd, reply, sizeof reply, 0);
+    close(fd);
+    bool has_pong = false;
+    for (ssize_t i = 0; i + 4 <= got; i++)
+        has_pong |= !memcmp(reply + i, "pong", 4);
+    TAP_CHECK(has_pong, "detect: an old-style binary unframed client answered (%zd bytes)", got);
+    // Pinned: a server with an explicit framing refuses the others.
+    unserve(t);
+    thrift_conn_options_t *po = thrift_conn_options_new();
+    thrift_conn_options_set_framing(po, THRIFT_FRAMING_FRAMED);
+    t = serve(s, po, "127.0.0.1:0", &err);
+    thrift_conn_options_t *bo = thrift_conn_options_new();
+    thrift_conn_options_set_framing(bo, THRIFT_FRAMING_BUFFERED);
+    thrift_conn_options_set_call_timeout_ms(bo, 2000);
+    int64_t v = t ? call_add(s, t->addr, bo, 2, &err) : -2;
+    TAP_CHECK(v == -1, "detect: a pinned framed server does not answer a buffered client (%s)",
+              err.text);
+    unserve(t);
+    thrift_conn_options_free(bo);
+    thrift_conn_options_free(po);
+    thrift_conn_options_free(so);
+}
+
 static void test_options(void) {
     thrift_conn_options_t *o = thrift_conn_options_new();
     thrift_error_t err;
@@ -814,6 +901,7 @@ int main(void) {
     test_options();
     test_header(s);
     test_http(s);
+    test_detect(s, false);
 #ifdef DYNTHRIFT_HAVE_TLS
     char tmpl[] = "/tmp/dynthrift-tls-XXXXXX";
     const char *root = getenv("DYNTHRIFT_SOURCE_ROOT");
@@ -822,8 +910,10 @@ int main(void) {
         snprintf(certs, sizeof certs, "%s", tmpl);
         snprintf(cmd, sizeof cmd, "sh '%s/test/tls_certs.sh' '%s'", root, certs);
         int rc = system(cmd);
-        if (rc == 0)
+        if (rc == 0) {
             test_tls(s);
+            test_detect(s, true);
+        }
         else
             printf("ok %d - # SKIP tls: cannot make test certificates (openssl missing?)\n",
                    ++tap_count_);
@@ -833,12 +923,28 @@ int main(void) {
         printf("ok %d - # SKIP tls: DYNTHRIFT_SOURCE_ROOT unset\n", ++tap_count_);
     }
 #else
-    printf("ok %d - # SKIP tls: built without OpenSSL\n", ++tap_count_);
+    (void)test_tls;
+    thrift_error_t nerr;
+    thrift_error_clear(&nerr);
+    thrift_conn_options_t *no = thrift_conn_options_new();
+    TAP_CHECK(thrift_conn_options_set(no, "tls", "1", &nerr) == THRIFT_UNSUPPORTED,
+              "no OpenSSL: the tls option says so (%s)", nerr.text);
+    thrift_error_clear(&nerr);
+    thrift_conn_t *nc = thrift_connect(s, "Calc", "tls://127.0.0.1:1", NULL, &nerr);
+    TAP_CHECK(!nc && nerr.code == THRIFT_UNSUPPORTED && strstr(nerr.text, "OpenSSL"),
+              "no OpenSSL: a tls:// address is a clear error (%s)", nerr.text);
+    thrift_conn_options_free(no);
 #endif
 #ifdef DYNTHRIFT_HAVE_ZLIB
     test_zlib(s);
 #else
-    printf("ok %d - # SKIP zlib: built without zlib\n", ++tap_count_);
+    (void)test_zlib;
+    thrift_error_t zerr;
+    thrift_error_clear(&zerr);
+    thrift_conn_options_t *zo = thrift_conn_options_new();
+    TAP_CHECK(thrift_conn_options_set(zo, "zlib", "1", &zerr) == THRIFT_UNSUPPORTED,
+              "no zlib: the zlib option says so (%s)", zerr.text);
+    thrift_conn_options_free(zo);
 #endif
     thrift_schema_unref(s);
     return tap_done();
