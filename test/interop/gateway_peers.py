@@ -271,6 +271,20 @@ def check_listener(addr):
     rc, log = gw.stop()
     ok(rc == 0, "SIGTERM stops the gateway cleanly (exit %s)" % rc, log)
 
+    # Idle keep-alive connections close; connections beyond the limit too.
+    gw = Listener(addr, ["--idle-timeout", "300", "--max-connections", "2"])
+    c1 = socket.create_connection(("127.0.0.1", gw.port))
+    c2 = socket.create_connection(("127.0.0.1", gw.port))
+    time.sleep(0.1)
+    got, closed, took = raw_exchange(gw.port, b"GET /schema HTTP/1.1\r\n\r\n", timeout=3)
+    ok(closed and got == b"", "--max-connections 2: a third connection is closed at once", got[:80])
+    c1.settimeout(3)
+    t0 = time.time()
+    ok(c1.recv(10) == b"" and time.time() - t0 < 2, "--idle-timeout 300: an idle connection closes")
+    c1.close()
+    c2.close()
+    gw.stop()
+
     # The deadline header against a server that never answers.
     silent, ls = silent_server()
     gw = Listener(silent)

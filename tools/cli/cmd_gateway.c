@@ -51,6 +51,9 @@ static const char gateway_usage[] =
     "  --max-body BYTES               largest request body (default 16384000: 413 above)\n"
     "  --client-timeout MS            a request must arrive within MS of its first\n"
     "                                 byte (default 10000: 408, then close)\n"
+    "  --idle-timeout MS              close a keep-alive connection idle this long\n"
+    "                                 (default 60000)\n"
+    "  --max-connections N            close connections beyond N at once (0: no limit)\n"
     "  --request METHOD PATH          answer one request (body on stdin) and print the\n"
     "                                 HTTP response: status line, headers, body\n"
     "  --request-header 'Name: value' --request: a header of that request\n"
@@ -409,12 +412,10 @@ static void gw_signal_cb(struct ev_loop *loop, ev_signal *w, int revents) {
 }
 
 static int run_listener(gw_cli_t *g, struct ev_loop *loop, const char *cmd, const char *listen,
-                        size_t max_body, uint32_t request_timeout_ms, bool print_ui_url) {
+                        const thrift__http_server_limits_t *lim, bool print_ui_url) {
     thrift_error_t err;
     thrift_error_clear(&err);
-    thrift__http_server_limits_t lim = {.max_body = max_body,
-                                        .request_timeout_ms = request_timeout_ms};
-    thrift__http_server_t *hs = thrift__http_server_new(loop, &lim, http_request, g, &err);
+    thrift__http_server_t *hs = thrift__http_server_new(loop, lim, http_request, g, &err);
     if (!hs || thrift__http_server_listen(hs, listen, &err)) {
         fprintf(stderr, "dynthrift %s: listen %s: ", cmd, listen);
         cli_print_error(stderr, &err);
@@ -476,6 +477,7 @@ static int gateway_main(int argc, char **argv, const char *cmd) {
     bool ui_mode = !strcmp(cmd, "ui");
     size_t max_body = 16384000; // the default frame limit
     uint32_t slow_ms = 10000;
+    thrift__http_server_limits_t lim = {0};
     if (ui_mode)
         listen = "127.0.0.1:0";
     gw_header_t headers[GW_MAX_HEADERS];
@@ -518,6 +520,20 @@ static int gateway_main(int argc, char **argv, const char *cmd) {
                 goto usage;
             }
             slow_ms = (uint32_t)n;
+        } else if ((r = cli_take_value_opt(argc, argv, &i, cmd, "--idle-timeout", &v)) != 0) {
+            unsigned long long n;
+            if (r < 0 || !cli_parse_uint(v, UINT32_MAX, &n) || n == 0) {
+                fprintf(stderr, "dynthrift %s: --idle-timeout takes milliseconds\n", cmd);
+                goto usage;
+            }
+            lim.idle_timeout_ms = (uint32_t)n;
+        } else if ((r = cli_take_value_opt(argc, argv, &i, cmd, "--max-connections", &v)) != 0) {
+            unsigned long long n;
+            if (r < 0 || !cli_parse_uint(v, 1000000, &n)) {
+                fprintf(stderr, "dynthrift %s: --max-connections takes a count\n", cmd);
+                goto usage;
+            }
+            lim.max_connections = (size_t)n;
         } else if ((r = cli_take_value_opt(argc, argv, &i, cmd, "--cors", &v)) != 0) {
             if (r < 0)
                 goto usage;
@@ -623,10 +639,12 @@ static int gateway_main(int argc, char **argv, const char *cmd) {
         rc = err.code ? cli_net_addr_exit(&err) : CLI_EXIT_SOFTWARE;
     } else {
         // A body can be as large as the upstream frame limit allows.
+        lim.max_body = max_body;
+        lim.request_timeout_ms = slow_ms;
         if (req_method)
             rc = run_one_request(&g, loop, req_method, req_path, headers, nheaders, max_body);
         else
-            rc = run_listener(&g, loop, cmd, listen, max_body, slow_ms, ui_mode);
+            rc = run_listener(&g, loop, cmd, listen, &lim, ui_mode);
     }
     thrift_gateway_free(g.gw);
     free(g.config_json);

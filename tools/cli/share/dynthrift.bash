@@ -19,7 +19,8 @@ _dynthrift_opts() {
                  --verify --json --pretty --latency --fail-on-error --max-p99
                  --ignore-unknown --help" ;;
     gateway|ui) echo "-I --include --upstream --listen --framed --buffered --protocol --multiplex
-                 --timeout --cors --max-body --client-timeout --request --request-header
+                 --timeout --cors --max-body --client-timeout --idle-timeout --max-connections
+                 --request --request-header
                  --openapi --schema --help" ;;
     esac
 }
