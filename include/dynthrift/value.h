@@ -59,6 +59,7 @@ THRIFT_API const uint8_t *thrift_value_uuid(const thrift_value_t *v);
 THRIFT_API thrift_status_t thrift_value_set_bool(thrift_value_t *v, bool b);
 THRIFT_API thrift_status_t thrift_value_set_int(thrift_value_t *v, int64_t i);
 THRIFT_API thrift_status_t thrift_value_set_double(thrift_value_t *v, double d);
+THRIFT_API thrift_status_t thrift_value_set_uuid(thrift_value_t *v, const uint8_t bytes[16]);
 /* Copies into `arena`. */
 THRIFT_API thrift_status_t thrift_value_set_bytes(thrift_arena_t *arena, thrift_value_t *v, const void *p, size_t len);
 

@@ -413,6 +413,15 @@ thrift_status_t thrift_value_set_double(thrift_value_t *v, double d) {
     return THRIFT_OK;
 }
 
+thrift_status_t thrift_value_set_uuid(thrift_value_t *v, const uint8_t bytes[16]) {
+    if (!v || !bytes)
+        return THRIFT_MISUSE;
+    if (v->kind != THRIFT_KIND_UUID)
+        return THRIFT_TYPE;
+    memcpy(v->u.uuid, bytes, 16);
+    return THRIFT_OK;
+}
+
 thrift_status_t thrift_value_set_bytes(thrift_arena_t *arena, thrift_value_t *v,
                                        const void *p, size_t len) {
     if (!v || !arena || (!p && len))

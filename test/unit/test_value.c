@@ -54,6 +54,10 @@ static void test_scalars(void) {
         raw[k] = (uint8_t)k;
     thrift_value_t *u = thrift_value_new_uuid(arena, raw);
     TAP_CHECK(memcmp(thrift_value_uuid(u), raw, 16) == 0, "uuid");
+    raw[0] = 0xab;
+    TAP_CHECK(thrift_value_set_uuid(u, raw) == THRIFT_OK && thrift_value_uuid(u)[0] == 0xab,
+              "set_uuid");
+    TAP_CHECK(thrift_value_set_uuid(b, raw) == THRIFT_TYPE, "set_uuid on a bool: TYPE");
     const thrift_enum_def_t *st = thrift_schema_find_enum(schema, "Status");
     thrift_value_t *en = thrift_value_new_enum(arena, st, 99);
     TAP_CHECK(thrift_value_int(en) == 99 && thrift_value_kind(en) == THRIFT_KIND_ENUM,
