@@ -314,11 +314,23 @@ int py_struct_to_value(py_codec_t *c, thrift_value_t *sv, const py_plan_t *plan,
                        PyObject *obj) {
     py_path_t *pp = &c->path;
     size_t set_count = 0;
+    /* Fields live in the instance dict: one lookup each with the interned
+     * name's cached hash, instead of the generic attribute walk (which
+     * goes through the class's MRO first).  Anything else (a property, a
+     * __slots__ class) takes the generic path. */
+    PyObject *dict = PyObject_GenericGetDict(obj, NULL);
+    if (!dict)
+        PyErr_Clear();
     for (size_t i = 0; i < plan->nfields; i++) {
         const py_field_plan_t *f = &plan->fields[i];
-        PyObject *attr = PyObject_GetAttr(obj, f->name);
+        PyObject *attr = dict ? PyDict_GetItemWithError(dict, f->name) : NULL;
+        if (attr)
+            Py_INCREF(attr);
+        else if (!PyErr_Occurred())
+            attr = PyObject_GetAttr(obj, f->name);
         if (!attr) {
             if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+                Py_XDECREF(dict);
                 fail_from_pyerr(pp, PyExc_TypeError);
                 py_path_push(pp, ".%s", PyUnicode_AsUTF8(f->name));
                 return -1;
@@ -329,6 +341,7 @@ int py_struct_to_value(py_codec_t *c, thrift_value_t *sv, const py_plan_t *plan,
         if (!attr || attr == Py_None) {
             Py_XDECREF(attr);
             if (f->required) {
+                Py_XDECREF(dict);
                 py_path_fail(pp, PyExc_ValueError, "required field missing");
                 py_path_push(pp, ".%s", PyUnicode_AsUTF8(f->name));
                 return -1;
@@ -339,11 +352,13 @@ int py_struct_to_value(py_codec_t *c, thrift_value_t *sv, const py_plan_t *plan,
         int rc = slot ? py_to_value(c, slot, f->type, f->kind, attr) : nomem(pp);
         Py_DECREF(attr);
         if (rc < 0) {
+            Py_XDECREF(dict);
             py_path_push(pp, ".%s", PyUnicode_AsUTF8(f->name));
             return -1;
         }
         set_count++;
     }
+    Py_XDECREF(dict);
     if (plan->kind == THRIFT_KIND_UNION && set_count > 1)
         return py_path_fail(pp, PyExc_ValueError, "a union takes one field, %zu are set",
                             set_count);
@@ -365,17 +380,25 @@ static PyObject *default_of(const py_plan_t *plan, size_t i) {
 
 int py_fill_struct(py_codec_t *c, PyObject *obj, const py_plan_t *plan,
                    const thrift_value_t *v) {
-    for (size_t i = 0; i < plan->nfields; i++) {
+    /* Straight into the instance dict when there is one (as the encoder
+     * reads it); a class without one gets the generic setattr. */
+    PyObject *dict = PyObject_GenericGetDict(obj, NULL);
+    if (!dict)
+        PyErr_Clear();
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < plan->nfields; i++) {
         const thrift_value_t *fv = thrift_value_get_at(v, i);
         PyObject *val = fv ? py_from_value(c, fv) : default_of(plan, i);
-        if (!val)
-            return -1;
-        int rc = PyObject_SetAttr(obj, plan->fields[i].name, val);
+        if (!val) {
+            rc = -1;
+            break;
+        }
+        rc = dict ? PyDict_SetItem(dict, plan->fields[i].name, val)
+                  : PyObject_SetAttr(obj, plan->fields[i].name, val);
         Py_DECREF(val);
-        if (rc < 0)
-            return -1;
     }
-    return 0;
+    Py_XDECREF(dict);
+    return rc;
 }
 
 PyObject *py_new_instance(const py_plan_t *plan) {
