@@ -3,6 +3,7 @@
  * in codec.c. */
 #include <string.h>
 
+#include "rpc.h"
 #include "schema_obj.h"
 
 PyObject *py_exc_parser_error;
@@ -727,7 +728,7 @@ PyMODINIT_FUNC PyInit__dynthrift(void) {
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         if (PyModule_AddIntConstant(m, ints[i].name, ints[i].value) < 0)
             goto fail;
-    if (py_codec_init(m) < 0)
+    if (py_codec_init(m) < 0 || py_rpc_init(m) < 0)
         goto fail;
     return m;
 fail:

@@ -69,3 +69,23 @@ def protocol_of(factory):
                         '(dynthrift.protocol.TBinaryProtocolFactory, '
                         'TCompactProtocolFactory or TJSONProtocolFactory)'
                         % (factory,))
+
+
+from .thrift import TException  # noqa: E402
+
+
+class TProtocolException(TException):
+    """A reply that does not decode (thriftpy.protocol.exc)."""
+    UNKNOWN = 0
+    INVALID_DATA = 1
+    NEGATIVE_SIZE = 2
+    SIZE_LIMIT = 3
+    BAD_VERSION = 4
+
+    def __init__(self, type=UNKNOWN, message=None):
+        super(TProtocolException, self).__init__(type, message)
+        self.type = type
+        self.message = message
+
+    def __str__(self):
+        return self.message or 'protocol error %d' % self.type

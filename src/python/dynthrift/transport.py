@@ -49,3 +49,32 @@ def framing_of(factory):
             return 'buffered'
         raise TypeError('%r: a dynthrift.transport factory expected' % (factory,))
     return framing
+
+
+from .thrift import TException  # noqa: E402
+
+
+class TTransportException(TException):
+    """A call that failed below the application: not connected, closed,
+    timed out (thriftpy.transport.TTransportException's types)."""
+    UNKNOWN = 0
+    NOT_OPEN = 1
+    ALREADY_OPEN = 2
+    TIMED_OUT = 3
+    END_OF_FILE = 4
+
+    def __init__(self, type=UNKNOWN, message=None):
+        super(TTransportException, self).__init__(type, message)
+        self.type = type
+        self.message = message
+
+    def __str__(self):
+        return self.message or 'transport error %d' % self.type
+
+
+class TTransportTimeout(TTransportException, TimeoutError):
+    """A call that got no reply within its timeout (also a TimeoutError,
+    i.e. socket.timeout, which thriftpy's clients raise)."""
+
+    def __init__(self, message=None):
+        TTransportException.__init__(self, TTransportException.TIMED_OUT, message)

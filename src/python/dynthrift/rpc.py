@@ -1,0 +1,174 @@
+"""Blocking RPC with thriftpy's names: make_client and make_server.
+
+The C engine does the I/O on its own loops with the GIL released:
+
+* a client has an I/O thread; calls from any number of Python threads are
+  pipelined on its one connection and matched by seqid; a reply that
+  comes after its call timed out is dropped, never given to another call;
+* a server runs its loop(s) in serve(); each request takes the GIL only to
+  run its handler.  A handler's declared exception goes back as itself, a
+  TApplicationException as itself, anything else as
+  TApplicationException(INTERNAL_ERROR) with the connection kept open.
+
+Extra keyword arguments are connection options passed through as text to
+thrift_conn_options_set (e.g. ``multiplex_name="Calc"``,
+``max_frame_size=1 << 20``), and ``address=`` takes any address the
+engine knows ("host:port", "[::1]:port", "unix:/path", and the schemes of
+transports added to the engine), so new transports need no binding change.
+"""
+import logging
+import threading
+
+from . import _dynthrift as _C
+from .protocol import TBinaryProtocolFactory, TProtocolException, protocol_of
+from .thrift import TApplicationException
+from .transport import (TBufferedTransportFactory, TTransportException,
+                        TTransportTimeout, framing_of)
+
+_log = logging.getLogger('dynthrift.rpc')
+
+
+def _error(kind, code, message):
+    """The exception for a failed call (called from C)."""
+    if kind.startswith('THRIFT_'):
+        kind = kind[len('THRIFT_'):]
+    if kind == 'application':
+        return TApplicationException(code, message)
+    if kind == 'TIMEOUT':
+        return TTransportTimeout(message)
+    if kind in ('CLOSED', 'IO', 'TRANSPORT'):
+        return TTransportException(TTransportException.NOT_OPEN
+                                   if kind != 'CLOSED' else TTransportException.END_OF_FILE,
+                                   message)
+    if kind in ('PROTOCOL', 'INVALID', 'LIMIT'):
+        return TProtocolException(TProtocolException.INVALID_DATA, message)
+    if kind == 'config':
+        return ValueError(message)
+    return TTransportException(TTransportException.UNKNOWN, '%s: %s' % (kind, message))
+
+
+def _log_failure(method, etype, value, tb):
+    _log.error('handler %s raised', method, exc_info=(etype, value, tb))
+
+
+_C.set_rpc_hooks(_error, TApplicationException, _log_failure)
+
+
+def _address(host, port, unix_socket, address):
+    if address is not None:
+        return address
+    if unix_socket:
+        return 'unix:' + unix_socket
+    if ':' in host and not host.startswith('['):
+        host = '[%s]' % host
+    return '%s:%d' % (host, int(port))
+
+
+def _options(proto_factory, trans_factory, extra):
+    opts = {'protocol': _C_PROTO_NAMES[protocol_of(proto_factory)],
+            'framing': framing_of(trans_factory)}
+    opts.update(extra)
+    return opts
+
+
+_C_PROTO_NAMES = {_C.PROTO_BINARY: 'binary', _C.PROTO_COMPACT: 'compact',
+                  _C.PROTO_JSON: 'json'}
+
+
+class TClient(object):
+    """A client of `service`: each of its methods is a method here."""
+
+    def __init__(self, service, cclient):
+        self._service = service
+        self._c = cclient
+        self._names = frozenset(service.thrift_services)
+
+    def __getattr__(self, name):
+        if name.startswith('_') or name not in self._names:
+            raise AttributeError(name)
+        args_cls = getattr(self._service, name + '_args')
+        call = self._c.call
+
+        def method(*args, **kwargs):
+            return call(name, args_cls(*args, **kwargs))
+        method.__name__ = name
+        self.__dict__[name] = method  # found directly next time
+        return method
+
+    def __dir__(self):
+        return sorted(set(dir(type(self))) | self._names)
+
+    def close(self):
+        """Closes the connection; calls in flight fail."""
+        self._c.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def make_client(service, host='localhost', port=9090, unix_socket=None,
+                proto_factory=TBinaryProtocolFactory(),
+                trans_factory=TBufferedTransportFactory(),
+                timeout=3000, connect_timeout=None, address=None, **options):
+    """A client of `service` (thriftpy's make_client).  `timeout` is each
+    call's deadline in ms (None: none); `connect_timeout` in ms.  The
+    connection is made at the first call (and made again after a break).
+    Extra keyword arguments are engine connection options (text keys)."""
+    opts = _options(proto_factory, trans_factory, options)
+    opts['call_timeout_ms'] = int(timeout) if timeout else 0
+    if connect_timeout is not None:
+        opts['connect_timeout_ms'] = int(connect_timeout)
+    schema = service._dt_schema
+    c = _C.Client(schema, service._dt_service, _address(host, port, unix_socket, address), opts)
+    return TClient(service, c)
+
+
+class TServer(object):
+    """A server of `service` with a Python `handler` (an object with a
+    method per service method)."""
+
+    def __init__(self, cserver):
+        self._c = cserver
+
+    @property
+    def port(self):
+        """The TCP port listened on (useful after port=0)."""
+        return self._c.port()
+
+    def serve(self):
+        """Serves until close() (from another thread or a handler) or
+        Ctrl-C, which stops it gracefully and returns."""
+        self._c.serve(threading.current_thread() is threading.main_thread())
+
+    def close(self):
+        self._c.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def make_server(service, handler, host='localhost', port=9090, unix_socket=None,
+                proto_factory=TBinaryProtocolFactory(),
+                trans_factory=TBufferedTransportFactory(),
+                client_timeout=None, threads=1, address=None, **options):
+    """A server of `service` (thriftpy's make_server).  It listens at once
+    (port 0 picks a free port: see .port); serve() runs it.
+    `client_timeout` (ms) closes idle connections; `threads` loops serve
+    connections in parallel (handlers then run on several threads, one at
+    a time under the GIL)."""
+    opts = _options(proto_factory, trans_factory, options)
+    if client_timeout:
+        opts['idle_timeout_ms'] = int(client_timeout)
+    addresses = address if isinstance(address, (list, tuple)) else [
+        _address(host, port, unix_socket, address)]
+    c = _C.Server(service._dt_schema, service._dt_service, handler, list(addresses), opts,
+                  int(threads))
+    return TServer(c)
