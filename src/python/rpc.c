@@ -13,6 +13,8 @@
  * Python handler.  With threads > 1 the engine runs more loops on its own
  * threads, each taking the GIL for its handlers. */
 #include <errno.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -87,6 +89,11 @@ typedef struct py_client {
      * holds it, so none arrives after the connection starts closing. */
     pthread_mutex_t lock;
     bool closed;
+    /* asyncio: calls finished on the I/O thread queue here, and the
+     * eventfd (watched by the asyncio loop) says there are some. */
+    int event_fd;
+    pthread_mutex_t done_lock;
+    struct async_call *done_head, *done_tail;
 } py_client_t;
 
 /* One call in flight: the caller waits on `cv`; the loop thread fills the
@@ -132,6 +139,41 @@ static void on_result(thrift_conn_t *conn, thrift_result_t *r, void *ud) {
     pthread_mutex_unlock(&w->m);
 }
 
+/* One asyncio call: the token (a future, owned: its reference is taken
+ * and dropped with the GIL, never on the I/O thread) and the outcome. */
+typedef struct async_call {
+    struct async_call *next;
+    py_client_t *client;
+    PyObject *token;
+    waiter_t w;
+} async_call_t;
+
+static void on_async_result(thrift_conn_t *conn, thrift_result_t *r, void *ud) {
+    (void)conn;
+    async_call_t *a = ud;
+    waiter_t *w = &a->w;
+    w->status = thrift_result_status(r);
+    const thrift_error_t *e = thrift_result_error(r);
+    if (e)
+        w->err = *e;
+    w->app_type = thrift_result_app_type(r);
+    w->value = thrift_result_value(r);
+    w->arena = w->value ? thrift_result_take_arena(r) : NULL;
+    if (!w->arena)
+        w->value = NULL;
+    py_client_t *cl = a->client;
+    pthread_mutex_lock(&cl->done_lock);
+    if (cl->done_tail)
+        cl->done_tail->next = a;
+    else
+        cl->done_head = a;
+    cl->done_tail = a;
+    pthread_mutex_unlock(&cl->done_lock);
+    uint64_t one = 1;
+    ssize_t n = write(cl->event_fd, &one, sizeof one);
+    (void)n; /* EAGAIN: the counter is already non-zero, the loop will look */
+}
+
 static void client_shutdown(py_client_t *cl) {
     pthread_mutex_lock(&cl->lock);
     bool was_closed = cl->closed;
@@ -155,10 +197,20 @@ static void client_shutdown(py_client_t *cl) {
         ev_loop_destroy(cl->loop);
         cl->loop = NULL;
     }
+    /* The asyncio side drains what the free failed (drain() still works). */
 }
+
+static PyObject *client_drain(py_client_t *cl, PyObject *unused);
 
 static void client_dealloc(py_client_t *cl) {
     client_shutdown(cl);
+    PyObject *rest = client_drain(cl, NULL);
+    if (!rest)
+        PyErr_Clear();
+    Py_XDECREF(rest);
+    if (cl->event_fd > 0)
+        close(cl->event_fd);
+    pthread_mutex_destroy(&cl->done_lock);
     pthread_mutex_destroy(&cl->lock);
     Py_XDECREF(cl->so);
     Py_TYPE(cl)->tp_free((PyObject *)cl);
@@ -179,6 +231,12 @@ static int client_init(py_client_t *cl, PyObject *args, PyObject *kw) {
     Py_INCREF(so_obj);
     cl->so = (py_schema_t *)so_obj;
     pthread_mutex_init(&cl->lock, NULL);
+    pthread_mutex_init(&cl->done_lock, NULL);
+    cl->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (cl->event_fd < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
     thrift_conn_options_t *opts = thrift_conn_options_new();
     if (!opts) {
         PyErr_NoMemory();
@@ -251,7 +309,10 @@ static PyObject *call_outcome(py_schema_t *so, waiter_t *w) {
     return NULL;
 }
 
-/* call(method, args instance, timeout_ms) */
+static thrift_value_t *encode_args(py_client_t *cl, py_codec_t *c, const char *method,
+                                   PyObject *argobj);
+
+/* call(method, args instance) */
 static PyObject *client_call(py_client_t *cl, PyObject *args) {
     const char *method;
     PyObject *argobj;
@@ -263,26 +324,11 @@ static PyObject *client_call(py_client_t *cl, PyObject *args) {
         raise_call_error("CLOSED", THRIFT_CLOSED, "client is closed");
         return NULL;
     }
-    const thrift_function_def_t *fn = thrift_service_def_find_function(cl->service, method);
-    if (!fn)
-        return PyErr_Format(PyExc_AttributeError, "no method '%s' in service %s", method,
-                            thrift_service_def_name(cl->service));
-    py_plan_t *plan = py_schema_find_plan(cl->so, thrift_function_def_args(fn));
-    if (!plan || !plan->cls)
-        return PyErr_Format(PyExc_TypeError, "%s: args class not bound", method);
-    if (!PyObject_TypeCheck(argobj, (PyTypeObject *)plan->cls))
-        return PyErr_Format(PyExc_TypeError, "%s: a %s instance expected", method,
-                            ((PyTypeObject *)plan->cls)->tp_name);
     py_codec_t c;
     if (!py_codec_begin(&c, cl->so))
         return NULL;
-    thrift_value_t *sv = thrift_value_new_struct(c.arena, plan->def);
+    thrift_value_t *sv = encode_args(cl, &c, method, argobj);
     if (!sv) {
-        py_codec_end(&c);
-        return PyErr_NoMemory();
-    }
-    if (py_struct_to_value(&c, sv, plan, argobj) < 0) {
-        py_path_raise(&c.path, method);
         py_codec_end(&c);
         return NULL;
     }
@@ -323,6 +369,126 @@ static PyObject *client_call(py_client_t *cl, PyObject *args) {
     return out;
 }
 
+/* Builds the args value of `method` from `argobj` in c->arena; NULL with
+ * the exception raised. */
+static thrift_value_t *encode_args(py_client_t *cl, py_codec_t *c, const char *method,
+                                   PyObject *argobj) {
+    const thrift_function_def_t *fn = thrift_service_def_find_function(cl->service, method);
+    if (!fn)
+        return PyErr_Format(PyExc_AttributeError, "no method '%s' in service %s", method,
+                            thrift_service_def_name(cl->service)), NULL;
+    py_plan_t *plan = py_schema_find_plan(cl->so, thrift_function_def_args(fn));
+    if (!plan || !plan->cls)
+        return PyErr_Format(PyExc_TypeError, "%s: args class not bound", method), NULL;
+    if (!PyObject_TypeCheck(argobj, (PyTypeObject *)plan->cls))
+        return PyErr_Format(PyExc_TypeError, "%s: a %s instance expected", method,
+                            ((PyTypeObject *)plan->cls)->tp_name), NULL;
+    thrift_value_t *sv = thrift_value_new_struct(c->arena, plan->def);
+    if (!sv)
+        return (thrift_value_t *)PyErr_NoMemory();
+    if (py_struct_to_value(c, sv, plan, argobj) < 0) {
+        py_path_raise(&c->path, method);
+        return NULL;
+    }
+    return sv;
+}
+
+/* submit(method, args_instance, token): starts a call; its outcome comes
+ * out of drain() with `token`.  Never blocks. */
+static PyObject *client_submit(py_client_t *cl, PyObject *args) {
+    const char *method;
+    PyObject *argobj, *token;
+    if (!PyArg_ParseTuple(args, "sOO:submit", &method, &argobj, &token))
+        return NULL;
+    if (!cl->so)
+        return PyErr_Format(PyExc_RuntimeError, "client not initialized"), NULL;
+    py_codec_t c;
+    if (!py_codec_begin(&c, cl->so))
+        return NULL;
+    thrift_value_t *sv = encode_args(cl, &c, method, argobj);
+    if (!sv) {
+        py_codec_end(&c);
+        return NULL;
+    }
+    async_call_t *a = PyMem_RawCalloc(1, sizeof *a);
+    if (!a) {
+        py_codec_end(&c);
+        return PyErr_NoMemory();
+    }
+    a->client = cl;
+    a->token = token;
+    Py_INCREF(token);
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift_status_t st;
+    pthread_mutex_lock(&cl->lock);
+    if (cl->closed || !cl->conn) {
+        st = THRIFT_CLOSED;
+        snprintf(err.text, sizeof err.text, "client is closed");
+    } else {
+        st = thrift_call_submit(cl->conn, method, sv, on_async_result, a, &err);
+    }
+    pthread_mutex_unlock(&cl->lock);
+    py_codec_end(&c);
+    if (st != THRIFT_OK) {
+        Py_DECREF(a->token);
+        PyMem_RawFree(a);
+        raise_call_error(thrift_status_name(st), (int)st,
+                         err.text[0] ? err.text : thrift_status_str(st));
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* drain() -> [(token, ok, value or exception)]: the calls finished since
+ * the last drain. */
+static PyObject *client_drain(py_client_t *cl, PyObject *unused) {
+    (void)unused;
+    uint64_t count;
+    if (cl->event_fd > 0) {
+        ssize_t n = read(cl->event_fd, &count, sizeof count);
+        (void)n; /* EAGAIN: nothing new */
+    }
+    pthread_mutex_lock(&cl->done_lock);
+    async_call_t *a = cl->done_head;
+    cl->done_head = cl->done_tail = NULL;
+    pthread_mutex_unlock(&cl->done_lock);
+    PyObject *out = PyList_New(0);
+    while (a) {
+        async_call_t *next = a->next;
+        if (out) {
+            PyObject *value = call_outcome(cl->so, &a->w);
+            PyObject *item;
+            if (value) {
+                item = Py_BuildValue("(OON)", a->token, Py_True, value);
+            } else {
+                PyObject *et, *ev, *etb;
+                PyErr_Fetch(&et, &ev, &etb);
+                PyErr_NormalizeException(&et, &ev, &etb);
+                if (etb && ev)
+                    PyException_SetTraceback(ev, etb);
+                item = Py_BuildValue("(OOO)", a->token, Py_False, ev ? ev : Py_None);
+                Py_XDECREF(et);
+                Py_XDECREF(ev);
+                Py_XDECREF(etb);
+            }
+            if (!item || PyList_Append(out, item) < 0)
+                Py_CLEAR(out);
+            Py_XDECREF(item);
+        }
+        thrift_arena_free(a->w.arena);
+        Py_DECREF(a->token);
+        PyMem_RawFree(a);
+        a = next;
+    }
+    return out;
+}
+
+static PyObject *client_fileno(py_client_t *cl, PyObject *unused) {
+    (void)unused;
+    return PyLong_FromLong(cl->event_fd);
+}
+
 static PyObject *client_close(py_client_t *cl, PyObject *unused) {
     (void)unused;
     client_shutdown(cl);
@@ -342,6 +508,12 @@ static PyObject *client_pending(py_client_t *cl, PyObject *unused) {
 static PyMethodDef client_methods[] = {
     {"call", (PyCFunction)client_call, METH_VARARGS,
      "call(method, args_instance) -> result (raises declared exceptions)"},
+    {"submit", (PyCFunction)client_submit, METH_VARARGS,
+     "submit(method, args_instance, token): an asyncio call; see drain()."},
+    {"drain", (PyCFunction)client_drain, METH_NOARGS,
+     "drain() -> [(token, ok, value)]: finished asyncio calls."},
+    {"fileno", (PyCFunction)client_fileno, METH_NOARGS,
+     "An eventfd readable when drain() has something."},
     {"close", (PyCFunction)client_close, METH_NOARGS, "Closes the connection."},
     {"closed", (PyCFunction)client_pending, METH_NOARGS, "True once closed."},
     {NULL, NULL, 0, NULL}};
@@ -360,6 +532,7 @@ PyTypeObject py_client_type = {
 /* ---- server --------------------------------------------------------------------- */
 
 typedef struct py_server py_server_t;
+typedef struct deferred deferred_t;
 
 /* What a registered method's handler needs. */
 typedef struct py_method {
@@ -387,6 +560,12 @@ struct py_server {
     bool serving;
     bool stopping;
     bool interrupted;     /* serve() ended by a signal */
+    /* asyncio: dispatcher(token, method, args) runs handlers elsewhere;
+     * their replies queue here (any thread) for the loop to send. */
+    PyObject *dispatcher;
+    ev_async replies;
+    pthread_mutex_t qlock;
+    deferred_t *qhead, *qtail;
 };
 
 static void server_stopped(thrift_rpc_server_t *srv, void *ud) {
@@ -502,10 +681,8 @@ done:
     Py_XDECREF(etb);
 }
 
-static thrift_status_t on_request(thrift_request_t *req, const thrift_value_t *args, void *ud) {
-    py_method_t *m = ud;
-    bool oneway = thrift_request_is_oneway(req);
-    PyGILState_STATE g = PyGILState_Ensure();
+/* The handler's args as a tuple, in IDL order (absent: the default). */
+static PyObject *args_tuple(py_method_t *m, thrift_request_t *req, const thrift_value_t *args) {
     py_codec_t c = {.schema = m->server->so, .arena = thrift_request_arena(req)};
     py_path_init(&c.path);
     const py_plan_t *ap = m->args_plan;
@@ -515,11 +692,8 @@ static thrift_status_t on_request(thrift_request_t *req, const thrift_value_t *a
         PyObject *v;
         if (fv) {
             v = py_from_value(&c, fv);
-        } else if (ap->defaults) {
-            v = PyTuple_GET_ITEM(ap->defaults, (Py_ssize_t)i);
-            Py_INCREF(v);
         } else {
-            v = Py_None;
+            v = ap->defaults ? PyTuple_GET_ITEM(ap->defaults, (Py_ssize_t)i) : Py_None;
             Py_INCREF(v);
         }
         if (!v) {
@@ -528,9 +702,108 @@ static thrift_status_t on_request(thrift_request_t *req, const thrift_value_t *a
         }
         PyTuple_SET_ITEM(callargs, (Py_ssize_t)i, v);
     }
+    return callargs;
+}
+
+/* Answers a two-way request with what the handler produced: `ret`, or
+ * (ret NULL) the current Python exception.  Needs the GIL, on the
+ * request's loop thread. */
+static void answer(py_method_t *m, thrift_request_t *req, PyObject *ret) {
+    if (!ret) {
+        reply_exception(m, req);
+        return;
+    }
+    if (thrift_type_def_kind(m->ret) == THRIFT_KIND_VOID) {
+        thrift_reply(req, NULL);
+        return;
+    }
+    if (ret == Py_None) {
+        thrift_reply_error(req, THRIFT_APPEX_MISSING_RESULT,
+                           "the handler returned None for a non-void method");
+        return;
+    }
+    py_codec_t c = {.schema = m->server->so, .arena = thrift_request_arena(req)};
+    py_path_init(&c.path);
+    thrift_value_t *rv = c.arena ? thrift_value_new(c.arena, m->ret) : NULL;
+    if (rv && py_to_value(&c, rv, m->ret, thrift_type_def_kind(m->ret), ret) == 0) {
+        thrift_reply(req, rv);
+    } else {
+        char text[1024];
+        snprintf(text, sizeof text, "%s result%s: %s", PyUnicode_AsUTF8(m->name),
+                 c.path.buf + c.path.start, c.path.msg[0] ? c.path.msg : "out of memory");
+        thrift_reply_error(req, THRIFT_APPEX_INTERNAL_ERROR, text);
+    }
+}
+
+/* A request whose handler runs elsewhere (on the asyncio loop): its reply
+ * comes back through the server's reply queue. */
+struct deferred {
+    struct deferred *next;
+    py_method_t *method;
+    thrift_request_t *req; /* NULL once cancelled (abandoned) */
+    PyObject *result;      /* set by reply(): the value or the exception */
+    bool failed;
+};
+
+static void deferred_cancelled(thrift_request_t *req, void *ud) {
+    deferred_t *d = ud;
+    thrift_request_abandon(req);
+    d->req = NULL;
+}
+
+static void deferred_capsule_free(PyObject *cap) {
+    (void)cap; /* owned by the server's queue once replied; see reply() */
+}
+
+static thrift_status_t on_request(thrift_request_t *req, const thrift_value_t *args, void *ud) {
+    py_method_t *m = ud;
+    py_server_t *srv = m->server;
+    bool oneway = thrift_request_is_oneway(req);
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *callargs = args_tuple(m, req, args);
+    if (srv->dispatcher && callargs) {
+        /* asyncio: hand the call to the dispatcher, answer when it replies. */
+        deferred_t *d = NULL;
+        PyObject *token = Py_None;
+        Py_INCREF(token);
+        if (!oneway) {
+            d = PyMem_RawCalloc(1, sizeof *d);
+            if (d) {
+                d->method = m;
+                d->req = req;
+                Py_DECREF(token);
+                token = PyCapsule_New(d, "dynthrift.deferred", deferred_capsule_free);
+            }
+            if (!d || !token) {
+                PyMem_RawFree(d);
+                Py_XDECREF(token);
+                Py_DECREF(callargs);
+                PyErr_Clear();
+                thrift_reply_error(req, THRIFT_APPEX_INTERNAL_ERROR, "out of memory");
+                PyGILState_Release(g);
+                return THRIFT_OK;
+            }
+            thrift_request_set_cancel_cb(req, deferred_cancelled, d);
+        }
+        PyObject *r = PyObject_CallFunction(srv->dispatcher, "OOO", token, m->name, callargs);
+        Py_DECREF(callargs);
+        Py_DECREF(token);
+        if (!r) {
+            if (d) { /* never dispatched: answer now */
+                thrift_request_set_cancel_cb(req, NULL, NULL);
+                reply_exception(m, req);
+                PyMem_RawFree(d);
+            } else {
+                log_failure(PyUnicode_AsUTF8(m->name));
+            }
+        }
+        Py_XDECREF(r);
+        PyGILState_Release(g);
+        return THRIFT_OK;
+    }
     PyObject *ret = NULL;
     if (callargs) {
-        PyObject *meth = PyObject_GetAttr(m->server->handler, m->name);
+        PyObject *meth = PyObject_GetAttr(srv->handler, m->name);
         ret = meth ? PyObject_Call(meth, callargs, NULL) : NULL;
         Py_XDECREF(meth);
         Py_DECREF(callargs);
@@ -538,42 +811,110 @@ static thrift_status_t on_request(thrift_request_t *req, const thrift_value_t *a
     if (oneway) {
         if (!ret)
             log_failure(PyUnicode_AsUTF8(m->name));
-        Py_XDECREF(ret);
-        PyGILState_Release(g);
-        return THRIFT_OK;
-    }
-    if (!ret) {
-        reply_exception(m, req);
-    } else if (thrift_type_def_kind(m->ret) == THRIFT_KIND_VOID) {
-        thrift_reply(req, NULL);
-    } else if (ret == Py_None) {
-        thrift_reply_error(req, THRIFT_APPEX_MISSING_RESULT,
-                           "the handler returned None for a non-void method");
     } else {
-        thrift_value_t *rv = c.arena ? thrift_value_new(c.arena, m->ret) : NULL;
-        if (rv && py_to_value(&c, rv, m->ret, thrift_type_def_kind(m->ret), ret) == 0) {
-            thrift_reply(req, rv);
-        } else {
-            char text[1024];
-            snprintf(text, sizeof text, "%s result%s: %s", PyUnicode_AsUTF8(m->name),
-                     c.path.buf + c.path.start, c.path.msg[0] ? c.path.msg : "out of memory");
-            thrift_reply_error(req, THRIFT_APPEX_INTERNAL_ERROR, text);
-        }
+        answer(m, req, ret);
     }
     Py_XDECREF(ret);
     PyGILState_Release(g);
     return THRIFT_OK;
 }
 
+/* On the server loop: answers every deferred request replied to. */
+static void on_replies(struct ev_loop *loop, ev_async *w, int revents) {
+    (void)loop;
+    (void)revents;
+    py_server_t *s = w->data;
+    pthread_mutex_lock(&s->qlock);
+    deferred_t *d = s->qhead;
+    s->qhead = s->qtail = NULL;
+    pthread_mutex_unlock(&s->qlock);
+    if (!d)
+        return;
+    PyGILState_STATE g = PyGILState_Ensure();
+    while (d) {
+        deferred_t *next = d->next;
+        if (d->req) {
+            thrift_request_set_cancel_cb(d->req, NULL, NULL);
+            if (d->failed) {
+                PyErr_SetObject((PyObject *)Py_TYPE(d->result), d->result);
+                answer(d->method, d->req, NULL);
+            } else {
+                answer(d->method, d->req, d->result);
+            }
+        }
+        Py_XDECREF(d->result);
+        PyMem_RawFree(d);
+        d = next;
+    }
+    PyGILState_Release(g);
+}
+
+/* reply(token, ok, value): from any thread, for a dispatched request. */
+static PyObject *server_reply(py_server_t *s, PyObject *args) {
+    PyObject *token, *value;
+    int ok;
+    if (!PyArg_ParseTuple(args, "OpO:reply", &token, &ok, &value))
+        return NULL;
+    if (token == Py_None)
+        Py_RETURN_NONE; /* oneway */
+    deferred_t *d = PyCapsule_GetPointer(token, "dynthrift.deferred");
+    if (!d)
+        return NULL;
+    if (PyCapsule_SetPointer(token, (void *)&s->qlock) < 0) /* replied once */
+        return NULL;
+    if (d == (void *)&s->qlock)
+        return PyErr_Format(PyExc_RuntimeError, "request already answered");
+    if (!ok && !PyExceptionInstance_Check(value))
+        return PyErr_Format(PyExc_TypeError, "reply: an exception expected");
+    Py_INCREF(value);
+    d->result = value;
+    d->failed = !ok;
+    pthread_mutex_lock(&s->lock);
+    bool live = s->srv != NULL;
+    if (live) {
+        pthread_mutex_lock(&s->qlock);
+        if (s->qtail)
+            s->qtail->next = d;
+        else
+            s->qhead = d;
+        s->qtail = d;
+        pthread_mutex_unlock(&s->qlock);
+        ev_async_send(s->loop, &s->replies);
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (!live) { /* the server is gone: its requests went with it */
+        Py_DECREF(value);
+        PyMem_RawFree(d);
+    }
+    Py_RETURN_NONE;
+}
+
 static void server_free_engine(py_server_t *s) {
-    if (s->srv) {
+    /* reply() from other threads checks `srv` under the lock before it
+     * touches the loop: after this, none does. */
+    pthread_mutex_lock(&s->lock);
+    thrift_rpc_server_t *srv = s->srv;
+    s->srv = NULL;
+    pthread_mutex_unlock(&s->lock);
+    if (srv) {
         Py_BEGIN_ALLOW_THREADS /* worker loops may be waiting for the GIL */
-        thrift_rpc_server_free(s->srv);
+        thrift_rpc_server_free(srv);
         Py_END_ALLOW_THREADS
-        s->srv = NULL;
+    }
+    /* Replies queued after the last drain: their requests are gone. */
+    pthread_mutex_lock(&s->qlock);
+    deferred_t *d = s->qhead;
+    s->qhead = s->qtail = NULL;
+    pthread_mutex_unlock(&s->qlock);
+    while (d) {
+        deferred_t *next = d->next;
+        Py_XDECREF(d->result);
+        PyMem_RawFree(d);
+        d = next;
     }
     if (s->loop) {
         ev_async_stop(s->loop, &s->stop);
+        ev_async_stop(s->loop, &s->replies);
         ev_timer_stop(s->loop, &s->signals);
         ev_loop_destroy(s->loop);
         s->loop = NULL;
@@ -586,25 +927,35 @@ static void server_dealloc(py_server_t *s) {
         Py_XDECREF(s->methods[i].name);
     PyMem_Free(s->methods);
     pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->qlock);
+    Py_XDECREF(s->dispatcher);
     Py_XDECREF(s->handler);
     Py_XDECREF(s->so);
     Py_TYPE(s)->tp_free((PyObject *)s);
 }
 
-/* Server(schema, service, handler, [addresses], options dict, threads) */
+/* Server(schema, service, handler, [addresses], options dict, threads,
+ * dispatcher=None): with a dispatcher, each request is handed to
+ * dispatcher(token, method name, args tuple), which answers later with
+ * reply(token, ok, value) from any thread. */
 static int server_init(py_server_t *s, PyObject *args, PyObject *kw) {
     (void)kw;
-    PyObject *so_obj, *handler, *addresses, *opts_dict;
+    PyObject *so_obj, *handler, *addresses, *opts_dict, *dispatcher = Py_None;
     const char *service;
     unsigned threads = 1;
-    if (!PyArg_ParseTuple(args, "O!sOOO|I:Server", &py_schema_type, &so_obj, &service, &handler,
-                          &addresses, &opts_dict, &threads))
+    if (!PyArg_ParseTuple(args, "O!sOOO|IO:Server", &py_schema_type, &so_obj, &service,
+                          &handler, &addresses, &opts_dict, &threads, &dispatcher))
         return -1;
     if (s->so) {
         PyErr_SetString(PyExc_RuntimeError, "Server initialized twice");
         return -1;
     }
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->qlock, NULL);
+    if (dispatcher != Py_None) {
+        Py_INCREF(dispatcher);
+        s->dispatcher = dispatcher;
+    }
     Py_INCREF(so_obj);
     s->so = (py_schema_t *)so_obj;
     Py_INCREF(handler);
@@ -636,6 +987,9 @@ static int server_init(py_server_t *s, PyObject *args, PyObject *kw) {
     ev_async_init(&s->stop, on_server_stop);
     s->stop.data = s;
     ev_async_start(s->loop, &s->stop);
+    ev_async_init(&s->replies, on_replies);
+    s->replies.data = s;
+    ev_async_start(s->loop, &s->replies);
     ev_timer_init(&s->signals, on_signal_check, 0.1, 0.1);
     s->signals.data = s;
     /* Every method of the service and the services it extends. */
@@ -756,6 +1110,8 @@ static PyMethodDef server_methods[] = {
      "Runs the server until close() or Ctrl-C."},
     {"close", (PyCFunction)server_close, METH_NOARGS, "Stops serving (from any thread)."},
     {"port", (PyCFunction)server_port, METH_NOARGS, "The first TCP listener's port."},
+    {"reply", (PyCFunction)server_reply, METH_VARARGS,
+     "reply(token, ok, value): answers a dispatched request (any thread)."},
     {"interrupted", (PyCFunction)server_interrupted, METH_NOARGS,
      "True when serve() ended on Ctrl-C."},
     {NULL, NULL, 0, NULL}};
