@@ -94,6 +94,12 @@ typedef struct py_client {
     int event_fd;
     pthread_mutex_t done_lock;
     struct async_call *done_head, *done_tail;
+    /* Blocking mode (make_client): a thrift_connect connection driven by
+     * the calling thread itself (one syscall round trip per call, no
+     * thread hop); `call_lock` lets one thread at a time drive it, so a
+     * client shared by threads stays correct. */
+    thrift_conn_t *bconn;
+    pthread_mutex_t call_lock;
 } py_client_t;
 
 /* One call in flight: the caller waits on `cv`; the loop thread fills the
@@ -181,6 +187,14 @@ static void client_shutdown(py_client_t *cl) {
     pthread_mutex_unlock(&cl->lock);
     if (was_closed)
         return;
+    if (cl->bconn) {
+        Py_BEGIN_ALLOW_THREADS /* a call in flight on another thread ends first */
+        pthread_mutex_lock(&cl->call_lock);
+        Py_END_ALLOW_THREADS
+        thrift_conn_free(cl->bconn);
+        cl->bconn = NULL;
+        pthread_mutex_unlock(&cl->call_lock);
+    }
     if (cl->running) {
         ev_async_send(cl->loop, &cl->stop);
         Py_BEGIN_ALLOW_THREADS
@@ -208,21 +222,26 @@ static void client_dealloc(py_client_t *cl) {
     if (!rest)
         PyErr_Clear();
     Py_XDECREF(rest);
-    if (cl->event_fd > 0)
+    if (cl->event_fd >= 0)
         close(cl->event_fd);
     pthread_mutex_destroy(&cl->done_lock);
+    pthread_mutex_destroy(&cl->call_lock);
     pthread_mutex_destroy(&cl->lock);
     Py_XDECREF(cl->so);
     Py_TYPE(cl)->tp_free((PyObject *)cl);
 }
 
-/* Client(schema, service, address, options dict) */
+/* Client(schema, service, address, options dict, blocking=False): with
+ * `blocking`, connected before returning and driven by the calling thread
+ * (call() only); otherwise an I/O thread runs the connection (call() and
+ * the asyncio submit()/drain()). */
 static int client_init(py_client_t *cl, PyObject *args, PyObject *kw) {
     (void)kw;
     PyObject *so_obj, *opts_dict;
     const char *service, *address;
-    if (!PyArg_ParseTuple(args, "O!ssO:Client", &py_schema_type, &so_obj, &service, &address,
-                          &opts_dict))
+    int blocking = 0;
+    if (!PyArg_ParseTuple(args, "O!ssO|p:Client", &py_schema_type, &so_obj, &service, &address,
+                          &opts_dict, &blocking))
         return -1;
     if (cl->so) {
         PyErr_SetString(PyExc_RuntimeError, "Client initialized twice");
@@ -232,11 +251,8 @@ static int client_init(py_client_t *cl, PyObject *args, PyObject *kw) {
     cl->so = (py_schema_t *)so_obj;
     pthread_mutex_init(&cl->lock, NULL);
     pthread_mutex_init(&cl->done_lock, NULL);
-    cl->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (cl->event_fd < 0) {
-        PyErr_SetFromErrno(PyExc_OSError);
-        return -1;
-    }
+    pthread_mutex_init(&cl->call_lock, NULL);
+    cl->event_fd = -1;
     thrift_conn_options_t *opts = thrift_conn_options_new();
     if (!opts) {
         PyErr_NoMemory();
@@ -246,14 +262,34 @@ static int client_init(py_client_t *cl, PyObject *args, PyObject *kw) {
         thrift_conn_options_free(opts);
         return -1;
     }
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    if (blocking) {
+        thrift_conn_t *conn;
+        Py_BEGIN_ALLOW_THREADS
+        conn = thrift_connect(cl->so->schema, service, address, opts, &err);
+        Py_END_ALLOW_THREADS
+        thrift_conn_options_free(opts);
+        if (!conn) {
+            raise_call_error(thrift_status_name(err.code), err.code, err.text);
+            return -1;
+        }
+        cl->bconn = conn;
+        cl->service = thrift_conn_service(conn);
+        return 0;
+    }
+    cl->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (cl->event_fd < 0) {
+        thrift_conn_options_free(opts);
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
     cl->loop = ev_loop_new(EVFLAG_AUTO);
     if (!cl->loop) {
         thrift_conn_options_free(opts);
         PyErr_SetString(PyExc_OSError, "cannot create an event loop");
         return -1;
     }
-    thrift_error_t err;
-    thrift_error_clear(&err);
     cl->conn = thrift_conn_new(cl->loop, cl->so->schema, service, address, opts, &err);
     thrift_conn_options_free(opts);
     if (!cl->conn) {
@@ -312,6 +348,51 @@ static PyObject *call_outcome(py_schema_t *so, waiter_t *w) {
 static thrift_value_t *encode_args(py_client_t *cl, py_codec_t *c, const char *method,
                                    PyObject *argobj);
 
+/* A call on the blocking connection: the GIL is released while this
+ * thread drives the connection; the reply is converted (GIL taken again)
+ * before another thread may call, since it is only valid until then. */
+static PyObject *blocking_call(py_client_t *cl, const char *method, PyObject *argobj) {
+    py_codec_t c;
+    if (!py_codec_begin(&c, cl->so))
+        return NULL;
+    thrift_value_t *sv = encode_args(cl, &c, method, argobj);
+    if (!sv) {
+        py_codec_end(&c);
+        return NULL;
+    }
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift_value_t *v = NULL;
+    bool closed = false;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&cl->call_lock);
+    if (cl->bconn)
+        v = thrift_call(cl->bconn, method, sv, &err);
+    else
+        closed = true;
+    Py_END_ALLOW_THREADS
+    PyObject *out = NULL;
+    if (closed) {
+        raise_call_error("CLOSED", THRIFT_CLOSED, "client is closed");
+    } else {
+        waiter_t w;
+        memset(&w, 0, sizeof w);
+        thrift_result_t *r = thrift_conn_last_result(cl->bconn);
+        w.status = v ? THRIFT_OK : err.code;
+        w.err = err;
+        w.value = v;
+        if (!v && r) {
+            w.status = thrift_result_status(r);
+            w.app_type = thrift_result_app_type(r);
+            w.value = thrift_result_value(r);
+        }
+        out = call_outcome(cl->so, &w);
+    }
+    pthread_mutex_unlock(&cl->call_lock);
+    py_codec_end(&c);
+    return out;
+}
+
 /* call(method, args instance) */
 static PyObject *client_call(py_client_t *cl, PyObject *args) {
     const char *method;
@@ -320,6 +401,8 @@ static PyObject *client_call(py_client_t *cl, PyObject *args) {
         return NULL;
     if (!cl->so)
         return PyErr_Format(PyExc_RuntimeError, "client not initialized"), NULL;
+    if (cl->bconn || (cl->closed && cl->event_fd < 0))
+        return blocking_call(cl, method, argobj);
     if (!cl->conn) {
         raise_call_error("CLOSED", THRIFT_CLOSED, "client is closed");
         return NULL;
@@ -445,7 +528,7 @@ static PyObject *client_submit(py_client_t *cl, PyObject *args) {
 static PyObject *client_drain(py_client_t *cl, PyObject *unused) {
     (void)unused;
     uint64_t count;
-    if (cl->event_fd > 0) {
+    if (cl->event_fd >= 0) {
         ssize_t n = read(cl->event_fd, &count, sizeof count);
         (void)n; /* EAGAIN: nothing new */
     }

@@ -2,9 +2,11 @@
 
 The C engine does the I/O on its own loops with the GIL released:
 
-* a client has an I/O thread; calls from any number of Python threads are
-  pipelined on its one connection and matched by seqid; a reply that
-  comes after its call timed out is dropped, never given to another call;
+* a client is driven by the calling thread with the GIL released (one
+  round trip, no thread hop); threads may share it (one call at a time);
+  replies are matched by seqid, and a reply that comes after its call
+  timed out is dropped, never given to another call (dynthrift.aio
+  pipelines many calls on one connection);
 * a server runs its loop(s) in serve(); each request takes the GIL only to
   run its handler.  A handler's declared exception goes back as itself, a
   TApplicationException as itself, anything else as
@@ -115,15 +117,19 @@ def make_client(service, host='localhost', port=9090, unix_socket=None,
                 trans_factory=TBufferedTransportFactory(),
                 timeout=3000, connect_timeout=None, address=None, **options):
     """A client of `service` (thriftpy's make_client).  `timeout` is each
-    call's deadline in ms (None: none); `connect_timeout` in ms.  The
-    connection is made at the first call (and made again after a break).
+    call's deadline in ms (None: none); `connect_timeout` in ms.  Connects
+    before returning (TTransportException when it cannot), and again at
+    the next call after a break.  Threads may share the client: the
+    calling thread drives the connection with the GIL released, one call
+    at a time.
     Extra keyword arguments are engine connection options (text keys)."""
     opts = _options(proto_factory, trans_factory, options)
     opts['call_timeout_ms'] = int(timeout) if timeout else 0
     if connect_timeout is not None:
         opts['connect_timeout_ms'] = int(connect_timeout)
     schema = service._dt_schema
-    c = _C.Client(schema, service._dt_service, _address(host, port, unix_socket, address), opts)
+    c = _C.Client(schema, service._dt_service, _address(host, port, unix_socket, address), opts,
+                  True)
     return TClient(service, c)
 
 
