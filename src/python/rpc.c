@@ -635,6 +635,8 @@ struct py_server {
     thrift_rpc_server_t *srv;
     ev_async stop;
     ev_timer signals;     /* checks for Ctrl-C while serve() runs */
+    ev_timer grace;       /* a graceful stop waits this long, then ends */
+    double grace_seconds; /* set by close() */
     py_method_t *methods;
     size_t nmethods;
     /* Set from any thread by close(); read by the loop. */
@@ -657,10 +659,23 @@ static void server_stopped(thrift_rpc_server_t *srv, void *ud) {
     ev_break(s->loop, EVBREAK_ALL);
 }
 
+/* The graceful stop took too long (a handler that never answers): end
+ * serve(); freeing the server then cancels what is still held. */
+static void on_grace_over(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)w;
+    (void)revents;
+    ev_break(loop, EVBREAK_ALL);
+}
+
 static void begin_stop(py_server_t *s) {
     if (s->stopping)
         return;
     s->stopping = true;
+    pthread_mutex_lock(&s->lock);
+    double grace = s->grace_seconds;
+    pthread_mutex_unlock(&s->lock);
+    ev_timer_set(&s->grace, grace, 0.);
+    ev_timer_start(s->loop, &s->grace);
     thrift_rpc_server_stop(s->srv, server_stopped, s);
 }
 
@@ -999,6 +1014,7 @@ static void server_free_engine(py_server_t *s) {
         ev_async_stop(s->loop, &s->stop);
         ev_async_stop(s->loop, &s->replies);
         ev_timer_stop(s->loop, &s->signals);
+        ev_timer_stop(s->loop, &s->grace);
         ev_loop_destroy(s->loop);
         s->loop = NULL;
     }
@@ -1074,6 +1090,8 @@ static int server_init(py_server_t *s, PyObject *args, PyObject *kw) {
     s->replies.data = s;
     ev_async_start(s->loop, &s->replies);
     ev_timer_init(&s->signals, on_signal_check, 0.1, 0.1);
+    ev_timer_init(&s->grace, on_grace_over, 5., 0.);
+    s->grace_seconds = 5.0;
     s->signals.data = s;
     /* Every method of the service and the services it extends. */
     size_t total = 0;
@@ -1162,11 +1180,16 @@ static PyObject *server_serve(py_server_t *s, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-static PyObject *server_close(py_server_t *s, PyObject *unused) {
-    (void)unused;
+/* close(grace_seconds=5.0): in-flight requests get that long to be
+ * answered before the connections close anyway. */
+static PyObject *server_close(py_server_t *s, PyObject *args) {
+    double grace = 5.0;
+    if (!PyArg_ParseTuple(args, "|d:close", &grace))
+        return NULL;
     pthread_mutex_lock(&s->lock);
     bool serving = s->serving;
     s->stop_requested = true;
+    s->grace_seconds = grace < 0 ? 0 : grace;
     pthread_mutex_unlock(&s->lock);
     if (serving) {
         /* serve() finishes the graceful stop on its loop and returns. */
@@ -1191,7 +1214,8 @@ static PyObject *server_interrupted(py_server_t *s, PyObject *unused) {
 static PyMethodDef server_methods[] = {
     {"serve", (PyCFunction)server_serve, METH_VARARGS,
      "Runs the server until close() or Ctrl-C."},
-    {"close", (PyCFunction)server_close, METH_NOARGS, "Stops serving (from any thread)."},
+    {"close", (PyCFunction)server_close, METH_VARARGS,
+     "close(grace_seconds=5.0): stops serving (from any thread)."},
     {"port", (PyCFunction)server_port, METH_NOARGS, "The first TCP listener's port."},
     {"reply", (PyCFunction)server_reply, METH_VARARGS,
      "reply(token, ok, value): answers a dispatched request (any thread)."},

@@ -195,7 +195,8 @@ class ApacheBytesTest(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp()
         for idl in [TYPES_THRIFT] + ([BENCH_THRIFT] if have_bench() else []):
-            subprocess.check_call([THRIFT, '-r', '--gen', 'py', '-out', cls.tmp, idl])
+            subprocess.check_call([THRIFT, '-r', '--gen', 'py', '-out', cls.tmp, idl],
+                                  stdout=subprocess.DEVNULL)
         sys.path.insert(0, cls.tmp)
         cls.ttypes = importlib.import_module('tt_types.ttypes')
         cls.shared = importlib.import_module('shared.ttypes')

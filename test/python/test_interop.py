@@ -160,7 +160,8 @@ class ApacheTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp()
-        subprocess.check_call([THRIFT, '-r', '--gen', 'py', '-out', cls.tmp, TYPES_THRIFT])
+        subprocess.check_call([THRIFT, '-r', '--gen', 'py', '-out', cls.tmp, TYPES_THRIFT],
+                              stdout=subprocess.DEVNULL)
         sys.path.insert(0, cls.tmp)
         cls.ttypes = importlib.import_module('tt_types.ttypes')
         cls.svc = importlib.import_module('tt_types.ThriftTest')

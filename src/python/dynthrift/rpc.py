@@ -133,12 +133,43 @@ def make_client(service, host='localhost', port=9090, unix_socket=None,
     return TClient(service, c)
 
 
+class _HandlerPool(object):
+    """Runs handlers on a pool of threads (make_server's handler_threads):
+    the engine's loop hands each request over and gets the reply back
+    through its queue, so a handler that hangs holds up one pool thread,
+    not the connections sharing its loop."""
+
+    def __init__(self, handler, nthreads):
+        import concurrent.futures
+        self._handler = handler
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=nthreads, thread_name_prefix='dynthrift-handler')
+        self.server = None  # the C server, set once made
+
+    def dispatch(self, token, name, args):
+        self._pool.submit(self._run, token, name, args)
+
+    def _run(self, token, name, args):
+        try:
+            result = getattr(self._handler, name)(*args)
+        except Exception as e:
+            if token is None:
+                _log.error('oneway handler %s raised', name, exc_info=True)
+            self.server.reply(token, False, e)
+        else:
+            self.server.reply(token, True, result)
+
+    def shutdown(self):
+        self._pool.shutdown(wait=False)
+
+
 class TServer(object):
     """A server of `service` with a Python `handler` (an object with a
     method per service method)."""
 
-    def __init__(self, cserver):
+    def __init__(self, cserver, pool=None):
         self._c = cserver
+        self._pool = pool
 
     @property
     def port(self):
@@ -148,10 +179,17 @@ class TServer(object):
     def serve(self):
         """Serves until close() (from another thread or a handler) or
         Ctrl-C, which stops it gracefully and returns."""
-        self._c.serve(threading.current_thread() is threading.main_thread())
+        try:
+            self._c.serve(threading.current_thread() is threading.main_thread())
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown()
 
-    def close(self):
-        self._c.close()
+    def close(self, grace=5.0):
+        """Stops serving (from any thread): no new connections or requests;
+        requests in flight get `grace` seconds to be answered, then every
+        connection closes and serve() returns."""
+        self._c.close(grace)
 
     def __enter__(self):
         return self
@@ -164,17 +202,23 @@ class TServer(object):
 def make_server(service, handler, host='localhost', port=9090, unix_socket=None,
                 proto_factory=TBinaryProtocolFactory(),
                 trans_factory=TBufferedTransportFactory(),
-                client_timeout=None, threads=1, address=None, **options):
+                client_timeout=None, threads=1, handler_threads=0, address=None,
+                **options):
     """A server of `service` (thriftpy's make_server).  It listens at once
     (port 0 picks a free port: see .port); serve() runs it.
-    `client_timeout` (ms) closes idle connections; `threads` loops serve
-    connections in parallel (handlers then run on several threads, one at
-    a time under the GIL)."""
+    `client_timeout` (ms) closes idle connections; `threads` engine loops
+    serve connections in parallel.  Handlers run on the loop threads
+    (fastest) unless `handler_threads` > 0: then on a pool of that many
+    threads, so that a handler that blocks or hangs does not hold up the
+    other connections of its loop."""
     opts = _options(proto_factory, trans_factory, options)
     if client_timeout:
         opts['idle_timeout_ms'] = int(client_timeout)
     addresses = address if isinstance(address, (list, tuple)) else [
         _address(host, port, unix_socket, address)]
+    pool = _HandlerPool(handler, int(handler_threads)) if handler_threads else None
     c = _C.Server(service._dt_schema, service._dt_service, handler, list(addresses), opts,
-                  int(threads))
-    return TServer(c)
+                  int(threads), pool.dispatch if pool else None)
+    if pool is not None:
+        pool.server = c
+    return TServer(c, pool)
