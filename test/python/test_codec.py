@@ -59,7 +59,8 @@ def everything():
     return m.Everything(
         b=True, i8v=-128, i16v=32767, i32v=-(1 << 31), i64v=(1 << 63) - 1,
         d=-1.25e-300, s='h\u00e9llo \u20ac \U0001f600', bin=b'\x00\xff\x10',
-        num=m.Numberz.EIGHT, ints=[1, -1, 0, 1 << 20], strs={'a', 'bb', ''},
+        num=m.Numberz.EIGHT, ints=[1, -1, 0, 1 << 20],
+        strs={'bb'},  # one: str hashes vary per process, and so would the order
         structs={'k': x, 'z': m.Xtruct()},
         nested=[{1: {1, 2}, -2: set()}, {}],
         point=m.shared.Point(3, -4), uid=77, names=['n1', 'n2'],
