@@ -43,7 +43,7 @@ static void raise_call_error(const char *kind, int code, const char *message) {
     }
 }
 
-static bool options_from_py(thrift_conn_options_t *opts, PyObject *dict) {
+bool py_conn_options_from_dict(thrift_conn_options_t *opts, PyObject *dict) {
     if (!dict || dict == Py_None)
         return true;
     Py_ssize_t pos = 0;
@@ -258,7 +258,7 @@ static int client_init(py_client_t *cl, PyObject *args, PyObject *kw) {
         PyErr_NoMemory();
         return -1;
     }
-    if (!options_from_py(opts, opts_dict)) {
+    if (!py_conn_options_from_dict(opts, opts_dict)) {
         thrift_conn_options_free(opts);
         return -1;
     }
@@ -314,8 +314,7 @@ static int client_init(py_client_t *cl, PyObject *args, PyObject *kw) {
     return 0;
 }
 
-/* The Python value of a finished call, or NULL with its exception raised. */
-static PyObject *call_outcome(py_schema_t *so, waiter_t *w) {
+PyObject *py_call_outcome(py_schema_t *so, const py_call_outcome_t *w) {
     switch (w->status) {
     case THRIFT_OK: {
         if (!w->value || thrift_value_kind(w->value) == THRIFT_KIND_VOID)
@@ -343,6 +342,11 @@ static PyObject *call_outcome(py_schema_t *so, waiter_t *w) {
     raise_call_error(thrift_status_name(w->status), (int)w->status,
                      w->err.text[0] ? w->err.text : thrift_status_str(w->status));
     return NULL;
+}
+
+static PyObject *call_outcome(py_schema_t *so, const waiter_t *w) {
+    py_call_outcome_t o = {w->status, w->err, w->app_type, w->value};
+    return py_call_outcome(so, &o);
 }
 
 static thrift_value_t *encode_args(py_client_t *cl, py_codec_t *c, const char *method,
@@ -1069,7 +1073,7 @@ static int server_init(py_server_t *s, PyObject *args, PyObject *kw) {
         PyErr_NoMemory();
         return -1;
     }
-    if (!options_from_py(opts, opts_dict)) {
+    if (!py_conn_options_from_dict(opts, opts_dict)) {
         thrift_conn_options_free(opts);
         return -1;
     }
@@ -1260,7 +1264,8 @@ int py_rpc_init(PyObject *module) {
     Py_INCREF(&py_client_type);
     Py_INCREF(&py_server_type);
     if (PyModule_AddObject(module, "Client", (PyObject *)&py_client_type) < 0 ||
-        PyModule_AddObject(module, "Server", (PyObject *)&py_server_type) < 0)
+        PyModule_AddObject(module, "Server", (PyObject *)&py_server_type) < 0 ||
+        py_cluster_init(module) < 0)
         return -1;
     return PyModule_AddFunctions(module, rpc_functions);
 }
