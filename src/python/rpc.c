@@ -169,15 +169,20 @@ static void on_async_result(thrift_conn_t *conn, thrift_result_t *r, void *ud) {
         w->value = NULL;
     py_client_t *cl = a->client;
     pthread_mutex_lock(&cl->done_lock);
+    bool was_empty = !cl->done_head;
     if (cl->done_tail)
         cl->done_tail->next = a;
     else
         cl->done_head = a;
     cl->done_tail = a;
     pthread_mutex_unlock(&cl->done_lock);
-    uint64_t one = 1;
-    ssize_t n = write(cl->event_fd, &one, sizeof one);
-    (void)n; /* EAGAIN: the counter is already non-zero, the loop will look */
+    /* One wake-up per batch: a non-empty queue already has one on its way
+     * (drain() reads the eventfd before it takes the queue). */
+    if (was_empty) {
+        uint64_t one = 1;
+        ssize_t n = write(cl->event_fd, &one, sizeof one);
+        (void)n; /* EAGAIN: the counter is already non-zero */
+    }
 }
 
 static void client_shutdown(py_client_t *cl) {
@@ -991,12 +996,20 @@ static PyObject *server_reply(py_server_t *s, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-static void server_free_engine(py_server_t *s) {
-    /* reply() from other threads checks `srv` under the lock before it
-     * touches the loop: after this, none does. */
+/* Frees the engine server and the loop.  With `only_if_idle`, does
+ * nothing while serve() runs (it frees them itself when it returns).
+ * reply() and close() from other threads look at `srv` and the loop under
+ * the lock: once this has taken them, none touches them. */
+static void server_free_engine(py_server_t *s, bool only_if_idle) {
     pthread_mutex_lock(&s->lock);
+    if (only_if_idle && s->serving) {
+        pthread_mutex_unlock(&s->lock);
+        return;
+    }
     thrift_rpc_server_t *srv = s->srv;
+    struct ev_loop *loop = s->loop;
     s->srv = NULL;
+    s->loop = NULL;
     pthread_mutex_unlock(&s->lock);
     if (srv) {
         Py_BEGIN_ALLOW_THREADS /* worker loops may be waiting for the GIL */
@@ -1014,18 +1027,17 @@ static void server_free_engine(py_server_t *s) {
         PyMem_RawFree(d);
         d = next;
     }
-    if (s->loop) {
-        ev_async_stop(s->loop, &s->stop);
-        ev_async_stop(s->loop, &s->replies);
-        ev_timer_stop(s->loop, &s->signals);
-        ev_timer_stop(s->loop, &s->grace);
-        ev_loop_destroy(s->loop);
-        s->loop = NULL;
+    if (loop) {
+        ev_async_stop(loop, &s->stop);
+        ev_async_stop(loop, &s->replies);
+        ev_timer_stop(loop, &s->signals);
+        ev_timer_stop(loop, &s->grace);
+        ev_loop_destroy(loop);
     }
 }
 
 static void server_dealloc(py_server_t *s) {
-    server_free_engine(s);
+    server_free_engine(s, false);
     for (size_t i = 0; i < s->nmethods; i++)
         Py_XDECREF(s->methods[i].name);
     PyMem_Free(s->methods);
@@ -1160,15 +1172,18 @@ static PyObject *server_serve(py_server_t *s, PyObject *args) {
     int check_signals = 0;
     if (!PyArg_ParseTuple(args, "|p:serve", &check_signals))
         return NULL;
-    if (!s->srv)
-        return PyErr_Format(PyExc_RuntimeError, "server is closed");
     pthread_mutex_lock(&s->lock);
-    bool already = s->serving;
-    s->serving = true;
-    bool stop_now = s->stop_requested;
+    bool already = s->serving, closed = !s->srv, stop_now = s->stop_requested;
+    if (!already && !closed)
+        s->serving = true;
     pthread_mutex_unlock(&s->lock);
     if (already)
         return PyErr_Format(PyExc_RuntimeError, "serve() is already running");
+    if (closed) {
+        if (stop_now) /* closed before it started: nothing to serve */
+            Py_RETURN_NONE;
+        return PyErr_Format(PyExc_RuntimeError, "server is closed");
+    }
     if (stop_now)
         begin_stop(s);
     if (check_signals)
@@ -1177,7 +1192,7 @@ static PyObject *server_serve(py_server_t *s, PyObject *args) {
     ev_run(s->loop, 0);
     Py_END_ALLOW_THREADS
     ev_timer_stop(s->loop, &s->signals);
-    server_free_engine(s);
+    server_free_engine(s, false);
     pthread_mutex_lock(&s->lock);
     s->serving = false;
     pthread_mutex_unlock(&s->lock);
@@ -1194,20 +1209,22 @@ static PyObject *server_close(py_server_t *s, PyObject *args) {
     bool serving = s->serving;
     s->stop_requested = true;
     s->grace_seconds = grace < 0 ? 0 : grace;
+    /* serve() finishes the graceful stop on its loop and returns; the
+     * loop lives while `srv` is set (see server_free_engine). */
+    if (serving && s->srv)
+        ev_async_send(s->loop, &s->stop);
     pthread_mutex_unlock(&s->lock);
-    if (serving) {
-        /* serve() finishes the graceful stop on its loop and returns. */
-        if (s->loop)
-            ev_async_send(s->loop, &s->stop);
-    } else {
-        server_free_engine(s);
-    }
+    if (!serving)
+        server_free_engine(s, true);
     Py_RETURN_NONE;
 }
 
 static PyObject *server_port(py_server_t *s, PyObject *unused) {
     (void)unused;
-    return PyLong_FromLong(s->srv ? thrift_rpc_server_port(s->srv) : 0);
+    pthread_mutex_lock(&s->lock);
+    int port = s->srv ? thrift_rpc_server_port(s->srv) : 0;
+    pthread_mutex_unlock(&s->lock);
+    return PyLong_FromLong(port);
 }
 
 static PyObject *server_interrupted(py_server_t *s, PyObject *unused) {

@@ -223,6 +223,21 @@ class CloseTest(unittest.TestCase):
             served.stop()
 
 
+class ServerLifecycleTest(unittest.TestCase):
+    def test_close_before_and_while_serve_starts(self):
+        s = make_server(m.ThriftTest, Handler(), '127.0.0.1', 0)
+        s.close()
+        self.assertIsNone(s.serve())  # closed before it started: returns
+        for _ in range(50):  # close() racing serve() on another thread
+            s = make_server(m.ThriftTest, Handler(), '127.0.0.1', 0)
+            t = threading.Thread(target=s.serve)
+            t.start()
+            s.close()
+            t.join(10)
+            self.assertFalse(t.is_alive())
+            self.assertEqual(s.port, 0)
+
+
 class OptionsTest(unittest.TestCase):
     def test_protocols_framings_and_unix_sockets(self):
         import tempfile
