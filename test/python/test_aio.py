@@ -1,8 +1,8 @@
 """asyncio: aiothrift's quickstart server (an async def add that sleeps),
 its client (ping, add(5, 6)) and its pool example with only the imports
 changed; pipelining on one connection; the event loop never blocked;
-thriftpy2's make_aio_client / make_aio_server; interop of the asyncio
-client and server with thriftpy and Apache peers (blocking ones)."""
+thriftpy2's make_aio_client / make_aio_server.  (Interop of the asyncio
+client and server with thriftpy and Apache peers: test_interop.py.)"""
 import asyncio
 import os
 import threading

@@ -147,6 +147,79 @@ class ThriftpyTest(unittest.TestCase):
                     t.join(10)
 
 
+class AsyncioInteropTest(unittest.TestCase):
+    """dynthrift.aio against blocking peers: a thriftpy server for the
+    pipelined client, an Apache client for the asyncio server."""
+
+    @unittest.skipIf(thriftpy is None, 'python3-thriftpy is not installed')
+    def test_aio_client_thriftpy_server(self):
+        import asyncio
+        import dynthrift.aio as aio
+        tm = thriftpy.load(TYPES_THRIFT, module_name='tpa_types_thrift')
+
+        class H(object):
+            def testString(self, thing):
+                return thing + '!'
+
+            def testMultiException(self, arg0, arg1):
+                raise tm.Xception(errorCode=1001, message=arg1)
+        port = free_port()
+        server = thriftpy.rpc.make_server(tm.ThriftTest, H(), '127.0.0.1', port)
+        threading.Thread(target=server.serve, daemon=True).start()
+        wait_listening(port)
+
+        async def main():
+            conn = await aio.create_connection(m.ThriftTest, ('127.0.0.1', port), timeout=5)
+            got = await asyncio.gather(*(conn.testString('s%d' % i) for i in range(20)))
+            self.assertEqual(got, ['s%d!' % i for i in range(20)])
+            with self.assertRaises(m.Xception):
+                await conn.testMultiException('a', 'b')
+            conn.close()
+        asyncio.run(main())
+        server.trans.close()
+
+    @unittest.skipIf(TServer is None or not os.path.exists(THRIFT),
+                     'python3-thrift or the thrift compiler is missing')
+    def test_apache_client_aio_server(self):
+        import asyncio
+        import dynthrift.aio as aio
+        tmp = tempfile.mkdtemp()
+        try:
+            subprocess.check_call([THRIFT, '-r', '--gen', 'py', '-out', tmp, TYPES_THRIFT],
+                                  stdout=subprocess.DEVNULL)
+            sys.path.insert(0, tmp)
+            svc = importlib.import_module('tt_types.ThriftTest')
+
+            class H(object):
+                async def testString(self, thing):
+                    await asyncio.sleep(0.01)
+                    return thing + '!'
+
+            async def main():
+                server = await aio.create_server(m.ThriftTest, H(), ('127.0.0.1', 0),
+                                                 framed=True)
+                loop = asyncio.get_running_loop()
+
+                def apache_calls():
+                    sock = TSocket.TSocket('127.0.0.1', server.port)
+                    trans = TTransport.TFramedTransport(sock)
+                    c = svc.Client(TBinaryProtocol.TBinaryProtocolAccelerated(trans))
+                    trans.open()
+                    try:
+                        return [c.testString('a%d' % i) for i in range(5)]
+                    finally:
+                        trans.close()
+                got = await loop.run_in_executor(None, apache_calls)
+                self.assertEqual(got, ['a%d!' % i for i in range(5)])
+                server.close()
+                await server.wait_closed()
+            asyncio.run(main())
+        finally:
+            if tmp in sys.path:
+                sys.path.remove(tmp)
+            shutil.rmtree(tmp)
+
+
 @unittest.skipIf(TServer is None or not os.path.exists(THRIFT),
                  'python3-thrift or the thrift compiler is missing')
 class ApacheTest(unittest.TestCase):

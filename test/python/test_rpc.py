@@ -171,6 +171,36 @@ class OnewayTest(unittest.TestCase):
             served.stop()
 
 
+class SleepExampleTest(unittest.TestCase):
+    """thriftpy's oneway example (examples/oneway), imports changed:
+    sleep.thrift's `oneway void sleep(1: i32 seconds)`."""
+
+    def test_client_returns_before_the_servers_sleep_ends(self):
+        from helpers import SRC
+        sleep_thrift = dynthrift.load(os.path.join(SRC, 'idl-samples', 'sleep.thrift'),
+                                      module_name='sleep_thrift')
+        woke = threading.Event()
+
+        class Dispatcher(object):
+            def sleep(self, seconds):
+                time.sleep(seconds)
+                woke.set()
+        server = make_server(sleep_thrift.Sleep, Dispatcher(), '127.0.0.1', 0)
+        t = threading.Thread(target=server.serve, daemon=True)
+        t.start()
+        try:
+            client = make_client(sleep_thrift.Sleep, '127.0.0.1', server.port)
+            t0 = time.monotonic()
+            client.sleep(1)
+            self.assertLess(time.monotonic() - t0, 0.5)
+            self.assertFalse(woke.is_set())
+            self.assertTrue(woke.wait(5))
+            client.close()
+        finally:
+            server.close()
+            t.join(10)
+
+
 class TimeoutTest(unittest.TestCase):
     def test_late_reply_is_dropped(self):
         served = Served(threads=2)
