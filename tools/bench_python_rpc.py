@@ -53,7 +53,7 @@ class H(object):
         pass
     def fail(self, code):
         raise b.BenchError(code=code, message='fail')
-kw = {'threads': 2} if lib == 'dynthrift' else {}
+kw = {}
 s = make_server(b.Bench, H(), '127.0.0.1', %(port)d,
                 trans_factory=TFramedTransportFactory(), **kw)
 print('listening', flush=True)

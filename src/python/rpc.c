@@ -587,10 +587,8 @@ static PyObject *client_close(py_client_t *cl, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
-static PyObject *client_pending(py_client_t *cl, PyObject *unused) {
+static PyObject *client_closed(py_client_t *cl, PyObject *unused) {
     (void)unused;
-    /* Read from Python's thread while the loop thread writes it: only a
-     * hint for tests and metrics. */
     pthread_mutex_lock(&cl->lock);
     bool closed = cl->closed;
     pthread_mutex_unlock(&cl->lock);
@@ -607,7 +605,7 @@ static PyMethodDef client_methods[] = {
     {"fileno", (PyCFunction)client_fileno, METH_NOARGS,
      "An eventfd readable when drain() has something."},
     {"close", (PyCFunction)client_close, METH_NOARGS, "Closes the connection."},
-    {"closed", (PyCFunction)client_pending, METH_NOARGS, "True once closed."},
+    {"closed", (PyCFunction)client_closed, METH_NOARGS, "True once closed."},
     {NULL, NULL, 0, NULL}};
 
 PyTypeObject py_client_type = {
@@ -858,8 +856,11 @@ static void deferred_cancelled(thrift_request_t *req, void *ud) {
     d->req = NULL;
 }
 
+/* The token does not own its record: reply() hands it to the server's
+ * queue, which frees it.  A handler that never replies leaves it (and its
+ * request, until the connection or the server goes). */
 static void deferred_capsule_free(PyObject *cap) {
-    (void)cap; /* owned by the server's queue once replied; see reply() */
+    (void)cap;
 }
 
 static thrift_status_t on_request(thrift_request_t *req, const thrift_value_t *args, void *ud) {
