@@ -184,6 +184,13 @@ class PipelineTest(unittest.TestCase):
             with self.assertRaises(TApplicationException) as cm:
                 await conn.add(1, 2)
             self.assertEqual(cm.exception.type, TApplicationException.INVALID_PROTOCOL)
+            with self.assertRaises(TypeError) as cm:  # checked when sent
+                await conn.add('five', 1)
+            self.assertEqual(str(cm.exception), 'add.a: expected int (i32), got str')
+            ok, bad = await asyncio.gather(conn.add(1, 2), conn.add(1 << 40, 2),
+                                           return_exceptions=True)
+            self.assertIsInstance(bad, OverflowError)  # one bad call, the batch goes on
+            self.assertIsInstance(ok, TApplicationException)
             conn.close()
             with self.assertRaises(TTransportException):
                 await conn.ping()

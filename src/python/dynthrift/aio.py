@@ -37,7 +37,10 @@ def _loop(loop):
 
 
 class ThriftConnection(object):
-    """A pipelined connection: each service method returns an awaitable."""
+    """A pipelined connection: each service method returns an awaitable
+    (a future).  The arguments are checked against the schema when the
+    call is sent, at the end of the event loop's turn: a TypeError or
+    ValueError comes out of the await, like the call's other errors."""
 
     def __init__(self, service, cclient, loop):
         self._service = service
@@ -46,7 +49,21 @@ class ThriftConnection(object):
         self._names = frozenset(service.thrift_services)
         self._fd = cclient.fileno()
         self.closed = False
+        # Calls made in one turn of the event loop go to the engine
+        # together at the end of it: one wake-up of the I/O thread for the
+        # batch instead of one per call.
+        self._batch = []
         loop.add_reader(self._fd, self._finished)
+
+    def _flush(self):
+        batch, self._batch = self._batch, []
+        submit = self._c.submit
+        for name, args, fut in batch:
+            try:
+                submit(name, args, fut)
+            except Exception as e:
+                if not fut.done():
+                    fut.set_exception(e)
 
     def _finished(self):
         for fut, ok, value in self._c.drain():
@@ -61,12 +78,16 @@ class ThriftConnection(object):
         if name.startswith('_') or name not in self._names:
             raise AttributeError(name)
         args_cls = getattr(self._service, name + '_args')
-        submit = self._c.submit
         loop = self._loop
 
         def method(*args, **kwargs):
             fut = loop.create_future()
-            submit(name, args_cls(*args, **kwargs), fut)
+            args_obj = args_cls(*args, **kwargs)
+            if self.closed:
+                self._c.submit(name, args_obj, fut)  # raises: closed
+            if not self._batch:
+                loop.call_soon(self._flush)
+            self._batch.append((name, args_obj, fut))
             return fut
         method.__name__ = name
         self.__dict__[name] = method
@@ -81,6 +102,7 @@ class ThriftConnection(object):
         if self.closed:
             return
         self.closed = True
+        self._flush()
         self._loop.remove_reader(self._fd)
         self._c.close()
         self._finished()
