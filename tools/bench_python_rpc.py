@@ -15,7 +15,9 @@ binary, loopback):
      both loaded by the same generator (tools/bench_net -c 16);
   3. asyncio, one connection: 16 calls in flight vs one at a time
      (dynthrift.aio against tools/bench_server).
-Every process started here is stopped by its PID."""
+Contenders take turns (ROUNDS slices each, best kept), so that load from
+elsewhere on the machine hits them alike.  Every process started here is
+stopped by its PID."""
 import argparse
 import asyncio
 import os
@@ -89,18 +91,25 @@ def stop(p):
             p.wait()
 
 
-def rate(fn, seconds):
-    """calls/s of fn() (best of 3 slices of seconds/3)."""
-    best = 0.0
-    fn()
-    for _ in range(3):
-        n, t0 = 0, time.perf_counter()
-        end = t0 + seconds / 3
-        while time.perf_counter() < end:
-            for _ in range(50):
-                fn()
-            n += 50
-        best = max(best, n / (time.perf_counter() - t0))
+ROUNDS = 5
+
+
+def rates(fns, seconds):
+    """calls/s of each fn() in `fns` (name -> callable): the best of ROUNDS
+    slices, the contenders taking turns slice by slice, so that load from
+    elsewhere on the machine hits them alike."""
+    best = dict.fromkeys(fns, 0.0)
+    for fn in fns.values():
+        fn()
+    for _ in range(ROUNDS):
+        for name, fn in fns.items():
+            n, t0 = 0, time.perf_counter()
+            end = t0 + seconds / ROUNDS
+            while time.perf_counter() < end:
+                for _ in range(20):
+                    fn()
+                n += 20
+            best[name] = max(best[name], n / (time.perf_counter() - t0))
     return best
 
 
@@ -120,9 +129,8 @@ def bench_clients(build, seconds, out):
     try:
         c = make_client(b.Bench, '127.0.0.1', port, trans_factory=TFramedTransportFactory())
         payload = bench_payload(b)
-        out['client add', 'dynthrift'] = rate(lambda: c.add(1, 2), seconds)
-        out['client echo', 'dynthrift'] = rate(lambda: c.echo(payload), seconds)
-        c.close()
+        adds = {'dynthrift': lambda: c.add(1, 2)}
+        echos = {'dynthrift': lambda: c.echo(payload)}
         try:
             import thriftpy
             from thriftpy.rpc import make_client as tp_make_client
@@ -130,16 +138,24 @@ def bench_clients(build, seconds, out):
             tb = thriftpy.load(BENCH_THRIFT, module_name='tp_bench_thrift')
             tc = tp_make_client(tb.Bench, '127.0.0.1', port, trans_factory=TpFramed())
             tpayload = bench_payload(tb)
-            out['client add', 'thriftpy'] = rate(lambda: tc.add(1, 2), seconds)
-            out['client echo', 'thriftpy'] = rate(lambda: tc.echo(tpayload), seconds)
-            tc.close()
+            adds['thriftpy'] = lambda: tc.add(1, 2)
+            echos['thriftpy'] = lambda: tc.echo(tpayload)
         except ImportError:
-            pass
+            tc = None
+        for name, r in rates(adds, seconds * len(adds)).items():
+            out['client add', name] = r
+        for name, r in rates(echos, seconds * len(echos)).items():
+            out['client echo', name] = r
+        c.close()
+        if tc is not None:
+            tc.close()
     finally:
         stop(p)
 
 
 def bench_servers(build, seconds, out):
+    """Both servers up at once; bench_net loads them in turns (ROUNDS runs
+    each, best kept)."""
     libs = ['dynthrift']
     try:
         import thriftpy  # noqa: F401
@@ -147,25 +163,34 @@ def bench_servers(build, seconds, out):
     except ImportError:
         pass
     path = [p for p in sys.path if p]
-    for lib in libs:
-        port = free_port()
-        script = SERVER_SCRIPT % {'path': path, 'lib': lib, 'idl': BENCH_THRIFT, 'port': port}
-        p, _ = start([sys.executable, '-c', script], 'listening')
-        try:
-            for method in ('add', 'echo'):
-                cmd = [os.path.join(build, 'tools', 'bench_net'), '--addr', '127.0.0.1:%d' % port,
-                       '--idl', BENCH_THRIFT, '--method', method, '-c', '16', '-P', '1',
-                       '-d', str(seconds), '-w', '0.3', '--pid', str(p.pid)]
-                if method == 'echo':
-                    cmd += ['--payload', os.path.join(os.path.dirname(BENCH_THRIFT),
-                                                      'payload.json')]
-                r = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30)
-                fields = dict(kv.split('=', 1) for kv in r.stdout.split() if '=' in kv)
-                if r.returncode != 0 or 'cps' not in fields:
-                    print('# bench_net failed for %s %s: %s' % (lib, method, r.stderr.strip()))
-                    continue
-                out['server %s x16' % method, lib] = float(fields['cps'])
-        finally:
+    procs = {}
+    try:
+        for lib in libs:
+            port = free_port()
+            script = SERVER_SCRIPT % {'path': path, 'lib': lib, 'idl': BENCH_THRIFT,
+                                      'port': port}
+            procs[lib] = (start([sys.executable, '-c', script], 'listening')[0], port)
+        for method in ('add', 'echo'):
+            for _ in range(ROUNDS):
+                for lib, (p, port) in procs.items():
+                    cmd = [os.path.join(build, 'tools', 'bench_net'), '--addr',
+                           '127.0.0.1:%d' % port, '--idl', BENCH_THRIFT, '--method', method,
+                           '-c', '16', '-P', '1', '-d', '%.2f' % (seconds / ROUNDS), '-w', '0.1',
+                           '--pid', str(p.pid)]
+                    if method == 'echo':
+                        cmd += ['--payload', os.path.join(os.path.dirname(BENCH_THRIFT),
+                                                          'payload.json')]
+                    r = subprocess.run(cmd, capture_output=True, text=True,
+                                       timeout=seconds + 30)
+                    fields = dict(kv.split('=', 1) for kv in r.stdout.split() if '=' in kv)
+                    if r.returncode != 0 or 'cps' not in fields:
+                        print('# bench_net failed for %s %s: %s' % (lib, method,
+                                                                     r.stderr.strip()))
+                        continue
+                    key = ('server %s x16' % method, lib)
+                    out[key] = max(out.get(key, 0.0), float(fields['cps']))
+    finally:
+        for p, _ in procs.values():
             stop(p)
 
 
@@ -187,16 +212,17 @@ def bench_aio(build, seconds, out):
                 n += 1
             return n
 
-        async def measure(workers):
-            await conn.add(1, 2)
-            best = 0.0
-            for _ in range(3):
-                t0 = time.perf_counter()
-                counts = await asyncio.gather(*(serial(t0 + seconds / 3) for _ in range(workers)))
-                best = max(best, sum(counts) / (time.perf_counter() - t0))
-            return best
-        out['aio add, 1 in flight', 'dynthrift'] = await measure(1)
-        out['aio add, 16 in flight', 'dynthrift'] = await measure(16)
+        async def measure(workers, seconds):
+            t0 = time.perf_counter()
+            counts = await asyncio.gather(*(serial(t0 + seconds) for _ in range(workers)))
+            return sum(counts) / (time.perf_counter() - t0)
+        await conn.add(1, 2)
+        best = {1: 0.0, 16: 0.0}
+        for _ in range(ROUNDS):
+            for workers in (1, 16):
+                best[workers] = max(best[workers], await measure(workers, seconds / ROUNDS))
+        out['aio add, 1 in flight', 'dynthrift'] = best[1]
+        out['aio add, 16 in flight', 'dynthrift'] = best[16]
         conn.close()
     try:
         asyncio.run(main())
