@@ -238,8 +238,27 @@ static inline int fast_scalar(py_codec_t *c, thrift_value_t *slot, thrift_kind_t
     }
 }
 
+static int nested_to_value(py_codec_t *c, thrift_value_t *slot, const thrift_type_def_t *type,
+                           thrift_kind_t kind, PyObject *obj);
+
 int py_to_value(py_codec_t *c, thrift_value_t *slot, const thrift_type_def_t *type,
                 thrift_kind_t kind, PyObject *obj) {
+    if (kind >= THRIFT_KIND_LIST) {
+        if (c->depth >= PY_CODEC_MAX_DEPTH)
+            return py_path_fail(&c->path, PyExc_ValueError,
+                                "nested deeper than %d levels (does the value contain itself?)",
+                                PY_CODEC_MAX_DEPTH);
+        c->depth++;
+        int rc = nested_to_value(c, slot, type, kind, obj);
+        c->depth--;
+        return rc;
+    }
+    return nested_to_value(c, slot, type, kind, obj);
+}
+
+/* py_to_value without the depth count. */
+static int nested_to_value(py_codec_t *c, thrift_value_t *slot, const thrift_type_def_t *type,
+                           thrift_kind_t kind, PyObject *obj) {
     py_path_t *pp = &c->path;
     switch (kind) {
     case THRIFT_KIND_BOOL:
@@ -556,6 +575,7 @@ PyObject *py_from_value(py_codec_t *c, const thrift_value_t *v) {
 
 bool py_codec_begin(py_codec_t *c, py_schema_t *so) {
     c->schema = so;
+    c->depth = 0;
     c->last_plan = NULL;
     py_path_init(&c->path);
     if (!shared_busy && shared_arena && shared_buffer) {

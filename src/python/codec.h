@@ -28,7 +28,13 @@ typedef struct py_codec {
     const py_plan_t *last_plan; /* decode: a list of structs repeats one plan */
     py_path_t path;
     bool shared;
+    unsigned depth; /* containers and structs being converted */
 } py_codec_t;
+
+/* Deepest nesting written (the decoders' default limit): deeper is an
+ * error, and a Python object that contains itself ends here instead of
+ * overflowing the C stack. */
+#define PY_CODEC_MAX_DEPTH 64
 
 /* Takes the shared arena and buffer, or new ones when they are in use;
  * false with MemoryError set. */

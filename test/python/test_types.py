@@ -163,6 +163,19 @@ class WriteCheckTest(unittest.TestCase):
         x = m.Xtruct('\u20ac', 127, (1 << 31) - 1, (1 << 63) - 1)
         self.assertTrue(serialize(x))
 
+    def test_a_value_that_contains_itself(self):
+        node = dynthrift.loads('struct Node { 1: i32 v, 2: optional Node next }', 'node_thrift')
+        n = node.Node(1)
+        n.next = n
+        with self.assertRaises(ValueError) as cm:
+            serialize(n)
+        self.assertIn('nested deeper than 64 levels', str(cm.exception))
+        self.assertTrue(str(cm.exception).startswith('Node.next.next.'))
+        chain = node.Node(0)
+        for i in range(60):  # deep but finite: fine
+            chain = node.Node(i, chain)
+        self.assertTrue(serialize(chain))
+
     def test_wrong_top_level_class(self):
         with self.assertRaises(TypeError):
             serialize(object())
