@@ -241,6 +241,17 @@ class TimeoutTest(unittest.TestCase):
 
 
 class CloseTest(unittest.TestCase):
+    def test_client_context(self):
+        from dynthrift.rpc import client_context
+        served = Served()
+        try:
+            with client_context(m.ThriftTest, '127.0.0.1', served.port, timeout=1000) as c:
+                self.assertEqual(c.testString('cc'), 'cc!')
+            with self.assertRaises(TTransportException):
+                c.testString('closed')
+        finally:
+            served.stop()
+
     def test_close_and_context_manager(self):
         served = Served()
         try:

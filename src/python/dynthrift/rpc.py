@@ -222,3 +222,22 @@ def make_server(service, handler, host='localhost', port=9090, unix_socket=None,
     if pool is not None:
         pool.server = c
     return TServer(c, pool)
+
+
+class _ClientContext(object):
+    def __init__(self, args, kwargs):
+        self._args, self._kwargs = args, kwargs
+        self._client = None
+
+    def __enter__(self):
+        self._client = make_client(*self._args, **self._kwargs)
+        return self._client
+
+    def __exit__(self, *exc):
+        self._client.close()
+        return False
+
+
+def client_context(service, host='localhost', port=9090, **kwargs):
+    """thriftpy's client_context: ``with client_context(svc, host, port) as c``."""
+    return _ClientContext((service, host, port), kwargs)
