@@ -387,9 +387,23 @@ int py_struct_to_value(py_codec_t *c, thrift_value_t *sv, const py_plan_t *plan,
     PyObject *dict = PyObject_GenericGetDict(obj, NULL);
     if (!dict)
         PyErr_Clear();
+    /* The generated __init__ and the decoder set the fields in IDL order,
+     * so the dict usually holds them in that order: walk it alongside the
+     * fields while each key is the field's (interned) name, and look
+     * names up only from the first mismatch on. */
+    Py_ssize_t pos = 0;
+    bool in_order = dict != NULL;
     for (size_t i = 0; i < plan->nfields; i++) {
         const py_field_plan_t *f = &plan->fields[i];
-        PyObject *attr = dict ? PyDict_GetItemWithError(dict, f->name) : NULL;
+        PyObject *attr = NULL, *key, *value;
+        if (in_order) {
+            if (PyDict_Next(dict, &pos, &key, &value) && key == f->name)
+                attr = value;
+            else
+                in_order = false;
+        }
+        if (!attr && dict)
+            attr = PyDict_GetItemWithError(dict, f->name);
         if (attr)
             Py_INCREF(attr);
         else if (!PyErr_Occurred())

@@ -163,6 +163,18 @@ class WriteCheckTest(unittest.TestCase):
         x = m.Xtruct('\u20ac', 127, (1 << 31) - 1, (1 << 63) - 1)
         self.assertTrue(serialize(x))
 
+    def test_fields_set_in_any_order(self):
+        x = m.Xtruct('s', 1, 2, 3)
+        y = m.Xtruct.__new__(m.Xtruct)  # no __init__: attributes in another order
+        y.i64_thing, y.extra, y.string_thing, y.i32_thing = 3, 'not a field', 's', 2
+        y.byte_thing = 1
+        del x.string_thing
+        x.string_thing = 's'
+        self.assertEqual(serialize(x), serialize(m.Xtruct('s', 1, 2, 3)))
+        self.assertEqual(serialize(y), serialize(m.Xtruct('s', 1, 2, 3)))
+        del y.byte_thing  # a missing attribute is an unset field
+        self.assertEqual(serialize(y), serialize(m.Xtruct('s', None, 2, 3)))
+
     def test_a_value_that_contains_itself(self):
         node = dynthrift.loads('struct Node { 1: i32 v, 2: optional Node next }', 'node_thrift')
         n = node.Node(1)
