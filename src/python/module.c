@@ -449,7 +449,10 @@ static PyObject *schema_describe(py_schema_t *so, PyObject *unused) {
 }
 
 /* bind(plan id, cls, defaults tuple, copy flags tuple): ties a class to its
- * plan and sets cls._dt_plan = (schema, id). */
+ * plan and sets cls._dt_plan = (schema, id).  The class and the schema then
+ * keep each other alive (a cycle through C the collector does not see): a
+ * loaded schema lives as long as the process, as thriftpy's modules do
+ * (dynthrift.load caches them anyway). */
 static PyObject *schema_bind(py_schema_t *so, PyObject *args) {
     Py_ssize_t id;
     PyObject *cls, *defaults, *copy;
@@ -655,8 +658,10 @@ static PyObject *py_loads(PyObject *self, PyObject *args, PyObject *kw) {
         py_raise_thrift_error(py_exc_parser_error, &err);
         return NULL;
     }
-    if (rc.failed) { /* loaded anyway (cannot happen: a failure is missing) */
+    if (rc.failed) { /* the resolver raised, yet the load went on: report it */
         thrift_schema_unref(schema);
+        if (!PyErr_Occurred())
+            PyErr_SetString(py_exc_parser_error, "the include resolver failed");
         return NULL;
     }
     return schema_wrap(schema);
