@@ -176,6 +176,10 @@ struct sconn {
 
 struct thrift_rpc_server {
     struct ev_loop *loop;
+    /* runs once, first thing in a stop or free (a ServerSet announcement
+     * withdraws itself before the listeners close) */
+    void (*stop_hook)(void *ud);
+    void *stop_hook_ud;
     thrift_schema_t *schema;
     thrift_conn_options_t opts;
     thrift_arena_t *arena; /* handler table */
@@ -1770,9 +1774,25 @@ static void server_check_stopped(thrift_rpc_server_t *srv) {
     }
 }
 
+static void run_stop_hook(thrift_rpc_server_t *srv) {
+    void (*hook)(void *) = srv->stop_hook;
+    srv->stop_hook = NULL;
+    if (hook)
+        hook(srv->stop_hook_ud);
+}
+
+void thrift__rpc_server_set_stop_hook(thrift_rpc_server_t *srv, void (*hook)(void *ud), void *ud) {
+    run_stop_hook(srv); // a replaced hook still runs: what it guards ends here
+    srv->stop_hook = hook;
+    srv->stop_hook_ud = ud;
+}
+
+struct ev_loop *thrift__rpc_server_loop(const thrift_rpc_server_t *srv) { return srv->loop; }
+
 void thrift_rpc_server_stop(thrift_rpc_server_t *srv, thrift_rpc_server_done_cb done, void *ud) {
     if (!srv)
         return;
+    run_stop_hook(srv);
     srv->done_cb = done;
     srv->done_ud = ud;
     if (srv->stopping) {
@@ -1789,6 +1809,7 @@ void thrift_rpc_server_stop(thrift_rpc_server_t *srv, thrift_rpc_server_done_cb 
 void thrift_rpc_server_free(thrift_rpc_server_t *srv) {
     if (!srv)
         return;
+    run_stop_hook(srv);
     close_listeners(srv);
     srv->done_cb = NULL;
     if (srv->workers) {

@@ -413,6 +413,15 @@ thrift_status_t thrift_value_set_double(thrift_value_t *v, double d) {
     return THRIFT_OK;
 }
 
+thrift_status_t thrift_value_set_uuid(thrift_value_t *v, const uint8_t bytes[16]) {
+    if (!v || !bytes)
+        return THRIFT_MISUSE;
+    if (v->kind != THRIFT_KIND_UUID)
+        return THRIFT_TYPE;
+    memcpy(v->u.uuid, bytes, 16);
+    return THRIFT_OK;
+}
+
 thrift_status_t thrift_value_set_bytes(thrift_arena_t *arena, thrift_value_t *v,
                                        const void *p, size_t len) {
     if (!v || !arena || (!p && len))
@@ -523,9 +532,21 @@ thrift_status_t thrift_value_set_by_id(thrift_value_t *v, int id,
 thrift_value_t *thrift_value_field(thrift_arena_t *arena, thrift_value_t *v,
                                    const char *name) {
     const thrift_field_def_t *f = field_named(v, name);
-    if (!f || !arena)
+    return f ? thrift_value_field_at(arena, v, f->index) : NULL;
+}
+
+void thrift_value_unset(thrift_value_t *v, const char *name) {
+    const thrift_field_def_t *f = field_named(v, name);
+    if (f)
+        v->u.s.slots[f->index].flags &= (uint8_t)~THRIFT__VALUE_SET;
+}
+
+thrift_value_t *thrift_value_field_at(thrift_arena_t *arena, thrift_value_t *v,
+                                      size_t index) {
+    if (!arena || !v || !is_struct_kind(v->kind) || index >= v->count)
         return NULL;
-    thrift_value_t *slot = &v->u.s.slots[f->index];
+    const thrift_field_def_t *f = &v->type->struct_def->fields[index];
+    thrift_value_t *slot = &v->u.s.slots[index];
     if (!(slot->flags & THRIFT__VALUE_SET)) {
         if (!thrift__value_init(arena, slot, f->type))
             return NULL;
@@ -537,10 +558,9 @@ thrift_value_t *thrift_value_field(thrift_arena_t *arena, thrift_value_t *v,
     return slot;
 }
 
-void thrift_value_unset(thrift_value_t *v, const char *name) {
-    const thrift_field_def_t *f = field_named(v, name);
-    if (f)
-        v->u.s.slots[f->index].flags &= (uint8_t)~THRIFT__VALUE_SET;
+void thrift_value_unset_at(thrift_value_t *v, size_t index) {
+    if (v && is_struct_kind(v->kind) && index < v->count)
+        v->u.s.slots[index].flags &= (uint8_t)~THRIFT__VALUE_SET;
 }
 
 bool thrift_value_has(const thrift_value_t *v, const char *name) {
@@ -599,6 +619,34 @@ thrift_value_t *thrift_value_append_new(thrift_arena_t *arena,
         return NULL;
     v->count++;
     return item;
+}
+
+thrift_status_t thrift_value_reserve(thrift_arena_t *arena, thrift_value_t *v,
+                                     size_t n) {
+    if (!arena || !v)
+        return THRIFT_MISUSE;
+    if (!is_container_kind(v->kind))
+        return THRIFT_TYPE;
+    if (n > INT32_MAX || (uint64_t)v->count + n > INT32_MAX)
+        return THRIFT_LIMIT;
+    return thrift__value_reserve(arena, v, (uint32_t)n) ? THRIFT_OK
+                                                         : THRIFT_NOMEM;
+}
+
+thrift_value_t *thrift_value_map_append_new(thrift_arena_t *arena,
+                                            thrift_value_t *v,
+                                            thrift_value_t **value_out) {
+    if (!arena || !v || !value_out || v->kind != THRIFT_KIND_MAP)
+        return NULL;
+    if (!thrift__value_reserve(arena, v, 1))
+        return NULL;
+    thrift_value_t *key = &v->u.c.items[2 * v->count];
+    if (!thrift__value_init(arena, key, v->type->key) ||
+        !thrift__value_init(arena, key + 1, v->type->value))
+        return NULL;
+    v->count++;
+    *value_out = key + 1;
+    return key;
 }
 
 thrift_value_t *thrift_value_map_key(const thrift_value_t *v, size_t i) {

@@ -140,7 +140,8 @@ static thrift_conn_options_t *client_opts(const char *ca) {
     thrift_conn_options_t *o = thrift_conn_options_new();
     if (ca)
         thrift_conn_options_set_tls_ca_file(o, cert(ca));
-    thrift_conn_options_set_connect_timeout_ms(o, 3000);
+    // Generous: loading the system CA bundle is slow under valgrind.
+    thrift_conn_options_set_connect_timeout_ms(o, 10000);
     return o;
 }
 

@@ -99,18 +99,18 @@ int cli_net_take_opt(int argc, char **argv, int *i, const char *cmd, cli_net_opt
     if ((r = cli_take_value_opt(argc, argv, i, cmd, "--addr", &v)) != 0) {
         if (r < 0)
             return r;
-        // One server per command until clusters come to the CLI: say so
-        // rather than keep the last one or read a list as an IPv6 address.
+        // `call` and `bench` hand several servers to cli_cluster.c before
+        // they get here; what reaches this is `serve`, which listens on one
+        // address: say so rather than keep the last one or read a list as
+        // an IPv6 address.
         if (o->addr) {
-            fprintf(stderr, "dynthrift %s: --addr given twice ('%s', '%s'): %s talks to one "
-                            "server (several servers are not supported by the CLI yet)\n",
+            fprintf(stderr, "dynthrift %s: --addr given twice ('%s', '%s'): %s takes one "
+                            "address\n",
                     cmd, o->addr, v, cmd);
             return -1;
         }
         if (strchr(v, ',')) {
-            fprintf(stderr, "dynthrift %s: --addr '%s': one address only (a list of servers "
-                            "is not supported by the CLI yet)\n",
-                    cmd, v);
+            fprintf(stderr, "dynthrift %s: --addr '%s': one address only\n", cmd, v);
             return -1;
         }
         o->addr = v;
@@ -471,4 +471,53 @@ json_t *cli_net_load_args(const char *cmd, const char *arg) {
         fprintf(stderr, "dynthrift %s: arguments: <json>:%d:%d: %s\n", cmd, jerr.line,
                 jerr.column, jerr.text);
     return j;
+}
+
+/* The error object of a --lines answer. */
+json_t *cli_error_json(const char *kind, const char *type, const char *message) {
+    json_t *e = json_object();
+    json_object_set_new(e, "kind", json_string(kind));
+    if (type)
+        json_object_set_new(e, "type", json_string(type));
+    json_object_set_new(e, "message", json_string(message ? message : ""));
+    return e;
+}
+
+int cli_status_exit(thrift_status_t s) {
+    switch (s) {
+    case THRIFT_OK:
+        return CLI_EXIT_OK;
+    case THRIFT_DECLARED_EXCEPTION:
+        return CLI_EXIT_DECLARED_EXCEPTION;
+    case THRIFT_APP_EXCEPTION:
+        return CLI_EXIT_APP_EXCEPTION;
+    case THRIFT_TIMEOUT:
+    case THRIFT_CLOSED:
+    case THRIFT_TRANSPORT:
+    case THRIFT_PROTOCOL:
+    case THRIFT_IO:
+        return CLI_EXIT_TRANSPORT;
+    case THRIFT_NOMEM:
+    case THRIFT_MISUSE:
+        return CLI_EXIT_SOFTWARE;
+    default:
+        return CLI_EXIT_DATA;
+    }
+}
+
+const char *cli_status_kind(thrift_status_t s) {
+    switch (s) {
+    case THRIFT_APP_EXCEPTION:
+        return "application_exception";
+    case THRIFT_TIMEOUT:
+        return "timeout";
+    case THRIFT_CLOSED:
+    case THRIFT_TRANSPORT:
+    case THRIFT_IO:
+        return "transport";
+    case THRIFT_PROTOCOL:
+        return "protocol";
+    default:
+        return "bad_input";
+    }
 }

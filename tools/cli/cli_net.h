@@ -80,4 +80,11 @@ int cli_net_take_positional(const char *cmd, const char *a, const char *pos[3], 
  * -1 after printing a usage error. */
 int cli_net_check_required(const char *cmd, int npos, const cli_net_opts_t *o);
 
+/* Shared by `call` and its cluster flavour (cli_cluster.c): the error object
+ * of a --lines answer {"kind", "type"?, "message"} (a new reference), the
+ * exit code of a call's status, and the error kind it is printed as. */
+json_t *cli_error_json(const char *kind, const char *type, const char *message);
+int cli_status_exit(thrift_status_t s);
+const char *cli_status_kind(thrift_status_t s);
+
 #endif

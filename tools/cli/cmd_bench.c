@@ -28,6 +28,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "cli_cluster.h"
 #include "cli_net.h"
 #include "cli_util.h"
 #include "dynthrift/json.h"
@@ -1218,6 +1219,9 @@ static bool parse_seconds(const char *v, double *out) {
 }
 
 int cmd_bench(int argc, char **argv) {
+    // Several servers (a list, zk://, --balance, --all): the cluster flavour.
+    if (cli_cluster_wanted(argc, argv))
+        return cli_cluster_bench(argc, argv);
     const char *cmd = "bench";
     cli_include_dirs_t inc = {0};
     const char *pos[3] = {0};
@@ -1241,6 +1245,7 @@ int cmd_bench(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(bench_usage, stdout);
             fputs(cli_net_transport_help, stdout);
+            cli_cluster_usage(stdout);
             free(b);
             cli_include_dirs_free(&inc);
             return CLI_EXIT_OK;
