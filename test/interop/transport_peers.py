@@ -520,6 +520,98 @@ for scheme in ("http", "https"):
     finally:
         stop(pp)
 
+# ---- Apache's C++ library (libthrift-dev): TSSLSocket, THttpClient, THeaderProtocol ----
+CPP_CLIENT = r'''
+#include <cstring>
+#include <iostream>
+#include <thrift/protocol/TBinaryProtocol.h>
+#include <thrift/protocol/TCompactProtocol.h>
+#include <thrift/protocol/THeaderProtocol.h>
+#include <thrift/transport/TBufferTransports.h>
+#include <thrift/transport/THttpClient.h>
+#include <thrift/transport/TSSLSocket.h>
+#include <thrift/transport/TSocket.h>
+#include "PingPong.h"
+using namespace apache::thrift;
+using std::make_shared;
+// cpp_client KIND PORT [CA]: KIND tls | http | header; prints "add=42 ping=..."
+int main(int argc, char **argv) {
+    std::string kind = argv[1];
+    int port = std::atoi(argv[2]);
+    std::shared_ptr<transport::TSSLSocketFactory> factory;
+    std::shared_ptr<transport::TTransport> sock, trans;
+    std::shared_ptr<protocol::TProtocol> proto;
+    if (kind == "tls") {
+        factory = make_shared<transport::TSSLSocketFactory>();
+        factory->loadTrustedCertificates(argv[3]);
+        factory->authenticate(true);
+        sock = factory->createSocket("localhost", port);
+        trans = make_shared<transport::TFramedTransport>(sock);
+        proto = make_shared<protocol::TBinaryProtocol>(trans);
+    } else if (kind == "http") {
+        sock = make_shared<transport::TSocket>("127.0.0.1", port);
+        trans = make_shared<transport::THttpClient>(sock, "localhost", "/thrift");
+        proto = make_shared<protocol::TBinaryProtocol>(trans);
+    } else {
+        sock = make_shared<transport::TSocket>("127.0.0.1", port);
+        trans = sock;
+        auto hp = make_shared<protocol::THeaderProtocol>(trans);
+        proto = hp;
+    }
+    pingpong::PingPongClient client(proto);
+    trans->open();
+    std::string pong;
+    int64_t sum = client.add(20, 22);
+    client.ping(pong);
+    int64_t sum2 = client.add(1, 2);
+    trans->close();
+    std::cout << "add=" << sum << " ping=" << pong << " add=" << sum2 << std::endl;
+}
+'''
+cpp_dir = os.path.join(tmp, "cpp")
+os.makedirs(cpp_dir)
+cpp_bin = os.path.join(cpp_dir, "cpp_client")
+cpp_ok = False
+if shutil.which("g++") and os.path.exists("/usr/include/thrift/transport/TSSLSocket.h"):
+    subprocess.run(["thrift", "--gen", "cpp", "-out", cpp_dir, IDL], check=True)
+    with open(os.path.join(cpp_dir, "client.cpp"), "w") as f:
+        f.write(CPP_CLIENT)
+    srcs = [os.path.join(cpp_dir, x) for x in os.listdir(cpp_dir)
+            if x.endswith(".cpp") and "skeleton" not in x]
+    r = subprocess.run(["g++", "-O0", "-std=c++17", "-I", cpp_dir, "-o", cpp_bin] + srcs +
+                       ["-lthriftz", "-lthrift", "-lz", "-lssl", "-lcrypto", "-lpthread"],
+                       capture_output=True, text=True)
+    cpp_ok = r.returncode == 0
+    if not cpp_ok:
+        check(False, "Apache C++ client builds", r.stderr[-2000:])
+else:
+    skip("Apache C++ clients", "g++ or libthrift-dev missing")
+if cpp_ok:
+    for kind, kv in (("tls", ["tls_cert=" + C("server.pem"), "tls_key=" + C("server.key")]),
+                     ("http", []), ("header", ["transport=header"])):
+        if kind == "tls" and not HAVE_TLS:
+            skip("Apache C++ TSSLSocket client", "built without TLS")
+            continue
+        listen = {"tls": "tls://127.0.0.1:0", "http": "http://127.0.0.1:0/"}.get(kind, "127.0.0.1:0")
+        pp = subprocess.Popen([PEER, IDL, listen] + kv, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+        line = pp.stdout.readline()
+        try:
+            if not line.startswith("port "):
+                check(False, "C server for the C++ %s client starts" % kind, line + pp.stderr.read())
+                continue
+            port = line.split()[1]
+            r = subprocess.run([cpp_bin, kind, port, C("ca.pem")], capture_output=True, text=True,
+                               timeout=30)
+            want = "add=42 ping=pong%s add=3" % ("" if kind != "header" else "")
+            check(r.returncode == 0 and r.stdout.strip() == want,
+                  "Apache C++ %s client -> C server: add, ping, add" % {
+                      "tls": "TSSLSocket (framed binary, verifying)", "http": "THttpClient (binary)",
+                      "header": "THeaderProtocol (binary)"}[kind],
+                  "rc=%d out=%s err=%s" % (r.returncode, r.stdout, r.stderr[-500:]))
+        finally:
+            stop(pp)
+
 # ---- thriftpy's SSL client and server ----------------------------------------
 try:
     import thriftpy
