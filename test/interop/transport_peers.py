@@ -612,6 +612,49 @@ if cpp_ok:
         finally:
             stop(pp)
 
+# ---- one port, many clients: `dynthrift serve` left unpinned ------------------
+if HAVE_TLS:
+    p, port, why = serve("127.0.0.1:0", ["--cert", C("server.pem"), "--key", C("server.key")])
+    if not p:
+        check(False, "dynthrift serve (unpinned, with a certificate) starts", why)
+    else:
+        try:
+            kinds = []
+            for tls in (False, True):
+                for framing in ("framed", "buffered"):
+                    for proto in ("binary", "compact"):
+                        kinds.append(("tls " if tls else "") + framing + "/" + proto)
+                        try:
+                            cl, t = apache_client(port, tls, framing, proto, False)
+                            r = cl.add(20, 22)
+                            t.close()
+                            kinds[-1] += "" if r == 42 else "=%r" % r
+                        except Exception as e:  # noqa: BLE001
+                            kinds[-1] += "=" + repr(e)
+            try:
+                sock = TSocket.TSocket("127.0.0.1", port)
+                hp = THeaderProtocol.THeaderProtocol(sock, (THeaderClientType.HEADERS,),
+                                                     THeaderSubprotocolID.COMPACT)
+                cl = ApPingPong.Client(hp)
+                hp.trans.open()
+                kinds.append("header/compact" + ("" if cl.add(20, 22) == 42 else "=bad"))
+                hp.trans.close()
+            except Exception as e:  # noqa: BLE001
+                kinds.append("header=" + repr(e))
+            for scheme in ("http", "https"):
+                try:
+                    cl, t = http_client("%s://localhost:%d/" % (scheme, port), "json",
+                                        **({"cafile": C("ca.pem")} if scheme == "https" else {}))
+                    kinds.append(scheme + "/json" + ("" if cl.add(20, 22) == 42 else "=bad"))
+                    t.close()
+                except Exception as e:  # noqa: BLE001
+                    kinds.append(scheme + "=" + repr(e))
+            bad = [k for k in kinds if "=" in k]
+            check(not bad, "Apache py clients of %d kinds (TLS or not, framed/buffered x binary/compact, "
+                  "THeader, HTTP, HTTPS) -> one unpinned dynthrift serve port" % len(kinds), "; ".join(bad))
+        finally:
+            stop(p)
+
 # ---- thriftpy's SSL client and server ----------------------------------------
 try:
     import thriftpy
