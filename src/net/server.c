@@ -1106,6 +1106,11 @@ static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
                 c->idle.repeat = c->srv->opts.handshake_timeout_ms / 1000.0;
                 ev_timer_again(loop, &c->idle);
             }
+        } else if (n == 1 && c->srv->opts.tls_ca[0]) {
+            // A server that requires client certificates takes no plaintext:
+            // it would let any client around the check.
+            sconn_close(c, THRIFT_CLOSE_HANDSHAKE);
+            return;
         }
     }
     if (c->handshaking && !sconn_handshake(c))

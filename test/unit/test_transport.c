@@ -290,6 +290,21 @@ static void test_tls(thrift_schema_t *s) {
               "tls: a key that does not match its certificate -> clear error (%s)", err.text);
     thrift_conn_free(bad);
     unserve(t);
+    // The same server on a plain (unpinned) listener: TLS clients with a
+    // certificate only; plaintext would get around the check.
+    t = serve(s, mo, "127.0.0.1:0", &err);
+    char mplain[80], mtls[80];
+    snprintf(mplain, sizeof mplain, "127.0.0.1:%d", t ? t->port : 1);
+    snprintf(mtls, sizeof mtls, "tls://localhost:%d", t ? t->port : 1);
+    v = t ? call_add(s, mtls, cc, 7, &err) : -2;
+    TAP_CHECK(v == 47, "mtls on a detecting port: a client with a certificate -> 47 (%s)", err.text);
+    thrift_conn_options_t *pl = thrift_conn_options_new();
+    thrift_conn_options_set_call_timeout_ms(pl, 3000);
+    v = t ? call_add(s, mplain, pl, 7, &err) : -2;
+    TAP_CHECK(v == -1 && err.code != THRIFT_TIMEOUT,
+              "mtls on a detecting port: a plaintext client is refused (%s)", err.text);
+    thrift_conn_options_free(pl);
+    unserve(t);
 
     // HTTPS: HTTP over the TLS layer.
     t = serve(s, so, "https://127.0.0.1:0/", &err);
