@@ -25,7 +25,7 @@ struct Node {
 
 struct All {
   1: bool b,
-  2: byte i8v,
+  2: i8 i8v,
   3: i16 i16v,
   4: i32 i32v,
   5: i64 i64v,
@@ -45,10 +45,6 @@ struct All {
   20: optional i32 opt,
   21: map<bool, double> mbd,
   22: list<Inner> inners,
-}
-
-struct WithUuid {
-  1: uuid id,
 }
 
 service Everything {
