@@ -138,6 +138,8 @@ static void push_error_table(lua_State *L, const thrift_error_t *err, int app_ty
     thrift_error_render(err, false, msg, sizeof msg);
     char kind[64];
     const char *name = thrift_status_name(err->code);
+    if (strncmp(name, "THRIFT_", 7) == 0)
+        name += 7;
     size_t i = 0;
     for (; name[i] && i + 1 < sizeof kind; i++)
         kind[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] - 'A' + 'a' : name[i]);
@@ -1502,7 +1504,6 @@ typedef struct server {
     struct ev_loop *loop;
     lua_State *L;     /* during run() */
     int handlers_idx; /* during run(): stack index of {fn def -> function} */
-    int schema_idx;   /* during run(): stack index of the schema userdata */
     ev_signal sigint, sigterm;
     bool stopping, stopped;
 } server_t;
@@ -1542,14 +1543,13 @@ typedef struct dispatch {
  * and replies with its result, its declared exception, or INTERNAL_ERROR. */
 static int dispatch(lua_State *L) {
     dispatch_t *d = (dispatch_t *)lua_touserdata(L, 1);
-    server_t *s = d->server;
     thrift_request_t *req = d->req;
     const thrift_function_def_t *fn = thrift_request_function(req);
     const thrift_struct_def_t *ad = thrift_function_def_args(fn);
     size_t n = thrift_struct_def_field_count(ad);
     luaL_checkstack(L, (int)n + 8, "dynthrift: too many arguments");
     lua_pushlightuserdata(L, (void *)fn);
-    lua_rawget(L, s->handlers_idx);
+    lua_rawget(L, 2); /* the handlers table, argument 2 */
     for (size_t i = 0; i < n; i++)
         push_value(L, thrift_value_get_at(d->args, i));
     int rc = lua_pcall(L, (int)n, 1, 0);
@@ -1596,7 +1596,10 @@ static thrift_status_t lua_handler(thrift_request_t *req, const thrift_value_t *
     dispatch_t d = {s, req, args, false};
     lua_pushcfunction(L, dispatch);
     lua_pushlightuserdata(L, &d);
-    if (lua_pcall(L, 1, 0, 0) != 0 && !d.replied && !thrift_request_is_oneway(req)) {
+    /* handlers_idx is an index in run()'s frame, current here (the loop
+     * runs inside run); dispatch gets the table as an argument. */
+    lua_pushvalue(L, s->handlers_idx);
+    if (lua_pcall(L, 2, 0, 0) != 0 && !d.replied && !thrift_request_is_oneway(req)) {
         const char *msg = lua_tostring(L, -1);
         thrift_reply_error(req, THRIFT_APPEX_INTERNAL_ERROR, msg ? msg : "error in the Lua handler");
     }

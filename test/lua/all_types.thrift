@@ -53,4 +53,8 @@ service Everything {
   void crash(1: string why),
   oneway void note(1: string text),
   i64 add(1: i64 a, 2: i64 b),
+  /** Answers after `ms` milliseconds (the handler blocks). */
+  i32 slow(1: i32 ms),
+  /** Stops the server (srv:stop() from a handler). */
+  void shutdown(),
 }

@@ -98,4 +98,29 @@ function t.run(cmd)
   return nil, "command failed: " .. cmd
 end
 
+-- The interpreter running this test (meson passes it), for child scripts.
+t.lua = os.getenv("DYNTHRIFT_LUA") or (type(jit) == "table" and "luajit" or "lua5.4")
+
+-- Starts `script args` under this interpreter; returns {pid=, pipe=,
+-- port=} once the child printed "PORT n" (the child's stdout stays
+-- readable through pipe).  The shell execs the interpreter, so $$ is the
+-- child's own PID, stopped with t.stop.
+function t.spawn(script, args)
+  local cmd = string.format("sh -c 'echo $$; exec %s %s %s'", t.lua, script, args or "")
+  local pipe = assert(io.popen(cmd, "r"))
+  local pid = tonumber(pipe:read("*l"))
+  local line = pipe:read("*l") or ""
+  local port = tonumber(line:match("^PORT (%d+)"))
+  return {pid = pid, pipe = pipe, port = port, first = line}
+end
+
+-- Sends `sig` (default TERM) to the child by its PID, then reads what is
+-- left of its output until it exits; returns that output.
+function t.stop(child, sig)
+  if child.pid then os.execute(string.format("kill -%s %d 2>/dev/null", sig or "TERM", child.pid)) end
+  local rest = child.pipe:read("*a")
+  child.pipe:close()
+  return rest
+end
+
 return t
