@@ -25,7 +25,7 @@ struct Node {
 
 struct All {
   1: bool b,
-  2: i8 i8v,
+  2: byte i8v,
   3: i16 i16v,
   4: i32 i32v,
   5: i64 i64v,
