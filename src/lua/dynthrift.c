@@ -1432,6 +1432,7 @@ static int dt_client(lua_State *L) {
     schema_ud_t *s = check_schema(L, 1);
     const char *service = luaL_optstring(L, 2, NULL);
     const char *address = luaL_checkstring(L, 3);
+    lua_settop(L, 4); /* options at 4 (or nil) before anything is pushed */
     client_t *c = (client_t *)dt_newudata(L, sizeof *c);
     memset(c, 0, sizeof *c);
     c->st = st;
@@ -1696,6 +1697,7 @@ static int dt_server(lua_State *L) {
     const char *service = luaL_optstring(L, 2, NULL);
     const char *address = luaL_checkstring(L, 3);
     luaL_checktype(L, 4, LUA_TTABLE);
+    lua_settop(L, 5); /* options at 5 (or nil) before anything is pushed */
     const thrift_service_def_t *svc = find_service(L, sch->schema, service);
     server_t *s = (server_t *)dt_newudata(L, sizeof *s);
     memset(s, 0, sizeof *s);

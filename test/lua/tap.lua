@@ -111,7 +111,22 @@ function t.spawn(script, args)
   local pid = tonumber(pipe:read("*l"))
   local line = pipe:read("*l") or ""
   local port = tonumber(line:match("^PORT (%d+)"))
-  return {pid = pid, pipe = pipe, port = port, first = line}
+  local child = {pid = pid, pipe = pipe, port = port, first = line}
+  -- If the test dies with the child running, closing the pipe at exit
+  -- would wait for the child forever: a finalizer made after the pipe (so
+  -- run before the pipe's) stops the child by its PID first.
+  local function reap()
+    if child.pid and not child.stopped then
+      os.execute(string.format("kill -KILL %d 2>/dev/null", child.pid))
+    end
+  end
+  if newproxy then -- LuaJIT / 5.1: tables have no __gc
+    child.guard = newproxy(true)
+    getmetatable(child.guard).__gc = reap
+  else
+    child.guard = setmetatable({}, {__gc = reap})
+  end
+  return child
 end
 
 -- Sends `sig` (default TERM) to the child by its PID, then reads what is
@@ -119,6 +134,7 @@ end
 function t.stop(child, sig)
   if child.pid then os.execute(string.format("kill -%s %d 2>/dev/null", sig or "TERM", child.pid)) end
   local rest = child.pipe:read("*a")
+  child.stopped = true
   child.pipe:close()
   return rest
 end
