@@ -184,68 +184,85 @@ static int raise_rendered(lua_State *L, const thrift_error_t *err, bool where) {
 
 /* ---- converting Lua values to thrift values ----------------------------- */
 
+/* The value path ("Payload.users[3].name") is kept as segments pointing
+ * at names and Lua strings that live during the conversion, and rendered
+ * only when an error is raised: building text for every field would cost
+ * more than converting it. */
+typedef struct path_seg {
+    const char *s; /* field name or string key; NULL for an index */
+    size_t len;
+    long long index;
+    char kind; /* 'f' field, 'i' [index], 'k' ["key"], 't' [type name] */
+} path_seg_t;
+
+#define DT_MAX_SEGS (2 * DT_MAX_DEPTH + 16)
+
 typedef struct conv {
     lua_State *L;
     thrift_arena_t *arena;
     int depth;
-    size_t plen;
-    char path[256];
+    const char *root; /* borrowed for the conversion */
+    int nseg;
+    path_seg_t seg[DT_MAX_SEGS];
 } conv_t;
 
 static void conv_init(conv_t *c, lua_State *L, thrift_arena_t *arena, const char *root) {
     c->L = L;
     c->arena = arena;
     c->depth = 0;
-    c->plen = 0;
-    c->path[0] = '\0';
-    if (root) {
-        size_t n = strlen(root);
-        if (n >= sizeof c->path)
-            n = sizeof c->path - 1;
-        memcpy(c->path, root, n);
-        c->path[n] = '\0';
-        c->plen = n;
+    c->root = root;
+    c->nseg = 0;
+}
+
+/* Each returns the count to restore with path_pop. */
+static int path_push(conv_t *c, char kind, const char *s, size_t len, long long index) {
+    int old = c->nseg;
+    if (c->nseg < DT_MAX_SEGS) {
+        path_seg_t *g = &c->seg[c->nseg++];
+        g->kind = kind;
+        g->s = s;
+        g->len = len;
+        g->index = index;
     }
-}
-
-static size_t path_grow(conv_t *c, int n) {
-    if (n > 0)
-        c->plen += (size_t)n < sizeof c->path - c->plen ? (size_t)n : sizeof c->path - 1 - c->plen;
-    return c->plen;
-}
-
-/* Appends to the value path (fmt with one %s); returns the length to go
- * back to with path_pop. */
-static size_t path_push(conv_t *c, const char *fmt, const char *s) {
-    size_t old = c->plen;
-    if (c->plen < sizeof c->path - 1)
-        path_grow(c, snprintf(c->path + c->plen, sizeof c->path - c->plen, fmt, s));
     return old;
 }
 
-/* "[i]" */
-static size_t path_push_index(conv_t *c, long long i) {
-    size_t old = c->plen;
-    if (c->plen < sizeof c->path - 1)
-        path_grow(c, snprintf(c->path + c->plen, sizeof c->path - c->plen, "[%lld]", i));
-    return old;
-}
+static int path_field(conv_t *c, const char *name) { return path_push(c, 'f', name, strlen(name), 0); }
+static int path_index(conv_t *c, long long i) { return path_push(c, 'i', NULL, 0, i); }
 
-static void path_pop(conv_t *c, size_t old) {
-    c->plen = old;
-    c->path[old] = '\0';
+static void path_pop(conv_t *c, int old) { c->nseg = old; }
+
+static void path_render(const conv_t *c, char *out, size_t size) {
+    size_t n = 0;
+    int w = snprintf(out, size, "%s", c->root ? c->root : "");
+    n = w > 0 ? (size_t)w : 0;
+    for (int k = 0; k < c->nseg && n < size; k++) {
+        const path_seg_t *g = &c->seg[k];
+        int len = g->len > 80 ? 80 : (int)g->len;
+        switch (g->kind) {
+        case 'f': w = snprintf(out + n, size - n, "%s%.*s", n ? "." : "", len, g->s); break;
+        case 'i': w = snprintf(out + n, size - n, "[%lld]", g->index); break;
+        case 'k': w = snprintf(out + n, size - n, "[\"%.*s\"]", len, g->s); break;
+        default: w = snprintf(out + n, size - n, "[%.*s]", len, g->s); break;
+        }
+        if (w > 0)
+            n += (size_t)w;
+    }
+    if (n == 0)
+        snprintf(out, size, "value");
 }
 
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif
 static int conv_fail(conv_t *c, const char *fmt, ...) {
-    char msg[512];
+    char msg[512], path[300];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return luaL_error(c->L, "%s: %s", c->plen ? c->path : "value", msg);
+    path_render(c, path, sizeof path);
+    return luaL_error(c->L, "%s: %s", path, msg);
 }
 
 static void *conv_check(conv_t *c, void *p) {
@@ -370,7 +387,7 @@ static thrift_value_t *conv_struct(conv_t *c, int idx, const thrift_struct_def_t
         const thrift_field_def_t *f = thrift_struct_def_find_field_n(sd, name, len);
         if (!f)
             conv_fail(c, "no field '%s' in %s", name, thrift_struct_def_name(sd));
-        size_t old = path_push(c, c->plen ? ".%s" : "%s", name);
+        int old = path_push(c, 'f', name, len, 0);
         thrift_value_t *fv = to_value(c, lua_gettop(L), thrift_field_def_type(f));
         if (thrift_value_set_at(v, thrift_field_def_index(f), fv) != THRIFT_OK)
             conv_fail(c, "cannot store field");
@@ -437,13 +454,17 @@ static thrift_value_t *conv_map(conv_t *c, int idx, const thrift_type_def_t *t) 
         size_t i = 0;
         lua_pushnil(L);
         while (lua_next(L, idx)) {
-            size_t old;
-            if (lua_type(L, -2) == LUA_TSTRING)
-                old = path_push(c, "[\"%s\"]", lua_tostring(L, -2));
-            else if (lua_type(L, -2) == LUA_TNUMBER)
-                old = path_push_index(c, (long long)lua_tonumber(L, -2));
-            else
-                old = path_push(c, "[%s]", luaL_typename(L, -2));
+            int old;
+            if (lua_type(L, -2) == LUA_TSTRING) {
+                size_t klen;
+                const char *k = lua_tolstring(L, -2, &klen);
+                old = path_push(c, 'k', k, klen, 0);
+            } else if (lua_type(L, -2) == LUA_TNUMBER) {
+                old = path_index(c, (long long)lua_tonumber(L, -2));
+            } else {
+                const char *tn = luaL_typename(L, -2);
+                old = path_push(c, 't', tn, strlen(tn), 0);
+            }
             if (i >= n)
                 conv_fail(c, "table changed during conversion");
             e[i].key = to_value(c, lua_gettop(L) - 1, kt);
@@ -460,7 +481,7 @@ static thrift_value_t *conv_map(conv_t *c, int idx, const thrift_type_def_t *t) 
     } else {
         size_t n = dt_rawlen(L, idx);
         for (size_t i = 1; i <= n; i++) {
-            size_t old = path_push_index(c, (long long)i);
+            int old = path_index(c, (long long)i);
             lua_rawgeti(L, idx, (int)i);
             if (lua_type(L, -1) != LUA_TTABLE)
                 conv_fail(c, "expected a {key, value} pair, got %s", luaL_typename(L, -1));
@@ -485,7 +506,7 @@ static thrift_value_t *conv_list(conv_t *c, int idx, const thrift_type_def_t *t)
     const thrift_type_def_t *et = thrift_type_def_elem(t);
     size_t n = dt_rawlen(L, idx);
     for (size_t i = 1; i <= n; i++) {
-        size_t old = path_push_index(c, (long long)i);
+        int old = path_index(c, (long long)i);
         lua_rawgeti(L, idx, (int)i);
         thrift_value_t *item = to_value(c, lua_gettop(L), et);
         if (thrift_value_append(c->arena, v, item) != THRIFT_OK)
@@ -1242,7 +1263,7 @@ static int client_method(lua_State *L) {
         if (lua_isnil(L, 2 + i))
             continue;
         const thrift_field_def_t *f = thrift_struct_def_field_at(ad, (size_t)i);
-        size_t old = path_push(&cv, ".%s", thrift_field_def_name(f));
+        int old = path_field(&cv, thrift_field_def_name(f));
         thrift_value_t *v = to_value(&cv, 2 + i, thrift_field_def_type(f));
         if (thrift_value_set_at(args, (size_t)i, v) != THRIFT_OK)
             conv_fail(&cv, "cannot store argument");
