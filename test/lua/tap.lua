@@ -71,7 +71,7 @@ end
 
 function t.skip_all(why)
   print("1..0 # SKIP " .. why)
-  os.exit(77)
+  os.exit(0) -- meson counts a TAP "1..0 # SKIP" as skipped only with status 0
 end
 
 function t.done()
