@@ -3,12 +3,15 @@
  * The reference the Lua binding's client is measured against
  * (tools/bench_lua.sh): the same library path, minus the host language.
  *
- *   bench_blocking IDL HOST:PORT SECONDS      -> "calls=N seconds=S cps=R"
+ *   bench_blocking IDL HOST:PORT SECONDS
+ *     -> "calls=N seconds=S cps=R cpu_us=C" (C: this process's CPU time,
+ *        user + system, per call: steadier than the rate on a busy host)
  */
 #include <dynthrift/dynthrift.h>
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 
 static double now(void) {
@@ -57,7 +60,12 @@ int main(int argc, char **argv) {
             t = now();
     }
     double took = now() - start;
-    printf("calls=%ld seconds=%.3f cps=%.0f\n", calls, took, (double)calls / took);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    printf("calls=%ld seconds=%.3f cps=%.0f cpu_us=%.2f\n", calls, took, (double)calls / took,
+           calls ? cpu / (double)calls * 1e6 : 0.0);
     thrift_arena_free(arena);
     thrift_conn_free(conn);
     thrift_schema_unref(schema);

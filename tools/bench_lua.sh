@@ -9,7 +9,8 @@
 #     thrift_connect + thrift_call) then the Lua client on each VM,
 #     alternating, ROUNDS rounds of DUR seconds, server and clients pinned
 #     to separate cores.  Prints the median calls/s of each and the median
-#     per-round ratio Lua/C (goal: >= 0.80).
+#     per-round ratio Lua/C (goal: >= 0.80), and each client's own CPU time
+#     per call (steadier than rates on a shared machine).
 #   tools/bench_lua.sh [BUILD_DIR]      DUR=2 ROUNDS=3 tools/bench_lua.sh build
 set -eu
 cd "$(dirname "$0")/.."
@@ -55,11 +56,13 @@ for _ in $(seq 50); do grep -q listening "$TMP/srv.out" && break; sleep 0.1; don
 port=$(sed -n 's/listening //p' "$TMP/srv.out")
 : > "$TMP/rates"
 for r in $(seq "$ROUNDS"); do
-    c=$($pin_cli "$BUILD/tools/bench_blocking" "$IDL" "127.0.0.1:$port" "$DUR" | sed -n 's/.*cps=\([0-9]*\).*/\1/p')
-    line="round $r C=$c"
+    out=$($pin_cli "$BUILD/tools/bench_blocking" "$IDL" "127.0.0.1:$port" "$DUR")
+    line="round $r C=$(echo "$out" | sed -n 's/.*cps=\([0-9]*\).*/\1/p')"
+    line="$line C_cpu=$(echo "$out" | sed -n 's/.*cpu_us=\([0-9.]*\).*/\1/p')"
     for vm in "${vms[@]}"; do
-        l=$(lua_run "$vm" add "$IDL" "127.0.0.1:$port" "$DUR" | sed -n 's/.*cps=\([0-9]*\).*/\1/p')
-        line="$line ${vm%%:*}=$l"
+        out=$(lua_run "$vm" add "$IDL" "127.0.0.1:$port" "$DUR")
+        line="$line ${vm%%:*}=$(echo "$out" | sed -n 's/.*cps=\([0-9]*\).*/\1/p')"
+        line="$line ${vm%%:*}_cpu=$(echo "$out" | sed -n 's/.*cpu_us=\([0-9.]*\).*/\1/p')"
     done
     echo "$line" | tee -a "$TMP/rates"
 done
@@ -67,10 +70,15 @@ python3 - "$TMP/rates" <<'PY'
 import statistics, sys
 rows = [dict(kv.split("=") for kv in l.split()[2:]) for l in open(sys.argv[1])]
 c = [float(r["C"]) for r in rows]
-print("median C blocking client: %.0f calls/s" % statistics.median(c))
-for vm in [k for k in rows[0] if k != "C"]:
+ccpu = [float(r["C_cpu"]) for r in rows]
+print("median C blocking client: %.0f calls/s, %.2f us client CPU/call" %
+      (statistics.median(c), statistics.median(ccpu)))
+for vm in [k for k in rows[0] if k != "C" and not k.endswith("_cpu")]:
     v = [float(r[vm]) for r in rows]
+    cpu = [float(r[vm + "_cpu"]) for r in rows]
     ratios = [a / b for a, b in zip(v, c)]
-    print("median %s client: %.0f calls/s; Lua/C per round: median %.2f (%.2f-%.2f)" %
-          (vm, statistics.median(v), statistics.median(ratios), min(ratios), max(ratios)))
+    print("median %s client: %.0f calls/s, %.2f us client CPU/call; calls/s Lua/C per round: "
+          "median %.2f (%.2f-%.2f); CPU/call Lua/C: %.2f" %
+          (vm, statistics.median(v), statistics.median(cpu), statistics.median(ratios),
+           min(ratios), max(ratios), statistics.median(cpu) / statistics.median(ccpu)))
 PY
