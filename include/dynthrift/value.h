@@ -40,6 +40,13 @@ THRIFT_API thrift_value_t *thrift_value_new_uuid(thrift_arena_t *arena, const ui
 /* An enum value; `number` need not be a declared value. */
 THRIFT_API thrift_value_t *thrift_value_new_enum(thrift_arena_t *arena, const thrift_enum_def_t *def, int32_t number);
 
+/* uuid text, as the JSON mapping and the bindings spell it.  Parse accepts
+ * 8-4-4-4-12 hex (either case), the same in braces, or 32 hex digits, and
+ * returns false for anything else.  Format writes the lowercase 8-4-4-4-12
+ * form and a NUL (37 bytes). */
+THRIFT_API bool thrift_uuid_parse(const char *text, size_t len, uint8_t out[16]);
+THRIFT_API void thrift_uuid_format(const uint8_t uuid[16], char out[37]);
+
 /* ---- inspection ------------------------------------------------------- */
 
 /* The value's resolved type (never a typedef). */
@@ -119,6 +126,12 @@ THRIFT_API thrift_value_t *thrift_value_map_key(const thrift_value_t *v, size_t 
 THRIFT_API thrift_value_t *thrift_value_map_value(const thrift_value_t *v, size_t i);
 /* Inserts or replaces (by deep equality of keys). */
 THRIFT_API thrift_status_t thrift_value_map_put(thrift_arena_t *arena, thrift_value_t *v, const thrift_value_t *key, const thrift_value_t *value);
+/* Appends a copy of the (key, value) entry to a map without looking for an
+ * equal key (O(1), as decoders read maps: the wire keeps order and
+ * duplicates).  For a caller that knows its keys are distinct, e.g. a
+ * binding converting a host's hash table; thrift_value_map_put otherwise.
+ * THRIFT_TYPE when key or value is not of the map's types. */
+THRIFT_API thrift_status_t thrift_value_map_append(thrift_arena_t *arena, thrift_value_t *v, const thrift_value_t *key, const thrift_value_t *value);
 /* The value stored under `key` (deep equality), or NULL. */
 THRIFT_API thrift_value_t *thrift_value_map_find(const thrift_value_t *v, const thrift_value_t *key);
 /* True when the list/set contains `item` (deep equality). */

@@ -72,6 +72,22 @@ bool thrift__uuid_parse(const char *s, size_t len, uint8_t out[16]) {
     return n == 16;
 }
 
+bool thrift_uuid_parse(const char *text, size_t len, uint8_t out[16]) {
+    return text && out && thrift__uuid_parse(text, len, out);
+}
+
+void thrift_uuid_format(const uint8_t uuid[16], char out[37]) {
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex[uuid[i] >> 4];
+        out[o++] = hex[uuid[i] & 15];
+    }
+    out[o] = '\0';
+}
+
 #define value_from_const thrift__value_from_const
 
 static bool struct_apply_defaults(thrift_arena_t *arena, thrift_value_t *v) {
@@ -687,6 +703,21 @@ thrift_status_t thrift_value_map_put(thrift_arena_t *arena, thrift_value_t *v,
         store_item(existing, &val);
         return THRIFT_OK;
     }
+    return thrift_value_map_append(arena, v, &k, &val);
+}
+
+thrift_status_t thrift_value_map_append(thrift_arena_t *arena, thrift_value_t *v,
+                                        const thrift_value_t *key,
+                                        const thrift_value_t *value) {
+    if (!arena || !v || !key || !value)
+        return THRIFT_MISUSE;
+    if (v->kind != THRIFT_KIND_MAP)
+        return THRIFT_TYPE;
+    if (!thrift__type_compatible(v->type->key, key->type) ||
+        !thrift__type_compatible(v->type->value, value->type))
+        return THRIFT_TYPE;
+    /* Copies first: key or value may live in the array reserve replaces. */
+    thrift_value_t k = *key, val = *value;
     if (!thrift__value_reserve(arena, v, 1))
         return THRIFT_NOMEM;
     store_item(&v->u.c.items[2 * v->count], &k);

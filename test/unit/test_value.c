@@ -157,11 +157,40 @@ static void test_containers(void) {
     TAP_CHECK(thrift_value_map_put(arena, counts, thrift_value_new_i32(arena, 1),
                                    k) == THRIFT_TYPE,
               "map key type checked");
+    /* map_append keeps duplicates and order (no equality search) */
+    size_t before = thrift_value_count(counts);
+    TAP_CHECK(thrift_value_map_append(arena, counts, k, thrift_value_new_i32(arena, 4)) ==
+                      THRIFT_OK &&
+                  thrift_value_count(counts) == before + 1 &&
+                  thrift_value_int(thrift_value_map_value(counts, before)) == 4 &&
+                  thrift_value_int(thrift_value_map_find(counts, k)) == 3,
+              "map append adds an entry after the existing ones, duplicates kept");
+    TAP_CHECK(thrift_value_map_append(arena, counts, k, k) == THRIFT_TYPE &&
+                  thrift_value_map_append(arena, thrift_value_get(u, "tags"), k, k) == THRIFT_TYPE &&
+                  thrift_value_count(counts) == before + 1,
+              "map append checks the value type and the container kind");
     thrift_value_t *tags = thrift_value_get(u, "tags");
     thrift_value_t *t = thrift_value_append_new(arena, tags);
     TAP_CHECK(t && thrift_value_kind(t) == THRIFT_KIND_STRING &&
                   thrift_value_count(tags) == 3,
               "append_new");
+}
+
+static void test_uuid_text(void) {
+    uint8_t raw[16];
+    char text[37];
+    TAP_CHECK(thrift_uuid_parse("00112233-4455-6677-8899-AABBCCDDEEFF", 36, raw) &&
+                  raw[0] == 0x00 && raw[15] == 0xff,
+              "uuid parse 8-4-4-4-12, upper case");
+    thrift_uuid_format(raw, text);
+    TAP_STREQ(text, "00112233-4455-6677-8899-aabbccddeeff", "uuid format is lowercase");
+    TAP_CHECK(thrift_uuid_parse("{00112233-4455-6677-8899-aabbccddeeff}", 38, raw) &&
+                  thrift_uuid_parse("00112233445566778899aabbccddeeff", 32, raw),
+              "uuid parse braces and 32 hex");
+    TAP_CHECK(!thrift_uuid_parse("00112233-4455-6677-8899-aabbccddeefg", 36, raw) &&
+                  !thrift_uuid_parse("0011223-34455-6677-8899-aabbccddeeff", 36, raw) &&
+                  !thrift_uuid_parse("", 0, raw) && !thrift_uuid_parse(NULL, 0, raw),
+              "uuid parse rejects bad digits, misplaced dashes, empty and NULL");
 }
 
 static void test_clone_equal(void) {
@@ -328,6 +357,7 @@ int main(void) {
     test_scalars();
     test_structs();
     test_containers();
+    test_uuid_text();
     test_clone_equal();
     test_validate();
     test_in_place();
