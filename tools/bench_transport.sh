@@ -1,6 +1,6 @@
 #!/bin/sh
 # Transport benchmark for issue 13, in one run: the dynthrift server
-# (tools/bench_server) plain, over TLS and with TZlibTransport, next to
+# (tools/bench_server) plain, over TLS, with TZlibTransport and THeader, next to
 # Apache's C++ TThreadedServer over TSSLServerSocket (TSSLSocketFactory),
 # generated and compiled here from libthrift-dev like tools/bench_net.sh
 # does for TNonblockingServer.  The load generator is `dynthrift bench`
@@ -118,6 +118,7 @@ start dyn 127.0.0.1:$((P + 1)) "$SRV" -o transport=framed "$IDL" 127.0.0.1:$((P 
 start dyn_tls tls://localhost:$((P + 2)) "$SRV" -o transport=framed -o tls_cert="$C/server.pem" \
     -o tls_key="$C/server.key" "$IDL" tls://127.0.0.1:$((P + 2))
 start dyn_zlib 127.0.0.1:$((P + 3)) "$SRV" -o transport=framed -o zlib=1 "$IDL" 127.0.0.1:$((P + 3))
+start dyn_header 127.0.0.1:$((P + 5)) "$SRV" -o transport=header "$IDL" 127.0.0.1:$((P + 5))
 if build_cpp; then
     start cpp_tls tls://localhost:$((P + 4)) "$TMP/cpp_tls_server" $((P + 4)) "$C/server.pem" "$C/server.key"
 else
@@ -138,6 +139,7 @@ while [ $r -le "$REPS" ]; do
             extra=
             case $label in *tls*) extra="--cacert $C/ca.pem" ;; esac
             case $label in *zlib*) extra="--zlib" ;; esac
+            case $label in *header*) extra="--header" ;; esac
             # shellcheck disable=SC2086
             out=$(taskset -c "$CLI_CPU" "$CLI" bench "$IDL" "Bench.$m" "$args" --addr "$addr" \
                   -c "$n" -d "$DUR" --json $extra 2>"$TMP/err" || true)
@@ -172,6 +174,9 @@ for p in pts:
         print("%s: TLS / plaintext = %.2f (goal >= 0.70 at add:16)" % (p, t / d))
     if t and c:
         print("%s: dynthrift TLS / Apache C++ TLS = %.2f (goal >= 1.5)" % (p, t / c))
+    hd = med(p, "dyn_header")
+    if d and hd:
+        print("%s: THeader / framed = %.2f (goal >= 0.90)" % (p, hd / d))
     z = med(p, "dyn_zlib")
     if d and z:
         # bench counts the bytes it hands to the stack, before compression.
