@@ -378,6 +378,18 @@ try:
                 rc, out, err = dyn_call("127.0.0.1:%d" % port, "add", "[20, 22]", extra)
                 check(rc == 0 and out == "42", "dynthrift call -> Apache py THeader server %s: add"
                       % tag, "rc=%d out=%s err=%s" % (rc, out, err))
+                if not zl:
+                    r = subprocess.run([CLI, "bench", IDL, "PingPong.add", "[20, 22]", "--addr",
+                                        "127.0.0.1:%d" % port, "-n", "100", "-c", "1", "--json",
+                                        "--header", "--protocol", proto],
+                                       capture_output=True, text=True, timeout=30)
+                    try:
+                        rep = json.loads(r.stdout)
+                    except ValueError:
+                        rep = {}
+                    check(r.returncode == 0 and rep.get("successes") == 100,
+                          "dynthrift bench --header -> Apache py THeader server %s: 100 calls" % tag,
+                          "rc=%d %s %s" % (r.returncode, r.stdout[-300:], r.stderr[-300:]))
 finally:
     stop(p)
 
