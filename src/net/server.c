@@ -1026,7 +1026,9 @@ static bool sconn_handshake(sconn_t *c) {
 static void sconn_watch_partial(sconn_t *c, bool completed) {
     if (!c->srv->opts.read_timeout_ms || c->closed)
         return;
-    if (thrift__wire_buffered(&c->reader) == 0)
+    // An HTTP connection waiting on its handler holds whole requests, not
+    // a partial one: no read timeout meanwhile.
+    if (thrift__wire_buffered(&c->reader) == 0 || (c->reader.http.role && c->inflight))
         ev_timer_stop(c->w->loop, &c->partial);
     else if (completed || !ev_is_active(&c->partial))
         ev_timer_again(c->w->loop, &c->partial);

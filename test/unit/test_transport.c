@@ -719,6 +719,39 @@ static void test_http(thrift_schema_t *s) {
         thrift_arena_free(ar);
         ev_loop_destroy(loop);
     }
+    // A request pipelined behind a handler slower than the read timeout is
+    // whole, not partial: the connection stays.
+    {
+        thrift_conn_options_t *ro = thrift_conn_options_new();
+        thrift_conn_options_set_read_timeout_ms(ro, 100);
+        srv_thread_t *t2 = serve(s, ro, "http://127.0.0.1:0/", &err);
+        char a2[80];
+        snprintf(a2, sizeof a2, "http://127.0.0.1:%d/", t2 ? t2->port : 1);
+        struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+        thrift_conn_t *c = thrift_conn_new(loop, s, "Calc", a2, NULL, &err);
+        thrift_arena_t *ar = thrift_arena_new(NULL);
+        norder = 0;
+        thrift_value_t *args = thrift_conn_new_args(c, ar, "slow", &err);
+        thrift_value_set(args, "ms", thrift_value_new_i32(ar, 300));
+        // The first call makes the server show keep-alive, so the next two
+        // are pipelined behind the slow one.
+        thrift_call_async(c, "ping", NULL, order_cb, (void *)(intptr_t)1);
+        thrift_call_async(c, "slow", args, order_cb, (void *)(intptr_t)2);
+        thrift_call_async(c, "ping", NULL, order_cb, (void *)(intptr_t)3);
+        ev_timer wd;
+        ev_timer_init(&wd, watchdog_cb, 10., 0.);
+        ev_timer_start(loop, &wd);
+        while (norder < 3)
+            ev_run(loop, EVRUN_ONCE);
+        ev_timer_stop(loop, &wd);
+        TAP_CHECK(ordered[2] == 3 && thrift_conn_break_count(c) == 0,
+                  "http: a request waiting behind a 300 ms handler outlives a 100 ms read timeout");
+        thrift_conn_free(c);
+        thrift_arena_free(ar);
+        ev_loop_destroy(loop);
+        unserve(t2);
+        thrift_conn_options_free(ro);
+    }
     // Malformed and hostile requests: a status, then close; the server serves on.
     uint8_t reply[4096];
     struct {
