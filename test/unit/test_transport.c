@@ -749,6 +749,11 @@ static void test_http(thrift_schema_t *s) {
         thrift_conn_free(c);
         thrift_arena_free(ar);
         ev_loop_destroy(loop);
+        // A slowloris head that stops arriving is cut by the read timeout.
+        static const char drip[] = "POST / HTTP/1.1\r\nHost: x\r\nX-Slow: a";
+        ssize_t dgot = t2 ? raw_exchange(t2->port, drip, sizeof drip - 1, (uint8_t[64]){0}, 64) : -2;
+        TAP_CHECK(dgot >= 0, "http: a head that stops arriving is closed by the read timeout "
+                  "(%zd bytes back)", dgot);
         unserve(t2);
         thrift_conn_options_free(ro);
     }
