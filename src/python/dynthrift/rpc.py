@@ -7,8 +7,10 @@ The C engine does the I/O on its own loops with the GIL released:
   replies are matched by seqid, and a reply that comes after its call
   timed out is dropped, never given to another call (dynthrift.aio
   pipelines many calls on one connection);
-* a server runs its loop(s) in serve(); each request takes the GIL only to
-  run its handler.  A handler's declared exception goes back as itself, a
+* a server runs its loop(s) in serve() with the GIL released; handlers run
+  on a pool of handler threads started on demand (so a hanging handler
+  holds up only its own call), or inline on the loop with
+  handler_threads=0.  A handler's declared exception goes back as itself, a
   TApplicationException as itself, anything else as
   TApplicationException(INTERNAL_ERROR) with the connection kept open.
 
@@ -137,30 +139,81 @@ class _HandlerPool(object):
     """Runs handlers on a pool of threads (make_server's handler_threads):
     the engine's loop hands each request over and gets the reply back
     through its queue, so a handler that hangs holds up one pool thread,
-    not the connections sharing its loop."""
+    not the connections sharing its loop.
 
-    def __init__(self, handler, nthreads):
-        import concurrent.futures
+    Threads are started on demand: a request finds an idle thread or
+    starts a new one while fewer than `max_threads` run, so until that cap
+    no request ever waits behind a busy handler (as with thriftpy's thread
+    per connection); beyond it requests queue.  dispatch() runs on the
+    loop thread with the GIL held; the queue is a C SimpleQueue and the
+    idle count is kept under a lock, so a quick handler costs one queue
+    hand-off and one reply wake-up."""
+
+    def __init__(self, handler, max_threads):
+        import queue
         self._handler = handler
-        self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=nthreads, thread_name_prefix='dynthrift-handler')
+        self._max = max(1, int(max_threads))
+        self._queue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0          # threads waiting for work, not yet claimed
+        self._threads = []
+        self._closed = False
         self.server = None  # the C server, set once made
 
     def dispatch(self, token, name, args):
-        self._pool.submit(self._run, token, name, args)
+        with self._lock:
+            if self._idle > 0:
+                self._idle -= 1     # that thread takes this request
+                start = False
+            else:
+                start = len(self._threads) < self._max and not self._closed
+                if start:
+                    t = threading.Thread(target=self._work, daemon=True,
+                                         name='dynthrift-handler-%d' % len(self._threads))
+                    self._threads.append(t)
+        self._queue.put((token, name, args))
+        if start:
+            t.start()
 
-    def _run(self, token, name, args):
-        try:
-            result = getattr(self._handler, name)(*args)
-        except Exception as e:
-            if token is None:
-                _log.error('oneway handler %s raised', name, exc_info=True)
-            self.server.reply(token, False, e)
-        else:
-            self.server.reply(token, True, result)
+    def _work(self):
+        # No reference to a request's arguments or result outlives its
+        # reply(): the client may look at reference counts (or reuse the
+        # objects) as soon as the reply is out.
+        get, lock, handler, reply = self._queue.get, self._lock, self._handler, None
+        while True:
+            item = get()
+            if item is None:
+                return
+            if reply is None:
+                reply = self.server.reply
+            token, name, args = item
+            del item
+            try:
+                result = getattr(handler, name)(*args)
+            except Exception as e:
+                del args
+                if token is None:
+                    _log.error('oneway handler %s raised', name, exc_info=True)
+                reply(token, False, e)
+            else:
+                del args
+                box = [result]
+                del result
+                reply(token, True, box.pop())
+            with lock:
+                self._idle += 1
 
     def shutdown(self):
-        self._pool.shutdown(wait=False)
+        """Lets every thread end once its handler returns (a hung one
+        stays, a daemon thread, until it returns)."""
+        with self._lock:
+            self._closed = True
+            n = len(self._threads)
+        for _ in range(n):
+            self._queue.put(None)
+
+
+_DEFAULT_HANDLER_THREADS = 64
 
 
 class TServer(object):
@@ -202,23 +255,35 @@ class TServer(object):
 def make_server(service, handler, host='localhost', port=9090, unix_socket=None,
                 proto_factory=TBinaryProtocolFactory(),
                 trans_factory=TBufferedTransportFactory(),
-                client_timeout=None, threads=1, handler_threads=0, address=None,
+                client_timeout=None, threads=1, handler_threads=None, address=None,
                 **options):
     """A server of `service` (thriftpy's make_server).  It listens at once
     (port 0 picks a free port: see .port); serve() runs it.
-    `client_timeout` (ms) closes idle connections; `threads` engine loops
-    serve connections in parallel.  Handlers run on the loop threads
-    (fastest) unless `handler_threads` > 0: then on a pool of that many
-    threads, so that a handler that blocks or hangs does not hold up the
-    other connections of its loop."""
+    `client_timeout` (ms) closes idle connections.
+
+    Handlers run on a pool of handler threads started on demand, at most
+    `handler_threads` of them (None, the default: 64), so a handler that
+    blocks or hangs holds up only its own call, never the other
+    connections (thriftpy runs a thread per connection).
+    ``handler_threads=0`` runs handlers inline on the engine's loop thread
+    instead: fastest for quick handlers, but a hanging handler then stops
+    every connection of that loop.  `threads` > 1 serves connections on
+    that many engine loops; handlers then run inline on them (a pool
+    needs threads=1: a reply must be sent from its connection's loop)."""
     opts = _options(proto_factory, trans_factory, options)
     if client_timeout:
         opts['idle_timeout_ms'] = int(client_timeout)
     addresses = address if isinstance(address, (list, tuple)) else [
         _address(host, port, unix_socket, address)]
+    threads = int(threads)
+    if handler_threads is None:
+        handler_threads = _DEFAULT_HANDLER_THREADS if threads <= 1 else 0
+    elif handler_threads and threads > 1:
+        raise ValueError('handler_threads needs threads=1 (replies go out on the '
+                         'connection\'s loop; with threads > 1 handlers run on the loops)')
     pool = _HandlerPool(handler, int(handler_threads)) if handler_threads else None
     c = _C.Server(service._dt_schema, service._dt_service, handler, list(addresses), opts,
-                  int(threads), pool.dispatch if pool else None)
+                  threads, pool.dispatch if pool else None)
     if pool is not None:
         pool.server = c
     return TServer(c, pool)
