@@ -68,9 +68,45 @@ def _address(host, port, unix_socket, address):
     return '%s:%d' % (host, int(port))
 
 
+# thriftpy2's TLS keyword names -> the engine's option keys.
+_TLS_FILES = {'cafile': 'tls_ca', 'certfile': 'tls_cert', 'keyfile': 'tls_key',
+              'server_hostname': 'tls_server_name'}
+
+
+def _tls_options(extra):
+    """Takes thriftpy2's TLS keywords out of `extra` and returns the engine
+    options they mean: any of cafile, certfile, keyfile, ssl_context turns
+    TLS on (cafile: the CAs to trust, else the system's; certfile/keyfile:
+    our certificate, a server's or a client's); validate=False or an
+    ssl_context with verify_mode CERT_NONE turns verification off.  An
+    ssl.SSLContext's loaded certificates cannot be read back, so name the
+    files too (cafile=, certfile=, keyfile=) when they are not the system's."""
+    opts = {}
+    for name, key in _TLS_FILES.items():
+        value = extra.pop(name, None)
+        if value is not None:
+            opts[key] = value
+            if name != 'server_hostname':
+                opts['tls'] = True
+    ctx = extra.pop('ssl_context', None)
+    if ctx is not None:
+        import ssl
+        if not isinstance(ctx, ssl.SSLContext):
+            raise TypeError('ssl_context: an ssl.SSLContext expected')
+        opts['tls'] = True
+        if ctx.verify_mode == ssl.CERT_NONE:
+            opts['tls_verify'] = False
+    validate = extra.pop('validate', None)
+    if validate is not None:
+        opts['tls_verify'] = bool(validate)
+    return opts
+
+
 def _options(proto_factory, trans_factory, extra):
+    extra = dict(extra)
     opts = {'protocol': _C_PROTO_NAMES[protocol_of(proto_factory)],
             'framing': framing_of(trans_factory)}
+    opts.update(_tls_options(extra))
     opts.update(extra)
     return opts
 
@@ -117,8 +153,11 @@ class TClient(object):
 def make_client(service, host='localhost', port=9090, unix_socket=None,
                 proto_factory=TBinaryProtocolFactory(),
                 trans_factory=TBufferedTransportFactory(),
-                timeout=3000, connect_timeout=None, address=None, **options):
-    """A client of `service` (thriftpy's make_client).  `timeout` is each
+                timeout=3000, connect_timeout=None, address=None, url=None, **options):
+    """A client of `service` (thriftpy's make_client).  thriftpy2's TLS
+    keywords work (cafile, certfile, keyfile, ssl_context, plus validate and
+    server_hostname), and its ``url="http://host:port/path"`` (or https://)
+    calls over HTTP.  `timeout` is each
     call's deadline in ms (None: none); `connect_timeout` in ms.  Connects
     before returning (TTransportException when it cannot), and again at
     the next call after a break.  Threads may share the client: the
@@ -130,6 +169,8 @@ def make_client(service, host='localhost', port=9090, unix_socket=None,
     if connect_timeout is not None:
         opts['connect_timeout_ms'] = int(connect_timeout)
     schema = service._dt_schema
+    if url and address is None:
+        address = url
     c = _C.Client(schema, service._dt_service, _address(host, port, unix_socket, address), opts,
                   True)
     return TClient(service, c)
@@ -259,7 +300,8 @@ def make_server(service, handler, host='localhost', port=9090, unix_socket=None,
                 **options):
     """A server of `service` (thriftpy's make_server).  It listens at once
     (port 0 picks a free port: see .port); serve() runs it.
-    `client_timeout` (ms) closes idle connections.
+    `client_timeout` (ms) closes idle connections.  thriftpy2's certfile=
+    and keyfile= (or ssl_context plus those files) serve TLS.
 
     Handlers run on a pool of handler threads started on demand, at most
     `handler_threads` of them (None, the default: 64), so a handler that
