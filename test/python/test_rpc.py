@@ -240,6 +240,55 @@ class TimeoutTest(unittest.TestCase):
             make_client(m.ThriftTest, '127.0.0.1', port, timeout=1000)
 
 
+class PipelineTest(unittest.TestCase):
+    """Threads sharing one client: one call at a time by default, in flight
+    together on the one connection with pipeline=True (the server's
+    handler pool runs them side by side)."""
+
+    def run_threads(self, c, n):
+        out = []
+        ts = [threading.Thread(target=lambda i=i: out.append(c.testI64(300000000 + i)))
+              for i in range(n)]
+        t0 = time.monotonic()
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(30)
+        return time.monotonic() - t0, sorted(out)
+
+    def test_threads_pipeline_on_one_connection(self):
+        s = Served()
+        try:
+            n = 8  # each call sleeps 0.3 s in the handler
+            with make_client(m.ThriftTest, '127.0.0.1', s.port, pipeline=True,
+                             timeout=20000) as c:
+                took, out = self.run_threads(c, n)
+                self.assertEqual(out, [300000000 + i for i in range(n)])
+                self.assertLess(took, 0.3 * n / 2)
+                self.assertEqual(c.testString('after'), 'after!')
+            with make_client(m.ThriftTest, '127.0.0.1', s.port, timeout=20000) as c:
+                took, out = self.run_threads(c, n)
+                self.assertEqual(out, [300000000 + i for i in range(n)])
+                self.assertGreaterEqual(took, 0.3 * n * 0.95)  # one at a time
+        finally:
+            s.stop()
+
+    def test_pipelined_client_errors(self):
+        s = Served()
+        try:
+            with make_client(m.ThriftTest, '127.0.0.1', s.port, pipeline=True) as c:
+                with self.assertRaises(TApplicationException):
+                    c.testI64(-1)
+                self.assertEqual(c.testString('ok'), 'ok!')
+            with self.assertRaises(TTransportException):
+                c.testString('closed')
+        finally:
+            s.stop()
+        with self.assertRaises(TTransportException):
+            make_client(m.ThriftTest, '127.0.0.1', s.port, pipeline=True,
+                        connect_timeout=1000).testString('nobody')
+
+
 class HandlerThreadsTest(unittest.TestCase):
     """Where handlers run: a pool by default (a hanging handler holds up
     only its call; test_robust proves it), inline on the loop with

@@ -3,7 +3,8 @@
 The C engine does the I/O on its own loops with the GIL released:
 
 * a client is driven by the calling thread with the GIL released (one
-  round trip, no thread hop); threads may share it (one call at a time);
+  round trip, no thread hop); threads may share it (one call at a time,
+  or all in flight together with make_client(..., pipeline=True));
   replies are matched by seqid, and a reply that comes after its call
   timed out is dropped, never given to another call (dynthrift.aio
   pipelines many calls on one connection);
@@ -153,7 +154,8 @@ class TClient(object):
 def make_client(service, host='localhost', port=9090, unix_socket=None,
                 proto_factory=TBinaryProtocolFactory(),
                 trans_factory=TBufferedTransportFactory(),
-                timeout=3000, connect_timeout=None, address=None, url=None, **options):
+                timeout=3000, connect_timeout=None, address=None, url=None, pipeline=False,
+                **options):
     """A client of `service` (thriftpy's make_client).  thriftpy2's TLS
     keywords work (cafile, certfile, keyfile, ssl_context, plus validate and
     server_hostname), and its ``url="http://host:port/path"`` (or https://)
@@ -163,6 +165,11 @@ def make_client(service, host='localhost', port=9090, unix_socket=None,
     the next call after a break.  Threads may share the client: the
     calling thread drives the connection with the GIL released, one call
     at a time.
+    With ``pipeline=True`` the connection runs on an I/O thread of its own
+    instead: threads sharing the client then have their calls in flight
+    together on the one connection (replies matched by seqid, in any
+    order), at the cost of a thread hand-off per call (slower for a single
+    thread); it connects at the first call.
     Extra keyword arguments are engine connection options (text keys)."""
     opts = _options(proto_factory, trans_factory, options)
     opts['call_timeout_ms'] = int(timeout) if timeout else 0
@@ -172,7 +179,7 @@ def make_client(service, host='localhost', port=9090, unix_socket=None,
     if url and address is None:
         address = url
     c = _C.Client(schema, service._dt_service, _address(host, port, unix_socket, address), opts,
-                  True)
+                  not pipeline)
     return TClient(service, c)
 
 
