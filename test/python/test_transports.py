@@ -21,7 +21,7 @@ from dynthrift.transport import (TFramedTransportFactory, THeaderTransportFactor
                                  TTransportException)
 from dynthrift.protocol import TCompactProtocolFactory
 
-from helpers import TYPES_THRIFT, SRC
+from helpers import TYPES_THRIFT, SRC, tool_env
 from test_rpc import Handler
 from test_interop import THRIFT, exercise_client, free_port, wait_listening
 
@@ -42,7 +42,7 @@ def setUpModule():
     if TServer is None or not os.path.exists(THRIFT):
         raise unittest.SkipTest('python3-thrift or the thrift compiler missing')
     CERTS = tempfile.mkdtemp()
-    r = subprocess.run(['sh', os.path.join(SRC, 'test', 'tls_certs.sh'), CERTS])
+    r = subprocess.run(['sh', os.path.join(SRC, 'test', 'tls_certs.sh'), CERTS], env=tool_env())
     if r.returncode == 77:
         raise unittest.SkipTest('openssl missing')
     r.check_returncode()
@@ -86,7 +86,7 @@ class Base(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp()
         subprocess.check_call([THRIFT, '-r', '--gen', 'py', '-out', cls.tmp, TYPES_THRIFT],
-                              stdout=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, env=tool_env())
         sys.path.insert(0, cls.tmp)
         cls.ttypes = importlib.import_module('tt_types.ttypes')
         cls.svc = importlib.import_module('tt_types.ThriftTest')
