@@ -1,7 +1,7 @@
-"""TLS and THeader through the binding, with thriftpy2's keyword names
+"""TLS, HTTP (url=) and THeader through the binding, with thriftpy2's keyword names
 (cafile, certfile, keyfile, ssl_context, validate), against Apache's
 python3-thrift peers both ways: TSSLServerSocket / TSSLSocket and
-THeaderProtocol.  Certificates are made at test time by test/tls_certs.sh
+THeaderProtocol; THttpServer.  Certificates are made at test time by test/tls_certs.sh
 (openssl); peers run on threads of this process."""
 import asyncio
 import importlib
@@ -196,6 +196,24 @@ class TlsTest(Base):
     def test_bad_ssl_context(self):
         with self.assertRaises(TypeError):
             make_client(m.ThriftTest, '127.0.0.1', 1, ssl_context='not a context')
+
+
+class HttpTest(Base):
+    def serve_http(self, **tls):
+        from thrift.server import THttpServer
+        port = free_port()
+        server = THttpServer.THttpServer(
+            self.svc.Processor(ApacheHandler(self.ttypes)), ('127.0.0.1', port),
+            TBinaryProtocol.TBinaryProtocolFactory(), **tls)
+        threading.Thread(target=server.serve, daemon=True).start()
+        self.addCleanup(server.httpd.shutdown)
+        wait_listening(port)
+        return port
+
+    def test_url_to_apache_http_server(self):
+        port = self.serve_http()
+        with make_client(m.ThriftTest, url='http://127.0.0.1:%d/thrift' % port) as c:
+            exercise_client(self, c, m.Xtruct, m.Xception)
 
 
 class HeaderTest(Base):
