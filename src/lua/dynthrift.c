@@ -1486,7 +1486,8 @@ static struct ev_loop *async_loop(dt_state_t *st) {
  * watcher's io.fd to it.  The embedding lives only for this read (a
  * throwaway outer loop); `loop` is not changed by it. */
 static int loop_backend_fd(struct ev_loop *loop) {
-    if (ev_backend(loop) != EVBACKEND_EPOLL)
+    /* ev_embed_start asserts that the loop is embeddable. */
+    if (ev_backend(loop) != EVBACKEND_EPOLL || !(ev_embeddable_backends() & EVBACKEND_EPOLL))
         return -1;
     struct ev_loop *outer = ev_loop_new(EVBACKEND_SELECT | EVBACKEND_POLL);
     if (!outer)
