@@ -15,14 +15,31 @@ typedef struct cli_net_opts {
     const char *multiplex; /* service name to prefix, or NULL */
     uint32_t timeout_ms;   /* 0: none (when timeout_set) */
     bool timeout_set;
+    /* transport stack (tls://, https:// addresses turn TLS on) */
+    bool zlib;
+    bool insecure;         /* -k: no verification of the server */
+    const char *cacert;    /* call/bench: verify the server; serve: require client certs */
+    const char *cert, *key;
+    /* -H 'key: value': THeader info headers (HTTP request headers) */
+#define CLI_NET_MAX_HEADERS 32
+    const char *headers[CLI_NET_MAX_HEADERS];
+    size_t nheaders;
 } cli_net_opts_t;
+
+/* The transport options' help, printed after each command's own usage. */
+extern const char cli_net_transport_help[];
 
 void cli_net_opts_init(cli_net_opts_t *o);
 /* Consumes argv[*i] (and its value) when it is a network option; returns 1
  * when taken, 0 when not a network option, -1 after printing a usage error. */
 int cli_net_take_opt(int argc, char **argv, int *i, const char *cmd, cli_net_opts_t *o);
-/* Returns owned; free with thrift_conn_options_free. */
+/* Returns owned; free with thrift_conn_options_free.  NULL after printing
+ * "dynthrift CMD: ..." when a transport option cannot be honoured (a path
+ * too long, a transport this build lacks). */
 thrift_conn_options_t *cli_net_conn_options(const cli_net_opts_t *o);
+/* Sets the -H headers on a client connection: 0, or an exit code after
+ * printing "dynthrift CMD: ...". */
+int cli_net_apply_headers(const char *cmd, const cli_net_opts_t *o, thrift_conn_t *conn);
 /* The exit code for thrift_conn_new's failure on --addr: 3 when the name
  * does not resolve, 64 for a malformed address, 70 out of memory. */
 int cli_net_addr_exit(const thrift_error_t *err);

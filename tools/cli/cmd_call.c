@@ -534,6 +534,7 @@ int cmd_call(int argc, char **argv) {
         const char *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(call_usage, stdout);
+            fputs(cli_net_transport_help, stdout);
             cli_cluster_usage(stdout);
             cli_include_dirs_free(&inc);
             return CLI_EXIT_OK;
@@ -627,8 +628,12 @@ int cmd_call(int argc, char **argv) {
     st.loop = ev_loop_new(EVFLAG_AUTO);
     co = cli_net_conn_options(&net);
     if (!st.loop || !co) {
-        fprintf(stderr, "dynthrift call: out of memory\n");
-        code = CLI_EXIT_SOFTWARE;
+        if (st.loop) {
+            code = CLI_EXIT_USAGE; // the transport option was reported
+        } else {
+            fprintf(stderr, "dynthrift call: out of memory\n");
+            code = CLI_EXIT_SOFTWARE;
+        }
         goto done;
     }
     st.conn = thrift_conn_new(st.loop, schema, thrift_service_def_name(st.svc), net.addr, co, &err);
@@ -638,6 +643,8 @@ int cmd_call(int argc, char **argv) {
         code = cli_net_addr_exit(&err);
         goto done;
     }
+    if ((code = cli_net_apply_headers("call", &net, st.conn)) != 0)
+        goto done;
 
     if (verbose) {
         st.t0 = mono_s();

@@ -1445,6 +1445,7 @@ int cmd_serve(int argc, char **argv) {
         int r;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(serve_usage, stdout);
+            fputs(cli_net_transport_help, stdout);
             cli_include_dirs_free(&inc);
             return CLI_EXIT_OK;
         }
@@ -1671,8 +1672,12 @@ int cmd_serve(int argc, char **argv) {
     st.loop = ev_default_loop(EVFLAG_AUTO);
     co = cli_net_conn_options(&net);
     if (!st.loop || !co) {
-        fprintf(stderr, "dynthrift serve: cannot create the event loop\n");
-        code = CLI_EXIT_SOFTWARE;
+        if (st.loop) {
+            code = CLI_EXIT_USAGE; // the transport option was reported
+        } else {
+            fprintf(stderr, "dynthrift serve: cannot create the event loop\n");
+            code = CLI_EXIT_SOFTWARE;
+        }
         goto done;
     }
     if (idle_timeout)
@@ -1755,7 +1760,9 @@ int cmd_serve(int argc, char **argv) {
     }
     vlog(&st, "serving %s (%zu methods, %s, %s%s)", thrift_service_def_name(st.svc), st.nmethods,
          thrift_protocol_name(net.proto),
-         net.framing == THRIFT_FRAMING_FRAMED ? "framed" : "buffered",
+         net.framing == THRIFT_FRAMING_FRAMED  ? "framed"
+         : net.framing == THRIFT_FRAMING_HEADER ? "header"
+                                                : "buffered",
          st.mode == MODE_MOCK ? ", mock" : st.mode == MODE_EXEC ? ", exec" : ", echo");
     // A method without a fixture answers its return type's default value,
     // required fields filled with zeros: say so before a client wonders.
