@@ -13,7 +13,8 @@ BUILD_PACKAGES="gcc libc6-dev meson ninja-build pkg-config python3 libev-dev lib
 # a ZooKeeper server and kazoo (an independent client) for the discovery tests.
 TEST_PACKAGES="thrift-compiler python3-thrift python3-thriftpy libthrift-dev
   libthrift-c-glib-dev libboost-dev libevent-dev g++ binutils valgrind clang
-  libclang-rt-14-dev openssl python3-pytest man-db zsh zookeeper python3-kazoo"
+  libclang-rt-14-dev openssl python3-pytest man-db zsh zookeeper python3-kazoo
+  chromium nodejs npm"
 
 ensure_packages() {
     local missing=()

@@ -1386,6 +1386,10 @@ static bool blocking_begin(thrift_conn_t *c, thrift_error_t *err) {
     thrift_arena_free(c->last.arena);
     result_init(&c->last, NULL);
     c->last_done = false;
+    // The private loop sleeps between blocking calls, so its cached time is
+    // that of the last call: a call timer started from it could be already
+    // expired and fail the call at once.
+    ev_now_update(c->loop);
     return true;
 }
 

@@ -123,6 +123,8 @@ thrift_status_t thrift__http_next(thrift__wire_reader_t *r, const uint8_t **msg,
         const uint8_t *p = r->buf.data + r->start;
         size_t have = r->buf.len - r->start;
         h->cors = false;
+        bool any = h->role == THRIFT__HTTP_SERVER_ANY;
+        bool server = h->role == THRIFT__HTTP_SERVER || any;
         if (have == 0)
             return THRIFT_NEED_MORE;
         // The head: up to the empty line.
@@ -137,7 +139,7 @@ thrift_status_t thrift__http_next(thrift__wire_reader_t *r, const uint8_t **msg,
             if (have > THRIFT__HTTP_MAX_HEADER)
                 return fail(r, 431, err, "HTTP: header larger than %s bytes", "16384");
             // Not even a request line that could be HTTP: say so early.
-            if (h->role == THRIFT__HTTP_SERVER && have >= 1 && !isupper(p[0]))
+            if (server && have >= 1 && !isupper(p[0]))
                 return fail(r, 400, err, "HTTP: not an HTTP request%s", "");
             return THRIFT_NEED_MORE;
         }
@@ -147,7 +149,7 @@ thrift_status_t thrift__http_next(thrift__wire_reader_t *r, const uint8_t **msg,
         bool http10 = false;
         int status = 200;
         bool options = false;
-        if (h->role == THRIFT__HTTP_SERVER) {
+        if (server) {
             // "POST /path HTTP/1.1"
             const char *sp1 = memchr(line, ' ', llen);
             const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', llen - (size_t)(sp1 + 1 - line)) : NULL;
@@ -155,7 +157,18 @@ thrift_status_t thrift__http_next(thrift__wire_reader_t *r, const uint8_t **msg,
                 return fail(r, 400, err, "HTTP: bad request line%s", "");
             http10 = sp2[8] == '0';
             size_t mlen = (size_t)(sp1 - line);
-            if (mlen == 7 && !strncmp(line, "OPTIONS", 7))
+            if (any) {
+                // Any method token; the caller routes on it and the target.
+                bool token = mlen > 0 && mlen < 16 && sp2 > sp1 + 1 && sp1[1] == '/';
+                for (size_t i = 0; token && i < mlen; i++)
+                    token = isupper((unsigned char)line[i]);
+                if (!token)
+                    return fail(r, 400, err, "HTTP: bad request line%s", "");
+                h->method = line;
+                h->method_len = mlen;
+                h->target = sp1 + 1;
+                h->target_len = (size_t)(sp2 - (sp1 + 1));
+            } else if (mlen == 7 && !strncmp(line, "OPTIONS", 7))
                 options = true;
             else if (!(mlen == 4 && !strncmp(line, "POST", 4)))
                 return fail(r, 405, err, "HTTP: method not allowed (only POST and OPTIONS)%s", "");
@@ -181,13 +194,13 @@ thrift_status_t thrift__http_next(thrift__wire_reader_t *r, const uint8_t **msg,
                 uint64_t again = 0;
                 // Two different lengths are a request smuggling attempt.
                 if (!parse_length(v, e, has_len ? &again : &clen) || (has_len && again != clen))
-                    return h->role == THRIFT__HTTP_SERVER
+                    return server
                                ? fail(r, 400, err, "HTTP: bad Content-Length%s", "")
                                : thrift__error_set(err, THRIFT_PROTOCOL, "HTTP: bad Content-Length");
                 has_len = true;
             } else if ((v = header_value(hl, n, "Transfer-Encoding"))) {
                 if (!token_in(v, (size_t)(e - v), "chunked"))
-                    return h->role == THRIFT__HTTP_SERVER
+                    return server
                                ? fail(r, 501, err, "HTTP: unsupported transfer encoding%s", "")
                                : thrift__error_set(err, THRIFT_PROTOCOL,
                                                    "HTTP: unsupported transfer encoding");
@@ -201,6 +214,10 @@ thrift_status_t thrift__http_next(thrift__wire_reader_t *r, const uint8_t **msg,
             hl = e + 2;
         }
         size_t head = (size_t)(end - p) + 4;
+        if (any) {
+            h->head = (const char *)p;
+            h->head_len = head;
+        }
         h->keep_alive = !close || (http10 && keep);
         if (h->role == THRIFT__HTTP_CLIENT && status >= 100 && status < 200) {
             r->start += head; // 100 Continue and friends: skipped
@@ -234,19 +251,23 @@ thrift_status_t thrift__http_next(thrift__wire_reader_t *r, const uint8_t **msg,
             if (st)
                 return st;
             r->start += head + used;
-            if (h->body.len == 0)
+            if (h->body.len == 0 && !any)
                 continue; // an empty body: nothing to hand out
             *msg = h->body.data;
             *len = h->body.len;
             return THRIFT_OK;
         }
+        if (!has_len && any) {
+            has_len = true; // a request without a body (GET, HEAD...)
+            clen = 0;
+        }
         if (!has_len) {
-            if (h->role == THRIFT__HTTP_SERVER)
+            if (server)
                 return fail(r, 411, err, "HTTP: Content-Length required%s", "");
             return thrift__error_set(err, THRIFT_PROTOCOL, "HTTP: response without Content-Length");
         }
         if (clen > r->max_frame_size)
-            return h->role == THRIFT__HTTP_SERVER
+            return server
                        ? fail(r, 413, err, "HTTP: body larger than the frame limit%s", "")
                        : thrift__error_set(err, THRIFT_LIMIT,
                                            "HTTP: body of %llu bytes exceeds the limit of %zu",
@@ -254,12 +275,37 @@ thrift_status_t thrift__http_next(thrift__wire_reader_t *r, const uint8_t **msg,
         if (have - head < clen)
             return THRIFT_NEED_MORE;
         r->start += head + (size_t)clen;
-        if (clen == 0)
+        if (clen == 0 && !any)
             continue; // e.g. the answer to a oneway call
         *msg = p + head;
         *len = (size_t)clen;
         return THRIFT_OK;
     }
+}
+
+const char *thrift__http_header(const thrift__http_t *h, const char *name, size_t *len) {
+    if (!h->head)
+        return NULL;
+    const char *hl = memchr(h->head, '\n', h->head_len);
+    const char *end = h->head + h->head_len;
+    while (hl && ++hl < end) {
+        const char *e = memchr(hl, '\n', (size_t)(end - hl));
+        if (!e)
+            break;
+        size_t n = (size_t)(e - hl);
+        if (n && hl[n - 1] == '\r')
+            n--;
+        const char *v = header_value(hl, n, name);
+        if (v) {
+            size_t vl = (size_t)(hl + n - v);
+            while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+                vl--;
+            *len = vl;
+            return v;
+        }
+        hl = e;
+    }
+    return NULL;
 }
 
 /* Inserts `text` at `at` in `out`, moving what follows. */

@@ -94,7 +94,11 @@ typedef struct thrift__header_in {
 thrift__kv_t *thrift__header_copy(const thrift__header_in_t *h, thrift_arena_t *arena, bool *oom);
 
 /* ---- HTTP (http.c) --------------------------------------------------------- */
-enum { THRIFT__HTTP_NONE = 0, THRIFT__HTTP_SERVER, THRIFT__HTTP_CLIENT };
+/* SERVER reads Thrift-over-HTTP requests (POST bodies, CORS preflights
+ * answered); SERVER_ANY reads any request (any method, empty bodies and
+ * OPTIONS handed out as messages, with the method, target and head kept
+ * for the caller): the gateway's HTTP server. */
+enum { THRIFT__HTTP_NONE = 0, THRIFT__HTTP_SERVER, THRIFT__HTTP_CLIENT, THRIFT__HTTP_SERVER_ANY };
 
 /* The reader's HTTP state: what the last request or response said. */
 typedef struct thrift__http {
@@ -103,7 +107,17 @@ typedef struct thrift__http {
     bool cors;         /* server: the last request was a CORS preflight (no message) */
     int status;        /* server: the status a malformed request gets (400, 413...) */
     thrift__buf_t body; /* a chunked body, joined */
+    /* SERVER_ANY: the last request's method, target and whole head (request
+     * line and headers), pointing into the reader's buffer: valid as the
+     * message is (until the next thrift__wire_space/feed). */
+    const char *method, *target, *head;
+    size_t method_len, target_len, head_len;
 } thrift__http_t;
+
+/* The value of header `name` (case-insensitive) in the last request's head
+ * (SERVER_ANY), without surrounding blanks: a pointer into the head with
+ * its length in *len, or NULL when absent. */
+const char *thrift__http_header(const thrift__http_t *h, const char *name, size_t *len);
 
 /* How thrift__http_wrap dresses a message (or an empty control response). */
 typedef struct thrift__http_out {
@@ -252,5 +266,11 @@ int thrift__sock_port(int fd);
  * member with it before the listeners close.  Loop thread. */
 void thrift__rpc_server_set_stop_hook(thrift_rpc_server_t *srv, void (*hook)(void *ud), void *ud);
 struct ev_loop *thrift__rpc_server_loop(const thrift_rpc_server_t *srv);
+
+/* Arguments from JSON text (json_glue.c): an object by name or an array by
+ * position; a blank text or "null" gives an empty args struct.  Allocated
+ * in `arena`; NULL with err set.  The gateway reads arrays with it. */
+thrift_value_t *thrift__args_from_json(const thrift_function_def_t *fn, thrift_arena_t *arena,
+                                       const char *text, thrift_error_t *err);
 
 #endif
