@@ -526,6 +526,21 @@ for proto in ("binary", "compact", "json"):
                           "no errors" % proto))
     finally:
         stop(p)
+if HAVE_TLS:
+    p, port, why = serve("https://127.0.0.1:0/thrift", ["--cert", C("server.pem"), "--key",
+                                                       C("server.key")])
+    if not p:
+        check(False, "dynthrift serve https:// starts", why)
+    else:
+        try:
+            check(*bench_http("https://localhost:%d/thrift" % port, "compact", 2000,
+                              ["-c", "2", "-p", "8", "--cacert", C("ca.pem")],
+                              "dynthrift bench -c 2 -p 8 -> dynthrift serve https:// (verifying): "
+                              "2000 calls, no errors"))
+        finally:
+            stop(p)
+else:
+    skip("dynthrift bench -> dynthrift serve https://", "built without TLS")
 
 # bench against an HTTP server that answers 503: each call an error naming it.
 STATUS_PY = r'''
