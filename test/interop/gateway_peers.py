@@ -523,6 +523,10 @@ def check_cluster(gen, types, tp):
                         "--listen", "127.0.0.1:0"], capture_output=True, timeout=30)
     ok(r.returncode == 64 and b"--hash-arg" in r.stderr,
        "--balance hash without --hash-arg: usage error", r)
+    r = subprocess.run([CLI, "gateway", BENCH, "--upstream", a + "," + t, "--hash-arg", "nope",
+                        "--listen", "127.0.0.1:0"], capture_output=True, timeout=30)
+    ok(r.returncode == 64 and b"--hash-arg nope" in r.stderr,
+       "--hash-arg naming no argument of any method: usage error", r)
     r = subprocess.run([CLI, "gateway", BENCH, "--upstream", a + ",", "--listen", "127.0.0.1:0"],
                        capture_output=True, timeout=30)
     ok(r.returncode == 64 and b"empty server" in r.stderr,

@@ -500,12 +500,30 @@ static void clusters_free(gw_clusters_t *c) {
     memset(c, 0, sizeof *c);
 }
 
+/* True when some method of a service of `m` has an argument `name` (the
+ * others are balanced: a typo would silently hash nothing). */
+static bool hash_arg_known(const thrift_module_def_t *m, const char *name) {
+    for (size_t i = 0; i < thrift_module_def_service_count(m); i++) {
+        const thrift_service_def_t *svc = thrift_module_def_service_at(m, i);
+        for (size_t j = 0; j < thrift_service_def_function_count(svc); j++)
+            if (thrift_struct_def_find_field(
+                    thrift_function_def_args(thrift_service_def_function_at(svc, j)), name))
+                return true;
+    }
+    return false;
+}
+
 /* Returns 0, or the exit code with the message printed. */
 static int clusters_build(gw_clusters_t *c, const cli_cluster_spec_t *spec, const char *cmd,
                           struct ev_loop *loop, thrift_schema_t *schema,
                           const thrift_conn_options_t *co, thrift_gateway_t *gw) {
     const thrift_module_def_t *m = thrift_schema_main_module(schema);
     size_t count = thrift_module_def_service_count(m);
+    if (spec->hash_arg && !hash_arg_known(m, spec->hash_arg)) {
+        fprintf(stderr, "dynthrift %s: --hash-arg %s: no method has an argument of that name\n",
+                cmd, spec->hash_arg);
+        return CLI_EXIT_USAGE;
+    }
     c->po = thrift_pool_options_new();
     c->cl = calloc(count ? count : 1, sizeof *c->cl);
     c->ss = calloc(count ? count : 1, sizeof *c->ss);
