@@ -5,7 +5,9 @@
  * stack's, or any other) hands it a request line's method and path plus the
  * body, and writes back what thrift_gateway_handle answers.  Its Thrift side
  * is a thrift_conn_t per service on the caller's loop (pipelined: many calls
- * in flight on one upstream connection).
+ * in flight on one upstream connection), or a cluster per service
+ * (thrift_gateway_set_cluster: several servers, balanced or hashed, static or
+ * followed in ZooKeeper).
  *
  * Routes:
  *   POST /SERVICE/METHOD   body: a JSON object (arguments by name), an array
@@ -27,7 +29,9 @@
  *   404  unknown service, method or path; 405 wrong HTTP method
  *   502  a TApplicationException ("type", "type_id", "message") or a reply
  *        that could not be read (protocol error)
- *   503  the upstream cannot be reached (connect failed, connection closed)
+ *   503  the upstream cannot be reached (connect failed, connection closed;
+ *        with a cluster: the server the call went to, which is then marked
+ *        down so that the next calls go to the others, or no server up)
  *   504  the upstream did not answer within the deadline
  * Every error body is {"error": {"status": "THRIFT_TIMEOUT", "message":
  * "...", ...}} with "status" the thrift_status_name of the failure.  Bodies
@@ -39,6 +43,7 @@
 
 #include "dynthrift/common.h"
 #include "dynthrift/net.h"
+#include "dynthrift/pool.h"
 #include "dynthrift/proto.h"
 #include "dynthrift/schema.h"
 #include "dynthrift/value.h"
@@ -77,7 +82,8 @@ typedef struct thrift_gateway_response {
 typedef void (*thrift_gateway_cb)(const thrift_gateway_response_t *resp, void *ud);
 
 /* A gateway to the services of `schema` served at `upstream` (any address
- * thrift_conn_new takes), on `loop`.  `opts` (may be NULL: defaults) set
+ * thrift_conn_new takes; NULL: only the services given a cluster with
+ * thrift_gateway_set_cluster are served, the others answer 503), on `loop`.  `opts` (may be NULL: defaults) set
  * the upstream protocol, framing and limits; it is copied.  The upstream
  * connections are made on first use, one per service.  Takes a reference on
  * `schema`.  Returns owned; free with thrift_gateway_free.  NULL on failure
@@ -87,8 +93,22 @@ THRIFT_API thrift_gateway_t *thrift_gateway_new(struct ev_loop *loop, thrift_sch
                                                 const thrift_conn_options_t *opts,
                                                 thrift_error_t *err);
 /* Fails the calls in flight (their callbacks run during this call with a 503)
- * and frees the gateway.  NULL-safe. */
+ * and frees the gateway.  Free the clusters given to
+ * thrift_gateway_set_cluster first (that answers their calls in flight).
+ * NULL-safe. */
 THRIFT_API void thrift_gateway_free(thrift_gateway_t *gw);
+
+/* Sends the calls of `service` through `cluster` instead of a connection to
+ * the gateway's upstream address: a cluster of that service made on the
+ * gateway's schema and loop (thrift_cluster_new), borrowed, freed by the
+ * caller before the gateway.  Call before the first request of the
+ * service.  A cluster's calls take the connection options' call timeout
+ * (the per-request deadline of thrift_gateway_handle is not applied) and
+ * carry no info headers.  THRIFT_NOT_FOUND for an unknown service,
+ * THRIFT_MISUSE when the service has its upstream already. */
+THRIFT_API thrift_status_t thrift_gateway_set_cluster(thrift_gateway_t *gw, const char *service,
+                                                      thrift_cluster_t *cluster,
+                                                      thrift_error_t *err);
 
 /* Handles one request: `method` is the HTTP method ("POST"), `path` the
  * request target (a query string is ignored), `body` (may be NULL when

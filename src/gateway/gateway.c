@@ -11,6 +11,7 @@
 #include "base/base.h"
 #include "dynthrift/gateway.h"
 #include "dynthrift/json.h"
+#include "dynthrift/pool.h"
 #include "net/net_impl.h"
 #include "proto/proto_impl.h"
 
@@ -32,13 +33,14 @@ static bool header_text_ok(const char *s) {
 
 typedef struct upstream {
     const thrift_service_def_t *svc;
-    thrift_conn_t *conn;
+    thrift_conn_t *conn;        /* owned; NULL when the service has a cluster */
+    thrift_cluster_t *cluster;  /* borrowed (thrift_gateway_set_cluster), or NULL */
 } upstream_t;
 
 struct thrift_gateway {
     struct ev_loop *loop;
     thrift_schema_t *schema;
-    char *address;
+    char *address; /* NULL: every service through a cluster */
     thrift_conn_options_t *opts;
     upstream_t *upstreams; /* one per service, made on first use */
     size_t upstream_count, upstream_cap;
@@ -282,8 +284,8 @@ int thrift_gateway_reply_json(const thrift_function_def_t *fn, thrift_status_t s
 thrift_gateway_t *thrift_gateway_new(struct ev_loop *loop, thrift_schema_t *schema,
                                      const char *upstream, const thrift_conn_options_t *opts,
                                      thrift_error_t *err) {
-    if (!loop || !schema || !upstream) {
-        thrift__error_set(err, THRIFT_MISUSE, "gateway: loop, schema and upstream are required");
+    if (!loop || !schema) {
+        thrift__error_set(err, THRIFT_MISUSE, "gateway: loop and schema are required");
         return NULL;
     }
     thrift_gateway_t *gw = calloc(1, sizeof *gw);
@@ -293,14 +295,14 @@ thrift_gateway_t *thrift_gateway_new(struct ev_loop *loop, thrift_schema_t *sche
     }
     gw->loop = loop;
     gw->schema = thrift_schema_ref(schema);
-    gw->address = strdup(upstream);
+    gw->address = upstream ? strdup(upstream) : NULL;
     gw->opts = thrift_conn_options_new();
     gw->out = thrift_buffer_new();
     gw->async_out = thrift_buffer_new();
     gw->arena = thrift_arena_new(NULL);
     if (gw->opts && opts)
         *gw->opts = *opts;
-    if (!gw->address || !gw->opts || !gw->out || !gw->async_out || !gw->arena) {
+    if ((upstream && !gw->address) || !gw->opts || !gw->out || !gw->async_out || !gw->arena) {
         thrift__error_set(err, THRIFT_NOMEM, "out of memory");
         thrift_gateway_free(gw);
         return NULL;
@@ -314,7 +316,7 @@ thrift_gateway_t *thrift_gateway_new(struct ev_loop *loop, thrift_schema_t *sche
     // Check the address now (thrift_conn_new parses it without connecting),
     // so a typo fails at start-up rather than as 503s.
     const thrift_module_def_t *m = thrift_schema_main_module(schema);
-    if (thrift_module_def_service_count(m) > 0) {
+    if (upstream && thrift_module_def_service_count(m) > 0) {
         thrift_conn_t *probe = thrift_conn_new(loop, schema,
                                                thrift_service_def_name(thrift_module_def_service_at(m, 0)),
                                                upstream, gw->opts, err);
@@ -347,11 +349,12 @@ void thrift_gateway_free(thrift_gateway_t *gw) {
 
 size_t thrift_gateway_pending(const thrift_gateway_t *gw) { return gw ? gw->pending : 0; }
 
-static thrift_conn_t *upstream_for(thrift_gateway_t *gw, const thrift_service_def_t *svc,
-                                   thrift_error_t *err) {
+/* The upstream slot of `svc`, added when missing (conn and cluster NULL). */
+static upstream_t *upstream_slot(thrift_gateway_t *gw, const thrift_service_def_t *svc,
+                                 thrift_error_t *err) {
     for (size_t i = 0; i < gw->upstream_count; i++)
         if (gw->upstreams[i].svc == svc)
-            return gw->upstreams[i].conn;
+            return &gw->upstreams[i];
     if (gw->upstream_count == gw->upstream_cap) {
         size_t cap = gw->upstream_cap ? gw->upstream_cap * 2 : 4;
         upstream_t *u = realloc(gw->upstreams, cap * sizeof *u);
@@ -362,12 +365,43 @@ static thrift_conn_t *upstream_for(thrift_gateway_t *gw, const thrift_service_de
         gw->upstreams = u;
         gw->upstream_cap = cap;
     }
-    thrift_conn_t *c = thrift_conn_new(gw->loop, gw->schema, thrift_service_def_full_name(svc),
-                                       gw->address, gw->opts, err);
-    if (!c)
+    upstream_t *u = &gw->upstreams[gw->upstream_count++];
+    *u = (upstream_t){svc, NULL, NULL};
+    return u;
+}
+
+/* The upstream of `svc`: its cluster, or its connection (made on first
+ * use). */
+static upstream_t *upstream_for(thrift_gateway_t *gw, const thrift_service_def_t *svc,
+                                thrift_error_t *err) {
+    upstream_t *u = upstream_slot(gw, svc, err);
+    if (!u || u->cluster || u->conn)
+        return u;
+    if (!gw->address) {
+        thrift__error_set(err, THRIFT_TRANSPORT, "no upstream for service %s",
+                          thrift_service_def_name(svc));
         return NULL;
-    gw->upstreams[gw->upstream_count++] = (upstream_t){svc, c};
-    return c;
+    }
+    u->conn = thrift_conn_new(gw->loop, gw->schema, thrift_service_def_full_name(svc),
+                              gw->address, gw->opts, err);
+    return u->conn ? u : NULL;
+}
+
+thrift_status_t thrift_gateway_set_cluster(thrift_gateway_t *gw, const char *service,
+                                           thrift_cluster_t *cluster, thrift_error_t *err) {
+    if (!gw || !service || !cluster)
+        return thrift__error_set(err, THRIFT_MISUSE, "gateway, service and cluster are required");
+    const thrift_service_def_t *svc = thrift_schema_find_service(gw->schema, service);
+    if (!svc)
+        return thrift__error_set(err, THRIFT_NOT_FOUND, "unknown service '%s'", service);
+    upstream_t *u = upstream_slot(gw, svc, err);
+    if (!u)
+        return THRIFT_NOMEM;
+    if (u->conn || u->cluster)
+        return thrift__error_set(err, THRIFT_MISUSE, "service %s already has its upstream",
+                                 service);
+    u->cluster = cluster;
+    return THRIFT_OK;
 }
 
 static int answer_now(thrift_gateway_t *gw, thrift_gateway_response_t *resp, int status,
@@ -388,31 +422,31 @@ static int answer_error(thrift_gateway_t *gw, thrift_gateway_response_t *resp,
     return answer_now(gw, resp, http, NULL);
 }
 
-static void call_done(thrift_conn_t *conn, thrift_result_t *r, void *ud) {
-    (void)conn;
-    gw_call_t *call = ud;
+/* Answers a finished call (either path) through its callback.  `r` (may be
+ * NULL) gives the reply's info headers. */
+static void finish_call(gw_call_t *call, thrift_status_t st, const thrift_value_t *value,
+                        const char *exception_name, int app_type, const thrift_error_t *rerr,
+                        thrift_result_t *r) {
     thrift_gateway_t *gw = call->gw;
     gw->pending--;
     thrift_buffer_t *out = gw->async_out;
     thrift_buffer_clear(out);
-    thrift_status_t st = thrift_result_status(r);
-    const thrift_error_t *rerr = thrift_result_error(r);
     thrift_error_t werr;
     thrift_error_clear(&werr);
-    int http = thrift_gateway_reply_json(call->fn, st, thrift_result_value(r),
-                                         thrift_result_exception_name(r), thrift_result_app_type(r),
-                                         rerr, out, &werr);
+    int http = thrift_gateway_reply_json(call->fn, st, value, exception_name, app_type, rerr, out,
+                                         &werr);
     if (!http)
         http = thrift_gateway_error_json(werr.code ? werr.code : THRIFT_INVALID, &werr, out);
     size_t nh = 0;
     const char *k, *v;
-    for (size_t i = 0; nh < THRIFT_GATEWAY_MAX_HEADERS && thrift_result_header_at(r, i, &k, &v); i++)
+    for (size_t i = 0;
+         r && nh < THRIFT_GATEWAY_MAX_HEADERS && thrift_result_header_at(r, i, &k, &v); i++)
         if (header_text_ok(k) && header_text_ok(v) && !strchr(k, ':'))
             gw->reply_headers[nh++] = (thrift_gateway_header_t){k, v};
     thrift_gateway_response_t resp = {
         .status = http,
         .content_type = json_type,
-        .exception = st == THRIFT_DECLARED_EXCEPTION ? thrift_result_exception_name(r) : NULL,
+        .exception = st == THRIFT_DECLARED_EXCEPTION ? exception_name : NULL,
         .body = thrift_buffer_data(out),
         .body_len = thrift_buffer_len(out),
         .headers = gw->reply_headers,
@@ -423,6 +457,26 @@ static void call_done(thrift_conn_t *conn, thrift_result_t *r, void *ud) {
     free(call);
     if (cb)
         cb(&resp, cb_ud);
+}
+
+static void call_done(thrift_conn_t *conn, thrift_result_t *r, void *ud) {
+    (void)conn;
+    finish_call(ud, thrift_result_status(r), thrift_result_value(r),
+                thrift_result_exception_name(r), thrift_result_app_type(r),
+                thrift_result_error(r), r);
+}
+
+/* A cluster with no server up answers THRIFT_NOT_FOUND: for the gateway
+ * that is an unreachable upstream (503), not an unknown path (404). */
+static thrift_status_t cluster_status(thrift_status_t st) {
+    return st == THRIFT_NOT_FOUND ? THRIFT_TRANSPORT : st;
+}
+
+static void cluster_call_done(thrift_cluster_t *cluster, thrift_response_t *r, void *ud) {
+    (void)cluster;
+    finish_call(ud, cluster_status(thrift_response_status(r)), thrift_response_value(r),
+                thrift_response_exception_name(r), thrift_response_app_type(r),
+                thrift_response_error(r), NULL);
 }
 
 /* "/Service/method?x" -> the two names (without the query). */
@@ -509,8 +563,8 @@ int thrift_gateway_handle_ex(thrift_gateway_t *gw, const char *method, const cha
         thrift_gateway_args_from_json(fn, gw->arena, (const char *)body, len, &err);
     if (!args)
         return answer_error(gw, resp, err.code ? err.code : THRIFT_INVALID, &err);
-    thrift_conn_t *conn = upstream_for(gw, svc, &err);
-    if (!conn)
+    upstream_t *up = upstream_for(gw, svc, &err);
+    if (!up)
         return answer_error(gw, resp, err.code ? err.code : THRIFT_TRANSPORT, &err);
     gw_call_t *call = malloc(sizeof *call);
     if (!call) {
@@ -518,6 +572,21 @@ int thrift_gateway_handle_ex(thrift_gateway_t *gw, const char *method, const cha
         return answer_error(gw, resp, THRIFT_NOMEM, &err);
     }
     *call = (gw_call_t){gw, fn, cb, ud};
+    if (up->cluster) {
+        // Balanced by the cluster; its calls take the connection options'
+        // deadline and carry no info headers (the pool has no per-call
+        // form of either).
+        gw->pending++;
+        thrift_status_t st = thrift_cluster_call_async(up->cluster, thrift_function_def_name(fn),
+                                                       args, cluster_call_done, call, &err);
+        if (st != THRIFT_OK) {
+            gw->pending--;
+            free(call);
+            return answer_error(gw, resp, cluster_status(st), &err);
+        }
+        return 0;
+    }
+    thrift_conn_t *conn = up->conn;
     for (size_t i = 0; i < count && i < THRIFT_GATEWAY_MAX_HEADERS; i++)
         if (header_text_ok(headers[i].key) && header_text_ok(headers[i].value))
             (void)thrift_conn_set_call_header(conn, headers[i].key, headers[i].value);

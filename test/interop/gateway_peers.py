@@ -16,7 +16,10 @@ transport stack's HTTP server):
   operation called with a request body built from the document alone by a
   small generic builder; each 200 answer checked against the document's
   response schema;
-- the embedded web UI files served (GET /, /ui/app.js, /ui/config.json).
+- the embedded web UI files served (GET /, /ui/app.js, /ui/config.json);
+- a cluster upstream (--upstream A,B and repeated --upstream): an Apache and
+  a thriftpy server both answer (round-robin), --hash-arg keeps a key on one
+  server, a dead member gives at most one 503 and is then left out.
 
 TAP on stdout; exit 77 when a peer is missing.  Loopback only; the peers
 are threads of this process.  Environment: DYNTHRIFT_CLI,
@@ -302,12 +305,15 @@ def check_listener(addr):
 
 # ---- peers ------------------------------------------------------------------
 
-def apache_server(gen, types, transport, protocol):
+def apache_server(gen, types, transport, protocol, calls=None):
+    """`calls` (a list) records the `a` of every add this server answers."""
     class Handler:
         def ping(self):
             pass
 
         def add(self, a, b):
+            if calls is not None:
+                calls.append(a)
             if a == 9:
                 raise ValueError("nine")  # Apache answers INTERNAL_ERROR
             return a + b
@@ -340,12 +346,14 @@ def apache_server(gen, types, transport, protocol):
     return "127.0.0.1:%d" % port
 
 
-def thriftpy_server(mod, transport, protocol):
+def thriftpy_server(mod, transport, protocol, calls=None):
     class Handler:
         def ping(self):
             pass
 
         def add(self, a, b):
+            if calls is not None:
+                calls.append(a)
             return a + b
 
         def echo(self, p):
@@ -443,6 +451,86 @@ def check_peer(label, addr, flags, apache):
         e = (r.json() or {}).get("error", {})
         ok(r.status == 502 and e.get("type") == "INTERNAL_ERROR" and e.get("type_id") == 6,
            "%s: TApplicationException -> 502 with its type" % label, r)
+
+
+def post_adds(port, pairs):
+    """POSTs /Bench/add for each (a, b) on one keep-alive connection;
+    returns [(status, parsed body)]."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    out = []
+    for a, b in pairs:
+        c.request("POST", "/Bench/add", body=json.dumps({"a": a, "b": b}))
+        r = c.getresponse()
+        body = r.read()
+        try:
+            out.append((r.status, json.loads(body)))
+        except ValueError:
+            out.append((r.status, body))
+    c.close()
+    return out
+
+
+def check_cluster(gen, types, tp):
+    """--upstream with several servers: an Apache and a thriftpy server
+    behind one gateway, round-robin, hashing, and a member that is down."""
+    apache_calls, tp_calls = [], []
+    a = apache_server(gen, types, "framed", "binary", apache_calls)
+    t = thriftpy_server(tp, "framed", "binary", tp_calls)
+    for label, upstream, flags in (("--upstream A,B", a + "," + t, []),
+                                   ("--upstream A --upstream B", a, ["--upstream", t])):
+        del apache_calls[:], tp_calls[:]
+        gw = Listener(upstream, flags)
+        got = post_adds(gw.port, [(i, 100) for i in range(1, 9)])
+        rc, err = gw.stop()
+        ok(got == [(200, {"result": i + 100}) for i in range(1, 9)],
+           "cluster %s: 8 adds answered 200 with their sums" % label, got)
+        ok(sorted(apache_calls + tp_calls) == list(range(1, 9))
+           and len(apache_calls) == 4 and len(tp_calls) == 4,
+           "cluster %s: round-robin, 4 calls each to the Apache and the thriftpy server "
+           "(%d, %d)" % (label, len(apache_calls), len(tp_calls)), (apache_calls, tp_calls))
+        ok(rc == 0 and "upstream " + a + "," + t in err,
+           "cluster %s: gateway stopped cleanly, names both upstreams" % label, (rc, err))
+
+    del apache_calls[:], tp_calls[:]
+    gw = Listener(a + "," + t, ["--hash-arg", "a"])
+    got = post_adds(gw.port, [(7, 1)] * 4 + [(8, 1)] * 4)
+    rc, _ = gw.stop()
+    ok(all(s == 200 for s, _ in got) and rc == 0
+       and sorted(apache_calls) in ([], [7] * 4, [8] * 4, [7] * 4 + [8] * 4)
+       and sorted(apache_calls + tp_calls) == [7] * 4 + [8] * 4,
+       "cluster --hash-arg a: every call with the same a goes to the same server",
+       (got, apache_calls, tp_calls))
+
+    # A member that is down: the call routed to it answers 503 and it is
+    # left out (back-off) -- the others go to the live server.
+    del apache_calls[:]
+    dead = closed_port()
+    gw = Listener(dead + "," + a)
+    got = post_adds(gw.port, [(i, 0) for i in range(1, 9)])
+    rc, _ = gw.stop()
+    failed = [(s, b) for s, b in got if s != 200]
+    ok(len(failed) <= 1 and all(s == 503 and "refused" in json.dumps(b) for s, b in failed)
+       and len(apache_calls) == 8 - len(failed) and rc == 0,
+       "cluster with a dead member: at most one 503 (connection refused), then the live "
+       "server takes every call (%d 503s)" % len(failed), got)
+    gw = Listener(closed_port() + "," + closed_port())
+    got = post_adds(gw.port, [(1, 1), (2, 2), (3, 3)])
+    gw.stop()
+    ok([s for s, _ in got] == [503, 503, 503],
+       "cluster with every member down: 503 (no server up)", got)
+
+    r = subprocess.run([CLI, "gateway", BENCH, "--upstream", a, "--balance", "hash",
+                        "--listen", "127.0.0.1:0"], capture_output=True, timeout=30)
+    ok(r.returncode == 64 and b"--hash-arg" in r.stderr,
+       "--balance hash without --hash-arg: usage error", r)
+    r = subprocess.run([CLI, "gateway", BENCH, "--upstream", a + "," + t, "--hash-arg", "nope",
+                        "--listen", "127.0.0.1:0"], capture_output=True, timeout=30)
+    ok(r.returncode == 64 and b"--hash-arg nope" in r.stderr,
+       "--hash-arg naming no argument of any method: usage error", r)
+    r = subprocess.run([CLI, "gateway", BENCH, "--upstream", a + ",", "--listen", "127.0.0.1:0"],
+                       capture_output=True, timeout=30)
+    ok(r.returncode == 64 and b"empty server" in r.stderr,
+       "--upstream with an empty list item: usage error", r)
 
 
 # ---- OpenAPI: a generic checker and request builder ----------------------------
@@ -690,6 +778,7 @@ def main():
 
     check_openapi(addr)
     check_listener(addr)
+    check_cluster(gen, types, tp)
 
     ok(not UNCLEAN, "every gateway process exited 0 with nothing on stderr (sanitizers quiet)",
        UNCLEAN[:3])

@@ -489,6 +489,57 @@ static void test_calls(thrift_schema_t *s) {
     ev_loop_destroy(loop);
 }
 
+/* A gateway without an upstream address, Calc through a cluster of a live
+ * server and a closed port. */
+static void test_cluster(thrift_schema_t *s) {
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    thrift_rpc_server_t *srv = fixture_server(loop, s, NULL, NULL);
+    char live[64], dead[64];
+    snprintf(live, sizeof live, "127.0.0.1:%d", thrift_rpc_server_port(srv));
+    snprintf(dead, sizeof dead, "127.0.0.1:%d", closed_port());
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift_gateway_t *gw = thrift_gateway_new(loop, s, NULL, NULL, &err);
+    thrift_cluster_t *cl = thrift_cluster_new(loop, s, "Calc", NULL, NULL, &err);
+    TAP_CHECK(gw && cl, "gateway without an address, and a cluster (%s)", err.text);
+    thrift_cluster_add_server(cl, dead, dead, &err);
+    thrift_cluster_add_server(cl, live, live, &err);
+    TAP_CHECK(thrift_gateway_set_cluster(gw, "Nope", cl, &err) == THRIFT_NOT_FOUND,
+              "set_cluster: unknown service refused");
+    TAP_CHECK(thrift_gateway_set_cluster(gw, "Calc", cl, &err) == THRIFT_OK, "set_cluster Calc");
+    TAP_CHECK(thrift_gateway_set_cluster(gw, "Calc", cl, &err) == THRIFT_MISUSE,
+              "set_cluster twice refused");
+    int ok200 = 0, got503 = 0;
+    for (int i = 0; i < 6; i++) {
+        answer_t a = request(loop, gw, "POST", "/Calc/add", "{\"a\": 2, \"b\": 40}", 0);
+        ok200 += a.status == 200 && !strcmp(a.body, "{\"result\":42}");
+        got503 += a.status == 503 && strstr(a.body, "refused") != NULL;
+    }
+    TAP_CHECK(ok200 + got503 == 6 && got503 <= 1,
+              "through the cluster: the dead member fails at most one call (503), then is left "
+              "out (%d x 200, %d x 503)", ok200, got503);
+    answer_t a = request(loop, gw, "POST", "/Other/hello", "{\"name\": \"x\"}", 0);
+    TAP_CHECK(a.status == 503 && strstr(a.body, "no upstream"),
+              "a service without a cluster and no address: 503 (%s)", a.body);
+    thrift_cluster_remove_server(cl, live, &err);
+    thrift_cluster_remove_server(cl, dead, &err);
+    a = request(loop, gw, "POST", "/Calc/add", "{\"a\": 1, \"b\": 1}", 0);
+    TAP_CHECK(a.status == 503, "a cluster with no server: 503, not 404 (%s)", a.body);
+    thrift_cluster_add_server(cl, live, live, &err);
+    answer_t held = {0};
+    thrift_gateway_response_t now;
+    int later = thrift_gateway_handle(gw, "POST", "/Calc/slow", (const uint8_t *)"{\"ms\": 3000}",
+                                      12, 0, &now, answer_cb, &held);
+    TAP_CHECK(later == 0 && thrift_gateway_pending(gw) == 1, "a cluster call in flight");
+    thrift_cluster_free(cl);
+    TAP_CHECK(held.done && held.status == 503 && thrift_gateway_pending(gw) == 0,
+              "freeing the cluster answers its call in flight with 503 (%d)", held.status);
+    thrift_gateway_free(gw);
+    fixture_flush_later();
+    thrift_rpc_server_free(srv);
+    ev_loop_destroy(loop);
+}
+
 /* http.c's any-method request reader, without sockets: every prefix of a
  * pipelined stream is "need more", the whole of it gives each request. */
 static void test_http_reader(void) {
@@ -610,6 +661,7 @@ int main(void) {
     test_http_reader();
     test_docs();
     test_calls(s);
+    test_cluster(s);
     test_info_headers(s);
     thrift_schema_unref(s);
     return tap_done();

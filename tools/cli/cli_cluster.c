@@ -16,7 +16,6 @@
 #include "dynthrift/json.h"
 #include "dynthrift/pool.h"
 
-#define MAX_SERVERS 256
 #define ZK_WAIT_MS 10000
 
 static const char cluster_usage[] =
@@ -50,14 +49,7 @@ typedef struct copts {
     bool bench;
     cli_include_dirs_t inc;
     cli_net_opts_t net;
-    const char *addrs[MAX_SERVERS];
-    size_t naddrs;
-    char *split[MAX_SERVERS]; /* owned copies of the pieces of comma lists */
-    size_t nsplit;
-    const char *zk;
-    thrift_balance_t balance;
-    bool hash;
-    const char *hash_arg;
+    cli_cluster_spec_t spec;
     bool all, lines, pretty, json, fail_on_error;
     unsigned args_flags; /* --ignore-unknown */
     unsigned long long pipeline, connections, calls;
@@ -86,32 +78,41 @@ bool cli_cluster_wanted(int argc, char **argv) {
 }
 
 static void copts_free(copts_t *o) {
-    for (size_t i = 0; i < o->nsplit; i++)
-        free(o->split[i]);
+    cli_cluster_spec_free(&o->spec);
     cli_include_dirs_free(&o->inc);
 }
 
-/* One --addr value: a zk:// URL, or a comma list of servers. */
-static int take_addr(copts_t *o, const char *v) {
-    if (!strncmp(v, "zk://", 5)) {
+void cli_cluster_spec_free(cli_cluster_spec_t *spec) {
+    for (size_t i = 0; i < spec->nsplit; i++)
+        free(spec->split[i]);
+    spec->nsplit = spec->naddrs = 0;
+}
+
+bool cli_cluster_spec_is_cluster(const cli_cluster_spec_t *spec) {
+    return spec->naddrs > 1 || spec->zk || spec->hash || spec->balance != THRIFT_BALANCE_ROUND_ROBIN;
+}
+
+int cli_cluster_spec_take_addr(cli_cluster_spec_t *o, const char *cmd, const char *opt,
+                               const char *v) {
+    if (!strncmp(v, "zk://", 5) || o->zk) {
         if (o->zk || o->naddrs) {
-            fprintf(stderr, "dynthrift %s: a zk:// --addr cannot be combined with other --addr\n",
-                    o->cmd);
+            fprintf(stderr, "dynthrift %s: a zk:// %s cannot be combined with other %s\n", cmd,
+                    opt, opt);
             return -1;
         }
         o->zk = v;
         return 0;
     }
-    if (o->zk) {
-        fprintf(stderr, "dynthrift %s: a zk:// --addr cannot be combined with other --addr\n",
-                o->cmd);
+    size_t vlen = strlen(v);
+    if (!vlen || v[vlen - 1] == ',') { // "a:1," : the loop below would not see the empty end
+        fprintf(stderr, "dynthrift %s: %s '%s': an empty server in the list\n", cmd, opt, v);
         return -1;
     }
     for (const char *p = v; *p;) {
         const char *comma = strchr(p, ',');
         size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        if (!n || o->naddrs == MAX_SERVERS || o->nsplit == MAX_SERVERS) {
-            fprintf(stderr, "dynthrift %s: --addr '%s': %s\n", o->cmd, v,
+        if (!n || o->naddrs == CLI_CLUSTER_MAX_SERVERS || o->nsplit == CLI_CLUSTER_MAX_SERVERS) {
+            fprintf(stderr, "dynthrift %s: %s '%s': %s\n", cmd, opt, v,
                     n ? "more than 256 servers" : "an empty server in the list");
             return -1;
         }
@@ -121,13 +122,47 @@ static int take_addr(copts_t *o, const char *v) {
         o->split[o->nsplit++] = piece;
         for (size_t i = 0; i < o->naddrs; i++)
             if (!strcmp(o->addrs[i], piece)) {
-                fprintf(stderr, "dynthrift %s: --addr: '%s' given twice\n", o->cmd, piece);
+                fprintf(stderr, "dynthrift %s: %s: '%s' given twice\n", cmd, opt, piece);
                 return -1;
             }
         o->addrs[o->naddrs++] = piece;
         p += n;
         if (*p == ',')
             p++;
+    }
+    return 0;
+}
+
+int cli_cluster_spec_take_opt(cli_cluster_spec_t *o, int argc, char **argv, int *i,
+                              const char *cmd) {
+    const char *v;
+    int r;
+    if ((r = cli_take_value_opt(argc, argv, i, cmd, "--balance", &v)) != 0) {
+        if (r < 0)
+            return -1;
+        if (!strcmp(v, "round-robin") || !strcmp(v, "rr"))
+            o->balance = THRIFT_BALANCE_ROUND_ROBIN;
+        else if (!strcmp(v, "random"))
+            o->balance = THRIFT_BALANCE_RANDOM;
+        else if (!strcmp(v, "least") || !strcmp(v, "least-outstanding"))
+            o->balance = THRIFT_BALANCE_LEAST_OUTSTANDING;
+        else if (!strcmp(v, "hash"))
+            o->hash = true;
+        else {
+            fprintf(stderr,
+                    "dynthrift %s: --balance takes round-robin, random, least or "
+                    "hash, not '%s'\n",
+                    cmd, v);
+            return -1;
+        }
+        return 1;
+    }
+    if ((r = cli_take_value_opt(argc, argv, i, cmd, "--hash-arg", &v)) != 0) {
+        if (r < 0)
+            return -1;
+        o->hash_arg = v;
+        o->hash = true;
+        return 1;
     }
     return 0;
 }
@@ -142,7 +177,7 @@ static int parse(copts_t *o, int argc, char **argv) {
         const char *v;
         int r;
         if ((r = cli_take_value_opt(argc, argv, &i, o->cmd, "--addr", &v)) != 0) {
-            if (r < 0 || take_addr(o, v))
+            if (r < 0 || cli_cluster_spec_take_addr(&o->spec, o->cmd, "--addr", v))
                 return -1;
             continue;
         }
@@ -152,31 +187,9 @@ static int parse(copts_t *o, int argc, char **argv) {
                 return -1;
             continue;
         }
-        if ((r = cli_take_value_opt(argc, argv, &i, o->cmd, "--balance", &v)) != 0) {
+        if ((r = cli_cluster_spec_take_opt(&o->spec, argc, argv, &i, o->cmd)) != 0) {
             if (r < 0)
                 return -1;
-            if (!strcmp(v, "round-robin") || !strcmp(v, "rr"))
-                o->balance = THRIFT_BALANCE_ROUND_ROBIN;
-            else if (!strcmp(v, "random"))
-                o->balance = THRIFT_BALANCE_RANDOM;
-            else if (!strcmp(v, "least") || !strcmp(v, "least-outstanding"))
-                o->balance = THRIFT_BALANCE_LEAST_OUTSTANDING;
-            else if (!strcmp(v, "hash"))
-                o->hash = true;
-            else {
-                fprintf(stderr,
-                        "dynthrift %s: --balance takes round-robin, random, least or "
-                        "hash, not '%s'\n",
-                        o->cmd, v);
-                return -1;
-            }
-            continue;
-        }
-        if ((r = cli_take_value_opt(argc, argv, &i, o->cmd, "--hash-arg", &v)) != 0) {
-            if (r < 0)
-                return -1;
-            o->hash_arg = v;
-            o->hash = true;
             continue;
         }
         const char *pipe_opt = o->bench ? "-p" : "--pipeline";
@@ -270,17 +283,17 @@ static int parse(copts_t *o, int argc, char **argv) {
         if (cli_net_take_positional(o->cmd, a, o->pos, &o->npos))
             return -1;
     }
-    o->net.addr = o->zk ? o->zk : o->naddrs ? o->addrs[0] : NULL;
+    o->net.addr = o->spec.zk ? o->spec.zk : o->spec.naddrs ? o->spec.addrs[0] : NULL;
     if (cli_net_check_required(o->cmd, o->npos, &o->net))
         return -1;
-    if (o->hash && !o->hash_arg) {
+    if (o->spec.hash && !o->spec.hash_arg) {
         fprintf(stderr,
                 "dynthrift %s: --balance hash needs --hash-arg NAME (the argument to "
                 "hash)\n",
                 o->cmd);
         return -1;
     }
-    if (o->all && (o->lines || o->hash)) {
+    if (o->all && (o->lines || o->spec.hash)) {
         fprintf(stderr, "dynthrift call: --all calls every server: drop %s\n",
                 o->lines ? "--lines" : "--balance hash / --hash-arg");
         return -1;
@@ -295,6 +308,51 @@ static int parse(copts_t *o, int argc, char **argv) {
     if (!o->net.timeout_set) {
         o->net.timeout_ms = 5000; // as call's default deadline
         o->net.timeout_set = true;
+    }
+    return 0;
+}
+
+int cli_cluster_spec_build(const cli_cluster_spec_t *o, const char *cmd, const char *opt,
+                           struct ev_loop *loop, thrift_schema_t *schema, const char *service,
+                           const char *method, const thrift_conn_options_t *co,
+                           const thrift_pool_options_t *po, thrift_cluster_t **clp,
+                           thrift_serverset_t **ssp) {
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    *ssp = NULL;
+    thrift_cluster_t *cl = *clp = thrift_cluster_new(loop, schema, service, co, po, &err);
+    if (!cl) {
+        fprintf(stderr, "dynthrift %s: ", cmd);
+        cli_print_error(stderr, &err);
+        return CLI_EXIT_SOFTWARE;
+    }
+    thrift_cluster_set_balance(cl, o->balance);
+    if (o->hash_arg && thrift_cluster_route_by_arg(cl, method, o->hash_arg, &err) != THRIFT_OK) {
+        fprintf(stderr, "dynthrift %s: --hash-arg: ", cmd);
+        cli_print_error(stderr, &err);
+        return CLI_EXIT_USAGE;
+    }
+    for (size_t i = 0; i < o->naddrs; i++)
+        if (thrift_cluster_add_server(cl, o->addrs[i], o->addrs[i], &err) != THRIFT_OK) {
+            fprintf(stderr, "dynthrift %s: %s %s: ", cmd, opt, o->addrs[i]);
+            cli_print_error(stderr, &err);
+            return cli_net_addr_exit(&err);
+        }
+    if (o->zk) {
+        *ssp = thrift_serverset_follow(cl, o->zk, 0, &err);
+        if (!*ssp) {
+            fprintf(stderr, "dynthrift %s: %s: ", cmd, opt);
+            cli_print_error(stderr, &err);
+            return err.code == THRIFT_UNSUPPORTED ? CLI_EXIT_SOFTWARE : CLI_EXIT_USAGE;
+        }
+        if (thrift_serverset_wait(*ssp, ZK_WAIT_MS, &err) != THRIFT_OK) {
+            fprintf(stderr, "dynthrift %s: %s: %s\n", cmd, o->zk, err.text);
+            return CLI_EXIT_TRANSPORT;
+        }
+        if (!thrift_cluster_server_count(cl)) {
+            fprintf(stderr, "dynthrift %s: %s: no ALIVE member\n", cmd, o->zk);
+            return CLI_EXIT_TRANSPORT;
+        }
     }
     return 0;
 }
@@ -366,43 +424,12 @@ static int run_setup(run_t *r, copts_t *o, bool method_optional) {
     // Pipelined leases: a few connections per server carry every call.
     thrift_pool_options_set_max_inflight(r->po, 64);
     thrift_pool_options_set_maxsize(r->po, (size_t)o->connections);
-    r->cl =
-        thrift_cluster_new(r->loop, r->schema, thrift_service_def_name(r->svc), r->co, r->po, &err);
-    if (!r->cl) {
-        fprintf(stderr, "dynthrift %s: ", o->cmd);
-        cli_print_error(stderr, &err);
-        return CLI_EXIT_SOFTWARE;
-    }
-    thrift_cluster_set_balance(r->cl, o->balance);
-    if (o->hash_arg && thrift_cluster_route_by_arg(
-                           r->cl, r->fn && !o->lines ? thrift_function_def_name(r->fn) : NULL,
-                           o->hash_arg, &err) != THRIFT_OK) {
-        fprintf(stderr, "dynthrift %s: --hash-arg: ", o->cmd);
-        cli_print_error(stderr, &err);
-        return CLI_EXIT_USAGE;
-    }
-    for (size_t i = 0; i < o->naddrs; i++)
-        if (thrift_cluster_add_server(r->cl, o->addrs[i], o->addrs[i], &err) != THRIFT_OK) {
-            fprintf(stderr, "dynthrift %s: --addr %s: ", o->cmd, o->addrs[i]);
-            cli_print_error(stderr, &err);
-            return cli_net_addr_exit(&err);
-        }
-    if (o->zk) {
-        r->ss = thrift_serverset_follow(r->cl, o->zk, 0, &err);
-        if (!r->ss) {
-            fprintf(stderr, "dynthrift %s: --addr: ", o->cmd);
-            cli_print_error(stderr, &err);
-            return err.code == THRIFT_UNSUPPORTED ? CLI_EXIT_SOFTWARE : CLI_EXIT_USAGE;
-        }
-        if (thrift_serverset_wait(r->ss, ZK_WAIT_MS, &err) != THRIFT_OK) {
-            fprintf(stderr, "dynthrift %s: %s: %s\n", o->cmd, o->zk, err.text);
-            return CLI_EXIT_TRANSPORT;
-        }
-        if (!thrift_cluster_server_count(r->cl)) {
-            fprintf(stderr, "dynthrift %s: %s: no ALIVE member\n", o->cmd, o->zk);
-            return CLI_EXIT_TRANSPORT;
-        }
-    }
+    code = cli_cluster_spec_build(&o->spec, o->cmd, "--addr", r->loop, r->schema,
+                                       thrift_service_def_name(r->svc),
+                                       r->fn && !o->lines ? thrift_function_def_name(r->fn) : NULL,
+                                       r->co, r->po, &r->cl, &r->ss);
+    if (code)
+        return code;
     return 0;
 }
 
@@ -972,7 +999,7 @@ int cli_cluster_bench(int argc, char **argv) {
     } else {
         printf("%s.%s on %zu servers (%s), %llu in flight, %.2f s\n",
                thrift_service_def_name(r.svc), thrift_function_def_name(r.fn),
-               thrift_cluster_server_count(r.cl), o.zk ? o.zk : "static", o.pipeline, secs);
+               thrift_cluster_server_count(r.cl), o.spec.zk ? o.spec.zk : "static", o.pipeline, secs);
         printf("  %-28s %10s %8s %12s %9s %9s\n", "server", "calls", "errors", "calls/s", "p50 ms",
                "p99 ms");
         size_t n = json_array_size(servers);

@@ -1,5 +1,6 @@
 /* dynthrift gateway / ui: the JSON/HTTP gateway of dynthrift/gateway.h in
- * front of one upstream server, plus the web UI embedded in the binary.
+ * front of one upstream server or a cluster of them, plus the web UI
+ * embedded in the binary.
  *
  * The routing and headers live here once (gw_answer), for every way a
  * request arrives: --request (one request given on the command line, the
@@ -13,6 +14,7 @@
 #include <strings.h>
 
 #include "cli.h"
+#include "cli_cluster.h"
 #include "cli_net.h"
 #include "cli_ui_assets.h"
 #include "cli_util.h"
@@ -38,6 +40,16 @@ static const char gateway_usage[] =
     "\n"
     "options:\n"
     "  --upstream ADDR                the Thrift server (HOST:PORT, [V6]:PORT, unix:PATH)\n"
+    "  --upstream A:1,B:2 | --upstream A:1 --upstream B:2\n"
+    "                                 a cluster: calls spread over the servers; one that\n"
+    "                                 fails a call (503) is left out for 1 s, doubling\n"
+    "  --upstream zk://HOST:2181[,...]/PATH[#ENDPOINT]\n"
+    "                                 the ALIVE members of a ZooKeeper ServerSet, followed\n"
+    "  --balance round-robin|random|least|hash   how a cluster spreads calls (default\n"
+    "                                 round-robin)\n"
+    "  --hash-arg NAME                consistent hashing by the argument NAME\n"
+    "                                 (cluster calls take --timeout as deadline and\n"
+    "                                 carry no Thrift-Header-* info headers)\n"
     "  --framed | --buffered          upstream transport (default framed)\n"
     "  --protocol binary|compact|json upstream protocol (default binary)\n"
     "  --multiplex NAME               upstream TMultiplexedProtocol name\n"
@@ -467,7 +479,99 @@ static char *make_config_json(const char *file, const char *upstream, const cli_
     return text;
 }
 
-static int gateway_main(int argc, char **argv, const char *cmd) {
+/* A cluster upstream: one cluster of the spec's servers per service of the
+ * main module, handed to the gateway (thrift_gateway_set_cluster). */
+typedef struct gw_clusters {
+    thrift_pool_options_t *po;
+    thrift_cluster_t **cl;
+    thrift_serverset_t **ss;
+    size_t n;
+} gw_clusters_t;
+
+/* Freed before the gateway: that answers the calls in flight. */
+static void clusters_free(gw_clusters_t *c) {
+    for (size_t i = 0; i < c->n; i++) {
+        thrift_serverset_free(c->ss[i]);
+        thrift_cluster_free(c->cl[i]);
+    }
+    free(c->cl);
+    free(c->ss);
+    thrift_pool_options_free(c->po);
+    memset(c, 0, sizeof *c);
+}
+
+/* True when some method of a service of `m` has an argument `name` (the
+ * others are balanced: a typo would silently hash nothing). */
+static bool hash_arg_known(const thrift_module_def_t *m, const char *name) {
+    for (size_t i = 0; i < thrift_module_def_service_count(m); i++) {
+        const thrift_service_def_t *svc = thrift_module_def_service_at(m, i);
+        for (size_t j = 0; j < thrift_service_def_function_count(svc); j++)
+            if (thrift_struct_def_find_field(
+                    thrift_function_def_args(thrift_service_def_function_at(svc, j)), name))
+                return true;
+    }
+    return false;
+}
+
+/* Returns 0, or the exit code with the message printed. */
+static int clusters_build(gw_clusters_t *c, const cli_cluster_spec_t *spec, const char *cmd,
+                          struct ev_loop *loop, thrift_schema_t *schema,
+                          const thrift_conn_options_t *co, thrift_gateway_t *gw) {
+    const thrift_module_def_t *m = thrift_schema_main_module(schema);
+    size_t count = thrift_module_def_service_count(m);
+    if (spec->hash_arg && !hash_arg_known(m, spec->hash_arg)) {
+        fprintf(stderr, "dynthrift %s: --hash-arg %s: no method has an argument of that name\n",
+                cmd, spec->hash_arg);
+        return CLI_EXIT_USAGE;
+    }
+    c->po = thrift_pool_options_new();
+    c->cl = calloc(count ? count : 1, sizeof *c->cl);
+    c->ss = calloc(count ? count : 1, sizeof *c->ss);
+    if (!c->po || !c->cl || !c->ss) {
+        fprintf(stderr, "dynthrift %s: out of memory\n", cmd);
+        return CLI_EXIT_SOFTWARE;
+    }
+    // Pipelined leases, as call and bench over a cluster.
+    thrift_pool_options_set_max_inflight(c->po, 64);
+    thrift_pool_options_set_maxsize(c->po, 4);
+    for (size_t i = 0; i < count; i++) {
+        const char *name = thrift_service_def_name(thrift_module_def_service_at(m, i));
+        int code = cli_cluster_spec_build(spec, cmd, "--upstream", loop, schema, name, NULL, co,
+                                          c->po, &c->cl[i], &c->ss[i]);
+        c->n = i + 1;
+        if (code)
+            return code;
+        thrift_error_t err;
+        thrift_error_clear(&err);
+        if (thrift_gateway_set_cluster(gw, name, c->cl[i], &err) != THRIFT_OK) {
+            fprintf(stderr, "dynthrift %s: ", cmd);
+            cli_print_error(stderr, &err);
+            return CLI_EXIT_SOFTWARE;
+        }
+    }
+    return 0;
+}
+
+/* The upstream as shown to people: the address, the comma list or the URL. */
+static char *upstream_text(const cli_cluster_spec_t *spec) {
+    if (spec->zk)
+        return strdup(spec->zk);
+    size_t len = 1;
+    for (size_t i = 0; i < spec->naddrs; i++)
+        len += strlen(spec->addrs[i]) + 1;
+    char *t = malloc(len);
+    if (!t)
+        return NULL;
+    t[0] = 0;
+    for (size_t i = 0; i < spec->naddrs; i++) {
+        if (i)
+            strcat(t, ",");
+        strcat(t, spec->addrs[i]);
+    }
+    return t;
+}
+
+static int gateway_run(int argc, char **argv, const char *cmd, cli_cluster_spec_t *spec) {
     cli_include_dirs_t inc = {0};
     cli_net_opts_t net;
     cli_net_opts_init(&net);
@@ -498,10 +602,12 @@ static int gateway_main(int argc, char **argv, const char *cmd) {
                 goto usage;
             continue;
         }
-        if ((r = cli_take_value_opt(argc, argv, &i, cmd, "--upstream", &v)) != 0) {
+        if ((r = cli_cluster_spec_take_opt(spec, argc, argv, &i, cmd)) != 0) {
             if (r < 0)
                 goto usage;
-            net.addr = v;
+        } else if ((r = cli_take_value_opt(argc, argv, &i, cmd, "--upstream", &v)) != 0) {
+            if (r < 0 || cli_cluster_spec_take_addr(spec, cmd, "--upstream", v))
+                goto usage;
         } else if ((r = cli_take_value_opt(argc, argv, &i, cmd, "--listen", &v)) != 0) {
             if (r < 0)
                 goto usage;
@@ -578,6 +684,11 @@ static int gateway_main(int argc, char **argv, const char *cmd) {
         fprintf(stderr, "dynthrift %s: FILE is required\n", cmd);
         goto usage;
     }
+    if (spec->hash && !spec->hash_arg) {
+        fprintf(stderr, "dynthrift %s: --balance hash needs --hash-arg NAME\n", cmd);
+        goto usage;
+    }
+    net.addr = spec->zk ? spec->zk : spec->naddrs ? spec->addrs[0] : NULL;
     thrift_error_t err;
     thrift_error_clear(&err);
     thrift_schema_t *schema = cli_load_schema(file, &inc, &err);
@@ -624,13 +735,25 @@ static int gateway_main(int argc, char **argv, const char *cmd) {
         thrift_schema_unref(schema);
         return CLI_EXIT_USAGE; // the transport option was reported
     }
+    signal(SIGPIPE, SIG_IGN);
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-    gw_cli_t g = {.file = file, .upstream = net.addr, .cors = cors,
+    // One address keeps the direct path (a pipelined connection per
+    // service); a list, zk:// or a routing option makes a cluster.
+    bool clustered = cli_cluster_spec_is_cluster(spec);
+    char *shown = upstream_text(spec);
+    gw_clusters_t clusters = {0};
+    gw_cli_t g = {.file = file, .upstream = shown, .cors = cors,
                   .default_timeout_ms = net.timeout_ms};
-    g.config_json = make_config_json(file, net.addr, &net);
-    g.gw = loop && g.config_json ? thrift_gateway_new(loop, schema, net.addr, co, &err) : NULL;
-    int rc;
-    if (!g.gw) {
+    g.config_json = shown ? make_config_json(file, shown, &net) : NULL;
+    g.gw = loop && g.config_json
+               ? thrift_gateway_new(loop, schema, clustered ? NULL : net.addr, co, &err)
+               : NULL;
+    int rc = 0;
+    if (g.gw && clustered)
+        rc = clusters_build(&clusters, spec, cmd, loop, schema, co, g.gw);
+    if (rc) {
+        // clusters_build printed why
+    } else if (!g.gw) {
         fprintf(stderr, "dynthrift %s: ", cmd);
         if (err.code)
             cli_print_error(stderr, &err);
@@ -646,8 +769,10 @@ static int gateway_main(int argc, char **argv, const char *cmd) {
         else
             rc = run_listener(&g, loop, cmd, listen, &lim, ui_mode);
     }
+    clusters_free(&clusters);
     thrift_gateway_free(g.gw);
     free(g.config_json);
+    free(shown);
     if (loop)
         ev_loop_destroy(loop);
     thrift_conn_options_free(co);
@@ -658,6 +783,13 @@ usage:
     cli_include_dirs_free(&inc);
     fputs(ui_mode ? ui_usage : gateway_usage, stderr);
     return CLI_EXIT_USAGE;
+}
+
+static int gateway_main(int argc, char **argv, const char *cmd) {
+    cli_cluster_spec_t spec = {0};
+    int rc = gateway_run(argc, argv, cmd, &spec);
+    cli_cluster_spec_free(&spec);
+    return rc;
 }
 
 int cmd_gateway(int argc, char **argv) { return gateway_main(argc, argv, "gateway"); }
