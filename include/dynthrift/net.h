@@ -78,7 +78,11 @@ THRIFT_API void thrift_conn_options_set_multiplexed(thrift_conn_options_t *opts,
  * a name with ':' (the option is then unchanged). */
 THRIFT_API thrift_status_t thrift_conn_options_set_multiplexed_name(thrift_conn_options_t *opts,
                                                                     const char *name);
-/* Server connections: close after this long without a byte read; 0: never. */
+/* Server connections: close after this long without a byte read (nor,
+ * while replies wait for a full socket, a byte written: a peer that reads
+ * its replies slowly is not idle); 0: never.  A connection under output
+ * back-pressure (see thrift_rpc_server_buffer_bytes) reads nothing, so a
+ * peer that never reads its replies is closed by this timeout. */
 THRIFT_API void thrift_conn_options_set_idle_timeout_ms(thrift_conn_options_t *opts, uint32_t ms);
 /* How long a message may take to arrive once its first byte is in (more
  * exactly: since the previous message on the connection completed, or the
@@ -382,7 +386,11 @@ THRIFT_API int thrift_rpc_server_port(const thrift_rpc_server_t *srv);
 THRIFT_API size_t thrift_rpc_server_connection_count(const thrift_rpc_server_t *srv);
 /* Bytes reserved by the connections' read buffers, over all threads,
  * buffers kept for requests answered later included (what a slow or stuck
- * handler costs in memory). */
+ * handler costs in memory), and their queued replies.  Output
+ * back-pressure bounds the replies: a connection with more than 1 MiB of
+ * replies unwritten (a client that pipelines requests and does not read
+ * the replies) stops reading requests until less than 256 KiB wait; one
+ * reply larger than that is still queued whole. */
 THRIFT_API size_t thrift_rpc_server_buffer_bytes(const thrift_rpc_server_t *srv);
 /* Two-way requests that handlers kept to answer later, not yet answered
  * nor cancelled. */

@@ -131,6 +131,10 @@ struct sconn {
     bool dirty;
     ev_timer idle;
     ev_timer partial; /* the read timeout, while inside a partial message */
+    /* Complete messages left in the read buffer (a read budget ran out, or
+     * reading resumed after output back-pressure): handled on the next loop
+     * iteration without waiting for the socket to become readable again. */
+    ev_timer backlog;
     thrift__wire_reader_t reader;
     rpin_t *pin; /* pins the reader's current buffer, if any */
     size_t rbuf_bytes; /* the reader's capacity as counted in srv->buf_bytes */
@@ -141,6 +145,10 @@ struct sconn {
     int refs;          /* requests alive + 1 while open */
     bool closed;
     bool reading_stopped;
+    /* Output back-pressure: not reading while more than
+     * SCONN_OUTPUT_HIGH_WATER reply bytes wait to be written. */
+    bool output_paused;
+    size_t out_bytes; /* `out` as counted in srv->buf_bytes */
     bool close_after_flush;
     thrift_close_reason_t close_reason; /* for a close after the flush */
     uint64_t id;
@@ -161,7 +169,7 @@ struct thrift_rpc_server {
     uint64_t next_conn_id; /* on the acceptor */
     thrift_rpc_server_conn_cb conn_cb;
     void *conn_ud;
-    atomic_size_t buf_bytes; /* read buffers, kept ones included */
+    atomic_size_t buf_bytes; /* read buffers, kept ones included, and queued replies */
     atomic_size_t nheld; /* requests answered later, not yet answered */
     atomic_size_t ntombstones; /* cancelled, not yet let go by handlers */
     size_t max_conns;
@@ -211,9 +219,36 @@ static void arena_put(worker_t *w, thrift_arena_t *a) {
  * reader of a large reply must not hold up the loop's other connections. */
 #define SCONN_WRITE_BUDGET (1024 * 1024)
 
+/* Output back-pressure.  A client that pipelines requests and never reads
+ * the replies would grow the reply queue without bound: past the high-water
+ * mark of unwritten reply bytes the connection stops reading (requests stay
+ * in the socket and in the client's send buffer), and it reads again once
+ * the queue drained below the low-water mark.  One reply may exceed the
+ * mark on its own; the mark only stops further requests. */
+#define SCONN_OUTPUT_HIGH_WATER (1024 * 1024)
+#define SCONN_OUTPUT_LOW_WATER (256 * 1024)
+
+static void sconn_resume_reading(sconn_t *c);
+
+/* Keeps srv->buf_bytes in step with the reply queue's size. */
+static void sconn_count_output(sconn_t *c, size_t bytes) {
+    if (bytes == c->out_bytes)
+        return;
+    if (bytes > c->out_bytes)
+        atomic_fetch_add(&c->srv->buf_bytes, bytes - c->out_bytes);
+    else
+        atomic_fetch_sub(&c->srv->buf_bytes, c->out_bytes - bytes);
+    c->out_bytes = bytes;
+}
+
+static size_t sconn_unwritten(const sconn_t *c) {
+    return thrift_buffer_len(c->out) - c->out_off;
+}
+
 static bool sconn_write(sconn_t *c) {
     size_t len = thrift_buffer_len(c->out);
     size_t budget = SCONN_WRITE_BUDGET;
+    sconn_count_output(c, len);
     while (c->out_off < len) {
         if (budget == 0) {
             if (!ev_is_active(&c->wio))
@@ -236,11 +271,16 @@ static bool sconn_write(sconn_t *c) {
         }
         c->out_off += (size_t)n;
         budget -= (size_t)n;
+        if (c->output_paused && len - c->out_off <= SCONN_OUTPUT_LOW_WATER)
+            sconn_resume_reading(c);
     }
     if (ev_is_active(&c->wio))
         ev_io_stop(c->w->loop, &c->wio);
     thrift_buffer_clear(c->out);
     c->out_off = 0;
+    sconn_count_output(c, 0);
+    if (c->output_paused)
+        sconn_resume_reading(c);
     if (c->close_after_flush || (c->reading_stopped && c->inflight == 0)) {
         sconn_close(c, c->close_reason);
         return false;
@@ -282,11 +322,15 @@ static void worker_init_flush(worker_t *w) {
 }
 
 static void sconn_write_cb(struct ev_loop *loop, ev_io *w, int revents) {
-    (void)loop;
     (void)revents;
     sconn_t *c = w->data;
-    if (!c->closed)
-        sconn_write(c);
+    if (c->closed)
+        return;
+    // The socket had filled and drains again: a peer that reads, however
+    // slowly, is not idle (a paused connection reads nothing meanwhile).
+    if (c->srv->opts.idle_timeout_ms)
+        ev_timer_again(loop, &c->idle);
+    sconn_write(c);
 }
 
 static void schedule_flush(sconn_t *c) {
@@ -324,8 +368,14 @@ static thrift_status_t append_message(sconn_t *c, const char *name, size_t name_
             thrift_buffer_free(nb);
         }
     }
-    if (!st)
+    if (!st) {
         schedule_flush(c);
+        // Waiting for the socket, the queue may grow over several loop
+        // iterations without a write: count it now (otherwise the flush
+        // counts it, once per iteration).
+        if (ev_is_active(&c->wio))
+            sconn_count_output(c, thrift_buffer_len(c->out));
+    }
     return st;
 }
 
@@ -767,6 +817,7 @@ static void dispatch(sconn_t *c, const uint8_t *msg, size_t len) {
             c->reading_stopped = true;
             c->close_reason = THRIFT_CLOSE_ERROR;
             ev_io_stop(c->w->loop, &c->rio);
+            ev_timer_stop(c->w->loop, &c->backlog);
             return;
         }
     }
@@ -802,6 +853,8 @@ static void sconn_close(sconn_t *c, thrift_close_reason_t why) {
     ev_io_stop(w->loop, &c->wio);
     ev_timer_stop(w->loop, &c->idle);
     ev_timer_stop(w->loop, &c->partial);
+    ev_timer_stop(w->loop, &c->backlog);
+    sconn_count_output(c, 0); // the queue is dropped
     close(c->fd);
     c->fd = -1;
     if (c->prev)
@@ -832,11 +885,12 @@ static void sconn_close(sconn_t *c, thrift_close_reason_t why) {
 /* Bytes one read callback takes from a socket before it returns to the
  * loop.  A peer that keeps its socket full must not starve the loop's other
  * connections, its acceptor and its timers: the socket stays readable, so
- * libev calls again on the next iteration, after the others had their turn.
- * Every complete message among the bytes read is dispatched before the
- * callback returns, so nothing waits in the buffer for readability that
- * may never come. */
+ * libev calls again on the next iteration, after the others had their turn. */
 #define SCONN_READ_BUDGET (64 * 1024)
+/* Messages one read callback dispatches: one 64 KiB read can carry ~2,300
+ * tiny oneway calls.  The complete messages left over are handled on the
+ * next loop iteration (the backlog timer), readable socket or not. */
+#define SCONN_READ_MESSAGES 256
 
 /* Arms, re-arms or stops the read timeout after a read: armed while a
  * partial message is buffered, counted from when the last message completed
@@ -856,15 +910,86 @@ static void sconn_partial_cb(struct ev_loop *loop, ev_timer *w, int revents) {
     sconn_close(w->data, THRIFT_CLOSE_READ_TIMEOUT);
 }
 
-static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
-    (void)revents;
-    sconn_t *c = w->data;
+/* Handles the next message on the next loop iteration. */
+static void sconn_schedule_backlog(sconn_t *c) {
+    if (!ev_is_active(&c->backlog)) {
+        ev_timer_set(&c->backlog, 0., 0.);
+        ev_timer_start(c->w->loop, &c->backlog);
+    }
+}
+
+/* Too many reply bytes unwritten: stop reading until they drain.  The read
+ * timeout stops too (the wait is the server's, not the peer's); the idle
+ * timeout keeps running and is re-armed by write progress, so a peer that
+ * reads nothing is closed as idle and one that reads slowly goes on. */
+static void sconn_pause_reading(sconn_t *c) {
+    c->output_paused = true;
+    ev_io_stop(c->w->loop, &c->rio);
+    ev_timer_stop(c->w->loop, &c->partial);
+    ev_timer_stop(c->w->loop, &c->backlog);
+}
+
+static void sconn_resume_reading(sconn_t *c) {
+    c->output_paused = false;
+    if (c->closed || c->reading_stopped || c->close_after_flush)
+        return;
+    ev_io_start(c->w->loop, &c->rio);
+    // Requests already buffered go first: the socket may stay quiet.
+    sconn_schedule_backlog(c);
+}
+
+/* Dispatches the complete messages buffered, at most *messages of them.
+ * False when this callback must read no more: the connection closed or
+ * stopped reading, the message budget ran out (the backlog timer then
+ * takes over) or replies wait (output back-pressure). */
+static bool sconn_dispatch_buffered(sconn_t *c, size_t *messages, bool *completed) {
+    for (;;) {
+        if (sconn_unwritten(c) > SCONN_OUTPUT_HIGH_WATER) {
+            sconn_pause_reading(c);
+            return false;
+        }
+        if (*messages == 0) {
+            sconn_schedule_backlog(c);
+            return false;
+        }
+        const uint8_t *m;
+        size_t mlen;
+        thrift_error_t err;
+        thrift__error_reset(&err);
+        thrift_status_t st = thrift__wire_next(&c->reader, &m, &mlen, &err);
+        if (st == THRIFT_NEED_MORE)
+            return true;
+        if (st != THRIFT_OK) {
+            // Framing is lost: nothing more can be read from this stream.
+            if (st != THRIFT_LIMIT)
+                send_app_error(c, "", 0, 0, THRIFT_APPEX_PROTOCOL_ERROR, err.text);
+            c->close_after_flush = true;
+            c->close_reason = THRIFT_CLOSE_PROTOCOL;
+            return false;
+        }
+        *completed = true;
+        (*messages)--;
+        dispatch(c, m, mlen);
+        if (c->closed || c->close_after_flush || c->reading_stopped)
+            return false;
+    }
+}
+
+/* One turn of a connection's input: the buffered backlog first, then
+ * reads from the socket within the byte and message budgets. */
+static void sconn_read(sconn_t *c) {
+    struct ev_loop *loop = c->w->loop;
+    if (c->closed || c->reading_stopped || c->close_after_flush || c->output_paused)
+        return;
     if (c->srv->opts.idle_timeout_ms)
         ev_timer_again(loop, &c->idle);
+    ev_timer_stop(loop, &c->backlog);
     c->refs++; // keep `c` alive while handlers run
     size_t budget = SCONN_READ_BUDGET;
+    size_t messages = SCONN_READ_MESSAGES;
     bool completed = false;
-    for (;;) {
+    bool more = sconn_dispatch_buffered(c, &messages, &completed);
+    while (more) {
         if (c->pin) {
             // Requests answered later point into this buffer: leave it to
             // them and read on into a new one.
@@ -900,38 +1025,31 @@ static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
             break;
         }
         thrift__wire_commit(&c->reader, (size_t)n);
-        for (;;) {
-            const uint8_t *m;
-            size_t mlen;
-            thrift_error_t err;
-            thrift__error_reset(&err);
-            thrift_status_t st = thrift__wire_next(&c->reader, &m, &mlen, &err);
-            if (st == THRIFT_NEED_MORE)
-                break;
-            if (st != THRIFT_OK) {
-                // Framing is lost: nothing more can be read from this stream.
-                if (st != THRIFT_LIMIT)
-                    send_app_error(c, "", 0, 0, THRIFT_APPEX_PROTOCOL_ERROR, err.text);
-                c->close_after_flush = true;
-                c->close_reason = THRIFT_CLOSE_PROTOCOL;
-                break;
-            }
-            completed = true;
-            dispatch(c, m, mlen);
-            if (c->closed || c->close_after_flush || c->reading_stopped)
-                break;
-        }
+        more = sconn_dispatch_buffered(c, &messages, &completed);
         budget -= (size_t)n;
-        if (c->closed || c->close_after_flush || c->reading_stopped || (size_t)n < avail ||
-            budget == 0)
+        if ((size_t)n < avail || budget == 0)
             break;
     }
     if (!c->closed && c->close_after_flush) {
         ev_io_stop(loop, &c->rio);
+        ev_timer_stop(loop, &c->backlog);
         schedule_flush(c);
     }
-    sconn_watch_partial(c, completed);
+    if (!c->output_paused)
+        sconn_watch_partial(c, completed);
     sconn_unref(c);
+}
+
+static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
+    (void)loop;
+    (void)revents;
+    sconn_read(w->data);
+}
+
+static void sconn_backlog_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)loop;
+    (void)revents;
+    sconn_read(w->data);
 }
 
 static void sconn_idle_cb(struct ev_loop *loop, ev_timer *w, int revents) {
@@ -986,6 +1104,8 @@ static void sconn_open(worker_t *w, const struct handoff *h) {
     c->idle.data = c;
     ev_init(&c->partial, sconn_partial_cb);
     c->partial.data = c;
+    ev_init(&c->backlog, sconn_backlog_cb);
+    c->backlog.data = c;
     c->partial.repeat = srv->opts.read_timeout_ms / 1000.0;
     if (srv->opts.idle_timeout_ms) {
         c->idle.repeat = srv->opts.idle_timeout_ms / 1000.0;
@@ -1121,6 +1241,7 @@ static void worker_drain(worker_t *w) {
         c->reading_stopped = true;
         c->close_reason = THRIFT_CLOSE_STOP;
         ev_io_stop(w->loop, &c->rio);
+        ev_timer_stop(w->loop, &c->backlog);
         if (c->inflight == 0)
             schedule_flush(c); // writes what is queued, then closes
     }

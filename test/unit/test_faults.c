@@ -1950,6 +1950,170 @@ static void test_decode_budget(void) {
         free(ints.p);
 }
 
+
+/* ---- 11. output back-pressure ------------------------------------------------------- */
+
+/* Turns the loop and drives a raw client that sends `calls` pipelined add
+ * calls (34 bytes each, framed binary) and reads replies only when
+ * `reading`; returns when everything is sent and (if reading) every reply
+ * read, or when neither side moved for `stall` seconds. */
+typedef struct piper {
+    int fd;
+    long calls;
+    uint64_t sent, want_sent, got, want_got;
+    size_t peak_server_bytes;
+} piper_t;
+
+static void piper_turn(struct ev_loop *loop, thrift_rpc_server_t *srv, piper_t *p, bool reading,
+                       double stall) {
+    static uint8_t block[34 * 1024];
+    static bool made;
+    if (!made) {
+        static const uint8_t call[34] = {0, 0, 0, 30, 0x80, 0x01, 0x00, 0x01, 0, 0, 0, 3,
+                                         'a', 'd', 'd', 0, 0, 0, 7, 0x08, 0, 1, 0, 0,
+                                         0, 20, 0x08, 0, 2, 0, 0, 0, 22, 0};
+        for (size_t i = 0; i < sizeof block; i += sizeof call)
+            memcpy(block + i, call, sizeof call);
+        made = true;
+    }
+    double last = ev_time();
+    while (ev_time() - last < stall) {
+        bool moved = false;
+        if (p->sent < p->want_sent) {
+            uint64_t left = p->want_sent - p->sent;
+            size_t off = (size_t)(p->sent % sizeof block);
+            size_t n = sizeof block - off < left ? sizeof block - off : (size_t)left;
+            ssize_t k = send(p->fd, block + off, n, MSG_NOSIGNAL);
+            if (k > 0) {
+                p->sent += (uint64_t)k;
+                moved = true;
+            }
+        }
+        if (reading) {
+            uint8_t buf[65536];
+            ssize_t k = recv(p->fd, buf, sizeof buf, 0);
+            if (k > 0) {
+                p->got += (uint64_t)k;
+                moved = true;
+            }
+            if (k == 0)
+                return;
+        }
+        ev_run(loop, EVRUN_NOWAIT);
+        size_t b = thrift_rpc_server_buffer_bytes(srv);
+        if (b > p->peak_server_bytes)
+            p->peak_server_bytes = b;
+        if (moved)
+            last = ev_time();
+        else
+            ev_sleep(0.0005);
+        if (p->sent == p->want_sent && (!reading || p->got == p->want_got))
+            return;
+    }
+}
+
+static void test_output_backpressure(struct ev_loop *loop) {
+    /* A client pipelines calls and never reads the replies: the server stops
+     * reading from it once about 1 MiB of replies waits, so its memory stays
+     * bounded, other clients are served as usual, and once the client
+     * reads, every call is answered. */
+    thrift_rpc_server_t *srv = server_new(loop, NULL, NULL);
+    int port = thrift_rpc_server_port(srv);
+    enum { PINGS = 20 };
+    double idle[PINGS], busy[PINGS];
+    int idle_ok = timed_calls(loop, port, idle, PINGS);
+    long calls = env_long("DYNTHRIFT_PIPELINE_CALLS", getenv("DYNTHRIFT_UNDER_VALGRIND") ? 50000 : 1000000);
+    piper_t p = {.fd = raw_connect(port), .calls = calls};
+    p.want_sent = (uint64_t)calls * 34;
+    p.want_got = (uint64_t)calls * 27; /* framed reply: 4 + 23 bytes */
+    long rss0 = rss_kb();
+    long add0 = add_calls;
+    piper_turn(loop, srv, &p, false, 0.5 * slack);
+    long handled_stuck = add_calls - add0;
+    long rss1 = rss_kb();
+    size_t peak_stuck = p.peak_server_bytes;
+    int busy_ok = timed_calls(loop, port, busy, PINGS);
+    double few_ms = (UNDER_ASAN ? 15.0 : 5.0) * slack;
+    double p50_idle = idle[PINGS / 2] * 1000, p50_busy = busy[PINGS / 2] * 1000;
+    printf("# figure: %ld pipelined add calls never read: %llu bytes sent before the client "
+           "stalled, %ld handled, server buffers peak %zu bytes, RSS +%ld kB; another client's "
+           "p50 %.2f ms (idle server %.2f ms)\n",
+           calls, (unsigned long long)p.sent, handled_stuck, peak_stuck, rss1 - rss0, p50_busy,
+           p50_idle);
+    TAP_CHECK(p.sent < p.want_sent && handled_stuck < calls,
+              "a client that never reads stalls: the server stopped reading its requests "
+              "(%ld of %ld handled)", handled_stuck, calls);
+    TAP_CHECK(peak_stuck < (4u << 20),
+              "the server's buffers stay bounded meanwhile (peak %zu bytes; without "
+              "back-pressure the replies alone are %llu)", peak_stuck,
+              (unsigned long long)p.want_got);
+    TAP_CHECK(idle_ok == PINGS && busy_ok == PINGS && p50_busy < p50_idle + few_ms,
+              "other clients are served meanwhile with normal latency (%d/%d, p50 %.2f vs "
+              "%.2f ms)", busy_ok, PINGS, p50_busy, p50_idle);
+    double t0 = ev_time();
+    piper_turn(loop, srv, &p, true, 5 * slack);
+    printf("# figure: once read, the rest completed in %.2f s, server buffers peak %zu bytes\n",
+           ev_time() - t0, p.peak_server_bytes);
+    TAP_CHECK(p.sent == p.want_sent && p.got == p.want_got && add_calls - add0 == calls + PINGS,
+              "once the client reads, all %ld calls are answered (%llu of %llu reply bytes, "
+              "%ld handled)", calls, (unsigned long long)p.got, (unsigned long long)p.want_got,
+              add_calls - add0 - PINGS);
+    TAP_CHECK(p.peak_server_bytes < (4u << 20),
+              "the server's buffers stay bounded throughout (peak %zu bytes)",
+              p.peak_server_bytes);
+    close(p.fd);
+    spin(loop, 0.05);
+    TAP_CHECK(thrift_rpc_server_connection_count(srv) == 0 && healthy(loop, port),
+              "the connection closes cleanly and the server still answers");
+
+    /* Paused connections still obey the idle timeout when nothing is read,
+     * and a slow reader is not idle. */
+    thrift_conn_options_t *o = thrift_conn_options_new();
+    thrift_conn_options_set_idle_timeout_ms(o, 300);
+    thrift_rpc_server_t *srv2 = server_new(loop, o, NULL);
+    thrift_conn_options_free(o);
+    int port2 = thrift_rpc_server_port(srv2);
+    piper_t stuck = {.fd = raw_connect(port2), .want_sent = 34u * 200000};
+    piper_t slow = {.fd = raw_connect(port2), .want_sent = 34u * 200000,
+                    .want_got = 27u * 200000};
+    piper_turn(loop, srv2, &stuck, false, 0.2);
+    piper_turn(loop, srv2, &slow, false, 0.2);
+    /* slow: reads 64 KiB every 100 ms, i.e. ~2 s to idle without progress
+     * for the idle timeout, if write progress did not count */
+    double t1 = ev_time();
+    bool slow_alive = true;
+    while (ev_time() - t1 < 1.5) {
+        uint8_t buf[65536];
+        ssize_t k = recv(slow.fd, buf, sizeof buf, 0);
+        if (k == 0 || (k < 0 && errno == ECONNRESET))
+            slow_alive = false;
+        if (k > 0)
+            slow.got += (uint64_t)k;
+        spin(loop, 0.1);
+    }
+    /* its unread replies first, then the close */
+    double stuck_closed = -1;
+    for (double t2 = ev_time(); ev_time() - t2 < 2 * slack;) {
+        uint8_t buf[65536];
+        ssize_t k = recv(stuck.fd, buf, sizeof buf, 0);
+        if (k == 0 || (k < 0 && errno == ECONNRESET)) {
+            stuck_closed = ev_time() - t2;
+            break;
+        }
+        if (k < 0)
+            spin(loop, 0.001);
+    }
+    TAP_CHECK(stuck_closed >= 0,
+              "a paused connection that reads nothing closes on the idle timeout (300 ms)");
+    TAP_CHECK(slow_alive && slow.got > 0,
+              "one that reads slowly stays open and progresses (%llu bytes read in 1.5 s)",
+              (unsigned long long)slow.got);
+    close(stuck.fd);
+    close(slow.fd);
+    thrift_rpc_server_free(srv2);
+    thrift_rpc_server_free(srv);
+}
+
 int main(void) {
     bool valgrind = getenv("DYNTHRIFT_UNDER_VALGRIND") != NULL;
     if (valgrind)
@@ -1981,6 +2145,8 @@ int main(void) {
             test_accept_emfile();
         if (!strcmp(only, "readtimeout"))
             test_read_timeout(loop);
+        if (!strcmp(only, "backpressure"))
+            test_output_backpressure(loop);
         ev_loop_destroy(loop);
         thrift_schema_unref(schema);
         return tap_done();
@@ -1996,6 +2162,7 @@ int main(void) {
     test_flood_starvation(loop);
     test_accept_emfile();
     test_read_timeout(loop);
+    test_output_backpressure(loop);
     test_many(loop, valgrind);
     ev_loop_destroy(loop);
     thrift_schema_unref(schema);
