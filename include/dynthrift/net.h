@@ -212,7 +212,11 @@ THRIFT_API thrift_value_t *thrift_conn_new_args(thrift_conn_t *conn, thrift_aren
  * this returns, so it may be freed right away.  Fails up front (callback
  * never runs) on an unknown method, missing required arguments, a type error
  * or out of memory; otherwise `cb` (may be NULL) runs once, later.  Must be
- * called on the loop thread. */
+ * called on the loop thread.  Requests wait in the connection's queue until
+ * the socket takes them, and a deadline that fails a call cannot take back
+ * its bytes: so while more than 64 MiB of requests are queued unwritten (a
+ * server that reads none of them), new calls fail up front with
+ * THRIFT_LIMIT.  The queue holds at most that plus one request. */
 THRIFT_API thrift_status_t thrift_call_async(thrift_conn_t *conn, const char *method,
                                              const thrift_value_t *args,
                                              thrift_call_cb cb, void *ud);

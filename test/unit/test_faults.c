@@ -2074,9 +2074,10 @@ static void test_output_backpressure(struct ev_loop *loop) {
     thrift_conn_options_free(o);
     int port2 = thrift_rpc_server_port(srv2);
     piper_t stuck = {.fd = raw_connect(port2), .want_sent = 34u * 200000};
+    piper_turn(loop, srv2, &stuck, false, 0.2);
+    /* connected now: an idle connection would close after 300 ms */
     piper_t slow = {.fd = raw_connect(port2), .want_sent = 34u * 200000,
                     .want_got = 27u * 200000};
-    piper_turn(loop, srv2, &stuck, false, 0.2);
     piper_turn(loop, srv2, &slow, false, 0.2);
     /* slow: reads 64 KiB every 100 ms, i.e. ~2 s to idle without progress
      * for the idle timeout, if write progress did not count */
@@ -2112,6 +2113,56 @@ static void test_output_backpressure(struct ev_loop *loop) {
     close(slow.fd);
     thrift_rpc_server_free(srv2);
     thrift_rpc_server_free(srv);
+
+    /* The client side: a server that accepts nothing and reads nothing.
+     * Calls with deadlines fail, but their bytes stay queued: past 64 MiB
+     * unwritten, new calls fail up front with THRIFT_LIMIT. */
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 4) < 0 ||
+        getsockname(lfd, (struct sockaddr *)&sa, &sl) < 0) {
+        printf("Bail out! deaf server: %s\n", strerror(errno));
+        exit(1);
+    }
+    thrift_conn_t *c = client_new(loop, ntohs(sa.sin_port), NULL);
+    thrift_arena_t *a = thrift_arena_new(NULL);
+    size_t one = 1u << 20;
+    char *text = thrift_arena_alloc(a, one);
+    memset(text, 'x', one);
+    thrift_value_t *args = thrift_conn_new_args(c, a, "echo", NULL);
+    thrift_value_set(args, "s", thrift_value_new_string(a, text, one));
+    enum { MAXCALLS = 200 };
+    static big_echo_t be[MAXCALLS];
+    memset(be, 0, sizeof be);
+    int queued = 0;
+    thrift_status_t st = THRIFT_OK;
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    while (queued < MAXCALLS) {
+        st = thrift_call_async_ex(c, "echo", args, 200, big_echo_cb, &be[queued], &err);
+        if (st != THRIFT_OK)
+            break;
+        queued++;
+        if (queued % 8 == 0)
+            spin(loop, 0.002);
+    }
+    printf("# figure: a server that reads nothing: %d calls of 1 MiB queued before THRIFT_LIMIT "
+           "(%s)\n", queued, err.text);
+    TAP_CHECK(st == THRIFT_LIMIT && queued >= 64 && queued < 64 + 16,
+              "the client's queue toward a server that reads nothing is bounded: call %d fails "
+              "up front with THRIFT_LIMIT (%s)", queued + 1, err.text);
+    bool all_timed_out = true;
+    for (int i = 0; i < queued; i++)
+        all_timed_out = wait_for(loop, &be[i].done, 3 * slack) && !be[i].same && all_timed_out;
+    TAP_CHECK(all_timed_out && !be[queued].done,
+              "the queued calls fail on their deadline; the refused one's callback never runs");
+    thrift_conn_free(c);
+    thrift_arena_free(a);
+    close(lfd);
 }
 
 int main(void) {
