@@ -2165,6 +2165,48 @@ static void test_output_backpressure(struct ev_loop *loop) {
     close(lfd);
 }
 
+
+/* ---- 12. the message budget of a read callback ---------------------------------------- */
+
+static void test_message_budget(struct ev_loop *loop) {
+    /* 2,000 tiny oneway calls (28 bytes each) arrive in one 56 KB write,
+     * within one read's byte budget: the server dispatches at most 256 per
+     * loop iteration, and handles the rest on the following iterations
+     * although nothing more arrives. */
+    thrift_rpc_server_t *srv = server_new(loop, NULL, NULL);
+    int port = thrift_rpc_server_port(srv);
+    int fd = raw_connect(port);
+    enum { CALLS = 2000, BUDGET = 256 };
+    static const uint8_t call[28] = {0, 0, 0, 24, 0x80, 0x01, 0x00, 0x04, 0, 0, 0, 4, 'f', 'i',
+                                     'r', 'e', 0, 0, 0, 0, 0x08, 0, 1, 0, 0, 0, 7, 0};
+    static uint8_t block[sizeof call * CALLS];
+    for (size_t i = 0; i < CALLS; i++)
+        memcpy(block + i * sizeof call, call, sizeof call);
+    spin(loop, 0.05); /* accepted */
+    fired = 0;
+    send_all(loop, fd, block, sizeof block);
+    ev_sleep(0.02); /* all of it in the server's socket before the next read */
+    long most = 0, iterations = 0;
+    double until = ev_time() + 5 * slack;
+    while (fired < CALLS && ev_time() < until) {
+        long before = fired;
+        ev_run(loop, EVRUN_NOWAIT);
+        if (fired - before > most)
+            most = fired - before;
+        if (fired > before)
+            iterations++;
+    }
+    printf("# figure: %d oneway calls in one 56 KB write: handled over %ld loop iterations, "
+           "at most %ld in one\n", CALLS, iterations, most);
+    TAP_CHECK(fired == CALLS, "all %d oneway calls of one write are handled without more "
+              "input (%ld)", CALLS, fired);
+    TAP_CHECK(most <= BUDGET && iterations >= CALLS / BUDGET,
+              "at most %d are dispatched per loop iteration (%ld, over %ld iterations)", BUDGET,
+              most, iterations);
+    close(fd);
+    thrift_rpc_server_free(srv);
+}
+
 int main(void) {
     bool valgrind = getenv("DYNTHRIFT_UNDER_VALGRIND") != NULL;
     if (valgrind)
@@ -2198,6 +2240,8 @@ int main(void) {
             test_read_timeout(loop);
         if (!strcmp(only, "backpressure"))
             test_output_backpressure(loop);
+        if (!strcmp(only, "msgbudget"))
+            test_message_budget(loop);
         ev_loop_destroy(loop);
         thrift_schema_unref(schema);
         return tap_done();
@@ -2214,6 +2258,7 @@ int main(void) {
     test_accept_emfile();
     test_read_timeout(loop);
     test_output_backpressure(loop);
+    test_message_budget(loop);
     test_many(loop, valgrind);
     ev_loop_destroy(loop);
     thrift_schema_unref(schema);
