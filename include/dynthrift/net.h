@@ -368,6 +368,23 @@ typedef void (*thrift_rpc_server_conn_cb)(thrift_rpc_server_t *srv, thrift_conn_
  * listen (later calls are ignored). */
 THRIFT_API void thrift_rpc_server_set_conn_cb(thrift_rpc_server_t *srv,
                                               thrift_rpc_server_conn_cb cb, void *ud);
+/* As thrift_rpc_server_conn_cb, with `detail`: what went wrong, in
+ * English, when the library knows more than `why` says -- for a
+ * THRIFT_CLOSE_PROTOCOL close the decoder's text, e.g. "frame size
+ * 2147549185 is negative or over the limit: the peer seems to use buffered
+ * (unframed) transport with the binary protocol", or "add: cannot decode
+ * the arguments: ...".  Never NULL: "" when there is nothing to add.
+ * Borrowed for the callback. */
+typedef void (*thrift_rpc_server_conn_detail_cb)(thrift_rpc_server_t *srv,
+                                                 thrift_conn_event_t event, uint64_t id,
+                                                 const char *peer, thrift_close_reason_t why,
+                                                 const char *detail, void *ud);
+/* Sets the connection event callback with details (NULL: none); it
+ * replaces one set with thrift_rpc_server_set_conn_cb, and the other way
+ * round.  Call before the first listen (later calls are ignored). */
+THRIFT_API void thrift_rpc_server_set_conn_detail_cb(thrift_rpc_server_t *srv,
+                                                     thrift_rpc_server_conn_detail_cb cb,
+                                                     void *ud);
 /* Serve on `n` loops on `n` threads (default 1, at most 256).  The caller's
  * loop is the first and the only one that accepts; it hands each new
  * connection, in turn, to a loop (itself included).  Each other loop runs

@@ -151,6 +151,9 @@ struct sconn {
     size_t out_bytes; /* `out` as counted in srv->buf_bytes */
     bool close_after_flush;
     thrift_close_reason_t close_reason; /* for a close after the flush */
+    /* What went wrong, for the connection callback (a protocol error's
+     * text); NULL when nothing is said or no callback is set.  Owned. */
+    char *close_detail;
     uint64_t id;
     char peer[THRIFT_PEER_MAX]; /* only with a connection callback */
 };
@@ -167,7 +170,8 @@ struct thrift_rpc_server {
     size_t nlisteners;
     atomic_size_t nconns; /* over all workers */
     uint64_t next_conn_id; /* on the acceptor */
-    thrift_rpc_server_conn_cb conn_cb;
+    thrift_rpc_server_conn_cb conn_cb; /* set whenever a callback is */
+    thrift_rpc_server_conn_detail_cb conn_detail_cb; /* conn_cb then passes to it */
     void *conn_ud;
     atomic_size_t buf_bytes; /* read buffers, kept ones included, and queued replies */
     atomic_size_t nheld; /* requests answered later, not yet answered */
@@ -191,6 +195,15 @@ struct thrift_rpc_server {
 
 static void sconn_close(sconn_t *c, thrift_close_reason_t why);
 static void sconn_unref(sconn_t *c);
+
+/* The closing connection's detail, while its CLOSED event runs. */
+static _Thread_local const char *tls_close_detail;
+
+/* Keeps the first reason given for closing, for the connection callback. */
+static void sconn_set_close_detail(sconn_t *c, const char *text) {
+    if (c->srv->conn_cb && !c->close_detail && text && *text)
+        c->close_detail = strdup(text); // NULL on OOM: the event then says less
+}
 static void worker_check_stopped(worker_t *w);
 
 /* ---- arenas: one per request, recycled per worker ---------------------- */
@@ -715,6 +728,7 @@ static void dispatch(sconn_t *c, const uint8_t *msg, size_t len) {
     if (thrift_decode_message_header(c->reader.proto, msg, len, &c->reader.codec, &hdr, &hlen,
                                      &err)) {
         send_app_error(c, "", 0, 0, THRIFT_APPEX_PROTOCOL_ERROR, err.text);
+        sconn_set_close_detail(c, err.text);
         c->close_after_flush = true;
         c->close_reason = THRIFT_CLOSE_PROTOCOL;
         return;
@@ -763,6 +777,7 @@ static void dispatch(sconn_t *c, const uint8_t *msg, size_t len) {
         request_put(c->w, req);
         if (hdr.type != THRIFT_MSG_ONEWAY)
             send_app_error(c, bare, bare_len, hdr.seqid, THRIFT_APPEX_PROTOCOL_ERROR, text);
+        sconn_set_close_detail(c, text);
         c->close_after_flush = true;
         c->close_reason = THRIFT_CLOSE_PROTOCOL;
         schedule_flush(c);
@@ -840,6 +855,7 @@ static void sconn_unref(sconn_t *c) {
         return;
     reader_release(c);
     thrift_buffer_free(c->out);
+    free(c->close_detail);
     free(c);
 }
 
@@ -865,8 +881,11 @@ static void sconn_close(sconn_t *c, thrift_close_reason_t why) {
         c->next->prev = c->prev;
     w->nconns--;
     atomic_fetch_sub(&srv->nconns, 1);
-    if (srv->conn_cb)
+    if (srv->conn_cb) {
+        tls_close_detail = c->close_detail;
         srv->conn_cb(srv, THRIFT_CONN_EVENT_CLOSED, c->id, c->peer, why, srv->conn_ud);
+        tls_close_detail = NULL;
+    }
     while (c->deferred)
         request_cancel(c->deferred);
     // The buffers go now, not with the last reference (a flush or a read
@@ -963,6 +982,7 @@ static bool sconn_dispatch_buffered(sconn_t *c, size_t *messages, bool *complete
             // Framing is lost: nothing more can be read from this stream.
             if (st != THRIFT_LIMIT)
                 send_app_error(c, "", 0, 0, THRIFT_APPEX_PROTOCOL_ERROR, err.text);
+            sconn_set_close_detail(c, err.text);
             c->close_after_flush = true;
             c->close_reason = THRIFT_CLOSE_PROTOCOL;
             return false;
@@ -1530,6 +1550,25 @@ void thrift_rpc_server_set_conn_cb(thrift_rpc_server_t *srv, thrift_rpc_server_c
     // Worker threads read it without a lock: fixed once they run.
     if (srv && !srv->workers_started) {
         srv->conn_cb = cb;
+        srv->conn_detail_cb = NULL;
+        srv->conn_ud = ud;
+    }
+}
+
+/* The detail callback rides on the plain one, so the event sites stay as
+ * they are: the closing connection's detail reaches it through
+ * tls_close_detail, set around the call on the connection's thread. */
+static void conn_cb_with_detail(thrift_rpc_server_t *srv, thrift_conn_event_t event, uint64_t id,
+                                const char *peer, thrift_close_reason_t why, void *ud) {
+    srv->conn_detail_cb(srv, event, id, peer, why, tls_close_detail ? tls_close_detail : "",
+                        ud);
+}
+
+void thrift_rpc_server_set_conn_detail_cb(thrift_rpc_server_t *srv,
+                                          thrift_rpc_server_conn_detail_cb cb, void *ud) {
+    if (srv && !srv->workers_started) {
+        srv->conn_cb = cb ? conn_cb_with_detail : NULL;
+        srv->conn_detail_cb = cb;
         srv->conn_ud = ud;
     }
 }
