@@ -148,6 +148,9 @@ struct sconn {
     /* Output back-pressure: not reading while more than
      * SCONN_OUTPUT_HIGH_WATER reply bytes wait to be written. */
     bool output_paused;
+    /* Complete messages may wait in the read buffer (budget spent, or
+     * paused): the next read dispatches them before reading. */
+    bool backlog_pending;
     size_t out_bytes; /* `out` as counted in srv->buf_bytes */
     bool close_after_flush;
     thrift_close_reason_t close_reason; /* for a close after the flush */
@@ -243,8 +246,10 @@ static void arena_put(worker_t *w, thrift_arena_t *a) {
 
 static void sconn_resume_reading(sconn_t *c);
 
-/* Keeps srv->buf_bytes in step with the reply queue's size. */
-static void sconn_count_output(sconn_t *c, size_t bytes) {
+/* Keeps srv->buf_bytes in step with the reply queue's size while it waits
+ * for the socket (a queue written at once is not counted: no atomics on
+ * the common path). */
+static inline void sconn_count_output(sconn_t *c, size_t bytes) {
     if (bytes == c->out_bytes)
         return;
     if (bytes > c->out_bytes)
@@ -261,11 +266,11 @@ static size_t sconn_unwritten(const sconn_t *c) {
 static bool sconn_write(sconn_t *c) {
     size_t len = thrift_buffer_len(c->out);
     size_t budget = SCONN_WRITE_BUDGET;
-    sconn_count_output(c, len);
     while (c->out_off < len) {
         if (budget == 0) {
             if (!ev_is_active(&c->wio))
                 ev_io_start(c->w->loop, &c->wio);
+            sconn_count_output(c, len);
             return true;
         }
         size_t chunk = len - c->out_off < budget ? len - c->out_off : budget;
@@ -276,6 +281,7 @@ static bool sconn_write(sconn_t *c) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 if (!ev_is_active(&c->wio))
                     ev_io_start(c->w->loop, &c->wio);
+                sconn_count_output(c, len);
                 return true;
             }
             sconn_close(c, errno == EPIPE || errno == ECONNRESET ? THRIFT_CLOSE_PEER
@@ -931,6 +937,7 @@ static void sconn_partial_cb(struct ev_loop *loop, ev_timer *w, int revents) {
 
 /* Handles the next message on the next loop iteration. */
 static void sconn_schedule_backlog(sconn_t *c) {
+    c->backlog_pending = true;
     if (!ev_is_active(&c->backlog)) {
         ev_timer_set(&c->backlog, 0., 0.);
         ev_timer_start(c->w->loop, &c->backlog);
@@ -943,6 +950,7 @@ static void sconn_schedule_backlog(sconn_t *c) {
  * reads nothing is closed as idle and one that reads slowly goes on. */
 static void sconn_pause_reading(sconn_t *c) {
     c->output_paused = true;
+    c->backlog_pending = true;
     ev_io_stop(c->w->loop, &c->rio);
     ev_timer_stop(c->w->loop, &c->partial);
     ev_timer_stop(c->w->loop, &c->backlog);
@@ -963,10 +971,6 @@ static void sconn_resume_reading(sconn_t *c) {
  * takes over) or replies wait (output back-pressure). */
 static bool sconn_dispatch_buffered(sconn_t *c, size_t *messages, bool *completed) {
     for (;;) {
-        if (sconn_unwritten(c) > SCONN_OUTPUT_HIGH_WATER) {
-            sconn_pause_reading(c);
-            return false;
-        }
         if (*messages == 0) {
             sconn_schedule_backlog(c);
             return false;
@@ -992,6 +996,12 @@ static bool sconn_dispatch_buffered(sconn_t *c, size_t *messages, bool *complete
         dispatch(c, m, mlen);
         if (c->closed || c->close_after_flush || c->reading_stopped)
             return false;
+        // Only a dispatch grows the queue (or a late reply, which the
+        // next dispatch then sees): checked here, not per message read.
+        if (sconn_unwritten(c) > SCONN_OUTPUT_HIGH_WATER) {
+            sconn_pause_reading(c);
+            return false;
+        }
     }
 }
 
@@ -1003,12 +1013,17 @@ static void sconn_read(sconn_t *c) {
         return;
     if (c->srv->opts.idle_timeout_ms)
         ev_timer_again(loop, &c->idle);
-    ev_timer_stop(loop, &c->backlog);
     c->refs++; // keep `c` alive while handlers run
     size_t budget = SCONN_READ_BUDGET;
     size_t messages = SCONN_READ_MESSAGES;
     bool completed = false;
-    bool more = sconn_dispatch_buffered(c, &messages, &completed);
+    bool more = true;
+    if (c->backlog_pending) {
+        c->backlog_pending = false;
+        if (ev_is_active(&c->backlog))
+            ev_timer_stop(loop, &c->backlog);
+        more = sconn_dispatch_buffered(c, &messages, &completed);
+    }
     while (more) {
         if (c->pin) {
             // Requests answered later point into this buffer: leave it to
