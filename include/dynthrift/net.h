@@ -411,7 +411,8 @@ THRIFT_API size_t thrift_rpc_server_connection_count(const thrift_rpc_server_t *
  * back-pressure bounds the replies: a connection with more than 1 MiB of
  * replies unwritten (a client that pipelines requests and does not read
  * the replies) stops reading requests until less than 256 KiB wait; one
- * reply larger than that is still queued whole. */
+ * reply larger than that is still queued whole.  Likewise while 1024 of a
+ * connection's two-way requests wait for their handlers, until 512 do. */
 THRIFT_API size_t thrift_rpc_server_buffer_bytes(const thrift_rpc_server_t *srv);
 /* Two-way requests that handlers kept to answer later, not yet answered
  * nor cancelled. */

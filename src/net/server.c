@@ -145,9 +145,10 @@ struct sconn {
     int refs;          /* requests alive + 1 while open */
     bool closed;
     bool reading_stopped;
-    /* Output back-pressure: not reading while more than
-     * SCONN_OUTPUT_HIGH_WATER reply bytes wait to be written. */
-    bool output_paused;
+    /* Back-pressure: not reading while more than SCONN_OUTPUT_HIGH_WATER
+     * reply bytes wait to be written or SCONN_HELD_HIGH_WATER requests wait
+     * for their handlers. */
+    bool reading_paused;
     /* Complete messages may wait in the read buffer (budget spent, or
      * paused): the next read dispatches them before reading. */
     bool backlog_pending;
@@ -243,6 +244,11 @@ static void arena_put(worker_t *w, thrift_arena_t *a) {
  * mark on its own; the mark only stops further requests. */
 #define SCONN_OUTPUT_HIGH_WATER (1024 * 1024)
 #define SCONN_OUTPUT_LOW_WATER (256 * 1024)
+/* The same for two-way requests not yet answered (each holds its arena
+ * and pins its read buffer): a client pipelining into handlers that answer
+ * later would otherwise hold any number of them. */
+#define SCONN_HELD_HIGH_WATER 1024
+#define SCONN_HELD_LOW_WATER 512
 
 static void sconn_resume_reading(sconn_t *c);
 
@@ -290,7 +296,8 @@ static bool sconn_write(sconn_t *c) {
         }
         c->out_off += (size_t)n;
         budget -= (size_t)n;
-        if (c->output_paused && len - c->out_off <= SCONN_OUTPUT_LOW_WATER)
+        if (c->reading_paused && len - c->out_off <= SCONN_OUTPUT_LOW_WATER &&
+            c->inflight <= SCONN_HELD_LOW_WATER)
             sconn_resume_reading(c);
     }
     if (ev_is_active(&c->wio))
@@ -298,7 +305,7 @@ static bool sconn_write(sconn_t *c) {
     thrift_buffer_clear(c->out);
     c->out_off = 0;
     sconn_count_output(c, 0);
-    if (c->output_paused)
+    if (c->reading_paused && c->inflight <= SCONN_HELD_LOW_WATER)
         sconn_resume_reading(c);
     if (c->close_after_flush || (c->reading_stopped && c->inflight == 0)) {
         sconn_close(c, c->close_reason);
@@ -477,6 +484,9 @@ static void request_finish(sconn_t *c, thrift_request_t *req) {
     arena_put(req->w, req->arena);
     if (!req->fn->oneway)
         c->inflight--;
+    if (c->reading_paused && !c->closed && c->inflight <= SCONN_HELD_LOW_WATER &&
+        sconn_unwritten(c) <= SCONN_OUTPUT_LOW_WATER)
+        sconn_resume_reading(c);
     if (!c->closed && c->reading_stopped && c->inflight == 0 && !ev_is_active(&c->wio))
         schedule_flush(c); // the flush closes the drained connection
     sconn_unref(c);
@@ -944,12 +954,13 @@ static void sconn_schedule_backlog(sconn_t *c) {
     }
 }
 
-/* Too many reply bytes unwritten: stop reading until they drain.  The read
+/* Too many reply bytes unwritten, or requests held by handlers: stop
+ * reading until they drain.  The read
  * timeout stops too (the wait is the server's, not the peer's); the idle
  * timeout keeps running and is re-armed by write progress, so a peer that
  * reads nothing is closed as idle and one that reads slowly goes on. */
 static void sconn_pause_reading(sconn_t *c) {
-    c->output_paused = true;
+    c->reading_paused = true;
     c->backlog_pending = true;
     ev_io_stop(c->w->loop, &c->rio);
     ev_timer_stop(c->w->loop, &c->partial);
@@ -957,7 +968,7 @@ static void sconn_pause_reading(sconn_t *c) {
 }
 
 static void sconn_resume_reading(sconn_t *c) {
-    c->output_paused = false;
+    c->reading_paused = false;
     if (c->closed || c->reading_stopped || c->close_after_flush)
         return;
     ev_io_start(c->w->loop, &c->rio);
@@ -998,7 +1009,8 @@ static bool sconn_dispatch_buffered(sconn_t *c, size_t *messages, bool *complete
             return false;
         // Only a dispatch grows the queue (or a late reply, which the
         // next dispatch then sees): checked here, not per message read.
-        if (sconn_unwritten(c) > SCONN_OUTPUT_HIGH_WATER) {
+        if (sconn_unwritten(c) > SCONN_OUTPUT_HIGH_WATER ||
+            c->inflight >= SCONN_HELD_HIGH_WATER) {
             sconn_pause_reading(c);
             return false;
         }
@@ -1009,7 +1021,7 @@ static bool sconn_dispatch_buffered(sconn_t *c, size_t *messages, bool *complete
  * reads from the socket within the byte and message budgets. */
 static void sconn_read(sconn_t *c) {
     struct ev_loop *loop = c->w->loop;
-    if (c->closed || c->reading_stopped || c->close_after_flush || c->output_paused)
+    if (c->closed || c->reading_stopped || c->close_after_flush || c->reading_paused)
         return;
     if (c->srv->opts.idle_timeout_ms)
         ev_timer_again(loop, &c->idle);
@@ -1070,7 +1082,7 @@ static void sconn_read(sconn_t *c) {
         ev_timer_stop(loop, &c->backlog);
         schedule_flush(c);
     }
-    if (!c->output_paused)
+    if (!c->reading_paused)
         sconn_watch_partial(c, completed);
     sconn_unref(c);
 }

@@ -2178,6 +2178,73 @@ static void test_output_backpressure(struct ev_loop *loop) {
 }
 
 
+
+/* Requests held by handlers count too: a client pipelining into a handler
+ * that answers later holds at most ~1024 of them on the server. */
+static thrift_request_t **held;
+static size_t nheld_reqs;
+
+static thrift_status_t h_hold(thrift_request_t *req, const thrift_value_t *args, void *ud) {
+    (void)args;
+    (void)ud;
+    held[nheld_reqs++] = req;
+    return THRIFT_OK;
+}
+
+static void test_held_backpressure(struct ev_loop *loop) {
+    enum { CALLS = 5000 };
+    held = calloc(CALLS, sizeof *held);
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift_rpc_server_t *srv = thrift_rpc_server_new(loop, schema, NULL, &err);
+    thrift_rpc_server_handle(srv, "Fault", "hang", h_hold, NULL, &err);
+    thrift_rpc_server_listen(srv, "127.0.0.1:0", &err);
+    int fd = raw_connect(thrift_rpc_server_port(srv));
+    /* hang(): 4 + 4 + 4+4 + 4 + 1 = 21 bytes, framed 25 */
+    static const uint8_t call[25] = {0, 0, 0, 21, 0x80, 0x01, 0x00, 0x01, 0, 0, 0, 4, 'h',
+                                     'a', 'n', 'g', 0, 0, 0, 9, 0};
+    static uint8_t block[sizeof call * CALLS];
+    for (size_t i = 0; i < CALLS; i++)
+        memcpy(block + i * sizeof call, call, sizeof call);
+    send_all(loop, fd, block, sizeof block);
+    spin(loop, 0.2);
+    size_t most = thrift_rpc_server_held_requests(srv);
+    size_t first = nheld_reqs;
+    /* answer what is held, round after round: reading resumes each time */
+    size_t answered = 0;
+    int rounds = 0;
+    double until = ev_time() + 10 * slack;
+    while (answered < CALLS && ev_time() < until) {
+        size_t n = nheld_reqs;
+        for (size_t i = answered; i < n; i++)
+            thrift_reply(held[i], thrift_value_new_i32(thrift_request_arena(held[i]), 1));
+        if (n > answered)
+            rounds++;
+        answered = n;
+        uint8_t buf[65536];
+        while (recv(fd, buf, sizeof buf, 0) > 0) {
+        }
+        spin(loop, 0.01);
+        size_t h = thrift_rpc_server_held_requests(srv);
+        if (h > most)
+            most = h;
+    }
+    printf("# figure: %d pipelined calls into a handler answering later: %zu held before the "
+           "first answers, at most %zu held, answered in %d rounds\n", CALLS, first, most, rounds);
+    TAP_CHECK(first >= 1024 && first < 1024 + 256 && most < 1024 + 256,
+              "a connection stops reading while 1024 of its requests wait for handlers (%zu "
+              "held, at most %zu)", first, most);
+    TAP_CHECK(answered == CALLS && rounds > 1,
+              "as handlers answer, it reads on: all %d calls reach the handler (%zu, %d rounds)",
+              CALLS, answered, rounds);
+    close(fd);
+    spin(loop, 0.02);
+    thrift_rpc_server_free(srv);
+    free(held);
+    held = NULL;
+    nheld_reqs = 0;
+}
+
 /* ---- 12. the message budget of a read callback ---------------------------------------- */
 
 static void test_message_budget(struct ev_loop *loop) {
@@ -2250,8 +2317,10 @@ int main(void) {
             test_accept_emfile();
         if (!strcmp(only, "readtimeout"))
             test_read_timeout(loop);
-        if (!strcmp(only, "backpressure"))
+        if (!strcmp(only, "backpressure")) {
             test_output_backpressure(loop);
+            test_held_backpressure(loop);
+        }
         if (!strcmp(only, "msgbudget"))
             test_message_budget(loop);
         ev_loop_destroy(loop);
@@ -2270,6 +2339,7 @@ int main(void) {
     test_accept_emfile();
     test_read_timeout(loop);
     test_output_backpressure(loop);
+    test_held_backpressure(loop);
     test_message_budget(loop);
     test_many(loop, valgrind);
     ev_loop_destroy(loop);
