@@ -955,10 +955,10 @@ static void sconn_schedule_backlog(sconn_t *c) {
 }
 
 /* Too many reply bytes unwritten, or requests held by handlers: stop
- * reading until they drain.  The read
- * timeout stops too (the wait is the server's, not the peer's); the idle
- * timeout keeps running and is re-armed by write progress, so a peer that
- * reads nothing is closed as idle and one that reads slowly goes on. */
+ * reading until they drain.  The read timeout stops too (the wait is the
+ * server's, not the peer's); the idle timeout keeps running and is re-armed
+ * by write progress, so a peer that reads nothing is closed as idle and one
+ * that reads slowly goes on. */
 static void sconn_pause_reading(sconn_t *c) {
     c->reading_paused = true;
     c->backlog_pending = true;
@@ -979,7 +979,7 @@ static void sconn_resume_reading(sconn_t *c) {
 /* Dispatches the complete messages buffered, at most *messages of them.
  * False when this callback must read no more: the connection closed or
  * stopped reading, the message budget ran out (the backlog timer then
- * takes over) or replies wait (output back-pressure). */
+ * takes over) or back-pressure paused reading. */
 static bool sconn_dispatch_buffered(sconn_t *c, size_t *messages, bool *completed) {
     for (;;) {
         if (*messages == 0) {
