@@ -4,14 +4,17 @@
 # To build the library, the CLI and the demo.
 # The optional features (meson features, on when found): OpenSSL for TLS,
 # zlib for TZlibTransport and THeader's zlib transform; the Python and Lua
-# bindings build against their hosts' development packages.
+# bindings build against their hosts' development packages; ZooKeeper's C
+# client for ServerSet discovery (zk:// clusters, serve --announce).
 BUILD_PACKAGES="gcc libc6-dev meson ninja-build pkg-config python3 libev-dev libjansson-dev
-  libssl-dev zlib1g-dev python3-dev liblua5.4-dev lua5.4 libluajit-5.1-dev luajit"
+  libssl-dev zlib1g-dev python3-dev liblua5.4-dev lua5.4 libluajit-5.1-dev luajit libzookeeper-mt-dev"
 # To run every test: the real Thrift peers we prove interop against, the C++
-# toolchain for Apache's generated code, sanitizer and leak tooling, fuzzing.
+# toolchain for Apache's generated code, sanitizer and leak tooling, fuzzing;
+# a ZooKeeper server and kazoo (an independent client) for the discovery tests.
 TEST_PACKAGES="thrift-compiler python3-thrift python3-thriftpy libthrift-dev
   libthrift-c-glib-dev libboost-dev libevent-dev g++ binutils valgrind clang
-  libclang-rt-14-dev openssl python3-pytest man-db zsh"
+  libclang-rt-14-dev openssl python3-pytest man-db zsh zookeeper python3-kazoo
+  chromium nodejs npm"
 
 ensure_packages() {
     local missing=()

@@ -10,6 +10,7 @@
 #include "dynthrift/json.h"
 #include "dynthrift/net.h"
 #include "dynthrift/pool.h"
+#include "dynthrift/gateway.h"
 
 #define THRIFT_VERSION_STRING "0.1.0"
 

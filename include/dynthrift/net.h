@@ -46,7 +46,19 @@ struct ev_loop;
 
 typedef enum thrift_framing {
     THRIFT_FRAMING_BUFFERED = 0, /* unframed: message ends found by parsing */
-    THRIFT_FRAMING_FRAMED = 1    /* 4-byte big-endian length before each */
+    THRIFT_FRAMING_FRAMED = 1,   /* 4-byte big-endian length before each */
+    /* THeader (Apache's doc/specs/HeaderFormat.md): a frame with flags,
+     * sequence id, protocol id (binary or compact: the protocol option),
+     * transforms (zlib when the zlib option is on) and key/value info
+     * headers.  A THeader server also answers framed and unframed binary
+     * and compact clients, each in its own kind. */
+    THRIFT_FRAMING_HEADER = 2,
+    /* Servers: recognize each connection's kind from its first bytes --
+     * framed, buffered (strict or old-style binary, compact, JSON), THeader,
+     * HTTP, and TLS (a ClientHello, when the server has a certificate and
+     * key) -- and answer it in kind.  What a server does unless a framing
+     * is set (which pins that one kind) or zlib is on.  Clients: framed. */
+    THRIFT_FRAMING_AUTO = 3
 } thrift_framing_t;
 
 typedef struct thrift_conn_options thrift_conn_options_t;
@@ -84,6 +96,52 @@ THRIFT_API thrift_status_t thrift_conn_options_set_multiplexed_name(thrift_conn_
  * back-pressure (see thrift_rpc_server_buffer_bytes) reads nothing, so a
  * peer that never reads its replies is closed by this timeout. */
 THRIFT_API void thrift_conn_options_set_idle_timeout_ms(thrift_conn_options_t *opts, uint32_t ms);
+
+/* ---- transport stack: socket -> TLS -> framing -> zlib -> protocol ----
+ * Text options are copied; THRIFT_LIMIT beyond THRIFT_OPTION_TEXT_MAX bytes
+ * (the option is then unchanged).  An address "tls://host:port" turns TLS
+ * on by itself. */
+#define THRIFT_OPTION_TEXT_MAX 511
+/* THeader info header keys and values: at most this many bytes each. */
+#define THRIFT_HEADER_TEXT_MAX 4096
+/* TLS on the connection (client) or on every listener (server).  Default off. */
+THRIFT_API void thrift_conn_options_set_tls(thrift_conn_options_t *opts, bool on);
+/* PEM file of trusted CAs.  Client: verifies the server against it (the
+ * system's CAs when unset).  Server: requires client certificates signed by
+ * it (mTLS).  NULL or "" unsets. */
+THRIFT_API thrift_status_t thrift_conn_options_set_tls_ca_file(thrift_conn_options_t *opts,
+                                                               const char *path);
+/* PEM certificate (chain) and its key: required by a TLS server; a client
+ * certificate on a client. */
+THRIFT_API thrift_status_t thrift_conn_options_set_tls_cert_file(thrift_conn_options_t *opts,
+                                                                 const char *path);
+THRIFT_API thrift_status_t thrift_conn_options_set_tls_key_file(thrift_conn_options_t *opts,
+                                                                const char *path);
+/* Client: the name sent in SNI and checked against the certificate;
+ * default the address's host (an IP address is checked as an address). */
+THRIFT_API thrift_status_t thrift_conn_options_set_tls_server_name(thrift_conn_options_t *opts,
+                                                                   const char *name);
+/* Client: verify the server's certificate and name (default true); false is
+ * curl's --insecure. */
+THRIFT_API void thrift_conn_options_set_tls_verify(thrift_conn_options_t *opts, bool on);
+/* Server: close a connection whose TLS handshake takes longer (default
+ * 10000; 0 = no limit).  A client's handshake counts in its connect timeout. */
+THRIFT_API void thrift_conn_options_set_handshake_timeout_ms(thrift_conn_options_t *opts,
+                                                             uint32_t ms);
+/* Apache's TZlibTransport around the framing (default off); level 0-9, or
+ * -1 for zlib's default. */
+THRIFT_API void thrift_conn_options_set_zlib(thrift_conn_options_t *opts, bool on, int level);
+/* HTTP clients (addresses http://host:port/path, https://...): the request
+ * path, overriding the address's ("/..."; THRIFT_INVALID otherwise), and
+ * extra request headers ("Name", "value"; CR/LF refused as THRIFT_INVALID,
+ * THRIFT_LIMIT past 4 KB in all).  A server listening on http:// answers
+ * any path. */
+THRIFT_API thrift_status_t thrift_conn_options_set_http_path(thrift_conn_options_t *opts,
+                                                             const char *path);
+THRIFT_API thrift_status_t thrift_conn_options_add_http_header(thrift_conn_options_t *opts,
+                                                               const char *name,
+                                                               const char *value);
+
 /* How long a message may take to arrive once its first byte is in (more
  * exactly: since the previous message on the connection completed, or the
  * first byte of this one arrived).  A connection stuck inside a partial
@@ -100,8 +158,13 @@ THRIFT_API void thrift_conn_options_set_read_timeout_ms(thrift_conn_options_t *o
  * (binary|compact|json), "transport"/"framing" (framed|buffered),
  * "connect_timeout_ms", "call_timeout_ms", "max_frame_size",
  * "multiplexed" (0|1), "multiplex_name" (a service name: implies
- * multiplexed), "idle_timeout_ms", "read_timeout_ms".  THRIFT_NOT_FOUND for an unknown
- * key, THRIFT_INVALID for a bad value. */
+ * multiplexed), "idle_timeout_ms", "read_timeout_ms", "tls" (0|1), "tls_ca",
+ * "tls_cert", "tls_key", "tls_server_name", "tls_verify" (0|1),
+ * "handshake_timeout_ms", "zlib" (0|1), "zlib_level" (-1..9), "http_path",
+ * "http_header" ("Name: value", added to those set before).
+ * THRIFT_NOT_FOUND for an unknown key, THRIFT_INVALID for a bad value,
+ * THRIFT_UNSUPPORTED for a transport this build lacks (TLS without
+ * OpenSSL, zlib without zlib). */
 THRIFT_API thrift_status_t thrift_conn_options_set(thrift_conn_options_t *opts, const char *key,
                                                    const char *value, thrift_error_t *err);
 
@@ -129,6 +192,12 @@ THRIFT_API const char *thrift_result_exception_name(const thrift_result_t *r);
 THRIFT_API int thrift_result_app_type(const thrift_result_t *r);
 /* The method this result answers. */
 THRIFT_API const char *thrift_result_method(const thrift_result_t *r);
+/* THeader info headers the reply carried: the value of `key`, or NULL;
+ * borrowed like the result. */
+THRIFT_API const char *thrift_result_header(const thrift_result_t *r, const char *key);
+/* The i-th info header of the reply (from 0): false past the last. */
+THRIFT_API bool thrift_result_header_at(const thrift_result_t *r, size_t i, const char **key,
+                                        const char **value);
 /* Takes ownership of the arena holding the value, so the value outlives the
  * callback: returns owned (free with thrift_arena_free), or NULL when the
  * result has no arena.  Afterwards the result has no arena. */
@@ -181,6 +250,16 @@ THRIFT_API void thrift_conn_free(thrift_conn_t *conn);
 
 /* Calls outstanding (sent or queued, not yet answered). */
 THRIFT_API size_t thrift_conn_pending(const thrift_conn_t *conn);
+/* THeader info headers (framing THRIFT_FRAMING_HEADER; ignored otherwise).
+ * Copied.  thrift_conn_set_header: sent with every call from now on;
+ * thrift_conn_set_call_header: with the next call submitted on this thread
+ * (thrift_call, thrift_call_async...) only.  A NULL value removes the key.
+ * THRIFT_LIMIT over THRIFT_HEADER_TEXT_MAX bytes, THRIFT_MISUSE for an
+ * empty key.  Not for thrift_call_submit from other threads. */
+THRIFT_API thrift_status_t thrift_conn_set_header(thrift_conn_t *conn, const char *key,
+                                                  const char *value);
+THRIFT_API thrift_status_t thrift_conn_set_call_header(thrift_conn_t *conn, const char *key,
+                                                       const char *value);
 /* Times the connection broke since it was created (connect failure or
  * timeout, peer close, bad reply stream): pools compare it before and after
  * a call to tell a dead connection from a failed call. */
@@ -346,7 +425,8 @@ typedef enum thrift_close_reason {
      * Reported once per pause, not per retry. */
     THRIFT_CLOSE_NO_DESCRIPTORS = 7,
     /* a message begun did not complete within the read timeout */
-    THRIFT_CLOSE_READ_TIMEOUT = 8
+    THRIFT_CLOSE_READ_TIMEOUT = 8,
+    THRIFT_CLOSE_HANDSHAKE = 9 /* the TLS handshake failed or timed out */
 } thrift_close_reason_t;
 
 /* A short English text for `why` ("idle timeout"); static. */
@@ -488,6 +568,16 @@ THRIFT_API const char *thrift_request_method(const thrift_request_t *req);
 THRIFT_API const thrift_function_def_t *thrift_request_function(const thrift_request_t *req);
 THRIFT_API bool thrift_request_is_oneway(const thrift_request_t *req);
 THRIFT_API int32_t thrift_request_seqid(const thrift_request_t *req);
+/* THeader info headers of the request: the value of `key` or NULL;
+ * borrowed until the request is answered.  NULL for other framings. */
+THRIFT_API const char *thrift_request_header(const thrift_request_t *req, const char *key);
+/* The i-th info header of the request (from 0): false past the last. */
+THRIFT_API bool thrift_request_header_at(const thrift_request_t *req, size_t i, const char **key,
+                                         const char **value);
+/* An info header for the reply (THeader requests; ignored for others),
+ * copied into the request's arena; call before replying. */
+THRIFT_API thrift_status_t thrift_request_set_reply_header(thrift_request_t *req, const char *key,
+                                                           const char *value);
 /* An arena living as long as `req`, for building the reply.  NULL once
  * `req` is cancelled. */
 THRIFT_API thrift_arena_t *thrift_request_arena(thrift_request_t *req);

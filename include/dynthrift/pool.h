@@ -272,7 +272,8 @@ THRIFT_API thrift_status_t thrift_cluster_route_by_key(thrift_cluster_t *cluster
 THRIFT_API void thrift_cluster_set_hash_scheme(thrift_cluster_t *cluster, thrift_hash_scheme_t scheme);
 /* Virtual points per server on the ring (default 160, 1..4096). */
 THRIFT_API void thrift_cluster_set_ring_points(thrift_cluster_t *cluster, unsigned points);
-/* Default THRIFT_BALANCE_ROUND_ROBIN. */
+/* Default THRIFT_BALANCE_ROUND_ROBIN (starting at a random server, so that
+ * many short-lived clients spread too). */
 THRIFT_API void thrift_cluster_set_balance(thrift_cluster_t *cluster, thrift_balance_t balance);
 /* Marks `method` idempotent: a call that fails for a server reason
  * (connection lost, connect failure, timeout) is retried on the next server,
@@ -325,6 +326,99 @@ THRIFT_API const char *thrift_cluster_route(thrift_cluster_t *cluster, const cha
  * servers); NULL when none is up.  Borrowed. */
 THRIFT_API const char *thrift_cluster_route_key(thrift_cluster_t *cluster, const void *key,
                                                 size_t len);
+
+/* ---- ServerSets on ZooKeeper (discovery and announcement) --------------------
+ * The ServerSet format of Finagle and Aurora: a service is a ZooKeeper path;
+ * each live server is an ephemeral sequential child "member_<10 digits>"
+ * whose data is a JSON ServiceInstance:
+ *   {"serviceEndpoint": {"host": "10.0.0.3", "port": 9090},
+ *    "additionalEndpoints": {"http": {"host": ..., "port": ...}},
+ *    "status": "ALIVE", "shard": 0}
+ * ("serviceEndpoint" and "status" required).  Only ALIVE members take
+ * calls; children not named member_* are ignored.
+ *
+ * URLs: "zk://host1:2181,host2:2181/path/to/service", optionally
+ * "#name" to use the additional endpoint `name` instead of serviceEndpoint.
+ *
+ * Built on ZooKeeper's multi-threaded C client: its threads keep the session
+ * alive even while the caller's loop is busy or not running; everything they
+ * report is handed to the loop thread (mutex queue + ev_async), so every
+ * callback below runs on the loop thread.  Without ZooKeeper at build time
+ * the constructors fail with THRIFT_UNSUPPORTED. */
+typedef struct thrift_serverset thrift_serverset_t;
+
+/* Keeps `cluster`'s servers equal to the ALIVE members of the ServerSet at
+ * `url`, on the cluster's loop.  Servers are named and addressed
+ * "host:port" (so a server that re-registers lands on the same ring points
+ * and consistent hashing moves only the keys of servers that come or go);
+ * two members with the same endpoint make one server.  A member that
+ * disappears or stops being ALIVE is removed with
+ * thrift_cluster_remove_server (its calls in flight finish).  Session
+ * expiry and ZooKeeper restarts are survived (re-connect, re-read,
+ * re-watch); while ZooKeeper is unreachable the last known set stays.
+ * `session_timeout_ms` 0: 10000.  Do not add or remove servers of `cluster`
+ * yourself while it is followed.  Returns owned; free with
+ * thrift_serverset_free before the cluster.  NULL on a bad URL
+ * (THRIFT_INVALID), without ZooKeeper support (THRIFT_UNSUPPORTED) or when
+ * the client cannot start. */
+THRIFT_API thrift_serverset_t *thrift_serverset_follow(thrift_cluster_t *cluster, const char *url,
+                                                       uint32_t session_timeout_ms,
+                                                       thrift_error_t *err);
+/* Stops following (the cluster keeps its current servers).  NULL-safe;
+ * not from inside the serverset's own callback. */
+THRIFT_API void thrift_serverset_free(thrift_serverset_t *ss);
+
+/* Runs on the loop thread after each change applied to the cluster:
+ * `added` true when `server` ("host:port", borrowed for the call) joined,
+ * false when it left. */
+typedef void (*thrift_serverset_change_cb)(thrift_serverset_t *ss, const char *server, bool added,
+                                           void *ud);
+THRIFT_API void thrift_serverset_set_change_cb(thrift_serverset_t *ss,
+                                               thrift_serverset_change_cb cb, void *ud);
+/* Runs the cluster's loop (EVRUN_ONCE; call on the loop thread, outside the
+ * loop) until the set has been read once: connected, the children listed
+ * and every member's data read.  THRIFT_TIMEOUT after `timeout_ms`. */
+THRIFT_API thrift_status_t thrift_serverset_wait(thrift_serverset_t *ss, uint32_t timeout_ms,
+                                                 thrift_error_t *err);
+/* True while the ZooKeeper session is connected. */
+THRIFT_API bool thrift_serverset_is_connected(const thrift_serverset_t *ss);
+/* Members seen (every status) and sessions started (1 + expiries). */
+THRIFT_API size_t thrift_serverset_member_count(const thrift_serverset_t *ss);
+THRIFT_API unsigned thrift_serverset_sessions(const thrift_serverset_t *ss);
+
+/* Announces a server: once connected, creates an ephemeral sequential
+ * "member_" child of the ServerSet at `url` (creating the path's missing
+ * parents) with {"serviceEndpoint": {"host": host, "port": port},
+ * "additionalEndpoints": {}, "status": "ALIVE"}, and re-creates it after a
+ * session expiry.  Call once the server listens; `host` is the address
+ * clients should dial (not 0.0.0.0).  Runs on `loop` (the caller's, as for a
+ * server).  Returns owned; free with thrift_announcement_free.  NULL on a
+ * bad URL, host or port (THRIFT_INVALID), or without ZooKeeper support. */
+typedef struct thrift_announcement thrift_announcement_t;
+THRIFT_API thrift_announcement_t *thrift_announce(struct ev_loop *loop, const char *url,
+                                                  const char *host, int port,
+                                                  uint32_t session_timeout_ms,
+                                                  thrift_error_t *err);
+/* Runs the loop (as thrift_serverset_wait) until the member node exists.
+ * THRIFT_TIMEOUT after `timeout_ms`. */
+THRIFT_API thrift_status_t thrift_announcement_wait(thrift_announcement_t *a, uint32_t timeout_ms,
+                                                    thrift_error_t *err);
+/* The member's full path once created ("/svc/member_0000000003"), else
+ * NULL.  Borrowed until the next loop iteration. */
+THRIFT_API const char *thrift_announcement_path(const thrift_announcement_t *a);
+/* Graceful withdrawal: deletes the member node (waiting for ZooKeeper's
+ * answer, at most the session timeout) and closes the session, so clients
+ * stop routing here; call it before stopping the server's listeners.
+ * NULL-safe. */
+THRIFT_API void thrift_announcement_free(thrift_announcement_t *a);
+/* The same, owned by a server: announces `srv` (which must listen on TCP
+ * already; its first listener's port) as `host`, on the server's loop, and
+ * withdraws the member first thing in thrift_rpc_server_stop or
+ * thrift_rpc_server_free, before the listeners close.  Calling it again
+ * replaces the announcement.  Loop thread. */
+THRIFT_API thrift_status_t thrift_rpc_server_announce(thrift_rpc_server_t *srv, const char *url,
+                                                      const char *host, uint32_t session_timeout_ms,
+                                                      thrift_error_t *err);
 
 #ifdef __cplusplus
 }

@@ -40,6 +40,13 @@ THRIFT_API thrift_value_t *thrift_value_new_uuid(thrift_arena_t *arena, const ui
 /* An enum value; `number` need not be a declared value. */
 THRIFT_API thrift_value_t *thrift_value_new_enum(thrift_arena_t *arena, const thrift_enum_def_t *def, int32_t number);
 
+/* uuid text, as the JSON mapping and the bindings spell it.  Parse accepts
+ * 8-4-4-4-12 hex (either case), the same in braces, or 32 hex digits, and
+ * returns false for anything else.  Format writes the lowercase 8-4-4-4-12
+ * form and a NUL (37 bytes). */
+THRIFT_API bool thrift_uuid_parse(const char *text, size_t len, uint8_t out[16]);
+THRIFT_API void thrift_uuid_format(const uint8_t uuid[16], char out[37]);
+
 /* ---- inspection ------------------------------------------------------- */
 
 /* The value's resolved type (never a typedef). */
@@ -59,6 +66,7 @@ THRIFT_API const uint8_t *thrift_value_uuid(const thrift_value_t *v);
 THRIFT_API thrift_status_t thrift_value_set_bool(thrift_value_t *v, bool b);
 THRIFT_API thrift_status_t thrift_value_set_int(thrift_value_t *v, int64_t i);
 THRIFT_API thrift_status_t thrift_value_set_double(thrift_value_t *v, double d);
+THRIFT_API thrift_status_t thrift_value_set_uuid(thrift_value_t *v, const uint8_t bytes[16]);
 /* Copies into `arena`. */
 THRIFT_API thrift_status_t thrift_value_set_bytes(thrift_arena_t *arena, thrift_value_t *v, const void *p, size_t len);
 
@@ -82,6 +90,14 @@ THRIFT_API thrift_status_t thrift_value_set_at(thrift_value_t *v, size_t index, 
 THRIFT_API thrift_value_t *thrift_value_field(thrift_arena_t *arena, thrift_value_t *v, const char *name);
 THRIFT_API void thrift_value_unset(thrift_value_t *v, const char *name);
 THRIFT_API bool thrift_value_has(const thrift_value_t *v, const char *name);
+/* By position (thrift_field_def_index) instead of name, for bindings that
+ * walk every field and should not hash a name per field: as
+ * thrift_value_field (NULL when `index` is out of range) and
+ * thrift_value_unset (no effect when out of range).  Unset first to get a
+ * fresh default in place of a value the slot already holds (e.g. an IDL
+ * default list). */
+THRIFT_API thrift_value_t *thrift_value_field_at(thrift_arena_t *arena, thrift_value_t *v, size_t index);
+THRIFT_API void thrift_value_unset_at(thrift_value_t *v, size_t index);
 
 /* ---- containers ------------------------------------------------------- */
 
@@ -95,10 +111,27 @@ THRIFT_API thrift_value_t *thrift_value_at(const thrift_value_t *v, size_t i);
 THRIFT_API thrift_status_t thrift_value_append(thrift_arena_t *arena, thrift_value_t *v, const thrift_value_t *item);
 /* A new default element appended in place; NULL on error. */
 THRIFT_API thrift_value_t *thrift_value_append_new(thrift_arena_t *arena, thrift_value_t *v);
+/* Makes room for `n` more elements (map: entries) in a list, set or map,
+ * so that the next `n` appends do not reallocate.  THRIFT_TYPE for other
+ * kinds, THRIFT_LIMIT past 2^31 elements, THRIFT_NOMEM. */
+THRIFT_API thrift_status_t thrift_value_reserve(thrift_arena_t *arena, thrift_value_t *v, size_t n);
+/* Appends a map entry with a new default key and value, built in place
+ * through the returned key and *value_out; NULL on error.  Unlike
+ * thrift_value_map_put it does not look for an equal key (O(1) instead of
+ * O(n)): for a caller whose keys are already distinct (a host language's
+ * dictionary); equal keys would go on the wire twice. */
+THRIFT_API thrift_value_t *thrift_value_map_append_new(thrift_arena_t *arena, thrift_value_t *v,
+                                                       thrift_value_t **value_out);
 THRIFT_API thrift_value_t *thrift_value_map_key(const thrift_value_t *v, size_t i);
 THRIFT_API thrift_value_t *thrift_value_map_value(const thrift_value_t *v, size_t i);
 /* Inserts or replaces (by deep equality of keys). */
 THRIFT_API thrift_status_t thrift_value_map_put(thrift_arena_t *arena, thrift_value_t *v, const thrift_value_t *key, const thrift_value_t *value);
+/* Appends a copy of the (key, value) entry to a map without looking for an
+ * equal key (O(1), as decoders read maps: the wire keeps order and
+ * duplicates).  For a caller that knows its keys are distinct, e.g. a
+ * binding converting a host's hash table; thrift_value_map_put otherwise.
+ * THRIFT_TYPE when key or value is not of the map's types. */
+THRIFT_API thrift_status_t thrift_value_map_append(thrift_arena_t *arena, thrift_value_t *v, const thrift_value_t *key, const thrift_value_t *value);
 /* The value stored under `key` (deep equality), or NULL. */
 THRIFT_API thrift_value_t *thrift_value_map_find(const thrift_value_t *v, const thrift_value_t *key);
 /* True when the list/set contains `item` (deep equality). */

@@ -905,7 +905,7 @@ static json_t *to_json(out_ctx_t *c, const thrift_value_t *v) {
     }
     case THRIFT_KIND_UUID: {
         char tmp[37];
-        thrift__uuid_format(v->u.uuid, tmp);
+        thrift_uuid_format(v->u.uuid, tmp);
         r = json_string(tmp);
         break;
     }
@@ -1118,7 +1118,7 @@ static bool to_text(text_ctx_t *c, const thrift_value_t *v) {
     case THRIFT_KIND_UUID: {
         char tmp[40];
         tmp[0] = '"';
-        thrift__uuid_format(v->u.uuid, tmp + 1);
+        thrift_uuid_format(v->u.uuid, tmp + 1);
         tmp[37] = '"';
         ok = thrift__buf_append(b, tmp, 38);
         break;

@@ -28,8 +28,6 @@ bool thrift__json_put_double(thrift__buf_t *b, double d);
  * same bits, with ".0" added when it would read as an integer; returns the
  * length (< 32). */
 size_t thrift__json_format_double(double d, char out[32]);
-/* Lowercase 8-4-4-4-12; writes 36 chars plus a NUL. */
-void thrift__uuid_format(const uint8_t uuid[16], char out[37]);
 
 /* Base64 (standard alphabet): encoded length with padding. */
 static inline size_t thrift__base64_len(size_t n) { return (n + 2) / 3 * 4; }

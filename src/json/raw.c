@@ -298,7 +298,7 @@ static bool raw_value(raw_t *r, unsigned wt, bool tagged, int bool_hint) {
         if (!need(r, 16))
             return false;
         char tmp[37];
-        thrift__uuid_format(r->p, tmp);
+        thrift_uuid_format(r->p, tmp);
         r->p += 16;
         ok = put(r, "\"") && put(r, tmp) && put(r, "\"");
         break;

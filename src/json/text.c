@@ -219,14 +219,3 @@ bool thrift__json_put_double(thrift__buf_t *b, double d) {
     return thrift__buf_append(b, tmp, n);
 }
 
-void thrift__uuid_format(const uint8_t uuid[16], char out[37]) {
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[o++] = '-';
-        out[o++] = hex[uuid[i] >> 4];
-        out[o++] = hex[uuid[i] & 15];
-    }
-    out[o] = '\0';
-}

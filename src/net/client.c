@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "net/net_impl.h"
+#include "net/stream.h"
 #include "schema/schema_impl.h"
 #include "value/value_impl.h"
 
@@ -20,6 +21,7 @@ struct thrift_result {
     int app_type;
     const char *method;
     thrift_arena_t *arena;
+    const thrift__kv_t *headers; /* THeader info headers of the reply, in `arena` */
 };
 
 typedef struct pcall {
@@ -28,7 +30,7 @@ typedef struct pcall {
     int32_t seqid;
     bool oneway;
     bool has_timer;
-    uint64_t write_end; /* oneway: done once this many bytes are written */
+    uint64_t write_end; /* its last byte's place in the stream (oneway: done once written) */
     const thrift_function_def_t *fn;
     thrift_call_cb cb;
     void *ud;
@@ -45,7 +47,9 @@ typedef struct submitted {
     void *ud;
 } submitted_t;
 
-enum { ST_IDLE, ST_CONNECTING, ST_CONNECTED };
+/* ST_HANDSHAKE: the socket is connected, the stream's layers (TLS) are
+ * opening; the connect timeout still runs. */
+enum { ST_IDLE, ST_CONNECTING, ST_HANDSHAKE, ST_CONNECTED };
 
 struct thrift_conn {
     struct ev_loop *loop;
@@ -58,6 +62,10 @@ struct thrift_conn {
 
     int fd;
     int state;
+    thrift__stream_t stream;  /* the layers over fd (stream.h) */
+    thrift__tls_ctx_t *tls;   /* owned; NULL without TLS */
+    bool read_wants_write;    /* a TLS read waits for the socket to drain */
+    bool write_wants_read;    /* a TLS write waits for bytes to arrive */
     ev_io rio, wio;
     ev_timer connect_timer;
     ev_timer partial; /* the read timeout, while inside a partial reply */
@@ -88,6 +96,12 @@ struct thrift_conn {
 
     thrift_arena_t *reply_arena; /* reused while no callback takes it */
     thrift_arena_t *scratch;     /* empty args structs */
+    thrift__kv_t *headers;       /* THeader info headers sent with every call */
+    bool http;                   /* http:// or https://: every call is a POST */
+    bool http_persistent;        /* the server answered with keep-alive: pipeline */
+    thrift__http_out_t http_out; /* its Host, path and extra headers (in opts, http_host) */
+    char http_host[280];
+    thrift__kv_t *call_headers;  /* ... with the next call only */
 
     int depth;         /* callbacks running */
     bool free_requested;
@@ -117,6 +131,20 @@ const char *thrift_result_exception_name(const thrift_result_t *r) {
 }
 int thrift_result_app_type(const thrift_result_t *r) { return r ? r->app_type : -1; }
 const char *thrift_result_method(const thrift_result_t *r) { return r ? r->method : NULL; }
+const char *thrift_result_header(const thrift_result_t *r, const char *key) {
+    return r ? thrift__kv_find(r->headers, key) : NULL;
+}
+bool thrift_result_header_at(const thrift_result_t *r, size_t i, const char **key,
+                             const char **value) {
+    const thrift__kv_t *kv = r ? r->headers : NULL;
+    for (; kv && i; i--)
+        kv = kv->next;
+    if (!kv)
+        return false;
+    *key = kv->key;
+    *value = kv->value;
+    return true;
+}
 thrift_arena_t *thrift_result_take_arena(thrift_result_t *r) {
     if (!r)
         return NULL;
@@ -133,6 +161,7 @@ static void result_init(thrift_result_t *r, const thrift_function_def_t *fn) {
     r->app_type = -1;
     r->method = fn ? fn->name : NULL;
     r->arena = NULL;
+    r->headers = NULL;
 }
 
 static thrift_value_t *void_value(thrift_arena_t *arena, const thrift_function_def_t *fn) {
@@ -292,35 +321,55 @@ static bool do_write(thrift_conn_t *c) {
     if (c->state != ST_CONNECTED)
         return true;
     size_t len = thrift_buffer_len(c->out);
-    size_t budget = CONN_WRITE_BUDGET;
-    while (c->out_off < len) {
-        if (budget == 0) {
-            if (!ev_is_active(&c->wio))
-                ev_io_start(c->loop, &c->wio);
-            return true;
-        }
-        const uint8_t *p = thrift_buffer_data(c->out) + c->out_off;
-        size_t chunk = len - c->out_off < budget ? len - c->out_off : budget;
-        ssize_t n = send(c->fd, p, chunk, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                if (!ev_is_active(&c->wio))
-                    ev_io_start(c->loop, &c->wio);
-                return true;
-            }
-            conn_break(c, THRIFT_CLOSED, "connection to %s lost: %s", strerror(errno));
-            return false;
-        }
-        if (c->trace_cb)
-            c->trace_cb(c, true, p, (size_t)n, c->trace_ud);
-        c->out_off += (size_t)n;
-        c->written_total += (uint64_t)n;
-        c->sent_total += (uint64_t)n;
-        budget -= (size_t)n;
+    // HTTP before the server has shown it keeps connections open: one
+    // request at a time, so that an HTTP/1.0 server closing after its
+    // response has read no request it will not answer (those are sent
+    // again on a new connection).
+    if (c->http && !c->http_persistent && c->head) {
+        uint64_t upto = c->head->write_end;
+        if (upto <= c->written_total)
+            len = c->out_off; // the oldest call is out: wait for its answer
+        else if (upto - c->written_total < len - c->out_off)
+            len = c->out_off + (size_t)(upto - c->written_total);
     }
-    if (ev_is_active(&c->wio))
+    // A bounded amount per callback (main's write budget): the rest goes on
+    // the next writable event.
+    bool over_budget = false;
+    if (len - c->out_off > CONN_WRITE_BUDGET) {
+        len = c->out_off + CONN_WRITE_BUDGET;
+        over_budget = true;
+    }
+    size_t taken = 0;
+    thrift_error_t err;
+    thrift__error_reset(&err);
+    // Also with nothing new queued: a layer may still hold bytes.
+    const uint8_t *p = thrift_buffer_data(c->out) + c->out_off;
+    thrift_status_t st = thrift__stream_send(&c->stream, p, len - c->out_off, &taken, &err);
+    // The trace sees the bytes of the messages, before TLS or zlib.
+    if (c->trace_cb && taken)
+        c->trace_cb(c, true, p, taken, c->trace_ud);
+    c->out_off += taken;
+    c->written_total += taken;
+    c->sent_total += taken;
+    c->write_wants_read = false;
+    if (st == THRIFT_OK && over_budget) {
+        if (!ev_is_active(&c->wio))
+            ev_io_start(c->loop, &c->wio);
+        return true;
+    }
+    if (st == THRIFT_NEED_MORE) {
+        if (c->stream.want == THRIFT__WANT_READ)
+            c->write_wants_read = true; // the read watcher runs us again
+        else if (!ev_is_active(&c->wio))
+            ev_io_start(c->loop, &c->wio);
+        return true;
+    }
+    if (st) {
+        conn_break(c, st == THRIFT_CLOSED || st == THRIFT_TRANSPORT ? THRIFT_CLOSED : st,
+                   "connection to %s lost: %s", err.text);
+        return false;
+    }
+    if (ev_is_active(&c->wio) && !c->read_wants_write)
         ev_io_stop(c->loop, &c->wio);
     out_compact(c);
     if (c->ow_head)
@@ -338,12 +387,23 @@ static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents) {
     maybe_destroy(c);
 }
 
+static void handshake_step(thrift_conn_t *c);
+static void do_read(thrift_conn_t *c);
+
 static void write_cb(struct ev_loop *loop, ev_io *w, int revents) {
     (void)loop;
     (void)revents;
     thrift_conn_t *c = w->data;
     c->depth++;
-    do_write(c);
+    if (c->state == ST_HANDSHAKE) {
+        handshake_step(c);
+    } else {
+        bool reader_waits = c->read_wants_write;
+        if (do_write(c) && reader_waits && c->state == ST_CONNECTED) {
+            c->read_wants_write = false;
+            do_read(c);
+        }
+    }
     c->depth--;
     maybe_destroy(c);
 }
@@ -363,9 +423,11 @@ static void conn_close_fd(thrift_conn_t *c) {
         // Stop watchers before close(): libev must not poll a reused fd.
         ev_io_stop(c->loop, &c->rio);
         ev_io_stop(c->loop, &c->wio);
+        thrift__stream_free(&c->stream);
         close(c->fd);
         c->fd = -1;
     }
+    c->read_wants_write = c->write_wants_read = false;
     ev_timer_stop(c->loop, &c->connect_timer);
     ev_timer_stop(c->loop, &c->partial);
     ev_prepare_stop(c->loop, &c->flush);
@@ -418,17 +480,76 @@ static void connected(thrift_conn_t *c) {
     do_write(c);
 }
 
+/* The socket is connected: open the stream's layers (a TLS handshake),
+ * waiting for whichever socket event they ask for. */
+static void handshake_step(thrift_conn_t *c) {
+    thrift_error_t err;
+    thrift__error_reset(&err);
+    c->state = ST_HANDSHAKE;
+    thrift_status_t st = thrift__stream_open(&c->stream, &err);
+    if (st == THRIFT_OK) {
+        connected(c);
+        return;
+    }
+    if (st == THRIFT_NEED_MORE) {
+        bool want_write = c->stream.want == THRIFT__WANT_WRITE;
+        if (want_write) {
+            ev_io_stop(c->loop, &c->rio);
+            ev_io_start(c->loop, &c->wio);
+        } else {
+            ev_io_stop(c->loop, &c->wio);
+            ev_io_start(c->loop, &c->rio);
+        }
+        return;
+    }
+    conn_break(c, st == THRIFT_NOMEM ? THRIFT_NOMEM : THRIFT_TRANSPORT, "connection to %s: %s",
+               err.text);
+}
+
 static void connect_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents) {
     (void)loop;
     (void)revents;
     thrift_conn_t *c = w->data;
     c->depth++;
-    conn_break(c, THRIFT_TIMEOUT, "connect to %s timed out%s", "");
+    conn_break(c, THRIFT_TIMEOUT, "connect to %s timed out%s",
+               c->state == ST_HANDSHAKE ? " in the TLS handshake" : "");
     c->depth--;
     maybe_destroy(c);
 }
 
 static void handle_reply(thrift_conn_t *c, const uint8_t *msg, size_t len);
+
+/* The HTTP server closes after its response (HTTP/1.0, Connection: close):
+ * close our end too, keeping the calls not yet sent (whole requests, see
+ * do_write) for a new connection. */
+static void http_reconnect(thrift_conn_t *c) {
+    ev_io_stop(c->loop, &c->rio);
+    ev_io_stop(c->loop, &c->wio);
+    ev_prepare_stop(c->loop, &c->flush);
+    ev_timer_stop(c->loop, &c->partial);
+    thrift__stream_free(&c->stream);
+    close(c->fd);
+    c->fd = -1;
+    c->state = ST_IDLE;
+    c->http_persistent = false;
+    c->read_wants_write = c->write_wants_read = false;
+    thrift__wire_reader_reset(&c->reader);
+    size_t len = thrift_buffer_len(c->out);
+    if (c->out_off) {
+        thrift_buffer_t *nb = thrift_buffer_new();
+        if (!nb || thrift_buffer_append(nb, thrift_buffer_data(c->out) + c->out_off,
+                                        len - c->out_off) != THRIFT_OK) {
+            thrift_buffer_free(nb);
+            conn_break(c, THRIFT_NOMEM, "connection to %s: %s", "out of memory");
+            return;
+        }
+        thrift_buffer_free(c->out);
+        c->out = nb;
+        c->out_off = 0;
+    }
+    if (c->head || c->ow_head)
+        start_connect(c);
+}
 
 /* Bytes one read callback takes from the socket before it returns to the
  * loop: a server that keeps the socket full must not hold off the call
@@ -465,6 +586,22 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents) {
     (void)revents;
     thrift_conn_t *c = w->data;
     c->depth++;
+    if (c->state == ST_HANDSHAKE) {
+        handshake_step(c);
+    } else {
+        if (c->write_wants_read && !do_write(c)) {
+            c->depth--;
+            maybe_destroy(c);
+            return;
+        }
+        if (c->state == ST_CONNECTED)
+            do_read(c);
+    }
+    c->depth--;
+    maybe_destroy(c);
+}
+
+static void do_read(thrift_conn_t *c) {
     size_t budget = CONN_READ_BUDGET;
     bool completed = false;
     for (;;) {
@@ -476,14 +613,25 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents) {
         }
         if (avail > budget)
             avail = budget;
-        ssize_t n = recv(c->fd, p, avail, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        thrift_error_t rerr;
+        thrift__error_reset(&rerr);
+        ssize_t n = thrift__stream_read(&c->stream, p, avail, &rerr);
+        if (n == THRIFT__IO_AGAIN) {
+            if (c->stream.want == THRIFT__WANT_WRITE) {
+                c->read_wants_write = true; // TLS: the write watcher reads on
+                ev_io_start(c->loop, &c->wio);
+            }
             break;
-        if (n <= 0) {
-            conn_break(c, THRIFT_CLOSED, n == 0 ? "connection to %s closed%s" : "connection to %s closed: %s",
-                       n == 0 ? " by the peer" : strerror(errno));
+        }
+        if (n == 0) {
+            conn_break(c, THRIFT_CLOSED, "connection to %s closed%s", " by the peer");
+            break;
+        }
+        if (n < 0) {
+            conn_break(c, rerr.code == THRIFT_LIMIT || rerr.code == THRIFT_PROTOCOL
+                              ? THRIFT_PROTOCOL
+                              : THRIFT_CLOSED,
+                       "connection to %s: %s", rerr.text);
             break;
         }
         thrift__wire_commit(&c->reader, (size_t)n);
@@ -500,7 +648,9 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents) {
             if (st == THRIFT_NEED_MORE)
                 break;
             if (st != THRIFT_OK) {
-                conn_break(c, THRIFT_PROTOCOL, "connection to %s: bad reply stream: %s", err.text);
+                conn_break(c, THRIFT_PROTOCOL,
+                           c->http ? "connection to %s: %s" : "connection to %s: bad reply stream: %s",
+                           err.text);
                 broke = true;
                 break;
             }
@@ -512,14 +662,29 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents) {
                 broke = true;
                 break;
             }
+            // An HTTP/1.0 server (Apache's Python THttpServer) closes after
+            // each response: close first, so the next call reconnects
+            // instead of writing into a closing socket.
+            if (c->http && !c->reader.http.keep_alive) {
+                http_reconnect(c);
+                broke = true;
+                break;
+            }
+            if (c->http && !c->http_persistent) {
+                c->http_persistent = true;
+                schedule_flush(c); // the calls held back may go now
+            } else if (c->http && c->head) {
+                schedule_flush(c);
+            }
         }
         budget -= (size_t)n;
-        if (broke || (size_t)n < avail || budget == 0)
+        if (broke || budget == 0 || ((size_t)n < avail && !thrift__stream_buffered(&c->stream)))
             break;
     }
     conn_watch_partial(c, completed);
-    c->depth--;
-    maybe_destroy(c);
+    // Bytes a layer (TLS, zlib) holds will not wake the socket watcher.
+    if (budget == 0 && c->state == ST_CONNECTED && thrift__stream_buffered(&c->stream))
+        ev_feed_event(c->loop, &c->rio, EV_READ);
 }
 
 static void connect_io_cb(struct ev_loop *loop, ev_io *w, int revents) {
@@ -542,7 +707,7 @@ static void connect_io_cb(struct ev_loop *loop, ev_io *w, int revents) {
             ev_io_stop(c->loop, &c->wio);
             ev_io_init(&c->wio, write_cb, c->fd, EV_WRITE);
             c->wio.data = c;
-            connected(c);
+            handshake_step(c);
         }
     }
     c->depth--;
@@ -562,24 +727,34 @@ static void start_connect(thrift_conn_t *c) {
         defer_failure(c, &err);
         return;
     }
+    if (thrift__stream_init(&c->stream, fd, &c->opts, c->tls, c->addr.host, &err)) {
+        close(fd);
+        char why[sizeof err.text];
+        memcpy(why, err.text, sizeof why);
+        thrift_error_clear(&err);
+        thrift__error_set(&err, THRIFT_TRANSPORT, "%s: %s", c->address, why);
+        defer_failure(c, &err);
+        return;
+    }
     c->fd = fd;
     ev_io_init(&c->rio, read_cb, fd, EV_READ);
     c->rio.data = c;
+    if (c->opts.connect_timeout_ms) {
+        // Covers the TCP connect and the TLS handshake.
+        ev_timer_set(&c->connect_timer, c->opts.connect_timeout_ms / 1000.0, 0.);
+        ev_timer_start(c->loop, &c->connect_timer);
+    }
     if (in_progress) {
         c->state = ST_CONNECTING;
         ev_io_init(&c->wio, connect_io_cb, fd, EV_WRITE);
         c->wio.data = c;
         ev_io_start(c->loop, &c->wio);
-        if (c->opts.connect_timeout_ms) {
-            ev_timer_set(&c->connect_timer, c->opts.connect_timeout_ms / 1000.0, 0.);
-            ev_timer_start(c->loop, &c->connect_timer);
-        }
     } else {
         ev_io_init(&c->wio, write_cb, fd, EV_WRITE);
         c->wio.data = c;
-        c->state = ST_CONNECTED;
-        ev_io_start(c->loop, &c->rio);
-        schedule_flush(c);
+        handshake_step(c);
+        if (c->state == ST_CONNECTED)
+            schedule_flush(c);
     }
 }
 
@@ -647,7 +822,7 @@ static void handle_reply(thrift_conn_t *c, const uint8_t *msg, size_t len) {
     size_t hlen = 0;
     thrift_error_t err;
     thrift__error_reset(&err);
-    if (thrift_decode_message_header(c->opts.proto, msg, len, &c->reader.codec, &hdr, &hlen, &err)) {
+    if (thrift_decode_message_header(c->reader.proto, msg, len, &c->reader.codec, &hdr, &hlen, &err)) {
         conn_break(c, THRIFT_PROTOCOL, "connection to %s: undecodable reply: %s", err.text);
         return;
     }
@@ -666,6 +841,10 @@ static void handle_reply(thrift_conn_t *c, const uint8_t *msg, size_t len) {
         thrift_arena_reset(c->reply_arena);
     thrift_arena_t *arena = c->reply_arena;
     r.arena = arena;
+    if (arena && c->reader.header.present) {
+        bool oom = false;
+        r.headers = thrift__header_copy(&c->reader.header, arena, &oom);
+    }
     if (!arena) {
         thrift__error_set(&r.err, THRIFT_NOMEM, "out of memory");
     } else if (!name_matches(p->fn, hdr.name, hdr.name_len)) {
@@ -674,7 +853,7 @@ static void handle_reply(thrift_conn_t *c, const uint8_t *msg, size_t len) {
         r.app_type = THRIFT_APPEX_WRONG_METHOD_NAME;
     } else if (hdr.type == THRIFT_MSG_EXCEPTION) {
         thrift_value_t *ex =
-            thrift_decode_message_body(c->opts.proto, thrift_app_exception_def(), msg + hlen,
+            thrift_decode_message_body(c->reader.proto, thrift_app_exception_def(), msg + hlen,
                                        len - hlen, arena, &c->reader.codec, NULL, &r.err);
         if (ex) {
             thrift_value_t *m = thrift_value_get_by_id(ex, 1);
@@ -700,7 +879,7 @@ static void handle_reply(thrift_conn_t *c, const uint8_t *msg, size_t len) {
         r.app_type = THRIFT_APPEX_INVALID_MESSAGE_TYPE;
     } else {
         thrift_value_t *res =
-            thrift_decode_message_body(c->opts.proto, p->fn->result, msg + hlen, len - hlen, arena,
+            thrift_decode_message_body(c->reader.proto, p->fn->result, msg + hlen, len - hlen, arena,
                                        &c->reader.codec, NULL, &r.err);
         if (res) {
             const thrift_struct_def_t *rd = p->fn->result;
@@ -834,14 +1013,19 @@ static thrift_status_t enqueue_call(thrift_conn_t *c, const thrift_function_def_
         name_len = (size_t)n;
     }
     size_t before = thrift_buffer_len(c->out);
-    size_t mark = thrift__wire_begin(c->out, c->opts.framing);
-    thrift_status_t st = mark == SIZE_MAX ? THRIFT_NOMEM : THRIFT_OK;
+    thrift__header_out_t h = {c->opts.proto, p->seqid, 0, c->opts.zlib,
+                              {c->headers, c->call_headers}, c->http ? &c->http_out : NULL};
+    thrift__wire_mark_t mark;
+    thrift_status_t st = thrift__wire_begin(c->out, c->reader.framing, &h, &mark, err);
+    // The next call's headers go with this call, whatever becomes of it.
+    thrift__kv_free(c->call_headers);
+    c->call_headers = NULL;
     if (!st)
         st = thrift_encode_message(c->opts.proto, name, name_len,
                                    fn->oneway ? THRIFT_MSG_ONEWAY : THRIFT_MSG_CALL, p->seqid, args,
                                    c->out, err);
     if (!st)
-        st = thrift__wire_end(c->out, c->opts.framing, mark, c->opts.max_frame_size, err);
+        st = thrift__wire_end(c->out, c->reader.framing, &mark, c->opts.max_frame_size, err);
     if (st) {
         // Drop the partial message: rebuild the buffer up to `before`.
         if (thrift_buffer_len(c->out) != before) {
@@ -860,8 +1044,8 @@ static thrift_status_t enqueue_call(thrift_conn_t *c, const thrift_function_def_
     }
     c->queued_total += thrift_buffer_len(c->out) - before;
     c->npending++;
+    p->write_end = c->queued_total;
     if (p->oneway) {
-        p->write_end = c->queued_total;
         list_append(&c->ow_head, &c->ow_tail, p);
     } else {
         list_append(&c->head, &c->tail, p);
@@ -1004,12 +1188,37 @@ thrift_conn_t *thrift_conn_new(struct ev_loop *loop, thrift_schema_t *schema, co
         free(c);
         return NULL;
     }
+    if (c->addr.scheme == THRIFT__SCHEME_TLS || c->addr.scheme == THRIFT__SCHEME_HTTPS)
+        c->opts.tls = true;
+    if (c->addr.scheme == THRIFT__SCHEME_HTTP || c->addr.scheme == THRIFT__SCHEME_HTTPS) {
+        // Host: what the address says between "//" and the path.
+        const char *hp = strstr(address, "://") + 3;
+        size_t hn = strcspn(hp, "/");
+        snprintf(c->http_host, sizeof c->http_host, "%.*s", (int)(hn < 270 ? hn : 270), hp);
+        c->http = true;
+        c->http_out.request = true;
+        c->http_out.host = c->http_host;
+        // Borrowed from c->opts and c->addr, which live as long as c.
+        c->http_out.path = c->opts.http_path[0] ? c->opts.http_path : c->addr.path;
+        c->http_out.extra = c->opts.http_headers;
+    }
+    if (c->opts.framing == THRIFT_FRAMING_HEADER && c->opts.proto == THRIFT_PROTO_JSON) {
+        free(c);
+        thrift__error_set(err, THRIFT_UNSUPPORTED,
+                          "THeader carries the binary or compact protocol, not JSON");
+        return NULL;
+    }
+    if (c->opts.tls && !(c->tls = thrift__tls_ctx_new(&c->opts, false, err))) {
+        free(c);
+        return NULL;
+    }
     snprintf(c->address, sizeof c->address, "%s", address);
     c->out = thrift_buffer_new();
     c->scratch = thrift_arena_new(NULL);
     if (!c->out || !c->scratch) {
         thrift_buffer_free(c->out);
         thrift_arena_free(c->scratch);
+        thrift__tls_ctx_free(c->tls);
         free(c);
         thrift__error_set(err, THRIFT_NOMEM, "out of memory");
         return NULL;
@@ -1019,7 +1228,10 @@ thrift_conn_t *thrift_conn_new(struct ev_loop *loop, thrift_schema_t *schema, co
     c->service = svc;
     c->fd = -1;
     c->next_seqid = 1;
-    thrift__wire_reader_init(&c->reader, c->opts.proto, c->opts.framing, c->opts.max_frame_size);
+    thrift__wire_reader_init(&c->reader, c->opts.proto, thrift__message_framing(&c->opts),
+                             c->opts.max_frame_size);
+    if (c->http)
+        c->reader.http.role = THRIFT__HTTP_CLIENT;
     ev_timer_init(&c->connect_timer, connect_timeout_cb, 1., 0.);
     c->connect_timer.data = c;
     ev_init(&c->partial, partial_timeout_cb);
@@ -1064,7 +1276,10 @@ static void conn_destroy(thrift_conn_t *c) {
     thrift_arena_free(c->reply_arena);
     thrift_arena_free(c->scratch);
     thrift_arena_free(c->last.arena);
+    thrift__kv_free(c->headers);
+    thrift__kv_free(c->call_headers);
     thrift_schema_unref(c->schema);
+    thrift__tls_ctx_free(c->tls);
     struct ev_loop *own = c->own_loop ? c->loop : NULL;
     free(c);
     if (own)
@@ -1080,6 +1295,14 @@ void thrift_conn_free(thrift_conn_t *c) {
 }
 
 size_t thrift_conn_pending(const thrift_conn_t *c) { return c ? c->npending : 0; }
+
+thrift_status_t thrift_conn_set_header(thrift_conn_t *c, const char *key, const char *value) {
+    return c ? thrift__kv_set(&c->headers, key, value) : THRIFT_MISUSE;
+}
+
+thrift_status_t thrift_conn_set_call_header(thrift_conn_t *c, const char *key, const char *value) {
+    return c ? thrift__kv_set(&c->call_headers, key, value) : THRIFT_MISUSE;
+}
 uint64_t thrift_conn_break_count(const thrift_conn_t *c) { return c ? c->breaks : 0; }
 const thrift_service_def_t *thrift_conn_service(const thrift_conn_t *c) { return c ? c->service : NULL; }
 
@@ -1128,7 +1351,7 @@ thrift_conn_t *thrift_connect(thrift_schema_t *schema, const char *service, cons
     }
     c->own_loop = true;
     start_connect(c);
-    while (c->state == ST_CONNECTING)
+    while (c->state == ST_CONNECTING || c->state == ST_HANDSHAKE)
         ev_run(loop, EVRUN_ONCE);
     if (c->kick_pending) {
         thrift__error_set(err, c->kick_err.code, "%s", c->kick_err.text);
@@ -1177,6 +1400,10 @@ static bool blocking_begin(thrift_conn_t *c, thrift_error_t *err) {
     thrift_arena_free(c->last.arena);
     result_init(&c->last, NULL);
     c->last_done = false;
+    // The private loop sleeps between blocking calls, so its cached time is
+    // that of the last call: a call timer started from it could be already
+    // expired and fail the call at once.
+    ev_now_update(c->loop);
     return true;
 }
 

@@ -498,6 +498,9 @@ static thrift_cluster_t *cluster_alloc(struct ev_loop *loop, thrift_schema_t *sc
     cl->scheme = THRIFT_HASH_CONSISTENT;
     cl->balance = THRIFT_BALANCE_ROUND_ROBIN;
     cl->rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)cl ^ thrift__now_us();
+    // Round-robin starts at a random server: short-lived clients (one CLI
+    // call each) would otherwise all pick the first one.
+    cl->rr = (size_t)rng_next(cl);
     cl->retries = 2;
     cl->backoff_initial_ms = 1000;
     cl->backoff_max_ms = 30000;
@@ -661,6 +664,8 @@ thrift_pool_t *thrift_cluster_get_server(thrift_cluster_t *cl, const char *name)
     server_t *s = cl ? find_server(cl, name, NULL) : NULL;
     return s ? s->pool : NULL;
 }
+
+struct ev_loop *thrift__cluster_loop(const thrift_cluster_t *cl) { return cl->loop; }
 
 size_t thrift_cluster_server_count(const thrift_cluster_t *cl) { return cl ? cl->nservers : 0; }
 

@@ -22,10 +22,9 @@ static bool json_blank(const char *s) {
     return *s == 0 || !strcmp(s, "null");
 }
 
-/* Arguments from JSON: an object by name or an array by position.  A blank
- * text gives an empty args struct.  Allocated in `arena`. */
-static thrift_value_t *args_from_json(const thrift_function_def_t *fn, thrift_arena_t *arena,
-                                      const char *text, thrift_error_t *err) {
+/* Declared in net_impl.h (the gateway reads arrays by position with it). */
+thrift_value_t *thrift__args_from_json(const thrift_function_def_t *fn, thrift_arena_t *arena,
+                                       const char *text, thrift_error_t *err) {
     const thrift_struct_def_t *ad = fn->args;
     if (json_blank(text)) {
         thrift_value_t *v = thrift_value_new_struct(arena, ad);
@@ -106,7 +105,7 @@ char *thrift_call_json(thrift_conn_t *c, const char *method, const char *args_js
         thrift__error_set(err, THRIFT_NOMEM, "out of memory");
         return NULL;
     }
-    thrift_value_t *args = args_from_json(fn, a, args_json, err);
+    thrift_value_t *args = thrift__args_from_json(fn, a, args_json, err);
     thrift_value_t *v = args ? thrift__call_blocking_fn(c, fn, args, err) : NULL;
     thrift_arena_free(a);
     if (!v)
@@ -122,7 +121,7 @@ thrift_status_t thrift_call_async_json(thrift_conn_t *c, const char *method, con
     thrift_arena_t *a = thrift_arena_new(NULL);
     if (!a)
         return thrift__error_set(err, THRIFT_NOMEM, "out of memory");
-    thrift_value_t *args = args_from_json(fn, a, args_json, err);
+    thrift_value_t *args = thrift__args_from_json(fn, a, args_json, err);
     // The args are encoded inside the call, so the arena can go right after.
     thrift_status_t st = args ? thrift_call_async_ex(c, method, args, 0, cb, ud, err)
                               : (err && err->code ? err->code : THRIFT_INVALID);

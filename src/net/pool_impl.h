@@ -45,9 +45,20 @@ void thrift__response_keep(thrift_response_t *dst, thrift_response_t *r);
 
 void thrift__pool_options_copy(thrift_pool_options_t *dst, const thrift_pool_options_t *src);
 struct ev_loop *thrift__pool_loop(const thrift_pool_t *pool);
+struct ev_loop *thrift__cluster_loop(const thrift_cluster_t *cluster);
 /* True when the last response's failure means the server, not the call,
  * failed: the connection broke, a connect failed or timed out, the call
  * timed out. */
 bool thrift__response_is_server_failure(const thrift_response_t *r);
+
+/* For tests (discovery.c): the current ZooKeeper session's id and password,
+ * so a test can expire it by closing a second handle on the same session.
+ * False when there is no session (or no ZooKeeper support). */
+bool thrift__serverset_session(const thrift_serverset_t *ss, int64_t *id, char passwd[16]);
+bool thrift__announcement_session(const thrift_announcement_t *a, int64_t *id, char passwd[16]);
+/* For tests and figures: from the moment ZooKeeper's thread delivered the
+ * last member deletion watch to its server leaving the ring (the hand-off to
+ * the loop thread and the removal), in microseconds; 0 before any. */
+uint64_t thrift__serverset_watch_to_removal_us(const thrift_serverset_t *ss);
 
 #endif

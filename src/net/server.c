@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "net/net_impl.h"
+#include "net/stream.h"
 #include "schema/schema_impl.h"
 #include "value/value_impl.h"
 
@@ -36,11 +37,23 @@ typedef struct listener {
     ev_io io;
     int fd;
     int port;
+    bool tls;  /* its connections speak TLS (srv->tls) */
+    bool http; /* its connections speak HTTP (http:// and https:// addresses) */
     char unix_path[108];
     thrift_rpc_server_t *srv;
 } listener_t;
 
 typedef struct sconn sconn_t;
+
+/* How a reply is written: in the kind of the request it answers (THeader
+ * with its protocol, transform and flags, or plain). */
+typedef struct reply_kind {
+    thrift_protocol_t proto;
+    bool header;
+    bool zlib;
+    uint16_t flags;
+    thrift__kv_t *kv; /* info headers to send (the handler's), in its arena */
+} reply_kind_t;
 
 #define SPARE_ARENAS 64
 #define SPARE_REQUESTS 64
@@ -79,6 +92,9 @@ typedef struct worker {
         int family;
         uint64_t id;
         char peer[THRIFT_PEER_MAX];
+        bool tls;
+        bool http;
+        bool sniff_tls; /* a plain listener of a server with a certificate */
     } *inbox; /* accepted sockets waiting to be adopted */
     size_t ninbox, capinbox;
     unsigned cmds;
@@ -114,6 +130,8 @@ struct thrift_request {
     thrift_request_cancel_cb cancel_cb;
     void *cancel_ud;
     int32_t seqid;
+    reply_kind_t kind;          /* how to answer; kind.kv in `arena` */
+    const thrift__kv_t *headers; /* THeader info headers received, in `arena` */
     bool replied;
     bool deferred;  /* in conn->deferred: the handler returned unanswered */
     bool cancelled;
@@ -126,6 +144,11 @@ struct sconn {
     thrift_rpc_server_t *srv;
     worker_t *w;
     int fd;
+    thrift__stream_t stream; /* the layers over fd (stream.h) */
+    bool handshaking;        /* TLS: not yet open; the idle timer is its deadline */
+    bool sniff_tls;          /* the first byte decides: 0x16 (a ClientHello) means TLS */
+    bool read_wants_write;   /* a TLS read waits for the socket to drain */
+    bool write_wants_read;   /* a TLS write waits for bytes to arrive */
     ev_io rio, wio;
     sconn_t *dirty_next; /* in the worker's list of connections to flush */
     bool dirty;
@@ -136,6 +159,7 @@ struct sconn {
      * iteration without waiting for the socket to become readable again. */
     ev_timer backlog;
     thrift__wire_reader_t reader;
+    reply_kind_t kind; /* of the message being answered (set before each append) */
     rpin_t *pin; /* pins the reader's current buffer, if any */
     size_t rbuf_bytes; /* the reader's capacity as counted in srv->buf_bytes */
     thrift_request_t *deferred; /* requests answered later (cancelled on close) */
@@ -145,12 +169,15 @@ struct sconn {
     int refs;          /* requests alive + 1 while open */
     bool closed;
     bool reading_stopped;
-    /* Back-pressure: not reading while more than SCONN_OUTPUT_HIGH_WATER
-     * reply bytes wait to be written or SCONN_HELD_HIGH_WATER requests wait
-     * for their handlers. */
+    /* Not reading now (the read watcher and the read timeout are off):
+     * more than SCONN_OUTPUT_HIGH_WATER reply bytes wait to be written,
+     * SCONN_HELD_HIGH_WATER requests wait for their handlers, or, over
+     * HTTP, the request in flight is not answered yet (responses go in
+     * request order).  sconn_resume_reading ends it. */
     bool reading_paused;
-    /* Complete messages may wait in the read buffer (budget spent, or
-     * paused): the next read dispatches them before reading. */
+    /* Input may wait where readability will not announce it: complete
+     * messages in the read buffer (budget spent, or paused) or bytes a
+     * layer (TLS, zlib) holds.  The next read handles them first. */
     bool backlog_pending;
     size_t out_bytes; /* `out` as counted in srv->buf_bytes */
     bool close_after_flush;
@@ -166,6 +193,10 @@ struct sconn {
 
 struct thrift_rpc_server {
     struct ev_loop *loop;
+    /* runs once, first thing in a stop or free (a ServerSet announcement
+     * withdraws itself before the listeners close) */
+    void (*stop_hook)(void *ud);
+    void *stop_hook_ud;
     thrift_schema_t *schema;
     thrift_conn_options_t opts;
     thrift_arena_t *arena; /* handler table */
@@ -195,6 +226,7 @@ struct thrift_rpc_server {
     thrift_rpc_server_done_cb done_cb;
     void *done_ud;
     ev_timer done_timer;
+    thrift__tls_ctx_t *tls; /* made by the first TLS listener; shared by workers */
 };
 
 static void sconn_close(sconn_t *c, thrift_close_reason_t why);
@@ -250,6 +282,24 @@ static void arena_put(worker_t *w, thrift_arena_t *a) {
 #define SCONN_HELD_HIGH_WATER 1024
 #define SCONN_HELD_LOW_WATER 512
 
+static size_t sconn_unwritten(const sconn_t *c) {
+    return thrift_buffer_len(c->out) - c->out_off;
+}
+
+/* The reasons to stop reading (checked after a dispatch, the only thing
+ * that adds requests in flight or, but for late replies, reply bytes).
+ * HTTP takes one request at a time: its response goes before the next. */
+static bool sconn_must_pause(const sconn_t *c) {
+    return sconn_unwritten(c) > SCONN_OUTPUT_HIGH_WATER || c->inflight >= SCONN_HELD_HIGH_WATER ||
+           (c->reader.http.role && c->inflight);
+}
+
+/* ... and to read again: every reason gone, with some hysteresis. */
+static bool sconn_may_resume(const sconn_t *c) {
+    return sconn_unwritten(c) <= SCONN_OUTPUT_LOW_WATER && c->inflight <= SCONN_HELD_LOW_WATER &&
+           !(c->reader.http.role && c->inflight);
+}
+
 static void sconn_resume_reading(sconn_t *c);
 
 /* Keeps srv->buf_bytes in step with the reply queue's size while it waits
@@ -265,47 +315,45 @@ static inline void sconn_count_output(sconn_t *c, size_t bytes) {
     c->out_bytes = bytes;
 }
 
-static size_t sconn_unwritten(const sconn_t *c) {
-    return thrift_buffer_len(c->out) - c->out_off;
-}
-
 static bool sconn_write(sconn_t *c) {
+    if (c->handshaking)
+        return true; // flushed once the stream is open
     size_t len = thrift_buffer_len(c->out);
-    size_t budget = SCONN_WRITE_BUDGET;
-    while (c->out_off < len) {
-        if (budget == 0) {
-            if (!ev_is_active(&c->wio))
-                ev_io_start(c->w->loop, &c->wio);
-            sconn_count_output(c, len);
-            return true;
+    // A bounded amount per callback (SCONN_WRITE_BUDGET); the rest goes
+    // on the next writable event.
+    bool over_budget = len - c->out_off > SCONN_WRITE_BUDGET;
+    size_t end = over_budget ? c->out_off + SCONN_WRITE_BUDGET : len;
+    size_t taken = 0;
+    thrift_error_t err;
+    thrift__error_reset(&err);
+    // Also with nothing new queued: a layer may still hold bytes.
+    thrift_status_t st = thrift__stream_send(&c->stream, thrift_buffer_data(c->out) + c->out_off,
+                                             end - c->out_off, &taken, &err);
+    c->out_off += taken;
+    c->write_wants_read = false;
+    if (st == THRIFT_NEED_MORE || (st == THRIFT_OK && over_budget)) {
+        if (st == THRIFT_NEED_MORE && c->stream.want == THRIFT__WANT_READ) {
+            // The read watcher writes on, also while reading is paused.
+            c->write_wants_read = true;
+            ev_io_start(c->w->loop, &c->rio);
+        } else if (!ev_is_active(&c->wio)) {
+            ev_io_start(c->w->loop, &c->wio);
         }
-        size_t chunk = len - c->out_off < budget ? len - c->out_off : budget;
-        ssize_t n = send(c->fd, thrift_buffer_data(c->out) + c->out_off, chunk, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                if (!ev_is_active(&c->wio))
-                    ev_io_start(c->w->loop, &c->wio);
-                sconn_count_output(c, len);
-                return true;
-            }
-            sconn_close(c, errno == EPIPE || errno == ECONNRESET ? THRIFT_CLOSE_PEER
-                                                                  : THRIFT_CLOSE_ERROR);
-            return false;
-        }
-        c->out_off += (size_t)n;
-        budget -= (size_t)n;
-        if (c->reading_paused && len - c->out_off <= SCONN_OUTPUT_LOW_WATER &&
-            c->inflight <= SCONN_HELD_LOW_WATER)
+        sconn_count_output(c, len);
+        if (c->reading_paused && sconn_may_resume(c))
             sconn_resume_reading(c);
+        return true;
     }
-    if (ev_is_active(&c->wio))
+    if (st) {
+        sconn_close(c, st == THRIFT_CLOSED ? THRIFT_CLOSE_PEER : THRIFT_CLOSE_ERROR);
+        return false;
+    }
+    if (ev_is_active(&c->wio) && !c->read_wants_write)
         ev_io_stop(c->w->loop, &c->wio);
     thrift_buffer_clear(c->out);
     c->out_off = 0;
     sconn_count_output(c, 0);
-    if (c->reading_paused && c->inflight <= SCONN_HELD_LOW_WATER)
+    if (c->reading_paused && sconn_may_resume(c))
         sconn_resume_reading(c);
     if (c->close_after_flush || (c->reading_stopped && c->inflight == 0)) {
         sconn_close(c, c->close_reason);
@@ -347,16 +395,24 @@ static void worker_init_flush(worker_t *w) {
     w->flush.data = w;
 }
 
+static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents);
+
 static void sconn_write_cb(struct ev_loop *loop, ev_io *w, int revents) {
-    (void)revents;
     sconn_t *c = w->data;
     if (c->closed)
         return;
+    if (c->handshaking) {
+        sconn_read_cb(loop, &c->rio, revents); // the handshake waits for this event
+        return;
+    }
     // The socket had filled and drains again: a peer that reads, however
     // slowly, is not idle (a paused connection reads nothing meanwhile).
     if (c->srv->opts.idle_timeout_ms)
         ev_timer_again(loop, &c->idle);
-    sconn_write(c);
+    bool reader_waits = c->read_wants_write;
+    c->read_wants_write = false;
+    if (sconn_write(c) && reader_waits)
+        sconn_read_cb(loop, &c->rio, revents); // a TLS read waited for it
 }
 
 static void schedule_flush(sconn_t *c) {
@@ -371,20 +427,34 @@ static void schedule_flush(sconn_t *c) {
         ev_prepare_start(w->loop, &w->flush);
 }
 
+/* Bytes were queued: flush them at the end of this loop iteration.  While
+ * the socket is full the queue may grow over several iterations without a
+ * write: it counts in srv->buf_bytes now (otherwise the next write counts
+ * it). */
+static void output_queued(sconn_t *c) {
+    schedule_flush(c);
+    if (ev_is_active(&c->wio))
+        sconn_count_output(c, thrift_buffer_len(c->out));
+}
+
 /* Appends one message; on an encoding failure the partial bytes are cut off
  * by rebuilding the buffer up to where the message began. */
 static thrift_status_t append_message(sconn_t *c, const char *name, size_t name_len,
                                       thrift_message_type_t type, int32_t seqid,
                                       const thrift_value_t *body, thrift_error_t *err) {
     const thrift_conn_options_t *o = &c->srv->opts;
-    thrift_protocol_t proto = c->reader.proto;
+    thrift_protocol_t proto = c->kind.proto;
     size_t before = thrift_buffer_len(c->out);
-    size_t mark = thrift__wire_begin(c->out, c->reader.framing);
-    thrift_status_t st = mark == SIZE_MAX ? THRIFT_NOMEM : THRIFT_OK;
+    thrift__http_out_t ho = {false, NULL, NULL, NULL, c->reader.http.keep_alive, false, 200};
+    thrift__header_out_t h = {proto, seqid, c->kind.flags, c->kind.zlib, {c->kind.kv, NULL},
+                              c->reader.http.role ? &ho : NULL};
+    thrift__wire_mark_t mark;
+    thrift_status_t st = thrift__wire_begin(
+        c->out, c->reader.framing, c->kind.header || c->reader.http.role ? &h : NULL, &mark, err);
     if (!st)
         st = thrift_encode_message(proto, name, name_len, type, seqid, body, c->out, err);
     if (!st)
-        st = thrift__wire_end(c->out, c->reader.framing, mark, o->max_frame_size, err);
+        st = thrift__wire_end(c->out, c->reader.framing, &mark, o->max_frame_size, err);
     if (st && thrift_buffer_len(c->out) != before) {
         thrift_buffer_t *nb = thrift_buffer_new();
         if (nb && thrift_buffer_append(nb, thrift_buffer_data(c->out), before) == THRIFT_OK) {
@@ -394,15 +464,33 @@ static thrift_status_t append_message(sconn_t *c, const char *name, size_t name_
             thrift_buffer_free(nb);
         }
     }
-    if (!st) {
-        schedule_flush(c);
-        // Waiting for the socket, the queue may grow over several loop
-        // iterations without a write: count it now (otherwise the flush
-        // counts it, once per iteration).
-        if (ev_is_active(&c->wio))
-            sconn_count_output(c, thrift_buffer_len(c->out));
+    if (!st && c->reader.http.role && !c->reader.http.keep_alive) {
+        c->close_after_flush = true; // "Connection: close", or HTTP/1.0
+        c->close_reason = THRIFT_CLOSE_PEER;
     }
+    if (!st)
+        output_queued(c);
     return st;
+}
+
+/* An HTTP response without a Thrift message: the answer to a CORS
+ * preflight or to a oneway call (status 200), or an error status, after
+ * which the connection closes. */
+static void append_http_control(sconn_t *c, bool cors, int status) {
+    if (c->closed)
+        return;
+    thrift__http_out_t ho = {false, NULL, NULL, NULL, status == 200 && c->reader.http.keep_alive,
+                             cors, status};
+    if (thrift__http_wrap(c->out, thrift_buffer_len(c->out), &ho, NULL) != THRIFT_OK) {
+        sconn_close(c, THRIFT_CLOSE_ERROR);
+        return;
+    }
+    if (!ho.keep_alive) {
+        c->close_after_flush = true;
+        if (!c->close_reason)
+            c->close_reason = status == 200 ? THRIFT_CLOSE_PEER : THRIFT_CLOSE_PROTOCOL;
+    }
+    output_queued(c);
 }
 
 static void send_app_error(sconn_t *c, const char *name, size_t name_len, int32_t seqid,
@@ -484,8 +572,7 @@ static void request_finish(sconn_t *c, thrift_request_t *req) {
     arena_put(req->w, req->arena);
     if (!req->fn->oneway)
         c->inflight--;
-    if (c->reading_paused && !c->closed && c->inflight <= SCONN_HELD_LOW_WATER &&
-        sconn_unwritten(c) <= SCONN_OUTPUT_LOW_WATER)
+    if (c->reading_paused && !c->closed && sconn_may_resume(c))
         sconn_resume_reading(c);
     if (!c->closed && c->reading_stopped && c->inflight == 0 && !ev_is_active(&c->wio))
         schedule_flush(c); // the flush closes the drained connection
@@ -588,6 +675,7 @@ static thrift_status_t finish_reply(thrift_request_t *req, thrift_message_type_t
     sconn_t *c = req->conn;
     thrift_status_t st = THRIFT_OK;
     if (!c->closed) {
+        c->kind = req->kind;
         st = append_message(c, req->method, req->fn->name_len, type, req->seqid, body, err);
         if (st) {
             char msg[400];
@@ -632,6 +720,7 @@ thrift_status_t thrift_reply(thrift_request_t *req, const thrift_value_t *value)
         char msg[200];
         snprintf(msg, sizeof msg, "%s: reply value does not match the return type (%s)",
                  req->method, thrift_status_str(st));
+        req->conn->kind = req->kind;
         send_app_error(req->conn, req->method, req->fn->name_len, req->seqid,
                        THRIFT_APPEX_INTERNAL_ERROR, msg);
         req->replied = true;
@@ -665,6 +754,7 @@ thrift_status_t thrift_reply_exception(thrift_request_t *req, const char *name,
         char msg[300];
         snprintf(msg, sizeof msg, "%s: '%s' is not a declared exception of this method",
                  req->method, name ? name : xd ? xd->name : "(null)");
+        req->conn->kind = req->kind;
         send_app_error(req->conn, req->method, req->fn->name_len, req->seqid,
                        THRIFT_APPEX_INTERNAL_ERROR, msg);
         req->replied = true;
@@ -680,6 +770,7 @@ thrift_status_t thrift_reply_error(thrift_request_t *req, int type, const char *
     thrift_status_t st = reply_begin(req);
     if (st)
         return st;
+    req->conn->kind = req->kind;
     if (!req->conn->closed)
         send_app_error(req->conn, req->method, req->fn->name_len, req->seqid, type,
                        message ? message : "");
@@ -715,6 +806,44 @@ const thrift_function_def_t *thrift_request_function(const thrift_request_t *r) 
 }
 bool thrift_request_is_oneway(const thrift_request_t *r) { return r && r->fn->oneway; }
 int32_t thrift_request_seqid(const thrift_request_t *r) { return r ? r->seqid : 0; }
+
+const char *thrift_request_header(const thrift_request_t *r, const char *key) {
+    return r && !r->cancelled ? thrift__kv_find(r->headers, key) : NULL;
+}
+
+bool thrift_request_header_at(const thrift_request_t *r, size_t i, const char **key,
+                              const char **value) {
+    const thrift__kv_t *kv = r && !r->cancelled ? r->headers : NULL;
+    for (; kv && i; i--)
+        kv = kv->next;
+    if (!kv)
+        return false;
+    *key = kv->key;
+    *value = kv->value;
+    return true;
+}
+
+thrift_status_t thrift_request_set_reply_header(thrift_request_t *r, const char *key,
+                                                const char *value) {
+    if (!r || r->replied || r->cancelled || !key || !*key || !value)
+        return THRIFT_MISUSE;
+    if (strlen(key) > THRIFT_HEADER_TEXT_MAX || strlen(value) > THRIFT_HEADER_TEXT_MAX)
+        return THRIFT_LIMIT;
+    thrift__kv_t *n = thrift__arena_alloc(r->arena, sizeof *n);
+    char *k = thrift__arena_strdup(r->arena, key);
+    char *v = thrift__arena_strdup(r->arena, value);
+    if (!n || !k || !v)
+        return THRIFT_NOMEM;
+    n->key = k;
+    n->value = v;
+    n->next = NULL;
+    // Appended, so headers go out in the order they were set.
+    thrift__kv_t **pp = &r->kind.kv;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = n;
+    return THRIFT_OK;
+}
 thrift_arena_t *thrift_request_arena(thrift_request_t *r) { return r ? r->arena : NULL; }
 thrift_error_t *thrift_request_error(thrift_request_t *r) {
     if (!r || !r->arena)
@@ -735,12 +864,24 @@ struct ev_loop *thrift_request_loop(const thrift_request_t *r) {
 thrift_status_t thrift__run_json_handler(thrift_request_t *req, thrift_json_handler_cb cb,
                                          const thrift_value_t *args, void *ud);
 
+/* Answers in the kind of the message the reader handed out last. */
+static void kind_from_reader(sconn_t *c) {
+    const thrift__header_in_t *h = &c->reader.header;
+    bool header = c->reader.framing == THRIFT_FRAMING_HEADER && h->present;
+    c->kind.proto = c->reader.proto;
+    c->kind.header = header;
+    c->kind.zlib = header && h->zlib;
+    c->kind.flags = header ? h->flags : 0;
+    c->kind.kv = NULL;
+}
+
 static void dispatch(sconn_t *c, const uint8_t *msg, size_t len) {
     thrift_rpc_server_t *srv = c->srv;
     thrift_message_header_t hdr;
     size_t hlen = 0;
     thrift_error_t err;
     thrift__error_reset(&err);
+    kind_from_reader(c);
     if (thrift_decode_message_header(c->reader.proto, msg, len, &c->reader.codec, &hdr, &hlen,
                                      &err)) {
         send_app_error(c, "", 0, 0, THRIFT_APPEX_PROTOCOL_ERROR, err.text);
@@ -783,9 +924,20 @@ static void dispatch(sconn_t *c, const uint8_t *msg, size_t len) {
         send_app_error(c, bare, bare_len, hdr.seqid, THRIFT_APPEX_INTERNAL_ERROR, "out of memory");
         return;
     }
+    // Args decoded zero-copy alias the read buffer, which pins keep alive
+    // for requests answered later; a THeader payload inflated into the
+    // reader's scratch buffer (or an HTTP body joined from chunks) is
+    // reused by the next message, so those are copied.
+    thrift_codec_options_t copy_codec;
+    const thrift_codec_options_t *codec = &c->reader.codec;
+    if ((c->reader.header.present && c->reader.header.zlib) ||
+        (c->reader.http.role && msg == c->reader.http.body.data)) {
+        copy_codec = c->reader.codec;
+        copy_codec.zero_copy = false;
+        codec = &copy_codec;
+    }
     thrift_value_t *args = thrift_decode_message_body(c->reader.proto, h->fn->args, msg + hlen,
-                                                      len - hlen, arena, &c->reader.codec, NULL,
-                                                      &err);
+                                                      len - hlen, arena, codec, NULL, &err);
     if (!args) {
         char text[400];
         snprintf(text, sizeof text, "%s: cannot decode the arguments: %s", method, err.text);
@@ -808,6 +960,9 @@ static void dispatch(sconn_t *c, const uint8_t *msg, size_t len) {
     req->err = NULL;
     req->cancel_cb = NULL;
     req->seqid = hdr.seqid;
+    req->kind = c->kind;
+    bool oom = false;
+    req->headers = thrift__header_copy(&c->reader.header, arena, &oom);
     req->replied = false;
     req->deferred = false;
     req->cancelled = false;
@@ -827,6 +982,8 @@ static void dispatch(sconn_t *c, const uint8_t *msg, size_t len) {
         thrift_reply_error(req, THRIFT_APPEX_INTERNAL_ERROR, text);
     }
     tls_in_handler = outer;
+    if (h->fn->oneway && c->reader.http.role)
+        append_http_control(c, false, 200); // HTTP answers every POST
     if (h->fn->oneway || req->replied) {
         request_done_inline(c, req);
         return;
@@ -884,6 +1041,7 @@ static void sconn_close(sconn_t *c, thrift_close_reason_t why) {
     ev_io_stop(w->loop, &c->rio);
     ev_io_stop(w->loop, &c->wio);
     ev_timer_stop(w->loop, &c->idle);
+    thrift__stream_free(&c->stream);
     ev_timer_stop(w->loop, &c->partial);
     ev_timer_stop(w->loop, &c->backlog);
     sconn_count_output(c, 0); // the queue is dropped
@@ -917,6 +1075,36 @@ static void sconn_close(sconn_t *c, thrift_close_reason_t why) {
         worker_check_stopped(w);
 }
 
+/* Opens the stream (the TLS handshake) while `handshaking`; false while it
+ * is not open yet or the connection closed. */
+static bool sconn_handshake(sconn_t *c) {
+    thrift_error_t err;
+    thrift__error_reset(&err);
+    thrift_status_t st = thrift__stream_open(&c->stream, &err);
+    worker_t *w = c->w;
+    if (st == THRIFT_NEED_MORE) {
+        if (c->stream.want == THRIFT__WANT_WRITE)
+            ev_io_start(w->loop, &c->wio);
+        else
+            ev_io_stop(w->loop, &c->wio);
+        return false;
+    }
+    if (st != THRIFT_OK) {
+        sconn_set_close_detail(c, err.text);
+        sconn_close(c, THRIFT_CLOSE_HANDSHAKE);
+        return false;
+    }
+    c->handshaking = false;
+    ev_io_stop(w->loop, &c->wio);
+    // From here on the timer is the idle timeout, if any.
+    ev_timer_stop(w->loop, &c->idle);
+    if (c->srv->opts.idle_timeout_ms) {
+        c->idle.repeat = c->srv->opts.idle_timeout_ms / 1000.0;
+        ev_timer_again(w->loop, &c->idle);
+    }
+    return true;
+}
+
 /* Bytes one read callback takes from a socket before it returns to the
  * loop.  A peer that keeps its socket full must not starve the loop's other
  * connections, its acceptor and its timers: the socket stays readable, so
@@ -945,7 +1133,8 @@ static void sconn_partial_cb(struct ev_loop *loop, ev_timer *w, int revents) {
     sconn_close(w->data, THRIFT_CLOSE_READ_TIMEOUT);
 }
 
-/* Handles the next message on the next loop iteration. */
+/* Handles the input left on the next loop iteration (sconn_read), without
+ * waiting for the socket to become readable again. */
 static void sconn_schedule_backlog(sconn_t *c) {
     c->backlog_pending = true;
     if (!ev_is_active(&c->backlog)) {
@@ -954,15 +1143,15 @@ static void sconn_schedule_backlog(sconn_t *c) {
     }
 }
 
-/* Too many reply bytes unwritten, or requests held by handlers: stop
- * reading until they drain.  The read timeout stops too (the wait is the
- * server's, not the peer's); the idle timeout keeps running and is re-armed
- * by write progress, so a peer that reads nothing is closed as idle and one
- * that reads slowly goes on. */
+/* Stops reading until sconn_may_resume (see reading_paused).  The read
+ * timeout stops too (the wait is the server's, not the peer's); the idle
+ * timeout keeps running and is re-armed by write progress, so a peer that
+ * reads nothing is closed as idle and one that reads slowly goes on. */
 static void sconn_pause_reading(sconn_t *c) {
     c->reading_paused = true;
     c->backlog_pending = true;
-    ev_io_stop(c->w->loop, &c->rio);
+    if (!c->write_wants_read) // else sconn_read_cb stops it after the write
+        ev_io_stop(c->w->loop, &c->rio);
     ev_timer_stop(c->w->loop, &c->partial);
     ev_timer_stop(c->w->loop, &c->backlog);
 }
@@ -972,14 +1161,15 @@ static void sconn_resume_reading(sconn_t *c) {
     if (c->closed || c->reading_stopped || c->close_after_flush)
         return;
     ev_io_start(c->w->loop, &c->rio);
-    // Requests already buffered go first: the socket may stay quiet.
+    // Requests already buffered, here or in a TLS layer, go first: the
+    // socket may stay quiet.
     sconn_schedule_backlog(c);
 }
 
 /* Dispatches the complete messages buffered, at most *messages of them.
  * False when this callback must read no more: the connection closed or
  * stopped reading, the message budget ran out (the backlog timer then
- * takes over) or back-pressure paused reading. */
+ * takes over) or reading paused. */
 static bool sconn_dispatch_buffered(sconn_t *c, size_t *messages, bool *completed) {
     for (;;) {
         if (*messages == 0) {
@@ -994,9 +1184,19 @@ static bool sconn_dispatch_buffered(sconn_t *c, size_t *messages, bool *complete
         if (st == THRIFT_NEED_MORE)
             return true;
         if (st != THRIFT_OK) {
-            // Framing is lost: nothing more can be read from this stream.
-            if (st != THRIFT_LIMIT)
-                send_app_error(c, "", 0, 0, THRIFT_APPEX_PROTOCOL_ERROR, err.text);
+            if (c->reader.http.role) {
+                // A malformed request: its status, then close.
+                append_http_control(c, false,
+                                    c->reader.http.status ? c->reader.http.status : 400);
+            } else {
+                // Framing is lost: nothing more can be read from this stream.
+                kind_from_reader(c);
+                if (st == THRIFT_UNSUPPORTED) // as Apache: an unknown THeader transform
+                    send_app_error(c, "", 0, c->reader.header.seqid,
+                                   THRIFT_APPEX_INVALID_TRANSFORM, err.text);
+                else if (st != THRIFT_LIMIT)
+                    send_app_error(c, "", 0, 0, THRIFT_APPEX_PROTOCOL_ERROR, err.text);
+            }
             sconn_set_close_detail(c, err.text);
             c->close_after_flush = true;
             c->close_reason = THRIFT_CLOSE_PROTOCOL;
@@ -1004,21 +1204,24 @@ static bool sconn_dispatch_buffered(sconn_t *c, size_t *messages, bool *complete
         }
         *completed = true;
         (*messages)--;
-        dispatch(c, m, mlen);
+        if (c->reader.http.cors)
+            append_http_control(c, true, 200); // a CORS preflight
+        else
+            dispatch(c, m, mlen);
         if (c->closed || c->close_after_flush || c->reading_stopped)
             return false;
-        // Only a dispatch grows the queue (or a late reply, which the
-        // next dispatch then sees): checked here, not per message read.
-        if (sconn_unwritten(c) > SCONN_OUTPUT_HIGH_WATER ||
-            c->inflight >= SCONN_HELD_HIGH_WATER) {
+        // Only a dispatch adds requests in flight and grows the queue (but
+        // for a late reply, which the next dispatch then sees): checked
+        // here, not per message read.
+        if (sconn_must_pause(c)) {
             sconn_pause_reading(c);
             return false;
         }
     }
 }
 
-/* One turn of a connection's input: the buffered backlog first, then
- * reads from the socket within the byte and message budgets. */
+/* One turn of a connection's input: the backlog first, then reads through
+ * the stream within the byte and message budgets. */
 static void sconn_read(sconn_t *c) {
     struct ev_loop *loop = c->w->loop;
     if (c->closed || c->reading_stopped || c->close_after_flush || c->reading_paused)
@@ -1032,8 +1235,7 @@ static void sconn_read(sconn_t *c) {
     bool more = true;
     if (c->backlog_pending) {
         c->backlog_pending = false;
-        if (ev_is_active(&c->backlog))
-            ev_timer_stop(loop, &c->backlog);
+        ev_timer_stop(loop, &c->backlog);
         more = sconn_dispatch_buffered(c, &messages, &completed);
     }
     while (more) {
@@ -1062,19 +1264,37 @@ static void sconn_read(sconn_t *c) {
         }
         if (avail > budget)
             avail = budget;
-        ssize_t n = recv(c->fd, p, avail, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        thrift_error_t rerr;
+        thrift__error_reset(&rerr);
+        ssize_t n = thrift__stream_read(&c->stream, p, avail, &rerr);
+        if (n == THRIFT__IO_AGAIN) {
+            if (c->stream.want == THRIFT__WANT_WRITE) {
+                c->read_wants_write = true; // TLS: the write watcher reads on
+                ev_io_start(c->w->loop, &c->wio);
+            }
             break;
+        }
         if (n <= 0) {
-            sconn_close(c, n == 0 || errno == ECONNRESET ? THRIFT_CLOSE_PEER : THRIFT_CLOSE_ERROR);
+            sconn_set_close_detail(c, rerr.text);
+            sconn_close(c, n == 0 || rerr.code == THRIFT_CLOSED ? THRIFT_CLOSE_PEER
+                           : rerr.code == THRIFT_LIMIT || rerr.code == THRIFT_PROTOCOL
+                               ? THRIFT_CLOSE_PROTOCOL
+                               : THRIFT_CLOSE_ERROR);
             break;
         }
         thrift__wire_commit(&c->reader, (size_t)n);
         more = sconn_dispatch_buffered(c, &messages, &completed);
         budget -= (size_t)n;
-        if ((size_t)n < avail || budget == 0)
+        if (!more)
+            break;
+        if (budget == 0) {
+            // Bytes a layer (TLS, zlib) holds will not wake the socket
+            // watcher: the backlog timer reads them.
+            if (thrift__stream_buffered(&c->stream))
+                sconn_schedule_backlog(c);
+            break;
+        }
+        if ((size_t)n < avail && !thrift__stream_buffered(&c->stream))
             break;
     }
     if (!c->closed && c->close_after_flush) {
@@ -1088,9 +1308,40 @@ static void sconn_read(sconn_t *c) {
 }
 
 static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
-    (void)loop;
     (void)revents;
-    sconn_read(w->data);
+    sconn_t *c = w->data;
+    if (c->sniff_tls) {
+        // One port for TLS and plain clients: a TLS record starts with 0x16,
+        // which no Thrift stream nor HTTP request does.
+        uint8_t first;
+        ssize_t n = recv(c->fd, &first, 1, MSG_PEEK);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        c->sniff_tls = false;
+        if (n == 1 && first == 0x16) {
+            thrift__stream_free(&c->stream);
+            if (thrift__stream_init(&c->stream, c->fd, &c->srv->opts, c->srv->tls, NULL, NULL)) {
+                sconn_close(c, THRIFT_CLOSE_ERROR);
+                return;
+            }
+            c->handshaking = true;
+            ev_timer_stop(loop, &c->idle);
+            if (c->srv->opts.handshake_timeout_ms) {
+                c->idle.repeat = c->srv->opts.handshake_timeout_ms / 1000.0;
+                ev_timer_again(loop, &c->idle);
+            }
+        }
+    }
+    if (c->handshaking && !sconn_handshake(c))
+        return;
+    if (c->write_wants_read && !sconn_write(c))
+        return;
+    if (!c->write_wants_read &&
+        (c->reading_paused || c->reading_stopped || c->close_after_flush)) {
+        ev_io_stop(loop, &c->rio); // it was on for a TLS write only
+        return;
+    }
+    sconn_read(c);
 }
 
 static void sconn_backlog_cb(struct ev_loop *loop, ev_timer *w, int revents) {
@@ -1103,6 +1354,10 @@ static void sconn_idle_cb(struct ev_loop *loop, ev_timer *w, int revents) {
     (void)loop;
     (void)revents;
     sconn_t *c = w->data;
+    if (c->handshaking) {
+        sconn_close(c, THRIFT_CLOSE_HANDSHAKE); // the handshake deadline
+        return;
+    }
     // A connection waiting on its own handlers is not idle.
     if (c->inflight) {
         ev_timer_again(loop, w);
@@ -1122,6 +1377,11 @@ static void sconn_open(worker_t *w, const struct handoff *h) {
         c = calloc(1, sizeof *c);
         out = c ? thrift_buffer_new() : NULL;
     }
+    if (out && thrift__stream_init(&c->stream, fd, &srv->opts, h->tls ? srv->tls : NULL, NULL,
+                                   NULL) != THRIFT_OK) {
+        thrift_buffer_free(out);
+        out = NULL;
+    }
     if (!out) {
         free(c);
         close(fd);
@@ -1138,8 +1398,14 @@ static void sconn_open(worker_t *w, const struct handoff *h) {
     c->refs = 1;
     c->id = h->id;
     memcpy(c->peer, h->peer, sizeof c->peer);
-    thrift__wire_reader_init(&c->reader, srv->opts.proto, srv->opts.framing,
+    thrift__wire_reader_init(&c->reader, srv->opts.proto,
+                             h->http ? THRIFT_FRAMING_BUFFERED : thrift__server_framing(&srv->opts),
                              srv->opts.max_frame_size);
+    c->kind.proto = srv->opts.proto;
+    if (h->http) {
+        c->reader.http.role = THRIFT__HTTP_SERVER;
+        c->reader.http.keep_alive = true;
+    }
     // Strings of the args point into the read buffer; see rpin_t for
     // requests answered after the handler returns.
     c->reader.codec.zero_copy = true;
@@ -1154,8 +1420,11 @@ static void sconn_open(worker_t *w, const struct handoff *h) {
     ev_init(&c->backlog, sconn_backlog_cb);
     c->backlog.data = c;
     c->partial.repeat = srv->opts.read_timeout_ms / 1000.0;
-    if (srv->opts.idle_timeout_ms) {
-        c->idle.repeat = srv->opts.idle_timeout_ms / 1000.0;
+    c->handshaking = h->tls;
+    c->sniff_tls = h->sniff_tls;
+    uint32_t first_ms = c->handshaking ? srv->opts.handshake_timeout_ms : srv->opts.idle_timeout_ms;
+    if (first_ms) {
+        c->idle.repeat = first_ms / 1000.0;
         ev_timer_again(w->loop, &c->idle);
     }
     c->next = w->conns;
@@ -1234,7 +1503,9 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents) {
             return;
         }
         srv->accept_paused = false;
-        struct handoff h = {fd, ss.ss_family, ++srv->next_conn_id, ""};
+        struct handoff h = {fd,     ss.ss_family, ++srv->next_conn_id, "", l->tls, l->http,
+                            !l->tls && !l->http && srv->tls &&
+                                thrift__server_framing(&srv->opts) == THRIFT_FRAMING_AUTO};
         if (srv->conn_cb)
             format_peer(&ss, l, h.peer, sizeof h.peer);
         if (srv->stopping || (srv->max_conns && atomic_load(&srv->nconns) >= srv->max_conns)) {
@@ -1312,7 +1583,7 @@ static void worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents) {
     worker_t *w = a->data;
     // Drain the whole inbox: one wake-up may stand for many sends.
     for (;;) {
-        struct handoff h = {-1, 0, 0, ""};
+        struct handoff h = {-1, 0, 0, "", false, false, false};
         pthread_mutex_lock(&w->mu);
         if (w->ninbox)
             h = w->inbox[--w->ninbox];
@@ -1540,6 +1811,17 @@ thrift_status_t thrift_rpc_server_listen(thrift_rpc_server_t *srv, const char *a
     thrift_status_t st = thrift__addr_parse(address, true, &addr, err);
     if (st)
         return st;
+    bool http = addr.scheme == THRIFT__SCHEME_HTTP || addr.scheme == THRIFT__SCHEME_HTTPS;
+    bool tls = srv->opts.tls || addr.scheme == THRIFT__SCHEME_TLS ||
+               addr.scheme == THRIFT__SCHEME_HTTPS;
+    // Workers read srv->tls without a lock: it is made before the first
+    // listener hands out a connection, and never changes after.  A server
+    // with a certificate and key also takes TLS on its plain listeners
+    // (recognized by the first byte) unless a framing is pinned.
+    bool sniff = !tls && !http && srv->opts.tls_cert[0] && srv->opts.tls_key[0] &&
+                 thrift__server_framing(&srv->opts) == THRIFT_FRAMING_AUTO;
+    if ((tls || sniff) && !srv->tls && !(srv->tls = thrift__tls_ctx_new(&srv->opts, true, err)))
+        return err && err->code ? err->code : THRIFT_TRANSPORT;
     int fd = thrift__sock_listen(&addr, false, err);
     if (fd < 0)
         return THRIFT_TRANSPORT;
@@ -1552,6 +1834,8 @@ thrift_status_t thrift_rpc_server_listen(thrift_rpc_server_t *srv, const char *a
     l->fd = fd;
     l->srv = srv;
     l->port = thrift__sock_port(fd);
+    l->tls = tls;
+    l->http = http;
     if (addr.family == AF_UNIX)
         snprintf(l->unix_path, sizeof l->unix_path, "%s", address + 5);
     ev_io_init(&l->io, accept_cb, fd, EV_READ);
@@ -1612,6 +1896,7 @@ const char *thrift_close_reason_str(thrift_close_reason_t why) {
     case THRIFT_CLOSE_READ_TIMEOUT: return "read timeout inside a partial message";
     case THRIFT_CLOSE_NO_DESCRIPTORS:
         return "accept failed: out of file descriptors or memory; accepting paused";
+    case THRIFT_CLOSE_HANDSHAKE: return "TLS handshake failed or timed out";
     }
     return "unknown";
 }
@@ -1670,9 +1955,25 @@ static void server_check_stopped(thrift_rpc_server_t *srv) {
     }
 }
 
+static void run_stop_hook(thrift_rpc_server_t *srv) {
+    void (*hook)(void *) = srv->stop_hook;
+    srv->stop_hook = NULL;
+    if (hook)
+        hook(srv->stop_hook_ud);
+}
+
+void thrift__rpc_server_set_stop_hook(thrift_rpc_server_t *srv, void (*hook)(void *ud), void *ud) {
+    run_stop_hook(srv); // a replaced hook still runs: what it guards ends here
+    srv->stop_hook = hook;
+    srv->stop_hook_ud = ud;
+}
+
+struct ev_loop *thrift__rpc_server_loop(const thrift_rpc_server_t *srv) { return srv->loop; }
+
 void thrift_rpc_server_stop(thrift_rpc_server_t *srv, thrift_rpc_server_done_cb done, void *ud) {
     if (!srv)
         return;
+    run_stop_hook(srv);
     srv->done_cb = done;
     srv->done_ud = ud;
     if (srv->stopping) {
@@ -1689,6 +1990,7 @@ void thrift_rpc_server_stop(thrift_rpc_server_t *srv, thrift_rpc_server_done_cb 
 void thrift_rpc_server_free(thrift_rpc_server_t *srv) {
     if (!srv)
         return;
+    run_stop_hook(srv);
     close_listeners(srv);
     srv->done_cb = NULL;
     if (srv->workers) {
@@ -1709,6 +2011,7 @@ void thrift_rpc_server_free(thrift_rpc_server_t *srv) {
     }
     if (ev_is_active(&srv->done_timer))
         ev_timer_stop(srv->loop, &srv->done_timer);
+    thrift__tls_ctx_free(srv->tls);
     thrift_arena_free(srv->arena);
     thrift_schema_unref(srv->schema);
     free(srv);

@@ -72,6 +72,22 @@ bool thrift__uuid_parse(const char *s, size_t len, uint8_t out[16]) {
     return n == 16;
 }
 
+bool thrift_uuid_parse(const char *text, size_t len, uint8_t out[16]) {
+    return text && out && thrift__uuid_parse(text, len, out);
+}
+
+void thrift_uuid_format(const uint8_t uuid[16], char out[37]) {
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex[uuid[i] >> 4];
+        out[o++] = hex[uuid[i] & 15];
+    }
+    out[o] = '\0';
+}
+
 #define value_from_const thrift__value_from_const
 
 static bool struct_apply_defaults(thrift_arena_t *arena, thrift_value_t *v) {
@@ -413,6 +429,15 @@ thrift_status_t thrift_value_set_double(thrift_value_t *v, double d) {
     return THRIFT_OK;
 }
 
+thrift_status_t thrift_value_set_uuid(thrift_value_t *v, const uint8_t bytes[16]) {
+    if (!v || !bytes)
+        return THRIFT_MISUSE;
+    if (v->kind != THRIFT_KIND_UUID)
+        return THRIFT_TYPE;
+    memcpy(v->u.uuid, bytes, 16);
+    return THRIFT_OK;
+}
+
 thrift_status_t thrift_value_set_bytes(thrift_arena_t *arena, thrift_value_t *v,
                                        const void *p, size_t len) {
     if (!v || !arena || (!p && len))
@@ -523,9 +548,21 @@ thrift_status_t thrift_value_set_by_id(thrift_value_t *v, int id,
 thrift_value_t *thrift_value_field(thrift_arena_t *arena, thrift_value_t *v,
                                    const char *name) {
     const thrift_field_def_t *f = field_named(v, name);
-    if (!f || !arena)
+    return f ? thrift_value_field_at(arena, v, f->index) : NULL;
+}
+
+void thrift_value_unset(thrift_value_t *v, const char *name) {
+    const thrift_field_def_t *f = field_named(v, name);
+    if (f)
+        v->u.s.slots[f->index].flags &= (uint8_t)~THRIFT__VALUE_SET;
+}
+
+thrift_value_t *thrift_value_field_at(thrift_arena_t *arena, thrift_value_t *v,
+                                      size_t index) {
+    if (!arena || !v || !is_struct_kind(v->kind) || index >= v->count)
         return NULL;
-    thrift_value_t *slot = &v->u.s.slots[f->index];
+    const thrift_field_def_t *f = &v->type->struct_def->fields[index];
+    thrift_value_t *slot = &v->u.s.slots[index];
     if (!(slot->flags & THRIFT__VALUE_SET)) {
         if (!thrift__value_init(arena, slot, f->type))
             return NULL;
@@ -537,10 +574,9 @@ thrift_value_t *thrift_value_field(thrift_arena_t *arena, thrift_value_t *v,
     return slot;
 }
 
-void thrift_value_unset(thrift_value_t *v, const char *name) {
-    const thrift_field_def_t *f = field_named(v, name);
-    if (f)
-        v->u.s.slots[f->index].flags &= (uint8_t)~THRIFT__VALUE_SET;
+void thrift_value_unset_at(thrift_value_t *v, size_t index) {
+    if (v && is_struct_kind(v->kind) && index < v->count)
+        v->u.s.slots[index].flags &= (uint8_t)~THRIFT__VALUE_SET;
 }
 
 bool thrift_value_has(const thrift_value_t *v, const char *name) {
@@ -601,6 +637,34 @@ thrift_value_t *thrift_value_append_new(thrift_arena_t *arena,
     return item;
 }
 
+thrift_status_t thrift_value_reserve(thrift_arena_t *arena, thrift_value_t *v,
+                                     size_t n) {
+    if (!arena || !v)
+        return THRIFT_MISUSE;
+    if (!is_container_kind(v->kind))
+        return THRIFT_TYPE;
+    if (n > INT32_MAX || (uint64_t)v->count + n > INT32_MAX)
+        return THRIFT_LIMIT;
+    return thrift__value_reserve(arena, v, (uint32_t)n) ? THRIFT_OK
+                                                         : THRIFT_NOMEM;
+}
+
+thrift_value_t *thrift_value_map_append_new(thrift_arena_t *arena,
+                                            thrift_value_t *v,
+                                            thrift_value_t **value_out) {
+    if (!arena || !v || !value_out || v->kind != THRIFT_KIND_MAP)
+        return NULL;
+    if (!thrift__value_reserve(arena, v, 1))
+        return NULL;
+    thrift_value_t *key = &v->u.c.items[2 * v->count];
+    if (!thrift__value_init(arena, key, v->type->key) ||
+        !thrift__value_init(arena, key + 1, v->type->value))
+        return NULL;
+    v->count++;
+    *value_out = key + 1;
+    return key;
+}
+
 thrift_value_t *thrift_value_map_key(const thrift_value_t *v, size_t i) {
     if (!v || v->kind != THRIFT_KIND_MAP || i >= v->count)
         return NULL;
@@ -639,6 +703,21 @@ thrift_status_t thrift_value_map_put(thrift_arena_t *arena, thrift_value_t *v,
         store_item(existing, &val);
         return THRIFT_OK;
     }
+    return thrift_value_map_append(arena, v, &k, &val);
+}
+
+thrift_status_t thrift_value_map_append(thrift_arena_t *arena, thrift_value_t *v,
+                                        const thrift_value_t *key,
+                                        const thrift_value_t *value) {
+    if (!arena || !v || !key || !value)
+        return THRIFT_MISUSE;
+    if (v->kind != THRIFT_KIND_MAP)
+        return THRIFT_TYPE;
+    if (!thrift__type_compatible(v->type->key, key->type) ||
+        !thrift__type_compatible(v->type->value, value->type))
+        return THRIFT_TYPE;
+    /* Copies first: key or value may live in the array reserve replaces. */
+    thrift_value_t k = *key, val = *value;
     if (!thrift__value_reserve(arena, v, 1))
         return THRIFT_NOMEM;
     store_item(&v->u.c.items[2 * v->count], &k);

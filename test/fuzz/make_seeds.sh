@@ -45,3 +45,11 @@ for proto in binary compact json; do
             > "$out/fuzz_wire_$proto/framed_$name"
     done
 done
+# The HTTP request reader: two control bytes (bit 0 of the first: the
+# gateway's any-method role, else Thrift-over-HTTP), then the request stream.
+mkdir -p "$out/fuzz_http"
+printf '\001\000GET /schema HTTP/1.1\r\nOrigin: http://o\r\nX-Request-Timeout-Ms: 250\r\n\r\nPOST /Bench/add HTTP/1.1\r\nContent-Length: 7\r\nThrift-Header-Trace: 1\r\n\r\n[2, 40]' \
+    > "$out/fuzz_http/gateway"
+printf '\001\000POST /Bench/add HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n[1,\r\n3\r\n 2]\r\n0\r\n\r\nOPTIONS / HTTP/1.1\r\nConnection: close\r\n\r\n' \
+    > "$out/fuzz_http/chunked"
+printf '\000\000POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\nabcd' > "$out/fuzz_http/thrift"

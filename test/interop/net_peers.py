@@ -96,10 +96,19 @@ try:
                 sanitize = ["-fsanitize=" + o["value"]]
 except (OSError, ValueError, KeyError):
     pass
+# The transport layers' libraries (OpenSSL, zlib), when the build used them:
+# the static library names their symbols.
+TRANSPORT_LIBS = []
+with open(lib, "rb") as f:
+    blob = f.read()
+if b"SSL_CTX_new" in blob:
+    TRANSPORT_LIBS += ["-lssl", "-lcrypto"]
+if b"deflateInit_" in blob:
+    TRANSPORT_LIBS += ["-lz"]
 cc = subprocess.run(["cc", "-std=c11", "-D_GNU_SOURCE", "-O1"] + sanitize + [
                      "-I", os.path.join(SRC, "include"), "-I", os.path.join(SRC, "src"),
                      os.path.join(SRC, "test/interop/net/seed_peer.c"), lib,
-                     "-lev", "-ljansson", "-lpthread", "-lm", "-o", peer],
+                     "-lev", "-ljansson", "-lpthread", "-lm"] + TRANSPORT_LIBS + ["-o", peer],
                     capture_output=True, text=True)
 if cc.returncode != 0:
     print("Bail out! cannot build seed_peer: " + cc.stderr)

@@ -457,6 +457,25 @@ static void test_blocking(thrift_schema_t *s, thrift_protocol_t proto, thrift_fr
     }
     r = thrift_call(c, "nothing", NULL, &err);
     TAP_CHECK(r && thrift_value_kind(r) == THRIFT_KIND_VOID, "blocking: void result");
+    if (!multiplexed && proto == THRIFT_PROTO_BINARY && framing == THRIFT_FRAMING_FRAMED) {
+        // A call timeout is counted from the call, not from the private
+        // loop's last run: a connection idle longer than the timeout
+        // still gets its answer.
+        thrift_conn_options_t *o3 = thrift_conn_options_new();
+        thrift_conn_options_set_protocol(o3, proto);
+        thrift_conn_options_set_framing(o3, framing);
+        thrift_conn_options_set_call_timeout_ms(o3, 200);
+        thrift_conn_t *c3 = thrift_connect(s, "Calc", addr, o3, &err);
+        thrift_value_t *r3 = c3 ? thrift_call(c3, "add", add_args(c3, a, 1, 1), &err) : NULL;
+        usleep(400 * 1000);
+        thrift_error_clear(&err);
+        r3 = r3 ? thrift_call(c3, "add", add_args(c3, a, 2, 2), &err) : NULL;
+        TAP_CHECK(r3 && thrift_value_int(r3) == 4,
+                  "blocking: a call after 400 ms idle with a 200 ms timeout is answered (%s)",
+                  err.text);
+        thrift_conn_free(c3);
+        thrift_conn_options_free(o3);
+    }
     thrift_value_t *fa = thrift_conn_new_args(c, a, "fail", NULL);
     thrift_value_set(fa, "code", thrift_value_new_i32(a, 1));
     thrift_error_clear(&err);

@@ -64,16 +64,17 @@ static void test_framed(void) {
 static void test_writer(void) {
     thrift_buffer_t *out = thrift_buffer_new();
     thrift_buffer_append(out, "ab", 2);
-    size_t mark = thrift__wire_begin(out, THRIFT_FRAMING_FRAMED);
+    thrift__wire_mark_t mark;
+    thrift__wire_begin(out, THRIFT_FRAMING_FRAMED, NULL, &mark, NULL);
     thrift_buffer_append(out, "xyz", 3);
-    TAP_CHECK(thrift__wire_end(out, THRIFT_FRAMING_FRAMED, mark, 100, NULL) == THRIFT_OK,
+    TAP_CHECK(thrift__wire_end(out, THRIFT_FRAMING_FRAMED, &mark, 100, NULL) == THRIFT_OK,
               "writer: frame closed");
     const uint8_t *d = thrift_buffer_data(out);
     TAP_CHECK(thrift_buffer_len(out) == 9 && d[2] == 0 && d[5] == 3 && !memcmp(d + 6, "xyz", 3),
               "writer: length patched big-endian after the earlier bytes");
-    mark = thrift__wire_begin(out, THRIFT_FRAMING_FRAMED);
+    thrift__wire_begin(out, THRIFT_FRAMING_FRAMED, NULL, &mark, NULL);
     thrift_buffer_append(out, "0123456789", 10);
-    TAP_CHECK(thrift__wire_end(out, THRIFT_FRAMING_FRAMED, mark, 5, NULL) == THRIFT_LIMIT,
+    TAP_CHECK(thrift__wire_end(out, THRIFT_FRAMING_FRAMED, &mark, 5, NULL) == THRIFT_LIMIT,
               "writer: oversized message refused");
     thrift_buffer_free(out);
 }

@@ -813,7 +813,11 @@ static void test_conn_event_detail(thrift_schema_t *s) {
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     thrift_error_t err;
     thrift_error_clear(&err);
-    thrift_rpc_server_t *srv = thrift_rpc_server_new(loop, s, NULL, &err); /* framed */
+    /* framed, pinned: an unpinned server would recognize the unframed client */
+    thrift_conn_options_t *o = thrift_conn_options_new();
+    thrift_conn_options_set_framing(o, THRIFT_FRAMING_FRAMED);
+    thrift_rpc_server_t *srv = thrift_rpc_server_new(loop, s, o, &err);
+    thrift_conn_options_free(o);
     thrift_rpc_server_set_conn_detail_cb(srv, conn_detail_cb, NULL);
     thrift_rpc_server_handle(srv, "Calc", "ping", h_ping, NULL, &err);
     thrift_rpc_server_listen(srv, "127.0.0.1:0", &err);

@@ -54,6 +54,10 @@ static void test_scalars(void) {
         raw[k] = (uint8_t)k;
     thrift_value_t *u = thrift_value_new_uuid(arena, raw);
     TAP_CHECK(memcmp(thrift_value_uuid(u), raw, 16) == 0, "uuid");
+    raw[0] = 0xab;
+    TAP_CHECK(thrift_value_set_uuid(u, raw) == THRIFT_OK && thrift_value_uuid(u)[0] == 0xab,
+              "set_uuid");
+    TAP_CHECK(thrift_value_set_uuid(b, raw) == THRIFT_TYPE, "set_uuid on a bool: TYPE");
     const thrift_enum_def_t *st = thrift_schema_find_enum(schema, "Status");
     thrift_value_t *en = thrift_value_new_enum(arena, st, 99);
     TAP_CHECK(thrift_value_int(en) == 99 && thrift_value_kind(en) == THRIFT_KIND_ENUM,
@@ -153,11 +157,40 @@ static void test_containers(void) {
     TAP_CHECK(thrift_value_map_put(arena, counts, thrift_value_new_i32(arena, 1),
                                    k) == THRIFT_TYPE,
               "map key type checked");
+    /* map_append keeps duplicates and order (no equality search) */
+    size_t before = thrift_value_count(counts);
+    TAP_CHECK(thrift_value_map_append(arena, counts, k, thrift_value_new_i32(arena, 4)) ==
+                      THRIFT_OK &&
+                  thrift_value_count(counts) == before + 1 &&
+                  thrift_value_int(thrift_value_map_value(counts, before)) == 4 &&
+                  thrift_value_int(thrift_value_map_find(counts, k)) == 3,
+              "map append adds an entry after the existing ones, duplicates kept");
+    TAP_CHECK(thrift_value_map_append(arena, counts, k, k) == THRIFT_TYPE &&
+                  thrift_value_map_append(arena, thrift_value_get(u, "tags"), k, k) == THRIFT_TYPE &&
+                  thrift_value_count(counts) == before + 1,
+              "map append checks the value type and the container kind");
     thrift_value_t *tags = thrift_value_get(u, "tags");
     thrift_value_t *t = thrift_value_append_new(arena, tags);
     TAP_CHECK(t && thrift_value_kind(t) == THRIFT_KIND_STRING &&
                   thrift_value_count(tags) == 3,
               "append_new");
+}
+
+static void test_uuid_text(void) {
+    uint8_t raw[16];
+    char text[37];
+    TAP_CHECK(thrift_uuid_parse("00112233-4455-6677-8899-AABBCCDDEEFF", 36, raw) &&
+                  raw[0] == 0x00 && raw[15] == 0xff,
+              "uuid parse 8-4-4-4-12, upper case");
+    thrift_uuid_format(raw, text);
+    TAP_STREQ(text, "00112233-4455-6677-8899-aabbccddeeff", "uuid format is lowercase");
+    TAP_CHECK(thrift_uuid_parse("{00112233-4455-6677-8899-aabbccddeeff}", 38, raw) &&
+                  thrift_uuid_parse("00112233445566778899aabbccddeeff", 32, raw),
+              "uuid parse braces and 32 hex");
+    TAP_CHECK(!thrift_uuid_parse("00112233-4455-6677-8899-aabbccddeefg", 36, raw) &&
+                  !thrift_uuid_parse("0011223-34455-6677-8899-aabbccddeeff", 36, raw) &&
+                  !thrift_uuid_parse("", 0, raw) && !thrift_uuid_parse(NULL, 0, raw),
+              "uuid parse rejects bad digits, misplaced dashes, empty and NULL");
 }
 
 static void test_clone_equal(void) {
@@ -266,6 +299,53 @@ static void test_validate(void) {
     TAP_CHECK(st == THRIFT_OK, "valid again");
 }
 
+/* The by-position and in-place building calls that bindings use. */
+static void test_in_place(void) {
+    const thrift_struct_def_t *ud = def("User");
+    thrift_value_t *u = thrift_value_new_struct(arena, ud);
+    size_t tags = thrift_field_def_index(thrift_struct_def_find_field(ud, "tags"));
+    TAP_CHECK(thrift_value_count(thrift_value_get_at(u, tags)) == 2,
+              "field_at: IDL default list present");
+    thrift_value_t *same = thrift_value_field_at(arena, u, tags);
+    TAP_CHECK(same && thrift_value_count(same) == 2,
+              "field_at keeps a value the slot holds");
+    thrift_value_unset_at(u, tags);
+    TAP_CHECK(!thrift_value_has(u, "tags"), "unset_at clears presence");
+    thrift_value_t *fresh = thrift_value_field_at(arena, u, tags);
+    TAP_CHECK(fresh && thrift_value_count(fresh) == 0 && thrift_value_has(u, "tags"),
+              "field_at after unset_at: a fresh empty list, present");
+    TAP_CHECK(thrift_value_field_at(arena, u, 99) == NULL, "field_at out of range: NULL");
+    thrift_value_unset_at(u, 99); /* no effect, no crash */
+    TAP_CHECK(thrift_value_reserve(arena, fresh, 3) == THRIFT_OK, "reserve on a list");
+    for (int i = 0; i < 3; i++)
+        thrift_value_set_bytes(arena, thrift_value_append_new(arena, fresh), "t", 1);
+    TAP_CHECK(thrift_value_count(fresh) == 3, "appends after reserve");
+    TAP_CHECK(thrift_value_reserve(arena, u, 1) == THRIFT_TYPE, "reserve on a struct: TYPE");
+    TAP_CHECK(thrift_value_reserve(arena, fresh, (size_t)1 << 40) == THRIFT_LIMIT,
+              "reserve past 2^31: LIMIT");
+
+    const thrift_struct_def_t *pd = def("Pick");
+    thrift_value_t *pick = thrift_value_new_struct(arena, pd);
+    thrift_value_set_int(thrift_value_field_at(arena, pick, 0), 5);
+    thrift_value_set_bytes(arena, thrift_value_field_at(arena, pick, 1), "x", 1);
+    TAP_CHECK(!thrift_value_has(pick, "n") && thrift_value_has(pick, "s"),
+              "field_at on a union clears the other fields");
+
+    thrift_value_t *counts = thrift_value_field(arena, u, "counts");
+    thrift_value_unset(u, "counts");
+    counts = thrift_value_field(arena, u, "counts");
+    thrift_value_t *val = NULL;
+    thrift_value_t *key = thrift_value_map_append_new(arena, counts, &val);
+    TAP_CHECK(key && val && thrift_value_count(counts) == 1, "map_append_new adds one entry");
+    thrift_value_set_bytes(arena, key, "k", 1);
+    thrift_value_set_int(val, 7);
+    thrift_value_t *probe = thrift_value_new_string(arena, "k", 1);
+    thrift_value_t *found = thrift_value_map_find(counts, probe);
+    TAP_CHECK(found && thrift_value_int(found) == 7, "the entry is built in place");
+    TAP_CHECK(thrift_value_map_append_new(arena, fresh, &val) == NULL,
+              "map_append_new on a list: NULL");
+}
+
 int main(void) {
     thrift_error_t err;
     thrift_error_clear(&err);
@@ -277,8 +357,10 @@ int main(void) {
     test_scalars();
     test_structs();
     test_containers();
+    test_uuid_text();
     test_clone_equal();
     test_validate();
+    test_in_place();
     thrift_arena_free(arena);
     thrift_schema_unref(schema);
     return tap_done();

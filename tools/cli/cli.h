@@ -31,6 +31,8 @@ CLI_DECLARE(cmd_decode);
 CLI_DECLARE(cmd_call);
 CLI_DECLARE(cmd_serve);
 CLI_DECLARE(cmd_bench);
+CLI_DECLARE(cmd_gateway);
+CLI_DECLARE(cmd_ui);
 CLI_DECLARE(cmd_list);
 CLI_DECLARE(cmd_describe);
 

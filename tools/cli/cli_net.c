@@ -25,6 +25,24 @@ bool cli_parse_uint(const char *text, unsigned long long max, unsigned long long
     return true;
 }
 
+const char cli_net_transport_help[] =
+    "\n"
+    "transport (call, bench, serve):\n"
+    "  --addr tls://HOST:PORT         TLS (OpenSSL); serve needs --cert and --key\n"
+    "  --cacert FILE                  call/bench: verify the server against these CAs\n"
+    "                                 (default: the system's); serve: require client\n"
+    "                                 certificates signed by them (mTLS)\n"
+    "  --cert FILE --key FILE         our certificate and key (PEM): the server's, or\n"
+    "                                 a client certificate\n"
+    "  -k, --insecure                 do not verify the server's certificate\n"
+    "  --zlib                         Apache's TZlibTransport around the framing\n"
+    "                                 (with --header: THeader's zlib transform)\n"
+    "  --header                       THeader framing (--protocol binary|compact inside)\n"
+    "  -H 'KEY: VALUE'                an HTTP request header (http://, https://) or a\n"
+    "                                 THeader info header (--header); repeatable\n"
+    "  --addr http://HOST:PORT/PATH   Thrift over HTTP (POST per call, keep-alive,\n"
+    "                                 pipelined); https:// over TLS\n";
+
 /* 1: consumed argv[*i] (and its value); 0: not ours; -1: usage error
  * (reported). */
 int cli_net_take_opt(int argc, char **argv, int *i, const char *cmd, cli_net_opts_t *o) {
@@ -39,21 +57,60 @@ int cli_net_take_opt(int argc, char **argv, int *i, const char *cmd, cli_net_opt
         o->framing = THRIFT_FRAMING_BUFFERED;
         return 1;
     }
+    if (!strcmp(a, "--header")) {
+        o->framing = THRIFT_FRAMING_HEADER;
+        return 1;
+    }
+    if ((r = cli_take_value_opt(argc, argv, i, cmd, "-H", &v)) != 0) {
+        if (r < 0)
+            return r;
+        const char *colon = strchr(v, ':');
+        if (!colon || colon == v || o->nheaders == CLI_NET_MAX_HEADERS) {
+            fprintf(stderr, "dynthrift %s: -H takes 'key: value' (at most %d), not '%s'\n", cmd,
+                    CLI_NET_MAX_HEADERS, v);
+            return -1;
+        }
+        o->headers[o->nheaders++] = v;
+        return 1;
+    }
+    if (!strcmp(a, "--zlib")) {
+        o->zlib = true;
+        return 1;
+    }
+    if (!strcmp(a, "-k") || !strcmp(a, "--insecure")) {
+        o->insecure = true;
+        return 1;
+    }
+    if ((r = cli_take_value_opt(argc, argv, i, cmd, "--cacert", &v)) != 0) {
+        if (r > 0)
+            o->cacert = v;
+        return r;
+    }
+    if ((r = cli_take_value_opt(argc, argv, i, cmd, "--cert", &v)) != 0) {
+        if (r > 0)
+            o->cert = v;
+        return r;
+    }
+    if ((r = cli_take_value_opt(argc, argv, i, cmd, "--key", &v)) != 0) {
+        if (r > 0)
+            o->key = v;
+        return r;
+    }
     if ((r = cli_take_value_opt(argc, argv, i, cmd, "--addr", &v)) != 0) {
         if (r < 0)
             return r;
-        // One server per command until clusters come to the CLI: say so
-        // rather than keep the last one or read a list as an IPv6 address.
+        // `call` and `bench` hand several servers to cli_cluster.c before
+        // they get here; what reaches this is `serve`, which listens on one
+        // address: say so rather than keep the last one or read a list as
+        // an IPv6 address.
         if (o->addr) {
-            fprintf(stderr, "dynthrift %s: --addr given twice ('%s', '%s'): %s talks to one "
-                            "server (several servers are not supported by the CLI yet)\n",
+            fprintf(stderr, "dynthrift %s: --addr given twice ('%s', '%s'): %s takes one "
+                            "address\n",
                     cmd, o->addr, v, cmd);
             return -1;
         }
         if (strchr(v, ',')) {
-            fprintf(stderr, "dynthrift %s: --addr '%s': one address only (a list of servers "
-                            "is not supported by the CLI yet)\n",
-                    cmd, v);
+            fprintf(stderr, "dynthrift %s: --addr '%s': one address only\n", cmd, v);
             return -1;
         }
         o->addr = v;
@@ -114,7 +171,64 @@ thrift_conn_options_t *cli_net_conn_options(const cli_net_opts_t *o) {
     // Checked when parsed, so this cannot fail.
     if (o->multiplex)
         (void)thrift_conn_options_set_multiplexed_name(co, o->multiplex);
+    // Through the text keys: the same path the bindings take.
+    struct {
+        const char *key, *value;
+    } kv[] = {{"tls_ca", o->cacert},
+              {"tls_cert", o->cert},
+              {"tls_key", o->key},
+              {"tls_verify", o->insecure ? "0" : NULL},
+              {"zlib", o->zlib ? "1" : NULL}};
+    // -H: request headers for HTTP addresses (THeader info headers otherwise,
+    // set on the connection by cli_net_apply_headers).
+    bool http = o->addr && !strncmp(o->addr, "http", 4) && strstr(o->addr, "://");
+    for (size_t k = 0; http && k < o->nheaders; k++) {
+        thrift_error_t err;
+        thrift_error_clear(&err);
+        if (thrift_conn_options_set(co, "http_header", o->headers[k], &err) != THRIFT_OK) {
+            fprintf(stderr, "dynthrift: -H '%s': %s\n", o->headers[k], err.text);
+            thrift_conn_options_free(co);
+            return NULL;
+        }
+    }
+    for (size_t k = 0; k < sizeof kv / sizeof kv[0]; k++) {
+        if (!kv[k].value)
+            continue;
+        thrift_error_t err;
+        thrift_error_clear(&err);
+        if (thrift_conn_options_set(co, kv[k].key, kv[k].value, &err) != THRIFT_OK) {
+            fprintf(stderr, "dynthrift: %s\n", err.text);
+            thrift_conn_options_free(co);
+            return NULL;
+        }
+    }
     return co;
+}
+
+int cli_net_apply_headers(const char *cmd, const cli_net_opts_t *o, thrift_conn_t *conn) {
+    if (o->addr && !strncmp(o->addr, "http", 4) && strstr(o->addr, "://"))
+        return 0; // HTTP request headers: already in the options
+    for (size_t k = 0; k < o->nheaders; k++) {
+        const char *h = o->headers[k], *colon = strchr(h, ':');
+        char key[THRIFT_HEADER_TEXT_MAX + 1];
+        size_t kl = (size_t)(colon - h);
+        while (kl && (h[kl - 1] == ' ' || h[kl - 1] == '\t'))
+            kl--;
+        const char *value = colon + 1;
+        while (*value == ' ' || *value == '\t')
+            value++;
+        thrift_status_t st = kl > THRIFT_HEADER_TEXT_MAX ? THRIFT_LIMIT : THRIFT_OK;
+        if (!st) {
+            memcpy(key, h, kl);
+            key[kl] = 0;
+            st = thrift_conn_set_header(conn, key, value);
+        }
+        if (st) {
+            fprintf(stderr, "dynthrift %s: -H '%s': %s\n", cmd, h, thrift_status_str(st));
+            return CLI_EXIT_USAGE;
+        }
+    }
+    return 0;
 }
 
 const char *cli_app_exception_name(int type) {
@@ -357,4 +471,53 @@ json_t *cli_net_load_args(const char *cmd, const char *arg) {
         fprintf(stderr, "dynthrift %s: arguments: <json>:%d:%d: %s\n", cmd, jerr.line,
                 jerr.column, jerr.text);
     return j;
+}
+
+/* The error object of a --lines answer. */
+json_t *cli_error_json(const char *kind, const char *type, const char *message) {
+    json_t *e = json_object();
+    json_object_set_new(e, "kind", json_string(kind));
+    if (type)
+        json_object_set_new(e, "type", json_string(type));
+    json_object_set_new(e, "message", json_string(message ? message : ""));
+    return e;
+}
+
+int cli_status_exit(thrift_status_t s) {
+    switch (s) {
+    case THRIFT_OK:
+        return CLI_EXIT_OK;
+    case THRIFT_DECLARED_EXCEPTION:
+        return CLI_EXIT_DECLARED_EXCEPTION;
+    case THRIFT_APP_EXCEPTION:
+        return CLI_EXIT_APP_EXCEPTION;
+    case THRIFT_TIMEOUT:
+    case THRIFT_CLOSED:
+    case THRIFT_TRANSPORT:
+    case THRIFT_PROTOCOL:
+    case THRIFT_IO:
+        return CLI_EXIT_TRANSPORT;
+    case THRIFT_NOMEM:
+    case THRIFT_MISUSE:
+        return CLI_EXIT_SOFTWARE;
+    default:
+        return CLI_EXIT_DATA;
+    }
+}
+
+const char *cli_status_kind(thrift_status_t s) {
+    switch (s) {
+    case THRIFT_APP_EXCEPTION:
+        return "application_exception";
+    case THRIFT_TIMEOUT:
+        return "timeout";
+    case THRIFT_CLOSED:
+    case THRIFT_TRANSPORT:
+    case THRIFT_IO:
+        return "transport";
+    case THRIFT_PROTOCOL:
+        return "protocol";
+    default:
+        return "bad_input";
+    }
 }

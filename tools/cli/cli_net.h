@@ -15,14 +15,31 @@ typedef struct cli_net_opts {
     const char *multiplex; /* service name to prefix, or NULL */
     uint32_t timeout_ms;   /* 0: none (when timeout_set) */
     bool timeout_set;
+    /* transport stack (tls://, https:// addresses turn TLS on) */
+    bool zlib;
+    bool insecure;         /* -k: no verification of the server */
+    const char *cacert;    /* call/bench: verify the server; serve: require client certs */
+    const char *cert, *key;
+    /* -H 'key: value': THeader info headers (HTTP request headers) */
+#define CLI_NET_MAX_HEADERS 32
+    const char *headers[CLI_NET_MAX_HEADERS];
+    size_t nheaders;
 } cli_net_opts_t;
+
+/* The transport options' help, printed after each command's own usage. */
+extern const char cli_net_transport_help[];
 
 void cli_net_opts_init(cli_net_opts_t *o);
 /* Consumes argv[*i] (and its value) when it is a network option; returns 1
  * when taken, 0 when not a network option, -1 after printing a usage error. */
 int cli_net_take_opt(int argc, char **argv, int *i, const char *cmd, cli_net_opts_t *o);
-/* Returns owned; free with thrift_conn_options_free. */
+/* Returns owned; free with thrift_conn_options_free.  NULL after printing
+ * "dynthrift CMD: ..." when a transport option cannot be honoured (a path
+ * too long, a transport this build lacks). */
 thrift_conn_options_t *cli_net_conn_options(const cli_net_opts_t *o);
+/* Sets the -H headers on a client connection: 0, or an exit code after
+ * printing "dynthrift CMD: ...". */
+int cli_net_apply_headers(const char *cmd, const cli_net_opts_t *o, thrift_conn_t *conn);
 /* The exit code for thrift_conn_new's failure on --addr: 3 when the name
  * does not resolve, 64 for a malformed address, 70 out of memory. */
 int cli_net_addr_exit(const thrift_error_t *err);
@@ -62,5 +79,12 @@ int cli_net_take_positional(const char *cmd, const char *a, const char *pos[3], 
 /* After the loop: FILE and SERVICE.METHOD given, and --addr.  Returns 0, or
  * -1 after printing a usage error. */
 int cli_net_check_required(const char *cmd, int npos, const cli_net_opts_t *o);
+
+/* Shared by `call` and its cluster flavour (cli_cluster.c): the error object
+ * of a --lines answer {"kind", "type"?, "message"} (a new reference), the
+ * exit code of a call's status, and the error kind it is printed as. */
+json_t *cli_error_json(const char *kind, const char *type, const char *message);
+int cli_status_exit(thrift_status_t s);
+const char *cli_status_kind(thrift_status_t s);
 
 #endif

@@ -28,10 +28,13 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "cli_cluster.h"
 #include "cli_net.h"
 #include "cli_util.h"
 #include "dynthrift/json.h"
 #include "dynthrift/net.h"
+#include "net/net_impl.h" /* the library's address parser and transport stack */
+#include "net/stream.h"
 
 static const char bench_usage[] =
     "usage: dynthrift bench [-I DIR]... FILE SERVICE.METHOD [ARGS_JSON] --addr ADDR [options]\n"
@@ -160,6 +163,8 @@ typedef struct bconn {
     bench_t *b;
     int fd;
     bool connected;
+    bool opened; /* the stream's layers (TLS) are open */
+    thrift__stream_t stream;
     ev_io rio, wio;
     ev_timer retry;
     uint8_t *out;
@@ -197,6 +202,9 @@ struct bench {
     /* connection set-up */
     struct sockaddr_storage sa;
     socklen_t salen;
+    thrift__addr_t addr;
+    thrift_conn_options_t *co; /* the transport stack's options */
+    thrift__tls_ctx_t *tls;
     bconn_t *conns;
     unsigned nconns;
     unsigned pipeline;
@@ -331,6 +339,7 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void fill(bench_t *b, bconn_t *c);
 static void issue(bench_t *b);
+static void finish(bench_t *b);
 static void maybe_done(bench_t *b);
 
 static void count_error(bench_t *b, bool measured, int kind) {
@@ -370,10 +379,11 @@ static void conn_break(bconn_t *c, int kind) {
     if (c->fd >= 0) {
         ev_io_stop(b->loop, &c->rio);
         ev_io_stop(b->loop, &c->wio);
+        thrift__stream_free(&c->stream);
         close(c->fd);
         c->fd = -1;
     }
-    c->connected = false;
+    c->connected = c->opened = false;
     for (uint32_t i = 0; i <= c->mask; i++)
         if (c->slots[i].busy) {
             c->slots[i].busy = false;
@@ -394,22 +404,26 @@ static void conn_break(bconn_t *c, int kind) {
 
 static bool conn_flush(bconn_t *c) {
     bench_t *b = c->b;
-    while (c->outoff < c->outlen) {
-        ssize_t n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    if (!c->opened)
+        return true;
+    size_t n = 0;
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift_status_t st = thrift__stream_send(&c->stream, c->out + c->outoff, c->outlen - c->outoff,
+                                             &n, &err);
+    c->outoff += n;
+    if (b->measuring)
+        b->bytes_sent += (uint64_t)n;
+    if (st == THRIFT_NEED_MORE) {
+        // A TLS write that waits for input is retried by the next read.
+        if (c->stream.want == THRIFT__WANT_WRITE)
             ev_io_start(b->loop, &c->wio);
-            return true;
-        }
-        if (n < 0) {
-            note_error(b, ERR_CLOSED, "sending to %s: %s", b->net.addr, strerror(errno));
-            conn_break(c, ERR_CLOSED);
-            return false;
-        }
-        c->outoff += (size_t)n;
-        if (b->measuring)
-            b->bytes_sent += (uint64_t)n;
+        return true;
+    }
+    if (st) {
+        note_error(b, ERR_CLOSED, "sending to %s: %s", b->net.addr, err.text);
+        conn_break(c, ERR_CLOSED);
+        return false;
     }
     c->outlen = c->outoff = 0;
     ev_io_stop(b->loop, &c->wio);
@@ -428,6 +442,12 @@ static void conn_connect(bconn_t *c) {
     if (b->sa.ss_family != AF_UNIX) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    if (thrift__stream_init(&c->stream, fd, b->co, b->tls, b->addr.host, NULL)) {
+        close(fd);
+        b->connect_errors++;
+        conn_break(c, ERR_CLOSED);
+        return;
     }
     c->fd = fd;
     int r = connect(fd, (struct sockaddr *)&b->sa, b->salen);
@@ -451,6 +471,41 @@ static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents) {
         conn_connect(c);
 }
 
+/* Opens the stream (a TLS handshake) on a connected socket: true once open
+ * (and the first calls are queued). */
+static bool conn_open(bconn_t *c) {
+    bench_t *b = c->b;
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift_status_t st = thrift__stream_open(&c->stream, &err);
+    if (st == THRIFT_NEED_MORE) {
+        if (c->stream.want == THRIFT__WANT_WRITE)
+            ev_io_start(b->loop, &c->wio);
+        else
+            ev_io_stop(b->loop, &c->wio);
+        return false;
+    }
+    if (st) {
+        // A refused certificate will be refused again: no point retrying.
+        bool settled = !b->ever_connected && strstr(err.text, "certificate");
+        if (b->connect_errors++ == 0)
+            fprintf(stderr, "dynthrift bench: %s: %s%s\n", b->net.addr, err.text,
+                    settled ? "" : " (retrying every 0.1 s)");
+        if (settled)
+            finish(b);
+        conn_break(c, ERR_CLOSED);
+        return false;
+    }
+    c->opened = true;
+    b->ever_connected = true;
+    ev_io_stop(b->loop, &c->wio);
+    if (b->rate > 0)
+        issue(b);
+    else
+        fill(b, c);
+    return true;
+}
+
 /* The non-blocking connect finished: true when it worked.  Either watcher
  * may see it first (a refused connect is readable and writable). */
 static bool conn_check_connect(bconn_t *c) {
@@ -470,13 +525,8 @@ static bool conn_check_connect(bconn_t *c) {
         return false;
     }
     c->connected = true;
-    b->ever_connected = true;
     ev_io_stop(b->loop, &c->wio);
-    if (b->rate > 0)
-        issue(b);
-    else
-        fill(b, c);
-    return true;
+    return conn_open(c);
 }
 
 static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents) {
@@ -486,6 +536,10 @@ static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents) {
     bench_t *b = c->b;
     if (!c->connected) {
         conn_check_connect(c);
+        return;
+    }
+    if (!c->opened) {
+        conn_open(c);
         return;
     }
     conn_flush(c);
@@ -579,7 +633,7 @@ static bool budget_left(const bench_t *b) {
 
 /* Closed loop: keep `pipeline` calls in flight on `c`. */
 static void fill(bench_t *b, bconn_t *c) {
-    if (b->rate > 0 || !c->connected || c->fd < 0)
+    if (b->rate > 0 || !c->opened || c->fd < 0)
         return;
     if (b->oneway) {
         // A batch of `pipeline` calls at a time, the next one once the
@@ -620,7 +674,7 @@ static void issue(bench_t *b) {
         bconn_t *c = NULL;
         for (unsigned k = 0; k < b->nconns && !c; k++) {
             bconn_t *cand = &b->conns[(b->rr + k) % b->nconns];
-            if (cand->connected && cand->fd >= 0 && cand->inflight < b->pipeline)
+            if (cand->opened && cand->fd >= 0 && cand->inflight < b->pipeline)
                 c = cand;
         }
         if (!c)
@@ -776,6 +830,10 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
     bench_t *b = c->b;
     if (!c->connected && !conn_check_connect(c))
         return;
+    if (!c->opened && !conn_open(c))
+        return;
+    if (c->outoff < c->outlen && !conn_flush(c))
+        return;
     for (;;) {
         if (c->incap - c->inlen < 16384) {
             if (c->instart) {
@@ -799,11 +857,12 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
                 c->incap = cap;
             }
         }
-        ssize_t n = recv(c->fd, c->in + c->inlen, c->incap - c->inlen, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        ssize_t n = thrift__stream_read(&c->stream, c->in + c->inlen, c->incap - c->inlen, NULL);
+        if (n == THRIFT__IO_AGAIN) {
+            if (c->stream.want == THRIFT__WANT_WRITE)
+                ev_io_start(b->loop, &c->wio);
             break;
+        }
         if (n <= 0) {
             note_error(b, ERR_CLOSED, "connection to %s closed%s%s", b->net.addr,
                        n == 0 ? " by the peer" : ": ", n == 0 ? "" : strerror(errno));
@@ -849,7 +908,7 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
         }
         if (c->instart == c->inlen)
             c->instart = c->inlen = 0;
-        if ((size_t)n < c->incap - c->inlen)
+        if ((size_t)n < c->incap - c->inlen && !thrift__stream_buffered(&c->stream))
             break;
     }
     if (b->rate > 0)
@@ -973,41 +1032,30 @@ static void sigint_cb(struct ev_loop *loop, ev_signal *w, int revents) {
 /* ---- address ------------------------------------------------------------------- */
 
 static int resolve(bench_t *b, const char *addr) {
-    if (!strncmp(addr, "unix:", 5)) {
-        struct sockaddr_un *un = (struct sockaddr_un *)&b->sa;
-        if (strlen(addr + 5) >= sizeof un->sun_path || !addr[5]) {
-            fprintf(stderr, "dynthrift bench: --addr %s: bad unix socket path\n", addr);
-            return CLI_EXIT_USAGE;
-        }
-        un->sun_family = AF_UNIX;
-        strcpy(un->sun_path, addr + 5);
-        b->salen = sizeof *un;
-        return 0;
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    if (thrift__addr_parse(addr, false, &b->addr, &err)) {
+        fprintf(stderr, "dynthrift bench: --addr %s: %s\n", addr, err.text);
+        // A name that does not resolve is a transport failure, as in `call`.
+        return err.code == THRIFT_NOT_FOUND ? CLI_EXIT_TRANSPORT : CLI_EXIT_USAGE;
     }
-    char host[256];
-    const char *colon = strrchr(addr, ':');
-    if (!colon || !colon[1] || (size_t)(colon - addr) >= sizeof host) {
-        fprintf(stderr, "dynthrift bench: --addr %s: expected HOST:PORT or unix:PATH\n", addr);
+    if (b->addr.scheme == THRIFT__SCHEME_HTTP || b->addr.scheme == THRIFT__SCHEME_HTTPS ||
+        b->net.framing == THRIFT_FRAMING_HEADER) {
+        fprintf(stderr, "dynthrift bench: --addr %s: bench speaks framed and buffered transports "
+                        "(with TLS and zlib); use call for HTTP and THeader\n", addr);
         return CLI_EXIT_USAGE;
     }
-    memcpy(host, addr, (size_t)(colon - addr));
-    host[colon - addr] = 0;
-    char *h = host;
-    if (h[0] == '[' && h[strlen(h) - 1] == ']') {
-        h[strlen(h) - 1] = 0;
-        h++;
+    memcpy(&b->sa, &b->addr.sa, b->addr.len);
+    b->salen = b->addr.len;
+    b->co = cli_net_conn_options(&b->net);
+    if (!b->co)
+        return CLI_EXIT_USAGE;
+    if (b->addr.scheme == THRIFT__SCHEME_TLS)
+        thrift_conn_options_set_tls(b->co, true);
+    if (b->co->tls && !(b->tls = thrift__tls_ctx_new(b->co, false, &err))) {
+        fprintf(stderr, "dynthrift bench: %s\n", err.text);
+        return CLI_EXIT_USAGE;
     }
-    struct addrinfo hints = {0}, *res = NULL;
-    hints.ai_socktype = SOCK_STREAM;
-    int r = getaddrinfo(*h ? h : "127.0.0.1", colon + 1, &hints, &res);
-    if (r || !res) {
-        fprintf(stderr, "dynthrift bench: --addr %s: %s\n", addr, gai_strerror(r));
-        // A name that does not resolve is a transport failure, as in `call`.
-        return CLI_EXIT_TRANSPORT;
-    }
-    memcpy(&b->sa, res->ai_addr, res->ai_addrlen);
-    b->salen = res->ai_addrlen;
-    freeaddrinfo(res);
     return 0;
 }
 
@@ -1048,7 +1096,7 @@ static void report(bench_t *b, const report_opts_t *ro, const char *spec) {
         json_object_set_new(o, "target", json_string(b->net.addr));
         json_object_set_new(o, "method", json_string(spec));
         json_object_set_new(o, "protocol", json_string(thrift_protocol_name(b->proto)));
-        json_object_set_new(o, "transport", json_string(b->framed ? "framed" : "buffered"));
+        json_object_set_new(o, "transport", json_string(b->net.framing == THRIFT_FRAMING_FRAMED ? "framed" : "buffered"));
         json_object_set_new(o, "connections", json_integer(b->nconns));
         json_object_set_new(o, "pipeline", json_integer(b->pipeline));
         if (b->rate > 0)
@@ -1105,7 +1153,7 @@ static void report(bench_t *b, const report_opts_t *ro, const char *spec) {
         return;
     }
     printf("dynthrift bench %s @ %s (%s, %s)\n", spec, b->net.addr,
-           thrift_protocol_name(b->proto), b->framed ? "framed" : "buffered");
+           thrift_protocol_name(b->proto), b->net.framing == THRIFT_FRAMING_FRAMED ? "framed" : "buffered");
     printf("  %u connection%s x %u in flight%s, %.2f s%s\n", b->nconns,
            b->nconns == 1 ? "" : "s", b->pipeline, b->rate > 0 ? " (open loop)" : "", secs,
            b->interrupted ? " (interrupted)" : "");
@@ -1171,6 +1219,9 @@ static bool parse_seconds(const char *v, double *out) {
 }
 
 int cmd_bench(int argc, char **argv) {
+    // Several servers (a list, zk://, --balance, --all): the cluster flavour.
+    if (cli_cluster_wanted(argc, argv))
+        return cli_cluster_bench(argc, argv);
     const char *cmd = "bench";
     cli_include_dirs_t inc = {0};
     const char *pos[3] = {0};
@@ -1193,6 +1244,8 @@ int cmd_bench(int argc, char **argv) {
         int r;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(bench_usage, stdout);
+            fputs(cli_net_transport_help, stdout);
+            cli_cluster_usage(stdout);
             free(b);
             cli_include_dirs_free(&inc);
             return CLI_EXIT_OK;
@@ -1351,7 +1404,8 @@ int cmd_bench(int argc, char **argv) {
         goto done;
 
     b->proto = b->net.proto;
-    b->framed = b->net.framing == THRIFT_FRAMING_FRAMED;
+    // With zlib the frames are a stream layer under the compression.
+    b->framed = thrift__message_framing(b->co) == THRIFT_FRAMING_FRAMED;
     b->oneway = thrift_function_def_is_oneway(b->fn);
     b->verify = verify;
     thrift_codec_options_init(&b->codec);
@@ -1479,8 +1533,10 @@ done:
                 ev_io_stop(b->loop, &c->wio);
                 ev_timer_stop(b->loop, &c->retry);
             }
-            if (c->fd >= 0)
+            if (c->fd >= 0) {
+                thrift__stream_free(&c->stream);
                 close(c->fd);
+            }
             free(c->slots);
             free(c->in);
             free(c->out);
@@ -1490,6 +1546,8 @@ done:
     if (b->loop)
         ev_loop_destroy(b->loop);
     free(b->body);
+    thrift__tls_ctx_free(b->tls);
+    thrift_conn_options_free(b->co);
     thrift_buffer_free(b->scratch);
     thrift_arena_free(b->verify_arena);
     thrift_arena_free(arena);

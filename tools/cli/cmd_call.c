@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "cli_cluster.h"
 #include "cli_net.h"
 #include "cli_util.h"
 #include "dynthrift/json.h"
@@ -115,55 +116,6 @@ static void set_exit(call_state_t *st, int code) {
 
 /* Builds the args struct from JSON text; NULL with err (path included). */
 
-/* The error object of a --lines answer. */
-static json_t *error_json(const char *kind, const char *type, const char *message) {
-    json_t *e = json_object();
-    json_object_set_new(e, "kind", json_string(kind));
-    if (type)
-        json_object_set_new(e, "type", json_string(type));
-    json_object_set_new(e, "message", json_string(message ? message : ""));
-    return e;
-}
-
-static int status_exit(thrift_status_t s) {
-    switch (s) {
-    case THRIFT_OK:
-        return CLI_EXIT_OK;
-    case THRIFT_DECLARED_EXCEPTION:
-        return CLI_EXIT_DECLARED_EXCEPTION;
-    case THRIFT_APP_EXCEPTION:
-        return CLI_EXIT_APP_EXCEPTION;
-    case THRIFT_TIMEOUT:
-    case THRIFT_CLOSED:
-    case THRIFT_TRANSPORT:
-    case THRIFT_PROTOCOL:
-    case THRIFT_IO:
-        return CLI_EXIT_TRANSPORT;
-    case THRIFT_NOMEM:
-    case THRIFT_MISUSE:
-        return CLI_EXIT_SOFTWARE;
-    default:
-        return CLI_EXIT_DATA;
-    }
-}
-
-static const char *status_kind(thrift_status_t s) {
-    switch (s) {
-    case THRIFT_APP_EXCEPTION:
-        return "application_exception";
-    case THRIFT_TIMEOUT:
-        return "timeout";
-    case THRIFT_CLOSED:
-    case THRIFT_TRANSPORT:
-    case THRIFT_IO:
-        return "transport";
-    case THRIFT_PROTOCOL:
-        return "protocol";
-    default:
-        return "bad_input";
-    }
-}
-
 /* Turns a result into the JSON printed for it.  Single-call mode prints
  * the bare value; --lines wraps it.  Returns a new reference or NULL (error
  * already described on stderr for single calls, in *errj for lines). */
@@ -172,7 +124,7 @@ static json_t *result_to_json(call_state_t *st, thrift_result_t *r, int *code) {
     const thrift_error_t *rerr = thrift_result_error(r);
     thrift_error_t err;
     thrift_error_clear(&err);
-    *code = status_exit(s);
+    *code = cli_status_exit(s);
     if (s == THRIFT_OK || s == THRIFT_DECLARED_EXCEPTION) {
         const thrift_value_t *v = thrift_result_value(r);
         json_t *val = (!v || thrift_value_kind(v) == THRIFT_KIND_VOID)
@@ -188,7 +140,7 @@ static json_t *result_to_json(call_state_t *st, thrift_result_t *r, int *code) {
                 return NULL;
             }
             json_t *o = json_object();
-            json_object_set_new(o, "error", error_json("bad_reply", NULL, buf));
+            json_object_set_new(o, "error", cli_error_json("bad_reply", NULL, buf));
             return o;
         }
         if (s == THRIFT_OK) {
@@ -227,7 +179,7 @@ static json_t *result_to_json(call_state_t *st, thrift_result_t *r, int *code) {
         st->hinted = true;
     }
     json_t *o = json_object();
-    json_object_set_new(o, "error", error_json(status_kind(s), type, buf));
+    json_object_set_new(o, "error", cli_error_json(cli_status_kind(s), type, buf));
     return o;
 }
 
@@ -405,7 +357,7 @@ static void submit_line(call_state_t *st, const char *line, size_t len) {
         fprintf(stderr, "dynthrift %s: %s\n", st->cmd, msg);
         json_decref(j);
         json_t *o = json_object();
-        json_object_set_new(o, "error", error_json("bad_input", NULL, msg));
+        json_object_set_new(o, "error", cli_error_json("bad_input", NULL, msg));
         finish_slot(s, o, CLI_EXIT_DATA);
         return;
     }
@@ -422,7 +374,7 @@ static void submit_line(call_state_t *st, const char *line, size_t len) {
             fprintf(stderr, "dynthrift %s: %s\n", st->cmd, msg);
             json_decref(j);
             json_t *o = json_object();
-            json_object_set_new(o, "error", error_json("bad_input", NULL, msg));
+            json_object_set_new(o, "error", cli_error_json("bad_input", NULL, msg));
             finish_slot(s, o, CLI_EXIT_DATA);
             return;
         }
@@ -460,7 +412,7 @@ static void submit_line(call_state_t *st, const char *line, size_t len) {
     fprintf(stderr, "dynthrift %s: %s\n", st->cmd, msg);
     json_decref(j);
     json_t *o = json_object();
-    json_object_set_new(o, "error", error_json("bad_input", NULL, msg));
+    json_object_set_new(o, "error", cli_error_json("bad_input", NULL, msg));
     finish_slot(s, o, CLI_EXIT_DATA);
 }
 
@@ -563,6 +515,9 @@ static void maybe_finish(call_state_t *st) {
 }
 
 int cmd_call(int argc, char **argv) {
+    // Several servers (a list, zk://, --balance, --all): the cluster flavour.
+    if (cli_cluster_wanted(argc, argv))
+        return cli_cluster_call(argc, argv);
     const char *cmd = "call";
     cli_include_dirs_t inc = {0};
     cli_net_opts_t net;
@@ -579,6 +534,8 @@ int cmd_call(int argc, char **argv) {
         const char *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(call_usage, stdout);
+            fputs(cli_net_transport_help, stdout);
+            cli_cluster_usage(stdout);
             cli_include_dirs_free(&inc);
             return CLI_EXIT_OK;
         }
@@ -671,8 +628,12 @@ int cmd_call(int argc, char **argv) {
     st.loop = ev_loop_new(EVFLAG_AUTO);
     co = cli_net_conn_options(&net);
     if (!st.loop || !co) {
-        fprintf(stderr, "dynthrift call: out of memory\n");
-        code = CLI_EXIT_SOFTWARE;
+        if (st.loop) {
+            code = CLI_EXIT_USAGE; // the transport option was reported
+        } else {
+            fprintf(stderr, "dynthrift call: out of memory\n");
+            code = CLI_EXIT_SOFTWARE;
+        }
         goto done;
     }
     st.conn = thrift_conn_new(st.loop, schema, thrift_service_def_name(st.svc), net.addr, co, &err);
@@ -682,6 +643,8 @@ int cmd_call(int argc, char **argv) {
         code = cli_net_addr_exit(&err);
         goto done;
     }
+    if ((code = cli_net_apply_headers("call", &net, st.conn)) != 0)
+        goto done;
 
     if (verbose) {
         st.t0 = mono_s();

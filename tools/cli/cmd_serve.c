@@ -25,6 +25,7 @@
 #include "cli_util.h"
 #include "dynthrift/json.h"
 #include "dynthrift/net.h"
+#include "dynthrift/pool.h"
 
 static const char serve_usage[] =
     "usage: dynthrift serve [-I DIR]... FILE SERVICE --addr ADDR [options]\n"
@@ -76,6 +77,15 @@ static const char serve_usage[] =
     "                                 UTC ISO-8601 times with milliseconds.  With --mock,\n"
     "                                 the methods without a fixture, at start-up\n"
     "  -I DIR                         add an include directory\n"
+    "  --announce zk://HOSTS/PATH     announce this server in a ZooKeeper ServerSet\n"
+    "                                 (an ephemeral member_ node with its address) once\n"
+    "                                 it listens; on SIGINT/SIGTERM the node is deleted\n"
+    "                                 first, then calls are drained after a grace period\n"
+    "  --announce-host HOST           the address to announce (needed when listening on\n"
+    "                                 0.0.0.0 or [::]; default: the --addr host)\n"
+    "  --announce-session-ms MS       ZooKeeper session timeout (default 10000)\n"
+    "  --announce-grace-ms MS         from deleting the node to stopping (default 300),\n"
+    "                                 time for clients to see it go\n"
     "\n"
     "exit codes: 0 stopped by a signal, 64 bad usage, 65 bad IDL or fixtures,\n"
     "3 cannot listen.\n";
@@ -163,6 +173,11 @@ struct serve_state {
     size_t nmethods;
     exec_proc_t exec;
     ev_signal sigint, sigterm;
+    thrift_announcement_t *announcement;
+    ev_timer grace; /* from withdrawing the announcement to stopping */
+    ev_timer announce_poll; /* until the member exists, when ZooKeeper was late */
+    char announced_addr[300];
+    double grace_s;
     bool stopping;
     bool closing; /* the server itself is dropping its connections */
     int stop_signals;
@@ -1341,7 +1356,62 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents) {
     st->stopping = true;
     if (st->verbose)
         vlog(st, "signal %d: stopping (answering calls in flight)", w->signum);
+    if (st->announcement) {
+        // Leave the ServerSet first, and keep serving a moment: clients
+        // still routing here until their watch fires get answered.
+        thrift_announcement_free(st->announcement);
+        st->announcement = NULL;
+        vlog(st, "announcement withdrawn; stopping in %.0f ms", st->grace_s * 1000);
+        if (st->grace_s > 0) {
+            ev_timer_start(loop, &st->grace);
+            return;
+        }
+    }
     thrift_rpc_server_stop(st->srv, stopped_cb, st);
+}
+
+/* ZooKeeper was not there at start: say when the member exists. */
+static void announce_poll_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)revents;
+    serve_state_t *st = w->data;
+    const char *path = thrift_announcement_path(st->announcement);
+    if (!st->announcement || path) {
+        if (path)
+            fprintf(stderr, "announced as %s (%s)\n", path, st->announced_addr);
+        ev_timer_stop(loop, w);
+    }
+}
+
+static void grace_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)loop;
+    (void)revents;
+    serve_state_t *st = w->data;
+    thrift_rpc_server_stop(st->srv, stopped_cb, st);
+}
+
+/* The host to announce: --announce-host, else the host of --addr; NULL
+ * (with a message) when that is no address a client can dial. */
+static const char *announce_host(const char *given, const char *addr, char *buf, size_t size) {
+    if (given)
+        return given;
+    if (!strncmp(addr, "unix:", 5)) {
+        fprintf(stderr, "dynthrift serve: --announce needs a TCP --addr\n");
+        return NULL;
+    }
+    const char *colon = strrchr(addr, ':');
+    size_t n = colon ? (size_t)(colon - addr) : strlen(addr);
+    if (n >= 2 && addr[0] == '[' && addr[n - 1] == ']') {
+        addr++;
+        n -= 2;
+    }
+    snprintf(buf, size, "%.*s", (int)n, addr);
+    if (!*buf || !strcmp(buf, "0.0.0.0") || !strcmp(buf, "::") || !strcmp(buf, "*")) {
+        fprintf(stderr, "dynthrift serve: listening on '%s': give --announce-host, the address "
+                        "clients should dial\n",
+                addr);
+        return NULL;
+    }
+    return buf;
 }
 
 /* Prints where we listen, with the real port when the address asked for 0. */
@@ -1369,6 +1439,8 @@ int cmd_serve(int argc, char **argv) {
     bool echo = false, unknown = false;
     int verbose = 0;
     unsigned long long threads = 1, exec_timeout = 30000, max_connections = 0, idle_timeout = 0;
+    const char *announce_url = NULL, *announce_host_opt = NULL;
+    unsigned long long announce_session_ms = 10000, announce_grace_ms = 300;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -1376,6 +1448,7 @@ int cmd_serve(int argc, char **argv) {
         int r;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(serve_usage, stdout);
+            fputs(cli_net_transport_help, stdout);
             cli_include_dirs_free(&inc);
             return CLI_EXIT_OK;
         }
@@ -1463,6 +1536,38 @@ int cmd_serve(int argc, char **argv) {
             }
             continue;
         }
+        if ((r = cli_take_value_opt(argc, argv, &i, cmd, "--announce", &v)) != 0) {
+            if (r < 0)
+                goto usage;
+            announce_url = v;
+            continue;
+        }
+        if ((r = cli_take_value_opt(argc, argv, &i, cmd, "--announce-host", &v)) != 0) {
+            if (r < 0)
+                goto usage;
+            announce_host_opt = v;
+            continue;
+        }
+        if ((r = cli_take_value_opt(argc, argv, &i, cmd, "--announce-session-ms", &v)) != 0) {
+            if (r < 0)
+                goto usage;
+            if (!cli_parse_uint(v, 600000, &announce_session_ms) || announce_session_ms == 0) {
+                fprintf(stderr,
+                        "dynthrift serve: --announce-session-ms takes 1..600000, not '%s'\n", v);
+                goto usage;
+            }
+            continue;
+        }
+        if ((r = cli_take_value_opt(argc, argv, &i, cmd, "--announce-grace-ms", &v)) != 0) {
+            if (r < 0)
+                goto usage;
+            if (!cli_parse_uint(v, 60000, &announce_grace_ms)) {
+                fprintf(stderr, "dynthrift serve: --announce-grace-ms takes 0..60000, not '%s'\n",
+                        v);
+                goto usage;
+            }
+            continue;
+        }
         if (!strcmp(a, "--echo")) {
             echo = true;
             continue;
@@ -1494,6 +1599,11 @@ int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "dynthrift serve: give exactly one of --mock FIXTURES.json, --exec CMD, --echo\n");
         goto usage;
     }
+    char host_buf[256];
+    const char *host = NULL;
+    if (announce_url &&
+        !(host = announce_host(announce_host_opt, net.addr, host_buf, sizeof host_buf)))
+        goto usage;
     if (exec_cmd && threads > 1) {
         fprintf(stderr, "dynthrift serve: --exec runs on one loop: drop --threads\n");
         goto usage;
@@ -1565,8 +1675,12 @@ int cmd_serve(int argc, char **argv) {
     st.loop = ev_default_loop(EVFLAG_AUTO);
     co = cli_net_conn_options(&net);
     if (!st.loop || !co) {
-        fprintf(stderr, "dynthrift serve: cannot create the event loop\n");
-        code = CLI_EXIT_SOFTWARE;
+        if (st.loop) {
+            code = CLI_EXIT_USAGE; // the transport option was reported
+        } else {
+            fprintf(stderr, "dynthrift serve: cannot create the event loop\n");
+            code = CLI_EXIT_SOFTWARE;
+        }
         goto done;
     }
     if (idle_timeout)
@@ -1620,9 +1734,38 @@ int cmd_serve(int argc, char **argv) {
     st.sigterm.data = &st;
     ev_signal_start(st.loop, &st.sigterm);
     print_listening(&st, net.addr);
+    ev_timer_init(&st.grace, grace_cb, (double)announce_grace_ms / 1000.0, 0.);
+    st.grace.data = &st;
+    st.grace_s = (double)announce_grace_ms / 1000.0;
+    if (announce_url) {
+        st.announcement = thrift_announce(st.loop, announce_url, host,
+                                          thrift_rpc_server_port(st.srv),
+                                          (uint32_t)announce_session_ms, &err);
+        if (!st.announcement) {
+            fprintf(stderr, "dynthrift serve: --announce: ");
+            cli_print_error(stderr, &err);
+            code = err.code == THRIFT_UNSUPPORTED ? CLI_EXIT_SOFTWARE : CLI_EXIT_USAGE;
+            goto done;
+        }
+        // Announced once ZooKeeper answers; until then (or while it is
+        // away) the server serves anyway and the node follows.
+        snprintf(st.announced_addr, sizeof st.announced_addr, "%s:%d", host,
+                 thrift_rpc_server_port(st.srv));
+        if (thrift_announcement_wait(st.announcement, 5000, &err) == THRIFT_OK) {
+            fprintf(stderr, "announced as %s (%s)\n", thrift_announcement_path(st.announcement),
+                    st.announced_addr);
+        } else {
+            fprintf(stderr, "dynthrift serve: --announce: not yet: %s (still trying)\n", err.text);
+            ev_timer_init(&st.announce_poll, announce_poll_cb, 0.1, 0.1);
+            st.announce_poll.data = &st;
+            ev_timer_start(st.loop, &st.announce_poll);
+        }
+    }
     vlog(&st, "serving %s (%zu methods, %s, %s%s)", thrift_service_def_name(st.svc), st.nmethods,
          thrift_protocol_name(net.proto),
-         net.framing == THRIFT_FRAMING_FRAMED ? "framed" : "buffered",
+         net.framing == THRIFT_FRAMING_FRAMED  ? "framed"
+         : net.framing == THRIFT_FRAMING_HEADER ? "header"
+                                                : "buffered",
          st.mode == MODE_MOCK ? ", mock" : st.mode == MODE_EXEC ? ", exec" : ", echo");
     // A method without a fixture answers its return type's default value,
     // required fields filled with zeros: say so before a client wonders.
@@ -1641,9 +1784,13 @@ int cmd_serve(int argc, char **argv) {
     vlog(&st, "stopped");
 
 done:
+    thrift_announcement_free(st.announcement);
+    st.announcement = NULL;
     if (st.loop) {
         ev_signal_stop(st.loop, &st.sigint);
         ev_signal_stop(st.loop, &st.sigterm);
+        ev_timer_stop(st.loop, &st.grace);
+        ev_timer_stop(st.loop, &st.announce_poll);
     }
     if (st.mode == MODE_EXEC && st.loop) {
         exec_fail_all(&st, "server stopping");

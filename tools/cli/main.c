@@ -12,6 +12,8 @@ static const cli_command_t commands[] = {
     {"call", "call a method of a Thrift server, JSON in, JSON out", NULL},
     {"serve", "serve a service: --mock fixtures, --exec a program, --echo", NULL},
     {"bench", "load-test a Thrift server (a wrk for Thrift)", NULL},
+    {"gateway", "JSON/HTTP gateway and web UI in front of a Thrift server", NULL},
+    {"ui", "the gateway's web UI on a free local port (prints its URL)", NULL},
 };
 
 static int (*command_fn(const char *name))(int, char **) {
@@ -23,6 +25,8 @@ static int (*command_fn(const char *name))(int, char **) {
     if (!strcmp(name, "call")) return cmd_call;
     if (!strcmp(name, "serve")) return cmd_serve;
     if (!strcmp(name, "bench")) return cmd_bench;
+    if (!strcmp(name, "gateway")) return cmd_gateway;
+    if (!strcmp(name, "ui")) return cmd_ui;
     return NULL;
 }
 

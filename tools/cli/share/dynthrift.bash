@@ -18,6 +18,10 @@ _dynthrift_opts() {
                  -c --connections -p --pipeline -d --duration -n --calls --rate --warmup
                  --verify --json --pretty --latency --fail-on-error --max-p99
                  --ignore-unknown --help" ;;
+    gateway|ui) echo "-I --include --upstream --listen --framed --buffered --protocol --multiplex
+                 --timeout --cors --max-body --client-timeout --idle-timeout --max-connections
+                 --request --request-header
+                 --openapi --schema --help" ;;
     esac
 }
 
@@ -25,7 +29,7 @@ _dynthrift() {
     local cur prev words cword
     cur="${COMP_WORDS[COMP_CWORD]}"
     prev="${COMP_WORDS[COMP_CWORD-1]}"
-    local commands="idl list describe encode decode call serve bench help version"
+    local commands="idl list describe encode decode call serve bench gateway ui help version"
     if [ "$COMP_CWORD" -eq 1 ]; then
         COMPREPLY=($(compgen -W "$commands --help --version" -- "$cur"))
         return

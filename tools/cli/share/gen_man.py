@@ -7,7 +7,8 @@ usage: gen_man.py DYNTHRIFT COMMAND|- OUTPUT VERSION
 import subprocess
 import sys
 
-SEE_ALSO = ["idl", "list", "describe", "encode", "decode", "call", "serve", "bench"]
+SEE_ALSO = ["idl", "list", "describe", "encode", "decode", "call", "serve", "bench", "gateway",
+            "ui"]
 
 
 def roff_escape(line):
@@ -38,7 +39,9 @@ def main():
                "decode": "Thrift bytes in, JSON value out",
                "call": "call a method of a Thrift server, JSON in, JSON out",
                "serve": "serve a Thrift service without code",
-               "bench": "load-test a Thrift server"}.get(command, "")
+               "bench": "load-test a Thrift server",
+               "gateway": "JSON/HTTP gateway and web UI in front of a Thrift server",
+               "ui": "the gateway's web UI on a free local port"}.get(command, "")
     out = ['.TH %s 1 "" "dynthrift %s" "dynthrift manual"' % (name.upper(), version),
            ".SH NAME", "%s \\- %s" % (roff_escape(name), roff_escape(summary)),
            ".SH SYNOPSIS"]

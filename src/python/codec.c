@@ -1,0 +1,752 @@
+/* Python objects <-> dynthrift values <-> wire bytes, in C.
+ *
+ * Encoding walks a struct instance with its class's plan, checking every
+ * value against the schema as it builds the value tree in an arena, then
+ * thrift_encode writes it.  A failure names the value path
+ * ("Payload.users[3].address.zip: ...") and raises TypeError, ValueError or
+ * OverflowError.  Decoding is thrift_decode (strings alias the input) and a
+ * walk that builds instances of the bound classes. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "codec.h"
+
+static PyObject *uuid_class;    /* uuid.UUID, imported on first use */
+static PyObject *deepcopy_func; /* copy.deepcopy */
+static PyObject *str_bytes;     /* "bytes" */
+
+/* One arena and one buffer reused by every call (the GIL serializes them);
+ * a nested call (Python code run during an encode that encodes) gets its
+ * own. */
+static thrift_arena_t *shared_arena;
+static thrift_buffer_t *shared_buffer;
+static bool shared_busy;
+
+/* ---- errors with value paths ------------------------------------------------- */
+
+void py_path_init(py_path_t *pp) {
+    pp->start = sizeof pp->buf - 1;
+    pp->buf[pp->start] = '\0';
+    pp->exc = NULL;
+    pp->msg[0] = '\0';
+}
+
+/* Python's formatter, for %R and %S; never fails (falls back to "?"). */
+static void format_py(char *out, size_t size, const char *fmt, va_list ap) {
+    PyObject *et, *ev, *etb;
+    PyErr_Fetch(&et, &ev, &etb);
+    PyObject *s = PyUnicode_FromFormatV(fmt, ap);
+    Py_ssize_t n = 0;
+    const char *u = s ? PyUnicode_AsUTF8AndSize(s, &n) : NULL;
+    if (!u) {
+        PyErr_Clear();
+        u = "?";
+        n = 1;
+    }
+    size_t len = (size_t)n < size ? (size_t)n : size - 1;
+    memcpy(out, u, len);
+    out[len] = '\0';
+    Py_XDECREF(s);
+    PyErr_Restore(et, ev, etb);
+}
+
+void py_path_push(py_path_t *pp, const char *fmt, ...) {
+    char seg[128];
+    va_list ap;
+    va_start(ap, fmt);
+    format_py(seg, sizeof seg, fmt, ap);
+    va_end(ap);
+    size_t len = strlen(seg);
+    if (len > pp->start) /* too deep to name: keep the innermost part */
+        return;
+    pp->start -= len;
+    memcpy(pp->buf + pp->start, seg, len);
+}
+
+/* Records the failure at the innermost level; levels on the way out add
+ * their path segment. */
+int py_path_fail(py_path_t *pp, PyObject *exc, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    format_py(pp->msg, sizeof pp->msg, fmt, ap);
+    va_end(ap);
+    pp->exc = exc;
+    return -1;
+}
+
+/* Turns a pending Python exception into the recorded failure. */
+static int fail_from_pyerr(py_path_t *pp, PyObject *fallback) {
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    PyObject *s = value ? PyObject_Str(value) : NULL;
+    const char *text = s ? PyUnicode_AsUTF8(s) : NULL;
+    PyErr_Clear();
+    PyObject *exc = fallback;
+    if (type && (PyErr_GivenExceptionMatches(type, PyExc_OverflowError) ||
+                 PyErr_GivenExceptionMatches(type, PyExc_TypeError) ||
+                 PyErr_GivenExceptionMatches(type, PyExc_ValueError)))
+        exc = PyErr_GivenExceptionMatches(type, PyExc_OverflowError) ? PyExc_OverflowError
+              : PyErr_GivenExceptionMatches(type, PyExc_TypeError)   ? PyExc_TypeError
+                                                                      : PyExc_ValueError;
+    if (type && PyErr_GivenExceptionMatches(type, PyExc_MemoryError))
+        exc = PyExc_MemoryError;
+    py_path_fail(pp, exc, "%s", text ? text : "error");
+    Py_XDECREF(s);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+    return -1;
+}
+
+void py_path_raise(py_path_t *pp, const char *root) {
+    if (!pp->exc)
+        return;
+    PyErr_Format(pp->exc, "%s%s: %s", root, pp->buf + pp->start, pp->msg);
+}
+
+static const char *kind_name(thrift_kind_t k) { return thrift_kind_name(k); }
+
+static int nomem(py_path_t *pp) { return py_path_fail(pp, PyExc_MemoryError, "out of memory"); }
+
+/* ---- Python -> value ------------------------------------------------------------ */
+
+static int set_int(py_path_t *pp, thrift_value_t *slot, PyObject *obj, thrift_kind_t kind) {
+    if (!PyLong_Check(obj))
+        return py_path_fail(pp, PyExc_TypeError, "expected int (%s), got %.80s",
+                            kind_name(kind), Py_TYPE(obj)->tp_name);
+    int overflow = 0;
+    long long i = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    if (overflow || (i == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return py_path_fail(pp, PyExc_OverflowError, "%R out of range for %s", obj,
+                            kind_name(kind));
+    }
+    thrift_status_t st = thrift_value_set_int(slot, (int64_t)i);
+    if (st == THRIFT_RANGE)
+        return py_path_fail(pp, PyExc_OverflowError, "%lld out of range for %s", i,
+                            kind_name(kind));
+    return st == THRIFT_OK ? 0 : py_path_fail(pp, PyExc_TypeError, "%s", thrift_status_str(st));
+}
+
+static int set_bytes(py_path_t *pp, thrift_arena_t *arena, thrift_value_t *slot,
+                     PyObject *obj, thrift_kind_t kind) {
+    const char *p;
+    Py_ssize_t n;
+    if (PyUnicode_Check(obj)) {
+        p = PyUnicode_AsUTF8AndSize(obj, &n);
+        if (!p)
+            return fail_from_pyerr(pp, PyExc_ValueError);
+    } else if (PyBytes_Check(obj)) {
+        p = PyBytes_AS_STRING(obj);
+        n = PyBytes_GET_SIZE(obj);
+    } else if (PyByteArray_Check(obj)) {
+        p = PyByteArray_AS_STRING(obj);
+        n = PyByteArray_GET_SIZE(obj);
+    } else {
+        return py_path_fail(pp, PyExc_TypeError, "expected %s, got %.80s",
+                            kind == THRIFT_KIND_STRING ? "str" : "bytes",
+                            Py_TYPE(obj)->tp_name);
+    }
+    return thrift_value_set_bytes(arena, slot, p, (size_t)n) == THRIFT_OK ? 0 : nomem(pp);
+}
+
+static int set_uuid(py_path_t *pp, thrift_value_t *slot, PyObject *obj) {
+    PyObject *b = NULL;
+    if (PyBytes_Check(obj)) {
+        b = obj;
+        Py_INCREF(b);
+    } else if (PyUnicode_Check(obj)) {
+        if (!uuid_class) {
+            PyObject *mod = PyImport_ImportModule("uuid");
+            uuid_class = mod ? PyObject_GetAttrString(mod, "UUID") : NULL;
+            Py_XDECREF(mod);
+            if (!uuid_class)
+                return fail_from_pyerr(pp, PyExc_ValueError);
+        }
+        PyObject *u = PyObject_CallOneArg(uuid_class, obj);
+        b = u ? PyObject_GetAttr(u, str_bytes) : NULL;
+        Py_XDECREF(u);
+        if (!b)
+            return fail_from_pyerr(pp, PyExc_ValueError);
+    } else {
+        b = PyObject_GetAttr(obj, str_bytes); /* uuid.UUID */
+        if (!b) {
+            PyErr_Clear();
+            return py_path_fail(pp, PyExc_TypeError, "expected uuid.UUID, got %.80s",
+                                Py_TYPE(obj)->tp_name);
+        }
+    }
+    int rc = 0;
+    if (!PyBytes_Check(b) || PyBytes_GET_SIZE(b) != 16) {
+        rc = py_path_fail(pp, PyExc_ValueError, "a uuid has 16 bytes");
+    } else {
+        uint8_t raw[16];
+        memcpy(raw, PyBytes_AS_STRING(b), 16);
+        rc = thrift_value_set_uuid(slot, raw) == THRIFT_OK
+                 ? 0
+                 : py_path_fail(pp, PyExc_TypeError, "not a uuid field");
+    }
+    Py_DECREF(b);
+    return rc;
+}
+
+/* The common scalars with their exact Python types, without the general
+ * conversion's frame: 1 when done, 0 when the general path must decide
+ * (other types, errors to describe). */
+static inline int fast_scalar(py_codec_t *c, thrift_value_t *slot, thrift_kind_t kind,
+                              PyObject *obj) {
+    switch (kind) {
+    case THRIFT_KIND_I8:
+    case THRIFT_KIND_I16:
+    case THRIFT_KIND_I32:
+    case THRIFT_KIND_I64:
+    case THRIFT_KIND_ENUM:
+        if (PyLong_CheckExact(obj)) {
+            int overflow;
+            long long i = PyLong_AsLongLongAndOverflow(obj, &overflow);
+            if (!overflow && !(i == -1 && PyErr_Occurred()) &&
+                thrift_value_set_int(slot, (int64_t)i) == THRIFT_OK)
+                return 1;
+            PyErr_Clear();
+        }
+        return 0;
+    case THRIFT_KIND_DOUBLE:
+        if (PyFloat_CheckExact(obj)) {
+            thrift_value_set_double(slot, PyFloat_AS_DOUBLE(obj));
+            return 1;
+        }
+        return 0;
+    case THRIFT_KIND_STRING:
+        if (PyUnicode_CheckExact(obj)) {
+            Py_ssize_t n;
+            const char *p = PyUnicode_AsUTF8AndSize(obj, &n);
+            if (p && thrift_value_set_bytes(c->arena, slot, p, (size_t)n) == THRIFT_OK)
+                return 1;
+            PyErr_Clear();
+        }
+        return 0;
+    case THRIFT_KIND_BOOL:
+        if (obj == Py_True || obj == Py_False) {
+            thrift_value_set_bool(slot, obj == Py_True);
+            return 1;
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static int nested_to_value(py_codec_t *c, thrift_value_t *slot, const thrift_type_def_t *type,
+                           thrift_kind_t kind, PyObject *obj);
+
+int py_to_value(py_codec_t *c, thrift_value_t *slot, const thrift_type_def_t *type,
+                thrift_kind_t kind, PyObject *obj) {
+    if (kind >= THRIFT_KIND_LIST) {
+        if (c->depth >= PY_CODEC_MAX_DEPTH)
+            return py_path_fail(&c->path, PyExc_ValueError,
+                                "nested deeper than %d levels (does the value contain itself?)",
+                                PY_CODEC_MAX_DEPTH);
+        c->depth++;
+        int rc = nested_to_value(c, slot, type, kind, obj);
+        c->depth--;
+        return rc;
+    }
+    return nested_to_value(c, slot, type, kind, obj);
+}
+
+/* py_to_value without the depth count. */
+static int nested_to_value(py_codec_t *c, thrift_value_t *slot, const thrift_type_def_t *type,
+                           thrift_kind_t kind, PyObject *obj) {
+    py_path_t *pp = &c->path;
+    switch (kind) {
+    case THRIFT_KIND_BOOL:
+        if (obj == Py_True || obj == Py_False)
+            return thrift_value_set_bool(slot, obj == Py_True) == THRIFT_OK ? 0 : nomem(pp);
+        if (PyLong_Check(obj)) {
+            int t = PyObject_IsTrue(obj);
+            return thrift_value_set_bool(slot, t) == THRIFT_OK ? 0 : nomem(pp);
+        }
+        return py_path_fail(pp, PyExc_TypeError, "expected bool, got %.80s",
+                            Py_TYPE(obj)->tp_name);
+    case THRIFT_KIND_I8:
+    case THRIFT_KIND_I16:
+    case THRIFT_KIND_I32:
+    case THRIFT_KIND_I64:
+    case THRIFT_KIND_ENUM:
+        return set_int(pp, slot, obj, kind);
+    case THRIFT_KIND_DOUBLE: {
+        double d;
+        if (PyFloat_CheckExact(obj)) {
+            d = PyFloat_AS_DOUBLE(obj);
+        } else if (PyFloat_Check(obj) || PyLong_Check(obj)) {
+            d = PyFloat_AsDouble(obj);
+            if (d == -1.0 && PyErr_Occurred())
+                return fail_from_pyerr(pp, PyExc_OverflowError);
+        } else {
+            return py_path_fail(pp, PyExc_TypeError, "expected float, got %.80s",
+                                Py_TYPE(obj)->tp_name);
+        }
+        thrift_value_set_double(slot, d);
+        return 0;
+    }
+    case THRIFT_KIND_STRING:
+    case THRIFT_KIND_BINARY:
+        return set_bytes(pp, c->arena, slot, obj, kind);
+    case THRIFT_KIND_UUID:
+        return set_uuid(pp, slot, obj);
+    case THRIFT_KIND_LIST:
+    case THRIFT_KIND_SET: {
+        if (PyUnicode_Check(obj) || PyBytes_Check(obj) || PyDict_Check(obj))
+            return py_path_fail(pp, PyExc_TypeError, "expected %s, got %.80s",
+                                kind == THRIFT_KIND_LIST ? "list" : "set",
+                                Py_TYPE(obj)->tp_name);
+        PyObject *seq = PySequence_Fast(obj, "");
+        if (!seq) {
+            PyErr_Clear();
+            return py_path_fail(pp, PyExc_TypeError, "expected %s, got %.80s",
+                                kind == THRIFT_KIND_LIST ? "list" : "set",
+                                Py_TYPE(obj)->tp_name);
+        }
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+        const thrift_type_def_t *et = thrift_type_def_resolved(thrift_type_def_elem(type));
+        thrift_kind_t ek = thrift_type_def_kind(et);
+        int rc = 0;
+        thrift_status_t st = thrift_value_reserve(c->arena, slot, (size_t)n);
+        if (st != THRIFT_OK) {
+            rc = st == THRIFT_LIMIT ? py_path_fail(pp, PyExc_ValueError, "too many elements")
+                                    : nomem(pp);
+        }
+        PyObject **items = PySequence_Fast_ITEMS(seq);
+        for (Py_ssize_t i = 0; rc == 0 && i < n; i++) {
+            thrift_value_t *item = thrift_value_append_new(c->arena, slot);
+            if (!item) {
+                rc = nomem(pp);
+            } else if (!fast_scalar(c, item, ek, items[i]) &&
+                       py_to_value(c, item, et, ek, items[i]) < 0) {
+                py_path_push(pp, "[%zd]", i);
+                rc = -1;
+            }
+        }
+        Py_DECREF(seq);
+        return rc;
+    }
+    case THRIFT_KIND_MAP: {
+        if (!PyDict_Check(obj))
+            return py_path_fail(pp, PyExc_TypeError, "expected dict, got %.80s",
+                                Py_TYPE(obj)->tp_name);
+        const thrift_type_def_t *kt = thrift_type_def_resolved(thrift_type_def_key(type));
+        const thrift_type_def_t *vt = thrift_type_def_resolved(thrift_type_def_value(type));
+        thrift_kind_t kk = thrift_type_def_kind(kt), vk = thrift_type_def_kind(vt);
+        if (thrift_value_reserve(c->arena, slot, (size_t)PyDict_GET_SIZE(obj)) != THRIFT_OK)
+            return nomem(pp);
+        Py_ssize_t pos = 0;
+        PyObject *k, *v;
+        while (PyDict_Next(obj, &pos, &k, &v)) {
+            thrift_value_t *vslot = NULL;
+            thrift_value_t *kslot = thrift_value_map_append_new(c->arena, slot, &vslot);
+            if (!kslot)
+                return nomem(pp);
+            if (!fast_scalar(c, kslot, kk, k) && py_to_value(c, kslot, kt, kk, k) < 0) {
+                py_path_push(pp, "[key %.60R]", k);
+                return -1;
+            }
+            if (!fast_scalar(c, vslot, vk, v) && py_to_value(c, vslot, vt, vk, v) < 0) {
+                py_path_push(pp, "[%.60R]", k);
+                return -1;
+            }
+        }
+        return 0;
+    }
+    case THRIFT_KIND_STRUCT:
+    case THRIFT_KIND_UNION:
+    case THRIFT_KIND_EXCEPTION: {
+        py_plan_t *plan = py_schema_find_plan(c->schema, thrift_type_def_struct(type));
+        if (!plan || !plan->cls)
+            return py_path_fail(pp, PyExc_TypeError, "no class bound for %s",
+                                thrift_type_def_name(type));
+        if (!PyObject_TypeCheck(obj, (PyTypeObject *)plan->cls))
+            return py_path_fail(pp, PyExc_TypeError, "expected %s, got %.80s",
+                                thrift_struct_def_name(plan->def), Py_TYPE(obj)->tp_name);
+        return py_struct_to_value(c, slot, plan, obj);
+    }
+    default:
+        return py_path_fail(pp, PyExc_TypeError, "cannot encode a %s", kind_name(kind));
+    }
+}
+
+int py_struct_to_value(py_codec_t *c, thrift_value_t *sv, const py_plan_t *plan,
+                       PyObject *obj) {
+    py_path_t *pp = &c->path;
+    size_t set_count = 0;
+    /* Fields live in the instance dict: one lookup each with the interned
+     * name's cached hash, instead of the generic attribute walk (which
+     * goes through the class's MRO first).  Anything else (a property, a
+     * __slots__ class) takes the generic path. */
+    PyObject *dict = PyObject_GenericGetDict(obj, NULL);
+    if (!dict)
+        PyErr_Clear();
+    /* The generated __init__ and the decoder set the fields in IDL order,
+     * so the dict usually holds them in that order: walk it alongside the
+     * fields while each key is the field's (interned) name, and look
+     * names up only from the first mismatch on. */
+    Py_ssize_t pos = 0;
+    bool in_order = dict != NULL;
+    for (size_t i = 0; i < plan->nfields; i++) {
+        const py_field_plan_t *f = &plan->fields[i];
+        PyObject *attr = NULL, *key, *value;
+        if (in_order) {
+            if (PyDict_Next(dict, &pos, &key, &value) && key == f->name)
+                attr = value;
+            else
+                in_order = false;
+        }
+        if (!attr && dict)
+            attr = PyDict_GetItemWithError(dict, f->name);
+        if (attr)
+            Py_INCREF(attr);
+        else if (!PyErr_Occurred())
+            attr = PyObject_GetAttr(obj, f->name);
+        if (!attr) {
+            if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+                Py_XDECREF(dict);
+                fail_from_pyerr(pp, PyExc_TypeError);
+                py_path_push(pp, ".%s", PyUnicode_AsUTF8(f->name));
+                return -1;
+            }
+            PyErr_Clear();
+        }
+        if (!attr || attr == Py_None) {
+            thrift_value_unset_at(sv, i);
+            Py_XDECREF(attr);
+            if (f->required) {
+                Py_XDECREF(dict);
+                py_path_fail(pp, PyExc_ValueError, "required field missing");
+                py_path_push(pp, ".%s", PyUnicode_AsUTF8(f->name));
+                return -1;
+            }
+            continue;
+        }
+        /* A slot holding an IDL default is overwritten in place for
+         * scalars; containers and structs start from a fresh value. */
+        if (f->kind >= THRIFT_KIND_LIST)
+            thrift_value_unset_at(sv, i);
+        thrift_value_t *slot = thrift_value_field_at(c->arena, sv, i);
+        int rc = !slot                                  ? nomem(pp)
+                 : fast_scalar(c, slot, f->kind, attr) ? 0
+                                                        : py_to_value(c, slot, f->type, f->kind, attr);
+        Py_DECREF(attr);
+        if (rc < 0) {
+            Py_XDECREF(dict);
+            py_path_push(pp, ".%s", PyUnicode_AsUTF8(f->name));
+            return -1;
+        }
+        set_count++;
+    }
+    Py_XDECREF(dict);
+    if (plan->kind == THRIFT_KIND_UNION && set_count > 1)
+        return py_path_fail(pp, PyExc_ValueError, "a union takes one field, %zu are set",
+                            set_count);
+    return 0;
+}
+
+/* ---- value -> Python ----------------------------------------------------------- */
+
+static PyObject *default_of(const py_plan_t *plan, size_t i) {
+    if (!plan->defaults) {
+        Py_RETURN_NONE;
+    }
+    PyObject *d = PyTuple_GET_ITEM(plan->defaults, (Py_ssize_t)i);
+    if (plan->copy_default[i] && d != Py_None)
+        return PyObject_CallOneArg(deepcopy_func, d);
+    Py_INCREF(d);
+    return d;
+}
+
+int py_fill_struct(py_codec_t *c, PyObject *obj, const py_plan_t *plan,
+                   const thrift_value_t *v) {
+    /* Straight into the instance dict when there is one (as the encoder
+     * reads it); a class without one gets the generic setattr. */
+    PyObject *dict = PyObject_GenericGetDict(obj, NULL);
+    if (!dict)
+        PyErr_Clear();
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < plan->nfields; i++) {
+        const thrift_value_t *fv = thrift_value_get_at(v, i);
+        PyObject *val = fv ? py_from_value(c, fv) : default_of(plan, i);
+        if (!val) {
+            rc = -1;
+            break;
+        }
+        rc = dict ? PyDict_SetItem(dict, plan->fields[i].name, val)
+                  : PyObject_SetAttr(obj, plan->fields[i].name, val);
+        Py_DECREF(val);
+    }
+    Py_XDECREF(dict);
+    return rc;
+}
+
+PyObject *py_new_instance(const py_plan_t *plan) {
+    PyTypeObject *tp = (PyTypeObject *)plan->cls;
+    return tp->tp_new(tp, py_empty_tuple, NULL);
+}
+
+PyObject *py_from_value(py_codec_t *c, const thrift_value_t *v) {
+    thrift_kind_t kind = thrift_value_kind(v);
+    size_t len;
+    const uint8_t *p;
+    switch (kind) {
+    case THRIFT_KIND_BOOL:
+        return PyBool_FromLong(thrift_value_bool(v));
+    case THRIFT_KIND_I8:
+    case THRIFT_KIND_I16:
+    case THRIFT_KIND_I32:
+    case THRIFT_KIND_I64:
+    case THRIFT_KIND_ENUM:
+        return PyLong_FromLongLong(thrift_value_int(v));
+    case THRIFT_KIND_DOUBLE:
+        return PyFloat_FromDouble(thrift_value_double(v));
+    case THRIFT_KIND_STRING:
+        p = thrift_value_bytes(v, &len);
+        return PyUnicode_DecodeUTF8((const char *)p, (Py_ssize_t)len, NULL);
+    case THRIFT_KIND_BINARY:
+        p = thrift_value_bytes(v, &len);
+        return PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)len);
+    case THRIFT_KIND_UUID: {
+        if (!uuid_class) {
+            PyObject *mod = PyImport_ImportModule("uuid");
+            uuid_class = mod ? PyObject_GetAttrString(mod, "UUID") : NULL;
+            Py_XDECREF(mod);
+            if (!uuid_class)
+                return NULL;
+        }
+        PyObject *b = PyBytes_FromStringAndSize((const char *)thrift_value_uuid(v), 16);
+        PyObject *kw = b ? Py_BuildValue("{sN}", "bytes", b) : NULL;
+        PyObject *u = kw ? PyObject_Call(uuid_class, py_empty_tuple, kw) : NULL;
+        Py_XDECREF(kw);
+        return u;
+    }
+    case THRIFT_KIND_LIST: {
+        size_t n = thrift_value_count(v);
+        PyObject *list = PyList_New((Py_ssize_t)n);
+        for (size_t i = 0; list && i < n; i++) {
+            PyObject *item = py_from_value(c, thrift_value_at(v, i));
+            if (!item) {
+                Py_CLEAR(list);
+                break;
+            }
+            PyList_SET_ITEM(list, (Py_ssize_t)i, item);
+        }
+        return list;
+    }
+    case THRIFT_KIND_SET: {
+        size_t n = thrift_value_count(v);
+        PyObject *set = PySet_New(NULL);
+        for (size_t i = 0; set && i < n; i++) {
+            PyObject *item = py_from_value(c, thrift_value_at(v, i));
+            if (!item || PySet_Add(set, item) < 0)
+                Py_CLEAR(set);
+            Py_XDECREF(item);
+        }
+        return set;
+    }
+    case THRIFT_KIND_MAP: {
+        size_t n = thrift_value_count(v);
+        PyObject *d = PyDict_New();
+        for (size_t i = 0; d && i < n; i++) {
+            PyObject *k = py_from_value(c, thrift_value_map_key(v, i));
+            PyObject *val = k ? py_from_value(c, thrift_value_map_value(v, i)) : NULL;
+            if (!val || PyDict_SetItem(d, k, val) < 0)
+                Py_CLEAR(d);
+            Py_XDECREF(k);
+            Py_XDECREF(val);
+        }
+        return d;
+    }
+    case THRIFT_KIND_STRUCT:
+    case THRIFT_KIND_UNION:
+    case THRIFT_KIND_EXCEPTION: {
+        const thrift_struct_def_t *sd = thrift_value_struct_def(v);
+        const py_plan_t *plan = c->last_plan && c->last_plan->def == sd
+                                    ? c->last_plan
+                                    : py_schema_find_plan(c->schema, sd);
+        if (!plan || !plan->cls)
+            return PyErr_Format(PyExc_TypeError, "no class bound for %s",
+                                thrift_struct_def_name(sd));
+        c->last_plan = plan;
+        PyObject *obj = py_new_instance(plan);
+        if (obj && py_fill_struct(c, obj, plan, v) < 0)
+            Py_CLEAR(obj);
+        return obj;
+    }
+    default:
+        Py_RETURN_NONE;
+    }
+}
+
+/* ---- arenas and buffers ----------------------------------------------------------- */
+
+bool py_codec_begin(py_codec_t *c, py_schema_t *so) {
+    c->schema = so;
+    c->depth = 0;
+    c->last_plan = NULL;
+    py_path_init(&c->path);
+    if (!shared_busy && shared_arena && shared_buffer) {
+        shared_busy = true;
+        c->arena = shared_arena;
+        c->buffer = shared_buffer;
+        c->shared = true;
+        return true;
+    }
+    c->shared = false;
+    c->arena = thrift_arena_new(NULL);
+    c->buffer = thrift_buffer_new();
+    if (!c->arena || !c->buffer) {
+        thrift_arena_free(c->arena);
+        thrift_buffer_free(c->buffer);
+        PyErr_NoMemory();
+        return false;
+    }
+    return true;
+}
+
+void py_codec_end(py_codec_t *c) {
+    if (c->shared) {
+        thrift_arena_reset(c->arena);
+        /* A huge message should not pin its buffer for the process's life. */
+        if (thrift_buffer_len(c->buffer) > (1u << 20)) {
+            thrift_buffer_free(shared_buffer);
+            shared_buffer = thrift_buffer_new();
+        } else {
+            thrift_buffer_clear(c->buffer);
+        }
+        shared_busy = false;
+    } else {
+        thrift_arena_free(c->arena);
+        thrift_buffer_free(c->buffer);
+    }
+    c->arena = NULL;
+    c->buffer = NULL;
+}
+
+/* ---- module functions ------------------------------------------------------------ */
+
+static bool proto_from_py(PyObject *o, thrift_protocol_t *out) {
+    long p = PyLong_AsLong(o);
+    if (p == -1 && PyErr_Occurred())
+        return false;
+    if (p != THRIFT_PROTO_BINARY && p != THRIFT_PROTO_COMPACT && p != THRIFT_PROTO_JSON) {
+        PyErr_Format(PyExc_ValueError, "unknown protocol %ld", p);
+        return false;
+    }
+    *out = (thrift_protocol_t)p;
+    return true;
+}
+
+PyObject *py_codec_encode(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *obj, *proto_obj;
+    if (!PyArg_ParseTuple(args, "OO:encode", &obj, &proto_obj))
+        return NULL;
+    thrift_protocol_t proto;
+    if (!proto_from_py(proto_obj, &proto))
+        return NULL;
+    py_schema_t *so;
+    py_plan_t *plan = py_plan_of_class((PyObject *)Py_TYPE(obj), &so);
+    if (!plan)
+        return NULL;
+    py_codec_t c;
+    if (!py_codec_begin(&c, so))
+        return NULL;
+    PyObject *out = NULL;
+    thrift_value_t *sv = thrift_value_new_struct(c.arena, plan->def);
+    if (!sv) {
+        PyErr_NoMemory();
+    } else if (py_struct_to_value(&c, sv, plan, obj) < 0) {
+        py_path_raise(&c.path, thrift_struct_def_name(plan->def));
+    } else {
+        thrift_error_t err;
+        thrift_error_clear(&err);
+        if (thrift_encode(proto, sv, c.buffer, &err) != THRIFT_OK)
+            py_raise_thrift_error(PyExc_ValueError, &err);
+        else
+            out = PyBytes_FromStringAndSize((const char *)thrift_buffer_data(c.buffer),
+                                            (Py_ssize_t)thrift_buffer_len(c.buffer));
+    }
+    py_codec_end(&c);
+    return out;
+}
+
+/* decode(cls_or_obj, data, protocol): fills `obj` (or a new instance of
+ * `cls`) and returns it. */
+PyObject *py_codec_decode(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *target, *proto_obj;
+    Py_buffer data;
+    if (!PyArg_ParseTuple(args, "Oy*O:decode", &target, &data, &proto_obj))
+        return NULL;
+    thrift_protocol_t proto;
+    PyObject *out = NULL;
+    if (!proto_from_py(proto_obj, &proto)) {
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    bool is_class = PyType_Check(target);
+    py_schema_t *so;
+    py_plan_t *plan =
+        py_plan_of_class(is_class ? target : (PyObject *)Py_TYPE(target), &so);
+    if (!plan) {
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    py_codec_t c;
+    if (!py_codec_begin(&c, so)) {
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    thrift_codec_options_t opts;
+    thrift_codec_options_init(&opts);
+    opts.zero_copy = true; /* the Python objects copy what they keep */
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    size_t consumed = 0;
+    thrift_value_t *v = thrift_decode(proto, thrift_struct_def_type(plan->def), data.buf,
+                                      (size_t)data.len, c.arena, &opts, &consumed, &err);
+    if (!v) {
+        py_raise_thrift_error(py_exc_decode, &err);
+    } else {
+        /* Every container made here stays alive: collecting the young
+         * generation while building (every 700 allocations) finds nothing
+         * to free, so the collector waits until the tree is built. */
+        int gc_was_on = PyGC_Disable();
+        if (is_class) {
+            out = py_from_value(&c, v);
+        } else if (py_fill_struct(&c, target, plan, v) == 0) {
+            Py_INCREF(target);
+            out = target;
+        }
+        if (gc_was_on)
+            PyGC_Enable();
+    }
+    py_codec_end(&c);
+    PyBuffer_Release(&data);
+    return out;
+}
+
+int py_codec_init(PyObject *module) {
+    (void)module;
+    PyObject *copy = PyImport_ImportModule("copy");
+    deepcopy_func = copy ? PyObject_GetAttrString(copy, "deepcopy") : NULL;
+    Py_XDECREF(copy);
+    str_bytes = PyUnicode_InternFromString("bytes");
+    shared_arena = thrift_arena_new(NULL);
+    shared_buffer = thrift_buffer_new();
+    if (!deepcopy_func || !str_bytes)
+        return -1;
+    if (!shared_arena || !shared_buffer) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}

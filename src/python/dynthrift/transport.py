@@ -1,0 +1,80 @@
+"""Transport factories, as thriftpy.transport names them.  They select the
+framing of RPC connections (dynthrift.rpc); the I/O is the C engine's."""
+
+
+class TBufferedTransportFactory(object):
+    """Unframed messages (thriftpy's default)."""
+    framing = 'buffered'
+
+    def get_transport(self, trans):
+        return trans
+
+
+class TFramedTransportFactory(object):
+    """A 4-byte length before each message."""
+    framing = 'framed'
+
+    def get_transport(self, trans):
+        return trans
+
+
+class TMemoryBuffer(object):
+    """A bytes buffer with thriftpy's TMemoryBuffer interface."""
+
+    def __init__(self, value=b''):
+        self._buf = bytearray(value)
+        self._pos = 0
+
+    def write(self, data):
+        self._buf += data
+
+    def read(self, sz):
+        out = bytes(self._buf[self._pos:self._pos + sz])
+        self._pos += len(out)
+        return out
+
+    def getvalue(self):
+        return bytes(self._buf)
+
+
+def framing_of(factory):
+    if factory is None:
+        return 'buffered'
+    framing = getattr(factory, 'framing', None)
+    if framing is None:
+        name = type(factory).__name__.lower()
+        if 'framed' in name:
+            return 'framed'
+        if 'buffered' in name:
+            return 'buffered'
+        raise TypeError('%r: a dynthrift.transport factory expected' % (factory,))
+    return framing
+
+
+from .thrift import TException  # noqa: E402
+
+
+class TTransportException(TException):
+    """A call that failed below the application: not connected, closed,
+    timed out (thriftpy.transport.TTransportException's types)."""
+    UNKNOWN = 0
+    NOT_OPEN = 1
+    ALREADY_OPEN = 2
+    TIMED_OUT = 3
+    END_OF_FILE = 4
+
+    def __init__(self, type=UNKNOWN, message=None):
+        super(TTransportException, self).__init__(type, message)
+        self.type = type
+        self.message = message
+
+    def __str__(self):
+        return self.message or 'transport error %d' % self.type
+
+
+class TTransportTimeout(TTransportException, TimeoutError):
+    """A call that got no reply within its timeout (also a TimeoutError,
+    i.e. socket.timeout, which thriftpy's clients raise)."""
+
+    def __init__(self, message=None):
+        TTransportException.__init__(self, TTransportException.TIMED_OUT, message)

@@ -1,0 +1,248 @@
+"""The codec: dynthrift.utils.serialize/deserialize in binary, compact and
+JSON; bytes equal to thriftpy's and Apache's (python3-thrift, classes made
+by the thrift compiler) for the shared bench Payload and ThriftTest-like
+structs; garbage input raises."""
+import importlib
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+import uuid
+
+import dynthrift
+from dynthrift.protocol import (TBinaryProtocolFactory, TCompactProtocolFactory,
+                                TJSONProtocolFactory)
+from dynthrift.thrift import TDecodeException
+from dynthrift.utils import deserialize, serialize
+
+from helpers import BENCH_THRIFT, TYPES_THRIFT, bench_payload, have_bench
+
+m = dynthrift.load(TYPES_THRIFT, module_name='types_thrift')
+BIN, COMPACT, JSON = (TBinaryProtocolFactory(), TCompactProtocolFactory(),
+                      TJSONProtocolFactory())
+
+try:
+    import thriftpy
+    import thriftpy.utils
+    from thriftpy.protocol import TBinaryProtocolFactory as TpBinary
+except ImportError:
+    thriftpy = None
+
+try:
+    from thrift import TSerialization
+    from thrift.protocol import (TBinaryProtocol, TCompactProtocol, TJSONProtocol)
+    from thrift.protocol import fastbinary  # noqa: F401
+except ImportError:
+    TSerialization = None
+THRIFT = shutil.which('thrift') or '/usr/bin/thrift'
+
+
+def convert(obj, find_class):
+    """A copy of `obj` made of another library's classes (by name)."""
+    if hasattr(obj, 'thrift_spec') and hasattr(obj, '_dt_names'):
+        cls = find_class(type(obj).__name__)
+        return cls(**{n: convert(getattr(obj, n), find_class) for n in obj._dt_names})
+    if isinstance(obj, list):
+        return [convert(v, find_class) for v in obj]
+    if isinstance(obj, set):
+        return set(convert(v, find_class) for v in obj)
+    if isinstance(obj, dict):
+        return {convert(k, find_class): convert(v, find_class) for k, v in obj.items()}
+    return obj
+
+
+def everything():
+    x = m.Xtruct('str', -5, 1 << 30, -(1 << 62))
+    return m.Everything(
+        b=True, i8v=-128, i16v=32767, i32v=-(1 << 31), i64v=(1 << 63) - 1,
+        d=-1.25e-300, s='h\u00e9llo \u20ac \U0001f600', bin=b'\x00\xff\x10',
+        num=m.Numberz.EIGHT, ints=[1, -1, 0, 1 << 20],
+        strs={'bb'},  # one: str hashes vary per process, and so would the order
+        structs={'k': x, 'z': m.Xtruct()},
+        nested=[{1: {1, 2}, -2: set()}, {}],
+        point=m.shared.Point(3, -4), uid=77, names=['n1', 'n2'],
+        doubles=[0.0, -0.0, 1e308], idx={}, opt='present', req=0)
+
+
+def samples():
+    x = m.Xtruct('s', 1, 2, 3)
+    return [
+        ('Xtruct', x),
+        ('Xtruct-empty', m.Xtruct()),
+        ('Xtruct2', m.Xtruct2(byte_thing=7, struct_thing=x, i32_thing=-9)),
+        ('Bonk', m.Bonk('msg', 5)),
+        ('Everything', everything()),
+        ('Everything-defaults', m.Everything()),
+        ('Choice-n', m.Choice(n=5)),
+        ('Choice-x', m.Choice(x=x)),
+        ('Xception', m.Xception(errorCode=1001, message='This is an Xception')),
+        ('Xception2', m.Xception2(errorCode=2002, struct_thing=x)),
+    ]
+
+
+class RoundTripTest(unittest.TestCase):
+    def test_round_trips_every_protocol(self):
+        for name, obj in samples():
+            for factory in (BIN, COMPACT, JSON):
+                with self.subTest(name=name, proto=factory):
+                    data = serialize(obj, factory)
+                    back = deserialize(type(obj)(), data, factory)
+                    self.assertEqual(back, obj)
+                    self.assertEqual(deserialize(type(obj), data, factory), obj)
+
+    def test_absent_fields_get_defaults_fresh(self):
+        data = serialize(m.Xtruct(i32_thing=3))
+        e = deserialize(m.Everything, serialize(m.Everything(req=1)))
+        self.assertEqual(e.doubles, [1.5, -2.0])
+        e.doubles.append(1.0)
+        self.assertEqual(deserialize(m.Everything, serialize(m.Everything(req=1))).doubles,
+                         [1.5, -2.0])
+        self.assertEqual(deserialize(m.Xtruct, data).i32_thing, 3)
+
+    def test_deserialize_fills_the_given_object(self):
+        target = m.Xtruct()
+        out = deserialize(target, serialize(m.Xtruct('q', 1, 2, 3)))
+        self.assertIs(out, target)
+        self.assertEqual(target.string_thing, 'q')
+
+    def test_types_after_decode(self):
+        e = deserialize(m.Everything, serialize(everything()))
+        self.assertIsInstance(e.strs, set)
+        self.assertIsInstance(e.structs, dict)
+        self.assertIsInstance(e.bin, bytes)
+        self.assertIsInstance(e.s, str)
+        self.assertIsInstance(e.point, m.shared.Point)
+        self.assertEqual(e.i64v, (1 << 63) - 1)
+        self.assertTrue(math.copysign(1.0, e.doubles[1]) < 0)
+
+    def test_uuid(self):
+        u = dynthrift.loads('struct U { 1: uuid id, 2: list<uuid> ids }', 'uuid_thrift')
+        v = uuid.UUID('00112233-4455-6677-8899-aabbccddeeff')
+        obj = u.U(id=v, ids=[v, str(v), v.bytes])
+        data = serialize(obj)
+        self.assertIn(v.bytes, data)
+        back = deserialize(u.U, data)
+        self.assertEqual(back.ids, [v, v, v])
+        with self.assertRaises(TypeError):
+            serialize(u.U(id=5))
+
+
+class GarbageTest(unittest.TestCase):
+    def test_garbage_raises(self):
+        import random
+        rnd = random.Random(12)
+        good = serialize(everything())
+        for factory in (BIN, COMPACT, JSON):
+            for i in range(300):
+                data = bytes(rnd.getrandbits(8) for _ in range(rnd.randint(0, 64)))
+                try:
+                    deserialize(m.Everything, data, factory)
+                except (TDecodeException, UnicodeDecodeError, TypeError):
+                    pass
+            for cut in range(0, len(good), 7):
+                with self.assertRaises(TDecodeException):
+                    deserialize(m.Everything, good[:cut])
+
+    def test_errors_name_the_place(self):
+        with self.assertRaises(TDecodeException) as cm:
+            deserialize(m.Xtruct, b'\x08\x00\x01\x00')
+        self.assertIn('<binary>', str(cm.exception))
+        with self.assertRaises(TDecodeException):
+            deserialize(m.Xtruct, b'\x0f\x00\x01\x08\x7f\xff\xff\xff')  # huge list
+        with self.assertRaises(TDecodeException):
+            deserialize(m.Everything, b'')  # required field missing
+
+
+@unittest.skipIf(thriftpy is None, 'thriftpy (python3-thriftpy) is not installed')
+class ThriftpyBytesTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tm = thriftpy.load(TYPES_THRIFT, module_name='tpc_types_thrift')
+
+    def find(self, name):
+        return getattr(self.tm, name, None) or getattr(self.tm.shared, name)
+
+    def test_same_bytes_as_thriftpy(self):
+        for name, obj in samples():
+            other = convert(obj, self.find)
+            # thriftpy 0.3.9's compact protocol calls array.tostring(),
+            # gone since Python 3.9: binary only.
+            for ours, theirs in ((BIN, TpBinary()),):
+                with self.subTest(name=name, proto=ours):
+                    self.assertEqual(serialize(obj, ours),
+                                     thriftpy.utils.serialize(other, theirs))
+                    # and thriftpy reads ours back (it makes lists of sets
+                    # and compares exceptions by identity: compare bytes)
+                    data = serialize(obj, ours)
+                    back = thriftpy.utils.deserialize(type(other)(), data, theirs)
+                    self.assertEqual(thriftpy.utils.serialize(back, theirs), data)
+
+    @unittest.skipUnless(have_bench(), '../shared/bench is absent')
+    def test_bench_payload_same_bytes(self):
+        b = dynthrift.load(BENCH_THRIFT, module_name='bench_thrift')
+        tb = thriftpy.load(BENCH_THRIFT, module_name='tp_bench_thrift')
+        ours, theirs = bench_payload(b), bench_payload(tb)
+        self.assertEqual(serialize(ours), thriftpy.utils.serialize(theirs))
+        self.assertEqual(deserialize(b.Payload, thriftpy.utils.serialize(theirs)), ours)
+
+
+@unittest.skipIf(TSerialization is None or not os.path.exists(THRIFT),
+                 'python3-thrift (with fastbinary) or the thrift compiler is missing')
+class ApacheBytesTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp()
+        for idl in [TYPES_THRIFT] + ([BENCH_THRIFT] if have_bench() else []):
+            subprocess.check_call([THRIFT, '-r', '--gen', 'py', '-out', cls.tmp, idl],
+                                  stdout=subprocess.DEVNULL)
+        sys.path.insert(0, cls.tmp)
+        cls.ttypes = importlib.import_module('tt_types.ttypes')
+        cls.shared = importlib.import_module('shared.ttypes')
+
+    @classmethod
+    def tearDownClass(cls):
+        sys.path.remove(cls.tmp)
+        shutil.rmtree(cls.tmp)
+
+    def find(self, name):
+        return getattr(self.ttypes, name, None) or getattr(self.shared, name)
+
+    FACTORIES = [
+        (BIN, lambda: TBinaryProtocol.TBinaryProtocolFactory()),
+        (BIN, lambda: TBinaryProtocol.TBinaryProtocolAcceleratedFactory()),
+        (COMPACT, lambda: TCompactProtocol.TCompactProtocolFactory()),
+        (COMPACT, lambda: TCompactProtocol.TCompactProtocolAcceleratedFactory()),
+        (JSON, lambda: TJSONProtocol.TJSONProtocolFactory()),
+    ]
+
+    def test_same_bytes_as_apache(self):
+        for name, obj in samples():
+            other = convert(obj, self.find)
+            for ours, theirs in self.FACTORIES:
+                with self.subTest(name=name, proto=theirs()):
+                    data = serialize(obj, ours)
+                    self.assertEqual(data, TSerialization.serialize(other, theirs()))
+                    if not isinstance(other, Exception):  # Apache's are immutable
+                        back = TSerialization.deserialize(type(other)(), data, theirs())
+                        self.assertEqual(back, other)
+
+    @unittest.skipUnless(have_bench(), '../shared/bench is absent')
+    def test_bench_payload_same_bytes(self):
+        b = dynthrift.load(BENCH_THRIFT, module_name='bench_thrift')
+        bench = importlib.import_module('bench.ttypes')
+        ours = bench_payload(b)
+        theirs = bench_payload(bench)
+        for mine, factory in self.FACTORIES:
+            with self.subTest(proto=factory()):
+                self.assertEqual(serialize(ours, mine),
+                                 TSerialization.serialize(theirs, factory()))
+        apache_bytes = TSerialization.serialize(
+            theirs, TBinaryProtocol.TBinaryProtocolAcceleratedFactory())
+        self.assertEqual(deserialize(b.Payload, apache_bytes), ours)
+
+
+if __name__ == '__main__':
+    unittest.main()

@@ -1,0 +1,258 @@
+#!/usr/bin/python3
+"""RPC benchmarks of the Python binding against thriftpy, same peers, one run.
+
+    PYTHONPATH=build/src/python /usr/bin/python3 tools/bench_python_rpc.py \
+        [--build build] [--seconds 2]
+
+Measures, on the bench service of ../shared/bench/bench.thrift (framed
+binary, loopback):
+  1. blocking client, one connection, calls/s of add and echo(Payload):
+     dynthrift.rpc.make_client vs thriftpy.rpc.make_client, both against
+     the same server (the C engine's tools/bench_server, so the client is
+     what is measured);
+  2. server with Python handlers, calls/s of add and echo at 16
+     connections: dynthrift.rpc.make_server vs thriftpy.rpc.make_server,
+     both loaded by the same generator (tools/bench_net -c 16);
+  3. asyncio, one connection: 16 calls in flight vs one at a time
+     (dynthrift.aio against tools/bench_server).
+Contenders take turns (ROUNDS slices each, best kept), so that load from
+elsewhere on the machine hits them alike.  Every process started here is
+stopped by its PID."""
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, 'test', 'python'))
+from helpers import BENCH_THRIFT, bench_payload, have_bench  # noqa: E402
+
+SERVER_SCRIPT = r'''
+import sys
+sys.path[:0] = %(path)r
+lib = %(lib)r
+if lib == 'dynthrift':
+    import dynthrift as tp
+    from dynthrift.rpc import make_server
+    from dynthrift.transport import TFramedTransportFactory
+else:
+    import thriftpy as tp
+    from thriftpy.rpc import make_server
+    from thriftpy.transport import TFramedTransportFactory
+b = tp.load(%(idl)r, module_name='bench_thrift')
+class H(object):
+    def ping(self):
+        pass
+    def add(self, a, b):
+        return a + b
+    def echo(self, p):
+        return p
+    def fire(self, n):
+        pass
+    def fail(self, code):
+        raise b.BenchError(code=code, message='fail')
+kw = {}
+s = make_server(b.Bench, H(), '127.0.0.1', %(port)d,
+                trans_factory=TFramedTransportFactory(), **kw)
+print('listening', flush=True)
+s.serve()
+'''
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def start(cmd, want):
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = p.stdout.readline()
+    if want not in line:
+        stop(p)
+        raise RuntimeError('%s did not start: %r' % (cmd[0], line))
+    return p, line
+
+
+def stop(p):
+    if p.poll() is None:
+        os.kill(p.pid, signal.SIGINT)
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            os.kill(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+ROUNDS = 5
+
+
+def rates(fns, seconds):
+    """calls/s of each fn() in `fns` (name -> callable): the best of ROUNDS
+    slices, the contenders taking turns slice by slice, so that load from
+    elsewhere on the machine hits them alike."""
+    best = dict.fromkeys(fns, 0.0)
+    for fn in fns.values():
+        fn()
+    for _ in range(ROUNDS):
+        for name, fn in fns.items():
+            n, t0 = 0, time.perf_counter()
+            end = t0 + seconds / ROUNDS
+            while time.perf_counter() < end:
+                for _ in range(20):
+                    fn()
+                n += 20
+            best[name] = max(best[name], n / (time.perf_counter() - t0))
+    return best
+
+
+def c_server(build):
+    port = free_port()
+    p, line = start([os.path.join(build, 'tools', 'bench_server'), BENCH_THRIFT,
+                     '127.0.0.1:%d' % port], 'listening')
+    return p, port
+
+
+def bench_clients(build, seconds, out):
+    import dynthrift
+    from dynthrift.rpc import make_client
+    from dynthrift.transport import TFramedTransportFactory
+    b = dynthrift.load(BENCH_THRIFT, module_name='bench_thrift')
+    p, port = c_server(build)
+    try:
+        c = make_client(b.Bench, '127.0.0.1', port, trans_factory=TFramedTransportFactory())
+        payload = bench_payload(b)
+        adds = {'dynthrift': lambda: c.add(1, 2)}
+        echos = {'dynthrift': lambda: c.echo(payload)}
+        try:
+            import thriftpy
+            from thriftpy.rpc import make_client as tp_make_client
+            from thriftpy.transport import TFramedTransportFactory as TpFramed
+            tb = thriftpy.load(BENCH_THRIFT, module_name='tp_bench_thrift')
+            tc = tp_make_client(tb.Bench, '127.0.0.1', port, trans_factory=TpFramed())
+            tpayload = bench_payload(tb)
+            adds['thriftpy'] = lambda: tc.add(1, 2)
+            echos['thriftpy'] = lambda: tc.echo(tpayload)
+        except ImportError:
+            tc = None
+        for name, r in rates(adds, seconds * len(adds)).items():
+            out['client add', name] = r
+        for name, r in rates(echos, seconds * len(echos)).items():
+            out['client echo', name] = r
+        c.close()
+        if tc is not None:
+            tc.close()
+    finally:
+        stop(p)
+
+
+def bench_servers(build, seconds, out):
+    """Both servers up at once; bench_net loads them in turns (ROUNDS runs
+    each, best kept)."""
+    libs = ['dynthrift']
+    try:
+        import thriftpy  # noqa: F401
+        libs.append('thriftpy')
+    except ImportError:
+        pass
+    path = [p for p in sys.path if p]
+    procs = {}
+    try:
+        for lib in libs:
+            port = free_port()
+            script = SERVER_SCRIPT % {'path': path, 'lib': lib, 'idl': BENCH_THRIFT,
+                                      'port': port}
+            procs[lib] = (start([sys.executable, '-c', script], 'listening')[0], port)
+        for method in ('add', 'echo'):
+            for _ in range(ROUNDS):
+                for lib, (p, port) in procs.items():
+                    cmd = [os.path.join(build, 'tools', 'bench_net'), '--addr',
+                           '127.0.0.1:%d' % port, '--idl', BENCH_THRIFT, '--method', method,
+                           '-c', '16', '-P', '1', '-d', '%.2f' % (seconds / ROUNDS), '-w', '0.1',
+                           '--pid', str(p.pid)]
+                    if method == 'echo':
+                        cmd += ['--payload', os.path.join(os.path.dirname(BENCH_THRIFT),
+                                                          'payload.json')]
+                    r = subprocess.run(cmd, capture_output=True, text=True,
+                                       timeout=seconds + 30)
+                    fields = dict(kv.split('=', 1) for kv in r.stdout.split() if '=' in kv)
+                    if r.returncode != 0 or 'cps' not in fields:
+                        print('# bench_net failed for %s %s: %s' % (lib, method,
+                                                                     r.stderr.strip()))
+                        continue
+                    key = ('server %s x16' % method, lib)
+                    out[key] = max(out.get(key, 0.0), float(fields['cps']))
+    finally:
+        for p, _ in procs.values():
+            stop(p)
+
+
+def bench_aio(build, seconds, out):
+    import dynthrift
+    import dynthrift.aio as aio
+    from dynthrift.transport import TFramedTransportFactory
+    b = dynthrift.load(BENCH_THRIFT, module_name='bench_thrift')
+    p, port = c_server(build)
+
+    async def main():
+        conn = await aio.create_connection(b.Bench, ('127.0.0.1', port),
+                                           trans_factory=TFramedTransportFactory())
+
+        async def serial(deadline):
+            n = 0
+            while time.perf_counter() < deadline:
+                await conn.add(1, 2)
+                n += 1
+            return n
+
+        async def measure(workers, seconds):
+            t0 = time.perf_counter()
+            counts = await asyncio.gather(*(serial(t0 + seconds) for _ in range(workers)))
+            return sum(counts) / (time.perf_counter() - t0)
+        await conn.add(1, 2)
+        best = {1: 0.0, 16: 0.0}
+        for _ in range(ROUNDS):
+            for workers in (1, 16):
+                best[workers] = max(best[workers], await measure(workers, seconds / ROUNDS))
+        out['aio add, 1 in flight', 'dynthrift'] = best[1]
+        out['aio add, 16 in flight', 'dynthrift'] = best[16]
+        conn.close()
+    try:
+        asyncio.run(main())
+    finally:
+        stop(p)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--build', default=os.path.join(ROOT, 'build'))
+    ap.add_argument('--seconds', type=float, default=2.0)
+    args = ap.parse_args()
+    if not have_bench():
+        print('../shared/bench is absent: nothing to measure')
+        return 77
+    out = {}
+    bench_clients(args.build, args.seconds, out)
+    bench_servers(args.build, args.seconds, out)
+    bench_aio(args.build, args.seconds, out)
+    print('%-24s %12s %12s %8s' % ('calls/s', 'dynthrift', 'thriftpy', 'ratio'))
+    for what in ('client add', 'client echo', 'server add x16', 'server echo x16'):
+        d, t = out.get((what, 'dynthrift')), out.get((what, 'thriftpy'))
+        print('%-24s %12s %12s %8s' % (what, '%.0f' % d if d else '-', '%.0f' % t if t else '-',
+                                      '%.2fx' % (d / t) if d and t else '-'))
+    one = out[('aio add, 1 in flight', 'dynthrift')]
+    many = out[('aio add, 16 in flight', 'dynthrift')]
+    print('%-24s %12.0f' % ('aio add, 1 in flight', one))
+    print('%-24s %12.0f %21s' % ('aio add, 16 in flight', many, '%.2fx' % (many / one)))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
