@@ -2,7 +2,7 @@
 """RPC benchmarks of the Python binding against thriftpy, same peers, one run.
 
     PYTHONPATH=build/src/python /usr/bin/python3 tools/bench_python_rpc.py \
-        [--build build] [--seconds 2]
+        [--build build] [--seconds 2] [--only clients|servers|aio]
 
 Measures, on the bench service of ../shared/bench/bench.thrift (framed
 binary, loopback):
@@ -12,7 +12,9 @@ binary, loopback):
      what is measured);
   2. server with Python handlers, calls/s of add and echo at 16
      connections: dynthrift.rpc.make_server vs thriftpy.rpc.make_server,
-     both loaded by the same generator (tools/bench_net -c 16);
+     both loaded by the same generator (tools/bench_net -c 16); dynthrift
+     twice: with its default handler pool and with handler_threads=0
+     (handlers inline on the engine's loop, the "inline" rows);
   3. asyncio, one connection: 16 calls in flight vs one at a time
      (dynthrift.aio against tools/bench_server).
 Contenders take turns (ROUNDS slices each, best kept), so that load from
@@ -35,7 +37,7 @@ SERVER_SCRIPT = r'''
 import sys
 sys.path[:0] = %(path)r
 lib = %(lib)r
-if lib == 'dynthrift':
+if lib.startswith('dynthrift'):
     import dynthrift as tp
     from dynthrift.rpc import make_server
     from dynthrift.transport import TFramedTransportFactory
@@ -55,7 +57,7 @@ class H(object):
         pass
     def fail(self, code):
         raise b.BenchError(code=code, message='fail')
-kw = {}
+kw = {'handler_threads': 0} if lib == 'dynthrift-inline' else {}
 s = make_server(b.Bench, H(), '127.0.0.1', %(port)d,
                 trans_factory=TFramedTransportFactory(), **kw)
 print('listening', flush=True)
@@ -156,7 +158,7 @@ def bench_clients(build, seconds, out):
 def bench_servers(build, seconds, out):
     """Both servers up at once; bench_net loads them in turns (ROUNDS runs
     each, best kept)."""
-    libs = ['dynthrift']
+    libs = ['dynthrift', 'dynthrift-inline']  # handler pool (default) / handler_threads=0
     try:
         import thriftpy  # noqa: F401
         libs.append('thriftpy')
@@ -234,19 +236,28 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--build', default=os.path.join(ROOT, 'build'))
     ap.add_argument('--seconds', type=float, default=2.0)
+    ap.add_argument('--only', choices=('clients', 'servers', 'aio'),
+                    help='run one group of benchmarks')
     args = ap.parse_args()
     if not have_bench():
         print('../shared/bench is absent: nothing to measure')
         return 77
     out = {}
-    bench_clients(args.build, args.seconds, out)
-    bench_servers(args.build, args.seconds, out)
-    bench_aio(args.build, args.seconds, out)
+    for group, run in (('clients', bench_clients), ('servers', bench_servers),
+                       ('aio', bench_aio)):
+        if args.only in (None, group):
+            run(args.build, args.seconds, out)
     print('%-24s %12s %12s %8s' % ('calls/s', 'dynthrift', 'thriftpy', 'ratio'))
     for what in ('client add', 'client echo', 'server add x16', 'server echo x16'):
         d, t = out.get((what, 'dynthrift')), out.get((what, 'thriftpy'))
         print('%-24s %12s %12s %8s' % (what, '%.0f' % d if d else '-', '%.0f' % t if t else '-',
                                       '%.2fx' % (d / t) if d and t else '-'))
+        i = out.get((what, 'dynthrift-inline'))
+        if i:
+            print('%-24s %12.0f %12s %8s' % (what + ' inline', i, '%.0f' % t if t else '-',
+                                            '%.2fx' % (i / t) if t else '-'))
+    if ('aio add, 1 in flight', 'dynthrift') not in out:
+        return 0
     one = out[('aio add, 1 in flight', 'dynthrift')]
     many = out[('aio add, 16 in flight', 'dynthrift')]
     print('%-24s %12.0f' % ('aio add, 1 in flight', one))

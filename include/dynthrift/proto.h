@@ -98,6 +98,63 @@ THRIFT_API thrift_status_t thrift_skip(thrift_protocol_t proto,
                                        const thrift_codec_options_t *opts,
                                        size_t *consumed, thrift_error_t *err);
 
+/* ---- streaming writer ----------------------------------------------------
+ * Writes binary or compact bytes piece by piece, without a value tree: for
+ * hosts that hold their data in their own objects (the Python binding
+ * encodes straight from Python objects).  The caller writes what the
+ * schema says -- a struct is struct_begin, for each field field_begin and
+ * its value, then struct_end; a list or set is list_begin/set_begin with
+ * the element count, then that many elements; a map is map_begin, then
+ * key, value, key, value... -- and checks its own types: the writer does
+ * not know the schema.  Fields go in the order written (Apache's writers
+ * sort them by id; do the same for identical bytes).  Strings are binary
+ * on the wire (UTF-8 is the caller's business).
+ *
+ * Every function appends to the buffer given to thrift_writer_new and
+ * returns THRIFT_OK, THRIFT_NOMEM (the buffer could not grow), THRIFT_LIMIT
+ * (a string longer than INT32_MAX bytes, structs nested deeper than
+ * THRIFT_WRITER_MAX_DEPTH) or THRIFT_MISUSE (struct_end without
+ * struct_begin, a compact bool field's value not written with
+ * thrift_writer_bool).  After an error the buffer's content is unspecified.
+ * A writer belongs to one thread at a time. */
+typedef struct thrift_writer thrift_writer_t;
+
+#define THRIFT_WRITER_MAX_DEPTH 128
+
+/* A writer appending to `out` (borrowed: it must outlive the writer) in
+ * `proto`, binary or compact (JSON: NULL).  Returns owned; free with
+ * thrift_writer_free.  NULL on out of memory. */
+THRIFT_API thrift_writer_t *thrift_writer_new(thrift_protocol_t proto, thrift_buffer_t *out);
+/* NULL-safe. */
+THRIFT_API void thrift_writer_free(thrift_writer_t *w);
+/* Forgets any unfinished structs (after an error), so the writer can start
+ * a new value; the buffer is not touched. */
+THRIFT_API void thrift_writer_reset(thrift_writer_t *w);
+
+THRIFT_API thrift_status_t thrift_writer_struct_begin(thrift_writer_t *w);
+/* Writes the field stop marker and leaves the struct. */
+THRIFT_API thrift_status_t thrift_writer_struct_end(thrift_writer_t *w);
+/* A field header of wire type `type` (THRIFT_TYPE_BOOL ... UUID) and `id`;
+ * its value follows.  Compact folds a bool field's value into its header:
+ * the header is written by the thrift_writer_bool that must follow. */
+THRIFT_API thrift_status_t thrift_writer_field_begin(thrift_writer_t *w,
+                                                     thrift_wire_type_t type, int16_t id);
+THRIFT_API thrift_status_t thrift_writer_list_begin(thrift_writer_t *w,
+                                                    thrift_wire_type_t elem_type, uint32_t n);
+THRIFT_API thrift_status_t thrift_writer_set_begin(thrift_writer_t *w,
+                                                   thrift_wire_type_t elem_type, uint32_t n);
+THRIFT_API thrift_status_t thrift_writer_map_begin(thrift_writer_t *w, thrift_wire_type_t key_type,
+                                                   thrift_wire_type_t value_type, uint32_t n);
+THRIFT_API thrift_status_t thrift_writer_bool(thrift_writer_t *w, bool v);
+THRIFT_API thrift_status_t thrift_writer_i8(thrift_writer_t *w, int8_t v);
+THRIFT_API thrift_status_t thrift_writer_i16(thrift_writer_t *w, int16_t v);
+THRIFT_API thrift_status_t thrift_writer_i32(thrift_writer_t *w, int32_t v);
+THRIFT_API thrift_status_t thrift_writer_i64(thrift_writer_t *w, int64_t v);
+THRIFT_API thrift_status_t thrift_writer_double(thrift_writer_t *w, double v);
+/* A string or binary: `n` bytes at `p` (p may be NULL when n is 0). */
+THRIFT_API thrift_status_t thrift_writer_binary(thrift_writer_t *w, const void *p, size_t n);
+THRIFT_API thrift_status_t thrift_writer_uuid(thrift_writer_t *w, const uint8_t uuid[16]);
+
 /* ---- messages ----------------------------------------------------------- */
 
 typedef struct thrift_message_header {

@@ -100,6 +100,7 @@ typedef struct dt_state {
     lua_State *L;            /* set while the async loop may run callbacks */
     int callbacks_run;       /* by the current dt.poll */
     int first_error;         /* registry ref of a callback's error, or LUA_NOREF */
+    struct pending_call *pending; /* async calls in flight (dt.next_timeout) */
 } dt_state_t;
 
 static dt_state_t *state_of(lua_State *L) {
@@ -1129,6 +1130,7 @@ static thrift_conn_options_t *build_options(lua_State *L, int idx, bool *async) 
 
 typedef struct client {
     thrift_conn_t *conn;
+    lua_Integer call_timeout_ms; /* the client's timeout_ms option, 0 if none */
     thrift_arena_t *arena; /* args of the current call */
     dt_state_t *st;
     bool async;
@@ -1301,7 +1303,19 @@ typedef struct pending_call {
     client_t *client;
     int cb_ref;     /* the Lua callback */
     int client_ref; /* the client userdata, kept alive while the call runs */
+    double deadline; /* ev_time() when the call times out; 0: no timeout */
+    struct pending_call *prev, *next; /* st->pending, for dt.next_timeout */
 } pending_call_t;
+
+static void pending_unlink(pending_call_t *p) {
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        p->st->pending = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    p->prev = p->next = NULL;
+}
 
 typedef struct delivery {
     pending_call_t *p;
@@ -1362,6 +1376,7 @@ static void on_async_result(thrift_conn_t *conn, thrift_result_t *result, void *
         luaL_unref(L, LUA_REGISTRYINDEX, p->cb_ref);
         luaL_unref(L, LUA_REGISTRYINDEX, p->client_ref);
     }
+    pending_unlink(p);
     free(p);
 }
 
@@ -1380,6 +1395,13 @@ static int client_call_async(lua_State *L) {
         return luaL_error(L, "dynthrift: out of memory");
     p->st = c->st;
     p->client = c;
+    lua_Integer effective = timeout > 0 ? timeout : c->call_timeout_ms;
+    p->deadline = effective > 0 ? ev_time() + (double)effective / 1000.0 : 0.0;
+    p->prev = NULL;
+    p->next = c->st->pending;
+    if (p->next)
+        p->next->prev = p;
+    c->st->pending = p;
     lua_pushvalue(L, 4);
     p->cb_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_pushvalue(L, 1);
@@ -1392,6 +1414,7 @@ static int client_call_async(lua_State *L) {
     if (rc != THRIFT_OK) {
         luaL_unref(L, LUA_REGISTRYINDEX, p->cb_ref);
         luaL_unref(L, LUA_REGISTRYINDEX, p->client_ref);
+        pending_unlink(p);
         free(p);
         if (!err.code)
             err.code = rc;
@@ -1445,6 +1468,76 @@ static int dt_poll(lua_State *L) {
     return 1;
 }
 
+/* The async loop, made on first use.  epoll where the kernel has it: its
+ * descriptor is what dt.fd() gives the host, readable whenever a socket of
+ * the loop has an event (level-triggered: it stays readable until dt.poll
+ * has handled the event). */
+static struct ev_loop *async_loop(dt_state_t *st) {
+    if (!st->loop && (ev_embeddable_backends() & EVBACKEND_EPOLL))
+        st->loop = ev_loop_new(EVBACKEND_EPOLL);
+    if (!st->loop)
+        st->loop = ev_loop_new(EVFLAG_AUTO);
+    return st->loop;
+}
+
+/* The epoll descriptor of `loop`, or -1.  libev declares no accessor for
+ * it; an ev_embed watcher is libev's own way for another loop to watch an
+ * embeddable loop's backend descriptor, and ev_embed_start sets the
+ * watcher's io.fd to it.  The embedding lives only for this read (a
+ * throwaway outer loop); `loop` is not changed by it. */
+static int loop_backend_fd(struct ev_loop *loop) {
+    /* ev_embed_start asserts that the loop is embeddable. */
+    if (ev_backend(loop) != EVBACKEND_EPOLL || !(ev_embeddable_backends() & EVBACKEND_EPOLL))
+        return -1;
+    struct ev_loop *outer = ev_loop_new(EVBACKEND_SELECT | EVBACKEND_POLL);
+    if (!outer)
+        return -1;
+    ev_embed embed;
+    ev_embed_init(&embed, NULL, loop);
+    ev_embed_start(outer, &embed);
+    int fd = embed.io.fd;
+    ev_embed_stop(outer, &embed);
+    ev_loop_destroy(outer);
+    return fd;
+}
+
+/* dt.fd() -> a descriptor the host's own loop (poll, epoll, an OpenResty
+ * or game-loop fd watcher) waits on for readability; when it is readable,
+ * call dt.poll(0).  nil where the loop's backend has no such descriptor.
+ * The module owns it: never read or close it. */
+static int dt_fd(lua_State *L) {
+    dt_state_t *st = state_of(L);
+    struct ev_loop *loop = async_loop(st);
+    if (!loop)
+        return luaL_error(L, "dynthrift: out of memory");
+    int fd = loop_backend_fd(loop);
+    if (fd < 0)
+        lua_pushnil(L);
+    else
+        lua_pushinteger(L, fd);
+    return 1;
+}
+
+/* dt.next_timeout() -> milliseconds until the nearest async call deadline
+ * (0 when one has passed: call dt.poll(0) now), or nil when no pending call
+ * has a timeout.  Timers do not make dt.fd() readable: a host waits on the
+ * descriptor for at most this long. */
+static int dt_next_timeout(lua_State *L) {
+    dt_state_t *st = state_of(L);
+    double nearest = 0.0;
+    for (const pending_call_t *p = st->pending; p; p = p->next)
+        if (p->deadline > 0.0 && (nearest == 0.0 || p->deadline < nearest))
+            nearest = p->deadline;
+    if (nearest == 0.0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    double ms = (nearest - ev_time()) * 1000.0;
+    /* Rounded up, so that a host waking at that time finds it expired. */
+    lua_pushinteger(L, ms <= 0.0 ? 0 : (lua_Integer)ms + 1);
+    return 1;
+}
+
 /* ---- dt.client --------------------------------------------------------- */
 
 /* dt.client(s, "Service", "host:port" | "unix:/path" [, opts]) */
@@ -1471,9 +1564,7 @@ static int dt_client(lua_State *L) {
     thrift_error_t err;
     thrift_error_clear(&err);
     if (async) {
-        if (!st->loop)
-            st->loop = ev_loop_new(EVFLAG_AUTO);
-        if (st->loop)
+        if (async_loop(st))
             c->conn = thrift_conn_new(st->loop, s->schema, service, address, o, &err);
         else
             err.code = THRIFT_NOMEM;
@@ -1484,6 +1575,11 @@ static int dt_client(lua_State *L) {
     c->async = async;
     if (!c->conn)
         return raise_error_table(L, &err, -1);
+    if (lua_istable(L, 4)) {
+        lua_getfield(L, 4, "timeout_ms");
+        c->call_timeout_ms = lua_isnumber(L, -1) ? lua_tointeger(L, -1) : 0;
+        lua_pop(L, 1);
+    }
     lua_settop(L, client_idx);
     return 1;
 }
@@ -1781,7 +1877,8 @@ static const luaL_Reg module_functions[] = {
     {"load", dt_load},       {"load_string", dt_load_string},
     {"encode", dt_encode},   {"decode", dt_decode},
     {"client", dt_client},   {"server", dt_server},
-    {"poll", dt_poll},       {NULL, NULL}};
+    {"poll", dt_poll},       {"fd", dt_fd},
+    {"next_timeout", dt_next_timeout}, {NULL, NULL}};
 
 static const luaL_Reg schema_methods[] = {
     {"new", schema_new}, {"type_of", schema_type_of}, {"encode", dt_encode},

@@ -1556,6 +1556,13 @@ static void worker_drain(worker_t *w) {
     w->stopping = true;
     for (sconn_t *c = w->conns, *next; c; c = next) {
         next = c->next;
+        if (c->handshaking) {
+            // No request read yet, nothing to answer: a flush would wait
+            // for the handshake (never finished with reading stopped) and
+            // hold the stop until the handshake timeout.
+            sconn_close(c, THRIFT_CLOSE_STOP);
+            continue;
+        }
         c->reading_stopped = true;
         c->close_reason = THRIFT_CLOSE_STOP;
         ev_io_stop(w->loop, &c->rio);

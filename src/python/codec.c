@@ -451,6 +451,350 @@ int py_struct_to_value(py_codec_t *c, thrift_value_t *sv, const py_plan_t *plan,
     return 0;
 }
 
+/* ---- Python -> wire, without a value tree --------------------------------------
+ * The same checks and error paths as py_to_value, written straight to a
+ * thrift_writer_t (binary, compact): no arena slots, no string copies. */
+
+static int wnomem(py_path_t *pp, thrift_status_t st) {
+    if (st == THRIFT_LIMIT)
+        return py_path_fail(pp, PyExc_ValueError, "too long or nested too deep for the wire");
+    if (st == THRIFT_NOMEM)
+        return nomem(pp);
+    return py_path_fail(pp, PyExc_TypeError, "%s", thrift_status_str(st));
+}
+
+#define WRITE(pp, call)                                                                   \
+    do {                                                                                  \
+        thrift_status_t st_ = (call);                                                     \
+        if (st_ != THRIFT_OK)                                                             \
+            return wnomem((pp), st_);                                                     \
+    } while (0)
+
+static int write_int(py_path_t *pp, thrift_writer_t *w, PyObject *obj, thrift_kind_t kind) {
+    if (!PyLong_Check(obj))
+        return py_path_fail(pp, PyExc_TypeError, "expected int (%s), got %.80s",
+                            kind_name(kind), Py_TYPE(obj)->tp_name);
+    int overflow = 0;
+    long long i = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    if (overflow || (i == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return py_path_fail(pp, PyExc_OverflowError, "%R out of range for %s", obj,
+                            kind_name(kind));
+    }
+    switch (kind) {
+    case THRIFT_KIND_I8:
+        if (i < INT8_MIN || i > INT8_MAX)
+            break;
+        WRITE(pp, thrift_writer_i8(w, (int8_t)i));
+        return 0;
+    case THRIFT_KIND_I16:
+        if (i < INT16_MIN || i > INT16_MAX)
+            break;
+        WRITE(pp, thrift_writer_i16(w, (int16_t)i));
+        return 0;
+    case THRIFT_KIND_I64:
+        WRITE(pp, thrift_writer_i64(w, (int64_t)i));
+        return 0;
+    default: /* i32, enum */
+        if (i < INT32_MIN || i > INT32_MAX)
+            break;
+        WRITE(pp, thrift_writer_i32(w, (int32_t)i));
+        return 0;
+    }
+    return py_path_fail(pp, PyExc_OverflowError, "%lld out of range for %s", i, kind_name(kind));
+}
+
+static int write_struct(py_codec_t *c, thrift_writer_t *w, const py_plan_t *plan, PyObject *obj);
+
+static int write_nested(py_codec_t *c, thrift_writer_t *w, const thrift_type_def_t *type,
+                        thrift_kind_t kind, PyObject *obj);
+
+/* One value of `type`: the common exact types inline, the rest (and every
+ * error) through write_nested. */
+static inline int write_value(py_codec_t *c, thrift_writer_t *w, const thrift_type_def_t *type,
+                              thrift_kind_t kind, PyObject *obj) {
+    switch (kind) {
+    case THRIFT_KIND_I32:
+    case THRIFT_KIND_ENUM:
+    case THRIFT_KIND_I64:
+        if (PyLong_CheckExact(obj)) {
+            int overflow;
+            long long i = PyLong_AsLongLongAndOverflow(obj, &overflow);
+            if (!overflow && !(i == -1 && PyErr_Occurred())) {
+                if (kind == THRIFT_KIND_I64)
+                    return thrift_writer_i64(w, i) == THRIFT_OK ? 0 : nomem(&c->path);
+                if (i >= INT32_MIN && i <= INT32_MAX)
+                    return thrift_writer_i32(w, (int32_t)i) == THRIFT_OK ? 0 : nomem(&c->path);
+            }
+            PyErr_Clear();
+        }
+        break;
+    case THRIFT_KIND_STRING:
+        if (PyUnicode_CheckExact(obj)) {
+            Py_ssize_t n;
+            const char *p = PyUnicode_AsUTF8AndSize(obj, &n);
+            if (p) {
+                thrift_status_t st = thrift_writer_binary(w, p, (size_t)n);
+                return st == THRIFT_OK ? 0 : wnomem(&c->path, st);
+            }
+            PyErr_Clear();
+        }
+        break;
+    case THRIFT_KIND_DOUBLE:
+        if (PyFloat_CheckExact(obj))
+            return thrift_writer_double(w, PyFloat_AS_DOUBLE(obj)) == THRIFT_OK ? 0
+                                                                                 : nomem(&c->path);
+        break;
+    case THRIFT_KIND_BOOL:
+        if (obj == Py_True || obj == Py_False)
+            return thrift_writer_bool(w, obj == Py_True) == THRIFT_OK ? 0 : nomem(&c->path);
+        break;
+    default:
+        break;
+    }
+    if (kind >= THRIFT_KIND_LIST) {
+        if (c->depth >= PY_CODEC_MAX_DEPTH)
+            return py_path_fail(&c->path, PyExc_ValueError,
+                                "nested deeper than %d levels (does the value contain itself?)",
+                                PY_CODEC_MAX_DEPTH);
+        c->depth++;
+        int rc = write_nested(c, w, type, kind, obj);
+        c->depth--;
+        return rc;
+    }
+    return write_nested(c, w, type, kind, obj);
+}
+
+static int write_nested(py_codec_t *c, thrift_writer_t *w, const thrift_type_def_t *type,
+                        thrift_kind_t kind, PyObject *obj) {
+    py_path_t *pp = &c->path;
+    switch (kind) {
+    case THRIFT_KIND_BOOL:
+        if (obj == Py_True || obj == Py_False || PyLong_Check(obj)) {
+            int t = PyObject_IsTrue(obj);
+            WRITE(pp, thrift_writer_bool(w, t != 0));
+            return 0;
+        }
+        return py_path_fail(pp, PyExc_TypeError, "expected bool, got %.80s",
+                            Py_TYPE(obj)->tp_name);
+    case THRIFT_KIND_I8:
+    case THRIFT_KIND_I16:
+    case THRIFT_KIND_I32:
+    case THRIFT_KIND_I64:
+    case THRIFT_KIND_ENUM:
+        return write_int(pp, w, obj, kind);
+    case THRIFT_KIND_DOUBLE: {
+        double d;
+        if (PyFloat_Check(obj) || PyLong_Check(obj)) {
+            d = PyFloat_AsDouble(obj);
+            if (d == -1.0 && PyErr_Occurred())
+                return fail_from_pyerr(pp, PyExc_OverflowError);
+        } else {
+            return py_path_fail(pp, PyExc_TypeError, "expected float, got %.80s",
+                                Py_TYPE(obj)->tp_name);
+        }
+        WRITE(pp, thrift_writer_double(w, d));
+        return 0;
+    }
+    case THRIFT_KIND_STRING:
+    case THRIFT_KIND_BINARY: {
+        const char *p;
+        Py_ssize_t n;
+        if (PyUnicode_Check(obj)) {
+            p = PyUnicode_AsUTF8AndSize(obj, &n);
+            if (!p)
+                return fail_from_pyerr(pp, PyExc_ValueError);
+        } else if (PyBytes_Check(obj)) {
+            p = PyBytes_AS_STRING(obj);
+            n = PyBytes_GET_SIZE(obj);
+        } else if (PyByteArray_Check(obj)) {
+            p = PyByteArray_AS_STRING(obj);
+            n = PyByteArray_GET_SIZE(obj);
+        } else {
+            return py_path_fail(pp, PyExc_TypeError, "expected %s, got %.80s",
+                                kind == THRIFT_KIND_STRING ? "str" : "bytes",
+                                Py_TYPE(obj)->tp_name);
+        }
+        WRITE(pp, thrift_writer_binary(w, p, (size_t)n));
+        return 0;
+    }
+    case THRIFT_KIND_UUID: {
+        /* set_uuid's checks on a scratch slot, then its 16 bytes */
+        thrift_value_t *slot = thrift_value_new(c->arena, type);
+        if (!slot)
+            return nomem(pp);
+        if (set_uuid(pp, slot, obj) < 0)
+            return -1;
+        WRITE(pp, thrift_writer_uuid(w, thrift_value_uuid(slot)));
+        return 0;
+    }
+    case THRIFT_KIND_LIST:
+    case THRIFT_KIND_SET: {
+        if (PyUnicode_Check(obj) || PyBytes_Check(obj) || PyDict_Check(obj))
+            return py_path_fail(pp, PyExc_TypeError, "expected %s, got %.80s",
+                                kind == THRIFT_KIND_LIST ? "list" : "set",
+                                Py_TYPE(obj)->tp_name);
+        PyObject *seq = PySequence_Fast(obj, "");
+        if (!seq) {
+            PyErr_Clear();
+            return py_path_fail(pp, PyExc_TypeError, "expected %s, got %.80s",
+                                kind == THRIFT_KIND_LIST ? "list" : "set",
+                                Py_TYPE(obj)->tp_name);
+        }
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+        const thrift_type_def_t *et = thrift_type_def_resolved(thrift_type_def_elem(type));
+        thrift_kind_t ek = thrift_type_def_kind(et);
+        int rc = 0;
+        thrift_status_t st = n > INT32_MAX ? THRIFT_LIMIT
+                             : kind == THRIFT_KIND_LIST
+                                 ? thrift_writer_list_begin(w, thrift_type_def_wire_type(et), (uint32_t)n)
+                                 : thrift_writer_set_begin(w, thrift_type_def_wire_type(et), (uint32_t)n);
+        if (st != THRIFT_OK)
+            rc = st == THRIFT_LIMIT ? py_path_fail(pp, PyExc_ValueError, "too many elements")
+                                    : wnomem(pp, st);
+        PyObject **items = PySequence_Fast_ITEMS(seq);
+        for (Py_ssize_t i = 0; rc == 0 && i < n; i++) {
+            if (write_value(c, w, et, ek, items[i]) < 0) {
+                py_path_push(pp, "[%zd]", i);
+                rc = -1;
+            }
+        }
+        Py_DECREF(seq);
+        return rc;
+    }
+    case THRIFT_KIND_MAP: {
+        if (!PyDict_Check(obj))
+            return py_path_fail(pp, PyExc_TypeError, "expected dict, got %.80s",
+                                Py_TYPE(obj)->tp_name);
+        const thrift_type_def_t *kt = thrift_type_def_resolved(thrift_type_def_key(type));
+        const thrift_type_def_t *vt = thrift_type_def_resolved(thrift_type_def_value(type));
+        thrift_kind_t kk = thrift_type_def_kind(kt), vk = thrift_type_def_kind(vt);
+        WRITE(pp, thrift_writer_map_begin(w, thrift_type_def_wire_type(kt),
+                                          thrift_type_def_wire_type(vt),
+                                          (uint32_t)PyDict_GET_SIZE(obj)));
+        Py_ssize_t pos = 0;
+        PyObject *k, *v;
+        while (PyDict_Next(obj, &pos, &k, &v)) {
+            if (write_value(c, w, kt, kk, k) < 0) {
+                py_path_push(pp, "[key %.60R]", k);
+                return -1;
+            }
+            if (write_value(c, w, vt, vk, v) < 0) {
+                py_path_push(pp, "[%.60R]", k);
+                return -1;
+            }
+        }
+        return 0;
+    }
+    case THRIFT_KIND_STRUCT:
+    case THRIFT_KIND_UNION:
+    case THRIFT_KIND_EXCEPTION: {
+        const py_plan_t *plan = c->last_plan;
+        if (!plan || plan->def != thrift_type_def_struct(type)) {
+            plan = py_schema_find_plan(c->schema, thrift_type_def_struct(type));
+            c->last_plan = plan;
+        }
+        if (!plan || !plan->cls)
+            return py_path_fail(pp, PyExc_TypeError, "no class bound for %s",
+                                thrift_type_def_name(type));
+        if (!PyObject_TypeCheck(obj, (PyTypeObject *)plan->cls))
+            return py_path_fail(pp, PyExc_TypeError, "expected %s, got %.80s",
+                                thrift_struct_def_name(plan->def), Py_TYPE(obj)->tp_name);
+        return write_struct(c, w, plan, obj);
+    }
+    default:
+        return py_path_fail(pp, PyExc_TypeError, "cannot encode a %s", kind_name(kind));
+    }
+}
+
+/* A struct: its fields' values are gathered in IDL order (walking the
+ * instance dict alongside while the keys match, as py_struct_to_value
+ * does), checked (required, union), then written in id order. */
+static int write_struct(py_codec_t *c, thrift_writer_t *w, const py_plan_t *plan, PyObject *obj) {
+    py_path_t *pp = &c->path;
+    PyObject *small[32];
+    PyObject **attrs = plan->nfields <= 32 ? small
+                                           : PyMem_Calloc(plan->nfields, sizeof *attrs);
+    if (!attrs)
+        return nomem(pp);
+    int rc = 0;
+    size_t got = 0, set_count = 0;
+    PyObject *dict = PyObject_GenericGetDict(obj, NULL);
+    if (!dict)
+        PyErr_Clear();
+    Py_ssize_t pos = 0;
+    bool in_order = dict != NULL;
+    for (; got < plan->nfields; got++) {
+        const py_field_plan_t *f = &plan->fields[got];
+        PyObject *attr = NULL, *key, *value;
+        if (in_order) {
+            if (PyDict_Next(dict, &pos, &key, &value) && key == f->name)
+                attr = value;
+            else
+                in_order = false;
+        }
+        if (!attr && dict)
+            attr = PyDict_GetItemWithError(dict, f->name);
+        if (attr)
+            Py_INCREF(attr);
+        else if (!PyErr_Occurred())
+            attr = PyObject_GetAttr(obj, f->name);
+        if (!attr) {
+            if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+                fail_from_pyerr(pp, PyExc_TypeError);
+                py_path_push(pp, ".%s", PyUnicode_AsUTF8(f->name));
+                rc = -1;
+                break;
+            }
+            PyErr_Clear();
+        }
+        if (attr == Py_None)
+            Py_CLEAR(attr);
+        attrs[got] = attr;
+        if (!attr && f->required) {
+            py_path_fail(pp, PyExc_ValueError, "required field missing");
+            py_path_push(pp, ".%s", PyUnicode_AsUTF8(f->name));
+            rc = -1;
+            got++;
+            break;
+        }
+        set_count += attr != NULL;
+    }
+    Py_XDECREF(dict);
+    if (rc == 0 && plan->kind == THRIFT_KIND_UNION && set_count > 1)
+        rc = py_path_fail(pp, PyExc_ValueError, "a union takes one field, %zu are set",
+                          set_count);
+    if (rc == 0) {
+        thrift_status_t st = thrift_writer_struct_begin(w);
+        if (st != THRIFT_OK)
+            rc = wnomem(pp, st);
+    }
+    for (size_t k = 0; rc == 0 && k < plan->nfields; k++) {
+        size_t i = plan->by_id ? plan->by_id[k] : k;
+        const py_field_plan_t *f = &plan->fields[i];
+        if (!attrs[i])
+            continue;
+        thrift_status_t st = thrift_writer_field_begin(w, f->wire, f->id);
+        if (st != THRIFT_OK) {
+            rc = wnomem(pp, st);
+        } else if (write_value(c, w, f->type, f->kind, attrs[i]) < 0) {
+            rc = -1;
+        }
+        if (rc < 0)
+            py_path_push(pp, ".%s", PyUnicode_AsUTF8(f->name));
+    }
+    if (rc == 0) {
+        thrift_status_t st = thrift_writer_struct_end(w);
+        if (st != THRIFT_OK)
+            rc = wnomem(pp, st);
+    }
+    for (size_t i = 0; i < got; i++)
+        Py_XDECREF(attrs[i]);
+    if (attrs != small)
+        PyMem_Free(attrs);
+    return rc;
+}
+
 /* ---- value -> Python ----------------------------------------------------------- */
 
 static PyObject *default_of(const py_plan_t *plan, size_t i) {
@@ -660,6 +1004,21 @@ PyObject *py_codec_encode(PyObject *self, PyObject *args) {
     if (!py_codec_begin(&c, so))
         return NULL;
     PyObject *out = NULL;
+    if (proto != THRIFT_PROTO_JSON) {
+        /* binary, compact: straight from the objects to the wire */
+        thrift_writer_t *w = thrift_writer_new(proto, c.buffer);
+        if (!w) {
+            PyErr_NoMemory();
+        } else if (write_struct(&c, w, plan, obj) < 0) {
+            py_path_raise(&c.path, thrift_struct_def_name(plan->def));
+        } else {
+            out = PyBytes_FromStringAndSize((const char *)thrift_buffer_data(c.buffer),
+                                            (Py_ssize_t)thrift_buffer_len(c.buffer));
+        }
+        thrift_writer_free(w);
+        py_codec_end(&c);
+        return out;
+    }
     thrift_value_t *sv = thrift_value_new_struct(c.arena, plan->def);
     if (!sv) {
         PyErr_NoMemory();

@@ -73,6 +73,7 @@ static void plan_free(py_plan_t *p) {
     for (size_t i = 0; i < p->nfields; i++)
         Py_XDECREF(p->fields[i].name);
     PyMem_Free(p->fields);
+    PyMem_Free(p->by_id);
     PyMem_Free(p->copy_default);
     Py_XDECREF(p->cls);
     Py_XDECREF(p->defaults);
@@ -111,6 +112,22 @@ py_plan_t *py_schema_plan(py_schema_t *so, const thrift_struct_def_t *def) {
         fp->type = thrift_type_def_resolved(thrift_field_def_type(f));
         fp->kind = thrift_type_def_kind(fp->type);
         fp->required = thrift_field_def_requiredness(f) == THRIFT_REQ_REQUIRED;
+        fp->id = (int16_t)thrift_field_def_id(f);
+        fp->wire = thrift_type_def_wire_type(fp->type);
+    }
+    bool ascending = true;
+    for (size_t i = 1; i < p->nfields; i++)
+        ascending = ascending && p->fields[i - 1].id < p->fields[i].id;
+    if (!ascending) {
+        p->by_id = PyMem_Malloc(p->nfields * sizeof *p->by_id);
+        if (!p->by_id)
+            goto nomem;
+        for (size_t i = 0; i < p->nfields; i++) { /* insertion sort: few fields */
+            size_t j = i;
+            for (; j > 0 && p->fields[p->by_id[j - 1]].id > p->fields[i].id; j--)
+                p->by_id[j] = p->by_id[j - 1];
+            p->by_id[j] = i;
+        }
     }
     p->id = so->nplans;
     if (!index_insert(so, p))

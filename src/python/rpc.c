@@ -1068,6 +1068,13 @@ static int server_init(py_server_t *s, PyObject *args, PyObject *kw) {
     }
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->qlock, NULL);
+    if (dispatcher != Py_None && threads > 1) {
+        /* Dispatched replies come back through one ev_async on the first
+         * loop, and a request must be answered from its connection's loop. */
+        PyErr_SetString(PyExc_ValueError,
+                        "handlers run elsewhere (a handler pool, asyncio) need threads=1");
+        return -1;
+    }
     if (dispatcher != Py_None) {
         Py_INCREF(dispatcher);
         s->dispatcher = dispatcher;

@@ -19,6 +19,8 @@ typedef struct py_field_plan {
     const thrift_type_def_t *type;  /* resolved */
     thrift_kind_t kind;             /* of `type` */
     bool required;
+    int16_t id;                     /* the field id on the wire */
+    thrift_wire_type_t wire;        /* of `type` */
 } py_field_plan_t;
 
 typedef struct py_plan {
@@ -27,6 +29,9 @@ typedef struct py_plan {
     size_t id;                /* index in the schema's plan table */
     size_t nfields;
     py_field_plan_t *fields;
+    /* Field indexes in ascending id order, the order Apache's writers (and
+     * thrift_encode) put fields on the wire; NULL when `fields` already is. */
+    size_t *by_id;
     PyObject *cls;            /* the Python class (NULL until bound) */
     PyObject *defaults;       /* tuple: a field's value when absent on decode */
     unsigned char *copy_default; /* per field: deep-copy the default (mutable) */

@@ -67,6 +67,49 @@ c2:close()
 t.ok(closed_err and closed_err.kind == "closed", "close() fails pending calls with kind closed", t.dump(closed_err))
 t.raises("unknown option", "options still checked", dt.client, s, "Everything", addr, {async = true, nope = 1})
 
+-- dt.fd() + dt.next_timeout(): driven the way an event-driven host does,
+-- waiting on the descriptor in its own poll (pollfd: poll(2) from C) and
+-- calling only dt.poll(0), which never blocks.
+local wait = require(type(jit) == "table" and "pollfd_luajit" or "pollfd_lua54")
+local fd = dt.fd()
+t.ok(math.type and math.type(fd) == "integer" or (type(fd) == "number" and fd >= 0),
+     "dt.fd() gives a descriptor: " .. tostring(fd))
+t.is(dt.fd(), fd, "the same descriptor each time")
+t.is(dt.next_timeout(), nil, "dt.next_timeout(): nil with no call pending")
+for _ = 1, 5 do dt.poll(0) end
+t.is(wait(fd, 50), false, "dt.fd() not readable when nothing is pending")
+local host = dt.client(s, "Everything", addr, {async = true, timeout_ms = 5000})
+local host_result, wakeups = nil, 0
+host:call_async("add", {a = 20, b = 22}, function(r, e) host_result = r or e end)
+local nt = dt.next_timeout()
+t.ok(nt and nt > 4000 and nt <= 5001, "dt.next_timeout() follows the client's timeout_ms", tostring(nt))
+local deadline = os.time() + 10
+-- a host's tick: dt.poll(0) (it also hands newly queued calls to the
+-- descriptor), then sleep on the descriptor until the nearest deadline
+while os.time() < deadline do
+  dt.poll(0)
+  if host_result ~= nil then break end
+  if wait(fd, dt.next_timeout() or 1000) then wakeups = wakeups + 1 end
+end
+t.is(host_result, 42, "a call driven by waiting on dt.fd() and dt.poll(0) only")
+t.ok(wakeups >= 1, "dt.fd() became readable for it (" .. wakeups .. " wake-ups)")
+t.is(dt.next_timeout(), nil, "dt.next_timeout(): nil again once answered")
+local host_timeout, timer_wakeups = nil, 0
+host:call_async("slow", {ms = 600}, function(r, e) host_timeout = e or r end, 150)
+nt = dt.next_timeout()
+t.ok(nt and nt > 0 and nt <= 151, "dt.next_timeout() follows the per-call timeout", tostring(nt))
+deadline = os.time() + 10
+while os.time() < deadline do
+  dt.poll(0)
+  if host_timeout ~= nil then break end
+  -- nothing arrives on the socket: only the deadline wakes the host
+  if not wait(fd, dt.next_timeout() or 1000) then timer_wakeups = timer_wakeups + 1 end
+end
+t.ok(type(host_timeout) == "table" and host_timeout.kind == "timeout",
+     "the timeout fires from dt.poll(0) at dt.next_timeout()", t.dump(host_timeout))
+t.ok(timer_wakeups >= 1, "the host woke for the deadline, not the descriptor (" .. timer_wakeups .. ")")
+host:close()
+
 c:close()
 t.stop(srv, "TERM")
 t.done()

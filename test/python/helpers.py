@@ -35,3 +35,12 @@ def bench_payload(mod):
         users.append(mod.User(**kw))
     return mod.Payload(request_id=doc['request_id'], users=users,
                        meta=doc.get('meta', {}), score=doc.get('score'))
+
+
+def tool_env():
+    """The environment for helper programs (openssl, the thrift compiler,
+    sh): without the sanitizer runtime the tests may preload for the
+    extension (ThreadSanitizer's crashes a shell it is preloaded into)."""
+    env = dict(os.environ)
+    env.pop('LD_PRELOAD', None)
+    return env

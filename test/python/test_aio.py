@@ -196,6 +196,11 @@ class PipelineTest(unittest.TestCase):
                 await conn.ping()
             server.close()
             await server.wait_closed()
+            # handlers on the asyncio loop answer through the first engine
+            # loop: more than one is refused, not raced
+            with self.assertRaises(ValueError):
+                await aiothrift.create_server(pingpong_thrift.PingPong, H(), ('127.0.0.1', 0),
+                                              threads=2)
         run(main())
 
     def test_declared_exceptions_async(self):

@@ -80,7 +80,7 @@ class HangingHandlerTest(unittest.TestCase):
                 if thing == 42:
                     release.wait(30)
                 return thing
-        server = make_server(m.ThriftTest, H(), '127.0.0.1', 0, handler_threads=4)
+        server = make_server(m.ThriftTest, H(), '127.0.0.1', 0)  # the default
         t = threading.Thread(target=server.serve, daemon=True)
         t.start()
         hung_result = []

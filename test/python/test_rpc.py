@@ -240,6 +240,126 @@ class TimeoutTest(unittest.TestCase):
             make_client(m.ThriftTest, '127.0.0.1', port, timeout=1000)
 
 
+class PipelineTest(unittest.TestCase):
+    """Threads sharing one client: one call at a time by default, in flight
+    together on the one connection with pipeline=True (the server's
+    handler pool runs them side by side)."""
+
+    def run_threads(self, c, n):
+        out = []
+        ts = [threading.Thread(target=lambda i=i: out.append(c.testI64(300000000 + i)))
+              for i in range(n)]
+        t0 = time.monotonic()
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(30)
+        return time.monotonic() - t0, sorted(out)
+
+    def test_threads_pipeline_on_one_connection(self):
+        s = Served()
+        try:
+            n = 8  # each call sleeps 0.3 s in the handler
+            with make_client(m.ThriftTest, '127.0.0.1', s.port, pipeline=True,
+                             timeout=20000) as c:
+                took, out = self.run_threads(c, n)
+                self.assertEqual(out, [300000000 + i for i in range(n)])
+                self.assertLess(took, 0.3 * n / 2)
+                self.assertEqual(c.testString('after'), 'after!')
+            with make_client(m.ThriftTest, '127.0.0.1', s.port, timeout=20000) as c:
+                took, out = self.run_threads(c, n)
+                self.assertEqual(out, [300000000 + i for i in range(n)])
+                self.assertGreaterEqual(took, 0.3 * n * 0.95)  # one at a time
+        finally:
+            s.stop()
+
+    def test_pipelined_client_errors(self):
+        s = Served()
+        try:
+            with make_client(m.ThriftTest, '127.0.0.1', s.port, pipeline=True) as c:
+                with self.assertRaises(TApplicationException):
+                    c.testI64(-1)
+                self.assertEqual(c.testString('ok'), 'ok!')
+            with self.assertRaises(TTransportException):
+                c.testString('closed')
+        finally:
+            s.stop()
+        with self.assertRaises(TTransportException):
+            make_client(m.ThriftTest, '127.0.0.1', s.port, pipeline=True,
+                        connect_timeout=1000).testString('nobody')
+
+
+class HandlerThreadsTest(unittest.TestCase):
+    """Where handlers run: a pool by default (a hanging handler holds up
+    only its call; test_robust proves it), inline on the loop with
+    handler_threads=0."""
+
+    def where(self, **kw):
+        seen = []
+
+        class H(Handler):
+            def testString(self, thing):
+                seen.append(threading.current_thread().name)
+                return thing
+        s = Served(H(), **kw)
+        try:
+            with make_client(m.ThriftTest, '127.0.0.1', s.port) as c:
+                for i in range(20):
+                    self.assertEqual(c.testString('x%d' % i), 'x%d' % i)
+        finally:
+            s.stop()
+        return seen
+
+    def test_default_is_a_pool_started_on_demand(self):
+        seen = self.where()
+        self.assertEqual(len(seen), 20)
+        self.assertTrue(all(n.startswith('dynthrift-handler-') for n in seen), seen)
+        # one connection, one call at a time: one thread does it all
+        self.assertEqual(set(seen), {'dynthrift-handler-0'})
+
+    def test_pool_grows_while_handlers_are_busy(self):
+        gate = threading.Event()
+        names = []
+
+        class H(Handler):
+            def testI64(self, thing):
+                names.append(threading.current_thread().name)
+                gate.wait(10)
+                return thing
+        s = Served(H(), handler_threads=3)
+        clients = [make_client(m.ThriftTest, '127.0.0.1', s.port, timeout=None)
+                   for _ in range(4)]
+        results = []
+        ts = [threading.Thread(target=lambda c=c, i=i: results.append(c.testI64(i)))
+              for i, c in enumerate(clients)]
+        try:
+            for t in ts:
+                t.start()
+            deadline = time.monotonic() + 5
+            while len(names) < 3 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.1)
+            self.assertEqual(len(set(names)), 3)   # the cap: the 4th call waits
+            gate.set()
+            for t in ts:
+                t.join(5)
+            self.assertEqual(sorted(results), [0, 1, 2, 3])
+        finally:
+            gate.set()
+            for c in clients:
+                c.close()
+            s.stop()
+
+    def test_inline_on_the_loop(self):
+        seen = self.where(handler_threads=0)
+        self.assertTrue(seen and not any(n.startswith('dynthrift-handler-') for n in seen),
+                        seen)
+
+    def test_pool_needs_one_loop(self):
+        with self.assertRaises(ValueError):
+            make_server(m.ThriftTest, Handler(), '127.0.0.1', 0, threads=2, handler_threads=2)
+
+
 class CloseTest(unittest.TestCase):
     def test_client_context(self):
         from dynthrift.rpc import client_context

@@ -764,6 +764,157 @@ static void test_self_typed_defaults(void) {
     thrift_schema_unref(s);
 }
 
+/* ---- the streaming writer -------------------------------------------------
+ * A value tree written piece by piece through thrift_writer_* (fields in
+ * ascending id order, as thrift_encode does) must give thrift_encode's
+ * bytes, in binary and compact. */
+static thrift_status_t write_tree(thrift_writer_t *w, const thrift_value_t *v) {
+    const thrift_type_def_t *t = thrift_type_def_resolved(thrift_value_type(v));
+    thrift_status_t st = THRIFT_OK;
+    switch (thrift_value_kind(v)) {
+    case THRIFT_KIND_BOOL:
+        return thrift_writer_bool(w, thrift_value_bool(v));
+    case THRIFT_KIND_I8:
+        return thrift_writer_i8(w, (int8_t)thrift_value_int(v));
+    case THRIFT_KIND_I16:
+        return thrift_writer_i16(w, (int16_t)thrift_value_int(v));
+    case THRIFT_KIND_I32:
+    case THRIFT_KIND_ENUM:
+        return thrift_writer_i32(w, (int32_t)thrift_value_int(v));
+    case THRIFT_KIND_I64:
+        return thrift_writer_i64(w, thrift_value_int(v));
+    case THRIFT_KIND_DOUBLE:
+        return thrift_writer_double(w, thrift_value_double(v));
+    case THRIFT_KIND_STRING:
+    case THRIFT_KIND_BINARY: {
+        size_t n;
+        const uint8_t *p = thrift_value_bytes(v, &n);
+        return thrift_writer_binary(w, p, n);
+    }
+    case THRIFT_KIND_UUID:
+        return thrift_writer_uuid(w, thrift_value_uuid(v));
+    case THRIFT_KIND_LIST:
+    case THRIFT_KIND_SET: {
+        thrift_wire_type_t et = thrift_type_def_wire_type(thrift_type_def_elem(t));
+        size_t n = thrift_value_count(v);
+        st = thrift_value_kind(v) == THRIFT_KIND_LIST ? thrift_writer_list_begin(w, et, (uint32_t)n)
+                                                      : thrift_writer_set_begin(w, et, (uint32_t)n);
+        for (size_t i = 0; st == THRIFT_OK && i < n; i++)
+            st = write_tree(w, thrift_value_at(v, i));
+        return st;
+    }
+    case THRIFT_KIND_MAP: {
+        size_t n = thrift_value_count(v);
+        st = thrift_writer_map_begin(w, thrift_type_def_wire_type(thrift_type_def_key(t)),
+                                     thrift_type_def_wire_type(thrift_type_def_value(t)),
+                                     (uint32_t)n);
+        for (size_t i = 0; st == THRIFT_OK && i < n; i++) {
+            st = write_tree(w, thrift_value_map_key(v, i));
+            if (st == THRIFT_OK)
+                st = write_tree(w, thrift_value_map_value(v, i));
+        }
+        return st;
+    }
+    default: { /* struct, union, exception: fields by ascending id */
+        const thrift_struct_def_t *sd = thrift_value_struct_def(v);
+        size_t nf = thrift_struct_def_field_count(sd);
+        st = thrift_writer_struct_begin(w);
+        int last = -32769;
+        for (;;) {
+            size_t best = nf;
+            for (size_t i = 0; i < nf; i++) {
+                int id = thrift_field_def_id(thrift_struct_def_field_at(sd, i));
+                if (id > last && (best == nf ||
+                                  id < thrift_field_def_id(thrift_struct_def_field_at(sd, best))))
+                    best = i;
+            }
+            if (best == nf || st != THRIFT_OK)
+                break;
+            const thrift_field_def_t *f = thrift_struct_def_field_at(sd, best);
+            last = thrift_field_def_id(f);
+            const thrift_value_t *fv = thrift_value_get_at(v, best);
+            if (!fv)
+                continue;
+            st = thrift_writer_field_begin(w, thrift_type_def_wire_type(thrift_field_def_type(f)),
+                                           (int16_t)last);
+            if (st == THRIFT_OK)
+                st = write_tree(w, fv);
+        }
+        return st == THRIFT_OK ? thrift_writer_struct_end(w) : st;
+    }
+    }
+}
+
+static void test_writer(void) {
+    thrift_value_t *all = make_all(true);
+    /* a field id far from its predecessor and a negative one: compact's
+     * long field header */
+    set_int(all, "veryfar", 7);
+    thrift_value_t *far = thrift_value_new_struct(arena, def("Req"));
+    set_int(far, "id", 3);
+    const thrift_value_t *cases[] = {all, far};
+    for (int proto = THRIFT_PROTO_BINARY; proto <= THRIFT_PROTO_COMPACT; proto++) {
+        for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+            thrift_buffer_t *want = thrift_buffer_new(), *got = thrift_buffer_new();
+            thrift_error_t err;
+            thrift_error_clear(&err);
+            thrift_status_t st = thrift_encode((thrift_protocol_t)proto, cases[k], want, &err);
+            thrift_writer_t *w = thrift_writer_new((thrift_protocol_t)proto, got);
+            thrift_status_t wst = w ? write_tree(w, cases[k]) : THRIFT_NOMEM;
+            TAP_CHECK(st == THRIFT_OK && wst == THRIFT_OK &&
+                          thrift_buffer_len(want) == thrift_buffer_len(got) &&
+                          !memcmp(thrift_buffer_data(want), thrift_buffer_data(got),
+                                  thrift_buffer_len(want)),
+                      "writer: %s %s gives thrift_encode's %zu bytes (got %zu, status %s)",
+                      thrift_protocol_name((thrift_protocol_t)proto), k ? "Req" : "All",
+                      thrift_buffer_len(want), thrift_buffer_len(got), thrift_status_name(wst));
+            thrift_writer_free(w);
+            thrift_buffer_free(want);
+            thrift_buffer_free(got);
+        }
+    }
+    /* hand-checked bytes: struct { 1: bool true, 2: list<i16> [-1] } and a
+     * field id 100 after 2 */
+    static const uint8_t bin[] = {2, 0, 1, 1, 15, 0, 2, 6, 0, 0, 0, 1, 0xff, 0xff,
+                                  8, 0, 100, 0, 0, 0, 5, 0};
+    static const uint8_t cpt[] = {0x11, 0x19, 0x14, 0x01, 0x05, 0xc8, 0x01, 0x0a, 0};
+    for (int proto = THRIFT_PROTO_BINARY; proto <= THRIFT_PROTO_COMPACT; proto++) {
+        thrift_buffer_t *b = thrift_buffer_new();
+        thrift_writer_t *w = thrift_writer_new((thrift_protocol_t)proto, b);
+        bool ok = thrift_writer_struct_begin(w) == THRIFT_OK &&
+                  thrift_writer_field_begin(w, THRIFT_TYPE_BOOL, 1) == THRIFT_OK &&
+                  thrift_writer_bool(w, true) == THRIFT_OK &&
+                  thrift_writer_field_begin(w, THRIFT_TYPE_LIST, 2) == THRIFT_OK &&
+                  thrift_writer_list_begin(w, THRIFT_TYPE_I16, 1) == THRIFT_OK &&
+                  thrift_writer_i16(w, -1) == THRIFT_OK &&
+                  thrift_writer_field_begin(w, THRIFT_TYPE_I32, 100) == THRIFT_OK &&
+                  thrift_writer_i32(w, 5) == THRIFT_OK && thrift_writer_struct_end(w) == THRIFT_OK;
+        const uint8_t *want = proto == THRIFT_PROTO_BINARY ? bin : cpt;
+        size_t wn = proto == THRIFT_PROTO_BINARY ? sizeof bin : sizeof cpt;
+        TAP_CHECK(ok && thrift_buffer_len(b) == wn && !memcmp(thrift_buffer_data(b), want, wn),
+                  "writer: %s hand-checked bytes", thrift_protocol_name((thrift_protocol_t)proto));
+        /* misuse: a stray struct_end; compact: a bool field's value
+         * written as another scalar */
+        thrift_writer_reset(w);
+        TAP_CHECK(thrift_writer_struct_end(w) == THRIFT_MISUSE, "writer: struct_end outside a struct");
+        thrift_writer_reset(w);
+        thrift_writer_struct_begin(w);
+        thrift_writer_field_begin(w, THRIFT_TYPE_BOOL, 1);
+        thrift_status_t st = thrift_writer_i32(w, 1);
+        TAP_CHECK(proto == THRIFT_PROTO_COMPACT ? st == THRIFT_MISUSE : st == THRIFT_OK,
+                  "writer: %s bool field then i32: %s", thrift_protocol_name((thrift_protocol_t)proto),
+                  thrift_status_name(st));
+        thrift_writer_reset(w);
+        st = THRIFT_OK;
+        for (int i = 0; st == THRIFT_OK && i <= THRIFT_WRITER_MAX_DEPTH; i++)
+            st = thrift_writer_struct_begin(w);
+        TAP_CHECK(st == THRIFT_LIMIT, "writer: structs nested deeper than the limit");
+        thrift_writer_free(w);
+        thrift_buffer_free(b);
+    }
+    TAP_CHECK(thrift_writer_new(THRIFT_PROTO_JSON, NULL) == NULL, "writer: no JSON writer");
+}
+
 int main(void) {
     thrift_error_t err;
     thrift_error_clear(&err);
@@ -780,6 +931,7 @@ int main(void) {
     test_fields();
     test_mutations();
     test_self_typed_defaults();
+    test_writer();
     thrift_arena_free(arena);
     thrift_schema_unref(schema);
     return tap_done();

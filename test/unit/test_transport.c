@@ -176,6 +176,17 @@ static bool raw_closed_after(int port, const void *bytes, size_t n, int ms) {
     return closed;
 }
 
+static void stop_done(thrift_rpc_server_t *srv, void *ud) {
+    (void)srv;
+    *(bool *)ud = true;
+}
+
+static void guard_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)loop;
+    (void)w;
+    (void)revents;
+}
+
 static void test_tls(thrift_schema_t *s) {
     thrift_error_t err;
     thrift_error_clear(&err);
@@ -349,6 +360,52 @@ static void test_tls(thrift_schema_t *s) {
     v = t ? call_add(s, t->addr, co, 8, &err) : -2;
     TAP_CHECK(v == 48, "tls: and serves the next client (%s)", err.text);
     unserve(t);
+
+    // A graceful stop does not wait for a connection still in its TLS
+    // handshake (it has sent no request): it used to hold the stop until
+    // the handshake timeout (10 s by default).
+    {
+        struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+        thrift_error_clear(&err);
+        thrift_rpc_server_t *srv = thrift_rpc_server_new(loop, s, so, &err);
+        thrift_rpc_server_handle(srv, "Calc", "add", h_add, NULL, &err);
+        bool up = srv && thrift_rpc_server_listen(srv, "tls://127.0.0.1:0", &err) == THRIFT_OK;
+        int fds[2] = {-1, -1};
+        for (int i = 0; up && i < 2; i++) {
+            fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+            struct sockaddr_in sa = {.sin_family = AF_INET,
+                                     .sin_port = htons((uint16_t)thrift_rpc_server_port(srv))};
+            sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            up = connect(fds[i], (struct sockaddr *)&sa, sizeof sa) == 0;
+        }
+        // The second one starts a ClientHello and stops mid-record.
+        if (up)
+            up = send(fds[1], "\x16\x03\x01\x00\x50", 5, MSG_NOSIGNAL) == 5;
+        for (int i = 0; up && i < 20; i++) { // the server accepts both
+            ev_run(loop, EVRUN_NOWAIT);
+            usleep(5000);
+        }
+        bool done = false;
+        double t0 = ev_time();
+        if (up) {
+            thrift_rpc_server_stop(srv, stop_done, &done);
+            ev_timer guard;
+            ev_timer_init(&guard, guard_cb, 5.0, 0.);
+            ev_timer_start(loop, &guard);
+            while (!done && ev_is_active(&guard))
+                ev_run(loop, EVRUN_ONCE);
+            ev_timer_stop(loop, &guard);
+        }
+        double took = ev_time() - t0;
+        TAP_CHECK(up && done && took < 1.0,
+                  "tls: a graceful stop closes connections still in their handshake at once "
+                  "(%.2f s; %s)", took, err.text);
+        for (int i = 0; i < 2; i++)
+            if (fds[i] >= 0)
+                close(fds[i]);
+        thrift_rpc_server_free(srv);
+        ev_loop_destroy(loop);
+    }
 
     thrift_conn_options_t *all[] = {so, co, co2, nca, oca, po, eo, wo, mo, cc, bc, none, ho};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)

@@ -210,7 +210,9 @@ async def create_server(service, handler, address=('127.0.0.1', 6000), *, loop=N
                         trans_factory=TBufferedTransportFactory(), framed=False, threads=1,
                         **options):
     """aiothrift.create_server: serves at once; `timeout` (seconds) closes
-    idle connections."""
+    idle connections.  `threads` must stay 1 (handlers run on the asyncio
+    loop and their replies go back through the one engine loop; ValueError
+    otherwise)."""
     loop = loop or asyncio.get_running_loop()
     if framed:
         trans_factory = TFramedTransportFactory()

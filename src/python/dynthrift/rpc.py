@@ -3,12 +3,15 @@
 The C engine does the I/O on its own loops with the GIL released:
 
 * a client is driven by the calling thread with the GIL released (one
-  round trip, no thread hop); threads may share it (one call at a time);
+  round trip, no thread hop); threads may share it (one call at a time,
+  or all in flight together with make_client(..., pipeline=True));
   replies are matched by seqid, and a reply that comes after its call
   timed out is dropped, never given to another call (dynthrift.aio
   pipelines many calls on one connection);
-* a server runs its loop(s) in serve(); each request takes the GIL only to
-  run its handler.  A handler's declared exception goes back as itself, a
+* a server runs its loop(s) in serve() with the GIL released; handlers run
+  on a pool of handler threads started on demand (so a hanging handler
+  holds up only its own call), or inline on the loop with
+  handler_threads=0.  A handler's declared exception goes back as itself, a
   TApplicationException as itself, anything else as
   TApplicationException(INTERNAL_ERROR) with the connection kept open.
 
@@ -66,9 +69,45 @@ def _address(host, port, unix_socket, address):
     return '%s:%d' % (host, int(port))
 
 
+# thriftpy2's TLS keyword names -> the engine's option keys.
+_TLS_FILES = {'cafile': 'tls_ca', 'certfile': 'tls_cert', 'keyfile': 'tls_key',
+              'server_hostname': 'tls_server_name'}
+
+
+def _tls_options(extra):
+    """Takes thriftpy2's TLS keywords out of `extra` and returns the engine
+    options they mean: any of cafile, certfile, keyfile, ssl_context turns
+    TLS on (cafile: the CAs to trust, else the system's; certfile/keyfile:
+    our certificate, a server's or a client's); validate=False or an
+    ssl_context with verify_mode CERT_NONE turns verification off.  An
+    ssl.SSLContext's loaded certificates cannot be read back, so name the
+    files too (cafile=, certfile=, keyfile=) when they are not the system's."""
+    opts = {}
+    for name, key in _TLS_FILES.items():
+        value = extra.pop(name, None)
+        if value is not None:
+            opts[key] = value
+            if name != 'server_hostname':
+                opts['tls'] = True
+    ctx = extra.pop('ssl_context', None)
+    if ctx is not None:
+        import ssl
+        if not isinstance(ctx, ssl.SSLContext):
+            raise TypeError('ssl_context: an ssl.SSLContext expected')
+        opts['tls'] = True
+        if ctx.verify_mode == ssl.CERT_NONE:
+            opts['tls_verify'] = False
+    validate = extra.pop('validate', None)
+    if validate is not None:
+        opts['tls_verify'] = bool(validate)
+    return opts
+
+
 def _options(proto_factory, trans_factory, extra):
+    extra = dict(extra)
     opts = {'protocol': _C_PROTO_NAMES[protocol_of(proto_factory)],
             'framing': framing_of(trans_factory)}
+    opts.update(_tls_options(extra))
     opts.update(extra)
     return opts
 
@@ -115,21 +154,32 @@ class TClient(object):
 def make_client(service, host='localhost', port=9090, unix_socket=None,
                 proto_factory=TBinaryProtocolFactory(),
                 trans_factory=TBufferedTransportFactory(),
-                timeout=3000, connect_timeout=None, address=None, **options):
-    """A client of `service` (thriftpy's make_client).  `timeout` is each
+                timeout=3000, connect_timeout=None, address=None, url=None, pipeline=False,
+                **options):
+    """A client of `service` (thriftpy's make_client).  thriftpy2's TLS
+    keywords work (cafile, certfile, keyfile, ssl_context, plus validate and
+    server_hostname), and its ``url="http://host:port/path"`` (or https://)
+    calls over HTTP.  `timeout` is each
     call's deadline in ms (None: none); `connect_timeout` in ms.  Connects
     before returning (TTransportException when it cannot), and again at
     the next call after a break.  Threads may share the client: the
     calling thread drives the connection with the GIL released, one call
     at a time.
+    With ``pipeline=True`` the connection runs on an I/O thread of its own
+    instead: threads sharing the client then have their calls in flight
+    together on the one connection (replies matched by seqid, in any
+    order), at the cost of a thread hand-off per call (slower for a single
+    thread); it connects at the first call.
     Extra keyword arguments are engine connection options (text keys)."""
     opts = _options(proto_factory, trans_factory, options)
     opts['call_timeout_ms'] = int(timeout) if timeout else 0
     if connect_timeout is not None:
         opts['connect_timeout_ms'] = int(connect_timeout)
     schema = service._dt_schema
+    if url and address is None:
+        address = url
     c = _C.Client(schema, service._dt_service, _address(host, port, unix_socket, address), opts,
-                  True)
+                  not pipeline)
     return TClient(service, c)
 
 
@@ -137,30 +187,81 @@ class _HandlerPool(object):
     """Runs handlers on a pool of threads (make_server's handler_threads):
     the engine's loop hands each request over and gets the reply back
     through its queue, so a handler that hangs holds up one pool thread,
-    not the connections sharing its loop."""
+    not the connections sharing its loop.
 
-    def __init__(self, handler, nthreads):
-        import concurrent.futures
+    Threads are started on demand: a request finds an idle thread or
+    starts a new one while fewer than `max_threads` run, so until that cap
+    no request ever waits behind a busy handler (as with thriftpy's thread
+    per connection); beyond it requests queue.  dispatch() runs on the
+    loop thread with the GIL held; the queue is a C SimpleQueue and the
+    idle count is kept under a lock, so a quick handler costs one queue
+    hand-off and one reply wake-up."""
+
+    def __init__(self, handler, max_threads):
+        import queue
         self._handler = handler
-        self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=nthreads, thread_name_prefix='dynthrift-handler')
+        self._max = max(1, int(max_threads))
+        self._queue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0          # threads waiting for work, not yet claimed
+        self._threads = []
+        self._closed = False
         self.server = None  # the C server, set once made
 
     def dispatch(self, token, name, args):
-        self._pool.submit(self._run, token, name, args)
+        with self._lock:
+            if self._idle > 0:
+                self._idle -= 1     # that thread takes this request
+                start = False
+            else:
+                start = len(self._threads) < self._max and not self._closed
+                if start:
+                    t = threading.Thread(target=self._work, daemon=True,
+                                         name='dynthrift-handler-%d' % len(self._threads))
+                    self._threads.append(t)
+        self._queue.put((token, name, args))
+        if start:
+            t.start()
 
-    def _run(self, token, name, args):
-        try:
-            result = getattr(self._handler, name)(*args)
-        except Exception as e:
-            if token is None:
-                _log.error('oneway handler %s raised', name, exc_info=True)
-            self.server.reply(token, False, e)
-        else:
-            self.server.reply(token, True, result)
+    def _work(self):
+        # No reference to a request's arguments or result outlives its
+        # reply(): the client may look at reference counts (or reuse the
+        # objects) as soon as the reply is out.
+        get, lock, handler, reply = self._queue.get, self._lock, self._handler, None
+        while True:
+            item = get()
+            if item is None:
+                return
+            if reply is None:
+                reply = self.server.reply
+            token, name, args = item
+            del item
+            try:
+                result = getattr(handler, name)(*args)
+            except Exception as e:
+                del args
+                if token is None:
+                    _log.error('oneway handler %s raised', name, exc_info=True)
+                reply(token, False, e)
+            else:
+                del args
+                box = [result]
+                del result
+                reply(token, True, box.pop())
+            with lock:
+                self._idle += 1
 
     def shutdown(self):
-        self._pool.shutdown(wait=False)
+        """Lets every thread end once its handler returns (a hung one
+        stays, a daemon thread, until it returns)."""
+        with self._lock:
+            self._closed = True
+            n = len(self._threads)
+        for _ in range(n):
+            self._queue.put(None)
+
+
+_DEFAULT_HANDLER_THREADS = 64
 
 
 class TServer(object):
@@ -202,23 +303,36 @@ class TServer(object):
 def make_server(service, handler, host='localhost', port=9090, unix_socket=None,
                 proto_factory=TBinaryProtocolFactory(),
                 trans_factory=TBufferedTransportFactory(),
-                client_timeout=None, threads=1, handler_threads=0, address=None,
+                client_timeout=None, threads=1, handler_threads=None, address=None,
                 **options):
     """A server of `service` (thriftpy's make_server).  It listens at once
     (port 0 picks a free port: see .port); serve() runs it.
-    `client_timeout` (ms) closes idle connections; `threads` engine loops
-    serve connections in parallel.  Handlers run on the loop threads
-    (fastest) unless `handler_threads` > 0: then on a pool of that many
-    threads, so that a handler that blocks or hangs does not hold up the
-    other connections of its loop."""
+    `client_timeout` (ms) closes idle connections.  thriftpy2's certfile=
+    and keyfile= (or ssl_context plus those files) serve TLS.
+
+    Handlers run on a pool of handler threads started on demand, at most
+    `handler_threads` of them (None, the default: 64), so a handler that
+    blocks or hangs holds up only its own call, never the other
+    connections (thriftpy runs a thread per connection).
+    ``handler_threads=0`` runs handlers inline on the engine's loop thread
+    instead: fastest for quick handlers, but a hanging handler then stops
+    every connection of that loop.  `threads` > 1 serves connections on
+    that many engine loops; handlers then run inline on them (a pool
+    needs threads=1: a reply must be sent from its connection's loop)."""
     opts = _options(proto_factory, trans_factory, options)
     if client_timeout:
         opts['idle_timeout_ms'] = int(client_timeout)
     addresses = address if isinstance(address, (list, tuple)) else [
         _address(host, port, unix_socket, address)]
+    threads = int(threads)
+    if handler_threads is None:
+        handler_threads = _DEFAULT_HANDLER_THREADS if threads <= 1 else 0
+    elif handler_threads and threads > 1:
+        raise ValueError('handler_threads needs threads=1 (replies go out on the '
+                         'connection\'s loop; with threads > 1 handlers run on the loops)')
     pool = _HandlerPool(handler, int(handler_threads)) if handler_threads else None
     c = _C.Server(service._dt_schema, service._dt_service, handler, list(addresses), opts,
-                  int(threads), pool.dispatch if pool else None)
+                  threads, pool.dispatch if pool else None)
     if pool is not None:
         pool.server = c
     return TServer(c, pool)

@@ -18,6 +18,18 @@ class TFramedTransportFactory(object):
         return trans
 
 
+class THeaderTransportFactory(object):
+    """Apache's THeader framing (THeaderTransport): a header frame around
+    each message (binary or compact); a server with it also answers
+    framed and unframed clients.  Info headers are not exposed yet.  Pass
+    ``zlib=True`` to make_client/make_server for THeader's zlib transform
+    (the zlib option then applies to the header frames)."""
+    framing = 'header'
+
+    def get_transport(self, trans):
+        return trans
+
+
 class TMemoryBuffer(object):
     """A bytes buffer with thriftpy's TMemoryBuffer interface."""
 
