@@ -66,7 +66,9 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents) {
 
 static int usage(void) {
     fprintf(stderr, "usage: bench_server [-t THREADS] [-p binary|compact|json] [--buffered] "
-                    "IDL ADDRESS\n");
+                    "[-o KEY=VALUE]... IDL ADDRESS\n"
+                    "  -o: a conn option by its text key (tls_cert=FILE, transport=header, "
+                    "zlib=1...)\n");
     return 2;
 }
 
@@ -74,6 +76,8 @@ int main(int argc, char **argv) {
     unsigned threads = 1;
     const char *proto = "binary";
     bool buffered = false;
+    const char *kv[32];
+    int nkv = 0;
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (!strcmp(argv[i], "-t") && i + 1 < argc)
@@ -82,6 +86,8 @@ int main(int argc, char **argv) {
             proto = argv[++i];
         else if (!strcmp(argv[i], "--buffered"))
             buffered = true;
+        else if (!strcmp(argv[i], "-o") && i + 1 < argc && nkv < 32)
+            kv[nkv++] = argv[++i];
         else
             return usage();
     }
@@ -100,6 +106,18 @@ int main(int argc, char **argv) {
         (buffered && thrift_conn_options_set(opts, "transport", "buffered", &err))) {
         fprintf(stderr, "bench_server: %s\n", err.text);
         return 2;
+    }
+    for (int k = 0; k < nkv; k++) {
+        char key[64];
+        const char *eq = strchr(kv[k], '=');
+        if (!eq || (size_t)(eq - kv[k]) >= sizeof key)
+            return usage();
+        memcpy(key, kv[k], (size_t)(eq - kv[k]));
+        key[eq - kv[k]] = 0;
+        if (thrift_conn_options_set(opts, key, eq + 1, &err)) {
+            fprintf(stderr, "bench_server: -o %s: %s\n", kv[k], err.text);
+            return 2;
+        }
     }
     thrift_rpc_server_t *srv = thrift_rpc_server_new(loop, schema, opts, &err);
     thrift_conn_options_free(opts);

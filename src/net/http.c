@@ -55,11 +55,12 @@ static bool parse_length(const char *v, const char *end, uint64_t *out) {
     return true;
 }
 
+/* A request the server answers with `status` (and then closes). */
 static thrift_status_t fail(thrift__wire_reader_t *r, int status, thrift_error_t *err,
-                            const char *fmt, const char *what) {
+                            const char *why) {
     r->http.status = status;
     return thrift__error_set(err, status == 413 || status == 431 ? THRIFT_LIMIT : THRIFT_INVALID,
-                             fmt, what);
+                             "HTTP %d: %s", status, why);
 }
 
 /* De-chunks a chunked body starting at p[0, have): THRIFT_OK with the body
@@ -72,18 +73,18 @@ static thrift_status_t dechunk(thrift__wire_reader_t *r, const uint8_t *p, size_
     for (;;) {
         const uint8_t *eol = memchr(p + pos, '\n', have - pos);
         if (!eol)
-            return have - pos > 64 ? fail(r, 400, err, "HTTP: bad chunk size line%s", "")
+            return have - pos > 64 ? fail(r, 400, err, "bad chunk size line")
                                    : THRIFT_NEED_MORE;
         uint64_t n = 0;
         int digits = 0;
         const uint8_t *q = p + pos;
         for (; q < eol && isxdigit(*q); q++) {
             if (++digits > 15)
-                return fail(r, 413, err, "HTTP: chunk too large%s", "");
+                return fail(r, 413, err, "chunk too large");
             n = n * 16 + (uint64_t)(isdigit(*q) ? *q - '0' : (tolower(*q) - 'a' + 10));
         }
         if (!digits)
-            return fail(r, 400, err, "HTTP: bad chunk size line%s", "");
+            return fail(r, 400, err, "bad chunk size line");
         pos = (size_t)(eol - p) + 1;
         if (n == 0) {
             // Trailers, then an empty line.
@@ -91,7 +92,7 @@ static thrift_status_t dechunk(thrift__wire_reader_t *r, const uint8_t *p, size_
                 const uint8_t *e = memchr(p + pos, '\n', have - pos);
                 if (!e)
                     return have - pos > THRIFT__HTTP_MAX_HEADER
-                               ? fail(r, 431, err, "HTTP: trailers too large%s", "")
+                               ? fail(r, 431, err, "trailers too large")
                                : THRIFT_NEED_MORE;
                 size_t l = (size_t)(e - (p + pos));
                 pos = (size_t)(e - p) + 1;
@@ -102,7 +103,7 @@ static thrift_status_t dechunk(thrift__wire_reader_t *r, const uint8_t *p, size_
             return THRIFT_OK;
         }
         if (n > r->max_frame_size || b->len + n > r->max_frame_size)
-            return fail(r, 413, err, "HTTP: chunked body exceeds the frame limit%s", "");
+            return fail(r, 413, err, "chunked body exceeds the frame limit");
         if (have - pos < n + 2)
             return THRIFT_NEED_MORE;
         if (!thrift__buf_append(b, p + pos, (size_t)n))
@@ -111,7 +112,7 @@ static thrift_status_t dechunk(thrift__wire_reader_t *r, const uint8_t *p, size_
         if (p[pos] == '\r')
             pos++;
         if (p[pos] != '\n')
-            return fail(r, 400, err, "HTTP: chunk not followed by CRLF%s", "");
+            return fail(r, 400, err, "chunk not followed by CRLF");
         pos++;
     }
 }
@@ -137,10 +138,10 @@ thrift_status_t thrift__http_next(thrift__wire_reader_t *r, const uint8_t **msg,
             }
         if (!end) {
             if (have > THRIFT__HTTP_MAX_HEADER)
-                return fail(r, 431, err, "HTTP: header larger than %s bytes", "16384");
+                return fail(r, 431, err, "header larger than 16384 bytes");
             // Not even a request line that could be HTTP: say so early.
             if (server && have >= 1 && !isupper(p[0]))
-                return fail(r, 400, err, "HTTP: not an HTTP request%s", "");
+                return fail(r, 400, err, "not an HTTP request");
             return THRIFT_NEED_MORE;
         }
         const char *line = (const char *)p;
@@ -154,7 +155,7 @@ thrift_status_t thrift__http_next(thrift__wire_reader_t *r, const uint8_t **msg,
             const char *sp1 = memchr(line, ' ', llen);
             const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', llen - (size_t)(sp1 + 1 - line)) : NULL;
             if (!sp1 || !sp2 || (size_t)(line + llen - (sp2 + 1)) != 8 || strncmp(sp2 + 1, "HTTP/1.", 7))
-                return fail(r, 400, err, "HTTP: bad request line%s", "");
+                return fail(r, 400, err, "bad request line");
             http10 = sp2[8] == '0';
             size_t mlen = (size_t)(sp1 - line);
             if (any) {
@@ -163,7 +164,7 @@ thrift_status_t thrift__http_next(thrift__wire_reader_t *r, const uint8_t **msg,
                 for (size_t i = 0; token && i < mlen; i++)
                     token = isupper((unsigned char)line[i]);
                 if (!token)
-                    return fail(r, 400, err, "HTTP: bad request line%s", "");
+                    return fail(r, 400, err, "bad request line");
                 h->method = line;
                 h->method_len = mlen;
                 h->target = sp1 + 1;
@@ -171,7 +172,7 @@ thrift_status_t thrift__http_next(thrift__wire_reader_t *r, const uint8_t **msg,
             } else if (mlen == 7 && !strncmp(line, "OPTIONS", 7))
                 options = true;
             else if (!(mlen == 4 && !strncmp(line, "POST", 4)))
-                return fail(r, 405, err, "HTTP: method not allowed (only POST and OPTIONS)%s", "");
+                return fail(r, 405, err, "method not allowed (only POST and OPTIONS)");
         } else {
             // "HTTP/1.1 200 OK"
             if (llen < 12 || strncmp(line, "HTTP/1.", 7) || line[8] != ' ' || !isdigit(line[9]) ||
@@ -195,13 +196,13 @@ thrift_status_t thrift__http_next(thrift__wire_reader_t *r, const uint8_t **msg,
                 // Two different lengths are a request smuggling attempt.
                 if (!parse_length(v, e, has_len ? &again : &clen) || (has_len && again != clen))
                     return server
-                               ? fail(r, 400, err, "HTTP: bad Content-Length%s", "")
+                               ? fail(r, 400, err, "bad Content-Length")
                                : thrift__error_set(err, THRIFT_PROTOCOL, "HTTP: bad Content-Length");
                 has_len = true;
             } else if ((v = header_value(hl, n, "Transfer-Encoding"))) {
                 if (!token_in(v, (size_t)(e - v), "chunked"))
                     return server
-                               ? fail(r, 501, err, "HTTP: unsupported transfer encoding%s", "")
+                               ? fail(r, 501, err, "unsupported transfer encoding")
                                : thrift__error_set(err, THRIFT_PROTOCOL,
                                                    "HTTP: unsupported transfer encoding");
                 chunked = true;
@@ -234,7 +235,7 @@ thrift_status_t thrift__http_next(thrift__wire_reader_t *r, const uint8_t **msg,
         }
         if (options) {
             if (has_len && clen > THRIFT__HTTP_MAX_HEADER)
-                return fail(r, 413, err, "HTTP: OPTIONS with a body%s", "");
+                return fail(r, 413, err, "OPTIONS with a body");
             if (has_len && have - head < clen)
                 return THRIFT_NEED_MORE;
             r->start += head + (has_len ? (size_t)clen : 0);
@@ -247,7 +248,7 @@ thrift_status_t thrift__http_next(thrift__wire_reader_t *r, const uint8_t **msg,
             size_t used = 0;
             thrift_status_t st = dechunk(r, p + head, have - head, &used, err);
             if (st == THRIFT_NEED_MORE && have > r->max_frame_size + THRIFT__HTTP_MAX_HEADER * 2)
-                return fail(r, 413, err, "HTTP: chunked body exceeds the frame limit%s", "");
+                return fail(r, 413, err, "chunked body exceeds the frame limit");
             if (st)
                 return st;
             r->start += head + used;
@@ -263,12 +264,12 @@ thrift_status_t thrift__http_next(thrift__wire_reader_t *r, const uint8_t **msg,
         }
         if (!has_len) {
             if (server)
-                return fail(r, 411, err, "HTTP: Content-Length required%s", "");
+                return fail(r, 411, err, "Content-Length required");
             return thrift__error_set(err, THRIFT_PROTOCOL, "HTTP: response without Content-Length");
         }
         if (clen > r->max_frame_size)
             return server
-                       ? fail(r, 413, err, "HTTP: body larger than the frame limit%s", "")
+                       ? fail(r, 413, err, "body larger than the frame limit")
                        : thrift__error_set(err, THRIFT_LIMIT,
                                            "HTTP: body of %llu bytes exceeds the limit of %zu",
                                            (unsigned long long)clen, r->max_frame_size);

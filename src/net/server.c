@@ -1121,7 +1121,9 @@ static bool sconn_handshake(sconn_t *c) {
 static void sconn_watch_partial(sconn_t *c, bool completed) {
     if (!c->srv->opts.read_timeout_ms || c->closed)
         return;
-    if (thrift__wire_buffered(&c->reader) == 0)
+    // An HTTP connection waiting on its handler holds whole requests, not
+    // a partial one: no read timeout meanwhile.
+    if (thrift__wire_buffered(&c->reader) == 0 || (c->reader.http.role && c->inflight))
         ev_timer_stop(c->w->loop, &c->partial);
     else if (completed || !ev_is_active(&c->partial))
         ev_timer_again(c->w->loop, &c->partial);
@@ -1330,6 +1332,11 @@ static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
                 c->idle.repeat = c->srv->opts.handshake_timeout_ms / 1000.0;
                 ev_timer_again(loop, &c->idle);
             }
+        } else if (n == 1 && c->srv->opts.tls_ca[0]) {
+            // A server that requires client certificates takes no plaintext:
+            // it would let any client around the check.
+            sconn_close(c, THRIFT_CLOSE_HANDSHAKE);
+            return;
         }
     }
     if (c->handshaking && !sconn_handshake(c))

@@ -378,6 +378,18 @@ try:
                 rc, out, err = dyn_call("127.0.0.1:%d" % port, "add", "[20, 22]", extra)
                 check(rc == 0 and out == "42", "dynthrift call -> Apache py THeader server %s: add"
                       % tag, "rc=%d out=%s err=%s" % (rc, out, err))
+                if not zl:
+                    r = subprocess.run([CLI, "bench", IDL, "PingPong.add", "[20, 22]", "--addr",
+                                        "127.0.0.1:%d" % port, "-n", "100", "-c", "1", "--json",
+                                        "--header", "--protocol", proto],
+                                       capture_output=True, text=True, timeout=30)
+                    try:
+                        rep = json.loads(r.stdout)
+                    except ValueError:
+                        rep = {}
+                    check(r.returncode == 0 and rep.get("successes") == 100,
+                          "dynthrift bench --header -> Apache py THeader server %s: 100 calls" % tag,
+                          "rc=%d %s %s" % (r.returncode, r.stdout[-300:], r.stderr[-300:]))
 finally:
     stop(p)
 
@@ -519,6 +531,141 @@ for scheme in ("http", "https"):
                 check(False, "Apache py THttpClient -> C server %s/%s" % (scheme, proto), repr(e))
     finally:
         stop(pp)
+
+# ---- Apache's C++ library (libthrift-dev): TSSLSocket, THttpClient, THeaderProtocol ----
+CPP_CLIENT = r'''
+#include <cstring>
+#include <iostream>
+#include <thrift/protocol/TBinaryProtocol.h>
+#include <thrift/protocol/TCompactProtocol.h>
+#include <thrift/protocol/THeaderProtocol.h>
+#include <thrift/transport/TBufferTransports.h>
+#include <thrift/transport/THttpClient.h>
+#include <thrift/transport/TSSLSocket.h>
+#include <thrift/transport/TSocket.h>
+#include "PingPong.h"
+using namespace apache::thrift;
+using std::make_shared;
+// cpp_client KIND PORT [CA]: KIND tls | http | header; prints "add=42 ping=..."
+int main(int argc, char **argv) {
+    std::string kind = argv[1];
+    int port = std::atoi(argv[2]);
+    std::shared_ptr<transport::TSSLSocketFactory> factory;
+    std::shared_ptr<transport::TTransport> sock, trans;
+    std::shared_ptr<protocol::TProtocol> proto;
+    if (kind == "tls") {
+        factory = make_shared<transport::TSSLSocketFactory>();
+        factory->loadTrustedCertificates(argv[3]);
+        factory->authenticate(true);
+        sock = factory->createSocket("localhost", port);
+        trans = make_shared<transport::TFramedTransport>(sock);
+        proto = make_shared<protocol::TBinaryProtocol>(trans);
+    } else if (kind == "http") {
+        sock = make_shared<transport::TSocket>("127.0.0.1", port);
+        trans = make_shared<transport::THttpClient>(sock, "localhost", "/thrift");
+        proto = make_shared<protocol::TBinaryProtocol>(trans);
+    } else {
+        sock = make_shared<transport::TSocket>("127.0.0.1", port);
+        trans = sock;
+        auto hp = make_shared<protocol::THeaderProtocol>(trans);
+        proto = hp;
+    }
+    pingpong::PingPongClient client(proto);
+    trans->open();
+    std::string pong;
+    int64_t sum = client.add(20, 22);
+    client.ping(pong);
+    int64_t sum2 = client.add(1, 2);
+    trans->close();
+    std::cout << "add=" << sum << " ping=" << pong << " add=" << sum2 << std::endl;
+}
+'''
+cpp_dir = os.path.join(tmp, "cpp")
+os.makedirs(cpp_dir)
+cpp_bin = os.path.join(cpp_dir, "cpp_client")
+cpp_ok = False
+if shutil.which("g++") and os.path.exists("/usr/include/thrift/transport/TSSLSocket.h"):
+    subprocess.run(["thrift", "--gen", "cpp", "-out", cpp_dir, IDL], check=True)
+    with open(os.path.join(cpp_dir, "client.cpp"), "w") as f:
+        f.write(CPP_CLIENT)
+    srcs = [os.path.join(cpp_dir, x) for x in os.listdir(cpp_dir)
+            if x.endswith(".cpp") and "skeleton" not in x]
+    r = subprocess.run(["g++", "-O0", "-std=c++17", "-I", cpp_dir, "-o", cpp_bin] + srcs +
+                       ["-lthriftz", "-lthrift", "-lz", "-lssl", "-lcrypto", "-lpthread"],
+                       capture_output=True, text=True)
+    cpp_ok = r.returncode == 0
+    if not cpp_ok:
+        check(False, "Apache C++ client builds", r.stderr[-2000:])
+else:
+    skip("Apache C++ clients", "g++ or libthrift-dev missing")
+if cpp_ok:
+    for kind, kv in (("tls", ["tls_cert=" + C("server.pem"), "tls_key=" + C("server.key")]),
+                     ("http", []), ("header", ["transport=header"])):
+        if kind == "tls" and not HAVE_TLS:
+            skip("Apache C++ TSSLSocket client", "built without TLS")
+            continue
+        listen = {"tls": "tls://127.0.0.1:0", "http": "http://127.0.0.1:0/"}.get(kind, "127.0.0.1:0")
+        pp = subprocess.Popen([PEER, IDL, listen] + kv, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+        line = pp.stdout.readline()
+        try:
+            if not line.startswith("port "):
+                check(False, "C server for the C++ %s client starts" % kind, line + pp.stderr.read())
+                continue
+            port = line.split()[1]
+            r = subprocess.run([cpp_bin, kind, port, C("ca.pem")], capture_output=True, text=True,
+                               timeout=30)
+            want = "add=42 ping=pong%s add=3" % ("" if kind != "header" else "")
+            check(r.returncode == 0 and r.stdout.strip() == want,
+                  "Apache C++ %s client -> C server: add, ping, add" % {
+                      "tls": "TSSLSocket (framed binary, verifying)", "http": "THttpClient (binary)",
+                      "header": "THeaderProtocol (binary)"}[kind],
+                  "rc=%d out=%s err=%s" % (r.returncode, r.stdout, r.stderr[-500:]))
+        finally:
+            stop(pp)
+
+# ---- one port, many clients: `dynthrift serve` left unpinned ------------------
+if HAVE_TLS:
+    p, port, why = serve("127.0.0.1:0", ["--cert", C("server.pem"), "--key", C("server.key")])
+    if not p:
+        check(False, "dynthrift serve (unpinned, with a certificate) starts", why)
+    else:
+        try:
+            kinds = []
+            for tls in (False, True):
+                for framing in ("framed", "buffered"):
+                    for proto in ("binary", "compact"):
+                        kinds.append(("tls " if tls else "") + framing + "/" + proto)
+                        try:
+                            cl, t = apache_client(port, tls, framing, proto, False)
+                            r = cl.add(20, 22)
+                            t.close()
+                            kinds[-1] += "" if r == 42 else "=%r" % r
+                        except Exception as e:  # noqa: BLE001
+                            kinds[-1] += "=" + repr(e)
+            try:
+                sock = TSocket.TSocket("127.0.0.1", port)
+                hp = THeaderProtocol.THeaderProtocol(sock, (THeaderClientType.HEADERS,),
+                                                     THeaderSubprotocolID.COMPACT)
+                cl = ApPingPong.Client(hp)
+                hp.trans.open()
+                kinds.append("header/compact" + ("" if cl.add(20, 22) == 42 else "=bad"))
+                hp.trans.close()
+            except Exception as e:  # noqa: BLE001
+                kinds.append("header=" + repr(e))
+            for scheme in ("http", "https"):
+                try:
+                    cl, t = http_client("%s://localhost:%d/" % (scheme, port), "json",
+                                        **({"cafile": C("ca.pem")} if scheme == "https" else {}))
+                    kinds.append(scheme + "/json" + ("" if cl.add(20, 22) == 42 else "=bad"))
+                    t.close()
+                except Exception as e:  # noqa: BLE001
+                    kinds.append(scheme + "=" + repr(e))
+            bad = [k for k in kinds if "=" in k]
+            check(not bad, "Apache py clients of %d kinds (TLS or not, framed/buffered x binary/compact, "
+                  "THeader, HTTP, HTTPS) -> one unpinned dynthrift serve port" % len(kinds), "; ".join(bad))
+        finally:
+            stop(p)
 
 # ---- thriftpy's SSL client and server ----------------------------------------
 try:

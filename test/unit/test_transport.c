@@ -140,7 +140,8 @@ static thrift_conn_options_t *client_opts(const char *ca) {
     thrift_conn_options_t *o = thrift_conn_options_new();
     if (ca)
         thrift_conn_options_set_tls_ca_file(o, cert(ca));
-    thrift_conn_options_set_connect_timeout_ms(o, 3000);
+    // Generous: loading the system CA bundle is slow under valgrind.
+    thrift_conn_options_set_connect_timeout_ms(o, 10000);
     return o;
 }
 
@@ -299,6 +300,21 @@ static void test_tls(thrift_schema_t *s) {
     TAP_CHECK(!bad && strstr(err.text, "mismatch"),
               "tls: a key that does not match its certificate -> clear error (%s)", err.text);
     thrift_conn_free(bad);
+    unserve(t);
+    // The same server on a plain (unpinned) listener: TLS clients with a
+    // certificate only; plaintext would get around the check.
+    t = serve(s, mo, "127.0.0.1:0", &err);
+    char mplain[80], mtls[80];
+    snprintf(mplain, sizeof mplain, "127.0.0.1:%d", t ? t->port : 1);
+    snprintf(mtls, sizeof mtls, "tls://localhost:%d", t ? t->port : 1);
+    v = t ? call_add(s, mtls, cc, 7, &err) : -2;
+    TAP_CHECK(v == 47, "mtls on a detecting port: a client with a certificate -> 47 (%s)", err.text);
+    thrift_conn_options_t *pl = thrift_conn_options_new();
+    thrift_conn_options_set_call_timeout_ms(pl, 3000);
+    v = t ? call_add(s, mplain, pl, 7, &err) : -2;
+    TAP_CHECK(v == -1 && err.code != THRIFT_TIMEOUT,
+              "mtls on a detecting port: a plaintext client is refused (%s)", err.text);
+    thrift_conn_options_free(pl);
     unserve(t);
 
     // HTTPS: HTTP over the TLS layer.
@@ -621,6 +637,29 @@ static void test_header(thrift_schema_t *s) {
     got = t ? raw_exchange(t->port, huge_kv, sizeof huge_kv, reply, sizeof reply) : -2;
     TAP_CHECK(got >= 0, "header: an info-header count beyond the header -> the server closes (%zd)",
               got);
+#ifdef DYNTHRIFT_HAVE_ZLIB
+    {
+        // A zlib-transformed payload of 16 MB of zeros in a 16 kB frame,
+        // against a 64 kB limit: refused while inflating.
+        size_t raw = 16u << 20;
+        uint8_t *zeros = calloc(1, raw);
+        uLongf zlen = compressBound(raw);
+        uint8_t *frame = malloc(zlen + 18);
+        compress2(frame + 18, &zlen, zeros, raw, 9);
+        free(zeros);
+        static const uint8_t hdr[] = {0, 0, 0, 0, 0x0f, 0xff, 0, 0, 0, 0, 0, 3, 0, 1, 0, 1, 1, 0};
+        memcpy(frame, hdr, sizeof hdr);
+        uint32_t n = (uint32_t)(zlen + 14);
+        frame[0] = (uint8_t)(n >> 24), frame[1] = (uint8_t)(n >> 16), frame[2] = (uint8_t)(n >> 8),
+        frame[3] = (uint8_t)n;
+        got = t ? raw_exchange(t->port, frame, zlen + 18, reply, sizeof reply) : -2;
+        size_t held = t ? thrift_rpc_server_buffer_bytes(t->srv) : 0;
+        TAP_CHECK(got >= 0 && held < (1u << 20),
+                  "header: a %lu-byte zlib-transform bomb of 16 MB -> closed, %zu buffer bytes held",
+                  (unsigned long)zlen, held);
+        free(frame);
+    }
+#endif
     thrift_conn_options_t *co = thrift_conn_options_new();
     thrift_conn_options_set_framing(co, THRIFT_FRAMING_HEADER);
     int64_t v = t ? call_add(s, t->addr, co, 1, &err) : -2;
@@ -736,6 +775,44 @@ static void test_http(thrift_schema_t *s) {
         thrift_conn_free(c);
         thrift_arena_free(ar);
         ev_loop_destroy(loop);
+    }
+    // A request pipelined behind a handler slower than the read timeout is
+    // whole, not partial: the connection stays.
+    {
+        thrift_conn_options_t *ro = thrift_conn_options_new();
+        thrift_conn_options_set_read_timeout_ms(ro, 100);
+        srv_thread_t *t2 = serve(s, ro, "http://127.0.0.1:0/", &err);
+        char a2[80];
+        snprintf(a2, sizeof a2, "http://127.0.0.1:%d/", t2 ? t2->port : 1);
+        struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+        thrift_conn_t *c = thrift_conn_new(loop, s, "Calc", a2, NULL, &err);
+        thrift_arena_t *ar = thrift_arena_new(NULL);
+        norder = 0;
+        thrift_value_t *args = thrift_conn_new_args(c, ar, "slow", &err);
+        thrift_value_set(args, "ms", thrift_value_new_i32(ar, 300));
+        // The first call makes the server show keep-alive, so the next two
+        // are pipelined behind the slow one.
+        thrift_call_async(c, "ping", NULL, order_cb, (void *)(intptr_t)1);
+        thrift_call_async(c, "slow", args, order_cb, (void *)(intptr_t)2);
+        thrift_call_async(c, "ping", NULL, order_cb, (void *)(intptr_t)3);
+        ev_timer wd;
+        ev_timer_init(&wd, watchdog_cb, 10., 0.);
+        ev_timer_start(loop, &wd);
+        while (norder < 3)
+            ev_run(loop, EVRUN_ONCE);
+        ev_timer_stop(loop, &wd);
+        TAP_CHECK(ordered[2] == 3 && thrift_conn_break_count(c) == 0,
+                  "http: a request waiting behind a 300 ms handler outlives a 100 ms read timeout");
+        thrift_conn_free(c);
+        thrift_arena_free(ar);
+        ev_loop_destroy(loop);
+        // A slowloris head that stops arriving is cut by the read timeout.
+        static const char drip[] = "POST / HTTP/1.1\r\nHost: x\r\nX-Slow: a";
+        ssize_t dgot = t2 ? raw_exchange(t2->port, drip, sizeof drip - 1, (uint8_t[64]){0}, 64) : -2;
+        TAP_CHECK(dgot >= 0, "http: a head that stops arriving is closed by the read timeout "
+                  "(%zd bytes back)", dgot);
+        unserve(t2);
+        thrift_conn_options_free(ro);
     }
     // Malformed and hostile requests: a status, then close; the server serves on.
     uint8_t reply[4096];

@@ -51,14 +51,17 @@ int cli_net_take_opt(int argc, char **argv, int *i, const char *cmd, cli_net_opt
     int r;
     if (!strcmp(a, "--framed")) {
         o->framing = THRIFT_FRAMING_FRAMED;
+        o->framing_set = true;
         return 1;
     }
     if (!strcmp(a, "--buffered") || !strcmp(a, "--unframed")) {
         o->framing = THRIFT_FRAMING_BUFFERED;
+        o->framing_set = true;
         return 1;
     }
     if (!strcmp(a, "--header")) {
         o->framing = THRIFT_FRAMING_HEADER;
+        o->framing_set = true;
         return 1;
     }
     if ((r = cli_take_value_opt(argc, argv, i, cmd, "-H", &v)) != 0) {
@@ -160,7 +163,10 @@ thrift_conn_options_t *cli_net_conn_options(const cli_net_opts_t *o) {
     if (!co)
         return NULL;
     thrift_conn_options_set_protocol(co, o->proto);
-    thrift_conn_options_set_framing(co, o->framing);
+    // Only when asked: a server left unpinned recognizes every kind of
+    // client on its port (clients default to framed either way).
+    if (o->framing_set)
+        thrift_conn_options_set_framing(co, o->framing);
     if (o->timeout_set) {
         thrift_conn_options_set_call_timeout_ms(co, o->timeout_ms);
         // A deadline shorter than the default connect timeout covers the

@@ -12,6 +12,7 @@ typedef struct cli_net_opts {
     const char *addr;
     thrift_protocol_t proto;
     thrift_framing_t framing;
+    bool framing_set; /* --framed, --buffered or --header given */
     const char *multiplex; /* service name to prefix, or NULL */
     uint32_t timeout_ms;   /* 0: none (when timeout_set) */
     bool timeout_set;

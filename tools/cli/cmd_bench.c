@@ -186,6 +186,7 @@ struct bench {
     cli_net_opts_t net;
     thrift_protocol_t proto;
     bool framed;
+    bool header; /* THeader frames (framed is then true too) */
     bool oneway;
     bool verify;
     const thrift_function_def_t *fn;
@@ -571,7 +572,9 @@ static bool send_call(bench_t *b, bconn_t *c, uint64_t due) {
         c->outcap = cap;
     }
     uint8_t *p = c->out + c->outlen;
-    size_t frame = b->framed ? 4 : 0;
+    // THeader: length, magic, flags, seqid, one header word (protocol id,
+    // no transforms, padding), then the message.
+    size_t frame = b->framed ? (b->header ? 18 : 4) : 0;
     size_t n;
     if (b->fast_header) {
         n = write_header(b, seqid, p + frame);
@@ -594,13 +597,20 @@ static bool send_call(bench_t *b, bconn_t *c, uint64_t due) {
         }
         memcpy(p + frame, thrift_buffer_data(b->scratch), n);
     }
+    if (b->header) {
+        uint8_t h[14] = {0x0f, 0xff, 0, 0, (uint8_t)((uint32_t)seqid >> 24),
+                         (uint8_t)((uint32_t)seqid >> 16), (uint8_t)((uint32_t)seqid >> 8),
+                         (uint8_t)seqid, 0, 1, b->proto == THRIFT_PROTO_COMPACT ? 2 : 0, 0, 0, 0};
+        memcpy(p + 4, h, sizeof h);
+        n += sizeof h; // the frame length counts the header
+    }
     if (b->framed) {
         p[0] = (uint8_t)(n >> 24);
         p[1] = (uint8_t)(n >> 16);
         p[2] = (uint8_t)(n >> 8);
         p[3] = (uint8_t)n;
     }
-    c->outlen += n + frame;
+    c->outlen += n + (b->framed ? 4 : 0);
     b->issued_total++;
     if (b->measuring)
         b->issued_measured++;
@@ -889,6 +899,17 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
                 if (avail < 4 + mlen)
                     break;
                 skip = 4;
+                if (b->header && mlen >= 10 && p[4] == 0x0f && p[5] == 0xff) {
+                    // THeader: skip its header (its size in 4-byte words).
+                    size_t h = 10 + ((size_t)p[12] << 8 | p[13]) * 4;
+                    if (h >= mlen) {
+                        count_error(b, b->measuring, ERR_PROTOCOL);
+                        conn_break(c, ERR_CLOSED);
+                        return;
+                    }
+                    skip += h;
+                    mlen -= h;
+                }
             } else {
                 thrift_status_t ps = thrift_probe_message(b->proto, p, avail, &b->codec, &mlen,
                                                           NULL);
@@ -1040,9 +1061,11 @@ static int resolve(bench_t *b, const char *addr) {
         return err.code == THRIFT_NOT_FOUND ? CLI_EXIT_TRANSPORT : CLI_EXIT_USAGE;
     }
     if (b->addr.scheme == THRIFT__SCHEME_HTTP || b->addr.scheme == THRIFT__SCHEME_HTTPS ||
-        b->net.framing == THRIFT_FRAMING_HEADER) {
-        fprintf(stderr, "dynthrift bench: --addr %s: bench speaks framed and buffered transports "
-                        "(with TLS and zlib); use call for HTTP and THeader\n", addr);
+        (b->net.framing == THRIFT_FRAMING_HEADER &&
+         (b->net.zlib || b->net.proto == THRIFT_PROTO_JSON))) {
+        fprintf(stderr, "dynthrift bench: --addr %s: bench speaks framed, buffered and THeader "
+                        "(binary, compact; no transforms), with TLS and zlib; use call for HTTP\n",
+                addr);
         return CLI_EXIT_USAGE;
     }
     memcpy(&b->sa, &b->addr.sa, b->addr.len);
@@ -1096,7 +1119,7 @@ static void report(bench_t *b, const report_opts_t *ro, const char *spec) {
         json_object_set_new(o, "target", json_string(b->net.addr));
         json_object_set_new(o, "method", json_string(spec));
         json_object_set_new(o, "protocol", json_string(thrift_protocol_name(b->proto)));
-        json_object_set_new(o, "transport", json_string(b->net.framing == THRIFT_FRAMING_FRAMED ? "framed" : "buffered"));
+        json_object_set_new(o, "transport", json_string(b->header ? "header" : b->net.framing == THRIFT_FRAMING_FRAMED ? "framed" : "buffered"));
         json_object_set_new(o, "connections", json_integer(b->nconns));
         json_object_set_new(o, "pipeline", json_integer(b->pipeline));
         if (b->rate > 0)
@@ -1153,7 +1176,8 @@ static void report(bench_t *b, const report_opts_t *ro, const char *spec) {
         return;
     }
     printf("dynthrift bench %s @ %s (%s, %s)\n", spec, b->net.addr,
-           thrift_protocol_name(b->proto), b->net.framing == THRIFT_FRAMING_FRAMED ? "framed" : "buffered");
+           thrift_protocol_name(b->proto),
+           b->header ? "header" : b->net.framing == THRIFT_FRAMING_FRAMED ? "framed" : "buffered");
     printf("  %u connection%s x %u in flight%s, %.2f s%s\n", b->nconns,
            b->nconns == 1 ? "" : "s", b->pipeline, b->rate > 0 ? " (open loop)" : "", secs,
            b->interrupted ? " (interrupted)" : "");
@@ -1405,7 +1429,8 @@ int cmd_bench(int argc, char **argv) {
 
     b->proto = b->net.proto;
     // With zlib the frames are a stream layer under the compression.
-    b->framed = thrift__message_framing(b->co) == THRIFT_FRAMING_FRAMED;
+    b->header = b->net.framing == THRIFT_FRAMING_HEADER;
+    b->framed = b->header || thrift__message_framing(b->co) == THRIFT_FRAMING_FRAMED;
     b->oneway = thrift_function_def_is_oneway(b->fn);
     b->verify = verify;
     thrift_codec_options_init(&b->codec);

@@ -9,12 +9,13 @@ _dynthrift_opts() {
     list) echo "-I --include --help" ;;
     describe) echo "-I --include --template --help" ;;
     encode|decode) echo "-I --include --protocol --help" ;;
-    call) echo "-I --include --addr --framed --buffered --protocol --multiplex --timeout
+    call) echo "-I --include --addr --framed --buffered --protocol --multiplex --timeout --header --zlib --cacert --cert --key -k --insecure -H
                 --lines --pipeline --pretty --ignore-unknown -v --verbose --help" ;;
     serve) echo "-I --include --addr --framed --buffered --protocol --mock --unmocked --exec
+                 --header --zlib --cacert --cert --key
                  --exec-timeout --echo --record --threads --max-connections --idle-timeout
                  -v --verbose --help" ;;
-    bench) echo "-I --include --addr --framed --buffered --protocol --multiplex --timeout
+    bench) echo "-I --include --addr --framed --buffered --protocol --multiplex --timeout --header --zlib --cacert --cert --key -k --insecure -H
                  -c --connections -p --pipeline -d --duration -n --calls --rate --warmup
                  --verify --json --pretty --latency --fail-on-error --max-p99
                  --ignore-unknown --help" ;;
@@ -44,10 +45,10 @@ _dynthrift() {
     --format) COMPREPLY=($(compgen -W "text json" -- "$cur")); return ;;
     --unmocked) COMPREPLY=($(compgen -W "default unknown" -- "$cur")); return ;;
     -I|--include) COMPREPLY=($(compgen -d -- "$cur")); return ;;
-    --mock|--record) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --mock|--record|--cacert|--cert|--key) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --addr|--timeout|--multiplex|--exec|--exec-timeout|--threads|--max-connections|\
     --idle-timeout|-c|--connections|-p|--pipeline|-d|--duration|-n|--calls|--rate|--warmup|\
-    --max-p99)
+    --max-p99|-H)
         return ;;
     esac
     if [[ "$cur" == -* ]]; then
@@ -61,7 +62,7 @@ _dynthrift() {
         -I|--include) incs+=(-I "${COMP_WORDS[i+1]}"); ((i++)) ;;
         --addr|--protocol|--format|--timeout|--multiplex|--pipeline|--mock|--exec|--record|\
         --unmocked|--exec-timeout|--threads|--max-connections|--idle-timeout|-c|--connections|\
-        -p|-d|--duration|-n|--calls|--rate|--warmup|--max-p99) ((i++)) ;;
+        -p|-d|--duration|-n|--calls|--rate|--warmup|--max-p99|--cacert|--cert|--key|-H) ((i++)) ;;
         -*) ;;
         *) [ -z "$file" ] && file="${COMP_WORDS[i]}"; ((npos++)) ;;
         esac

@@ -1,0 +1,185 @@
+#!/bin/sh
+# Transport benchmark for issue 13, in one run: the dynthrift server
+# (tools/bench_server) plain, over TLS, with TZlibTransport and THeader, next to
+# Apache's C++ TThreadedServer over TSSLServerSocket (TSSLSocketFactory),
+# generated and compiled here from libthrift-dev like tools/bench_net.sh
+# does for TNonblockingServer.  The load generator is `dynthrift bench`
+# (one loop; framed, binary) against each server in turn, every round.
+#
+#   tools/bench_transport.sh [BUILD_DIR]          (default build)
+#   env: DUR=seconds per point (1), REPS=rounds (2), SRV_CPU (0), CLI_CPU (1),
+#        POINTS="add:1 add:16 echo:1 echo:16" (method:connections)
+#
+# Test certificates are made at bench time (test/tls_certs.sh, EC P-256);
+# nothing generated is kept.  Prints one line per measurement, then the
+# medians and the ratios the issue states its goals in.
+set -eu
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${1:-build}
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+DUR=${DUR:-1}
+REPS=${REPS:-2}
+SRV_CPU=${SRV_CPU:-0}
+CLI_CPU=${CLI_CPU:-1}
+POINTS=${POINTS:-add:1 add:16 echo:1 echo:16}
+IDL=$ROOT/idl-samples/bench.thrift
+[ -f /work/shared/bench/bench.thrift ] && IDL=/work/shared/bench/bench.thrift
+PAYLOAD=/work/shared/bench/payload.json
+[ -f "$PAYLOAD" ] || PAYLOAD=$ROOT/test/fuzz/seeds/payload.json
+CLI=$BUILD/tools/dynthrift
+SRV=$BUILD/tools/bench_server
+PORT=${PORT:-19190}
+for t in "$CLI" "$SRV"; do
+    [ -x "$t" ] || { echo "missing $t (ninja -C $BUILD)" >&2; exit 2; }
+done
+
+TMP=$(mktemp -d /tmp/bench_transport.XXXXXX)
+PIDS=
+cleanup() {
+    for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$TMP"
+}
+trap cleanup EXIT INT TERM
+sh "$ROOT/test/tls_certs.sh" "$TMP/certs"
+C=$TMP/certs
+
+build_cpp() {
+    command -v thrift >/dev/null && command -v g++ >/dev/null &&
+        pkg-config --exists thrift 2>/dev/null || return 1
+    thrift --gen cpp -out "$TMP" "$IDL" || return 1
+    cat > "$TMP/server.cpp" <<'CPP'
+#include <cstdlib>
+#include <iostream>
+#include <thrift/protocol/TBinaryProtocol.h>
+#include <thrift/server/TThreadedServer.h>
+#include <thrift/transport/TBufferTransports.h>
+#include <thrift/transport/TSSLServerSocket.h>
+#include <thrift/transport/TSSLSocket.h>
+#include "Bench.h"
+using namespace apache::thrift;
+class Handler : public bench::BenchIf {
+  public:
+    void ping() override {}
+    void echo(bench::Payload &ret, const bench::Payload &p) override { ret = p; }
+    int64_t add(const int64_t a, const int64_t b) override { return a + b; }
+    void fire(const int32_t) override {}
+    void fail(bench::Payload &, const int32_t code) override {
+        bench::BenchError e;
+        e.code = code;
+        throw e;
+    }
+};
+int main(int argc, char **argv) {
+    int port = std::atoi(argv[1]);
+    auto factory = std::make_shared<transport::TSSLSocketFactory>();
+    factory->server(true);
+    factory->loadCertificate(argv[2]);
+    factory->loadPrivateKey(argv[3]);
+    auto socket = std::make_shared<transport::TSSLServerSocket>("127.0.0.1", port, factory);
+    server::TThreadedServer server(
+        std::make_shared<bench::BenchProcessor>(std::make_shared<Handler>()), socket,
+        std::make_shared<transport::TFramedTransportFactory>(),
+        std::make_shared<protocol::TBinaryProtocolFactory>());
+    std::cout << "listening " << port << std::endl;
+    server.serve();
+}
+CPP
+    # shellcheck disable=SC2046
+    g++ -O2 -std=c++17 -I"$TMP" -o "$TMP/cpp_tls_server" "$TMP/server.cpp" \
+        $(ls "$TMP"/*.cpp | grep -v -e server.cpp -e skeleton) \
+        $(pkg-config --cflags --libs thrift) -lssl -lcrypto -lpthread 2>"$TMP/g++.log" ||
+        { cat "$TMP/g++.log" >&2; return 1; }
+}
+
+wait_ready() {
+    i=0
+    while ! grep -q listening "$1" 2>/dev/null; do
+        i=$((i + 1)); [ $i -gt 100 ] && return 1; sleep 0.1
+    done
+}
+
+SERVERS=
+# start LABEL ADDR CMD...: ADDR is what the client dials.
+start() {
+    label=$1; addr=$2; shift 2
+    taskset -c "$SRV_CPU" "$@" > "$TMP/$label.log" 2>&1 &
+    pid=$!
+    if wait_ready "$TMP/$label.log"; then
+        PIDS="$PIDS $pid"; SERVERS="$SERVERS $label=$addr=$pid"
+    else
+        echo "# $label did not start:" >&2; cat "$TMP/$label.log" >&2; kill $pid 2>/dev/null || true
+    fi
+}
+
+echo "# bench_transport.sh  $(date -u +%FT%TZ)  $(nproc) cores  load $(cut -d' ' -f1-3 /proc/loadavg)  ${DUR}s x $REPS"
+P=$PORT
+start dyn 127.0.0.1:$((P + 1)) "$SRV" -o transport=framed "$IDL" 127.0.0.1:$((P + 1))
+start dyn_tls tls://localhost:$((P + 2)) "$SRV" -o transport=framed -o tls_cert="$C/server.pem" \
+    -o tls_key="$C/server.key" "$IDL" tls://127.0.0.1:$((P + 2))
+start dyn_zlib 127.0.0.1:$((P + 3)) "$SRV" -o transport=framed -o zlib=1 "$IDL" 127.0.0.1:$((P + 3))
+start dyn_header 127.0.0.1:$((P + 5)) "$SRV" -o transport=header "$IDL" 127.0.0.1:$((P + 5))
+if build_cpp; then
+    start cpp_tls tls://localhost:$((P + 4)) "$TMP/cpp_tls_server" $((P + 4)) "$C/server.pem" "$C/server.key"
+else
+    echo "# Apache C++ (libthrift-dev, g++) unavailable: skipped" >&2
+fi
+
+RES=$TMP/res
+: > "$RES"
+# echo takes the shared Payload as its one argument.
+{ printf '['; cat "$PAYLOAD"; printf ']'; } > "$TMP/echo_args.json"
+r=1
+while [ $r -le "$REPS" ]; do
+    for pt in $POINTS; do
+        m=${pt%%:*}; n=${pt#*:}
+        if [ "$m" = echo ]; then args="@$TMP/echo_args.json"; else args='[1, 2]'; fi
+        for s in $SERVERS; do
+            label=${s%%=*}; rest=${s#*=}; addr=${rest%%=*}
+            extra=
+            case $label in *tls*) extra="--cacert $C/ca.pem" ;; esac
+            case $label in *zlib*) extra="--zlib" ;; esac
+            case $label in *header*) extra="--header" ;; esac
+            # shellcheck disable=SC2086
+            out=$(taskset -c "$CLI_CPU" "$CLI" bench "$IDL" "Bench.$m" "$args" --addr "$addr" \
+                  -c "$n" -d "$DUR" --json $extra 2>"$TMP/err" || true)
+            cps=$(printf '%s' "$out" | python3 -c 'import json,sys
+try: d=json.load(sys.stdin); print("%.0f %d %d %d" % (d["calls_per_s"], d["errors"], d.get("bytes_sent",0), d.get("calls",1)))
+except Exception: print("0 -1 0 1")')
+            echo "$r $m:$n $label $cps" | tee -a "$RES"
+        done
+    done
+    r=$((r + 1))
+done
+echo "# medians (calls/s) and ratios"
+python3 - "$RES" <<'PY'
+import statistics, sys, collections
+rows = collections.defaultdict(list)
+sent = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    rnd, pt, label, cps, errs, bsent, calls = line.split()
+    if int(errs) == 0 and float(cps) > 0:
+        rows[(pt, label)].append(float(cps))
+        sent[(pt, label)].append(int(bsent) / max(int(calls), 1))
+pts = sorted({k[0] for k in rows}, key=lambda p: (p.split(":")[0], int(p.split(":")[1])))
+labels = sorted({k[1] for k in rows})
+print("%-10s" % "point" + "".join("%12s" % l for l in labels))
+for p in pts:
+    print("%-10s" % p + "".join("%12.0f" % statistics.median(rows[(p, l)]) if (p, l) in rows else "%12s" % "-" for l in labels))
+def med(p, l):
+    return statistics.median(rows[(p, l)]) if (p, l) in rows else None
+for p in pts:
+    d, t, c = med(p, "dyn"), med(p, "dyn_tls"), med(p, "cpp_tls")
+    if d and t:
+        print("%s: TLS / plaintext = %.2f (goal >= 0.70 at add:16)" % (p, t / d))
+    if t and c:
+        print("%s: dynthrift TLS / Apache C++ TLS = %.2f (goal >= 1.5)" % (p, t / c))
+    hd = med(p, "dyn_header")
+    if d and hd:
+        print("%s: THeader / framed = %.2f (goal >= 0.90)" % (p, hd / d))
+    z = med(p, "dyn_zlib")
+    if d and z:
+        # bench counts the bytes it hands to the stack, before compression.
+        print("%s: zlib / plaintext calls/s = %.2f (message bytes per call %.0f)"
+              % (p, z / d, statistics.median(sent[(p, "dyn")])))
+PY
