@@ -1086,6 +1086,55 @@ static void test_tls_read_budget(thrift_schema_t *s) {
     ev_loop_destroy(loop);
 }
 
+static char tls_detail[512];
+static int tls_detail_closed;
+
+static void tls_detail_cb(thrift_rpc_server_t *srv, thrift_conn_event_t ev, uint64_t id,
+                          const char *peer, thrift_close_reason_t why, const char *detail,
+                          void *ud) {
+    (void)srv;
+    (void)id;
+    (void)peer;
+    (void)ud;
+    if (ev == THRIFT_CONN_EVENT_CLOSED) {
+        tls_detail_closed++;
+        snprintf(tls_detail, sizeof tls_detail, "%s: %s", thrift_close_reason_str(why), detail);
+    }
+}
+
+/* A failed TLS handshake's close says why (the connection callback's
+ * detail, what dynthrift serve -v prints). */
+static void test_tls_close_detail(thrift_schema_t *s) {
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    thrift_conn_options_t *so = server_opts("server.pem", "server.key", NULL);
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift_rpc_server_t *srv = thrift_rpc_server_new(loop, s, so, &err);
+    thrift_conn_options_free(so);
+    thrift_rpc_server_set_conn_detail_cb(srv, tls_detail_cb, NULL);
+    thrift_rpc_server_listen(srv, "tls://127.0.0.1:0", &err);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)thrift_rpc_server_port(srv))};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    static const char junk[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    tls_detail_closed = 0;
+    tls_detail[0] = 0;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
+        (void)!send(fd, junk, sizeof junk - 1, MSG_NOSIGNAL);
+    double until = ev_time() + 5;
+    while (!tls_detail_closed && ev_time() < until) {
+        ev_run(loop, EVRUN_NOWAIT);
+        ev_sleep(0.002);
+    }
+    TAP_CHECK(tls_detail_closed == 1 && !strncmp(tls_detail, "TLS handshake", 13) &&
+                  strlen(tls_detail) > strlen("TLS handshake failed or timed out: ") + 3,
+              "tls: a failed handshake's close says why (%s)", tls_detail);
+    close(fd);
+    thrift_rpc_server_free(srv);
+    ev_loop_destroy(loop);
+}
+
 int main(void) { /* the fixture's all-handlers server: not needed here */
     thrift_schema_t *s = fixture_schema();
     test_options();
@@ -1104,6 +1153,7 @@ int main(void) { /* the fixture's all-handlers server: not needed here */
             test_tls(s);
             test_detect(s, true);
             test_tls_read_budget(s);
+            test_tls_close_detail(s);
         }
         else
             printf("ok %d - # SKIP tls: cannot make test certificates (openssl missing?)\n",
