@@ -92,7 +92,9 @@ def zk_start():
     global zk_pid, zk_port
     t0 = time.time()
     args = [ZK_SERVER, os.path.join(tmp, "zk")] + ([str(zk_port)] if zk_port else [])
-    r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # ZK_OWNER_PID: zk_server.sh stops the JVM if this script dies first.
+    r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       env=dict(os.environ, ZK_OWNER_PID=str(os.getpid())))
     if r.returncode == 77:
         print("1..0 # SKIP ZooKeeper cannot start here")
         sys.exit(77)

@@ -177,9 +177,18 @@ static thrift_status_t h_hello(thrift_request_t *req, const thrift_value_t *args
     (void)ud;
     size_t n;
     const uint8_t *p = thrift_value_bytes(thrift_value_get(args, "name"), &n);
-    char buf[128];
-    int len = snprintf(buf, sizeof buf, "hello %.*s", (int)n, (const char *)p);
-    return thrift_reply(req, thrift_value_new_string(thrift_request_arena(req), buf, (size_t)len));
+    // Any length of name: the greeting is built on the heap, not in a fixed
+    // buffer snprintf would truncate (and whose full length it returns).
+    char *buf = malloc(n + 7);
+    if (!buf)
+        return THRIFT_NOMEM;
+    memcpy(buf, "hello ", 6);
+    if (n)
+        memcpy(buf + 6, p, n);
+    thrift_status_t st =
+        thrift_reply(req, thrift_value_new_string(thrift_request_arena(req), buf, n + 6));
+    free(buf);
+    return st;
 }
 
 static thrift_rpc_server_t *fixture_server(struct ev_loop *loop, thrift_schema_t *s,

@@ -597,6 +597,9 @@ int main(void) {
     signal(SIGPIPE, SIG_IGN);
     signal(SIGTERM, on_term);
     signal(SIGINT, on_term);
+    char owner[32]; // zk_server.sh stops the JVM if we die without cleaning up
+    snprintf(owner, sizeof owner, "%d", (int)getpid());
+    setenv("ZK_OWNER_PID", owner, 1);
     schema = fixture_schema();
     loop = ev_loop_new(EVFLAG_AUTO);
     test_urls();

@@ -6,7 +6,8 @@
 # and waits until it answers.  Prints "PORT PID" on success; the caller stops
 # the server by that PID.  Exit 77 when zookeeper or java is missing (the TAP
 # "skip" code), 1 when it does not come up within 30 s.  Called again with
-# the same DIR and PORT it restarts the server on the same data.
+# the same DIR and PORT it restarts the server on the same data.  Set
+# ZK_OWNER_PID to have the JVM stopped if that process dies first.
 set -u
 dir=$1
 port=${2:-}
@@ -41,6 +42,13 @@ java -Xmx128m -Xms32m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
     -cp "$jar" org.apache.zookeeper.server.ZooKeeperServerMain "$dir/zoo.cfg" \
     >"$dir/stdout.log" 2>&1 </dev/null &
 pid=$!
+# With ZK_OWNER_PID (the test's own PID), a watcher stops the JVM when the
+# test dies without cleaning up (an abort, a sanitizer's halt), and ends with
+# the JVM otherwise.
+if [ -n "${ZK_OWNER_PID:-}" ]; then
+    ( while kill -0 "$ZK_OWNER_PID" 2>/dev/null && kill -0 "$pid" 2>/dev/null; do sleep 1; done
+      kill "$pid" 2>/dev/null ) >/dev/null 2>&1 </dev/null &
+fi
 for _ in $(seq 300); do
     if ! kill -0 "$pid" 2>/dev/null; then
         cat "$dir/stdout.log" >&2

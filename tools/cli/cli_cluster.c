@@ -254,6 +254,11 @@ static int parse(copts_t *o, int argc, char **argv) {
             o->pretty = true;
             continue;
         }
+        if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            fprintf(stderr, "dynthrift %s: -v traces one connection: give one --addr to trace it\n",
+                    o->cmd);
+            return -1;
+        }
         if (!strcmp(a, "--ignore-unknown")) {
             o->args_flags = THRIFT_JSON_IGNORE_UNKNOWN;
             continue;
