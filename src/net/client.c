@@ -1191,16 +1191,10 @@ thrift_conn_t *thrift_conn_new(struct ev_loop *loop, thrift_schema_t *schema, co
     if (c->addr.scheme == THRIFT__SCHEME_TLS || c->addr.scheme == THRIFT__SCHEME_HTTPS)
         c->opts.tls = true;
     if (c->addr.scheme == THRIFT__SCHEME_HTTP || c->addr.scheme == THRIFT__SCHEME_HTTPS) {
-        // Host: what the address says between "//" and the path.
-        const char *hp = strstr(address, "://") + 3;
-        size_t hn = strcspn(hp, "/");
-        snprintf(c->http_host, sizeof c->http_host, "%.*s", (int)(hn < 270 ? hn : 270), hp);
         c->http = true;
-        c->http_out.request = true;
-        c->http_out.host = c->http_host;
-        // Borrowed from c->opts and c->addr, which live as long as c.
-        c->http_out.path = c->opts.http_path[0] ? c->opts.http_path : c->addr.path;
-        c->http_out.extra = c->opts.http_headers;
+        // Borrows from c->opts and c->addr, which live as long as c.
+        thrift__http_client_out(&c->http_out, c->http_host, sizeof c->http_host, address,
+                                &c->opts, &c->addr);
     }
     if (c->opts.framing == THRIFT_FRAMING_HEADER && c->opts.proto == THRIFT_PROTO_JSON) {
         free(c);

@@ -360,3 +360,17 @@ thrift_status_t thrift__http_wrap(thrift_buffer_t *out, size_t start, const thri
         return thrift__error_set(err, THRIFT_NOMEM, "out of memory");
     return THRIFT_OK;
 }
+
+void thrift__http_client_out(thrift__http_out_t *out, char *host, size_t hostsize,
+                             const char *address, const thrift_conn_options_t *opts,
+                             const thrift__addr_t *addr) {
+    const char *scheme = strstr(address, "://");
+    const char *hp = scheme ? scheme + 3 : address;
+    size_t hn = strcspn(hp, "/");
+    snprintf(host, hostsize, "%.*s", (int)(hn < hostsize ? hn : hostsize - 1), hp);
+    memset(out, 0, sizeof *out);
+    out->request = true;
+    out->host = host;
+    out->path = opts->http_path[0] ? opts->http_path : addr->path;
+    out->extra = opts->http_headers;
+}

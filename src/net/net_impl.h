@@ -131,8 +131,16 @@ typedef struct thrift__http_out {
 } thrift__http_out_t;
 
 struct thrift__wire_reader;
+struct thrift__addr;
 thrift_status_t thrift__http_next(struct thrift__wire_reader *r, const uint8_t **msg, size_t *len,
                                   thrift_error_t *err);
+/* A client's request dressing for `address` (http:// or https://): Host
+ * is what the address says between "//" and the path, written into
+ * host[hostsize]; path and extra headers are borrowed from `opts` (the
+ * http_path option, else addr->path) and must outlive `out`. */
+void thrift__http_client_out(thrift__http_out_t *out, char *host, size_t hostsize,
+                             const char *address, const thrift_conn_options_t *opts,
+                             const struct thrift__addr *addr);
 /* Puts the HTTP head in front of the body that begins at `start`. */
 thrift_status_t thrift__http_wrap(thrift_buffer_t *out, size_t start, const thrift__http_out_t *o,
                                   thrift_error_t *err);

@@ -474,6 +474,20 @@ http_py = os.path.join(tmp, "apache_http_server.py")
 with open(http_py, "w") as f:
     f.write(HTTP_SERVER_PY)
 
+def bench_http(addr, proto, n, extra, name):
+    """`dynthrift bench` over HTTP: (passed, name, detail) for check()."""
+    r = subprocess.run([CLI, "bench", IDL, "PingPong.add", "[20, 22]", "--addr", addr, "--protocol",
+                        proto, "-n", str(n), "--json", "--verify", "--timeout", "5000"] + extra,
+                       capture_output=True, text=True, timeout=60)
+    try:
+        rep = json.loads(r.stdout)
+    except ValueError:
+        rep = {}
+    return (r.returncode == 0 and rep.get("successes") == n and rep.get("errors") == 0
+            and rep.get("transport") == "http", name,
+            "rc=%d %s %s" % (r.returncode, r.stdout[-300:], r.stderr[-300:]))
+
+
 for proto in ("binary", "compact", "json"):
     port = free_port()
     p = start(["/usr/bin/python3", http_py, gen, str(port), proto])
@@ -492,8 +506,78 @@ for proto in ("binary", "compact", "json"):
         check(r.returncode == 0 and r.stdout.split() == ['{"result":"pong"}', '{"result":3}'],
               "dynthrift call --lines -> Apache py THttpServer %s: two calls" % proto,
               "rc=%d out=%s err=%s" % (r.returncode, r.stdout, r.stderr))
+        # bench: HTTP/1.0 closes after each response; one call per connection,
+        # reconnecting, even with -p 4 asked for.
+        check(*bench_http(addr, proto, 120, ["-c", "2", "-p", "4"],
+                          "dynthrift bench -> Apache py THttpServer %s: 120 calls, no errors" % proto))
     finally:
         stop(p)
+
+
+# bench -> dynthrift serve over HTTP/1.1: keep-alive, pipelined.
+for proto in ("binary", "compact", "json"):
+    p, port, why = serve("http://127.0.0.1:0/thrift", ["--protocol", proto])
+    if not p:
+        check(False, "dynthrift serve http:// %s starts" % proto, why)
+        continue
+    try:
+        check(*bench_http("http://127.0.0.1:%d/thrift" % port, proto, 3000, ["-c", "3", "-p", "16"],
+                          "dynthrift bench -c 3 -p 16 -> dynthrift serve http:// %s: 3000 calls, "
+                          "no errors" % proto))
+    finally:
+        stop(p)
+if HAVE_TLS:
+    p, port, why = serve("https://127.0.0.1:0/thrift", ["--cert", C("server.pem"), "--key",
+                                                       C("server.key")])
+    if not p:
+        check(False, "dynthrift serve https:// starts", why)
+    else:
+        try:
+            check(*bench_http("https://localhost:%d/thrift" % port, "compact", 2000,
+                              ["-c", "2", "-p", "8", "--cacert", C("ca.pem")],
+                              "dynthrift bench -c 2 -p 8 -> dynthrift serve https:// (verifying): "
+                              "2000 calls, no errors"))
+        finally:
+            stop(p)
+else:
+    skip("dynthrift bench -> dynthrift serve https://", "built without TLS")
+
+# bench against an HTTP server that answers 503: each call an error naming it.
+STATUS_PY = r'''
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+'''
+status_py = os.path.join(tmp, "status_server.py")
+with open(status_py, "w") as f:
+    f.write(STATUS_PY)
+port = free_port()
+p = start(["/usr/bin/python3", status_py, str(port)])
+try:
+    if not wait_port(port):
+        check(False, "503 server up", p.stderr.read() if p.poll() is not None else "")
+    else:
+        r = subprocess.run([CLI, "bench", IDL, "PingPong.add", "[20, 22]", "--addr",
+                            "http://127.0.0.1:%d/" % port, "-n", "5", "--json", "--timeout", "5000"],
+                           capture_output=True, text=True, timeout=60)
+        try:
+            rep = json.loads(r.stdout)
+        except ValueError:
+            rep = {}
+        check(r.returncode == 1 and rep.get("successes") == 0
+              and rep.get("errors_by_kind", {}).get("protocol") == 5
+              and "HTTP status 503" in rep.get("first_errors", {}).get("protocol", ""),
+              "dynthrift bench -> HTTP 503: every call a protocol error naming the status",
+              "rc=%d %s %s" % (r.returncode, r.stdout[-400:], r.stderr[-300:]))
+finally:
+    stop(p)
 
 
 def http_client(url, proto, **kw):
