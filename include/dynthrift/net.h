@@ -90,7 +90,11 @@ THRIFT_API void thrift_conn_options_set_multiplexed(thrift_conn_options_t *opts,
  * a name with ':' (the option is then unchanged). */
 THRIFT_API thrift_status_t thrift_conn_options_set_multiplexed_name(thrift_conn_options_t *opts,
                                                                     const char *name);
-/* Server connections: close after this long without a byte read; 0: never. */
+/* Server connections: close after this long without a byte read (nor,
+ * while replies wait for a full socket, a byte written: a peer that reads
+ * its replies slowly is not idle); 0: never.  A connection under output
+ * back-pressure (see thrift_rpc_server_buffer_bytes) reads nothing, so a
+ * peer that never reads its replies is closed by this timeout. */
 THRIFT_API void thrift_conn_options_set_idle_timeout_ms(thrift_conn_options_t *opts, uint32_t ms);
 
 /* ---- transport stack: socket -> TLS -> framing -> zlib -> protocol ----
@@ -287,7 +291,11 @@ THRIFT_API thrift_value_t *thrift_conn_new_args(thrift_conn_t *conn, thrift_aren
  * this returns, so it may be freed right away.  Fails up front (callback
  * never runs) on an unknown method, missing required arguments, a type error
  * or out of memory; otherwise `cb` (may be NULL) runs once, later.  Must be
- * called on the loop thread. */
+ * called on the loop thread.  Requests wait in the connection's queue until
+ * the socket takes them, and a deadline that fails a call cannot take back
+ * its bytes: so while more than 64 MiB of requests are queued unwritten (a
+ * server that reads none of them), new calls fail up front with
+ * THRIFT_LIMIT.  The queue holds at most that plus one request. */
 THRIFT_API thrift_status_t thrift_call_async(thrift_conn_t *conn, const char *method,
                                              const thrift_value_t *args,
                                              thrift_call_cb cb, void *ud);
@@ -440,6 +448,23 @@ typedef void (*thrift_rpc_server_conn_cb)(thrift_rpc_server_t *srv, thrift_conn_
  * listen (later calls are ignored). */
 THRIFT_API void thrift_rpc_server_set_conn_cb(thrift_rpc_server_t *srv,
                                               thrift_rpc_server_conn_cb cb, void *ud);
+/* As thrift_rpc_server_conn_cb, with `detail`: what went wrong, in
+ * English, when the library knows more than `why` says -- for a
+ * THRIFT_CLOSE_PROTOCOL close the decoder's text, e.g. "frame size
+ * 2147549185 is negative or over the limit: the peer seems to use buffered
+ * (unframed) transport with the binary protocol", or "add: cannot decode
+ * the arguments: ...".  Never NULL: "" when there is nothing to add.
+ * Borrowed for the callback. */
+typedef void (*thrift_rpc_server_conn_detail_cb)(thrift_rpc_server_t *srv,
+                                                 thrift_conn_event_t event, uint64_t id,
+                                                 const char *peer, thrift_close_reason_t why,
+                                                 const char *detail, void *ud);
+/* Sets the connection event callback with details (NULL: none); it
+ * replaces one set with thrift_rpc_server_set_conn_cb, and the other way
+ * round.  Call before the first listen (later calls are ignored). */
+THRIFT_API void thrift_rpc_server_set_conn_detail_cb(thrift_rpc_server_t *srv,
+                                                     thrift_rpc_server_conn_detail_cb cb,
+                                                     void *ud);
 /* Serve on `n` loops on `n` threads (default 1, at most 256).  The caller's
  * loop is the first and the only one that accepts; it hands each new
  * connection, in turn, to a loop (itself included).  Each other loop runs
@@ -462,7 +487,12 @@ THRIFT_API int thrift_rpc_server_port(const thrift_rpc_server_t *srv);
 THRIFT_API size_t thrift_rpc_server_connection_count(const thrift_rpc_server_t *srv);
 /* Bytes reserved by the connections' read buffers, over all threads,
  * buffers kept for requests answered later included (what a slow or stuck
- * handler costs in memory). */
+ * handler costs in memory), and their queued replies.  Output
+ * back-pressure bounds the replies: a connection with more than 1 MiB of
+ * replies unwritten (a client that pipelines requests and does not read
+ * the replies) stops reading requests until less than 256 KiB wait; one
+ * reply larger than that is still queued whole.  Likewise while 1024 of a
+ * connection's two-way requests wait for their handlers, until 512 do. */
 THRIFT_API size_t thrift_rpc_server_buffer_bytes(const thrift_rpc_server_t *srv);
 /* Two-way requests that handlers kept to answer later, not yet answered
  * nor cancelled. */

@@ -962,9 +962,23 @@ static bool check_required(const thrift_value_t *args, thrift_error_t *err) {
     return true;
 }
 
+/* Requests queued and not yet written, past which a new call fails up
+ * front with THRIFT_LIMIT.  A server that reads none of our requests (or a
+ * connect that takes long) would otherwise let callers that keep submitting
+ * -- with deadlines that fail their calls but cannot take back bytes
+ * queued -- grow the queue without bound.  One request larger than this
+ * is still queued whole when the queue is below the mark. */
+#define CONN_OUTPUT_LIMIT ((size_t)64 << 20)
+
 static thrift_status_t enqueue_call(thrift_conn_t *c, const thrift_function_def_t *fn,
                                     const thrift_value_t *args, uint32_t timeout_ms,
                                     thrift_call_cb cb, void *ud, thrift_error_t *err) {
+    size_t unwritten = thrift_buffer_len(c->out) - c->out_off;
+    if (unwritten > CONN_OUTPUT_LIMIT)
+        return thrift__error_set(err, THRIFT_LIMIT,
+                                 "%s: not sent: %zu bytes of earlier requests to %s are still "
+                                 "unwritten (the server is not reading them)",
+                                 fn->name, unwritten, c->address);
     if (!args) {
         thrift_arena_reset(c->scratch);
         args = thrift_value_new_struct(c->scratch, fn->args);

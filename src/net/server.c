@@ -154,6 +154,10 @@ struct sconn {
     bool dirty;
     ev_timer idle;
     ev_timer partial; /* the read timeout, while inside a partial message */
+    /* Complete messages left in the read buffer (a read budget ran out, or
+     * reading resumed after output back-pressure): handled on the next loop
+     * iteration without waiting for the socket to become readable again. */
+    ev_timer backlog;
     thrift__wire_reader_t reader;
     reply_kind_t kind; /* of the message being answered (set before each append) */
     rpin_t *pin; /* pins the reader's current buffer, if any */
@@ -165,9 +169,22 @@ struct sconn {
     int refs;          /* requests alive + 1 while open */
     bool closed;
     bool reading_stopped;
-    bool http_paused; /* HTTP: not reading until the request in flight is answered */
+    /* Not reading now (the read watcher and the read timeout are off):
+     * more than SCONN_OUTPUT_HIGH_WATER reply bytes wait to be written,
+     * SCONN_HELD_HIGH_WATER requests wait for their handlers, or, over
+     * HTTP, the request in flight is not answered yet (responses go in
+     * request order).  sconn_resume_reading ends it. */
+    bool reading_paused;
+    /* Input may wait where readability will not announce it: complete
+     * messages in the read buffer (budget spent, or paused) or bytes a
+     * layer (TLS, zlib) holds.  The next read handles them first. */
+    bool backlog_pending;
+    size_t out_bytes; /* `out` as counted in srv->buf_bytes */
     bool close_after_flush;
     thrift_close_reason_t close_reason; /* for a close after the flush */
+    /* What went wrong, for the connection callback (a protocol error's
+     * text); NULL when nothing is said or no callback is set.  Owned. */
+    char *close_detail;
     uint64_t id;
     char peer[THRIFT_PEER_MAX]; /* only with a connection callback */
 };
@@ -188,9 +205,10 @@ struct thrift_rpc_server {
     size_t nlisteners;
     atomic_size_t nconns; /* over all workers */
     uint64_t next_conn_id; /* on the acceptor */
-    thrift_rpc_server_conn_cb conn_cb;
+    thrift_rpc_server_conn_cb conn_cb; /* set whenever a callback is */
+    thrift_rpc_server_conn_detail_cb conn_detail_cb; /* conn_cb then passes to it */
     void *conn_ud;
-    atomic_size_t buf_bytes; /* read buffers, kept ones included */
+    atomic_size_t buf_bytes; /* read buffers, kept ones included, and queued replies */
     atomic_size_t nheld; /* requests answered later, not yet answered */
     atomic_size_t ntombstones; /* cancelled, not yet let go by handlers */
     size_t max_conns;
@@ -213,6 +231,15 @@ struct thrift_rpc_server {
 
 static void sconn_close(sconn_t *c, thrift_close_reason_t why);
 static void sconn_unref(sconn_t *c);
+
+/* The closing connection's detail, while its CLOSED event runs. */
+static _Thread_local const char *tls_close_detail;
+
+/* Keeps the first reason given for closing, for the connection callback. */
+static void sconn_set_close_detail(sconn_t *c, const char *text) {
+    if (c->srv->conn_cb && !c->close_detail && text && *text)
+        c->close_detail = strdup(text); // NULL on OOM: the event then says less
+}
 static void worker_check_stopped(worker_t *w);
 
 /* ---- arenas: one per request, recycled per worker ---------------------- */
@@ -241,6 +268,53 @@ static void arena_put(worker_t *w, thrift_arena_t *a) {
  * reader of a large reply must not hold up the loop's other connections. */
 #define SCONN_WRITE_BUDGET (1024 * 1024)
 
+/* Output back-pressure.  A client that pipelines requests and never reads
+ * the replies would grow the reply queue without bound: past the high-water
+ * mark of unwritten reply bytes the connection stops reading (requests stay
+ * in the socket and in the client's send buffer), and it reads again once
+ * the queue drained below the low-water mark.  One reply may exceed the
+ * mark on its own; the mark only stops further requests. */
+#define SCONN_OUTPUT_HIGH_WATER (1024 * 1024)
+#define SCONN_OUTPUT_LOW_WATER (256 * 1024)
+/* The same for two-way requests not yet answered (each holds its arena
+ * and pins its read buffer): a client pipelining into handlers that answer
+ * later would otherwise hold any number of them. */
+#define SCONN_HELD_HIGH_WATER 1024
+#define SCONN_HELD_LOW_WATER 512
+
+static size_t sconn_unwritten(const sconn_t *c) {
+    return thrift_buffer_len(c->out) - c->out_off;
+}
+
+/* The reasons to stop reading (checked after a dispatch, the only thing
+ * that adds requests in flight or, but for late replies, reply bytes).
+ * HTTP takes one request at a time: its response goes before the next. */
+static bool sconn_must_pause(const sconn_t *c) {
+    return sconn_unwritten(c) > SCONN_OUTPUT_HIGH_WATER || c->inflight >= SCONN_HELD_HIGH_WATER ||
+           (c->reader.http.role && c->inflight);
+}
+
+/* ... and to read again: every reason gone, with some hysteresis. */
+static bool sconn_may_resume(const sconn_t *c) {
+    return sconn_unwritten(c) <= SCONN_OUTPUT_LOW_WATER && c->inflight <= SCONN_HELD_LOW_WATER &&
+           !(c->reader.http.role && c->inflight);
+}
+
+static void sconn_resume_reading(sconn_t *c);
+
+/* Keeps srv->buf_bytes in step with the reply queue's size while it waits
+ * for the socket (a queue written at once is not counted: no atomics on
+ * the common path). */
+static inline void sconn_count_output(sconn_t *c, size_t bytes) {
+    if (bytes == c->out_bytes)
+        return;
+    if (bytes > c->out_bytes)
+        atomic_fetch_add(&c->srv->buf_bytes, bytes - c->out_bytes);
+    else
+        atomic_fetch_sub(&c->srv->buf_bytes, c->out_bytes - bytes);
+    c->out_bytes = bytes;
+}
+
 static bool sconn_write(sconn_t *c) {
     if (c->handshaking)
         return true; // flushed once the stream is open
@@ -248,26 +322,26 @@ static bool sconn_write(sconn_t *c) {
     // A bounded amount per callback (SCONN_WRITE_BUDGET); the rest goes
     // on the next writable event.
     bool over_budget = len - c->out_off > SCONN_WRITE_BUDGET;
-    if (over_budget)
-        len = c->out_off + SCONN_WRITE_BUDGET;
+    size_t end = over_budget ? c->out_off + SCONN_WRITE_BUDGET : len;
     size_t taken = 0;
     thrift_error_t err;
     thrift__error_reset(&err);
     // Also with nothing new queued: a layer may still hold bytes.
     thrift_status_t st = thrift__stream_send(&c->stream, thrift_buffer_data(c->out) + c->out_off,
-                                             len - c->out_off, &taken, &err);
+                                             end - c->out_off, &taken, &err);
     c->out_off += taken;
     c->write_wants_read = false;
-    if (st == THRIFT_OK && over_budget) {
-        if (!ev_is_active(&c->wio))
+    if (st == THRIFT_NEED_MORE || (st == THRIFT_OK && over_budget)) {
+        if (st == THRIFT_NEED_MORE && c->stream.want == THRIFT__WANT_READ) {
+            // The read watcher writes on, also while reading is paused.
+            c->write_wants_read = true;
+            ev_io_start(c->w->loop, &c->rio);
+        } else if (!ev_is_active(&c->wio)) {
             ev_io_start(c->w->loop, &c->wio);
-        return true;
-    }
-    if (st == THRIFT_NEED_MORE) {
-        if (c->stream.want == THRIFT__WANT_READ)
-            c->write_wants_read = true; // the read watcher writes on
-        else if (!ev_is_active(&c->wio))
-            ev_io_start(c->w->loop, &c->wio);
+        }
+        sconn_count_output(c, len);
+        if (c->reading_paused && sconn_may_resume(c))
+            sconn_resume_reading(c);
         return true;
     }
     if (st) {
@@ -278,6 +352,9 @@ static bool sconn_write(sconn_t *c) {
         ev_io_stop(c->w->loop, &c->wio);
     thrift_buffer_clear(c->out);
     c->out_off = 0;
+    sconn_count_output(c, 0);
+    if (c->reading_paused && sconn_may_resume(c))
+        sconn_resume_reading(c);
     if (c->close_after_flush || (c->reading_stopped && c->inflight == 0)) {
         sconn_close(c, c->close_reason);
         return false;
@@ -328,6 +405,10 @@ static void sconn_write_cb(struct ev_loop *loop, ev_io *w, int revents) {
         sconn_read_cb(loop, &c->rio, revents); // the handshake waits for this event
         return;
     }
+    // The socket had filled and drains again: a peer that reads, however
+    // slowly, is not idle (a paused connection reads nothing meanwhile).
+    if (c->srv->opts.idle_timeout_ms)
+        ev_timer_again(loop, &c->idle);
     bool reader_waits = c->read_wants_write;
     c->read_wants_write = false;
     if (sconn_write(c) && reader_waits)
@@ -344,6 +425,16 @@ static void schedule_flush(sconn_t *c) {
     w->dirty = c;
     if (!ev_is_active(&w->flush))
         ev_prepare_start(w->loop, &w->flush);
+}
+
+/* Bytes were queued: flush them at the end of this loop iteration.  While
+ * the socket is full the queue may grow over several iterations without a
+ * write: it counts in srv->buf_bytes now (otherwise the next write counts
+ * it). */
+static void output_queued(sconn_t *c) {
+    schedule_flush(c);
+    if (ev_is_active(&c->wio))
+        sconn_count_output(c, thrift_buffer_len(c->out));
 }
 
 /* Appends one message; on an encoding failure the partial bytes are cut off
@@ -378,7 +469,7 @@ static thrift_status_t append_message(sconn_t *c, const char *name, size_t name_
         c->close_reason = THRIFT_CLOSE_PEER;
     }
     if (!st)
-        schedule_flush(c);
+        output_queued(c);
     return st;
 }
 
@@ -399,7 +490,7 @@ static void append_http_control(sconn_t *c, bool cors, int status) {
         if (!c->close_reason)
             c->close_reason = status == 200 ? THRIFT_CLOSE_PEER : THRIFT_CLOSE_PROTOCOL;
     }
-    schedule_flush(c);
+    output_queued(c);
 }
 
 static void send_app_error(sconn_t *c, const char *name, size_t name_len, int32_t seqid,
@@ -481,15 +572,8 @@ static void request_finish(sconn_t *c, thrift_request_t *req) {
     arena_put(req->w, req->arena);
     if (!req->fn->oneway)
         c->inflight--;
-    // HTTP takes one request at a time (responses go in request order):
-    // read on, the next one may be waiting in the buffer already.
-    if (c->reader.http.role && c->inflight == 0 && !c->closed && !c->reading_stopped &&
-        tls_in_handler != req && (c->http_paused || thrift__wire_buffered(&c->reader))) {
-        c->http_paused = false;
-        ev_io_start(c->w->loop, &c->rio);
-        if (thrift__wire_buffered(&c->reader))
-            ev_feed_event(c->w->loop, &c->rio, EV_READ);
-    }
+    if (c->reading_paused && !c->closed && sconn_may_resume(c))
+        sconn_resume_reading(c);
     if (!c->closed && c->reading_stopped && c->inflight == 0 && !ev_is_active(&c->wio))
         schedule_flush(c); // the flush closes the drained connection
     sconn_unref(c);
@@ -801,6 +885,7 @@ static void dispatch(sconn_t *c, const uint8_t *msg, size_t len) {
     if (thrift_decode_message_header(c->reader.proto, msg, len, &c->reader.codec, &hdr, &hlen,
                                      &err)) {
         send_app_error(c, "", 0, 0, THRIFT_APPEX_PROTOCOL_ERROR, err.text);
+        sconn_set_close_detail(c, err.text);
         c->close_after_flush = true;
         c->close_reason = THRIFT_CLOSE_PROTOCOL;
         return;
@@ -860,6 +945,7 @@ static void dispatch(sconn_t *c, const uint8_t *msg, size_t len) {
         request_put(c->w, req);
         if (hdr.type != THRIFT_MSG_ONEWAY)
             send_app_error(c, bare, bare_len, hdr.seqid, THRIFT_APPEX_PROTOCOL_ERROR, text);
+        sconn_set_close_detail(c, text);
         c->close_after_flush = true;
         c->close_reason = THRIFT_CLOSE_PROTOCOL;
         schedule_flush(c);
@@ -919,6 +1005,7 @@ static void dispatch(sconn_t *c, const uint8_t *msg, size_t len) {
             c->reading_stopped = true;
             c->close_reason = THRIFT_CLOSE_ERROR;
             ev_io_stop(c->w->loop, &c->rio);
+            ev_timer_stop(c->w->loop, &c->backlog);
             return;
         }
     }
@@ -941,6 +1028,7 @@ static void sconn_unref(sconn_t *c) {
         return;
     reader_release(c);
     thrift_buffer_free(c->out);
+    free(c->close_detail);
     free(c);
 }
 
@@ -955,6 +1043,8 @@ static void sconn_close(sconn_t *c, thrift_close_reason_t why) {
     ev_timer_stop(w->loop, &c->idle);
     thrift__stream_free(&c->stream);
     ev_timer_stop(w->loop, &c->partial);
+    ev_timer_stop(w->loop, &c->backlog);
+    sconn_count_output(c, 0); // the queue is dropped
     close(c->fd);
     c->fd = -1;
     if (c->prev)
@@ -965,8 +1055,11 @@ static void sconn_close(sconn_t *c, thrift_close_reason_t why) {
         c->next->prev = c->prev;
     w->nconns--;
     atomic_fetch_sub(&srv->nconns, 1);
-    if (srv->conn_cb)
+    if (srv->conn_cb) {
+        tls_close_detail = c->close_detail;
         srv->conn_cb(srv, THRIFT_CONN_EVENT_CLOSED, c->id, c->peer, why, srv->conn_ud);
+        tls_close_detail = NULL;
+    }
     while (c->deferred)
         request_cancel(c->deferred);
     // The buffers go now, not with the last reference (a flush or a read
@@ -997,6 +1090,7 @@ static bool sconn_handshake(sconn_t *c) {
         return false;
     }
     if (st != THRIFT_OK) {
+        sconn_set_close_detail(c, err.text);
         sconn_close(c, THRIFT_CLOSE_HANDSHAKE);
         return false;
     }
@@ -1014,11 +1108,12 @@ static bool sconn_handshake(sconn_t *c) {
 /* Bytes one read callback takes from a socket before it returns to the
  * loop.  A peer that keeps its socket full must not starve the loop's other
  * connections, its acceptor and its timers: the socket stays readable, so
- * libev calls again on the next iteration, after the others had their turn.
- * Every complete message among the bytes read is dispatched before the
- * callback returns, so nothing waits in the buffer for readability that
- * may never come. */
+ * libev calls again on the next iteration, after the others had their turn. */
 #define SCONN_READ_BUDGET (64 * 1024)
+/* Messages one read callback dispatches: one 64 KiB read can carry ~2,300
+ * tiny oneway calls.  The complete messages left over are handled on the
+ * next loop iteration (the backlog timer), readable socket or not. */
+#define SCONN_READ_MESSAGES 256
 
 /* Arms, re-arms or stops the read timeout after a read: armed while a
  * partial message is buffered, counted from when the last message completed
@@ -1040,103 +1135,112 @@ static void sconn_partial_cb(struct ev_loop *loop, ev_timer *w, int revents) {
     sconn_close(w->data, THRIFT_CLOSE_READ_TIMEOUT);
 }
 
-/* Dispatches the complete messages the reader holds. */
-static void sconn_parse(sconn_t *c, bool *completed) {
+/* Handles the input left on the next loop iteration (sconn_read), without
+ * waiting for the socket to become readable again. */
+static void sconn_schedule_backlog(sconn_t *c) {
+    c->backlog_pending = true;
+    if (!ev_is_active(&c->backlog)) {
+        ev_timer_set(&c->backlog, 0., 0.);
+        ev_timer_start(c->w->loop, &c->backlog);
+    }
+}
+
+/* Stops reading until sconn_may_resume (see reading_paused).  The read
+ * timeout stops too (the wait is the server's, not the peer's); the idle
+ * timeout keeps running and is re-armed by write progress, so a peer that
+ * reads nothing is closed as idle and one that reads slowly goes on. */
+static void sconn_pause_reading(sconn_t *c) {
+    c->reading_paused = true;
+    c->backlog_pending = true;
+    if (!c->write_wants_read) // else sconn_read_cb stops it after the write
+        ev_io_stop(c->w->loop, &c->rio);
+    ev_timer_stop(c->w->loop, &c->partial);
+    ev_timer_stop(c->w->loop, &c->backlog);
+}
+
+static void sconn_resume_reading(sconn_t *c) {
+    c->reading_paused = false;
+    if (c->closed || c->reading_stopped || c->close_after_flush)
+        return;
+    ev_io_start(c->w->loop, &c->rio);
+    // Requests already buffered, here or in a TLS layer, go first: the
+    // socket may stay quiet.
+    sconn_schedule_backlog(c);
+}
+
+/* Dispatches the complete messages buffered, at most *messages of them.
+ * False when this callback must read no more: the connection closed or
+ * stopped reading, the message budget ran out (the backlog timer then
+ * takes over) or reading paused. */
+static bool sconn_dispatch_buffered(sconn_t *c, size_t *messages, bool *completed) {
     for (;;) {
+        if (*messages == 0) {
+            sconn_schedule_backlog(c);
+            return false;
+        }
         const uint8_t *m;
         size_t mlen;
         thrift_error_t err;
         thrift__error_reset(&err);
-        if (c->reader.http.role && c->inflight)
-            break; // HTTP: the next request waits for this one's response
         thrift_status_t st = thrift__wire_next(&c->reader, &m, &mlen, &err);
         if (st == THRIFT_NEED_MORE)
-            break;
-        if (st == THRIFT_OK && c->reader.http.cors) {
-            append_http_control(c, true, 200);
-            if (c->close_after_flush)
-                break;
-            continue;
-        }
-        if (st != THRIFT_OK && c->reader.http.role) {
-            // A malformed request: its status, then close.
-            append_http_control(c, false, c->reader.http.status ? c->reader.http.status : 400);
-            c->close_after_flush = true;
-            c->close_reason = THRIFT_CLOSE_PROTOCOL;
-            break;
-        }
+            return true;
         if (st != THRIFT_OK) {
-            // Framing is lost: nothing more can be read from this stream.
-            kind_from_reader(c);
-            if (st == THRIFT_UNSUPPORTED) // as Apache: an unknown THeader transform
-                send_app_error(c, "", 0, c->reader.header.seqid, THRIFT_APPEX_INVALID_TRANSFORM,
-                               err.text);
-            else if (st != THRIFT_LIMIT)
-                send_app_error(c, "", 0, 0, THRIFT_APPEX_PROTOCOL_ERROR, err.text);
+            if (c->reader.http.role) {
+                // A malformed request: its status, then close.
+                append_http_control(c, false,
+                                    c->reader.http.status ? c->reader.http.status : 400);
+            } else {
+                // Framing is lost: nothing more can be read from this stream.
+                kind_from_reader(c);
+                if (st == THRIFT_UNSUPPORTED) // as Apache: an unknown THeader transform
+                    send_app_error(c, "", 0, c->reader.header.seqid,
+                                   THRIFT_APPEX_INVALID_TRANSFORM, err.text);
+                else if (st != THRIFT_LIMIT)
+                    send_app_error(c, "", 0, 0, THRIFT_APPEX_PROTOCOL_ERROR, err.text);
+            }
+            sconn_set_close_detail(c, err.text);
             c->close_after_flush = true;
             c->close_reason = THRIFT_CLOSE_PROTOCOL;
-            break;
+            return false;
         }
         *completed = true;
-        dispatch(c, m, mlen);
+        (*messages)--;
+        if (c->reader.http.cors)
+            append_http_control(c, true, 200); // a CORS preflight
+        else
+            dispatch(c, m, mlen);
         if (c->closed || c->close_after_flush || c->reading_stopped)
-            break;
+            return false;
+        // Only a dispatch adds requests in flight and grows the queue (but
+        // for a late reply, which the next dispatch then sees): checked
+        // here, not per message read.
+        if (sconn_must_pause(c)) {
+            sconn_pause_reading(c);
+            return false;
+        }
     }
 }
 
-static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
-    (void)revents;
-    (void)w;
-    sconn_t *c = w->data;
-    if (c->sniff_tls) {
-        // One port for TLS and plain clients: a TLS record starts with 0x16,
-        // which no Thrift stream nor HTTP request does.
-        uint8_t first;
-        ssize_t n = recv(c->fd, &first, 1, MSG_PEEK);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-            return;
-        c->sniff_tls = false;
-        if (n == 1 && first == 0x16) {
-            thrift__stream_free(&c->stream);
-            if (thrift__stream_init(&c->stream, c->fd, &c->srv->opts, c->srv->tls, NULL, NULL)) {
-                sconn_close(c, THRIFT_CLOSE_ERROR);
-                return;
-            }
-            c->handshaking = true;
-            ev_timer_stop(loop, &c->idle);
-            if (c->srv->opts.handshake_timeout_ms) {
-                c->idle.repeat = c->srv->opts.handshake_timeout_ms / 1000.0;
-                ev_timer_again(loop, &c->idle);
-            }
-        } else if (n == 1 && c->srv->opts.tls_ca[0]) {
-            // A server that requires client certificates takes no plaintext:
-            // it would let any client around the check.
-            sconn_close(c, THRIFT_CLOSE_HANDSHAKE);
-            return;
-        }
-    }
-    if (c->handshaking && !sconn_handshake(c))
+/* One turn of a connection's input: the backlog first, then reads through
+ * the stream within the byte and message budgets. */
+static void sconn_read(sconn_t *c) {
+    struct ev_loop *loop = c->w->loop;
+    if (c->closed || c->reading_stopped || c->close_after_flush || c->reading_paused)
         return;
     if (c->srv->opts.idle_timeout_ms)
         ev_timer_again(loop, &c->idle);
-    if (c->write_wants_read && !sconn_write(c))
-        return;
     c->refs++; // keep `c` alive while handlers run
     size_t budget = SCONN_READ_BUDGET;
+    size_t messages = SCONN_READ_MESSAGES;
     bool completed = false;
-    // HTTP: requests that waited for the previous response.
-    if (c->reader.http.role && !c->inflight && thrift__wire_buffered(&c->reader))
-        sconn_parse(c, &completed);
-    for (;;) {
-        if (c->closed || c->close_after_flush || c->reading_stopped)
-            break;
-        if (c->reader.http.role && c->inflight) {
-            // One request at a time: the socket buffer holds the rest
-            // (request_finish resumes).
-            ev_io_stop(loop, &c->rio);
-            c->http_paused = true;
-            break;
-        }
+    bool more = true;
+    if (c->backlog_pending) {
+        c->backlog_pending = false;
+        ev_timer_stop(loop, &c->backlog);
+        more = sconn_dispatch_buffered(c, &messages, &completed);
+    }
+    while (more) {
         if (c->pin) {
             // Requests answered later point into this buffer: leave it to
             // them and read on into a new one.
@@ -1173,6 +1277,7 @@ static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
             break;
         }
         if (n <= 0) {
+            sconn_set_close_detail(c, rerr.text);
             sconn_close(c, n == 0 || rerr.code == THRIFT_CLOSED ? THRIFT_CLOSE_PEER
                            : rerr.code == THRIFT_LIMIT || rerr.code == THRIFT_PROTOCOL
                                ? THRIFT_CLOSE_PROTOCOL
@@ -1180,22 +1285,76 @@ static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
             break;
         }
         thrift__wire_commit(&c->reader, (size_t)n);
-        sconn_parse(c, &completed);
+        more = sconn_dispatch_buffered(c, &messages, &completed);
         budget -= (size_t)n;
-        if (c->closed || c->close_after_flush || c->reading_stopped || budget == 0 ||
-            ((size_t)n < avail && !thrift__stream_buffered(&c->stream)))
+        if (!more)
+            break;
+        if (budget == 0) {
+            // Bytes a layer (TLS, zlib) holds will not wake the socket
+            // watcher: the backlog timer reads them.
+            if (thrift__stream_buffered(&c->stream))
+                sconn_schedule_backlog(c);
+            break;
+        }
+        if ((size_t)n < avail && !thrift__stream_buffered(&c->stream))
             break;
     }
     if (!c->closed && c->close_after_flush) {
         ev_io_stop(loop, &c->rio);
+        ev_timer_stop(loop, &c->backlog);
         schedule_flush(c);
     }
-    sconn_watch_partial(c, completed);
-    // Bytes a layer (TLS, zlib) holds will not wake the socket watcher.
-    if (budget == 0 && !c->closed && !c->close_after_flush && !c->reading_stopped &&
-        thrift__stream_buffered(&c->stream))
-        ev_feed_event(loop, &c->rio, EV_READ);
+    if (!c->reading_paused)
+        sconn_watch_partial(c, completed);
     sconn_unref(c);
+}
+
+static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
+    (void)revents;
+    sconn_t *c = w->data;
+    if (c->sniff_tls) {
+        // One port for TLS and plain clients: a TLS record starts with 0x16,
+        // which no Thrift stream nor HTTP request does.
+        uint8_t first;
+        ssize_t n = recv(c->fd, &first, 1, MSG_PEEK);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        c->sniff_tls = false;
+        if (n == 1 && first == 0x16) {
+            thrift__stream_free(&c->stream);
+            if (thrift__stream_init(&c->stream, c->fd, &c->srv->opts, c->srv->tls, NULL, NULL)) {
+                sconn_close(c, THRIFT_CLOSE_ERROR);
+                return;
+            }
+            c->handshaking = true;
+            ev_timer_stop(loop, &c->idle);
+            if (c->srv->opts.handshake_timeout_ms) {
+                c->idle.repeat = c->srv->opts.handshake_timeout_ms / 1000.0;
+                ev_timer_again(loop, &c->idle);
+            }
+        } else if (n == 1 && c->srv->opts.tls_ca[0]) {
+            // A server that requires client certificates takes no plaintext:
+            // it would let any client around the check.
+            sconn_close(c, THRIFT_CLOSE_HANDSHAKE);
+            return;
+        }
+    }
+    if (c->handshaking && !sconn_handshake(c))
+        return;
+    if (c->write_wants_read && !sconn_write(c))
+        return;
+    if (!c->write_wants_read &&
+        (c->reading_paused || c->reading_stopped || c->close_after_flush)) {
+        ev_io_stop(loop, &c->rio); // it was on for a TLS write only
+        return;
+    }
+    sconn_read(c);
+}
+
+static void sconn_backlog_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)loop;
+    (void)revents;
+    sconn_read(w->data);
 }
 
 static void sconn_idle_cb(struct ev_loop *loop, ev_timer *w, int revents) {
@@ -1265,6 +1424,8 @@ static void sconn_open(worker_t *w, const struct handoff *h) {
     c->idle.data = c;
     ev_init(&c->partial, sconn_partial_cb);
     c->partial.data = c;
+    ev_init(&c->backlog, sconn_backlog_cb);
+    c->backlog.data = c;
     c->partial.repeat = srv->opts.read_timeout_ms / 1000.0;
     c->handshaking = h->tls;
     c->sniff_tls = h->sniff_tls;
@@ -1412,6 +1573,7 @@ static void worker_drain(worker_t *w) {
         c->reading_stopped = true;
         c->close_reason = THRIFT_CLOSE_STOP;
         ev_io_stop(w->loop, &c->rio);
+        ev_timer_stop(w->loop, &c->backlog);
         if (c->inflight == 0)
             schedule_flush(c); // writes what is queued, then closes
     }
@@ -1713,6 +1875,25 @@ void thrift_rpc_server_set_conn_cb(thrift_rpc_server_t *srv, thrift_rpc_server_c
     // Worker threads read it without a lock: fixed once they run.
     if (srv && !srv->workers_started) {
         srv->conn_cb = cb;
+        srv->conn_detail_cb = NULL;
+        srv->conn_ud = ud;
+    }
+}
+
+/* The detail callback rides on the plain one, so the event sites stay as
+ * they are: the closing connection's detail reaches it through
+ * tls_close_detail, set around the call on the connection's thread. */
+static void conn_cb_with_detail(thrift_rpc_server_t *srv, thrift_conn_event_t event, uint64_t id,
+                                const char *peer, thrift_close_reason_t why, void *ud) {
+    srv->conn_detail_cb(srv, event, id, peer, why, tls_close_detail ? tls_close_detail : "",
+                        ud);
+}
+
+void thrift_rpc_server_set_conn_detail_cb(thrift_rpc_server_t *srv,
+                                          thrift_rpc_server_conn_detail_cb cb, void *ud) {
+    if (srv && !srv->workers_started) {
+        srv->conn_cb = cb ? conn_cb_with_detail : NULL;
+        srv->conn_detail_cb = cb;
         srv->conn_ud = ud;
     }
 }

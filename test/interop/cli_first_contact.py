@@ -253,8 +253,35 @@ def main():
                               "127.0.0.1:%d" % (port or 1)])
     ok(rc == 3 and "try --buffered" in err and took < 4,
        "call (framed) vs serve --buffered: closed at once, hint --buffered", (rc, err))
+    # Apache's own framed client: serve -v says what it saw.
+    from thrift.Thrift import TMessageType
+    sock = TSocket.TSocket("127.0.0.1", port or 1)
+    sock.setTimeout(5000)
+    trans = TTransport.TFramedTransport(sock)
+    proto = TBinaryProtocol.TBinaryProtocol(trans)
+    apache_closed = False
+    try:
+        trans.open()
+        proto.writeMessageBegin("ping", TMessageType.CALL, 1)
+        proto.writeStructBegin("ping_args")
+        proto.writeFieldStop()
+        proto.writeStructEnd()
+        proto.writeMessageEnd()
+        trans.flush()
+        proto.readMessageBegin()
+    except Exception:
+        apache_closed = True
+    trans.close()
     srv.send_signal(signal.SIGTERM)
     srv.wait(timeout=10)
+    with open(errp) as f:
+        log = f.read()
+    framed_seen = re.findall(r"connection \d+ from 127\.0\.0\.1:\d+: closed \(protocol error: "
+                             r"[^\n]*the peer seems to use framed transport \(with the binary "
+                             r"protocol\)\)", log)
+    ok(apache_closed and len(framed_seen) == 2,
+       "serve --buffered -v: the closes of our framed call and of Apache's TFramedTransport "
+       "client say what arrived (%d lines)" % len(framed_seen), log)
 
     # ---- TApplicationException printed once, with its type ---------------
     # Apache's processor answers an unknown method with UNKNOWN_METHOD.

@@ -42,6 +42,8 @@
 #ifndef UNDER_ASAN
 #define UNDER_ASAN 0
 #endif
+/* ThreadSanitizer (the 'threads' suite runs there) slows the loop more
+ * than ASan: latency bounds widen as they do under ASan. */
 #if defined(__SANITIZE_THREAD__)
 #define UNDER_TSAN 1
 #elif defined(__has_feature)
@@ -1289,7 +1291,7 @@ static void test_flood_starvation(struct ev_loop *loop) {
     printf("# figure: a 2000 ms call beside %lld MB of late replies returned after %.0f ms\n",
            g.sent >> 20, took * 1000);
     TAP_CHECK(first_done && first.st == THRIFT_TIMEOUT && second_done &&
-              second.st == THRIFT_TIMEOUT && took >= 1.95 && took < 2.0 + 0.2 * slack + (UNDER_ASAN ? 0.3 : 0),
+              second.st == THRIFT_TIMEOUT && took >= 1.95 && took < 2.0 + 0.2 * slack + (UNDER_ASAN || UNDER_TSAN ? 0.3 : 0),
               "a server streaming late replies: a call with a 2000 ms deadline fails with "
               "TIMEOUT after %.0f ms (%s)", took * 1000, second.text);
     TAP_CHECK(breaks == 0, "late replies (a seqid issued before) are dropped without breaking "
@@ -1964,6 +1966,332 @@ static void test_decode_budget(void) {
         free(ints.p);
 }
 
+
+/* ---- 11. output back-pressure ------------------------------------------------------- */
+
+/* Turns the loop and drives a raw client that sends `calls` pipelined add
+ * calls (34 bytes each, framed binary) and reads replies only when
+ * `reading`; returns when everything is sent and (if reading) every reply
+ * read, or when neither side moved for `stall` seconds. */
+typedef struct piper {
+    int fd;
+    long calls;
+    uint64_t sent, want_sent, got, want_got;
+    size_t peak_server_bytes;
+} piper_t;
+
+static void piper_turn(struct ev_loop *loop, thrift_rpc_server_t *srv, piper_t *p, bool reading,
+                       double stall) {
+    static uint8_t block[34 * 1024];
+    static bool made;
+    if (!made) {
+        static const uint8_t call[34] = {0, 0, 0, 30, 0x80, 0x01, 0x00, 0x01, 0, 0, 0, 3,
+                                         'a', 'd', 'd', 0, 0, 0, 7, 0x08, 0, 1, 0, 0,
+                                         0, 20, 0x08, 0, 2, 0, 0, 0, 22, 0};
+        for (size_t i = 0; i < sizeof block; i += sizeof call)
+            memcpy(block + i, call, sizeof call);
+        made = true;
+    }
+    double last = ev_time();
+    while (ev_time() - last < stall) {
+        bool moved = false;
+        if (p->sent < p->want_sent) {
+            uint64_t left = p->want_sent - p->sent;
+            size_t off = (size_t)(p->sent % sizeof block);
+            size_t n = sizeof block - off < left ? sizeof block - off : (size_t)left;
+            ssize_t k = send(p->fd, block + off, n, MSG_NOSIGNAL);
+            if (k > 0) {
+                p->sent += (uint64_t)k;
+                moved = true;
+            }
+        }
+        if (reading) {
+            uint8_t buf[65536];
+            ssize_t k = recv(p->fd, buf, sizeof buf, 0);
+            if (k > 0) {
+                p->got += (uint64_t)k;
+                moved = true;
+            }
+            if (k == 0)
+                return;
+        }
+        ev_run(loop, EVRUN_NOWAIT);
+        size_t b = thrift_rpc_server_buffer_bytes(srv);
+        if (b > p->peak_server_bytes)
+            p->peak_server_bytes = b;
+        if (moved)
+            last = ev_time();
+        else
+            ev_sleep(0.0005);
+        if (p->sent == p->want_sent && (!reading || p->got == p->want_got))
+            return;
+    }
+}
+
+static void test_output_backpressure(struct ev_loop *loop) {
+    /* A client pipelines calls and never reads the replies: the server stops
+     * reading from it once about 1 MiB of replies waits, so its memory stays
+     * bounded, other clients are served as usual, and once the client
+     * reads, every call is answered. */
+    thrift_rpc_server_t *srv = server_new(loop, NULL, NULL);
+    int port = thrift_rpc_server_port(srv);
+    enum { PINGS = 20 };
+    double idle[PINGS], busy[PINGS];
+    int idle_ok = timed_calls(loop, port, idle, PINGS);
+    /* the replies must outgrow the socket buffers (several MB), also under
+     * valgrind */
+    long calls = env_long("DYNTHRIFT_PIPELINE_CALLS", 1000000);
+    piper_t p = {.fd = raw_connect(port), .calls = calls};
+    p.want_sent = (uint64_t)calls * 34;
+    p.want_got = (uint64_t)calls * 27; /* framed reply: 4 + 23 bytes */
+    long rss0 = rss_kb();
+    long add0 = add_calls;
+    piper_turn(loop, srv, &p, false, 0.5 * slack);
+    long handled_stuck = add_calls - add0;
+    long rss1 = rss_kb();
+    size_t peak_stuck = p.peak_server_bytes;
+    int busy_ok = timed_calls(loop, port, busy, PINGS);
+    double few_ms = (UNDER_ASAN || UNDER_TSAN ? 15.0 : 5.0) * slack;
+    double p50_idle = idle[PINGS / 2] * 1000, p50_busy = busy[PINGS / 2] * 1000;
+    printf("# figure: %ld pipelined add calls never read: %llu bytes sent before the client "
+           "stalled, %ld handled, server buffers peak %zu bytes, RSS +%ld kB; another client's "
+           "p50 %.2f ms (idle server %.2f ms)\n",
+           calls, (unsigned long long)p.sent, handled_stuck, peak_stuck, rss1 - rss0, p50_busy,
+           p50_idle);
+    TAP_CHECK(p.sent < p.want_sent && handled_stuck < calls,
+              "a client that never reads stalls: the server stopped reading its requests "
+              "(%ld of %ld handled)", handled_stuck, calls);
+    TAP_CHECK(peak_stuck < (4u << 20),
+              "the server's buffers stay bounded meanwhile (peak %zu bytes; without "
+              "back-pressure the replies alone are %llu)", peak_stuck,
+              (unsigned long long)p.want_got);
+    TAP_CHECK(idle_ok == PINGS && busy_ok == PINGS && p50_busy < p50_idle + few_ms,
+              "other clients are served meanwhile with normal latency (%d/%d, p50 %.2f vs "
+              "%.2f ms)", busy_ok, PINGS, p50_busy, p50_idle);
+    double t0 = ev_time();
+    piper_turn(loop, srv, &p, true, 5 * slack);
+    printf("# figure: once read, the rest completed in %.2f s, server buffers peak %zu bytes\n",
+           ev_time() - t0, p.peak_server_bytes);
+    TAP_CHECK(p.sent == p.want_sent && p.got == p.want_got && add_calls - add0 == calls + PINGS,
+              "once the client reads, all %ld calls are answered (%llu of %llu reply bytes, "
+              "%ld handled)", calls, (unsigned long long)p.got, (unsigned long long)p.want_got,
+              add_calls - add0 - PINGS);
+    TAP_CHECK(p.peak_server_bytes < (4u << 20),
+              "the server's buffers stay bounded throughout (peak %zu bytes)",
+              p.peak_server_bytes);
+    close(p.fd);
+    spin(loop, 0.05);
+    TAP_CHECK(thrift_rpc_server_connection_count(srv) == 0 && healthy(loop, port),
+              "the connection closes cleanly and the server still answers");
+
+    /* Paused connections still obey the idle timeout when nothing is read,
+     * and a slow reader is not idle. */
+    thrift_conn_options_t *o = thrift_conn_options_new();
+    thrift_conn_options_set_idle_timeout_ms(o, 300);
+    thrift_rpc_server_t *srv2 = server_new(loop, o, NULL);
+    thrift_conn_options_free(o);
+    int port2 = thrift_rpc_server_port(srv2);
+    piper_t stuck = {.fd = raw_connect(port2), .want_sent = 34u * 200000};
+    piper_turn(loop, srv2, &stuck, false, 0.2);
+    /* connected now: an idle connection would close after 300 ms */
+    piper_t slow = {.fd = raw_connect(port2), .want_sent = 34u * 200000,
+                    .want_got = 27u * 200000};
+    piper_turn(loop, srv2, &slow, false, 0.2);
+    /* slow: reads 64 KiB every 100 ms, i.e. ~2 s to idle without progress
+     * for the idle timeout, if write progress did not count */
+    double t1 = ev_time();
+    bool slow_alive = true;
+    while (ev_time() - t1 < 1.5) {
+        uint8_t buf[65536];
+        ssize_t k = recv(slow.fd, buf, sizeof buf, 0);
+        if (k == 0 || (k < 0 && errno == ECONNRESET))
+            slow_alive = false;
+        if (k > 0)
+            slow.got += (uint64_t)k;
+        spin(loop, 0.1);
+    }
+    /* its unread replies first, then the close */
+    double stuck_closed = -1;
+    for (double t2 = ev_time(); ev_time() - t2 < 2 * slack;) {
+        uint8_t buf[65536];
+        ssize_t k = recv(stuck.fd, buf, sizeof buf, 0);
+        if (k == 0 || (k < 0 && errno == ECONNRESET)) {
+            stuck_closed = ev_time() - t2;
+            break;
+        }
+        if (k < 0)
+            spin(loop, 0.001);
+    }
+    TAP_CHECK(stuck_closed >= 0,
+              "a paused connection that reads nothing closes on the idle timeout (300 ms)");
+    TAP_CHECK(slow_alive && slow.got > 0,
+              "one that reads slowly stays open and progresses (%llu bytes read in 1.5 s)",
+              (unsigned long long)slow.got);
+    close(stuck.fd);
+    close(slow.fd);
+    thrift_rpc_server_free(srv2);
+    thrift_rpc_server_free(srv);
+
+    /* The client side: a server that accepts nothing and reads nothing.
+     * Calls with deadlines fail, but their bytes stay queued: past 64 MiB
+     * unwritten, new calls fail up front with THRIFT_LIMIT. */
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 4) < 0 ||
+        getsockname(lfd, (struct sockaddr *)&sa, &sl) < 0) {
+        printf("Bail out! deaf server: %s\n", strerror(errno));
+        exit(1);
+    }
+    thrift_conn_t *c = client_new(loop, ntohs(sa.sin_port), NULL);
+    thrift_arena_t *a = thrift_arena_new(NULL);
+    size_t one = 1u << 20;
+    char *text = thrift_arena_alloc(a, one);
+    memset(text, 'x', one);
+    thrift_value_t *args = thrift_conn_new_args(c, a, "echo", NULL);
+    thrift_value_set(args, "s", thrift_value_new_string(a, text, one));
+    enum { MAXCALLS = 200 };
+    static big_echo_t be[MAXCALLS];
+    memset(be, 0, sizeof be);
+    int queued = 0;
+    thrift_status_t st = THRIFT_OK;
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    while (queued < MAXCALLS) {
+        st = thrift_call_async_ex(c, "echo", args, 200, big_echo_cb, &be[queued], &err);
+        if (st != THRIFT_OK)
+            break;
+        queued++;
+        if (queued % 8 == 0)
+            spin(loop, 0.002);
+    }
+    printf("# figure: a server that reads nothing: %d calls of 1 MiB queued before THRIFT_LIMIT "
+           "(%s)\n", queued, err.text);
+    TAP_CHECK(st == THRIFT_LIMIT && queued >= 64 && queued < 64 + 16,
+              "the client's queue toward a server that reads nothing is bounded: call %d fails "
+              "up front with THRIFT_LIMIT (%s)", queued + 1, err.text);
+    bool all_timed_out = true;
+    for (int i = 0; i < queued; i++)
+        all_timed_out = wait_for(loop, &be[i].done, 3 * slack) && !be[i].same && all_timed_out;
+    TAP_CHECK(all_timed_out && !be[queued].done,
+              "the queued calls fail on their deadline; the refused one's callback never runs");
+    thrift_conn_free(c);
+    thrift_arena_free(a);
+    close(lfd);
+}
+
+
+
+/* Requests held by handlers count too: a client pipelining into a handler
+ * that answers later holds at most ~1024 of them on the server. */
+static thrift_request_t **held;
+static size_t nheld_reqs;
+
+static thrift_status_t h_hold(thrift_request_t *req, const thrift_value_t *args, void *ud) {
+    (void)args;
+    (void)ud;
+    held[nheld_reqs++] = req;
+    return THRIFT_OK;
+}
+
+static void test_held_backpressure(struct ev_loop *loop) {
+    enum { CALLS = 5000 };
+    held = calloc(CALLS, sizeof *held);
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift_rpc_server_t *srv = thrift_rpc_server_new(loop, schema, NULL, &err);
+    thrift_rpc_server_handle(srv, "Fault", "hang", h_hold, NULL, &err);
+    thrift_rpc_server_listen(srv, "127.0.0.1:0", &err);
+    int fd = raw_connect(thrift_rpc_server_port(srv));
+    /* hang(): 4 + 4 + 4+4 + 4 + 1 = 21 bytes, framed 25 */
+    static const uint8_t call[25] = {0, 0, 0, 21, 0x80, 0x01, 0x00, 0x01, 0, 0, 0, 4, 'h',
+                                     'a', 'n', 'g', 0, 0, 0, 9, 0};
+    static uint8_t block[sizeof call * CALLS];
+    for (size_t i = 0; i < CALLS; i++)
+        memcpy(block + i * sizeof call, call, sizeof call);
+    send_all(loop, fd, block, sizeof block);
+    spin(loop, 0.2);
+    size_t most = thrift_rpc_server_held_requests(srv);
+    size_t first = nheld_reqs;
+    /* answer what is held, round after round: reading resumes each time */
+    size_t answered = 0;
+    int rounds = 0;
+    double until = ev_time() + 10 * slack;
+    while (answered < CALLS && ev_time() < until) {
+        size_t n = nheld_reqs;
+        for (size_t i = answered; i < n; i++)
+            thrift_reply(held[i], thrift_value_new_i32(thrift_request_arena(held[i]), 1));
+        if (n > answered)
+            rounds++;
+        answered = n;
+        uint8_t buf[65536];
+        while (recv(fd, buf, sizeof buf, 0) > 0) {
+        }
+        spin(loop, 0.01);
+        size_t h = thrift_rpc_server_held_requests(srv);
+        if (h > most)
+            most = h;
+    }
+    printf("# figure: %d pipelined calls into a handler answering later: %zu held before the "
+           "first answers, at most %zu held, answered in %d rounds\n", CALLS, first, most, rounds);
+    TAP_CHECK(first >= 1024 && first < 1024 + 256 && most < 1024 + 256,
+              "a connection stops reading while 1024 of its requests wait for handlers (%zu "
+              "held, at most %zu)", first, most);
+    TAP_CHECK(answered == CALLS && rounds > 1,
+              "as handlers answer, it reads on: all %d calls reach the handler (%zu, %d rounds)",
+              CALLS, answered, rounds);
+    close(fd);
+    spin(loop, 0.02);
+    thrift_rpc_server_free(srv);
+    free(held);
+    held = NULL;
+    nheld_reqs = 0;
+}
+
+/* ---- 12. the message budget of a read callback ---------------------------------------- */
+
+static void test_message_budget(struct ev_loop *loop) {
+    /* 2,000 tiny oneway calls (28 bytes each) arrive in one 56 KB write,
+     * within one read's byte budget: the server dispatches at most 256 per
+     * loop iteration, and handles the rest on the following iterations
+     * although nothing more arrives. */
+    thrift_rpc_server_t *srv = server_new(loop, NULL, NULL);
+    int port = thrift_rpc_server_port(srv);
+    int fd = raw_connect(port);
+    enum { CALLS = 2000, BUDGET = 256 };
+    static const uint8_t call[28] = {0, 0, 0, 24, 0x80, 0x01, 0x00, 0x04, 0, 0, 0, 4, 'f', 'i',
+                                     'r', 'e', 0, 0, 0, 0, 0x08, 0, 1, 0, 0, 0, 7, 0};
+    static uint8_t block[sizeof call * CALLS];
+    for (size_t i = 0; i < CALLS; i++)
+        memcpy(block + i * sizeof call, call, sizeof call);
+    spin(loop, 0.05); /* accepted */
+    fired = 0;
+    send_all(loop, fd, block, sizeof block);
+    ev_sleep(0.02); /* all of it in the server's socket before the next read */
+    long most = 0, iterations = 0;
+    double until = ev_time() + 5 * slack;
+    while (fired < CALLS && ev_time() < until) {
+        long before = fired;
+        ev_run(loop, EVRUN_NOWAIT);
+        if (fired - before > most)
+            most = fired - before;
+        if (fired > before)
+            iterations++;
+    }
+    printf("# figure: %d oneway calls in one 56 KB write: handled over %ld loop iterations, "
+           "at most %ld in one\n", CALLS, iterations, most);
+    TAP_CHECK(fired == CALLS, "all %d oneway calls of one write are handled without more "
+              "input (%ld)", CALLS, fired);
+    TAP_CHECK(most <= BUDGET && iterations >= CALLS / BUDGET,
+              "at most %d are dispatched per loop iteration (%ld, over %ld iterations)", BUDGET,
+              most, iterations);
+    close(fd);
+    thrift_rpc_server_free(srv);
+}
+
 int main(void) {
     bool valgrind = getenv("DYNTHRIFT_UNDER_VALGRIND") != NULL;
     if (valgrind)
@@ -1995,6 +2323,12 @@ int main(void) {
             test_accept_emfile();
         if (!strcmp(only, "readtimeout"))
             test_read_timeout(loop);
+        if (!strcmp(only, "backpressure")) {
+            test_output_backpressure(loop);
+            test_held_backpressure(loop);
+        }
+        if (!strcmp(only, "msgbudget"))
+            test_message_budget(loop);
         ev_loop_destroy(loop);
         thrift_schema_unref(schema);
         return tap_done();
@@ -2010,6 +2344,9 @@ int main(void) {
     test_flood_starvation(loop);
     test_accept_emfile();
     test_read_timeout(loop);
+    test_output_backpressure(loop);
+    test_held_backpressure(loop);
+    test_message_budget(loop);
     test_many(loop, valgrind);
     ev_loop_destroy(loop);
     thrift_schema_unref(schema);

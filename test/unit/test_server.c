@@ -781,6 +781,81 @@ static void wait_cevs(struct ev_loop *loop, int n) {
     }
 }
 
+
+/* The detail callback: a protocol-error close says what was seen. */
+static char last_detail[512];
+static int ndetail_closed;
+
+static void conn_detail_cb(thrift_rpc_server_t *srv, thrift_conn_event_t ev, uint64_t id,
+                           const char *peer, thrift_close_reason_t why, const char *detail,
+                           void *ud) {
+    (void)srv;
+    (void)id;
+    (void)peer;
+    (void)ud;
+    if (ev == THRIFT_CONN_EVENT_CLOSED) {
+        ndetail_closed++;
+        snprintf(last_detail, sizeof last_detail, "%s: %s", thrift_close_reason_str(why),
+                 detail ? detail : "(null)");
+    }
+}
+
+static bool wait_detail(struct ev_loop *loop, int n) {
+    double until = ev_time() + 5;
+    while (ndetail_closed < n && ev_time() < until) {
+        ev_run(loop, EVRUN_NOWAIT);
+        ev_sleep(0.002);
+    }
+    return ndetail_closed >= n;
+}
+
+static void test_conn_event_detail(thrift_schema_t *s) {
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    /* framed, pinned: an unpinned server would recognize the unframed client */
+    thrift_conn_options_t *o = thrift_conn_options_new();
+    thrift_conn_options_set_framing(o, THRIFT_FRAMING_FRAMED);
+    thrift_rpc_server_t *srv = thrift_rpc_server_new(loop, s, o, &err);
+    thrift_conn_options_free(o);
+    thrift_rpc_server_set_conn_detail_cb(srv, conn_detail_cb, NULL);
+    thrift_rpc_server_handle(srv, "Calc", "ping", h_ping, NULL, &err);
+    thrift_rpc_server_listen(srv, "127.0.0.1:0", &err);
+    int port = thrift_rpc_server_port(srv);
+
+    /* a buffered (unframed) binary client against a framed server */
+    int fd = raw_connect(port);
+    static const uint8_t unframed[] = {0x80, 0x01, 0x00, 0x01, 0, 0, 0, 4, 'p', 'i', 'n', 'g',
+                                       0, 0, 0, 1, 0};
+    (void)!write(fd, unframed, sizeof unframed);
+    bool got = wait_detail(loop, 1);
+    TAP_CHECK(got && strstr(last_detail, "protocol error: ") &&
+                  strstr(last_detail, "the peer seems to use buffered (unframed) transport "
+                                      "with the binary protocol"),
+              "conn detail: an unframed client's close says what was seen (%s)", last_detail);
+    close(fd);
+
+    /* undecodable arguments name the method */
+    fd = raw_connect(port);
+    static const uint8_t badargs[] = {0, 0, 0, 21, 0x80, 0x01, 0x00, 0x01, 0, 0, 0, 4,
+                                      'p', 'i', 'n', 'g', 0, 0, 0, 2, 0x0b, 0, 1, 0xff, 0xff};
+    (void)!write(fd, badargs, sizeof badargs);
+    got = wait_detail(loop, 2);
+    TAP_CHECK(got && strstr(last_detail, "protocol error: ping: cannot decode the arguments"),
+              "conn detail: undecodable arguments (%s)", last_detail);
+    close(fd);
+
+    /* a plain close has nothing to add */
+    fd = raw_connect(port);
+    spin(loop, 0.02);
+    close(fd);
+    got = wait_detail(loop, 3);
+    TAP_CHECK(got && !strcmp(last_detail, "closed by the peer: "),
+              "conn detail: \"\" for a peer's close (%s)", last_detail);
+    thrift_rpc_server_free(srv);
+    ev_loop_destroy(loop);
+}
+
 static void test_conn_events(thrift_schema_t *s) {
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     thrift_conn_options_t *o = thrift_conn_options_new();
@@ -868,6 +943,7 @@ int main(void) {
     test_zero_copy_later(s);
     test_cancel(s);
     test_conn_events(s);
+    test_conn_event_detail(s);
     thrift_schema_unref(s);
     return tap_done();
 }

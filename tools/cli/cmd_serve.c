@@ -1305,7 +1305,8 @@ static thrift_status_t exec_handler(thrift_request_t *req, const thrift_value_t 
 /* -v: one line per connection event (worker threads too: vlog writes one
  * line with one stdio call). */
 static void conn_event_cb(thrift_rpc_server_t *srv, thrift_conn_event_t ev, uint64_t id,
-                          const char *peer, thrift_close_reason_t why, void *ud) {
+                          const char *peer, thrift_close_reason_t why, const char *detail,
+                          void *ud) {
     (void)srv;
     serve_state_t *st = ud;
     switch (ev) {
@@ -1313,8 +1314,10 @@ static void conn_event_cb(thrift_rpc_server_t *srv, thrift_conn_event_t ev, uint
         vlog(st, "connection %llu from %s: accepted", (unsigned long long)id, peer);
         break;
     case THRIFT_CONN_EVENT_CLOSED:
-        vlog(st, "connection %llu from %s: closed (%s)", (unsigned long long)id, peer,
-             thrift_close_reason_str(why));
+        // A protocol error says what arrived (say, a framed client against
+        // --buffered): the usual first-contact mistake.
+        vlog(st, "connection %llu from %s: closed (%s%s%s)", (unsigned long long)id, peer,
+             thrift_close_reason_str(why), *detail ? ": " : "", detail);
         break;
     case THRIFT_CONN_EVENT_REJECTED:
         vlog(st, "connection %llu from %s: rejected (%s)", (unsigned long long)id, peer,
@@ -1695,7 +1698,7 @@ int cmd_serve(int argc, char **argv) {
     if (max_connections)
         thrift_rpc_server_set_max_connections(st.srv, (size_t)max_connections);
     if (verbose)
-        thrift_rpc_server_set_conn_cb(st.srv, conn_event_cb, &st);
+        thrift_rpc_server_set_conn_detail_cb(st.srv, conn_event_cb, &st);
     for (size_t i = 0; i < st.nmethods; i++) {
         method_t *m = &st.methods[i];
         thrift_handler_cb cb = st.mode == MODE_ECHO   ? echo_handler
