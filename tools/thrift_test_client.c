@@ -4,8 +4,9 @@
  * made by method name.
  *
  *   thrift_test_client [--idl FILE] [--host H] [--port N | --domain-socket P]
- *                      [--transport buffered|framed]
- *                      [--protocol binary|compact|json] [--multiplex]
+ *                      [--transport buffered|framed|http|zlib|header] [--zlib]
+ *                      [--protocol binary|compact|json|header] [--multiplex]
+ *                      [--ssl [--ssl-ca FILE]] [--http-path PATH]
  *                      [-n|--testloops N]
  *
  * It calls every ThriftTest method with the values Apache's reference
@@ -543,8 +544,14 @@ static void usage(FILE *f) {
           "  --host H (localhost)       host to connect to\n"
           "  --port N (9090)            port to connect to\n"
           "  --domain-socket PATH       connect to a Unix socket instead\n"
-          "  --transport buffered|framed (buffered)\n"
-          "  --protocol binary|compact|json (binary); multi, multic, multij imply --multiplex\n"
+          "  --transport buffered|framed|http|zlib|header (buffered)\n"
+          "  --protocol binary|compact|json|header (binary); multi, multic, multij imply\n"
+          "                             --multiplex; header = THeader with binary inside\n"
+          "  --zlib                     TZlibTransport around buffered or framed\n"
+          "  --ssl                      TLS (https:// with --transport http)\n"
+          "  --ssl-ca FILE              CAs to trust ($THRIFT_TEST_SSL_CA, keys/CA.pem)\n"
+          "  --ssl-cert FILE, --ssl-key FILE  accepted, not used by the client\n"
+          "  --http-path PATH (/)       the path of --transport http\n"
           "  --multiplex                TMultiplexedProtocol, and call SecondService too\n"
           "  -n N, --testloops N (1)    run the whole sequence N times\n"
           "  --only M1,M2               only the checks of these methods\n"
@@ -570,7 +577,9 @@ static thrift_conn_t *open_conn(client_t *t, const char *service, const char *ad
 
 int main(int argc, char **argv) {
     const char *idl = NULL, *host = "localhost", *port = "9090", *domain_socket = NULL;
-    const char *transport = "buffered", *protocol = "binary", *timeout = "20000";
+    tt_stack_t stack;
+    tt_stack_init(&stack);
+    const char *timeout = "20000";
     bool multiplex = false;
     long loops = 1;
     client_t t;
@@ -592,10 +601,8 @@ int main(int argc, char **argv) {
             port = v;
         } else if ((v = tt_opt_value(argc, argv, &i, "--domain-socket"))) {
             domain_socket = v;
-        } else if ((v = tt_opt_value(argc, argv, &i, "--transport"))) {
-            transport = v;
-        } else if ((v = tt_opt_value(argc, argv, &i, "--protocol"))) {
-            protocol = v;
+        } else if (tt_stack_flag(&stack, argc, argv, &i)) {
+            continue;
         } else if ((v = tt_opt_value(argc, argv, &i, "--testloops")) ||
                    (v = tt_opt_value(argc, argv, &i, "-n"))) {
             loops = strtol(v, NULL, 10);
@@ -617,7 +624,7 @@ int main(int argc, char **argv) {
             return ERR_UNKNOWN;
         }
     }
-    if (tt_multiplexed_protocol(&protocol))
+    if (tt_multiplexed_protocol(&stack.protocol))
         multiplex = true;
     if (!idl) {
         idl = tt_default_idl();
@@ -631,8 +638,7 @@ int main(int argc, char **argv) {
     char text[1024];
     t.schema = thrift_load(idl, &err);
     thrift_conn_options_t *opts = t.schema ? thrift_conn_options_new() : NULL;
-    if (!opts || thrift_conn_options_set(opts, "transport", transport, &err) ||
-        thrift_conn_options_set(opts, "protocol", protocol, &err) ||
+    if (!opts || tt_stack_options(&stack, false, opts, &err) ||
         thrift_conn_options_set(opts, "call_timeout_ms", timeout, &err) ||
         thrift_conn_options_set(opts, "multiplexed", multiplex ? "1" : "0", &err) ||
         !(t.arena = thrift_arena_new(NULL))) {
@@ -642,14 +648,14 @@ int main(int argc, char **argv) {
         thrift_schema_unref(t.schema);
         return ERR_UNKNOWN;
     }
-    char address[600];
+    char address[1200];
     if (domain_socket)
         snprintf(address, sizeof address, "unix:%s", domain_socket);
-    else if (strchr(host, ':'))
-        snprintf(address, sizeof address, "[%s]:%s", host, port);
     else
-        snprintf(address, sizeof address, "%s:%s", host, port);
-    printf("Connecting (%s/%s%s) to: %s\n", transport, protocol, multiplex ? ", multiplexed" : "",
+        snprintf(address, sizeof address, strchr(host, ':') ? "%s[%s]:%s%s" : "%s%s:%s%s",
+                 tt_stack_scheme(&stack), host, port, tt_stack_path(&stack));
+    printf("Connecting (%s/%s%s%s%s) to: %s\n", stack.transport, stack.protocol,
+           stack.zlib ? ", zlib" : "", stack.ssl ? ", ssl" : "", multiplex ? ", multiplexed" : "",
            address);
 
     double total = 0, tmin = 0, tmax = 0;

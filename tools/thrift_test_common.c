@@ -2,6 +2,7 @@
 #include "thrift_test_common.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *tt_opt_value(int argc, char **argv, int *i, const char *name) {
@@ -39,4 +40,80 @@ const char *tt_default_idl(void) {
         }
     }
     return NULL;
+}
+
+static const char *env_or(const char *name, const char *fallback) {
+    const char *v = getenv(name);
+    return v && *v ? v : fallback;
+}
+
+void tt_stack_init(tt_stack_t *s) {
+    s->transport = "buffered";
+    s->protocol = "binary";
+    s->zlib = false;
+    s->ssl = false;
+    s->ssl_ca = env_or("THRIFT_TEST_SSL_CA", "keys/CA.pem");
+    s->ssl_cert = env_or("THRIFT_TEST_SSL_CERT", "keys/server.crt");
+    s->ssl_key = env_or("THRIFT_TEST_SSL_KEY", "keys/server.key");
+    s->http_path = "/";
+}
+
+bool tt_stack_flag(tt_stack_t *s, int argc, char **argv, int *i) {
+    const char *v;
+    if (!strcmp(argv[*i], "--ssl"))
+        s->ssl = true;
+    else if (!strcmp(argv[*i], "--zlib"))
+        s->zlib = true;
+    else if ((v = tt_opt_value(argc, argv, i, "--transport")))
+        s->transport = v;
+    else if ((v = tt_opt_value(argc, argv, i, "--protocol")))
+        s->protocol = v;
+    else if ((v = tt_opt_value(argc, argv, i, "--ssl-ca")))
+        s->ssl_ca = v;
+    else if ((v = tt_opt_value(argc, argv, i, "--ssl-cert")))
+        s->ssl_cert = v;
+    else if ((v = tt_opt_value(argc, argv, i, "--ssl-key")))
+        s->ssl_key = v;
+    else if ((v = tt_opt_value(argc, argv, i, "--http-path")))
+        s->http_path = v;
+    else
+        return false;
+    return true;
+}
+
+thrift_status_t tt_stack_options(const tt_stack_t *s, bool server, thrift_conn_options_t *o,
+                                 thrift_error_t *err) {
+    const char *framing = s->transport, *protocol = s->protocol;
+    bool zlib = s->zlib;
+    if (!strcmp(framing, "http")) {
+        framing = "buffered"; // one message per POST body
+    } else if (!strcmp(framing, "zlib")) {
+        framing = "buffered"; // Apache's TZlibTransport straight on the socket
+        zlib = true;
+    }
+    if (!strcmp(protocol, "header")) {
+        framing = "header"; // Apache's THeaderProtocol: binary inside by default
+        protocol = "binary";
+    }
+    thrift_status_t st;
+    if ((st = thrift_conn_options_set(o, "transport", framing, err)) ||
+        (st = thrift_conn_options_set(o, "protocol", protocol, err)) ||
+        (zlib && (st = thrift_conn_options_set(o, "zlib", "1", err))))
+        return st;
+    if (!s->ssl)
+        return THRIFT_OK;
+    if (server)
+        return (st = thrift_conn_options_set(o, "tls_cert", s->ssl_cert, err))
+                   ? st
+                   : thrift_conn_options_set(o, "tls_key", s->ssl_key, err);
+    return thrift_conn_options_set(o, "tls_ca", s->ssl_ca, err);
+}
+
+const char *tt_stack_scheme(const tt_stack_t *s) {
+    bool http = !strcmp(s->transport, "http");
+    return http ? (s->ssl ? "https://" : "http://") : s->ssl ? "tls://" : "";
+}
+
+const char *tt_stack_path(const tt_stack_t *s) {
+    return strcmp(s->transport, "http") ? "" : s->http_path;
 }

@@ -4,8 +4,9 @@
  * generated.
  *
  *   thrift_test_server [--idl FILE] [--port N | --domain-socket PATH]
- *                      [--transport buffered|framed]
- *                      [--protocol binary|compact|json] [--multiplex]
+ *                      [--transport buffered|framed|http|zlib|header] [--zlib]
+ *                      [--protocol binary|compact|json|header] [--multiplex]
+ *                      [--ssl [--ssl-cert FILE --ssl-key FILE]] [--http-path PATH]
  *
  * Each method answers as Apache's reference servers (test/cpp TestServer,
  * test/py TestServer.py) do.  Extensions: `--port 0` picks a free port;
@@ -313,8 +314,15 @@ static void usage(FILE *f) {
           "  --port N (9090)            TCP port to listen on; 0 picks a free one\n"
           "  --bind HOST (0.0.0.0)      address to listen on\n"
           "  --domain-socket PATH       listen on a Unix socket instead\n"
-          "  --transport buffered|framed (buffered)\n"
-          "  --protocol binary|compact|json (binary); multi, multic, multij imply --multiplex\n"
+          "  --transport buffered|framed|http|zlib|header (buffered)\n"
+          "  --protocol binary|compact|json|header (binary); multi, multic, multij imply\n"
+          "                             --multiplex; header = THeader with binary inside\n"
+          "  --zlib                     TZlibTransport around buffered or framed\n"
+          "  --ssl                      TLS (https:// with --transport http)\n"
+          "  --ssl-ca FILE              accepted, not used by the server\n"
+          "  --ssl-cert FILE, --ssl-key FILE  the certificate ($THRIFT_TEST_SSL_CERT, keys/server.crt)\n"
+          "                             and key ($THRIFT_TEST_SSL_KEY, keys/server.key)\n"
+          "  --http-path PATH (/)       the path of --transport http\n"
           "  --multiplex                also serve SecondService (TMultiplexedProtocol)\n"
           "  --server-type TYPE         accepted and ignored (one event loop)\n"
           "  --port-file FILE           write the listening port to FILE\n"
@@ -341,7 +349,9 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents) {
 
 int main(int argc, char **argv) {
     const char *idl = NULL, *port = "9090", *bind_host = "0.0.0.0", *domain_socket = NULL;
-    const char *transport = "buffered", *protocol = "binary", *port_file = NULL;
+    tt_stack_t stack;
+    tt_stack_init(&stack);
+    const char *port_file = NULL;
     bool multiplex = false;
     for (int i = 1; i < argc; i++) {
         const char *v;
@@ -360,10 +370,8 @@ int main(int argc, char **argv) {
             bind_host = v;
         } else if ((v = tt_opt_value(argc, argv, &i, "--domain-socket"))) {
             domain_socket = v;
-        } else if ((v = tt_opt_value(argc, argv, &i, "--transport"))) {
-            transport = v;
-        } else if ((v = tt_opt_value(argc, argv, &i, "--protocol"))) {
-            protocol = v;
+        } else if (tt_stack_flag(&stack, argc, argv, &i)) {
+            continue;
         } else if ((v = tt_opt_value(argc, argv, &i, "--port-file"))) {
             port_file = v;
         } else if ((v = tt_opt_value(argc, argv, &i, "--server-type")) ||
@@ -378,7 +386,7 @@ int main(int argc, char **argv) {
     }
     // Apache's Python test scripts name the multiplexed protocols multi,
     // multic, multij.
-    if (tt_multiplexed_protocol(&protocol))
+    if (tt_multiplexed_protocol(&stack.protocol))
         multiplex = true;
     if (!idl) {
         idl = tt_default_idl();
@@ -398,8 +406,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     thrift_conn_options_t *opts = thrift_conn_options_new();
-    if (!opts || thrift_conn_options_set(opts, "transport", transport, &err) ||
-        thrift_conn_options_set(opts, "protocol", protocol, &err)) {
+    if (!opts || tt_stack_options(&stack, true, opts, &err)) {
         fprintf(stderr, "thrift_test_server: %s\n", err.code ? err.text : "out of memory");
         thrift_conn_options_free(opts);
         thrift_schema_unref(schema);
@@ -435,13 +442,12 @@ int main(int argc, char **argv) {
                                               h_second, NULL, &err))
         goto done;
 
-    char addr[600];
+    char addr[1200];
     if (domain_socket)
         snprintf(addr, sizeof addr, "unix:%s", domain_socket);
-    else if (strchr(bind_host, ':'))
-        snprintf(addr, sizeof addr, "[%s]:%s", bind_host, port);
     else
-        snprintf(addr, sizeof addr, "%s:%s", bind_host, port);
+        snprintf(addr, sizeof addr, strchr(bind_host, ':') ? "%s[%s]:%s%s" : "%s%s:%s%s",
+                 tt_stack_scheme(&stack), bind_host, port, tt_stack_path(&stack));
     if (thrift_rpc_server_listen(server, addr, &err))
         goto done;
 
@@ -454,12 +460,12 @@ int main(int argc, char **argv) {
     ev_unref(loop);
 
     if (domain_socket) {
-        printf("Starting \"nonblocking\" server (%s/%s%s) listen on: unix:%s\n", transport, protocol,
+        printf("Starting \"nonblocking\" server (%s/%s%s) listen on: unix:%s\n", stack.transport, stack.protocol,
                multiplex ? ", multiplexed" : "", domain_socket);
         printf("listening on unix:%s\n", domain_socket);
     } else {
         int p = thrift_rpc_server_port(server);
-        printf("Starting \"nonblocking\" server (%s/%s%s) listen on: %d\n", transport, protocol,
+        printf("Starting \"nonblocking\" server (%s/%s%s) listen on: %d\n", stack.transport, stack.protocol,
                multiplex ? ", multiplexed" : "", p);
         printf("listening on port %d\n", p);
         if (port_file) {

@@ -18,8 +18,16 @@ ap.add_argument("--genpy", required=True)
 ap.add_argument("--host", default="127.0.0.1")
 ap.add_argument("--port", type=int, default=9090)
 ap.add_argument("--domain-socket")
-ap.add_argument("--transport", default="buffered", choices=["buffered", "framed"])
-ap.add_argument("--protocol", default="binary", choices=["binary", "compact", "json"])
+# Apache's cross-test names: http is THttpClient, zlib TZlibTransport on the
+# socket, header THeaderProtocol (with --protocol binary or compact inside;
+# --protocol header alone means binary inside, as Apache's scripts say it).
+ap.add_argument("--transport", default="buffered",
+                choices=["buffered", "framed", "http", "zlib", "header"])
+ap.add_argument("--protocol", default="binary", choices=["binary", "compact", "json", "header"])
+ap.add_argument("--zlib", action="store_true", help="TZlibTransport around the transport")
+ap.add_argument("--ssl", action="store_true", help="TSSLSocket (THttpClient: https)")
+ap.add_argument("--ssl-ca", help="the CA that signed the server's certificate (verified)")
+ap.add_argument("--http-path", default="/")
 ap.add_argument("--multiplex", action="store_true")
 # binary: old-style unversioned message headers (strictWrite=False), which
 # Apache's servers accept by default (strictRead=False).
@@ -31,7 +39,11 @@ from thrift.Thrift import TApplicationException, TException  # noqa: E402
 from thrift.protocol import TBinaryProtocol, TCompactProtocol, TJSONProtocol  # noqa: E402
 from thrift.protocol.TMultiplexedProtocol import TMultiplexedProtocol  # noqa: E402
 from thrift.protocol.TProtocol import TProtocolException  # noqa: E402
-from thrift.transport import TSocket, TTransport  # noqa: E402
+from thrift.protocol.THeaderProtocol import THeaderProtocol  # noqa: E402
+from thrift.transport import THttpClient, TSocket, TSSLSocket, TTransport  # noqa: E402
+from thrift.transport import TZlibTransport  # noqa: E402
+from thrift.transport.THeaderTransport import THeaderClientType  # noqa: E402
+from thrift.transport.THeaderTransport import THeaderSubprotocolID  # noqa: E402
 from ThriftTest import SecondService, ThriftTest  # noqa: E402
 from ThriftTest.ttypes import Insanity, Numberz, Xception, Xception2, Xtruct, Xtruct2  # noqa: E402
 
@@ -61,13 +73,37 @@ PROTOCOLS = {"binary": TBinaryProtocol.TBinaryProtocol,
              "compact": TCompactProtocol.TCompactProtocol,
              "json": TJSONProtocol.TJSONProtocol}
 
-if opts.domain_socket:
-    sock = TSocket.TSocket(unix_socket=opts.domain_socket)
+header = opts.transport == "header" or opts.protocol == "header"
+if header:
+    sub = (THeaderSubprotocolID.COMPACT if opts.protocol == "compact"
+           else THeaderSubprotocolID.BINARY)
+
+    class HeaderProtocol(THeaderProtocol):
+        def __init__(self, trans):
+            super().__init__(trans, (THeaderClientType.HEADERS,), sub)
+
+    PROTOCOLS["header"] = PROTOCOLS[opts.protocol] = HeaderProtocol
+
+if opts.transport == "http":
+    trans = THttpClient.THttpClient("%s://%s:%d%s" % ("https" if opts.ssl else "http", opts.host,
+                                                      opts.port, opts.http_path),
+                                    cafile=opts.ssl_ca)
+    trans.setTimeout(20000)
 else:
-    sock = TSocket.TSocket(opts.host, opts.port)
-sock.setTimeout(20000)
-trans = (TTransport.TFramedTransport if opts.transport == "framed"
-         else TTransport.TBufferedTransport)(sock)
+    if opts.domain_socket:
+        sock = TSocket.TSocket(unix_socket=opts.domain_socket)
+    elif opts.ssl:
+        sock = TSSLSocket.TSSLSocket(opts.host, opts.port, ca_certs=opts.ssl_ca)
+    else:
+        sock = TSocket.TSocket(opts.host, opts.port)
+    sock.setTimeout(20000)
+    if header or opts.transport == "zlib":
+        trans = sock  # THeaderProtocol frames itself; TZlibTransport wraps the socket
+    else:
+        trans = (TTransport.TFramedTransport if opts.transport == "framed"
+                 else TTransport.TBufferedTransport)(sock)
+    if opts.zlib or opts.transport == "zlib":
+        trans = TZlibTransport.TZlibTransport(trans)
 try:
     trans.open()
 except TException as e:

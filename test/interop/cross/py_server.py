@@ -15,8 +15,16 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--genpy", required=True)
 ap.add_argument("--port", type=int, default=0)
 ap.add_argument("--domain-socket")
-ap.add_argument("--transport", default="buffered", choices=["buffered", "framed"])
-ap.add_argument("--protocol", default="binary", choices=["binary", "compact", "json"])
+# Apache's cross-test names: http is THttpServer (HTTP/1.0, one request per
+# connection), zlib TZlibTransport on the socket, header THeaderProtocol
+# (which answers each client in the subprotocol it called with).
+ap.add_argument("--transport", default="buffered",
+                choices=["buffered", "framed", "http", "zlib", "header"])
+ap.add_argument("--protocol", default="binary", choices=["binary", "compact", "json", "header"])
+ap.add_argument("--zlib", action="store_true", help="TZlibTransport around the transport")
+ap.add_argument("--ssl", action="store_true", help="TSSLServerSocket (THttpServer: https)")
+ap.add_argument("--ssl-cert")
+ap.add_argument("--ssl-key")
 ap.add_argument("--multiplex", action="store_true")
 # Wrong answers for testStruct, testSet and testMultiException("Xception2"),
 # so a test can check that the client notices and reports exactly the bits
@@ -29,7 +37,9 @@ from thrift.Thrift import TException  # noqa: E402
 from thrift.TMultiplexedProcessor import TMultiplexedProcessor  # noqa: E402
 from thrift.protocol import TBinaryProtocol, TCompactProtocol, TJSONProtocol  # noqa: E402
 from thrift.server import TServer  # noqa: E402
-from thrift.transport import TSocket, TTransport  # noqa: E402
+from thrift.protocol.THeaderProtocol import THeaderProtocolFactory  # noqa: E402
+from thrift.server import THttpServer  # noqa: E402
+from thrift.transport import TSocket, TSSLSocket, TTransport, TZlibTransport  # noqa: E402
 from ThriftTest import SecondService, ThriftTest  # noqa: E402
 from ThriftTest.ttypes import Insanity, Numberz, Xception, Xception2, Xtruct  # noqa: E402
 
@@ -122,7 +132,7 @@ class SecondHandler:
         return 'testString("%s")' % thing
 
 
-class AnnouncingServerSocket(TSocket.TServerSocket):
+class Announcing:
     """Says where it listens once it does (port 0 picks a free port)."""
 
     def listen(self):
@@ -133,6 +143,26 @@ class AnnouncingServerSocket(TSocket.TServerSocket):
             print("listening on port %d" % self.handle.getsockname()[1], flush=True)
 
 
+class AnnouncingServerSocket(Announcing, TSocket.TServerSocket):
+    pass
+
+
+class AnnouncingSSLServerSocket(Announcing, TSSLSocket.TSSLServerSocket):
+    pass
+
+
+class ZlibTransportFactory:
+    """TZlibTransport around what `inner` makes (TZlibTransportFactory
+    caches one transport per underlying object, which is not wanted with
+    a buffered or framed layer made afresh per connection)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def getTransport(self, trans):
+        return TZlibTransport.TZlibTransport(self.inner.getTransport(trans))
+
+
 processor = ThriftTest.Processor(Handler())
 if opts.multiplex:
     mux = TMultiplexedProcessor()
@@ -140,16 +170,31 @@ if opts.multiplex:
     mux.registerProcessor("ThriftTest", processor)
     mux.registerProcessor("SecondService", SecondService.Processor(SecondHandler()))
     processor = mux
-if opts.domain_socket:
-    transport = AnnouncingServerSocket(unix_socket=opts.domain_socket)
+header = opts.transport == "header" or opts.protocol == "header"
+pfactory = (THeaderProtocolFactory() if header else
+            {"binary": TBinaryProtocol.TBinaryProtocolFactory(),
+             "compact": TCompactProtocol.TCompactProtocolFactory(),
+             "json": TJSONProtocol.TJSONProtocolFactory()}[opts.protocol])
+if opts.transport == "http":
+    ssl_args = {"cert_file": opts.ssl_cert, "key_file": opts.ssl_key} if opts.ssl else {}
+    server = THttpServer.THttpServer(processor, ("127.0.0.1", opts.port), pfactory, **ssl_args)
+    print("listening on port %d" % server.httpd.server_address[1], flush=True)
 else:
-    transport = AnnouncingServerSocket(host="127.0.0.1", port=opts.port)
-tfactory = (TTransport.TFramedTransportFactory() if opts.transport == "framed"
-            else TTransport.TBufferedTransportFactory())
-pfactory = {"binary": TBinaryProtocol.TBinaryProtocolFactory(),
-            "compact": TCompactProtocol.TCompactProtocolFactory(),
-            "json": TJSONProtocol.TJSONProtocolFactory()}[opts.protocol]
-server = TServer.TThreadedServer(processor, transport, tfactory, pfactory, daemon=True)
+    if opts.domain_socket:
+        transport = AnnouncingServerSocket(unix_socket=opts.domain_socket)
+    elif opts.ssl:
+        transport = AnnouncingSSLServerSocket(host="127.0.0.1", port=opts.port,
+                                              certfile=opts.ssl_cert, keyfile=opts.ssl_key)
+    else:
+        transport = AnnouncingServerSocket(host="127.0.0.1", port=opts.port)
+    if header or opts.transport == "zlib":
+        tfactory = TTransport.TTransportFactoryBase()  # the socket itself
+    else:
+        tfactory = (TTransport.TFramedTransportFactory() if opts.transport == "framed"
+                    else TTransport.TBufferedTransportFactory())
+    if opts.zlib or opts.transport == "zlib":
+        tfactory = ZlibTransportFactory(tfactory)
+    server = TServer.TThreadedServer(processor, transport, tfactory, pfactory, daemon=True)
 try:
     server.serve()
 except KeyboardInterrupt:
