@@ -24,7 +24,8 @@
       --ssl (TSSLSocket/TSSLServerSocket, framed/binary), --transport http
       (THttpClient/THttpServer, binary and compact), --transport zlib
       (TZlibTransport, compact), THeader (THeaderProtocol, binary via
-      Apache's --protocol header, and compact).
+      Apache's --protocol header, and compact, and compact with the zlib
+      transform).
 
 ThriftTest.thrift comes from the shared corpus
 ($DYNTHRIFT_SOURCE_ROOT/../shared/idl-corpus).  Every process is bounded in
@@ -639,6 +640,8 @@ STACKS = [
     ("zlib, buffered/compact", ["--transport", "zlib", "--protocol", "compact"], False),
     ("THeader, binary (--protocol header)", ["--protocol", "header"], False),
     ("THeader, compact", ["--transport", "header", "--protocol", "compact"], False),
+    ("THeader, compact, zlib transform", ["--transport", "header", "--protocol", "compact",
+                                          "--zlib"], False),
 ]
 
 # Apache's THttpServer is HTTP/1.0: it answers a oneway POST with a 200
@@ -660,7 +663,7 @@ for label, flags, tls in STACKS:
              "test certificates not made (openssl?)")
         continue
     srv, port, log = start_server([SERVER, "--idl", IDL16, "--port", "0", "--bind", "127.0.0.1"]
-                                  + flags + (TLS_SERVER if tls else []), "dyn-" + flags[-1])
+                                  + flags + (TLS_SERVER if tls else []), "dyn-%d" % count)
     if srv is None:
         check(False, name, "server did not start:\n" + tail(log))
     else:
@@ -674,7 +677,7 @@ for label, flags, tls in STACKS:
     name = "dynthrift client -> Apache Python server (%s)" % label
     srv, port, log = start_server([PY, os.path.join(CROSS, "py_server.py"), "--genpy", genpy,
                                    "--port", "0"] + flags + (TLS_SERVER if tls else []),
-                                  "py-" + flags[-1])
+                                  "py-%d" % count)
     if srv is None:
         check(False, name, "server did not start:\n" + tail(log))
         continue

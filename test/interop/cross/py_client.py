@@ -44,6 +44,7 @@ from thrift.transport import THttpClient, TSocket, TSSLSocket, TTransport  # noq
 from thrift.transport import TZlibTransport  # noqa: E402
 from thrift.transport.THeaderTransport import THeaderClientType  # noqa: E402
 from thrift.transport.THeaderTransport import THeaderSubprotocolID  # noqa: E402
+from thrift.transport.THeaderTransport import THeaderTransformID  # noqa: E402
 from ThriftTest import SecondService, ThriftTest  # noqa: E402
 from ThriftTest.ttypes import Insanity, Numberz, Xception, Xception2, Xtruct, Xtruct2  # noqa: E402
 
@@ -81,6 +82,8 @@ if header:
     class HeaderProtocol(THeaderProtocol):
         def __init__(self, trans):
             super().__init__(trans, (THeaderClientType.HEADERS,), sub)
+            if opts.zlib:  # with THeader, --zlib is its zlib transform
+                self.trans.add_transform(THeaderTransformID.ZLIB)
 
     PROTOCOLS["header"] = PROTOCOLS[opts.protocol] = HeaderProtocol
 
@@ -102,7 +105,7 @@ else:
     else:
         trans = (TTransport.TFramedTransport if opts.transport == "framed"
                  else TTransport.TBufferedTransport)(sock)
-    if opts.zlib or opts.transport == "zlib":
+    if (opts.zlib and not header) or opts.transport == "zlib":
         trans = TZlibTransport.TZlibTransport(trans)
 try:
     trans.open()

@@ -192,7 +192,9 @@ else:
     else:
         tfactory = (TTransport.TFramedTransportFactory() if opts.transport == "framed"
                     else TTransport.TBufferedTransportFactory())
-    if opts.zlib or opts.transport == "zlib":
+    # With THeader, the zlib transform is the client's choice (read whatever
+    # a request carries): --zlib adds no TZlibTransport then.
+    if (opts.zlib and not header) or opts.transport == "zlib":
         tfactory = ZlibTransportFactory(tfactory)
     server = TServer.TThreadedServer(processor, transport, tfactory, pfactory, daemon=True)
 try:
