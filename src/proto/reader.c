@@ -137,6 +137,23 @@ thrift_status_t thrift_reader_struct_end(thrift_reader_t *rd) {
 thrift_status_t thrift_reader_field_begin(thrift_reader_t *rd, thrift_wire_type_t *type,
                                           int16_t *id) {
     rd->bool_pending = false; /* an unread bool field's value is dropped */
+    thrift__reader_t *r = &rd->r;
+    if (rd->proto == THRIFT_PROTO_BINARY && THRIFT_LIKELY(r->end - r->p >= 3)) {
+        /* the common case inline: a whole binary header */
+        unsigned wire = r->p[0];
+        if (wire == THRIFT_TYPE_STOP) {
+            r->p++;
+            *type = THRIFT_TYPE_STOP;
+            *id = 0;
+            return THRIFT_OK;
+        }
+        if (THRIFT_LIKELY(wire <= THRIFT_TYPE_UUID)) {
+            *type = (thrift_wire_type_t)wire;
+            *id = (int16_t)thrift__get_be16(r->p + 1);
+            r->p += 3;
+            return charge(rd, 1);
+        }
+    }
     thrift__field_hdr_t h = {NULL, rd->last_id, 0, 0};
     thrift_status_t st = rd->proto == THRIFT_PROTO_BINARY
                              ? thrift__binary_read_field_hdr(&rd->r, &h)

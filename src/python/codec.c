@@ -1157,13 +1157,16 @@ static PyObject *read_nested(py_wire_t *wr, const thrift_type_def_t *type, thrif
 /* The index of the field with wire id `id`, or -1; `hint` is where the
  * field after the previous one in id order would be. */
 static inline Py_ssize_t field_index(const py_plan_t *plan, int16_t id, size_t *hint) {
-    size_t k = *hint;
-    if (k < plan->nfields) {
+    /* fields come in ascending id order (Apache's writers, ours): look
+     * forward from after the previous one, past absent optional fields */
+    for (size_t k = *hint; k < plan->nfields; k++) {
         size_t i = plan->by_id ? plan->by_id[k] : k;
         if (plan->fields[i].id == id) {
             *hint = k + 1;
             return (Py_ssize_t)i;
         }
+        if (plan->fields[i].id > id)
+            break;
     }
     for (size_t i = 0; i < plan->nfields; i++)
         if (plan->fields[i].id == id)
