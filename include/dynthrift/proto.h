@@ -155,6 +155,85 @@ THRIFT_API thrift_status_t thrift_writer_double(thrift_writer_t *w, double v);
 THRIFT_API thrift_status_t thrift_writer_binary(thrift_writer_t *w, const void *p, size_t n);
 THRIFT_API thrift_status_t thrift_writer_uuid(thrift_writer_t *w, const uint8_t uuid[16]);
 
+/* ---- streaming reader ----------------------------------------------------
+ * Reads binary or compact bytes piece by piece, without a value tree: the
+ * mirror of thrift_writer_* (the Python binding builds its objects straight
+ * from the wire).  The caller reads what it expects -- a struct is
+ * struct_begin, then field_begin until it yields THRIFT_TYPE_STOP, each
+ * field's value read (or skipped) in between, then struct_end; a list or set
+ * is list_begin/set_begin giving the element type and count, that many
+ * elements, then container_end; a map is map_begin, key, value, key,
+ * value..., container_end -- and checks the wire types it is given against
+ * its schema: the reader does not know one.
+ *
+ * The limits are thrift_decode's: nesting (structs and containers) beyond
+ * max_depth, a string longer than max_string_size or than the bytes left, a
+ * container larger than max_container_size or than its elements' smallest
+ * size allows in the bytes left, all fail before anything is read.  The
+ * decode memory budget (max_memory_base + max_memory_per_byte x input) is
+ * kept in spirit: every field, struct and container element read is charged
+ * 32 bytes (what a decoded value takes), so a caller building one object per
+ * value is bounded as thrift_decode is.
+ *
+ * Every function returns THRIFT_OK or the failure, which is also recorded
+ * (the first one only) in the thrift_error_t given to thrift_reader_begin
+ * with the byte offset: THRIFT_NEED_MORE (truncated), THRIFT_INVALID
+ * (malformed), THRIFT_LIMIT.  After a failure the reader must be begun
+ * again.  A reader belongs to one thread at a time. */
+typedef struct thrift_reader thrift_reader_t;
+
+/* A reader of `proto`, binary or compact (JSON: NULL), with `opts` copied
+ * (NULL: the defaults).  Returns owned; free with thrift_reader_free.  NULL
+ * on out of memory. */
+THRIFT_API thrift_reader_t *thrift_reader_new(thrift_protocol_t proto,
+                                              const thrift_codec_options_t *opts);
+/* NULL-safe. */
+THRIFT_API void thrift_reader_free(thrift_reader_t *r);
+/* Starts reading data[0..len) (borrowed: it must outlive the reading),
+ * forgetting any earlier input and nesting.  `err` (borrowed, may be NULL)
+ * is cleared and gets the first failure. */
+THRIFT_API void thrift_reader_begin(thrift_reader_t *r, const uint8_t *data, size_t len,
+                                    thrift_error_t *err);
+/* Bytes read so far. */
+THRIFT_API size_t thrift_reader_offset(const thrift_reader_t *r);
+/* Records a caller's own failure (a wire type its schema does not allow...)
+ * at byte `offset`, printf-style; returns `code`.  The first failure wins. */
+THRIFT_API thrift_status_t thrift_reader_fail(thrift_reader_t *r, thrift_status_t code,
+                                              size_t offset, const char *fmt, ...);
+
+THRIFT_API thrift_status_t thrift_reader_struct_begin(thrift_reader_t *r);
+/* Leaves the struct whose THRIFT_TYPE_STOP field_begin has returned. */
+THRIFT_API thrift_status_t thrift_reader_struct_end(thrift_reader_t *r);
+/* The next field header: its wire type (THRIFT_TYPE_STOP after the last
+ * field, and then no id) and id.  A compact bool field's value is in its
+ * header; read it with thrift_reader_bool (or skip it) as any other. */
+THRIFT_API thrift_status_t thrift_reader_field_begin(thrift_reader_t *r,
+                                                     thrift_wire_type_t *type, int16_t *id);
+/* A list or set header: element wire type and count (a set's reads as a
+ * list's: the wire does not tell them apart). */
+THRIFT_API thrift_status_t thrift_reader_list_begin(thrift_reader_t *r,
+                                                    thrift_wire_type_t *elem_type, uint32_t *n);
+/* A map header.  Compact writes no types for an empty map: both are then
+ * THRIFT_TYPE_STOP. */
+THRIFT_API thrift_status_t thrift_reader_map_begin(thrift_reader_t *r,
+                                                   thrift_wire_type_t *key_type,
+                                                   thrift_wire_type_t *value_type, uint32_t *n);
+/* After a list's, set's or map's last element. */
+THRIFT_API thrift_status_t thrift_reader_container_end(thrift_reader_t *r);
+THRIFT_API thrift_status_t thrift_reader_bool(thrift_reader_t *r, bool *out);
+THRIFT_API thrift_status_t thrift_reader_i8(thrift_reader_t *r, int8_t *out);
+/* i16 and i32 fail with THRIFT_INVALID on a compact value out of range. */
+THRIFT_API thrift_status_t thrift_reader_i16(thrift_reader_t *r, int16_t *out);
+THRIFT_API thrift_status_t thrift_reader_i32(thrift_reader_t *r, int32_t *out);
+THRIFT_API thrift_status_t thrift_reader_i64(thrift_reader_t *r, int64_t *out);
+THRIFT_API thrift_status_t thrift_reader_double(thrift_reader_t *r, double *out);
+/* A string or binary: *p points into the input (borrowed), *n bytes. */
+THRIFT_API thrift_status_t thrift_reader_binary(thrift_reader_t *r, const uint8_t **p,
+                                                size_t *n);
+THRIFT_API thrift_status_t thrift_reader_uuid(thrift_reader_t *r, uint8_t out[16]);
+/* Passes over one value of wire type `type` (an unknown field's). */
+THRIFT_API thrift_status_t thrift_reader_skip(thrift_reader_t *r, thrift_wire_type_t type);
+
 /* ---- messages ----------------------------------------------------------- */
 
 typedef struct thrift_message_header {

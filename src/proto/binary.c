@@ -483,3 +483,40 @@ thrift_status_t thrift__binary_read_message_end(thrift__reader_t *r) {
     (void)r;
     return THRIFT_OK;
 }
+
+/* ---- the streaming reader's headers (reader.c) ------------------------------ */
+
+thrift_status_t thrift__binary_read_field_hdr(thrift__reader_t *r, thrift__field_hdr_t *h) {
+    return read_field_hdr(r, h);
+}
+
+thrift_status_t thrift__binary_read_list_hdr(thrift__reader_t *r, unsigned *wire,
+                                             uint32_t *count) {
+    THRIFT__NEED(r, 5);
+    *wire = r->p[0];
+    r->p += 1;
+    thrift_status_t st = read_count(r, count, elem_min(*wire));
+    if (st != THRIFT_OK)
+        return st;
+    if (*count && !wire_min(*wire)) {
+        r->p -= 5;
+        return thrift__reader_fail(r, THRIFT_INVALID, "invalid element type %u", *wire);
+    }
+    return THRIFT_OK;
+}
+
+thrift_status_t thrift__binary_read_map_hdr(thrift__reader_t *r, unsigned *kw, unsigned *vw,
+                                            uint32_t *count) {
+    THRIFT__NEED(r, 6);
+    *kw = r->p[0];
+    *vw = r->p[1];
+    r->p += 2;
+    thrift_status_t st = read_count(r, count, elem_min(*kw) + elem_min(*vw));
+    if (st != THRIFT_OK)
+        return st;
+    if (*count && (!wire_min(*kw) || !wire_min(*vw))) {
+        r->p -= 6;
+        return thrift__reader_fail(r, THRIFT_INVALID, "invalid map types %u,%u", *kw, *vw);
+    }
+    return THRIFT_OK;
+}

@@ -657,3 +657,38 @@ thrift_status_t thrift__compact_read_message_end(thrift__reader_t *r) {
     (void)r;
     return THRIFT_OK;
 }
+
+/* ---- the streaming reader's pieces (reader.c) ------------------------------- */
+
+thrift_status_t thrift__compact_read_field_hdr(thrift__reader_t *r, thrift__field_hdr_t *h) {
+    return read_field_hdr(r, h);
+}
+
+bool thrift__compact_bool_code(unsigned aux) {
+    return aux == CT_TRUE;
+}
+
+thrift_status_t thrift__compact_read_list_hdr(thrift__reader_t *r, unsigned *wire,
+                                              uint32_t *count) {
+    return read_list_header(r, wire, count);
+}
+
+thrift_status_t thrift__compact_read_map_hdr(thrift__reader_t *r, unsigned *kw, unsigned *vw,
+                                             uint32_t *count) {
+    return read_map_header(r, kw, vw, count);
+}
+
+thrift_status_t thrift__compact_read_varint(thrift__reader_t *r, uint64_t *out) {
+    return read_varint(r, out);
+}
+
+thrift_status_t thrift__compact_read_size(thrift__reader_t *r, uint32_t *out) {
+    return read_size(r, out, "string");
+}
+
+double thrift__compact_double(const uint8_t *p) {
+    uint64_t bits = get_le64(p);
+    double d;
+    memcpy(&d, &bits, 8);
+    return d;
+}

@@ -519,4 +519,26 @@ THRIFT__PROTO_DECLARE(binary)
 THRIFT__PROTO_DECLARE(compact)
 THRIFT__PROTO_DECLARE(json)
 
+/* The streaming reader's protocol pieces (reader.c), on top of each
+ * protocol's own header readers.  List/map headers check the count against
+ * the limits and the bytes left, and reject a bad element type when the
+ * count is not 0. */
+thrift_status_t thrift__binary_read_field_hdr(thrift__reader_t *r, thrift__field_hdr_t *h);
+thrift_status_t thrift__binary_read_list_hdr(thrift__reader_t *r, unsigned *wire,
+                                             uint32_t *count);
+thrift_status_t thrift__binary_read_map_hdr(thrift__reader_t *r, unsigned *kw, unsigned *vw,
+                                            uint32_t *count);
+thrift_status_t thrift__compact_read_field_hdr(thrift__reader_t *r, thrift__field_hdr_t *h);
+/* The value of a compact bool field whose header had type code `aux`. */
+bool thrift__compact_bool_code(unsigned aux);
+thrift_status_t thrift__compact_read_list_hdr(thrift__reader_t *r, unsigned *wire,
+                                              uint32_t *count);
+thrift_status_t thrift__compact_read_map_hdr(thrift__reader_t *r, unsigned *kw, unsigned *vw,
+                                             uint32_t *count);
+thrift_status_t thrift__compact_read_varint(thrift__reader_t *r, uint64_t *out);
+/* A string's varint length, at most INT32_MAX. */
+thrift_status_t thrift__compact_read_size(thrift__reader_t *r, uint32_t *out);
+/* The little-endian double at p[0..8). */
+double thrift__compact_double(const uint8_t *p);
+
 #endif

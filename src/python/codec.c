@@ -831,6 +831,20 @@ int py_fill_struct(py_codec_t *c, PyObject *obj, const py_plan_t *plan,
     return rc;
 }
 
+/* Sets the fields' values (borrowed) on `obj`, into its instance dict when
+ * it has one, as py_fill_struct does. */
+static int py_assign_fields(PyObject *obj, const py_plan_t *plan, PyObject *const *vals) {
+    PyObject *dict = PyObject_GenericGetDict(obj, NULL);
+    if (!dict)
+        PyErr_Clear();
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < plan->nfields; i++)
+        rc = dict ? PyDict_SetItem(dict, plan->fields[i].name, vals[i])
+                  : PyObject_SetAttr(obj, plan->fields[i].name, vals[i]);
+    Py_XDECREF(dict);
+    return rc;
+}
+
 PyObject *py_new_instance(const py_plan_t *plan) {
     PyTypeObject *tp = (PyTypeObject *)plan->cls;
     return tp->tp_new(tp, py_empty_tuple, NULL);
@@ -927,6 +941,310 @@ PyObject *py_from_value(py_codec_t *c, const thrift_value_t *v) {
     default:
         Py_RETURN_NONE;
     }
+}
+
+/* ---- wire -> Python (binary, compact) -------------------------------------------
+ * Objects built straight from a thrift_reader_t: no value tree.  A reader
+ * failure is recorded in the reader's error (the value path prepended here
+ * while unwinding) and returns NULL with no Python exception; a Python
+ * failure (a bad UTF-8 string, no memory) returns NULL with it raised. */
+
+static void err_path_prepend(thrift_error_t *err, const char *component, bool is_index) {
+    /* a path too long for the error keeps its head (the outermost names) */
+    char tmp[2 * sizeof err->path + 8];
+    bool dot = err->path[0] && err->path[0] != '[';
+    snprintf(tmp, sizeof tmp, is_index ? "[%.200s]%s%s" : "%.200s%s%s", component,
+             dot ? "." : "", err->path);
+    snprintf(err->path, sizeof err->path, "%.*s", (int)(sizeof err->path - 1), tmp);
+}
+
+static void err_path_index(thrift_error_t *err, uint32_t i) {
+    char ix[16];
+    snprintf(ix, sizeof ix, "%u", i);
+    err_path_prepend(err, ix, true);
+}
+
+static const char *type_name(const thrift_type_def_t *t) {
+    const char *n = thrift_type_def_name(t);
+    return n ? n : kind_name(thrift_type_def_kind(t));
+}
+
+static PyObject *uuid_from_bytes(const uint8_t *b16) {
+    if (!uuid_class) {
+        PyObject *mod = PyImport_ImportModule("uuid");
+        uuid_class = mod ? PyObject_GetAttrString(mod, "UUID") : NULL;
+        Py_XDECREF(mod);
+        if (!uuid_class)
+            return NULL;
+    }
+    PyObject *b = PyBytes_FromStringAndSize((const char *)b16, 16);
+    PyObject *kw = b ? Py_BuildValue("{sN}", "bytes", b) : NULL;
+    PyObject *u = kw ? PyObject_Call(uuid_class, py_empty_tuple, kw) : NULL;
+    Py_XDECREF(kw);
+    return u;
+}
+
+typedef struct py_wire {
+    py_codec_t *c;
+    thrift_reader_t *rd;
+    thrift_error_t *err;
+    bool check_required;
+} py_wire_t;
+
+static int read_struct_fields(py_wire_t *wr, const py_plan_t *plan, PyObject **vals);
+static PyObject *read_nested(py_wire_t *wr, const thrift_type_def_t *type, thrift_kind_t kind);
+
+#define RD(call)                                                                              \
+    do {                                                                                      \
+        if ((call) != THRIFT_OK)                                                              \
+            return NULL;                                                                      \
+    } while (0)
+
+/* One value of `type` whose wire type the caller has checked. */
+static inline PyObject *read_value(py_wire_t *wr, const thrift_type_def_t *type,
+                                   thrift_kind_t kind) {
+    thrift_reader_t *rd = wr->rd;
+    switch (kind) {
+    case THRIFT_KIND_BOOL: {
+        bool b;
+        RD(thrift_reader_bool(rd, &b));
+        return PyBool_FromLong(b);
+    }
+    case THRIFT_KIND_I8: {
+        int8_t v;
+        RD(thrift_reader_i8(rd, &v));
+        return PyLong_FromLong(v);
+    }
+    case THRIFT_KIND_I16: {
+        int16_t v;
+        RD(thrift_reader_i16(rd, &v));
+        return PyLong_FromLong(v);
+    }
+    case THRIFT_KIND_I32:
+    case THRIFT_KIND_ENUM: {
+        int32_t v;
+        RD(thrift_reader_i32(rd, &v));
+        return PyLong_FromLong(v);
+    }
+    case THRIFT_KIND_I64: {
+        int64_t v;
+        RD(thrift_reader_i64(rd, &v));
+        return PyLong_FromLongLong(v);
+    }
+    case THRIFT_KIND_DOUBLE: {
+        double v;
+        RD(thrift_reader_double(rd, &v));
+        return PyFloat_FromDouble(v);
+    }
+    case THRIFT_KIND_STRING: {
+        const uint8_t *p;
+        size_t n;
+        RD(thrift_reader_binary(rd, &p, &n));
+        return PyUnicode_DecodeUTF8((const char *)p, (Py_ssize_t)n, NULL);
+    }
+    case THRIFT_KIND_BINARY: {
+        const uint8_t *p;
+        size_t n;
+        RD(thrift_reader_binary(rd, &p, &n));
+        return PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)n);
+    }
+    default:
+        return read_nested(wr, type, kind);
+    }
+}
+
+static PyObject *read_nested(py_wire_t *wr, const thrift_type_def_t *type, thrift_kind_t kind) {
+    thrift_reader_t *rd = wr->rd;
+    size_t at = thrift_reader_offset(rd);
+    switch (kind) {
+    case THRIFT_KIND_UUID: {
+        uint8_t u[16];
+        RD(thrift_reader_uuid(rd, u));
+        return uuid_from_bytes(u);
+    }
+    case THRIFT_KIND_LIST:
+    case THRIFT_KIND_SET: {
+        thrift_wire_type_t ew;
+        uint32_t n;
+        RD(thrift_reader_list_begin(rd, &ew, &n));
+        const thrift_type_def_t *et = thrift_type_def_resolved(thrift_type_def_elem(type));
+        thrift_kind_t ek = thrift_type_def_kind(et);
+        if (n && ew != thrift_type_def_wire_type(et)) {
+            thrift_reader_fail(rd, THRIFT_TYPE, at, "expected %s elements, got wire type %u",
+                               type_name(et), (unsigned)ew);
+            return NULL;
+        }
+        PyObject *out = kind == THRIFT_KIND_LIST ? PyList_New((Py_ssize_t)n) : PySet_New(NULL);
+        for (uint32_t i = 0; out && i < n; i++) {
+            PyObject *item = read_value(wr, et, ek);
+            if (!item) {
+                err_path_index(wr->err, i);
+                Py_CLEAR(out);
+            } else if (kind == THRIFT_KIND_LIST) {
+                PyList_SET_ITEM(out, (Py_ssize_t)i, item);
+            } else {
+                if (PySet_Add(out, item) < 0)
+                    Py_CLEAR(out);
+                Py_DECREF(item);
+            }
+        }
+        if (out && thrift_reader_container_end(rd) != THRIFT_OK)
+            Py_CLEAR(out);
+        return out;
+    }
+    case THRIFT_KIND_MAP: {
+        thrift_wire_type_t kw, vw;
+        uint32_t n;
+        RD(thrift_reader_map_begin(rd, &kw, &vw, &n));
+        const thrift_type_def_t *kt = thrift_type_def_resolved(thrift_type_def_key(type));
+        const thrift_type_def_t *vt = thrift_type_def_resolved(thrift_type_def_value(type));
+        if (n && (kw != thrift_type_def_wire_type(kt) || vw != thrift_type_def_wire_type(vt))) {
+            thrift_reader_fail(rd, THRIFT_TYPE, at, "expected map<%s,%s>, got wire types %u,%u",
+                               type_name(kt), type_name(vt), (unsigned)kw, (unsigned)vw);
+            return NULL;
+        }
+        thrift_kind_t kk = thrift_type_def_kind(kt), vk = thrift_type_def_kind(vt);
+        PyObject *d = PyDict_New();
+        for (uint32_t i = 0; d && i < n; i++) {
+            PyObject *k = read_value(wr, kt, kk);
+            PyObject *v = k ? read_value(wr, vt, vk) : NULL;
+            if (!v) {
+                err_path_index(wr->err, i);
+                Py_CLEAR(d);
+            } else if (PyDict_SetItem(d, k, v) < 0) {
+                Py_CLEAR(d);
+            }
+            Py_XDECREF(k);
+            Py_XDECREF(v);
+        }
+        if (d && thrift_reader_container_end(rd) != THRIFT_OK)
+            Py_CLEAR(d);
+        return d;
+    }
+    case THRIFT_KIND_STRUCT:
+    case THRIFT_KIND_UNION:
+    case THRIFT_KIND_EXCEPTION: {
+        py_codec_t *c = wr->c;
+        const thrift_struct_def_t *sd = thrift_type_def_struct(type);
+        const py_plan_t *plan = c->last_plan && c->last_plan->def == sd
+                                    ? c->last_plan
+                                    : py_schema_find_plan(c->schema, sd);
+        if (!plan || !plan->cls)
+            return PyErr_Format(PyExc_TypeError, "no class bound for %s",
+                                thrift_struct_def_name(sd));
+        c->last_plan = plan;
+        PyObject *small[32];
+        PyObject **vals = plan->nfields <= 32 ? small : PyMem_Calloc(plan->nfields, sizeof *vals);
+        if (!vals)
+            return PyErr_NoMemory();
+        PyObject *obj = NULL;
+        if (read_struct_fields(wr, plan, vals) == 0) {
+            obj = py_new_instance(plan);
+            if (obj && py_assign_fields(obj, plan, vals) < 0)
+                Py_CLEAR(obj);
+            for (size_t i = 0; i < plan->nfields; i++)
+                Py_DECREF(vals[i]);
+        }
+        if (vals != small)
+            PyMem_Free(vals);
+        return obj;
+    }
+    default:
+        return PyErr_Format(PyExc_TypeError, "cannot decode a %s", kind_name(kind));
+    }
+}
+
+/* The index of the field with wire id `id`, or -1; `hint` is where the
+ * field after the previous one in id order would be. */
+static inline Py_ssize_t field_index(const py_plan_t *plan, int16_t id, size_t *hint) {
+    /* fields come in ascending id order (Apache's writers, ours): look
+     * forward from after the previous one, past absent optional fields */
+    for (size_t k = *hint; k < plan->nfields; k++) {
+        size_t i = plan->by_id ? plan->by_id[k] : k;
+        if (plan->fields[i].id == id) {
+            *hint = k + 1;
+            return (Py_ssize_t)i;
+        }
+        if (plan->fields[i].id > id)
+            break;
+    }
+    for (size_t i = 0; i < plan->nfields; i++)
+        if (plan->fields[i].id == id)
+            return (Py_ssize_t)i;
+    return -1;
+}
+
+/* Reads a struct into vals[0..nfields) (new references; absent fields get
+ * their defaults) after the required/union checks.  0, or -1 with nothing
+ * left in vals. */
+static int read_struct_fields(py_wire_t *wr, const py_plan_t *plan, PyObject **vals) {
+    thrift_reader_t *rd = wr->rd;
+    for (size_t i = 0; i < plan->nfields; i++)
+        vals[i] = NULL;
+    int rc = -1;
+    size_t hint = 0, seen = 0;
+    if (thrift_reader_struct_begin(rd) != THRIFT_OK)
+        goto out;
+    for (;;) {
+        size_t at = thrift_reader_offset(rd);
+        thrift_wire_type_t wire;
+        int16_t id;
+        if (thrift_reader_field_begin(rd, &wire, &id) != THRIFT_OK)
+            goto out;
+        if (wire == THRIFT_TYPE_STOP)
+            break;
+        Py_ssize_t i = field_index(plan, id, &hint);
+        if (i < 0) {
+            if (thrift_reader_skip(rd, wire) != THRIFT_OK)
+                goto out;
+            continue;
+        }
+        const py_field_plan_t *f = &plan->fields[i];
+        if (f->wire != wire) {
+            thrift_reader_fail(rd, THRIFT_TYPE, at, "expected %s, got wire type %u",
+                               type_name(f->type), (unsigned)wire);
+            err_path_prepend(wr->err, PyUnicode_AsUTF8(f->name), false);
+            goto out;
+        }
+        PyObject *v = read_value(wr, f->type, f->kind);
+        if (!v) {
+            err_path_prepend(wr->err, PyUnicode_AsUTF8(f->name), false);
+            goto out;
+        }
+        seen += vals[i] == NULL;
+        Py_XSETREF(vals[i], v);
+    }
+    if (thrift_reader_struct_end(rd) != THRIFT_OK)
+        goto out;
+    if (plan->kind == THRIFT_KIND_UNION) {
+        if (wr->check_required && seen != 1) {
+            thrift_reader_fail(rd, seen ? THRIFT_INVALID : THRIFT_MISSING,
+                               thrift_reader_offset(rd),
+                               "union %s has %zu fields set, expected exactly one",
+                               thrift_struct_def_name(plan->def), seen);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < plan->nfields; i++) {
+        if (vals[i])
+            continue;
+        if (plan->fields[i].required && wr->check_required &&
+            plan->kind != THRIFT_KIND_UNION) {
+            thrift_reader_fail(rd, THRIFT_MISSING, thrift_reader_offset(rd),
+                               "required field missing");
+            err_path_prepend(wr->err, PyUnicode_AsUTF8(plan->fields[i].name), false);
+            goto out;
+        }
+        vals[i] = default_of(plan, i);
+        if (!vals[i])
+            goto out;
+    }
+    rc = 0;
+out:
+    if (rc < 0)
+        for (size_t i = 0; i < plan->nfields; i++)
+            Py_CLEAR(vals[i]);
+    return rc;
 }
 
 /* ---- arenas and buffers ----------------------------------------------------------- */
@@ -1037,6 +1355,63 @@ PyObject *py_codec_encode(PyObject *self, PyObject *args) {
     return out;
 }
 
+/* One reader per protocol reused by every call (the GIL serializes them);
+ * a nested call gets its own. */
+static thrift_reader_t *shared_readers[2];
+static bool readers_busy;
+
+/* Binary, compact: the objects straight from the wire.  Fills `target` (only
+ * once all of it decoded) or returns a new instance when it is NULL. */
+static PyObject *decode_from_wire(py_codec_t *c, const py_plan_t *plan, PyObject *target,
+                                  thrift_protocol_t proto, const thrift_codec_options_t *opts,
+                                  const void *data, size_t len, thrift_error_t *err) {
+    thrift_reader_t *rd = NULL;
+    bool shared = !readers_busy;
+    if (shared) {
+        if (!shared_readers[proto])
+            shared_readers[proto] = thrift_reader_new(proto, opts);
+        rd = shared_readers[proto];
+    } else {
+        rd = thrift_reader_new(proto, opts);
+    }
+    if (!rd)
+        return PyErr_NoMemory();
+    readers_busy = true;
+    thrift_reader_begin(rd, data, len, err);
+    py_wire_t wr = {c, rd, err, opts->check_required};
+    PyObject *small[32];
+    PyObject **vals = plan->nfields <= 32 ? small : PyMem_Calloc(plan->nfields, sizeof *vals);
+    PyObject *out = NULL;
+    /* As in py_codec_decode: collecting while building finds nothing. */
+    int gc_was_on = PyGC_Disable();
+    if (!vals) {
+        PyErr_NoMemory();
+    } else if (read_struct_fields(&wr, plan, vals) == 0) {
+        out = target ? target : py_new_instance(plan);
+        if (out && target)
+            Py_INCREF(out);
+        if (out && py_assign_fields(out, plan, vals) < 0)
+            Py_CLEAR(out);
+        for (size_t i = 0; i < plan->nfields; i++)
+            Py_DECREF(vals[i]);
+    } else if (!PyErr_Occurred()) {
+        if (err->path[0])
+            err_path_prepend(err, thrift_struct_def_name(plan->def), false);
+        else
+            snprintf(err->path, sizeof err->path, "%s", thrift_struct_def_name(plan->def));
+        py_raise_thrift_error(py_exc_decode, err);
+    }
+    if (gc_was_on)
+        PyGC_Enable();
+    if (vals && vals != small)
+        PyMem_Free(vals);
+    if (shared)
+        readers_busy = false;
+    else
+        thrift_reader_free(rd);
+    return out;
+}
+
 /* decode(cls_or_obj, data, protocol): fills `obj` (or a new instance of
  * `cls`) and returns it. */
 PyObject *py_codec_decode(PyObject *self, PyObject *args) {
@@ -1069,6 +1444,13 @@ PyObject *py_codec_decode(PyObject *self, PyObject *args) {
     opts.zero_copy = true; /* the Python objects copy what they keep */
     thrift_error_t err;
     thrift_error_clear(&err);
+    if (proto != THRIFT_PROTO_JSON) {
+        out = decode_from_wire(&c, plan, is_class ? NULL : target, proto, &opts, data.buf,
+                               (size_t)data.len, &err);
+        py_codec_end(&c);
+        PyBuffer_Release(&data);
+        return out;
+    }
     size_t consumed = 0;
     thrift_value_t *v = thrift_decode(proto, thrift_struct_def_type(plan->def), data.buf,
                                       (size_t)data.len, c.arena, &opts, &consumed, &err);

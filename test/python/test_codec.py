@@ -146,6 +146,28 @@ class GarbageTest(unittest.TestCase):
                 with self.assertRaises(TDecodeException):
                     deserialize(m.Everything, good[:cut])
 
+    def test_wire_errors_name_the_nested_place(self):
+        # Xtruct2.struct_thing.i32_thing sent as a string, in both wire
+        # protocols read straight into objects; the target stays untouched
+        good = m.Xtruct2(byte_thing=1, struct_thing=m.Xtruct(i32_thing=5), i32_thing=2)
+        for factory, name in ((BIN, '<binary>'), (COMPACT, '<compact>')):
+            bad = m.Xtruct2(byte_thing=1, struct_thing=m.Xtruct(i32_thing=5))
+            data = serialize(bad, factory)
+            spoilt = serialize(m.Xtruct(string_thing='x'), factory)
+            with_str = serialize(m.Xtruct2(struct_thing=m.Xtruct(string_thing='x')), factory)
+            self.assertIn(spoilt[:-1], with_str)
+            # retype field 1 (string) as i32's id 9 inside struct_thing
+            wrong = with_str.replace(b'\x0b\x00\x01', b'\x0b\x00\x09') if factory is BIN \
+                else with_str.replace(b'\x18', b'\x98', 1)
+            target = m.Xtruct2(byte_thing=7)
+            with self.assertRaises(TDecodeException) as cm:
+                deserialize(target, wrong, factory)
+            self.assertIn(name, str(cm.exception))
+            self.assertIn('Xtruct2.struct_thing.i32_thing: expected i32', str(cm.exception))
+            self.assertEqual(target, m.Xtruct2(byte_thing=7))
+            self.assertEqual(deserialize(m.Xtruct2, data, factory), bad)
+            self.assertEqual(deserialize(m.Xtruct2, serialize(good, factory), factory), good)
+
     def test_errors_name_the_place(self):
         with self.assertRaises(TDecodeException) as cm:
             deserialize(m.Xtruct, b'\x08\x00\x01\x00')

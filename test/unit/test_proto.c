@@ -915,6 +915,159 @@ static void test_writer(void) {
     TAP_CHECK(thrift_writer_new(THRIFT_PROTO_JSON, NULL) == NULL, "writer: no JSON writer");
 }
 
+/* ---- the streaming reader --------------------------------------------------
+ * The writer's hand-checked bytes read back piece by piece; a whole encoded
+ * struct passed over field by field (skip, compact bool fields in headers);
+ * every truncation, bad count, nesting and budget overrun fails cleanly. */
+static thrift_status_t skip_fields(thrift_reader_t *rd, size_t *fields) {
+    thrift_status_t st = thrift_reader_struct_begin(rd);
+    *fields = 0;
+    while (st == THRIFT_OK) {
+        thrift_wire_type_t wt;
+        int16_t id;
+        st = thrift_reader_field_begin(rd, &wt, &id);
+        if (st != THRIFT_OK || wt == THRIFT_TYPE_STOP)
+            break;
+        ++*fields;
+        st = thrift_reader_skip(rd, wt);
+    }
+    return st == THRIFT_OK ? thrift_reader_struct_end(rd) : st;
+}
+
+static void test_reader(void) {
+    static const uint8_t bin[] = {2, 0, 1, 1, 15, 0, 2, 6, 0, 0, 0, 1, 0xff, 0xff,
+                                  8, 0, 100, 0, 0, 0, 5, 0};
+    static const uint8_t cpt[] = {0x11, 0x19, 0x14, 0x01, 0x05, 0xc8, 0x01, 0x0a, 0};
+    thrift_value_t *all = make_all(true);
+    for (int proto = THRIFT_PROTO_BINARY; proto <= THRIFT_PROTO_COMPACT; proto++) {
+        const char *pn = thrift_protocol_name((thrift_protocol_t)proto);
+        const uint8_t *data = proto == THRIFT_PROTO_BINARY ? bin : cpt;
+        size_t len = proto == THRIFT_PROTO_BINARY ? sizeof bin : sizeof cpt;
+        thrift_reader_t *rd = thrift_reader_new((thrift_protocol_t)proto, NULL);
+        thrift_error_t err;
+        thrift_reader_begin(rd, data, len, &err);
+        thrift_wire_type_t t1, t2, t3, t4, et;
+        int16_t id1, id2, id3, id4;
+        bool b = false;
+        uint32_t n = 0;
+        int16_t i16 = 0;
+        int32_t i32 = 0;
+        bool ok = thrift_reader_struct_begin(rd) == THRIFT_OK &&
+                  thrift_reader_field_begin(rd, &t1, &id1) == THRIFT_OK &&
+                  thrift_reader_bool(rd, &b) == THRIFT_OK &&
+                  thrift_reader_field_begin(rd, &t2, &id2) == THRIFT_OK &&
+                  thrift_reader_list_begin(rd, &et, &n) == THRIFT_OK &&
+                  thrift_reader_i16(rd, &i16) == THRIFT_OK &&
+                  thrift_reader_container_end(rd) == THRIFT_OK &&
+                  thrift_reader_field_begin(rd, &t3, &id3) == THRIFT_OK &&
+                  thrift_reader_i32(rd, &i32) == THRIFT_OK &&
+                  thrift_reader_field_begin(rd, &t4, &id4) == THRIFT_OK &&
+                  thrift_reader_struct_end(rd) == THRIFT_OK;
+        TAP_CHECK(ok && t1 == THRIFT_TYPE_BOOL && id1 == 1 && b && t2 == THRIFT_TYPE_LIST &&
+                      id2 == 2 && et == THRIFT_TYPE_I16 && n == 1 && i16 == -1 &&
+                      t3 == THRIFT_TYPE_I32 && id3 == 100 && i32 == 5 &&
+                      t4 == THRIFT_TYPE_STOP && thrift_reader_offset(rd) == len,
+                  "reader: %s hand-checked bytes read back (%s)", pn, err.text);
+
+        /* a whole struct: every field passed over, to its last byte */
+        thrift_buffer_t *buf = thrift_buffer_new();
+        thrift_error_clear(&err);
+        thrift_encode((thrift_protocol_t)proto, all, buf, &err);
+        const uint8_t *enc = thrift_buffer_data(buf);
+        size_t enc_len = thrift_buffer_len(buf);
+        /* make_all sets every field of All but the optional uuid `id` */
+        size_t fields = 0, set_fields = thrift_struct_def_field_count(def("All")) - 1;
+        thrift_reader_begin(rd, enc, enc_len, &err);
+        thrift_status_t st = skip_fields(rd, &fields);
+        TAP_CHECK(st == THRIFT_OK && thrift_reader_offset(rd) == enc_len &&
+                      fields == set_fields,
+                  "reader: %s All skipped field by field (%zu of %zu fields, %zu of %zu bytes: %s)", pn, set_fields,
+                  fields, thrift_reader_offset(rd), enc_len, err.text);
+        size_t bad = 0;
+        for (size_t cut = 0; cut < enc_len; cut++) {
+            thrift_reader_begin(rd, enc, cut, &err);
+            st = skip_fields(rd, &fields);
+            bad += st != THRIFT_NEED_MORE || err.code != THRIFT_NEED_MORE || !err.has_offset ||
+                   err.offset > cut;
+        }
+        TAP_CHECK(bad == 0, "reader: %s every truncation of All is NEED_MORE (%zu not)", pn, bad);
+
+        /* a list claiming more elements than bytes left; strings too */
+        static const uint8_t bin_list[] = {8, 0x7f, 0xff, 0xff, 0xff, 0};
+        static const uint8_t cpt_list[] = {0xf5, 0xff, 0xff, 0xff, 0xff, 0x07};
+        thrift_reader_begin(rd, proto == THRIFT_PROTO_BINARY ? bin_list : cpt_list,
+                            sizeof bin_list, &err);
+        st = thrift_reader_list_begin(rd, &et, &n);
+        TAP_CHECK(st == THRIFT_NEED_MORE || st == THRIFT_LIMIT,
+                  "reader: %s huge list count refused before reading: %s", pn, err.text);
+        static const uint8_t bin_str[] = {0, 0, 0, 5, 'a'};
+        static const uint8_t cpt_str[] = {0x05, 'a'};
+        thrift_reader_begin(rd, proto == THRIFT_PROTO_BINARY ? bin_str : cpt_str,
+                            proto == THRIFT_PROTO_BINARY ? sizeof bin_str : sizeof cpt_str, &err);
+        const uint8_t *sp = NULL;
+        size_t sn = 0;
+        st = thrift_reader_binary(rd, &sp, &sn);
+        TAP_CHECK(st == THRIFT_NEED_MORE && err.code == THRIFT_NEED_MORE,
+                  "reader: %s string longer than the input: %s", pn, err.text);
+
+        /* nesting: lists of lists beyond max_depth */
+        uint8_t deep[400];
+        for (size_t i = 0; i < 80; i++) {
+            if (proto == THRIFT_PROTO_BINARY) {
+                memcpy(deep + 5 * i, (const uint8_t[]){15, 0, 0, 0, 1}, 5);
+            } else {
+                deep[i] = 0x19; /* one element, a list */
+            }
+        }
+        thrift_reader_begin(rd, deep, proto == THRIFT_PROTO_BINARY ? 400 : 80, &err);
+        st = THRIFT_OK;
+        int levels = 0;
+        while (st == THRIFT_OK && levels < 80) {
+            st = thrift_reader_list_begin(rd, &et, &n);
+            levels += st == THRIFT_OK;
+        }
+        TAP_CHECK(st == THRIFT_LIMIT && levels == 64,
+                  "reader: %s nesting stops at max_depth (%d levels: %s)", pn, levels, err.text);
+        thrift_reader_free(rd);
+
+        /* the memory budget: 100 empty structs in 101 bytes */
+        thrift_codec_options_t opts;
+        thrift_codec_options_init(&opts);
+        opts.max_memory_base = 0;
+        opts.max_memory_per_byte = 8;
+        uint8_t many[120] = {0};
+        size_t mlen;
+        if (proto == THRIFT_PROTO_BINARY) {
+            memcpy(many, (const uint8_t[]){12, 0, 0, 0, 100}, 5);
+            mlen = 105;
+        } else {
+            memcpy(many, (const uint8_t[]){0xfc, 100}, 2);
+            mlen = 102;
+        }
+        rd = thrift_reader_new((thrift_protocol_t)proto, &opts);
+        thrift_reader_begin(rd, many, mlen, &err);
+        st = thrift_reader_list_begin(rd, &et, &n);
+        TAP_CHECK(st == THRIFT_LIMIT && strstr(err.text, "memory budget"),
+                  "reader: %s 100 values from %zu bytes exceed a budget of 8 per byte: %s", pn,
+                  mlen, err.text);
+        thrift_reader_free(rd);
+        thrift_buffer_free(buf);
+    }
+    /* compact: an i32 out of range; an i16 as well */
+    static const uint8_t big[] = {0x80, 0x80, 0x80, 0x80, 0x20};
+    thrift_reader_t *rd = thrift_reader_new(THRIFT_PROTO_COMPACT, NULL);
+    thrift_error_t err;
+    thrift_reader_begin(rd, big, sizeof big, &err);
+    int32_t v32;
+    TAP_CHECK(thrift_reader_i32(rd, &v32) == THRIFT_INVALID && strstr(err.text, "out of range"),
+              "reader: compact i32 out of range: %s", err.text);
+    thrift_reader_begin(rd, big, sizeof big, &err);
+    TAP_CHECK(err.code == THRIFT_OK && thrift_reader_struct_end(rd) == THRIFT_MISUSE,
+              "reader: struct_end outside a struct");
+    thrift_reader_free(rd);
+    TAP_CHECK(thrift_reader_new(THRIFT_PROTO_JSON, NULL) == NULL, "reader: no JSON reader");
+}
+
 int main(void) {
     thrift_error_t err;
     thrift_error_clear(&err);
@@ -932,6 +1085,7 @@ int main(void) {
     test_mutations();
     test_self_typed_defaults();
     test_writer();
+    test_reader();
     thrift_arena_free(arena);
     thrift_schema_unref(schema);
     return tap_done();
