@@ -99,6 +99,10 @@ struct thrift_conn {
     thrift__kv_t *headers;       /* THeader info headers sent with every call */
     bool http;                   /* http:// or https://: every call is a POST */
     bool http_persistent;        /* the server answered with keep-alive: pipeline */
+    /* Before that: a oneway request is out and its (empty) HTTP response
+     * not yet read; nothing else goes out until it is, as a server that
+     * closes after each response reads no further request. */
+    bool http_oneway_unanswered;
     thrift__http_out_t http_out; /* its Host, path and extra headers (in opts, http_host) */
     char http_host[280];
     thrift__kv_t *call_headers;  /* ... with the next call only */
@@ -300,6 +304,10 @@ static void out_compact(thrift_conn_t *c) {
 
 static void complete_oneways(thrift_conn_t *c) {
     while (c->ow_head && c->ow_head->write_end <= c->written_total) {
+        // Done for its caller once written; on HTTP its answer still holds
+        // the connection until read (do_write, do_read).
+        if (c->http && !c->http_persistent)
+            c->http_oneway_unanswered = true;
         thrift_result_t r;
         result_init(&r, c->ow_head->fn);
         thrift_arena_t *a = c->scratch;
@@ -325,10 +333,14 @@ static bool do_write(thrift_conn_t *c) {
     // request at a time, so that an HTTP/1.0 server closing after its
     // response has read no request it will not answer (those are sent
     // again on a new connection).
-    if (c->http && !c->http_persistent && c->head) {
-        uint64_t upto = c->head->write_end;
-        if (upto <= c->written_total)
-            len = c->out_off; // the oldest call is out: wait for its answer
+    if (c->http && !c->http_persistent && (c->head || c->ow_head || c->http_oneway_unanswered)) {
+        // The next request's end: the oldest two-way or oneway call,
+        // whichever was queued first.
+        uint64_t upto = c->head ? c->head->write_end : UINT64_MAX;
+        if (c->ow_head && c->ow_head->write_end < upto)
+            upto = c->ow_head->write_end;
+        if (c->http_oneway_unanswered || upto <= c->written_total)
+            len = c->out_off; // a request is out: wait for its answer
         else if (upto - c->written_total < len - c->out_off)
             len = c->out_off + (size_t)(upto - c->written_total);
     }
@@ -435,6 +447,7 @@ static void conn_close_fd(thrift_conn_t *c) {
     thrift_buffer_clear(c->out);
     c->out_off = 0;
     c->written_total = c->queued_total = 0;
+    c->http_oneway_unanswered = false;
     thrift__wire_reader_reset(&c->reader);
 }
 
@@ -532,6 +545,7 @@ static void http_reconnect(thrift_conn_t *c) {
     c->fd = -1;
     c->state = ST_IDLE;
     c->http_persistent = false;
+    c->http_oneway_unanswered = false;
     c->read_wants_write = c->write_wants_read = false;
     thrift__wire_reader_reset(&c->reader);
     size_t len = thrift_buffer_len(c->out);
@@ -601,6 +615,17 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents) {
     maybe_destroy(c);
 }
 
+/* One HTTP response body: an empty one answers the oneway request that is
+ * out (or a oneway sent while pipelining: nothing to do), any other is a
+ * reply. */
+static void http_answer(thrift_conn_t *c, const uint8_t *msg, size_t len) {
+    if (len == 0) {
+        c->http_oneway_unanswered = false;
+        return;
+    }
+    handle_reply(c, msg, len);
+}
+
 static void do_read(thrift_conn_t *c) {
     size_t budget = CONN_READ_BUDGET;
     bool completed = false;
@@ -624,6 +649,17 @@ static void do_read(thrift_conn_t *c) {
             break;
         }
         if (n == 0) {
+            // HTTP/1.0 without Content-Length: the close ends the response.
+            const uint8_t *m;
+            size_t mlen;
+            if (c->http && thrift__http_eof(&c->reader, &m, &mlen) == THRIFT_OK) {
+                int fd_before = c->fd;
+                completed = true;
+                http_answer(c, m, mlen);
+                if (!c->free_requested && c->fd == fd_before && c->state == ST_CONNECTED)
+                    http_reconnect(c);
+                break;
+            }
             conn_break(c, THRIFT_CLOSED, "connection to %s closed%s", " by the peer");
             break;
         }
@@ -656,7 +692,10 @@ static void do_read(thrift_conn_t *c) {
             }
             int fd_before = c->fd;
             completed = true;
-            handle_reply(c, m, mlen);
+            if (c->http)
+                http_answer(c, m, mlen);
+            else
+                handle_reply(c, m, mlen);
             // A callback may have freed or broken the connection.
             if (c->free_requested || c->fd != fd_before || c->state != ST_CONNECTED) {
                 broke = true;
@@ -1226,6 +1265,7 @@ thrift_conn_t *thrift_conn_new(struct ev_loop *loop, thrift_schema_t *schema, co
                              c->opts.max_frame_size);
     if (c->http)
         c->reader.http.role = THRIFT__HTTP_CLIENT;
+    c->reader.http.empty_answers = c->http; // see http_answer
     ev_timer_init(&c->connect_timer, connect_timeout_cb, 1., 0.);
     c->connect_timer.data = c;
     ev_init(&c->partial, partial_timeout_cb);

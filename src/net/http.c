@@ -124,6 +124,7 @@ thrift_status_t thrift__http_next(thrift__wire_reader_t *r, const uint8_t **msg,
         const uint8_t *p = r->buf.data + r->start;
         size_t have = r->buf.len - r->start;
         h->cors = false;
+        h->until_close = false;
         bool any = h->role == THRIFT__HTTP_SERVER_ANY;
         bool server = h->role == THRIFT__HTTP_SERVER || any;
         if (have == 0)
@@ -252,7 +253,7 @@ thrift_status_t thrift__http_next(thrift__wire_reader_t *r, const uint8_t **msg,
             if (st)
                 return st;
             r->start += head + used;
-            if (h->body.len == 0 && !any)
+            if (h->body.len == 0 && !any && !h->empty_answers)
                 continue; // an empty body: nothing to hand out
             *msg = h->body.data;
             *len = h->body.len;
@@ -265,7 +266,16 @@ thrift_status_t thrift__http_next(thrift__wire_reader_t *r, const uint8_t **msg,
         if (!has_len) {
             if (server)
                 return fail(r, 411, err, "Content-Length required");
-            return thrift__error_set(err, THRIFT_PROTOCOL, "HTTP: response without Content-Length");
+            // RFC 9112 6.3: a response without either is delimited by the
+            // close (Apache's HTTP/1.0 THttpServer answers oneways so).
+            if (have - head > r->max_frame_size)
+                return thrift__error_set(err, THRIFT_LIMIT,
+                                         "HTTP: body up to the close exceeds the limit of %zu",
+                                         r->max_frame_size);
+            h->keep_alive = false;
+            h->until_close = true;
+            h->until_close_at = head;
+            return THRIFT_NEED_MORE;
         }
         if (clen > r->max_frame_size)
             return server
@@ -276,12 +286,24 @@ thrift_status_t thrift__http_next(thrift__wire_reader_t *r, const uint8_t **msg,
         if (have - head < clen)
             return THRIFT_NEED_MORE;
         r->start += head + (size_t)clen;
-        if (clen == 0 && !any)
+        if (clen == 0 && !any && !h->empty_answers)
             continue; // e.g. the answer to a oneway call
         *msg = p + head;
         *len = (size_t)clen;
         return THRIFT_OK;
     }
+}
+
+thrift_status_t thrift__http_eof(thrift__wire_reader_t *r, const uint8_t **msg, size_t *len) {
+    thrift__http_t *h = &r->http;
+    if (h->role != THRIFT__HTTP_CLIENT || !h->until_close)
+        return THRIFT_NEED_MORE;
+    h->until_close = false;
+    const uint8_t *p = r->buf.data + r->start + h->until_close_at;
+    *len = r->buf.len - r->start - h->until_close_at;
+    *msg = p;
+    r->start = r->buf.len;
+    return THRIFT_OK;
 }
 
 const char *thrift__http_header(const thrift__http_t *h, const char *name, size_t *len) {

@@ -107,6 +107,14 @@ typedef struct thrift__http {
     bool cors;         /* server: the last request was a CORS preflight (no message) */
     int status;        /* server: the status a malformed request gets (400, 413...) */
     thrift__buf_t body; /* a chunked body, joined */
+    /* CLIENT: hand out empty bodies (the answer to a oneway) as messages,
+     * for a client that waits for them; otherwise they are skipped. */
+    bool empty_answers;
+    /* CLIENT: the response being read has neither Content-Length nor
+     * chunked encoding: its body ends where the connection does, at
+     * until_close_at bytes past the reader's start (thrift__http_eof). */
+    bool until_close;
+    size_t until_close_at;
     /* SERVER_ANY: the last request's method, target and whole head (request
      * line and headers), pointing into the reader's buffer: valid as the
      * message is (until the next thrift__wire_space/feed). */
@@ -134,6 +142,11 @@ struct thrift__wire_reader;
 struct thrift__addr;
 thrift_status_t thrift__http_next(struct thrift__wire_reader *r, const uint8_t **msg, size_t *len,
                                   thrift_error_t *err);
+/* The peer closed the connection: a response whose body runs to the close
+ * (HTTP/1.0 without Content-Length) is complete now.  THRIFT_OK with the
+ * body in *msg and *len (possibly empty), THRIFT_NEED_MORE when no such
+ * response is being read (the close is then an ordinary one). */
+thrift_status_t thrift__http_eof(struct thrift__wire_reader *r, const uint8_t **msg, size_t *len);
 /* A client's request dressing for `address` (http:// or https://): Host
  * is what the address says between "//" and the path, written into
  * host[hostsize]; path and extra headers are borrowed from `opts` (the

@@ -301,6 +301,7 @@ void thrift__wire_reader_reset(thrift__wire_reader_t *r) {
     r->buf.len = 0;
     r->start = 0;
     r->probed = 0;
+    r->http.until_close = false;
 }
 
 uint8_t *thrift__wire_space(thrift__wire_reader_t *r, size_t min, size_t *avail) {

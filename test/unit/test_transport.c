@@ -8,7 +8,10 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 #ifdef DYNTHRIFT_HAVE_ZLIB
 #include <zlib.h>
@@ -905,6 +908,164 @@ static void test_http(thrift_schema_t *s) {
     close(f2.lfd);
 }
 
+/* An HTTP/1.0 peer as Apache's Python THttpServer: per connection it reads
+ * one POST, waits `delay_ms` (its handler), answers `replies[i]` (a 200
+ * without Content-Length, the body ending at the close) and closes.  It
+ * records, per connection, the bytes that came after that one request
+ * (a client that pipelines on it sends some). */
+typedef struct http10_peer {
+    int lfd, port, delay_ms;
+    const char *replies[2];
+    size_t reply_lens[2];
+    int accepted, requests;
+    atomic_int answered; /* replies sent */
+    size_t extra[2];
+    pthread_t th;
+} http10_peer_t;
+
+/* Reads one request (head, then a Content-Length body) from fd: the bytes
+ * read past its end in *extra, false when none came whole. */
+static bool read_one_request(int fd, size_t *extra) {
+    char buf[8192];
+    size_t have = 0;
+    for (;;) {
+        ssize_t n = recv(fd, buf + have, sizeof buf - 1 - have, 0);
+        if (n <= 0)
+            return false;
+        have += (size_t)n;
+        buf[have] = 0;
+        char *end = strstr(buf, "\r\n\r\n");
+        const char *cl = strstr(buf, "Content-Length: ");
+        if (end && cl && cl < end) {
+            size_t want = (size_t)(end + 4 - buf) + (size_t)atol(cl + 16);
+            if (have >= want) {
+                *extra = have - want;
+                return true;
+            }
+        }
+        if (have >= sizeof buf - 1)
+            return false;
+    }
+}
+
+static void *http10_peer_main(void *p) {
+    http10_peer_t *f = p;
+    for (int i = 0; i < 2; i++) {
+        int fd = accept(f->lfd, NULL, NULL);
+        if (fd < 0)
+            break;
+        f->accepted++;
+        struct timeval tv = {2, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        size_t extra = 0;
+        if (read_one_request(fd, &extra)) {
+            f->requests++;
+            usleep((useconds_t)f->delay_ms * 1000);
+            atomic_fetch_add(&f->answered, 1);
+            (void)send(fd, f->replies[i], f->reply_lens[i], MSG_NOSIGNAL);
+            shutdown(fd, SHUT_WR);
+            // Whatever the client still sends on this connection, until it
+            // closes its end.
+            char sink[4096];
+            ssize_t n;
+            while ((n = recv(fd, sink, sizeof sink, 0)) > 0)
+                extra += (size_t)n;
+        }
+        f->extra[i] = extra;
+        close(fd);
+    }
+    return NULL;
+}
+
+static double mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* HTTP/1.0 as Apache's Python THttpServer speaks it: a oneway's 200 has no
+ * Content-Length and the connection closes; the client must read that
+ * answer before its next request, which goes on a new connection, and a
+ * reply without Content-Length ends at the close. */
+static void test_http10(thrift_schema_t *s) {
+    static const char ow_answer[] = "HTTP/1.0 200 OK\r\nServer: BaseHTTP/0.6\r\n"
+                                    "Content-Type: application/x-thrift\r\n\r\n";
+    // ping's reply, seqid 2 (the oneway took 1).
+    static const uint8_t pong[] = {0x80, 1, 0, 2, 0, 0, 0, 4, 'p', 'i', 'n', 'g', 0, 0, 0, 2,
+                                   11, 0, 0, 0, 0, 0, 4, 'p', 'o', 'n', 'g', 0};
+    static char ping_answer[256];
+    int pn = snprintf(ping_answer, sizeof ping_answer,
+                      "HTTP/1.0 200 OK\r\nContent-Type: application/x-thrift\r\n\r\n");
+    memcpy(ping_answer + pn, pong, sizeof pong);
+
+    http10_peer_t f = {.delay_ms = 300,
+                       .replies = {ow_answer, ping_answer},
+                       .reply_lens = {sizeof ow_answer - 1, (size_t)pn + sizeof pong}};
+    f.lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    bind(f.lfd, (struct sockaddr *)&sa, sizeof sa);
+    listen(f.lfd, 4);
+    getsockname(f.lfd, (struct sockaddr *)&sa, &sl);
+    f.port = ntohs(sa.sin_port);
+    struct timeval tv = {5, 0}; // accept gives up rather than hang the test
+    setsockopt(f.lfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    pthread_create(&f.th, NULL, http10_peer_main, &f);
+
+    char addr[80];
+    snprintf(addr, sizeof addr, "http://127.0.0.1:%d/", f.port);
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift_conn_options_t *o = thrift_conn_options_new();
+    thrift_conn_options_set(o, "call_timeout_ms", "3000", &err);
+    thrift_conn_t *c = thrift_connect(s, "Calc", addr, o, &err);
+    thrift_arena_t *ar = thrift_arena_new(NULL);
+    thrift_value_t *args = c ? thrift_conn_new_args(c, ar, "fire", &err) : NULL;
+    if (args)
+        thrift_value_set(args, "n", thrift_value_new_i32(ar, 7));
+    double t0 = mono_ms();
+    thrift_value_t *r = args ? thrift_call(c, "fire", args, &err) : NULL;
+    double took = mono_ms() - t0;
+    TAP_CHECK(r != NULL && atomic_load(&f.answered) == 0,
+              "http/1.0: a oneway returns once written, not after the server's answer "
+              "(%.0f ms, %s)", took, err.text);
+    r = c ? thrift_call(c, "ping", NULL, &err) : NULL;
+    size_t rn = 0;
+    const uint8_t *rp = r ? thrift_value_bytes(r, &rn) : NULL;
+    TAP_CHECK(rp && rn == 4 && !memcmp(rp, "pong", 4),
+              "http/1.0: the call after a oneway gets its reply, its body ended by the close (%s)",
+              err.text);
+    thrift_arena_free(ar);
+    thrift_conn_free(c);
+    thrift_conn_options_free(o);
+    pthread_join(f.th, NULL);
+    close(f.lfd);
+    TAP_CHECK(f.accepted == 2 && f.requests == 2 && f.extra[0] == 0 && f.extra[1] == 0,
+              "http/1.0: one request per connection, none sent before the oneway's answer "
+              "(%d connections, %d requests, %zu+%zu bytes more)",
+              f.accepted, f.requests, f.extra[0], f.extra[1]);
+
+    // A body up to the close is bounded by the frame limit.
+    static char big[4096];
+    int bn = snprintf(big, sizeof big, "HTTP/1.0 200 OK\r\n\r\n");
+    memset(big + bn, 'x', sizeof big - (size_t)bn);
+    fake_http_t fb;
+    fake_http_start(&fb, big, sizeof big);
+    snprintf(addr, sizeof addr, "http://127.0.0.1:%d/", fb.port);
+    thrift_conn_options_t *lo = thrift_conn_options_new();
+    thrift_conn_options_set_max_frame_size(lo, 1024);
+    thrift_error_clear(&err);
+    c = thrift_connect(s, "Calc", addr, lo, &err);
+    r = c ? thrift_call(c, "ping", NULL, &err) : NULL;
+    TAP_CHECK(!r && strstr(err.text, "exceeds the limit of 1024"),
+              "http/1.0: a body up to the close past the frame limit is refused (%s)", err.text);
+    thrift_conn_free(c);
+    thrift_conn_options_free(lo);
+    pthread_join(fb.th, NULL);
+    close(fb.lfd);
+}
+
 /* One port, many kinds: a server with default options (and a certificate)
  * answers every kind of client on one plain listener. */
 static void test_detect(thrift_schema_t *s, bool with_tls) {
@@ -1140,6 +1301,7 @@ int main(void) { /* the fixture's all-handlers server: not needed here */
     test_options();
     test_header(s);
     test_http(s);
+    test_http10(s);
     test_detect(s, false);
 #ifdef DYNTHRIFT_HAVE_TLS
     char tmpl[] = "/tmp/dynthrift-tls-XXXXXX";
