@@ -31,10 +31,10 @@ try:
     import thriftpy  # noqa: F401  (the server below imports it itself)
 except ImportError as e:
     print("1..0 # SKIP peer missing: %s" % e)
-    sys.exit(77)
+    sys.exit(0)
 if not os.path.exists(CLI):
     print("1..0 # SKIP %s not built" % CLI)
-    sys.exit(77)
+    sys.exit(0)
 
 count = 0
 failed = 0

@@ -43,13 +43,13 @@ try:
     from thrift.server import TServer
 except ImportError as e:
     print("1..0 # SKIP python3-thrift missing: %s" % e)
-    sys.exit(77)
+    sys.exit(0)
 if not CLI or not os.access(CLI, os.X_OK):
     print("1..0 # SKIP DYNTHRIFT_CLI not set or not executable")
-    sys.exit(77)
+    sys.exit(0)
 if not shutil.which("thrift"):
     print("1..0 # SKIP thrift compiler missing")
-    sys.exit(77)
+    sys.exit(0)
 
 logging.disable(logging.CRITICAL)  # Apache's servers log every dropped client
 TMP = tempfile.mkdtemp(prefix="dynthrift-first-contact-")

@@ -39,20 +39,20 @@ try:
     from thriftpy.thrift import TApplicationException as TpAppException
 except ImportError as e:
     print("1..0 # SKIP thriftpy missing: %s" % e)
-    sys.exit(77)
+    sys.exit(0)
 try:
     from thrift.transport import TSocket, TTransport
     from thrift.protocol import TBinaryProtocol, TCompactProtocol
     from thrift.Thrift import TApplicationException
 except ImportError as e:
     print("1..0 # SKIP python3-thrift missing: %s" % e)
-    sys.exit(77)
+    sys.exit(0)
 if not CLI or not os.access(CLI, os.X_OK):
     print("1..0 # SKIP DYNTHRIFT_CLI not set or not executable")
-    sys.exit(77)
+    sys.exit(0)
 if not shutil.which("thrift"):
     print("1..0 # SKIP thrift compiler missing")
-    sys.exit(77)
+    sys.exit(0)
 
 logging.disable(logging.CRITICAL)  # thriftpy logs every closed client
 TMP = tempfile.mkdtemp(prefix="dynthrift-cli-net-")

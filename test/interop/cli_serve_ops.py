@@ -39,13 +39,13 @@ try:
     from thrift.Thrift import TApplicationException
 except ImportError as e:
     print("1..0 # SKIP python3-thrift missing: %s" % e)
-    sys.exit(77)
+    sys.exit(0)
 if not CLI or not os.access(CLI, os.X_OK):
     print("1..0 # SKIP DYNTHRIFT_CLI not set or not executable")
-    sys.exit(77)
+    sys.exit(0)
 if not shutil.which("thrift"):
     print("1..0 # SKIP thrift compiler missing")
-    sys.exit(77)
+    sys.exit(0)
 
 TMP = tempfile.mkdtemp(prefix="dynthrift-serve-ops-")
 CHILDREN = []

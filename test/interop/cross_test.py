@@ -58,15 +58,15 @@ PY = "/usr/bin/python3"
 
 if not os.path.exists(IDL16):
     print("1..0 # SKIP shared corpus missing (%s)" % IDL16)
-    sys.exit(77)
+    sys.exit(0)
 try:
     import thrift  # noqa: F401  (Apache's Python library)
 except ImportError as e:
     print("1..0 # SKIP peer missing: %s" % e)
-    sys.exit(77)
+    sys.exit(0)
 if not shutil.which("thrift"):
     print("1..0 # SKIP thrift compiler missing")
-    sys.exit(77)
+    sys.exit(0)
 for exe in (SERVER, CLIENT):
     if not os.access(exe, os.X_OK):
         print("Bail out! %s not built" % exe)

@@ -29,7 +29,7 @@ BUILD = os.environ.get("DYNTHRIFT_BUILD_ROOT", os.getcwd())
 
 def skip(why):
     print("1..0 # SKIP " + why)
-    sys.exit(77)
+    sys.exit(0)
 
 
 try:

@@ -36,13 +36,13 @@ try:
     from thriftpy.protocol import TBinaryProtocolFactory
 except ImportError as e:
     print("1..0 # SKIP peer missing: %s" % e)
-    sys.exit(77)
+    sys.exit(0)
 if not shutil.which("java") or not os.path.exists("/usr/share/java/zookeeper.jar"):
     print("1..0 # SKIP java or ZooKeeper (Debian: zookeeper) missing")
-    sys.exit(77)
+    sys.exit(0)
 if not os.access(CLI, os.X_OK):
     print("1..0 # SKIP %s not built" % CLI)
-    sys.exit(77)
+    sys.exit(0)
 
 logging.disable(logging.CRITICAL)
 TMP = tempfile.mkdtemp(prefix="dynthrift-gwzk-")
@@ -71,7 +71,7 @@ def zk_start():
                        env=dict(os.environ, ZK_OWNER_PID=str(os.getpid())))
     if r.returncode == 77:
         print("1..0 # SKIP ZooKeeper cannot start here")
-        sys.exit(77)
+        sys.exit(0)
     if r.returncode != 0:
         print("Bail out! ZooKeeper did not start: %s" % r.stderr[-500:])
         sys.exit(1)

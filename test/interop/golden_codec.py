@@ -41,7 +41,7 @@ THRIFT = shutil.which('thrift') or '/usr/bin/thrift'
 
 def skip_all(why):
     print('1..0 # SKIP ' + why)
-    sys.exit(77)
+    sys.exit(0)
 
 
 try:

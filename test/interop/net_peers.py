@@ -31,10 +31,10 @@ try:
     import thrift  # noqa: F401  (Apache's library)
 except ImportError as e:
     print("1..0 # SKIP peer missing: %s" % e)
-    sys.exit(77)
+    sys.exit(0)
 if not shutil.which("thrift") or not shutil.which("cc"):
     print("1..0 # SKIP thrift compiler or cc missing")
-    sys.exit(77)
+    sys.exit(0)
 
 count = 0
 failed = 0

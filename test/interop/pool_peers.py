@@ -28,10 +28,10 @@ try:
     from thriftpy.transport import TFramedTransportFactory
 except ImportError as e:
     print("1..0 # SKIP peer missing: %s" % e)
-    sys.exit(77)
+    sys.exit(0)
 if not os.path.exists(TEST):
     print("1..0 # SKIP %s not built" % TEST)
-    sys.exit(77)
+    sys.exit(0)
 
 # The Calc service as test/unit/net_fixture.h declares it.
 IDL = """

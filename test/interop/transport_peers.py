@@ -33,10 +33,10 @@ try:
     from thrift.protocol import TBinaryProtocol, TCompactProtocol
 except ImportError as e:
     print("1..0 # SKIP peer missing: %s" % e)
-    sys.exit(77)
+    sys.exit(0)
 if not shutil.which("thrift") or not shutil.which("openssl"):
     print("1..0 # SKIP thrift compiler or openssl missing")
-    sys.exit(77)
+    sys.exit(0)
 
 count = 0
 failed = 0
@@ -66,7 +66,7 @@ certs = os.path.join(tmp, "certs")
 rc = subprocess.run(["sh", os.path.join(SRC, "test", "tls_certs.sh"), certs]).returncode
 if rc != 0:
     print("1..0 # SKIP cannot make certificates")
-    sys.exit(77)
+    sys.exit(0)
 
 
 def C(name):

@@ -44,14 +44,14 @@ try:
     import thriftpy  # noqa: F401  (the servers below import it themselves)
 except ImportError as e:
     print("1..0 # SKIP peer missing: %s" % e)
-    sys.exit(77)
+    sys.exit(0)
 if not shutil.which("java") or not os.path.exists("/usr/share/java/zookeeper.jar"):
     print("1..0 # SKIP java or ZooKeeper (Debian: zookeeper) missing")
-    sys.exit(77)
+    sys.exit(0)
 for path in (CLI, STREAM):
     if not os.path.exists(path):
         print("1..0 # SKIP %s not built" % path)
-        sys.exit(77)
+        sys.exit(0)
 
 count = 0
 failed = 0
@@ -97,7 +97,7 @@ def zk_start():
                        env=dict(os.environ, ZK_OWNER_PID=str(os.getpid())))
     if r.returncode == 77:
         print("1..0 # SKIP ZooKeeper cannot start here")
-        sys.exit(77)
+        sys.exit(0)
     if r.returncode != 0:
         print("Bail out! ZooKeeper did not start: %s" % r.stderr[-500:])
         sys.exit(1)

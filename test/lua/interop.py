@@ -46,10 +46,10 @@ try:
     from thrift.Thrift import TApplicationException
 except ImportError as e:
     print("1..0 # SKIP peer missing: %s" % e)
-    sys.exit(77)
+    sys.exit(0)
 if not shutil.which("thrift"):
     print("1..0 # SKIP thrift compiler missing")
-    sys.exit(77)
+    sys.exit(0)
 
 count = 0
 failed = 0

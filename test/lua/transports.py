@@ -34,10 +34,10 @@ try:
     from thrift.protocol import TBinaryProtocol
 except ImportError as e:
     print("1..0 # SKIP peer missing: %s" % e)
-    sys.exit(77)
+    sys.exit(0)
 if not shutil.which("thrift") or not shutil.which("openssl"):
     print("1..0 # SKIP thrift compiler or openssl missing")
-    sys.exit(77)
+    sys.exit(0)
 
 count = 0
 failed = 0
@@ -60,7 +60,7 @@ tmp = tempfile.mkdtemp(prefix="dynthrift-lua-transports-")
 certs = os.path.join(tmp, "certs")
 if subprocess.run(["sh", os.path.join(SRC, "test", "tls_certs.sh"), certs]).returncode != 0:
     print("1..0 # SKIP cannot make certificates")
-    sys.exit(77)
+    sys.exit(0)
 
 
 def C(name):

@@ -55,7 +55,7 @@ def main():
         import dynthrift  # noqa: F401
     except ImportError as e:
         print('1..0 # SKIP no Python binding: %s' % e)
-        sys.exit(77)
+        sys.exit(0)
     name = os.path.splitext(os.path.basename(path))[0]
     suite = unittest.defaultTestLoader.loadTestsFromName(name)
     result = TapResult()
