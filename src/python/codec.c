@@ -238,17 +238,26 @@ static inline int fast_scalar(py_codec_t *c, thrift_value_t *slot, thrift_kind_t
     }
 }
 
+/* Counts one level of container/struct nesting; -1 with ValueError past
+ * PY_CODEC_MAX_DEPTH (a value that contains itself would overflow the C
+ * stack).  The caller decrements c->depth when the level is done. */
+static int codec_enter_nested(py_codec_t *c) {
+    if (c->depth >= PY_CODEC_MAX_DEPTH)
+        return py_path_fail(&c->path, PyExc_ValueError,
+                            "nested deeper than %d levels (does the value contain itself?)",
+                            PY_CODEC_MAX_DEPTH);
+    c->depth++;
+    return 0;
+}
+
 static int nested_to_value(py_codec_t *c, thrift_value_t *slot, const thrift_type_def_t *type,
                            thrift_kind_t kind, PyObject *obj);
 
 int py_to_value(py_codec_t *c, thrift_value_t *slot, const thrift_type_def_t *type,
                 thrift_kind_t kind, PyObject *obj) {
     if (kind >= THRIFT_KIND_LIST) {
-        if (c->depth >= PY_CODEC_MAX_DEPTH)
-            return py_path_fail(&c->path, PyExc_ValueError,
-                                "nested deeper than %d levels (does the value contain itself?)",
-                                PY_CODEC_MAX_DEPTH);
-        c->depth++;
+        if (codec_enter_nested(c) < 0)
+            return -1;
         int rc = nested_to_value(c, slot, type, kind, obj);
         c->depth--;
         return rc;
@@ -553,11 +562,8 @@ static inline int write_value(py_codec_t *c, thrift_writer_t *w, const thrift_ty
         break;
     }
     if (kind >= THRIFT_KIND_LIST) {
-        if (c->depth >= PY_CODEC_MAX_DEPTH)
-            return py_path_fail(&c->path, PyExc_ValueError,
-                                "nested deeper than %d levels (does the value contain itself?)",
-                                PY_CODEC_MAX_DEPTH);
-        c->depth++;
+        if (codec_enter_nested(c) < 0)
+            return -1;
         int rc = write_nested(c, w, type, kind, obj);
         c->depth--;
         return rc;
