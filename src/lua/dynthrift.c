@@ -183,6 +183,53 @@ static int raise_rendered(lua_State *L, const thrift_error_t *err, bool where) {
     return lua_error(L);
 }
 
+/* ---- THeader info headers ----------------------------------------------- */
+
+/* Enumerates the info headers of a reply or a request (the C API has one
+ * accessor each, with the same shape). */
+typedef bool (*header_at_fn)(const void *from, size_t i, const char **key, const char **value);
+
+static bool result_header_at(const void *r, size_t i, const char **key, const char **value) {
+    return thrift_result_header_at((const thrift_result_t *)r, i, key, value);
+}
+
+static bool request_header_at(const void *r, size_t i, const char **key, const char **value) {
+    return thrift_request_header_at((const thrift_request_t *)r, i, key, value);
+}
+
+/* Pushes {key = value, ...}: empty when `from` is NULL or carried none
+ * (every framing but THeader). */
+static void push_headers(lua_State *L, header_at_fn at, const void *from) {
+    lua_newtable(L);
+    const char *key, *value;
+    for (size_t i = 0; from && at(from, i, &key, &value); i++) {
+        lua_pushstring(L, value);
+        lua_setfield(L, -2, key);
+    }
+}
+
+/* A header key or value: the C API takes NUL-terminated text, so a Lua
+ * string with a NUL inside would be cut short on the wire; refused. */
+static const char *check_header_text(lua_State *L, int idx, const char *what) {
+    size_t len;
+    const char *s = luaL_checklstring(L, idx, &len);
+    if (strlen(s) != len)
+        luaL_error(L, "dynthrift: a header %s cannot contain a NUL byte", what);
+    return s;
+}
+
+static void check_header_status(lua_State *L, thrift_status_t rc, const char *key) {
+    if (rc == THRIFT_OK)
+        return;
+    char msg[200]; /* luaL_error has no precision: the key is cut here */
+    if (rc == THRIFT_LIMIT)
+        snprintf(msg, sizeof msg, "header '%.60s': key or value longer than %d bytes", key,
+                 THRIFT_HEADER_TEXT_MAX);
+    else
+        snprintf(msg, sizeof msg, "header '%.60s': %s", key, thrift_status_str(rc));
+    luaL_error(L, "dynthrift: %s", msg);
+}
+
 /* ---- converting Lua values to thrift values ----------------------------- */
 
 /* The value path ("Payload.users[3].name") is kept as segments pointing
@@ -1078,6 +1125,10 @@ static thrift_conn_options_t *build_options(lua_State *L, int idx, bool *async) 
             lua_pop(L, 1);
             continue;
         }
+        if (strcmp(key, "headers") == 0) { /* dt.client sets them on the connection */
+            lua_pop(L, 1);
+            continue;
+        }
         if (strcmp(key, "timeout_ms") == 0)
             key = "call_timeout_ms";
         if (strcmp(key, "multiplex") == 0)
@@ -1282,6 +1333,32 @@ static int client_call(lua_State *L) {
     return do_call(L, c, fn, args);
 }
 
+/* c:set_header(key, value): sent with every call from now on;
+ * c:set_call_header(key, value): with the next call only (blocking or
+ * call_async).  nil removes the key.  THeader connections only (others
+ * send no headers). */
+static int client_header(lua_State *L, bool every_call) {
+    client_t *c = check_client(L, 1);
+    const char *key = check_header_text(L, 2, "key");
+    const char *value = lua_isnoneornil(L, 3) ? NULL : check_header_text(L, 3, "value");
+    thrift_status_t rc = every_call ? thrift_conn_set_header(c->conn, key, value)
+                                    : thrift_conn_set_call_header(c->conn, key, value);
+    check_header_status(L, rc, key);
+    return 0;
+}
+
+static int client_set_header(lua_State *L) { return client_header(L, true); }
+static int client_set_call_header(lua_State *L) { return client_header(L, false); }
+
+/* c:reply_headers() -> {key = value} of the last blocking call's reply
+ * (its declared exception or error included); async calls get theirs as
+ * the callback's third argument. */
+static int client_reply_headers(lua_State *L) {
+    client_t *c = check_client(L, 1);
+    push_headers(L, result_header_at, c->async ? NULL : thrift_conn_last_result(c->conn));
+    return 1;
+}
+
 static int client_pending(lua_State *L) {
     client_t *c = (client_t *)luaL_checkudata(L, 1, CLIENT_MT);
     lua_pushinteger(L, c->conn ? (lua_Integer)thrift_conn_pending(c->conn) : 0);
@@ -1322,8 +1399,9 @@ typedef struct delivery {
     thrift_result_t *result;
 } delivery_t;
 
-/* Under lua_pcall: callback(value) on success, callback(nil, err) on a
- * declared exception (a typed table) or any other error (an error table). */
+/* Under lua_pcall: callback(value, nil, headers) on success,
+ * callback(nil, err, headers) on a declared exception (a typed table) or
+ * any other error (an error table); headers: the reply's info headers. */
 static int deliver(lua_State *L) {
     delivery_t *d = (delivery_t *)lua_touserdata(L, 1);
     thrift_result_t *r = d->result;
@@ -1335,7 +1413,9 @@ static int deliver(lua_State *L) {
             push_value(L, v);
         else
             lua_pushnil(L);
-        lua_call(L, 1, 0);
+        lua_pushnil(L);
+        push_headers(L, result_header_at, r);
+        lua_call(L, 3, 0);
         return 0;
     }
     lua_pushnil(L);
@@ -1351,7 +1431,8 @@ static int deliver(lua_State *L) {
         push_error_table(L, thrift_result_error(r),
                          status == THRIFT_APP_EXCEPTION ? thrift_result_app_type(r) : -1);
     }
-    lua_call(L, 2, 0);
+    push_headers(L, result_header_at, r);
+    lua_call(L, 3, 0);
     return 0;
 }
 
@@ -1540,6 +1621,28 @@ static int dt_next_timeout(lua_State *L) {
 
 /* ---- dt.client --------------------------------------------------------- */
 
+/* The `headers = {key = value}` option: info headers sent with every call. */
+static void set_option_headers(lua_State *L, int opts, thrift_conn_t *conn) {
+    lua_getfield(L, opts, "headers");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    if (!lua_istable(L, -1))
+        luaL_error(L, "dynthrift: option 'headers' must be a table {key = value}");
+    int t = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "dynthrift: option 'headers' maps strings to strings");
+        const char *key = check_header_text(L, -2, "key");
+        check_header_status(L, thrift_conn_set_header(conn, key, check_header_text(L, -1, "value")),
+                            key);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
 /* dt.client(s, "Service", "host:port" | "unix:/path" [, opts]) */
 static int dt_client(lua_State *L) {
     dt_state_t *st = state_of(L);
@@ -1579,6 +1682,7 @@ static int dt_client(lua_State *L) {
         lua_getfield(L, 4, "timeout_ms");
         c->call_timeout_ms = lua_isnumber(L, -1) ? lua_tointeger(L, -1) : 0;
         lua_pop(L, 1);
+        set_option_headers(L, 4, c->conn);
     }
     lua_settop(L, client_idx);
     return 1;
@@ -1650,6 +1754,193 @@ static int server_gc(lua_State *L) {
     return 0;
 }
 
+/* ---- requests: a handler's last argument --------------------------------- */
+
+/* A request a handler keeps to answer later (req:defer()).  Shared by the
+ * Lua object and the library's cancel callback: the library may cancel the
+ * request (its connection closed, the server freed) while Lua holds the
+ * object; the object's __gc lets go of a request still held.  Freed by the
+ * __gc, after which the cancel callback cannot run (the request is
+ * answered or abandoned by then). */
+typedef struct deferral {
+    thrift_request_t *req; /* NULL once answered or cancelled */
+    bool cancelled;
+} deferral_t;
+
+typedef struct request_ud {
+    thrift_request_t *req; /* while the handler runs */
+    deferral_t *def;       /* after req:defer() */
+} request_ud_t;
+
+static const char REQUEST_MT[] = "dynthrift.request";
+
+/* The request behind the object, or raises: over (the handler returned
+ * without deferring, or it was answered) or cancelled. */
+static thrift_request_t *check_request(lua_State *L, int idx) {
+    request_ud_t *r = (request_ud_t *)luaL_checkudata(L, idx, REQUEST_MT);
+    thrift_request_t *req = r->def ? r->def->req : r->req;
+    if (req)
+        return req;
+    if (r->def && r->def->cancelled)
+        luaL_error(L, "dynthrift: the request was cancelled (its connection closed or the "
+                      "server was closed)");
+    luaL_error(L, "dynthrift: the request is over (answered, or its handler returned without "
+                  "req:defer())");
+    return NULL;
+}
+
+/* req:header(key) -> the request's info header, or nil. */
+static int request_header(lua_State *L) {
+    thrift_request_t *req = check_request(L, 1);
+    const char *v = thrift_request_header(req, luaL_checkstring(L, 2));
+    if (!v)
+        return 0;
+    lua_pushstring(L, v);
+    return 1;
+}
+
+/* req:headers() -> {key = value} (empty for framings other than THeader). */
+static int request_headers(lua_State *L) {
+    push_headers(L, request_header_at, check_request(L, 1));
+    return 1;
+}
+
+/* req:set_reply_header(key, value): an info header for the reply. */
+static int request_set_reply_header(lua_State *L) {
+    thrift_request_t *req = check_request(L, 1);
+    const char *key = check_header_text(L, 2, "key");
+    check_header_status(L, thrift_request_set_reply_header(req, key, check_header_text(L, 3, "value")),
+                        key);
+    return 0;
+}
+
+static int request_method(lua_State *L) {
+    lua_pushstring(L, thrift_request_method(check_request(L, 1)));
+    return 1;
+}
+
+/* req:cancelled() -> true once a deferred request's connection closed. */
+static int request_cancelled(lua_State *L) {
+    request_ud_t *r = (request_ud_t *)luaL_checkudata(L, 1, REQUEST_MT);
+    lua_pushboolean(L, r->def && r->def->cancelled);
+    return 1;
+}
+
+static void on_request_cancelled(thrift_request_t *req, void *ud) {
+    deferral_t *def = (deferral_t *)ud;
+    thrift_request_abandon(req); /* frees the tombstone: nothing is sent */
+    def->req = NULL;
+    def->cancelled = true;
+}
+
+/* req:defer() -> req.  In a handler: the handler's return value is
+ * ignored, and the request is answered later with req:reply(value) or
+ * req:fail(err), from any later handler or dt.poll callback. */
+static int request_defer(lua_State *L) {
+    request_ud_t *r = (request_ud_t *)luaL_checkudata(L, 1, REQUEST_MT);
+    if (!r->req || r->def)
+        return luaL_error(L, "dynthrift: req:defer() is for a handler that is running, once");
+    if (thrift_request_is_oneway(r->req))
+        return luaL_error(L, "dynthrift: a oneway request has no reply to defer");
+    deferral_t *def = (deferral_t *)malloc(sizeof *def);
+    if (!def)
+        return luaL_error(L, "dynthrift: out of memory");
+    def->req = r->req;
+    def->cancelled = false;
+    if (thrift_request_set_cancel_cb(r->req, on_request_cancelled, def) != THRIFT_OK) {
+        free(def);
+        return luaL_error(L, "dynthrift: the request was cancelled");
+    }
+    r->def = def;
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* Answers `req` with the Lua value at `idx`: the method's result when
+ * `ok`, otherwise what a handler raised -- a typed exception (the library
+ * answers INTERNAL_ERROR for one the method does not declare), or any
+ * other value as INTERNAL_ERROR carrying its text.  A value that does not
+ * convert raises before anything is sent (`req` stays unanswered). */
+static thrift_status_t reply_from_lua(lua_State *L, thrift_request_t *req, int idx, bool ok) {
+    idx = dt_absindex(L, idx);
+    const thrift_function_def_t *fn = thrift_request_function(req);
+    conv_t c;
+    if (ok) {
+        char root[300];
+        snprintf(root, sizeof root, "%s.result", thrift_function_def_name(fn));
+        conv_init(&c, L, thrift_request_arena(req), root);
+        const thrift_type_def_t *rt = thrift_function_def_return_type(fn);
+        thrift_value_t *v = NULL;
+        if (thrift_type_def_kind(thrift_type_def_resolved(rt)) != THRIFT_KIND_VOID)
+            v = to_value(&c, idx, rt);
+        return thrift_reply(req, v);
+    }
+    const thrift_struct_def_t *ex = typed_struct(L, idx);
+    if (ex && thrift_struct_def_kind(ex) == THRIFT_KIND_EXCEPTION) {
+        conv_init(&c, L, thrift_request_arena(req), thrift_struct_def_name(ex));
+        thrift_value_t *v = conv_struct(&c, idx, ex);
+        return thrift_reply_exception(req, thrift_struct_def_name(ex), v);
+    }
+    const char *msg = dt_tostring(L, idx, NULL);
+    thrift_status_t rc = thrift_reply_error(req, THRIFT_APPEX_INTERNAL_ERROR, msg);
+    lua_pop(L, 1);
+    return rc;
+}
+
+/* req:reply(value) / req:fail(err) on a deferred request: true when
+ * answered, false (and the reason) when the client is gone. */
+static int request_answer(lua_State *L, bool ok) {
+    request_ud_t *r = (request_ud_t *)luaL_checkudata(L, 1, REQUEST_MT);
+    if (!r->def)
+        return luaL_error(L, "dynthrift: req:reply and req:fail answer a deferred request "
+                             "(req:defer()); a handler otherwise returns its result");
+    if (r->def->cancelled) {
+        lua_pushboolean(L, 0);
+        lua_pushliteral(L, "cancelled");
+        return 2;
+    }
+    thrift_request_t *req = check_request(L, 1);
+    if (ok && lua_isnone(L, 2))
+        lua_pushnil(L);
+    else if (!ok)
+        luaL_checkany(L, 2);
+    thrift_status_t rc = reply_from_lua(L, req, 2, ok);
+    r->def->req = NULL; /* answered (or, on an error, answered INTERNAL_ERROR) */
+    if (rc == THRIFT_CLOSED) {
+        lua_pushboolean(L, 0);
+        lua_pushliteral(L, "cancelled");
+        return 2;
+    }
+    if (rc != THRIFT_OK)
+        return luaL_error(L, "dynthrift: the reply failed (%s); the client got INTERNAL_ERROR",
+                          thrift_status_str(rc));
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int request_reply(lua_State *L) { return request_answer(L, true); }
+static int request_fail(lua_State *L) { return request_answer(L, false); }
+
+static int request_gc(lua_State *L) {
+    request_ud_t *r = (request_ud_t *)luaL_checkudata(L, 1, REQUEST_MT);
+    if (r->def) {
+        /* Never answered: the client gets INTERNAL_ERROR, not silence. */
+        if (r->def->req)
+            thrift_request_abandon(r->def->req);
+        free(r->def);
+        r->def = NULL;
+    }
+    return 0;
+}
+
+static int request_tostring(lua_State *L) {
+    request_ud_t *r = (request_ud_t *)luaL_checkudata(L, 1, REQUEST_MT);
+    thrift_request_t *req = r->def ? r->def->req : r->req;
+    lua_pushfstring(L, "dynthrift.request(%s%s)", req ? thrift_request_method(req) : "over",
+                    r->def ? (r->def->cancelled ? ", cancelled" : ", deferred") : "");
+    return 1;
+}
+
 typedef struct dispatch {
     server_t *server;
     thrift_request_t *req;
@@ -1658,7 +1949,8 @@ typedef struct dispatch {
 } dispatch_t;
 
 /* Under lua_pcall: calls the Lua handler with the arguments positionally
- * and replies with its result, its declared exception, or INTERNAL_ERROR. */
+ * and the request object last, and replies with its result, its declared
+ * exception, or INTERNAL_ERROR -- unless it deferred the request. */
 static int dispatch(lua_State *L) {
     dispatch_t *d = (dispatch_t *)lua_touserdata(L, 1);
     thrift_request_t *req = d->req;
@@ -1666,39 +1958,36 @@ static int dispatch(lua_State *L) {
     const thrift_struct_def_t *ad = thrift_function_def_args(fn);
     size_t n = thrift_struct_def_field_count(ad);
     luaL_checkstack(L, (int)n + 8, "dynthrift: too many arguments");
+    request_ud_t *r = (request_ud_t *)dt_newudata(L, sizeof *r);
+    r->req = NULL;
+    r->def = NULL;
+    luaL_getmetatable(L, REQUEST_MT);
+    lua_setmetatable(L, -2);
+    int req_idx = lua_gettop(L);
     lua_pushlightuserdata(L, (void *)fn);
     lua_rawget(L, 2); /* the handlers table, argument 2 */
     for (size_t i = 0; i < n; i++)
         push_value(L, thrift_value_get_at(d->args, i));
-    int rc = lua_pcall(L, (int)n, 1, 0);
+    lua_pushvalue(L, req_idx);
+    r->req = req;
+    int rc = lua_pcall(L, (int)n + 1, 1, 0);
+    r->req = NULL; /* the object now reaches the request only if deferred */
     if (thrift_request_is_oneway(req))
         return 0;
-    conv_t c;
-    char root[300];
-    snprintf(root, sizeof root, "%s.result", thrift_function_def_name(fn));
-    conv_init(&c, L, thrift_request_arena(req), root);
-    if (rc == 0) {
-        const thrift_type_def_t *rt = thrift_function_def_return_type(fn);
-        thrift_value_t *v = NULL;
-        if (thrift_type_def_kind(thrift_type_def_resolved(rt)) != THRIFT_KIND_VOID)
-            v = to_value(&c, lua_gettop(L), rt);
-        d->replied = true;
-        thrift_reply(req, v);
-        return 0;
+    if (r->def) {
+        if (rc == 0 || !r->def->req) {
+            d->replied = true; /* by req:reply / req:fail, later (or already) */
+            return 0;
+        }
+        /* Raised after deferring: answered now, as any handler error (and
+         * by lua_handler's INTERNAL_ERROR if even that raises). */
+        r->def->req = NULL;
+        thrift_request_set_cancel_cb(req, NULL, NULL);
     }
-    const thrift_struct_def_t *ex = typed_struct(L, -1);
-    if (ex && thrift_struct_def_kind(ex) == THRIFT_KIND_EXCEPTION) {
-        conv_init(&c, L, thrift_request_arena(req), thrift_struct_def_name(ex));
-        thrift_value_t *v = conv_struct(&c, lua_gettop(L), ex);
-        d->replied = true;
-        /* An exception the method does not declare: the library answers
-         * INTERNAL_ERROR itself. */
-        thrift_reply_exception(req, thrift_struct_def_name(ex), v);
-        return 0;
-    }
-    const char *msg = dt_tostring(L, -1, NULL);
+    /* d->replied only once answered: a result that does not convert raises
+     * here, and lua_handler then answers INTERNAL_ERROR. */
+    reply_from_lua(L, req, -1, rc == 0);
     d->replied = true;
-    thrift_reply_error(req, THRIFT_APPEX_INTERNAL_ERROR, msg);
     return 0;
 }
 
@@ -1887,7 +2176,15 @@ static const luaL_Reg schema_methods[] = {
 static const luaL_Reg client_methods[] = {
     {"call", client_call},   {"call_async", client_call_async},
     {"close", client_close}, {"pending", client_pending},
+    {"set_header", client_set_header}, {"set_call_header", client_set_call_header},
+    {"reply_headers", client_reply_headers},
     {NULL, NULL}};
+
+static const luaL_Reg request_methods[] = {
+    {"header", request_header}, {"headers", request_headers},
+    {"set_reply_header", request_set_reply_header}, {"method", request_method},
+    {"defer", request_defer}, {"reply", request_reply}, {"fail", request_fail},
+    {"cancelled", request_cancelled}, {NULL, NULL}};
 
 static const luaL_Reg server_methods[] = {
     {"run", server_run},   {"stop", server_stop},
@@ -1926,6 +2223,7 @@ DT_EXPORT int luaopen_dynthrift(lua_State *L) {
 
     make_class(L, SCHEMA_MT, schema_methods, schema_gc, schema_tostring, state_idx);
     make_class(L, SERVER_MT, server_methods, server_gc, NULL, state_idx);
+    make_class(L, REQUEST_MT, request_methods, request_gc, request_tostring, state_idx);
 
     /* The client's __index is a function (IDL methods by name), with the
      * built-in methods as its upvalue. */
