@@ -34,6 +34,22 @@ if mode == "codec" then
       print(string.format("%s %s-%s ns/op=%.0f MB/s=%.1f", vm, op, proto, best, #wire / best * 1e3))
     end
   end
+elseif mode == "loop" then
+  -- A fixed number of encodes or decodes, for instruction counts under
+  -- callgrind (tools/bench_lua.sh compares rates; this compares work):
+  --   bench_lua.lua loop IDL PAYLOAD.bin N encode|decode [binary|compact]
+  local f = assert(io.open(target, "rb"))
+  local bytes = f:read("*a")
+  f:close()
+  local n, op, proto = tonumber(arg[4]), arg[5], arg[6] or "binary"
+  local payload = dt.decode(s, "Payload", bytes)
+  local wire = dt.encode(s, "Payload", payload, proto)
+  if op == "encode" then
+    for _ = 1, n do dt.encode(s, "Payload", payload, proto) end
+  else
+    for _ = 1, n do dt.decode(s, "Payload", wire, proto) end
+  end
+  print(string.format("%s %s-%s x%d", vm, op, proto, n))
 elseif mode == "add" then
   -- Wall time from /proc/uptime (10 ms resolution; os.clock is CPU time).
   local function wall()
@@ -58,5 +74,5 @@ elseif mode == "add" then
                       (os.clock() - cpu0) / n * 1e6))
   c:close()
 else
-  error("usage: bench_lua.lua codec|add IDL TARGET SECONDS")
+  error("usage: bench_lua.lua codec|add|loop IDL TARGET SECONDS|N [op proto]")
 end

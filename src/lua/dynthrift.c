@@ -248,6 +248,7 @@ typedef struct path_seg {
 typedef struct conv {
     lua_State *L;
     thrift_arena_t *arena;
+    int fields; /* stack index of the schema's field cache, 0 when none */
     int depth;
     const char *root; /* borrowed for the conversion */
     int nseg;
@@ -257,6 +258,7 @@ typedef struct conv {
 static void conv_init(conv_t *c, lua_State *L, thrift_arena_t *arena, const char *root) {
     c->L = L;
     c->arena = arena;
+    c->fields = 0;
     c->depth = 0;
     c->root = root;
     c->nseg = 0;
@@ -276,6 +278,7 @@ static int path_push(conv_t *c, char kind, const char *s, size_t len, long long 
 }
 
 static int path_field(conv_t *c, const char *name) { return path_push(c, 'f', name, strlen(name), 0); }
+
 static int path_index(conv_t *c, long long i) { return path_push(c, 'i', NULL, 0, i); }
 
 static void path_pop(conv_t *c, int old) { c->nseg = old; }
@@ -408,6 +411,7 @@ static int64_t conv_int(conv_t *c, int idx, int64_t lo, int64_t hi, const char *
 }
 
 static thrift_value_t *to_value(conv_t *c, int idx, const thrift_type_def_t *type);
+static void push_value(lua_State *L, int fields, const thrift_value_t *v);
 
 static void conv_enter(conv_t *c, int idx, const char *what) {
     if (lua_type(c->L, idx) != LUA_TTABLE)
@@ -415,6 +419,86 @@ static void conv_enter(conv_t *c, int idx, const char *what) {
     if (++c->depth > DT_MAX_DEPTH)
         conv_fail(c, "nesting deeper than %d (a cycle?)", DT_MAX_DEPTH);
     luaL_checkstack(c->L, 8, "dynthrift: value too deep");
+}
+
+/* ---- the per-schema field cache --------------------------------------------
+ * Each schema keeps, per struct, a Lua table {"name1", "name2", ...,
+ * [0] = the names' addresses}: the field names as Lua strings, made once,
+ * and a C array of what lua_tolstring gives for each.  Building a table
+ * pushes a name with lua_rawgeti instead of re-interning a C string per
+ * field.  Reading one compares each key's address with the cached ones:
+ * Lua interns short strings (LuaJIT every string), so a key spelled like
+ * a field is, as long as the cache holds that string, the very same
+ * object; a key that matches no address (a long name in Lua 5.4, an
+ * unknown key) is looked up by text as before.  The cache lives in the
+ * schema userdata's user value, freed with the schema: a struct def's
+ * address is only unique while its schema lives. */
+#define FIELD_CACHE_SLOT 1 /* in the schema's user value */
+
+typedef struct field_names {
+    size_t n;
+    size_t mask;        /* slots - 1: a power of two at least 2n */
+    const char **name;  /* [n]: lua_tolstring of field i's cached name */
+    uint32_t *slot;     /* [mask + 1]: open addressing by address, i + 1 (0: empty) */
+} field_names_t;
+
+static size_t address_hash(const char *p, size_t mask) {
+    uint64_t h = (uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 40) & mask;
+}
+
+/* Pushes the field cache of the schema userdata at `schema_idx`. */
+static void push_field_cache(lua_State *L, int schema_idx) {
+    dt_getuv(L, schema_idx);
+    lua_rawgeti(L, -1, FIELD_CACHE_SLOT);
+    lua_remove(L, -2);
+}
+
+/* Pushes the cached names table of `sd`, made on first use. */
+static void push_struct_fields(lua_State *L, int cache_idx, const thrift_struct_def_t *sd) {
+    lua_pushlightuserdata(L, (void *)sd);
+    lua_rawget(L, cache_idx);
+    if (!lua_isnil(L, -1))
+        return;
+    lua_pop(L, 1);
+    size_t n = thrift_struct_def_field_count(sd);
+    if (n >= INT32_MAX)
+        luaL_error(L, "dynthrift: too many fields");
+    luaL_checkstack(L, 4, "dynthrift");
+    size_t slots = 8;
+    while (slots < 2 * n)
+        slots *= 2;
+    lua_createtable(L, (int)n, 1);
+    /* One block: the header, the names, the slots (aligned after the
+     * pointers). */
+    field_names_t *fn = (field_names_t *)dt_newudata(
+        L, sizeof *fn + n * sizeof(const char *) + slots * sizeof(uint32_t));
+    fn->n = n;
+    fn->mask = slots - 1;
+    fn->name = (const char **)(void *)(fn + 1);
+    fn->slot = (uint32_t *)(void *)(fn->name + n);
+    memset(fn->slot, 0, slots * sizeof(uint32_t));
+    lua_rawseti(L, -2, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_pushstring(L, thrift_field_def_name(thrift_struct_def_field_at(sd, i)));
+        fn->name[i] = lua_tostring(L, -1);
+        size_t h = address_hash(fn->name[i], fn->mask);
+        while (fn->slot[h])
+            h = (h + 1) & fn->mask;
+        fn->slot[h] = (uint32_t)(i + 1);
+        lua_rawseti(L, -2, (int)(i + 1));
+    }
+    lua_pushlightuserdata(L, (void *)sd);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, cache_idx);
+}
+
+/* The field whose cached name is the string `key` itself, or -1. */
+static long cached_field(const field_names_t *fn, const char *key) {
+    for (size_t h = address_hash(key, fn->mask); fn->slot[h]; h = (h + 1) & fn->mask)
+        if (fn->name[fn->slot[h] - 1] == key)
+            return (long)fn->slot[h] - 1;
+    return -1;
 }
 
 /* Fields of a struct, union or exception, from a table keyed by field name;
@@ -426,13 +510,24 @@ static thrift_value_t *conv_struct(conv_t *c, int idx, const thrift_struct_def_t
     thrift_value_t *v = conv_check(c, thrift_value_new_struct(c->arena, sd));
     bool is_union = thrift_struct_def_kind(sd) == THRIFT_KIND_UNION;
     int given = 0;
+    int fields = 0;
+    const field_names_t *cached = NULL;
+    if (c->fields) {
+        push_struct_fields(L, c->fields, sd);
+        fields = lua_gettop(L);
+        lua_rawgeti(L, fields, 0);
+        cached = (const field_names_t *)lua_touserdata(L, -1);
+        lua_pop(L, 1); /* the names table holds it */
+    }
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         if (lua_type(L, -2) != LUA_TSTRING)
             conv_fail(c, "field names are strings, got a %s key", luaL_typename(L, -2));
         size_t len;
         const char *name = lua_tolstring(L, -2, &len);
-        const thrift_field_def_t *f = thrift_struct_def_find_field_n(sd, name, len);
+        long i = cached ? cached_field(cached, name) : -1;
+        const thrift_field_def_t *f = i >= 0 ? thrift_struct_def_field_at(sd, (size_t)i)
+                                             : thrift_struct_def_find_field_n(sd, name, len);
         if (!f)
             conv_fail(c, "no field '%s' in %s", name, thrift_struct_def_name(sd));
         int old = path_push(c, 'f', name, len, 0);
@@ -445,6 +540,8 @@ static thrift_value_t *conv_struct(conv_t *c, int idx, const thrift_struct_def_t
     }
     if (is_union && given > 1)
         conv_fail(c, "union %s takes one field, got %d", thrift_struct_def_name(sd), given);
+    if (fields)
+        lua_remove(L, fields);
     c->depth--;
     return v;
 }
@@ -654,12 +751,11 @@ static void push_i64(lua_State *L, int64_t v) {
 #endif
 }
 
-static void push_value(lua_State *L, const thrift_value_t *v);
-
-static void push_map_key_or_value(lua_State *L, const thrift_value_t *v) { push_value(L, v); }
-
-static void push_value(lua_State *L, const thrift_value_t *v) {
-    luaL_checkstack(L, 6, "dynthrift: value too deep");
+/* Pushes `v` as a Lua value.  `fields`: the stack index of the schema's
+ * field cache (push_field_cache), or 0 to push field names as C strings
+ * (for one-off values).  Containers make room on the stack for what they
+ * push; a scalar takes the one slot its caller has. */
+static void push_value(lua_State *L, int fields, const thrift_value_t *v) {
     if (!v) {
         lua_pushnil(L);
         return;
@@ -704,30 +800,32 @@ static void push_value(lua_State *L, const thrift_value_t *v) {
     }
     case THRIFT_KIND_LIST:
     case THRIFT_KIND_SET: {
+        luaL_checkstack(L, 6, "dynthrift: value too deep");
         size_t n = thrift_value_count(v);
         lua_createtable(L, n < INT32_MAX ? (int)n : 0, 0);
         for (size_t i = 0; i < n; i++) {
-            push_value(L, thrift_value_at(v, i));
+            push_value(L, fields, thrift_value_at(v, i));
             lua_rawseti(L, -2, (int)(i + 1));
         }
         return;
     }
     case THRIFT_KIND_MAP: {
+        luaL_checkstack(L, 6, "dynthrift: value too deep");
         size_t n = thrift_value_count(v);
         if (table_keyed_map(thrift_type_def_key(thrift_value_type(v)))) {
             lua_createtable(L, 0, n < INT32_MAX ? (int)n : 0);
             for (size_t i = 0; i < n; i++) {
-                push_map_key_or_value(L, thrift_value_map_key(v, i));
-                push_map_key_or_value(L, thrift_value_map_value(v, i));
+                push_value(L, fields, thrift_value_map_key(v, i));
+                push_value(L, fields, thrift_value_map_value(v, i));
                 lua_rawset(L, -3);
             }
         } else {
             lua_createtable(L, n < INT32_MAX ? (int)n : 0, 0);
             for (size_t i = 0; i < n; i++) {
                 lua_createtable(L, 2, 0);
-                push_value(L, thrift_value_map_key(v, i));
+                push_value(L, fields, thrift_value_map_key(v, i));
                 lua_rawseti(L, -2, 1);
-                push_value(L, thrift_value_map_value(v, i));
+                push_value(L, fields, thrift_value_map_value(v, i));
                 lua_rawseti(L, -2, 2);
                 lua_rawseti(L, -2, (int)(i + 1));
             }
@@ -737,16 +835,33 @@ static void push_value(lua_State *L, const thrift_value_t *v) {
     case THRIFT_KIND_STRUCT:
     case THRIFT_KIND_UNION:
     case THRIFT_KIND_EXCEPTION: {
+        luaL_checkstack(L, 8, "dynthrift: value too deep");
         const thrift_struct_def_t *sd = thrift_value_struct_def(v);
         size_t n = thrift_struct_def_field_count(sd);
-        lua_createtable(L, 0, n < INT32_MAX ? (int)n : 0);
+        int set = 0; /* the table's exact size: only set fields become keys */
+        for (size_t i = 0; i < n; i++)
+            set += thrift_value_get_at(v, i) != NULL;
+        int names = 0;
+        if (fields) {
+            push_struct_fields(L, fields, sd);
+            names = lua_gettop(L);
+        }
+        lua_createtable(L, 0, set);
         for (size_t i = 0; i < n; i++) {
             const thrift_value_t *fv = thrift_value_get_at(v, i);
             if (!fv)
                 continue;
-            push_value(L, fv);
-            lua_setfield(L, -2, thrift_field_def_name(thrift_struct_def_field_at(sd, i)));
+            if (names) {
+                lua_rawgeti(L, names, (int)(i + 1));
+                push_value(L, fields, fv);
+                lua_rawset(L, -3);
+            } else {
+                push_value(L, fields, fv);
+                lua_setfield(L, -2, thrift_field_def_name(thrift_struct_def_field_at(sd, i)));
+            }
         }
+        if (names)
+            lua_remove(L, names);
         return;
     }
     default:
@@ -855,7 +970,9 @@ static schema_ud_t *new_schema_ud(lua_State *L) {
     s->schema = NULL;
     luaL_getmetatable(L, SCHEMA_MT);
     lua_setmetatable(L, -2);
-    lua_newtable(L); /* typed-struct metatable cache */
+    lua_newtable(L); /* typed-struct metatables by struct def, and the field cache */
+    lua_newtable(L);
+    lua_rawseti(L, -2, FIELD_CACHE_SLOT);
     dt_setuv(L, -2);
     return s;
 }
@@ -1001,14 +1118,17 @@ static int schema_new(lua_State *L) {
     schema_ud_t *s = check_schema(L, 1);
     const char *name = luaL_checkstring(L, 2);
     const thrift_struct_def_t *sd = find_struct(L, s->schema, name);
+    lua_settop(L, 3);
+    push_field_cache(L, 1);
     conv_t c;
     conv_init(&c, L, scratch_arena(L, state_of(L)), thrift_struct_def_name(sd));
+    c.fields = 4;
     thrift_value_t *v;
-    if (lua_isnoneornil(L, 3))
+    if (lua_isnil(L, 3))
         v = conv_check(&c, thrift_value_new_struct(c.arena, sd));
     else
         v = conv_struct(&c, 3, sd);
-    push_value(L, v);
+    push_value(L, 4, v);
     push_struct_mt(L, 1, sd);
     lua_setmetatable(L, -2);
     return 1;
@@ -1050,8 +1170,11 @@ static int dt_encode(lua_State *L) {
     luaL_checkany(L, 3);
     thrift_protocol_t proto = check_protocol(L, 4);
     const thrift_type_def_t *t = find_type(L, s->schema, name);
+    lua_settop(L, 4);
+    push_field_cache(L, 1);
     conv_t c;
     conv_init(&c, L, scratch_arena(L, st), name);
+    c.fields = 5;
     thrift_value_t *v = to_value(&c, 3, t);
     if (!st->buf && !(st->buf = thrift_buffer_new()))
         return luaL_error(L, "dynthrift: out of memory");
@@ -1084,7 +1207,9 @@ static int dt_decode(lua_State *L) {
     if (used != len)
         return luaL_error(L, "<%s>@%d: %d trailing bytes after the %s value",
                           thrift_protocol_name(proto), (int)used, (int)(len - used), name);
-    push_value(L, v);
+    lua_settop(L, 4);
+    push_field_cache(L, 1);
+    push_value(L, 5, v);
     return 1;
 }
 
@@ -1251,7 +1376,7 @@ static int raise_call_error(lua_State *L, int client_idx, client_t *c, const thr
     thrift_result_t *r = thrift_conn_last_result(c->conn);
     if (err->code == THRIFT_DECLARED_EXCEPTION && r && thrift_result_value(r)) {
         const thrift_value_t *ex = thrift_result_value(r);
-        push_value(L, ex);
+        push_value(L, 0, ex);
         push_client_schema(L, client_idx);
         push_struct_mt(L, -1, thrift_value_struct_def(ex));
         lua_remove(L, -2);
@@ -1271,10 +1396,21 @@ static int do_call(lua_State *L, client_t *c, const thrift_function_def_t *fn,
     thrift_value_t *r = thrift_call(c->conn, thrift_function_def_name(fn), args, &err);
     if (!r)
         return raise_call_error(L, 1, c, &err);
-    if (thrift_value_kind(r) == THRIFT_KIND_VOID)
+    switch (thrift_value_kind(r)) {
+    case THRIFT_KIND_VOID:
         return 0;
-    push_value(L, r);
-    return 1;
+    case THRIFT_KIND_STRUCT: case THRIFT_KIND_UNION: case THRIFT_KIND_EXCEPTION:
+    case THRIFT_KIND_LIST: case THRIFT_KIND_SET: case THRIFT_KIND_MAP: {
+        /* Worth the field cache (a scalar result is pushed directly). */
+        push_client_schema(L, 1);
+        push_field_cache(L, -1);
+        push_value(L, lua_gettop(L), r);
+        return 1;
+    }
+    default:
+        push_value(L, 0, r);
+        return 1;
+    }
 }
 
 static const thrift_function_def_t *client_function(lua_State *L, client_t *c, const char *name) {
@@ -1410,7 +1546,7 @@ static int deliver(lua_State *L) {
     if (status == THRIFT_OK) {
         const thrift_value_t *v = thrift_result_value(r);
         if (v && thrift_value_kind(v) != THRIFT_KIND_VOID)
-            push_value(L, v);
+            push_value(L, 0, v);
         else
             lua_pushnil(L);
         lua_pushnil(L);
@@ -1421,7 +1557,7 @@ static int deliver(lua_State *L) {
     lua_pushnil(L);
     if (status == THRIFT_DECLARED_EXCEPTION && thrift_result_value(r)) {
         const thrift_value_t *ex = thrift_result_value(r);
-        push_value(L, ex);
+        push_value(L, 0, ex);
         lua_rawgeti(L, LUA_REGISTRYINDEX, d->p->client_ref);
         push_client_schema(L, lua_gettop(L));
         push_struct_mt(L, -1, thrift_value_struct_def(ex));
@@ -1967,7 +2103,7 @@ static int dispatch(lua_State *L) {
     lua_pushlightuserdata(L, (void *)fn);
     lua_rawget(L, 2); /* the handlers table, argument 2 */
     for (size_t i = 0; i < n; i++)
-        push_value(L, thrift_value_get_at(d->args, i));
+        push_value(L, 0, thrift_value_get_at(d->args, i));
     lua_pushvalue(L, req_idx);
     r->req = req;
     int rc = lua_pcall(L, (int)n + 1, 1, 0);

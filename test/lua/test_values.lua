@@ -138,4 +138,25 @@ t.is(survived, 500, "500 random inputs x 3 protocols decoded or refused, no cras
 t.raises("trailing bytes", "trailing bytes refused", dt.decode, s, "All", good .. "x")
 t.raises("unknown protocol", "unknown protocol named", dt.encode, s, "All", full, "xml")
 
+-- The per-schema field cache: field keys are matched by the address of
+-- the cached name string, and by text when that misses (Lua 5.4 interns
+-- only strings up to 40 bytes, so a long field name built at run time is
+-- another object); two schemas with the same struct names keep their own.
+local long = string.rep("l", 60)
+local idl = "struct S { 1: i32 " .. long .. ", 2: string short, 3: optional i32 odd }"
+local s1 = dt.load_string(idl, "long.thrift")
+local v = {[string.rep("l", 30) .. string.rep("l", 30)] = 7, short = "x"}
+local bytes = dt.encode(s1, "S", v)
+t.same(dt.decode(s1, "S", bytes), {[long] = 7, short = "x"},
+       "a 60-byte field name (a distinct string object each time) encodes and decodes")
+t.same(dt.decode(s1, "S", dt.encode(s1, "S", {["sh" .. ("ort"):lower()] = "y"})), {short = "y"},
+       "a key made at run time matches its cached field")
+local s2 = dt.load_string("struct S { 1: string odd, 2: i32 short }", "other.thrift")
+t.same(dt.decode(s2, "S", dt.encode(s2, "S", {odd = "o", short = 2})), {odd = "o", short = 2},
+       "another schema's struct S has its own field cache")
+t.same(dt.decode(s1, "S", dt.encode(s1, "S", {odd = 3})), {odd = 3},
+       "... and the first schema's is unchanged")
+t.raises("no field 'nope' in S", "an unknown key is still refused with the cache", dt.encode, s1, "S",
+         {short = "x", nope = 1})
+
 t.done()
