@@ -9,6 +9,7 @@
 #include "dynthrift/proto.h"
 #include "dynthrift/json.h"
 #include "dynthrift/net.h"
+#include "dynthrift/loop.h"
 #include "dynthrift/pool.h"
 #include "dynthrift/gateway.h"
 

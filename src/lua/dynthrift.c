@@ -1685,37 +1685,13 @@ static int dt_poll(lua_State *L) {
     return 1;
 }
 
-/* The async loop, made on first use.  epoll where the kernel has it: its
- * descriptor is what dt.fd() gives the host, readable whenever a socket of
- * the loop has an event (level-triggered: it stays readable until dt.poll
- * has handled the event). */
+/* The async loop, made on first use: pollable (thrift_loop_new_pollable)
+ * where the system allows, so that dt.fd() can give the host its
+ * descriptor. */
 static struct ev_loop *async_loop(dt_state_t *st) {
-    if (!st->loop && (ev_embeddable_backends() & EVBACKEND_EPOLL))
-        st->loop = ev_loop_new(EVBACKEND_EPOLL);
     if (!st->loop)
-        st->loop = ev_loop_new(EVFLAG_AUTO);
+        st->loop = thrift_loop_new_pollable();
     return st->loop;
-}
-
-/* The epoll descriptor of `loop`, or -1.  libev declares no accessor for
- * it; an ev_embed watcher is libev's own way for another loop to watch an
- * embeddable loop's backend descriptor, and ev_embed_start sets the
- * watcher's io.fd to it.  The embedding lives only for this read (a
- * throwaway outer loop); `loop` is not changed by it. */
-static int loop_backend_fd(struct ev_loop *loop) {
-    /* ev_embed_start asserts that the loop is embeddable. */
-    if (ev_backend(loop) != EVBACKEND_EPOLL || !(ev_embeddable_backends() & EVBACKEND_EPOLL))
-        return -1;
-    struct ev_loop *outer = ev_loop_new(EVBACKEND_SELECT | EVBACKEND_POLL);
-    if (!outer)
-        return -1;
-    ev_embed embed;
-    ev_embed_init(&embed, NULL, loop);
-    ev_embed_start(outer, &embed);
-    int fd = embed.io.fd;
-    ev_embed_stop(outer, &embed);
-    ev_loop_destroy(outer);
-    return fd;
 }
 
 /* dt.fd() -> a descriptor the host's own loop (poll, epoll, an OpenResty
@@ -1727,7 +1703,7 @@ static int dt_fd(lua_State *L) {
     struct ev_loop *loop = async_loop(st);
     if (!loop)
         return luaL_error(L, "dynthrift: out of memory");
-    int fd = loop_backend_fd(loop);
+    int fd = thrift_loop_pollable_fd(loop);
     if (fd < 0)
         lua_pushnil(L);
     else
