@@ -1835,11 +1835,18 @@ static int client_index(lua_State *L) {
 
 typedef struct server {
     thrift_rpc_server_t *srv;
-    struct ev_loop *loop;
+    struct ev_loop *loop; /* its own, or (async) the module's dt.poll loop */
     lua_State *L;     /* during run() */
     int handlers_idx; /* during run(): stack index of {fn def -> function} */
     ev_signal sigint, sigterm;
     bool stopping, stopped;
+    /* {async = true}: served by dt.poll on the module's loop, and kept
+     * alive (self_ref, a registry reference to the userdata) until
+     * srv:close(), as a listening socket should not vanish with the last
+     * Lua reference. */
+    bool async;
+    dt_state_t *st;
+    int self_ref;
 } server_t;
 
 static server_t *check_server(lua_State *L, int idx) {
@@ -1849,20 +1856,22 @@ static server_t *check_server(lua_State *L, int idx) {
     return s;
 }
 
-static void server_free(server_t *s) {
+static void server_free(lua_State *L, server_t *s) {
     if (s->srv)
         thrift_rpc_server_free(s->srv);
     s->srv = NULL;
-    if (s->loop)
+    if (s->loop && !s->async)
         ev_loop_destroy(s->loop);
     s->loop = NULL;
+    luaL_unref(L, LUA_REGISTRYINDEX, s->self_ref);
+    s->self_ref = LUA_NOREF;
 }
 
 static int server_gc(lua_State *L) {
     server_t *s = (server_t *)luaL_checkudata(L, 1, SERVER_MT);
     if (s->L) /* collected while running cannot happen: run holds it */
         return 0;
-    server_free(s);
+    server_free(L, s);
     return 0;
 }
 
@@ -2105,19 +2114,29 @@ static int dispatch(lua_State *L) {
 
 static thrift_status_t lua_handler(thrift_request_t *req, const thrift_value_t *args, void *ud) {
     server_t *s = (server_t *)ud;
-    lua_State *L = s->L;
-    if (!L || !lua_checkstack(L, 4)) {
+    /* An async server's loop runs inside dt.poll, which sets st->L. */
+    lua_State *L = s->async ? s->st->L : s->L;
+    if (!L || !lua_checkstack(L, 8)) {
         if (!thrift_request_is_oneway(req))
             thrift_reply_error(req, THRIFT_APPEX_INTERNAL_ERROR, "the Lua server is not running");
         return THRIFT_OK;
     }
     int top = lua_gettop(L);
+    int handlers = s->handlers_idx;
+    if (s->async) {
+        /* No run() frame: the handlers come from the user value. */
+        lua_rawgeti(L, LUA_REGISTRYINDEX, s->self_ref);
+        dt_getuv(L, -1);
+        lua_rawgeti(L, -1, 2);
+        handlers = lua_gettop(L);
+        s->st->callbacks_run++; /* a handler counts as a callback for dt.poll */
+    }
     dispatch_t d = {s, req, args, false};
     lua_pushcfunction(L, dispatch);
     lua_pushlightuserdata(L, &d);
     /* handlers_idx is an index in run()'s frame, current here (the loop
      * runs inside run); dispatch gets the table as an argument. */
-    lua_pushvalue(L, s->handlers_idx);
+    lua_pushvalue(L, handlers);
     if (lua_pcall(L, 2, 0, 0) != 0 && !d.replied && !thrift_request_is_oneway(req)) {
         const char *msg = lua_tostring(L, -1);
         thrift_reply_error(req, THRIFT_APPEX_INTERNAL_ERROR, msg ? msg : "error in the Lua handler");
@@ -2130,7 +2149,8 @@ static void on_server_stopped(thrift_rpc_server_t *srv, void *ud) {
     (void)srv;
     server_t *s = (server_t *)ud;
     s->stopped = true;
-    ev_break(s->loop, EVBREAK_ALL);
+    if (!s->async) /* dt.poll's loop serves others too */
+        ev_break(s->loop, EVBREAK_ALL);
 }
 
 static void server_begin_stop(server_t *s) {
@@ -2149,6 +2169,8 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents) {
 /* srv:run(): serves until srv:stop() (from a handler) or SIGINT/SIGTERM. */
 static int server_run(lua_State *L) {
     server_t *s = check_server(L, 1);
+    if (s->async)
+        return luaL_error(L, "dynthrift: an async server is served by dt.poll, not run()");
     if (s->L)
         return luaL_error(L, "dynthrift: the server is already running");
     if (s->stopped)
@@ -2190,7 +2212,7 @@ static int server_close(lua_State *L) {
     server_t *s = (server_t *)luaL_checkudata(L, 1, SERVER_MT);
     if (s->L)
         return luaL_error(L, "dynthrift: close the server after run() returns (use stop())");
-    server_free(s);
+    server_free(L, s);
     return 0;
 }
 
@@ -2219,6 +2241,8 @@ static int dt_server(lua_State *L) {
     const thrift_service_def_t *svc = find_service(L, sch->schema, service);
     server_t *s = (server_t *)dt_newudata(L, sizeof *s);
     memset(s, 0, sizeof *s);
+    s->st = state_of(L);
+    s->self_ref = LUA_NOREF;
     luaL_getmetatable(L, SERVER_MT);
     lua_setmetatable(L, -2);
     int server_idx = lua_gettop(L);
@@ -2244,10 +2268,19 @@ static int dt_server(lua_State *L) {
     }
     lua_rawseti(L, -2, 2);
     dt_setuv(L, server_idx);
-    thrift_conn_options_t *o = build_options(L, 5, NULL);
+    if (lua_istable(L, 5)) {
+        lua_getfield(L, 5, "headers");
+        if (!lua_isnil(L, -1))
+            return luaL_error(L, "dynthrift: 'headers' is a client option (a handler sets "
+                                 "req:set_reply_header)");
+        lua_pop(L, 1);
+    }
+    bool async = false;
+    thrift_conn_options_t *o = build_options(L, 5, &async);
     thrift_error_t err;
     thrift_error_clear(&err);
-    s->loop = ev_loop_new(EVFLAG_AUTO);
+    s->async = async;
+    s->loop = async ? async_loop(s->st) : ev_loop_new(EVFLAG_AUTO);
     if (s->loop)
         s->srv = thrift_rpc_server_new(s->loop, sch->schema, o, &err);
     thrift_conn_options_free(o);
@@ -2268,6 +2301,10 @@ static int dt_server(lua_State *L) {
     }
     if (thrift_rpc_server_listen(s->srv, address, &err) != THRIFT_OK)
         return raise_error_table(L, &err, -1);
+    if (async) {
+        lua_pushvalue(L, server_idx);
+        s->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
     lua_settop(L, server_idx);
     return 1;
 }

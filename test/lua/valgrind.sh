@@ -15,7 +15,7 @@ logs=$(mktemp -d); [ -n "$KEEP_LOGS" ] && echo "# logs in $logs"
 trap '[ -n "$KEEP_LOGS" ] || rm -rf "$logs"' EXIT
 vg="valgrind --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --error-exitcode=99 --log-file=$logs/%p.log"
 n=0 failed=0
-for script in test_values.lua test_codec.lua test_net.lua test_async.lua test_headers.lua; do
+for script in test_values.lua test_codec.lua test_net.lua test_async.lua test_headers.lua test_async_server.lua; do
     DYNTHRIFT_LUA="$vg $lua" DYNTHRIFT_LUA_CALLS=2000 $vg "$lua" "$here/$script" > "$logs/$script.out" 2>&1
     rc=$?
     n=$((n + 1))
