@@ -98,6 +98,16 @@ function t.run(cmd)
   return nil, "command failed: " .. cmd
 end
 
+-- Runs dt.poll(50) until cond() is true or about `seconds` (default 5)
+-- have passed; returns cond().
+function t.poll_until(dt, cond, seconds)
+  for _ = 1, math.ceil((seconds or 5) * 20) do
+    if cond() then return true end
+    dt.poll(50)
+  end
+  return cond()
+end
+
 -- The interpreter running this test (meson passes it), for child scripts.
 t.lua = os.getenv("DYNTHRIFT_LUA") or (type(jit) == "table" and "luajit" or "lua5.4")
 

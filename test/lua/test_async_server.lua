@@ -7,13 +7,7 @@ local t = dofile(HERE .. "tap.lua")
 local dt = require "dynthrift"
 local s = dt.load(HERE .. "headers.thrift")
 
-local function poll_until(cond)
-  for _ = 1, 200 do
-    if cond() then return true end
-    dt.poll(50)
-  end
-  return cond()
-end
+local function poll_until(cond) return t.poll_until(dt, cond, 10) end
 
 local backend_srv = dt.server(s, "Headers", "127.0.0.1:0", {
   echo_header = function(key, req) return (req:header(key) or "") .. " from the backend" end,

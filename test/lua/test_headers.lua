@@ -9,14 +9,7 @@ local t = dofile(HERE .. "tap.lua")
 local dt = require "dynthrift"
 local s = dt.load(HERE .. "headers.thrift")
 
--- Polls the async loop until `cond()` or ~5 s.
-local function poll_until(cond)
-  for _ = 1, 100 do
-    if cond() then return true end
-    dt.poll(50)
-  end
-  return cond()
-end
+local function poll_until(cond) return t.poll_until(dt, cond, 10) end
 
 for _, proto in ipairs({"binary", "compact"}) do
   local srv = t.spawn(HERE .. "headers_server.lua", proto .. " header")
