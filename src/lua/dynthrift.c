@@ -1387,6 +1387,27 @@ static int raise_call_error(lua_State *L, int client_idx, client_t *c, const thr
     return raise_error_table(L, err, app);
 }
 
+/* Pushes a call's result value; a container or struct through the field
+ * cache of the schema of the client at `client_idx` (a scalar directly,
+ * which is cheaper than finding the cache).  Leaves only the value. */
+static void push_call_result(lua_State *L, int client_idx, const thrift_value_t *v) {
+    switch (thrift_value_kind(v)) {
+    case THRIFT_KIND_STRUCT: case THRIFT_KIND_UNION: case THRIFT_KIND_EXCEPTION:
+    case THRIFT_KIND_LIST: case THRIFT_KIND_SET: case THRIFT_KIND_MAP: {
+        client_idx = dt_absindex(L, client_idx);
+        push_client_schema(L, client_idx);
+        push_field_cache(L, -1);
+        push_value(L, lua_gettop(L), v);
+        lua_replace(L, -3); /* over the schema; then the cache goes */
+        lua_pop(L, 1);
+        return;
+    }
+    default:
+        push_value(L, 0, v);
+        return;
+    }
+}
+
 static int do_call(lua_State *L, client_t *c, const thrift_function_def_t *fn,
                    const thrift_value_t *args) {
     if (c->async)
@@ -1396,21 +1417,10 @@ static int do_call(lua_State *L, client_t *c, const thrift_function_def_t *fn,
     thrift_value_t *r = thrift_call(c->conn, thrift_function_def_name(fn), args, &err);
     if (!r)
         return raise_call_error(L, 1, c, &err);
-    switch (thrift_value_kind(r)) {
-    case THRIFT_KIND_VOID:
+    if (thrift_value_kind(r) == THRIFT_KIND_VOID)
         return 0;
-    case THRIFT_KIND_STRUCT: case THRIFT_KIND_UNION: case THRIFT_KIND_EXCEPTION:
-    case THRIFT_KIND_LIST: case THRIFT_KIND_SET: case THRIFT_KIND_MAP: {
-        /* Worth the field cache (a scalar result is pushed directly). */
-        push_client_schema(L, 1);
-        push_field_cache(L, -1);
-        push_value(L, lua_gettop(L), r);
-        return 1;
-    }
-    default:
-        push_value(L, 0, r);
-        return 1;
-    }
+    push_call_result(L, 1, r);
+    return 1;
 }
 
 static const thrift_function_def_t *client_function(lua_State *L, client_t *c, const char *name) {
@@ -1545,10 +1555,13 @@ static int deliver(lua_State *L) {
     thrift_status_t status = thrift_result_status(r);
     if (status == THRIFT_OK) {
         const thrift_value_t *v = thrift_result_value(r);
-        if (v && thrift_value_kind(v) != THRIFT_KIND_VOID)
-            push_value(L, 0, v);
-        else
+        if (v && thrift_value_kind(v) != THRIFT_KIND_VOID) {
+            lua_rawgeti(L, LUA_REGISTRYINDEX, d->p->client_ref);
+            push_call_result(L, -1, v);
+            lua_remove(L, -2);
+        } else {
             lua_pushnil(L);
+        }
         lua_pushnil(L);
         push_headers(L, result_header_at, r);
         lua_call(L, 3, 0);

@@ -43,6 +43,14 @@ t.ok(got_ex.code == 9 and s:type_of(got_ex) == "Oops", "declared exception: call
 t.ok(got_app.kind == "app_exception" and got_app.type == 6 and got_app.message:find("async boom", 1, true),
      "handler error: callback(nil, {kind='app_exception'})", t.dump(got_app))
 
+-- a struct result, built through the schema's field cache
+local echoed
+local sent = {i32v = 7, s = "x", inner = {n = 1, s = "in"}, li = {1, 2}, msi = {k = 3}}
+c:call_async("echo", {a = sent}, function(r, err) echoed = r or err end)
+while not echoed do dt.poll(1000) end
+t.ok(echoed.i32v == 7 and echoed.s == "x" and echoed.inner.n == 1 and echoed.inner.s == "in"
+     and echoed.li[2] == 2 and echoed.msi.k == 3, "a struct result through the callback", t.dump(echoed))
+
 -- a per-call timeout
 local got_timeout
 c:call_async("slow", {ms = 800}, function(r, err) got_timeout = err end, 100)
