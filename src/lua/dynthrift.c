@@ -1860,6 +1860,7 @@ typedef struct server {
     bool async;
     dt_state_t *st;
     int self_ref;
+    int in_handler; /* handlers running: the server cannot be freed under them */
 } server_t;
 
 static server_t *check_server(lua_State *L, int idx) {
@@ -2150,7 +2151,10 @@ static thrift_status_t lua_handler(thrift_request_t *req, const thrift_value_t *
     /* handlers_idx is an index in run()'s frame, current here (the loop
      * runs inside run); dispatch gets the table as an argument. */
     lua_pushvalue(L, handlers);
-    if (lua_pcall(L, 2, 0, 0) != 0 && !d.replied && !thrift_request_is_oneway(req)) {
+    s->in_handler++;
+    int rc = lua_pcall(L, 2, 0, 0);
+    s->in_handler--;
+    if (rc != 0 && !d.replied && !thrift_request_is_oneway(req)) {
         const char *msg = lua_tostring(L, -1);
         thrift_reply_error(req, THRIFT_APPEX_INTERNAL_ERROR, msg ? msg : "error in the Lua handler");
     }
@@ -2223,8 +2227,9 @@ static int server_port(lua_State *L) {
 
 static int server_close(lua_State *L) {
     server_t *s = (server_t *)luaL_checkudata(L, 1, SERVER_MT);
-    if (s->L)
-        return luaL_error(L, "dynthrift: close the server after run() returns (use stop())");
+    if (s->L || s->in_handler)
+        return luaL_error(L, "dynthrift: close the server after run() returns or outside its "
+                             "handlers (use stop())");
     server_free(L, s);
     return 0;
 }

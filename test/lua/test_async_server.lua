@@ -17,9 +17,10 @@ t.raises("served by dt.poll", "srv:run() on an async server is refused", backend
 t.raises("is a client option", "the headers option is refused for a server",
          dt.server, s, "Headers", "127.0.0.1:0", {}, {headers = {a = "b"}})
 
+local gateway_srv
 local backend = dt.client(s, "Headers", "127.0.0.1:" .. backend_srv:port(),
                           {async = true, transport = "header", timeout_ms = 5000})
-local gateway_srv = dt.server(s, "Headers", "127.0.0.1:0", {
+gateway_srv = dt.server(s, "Headers", "127.0.0.1:0", {
   -- wait(key): deferred; answered from the backend call's callback with
   -- the backend's result and a reply header saying so
   wait = function(key, req)
@@ -31,6 +32,10 @@ local gateway_srv = dt.server(s, "Headers", "127.0.0.1:0", {
     end)
   end,
   held = function() return 0 end,
+  cancelled = function()
+    local ok, err = pcall(gateway_srv.close, gateway_srv)
+    return (not ok and tostring(err):find("outside its handlers", 1, true)) and 1 or 0
+  end,
 }, {async = true, transport = "header"})
 
 local client = dt.client(s, "Headers", "127.0.0.1:" .. gateway_srv:port(),
@@ -53,6 +58,11 @@ t.is(client:call_async("held", {}, function() end), nil, "a plain handler on the
 local n = 0
 t.ok(poll_until(function() n = n + dt.poll(0); return client:pending() == 0 end),
      "... answered through dt.poll")
+
+local refused
+client:call_async("cancelled", {}, function(r) refused = r end)
+t.ok(poll_until(function() return refused ~= nil end) and refused == 1,
+     "srv:close() from the server's own handler is refused (srv:stop() is the way)")
 
 -- closing the backend server: the gateway's deferred reply carries the error
 backend_srv:close()
