@@ -48,8 +48,6 @@ static const char gateway_usage[] =
     "  --balance round-robin|random|least|hash   how a cluster spreads calls (default\n"
     "                                 round-robin)\n"
     "  --hash-arg NAME                consistent hashing by the argument NAME\n"
-    "                                 (cluster calls take --timeout as deadline and\n"
-    "                                 carry no Thrift-Header-* info headers)\n"
     "  --framed | --buffered          upstream transport (default framed)\n"
     "  --protocol binary|compact|json upstream protocol (default binary)\n"
     "  --multiplex NAME               upstream TMultiplexedProtocol name\n"
