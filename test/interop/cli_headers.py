@@ -12,7 +12,8 @@ to the caller on the client side"), against servers that set them:
 Shapes checked: `-i/--show-headers` prints "KEY: VALUE" lines and an empty
 line before the result on stdout (as curl -i); `-v` prints "< header KEY:
 VALUE" on stderr; `--lines` answers carry "headers" when the reply had any
-(always with -i, {} when none); a framed (non-THeader) call has none.
+(always with -i, {} when none); a framed (non-THeader) call has none; the
+same over several servers (-H sent with each call).
 
 TAP on stdout; '1..0 # SKIP reason' when a peer is missing.  Loopback only;
 every process started is stopped by its own PID.
@@ -303,6 +304,41 @@ def check_serve_exec():
         srv.stop()
 
 
+def check_cluster():
+    """call over several servers: -H goes with each call, -i and --lines
+    show each reply's headers."""
+    handler = os.path.join(TMP, "handler.py")
+    with open(handler, "w") as f:
+        f.write(EXEC_HANDLER)
+    srvs = [Serve(["--exec", "/usr/bin/python3 " + handler]) for _ in range(2)]
+    try:
+        addrs = ",".join(s.addr for s in srvs)
+        rc, out, err = run(["call", PINGPONG, "PingPong.add", "[10, 5]", "--addr", addrs,
+                            "--header", "-i", "-H", "trace: xyz"])
+        h, _, body = split_include(out)
+        ok(rc == 0 and h == {"x-sum-digits": "2", "x-trace-reversed": "zyx"}
+           and body.strip() == "15",
+           "cluster call: -H reached the server, -i shows its reply headers", (rc, out, err))
+        calls = "\n".join(json.dumps({"method": "add", "args": {"a": a, "b": 0}})
+                          for a in (5, 50, 500, 5000)) + "\n"
+        rc, out, err = run(["call", PINGPONG, "PingPong", "--lines", "--addr", addrs, "--header",
+                            "-H", "trace: ab"], calls)
+        answers = [json.loads(l) for l in out.splitlines()] if rc == 0 else []
+        ok(len(answers) == 4 and all(
+            x["headers"] == {"x-sum-digits": str(len(str(x["result"]))),
+                             "x-trace-reversed": "ba"} for x in answers)
+           and {x["server"] for x in answers} == {s.addr for s in srvs},
+           "cluster --lines: each answer has its reply's headers and its server",
+           (rc, out, err))
+        rc, out, err = run(["call", PINGPONG, "PingPong.add", "[1, 1]", "--addr", addrs,
+                            "--header", "-i", "--all"])
+        ok(rc == 64 and "not yet with --all" in err, "cluster call --all -i: refused (64)",
+           (rc, out, err))
+    finally:
+        for srv in srvs:
+            srv.stop()
+
+
 def main():
     gen_dir = os.path.join(TMP, "gen")
     os.makedirs(gen_dir)
@@ -313,6 +349,7 @@ def main():
     check_apache(apache_header_server(gen))
     check_serve_mock()
     check_serve_exec()
+    check_cluster()
     print("1..%d" % N)
     shutil.rmtree(TMP, ignore_errors=True)
     return 1 if FAILED else 0

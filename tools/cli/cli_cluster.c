@@ -33,6 +33,8 @@ static const char cluster_usage[] =
     "...}\n"
     "                                 per server; exit code of the first failure\n"
     "  call --lines                   as for one server; each answer adds \"server\"\n"
+    "  call -i, -H 'KEY: VALUE'       as for one server (THeader info headers), not\n"
+    "                                 yet with --all\n"
     "  bench                          -p N calls in flight in all (default 16),\n"
     "                                 -c N connections per server, -d SECONDS or\n"
     "                                 -n CALLS, --json [--pretty], --fail-on-error,\n"
@@ -52,6 +54,7 @@ typedef struct copts {
     cli_net_opts_t net;
     cli_cluster_spec_t spec;
     bool all, lines, pretty, json, fail_on_error;
+    bool show_headers; /* call -i / --show-headers */
     unsigned args_flags; /* --ignore-unknown */
     unsigned long long pipeline, connections, calls;
     double duration;
@@ -291,6 +294,10 @@ static int parse(copts_t *o, int argc, char **argv) {
                 o->lines = true;
                 continue;
             }
+            if (!strcmp(a, "-i") || !strcmp(a, "--show-headers")) {
+                o->show_headers = true;
+                continue;
+            }
         }
         if (!strcmp(a, "--pretty")) {
             o->pretty = true;
@@ -400,9 +407,12 @@ typedef struct run {
     thrift_serverset_t *ss;
     thrift_arena_t *arena;
     thrift_value_t *args;
+    const char **hdr_pairs; /* -H as THeader info headers of each call (owned) */
+    int nhdr;
 } run_t;
 
 static void run_free(run_t *r) {
+    free(r->hdr_pairs);
     thrift_serverset_free(r->ss);
     thrift_cluster_free(r->cl);
     thrift_pool_options_free(r->po);
@@ -449,6 +459,15 @@ static int run_setup(run_t *r, copts_t *o, bool method_optional) {
     if (!r->loop || !r->co || !r->po) {
         fprintf(stderr, "dynthrift %s: out of memory\n", o->cmd);
         return CLI_EXIT_SOFTWARE;
+    }
+    // A pool's connections are shared: -H goes with each call instead.
+    r->nhdr = cli_net_header_pairs(o->cmd, &o->net, &r->hdr_pairs);
+    if (r->nhdr < 0)
+        return CLI_EXIT_USAGE;
+    if (o->all && (r->nhdr || o->show_headers)) {
+        fprintf(stderr, "dynthrift call: --all: -i and THeader -H headers are for routed "
+                        "calls (not yet with --all)\n");
+        return CLI_EXIT_USAGE;
     }
     // Pipelined leases: a few connections per server carry every call.
     thrift_pool_options_set_max_inflight(r->po, 64);
@@ -503,6 +522,19 @@ static json_t *response_json(const thrift_response_t *resp, bool server, int *co
     return o;
 }
 
+/* The reply's info headers as {"KEY": "VALUE"...}, NULL when none (only
+ * inside the response's callback). */
+static json_t *response_headers_json(const thrift_response_t *resp) {
+    json_t *o = NULL;
+    const char *k, *v;
+    for (size_t i = 0; thrift_response_header_at(resp, i, &k, &v); i++) {
+        if (!o)
+            o = json_object();
+        json_object_set_new(o, k, json_string(v));
+    }
+    return o;
+}
+
 static void print_json(json_t *j, bool pretty) {
     char *text = json_dumps(j, JSON_ENCODE_ANY | JSON_PRESERVE_ORDER |
                                    (pretty ? JSON_INDENT(2) : JSON_COMPACT));
@@ -518,6 +550,7 @@ static void print_json(json_t *j, bool pretty) {
 typedef struct single {
     bool done;
     json_t *out;
+    json_t *headers; /* the reply's info headers, or NULL */
     int code;
 } single_t;
 
@@ -525,6 +558,7 @@ static void single_cb(thrift_cluster_t *cl, thrift_response_t *resp, void *ud) {
     (void)cl;
     single_t *s = ud;
     s->out = response_json(resp, true, &s->code);
+    s->headers = response_headers_json(resp);
     s->done = true;
 }
 
@@ -592,6 +626,11 @@ static void line_cb(thrift_cluster_t *cl, thrift_response_t *resp, void *ud) {
     lines_run_t *lr = u->lr;
     int code;
     json_t *a = response_json(resp, true, &code);
+    json_t *h = response_headers_json(resp);
+    if (!h && lr->r->o->show_headers)
+        h = json_object();
+    if (h)
+        json_object_set_new(a, "headers", h);
     lr->inflight--;
     line_done(lr, u->index, a, code);
     free(u);
@@ -629,8 +668,8 @@ static void line_send(lines_run_t *lr, size_t i, const char *text, size_t len) {
         if (u) {
             u->lr = lr;
             u->index = i;
-            cs = thrift_cluster_call_async(r->cl, thrift_function_def_name(fn), args, line_cb, u,
-                                           &err);
+            cs = thrift_cluster_call_async_ex(r->cl, thrift_function_def_name(fn), args, 0,
+                                              r->hdr_pairs, (size_t)r->nhdr, line_cb, u, &err);
         }
         thrift_arena_free(arena);
         if (cs == THRIFT_OK) {
@@ -796,7 +835,9 @@ int cli_cluster_call(int argc, char **argv) {
         const char *m = thrift_function_def_name(r.fn);
         thrift_status_t st = o.all
                                  ? thrift_cluster_call_all_async(r.cl, m, r.args, all_cb, &s, &err)
-                                 : thrift_cluster_call_async(r.cl, m, r.args, single_cb, &s, &err);
+                                 : thrift_cluster_call_async_ex(r.cl, m, r.args, 0, r.hdr_pairs,
+                                                                (size_t)r.nhdr, single_cb, &s,
+                                                                &err);
         if (st != THRIFT_OK) {
             fprintf(stderr, "dynthrift call: ");
             cli_print_error(stderr, &err);
@@ -805,6 +846,11 @@ int cli_cluster_call(int argc, char **argv) {
             while (!s.done)
                 ev_run(r.loop, EVRUN_ONCE);
             code = s.code;
+            if (o.show_headers) {
+                cli_print_headers(stdout, "", s.headers);
+                fputc('\n', stdout);
+            }
+            json_decref(s.headers);
             if (o.all) {
                 print_json(s.out, o.pretty);
             } else {
@@ -926,8 +972,9 @@ static bool bench_send_one(bench_t *b, double due) {
     *call = (bench_call_t){b, due, b->measuring};
     thrift_error_t err;
     thrift_error_clear(&err);
-    if (thrift_cluster_call_async(r->cl, thrift_function_def_name(r->fn), r->args, bench_cb, call,
-                                  &err) != THRIFT_OK) {
+    if (thrift_cluster_call_async_ex(r->cl, thrift_function_def_name(r->fn), r->args, 0,
+                                     r->hdr_pairs, (size_t)r->nhdr, bench_cb, call,
+                                     &err) != THRIFT_OK) {
         free(call);
         if (!b->first_error[0])
             snprintf(b->first_error, sizeof b->first_error, "%s", err.text);

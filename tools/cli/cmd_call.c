@@ -204,29 +204,12 @@ static json_t *reply_headers_json(const thrift_result_t *r) {
     return o;
 }
 
-/* Header text as it came, but control bytes as \xNN: a value cannot start
- * a line of its own in -i or -v output. */
-static void print_header_text(FILE *out, const char *s) {
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c < 0x20 || c == 0x7f)
-            fprintf(out, "\\x%02x", c);
-        else
-            fputc(c, out);
-    }
-}
-
 /* -i (stdout, before the result) and -v (stderr, "< header "): one
  * "KEY: VALUE" line per info header of the reply. */
 static void print_reply_headers(FILE *out, const char *prefix, const thrift_result_t *r) {
-    const char *k, *v;
-    for (size_t i = 0; thrift_result_header_at(r, i, &k, &v); i++) {
-        fputs(prefix, out);
-        print_header_text(out, k);
-        fputs(": ", out);
-        print_header_text(out, v);
-        fputc('\n', out);
-    }
+    json_t *h = reply_headers_json(r);
+    cli_print_headers(out, prefix, h);
+    json_decref(h);
 }
 
 static char *dump_line(call_state_t *st, json_t *j) {
