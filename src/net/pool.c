@@ -776,7 +776,7 @@ thrift_status_t thrift_pool_call_async(thrift_pool_t *p, const char *method,
 thrift_status_t thrift__kv_from_pairs(thrift__kv_t **list, const char *const *pairs, size_t count,
                                       thrift_error_t *err) {
     for (size_t i = 0; i < count; i++) {
-        thrift_status_t st = pairs[2 * i] && pairs[2 * i + 1]
+        thrift_status_t st = pairs && pairs[2 * i] && pairs[2 * i + 1]
                                  ? thrift__kv_set(list, pairs[2 * i], pairs[2 * i + 1])
                                  : THRIFT_MISUSE;
         if (st) {
