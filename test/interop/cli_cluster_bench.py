@@ -10,57 +10,26 @@ Environment: DYNTHRIFT_CLI, DYNTHRIFT_SOURCE_ROOT.
 """
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 
-CLI = os.environ.get("DYNTHRIFT_CLI")
-ROOT = os.environ.get("DYNTHRIFT_SOURCE_ROOT",
-                      os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-PINGPONG = os.path.join(ROOT, "idl-samples", "pingpong.thrift")
-if not CLI or not os.access(CLI, os.X_OK):
-    print("1..0 # SKIP DYNTHRIFT_CLI not set or not executable")
-    sys.exit(0)
+import cli_test_lib as lib
+from cli_test_lib import CLI, PINGPONG
 
-TMP = tempfile.mkdtemp(prefix="dynthrift-cluster-bench-")
-N = 0
-FAILED = 0
+lib.require_cli()
+TMP = lib.temp_dir("cluster-bench")
+TAP = lib.Tap()
+ok = TAP.ok
 
 
-def ok(cond, name, diag=None):
-    global N, FAILED
-    N += 1
-    if not cond:
-        FAILED += 1
-    print("%sok %d - %s" % ("" if cond else "not ", N, name))
-    if not cond and diag is not None:
-        for line in str(diag).splitlines()[:30]:
-            print("# " + line)
-    sys.stdout.flush()
-    return cond
+class Serve(lib.CliProc):
+    """serve --echo --record RECORD: the record counts what it answered."""
 
-
-class Serve:
     def __init__(self, record):
-        self.err_path = os.path.join(TMP, os.path.basename(record) + ".stderr")
-        self.errf = open(self.err_path, "w")
         self.record = record
-        self.proc = subprocess.Popen([CLI, "serve", PINGPONG, "PingPong", "--addr",
-                                      "127.0.0.1:0", "--echo", "--record", record],
-                                     stdout=subprocess.DEVNULL, stderr=self.errf)
-        self.addr = None
-        end = time.time() + 10
-        while time.time() < end and self.proc.poll() is None and not self.addr:
-            with open(self.err_path) as f:
-                for line in f:
-                    if line.startswith("listening on "):
-                        self.addr = line.split()[2]
-            time.sleep(0.02)
-        if not self.addr:
-            raise RuntimeError("serve did not start: " + open(self.err_path).read())
+        super().__init__(TMP, ["serve", PINGPONG, "PingPong", "--addr", "127.0.0.1:0",
+                               "--echo", "--record", record])
 
     def answered(self):
         try:
@@ -68,16 +37,6 @@ class Serve:
                 return sum(1 for _ in f)
         except OSError:
             return 0
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.errf.close()
 
 
 def bench(addrs, *flags):
@@ -137,9 +96,8 @@ def main():
     finally:
         for s in servers:
             s.stop()
-    print("1..%d" % N)
-    shutil.rmtree(TMP, ignore_errors=True)
-    return 1 if FAILED else 0
+    lib.remove(TMP)
+    return TAP.finish()
 
 
 if __name__ == "__main__":

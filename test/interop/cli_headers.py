@@ -22,50 +22,19 @@ Environment: DYNTHRIFT_CLI, DYNTHRIFT_SOURCE_ROOT.
 import json
 import logging
 import os
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
-import threading
-import time
 
-CLI = os.environ.get("DYNTHRIFT_CLI")
-ROOT = os.environ.get("DYNTHRIFT_SOURCE_ROOT",
-                      os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-PINGPONG = os.path.join(ROOT, "idl-samples", "pingpong.thrift")
+import cli_test_lib as lib
+from cli_test_lib import CLI, PINGPONG
 
-try:
-    from thrift.transport import TSocket, TTransport
-    from thrift.protocol.THeaderProtocol import THeaderProtocolFactory
-    from thrift.server import TServer
-except ImportError as e:
-    print("1..0 # SKIP python3-thrift missing: %s" % e)
-    sys.exit(0)
-if not CLI or not os.access(CLI, os.X_OK):
-    print("1..0 # SKIP DYNTHRIFT_CLI not set or not executable")
-    sys.exit(0)
-if not shutil.which("thrift"):
-    print("1..0 # SKIP thrift compiler missing")
-    sys.exit(0)
+lib.require_cli()
+lib.require_apache_thrift()
 
 logging.disable(logging.CRITICAL)
-TMP = tempfile.mkdtemp(prefix="dynthrift-cli-headers-")
-N = 0
-FAILED = 0
-
-
-def ok(cond, name, diag=None):
-    global N, FAILED
-    N += 1
-    if not cond:
-        FAILED += 1
-    print("%sok %d - %s" % ("" if cond else "not ", N, name))
-    if not cond and diag is not None:
-        for line in str(diag).splitlines()[:30]:
-            print("# " + line)
-    sys.stdout.flush()
-    return cond
+TMP = lib.temp_dir("cli-headers")
+TAP = lib.Tap()
+ok = TAP.ok
 
 
 def run(args, stdin=None):
@@ -74,12 +43,10 @@ def run(args, stdin=None):
     return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
 
 
-def apache_header_server(gen):
-    """Apache's THeader server; each add's reply carries x-parity (even/odd
-    of the sum), x-served-by, and x-seen-trace (the request's 'trace'
-    header, when sent); ping's reply carries a value with a newline."""
-    current = threading.local()
-
+def header_handler(current):
+    """Each add's reply carries x-parity (even/odd of the sum),
+    x-served-by, and x-seen-trace (the request's 'trace' header, when
+    sent); ping's reply carries a value with a newline."""
     class Handler:
         def ping(self):
             prot = current.prot
@@ -96,63 +63,11 @@ def apache_header_server(gen):
             if trace is not None:
                 prot.set_header(b"x-seen-trace", trace)
             return a + b
-
-    class Processor(gen.Processor):
-        # The handler reaches the headers through the protocol of the
-        # request being processed (input and output share it for THeader).
-        def process(self, iprot, oprot):
-            current.prot = iprot
-            return super().process(iprot, oprot)
-
-    sock = TSocket.TServerSocket(host="127.0.0.1", port=0)
-    pf = THeaderProtocolFactory()
-    srv = TServer.TThreadedServer(Processor(Handler()), sock,
-                                  TTransport.TBufferedTransportFactory(), pf, daemon=True)
-    sock.listen()
-    port = sock.handle.getsockname()[1]
-    sock.listen = lambda: None
-
-    def serve():
-        try:
-            srv.serve()
-        except Exception:
-            pass
-    threading.Thread(target=serve, daemon=True).start()
-    return "127.0.0.1:%d" % port
+    return Handler()
 
 
-class Serve:
-    """`dynthrift serve ... --addr 127.0.0.1:0`, port read from stderr;
-    stopped by its own PID."""
-
-    def __init__(self, args):
-        self.err_path = os.path.join(TMP, "serve%d.stderr" % time.monotonic_ns())
-        self.errf = open(self.err_path, "w")
-        self.proc = subprocess.Popen([CLI, "serve", PINGPONG, "PingPong", "--addr",
-                                      "127.0.0.1:0"] + args,
-                                     stdout=subprocess.DEVNULL, stderr=self.errf)
-        self.addr = None
-        end = time.time() + 10
-        while time.time() < end and self.proc.poll() is None and not self.addr:
-            with open(self.err_path) as f:
-                for line in f:
-                    if line.startswith("listening on 127.0.0.1:"):
-                        self.addr = line.split()[2]
-            time.sleep(0.02)
-        if not self.addr:
-            self.stop()
-            raise RuntimeError("serve did not start: " + open(self.err_path).read())
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.errf.close()
-        return open(self.err_path).read()
+def Serve(args):
+    return lib.CliProc(TMP, ["serve", PINGPONG, "PingPong", "--addr", "127.0.0.1:0"] + args)
 
 
 def split_include(out):
@@ -340,19 +255,13 @@ def check_cluster():
 
 
 def main():
-    gen_dir = os.path.join(TMP, "gen")
-    os.makedirs(gen_dir)
-    subprocess.run(["thrift", "--gen", "py", "-out", gen_dir, PINGPONG], check=True,
-                   timeout=60, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    sys.path.insert(0, gen_dir)
-    from pingpong import PingPong as gen  # noqa: E402
-    check_apache(apache_header_server(gen))
+    gen = lib.generated_service(TMP, PINGPONG, "pingpong", "PingPong")
+    check_apache(lib.apache_theader_server(gen, header_handler))
     check_serve_mock()
     check_serve_exec()
     check_cluster()
-    print("1..%d" % N)
-    shutil.rmtree(TMP, ignore_errors=True)
-    return 1 if FAILED else 0
+    lib.remove(TMP)
+    return TAP.finish()
 
 
 if __name__ == "__main__":

@@ -19,84 +19,30 @@ import http.client
 import json
 import logging
 import os
-import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
-CLI = os.environ.get("DYNTHRIFT_CLI")
-ROOT = os.environ.get("DYNTHRIFT_SOURCE_ROOT",
-                      os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-PINGPONG = os.path.join(ROOT, "idl-samples", "pingpong.thrift")
+import cli_test_lib as lib
+from cli_test_lib import CLI, PINGPONG
 
-try:
-    from thrift.transport import TSocket, TTransport
-    from thrift.protocol.THeaderProtocol import THeaderProtocolFactory
-    from thrift.server import TServer
-except ImportError as e:
-    print("1..0 # SKIP python3-thrift missing: %s" % e)
-    sys.exit(0)
-if not CLI or not os.access(CLI, os.X_OK):
-    print("1..0 # SKIP DYNTHRIFT_CLI not set or not executable")
-    sys.exit(0)
-if not shutil.which("thrift"):
-    print("1..0 # SKIP thrift compiler missing")
-    sys.exit(0)
+lib.require_cli()
+lib.require_apache_thrift()
 
 logging.disable(logging.CRITICAL)
-TMP = tempfile.mkdtemp(prefix="dynthrift-gw-cluster-headers-")
-N = 0
-FAILED = 0
+TMP = lib.temp_dir("gw-cluster-headers")
+TAP = lib.Tap()
+ok = TAP.ok
 PROCS = []
 SOCKETS = []
 
 
-def ok(cond, name, diag=None):
-    global N, FAILED
-    N += 1
-    if not cond:
-        FAILED += 1
-    print("%sok %d - %s" % ("" if cond else "not ", N, name))
-    if not cond and diag is not None:
-        for line in str(diag).splitlines()[:30]:
-            print("# " + line)
-    sys.stdout.flush()
-    return cond
-
-
-class Proc:
-    """A CLI process whose stderr line starting with `prefix` gives its
-    address; stopped by its own PID."""
-
-    def __init__(self, args, prefix):
-        self.err_path = os.path.join(TMP, "p%d.stderr" % len(PROCS))
-        self.errf = open(self.err_path, "w")
-        self.proc = subprocess.Popen([CLI] + args, stdout=subprocess.DEVNULL, stderr=self.errf)
-        PROCS.append(self)
-        self.addr = None
-        end = time.time() + 10
-        while time.time() < end and self.proc.poll() is None and not self.addr:
-            with open(self.err_path) as f:
-                for line in f:
-                    if line.startswith(prefix):
-                        self.addr = line[len(prefix):].split()[0]
-            time.sleep(0.02)
-        if not self.addr:
-            raise RuntimeError("%s did not start: %s" % (args[0], open(self.err_path).read()))
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.errf.close()
+def Proc(args):
+    p = lib.CliProc(TMP, args)
+    PROCS.append(p)
+    return p
 
 
 EXEC_HANDLER = r'''
@@ -116,11 +62,8 @@ for line in sys.stdin:
 '''
 
 
-def apache_header_server(gen):
-    """Apache's THeader server answering the same headers as EXEC_HANDLER,
-    as 'apache'."""
-    current = threading.local()
-
+def header_handler(current):
+    """Answers the same headers as EXEC_HANDLER, as 'apache'."""
     class Handler:
         def ping(self):
             return "pong"
@@ -133,27 +76,7 @@ def apache_header_server(gen):
             if trace is not None:
                 prot.set_header(b"x-trace-reversed", trace[::-1])
             return a + b
-
-    class Processor(gen.Processor):
-        def process(self, iprot, oprot):
-            current.prot = iprot
-            return super().process(iprot, oprot)
-
-    sock = TSocket.TServerSocket(host="127.0.0.1", port=0)
-    srv = TServer.TThreadedServer(Processor(Handler()), sock,
-                                  TTransport.TBufferedTransportFactory(),
-                                  THeaderProtocolFactory(), daemon=True)
-    sock.listen()
-    port = sock.handle.getsockname()[1]
-    sock.listen = lambda: None
-
-    def serve():
-        try:
-            srv.serve()
-        except Exception:
-            pass
-    threading.Thread(target=serve, daemon=True).start()
-    return "127.0.0.1:%d" % port
+    return Handler()
 
 
 def silent_server():
@@ -204,8 +127,8 @@ def check_headers(members):
        "back (%s)" % h.get("thrift-header-x-served-by"), (st, h, body, err))
 
     gw = Proc(["gateway", PINGPONG, "--upstream", upstream, "--header", "--listen",
-               "127.0.0.1:0"], "listening on ")
-    port = int(gw.addr.rsplit(":", 1)[1])
+               "127.0.0.1:0"])
+    port = gw.port()
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     served, right = set(), True
     for i in range(9):
@@ -238,20 +161,15 @@ def check_deadline():
 
 
 def main():
-    gen_dir = os.path.join(TMP, "gen")
-    os.makedirs(gen_dir)
-    subprocess.run(["thrift", "--gen", "py", "-out", gen_dir, PINGPONG], check=True,
-                   timeout=60, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    sys.path.insert(0, gen_dir)
-    from pingpong import PingPong as gen  # noqa: E402
+    gen = lib.generated_service(TMP, PINGPONG, "pingpong", "PingPong")
     handler = os.path.join(TMP, "handler.py")
     with open(handler, "w") as f:
         f.write(EXEC_HANDLER)
     try:
         members = [Proc(["serve", PINGPONG, "PingPong", "--addr", "127.0.0.1:0", "--exec",
-                         "/usr/bin/python3 %s %s" % (handler, name)], "listening on ").addr
+                         "/usr/bin/python3 %s %s" % (handler, name)]).addr
                    for name in ("one", "two")]
-        members.append(apache_header_server(gen))
+        members.append(lib.apache_theader_server(gen, header_handler))
         check_headers(members)
         check_deadline()
     finally:
@@ -259,9 +177,8 @@ def main():
             p.stop()
         for s in SOCKETS:
             s.close()
-    print("1..%d" % N)
-    shutil.rmtree(TMP, ignore_errors=True)
-    return 1 if FAILED else 0
+    lib.remove(TMP)
+    return TAP.finish()
 
 
 if __name__ == "__main__":

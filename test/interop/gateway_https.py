@@ -26,91 +26,35 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
 
-CLI = os.environ.get("DYNTHRIFT_CLI")
-ROOT = os.environ.get("DYNTHRIFT_SOURCE_ROOT",
-                      os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-PINGPONG = os.path.join(ROOT, "idl-samples", "pingpong.thrift")
+import cli_test_lib as lib
+from cli_test_lib import CLI, PINGPONG, ROOT
 
-if not CLI or not os.access(CLI, os.X_OK):
-    print("1..0 # SKIP DYNTHRIFT_CLI not set or not executable")
-    sys.exit(0)
-TMP = tempfile.mkdtemp(prefix="dynthrift-gateway-https-")
+lib.require_cli()
+TMP = lib.temp_dir("gateway-https")
 CERTS = os.path.join(TMP, "certs")
 if subprocess.run(["sh", os.path.join(ROOT, "test", "tls_certs.sh"), CERTS]).returncode != 0:
-    print("1..0 # SKIP openssl missing (test/tls_certs.sh)")
-    shutil.rmtree(TMP, ignore_errors=True)
-    sys.exit(0)
+    lib.remove(TMP)
+    lib.skip("openssl missing (test/tls_certs.sh)")
 
-N = 0
-FAILED = 0
+TAP = lib.Tap()
+ok = TAP.ok
 PROCS = []
-
-
-def ok(cond, name, diag=None):
-    global N, FAILED
-    N += 1
-    if not cond:
-        FAILED += 1
-    print("%sok %d - %s" % ("" if cond else "not ", N, name))
-    if not cond and diag is not None:
-        for line in str(diag).splitlines()[:30]:
-            print("# " + line)
-    sys.stdout.flush()
-    return cond
 
 
 def cert(name):
     return os.path.join(CERTS, name)
 
 
-class Proc:
-    """A CLI process whose stderr line starting with `prefix` gives its
-    address; stopped by its own PID."""
-
-    def __init__(self, args, prefix):
-        self.err_path = os.path.join(TMP, "p%d.stderr" % len(PROCS))
-        self.out_path = self.err_path.replace(".stderr", ".stdout")
-        self.errf = open(self.err_path, "w")
-        self.outf = open(self.out_path, "w")
-        self.proc = subprocess.Popen([CLI] + args, stdout=self.outf, stderr=self.errf)
-        PROCS.append(self)
-        self.addr = None
-        end = time.time() + 10
-        while time.time() < end and self.proc.poll() is None and not self.addr:
-            with open(self.err_path) as f:
-                for line in f:
-                    if line.startswith(prefix):
-                        self.addr = line[len(prefix):].split()[0]
-            time.sleep(0.02)
-        if not self.addr:
-            raise RuntimeError("%s did not start: %s" % (args[0], open(self.err_path).read()))
-
-    def port(self):
-        return int(self.addr.rsplit(":", 1)[1])
-
-    def stdout(self):
-        self.outf.flush()
-        return open(self.out_path).read()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.errf.close()
-        self.outf.close()
-        return self.proc.returncode, open(self.err_path).read()
+def Proc(args, prefix):
+    p = lib.CliProc(TMP, args, prefix)
+    PROCS.append(p)
+    return p
 
 
 def tls_context(ca="ca.pem", client=None):
@@ -289,11 +233,9 @@ def main():
         check_usage(up.addr)
     finally:
         for p in PROCS:
-            if p.proc.poll() is None:
-                p.stop()
-    print("1..%d" % N)
-    shutil.rmtree(TMP, ignore_errors=True)
-    return 1 if FAILED else 0
+            p.stop()
+    lib.remove(TMP)
+    return TAP.finish()
 
 
 if __name__ == "__main__":
