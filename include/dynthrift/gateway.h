@@ -102,9 +102,9 @@ THRIFT_API void thrift_gateway_free(thrift_gateway_t *gw);
  * the gateway's upstream address: a cluster of that service made on the
  * gateway's schema and loop (thrift_cluster_new), borrowed, freed by the
  * caller before the gateway.  Call before the first request of the
- * service.  A cluster's calls take the connection options' call timeout
- * (the per-request deadline of thrift_gateway_handle is not applied) and
- * carry no info headers.  THRIFT_NOT_FOUND for an unknown service,
+ * service.  A cluster's calls take the request's deadline and info headers
+ * as a single connection's do (thrift_cluster_call_async_ex), and their
+ * replies' info headers come back in the response.  THRIFT_NOT_FOUND for an unknown service,
  * THRIFT_MISUSE when the service has its upstream already. */
 THRIFT_API thrift_status_t thrift_gateway_set_cluster(thrift_gateway_t *gw, const char *service,
                                                       thrift_cluster_t *cluster,

@@ -82,6 +82,12 @@ THRIFT_API const char *thrift_response_address(const thrift_response_t *r);
 /* The TApplicationException type when the status is THRIFT_APP_EXCEPTION;
  * -1 otherwise. */
 THRIFT_API int thrift_response_app_type(const thrift_response_t *r);
+/* The i-th THeader info header of the reply (from 0; framing
+ * THRIFT_FRAMING_HEADER): false past the last, and always for a response
+ * kept past its callback (a blocking call's, a replicated call's).
+ * Borrowed for the callback's duration. */
+THRIFT_API bool thrift_response_header_at(const thrift_response_t *r, size_t i, const char **key,
+                                          const char **value);
 /* Takes the arena holding the value, so the value outlives a callback:
  * returns owned (free with thrift_arena_free) or NULL when there is none. */
 THRIFT_API thrift_arena_t *thrift_response_take_arena(thrift_response_t *r);
@@ -175,6 +181,23 @@ THRIFT_API thrift_status_t thrift_pool_call_async(thrift_pool_t *pool, const cha
                                                   const thrift_value_t *args,
                                                   thrift_pool_call_cb cb, void *ud,
                                                   thrift_error_t *err);
+/* As thrift_pool_call_async, with this call's own settings:
+ * `timeout_ms`, the deadline from this function to the reply, waiting for
+ * a connection included (0: the pool's acquire timeout for the wait and
+ * the connection options' call timeout for the call); `headers`, THeader
+ * info headers sent with this call only (framing THRIFT_FRAMING_HEADER;
+ * ignored otherwise): `header_count` pairs laid out key, value, key,
+ * value... (may be NULL when the count is 0), copied.  Up front
+ * THRIFT_MISUSE for an empty key, THRIFT_LIMIT for one over
+ * THRIFT_HEADER_TEXT_MAX bytes.  The reply's info headers:
+ * thrift_response_header_at in the callback. */
+THRIFT_API thrift_status_t thrift_pool_call_async_ex(thrift_pool_t *pool, const char *method,
+                                                     const thrift_value_t *args,
+                                                     uint32_t timeout_ms,
+                                                     const char *const *headers,
+                                                     size_t header_count,
+                                                     thrift_pool_call_cb cb, void *ud,
+                                                     thrift_error_t *err);
 /* Blocking (thrift_pool_open pools; THRIFT_MISUSE otherwise).  Returns the
  * value, borrowed until the next call on the pool or its free; NULL on
  * failure with `err` filled (thrift_pool_last_response tells more, e.g. the
@@ -298,6 +321,17 @@ THRIFT_API thrift_status_t thrift_cluster_call_async(thrift_cluster_t *cluster, 
                                                      const thrift_value_t *args,
                                                      thrift_cluster_call_cb cb, void *ud,
                                                      thrift_error_t *err);
+/* As thrift_cluster_call_async, with this call's deadline and THeader info
+ * headers as thrift_pool_call_async_ex takes them (each attempt of an
+ * idempotent call gets the whole `timeout_ms` and the same headers). */
+THRIFT_API thrift_status_t thrift_cluster_call_async_ex(thrift_cluster_t *cluster,
+                                                        const char *method,
+                                                        const thrift_value_t *args,
+                                                        uint32_t timeout_ms,
+                                                        const char *const *headers,
+                                                        size_t header_count,
+                                                        thrift_cluster_call_cb cb, void *ud,
+                                                        thrift_error_t *err);
 /* Runs `method` on every server (down ones included: they answer with their
  * error) concurrently; `cb` runs once when all have answered. */
 THRIFT_API thrift_status_t thrift_cluster_call_all_async(thrift_cluster_t *cluster,

@@ -422,11 +422,20 @@ static int answer_error(thrift_gateway_t *gw, thrift_gateway_response_t *resp,
     return answer_now(gw, resp, http, NULL);
 }
 
-/* Answers a finished call (either path) through its callback.  `r` (may be
- * NULL) gives the reply's info headers. */
+/* Keeps one of the reply's info headers in gw->reply_headers (the first
+ * `nh` are taken) when it can go out as an HTTP header; returns the count. */
+static size_t keep_reply_header(thrift_gateway_t *gw, size_t nh, const char *k, const char *v) {
+    if (nh < THRIFT_GATEWAY_MAX_HEADERS && header_text_ok(k) && header_text_ok(v) &&
+        !strchr(k, ':'))
+        gw->reply_headers[nh++] = (thrift_gateway_header_t){k, v};
+    return nh;
+}
+
+/* Answers a finished call (either path) through its callback, with the
+ * first `nh` reply info headers of gw->reply_headers. */
 static void finish_call(gw_call_t *call, thrift_status_t st, const thrift_value_t *value,
                         const char *exception_name, int app_type, const thrift_error_t *rerr,
-                        thrift_result_t *r) {
+                        size_t nh) {
     thrift_gateway_t *gw = call->gw;
     gw->pending--;
     thrift_buffer_t *out = gw->async_out;
@@ -437,12 +446,6 @@ static void finish_call(gw_call_t *call, thrift_status_t st, const thrift_value_
                                          &werr);
     if (!http)
         http = thrift_gateway_error_json(werr.code ? werr.code : THRIFT_INVALID, &werr, out);
-    size_t nh = 0;
-    const char *k, *v;
-    for (size_t i = 0;
-         r && nh < THRIFT_GATEWAY_MAX_HEADERS && thrift_result_header_at(r, i, &k, &v); i++)
-        if (header_text_ok(k) && header_text_ok(v) && !strchr(k, ':'))
-            gw->reply_headers[nh++] = (thrift_gateway_header_t){k, v};
     thrift_gateway_response_t resp = {
         .status = http,
         .content_type = json_type,
@@ -461,9 +464,14 @@ static void finish_call(gw_call_t *call, thrift_status_t st, const thrift_value_
 
 static void call_done(thrift_conn_t *conn, thrift_result_t *r, void *ud) {
     (void)conn;
-    finish_call(ud, thrift_result_status(r), thrift_result_value(r),
+    gw_call_t *call = ud;
+    size_t nh = 0;
+    const char *k, *v;
+    for (size_t i = 0; thrift_result_header_at(r, i, &k, &v); i++)
+        nh = keep_reply_header(call->gw, nh, k, v);
+    finish_call(call, thrift_result_status(r), thrift_result_value(r),
                 thrift_result_exception_name(r), thrift_result_app_type(r),
-                thrift_result_error(r), r);
+                thrift_result_error(r), nh);
 }
 
 /* A cluster with no server up answers THRIFT_NOT_FOUND: for the gateway
@@ -474,9 +482,14 @@ static thrift_status_t cluster_status(thrift_status_t st) {
 
 static void cluster_call_done(thrift_cluster_t *cluster, thrift_response_t *r, void *ud) {
     (void)cluster;
-    finish_call(ud, cluster_status(thrift_response_status(r)), thrift_response_value(r),
+    gw_call_t *call = ud;
+    size_t nh = 0;
+    const char *k, *v;
+    for (size_t i = 0; thrift_response_header_at(r, i, &k, &v); i++)
+        nh = keep_reply_header(call->gw, nh, k, v);
+    finish_call(call, cluster_status(thrift_response_status(r)), thrift_response_value(r),
                 thrift_response_exception_name(r), thrift_response_app_type(r),
-                thrift_response_error(r), NULL);
+                thrift_response_error(r), nh);
 }
 
 /* "/Service/method?x" -> the two names (without the query). */
@@ -573,12 +586,20 @@ int thrift_gateway_handle_ex(thrift_gateway_t *gw, const char *method, const cha
     }
     *call = (gw_call_t){gw, fn, cb, ud};
     if (up->cluster) {
-        // Balanced by the cluster; its calls take the connection options'
-        // deadline and carry no info headers (the pool has no per-call
-        // form of either).
+        // Balanced by the cluster, with the request's deadline and info
+        // headers as on a single connection.
+        const char *pairs[2 * THRIFT_GATEWAY_MAX_HEADERS];
+        size_t npairs = 0;
+        for (size_t i = 0; i < count && i < THRIFT_GATEWAY_MAX_HEADERS; i++)
+            if (header_text_ok(headers[i].key) && header_text_ok(headers[i].value)) {
+                pairs[2 * npairs] = headers[i].key;
+                pairs[2 * npairs + 1] = headers[i].value;
+                npairs++;
+            }
         gw->pending++;
-        thrift_status_t st = thrift_cluster_call_async(up->cluster, thrift_function_def_name(fn),
-                                                       args, cluster_call_done, call, &err);
+        thrift_status_t st = thrift_cluster_call_async_ex(up->cluster, thrift_function_def_name(fn),
+                                                          args, timeout_ms, pairs, npairs,
+                                                          cluster_call_done, call, &err);
         if (st != THRIFT_OK) {
             gw->pending--;
             free(call);

@@ -62,6 +62,8 @@ typedef struct ccall {
     uint64_t start_us;
     thrift_cluster_call_cb cb;
     void *ud;
+    uint32_t timeout_ms;   /* thrift_cluster_call_async_ex: each attempt's deadline */
+    thrift__kv_t *headers; /* ... and info headers, owned (kept for retries) */
 } ccall_t;
 
 typedef struct allcall {
@@ -814,6 +816,7 @@ void thrift_cluster_set_backoff_ms(thrift_cluster_t *cl, uint32_t initial_ms, ui
 
 static void ccall_free(ccall_t *c) {
     thrift_arena_free(c->arena);
+    thrift__kv_free(c->headers);
     free(c);
 }
 
@@ -831,7 +834,8 @@ static void ccall_pool_cb(thrift_pool_t *pool, thrift_response_t *r, void *ud);
 
 /* Sends the call to `s`; false (with err) when the pool refused it. */
 static bool ccall_send(thrift_cluster_t *cl, ccall_t *c, server_t *s, thrift_error_t *err) {
-    if (thrift_pool_call_async(s->pool, c->fn->name, c->args, ccall_pool_cb, c, err) != THRIFT_OK)
+    if (thrift__pool_call(s->pool, c->fn->name, c->args, c->timeout_ms, c->headers, ccall_pool_cb,
+                          c, err) != THRIFT_OK)
         return false;
     s->refs++;
     s->outstanding++;
@@ -903,12 +907,26 @@ static const thrift_function_def_t *check_call(thrift_cluster_t *cl, const char 
 thrift_status_t thrift_cluster_call_async(thrift_cluster_t *cl, const char *method,
                                           const thrift_value_t *args, thrift_cluster_call_cb cb,
                                           void *ud, thrift_error_t *err) {
+    return thrift_cluster_call_async_ex(cl, method, args, 0, NULL, 0, cb, ud, err);
+}
+
+thrift_status_t thrift_cluster_call_async_ex(thrift_cluster_t *cl, const char *method,
+                                             const thrift_value_t *args, uint32_t timeout_ms,
+                                             const char *const *headers, size_t header_count,
+                                             thrift_cluster_call_cb cb, void *ud,
+                                             thrift_error_t *err) {
     const thrift_function_def_t *fn = check_call(cl, method, args, err);
     if (!fn)
         return err && err->code ? err->code : THRIFT_NOT_FOUND;
     ccall_t *c = calloc(1, sizeof *c);
     if (!c)
         return thrift__error_set(err, THRIFT_NOMEM, "out of memory");
+    c->timeout_ms = timeout_ms;
+    thrift_status_t hst = thrift__kv_from_pairs(&c->headers, headers, header_count, err);
+    if (hst) {
+        free(c);
+        return hst;
+    }
     c->cl = cl;
     c->fn = fn;
     c->cb = cb;

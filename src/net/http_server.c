@@ -31,6 +31,7 @@ typedef struct hlistener {
     ev_io w;
     int fd;
     thrift__http_server_t *srv;
+    thrift__tls_ctx_t *tls; /* https:// listeners: the server's TLS context (shared) */
     struct hlistener *next;
 } hlistener_t;
 
@@ -50,6 +51,7 @@ struct hconn {
     bool no_more_requests;   /* Connection: close or an error: read no further */
     bool peer_eof;           /* the peer sent all it will: answer what it asked, close */
     bool read_paused;
+    bool handshaking;        /* TLS: the handshake is not done yet */
     int busy;                /* inside a callback: close later */
     bool kill_pending;
     hconn_t *prev, *next;
@@ -61,6 +63,7 @@ struct thrift__http_server {
     thrift__http_request_cb cb;
     void *ud;
     thrift_conn_options_t opts;
+    thrift__tls_ctx_t *tls; /* set by thrift__http_server_set_tls, owned */
     hlistener_t *listeners;
     hconn_t *conns;
     size_t conn_count;
@@ -130,8 +133,14 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents) {
         // A slow or stalled client: say so, best effort, and hang up.
         static const char timeout[] = "HTTP/1.1 408 Request Timeout" CRLF "Connection: close" CRLF
                                       "Content-Length: 0" CRLF CRLF;
-        if (c->outstanding == 0 && thrift_buffer_len(c->out) == 0)
-            (void)!send(c->fd, timeout, sizeof timeout - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        size_t taken;
+        thrift_error_t err;
+        thrift__error_reset(&err);
+        // Through the stream, so a TLS client gets it encrypted; not while
+        // the handshake is still under way (no channel to say it on).
+        if (c->outstanding == 0 && thrift_buffer_len(c->out) == 0 && !c->handshaking)
+            (void)thrift__stream_send(&c->stream, (const uint8_t *)timeout, sizeof timeout - 1,
+                                      &taken, &err);
     }
     conn_kill(c);
 }
@@ -189,10 +198,52 @@ static void do_write(hconn_t *c) {
     conn_settle(c);
 }
 
+/* Reading again after a pause: the socket wakes the reader, but bytes a
+ * TLS layer already decrypted would not, so they are handed in at once. */
+static void conn_read_again(hconn_t *c) {
+    ev_io_start(c->srv->loop, &c->rio);
+    if (thrift__stream_buffered(&c->stream))
+        ev_feed_event(c->srv->loop, &c->rio, EV_READ);
+}
+
+/* Runs the TLS handshake while `handshaking`: true once done (reading may
+ * go on), false while it waits for the socket or after it failed (then
+ * the connection is closed, or will be). */
+static bool conn_handshake(hconn_t *c) {
+    thrift_error_t err;
+    thrift__error_reset(&err);
+    thrift_status_t st = thrift__stream_open(&c->stream, &err);
+    if (st == THRIFT_NEED_MORE) {
+        if (c->stream.want == THRIFT__WANT_WRITE)
+            ev_io_start(c->srv->loop, &c->wio);
+        else
+            ev_io_stop(c->srv->loop, &c->wio);
+        return false;
+    }
+    ev_io_stop(c->srv->loop, &c->wio);
+    if (st != THRIFT_OK) {
+        // Not TLS (a plain-HTTP client on an https:// port) or a refused
+        // client certificate: nothing can be said to it.
+        conn_kill(c);
+        return false;
+    }
+    c->handshaking = false;
+    c->partial_since = 0; // the handshake's deadline is over
+    c->idle_since = ev_now(c->srv->loop);
+    return true;
+}
+
 static void wio_cb(struct ev_loop *loop, ev_io *w, int revents) {
-    (void)loop;
     (void)revents;
-    do_write((hconn_t *)((char *)w - offsetof(hconn_t, wio)));
+    hconn_t *c = (hconn_t *)((char *)w - offsetof(hconn_t, wio));
+    if (c->handshaking) {
+        if (conn_handshake(c)) {
+            ev_feed_event(loop, &c->rio, EV_READ); // the request may be in already
+            conn_rearm(c);
+        }
+        return;
+    }
+    do_write(c);
 }
 
 /* Moves the answers that are ready, in order, to the output. */
@@ -275,7 +326,7 @@ void thrift__http_respond(thrift__http_exchange_t *x, int status, const char *co
         c->outstanding < c->srv->lim.max_pipelined) {
         c->read_paused = false;
         if (!c->peer_eof)
-            ev_io_start(c->srv->loop, &c->rio);
+            conn_read_again(c);
         conn_process(c);
     }
     c->busy--;
@@ -336,6 +387,8 @@ static void rio_cb(struct ev_loop *loop, ev_io *w, int revents) {
     (void)loop;
     (void)revents;
     hconn_t *c = (hconn_t *)((char *)w - offsetof(hconn_t, rio));
+    if (c->handshaking && !conn_handshake(c))
+        return;
     size_t budget = HCONN_READ_BUDGET;
     c->busy++;
     while (budget > 0 && !c->no_more_requests && !c->peer_eof && !c->kill_pending &&
@@ -368,6 +421,8 @@ static void rio_cb(struct ev_loop *loop, ev_io *w, int revents) {
     }
     if (c->no_more_requests || c->peer_eof)
         ev_io_stop(c->srv->loop, &c->rio);
+    else if (budget == 0 && !c->read_paused && thrift__stream_buffered(&c->stream))
+        ev_feed_event(c->srv->loop, &c->rio, EV_READ); // decrypted bytes wait in TLS
     c->busy--;
     conn_settle(c);
 }
@@ -419,7 +474,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents) {
         thrift_error_t err;
         thrift__error_reset(&err);
         if (!c || !(c->out = thrift_buffer_new()) ||
-            thrift__stream_init(&c->stream, fd, &s->opts, NULL, NULL, &err)) {
+            thrift__stream_init(&c->stream, fd, &s->opts, l->tls, NULL, &err)) {
             if (c)
                 thrift_buffer_free(c->out);
             free(c);
@@ -441,6 +496,12 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents) {
             s->conns->prev = c;
         s->conns = c;
         s->conn_count++;
+        if (l->tls) {
+            // The request deadline covers the handshake: a client that
+            // connects and says nothing is closed as a slow request is.
+            c->handshaking = true;
+            c->partial_since = ev_now(loop);
+        }
         ev_io_start(loop, &c->rio);
         conn_rearm(c);
     }
@@ -478,9 +539,10 @@ thrift_status_t thrift__http_server_listen(thrift__http_server_t *s, const char 
     thrift_status_t st = thrift__addr_parse(address, true, &addr, err);
     if (st)
         return st;
-    if (addr.scheme != THRIFT__SCHEME_PLAIN && addr.scheme != THRIFT__SCHEME_HTTP)
-        return thrift__error_set(err, THRIFT_UNSUPPORTED, "listen %s: TLS is not supported here",
-                                 address);
+    bool https = addr.scheme == THRIFT__SCHEME_HTTPS || addr.scheme == THRIFT__SCHEME_TLS;
+    if (https && !s->tls)
+        return thrift__error_set(err, THRIFT_MISUSE,
+                                 "listen %s: TLS needs a certificate and key first", address);
     int fd = thrift__sock_listen(&addr, false, err);
     if (fd < 0)
         return err && err->code ? err->code : THRIFT_TRANSPORT;
@@ -491,6 +553,7 @@ thrift_status_t thrift__http_server_listen(thrift__http_server_t *s, const char 
     }
     l->fd = fd;
     l->srv = s;
+    l->tls = https ? s->tls : NULL;
     ev_io_init(&l->w, accept_cb, fd, EV_READ);
     ev_io_start(s->loop, &l->w);
     // Appended, so the first listener stays first (its port is reported).
@@ -499,6 +562,15 @@ thrift_status_t thrift__http_server_listen(thrift__http_server_t *s, const char 
         tail = &(*tail)->next;
     *tail = l;
     return THRIFT_OK;
+}
+
+thrift_status_t thrift__http_server_set_tls(thrift__http_server_t *s,
+                                            const thrift_conn_options_t *opts,
+                                            thrift_error_t *err) {
+    if (s->tls)
+        return thrift__error_set(err, THRIFT_MISUSE, "the HTTP server's TLS is set already");
+    s->tls = thrift__tls_ctx_new(opts, true, err);
+    return s->tls ? THRIFT_OK : (err && err->code ? err->code : THRIFT_TRANSPORT);
 }
 
 int thrift__http_server_port(const thrift__http_server_t *s) {
@@ -520,5 +592,6 @@ void thrift__http_server_free(thrift__http_server_t *s) {
         close(l->fd);
         free(l);
     }
+    thrift__tls_ctx_free(s->tls);
     free(s);
 }

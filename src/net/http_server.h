@@ -55,7 +55,19 @@ thrift__http_server_t *thrift__http_server_new(struct ev_loop *loop,
                                                const thrift__http_server_limits_t *limits,
                                                thrift__http_request_cb cb, void *ud,
                                                thrift_error_t *err);
-/* Listens on "host:port" (port 0: a free one), "[v6]:port" or "unix:/path". */
+/* TLS for the https:// listeners (listen after this): the server context
+ * of the stream stack (stream_tls.c) from `opts`' TLS settings -- its
+ * certificate and key, and a CA file to require client certificates signed
+ * by it.  A connection's handshake must finish within the request timeout;
+ * one that fails (a plain-HTTP client, a refused certificate) is closed.
+ * THRIFT_UNSUPPORTED without TLS in the build, a file or key error
+ * otherwise; THRIFT_MISUSE when called twice. */
+thrift_status_t thrift__http_server_set_tls(thrift__http_server_t *s,
+                                            const thrift_conn_options_t *opts,
+                                            thrift_error_t *err);
+/* Listens on "host:port" (port 0: a free one), "[v6]:port" or "unix:/path",
+ * plain; on "https://host:port" (or "tls://") with TLS, after
+ * thrift__http_server_set_tls. */
 thrift_status_t thrift__http_server_listen(thrift__http_server_t *s, const char *address,
                                            thrift_error_t *err);
 /* The first listener's TCP port (0 when none). */

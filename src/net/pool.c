@@ -38,6 +38,8 @@ typedef struct pool_call {
     thrift_pool_call_cb cb;
     void *ud;
     uint64_t start_us;
+    uint32_t timeout_ms;   /* this call's deadline from start_us; 0: the options' */
+    thrift__kv_t *headers; /* this call's info headers, owned */
 } pool_call_t;
 
 typedef struct waiter {
@@ -212,6 +214,11 @@ const char *thrift_response_exception_name(const thrift_response_t *r) {
     return r ? r->exception_name : NULL;
 }
 int thrift_response_app_type(const thrift_response_t *r) { return r ? r->app_type : -1; }
+bool thrift_response_header_at(const thrift_response_t *r, size_t i, const char **key,
+                               const char **value) {
+    // Only a response still in its callback has its result (and headers).
+    return r && r->result && thrift_result_header_at(r->result, i, key, value);
+}
 const char *thrift_response_server(const thrift_response_t *r) { return r ? r->server : NULL; }
 const char *thrift_response_address(const thrift_response_t *r) { return r ? r->address : NULL; }
 uint64_t thrift_response_elapsed_us(const thrift_response_t *r) { return r ? r->elapsed_us : 0; }
@@ -381,7 +388,34 @@ static void call_unlink(thrift_pool_t *p, pool_call_t *pc) {
 
 static void call_free(pool_call_t *c) {
     thrift_arena_free(c->arena);
+    thrift__kv_free(c->headers);
     free(c);
+}
+
+static void call_done(thrift_conn_t *conn, thrift_result_t *res, void *ud);
+
+/* Submits `c` on a leased connection with its own deadline (what is left
+ * of it after waiting for the connection) and info headers. */
+static thrift_status_t call_submit(pconn_t *pc, pool_call_t *c, const thrift_value_t *args,
+                                   thrift_error_t *err) {
+    uint32_t timeout_ms = c->timeout_ms;
+    if (timeout_ms) {
+        uint64_t waited_ms = (thrift__now_us() - c->start_us) / 1000u;
+        if (waited_ms >= timeout_ms)
+            return thrift__error_set(err, THRIFT_TIMEOUT,
+                                     "%s: deadline passed while waiting for a connection",
+                                     c->fn->name);
+        timeout_ms -= (uint32_t)waited_ms;
+    }
+    for (const thrift__kv_t *h = c->headers; h; h = h->next)
+        if (thrift_conn_set_call_header(pc->conn, h->key, h->value) != THRIFT_OK)
+            return thrift__error_set(err, THRIFT_NOMEM, "out of memory");
+    thrift_status_t st =
+        thrift_call_async_ex(pc->conn, c->fn->name, args, timeout_ms, call_done, c, err);
+    // A call refused up front must not leave its headers to the next one.
+    for (const thrift__kv_t *h = c->headers; st && h; h = h->next)
+        (void)thrift_conn_set_call_header(pc->conn, h->key, NULL);
+    return st;
 }
 
 /* Runs a pool call's callback with an error (the call never reached a
@@ -717,7 +751,7 @@ static void start_call(thrift_pool_t *p, pool_call_t *c, pconn_t *pc) {
     thrift_error_t err;
     thrift_error_clear(&err);
     c->pc = pc;
-    if (thrift_call_async_ex(pc->conn, c->fn->name, c->args, 0, call_done, c, &err) != THRIFT_OK) {
+    if (call_submit(pc, c, c->args, &err) != THRIFT_OK) {
         lease_return(p, pc);
         call_fail(p, c, &err);
         call_free(c);
@@ -736,6 +770,46 @@ static void start_call(thrift_pool_t *p, pool_call_t *c, pconn_t *pc) {
 thrift_status_t thrift_pool_call_async(thrift_pool_t *p, const char *method,
                                        const thrift_value_t *args, thrift_pool_call_cb cb, void *ud,
                                        thrift_error_t *err) {
+    return thrift__pool_call(p, method, args, 0, NULL, cb, ud, err);
+}
+
+thrift_status_t thrift__kv_from_pairs(thrift__kv_t **list, const char *const *pairs, size_t count,
+                                      thrift_error_t *err) {
+    for (size_t i = 0; i < count; i++) {
+        thrift_status_t st = pairs && pairs[2 * i] && pairs[2 * i + 1]
+                                 ? thrift__kv_set(list, pairs[2 * i], pairs[2 * i + 1])
+                                 : THRIFT_MISUSE;
+        if (st) {
+            thrift__kv_free(*list);
+            *list = NULL;
+            thrift__error_set(err, st,
+                              st == THRIFT_LIMIT   ? "info header over %d bytes"
+                              : st == THRIFT_NOMEM ? "out of memory (%d)"
+                                                   : "info header without key or value (%d)",
+                              THRIFT_HEADER_TEXT_MAX);
+            return st;
+        }
+    }
+    return THRIFT_OK;
+}
+
+thrift_status_t thrift_pool_call_async_ex(thrift_pool_t *p, const char *method,
+                                          const thrift_value_t *args, uint32_t timeout_ms,
+                                          const char *const *headers, size_t header_count,
+                                          thrift_pool_call_cb cb, void *ud, thrift_error_t *err) {
+    thrift__kv_t *kv = NULL;
+    thrift_status_t st = thrift__kv_from_pairs(&kv, headers, header_count, err);
+    if (st)
+        return st;
+    st = thrift__pool_call(p, method, args, timeout_ms, kv, cb, ud, err);
+    thrift__kv_free(kv);
+    return st;
+}
+
+thrift_status_t thrift__pool_call(thrift_pool_t *p, const char *method,
+                                  const thrift_value_t *args, uint32_t timeout_ms,
+                                  const thrift__kv_t *headers, thrift_pool_call_cb cb, void *ud,
+                                  thrift_error_t *err) {
     if (!p)
         return thrift__error_set(err, THRIFT_MISUSE, "no pool");
     if (p->closed)
@@ -756,13 +830,19 @@ thrift_status_t thrift_pool_call_async(thrift_pool_t *p, const char *method,
     c->cb = cb;
     c->ud = ud;
     c->start_us = thrift__now_us();
+    c->timeout_ms = timeout_ms;
+    for (const thrift__kv_t *h = headers; h; h = h->next)
+        if (thrift__kv_set(&c->headers, h->key, h->value) != THRIFT_OK) {
+            call_free(c);
+            return thrift__error_set(err, THRIFT_NOMEM, "out of memory");
+        }
     thrift_error_t perr;
     thrift_error_clear(&perr);
     pconn_t *pc = p->whead ? NULL : pick(p, &perr);
     if (pc) {
         // Fast path: encode straight from the caller's args.
-        if (thrift_call_async_ex(pc->conn, fn->name, args, 0, call_done, c, err) != THRIFT_OK) {
-            free(c);
+        if (call_submit(pc, c, args, err) != THRIFT_OK) {
+            call_free(c);
             if (pconn_broken(pc) && !pc->leases)
                 pconn_drop(p, pc);
             return err ? err->code : THRIFT_INVALID;
@@ -783,7 +863,7 @@ thrift_status_t thrift_pool_call_async(thrift_pool_t *p, const char *method,
             return thrift__error_set(err, THRIFT_NOMEM, "out of memory");
         }
     }
-    waiter_t *w = waiter_add(p, 0);
+    waiter_t *w = waiter_add(p, timeout_ms);
     if (!w) {
         call_free(c);
         return thrift__error_set(err, THRIFT_NOMEM, "out of memory");

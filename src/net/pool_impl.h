@@ -44,6 +44,20 @@ void thrift__response_keep_names(thrift_response_t *dst);
 void thrift__response_keep(thrift_response_t *dst, thrift_response_t *r);
 
 void thrift__pool_options_copy(thrift_pool_options_t *dst, const thrift_pool_options_t *src);
+
+/* ---- per-call settings (thrift_pool_call_async_ex, thrift_cluster_call_async_ex) */
+struct thrift__kv;
+/* `count` key/value pairs (laid out key, value, ...) appended to *list as
+ * copies: THRIFT_OK, or THRIFT_MISUSE/THRIFT_LIMIT/THRIFT_NOMEM with err
+ * set and *list freed. */
+thrift_status_t thrift__kv_from_pairs(struct thrift__kv **list, const char *const *pairs,
+                                      size_t count, thrift_error_t *err);
+/* The pool call behind both _ex functions: `headers` (may be NULL) is
+ * copied. */
+thrift_status_t thrift__pool_call(thrift_pool_t *pool, const char *method,
+                                  const thrift_value_t *args, uint32_t timeout_ms,
+                                  const struct thrift__kv *headers, thrift_pool_call_cb cb,
+                                  void *ud, thrift_error_t *err);
 struct ev_loop *thrift__pool_loop(const thrift_pool_t *pool);
 struct ev_loop *thrift__cluster_loop(const thrift_cluster_t *cluster);
 /* True when the last response's failure means the server, not the call,

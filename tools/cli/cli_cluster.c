@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "cli_cluster.h"
+#include "cli_latency.h"
 #include "cli_net.h"
 #include "cli_util.h"
 #include "dynthrift/json.h"
@@ -32,12 +33,14 @@ static const char cluster_usage[] =
     "...}\n"
     "                                 per server; exit code of the first failure\n"
     "  call --lines                   as for one server; each answer adds \"server\"\n"
+    "  call -i, -H 'KEY: VALUE'       as for one server (THeader info headers), not\n"
+    "                                 yet with --all\n"
     "  bench                          -p N calls in flight in all (default 16),\n"
     "                                 -c N connections per server, -d SECONDS or\n"
     "                                 -n CALLS, --json [--pretty], --fail-on-error,\n"
-    "                                 --max-p99 MS; reports each server and the total\n"
-    "                                 (not yet with several servers: --rate, --warmup,\n"
-    "                                 --verify, --latency)\n";
+    "                                 --max-p99 MS, --rate N, --warmup SECONDS,\n"
+    "                                 --latency; reports each server and the total\n"
+    "                                 (not yet with several servers: --verify)\n";
 
 void cli_cluster_usage(FILE *out) {
     fputs("\n", out);
@@ -51,10 +54,14 @@ typedef struct copts {
     cli_net_opts_t net;
     cli_cluster_spec_t spec;
     bool all, lines, pretty, json, fail_on_error;
+    bool show_headers; /* call -i / --show-headers */
     unsigned args_flags; /* --ignore-unknown */
     unsigned long long pipeline, connections, calls;
     double duration;
     double max_p99_ms; /* bench --max-p99; 0: none */
+    double rate;       /* bench --rate: calls/s in all, open loop; 0: closed loop */
+    double warmup;     /* bench --warmup: seconds run before measuring */
+    bool latency_dist; /* bench --latency */
     const char *pos[3];
     int npos;
 } copts_t;
@@ -253,6 +260,31 @@ static int parse(copts_t *o, int argc, char **argv) {
                 o->json = true;
                 continue;
             }
+            if (!strcmp(a, "--latency")) {
+                o->latency_dist = true;
+                continue;
+            }
+            if ((r = cli_take_value_opt(argc, argv, &i, o->cmd, "--warmup", &v)) != 0) {
+                if (r < 0)
+                    return -1;
+                if (!cli_parse_seconds(v, &o->warmup)) {
+                    fprintf(stderr, "dynthrift bench: --warmup takes seconds, not '%s'\n", v);
+                    return -1;
+                }
+                continue;
+            }
+            if ((r = cli_take_value_opt(argc, argv, &i, o->cmd, "--rate", &v)) != 0) {
+                if (r < 0)
+                    return -1;
+                char *end;
+                o->rate = strtod(v, &end);
+                if (*end || !(o->rate > 0 && o->rate <= 1e8)) {
+                    fprintf(stderr,
+                            "dynthrift bench: --rate takes calls per second (> 0), not '%s'\n", v);
+                    return -1;
+                }
+                continue;
+            }
         } else {
             if (!strcmp(a, "--all")) {
                 o->all = true;
@@ -260,6 +292,10 @@ static int parse(copts_t *o, int argc, char **argv) {
             }
             if (!strcmp(a, "--lines")) {
                 o->lines = true;
+                continue;
+            }
+            if (!strcmp(a, "-i") || !strcmp(a, "--show-headers")) {
+                o->show_headers = true;
                 continue;
             }
         }
@@ -371,9 +407,12 @@ typedef struct run {
     thrift_serverset_t *ss;
     thrift_arena_t *arena;
     thrift_value_t *args;
+    const char **hdr_pairs; /* -H as THeader info headers of each call (owned) */
+    int nhdr;
 } run_t;
 
 static void run_free(run_t *r) {
+    free(r->hdr_pairs);
     thrift_serverset_free(r->ss);
     thrift_cluster_free(r->cl);
     thrift_pool_options_free(r->po);
@@ -420,6 +459,15 @@ static int run_setup(run_t *r, copts_t *o, bool method_optional) {
     if (!r->loop || !r->co || !r->po) {
         fprintf(stderr, "dynthrift %s: out of memory\n", o->cmd);
         return CLI_EXIT_SOFTWARE;
+    }
+    // A pool's connections are shared: -H goes with each call instead.
+    r->nhdr = cli_net_header_pairs(o->cmd, &o->net, &r->hdr_pairs);
+    if (r->nhdr < 0)
+        return CLI_EXIT_USAGE;
+    if (o->all && (r->nhdr || o->show_headers)) {
+        fprintf(stderr, "dynthrift call: --all: -i and THeader -H headers are for routed "
+                        "calls (not yet with --all)\n");
+        return CLI_EXIT_USAGE;
     }
     // Pipelined leases: a few connections per server carry every call.
     thrift_pool_options_set_max_inflight(r->po, 64);
@@ -474,6 +522,19 @@ static json_t *response_json(const thrift_response_t *resp, bool server, int *co
     return o;
 }
 
+/* The reply's info headers as {"KEY": "VALUE"...}, NULL when none (only
+ * inside the response's callback). */
+static json_t *response_headers_json(const thrift_response_t *resp) {
+    json_t *o = NULL;
+    const char *k, *v;
+    for (size_t i = 0; thrift_response_header_at(resp, i, &k, &v); i++) {
+        if (!o)
+            o = json_object();
+        json_object_set_new(o, k, json_string(v));
+    }
+    return o;
+}
+
 static void print_json(json_t *j, bool pretty) {
     char *text = json_dumps(j, JSON_ENCODE_ANY | JSON_PRESERVE_ORDER |
                                    (pretty ? JSON_INDENT(2) : JSON_COMPACT));
@@ -489,6 +550,7 @@ static void print_json(json_t *j, bool pretty) {
 typedef struct single {
     bool done;
     json_t *out;
+    json_t *headers; /* the reply's info headers, or NULL */
     int code;
 } single_t;
 
@@ -496,6 +558,7 @@ static void single_cb(thrift_cluster_t *cl, thrift_response_t *resp, void *ud) {
     (void)cl;
     single_t *s = ud;
     s->out = response_json(resp, true, &s->code);
+    s->headers = response_headers_json(resp);
     s->done = true;
 }
 
@@ -563,6 +626,11 @@ static void line_cb(thrift_cluster_t *cl, thrift_response_t *resp, void *ud) {
     lines_run_t *lr = u->lr;
     int code;
     json_t *a = response_json(resp, true, &code);
+    json_t *h = response_headers_json(resp);
+    if (!h && lr->r->o->show_headers)
+        h = json_object();
+    if (h)
+        json_object_set_new(a, "headers", h);
     lr->inflight--;
     line_done(lr, u->index, a, code);
     free(u);
@@ -600,8 +668,8 @@ static void line_send(lines_run_t *lr, size_t i, const char *text, size_t len) {
         if (u) {
             u->lr = lr;
             u->index = i;
-            cs = thrift_cluster_call_async(r->cl, thrift_function_def_name(fn), args, line_cb, u,
-                                           &err);
+            cs = thrift_cluster_call_async_ex(r->cl, thrift_function_def_name(fn), args, 0,
+                                              r->hdr_pairs, (size_t)r->nhdr, line_cb, u, &err);
         }
         thrift_arena_free(arena);
         if (cs == THRIFT_OK) {
@@ -767,7 +835,9 @@ int cli_cluster_call(int argc, char **argv) {
         const char *m = thrift_function_def_name(r.fn);
         thrift_status_t st = o.all
                                  ? thrift_cluster_call_all_async(r.cl, m, r.args, all_cb, &s, &err)
-                                 : thrift_cluster_call_async(r.cl, m, r.args, single_cb, &s, &err);
+                                 : thrift_cluster_call_async_ex(r.cl, m, r.args, 0, r.hdr_pairs,
+                                                                (size_t)r.nhdr, single_cb, &s,
+                                                                &err);
         if (st != THRIFT_OK) {
             fprintf(stderr, "dynthrift call: ");
             cli_print_error(stderr, &err);
@@ -776,6 +846,11 @@ int cli_cluster_call(int argc, char **argv) {
             while (!s.done)
                 ev_run(r.loop, EVRUN_ONCE);
             code = s.code;
+            if (o.show_headers) {
+                cli_print_headers(stdout, "", s.headers);
+                fputc('\n', stdout);
+            }
+            json_decref(s.headers);
             if (o.all) {
                 print_json(s.out, o.pretty);
             } else {
@@ -808,19 +883,32 @@ int cli_cluster_call(int argc, char **argv) {
 typedef struct server_stat {
     char *name;
     size_t calls, errors;
-    uint32_t *lat_us; /* successful calls' latencies */
-    size_t nlat, cap;
+    cli_hist_t *hist; /* successful calls' latencies (ns) */
 } server_stat_t;
 
 typedef struct bench {
     run_t *r;
     server_stat_t *stats;
     size_t nstats;
-    size_t inflight, sent;
+    size_t inflight;
+    uint64_t sent;      /* calls sent since measuring began (-n counts these) */
+    uint64_t issued;    /* --rate: calls issued since the start (the schedule) */
     bool sending;
-    double start;
+    bool measuring;     /* past --warmup */
+    double t_start;     /* ev_time() at the start (warm-up included) */
+    double t_measure;   /* ... when measuring began */
+    double t_end;       /* ... when sending stopped */
+    cli_hist_t total;
     char first_error[700];
 } bench_t;
+
+/* One call in flight: when it was due (its send time, or its slot in the
+ * --rate schedule) and whether it counts. */
+typedef struct bench_call {
+    bench_t *b;
+    double due;
+    bool measured;
+} bench_call_t;
 
 static server_stat_t *stat_of(bench_t *b, const char *name) {
     for (size_t i = 0; i < b->nstats; i++)
@@ -830,20 +918,33 @@ static server_stat_t *stat_of(bench_t *b, const char *name) {
     if (!n)
         return NULL;
     b->stats = n;
-    server_stat_t *s = &n[b->nstats++];
+    server_stat_t *s = &n[b->nstats];
     memset(s, 0, sizeof *s);
     s->name = strdup(name);
-    return s->name ? s : (b->nstats--, NULL);
+    s->hist = calloc(1, sizeof *s->hist);
+    if (!s->name || !s->hist) {
+        free(s->name);
+        free(s->hist);
+        return NULL;
+    }
+    b->nstats++;
+    return s;
 }
 
 static void bench_send(bench_t *b);
 
 static void bench_cb(thrift_cluster_t *cl, thrift_response_t *resp, void *ud) {
     (void)cl;
-    bench_t *b = ud;
+    bench_call_t *call = ud;
+    bench_t *b = call->b;
     b->inflight--;
-    server_stat_t *s =
-        stat_of(b, thrift_response_server(resp) ? thrift_response_server(resp) : "(none)");
+    // Latency from when the call was due: with --rate a backlog shows.
+    double lat_s = ev_now(b->r->loop) - call->due;
+    server_stat_t *s = call->measured ? stat_of(b, thrift_response_server(resp)
+                                                       ? thrift_response_server(resp)
+                                                       : "(none)")
+                                      : NULL;
+    free(call);
     if (s) {
         s->calls++;
         if (thrift_response_is_error(resp)) {
@@ -852,41 +953,65 @@ static void bench_cb(thrift_cluster_t *cl, thrift_response_t *resp, void *ud) {
                 snprintf(b->first_error, sizeof b->first_error, "%.300s: %.380s", s->name,
                          thrift_response_error(resp)->text);
         } else {
-            if (s->nlat == s->cap) {
-                size_t ncap = s->cap ? s->cap * 2 : 1024;
-                uint32_t *nl = realloc(s->lat_us, ncap * sizeof *nl);
-                if (nl) {
-                    s->lat_us = nl;
-                    s->cap = ncap;
-                }
-            }
-            if (s->nlat < s->cap) {
-                uint64_t us = thrift_response_elapsed_us(resp);
-                s->lat_us[s->nlat++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
-            }
+            uint64_t ns = lat_s > 0 ? (uint64_t)(lat_s * 1e9) : 0;
+            cli_hist_add(s->hist, ns);
+            cli_hist_add(&b->total, ns);
         }
     }
-    if (b->sending)
+    if (b->sending && b->r->o->rate <= 0)
         bench_send(b);
 }
 
-static void bench_send(bench_t *b) {
+/* Sends one call due at `due`; false when the cluster refused it (no
+ * server up: the refill timer tries again). */
+static bool bench_send_one(bench_t *b, double due) {
     run_t *r = b->r;
-    while (b->sending && b->inflight < r->o->pipeline) {
-        if (r->o->calls && b->sent >= r->o->calls) {
-            b->sending = false;
-            break;
-        }
-        thrift_error_t err;
-        thrift_error_clear(&err);
-        if (thrift_cluster_call_async(r->cl, thrift_function_def_name(r->fn), r->args, bench_cb, b,
-                                      &err) != THRIFT_OK) {
-            if (!b->first_error[0])
-                snprintf(b->first_error, sizeof b->first_error, "%s", err.text);
-            break; // no server up: the refill timer tries again
-        }
-        b->inflight++;
+    bench_call_t *call = malloc(sizeof *call);
+    if (!call)
+        return false;
+    *call = (bench_call_t){b, due, b->measuring};
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    if (thrift_cluster_call_async_ex(r->cl, thrift_function_def_name(r->fn), r->args, 0,
+                                     r->hdr_pairs, (size_t)r->nhdr, bench_cb, call,
+                                     &err) != THRIFT_OK) {
+        free(call);
+        if (!b->first_error[0])
+            snprintf(b->first_error, sizeof b->first_error, "%s", err.text);
+        return false;
+    }
+    b->inflight++;
+    if (b->measuring)
         b->sent++;
+    return true;
+}
+
+static bool budget_spent(bench_t *b) {
+    const copts_t *o = b->r->o;
+    if (b->measuring && o->calls && b->sent >= o->calls) {
+        b->sending = false;
+        b->t_end = ev_now(b->r->loop);
+        return true;
+    }
+    return false;
+}
+
+/* Closed loop: keep -p calls in flight.  Open loop (--rate): send the calls
+ * the schedule says are due, at most -p in flight (the rest wait, and their
+ * latency grows). */
+static void bench_send(bench_t *b) {
+    const copts_t *o = b->r->o;
+    double now = ev_now(b->r->loop);
+    while (b->sending && b->inflight < o->pipeline && !budget_spent(b)) {
+        double due = now;
+        if (o->rate > 0) {
+            due = b->t_start + (double)b->issued / o->rate;
+            if (due > now)
+                break;
+        }
+        if (!bench_send_one(b, due))
+            break;
+        b->issued++;
     }
 }
 
@@ -896,31 +1021,30 @@ static void bench_refill_cb(struct ev_loop *loop, ev_timer *w, int revents) {
     bench_send(w->data);
 }
 
-static void bench_stop_cb(struct ev_loop *loop, ev_timer *w, int revents) {
-    (void)loop;
+/* The warm-up's end starts measuring; the measurement's end stops sending. */
+static void bench_phase_cb(struct ev_loop *loop, ev_timer *w, int revents) {
     (void)revents;
-    ((bench_t *)w->data)->sending = false;
+    bench_t *b = w->data;
+    if (!b->measuring) {
+        b->measuring = true;
+        b->t_measure = ev_now(loop);
+        if (!b->r->o->calls) {
+            ev_timer_set(w, b->r->o->duration, 0.);
+            ev_timer_start(loop, w);
+        }
+        return;
+    }
+    b->sending = false;
+    b->t_end = ev_now(loop);
 }
 
-static int cmp_u32(const void *a, const void *b) {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double pct_ms(const uint32_t *v, size_t n, double p) {
-    if (!n)
-        return 0;
-    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
-    return v[i] / 1000.0;
-}
-
-static json_t *stat_json(const char *name, size_t calls, size_t errors, uint32_t *lat, size_t nlat,
+static json_t *stat_json(const char *name, size_t calls, size_t errors, const cli_hist_t *h,
                          double secs) {
-    qsort(lat, nlat, sizeof *lat, cmp_u32);
     return json_pack("{s:s,s:I,s:I,s:f,s:f,s:f}", "server", name, "calls", (json_int_t)calls,
                      "errors", (json_int_t)errors, "calls_per_s",
                      secs > 0 ? (double)(calls - errors) / secs : 0.0, "p50_ms",
-                     pct_ms(lat, nlat, 0.5), "p99_ms", pct_ms(lat, nlat, 0.99));
+                     (double)cli_hist_percentile(h, 50) / 1e6, "p99_ms",
+                     (double)cli_hist_percentile(h, 99) / 1e6);
 }
 
 int cli_cluster_bench(int argc, char **argv) {
@@ -950,44 +1074,55 @@ int cli_cluster_bench(int argc, char **argv) {
     memset(&b, 0, sizeof b);
     b.r = &r;
     b.sending = true;
-    ev_timer refill, stop;
-    ev_timer_init(&refill, bench_refill_cb, 0., 0.01);
+    ev_timer refill, phase;
+    // The closed loop refills after a refusal (no server up); the open
+    // loop's schedule ticks every millisecond.
+    ev_timer_init(&refill, bench_refill_cb, 0., o.rate > 0 ? 0.001 : 0.01);
     refill.data = &b;
     ev_timer_start(r.loop, &refill);
-    ev_timer_init(&stop, bench_stop_cb, o.calls ? 86400. : o.duration, 0.);
-    stop.data = &b;
-    ev_timer_start(r.loop, &stop);
-    double t0 = ev_time();
+    ev_timer_init(&phase, bench_phase_cb, 0., 0.);
+    phase.data = &b;
+    ev_now_update(r.loop);
+    b.t_start = ev_now(r.loop);
+    if (o.warmup > 0) {
+        ev_timer_set(&phase, o.warmup, 0.);
+    } else {
+        b.measuring = true;
+        b.t_measure = b.t_start;
+        ev_timer_set(&phase, o.calls ? 86400. : o.duration, 0.);
+    }
+    ev_timer_start(r.loop, &phase);
     bench_send(&b);
     while (b.sending || b.inflight)
         ev_run(r.loop, EVRUN_ONCE);
-    double secs = ev_time() - t0;
     ev_timer_stop(r.loop, &refill);
-    ev_timer_stop(r.loop, &stop);
+    ev_timer_stop(r.loop, &phase);
+    // -n: until the last call came back; -d: the measuring window.
+    ev_now_update(r.loop);
+    double secs = !b.measuring ? 0.0 : (o.calls ? ev_now(r.loop) : b.t_end) - b.t_measure;
 
-    size_t calls = 0, errors = 0, nlat = 0;
+    size_t calls = 0, errors = 0;
     for (size_t i = 0; i < b.nstats; i++) {
         calls += b.stats[i].calls;
         errors += b.stats[i].errors;
-        nlat += b.stats[i].nlat;
-    }
-    uint32_t *all = nlat ? malloc(nlat * sizeof *all) : NULL;
-    size_t k = 0;
-    for (size_t i = 0; all && i < b.nstats; i++) {
-        memcpy(all + k, b.stats[i].lat_us, b.stats[i].nlat * sizeof *all);
-        k += b.stats[i].nlat;
     }
     json_t *servers = json_array();
     for (size_t i = 0; i < b.nstats; i++)
-        json_array_append_new(servers,
-                              stat_json(b.stats[i].name, b.stats[i].calls, b.stats[i].errors,
-                                        b.stats[i].lat_us, b.stats[i].nlat, secs));
-    json_t *total = stat_json("total", calls, errors, all, all ? k : 0, secs);
+        json_array_append_new(servers, stat_json(b.stats[i].name, b.stats[i].calls,
+                                                 b.stats[i].errors, b.stats[i].hist, secs));
+    json_t *total = stat_json("total", calls, errors, &b.total, secs);
     json_object_del(total, "server");
+    json_object_set_new(total, "latency_us", cli_hist_summary_json(&b.total));
+    if (o.latency_dist && b.total.total)
+        json_object_set_new(total, "latency_distribution", cli_hist_distribution_json(&b.total));
     json_t *report =
         json_pack("{s:s,s:I,s:I,s:f,s:o,s:o}", "method", thrift_function_def_name(r.fn),
                   "cluster_servers", (json_int_t)thrift_cluster_server_count(r.cl), "in_flight",
                   (json_int_t)o.pipeline, "seconds", secs, "servers", servers, "total", total);
+    if (o.rate > 0)
+        json_object_set_new(report, "rate", json_real(o.rate));
+    if (o.warmup > 0)
+        json_object_set_new(report, "warmup_s", json_real(o.warmup));
     if (b.first_error[0])
         json_object_set_new(report, "first_error", json_string(b.first_error));
     double p99 = json_real_value(json_object_get(total, "p99_ms"));
@@ -997,9 +1132,13 @@ int cli_cluster_bench(int argc, char **argv) {
     if (o.json) {
         print_json(report, o.pretty);
     } else {
-        printf("%s.%s on %zu servers (%s), %llu in flight, %.2f s\n",
+        char rate[64] = "";
+        if (o.rate > 0)
+            snprintf(rate, sizeof rate, " (open loop, %.0f calls/s)", o.rate);
+        printf("%s.%s on %zu servers (%s), %llu in flight%s, %.2f s\n",
                thrift_service_def_name(r.svc), thrift_function_def_name(r.fn),
-               thrift_cluster_server_count(r.cl), o.spec.zk ? o.spec.zk : "static", o.pipeline, secs);
+               thrift_cluster_server_count(r.cl), o.spec.zk ? o.spec.zk : "static", o.pipeline,
+               rate, secs);
         printf("  %-28s %10s %8s %12s %9s %9s\n", "server", "calls", "errors", "calls/s", "p50 ms",
                "p99 ms");
         size_t n = json_array_size(servers);
@@ -1013,14 +1152,16 @@ int cli_cluster_bench(int argc, char **argv) {
                    json_real_value(json_object_get(s, "p50_ms")),
                    json_real_value(json_object_get(s, "p99_ms")));
         }
+        cli_hist_print_summary(&b.total);
+        if (o.latency_dist && b.total.total)
+            cli_hist_print_distribution(&b.total);
         if (b.first_error[0])
             printf("  first error: %s\n", b.first_error);
     }
     json_decref(report);
-    free(all);
     for (size_t i = 0; i < b.nstats; i++) {
         free(b.stats[i].name);
-        free(b.stats[i].lat_us);
+        free(b.stats[i].hist);
     }
     free(b.stats);
     code =

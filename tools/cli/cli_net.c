@@ -211,30 +211,83 @@ thrift_conn_options_t *cli_net_conn_options(const cli_net_opts_t *o) {
     return co;
 }
 
-int cli_net_apply_headers(const char *cmd, const cli_net_opts_t *o, thrift_conn_t *conn) {
-    if (o->addr && !strncmp(o->addr, "http", 4) && strstr(o->addr, "://"))
-        return 0; // HTTP request headers: already in the options
+int cli_net_header_pairs(const char *cmd, const cli_net_opts_t *o, const char ***pairs) {
+    *pairs = NULL;
+    if (!o->nheaders || (o->addr && !strncmp(o->addr, "http", 4) && strstr(o->addr, "://")))
+        return 0; // none, or HTTP request headers: already in the options
+    // One block: the pointers, then each key's copy (the values point into
+    // argv, after the ':' and its blanks).
+    size_t size = 2 * o->nheaders * sizeof(char *);
+    for (size_t k = 0; k < o->nheaders; k++)
+        size += strlen(o->headers[k]) + 1;
+    const char **p = malloc(size);
+    if (!p) {
+        fprintf(stderr, "dynthrift %s: out of memory\n", cmd);
+        return -1;
+    }
+    char *text = (char *)(p + 2 * o->nheaders);
     for (size_t k = 0; k < o->nheaders; k++) {
         const char *h = o->headers[k], *colon = strchr(h, ':');
-        char key[THRIFT_HEADER_TEXT_MAX + 1];
         size_t kl = (size_t)(colon - h);
         while (kl && (h[kl - 1] == ' ' || h[kl - 1] == '\t'))
             kl--;
         const char *value = colon + 1;
         while (*value == ' ' || *value == '\t')
             value++;
-        thrift_status_t st = kl > THRIFT_HEADER_TEXT_MAX ? THRIFT_LIMIT : THRIFT_OK;
-        if (!st) {
-            memcpy(key, h, kl);
-            key[kl] = 0;
-            st = thrift_conn_set_header(conn, key, value);
+        if (kl > THRIFT_HEADER_TEXT_MAX || strlen(value) > THRIFT_HEADER_TEXT_MAX) {
+            fprintf(stderr, "dynthrift %s: -H '%s': %s\n", cmd, h,
+                    thrift_status_str(THRIFT_LIMIT));
+            free(p);
+            return -1;
         }
+        memcpy(text, h, kl);
+        text[kl] = 0;
+        p[2 * k] = text;
+        p[2 * k + 1] = value;
+        text += kl + 1;
+    }
+    *pairs = p;
+    return (int)o->nheaders;
+}
+
+int cli_net_apply_headers(const char *cmd, const cli_net_opts_t *o, thrift_conn_t *conn) {
+    const char **pairs;
+    int n = cli_net_header_pairs(cmd, o, &pairs);
+    if (n < 0)
+        return CLI_EXIT_USAGE;
+    for (int k = 0; k < n; k++) {
+        thrift_status_t st = thrift_conn_set_header(conn, pairs[2 * k], pairs[2 * k + 1]);
         if (st) {
-            fprintf(stderr, "dynthrift %s: -H '%s': %s\n", cmd, h, thrift_status_str(st));
+            fprintf(stderr, "dynthrift %s: -H '%s': %s\n", cmd, o->headers[k],
+                    thrift_status_str(st));
+            free(pairs);
             return CLI_EXIT_USAGE;
         }
     }
+    free(pairs);
     return 0;
+}
+
+static void print_header_text(FILE *out, const char *s) {
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c == 0x7f)
+            fprintf(out, "\\x%02x", c);
+        else
+            fputc(c, out);
+    }
+}
+
+void cli_print_headers(FILE *out, const char *prefix, json_t *headers) {
+    const char *k;
+    json_t *v;
+    json_object_foreach(headers, k, v) {
+        fputs(prefix, out);
+        print_header_text(out, k);
+        fputs(": ", out);
+        print_header_text(out, json_string_value(v));
+        fputc('\n', out);
+    }
 }
 
 const char *cli_app_exception_name(int type) {

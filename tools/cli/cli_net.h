@@ -41,6 +41,16 @@ thrift_conn_options_t *cli_net_conn_options(const cli_net_opts_t *o);
 /* Sets the -H headers on a client connection: 0, or an exit code after
  * printing "dynthrift CMD: ...". */
 int cli_net_apply_headers(const char *cmd, const cli_net_opts_t *o, thrift_conn_t *conn);
+/* The -H headers as THeader info header pairs for per-call APIs
+ * (thrift_cluster_call_async_ex): *pairs laid out key, value, ... (owned,
+ * one block: free(*pairs)), NULL for http(s) addresses, whose -H are
+ * request headers already in the options.  Returns the pair count, or -1
+ * after printing "dynthrift CMD: ...". */
+int cli_net_header_pairs(const char *cmd, const cli_net_opts_t *o, const char ***pairs);
+/* A reply's info headers ({"KEY": "VALUE"...}) as `curl -i` lines, each
+ * after `prefix`: "KEY: VALUE", control bytes as \xNN so a value stays on
+ * its line.  NULL prints nothing. */
+void cli_print_headers(FILE *out, const char *prefix, json_t *headers);
 /* The exit code for thrift_conn_new's failure on --addr: 3 when the name
  * does not resolve, 64 for a malformed address, 70 out of memory. */
 int cli_net_addr_exit(const thrift_error_t *err);

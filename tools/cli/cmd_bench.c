@@ -30,6 +30,7 @@
 
 #include "cli.h"
 #include "cli_cluster.h"
+#include "cli_latency.h"
 #include "cli_net.h"
 #include "cli_util.h"
 #include "dynthrift/json.h"
@@ -86,64 +87,6 @@ static const char bench_usage[] =
     "exit codes: 0 report printed and some call succeeded, 1 no call succeeded or a\n"
     "--fail-on-error / --max-p99 check failed, 3 the server could not be reached\n"
     "(nothing succeeded), 64 bad usage, 65 bad input.\n";
-
-/* ---- histogram ------------------------------------------------------------- */
-
-#define HIST_SUB_BITS 7
-#define HIST_SUB (1u << HIST_SUB_BITS)       /* 128 */
-#define HIST_HALF (HIST_SUB / 2)             /* 64 */
-#define HIST_BUCKETS ((64 - HIST_SUB_BITS + 1) * HIST_HALF + HIST_HALF)
-
-typedef struct hist {
-    uint64_t counts[HIST_BUCKETS];
-    uint64_t total;
-    uint64_t min, max;
-    double sum;
-} hist_t;
-
-static unsigned hist_index(uint64_t v) {
-    if (v < HIST_SUB)
-        return (unsigned)v;
-    unsigned msb = 63u - (unsigned)__builtin_clzll(v);
-    unsigned shift = msb - (HIST_SUB_BITS - 1);
-    return (shift + 1) * HIST_HALF + (unsigned)((v >> shift) - HIST_HALF);
-}
-
-/* The largest value that lands in bucket `i`. */
-static uint64_t hist_upper(unsigned i) {
-    if (i < HIST_SUB)
-        return i;
-    unsigned shift = i / HIST_HALF - 1;
-    uint64_t mant = i % HIST_HALF + HIST_HALF;
-    return ((mant + 1) << shift) - 1;
-}
-
-static void hist_add(hist_t *h, uint64_t v) {
-    h->counts[hist_index(v)]++;
-    if (h->total == 0 || v < h->min)
-        h->min = v;
-    if (v > h->max)
-        h->max = v;
-    h->total++;
-    h->sum += (double)v;
-}
-
-static uint64_t hist_percentile(const hist_t *h, double q) {
-    if (!h->total)
-        return 0;
-    uint64_t rank = (uint64_t)ceil(q / 100.0 * (double)h->total);
-    if (rank < 1)
-        rank = 1;
-    uint64_t seen = 0;
-    for (unsigned i = 0; i < HIST_BUCKETS; i++) {
-        seen += h->counts[i];
-        if (seen >= rank) {
-            uint64_t v = hist_upper(i);
-            return v > h->max ? h->max : v < h->min ? h->min : v;
-        }
-    }
-    return h->max;
-}
 
 /* ---- state ------------------------------------------------------------------ */
 
@@ -245,7 +188,7 @@ struct bench {
     bool tty;
     uint32_t timeout_ms;
     /* results */
-    hist_t hist;
+    cli_hist_t hist;
     uint64_t successes, errors[ERR_KINDS];
     uint64_t bytes_sent, bytes_received;
     /* bytes on the wire, after TLS and zlib, as TCP counted them (acked
@@ -397,7 +340,7 @@ static void oneway_written(bconn_t *c) {
         uint64_t t = now_ns(), lat = t > c->ow_t0 ? t - c->ow_t0 : 0;
         b->successes += c->ow_batch;
         for (uint32_t i = 0; i < c->ow_batch; i++)
-            hist_add(&b->hist, lat);
+            cli_hist_add(&b->hist, lat);
     }
     c->ow_batch = 0;
 }
@@ -943,7 +886,7 @@ static void on_reply(bench_t *b, bconn_t *c, const uint8_t *msg, size_t len) {
         b->errors[kind]++;
     } else {
         b->successes++;
-        hist_add(&b->hist, t > s->t0 ? t - s->t0 : 0);
+        cli_hist_add(&b->hist, t > s->t0 ? t - s->t0 : 0);
     }
 }
 
@@ -1291,21 +1234,6 @@ static int resolve(bench_t *b, const char *addr) {
 
 /* ---- report ---------------------------------------------------------------------- */
 
-static void fmt_ns(char *out, size_t n, uint64_t ns) {
-    if (ns < 10000)
-        snprintf(out, n, "%.2fus", (double)ns / 1e3);
-    else if (ns < 10000000)
-        snprintf(out, n, "%.1fus", (double)ns / 1e3);
-    else if (ns < 10000000000ull)
-        snprintf(out, n, "%.2fms", (double)ns / 1e6);
-    else
-        snprintf(out, n, "%.2fs", (double)ns / 1e9);
-}
-
-/* wrk --latency's percentiles, and a few more for the tail. */
-static const double dist_q[] = {50, 75, 90, 95, 99, 99.9, 99.99, 100};
-#define DIST_N (sizeof dist_q / sizeof dist_q[0])
-
 typedef struct report_opts {
     bool json, pretty, latency_dist;
 } report_opts_t;
@@ -1318,8 +1246,6 @@ static void report(bench_t *b, const report_opts_t *ro, const char *spec) {
                       : 0.0;
     uint64_t calls = completed(b), errs = calls - b->successes;
     double cps = secs > 0 ? (double)calls / secs : 0;
-    static const double qs[] = {50, 90, 99, 99.9};
-    static const char *const qn[] = {"p50", "p90", "p99", "p99.9"};
     uint64_t unfinished = inflight_total(b);
     if (as_json) {
         json_t *o = json_object();
@@ -1351,26 +1277,9 @@ static void report(bench_t *b, const report_opts_t *ro, const char *spec) {
         if (b->first_connect_error[0])
             json_object_set_new(fe, "connect", json_string(b->first_connect_error));
         json_object_set_new(o, "first_errors", fe);
-        // Nothing succeeded: no latency to report (null, not zeros).
-        json_t *lat = b->hist.total ? json_object() : json_null();
-        if (b->hist.total) {
-            json_object_set_new(lat, "count", json_integer((json_int_t)b->hist.total));
-            json_object_set_new(lat, "min", json_real((double)b->hist.min / 1e3));
-            json_object_set_new(lat, "mean", json_real(b->hist.sum / (double)b->hist.total / 1e3));
-            for (int i = 0; i < 4; i++)
-                json_object_set_new(lat, qn[i],
-                                    json_real((double)hist_percentile(&b->hist, qs[i]) / 1e3));
-            json_object_set_new(lat, "max", json_real((double)b->hist.max / 1e3));
-        }
-        json_object_set_new(o, "latency_us", lat);
-        if (ro->latency_dist && b->hist.total) {
-            json_t *d = json_array();
-            for (size_t i = 0; i < DIST_N; i++)
-                json_array_append_new(
-                    d, json_pack("{s:f,s:f}", "percentile", dist_q[i], "us",
-                                 (double)hist_percentile(&b->hist, dist_q[i]) / 1e3));
-            json_object_set_new(o, "latency_distribution", d);
-        }
+        json_object_set_new(o, "latency_us", cli_hist_summary_json(&b->hist));
+        if (ro->latency_dist && b->hist.total)
+            json_object_set_new(o, "latency_distribution", cli_hist_distribution_json(&b->hist));
         json_object_set_new(o, "bytes_sent", json_integer((json_int_t)b->bytes_sent));
         json_object_set_new(o, "bytes_received", json_integer((json_int_t)b->bytes_received));
         if (b->wire_ok) {
@@ -1396,27 +1305,9 @@ static void report(bench_t *b, const report_opts_t *ro, const char *spec) {
     printf("  calls       %llu (%llu ok, %llu errors)\n", (unsigned long long)calls,
            (unsigned long long)b->successes, (unsigned long long)errs);
     printf("  calls/s     %.1f\n", cps);
-    char v[32];
-    if (!b->hist.total) {
-        printf("  latency     n/a (no call succeeded)\n");
-    } else {
-        printf("  latency    ");
-        fmt_ns(v, sizeof v, (uint64_t)(b->hist.sum / (double)b->hist.total));
-        printf(" mean %s", v);
-        for (int i = 0; i < 4; i++) {
-            fmt_ns(v, sizeof v, hist_percentile(&b->hist, qs[i]));
-            printf("  %s %s", qn[i], v);
-        }
-        fmt_ns(v, sizeof v, b->hist.max);
-        printf("  max %s\n", v);
-    }
-    if (ro->latency_dist && b->hist.total) {
-        printf("  latency distribution\n");
-        for (size_t i = 0; i < DIST_N; i++) {
-            fmt_ns(v, sizeof v, hist_percentile(&b->hist, dist_q[i]));
-            printf("    %7.2f%%  %s\n", dist_q[i], v);
-        }
-    }
+    cli_hist_print_summary(&b->hist);
+    if (ro->latency_dist && b->hist.total)
+        cli_hist_print_distribution(&b->hist);
     printf("  bytes       %llu sent, %llu received (%.1f MB/s in)\n",
            (unsigned long long)b->bytes_sent, (unsigned long long)b->bytes_received,
            secs > 0 ? (double)b->bytes_received / secs / 1e6 : 0);
@@ -1442,20 +1333,6 @@ static void report(bench_t *b, const report_opts_t *ro, const char *spec) {
 }
 
 /* ---- main ------------------------------------------------------------------------ */
-
-static bool parse_seconds(const char *v, double *out) {
-    char *end;
-    errno = 0;
-    double d = strtod(v, &end);
-    if (errno || end == v || d < 0 || d > 1e6 || !isfinite(d))
-        return false;
-    if (*end == 's' && !end[1])
-        end++;
-    if (*end)
-        return false;
-    *out = d;
-    return true;
-}
 
 int cmd_bench(int argc, char **argv) {
     // Several servers (a list, zk://, --balance, --all): the cluster flavour.
@@ -1529,7 +1406,7 @@ int cmd_bench(int argc, char **argv) {
             (r = cli_take_value_opt(argc, argv, &i, cmd, "--duration", &v)) != 0) {
             if (r < 0)
                 goto usage;
-            if (!parse_seconds(v, &duration) || duration <= 0) {
+            if (!cli_parse_seconds(v, &duration) || duration <= 0) {
                 fprintf(stderr, "dynthrift bench: -d takes seconds (e.g. 10 or 0.5), not '%s'\n", v);
                 goto usage;
             }
@@ -1539,7 +1416,7 @@ int cmd_bench(int argc, char **argv) {
         if ((r = cli_take_value_opt(argc, argv, &i, cmd, "--warmup", &v)) != 0) {
             if (r < 0)
                 goto usage;
-            if (!parse_seconds(v, &warmup)) {
+            if (!cli_parse_seconds(v, &warmup)) {
                 fprintf(stderr, "dynthrift bench: --warmup takes seconds, not '%s'\n", v);
                 goto usage;
             }
@@ -1770,10 +1647,10 @@ int cmd_bench(int argc, char **argv) {
         code = CLI_EXIT_BENCH_FAILED;
         fprintf(stderr, "dynthrift bench: --fail-on-error: %llu calls failed\n",
                 (unsigned long long)(completed(b) - b->successes));
-    } else if (have_max_p99 && hist_percentile(&b->hist, 99) > max_p99_ms * 1000000u) {
+    } else if (have_max_p99 && cli_hist_percentile(&b->hist, 99) > max_p99_ms * 1000000u) {
         code = CLI_EXIT_BENCH_FAILED;
         fprintf(stderr, "dynthrift bench: --max-p99: p99 %.3f ms is above %llu ms\n",
-                (double)hist_percentile(&b->hist, 99) / 1e6, max_p99_ms);
+                (double)cli_hist_percentile(&b->hist, 99) / 1e6, max_p99_ms);
     }
 
 done:

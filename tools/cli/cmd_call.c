@@ -46,16 +46,23 @@ static const char call_usage[] =
     "                                 order: {\"result\": ...}, {\"exception\": NAME,\n"
     "                                 \"value\": {...}} or {\"error\": {\"kind\", \"message\"}}\n"
     "  --pipeline N                   --lines: calls in flight at once (default 128)\n"
+    "  -i, --show-headers             print the reply's THeader info headers (--header)\n"
+    "                                 before the result, one 'KEY: VALUE' a line and an\n"
+    "                                 empty line, as curl -i; with --lines every\n"
+    "                                 answer gets \"headers\": {...} ({} when none)\n"
     "  --pretty                       indent the JSON (not with --lines: one answer a line)\n"
     "  --ignore-unknown               skip argument names the method does not have\n"
     "  -v, --verbose                  trace on stderr, as curl -v: the connection,\n"
     "                                 transport and protocol, each message's type,\n"
     "                                 method and seqid, the bytes sent (>) and\n"
-    "                                 received (<) in hex, with times\n"
+    "                                 received (<) in hex, with times, and the reply's\n"
+    "                                 info headers ('< header KEY: VALUE')\n"
     "  -I DIR                         add an include directory\n"
     "\n"
     "output: the result (null for void and oneway methods); a declared exception\n"
     "prints {\"exception\": \"BenchError\", \"value\": {...}}.  Errors go to stderr.\n"
+    "--lines answers carry \"headers\": {\"KEY\": \"VALUE\"...} when the reply had THeader\n"
+    "info headers (always with -i).\n"
     "exit codes: 0 ok, 1 declared exception, 2 application exception\n"
     "(TApplicationException), 3 transport error or timeout, 64 bad usage, 65 bad\n"
     "input (IDL, JSON arguments; the error names the path).  With --lines: the code\n"
@@ -83,6 +90,7 @@ typedef struct call_state {
     unsigned json_flags;
     unsigned args_flags; /* --ignore-unknown */
     bool verbose;
+    bool include;               /* -i: the reply's info headers are printed */
     double t0;                  /* -v: when the call started (s, monotonic) */
     uint64_t traced_in, traced_out; /* -v: bytes seen each way */
     int exit_code;
@@ -183,6 +191,27 @@ static json_t *result_to_json(call_state_t *st, thrift_result_t *r, int *code) {
     return o;
 }
 
+/* The reply's THeader info headers as {"KEY": "VALUE"...}; NULL when it
+ * carried none. */
+static json_t *reply_headers_json(const thrift_result_t *r) {
+    json_t *o = NULL;
+    const char *k, *v;
+    for (size_t i = 0; thrift_result_header_at(r, i, &k, &v); i++) {
+        if (!o)
+            o = json_object();
+        json_object_set_new(o, k, json_string(v));
+    }
+    return o;
+}
+
+/* -i (stdout, before the result) and -v (stderr, "< header "): one
+ * "KEY: VALUE" line per info header of the reply. */
+static void print_reply_headers(FILE *out, const char *prefix, const thrift_result_t *r) {
+    json_t *h = reply_headers_json(r);
+    cli_print_headers(out, prefix, h);
+    json_decref(h);
+}
+
 static char *dump_line(call_state_t *st, json_t *j) {
     return json_dumps(j, JSON_ENCODE_ANY | JSON_PRESERVE_ORDER |
                              ((st->json_flags & THRIFT_JSON_PRETTY) ? JSON_INDENT(2)
@@ -258,7 +287,13 @@ static void trace_cb(thrift_conn_t *conn, bool sent, const uint8_t *bytes, size_
 static void single_cb(thrift_conn_t *conn, thrift_result_t *r, void *ud) {
     call_state_t *st = ud;
     int code;
+    if (st->verbose)
+        print_reply_headers(stderr, "< header ", r);
     json_t *j = result_to_json(st, r, &code);
+    if (st->include) {
+        print_reply_headers(stdout, "", r);
+        fputc('\n', stdout);
+    }
     if (j) {
         char *text = dump_line(st, j);
         if (text) {
@@ -317,7 +352,15 @@ static void line_cb(thrift_conn_t *conn, thrift_result_t *r, void *ud) {
     call_slot_t *s = ud;
     call_state_t *st = s->st;
     int code;
+    if (st->verbose)
+        print_reply_headers(stderr, "< header ", r);
     json_t *j = result_to_json(st, r, &code);
+    json_t *h = reply_headers_json(r);
+    if (!h && st->include)
+        h = json_object();
+    if (j && h)
+        json_object_set(j, "headers", h);
+    json_decref(h);
     st->inflight--;
     finish_slot(s, j, code);
     pump_stdin(st);
@@ -524,7 +567,7 @@ int cmd_call(int argc, char **argv) {
     cli_net_opts_init(&net);
     const char *pos[3] = {0};
     int npos = 0;
-    bool lines = false, pretty = false, ignore_unknown = false, verbose = false;
+    bool lines = false, pretty = false, ignore_unknown = false, verbose = false, include = false;
     unsigned long long pipeline = 128;
     int code = CLI_EXIT_OK;
 
@@ -570,6 +613,10 @@ int cmd_call(int argc, char **argv) {
             verbose = true;
             continue;
         }
+        if (!strcmp(a, "-i") || !strcmp(a, "--show-headers")) {
+            include = true;
+            continue;
+        }
         if (cli_net_take_positional(cmd, a, pos, &npos))
             goto usage;
     }
@@ -609,6 +656,7 @@ int cmd_call(int argc, char **argv) {
     st.json_flags = pretty ? THRIFT_JSON_PRETTY : 0;
     st.args_flags = ignore_unknown ? THRIFT_JSON_IGNORE_UNKNOWN : 0;
     st.verbose = verbose;
+    st.include = include;
     thrift_conn_options_t *co = NULL;
     thrift_arena_t *arena = NULL;
     json_t *argsj = NULL;
@@ -652,7 +700,9 @@ int cmd_call(int argc, char **argv) {
         snprintf(deadline, sizeof deadline, "%u ms", net.timeout_ms);
         fprintf(stderr, "* %s %s on %s: %s protocol, %s transport%s%s, deadline %s\n",
                 lines ? "calls to" : "call", pos[1], net.addr, thrift_protocol_name(net.proto),
-                net.framing == THRIFT_FRAMING_FRAMED ? "framed" : "buffered",
+                net.framing == THRIFT_FRAMING_FRAMED   ? "framed"
+                : net.framing == THRIFT_FRAMING_HEADER ? "THeader"
+                                                       : "buffered",
                 net.multiplex ? ", multiplexed as " : "", net.multiplex ? net.multiplex : "",
                 net.timeout_ms ? deadline : "none");
         thrift_conn_set_trace_cb(st.conn, trace_cb, &st);

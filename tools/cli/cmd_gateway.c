@@ -48,8 +48,6 @@ static const char gateway_usage[] =
     "  --balance round-robin|random|least|hash   how a cluster spreads calls (default\n"
     "                                 round-robin)\n"
     "  --hash-arg NAME                consistent hashing by the argument NAME\n"
-    "                                 (cluster calls take --timeout as deadline and\n"
-    "                                 carry no Thrift-Header-* info headers)\n"
     "  --framed | --buffered          upstream transport (default framed)\n"
     "  --protocol binary|compact|json upstream protocol (default binary)\n"
     "  --multiplex NAME               upstream TMultiplexedProtocol name\n"
@@ -60,6 +58,10 @@ static const char gateway_usage[] =
     "  (with --header upstream: request headers Thrift-Header-KEY: VALUE go out as THeader\n"
     "   info headers KEY=VALUE, and the reply's come back the same way)\n"
     "  --listen ADDR                  serve HTTP/1.1 on ADDR (keep-alive, pipelining)\n"
+    "  --listen https://HOST:PORT     serve HTTPS (TLS) with --listen-cert and --listen-key\n"
+    "  --listen-cert FILE, --listen-key FILE   the listener's PEM certificate (chain) and\n"
+    "                                 key (--cert, --key, --cacert are the upstream's)\n"
+    "  --listen-cacert FILE           require client certificates signed by a CA of FILE\n"
     "  --max-body BYTES               largest request body (default 16384000: 413 above)\n"
     "  --client-timeout MS            a request must arrive within MS of its first\n"
     "                                 byte (default 10000: 408, then close)\n"
@@ -77,7 +79,9 @@ static const char ui_usage[] =
     "\n"
     "Starts the gateway (see dynthrift gateway --help) on a free port of 127.0.0.1\n"
     "and prints the URL of its web UI: pick a method, fill the form generated from\n"
-    "the IDL, send, see the result with its timing.  Ctrl-C stops it.\n";
+    "the IDL, send, see the result with its timing.  Ctrl-C stops it.  With\n"
+    "--listen-cert FILE --listen-key FILE (and --listen-cacert FILE to require\n"
+    "client certificates) it serves https://127.0.0.1:PORT/ instead.\n";
 
 enum { GW_DEFAULT_TIMEOUT_MS = 5000, GW_MAX_TIMEOUT_MS = 600000, GW_MAX_HEADERS = 64 };
 
@@ -423,11 +427,19 @@ static void gw_signal_cb(struct ev_loop *loop, ev_signal *w, int revents) {
     ev_break(loop, EVBREAK_ALL);
 }
 
+/* `tls` (NULL: plain HTTP): the listener's certificate, key and client CA. */
 static int run_listener(gw_cli_t *g, struct ev_loop *loop, const char *cmd, const char *listen,
-                        const thrift__http_server_limits_t *lim, bool print_ui_url) {
+                        const thrift__http_server_limits_t *lim,
+                        const thrift_conn_options_t *tls, bool print_ui_url) {
     thrift_error_t err;
     thrift_error_clear(&err);
     thrift__http_server_t *hs = thrift__http_server_new(loop, lim, http_request, g, &err);
+    if (hs && tls && thrift__http_server_set_tls(hs, tls, &err)) {
+        fprintf(stderr, "dynthrift %s: --listen-cert/--listen-key: ", cmd);
+        cli_print_error(stderr, &err);
+        thrift__http_server_free(hs);
+        return err.code == THRIFT_NOMEM ? CLI_EXIT_SOFTWARE : CLI_EXIT_DATA;
+    }
     if (!hs || thrift__http_server_listen(hs, listen, &err)) {
         fprintf(stderr, "dynthrift %s: listen %s: ", cmd, listen);
         cli_print_error(stderr, &err);
@@ -435,10 +447,12 @@ static int run_listener(gw_cli_t *g, struct ev_loop *loop, const char *cmd, cons
         return err.code == THRIFT_NOMEM ? CLI_EXIT_SOFTWARE : CLI_EXIT_TRANSPORT;
     }
     int port = thrift__http_server_port(hs);
+    const char *scheme = tls ? "https://" : "";
     if (print_ui_url)
-        printf("http://127.0.0.1:%d/\n", port);
+        printf("%s127.0.0.1:%d/\n", tls ? "https://" : "http://", port);
     if (port)
-        fprintf(stderr, "listening on 127.0.0.1:%d (upstream %s)\n", port, g->upstream);
+        fprintf(stderr, "listening on %s127.0.0.1:%d (upstream %s)\n", scheme, port,
+                g->upstream);
     else
         fprintf(stderr, "listening on %s (upstream %s)\n", listen, g->upstream);
     fflush(stdout);
@@ -455,6 +469,27 @@ static int run_listener(gw_cli_t *g, struct ev_loop *loop, const char *cmd, cons
 }
 
 /* ---- the command ----------------------------------------------------------- */
+
+/* The https:// listener's TLS settings, through the options' text keys as
+ * `serve` sets its own; NULL after printing why. */
+static thrift_conn_options_t *listen_tls_options(const char *cmd, const char *cert,
+                                                 const char *key, const char *cacert) {
+    thrift_conn_options_t *o = thrift_conn_options_new();
+    const char *keys[] = {"tls_cert", "tls_key", "tls_ca"};
+    const char *values[] = {cert, key, cacert};
+    for (size_t k = 0; o && k < 3; k++) {
+        thrift_error_t err;
+        thrift_error_clear(&err);
+        if (values[k] && thrift_conn_options_set(o, keys[k], values[k], &err) != THRIFT_OK) {
+            fprintf(stderr, "dynthrift %s: %s\n", cmd, err.text);
+            thrift_conn_options_free(o);
+            return NULL;
+        }
+    }
+    if (!o)
+        fprintf(stderr, "dynthrift %s: out of memory\n", cmd);
+    return o;
+}
 
 static char *make_config_json(const char *file, const char *upstream, const cli_net_opts_t *net) {
     json_t *flags = json_array();
@@ -577,6 +612,8 @@ static int gateway_run(int argc, char **argv, const char *cmd, cli_cluster_spec_
     cli_net_opts_init(&net);
     const char *file = NULL, *listen = NULL, *req_method = NULL, *req_path = NULL;
     const char *cors = NULL;
+    const char *listen_cert = NULL, *listen_key = NULL, *listen_cacert = NULL;
+    bool listen_given = false;
     bool want_openapi = false, want_schema = false;
     bool ui_mode = !strcmp(cmd, "ui");
     size_t max_body = 16384000; // the default frame limit
@@ -612,6 +649,19 @@ static int gateway_run(int argc, char **argv, const char *cmd, cli_cluster_spec_
             if (r < 0)
                 goto usage;
             listen = v;
+            listen_given = true;
+        } else if ((r = cli_take_value_opt(argc, argv, &i, cmd, "--listen-cert", &v)) != 0) {
+            if (r < 0)
+                goto usage;
+            listen_cert = v;
+        } else if ((r = cli_take_value_opt(argc, argv, &i, cmd, "--listen-key", &v)) != 0) {
+            if (r < 0)
+                goto usage;
+            listen_key = v;
+        } else if ((r = cli_take_value_opt(argc, argv, &i, cmd, "--listen-cacert", &v)) != 0) {
+            if (r < 0)
+                goto usage;
+            listen_cacert = v;
         } else if ((r = cli_take_value_opt(argc, argv, &i, cmd, "--max-body", &v)) != 0) {
             unsigned long long n;
             if (r < 0 || !cli_parse_uint(v, 1ull << 31, &n) || n == 0) {
@@ -688,6 +738,20 @@ static int gateway_run(int argc, char **argv, const char *cmd, cli_cluster_spec_
         fprintf(stderr, "dynthrift %s: --balance hash needs --hash-arg NAME\n", cmd);
         goto usage;
     }
+    // `ui` with a certificate serves https on its free port.
+    if (ui_mode && !listen_given && (listen_cert || listen_key))
+        listen = "https://127.0.0.1:0";
+    bool https = listen && !strncmp(listen, "https://", 8);
+    if (https && (!listen_cert || !listen_key)) {
+        fprintf(stderr, "dynthrift %s: --listen %s needs --listen-cert FILE and --listen-key "
+                        "FILE\n", cmd, listen);
+        goto usage;
+    }
+    if (!https && (listen_cert || listen_key || listen_cacert)) {
+        fprintf(stderr, "dynthrift %s: --listen-cert, --listen-key and --listen-cacert are for "
+                        "--listen https://HOST:PORT\n", cmd);
+        goto usage;
+    }
     net.addr = spec->zk ? spec->zk : spec->naddrs ? spec->addrs[0] : NULL;
     thrift_error_t err;
     thrift_error_clear(&err);
@@ -731,7 +795,11 @@ static int gateway_run(int argc, char **argv, const char *cmd, cli_cluster_spec_
         net.timeout_set = true;
     }
     thrift_conn_options_t *co = cli_net_conn_options(&net);
-    if (!co) {
+    thrift_conn_options_t *listen_tls = https ? listen_tls_options(cmd, listen_cert, listen_key,
+                                                                   listen_cacert)
+                                              : NULL;
+    if (!co || (https && !listen_tls)) {
+        thrift_conn_options_free(co);
         thrift_schema_unref(schema);
         return CLI_EXIT_USAGE; // the transport option was reported
     }
@@ -767,7 +835,7 @@ static int gateway_run(int argc, char **argv, const char *cmd, cli_cluster_spec_
         if (req_method)
             rc = run_one_request(&g, loop, req_method, req_path, headers, nheaders, max_body);
         else
-            rc = run_listener(&g, loop, cmd, listen, &lim, ui_mode);
+            rc = run_listener(&g, loop, cmd, listen, &lim, listen_tls, ui_mode);
     }
     clusters_free(&clusters);
     thrift_gateway_free(g.gw);
@@ -776,6 +844,7 @@ static int gateway_run(int argc, char **argv, const char *cmd, cli_cluster_spec_
     if (loop)
         ev_loop_destroy(loop);
     thrift_conn_options_free(co);
+    thrift_conn_options_free(listen_tls);
     thrift_schema_unref(schema);
     return rc;
 

@@ -44,15 +44,19 @@ static const char serve_usage[] =
     "          the first case whose \"when\" arguments all equal the call's wins;\n"
     "          the entry's own result/exception/error answers when none matches\n"
     "      [case, ...]                                  short for {\"cases\": [...]}\n"
-    "      any answer may add \"delay_ms\": N\n"
+    "      any answer may add \"delay_ms\": N, and \"headers\": {\"KEY\": \"VALUE\"...}:\n"
+    "          THeader info headers sent with the reply (to THeader clients)\n"
     "  --unmocked default|unknown   methods (and calls) no fixture answers get the\n"
     "      return type's default value (default) or UNKNOWN_METHOD\n"
     "  --exec CMD   runs /bin/sh -c CMD once; each call is written to its stdin as\n"
     "      one line {\"id\": N, \"method\": \"add\", \"args\": {...}} (oneway calls add\n"
     "      \"oneway\": true and expect no answer); CMD writes one line per answer, in\n"
     "      any order: {\"id\": N, \"result\": VALUE} | {\"id\": N, \"exception\": NAME,\n"
-    "      \"value\": {...}} | {\"id\": N, \"error\": \"text\"}.  A CMD that exits, writes\n"
-    "      a line that is not such an answer, or takes longer than --exec-timeout MS\n"
+    "      \"value\": {...}} | {\"id\": N, \"error\": \"text\"}; an answer may add\n"
+    "      \"headers\": {\"KEY\": \"VALUE\"...} (reply info headers, THeader clients), and\n"
+    "      a call from a THeader client carries its info headers the same way.\n"
+    "      A CMD that exits, writes a line that is not such an answer, or takes\n"
+    "      longer than --exec-timeout MS\n"
     "      (default 30000) turns the calls in flight into INTERNAL_ERROR replies;\n"
     "      it is started again (at most once a second) on the next call.  CMD runs\n"
     "      in its own process group, which is signalled as a whole on stop and\n"
@@ -60,7 +64,9 @@ static const char serve_usage[] =
     "      are dropped: counted, logged (at most once a second) and --record'ed.\n"
     "  --echo       each method returns its first argument when the types match,\n"
     "      else the return type's default value\n"
-    "\n"
+    "\n";
+/* Apart: C11 compilers need not take string literals over 4095 bytes. */
+static const char serve_usage_options[] =
     "options:\n"
     "  --addr HOST:PORT | unix:PATH   where to listen (required; port 0 picks one)\n"
     "  --framed | --buffered | --header  pin one transport (default: recognize each\n"
@@ -102,6 +108,9 @@ typedef struct answer {
     int app_type;
     const char *message;
     double delay_s;
+    /* THeader info headers sent with the reply ("headers" in a fixture) */
+    const char **header_keys, **header_values;
+    size_t header_count;
 } answer_t;
 
 typedef struct mock_case {
@@ -251,6 +260,56 @@ static json_t *args_json_of(serve_state_t *st, const thrift_value_t *args) {
     return st->record ? value_json(args) : NULL;
 }
 
+/* ---- reply info headers --------------------------------------------------- */
+
+/* A reply's THeader info headers as fixtures and --exec answers give them:
+ * {"key": "value", ...}.  At most this many, each key and value at most
+ * THRIFT_HEADER_TEXT_MAX bytes. */
+enum { SERVE_MAX_REPLY_HEADERS = 64 };
+
+/* NULL when `h` is a valid "headers" object, else what is wrong (static). */
+static const char *reply_headers_problem(json_t *h) {
+    if (!json_is_object(h))
+        return "\"headers\" must be an object of strings {\"key\": \"value\"}";
+    if (json_object_size(h) > SERVE_MAX_REPLY_HEADERS)
+        return "\"headers\": at most 64 info headers";
+    const char *k;
+    json_t *v;
+    json_object_foreach(h, k, v) {
+        if (!*k || !json_is_string(v))
+            return "\"headers\" must be an object of strings {\"key\": \"value\"} with "
+                   "non-empty keys";
+        if (strlen(k) > THRIFT_HEADER_TEXT_MAX || json_string_length(v) > THRIFT_HEADER_TEXT_MAX)
+            return "\"headers\": a key or value is longer than 4096 bytes";
+    }
+    return NULL;
+}
+
+/* Sets the info headers of `h` (checked by reply_headers_problem) on the
+ * reply of `req`; false when the request cannot take them (out of memory:
+ * the caller answers an error instead). */
+static bool reply_headers_set_json(thrift_request_t *req, json_t *h) {
+    const char *k;
+    json_t *v;
+    json_object_foreach(h, k, v) {
+        if (thrift_request_set_reply_header(req, k, json_string_value(v)) != THRIFT_OK)
+            return false;
+    }
+    return true;
+}
+
+/* The request's info headers as a JSON object, NULL when it has none. */
+static json_t *request_headers_json(const thrift_request_t *req) {
+    json_t *o = NULL;
+    const char *k, *v;
+    for (size_t i = 0; thrift_request_header_at(req, i, &k, &v); i++) {
+        if (!o)
+            o = json_object();
+        json_object_set_new(o, k, json_string(v));
+    }
+    return o;
+}
+
 /* ---- replying -------------------------------------------------------------- */
 
 static void log_answer(serve_state_t *st, const char *method, const char *what) {
@@ -337,6 +396,13 @@ static void answer_exception(serve_state_t *st, thrift_request_t *req, json_t *a
 }
 
 static void answer(serve_state_t *st, thrift_request_t *req, json_t *args, const answer_t *a) {
+    for (size_t i = 0; i < a->header_count && !thrift_request_is_oneway(req); i++)
+        if (thrift_request_set_reply_header(req, a->header_keys[i], a->header_values[i]) !=
+            THRIFT_OK) {
+            answer_error(st, req, args, THRIFT_APPEX_INTERNAL_ERROR,
+                         "out of memory setting the reply's info headers");
+            return;
+        }
     switch (a->kind) {
     case ANS_EXCEPTION:
         answer_exception(st, req, args, a->exc_name, a->value);
@@ -564,6 +630,7 @@ static int parse_answer(serve_state_t *st, const char *file, const char *where, 
     json_t *x = json_object_get(j, "exception");
     json_t *e = json_object_get(j, "error");
     json_t *d = json_object_get(j, "delay_ms");
+    json_t *h = json_object_get(j, "headers");
     int n = (r != NULL) + (x != NULL) + (e != NULL);
     char w[512];
     *found = n > 0;
@@ -571,6 +638,26 @@ static int parse_answer(serve_state_t *st, const char *file, const char *where, 
     if (n > 1)
         return fixture_error(st, file, where, NULL,
                              "give one of \"result\", \"exception\" or \"error\", not several");
+    if (h) {
+        const char *problem = reply_headers_problem(h);
+        if (problem)
+            return fixture_error(st, file, where, NULL, problem);
+        size_t nh = json_object_size(h), k = 0;
+        ans->header_keys = thrift_arena_alloc(st->arena, (nh ? nh : 1) * sizeof(char *));
+        ans->header_values = thrift_arena_alloc(st->arena, (nh ? nh : 1) * sizeof(char *));
+        if (!ans->header_keys || !ans->header_values)
+            return fixture_error(st, file, where, NULL, "out of memory");
+        const char *hk;
+        json_t *hv;
+        json_object_foreach(h, hk, hv) {
+            ans->header_keys[k] = arena_strdup(st->arena, hk);
+            ans->header_values[k] = arena_strdup(st->arena, json_string_value(hv));
+            if (!ans->header_keys[k] || !ans->header_values[k])
+                return fixture_error(st, file, where, NULL, "out of memory");
+            k++;
+        }
+        ans->header_count = nh;
+    }
     if (d) {
         if (!json_is_number(d) || json_number_value(d) < 0)
             return fixture_error(st, file, where, NULL, "\"delay_ms\" must be a number >= 0");
@@ -685,9 +772,9 @@ static method_t *find_method(serve_state_t *st, const char *name) {
 
 static int load_fixtures(serve_state_t *st, const char *file) {
     static const char *const entry_keys[] = {"result", "exception", "value", "error",
-                                             "cases", "delay_ms", NULL};
+                                             "cases", "delay_ms", "headers", NULL};
     static const char *const case_keys[] = {"when", "result", "exception", "value",
-                                            "error", "delay_ms", NULL};
+                                            "error", "delay_ms", "headers", NULL};
     json_error_t jerr;
     json_t *root = json_load_file(file, JSON_ALLOW_NUL, &jerr);
     if (!root) {
@@ -1047,8 +1134,16 @@ static void exec_answer(serve_state_t *st, const char *line, size_t len) {
     json_t *r = json_object_get(j, "result");
     json_t *xn = json_object_get(j, "exception");
     json_t *e = json_object_get(j, "error");
+    json_t *h = json_object_get(j, "headers");
     char msg[700];
-    if (xn) {
+    const char *problem = h ? reply_headers_problem(h) : NULL;
+    if (problem) {
+        snprintf(msg, sizeof msg, "--exec handler: %s", problem);
+        answer_error(st, req, args, THRIFT_APPEX_INTERNAL_ERROR, msg);
+    } else if (h && !reply_headers_set_json(req, h)) {
+        answer_error(st, req, args, THRIFT_APPEX_INTERNAL_ERROR,
+                     "--exec handler: out of memory setting the reply's info headers");
+    } else if (xn) {
         const char *name = json_string_value(xn);
         const thrift_field_def_t *f = name ? exception_field(m->fn, name) : NULL;
         if (!f) {
@@ -1260,6 +1355,9 @@ static thrift_status_t exec_handler(thrift_request_t *req, const thrift_value_t 
     json_object_set_new(msg, "id", json_integer((json_int_t)id));
     json_object_set_new(msg, "method", json_string(thrift_function_def_name(m->fn)));
     json_object_set(msg, "args", aj);
+    json_t *hj = request_headers_json(req);
+    if (hj)
+        json_object_set_new(msg, "headers", hj);
     if (oneway)
         json_object_set_new(msg, "oneway", json_true());
     char *text = json_dumps(msg, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -1449,6 +1547,7 @@ int cmd_serve(int argc, char **argv) {
         int r;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(serve_usage, stdout);
+            fputs(serve_usage_options, stdout);
             fputs(cli_net_transport_help, stdout);
             cli_include_dirs_free(&inc);
             return CLI_EXIT_OK;
@@ -1762,12 +1861,24 @@ int cmd_serve(int argc, char **argv) {
             ev_timer_start(st.loop, &st.announce_poll);
         }
     }
-    vlog(&st, "serving %s (%zu methods, %s, %s%s)", thrift_service_def_name(st.svc), st.nmethods,
-         thrift_protocol_name(net.proto),
-         net.framing == THRIFT_FRAMING_FRAMED  ? "framed"
-         : net.framing == THRIFT_FRAMING_HEADER ? "header"
-                                                : "buffered",
-         st.mode == MODE_MOCK ? ", mock" : st.mode == MODE_EXEC ? ", exec" : ", echo");
+    // What cli_net_conn_options asked of the server: a transport pinned by
+    // --framed/--buffered/--header (or framed with --zlib), else each
+    // connection's kind recognized from its first bytes.
+    char kinds[160];
+    if (net.framing_set || net.zlib)
+        snprintf(kinds, sizeof kinds, "%s protocol, %s transport%s",
+                 thrift_protocol_name(net.proto),
+                 !net.framing_set || net.framing == THRIFT_FRAMING_FRAMED ? "framed"
+                 : net.framing == THRIFT_FRAMING_HEADER                  ? "THeader"
+                                                                         : "buffered",
+                 net.zlib ? " with zlib" : "");
+    else
+        snprintf(kinds, sizeof kinds,
+                 "each connection's kind recognized: framed, buffered or THeader, binary, "
+                 "compact or JSON, HTTP%s",
+                 net.cert ? ", TLS" : "");
+    vlog(&st, "serving %s (%zu methods, %s, %s)", thrift_service_def_name(st.svc), st.nmethods,
+         kinds, st.mode == MODE_MOCK ? "mock" : st.mode == MODE_EXEC ? "exec" : "echo");
     // A method without a fixture answers its return type's default value,
     // required fields filled with zeros: say so before a client wonders.
     for (size_t i = 0; st.mode == MODE_MOCK && i < st.nmethods; i++)

@@ -10,7 +10,7 @@ _dynthrift_opts() {
     describe) echo "-I --include --template --help" ;;
     encode|decode) echo "-I --include --protocol --help" ;;
     call) echo "-I --include --addr --framed --buffered --protocol --multiplex --timeout --header --zlib --cacert --cert --key -k --insecure -H
-                --lines --pipeline --pretty --ignore-unknown -v --verbose --help" ;;
+                --lines --pipeline --pretty --ignore-unknown -i --show-headers -v --verbose --help" ;;
     serve) echo "-I --include --addr --framed --buffered --protocol --mock --unmocked --exec
                  --header --zlib --cacert --cert --key
                  --exec-timeout --echo --record --threads --max-connections --idle-timeout
