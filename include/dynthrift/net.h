@@ -310,6 +310,16 @@ THRIFT_API thrift_status_t thrift_call_async_ex(thrift_conn_t *conn, const char 
 THRIFT_API thrift_status_t thrift_call_submit(thrift_conn_t *conn, const char *method,
                                               const thrift_value_t *args,
                                               thrift_call_cb cb, void *ud, thrift_error_t *err);
+/* As thrift_call_submit, with THeader info headers for this call only
+ * (sent with the connection's own, THRIFT_FRAMING_HEADER only):
+ * `headers` holds `nheaders` key/value pairs, key at [2i] and value at
+ * [2i+1], copied here.  THRIFT_MISUSE for an empty key, THRIFT_LIMIT for
+ * a key or value over THRIFT_HEADER_TEXT_MAX bytes (nothing is sent). */
+THRIFT_API thrift_status_t thrift_call_submit_headers(thrift_conn_t *conn, const char *method,
+                                                      const thrift_value_t *args,
+                                                      const char *const *headers,
+                                                      size_t nheaders, thrift_call_cb cb,
+                                                      void *ud, thrift_error_t *err);
 
 /* Blocking call (thrift_connect connections only; on an async connection it
  * fails with THRIFT_MISUSE).  Returns the result value, borrowed until the
