@@ -29,6 +29,9 @@
 static PyObject *error_factory; /* (kind, code, message) -> exception instance */
 static PyObject *app_exception_class;
 static PyObject *log_func;      /* (message) -> None: logs a handler failure */
+/* A contextvars.ContextVar: inside a handler, the request's header context
+ * (request headers dict, reply headers dict); see request_context(). */
+static PyObject *header_var;
 
 /* Raises the exception error_factory makes for a failed call. */
 static void raise_call_error(const char *kind, int code, const char *message) {
@@ -113,7 +116,72 @@ typedef struct waiter {
     int app_type;
     thrift_arena_t *arena;        /* taken from the result */
     const thrift_value_t *value;  /* in `arena` */
+    char *reply_headers;          /* copied: see copy_reply_headers */
 } waiter_t;
+
+/* The reply's THeader info headers as one malloc block of NUL-terminated
+ * strings, key, value, key, value..., ended by an empty key (keys are never
+ * empty); NULL when the reply had none (or out of memory: headers are
+ * extra information, the call's outcome stands).  On the I/O thread: no
+ * Python objects there. */
+static char *copy_reply_headers(const thrift_result_t *r) {
+    const char *k, *v;
+    size_t size = 1;
+    for (size_t i = 0; thrift_result_header_at(r, i, &k, &v); i++)
+        size += strlen(k) + strlen(v) + 2;
+    if (size == 1)
+        return NULL;
+    char *block = malloc(size), *p = block;
+    for (size_t i = 0; block && thrift_result_header_at(r, i, &k, &v); i++) {
+        size_t kl = strlen(k) + 1, vl = strlen(v) + 1;
+        memcpy(p, k, kl);
+        memcpy(p + kl, v, vl);
+        p += kl + vl;
+    }
+    if (block)
+        *p = '\0';
+    return block;
+}
+
+/* Puts the headers of copy_reply_headers' block into `dict`. */
+static int reply_headers_to_dict(const char *block, PyObject *dict) {
+    for (const char *p = block; p && *p;) {
+        const char *v = p + strlen(p) + 1;
+        PyObject *val = PyUnicode_DecodeUTF8(v, (Py_ssize_t)strlen(v), "surrogateescape");
+        int rc = val ? PyDict_SetItemString(dict, p, val) : -1;
+        Py_XDECREF(val);
+        if (rc < 0)
+            return -1;
+        p = v + strlen(v) + 1;
+    }
+    return 0;
+}
+
+/* The info headers of a call (a flat tuple of str: key, value, ...) as the
+ * array thrift_call_submit_headers takes, borrowed from the tuple; *n is
+ * the number of pairs.  NULL with *n 0 for None; NULL with an exception
+ * raised on a bad argument.  Free with PyMem_Free. */
+static const char **call_headers_array(PyObject *flat, size_t *n) {
+    *n = 0;
+    if (!flat || flat == Py_None)
+        return NULL;
+    if (!PyTuple_Check(flat) || PyTuple_GET_SIZE(flat) % 2)
+        return PyErr_Format(PyExc_TypeError, "headers: a tuple of key, value, ... expected"),
+               NULL;
+    Py_ssize_t len = PyTuple_GET_SIZE(flat);
+    const char **a = PyMem_Malloc((size_t)(len ? len : 1) * sizeof *a);
+    if (!a)
+        return (const char **)PyErr_NoMemory();
+    for (Py_ssize_t i = 0; i < len; i++) {
+        a[i] = PyUnicode_AsUTF8(PyTuple_GET_ITEM(flat, i));
+        if (!a[i]) {
+            PyMem_Free(a);
+            return NULL;
+        }
+    }
+    *n = (size_t)len / 2;
+    return a;
+}
 
 static void on_stop(struct ev_loop *loop, ev_async *w, int revents) {
     (void)w;
@@ -127,10 +195,9 @@ static void *client_thread(void *arg) {
     return NULL;
 }
 
-static void on_result(thrift_conn_t *conn, thrift_result_t *r, void *ud) {
-    (void)conn;
-    waiter_t *w = ud;
-    pthread_mutex_lock(&w->m);
+/* Takes what the waiter needs out of `r` (borrowed for the callback): the
+ * outcome, the value's arena and a copy of the reply's headers. */
+static void waiter_take_result(waiter_t *w, thrift_result_t *r) {
     w->status = thrift_result_status(r);
     const thrift_error_t *e = thrift_result_error(r);
     if (e)
@@ -140,6 +207,14 @@ static void on_result(thrift_conn_t *conn, thrift_result_t *r, void *ud) {
     w->arena = w->value ? thrift_result_take_arena(r) : NULL;
     if (!w->arena)
         w->value = NULL;
+    w->reply_headers = copy_reply_headers(r);
+}
+
+static void on_result(thrift_conn_t *conn, thrift_result_t *r, void *ud) {
+    (void)conn;
+    waiter_t *w = ud;
+    pthread_mutex_lock(&w->m);
+    waiter_take_result(w, r);
     w->done = true;
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->m);
@@ -158,15 +233,7 @@ static void on_async_result(thrift_conn_t *conn, thrift_result_t *r, void *ud) {
     (void)conn;
     async_call_t *a = ud;
     waiter_t *w = &a->w;
-    w->status = thrift_result_status(r);
-    const thrift_error_t *e = thrift_result_error(r);
-    if (e)
-        w->err = *e;
-    w->app_type = thrift_result_app_type(r);
-    w->value = thrift_result_value(r);
-    w->arena = w->value ? thrift_result_take_arena(r) : NULL;
-    if (!w->arena)
-        w->value = NULL;
+    waiter_take_result(w, r);
     py_client_t *cl = a->client;
     pthread_mutex_lock(&cl->done_lock);
     bool was_empty = !cl->done_head;
@@ -357,10 +424,27 @@ static PyObject *call_outcome(py_schema_t *so, const waiter_t *w) {
 static thrift_value_t *encode_args(py_client_t *cl, py_codec_t *c, const char *method,
                                    PyObject *argobj);
 
+/* Sets the call's info headers on the blocking connection (under
+ * call_lock): all or none, so a failure leaves none for the next call. */
+static thrift_status_t set_call_headers(thrift_conn_t *conn, const char **hv, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        thrift_status_t st = thrift_conn_set_call_header(conn, hv[2 * i], hv[2 * i + 1]);
+        if (st != THRIFT_OK) {
+            for (size_t j = 0; j < i; j++)
+                (void)thrift_conn_set_call_header(conn, hv[2 * j], NULL);
+            return st;
+        }
+    }
+    return THRIFT_OK;
+}
+
 /* A call on the blocking connection: the GIL is released while this
  * thread drives the connection; the reply is converted (GIL taken again)
- * before another thread may call, since it is only valid until then. */
-static PyObject *blocking_call(py_client_t *cl, const char *method, PyObject *argobj) {
+ * before another thread may call, since it is only valid until then.
+ * `hv`: `nh` info header pairs for this call; `reply_headers`: a dict
+ * that receives the reply's, or NULL. */
+static PyObject *blocking_call(py_client_t *cl, const char *method, PyObject *argobj,
+                               const char **hv, size_t nh, PyObject *reply_headers) {
     py_codec_t c;
     if (!py_codec_begin(&c, cl->so))
         return NULL;
@@ -373,16 +457,19 @@ static PyObject *blocking_call(py_client_t *cl, const char *method, PyObject *ar
     thrift_error_clear(&err);
     thrift_value_t *v = NULL;
     bool closed = false;
+    thrift_status_t hst = THRIFT_OK;
     Py_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&cl->call_lock);
-    if (cl->bconn)
-        v = thrift_call(cl->bconn, method, sv, &err);
-    else
+    if (!cl->bconn)
         closed = true;
+    else if ((hst = set_call_headers(cl->bconn, hv, nh)) == THRIFT_OK)
+        v = thrift_call(cl->bconn, method, sv, &err);
     Py_END_ALLOW_THREADS
     PyObject *out = NULL;
     if (closed) {
         raise_call_error("CLOSED", THRIFT_CLOSED, "client is closed");
+    } else if (hst != THRIFT_OK) {
+        PyErr_Format(PyExc_ValueError, "info header: %s", thrift_status_str(hst));
     } else {
         waiter_t w;
         memset(&w, 0, sizeof w);
@@ -395,6 +482,16 @@ static PyObject *blocking_call(py_client_t *cl, const char *method, PyObject *ar
             w.app_type = thrift_result_app_type(r);
             w.value = thrift_result_value(r);
         }
+        const char *k, *hval;
+        for (size_t i = 0; reply_headers && r && thrift_result_header_at(r, i, &k, &hval); i++) {
+            PyObject *pv = PyUnicode_DecodeUTF8(hval, (Py_ssize_t)strlen(hval), "surrogateescape");
+            if (!pv || PyDict_SetItemString(reply_headers, k, pv) < 0) {
+                Py_XDECREF(pv);
+                PyErr_Clear(); /* the call's outcome matters more than its headers */
+                break;
+            }
+            Py_DECREF(pv);
+        }
         out = call_outcome(cl->so, &w);
     }
     pthread_mutex_unlock(&cl->call_lock);
@@ -402,25 +499,41 @@ static PyObject *blocking_call(py_client_t *cl, const char *method, PyObject *ar
     return out;
 }
 
-/* call(method, args instance) */
+/* call(method, args instance, headers=None, reply_headers=None):
+ * `headers` a flat tuple (key, value, ...) of info headers for this call;
+ * `reply_headers` a dict to receive the reply's. */
 static PyObject *client_call(py_client_t *cl, PyObject *args) {
     const char *method;
-    PyObject *argobj;
-    if (!PyArg_ParseTuple(args, "sO:call", &method, &argobj))
+    PyObject *argobj, *headers = Py_None, *reply_headers = Py_None;
+    if (!PyArg_ParseTuple(args, "sO|OO:call", &method, &argobj, &headers, &reply_headers))
         return NULL;
     if (!cl->so)
         return PyErr_Format(PyExc_RuntimeError, "client not initialized"), NULL;
-    if (cl->bconn || (cl->closed && cl->event_fd < 0))
-        return blocking_call(cl, method, argobj);
+    if (reply_headers != Py_None && !PyDict_Check(reply_headers))
+        return PyErr_Format(PyExc_TypeError, "reply_headers: a dict expected"), NULL;
+    PyObject *rh = reply_headers == Py_None ? NULL : reply_headers;
+    size_t nh;
+    const char **hv = call_headers_array(headers, &nh);
+    if (!hv && PyErr_Occurred())
+        return NULL;
+    if (cl->bconn || (cl->closed && cl->event_fd < 0)) {
+        PyObject *out = blocking_call(cl, method, argobj, hv, nh, rh);
+        PyMem_Free(hv);
+        return out;
+    }
     if (!cl->conn) {
+        PyMem_Free(hv);
         raise_call_error("CLOSED", THRIFT_CLOSED, "client is closed");
         return NULL;
     }
     py_codec_t c;
-    if (!py_codec_begin(&c, cl->so))
+    if (!py_codec_begin(&c, cl->so)) {
+        PyMem_Free(hv);
         return NULL;
+    }
     thrift_value_t *sv = encode_args(cl, &c, method, argobj);
     if (!sv) {
+        PyMem_Free(hv);
         py_codec_end(&c);
         return NULL;
     }
@@ -437,9 +550,10 @@ static PyObject *client_call(py_client_t *cl, PyObject *args) {
         snprintf(err.text, sizeof err.text, "client is closed");
     } else {
         /* Encodes (copies) the args before returning. */
-        st = thrift_call_submit(cl->conn, method, sv, on_result, &w, &err);
+        st = thrift_call_submit_headers(cl->conn, method, sv, hv, nh, on_result, &w, &err);
     }
     pthread_mutex_unlock(&cl->lock);
+    PyMem_Free(hv);
     py_codec_end(&c);
     if (st != THRIFT_OK) {
         pthread_cond_destroy(&w.cv);
@@ -455,6 +569,10 @@ static PyObject *client_call(py_client_t *cl, PyObject *args) {
     pthread_mutex_unlock(&w.m);
     Py_END_ALLOW_THREADS
     PyObject *out = call_outcome(cl->so, &w);
+    if (rh && reply_headers_to_dict(w.reply_headers, rh) < 0 && out) {
+        Py_CLEAR(out);
+    }
+    free(w.reply_headers);
     thrift_arena_free(w.arena);
     pthread_cond_destroy(&w.cv);
     pthread_mutex_destroy(&w.m);
@@ -489,23 +607,29 @@ static thrift_value_t *encode_args(py_client_t *cl, py_codec_t *c, const char *m
  * out of drain() with `token`.  Never blocks. */
 static PyObject *client_submit(py_client_t *cl, PyObject *args) {
     const char *method;
-    PyObject *argobj, *token;
-    if (!PyArg_ParseTuple(args, "sOO:submit", &method, &argobj, &token))
+    PyObject *argobj, *token, *headers = Py_None;
+    if (!PyArg_ParseTuple(args, "sOO|O:submit", &method, &argobj, &token, &headers))
         return NULL;
     if (!cl->so)
         return PyErr_Format(PyExc_RuntimeError, "client not initialized"), NULL;
+    size_t nh;
+    const char **hv = call_headers_array(headers, &nh);
+    if (!hv && PyErr_Occurred())
+        return NULL;
     py_codec_t c;
-    if (!py_codec_begin(&c, cl->so))
-        return NULL;
-    thrift_value_t *sv = encode_args(cl, &c, method, argobj);
-    if (!sv) {
-        py_codec_end(&c);
-        return NULL;
+    thrift_value_t *sv = NULL;
+    async_call_t *a = NULL;
+    if (py_codec_begin(&c, cl->so)) {
+        sv = encode_args(cl, &c, method, argobj);
+        a = sv ? PyMem_RawCalloc(1, sizeof *a) : NULL;
+        if (sv && !a)
+            PyErr_NoMemory();
+        if (!a)
+            py_codec_end(&c);
     }
-    async_call_t *a = PyMem_RawCalloc(1, sizeof *a);
     if (!a) {
-        py_codec_end(&c);
-        return PyErr_NoMemory();
+        PyMem_Free(hv);
+        return NULL;
     }
     a->client = cl;
     a->token = token;
@@ -518,9 +642,10 @@ static PyObject *client_submit(py_client_t *cl, PyObject *args) {
         st = THRIFT_CLOSED;
         snprintf(err.text, sizeof err.text, "client is closed");
     } else {
-        st = thrift_call_submit(cl->conn, method, sv, on_async_result, a, &err);
+        st = thrift_call_submit_headers(cl->conn, method, sv, hv, nh, on_async_result, a, &err);
     }
     pthread_mutex_unlock(&cl->lock);
+    PyMem_Free(hv);
     py_codec_end(&c);
     if (st != THRIFT_OK) {
         Py_DECREF(a->token);
@@ -532,8 +657,8 @@ static PyObject *client_submit(py_client_t *cl, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* drain() -> [(token, ok, value or exception)]: the calls finished since
- * the last drain. */
+/* drain() -> [(token, ok, value or exception, reply headers dict or
+ * None)]: the calls finished since the last drain. */
 static PyObject *client_drain(py_client_t *cl, PyObject *unused) {
     (void)unused;
     uint64_t count;
@@ -548,18 +673,27 @@ static PyObject *client_drain(py_client_t *cl, PyObject *unused) {
     PyObject *out = PyList_New(0);
     while (a) {
         async_call_t *next = a->next;
+        PyObject *hdict = NULL;
+        if (out && a->w.reply_headers) {
+            hdict = PyDict_New();
+            if (!hdict || reply_headers_to_dict(a->w.reply_headers, hdict) < 0) {
+                Py_CLEAR(hdict);
+                PyErr_Clear(); /* the call's outcome matters more than its headers */
+            }
+        }
         if (out) {
             PyObject *value = call_outcome(cl->so, &a->w);
             PyObject *item;
+            PyObject *h = hdict ? hdict : Py_None;
             if (value) {
-                item = Py_BuildValue("(OON)", a->token, Py_True, value);
+                item = Py_BuildValue("(OONO)", a->token, Py_True, value, h);
             } else {
                 PyObject *et, *ev, *etb;
                 PyErr_Fetch(&et, &ev, &etb);
                 PyErr_NormalizeException(&et, &ev, &etb);
                 if (etb && ev)
                     PyException_SetTraceback(ev, etb);
-                item = Py_BuildValue("(OOO)", a->token, Py_False, ev ? ev : Py_None);
+                item = Py_BuildValue("(OOOO)", a->token, Py_False, ev ? ev : Py_None, h);
                 Py_XDECREF(et);
                 Py_XDECREF(ev);
                 Py_XDECREF(etb);
@@ -568,6 +702,8 @@ static PyObject *client_drain(py_client_t *cl, PyObject *unused) {
                 Py_CLEAR(out);
             Py_XDECREF(item);
         }
+        Py_XDECREF(hdict);
+        free(a->w.reply_headers);
         thrift_arena_free(a->w.arena);
         Py_DECREF(a->token);
         PyMem_RawFree(a);
@@ -597,11 +733,11 @@ static PyObject *client_closed(py_client_t *cl, PyObject *unused) {
 
 static PyMethodDef client_methods[] = {
     {"call", (PyCFunction)client_call, METH_VARARGS,
-     "call(method, args_instance) -> result (raises declared exceptions)"},
+     "call(method, args_instance, headers=None, reply_headers=None) -> result"},
     {"submit", (PyCFunction)client_submit, METH_VARARGS,
-     "submit(method, args_instance, token): an asyncio call; see drain()."},
+     "submit(method, args_instance, token, headers=None): an asyncio call; see drain()."},
     {"drain", (PyCFunction)client_drain, METH_NOARGS,
-     "drain() -> [(token, ok, value)]: finished asyncio calls."},
+     "drain() -> [(token, ok, value, reply headers or None)]: finished asyncio calls."},
     {"fileno", (PyCFunction)client_fileno, METH_NOARGS,
      "An eventfd readable when drain() has something."},
     {"close", (PyCFunction)client_close, METH_NOARGS, "Closes the connection."},
@@ -655,6 +791,9 @@ struct py_server {
     /* asyncio: dispatcher(token, method, args) runs handlers elsewhere;
      * their replies queue here (any thread) for the loop to send. */
     PyObject *dispatcher;
+    /* Every request gets a header context (THeader servers), not only
+     * those that carry info headers. */
+    bool always_headers;
     ev_async replies;
     pthread_mutex_t qlock;
     deferred_t *qhead, *qtail;
@@ -844,6 +983,7 @@ static void answer(py_method_t *m, thrift_request_t *req, PyObject *ret) {
  * comes back through the server's reply queue. */
 struct deferred {
     struct deferred *next;
+    PyObject *hctx;        /* the request's header context, or NULL */
     py_method_t *method;
     thrift_request_t *req; /* NULL once cancelled (abandoned) */
     PyObject *result;      /* set by reply(): the value or the exception */
@@ -863,12 +1003,72 @@ static void deferred_capsule_free(PyObject *cap) {
     (void)cap;
 }
 
+/* The header context a handler sees through dynthrift.rpc's
+ * request_headers() / set_reply_header(): a tuple (dict of the request's
+ * info headers, dict the handler fills for the reply).  NULL (no error)
+ * for a request without info headers on a server not pinned to THeader,
+ * so plain requests pay nothing; NULL with an exception on failure. */
+static PyObject *request_context(py_server_t *srv, thrift_request_t *req) {
+    const char *k, *v;
+    if (!header_var || (!srv->always_headers && !thrift_request_header_at(req, 0, &k, &v)))
+        return NULL;
+    PyObject *in = PyDict_New(), *out = PyDict_New();
+    for (size_t i = 0; in && thrift_request_header_at(req, i, &k, &v); i++) {
+        PyObject *pv = PyUnicode_DecodeUTF8(v, (Py_ssize_t)strlen(v), "surrogateescape");
+        if (!pv || PyDict_SetItemString(in, k, pv) < 0)
+            Py_CLEAR(in);
+        Py_XDECREF(pv);
+    }
+    PyObject *ctx = in && out ? PyTuple_Pack(2, in, out) : NULL;
+    Py_XDECREF(in);
+    Py_XDECREF(out);
+    return ctx;
+}
+
+/* Sends the reply headers the handler set in `hctx` (before answering). */
+static void apply_reply_headers(thrift_request_t *req, PyObject *hctx) {
+    if (!hctx)
+        return;
+    PyObject *out = PyTuple_GET_ITEM(hctx, 1), *k, *v;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(out, &pos, &k, &v)) {
+        const char *key = PyUnicode_Check(k) ? PyUnicode_AsUTF8(k) : NULL;
+        const char *val = PyUnicode_Check(v) ? PyUnicode_AsUTF8(v) : NULL;
+        // set_reply_header checked them; what is left is out of memory.
+        if (!key || !val || thrift_request_set_reply_header(req, key, val) != THRIFT_OK)
+            PyErr_Clear();
+    }
+}
+
+/* Calls the handler's method with `hctx` as the header context. */
+static PyObject *call_handler(py_server_t *srv, PyObject *name, PyObject *callargs,
+                              PyObject *hctx) {
+    PyObject *token = hctx ? PyContextVar_Set(header_var, hctx) : NULL;
+    if (hctx && !token)
+        return NULL;
+    PyObject *meth = PyObject_GetAttr(srv->handler, name);
+    PyObject *ret = meth ? PyObject_Call(meth, callargs, NULL) : NULL;
+    Py_XDECREF(meth);
+    if (token) {
+        PyObject *et, *ev, *etb;
+        PyErr_Fetch(&et, &ev, &etb); /* the handler's exception, kept across the reset */
+        if (PyContextVar_Reset(header_var, token) < 0)
+            PyErr_Clear();
+        PyErr_Restore(et, ev, etb);
+        Py_DECREF(token);
+    }
+    return ret;
+}
+
 static thrift_status_t on_request(thrift_request_t *req, const thrift_value_t *args, void *ud) {
     py_method_t *m = ud;
     py_server_t *srv = m->server;
     bool oneway = thrift_request_is_oneway(req);
     PyGILState_STATE g = PyGILState_Ensure();
     PyObject *callargs = args_tuple(m, req, args);
+    PyObject *hctx = callargs ? request_context(srv, req) : NULL;
+    if (!hctx && PyErr_Occurred())
+        Py_CLEAR(callargs);
     if (srv->dispatcher && callargs) {
         /* asyncio: hand the call to the dispatcher, answer when it replies. */
         deferred_t *d = NULL;
@@ -886,20 +1086,26 @@ static thrift_status_t on_request(thrift_request_t *req, const thrift_value_t *a
                 PyMem_RawFree(d);
                 Py_XDECREF(token);
                 Py_DECREF(callargs);
+                Py_XDECREF(hctx);
                 PyErr_Clear();
                 thrift_reply_error(req, THRIFT_APPEX_INTERNAL_ERROR, "out of memory");
                 PyGILState_Release(g);
                 return THRIFT_OK;
             }
             thrift_request_set_cancel_cb(req, deferred_cancelled, d);
+            d->hctx = hctx; /* the reply's headers are read from it */
+            Py_XINCREF(hctx);
         }
-        PyObject *r = PyObject_CallFunction(srv->dispatcher, "OOO", token, m->name, callargs);
+        PyObject *r = PyObject_CallFunction(srv->dispatcher, "OOOO", token, m->name, callargs,
+                                            hctx ? hctx : Py_None);
         Py_DECREF(callargs);
         Py_DECREF(token);
+        Py_XDECREF(hctx);
         if (!r) {
             if (d) { /* never dispatched: answer now */
                 thrift_request_set_cancel_cb(req, NULL, NULL);
                 reply_exception(m, req);
+                Py_XDECREF(d->hctx);
                 PyMem_RawFree(d);
             } else {
                 log_failure(PyUnicode_AsUTF8(m->name));
@@ -911,17 +1117,17 @@ static thrift_status_t on_request(thrift_request_t *req, const thrift_value_t *a
     }
     PyObject *ret = NULL;
     if (callargs) {
-        PyObject *meth = PyObject_GetAttr(srv->handler, m->name);
-        ret = meth ? PyObject_Call(meth, callargs, NULL) : NULL;
-        Py_XDECREF(meth);
+        ret = call_handler(srv, m->name, callargs, hctx);
         Py_DECREF(callargs);
     }
     if (oneway) {
         if (!ret)
             log_failure(PyUnicode_AsUTF8(m->name));
     } else {
+        apply_reply_headers(req, hctx);
         answer(m, req, ret);
     }
+    Py_XDECREF(hctx);
     Py_XDECREF(ret);
     PyGILState_Release(g);
     return THRIFT_OK;
@@ -943,6 +1149,7 @@ static void on_replies(struct ev_loop *loop, ev_async *w, int revents) {
         deferred_t *next = d->next;
         if (d->req) {
             thrift_request_set_cancel_cb(d->req, NULL, NULL);
+            apply_reply_headers(d->req, d->hctx);
             if (d->failed) {
                 PyErr_SetObject((PyObject *)Py_TYPE(d->result), d->result);
                 answer(d->method, d->req, NULL);
@@ -951,6 +1158,7 @@ static void on_replies(struct ev_loop *loop, ev_async *w, int revents) {
             }
         }
         Py_XDECREF(d->result);
+        Py_XDECREF(d->hctx);
         PyMem_RawFree(d);
         d = next;
     }
@@ -992,6 +1200,7 @@ static PyObject *server_reply(py_server_t *s, PyObject *args) {
     pthread_mutex_unlock(&s->lock);
     if (!live) { /* the server is gone: its requests went with it */
         Py_DECREF(value);
+        Py_XDECREF(d->hctx);
         PyMem_RawFree(d);
     }
     Py_RETURN_NONE;
@@ -1025,6 +1234,7 @@ static void server_free_engine(py_server_t *s, bool only_if_idle) {
     while (d) {
         deferred_t *next = d->next;
         Py_XDECREF(d->result);
+        Py_XDECREF(d->hctx);
         PyMem_RawFree(d);
         d = next;
     }
@@ -1051,17 +1261,23 @@ static void server_dealloc(py_server_t *s) {
 }
 
 /* Server(schema, service, handler, [addresses], options dict, threads,
- * dispatcher=None): with a dispatcher, each request is handed to
- * dispatcher(token, method name, args tuple), which answers later with
- * reply(token, ok, value) from any thread. */
+ * dispatcher=None, always_headers=False): with a dispatcher, each request
+ * is handed to dispatcher(token, method name, args tuple, header context
+ * or None), which answers later with reply(token, ok, value) from any
+ * thread (the handler runs with the header context set: see
+ * set_header_context).  always_headers: every request gets a header
+ * context, not only those with info headers (a THeader server). */
 static int server_init(py_server_t *s, PyObject *args, PyObject *kw) {
     (void)kw;
     PyObject *so_obj, *handler, *addresses, *opts_dict, *dispatcher = Py_None;
     const char *service;
     unsigned threads = 1;
-    if (!PyArg_ParseTuple(args, "O!sOOO|IO:Server", &py_schema_type, &so_obj, &service,
-                          &handler, &addresses, &opts_dict, &threads, &dispatcher))
+    int always_headers = 0;
+    if (!PyArg_ParseTuple(args, "O!sOOO|IOp:Server", &py_schema_type, &so_obj, &service,
+                          &handler, &addresses, &opts_dict, &threads, &dispatcher,
+                          &always_headers))
         return -1;
+    s->always_headers = always_headers;
     if (s->so) {
         PyErr_SetString(PyExc_RuntimeError, "Server initialized twice");
         return -1;
@@ -1278,7 +1494,20 @@ static PyObject *set_rpc_hooks(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* set_header_context(contextvar): the ContextVar handlers read their
+ * request's header context from (dynthrift.rpc.request_headers). */
+static PyObject *set_header_context(PyObject *self, PyObject *var) {
+    (void)self;
+    if (!PyContextVar_CheckExact(var))
+        return PyErr_Format(PyExc_TypeError, "a contextvars.ContextVar expected");
+    Py_INCREF(var);
+    Py_XSETREF(header_var, var);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef rpc_functions[] = {
+    {"set_header_context", set_header_context, METH_O,
+     "set_header_context(contextvar): where handlers find their request's headers."},
     {"set_rpc_hooks", set_rpc_hooks, METH_VARARGS,
      "set_rpc_hooks(error_factory, TApplicationException, log_func)"},
     {NULL, NULL, 0, NULL}};

@@ -25,6 +25,8 @@ import logging
 import threading
 
 from . import _dynthrift as _C
+from .headers import (HeaderMethods, HeaderState, normalized, request_headers,  # noqa: F401
+                      run_with_context, set_reply_header)
 from .protocol import TBinaryProtocolFactory, TProtocolException, protocol_of
 from .thrift import TApplicationException
 from .transport import (TBufferedTransportFactory, TTransportException,
@@ -116,25 +118,45 @@ _C_PROTO_NAMES = {_C.PROTO_BINARY: 'binary', _C.PROTO_COMPACT: 'compact',
                   _C.PROTO_JSON: 'json'}
 
 
-class TClient(object):
-    """A client of `service`: each of its methods is a method here."""
+class TClient(HeaderMethods):
+    """A client of `service`: each of its methods is a method here.  On a
+    THeader connection the header methods (dynthrift.headers) set the info
+    headers calls carry and read the replies'."""
 
-    def __init__(self, service, cclient):
+    def __init__(self, service, cclient, header_framing=False):
         self._service = service
         self._c = cclient
         self._names = frozenset(service.thrift_services)
+        self._header_framing = header_framing
+        self._headers = HeaderState(per_thread=True)
 
     def __getattr__(self, name):
         if name.startswith('_') or name not in self._names:
             raise AttributeError(name)
         args_cls = getattr(self._service, name + '_args')
         call = self._c.call
+        if self._header_framing:
+            headers = self._headers
 
-        def method(*args, **kwargs):
-            return call(name, args_cls(*args, **kwargs))
+            def method(*args, **kwargs):
+                reply = headers.local.reply = {}
+                return call(name, args_cls(*args, **kwargs), headers.take(), reply)
+        else:
+            def method(*args, **kwargs):
+                return call(name, args_cls(*args, **kwargs))
         method.__name__ = name
         self.__dict__[name] = method  # found directly next time
         return method
+
+    def call_with_headers(self, headers, method, *args, **kwargs):
+        """One call of `method` with these info headers (a dict, added to
+        the persistent ones): returns (result, the reply's headers)."""
+        if method not in self._names:
+            raise AttributeError(method)
+        args_obj = getattr(self._service, method + '_args')(*args, **kwargs)
+        reply = self._headers.local.reply = {}
+        result = self._c.call(method, args_obj, self._headers.take(normalized(headers)), reply)
+        return result, dict(reply)
 
     def __dir__(self):
         return sorted(set(dir(type(self))) | self._names)
@@ -180,7 +202,7 @@ def make_client(service, host='localhost', port=9090, unix_socket=None,
         address = url
     c = _C.Client(schema, service._dt_service, _address(host, port, unix_socket, address), opts,
                   not pipeline)
-    return TClient(service, c)
+    return TClient(service, c, opts['framing'] == 'header')
 
 
 class _HandlerPool(object):
@@ -208,7 +230,7 @@ class _HandlerPool(object):
         self._closed = False
         self.server = None  # the C server, set once made
 
-    def dispatch(self, token, name, args):
+    def dispatch(self, token, name, args, hctx=None):
         with self._lock:
             if self._idle > 0:
                 self._idle -= 1     # that thread takes this request
@@ -219,7 +241,7 @@ class _HandlerPool(object):
                     t = threading.Thread(target=self._work, daemon=True,
                                          name='dynthrift-handler-%d' % len(self._threads))
                     self._threads.append(t)
-        self._queue.put((token, name, args))
+        self._queue.put((token, name, args, hctx))
         if start:
             t.start()
 
@@ -234,10 +256,10 @@ class _HandlerPool(object):
                 return
             if reply is None:
                 reply = self.server.reply
-            token, name, args = item
+            token, name, args, hctx = item
             del item
             try:
-                result = getattr(handler, name)(*args)
+                result = run_with_context(hctx, getattr(handler, name), *args)
             except Exception as e:
                 del args
                 if token is None:
@@ -332,7 +354,7 @@ def make_server(service, handler, host='localhost', port=9090, unix_socket=None,
                          'connection\'s loop; with threads > 1 handlers run on the loops)')
     pool = _HandlerPool(handler, int(handler_threads)) if handler_threads else None
     c = _C.Server(service._dt_schema, service._dt_service, handler, list(addresses), opts,
-                  threads, pool.dispatch if pool else None)
+                  threads, pool.dispatch if pool else None, opts['framing'] == 'header')
     if pool is not None:
         pool.server = c
     return TServer(c, pool)

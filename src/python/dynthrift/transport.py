@@ -21,9 +21,11 @@ class TFramedTransportFactory(object):
 class THeaderTransportFactory(object):
     """Apache's THeader framing (THeaderTransport): a header frame around
     each message (binary or compact); a server with it also answers
-    framed and unframed clients.  Info headers are not exposed yet.  Pass
-    ``zlib=True`` to make_client/make_server for THeader's zlib transform
-    (the zlib option then applies to the header frames)."""
+    framed and unframed clients.  Info headers: a client's set_header,
+    set_persistent_header and get_headers, a handler's request_headers()
+    and set_reply_header() (dynthrift.headers).  Pass ``zlib=True`` to
+    make_client/make_server for THeader's zlib transform (the zlib option
+    then applies to the header frames)."""
     framing = 'header'
 
     def get_transport(self, trans):
