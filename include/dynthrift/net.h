@@ -405,6 +405,14 @@ THRIFT_API thrift_rpc_server_t *thrift_rpc_server_new(struct ev_loop *loop, thri
 THRIFT_API thrift_status_t thrift_rpc_server_handle(thrift_rpc_server_t *srv, const char *service,
                                                     const char *method, thrift_handler_cb cb,
                                                     void *ud, thrift_error_t *err);
+/* As thrift_rpc_server_handle, answering multiplexed calls named
+ * "mux_name:method" (thriftpy's and Apache's TMultiplexedProcessor register
+ * a processor under any name) instead of "Service:method"; mux_name NULL
+ * is the service's name.  THRIFT_MISUSE for an empty name or one with ':'. */
+THRIFT_API thrift_status_t thrift_rpc_server_handle_as(thrift_rpc_server_t *srv,
+                                                      const char *service, const char *mux_name,
+                                                      const char *method, thrift_handler_cb cb,
+                                                      void *ud, thrift_error_t *err);
 THRIFT_API thrift_status_t thrift_rpc_server_handle_json(thrift_rpc_server_t *srv,
                                                          const char *service, const char *method,
                                                          thrift_json_handler_cb cb, void *ud,

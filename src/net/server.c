@@ -1751,7 +1751,7 @@ thrift_rpc_server_t *thrift_rpc_server_new(struct ev_loop *loop, thrift_schema_t
 }
 
 static thrift_status_t add_handler(thrift_rpc_server_t *srv, const char *service,
-                                   const char *method, thrift_handler_cb cb,
+                                   const char *mux_name, const char *method, thrift_handler_cb cb,
                                    thrift_json_handler_cb json_cb, void *ud, thrift_error_t *err) {
     if (!srv || !method || (!cb && !json_cb))
         return thrift__error_set(err, THRIFT_MISUSE, "server, method and handler are required");
@@ -1767,7 +1767,8 @@ static thrift_status_t add_handler(thrift_rpc_server_t *srv, const char *service
         return thrift__error_set(err, THRIFT_NOT_FOUND, "service %s has no method '%s'", svc->name,
                                  method);
     handler_t *h = thrift__arena_zalloc(srv->arena, sizeof *h);
-    char *full = thrift__arena_printf(srv->arena, "%s:%s", svc->name, fn->name);
+    char *full = thrift__arena_printf(srv->arena, "%s:%s", mux_name ? mux_name : svc->name,
+                                      fn->name);
     if (!h || !full)
         return thrift__error_set(err, THRIFT_NOMEM, "out of memory");
     h->service = svc;
@@ -1793,13 +1794,22 @@ static thrift_status_t add_handler(thrift_rpc_server_t *srv, const char *service
 thrift_status_t thrift_rpc_server_handle(thrift_rpc_server_t *srv, const char *service,
                                          const char *method, thrift_handler_cb cb, void *ud,
                                          thrift_error_t *err) {
-    return add_handler(srv, service, method, cb, NULL, ud, err);
+    return add_handler(srv, service, NULL, method, cb, NULL, ud, err);
+}
+
+thrift_status_t thrift_rpc_server_handle_as(thrift_rpc_server_t *srv, const char *service,
+                                            const char *mux_name, const char *method,
+                                            thrift_handler_cb cb, void *ud, thrift_error_t *err) {
+    if (mux_name && (!*mux_name || strchr(mux_name, ':')))
+        return thrift__error_set(err, THRIFT_MISUSE,
+                                 "a multiplexed name is not empty and has no ':'");
+    return add_handler(srv, service, mux_name, method, cb, NULL, ud, err);
 }
 
 thrift_status_t thrift_rpc_server_handle_json(thrift_rpc_server_t *srv, const char *service,
                                               const char *method, thrift_json_handler_cb cb,
                                               void *ud, thrift_error_t *err) {
-    return add_handler(srv, service, method, NULL, cb, ud, err);
+    return add_handler(srv, service, NULL, method, NULL, cb, ud, err);
 }
 
 void thrift_rpc_server_set_max_connections(thrift_rpc_server_t *srv, size_t max) {
