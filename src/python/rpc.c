@@ -763,6 +763,7 @@ typedef struct deferred deferred_t;
 /* What a registered method's handler needs. */
 typedef struct py_method {
     py_server_t *server;
+    PyObject *handler;               /* borrowed: the server's registrations own it */
     PyObject *name;                  /* the handler's attribute */
     const thrift_function_def_t *fn;
     const py_plan_t *args_plan;
@@ -773,7 +774,7 @@ typedef struct py_method {
 struct py_server {
     PyObject_HEAD
     py_schema_t *so;
-    PyObject *handler;
+    PyObject *registrations; /* [(service name, handler, multiplexed name or None)] */
     struct ev_loop *loop;
     thrift_rpc_server_t *srv;
     ev_async stop;
@@ -1041,12 +1042,11 @@ static void apply_reply_headers(thrift_request_t *req, PyObject *hctx) {
 }
 
 /* Calls the handler's method with `hctx` as the header context. */
-static PyObject *call_handler(py_server_t *srv, PyObject *name, PyObject *callargs,
-                              PyObject *hctx) {
+static PyObject *call_handler(py_method_t *m, PyObject *callargs, PyObject *hctx) {
     PyObject *token = hctx ? PyContextVar_Set(header_var, hctx) : NULL;
     if (hctx && !token)
         return NULL;
-    PyObject *meth = PyObject_GetAttr(srv->handler, name);
+    PyObject *meth = PyObject_GetAttr(m->handler, m->name);
     PyObject *ret = meth ? PyObject_Call(meth, callargs, NULL) : NULL;
     Py_XDECREF(meth);
     if (token) {
@@ -1096,8 +1096,11 @@ static thrift_status_t on_request(thrift_request_t *req, const thrift_value_t *a
             d->hctx = hctx; /* the reply's headers are read from it */
             Py_XINCREF(hctx);
         }
-        PyObject *r = PyObject_CallFunction(srv->dispatcher, "OOOO", token, m->name, callargs,
-                                            hctx ? hctx : Py_None);
+        PyObject *meth = PyObject_GetAttr(m->handler, m->name);
+        PyObject *r = meth ? PyObject_CallFunction(srv->dispatcher, "OOOO", token, meth, callargs,
+                                                   hctx ? hctx : Py_None)
+                           : NULL;
+        Py_XDECREF(meth);
         Py_DECREF(callargs);
         Py_DECREF(token);
         Py_XDECREF(hctx);
@@ -1117,7 +1120,7 @@ static thrift_status_t on_request(thrift_request_t *req, const thrift_value_t *a
     }
     PyObject *ret = NULL;
     if (callargs) {
-        ret = call_handler(srv, m->name, callargs, hctx);
+        ret = call_handler(m, callargs, hctx);
         Py_DECREF(callargs);
     }
     if (oneway) {
@@ -1255,25 +1258,72 @@ static void server_dealloc(py_server_t *s) {
     pthread_mutex_destroy(&s->lock);
     pthread_mutex_destroy(&s->qlock);
     Py_XDECREF(s->dispatcher);
-    Py_XDECREF(s->handler);
+    Py_XDECREF(s->registrations);
     Py_XDECREF(s->so);
     Py_TYPE(s)->tp_free((PyObject *)s);
 }
 
+/* Registers the methods of service `service` (and those it extends)
+ * that `handler` has, answering multiplexed calls as "mux:method" (mux
+ * NULL: the service's name). */
+static int register_service(py_server_t *s, const char *service, PyObject *handler,
+                            const char *mux) {
+    const thrift_service_def_t *svc = thrift_schema_find_service(s->so->schema, service);
+    if (!svc) {
+        PyErr_Format(PyExc_ValueError, "no service '%s'", service);
+        return -1;
+    }
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    for (const thrift_service_def_t *p = svc; p; p = thrift_service_def_parent(p)) {
+        for (size_t i = 0; i < thrift_service_def_function_count(p); i++) {
+            const thrift_function_def_t *fn = thrift_service_def_function_at(p, i);
+            const char *name = thrift_function_def_name(fn);
+            if (thrift_service_def_find_function(svc, name) != fn)
+                continue; /* overridden nearer */
+            py_method_t *m = &s->methods[s->nmethods];
+            m->server = s;
+            m->handler = handler;
+            m->fn = fn;
+            m->args_plan = py_schema_find_plan(s->so, thrift_function_def_args(fn));
+            m->result_plan = py_schema_find_plan(s->so, thrift_function_def_result(fn));
+            m->ret = thrift_type_def_resolved(thrift_function_def_return_type(fn));
+            if (!m->args_plan || !m->args_plan->cls) {
+                PyErr_Format(PyExc_TypeError, "%s: args class not bound", name);
+                return -1;
+            }
+            m->name = PyUnicode_InternFromString(name);
+            if (!m->name)
+                return -1;
+            s->nmethods++;
+            if (!PyObject_HasAttr(handler, m->name))
+                continue; /* unknown method for the client, as in thriftpy */
+            if (thrift_rpc_server_handle_as(s->srv, service, mux, name, on_request, m, &err) !=
+                THRIFT_OK) {
+                PyErr_Format(PyExc_ValueError, "%s: %s", name, err.text);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
 /* Server(schema, service, handler, [addresses], options dict, threads,
- * dispatcher=None, always_headers=False): with a dispatcher, each request
- * is handed to dispatcher(token, method name, args tuple, header context
- * or None), which answers later with reply(token, ok, value) from any
- * thread (the handler runs with the header context set: see
- * set_header_context).  always_headers: every request gets a header
- * context, not only those with info headers (a THeader server). */
+ * dispatcher=None, always_headers=False): `service` a service name served
+ * by `handler`, or a list of (service name, handler, multiplexed name or
+ * None) served together (a TMultiplexedProcessor; `handler` unused).
+ * With a dispatcher, each request is handed to dispatcher(token, the
+ * handler's bound method, args tuple, header context or None), which
+ * answers later with reply(token, ok, value) from any thread (the handler
+ * runs with the header context set: see set_header_context).
+ * always_headers: every request gets a header context, not only those
+ * with info headers (a THeader server). */
 static int server_init(py_server_t *s, PyObject *args, PyObject *kw) {
     (void)kw;
-    PyObject *so_obj, *handler, *addresses, *opts_dict, *dispatcher = Py_None;
-    const char *service;
+    PyObject *so_obj, *service, *handler, *addresses, *opts_dict, *dispatcher = Py_None;
     unsigned threads = 1;
     int always_headers = 0;
-    if (!PyArg_ParseTuple(args, "O!sOOO|IOp:Server", &py_schema_type, &so_obj, &service,
+    if (!PyArg_ParseTuple(args, "O!OOOO|IOp:Server", &py_schema_type, &so_obj, &service,
                           &handler, &addresses, &opts_dict, &threads, &dispatcher,
                           &always_headers))
         return -1;
@@ -1297,12 +1347,28 @@ static int server_init(py_server_t *s, PyObject *args, PyObject *kw) {
     }
     Py_INCREF(so_obj);
     s->so = (py_schema_t *)so_obj;
-    Py_INCREF(handler);
-    s->handler = handler;
-    const thrift_service_def_t *svc = thrift_schema_find_service(s->so->schema, service);
-    if (!svc) {
-        PyErr_Format(PyExc_ValueError, "no service '%s'", service);
+    s->registrations = PyUnicode_Check(service) ? Py_BuildValue("[(OOO)]", service, handler, Py_None)
+                                                : PySequence_List(service);
+    if (!s->registrations)
         return -1;
+    Py_ssize_t nregs = PyList_GET_SIZE(s->registrations);
+    size_t total = 0;
+    for (Py_ssize_t r = 0; r < nregs; r++) {
+        PyObject *reg = PyList_GET_ITEM(s->registrations, r);
+        const char *name = PyTuple_Check(reg) && PyTuple_GET_SIZE(reg) == 3
+                               ? PyUnicode_AsUTF8(PyTuple_GET_ITEM(reg, 0))
+                               : NULL;
+        if (!name) {
+            PyErr_Format(PyExc_TypeError, "Server: (service, handler, mux name) tuples expected");
+            return -1;
+        }
+        const thrift_service_def_t *svc = thrift_schema_find_service(s->so->schema, name);
+        if (!svc) {
+            PyErr_Format(PyExc_ValueError, "no service '%s'", name);
+            return -1;
+        }
+        for (const thrift_service_def_t *p = svc; p; p = thrift_service_def_parent(p))
+            total += thrift_service_def_function_count(p);
     }
     thrift_conn_options_t *opts = thrift_conn_options_new();
     if (!opts) {
@@ -1333,42 +1399,20 @@ static int server_init(py_server_t *s, PyObject *args, PyObject *kw) {
     ev_timer_init(&s->grace, on_grace_over, 5., 0.);
     s->grace_seconds = 5.0;
     s->signals.data = s;
-    /* Every method of the service and the services it extends. */
-    size_t total = 0;
-    for (const thrift_service_def_t *p = svc; p; p = thrift_service_def_parent(p))
-        total += thrift_service_def_function_count(p);
+    /* Every method of each service and of the services it extends. */
     s->methods = PyMem_Calloc(total ? total : 1, sizeof *s->methods);
     if (!s->methods) {
         PyErr_NoMemory();
         return -1;
     }
-    for (const thrift_service_def_t *p = svc; p; p = thrift_service_def_parent(p)) {
-        for (size_t i = 0; i < thrift_service_def_function_count(p); i++) {
-            const thrift_function_def_t *fn = thrift_service_def_function_at(p, i);
-            const char *name = thrift_function_def_name(fn);
-            if (thrift_service_def_find_function(svc, name) != fn)
-                continue; /* overridden nearer */
-            py_method_t *m = &s->methods[s->nmethods];
-            m->server = s;
-            m->fn = fn;
-            m->args_plan = py_schema_find_plan(s->so, thrift_function_def_args(fn));
-            m->result_plan = py_schema_find_plan(s->so, thrift_function_def_result(fn));
-            m->ret = thrift_type_def_resolved(thrift_function_def_return_type(fn));
-            if (!m->args_plan || !m->args_plan->cls) {
-                PyErr_Format(PyExc_TypeError, "%s: args class not bound", name);
-                return -1;
-            }
-            m->name = PyUnicode_InternFromString(name);
-            if (!m->name)
-                return -1;
-            s->nmethods++;
-            if (!PyObject_HasAttr(handler, m->name))
-                continue; /* unknown method for the client, as in thriftpy */
-            if (thrift_rpc_server_handle(s->srv, service, name, on_request, m, &err) != THRIFT_OK) {
-                PyErr_Format(PyExc_ValueError, "%s: %s", name, err.text);
-                return -1;
-            }
-        }
+    for (Py_ssize_t r = 0; r < nregs; r++) {
+        PyObject *reg = PyList_GET_ITEM(s->registrations, r);
+        PyObject *mux = PyTuple_GET_ITEM(reg, 2);
+        const char *mux_name = mux == Py_None ? NULL : PyUnicode_AsUTF8(mux);
+        if ((mux != Py_None && !mux_name) ||
+            register_service(s, PyUnicode_AsUTF8(PyTuple_GET_ITEM(reg, 0)),
+                             PyTuple_GET_ITEM(reg, 1), mux_name) < 0)
+            return -1;
     }
     Py_ssize_t n = PySequence_Length(addresses);
     if (n < 0)

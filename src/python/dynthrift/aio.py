@@ -206,31 +206,31 @@ class ThriftAsyncServer(object):
         if not self._done.done():
             self._done.set_result(None)
 
-    def _dispatch_threadsafe(self, token, name, args, hctx=None):
+    def _dispatch_threadsafe(self, token, method, args, hctx=None):
         # On the engine's loop thread: the handler runs on asyncio's.
-        self._loop.call_soon_threadsafe(self._dispatch, token, name, args, hctx)
+        self._loop.call_soon_threadsafe(self._dispatch, token, method, args, hctx)
 
-    def _dispatch(self, token, name, args, hctx):
+    def _dispatch(self, token, method, args, hctx):
         # The header context is set while the handler is called and while
         # its task is made, which copies it (contextvars): an async
         # handler's set_reply_header fills the same reply dict.
         entered = enter_context(hctx)
         try:
-            self._run(token, name, args)
+            self._run(token, method, args)
         finally:
             leave_context(entered)
 
-    def _run(self, token, name, args):
+    def _run(self, token, method, args):
         reply = self._c.reply
         try:
-            result = getattr(self._handler, name)(*args)
+            result = method(*args)
         except Exception as e:
             reply(token, False, e)
             return
         if not inspect.isawaitable(result):
             reply(token, True, result)
             return
-        task = self._loop.create_task(self._finish(token, name, result))
+        task = self._loop.create_task(self._finish(token, method.__name__, result))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

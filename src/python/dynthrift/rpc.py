@@ -109,6 +109,9 @@ def _options(proto_factory, trans_factory, extra):
     extra = dict(extra)
     opts = {'protocol': _C_PROTO_NAMES[protocol_of(proto_factory)],
             'framing': framing_of(trans_factory)}
+    mux = getattr(proto_factory, 'service_name', None)
+    if mux:  # thriftpy's TMultiplexedProtocolFactory
+        opts['multiplex_name'] = mux
     opts.update(_tls_options(extra))
     opts.update(extra)
     return opts
@@ -219,9 +222,8 @@ class _HandlerPool(object):
     idle count is kept under a lock, so a quick handler costs one queue
     hand-off and one reply wake-up."""
 
-    def __init__(self, handler, max_threads):
+    def __init__(self, max_threads):
         import queue
-        self._handler = handler
         self._max = max(1, int(max_threads))
         self._queue = queue.SimpleQueue()
         self._lock = threading.Lock()
@@ -230,7 +232,7 @@ class _HandlerPool(object):
         self._closed = False
         self.server = None  # the C server, set once made
 
-    def dispatch(self, token, name, args, hctx=None):
+    def dispatch(self, token, method, args, hctx=None):
         with self._lock:
             if self._idle > 0:
                 self._idle -= 1     # that thread takes this request
@@ -241,7 +243,7 @@ class _HandlerPool(object):
                     t = threading.Thread(target=self._work, daemon=True,
                                          name='dynthrift-handler-%d' % len(self._threads))
                     self._threads.append(t)
-        self._queue.put((token, name, args, hctx))
+        self._queue.put((token, method, args, hctx))
         if start:
             t.start()
 
@@ -249,21 +251,21 @@ class _HandlerPool(object):
         # No reference to a request's arguments or result outlives its
         # reply(): the client may look at reference counts (or reuse the
         # objects) as soon as the reply is out.
-        get, lock, handler, reply = self._queue.get, self._lock, self._handler, None
+        get, lock, reply = self._queue.get, self._lock, None
         while True:
             item = get()
             if item is None:
                 return
             if reply is None:
                 reply = self.server.reply
-            token, name, args, hctx = item
+            token, method, args, hctx = item
             del item
             try:
-                result = run_with_context(hctx, getattr(handler, name), *args)
+                result = run_with_context(hctx, method, *args)
             except Exception as e:
                 del args
                 if token is None:
-                    _log.error('oneway handler %s raised', name, exc_info=True)
+                    _log.error('oneway handler %s raised', method.__name__, exc_info=True)
                 reply(token, False, e)
             else:
                 del args
@@ -341,7 +343,26 @@ def make_server(service, handler, host='localhost', port=9090, unix_socket=None,
     every connection of that loop.  `threads` > 1 serves connections on
     that many engine loops; handlers then run inline on them (a pool
     needs threads=1: a reply must be sent from its connection's loop)."""
-    opts = _options(proto_factory, trans_factory, options)
+    return serve_services([(service, handler, None)], host, port, unix_socket, proto_factory,
+                          trans_factory, client_timeout, threads, handler_threads, address,
+                          options)
+
+
+def serve_services(registrations, host='localhost', port=9090, unix_socket=None,
+                   proto_factory=TBinaryProtocolFactory(),
+                   trans_factory=TBufferedTransportFactory(), client_timeout=None, threads=1,
+                   handler_threads=None, address=None, options=None):
+    """make_server for several services on one server: `registrations` is a
+    list of (service, handler, multiplexed name or None), the services all
+    of one loaded IDL (one schema; its includes' services count), each
+    answering its multiplexed calls "name:method" (None: the service's own
+    name) and, for the first that has it, the bare method name.  What
+    dynthrift.thrift.TMultiplexedProcessor serves."""
+    schemas = {id(svc._dt_schema): svc._dt_schema for svc, _, _ in registrations}
+    if len(schemas) != 1:
+        raise ValueError('the services of one server must come from one loaded IDL file '
+                         '(its includes count); these come from %d' % len(schemas))
+    opts = _options(proto_factory, trans_factory, options or {})
     if client_timeout:
         opts['idle_timeout_ms'] = int(client_timeout)
     addresses = address if isinstance(address, (list, tuple)) else [
@@ -352,9 +373,10 @@ def make_server(service, handler, host='localhost', port=9090, unix_socket=None,
     elif handler_threads and threads > 1:
         raise ValueError('handler_threads needs threads=1 (replies go out on the '
                          'connection\'s loop; with threads > 1 handlers run on the loops)')
-    pool = _HandlerPool(handler, int(handler_threads)) if handler_threads else None
-    c = _C.Server(service._dt_schema, service._dt_service, handler, list(addresses), opts,
-                  threads, pool.dispatch if pool else None, opts['framing'] == 'header')
+    pool = _HandlerPool(int(handler_threads)) if handler_threads else None
+    regs = [(svc._dt_service, handler, mux) for svc, handler, mux in registrations]
+    c = _C.Server(schemas.popitem()[1], regs, None, list(addresses), opts, threads,
+                  pool.dispatch if pool else None, opts['framing'] == 'header')
     if pool is not None:
         pool.server = c
     return TServer(c, pool)

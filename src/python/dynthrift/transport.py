@@ -92,3 +92,21 @@ class TTransportTimeout(TTransportException, TimeoutError):
 
     def __init__(self, message=None):
         TTransportException.__init__(self, TTransportException.TIMED_OUT, message)
+
+
+class TServerSocket(object):
+    """thriftpy's TServerSocket(host, port, unix_socket, socket_family,
+    client_timeout, backlog): where a dynthrift.server server listens
+    (the engine makes the socket; the backlog is its own)."""
+
+    def __init__(self, host=None, port=None, unix_socket=None, socket_family=None,
+                 client_timeout=3000, backlog=128):
+        if not unix_socket and port is None:
+            raise ValueError('either host/port or unix_socket must be provided')
+        import socket
+        self.host = host or ('::' if socket_family == socket.AF_INET6 else '0.0.0.0')
+        self.port = port
+        self.unix_socket = unix_socket
+        self.client_timeout = client_timeout
+        self.backlog = backlog
+
