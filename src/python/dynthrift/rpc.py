@@ -180,7 +180,7 @@ def make_client(service, host='localhost', port=9090, unix_socket=None,
                 proto_factory=TBinaryProtocolFactory(),
                 trans_factory=TBufferedTransportFactory(),
                 timeout=3000, connect_timeout=None, address=None, url=None, pipeline=False,
-                **options):
+                client_class=None, **options):
     """A client of `service` (thriftpy's make_client).  thriftpy2's TLS
     keywords work (cafile, certfile, keyfile, ssl_context, plus validate and
     server_hostname), and its ``url="http://host:port/path"`` (or https://)
@@ -195,6 +195,7 @@ def make_client(service, host='localhost', port=9090, unix_socket=None,
     together on the one connection (replies matched by seqid, in any
     order), at the cost of a thread hand-off per call (slower for a single
     thread); it connects at the first call.
+    `client_class` (a TClient subclass) is the result's class.
     Extra keyword arguments are engine connection options (text keys)."""
     opts = _options(proto_factory, trans_factory, options)
     opts['call_timeout_ms'] = int(timeout) if timeout else 0
@@ -205,7 +206,7 @@ def make_client(service, host='localhost', port=9090, unix_socket=None,
         address = url
     c = _C.Client(schema, service._dt_service, _address(host, port, unix_socket, address), opts,
                   not pipeline)
-    return TClient(service, c, opts['framing'] == 'header')
+    return (client_class or TClient)(service, c, opts['framing'] == 'header')
 
 
 class _HandlerPool(object):
@@ -328,8 +329,9 @@ def make_server(service, handler, host='localhost', port=9090, unix_socket=None,
                 proto_factory=TBinaryProtocolFactory(),
                 trans_factory=TBufferedTransportFactory(),
                 client_timeout=None, threads=1, handler_threads=None, address=None,
-                **options):
-    """A server of `service` (thriftpy's make_server).  It listens at once
+                server_class=None, **options):
+    """A server of `service` (thriftpy's make_server; `server_class`, a
+    TServer subclass, is the result's class).  It listens at once
     (port 0 picks a free port: see .port); serve() runs it.
     `client_timeout` (ms) closes idle connections.  thriftpy2's certfile=
     and keyfile= (or ssl_context plus those files) serve TLS.
@@ -345,13 +347,13 @@ def make_server(service, handler, host='localhost', port=9090, unix_socket=None,
     needs threads=1: a reply must be sent from its connection's loop)."""
     return serve_services([(service, handler, None)], host, port, unix_socket, proto_factory,
                           trans_factory, client_timeout, threads, handler_threads, address,
-                          options)
+                          options, server_class)
 
 
 def serve_services(registrations, host='localhost', port=9090, unix_socket=None,
                    proto_factory=TBinaryProtocolFactory(),
                    trans_factory=TBufferedTransportFactory(), client_timeout=None, threads=1,
-                   handler_threads=None, address=None, options=None):
+                   handler_threads=None, address=None, options=None, server_class=None):
     """make_server for several services on one server: `registrations` is a
     list of (service, handler, multiplexed name or None), the services all
     of one loaded IDL (one schema; its includes' services count), each
@@ -379,7 +381,7 @@ def serve_services(registrations, host='localhost', port=9090, unix_socket=None,
                   pool.dispatch if pool else None, opts['framing'] == 'header')
     if pool is not None:
         pool.server = c
-    return TServer(c, pool)
+    return (server_class or TServer)(c, pool)
 
 
 class _ClientContext(object):
