@@ -500,6 +500,15 @@ THRIFT_API thrift_status_t thrift_rpc_server_listen(thrift_rpc_server_t *srv, co
                                                     thrift_error_t *err);
 /* The TCP port of the first listener (useful after listening on port 0);
  * 0 when none. */
+/* Serves a listening socket the caller made (bound, listen() called: a
+ * framework's, such as tornado's bind_sockets), TCP or Unix, as a plain
+ * listener (TLS recognized by its first byte when the server has a
+ * certificate and key and no framing is pinned).  On THRIFT_OK it owns
+ * `fd` (closed with the server) and has made it non-blocking; on failure
+ * `fd` stays the caller's.  THRIFT_MISUSE when `fd` is not a listening
+ * socket. */
+THRIFT_API thrift_status_t thrift_rpc_server_listen_fd(thrift_rpc_server_t *srv, int fd,
+                                                       thrift_error_t *err);
 THRIFT_API int thrift_rpc_server_port(const thrift_rpc_server_t *srv);
 /* Connections currently open, over all threads. */
 THRIFT_API size_t thrift_rpc_server_connection_count(const thrift_rpc_server_t *srv);

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
@@ -1368,9 +1369,45 @@ static void test_tls_close_detail(thrift_schema_t *s) {
     ev_loop_destroy(loop);
 }
 
+/* thrift_rpc_server_listen_fd: a listening socket made elsewhere (as
+ * tornado's bind_sockets makes them) is served; anything else is refused
+ * and stays the caller's. */
+static void test_listen_fd(thrift_schema_t *s) {
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sin;
+    int ok = lfd >= 0 && bind(lfd, (struct sockaddr *)&sin, sizeof sin) == 0 &&
+             getsockname(lfd, (struct sockaddr *)&sin, &len) == 0;
+    int unlistened = socket(AF_INET, SOCK_STREAM, 0);
+    srv_thread_t *t = calloc(1, sizeof *t);
+    t->loop = ev_loop_new(EVFLAG_AUTO);
+    t->srv = thrift_rpc_server_new(t->loop, s, NULL, &err);
+    thrift_rpc_server_handle(t->srv, "Calc", "add", h_add, NULL, &err);
+    TAP_CHECK(ok && thrift_rpc_server_listen_fd(t->srv, lfd, &err) == THRIFT_MISUSE &&
+                  thrift_rpc_server_listen_fd(t->srv, unlistened, NULL) == THRIFT_MISUSE &&
+                  fcntl(lfd, F_GETFD) >= 0,
+              "listen_fd: a socket not listening is refused and left open (%s)", err.text);
+    close(unlistened);
+    thrift_error_clear(&err);
+    TAP_CHECK(listen(lfd, 16) == 0 && thrift_rpc_server_listen_fd(t->srv, lfd, &err) == THRIFT_OK &&
+                  thrift_rpc_server_port(t->srv) == ntohs(sin.sin_port),
+              "listen_fd: a listening socket is adopted, its port reported (%s)", err.text);
+    snprintf(t->addr, sizeof t->addr, "127.0.0.1:%d", ntohs(sin.sin_port));
+    ev_async_init(&t->stop, stop_cb);
+    ev_async_start(t->loop, &t->stop);
+    pthread_create(&t->th, NULL, server_main, t);
+    int64_t v = call_add(s, t->addr, NULL, 2, &err);
+    TAP_CHECK(v == 42, "listen_fd: a client is answered there (%s)", err.text);
+    unserve(t); /* closes lfd */
+    TAP_CHECK(fcntl(lfd, F_GETFD) < 0, "listen_fd: the socket closes with the server");
+}
+
 int main(void) { /* the fixture's all-handlers server: not needed here */
     thrift_schema_t *s = fixture_schema();
     test_options();
+    test_listen_fd(s);
     test_header(s);
     test_http(s);
     test_http10(s);
