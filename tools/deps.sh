@@ -13,7 +13,7 @@ BUILD_PACKAGES="gcc libc6-dev meson ninja-build pkg-config python3 libev-dev lib
 # a ZooKeeper server and kazoo (an independent client) for the discovery tests.
 TEST_PACKAGES="thrift-compiler python3-thrift python3-thriftpy libthrift-dev
   libthrift-c-glib-dev libboost-dev libevent-dev g++ binutils valgrind clang
-  libclang-rt-14-dev openssl python3-pytest man-db zsh zookeeper python3-kazoo
+  libclang-rt-14-dev openssl python3-pytest man-db zsh zookeeper python3-kazoo python3-tornado
   chromium"
 # npm (puppeteer-core for the web UI's browser test) comes with Debian's
 # nodejs, or bundled with a nodejs installed otherwise, which conflicts with

@@ -13,6 +13,7 @@
  * Python handler.  With threads > 1 the engine runs more loops on its own
  * threads, each taking the GIL for its handlers. */
 #include <errno.h>
+#include <limits.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 #include <pthread.h>
@@ -1317,7 +1318,8 @@ static int register_service(py_server_t *s, const char *service, PyObject *handl
  * answers later with reply(token, ok, value) from any thread (the handler
  * runs with the header context set: see set_header_context).
  * always_headers: every request gets a header context, not only those
- * with info headers (a THeader server). */
+ * with info headers (a THeader server).  An address may be an int: the fd
+ * of a listening socket the server takes (thrift_rpc_server_listen_fd). */
 static int server_init(py_server_t *s, PyObject *args, PyObject *kw) {
     (void)kw;
     PyObject *so_obj, *service, *handler, *addresses, *opts_dict, *dispatcher = Py_None;
@@ -1419,6 +1421,19 @@ static int server_init(py_server_t *s, PyObject *args, PyObject *kw) {
         return -1;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *a = PySequence_GetItem(addresses, i);
+        if (a && PyLong_Check(a)) { /* a listening socket's fd, given to the server */
+            long fd = PyLong_AsLong(a);
+            Py_DECREF(a);
+            if (fd == -1 && PyErr_Occurred())
+                return -1;
+            if (fd < 0 || fd > INT_MAX)
+                return PyErr_Format(PyExc_ValueError, "fd %ld out of range", fd), -1;
+            if (thrift_rpc_server_listen_fd(s->srv, (int)fd, &err) != THRIFT_OK) {
+                PyErr_Format(PyExc_OSError, "listen on fd %ld: %s", fd, err.text);
+                return -1;
+            }
+            continue;
+        }
         const char *addr = a ? PyUnicode_AsUTF8(a) : NULL;
         if (!addr) {
             Py_XDECREF(a);

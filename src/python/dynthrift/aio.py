@@ -17,7 +17,7 @@ import threading
 from . import _dynthrift as _C
 from .headers import HeaderMethods, HeaderState, enter_context, leave_context, normalized
 from .protocol import TBinaryProtocolFactory
-from .rpc import _address, _options  # noqa: F401 (shared with rpc)
+from .rpc import _address, _options, c_registrations  # noqa: F401 (shared with rpc)
 from .transport import TBufferedTransportFactory, TFramedTransportFactory
 
 _log = logging.getLogger('dynthrift.aio')
@@ -175,15 +175,17 @@ async def create_connection(service, address=('127.0.0.1', 6000), *, loop=None, 
 
 
 class ThriftAsyncServer(object):
-    """A server whose handlers run on the asyncio loop."""
+    """A server whose handlers run on the asyncio loop: of `service` with
+    `handler`, or of `registrations` ((service, handler, multiplexed name
+    or None) tuples, as TMultiplexedProcessor gives).  `addresses` may hold
+    the fds of listening sockets, which the server takes."""
 
-    def __init__(self, service, handler, addresses, opts, loop, threads):
-        self._handler = handler
+    def __init__(self, service, handler, addresses, opts, loop, threads, registrations=None):
         self._loop = loop
         self._tasks = set()
-        self._c = _C.Server(service._dt_schema, service._dt_service, handler, addresses,
-                            opts, threads, self._dispatch_threadsafe,
-                            opts.get('framing') == 'header')
+        schema, regs = c_registrations(registrations or [(service, handler, None)])
+        self._c = _C.Server(schema, regs, None, addresses, opts, threads,
+                            self._dispatch_threadsafe, opts.get('framing') == 'header')
         self._done = loop.create_future()
         self._thread = threading.Thread(target=self._serve, name='dynthrift-aio-server',
                                         daemon=True)

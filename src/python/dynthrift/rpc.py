@@ -350,6 +350,18 @@ def make_server(service, handler, host='localhost', port=9090, unix_socket=None,
                           options, server_class)
 
 
+def c_registrations(registrations):
+    """The schema and the C server's registrations for `registrations`,
+    (service, handler, multiplexed name or None) tuples whose services must
+    share one schema (ValueError otherwise)."""
+    schemas = {id(svc._dt_schema): svc._dt_schema for svc, _, _ in registrations}
+    if len(schemas) != 1:
+        raise ValueError('the services of one server must come from one loaded IDL file '
+                         '(its includes count); these come from %d' % len(schemas))
+    return (schemas.popitem()[1],
+            [(svc._dt_service, handler, mux) for svc, handler, mux in registrations])
+
+
 def serve_services(registrations, host='localhost', port=9090, unix_socket=None,
                    proto_factory=TBinaryProtocolFactory(),
                    trans_factory=TBufferedTransportFactory(), client_timeout=None, threads=1,
@@ -360,10 +372,7 @@ def serve_services(registrations, host='localhost', port=9090, unix_socket=None,
     answering its multiplexed calls "name:method" (None: the service's own
     name) and, for the first that has it, the bare method name.  What
     dynthrift.thrift.TMultiplexedProcessor serves."""
-    schemas = {id(svc._dt_schema): svc._dt_schema for svc, _, _ in registrations}
-    if len(schemas) != 1:
-        raise ValueError('the services of one server must come from one loaded IDL file '
-                         '(its includes count); these come from %d' % len(schemas))
+    schema, regs = c_registrations(registrations)
     opts = _options(proto_factory, trans_factory, options or {})
     if client_timeout:
         opts['idle_timeout_ms'] = int(client_timeout)
@@ -376,8 +385,7 @@ def serve_services(registrations, host='localhost', port=9090, unix_socket=None,
         raise ValueError('handler_threads needs threads=1 (replies go out on the '
                          'connection\'s loop; with threads > 1 handlers run on the loops)')
     pool = _HandlerPool(int(handler_threads)) if handler_threads else None
-    regs = [(svc._dt_service, handler, mux) for svc, handler, mux in registrations]
-    c = _C.Server(schemas.popitem()[1], regs, None, list(addresses), opts, threads,
+    c = _C.Server(schema, regs, None, list(addresses), opts, threads,
                   pool.dispatch if pool else None, opts['framing'] == 'header')
     if pool is not None:
         pool.server = c
