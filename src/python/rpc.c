@@ -1554,7 +1554,7 @@ static PyObject *set_rpc_hooks(PyObject *self, PyObject *args) {
 }
 
 /* set_header_context(contextvar): the ContextVar handlers read their
- * request's header context from (dynthrift.rpc.request_headers). */
+ * request's header context from (dynthrift.headers.request_headers). */
 static PyObject *set_header_context(PyObject *self, PyObject *var) {
     (void)self;
     if (!PyContextVar_CheckExact(var))

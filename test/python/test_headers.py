@@ -7,13 +7,8 @@ crossing the wire in each direction; and dynthrift with itself on every
 client (blocking, pipelined, asyncio) and handler placement (handler pool,
 inline on the loop, asyncio)."""
 import asyncio
-import importlib
 import json
-import shutil
 import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import unittest
 
@@ -24,8 +19,7 @@ from dynthrift.rpc import make_client, make_server
 from dynthrift.transport import THeaderTransportFactory, TFramedTransportFactory
 from dynthrift.protocol import TCompactProtocolFactory
 
-from helpers import TYPES_THRIFT, tool_env
-from test_interop import THRIFT
+from helpers import TYPES_THRIFT, apache_generate, apache_remove, serve_in_thread
 
 m = dynthrift.load(TYPES_THRIFT, module_name='types_thrift')
 
@@ -60,15 +54,8 @@ class AsyncEchoHeaders(EchoHeaders):
 
 
 def serve(test, handler=None, **kw):
-    server = make_server(m.ThriftTest, handler or EchoHeaders(), '127.0.0.1', 0, **kw)
-    t = threading.Thread(target=server.serve, daemon=True)
-    t.start()
-
-    def stop():
-        server.close()
-        t.join(10)
-    test.addCleanup(stop)
-    return server
+    return serve_in_thread(test, make_server(m.ThriftTest, handler or EchoHeaders(),
+                                             '127.0.0.1', 0, **kw))
 
 
 def seen(text):
@@ -208,18 +195,11 @@ class ApacheTest(unittest.TestCase):
     def setUpClass(cls):
         if THeaderProtocol is None:
             raise unittest.SkipTest('python3-thrift missing')
-        if not shutil.which(THRIFT):
-            raise unittest.SkipTest('the thrift compiler is missing')
-        cls.tmp = tempfile.mkdtemp()
-        subprocess.check_call([THRIFT, '-r', '--gen', 'py', '-out', cls.tmp, TYPES_THRIFT],
-                              stdout=subprocess.DEVNULL, env=tool_env())
-        sys.path.insert(0, cls.tmp)
-        cls.svc = importlib.import_module('tt_types.ThriftTest')
+        cls.tmp, (cls.svc,) = apache_generate(TYPES_THRIFT, 'tt_types.ThriftTest')
 
     @classmethod
     def tearDownClass(cls):
-        sys.path.remove(cls.tmp)
-        shutil.rmtree(cls.tmp)
+        apache_remove(cls.tmp)
 
     def apache_header_server(self):
         """A one-connection Apache server whose handler answers the

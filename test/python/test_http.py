@@ -3,11 +3,6 @@ path, scheme or url; make_server with serve()/close()), against Apache's
 python3-thrift THttpServer and THttpClient both ways, and with itself.
 (thriftpy 0.3.9, Debian's, has no HTTP module: thriftpy2 added it.)  Peers
 run on threads of this process, on loopback."""
-import importlib
-import shutil
-import subprocess
-import sys
-import tempfile
 import threading
 import unittest
 
@@ -17,8 +12,8 @@ from dynthrift.protocol import TCompactProtocolFactory
 from dynthrift.rpc import make_client as make_tcp_client
 from dynthrift.transport import TFramedTransportFactory, TTransportException
 
-from helpers import TYPES_THRIFT, tool_env
-from test_interop import THRIFT, exercise_client, free_port, wait_listening
+from helpers import TYPES_THRIFT, apache_generate, apache_remove, serve_in_thread
+from test_interop import exercise_client, free_port, wait_listening
 from test_rpc import Handler
 
 m = dynthrift.load(TYPES_THRIFT, module_name='types_thrift')
@@ -32,15 +27,7 @@ except ImportError:
 
 
 def serve(test, **kw):
-    server = make_server(m.ThriftTest, Handler(), '127.0.0.1', 0, **kw)
-    t = threading.Thread(target=server.serve, daemon=True)
-    t.start()
-
-    def stop():
-        server.close()
-        t.join(10)
-    test.addCleanup(stop)
-    return server
+    return serve_in_thread(test, make_server(m.ThriftTest, Handler(), '127.0.0.1', 0, **kw))
 
 
 class OursTest(unittest.TestCase):
@@ -74,22 +61,16 @@ class OursTest(unittest.TestCase):
             make_client(m.ThriftTest, '127.0.0.1', port, connect_timeout=2000).testString('x')
 
 
-@unittest.skipIf(ApacheHttpServer is None or not shutil.which(THRIFT),
-                 'python3-thrift or the thrift compiler missing')
+@unittest.skipIf(ApacheHttpServer is None, 'python3-thrift missing')
 class ApacheTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp()
-        subprocess.check_call([THRIFT, '-r', '--gen', 'py', '-out', cls.tmp, TYPES_THRIFT],
-                              stdout=subprocess.DEVNULL, env=tool_env())
-        sys.path.insert(0, cls.tmp)
-        cls.ttypes = importlib.import_module('tt_types.ttypes')
-        cls.svc = importlib.import_module('tt_types.ThriftTest')
+        cls.tmp, (cls.ttypes, cls.svc) = apache_generate(TYPES_THRIFT, 'tt_types.ttypes',
+                                                         'tt_types.ThriftTest')
 
     @classmethod
     def tearDownClass(cls):
-        sys.path.remove(cls.tmp)
-        shutil.rmtree(cls.tmp)
+        apache_remove(cls.tmp)
 
     def test_dynthrift_client_apache_http_server(self):
         from test_transports import ApacheHandler

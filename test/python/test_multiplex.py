@@ -6,12 +6,9 @@ thriftpy 0.3.9's multiplexed server and client and Apache's
 TMultiplexedProtocol / TMultiplexedProcessor, both ways; peers run on
 threads of this process, on loopback."""
 import asyncio
-import importlib
 import logging
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 import unittest
@@ -23,11 +20,10 @@ from dynthrift.protocol.multiplex import TMultiplexedProtocolFactory
 from dynthrift.rpc import make_client
 from dynthrift.server import TThreadedServer
 from dynthrift.thrift import TApplicationException, TMultiplexedProcessor, TProcessor
-from dynthrift.transport import (TBufferedTransportFactory, TFramedTransportFactory,
-                                 TServerSocket)
+from dynthrift.transport import TFramedTransportFactory, TServerSocket
 
-from helpers import tool_env
-from test_interop import THRIFT, free_port, wait_listening
+from helpers import apache_generate, apache_remove, serve_in_thread
+from test_interop import free_port, wait_listening
 
 try:
     import thriftpy
@@ -90,15 +86,7 @@ def our_mux_server(test, calc_name='calc', echo_name='echo', **kw):
     mux = TMultiplexedProcessor()
     mux.register_processor(calc_name, TProcessor(m.Calc, CalcHandler()))
     mux.register_processor(echo_name, TProcessor(m.Echo, EchoHandler()))
-    server = TThreadedServer(mux, TServerSocket('127.0.0.1', 0), **kw)
-    t = threading.Thread(target=server.serve, daemon=True)
-    t.start()
-
-    def stop():
-        server.close()
-        t.join(10)
-    test.addCleanup(stop)
-    return server
+    return serve_in_thread(test, TThreadedServer(mux, TServerSocket('127.0.0.1', 0), **kw))
 
 
 def mux_factory(name, proto=None):
@@ -175,16 +163,10 @@ class OursTest(unittest.TestCase):
             TThreadedServer(mux, TServerSocket('127.0.0.1', 0))
 
     def test_plain_processor(self):
-        server = TThreadedServer(TProcessor(m.Calc, CalcHandler()),
-                                 TServerSocket('127.0.0.1', 0))
-        t = threading.Thread(target=server.serve, daemon=True)
-        t.start()
-        try:
-            with make_client(m.Calc, '127.0.0.1', server.port) as c:
-                self.assertEqual(c.add(4, 4), 8)
-        finally:
-            server.close()
-            t.join(10)
+        server = serve_in_thread(self, TThreadedServer(TProcessor(m.Calc, CalcHandler()),
+                                                       TServerSocket('127.0.0.1', 0)))
+        with make_client(m.Calc, '127.0.0.1', server.port) as c:
+            self.assertEqual(c.add(4, 4), 8)
 
 
 @unittest.skipIf(thriftpy is None, 'python3-thriftpy is not installed')
@@ -227,22 +209,16 @@ class ThriftpyTest(unittest.TestCase):
                 c.close()
 
 
-@unittest.skipIf(ApacheTServer is None or not shutil.which(THRIFT),
-                 'python3-thrift or the thrift compiler missing')
+@unittest.skipIf(ApacheTServer is None, 'python3-thrift missing')
 class ApacheTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp()
-        subprocess.check_call([THRIFT, '--gen', 'py', '-out', cls.tmp, IDL_PATH],
-                              stdout=subprocess.DEVNULL, env=tool_env())
-        sys.path.insert(0, cls.tmp)
-        cls.calc = importlib.import_module('mux_calc.Calc')
-        cls.echo = importlib.import_module('mux_calc.Echo')
+        cls.tmp, (cls.calc, cls.echo) = apache_generate(IDL_PATH, 'mux_calc.Calc',
+                                                        'mux_calc.Echo')
 
     @classmethod
     def tearDownClass(cls):
-        sys.path.remove(cls.tmp)
-        shutil.rmtree(cls.tmp)
+        apache_remove(cls.tmp)
 
     def test_apache_mux_clients_dynthrift_server(self):
         server = our_mux_server(self)

@@ -17,7 +17,7 @@ from dynthrift.protocol import TCompactProtocolFactory
 from dynthrift.thrift import TMultiplexedProcessor, TProcessor
 from dynthrift.transport import TTransportException
 
-from helpers import TYPES_THRIFT
+from helpers import TYPES_THRIFT, apache_generate, apache_remove
 from test_interop import free_port, wait_listening
 
 try:
@@ -63,6 +63,19 @@ def run(main, timeout=30):
         return loop.run_sync(main, timeout=timeout)
     finally:
         loop.close(all_fds=False)
+
+
+def serve_to_blocking_client(blocking_client):
+    """A tornado server of Dispatcher on a new IOLoop while
+    blocking_client(port) runs in a thread (the IOLoop stays free)."""
+    async def main():
+        server = make_server(m.ThriftTest, Dispatcher())
+        server.listen(0, '127.0.0.1')
+        try:
+            await IOLoop.current().run_in_executor(None, blocking_client, server.port)
+        finally:
+            server.stop()
+    run(main)
 
 
 @unittest.skipIf(IOLoop is None, 'python3-tornado is not installed')
@@ -179,15 +192,7 @@ class TornadoTest(unittest.TestCase):
             finally:
                 c.close()
 
-        async def main():
-            server = make_server(m.ThriftTest, Dispatcher())
-            server.listen(0, '127.0.0.1')
-            try:
-                # the blocking peer runs in a thread: the IOLoop stays free
-                await IOLoop.current().run_in_executor(None, blocking_client, server.port)
-            finally:
-                server.stop()
-        run(main)
+        serve_to_blocking_client(blocking_client)
         self.assertEqual(out, {'s': 'tp!', 'i': 10})
 
     @unittest.skipIf(thriftpy is None, 'python3-thriftpy is not installed')
@@ -219,24 +224,10 @@ class TornadoTest(unittest.TestCase):
         try:
             from thrift.protocol import TBinaryProtocol
             from thrift.transport import TSocket, TTransport
-            import importlib
-            import shutil
-            import subprocess
-            import sys
-            import tempfile
-            from helpers import tool_env
-            from test_interop import THRIFT
         except ImportError:
             self.skipTest('python3-thrift missing')
-        if not shutil.which(THRIFT):
-            self.skipTest('the thrift compiler is missing')
-        tmp = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, tmp)
-        subprocess.check_call([THRIFT, '-r', '--gen', 'py', '-out', tmp, TYPES_THRIFT],
-                              stdout=subprocess.DEVNULL, env=tool_env())
-        sys.path.insert(0, tmp)
-        self.addCleanup(sys.path.remove, tmp)
-        svc = importlib.import_module('tt_types.ThriftTest')
+        tmp, (svc,) = apache_generate(TYPES_THRIFT, 'tt_types.ThriftTest')
+        self.addCleanup(apache_remove, tmp)
         out = {}
 
         def blocking_client(port):
@@ -248,14 +239,7 @@ class TornadoTest(unittest.TestCase):
             finally:
                 trans.close()
 
-        async def main():
-            server = make_server(m.ThriftTest, Dispatcher())
-            server.listen(0, '127.0.0.1')
-            try:
-                await IOLoop.current().run_in_executor(None, blocking_client, server.port)
-            finally:
-                server.stop()
-        run(main)
+        serve_to_blocking_client(blocking_client)
         self.assertEqual(out, {'s': 'apache!'})
 
 

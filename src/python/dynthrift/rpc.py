@@ -25,8 +25,7 @@ import logging
 import threading
 
 from . import _dynthrift as _C
-from .headers import (HeaderMethods, HeaderState, normalized, request_headers,  # noqa: F401
-                      run_with_context, set_reply_header)
+from .headers import HeaderMethods, HeaderState, normalized, run_with_context
 from .protocol import TBinaryProtocolFactory, TProtocolException, protocol_of
 from .thrift import TApplicationException
 from .transport import (TBufferedTransportFactory, TTransportException,
