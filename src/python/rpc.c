@@ -387,6 +387,19 @@ static int client_init(py_client_t *cl, PyObject *args, PyObject *kw) {
     return 0;
 }
 
+PyObject *py_take_exception(void) {
+    PyObject *et, *ev, *etb;
+    PyErr_Fetch(&et, &ev, &etb);
+    PyErr_NormalizeException(&et, &ev, &etb);
+    if (etb && ev)
+        PyException_SetTraceback(ev, etb);
+    Py_XDECREF(et);
+    Py_XDECREF(etb);
+    if (!ev)
+        Py_RETURN_NONE;
+    return ev;
+}
+
 PyObject *py_call_outcome(py_schema_t *so, const py_call_outcome_t *w) {
     switch (w->status) {
     case THRIFT_OK: {
@@ -422,9 +435,6 @@ static PyObject *call_outcome(py_schema_t *so, const waiter_t *w) {
     return py_call_outcome(so, &o);
 }
 
-static thrift_value_t *encode_args(py_client_t *cl, py_codec_t *c, const char *method,
-                                   PyObject *argobj);
-
 /* Sets the call's info headers on the blocking connection (under
  * call_lock): all or none, so a failure leaves none for the next call. */
 static thrift_status_t set_call_headers(thrift_conn_t *conn, const char **hv, size_t n) {
@@ -449,7 +459,7 @@ static PyObject *blocking_call(py_client_t *cl, const char *method, PyObject *ar
     py_codec_t c;
     if (!py_codec_begin(&c, cl->so))
         return NULL;
-    thrift_value_t *sv = encode_args(cl, &c, method, argobj);
+    thrift_value_t *sv = py_args_value(cl->so, cl->service, &c, method, argobj);
     if (!sv) {
         py_codec_end(&c);
         return NULL;
@@ -532,7 +542,7 @@ static PyObject *client_call(py_client_t *cl, PyObject *args) {
         PyMem_Free(hv);
         return NULL;
     }
-    thrift_value_t *sv = encode_args(cl, &c, method, argobj);
+    thrift_value_t *sv = py_args_value(cl->so, cl->service, &c, method, argobj);
     if (!sv) {
         PyMem_Free(hv);
         py_codec_end(&c);
@@ -580,15 +590,13 @@ static PyObject *client_call(py_client_t *cl, PyObject *args) {
     return out;
 }
 
-/* Builds the args value of `method` from `argobj` in c->arena; NULL with
- * the exception raised. */
-static thrift_value_t *encode_args(py_client_t *cl, py_codec_t *c, const char *method,
-                                   PyObject *argobj) {
-    const thrift_function_def_t *fn = thrift_service_def_find_function(cl->service, method);
+thrift_value_t *py_args_value(py_schema_t *so, const thrift_service_def_t *service,
+                              py_codec_t *c, const char *method, PyObject *argobj) {
+    const thrift_function_def_t *fn = thrift_service_def_find_function(service, method);
     if (!fn)
         return PyErr_Format(PyExc_AttributeError, "no method '%s' in service %s", method,
-                            thrift_service_def_name(cl->service)), NULL;
-    py_plan_t *plan = py_schema_find_plan(cl->so, thrift_function_def_args(fn));
+                            thrift_service_def_name(service)), NULL;
+    py_plan_t *plan = py_schema_find_plan(so, thrift_function_def_args(fn));
     if (!plan || !plan->cls)
         return PyErr_Format(PyExc_TypeError, "%s: args class not bound", method), NULL;
     if (!PyObject_TypeCheck(argobj, (PyTypeObject *)plan->cls))
@@ -621,7 +629,7 @@ static PyObject *client_submit(py_client_t *cl, PyObject *args) {
     thrift_value_t *sv = NULL;
     async_call_t *a = NULL;
     if (py_codec_begin(&c, cl->so)) {
-        sv = encode_args(cl, &c, method, argobj);
+        sv = py_args_value(cl->so, cl->service, &c, method, argobj);
         a = sv ? PyMem_RawCalloc(1, sizeof *a) : NULL;
         if (sv && !a)
             PyErr_NoMemory();
@@ -689,15 +697,7 @@ static PyObject *client_drain(py_client_t *cl, PyObject *unused) {
             if (value) {
                 item = Py_BuildValue("(OONO)", a->token, Py_True, value, h);
             } else {
-                PyObject *et, *ev, *etb;
-                PyErr_Fetch(&et, &ev, &etb);
-                PyErr_NormalizeException(&et, &ev, &etb);
-                if (etb && ev)
-                    PyException_SetTraceback(ev, etb);
-                item = Py_BuildValue("(OOOO)", a->token, Py_False, ev ? ev : Py_None, h);
-                Py_XDECREF(et);
-                Py_XDECREF(ev);
-                Py_XDECREF(etb);
+                item = Py_BuildValue("(OONO)", a->token, Py_False, py_take_exception(), h);
             }
             if (!item || PyList_Append(out, item) < 0)
                 Py_CLEAR(out);
