@@ -144,14 +144,20 @@ static char *copy_reply_headers(const thrift_result_t *r) {
     return block;
 }
 
+/* dict[key] = value for an info header (bytes that are not UTF-8 kept
+ * as surrogates); -1 with the exception raised. */
+static int header_dict_set(PyObject *dict, const char *key, const char *value) {
+    PyObject *val = PyUnicode_DecodeUTF8(value, (Py_ssize_t)strlen(value), "surrogateescape");
+    int rc = val ? PyDict_SetItemString(dict, key, val) : -1;
+    Py_XDECREF(val);
+    return rc;
+}
+
 /* Puts the headers of copy_reply_headers' block into `dict`. */
 static int reply_headers_to_dict(const char *block, PyObject *dict) {
     for (const char *p = block; p && *p;) {
         const char *v = p + strlen(p) + 1;
-        PyObject *val = PyUnicode_DecodeUTF8(v, (Py_ssize_t)strlen(v), "surrogateescape");
-        int rc = val ? PyDict_SetItemString(dict, p, val) : -1;
-        Py_XDECREF(val);
-        if (rc < 0)
+        if (header_dict_set(dict, p, v) < 0)
             return -1;
         p = v + strlen(v) + 1;
     }
@@ -495,13 +501,10 @@ static PyObject *blocking_call(py_client_t *cl, const char *method, PyObject *ar
         }
         const char *k, *hval;
         for (size_t i = 0; reply_headers && r && thrift_result_header_at(r, i, &k, &hval); i++) {
-            PyObject *pv = PyUnicode_DecodeUTF8(hval, (Py_ssize_t)strlen(hval), "surrogateescape");
-            if (!pv || PyDict_SetItemString(reply_headers, k, pv) < 0) {
-                Py_XDECREF(pv);
+            if (header_dict_set(reply_headers, k, hval) < 0) {
                 PyErr_Clear(); /* the call's outcome matters more than its headers */
                 break;
             }
-            Py_DECREF(pv);
         }
         out = call_outcome(cl->so, &w);
     }
@@ -579,10 +582,9 @@ static PyObject *client_call(py_client_t *cl, PyObject *args) {
         pthread_cond_wait(&w.cv, &w.m);
     pthread_mutex_unlock(&w.m);
     Py_END_ALLOW_THREADS
+    if (rh && reply_headers_to_dict(w.reply_headers, rh) < 0)
+        PyErr_Clear(); /* the call's outcome matters more than its headers */
     PyObject *out = call_outcome(cl->so, &w);
-    if (rh && reply_headers_to_dict(w.reply_headers, rh) < 0 && out) {
-        Py_CLEAR(out);
-    }
     free(w.reply_headers);
     thrift_arena_free(w.arena);
     pthread_cond_destroy(&w.cv);
@@ -1015,12 +1017,9 @@ static PyObject *request_context(py_server_t *srv, thrift_request_t *req) {
     if (!header_var || (!srv->always_headers && !thrift_request_header_at(req, 0, &k, &v)))
         return NULL;
     PyObject *in = PyDict_New(), *out = PyDict_New();
-    for (size_t i = 0; in && thrift_request_header_at(req, i, &k, &v); i++) {
-        PyObject *pv = PyUnicode_DecodeUTF8(v, (Py_ssize_t)strlen(v), "surrogateescape");
-        if (!pv || PyDict_SetItemString(in, k, pv) < 0)
+    for (size_t i = 0; in && thrift_request_header_at(req, i, &k, &v); i++)
+        if (header_dict_set(in, k, v) < 0)
             Py_CLEAR(in);
-        Py_XDECREF(pv);
-    }
     PyObject *ctx = in && out ? PyTuple_Pack(2, in, out) : NULL;
     Py_XDECREF(in);
     Py_XDECREF(out);
