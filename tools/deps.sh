@@ -14,7 +14,7 @@ BUILD_PACKAGES="gcc libc6-dev meson ninja-build pkg-config python3 libev-dev lib
 TEST_PACKAGES="thrift-compiler python3-thrift python3-thriftpy libthrift-dev
   libthrift-c-glib-dev libboost-dev libevent-dev g++ binutils valgrind clang
   libclang-rt-14-dev openssl python3-pytest man-db zsh zookeeper python3-kazoo
-  chromium curl"
+  python3-tornado chromium curl"
 # npm (puppeteer-core for the web UI's browser test) comes with Debian's
 # nodejs, or bundled with a nodejs installed otherwise, which conflicts with
 # Debian's npm package: ask for the packages only when the command is missing.

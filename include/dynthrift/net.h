@@ -310,6 +310,16 @@ THRIFT_API thrift_status_t thrift_call_async_ex(thrift_conn_t *conn, const char 
 THRIFT_API thrift_status_t thrift_call_submit(thrift_conn_t *conn, const char *method,
                                               const thrift_value_t *args,
                                               thrift_call_cb cb, void *ud, thrift_error_t *err);
+/* As thrift_call_submit, with THeader info headers for this call only
+ * (sent with the connection's own, THRIFT_FRAMING_HEADER only):
+ * `headers` holds `nheaders` key/value pairs, key at [2i] and value at
+ * [2i+1], copied here.  THRIFT_MISUSE for an empty key, THRIFT_LIMIT for
+ * a key or value over THRIFT_HEADER_TEXT_MAX bytes (nothing is sent). */
+THRIFT_API thrift_status_t thrift_call_submit_headers(thrift_conn_t *conn, const char *method,
+                                                      const thrift_value_t *args,
+                                                      const char *const *headers,
+                                                      size_t nheaders, thrift_call_cb cb,
+                                                      void *ud, thrift_error_t *err);
 
 /* Blocking call (thrift_connect connections only; on an async connection it
  * fails with THRIFT_MISUSE).  Returns the result value, borrowed until the
@@ -395,6 +405,14 @@ THRIFT_API thrift_rpc_server_t *thrift_rpc_server_new(struct ev_loop *loop, thri
 THRIFT_API thrift_status_t thrift_rpc_server_handle(thrift_rpc_server_t *srv, const char *service,
                                                     const char *method, thrift_handler_cb cb,
                                                     void *ud, thrift_error_t *err);
+/* As thrift_rpc_server_handle, answering multiplexed calls named
+ * "mux_name:method" (thriftpy's and Apache's TMultiplexedProcessor register
+ * a processor under any name) instead of "Service:method"; mux_name NULL
+ * is the service's name.  THRIFT_MISUSE for an empty name or one with ':'. */
+THRIFT_API thrift_status_t thrift_rpc_server_handle_as(thrift_rpc_server_t *srv,
+                                                      const char *service, const char *mux_name,
+                                                      const char *method, thrift_handler_cb cb,
+                                                      void *ud, thrift_error_t *err);
 THRIFT_API thrift_status_t thrift_rpc_server_handle_json(thrift_rpc_server_t *srv,
                                                          const char *service, const char *method,
                                                          thrift_json_handler_cb cb, void *ud,
@@ -482,6 +500,15 @@ THRIFT_API thrift_status_t thrift_rpc_server_listen(thrift_rpc_server_t *srv, co
                                                     thrift_error_t *err);
 /* The TCP port of the first listener (useful after listening on port 0);
  * 0 when none. */
+/* Serves a listening socket the caller made (bound, listen() called: a
+ * framework's, such as tornado's bind_sockets), TCP or Unix, as a plain
+ * listener (TLS recognized by its first byte when the server has a
+ * certificate and key and no framing is pinned).  On THRIFT_OK it owns
+ * `fd` (closed with the server) and has made it non-blocking; on failure
+ * `fd` stays the caller's.  THRIFT_MISUSE when `fd` is not a listening
+ * socket. */
+THRIFT_API thrift_status_t thrift_rpc_server_listen_fd(thrift_rpc_server_t *srv, int fd,
+                                                       thrift_error_t *err);
 THRIFT_API int thrift_rpc_server_port(const thrift_rpc_server_t *srv);
 /* Connections currently open, over all threads. */
 THRIFT_API size_t thrift_rpc_server_connection_count(const thrift_rpc_server_t *srv);

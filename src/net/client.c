@@ -45,6 +45,7 @@ typedef struct submitted {
     const thrift_function_def_t *fn;
     thrift_call_cb cb;
     void *ud;
+    thrift__kv_t *headers; /* THeader info headers for this call only (malloc) */
 } submitted_t;
 
 /* ST_HANDSHAKE: the socket is connected, the stream's layers (TLS) are
@@ -1143,8 +1144,19 @@ static void async_cb(struct ev_loop *loop, ev_async *w, int revents) {
         submitted_t *next = q->next;
         thrift_error_t err;
         thrift__error_reset(&err);
-        if (c->free_requested ||
-            enqueue_call(c, q->fn, q->args, 0, q->cb, q->ud, &err) != THRIFT_OK) {
+        bool queued = false;
+        if (!c->free_requested) {
+            // The call's own headers join those set for the next call on
+            // this (the loop) thread; enqueue_call sends and clears them.
+            thrift_status_t hst = THRIFT_OK;
+            for (const thrift__kv_t *h = q->headers; h && !hst; h = h->next)
+                hst = thrift__kv_set(&c->call_headers, h->key, h->value);
+            if (hst)
+                thrift__error_set(&err, hst, "out of memory");
+            else
+                queued = enqueue_call(c, q->fn, q->args, 0, q->cb, q->ud, &err) == THRIFT_OK;
+        }
+        if (!queued) {
             if (!err.code)
                 thrift__error_set(&err, THRIFT_CLOSED, "connection is closed");
             thrift_result_t r;
@@ -1157,6 +1169,7 @@ static void async_cb(struct ev_loop *loop, ev_async *w, int revents) {
                 c->depth--;
             }
         }
+        thrift__kv_free(q->headers);
         thrift_arena_free(q->arena);
         free(q);
         q = next;
@@ -1167,6 +1180,13 @@ static void async_cb(struct ev_loop *loop, ev_async *w, int revents) {
 
 thrift_status_t thrift_call_submit(thrift_conn_t *c, const char *method, const thrift_value_t *args,
                                    thrift_call_cb cb, void *ud, thrift_error_t *err) {
+    return thrift_call_submit_headers(c, method, args, NULL, 0, cb, ud, err);
+}
+
+thrift_status_t thrift_call_submit_headers(thrift_conn_t *c, const char *method,
+                                           const thrift_value_t *args,
+                                           const char *const *headers, size_t nheaders,
+                                           thrift_call_cb cb, void *ud, thrift_error_t *err) {
     if (!c)
         return thrift__error_set(err, THRIFT_MISUSE, "no connection");
     // Only immutable parts of the connection are read here.
@@ -1185,6 +1205,19 @@ thrift_status_t thrift_call_submit(thrift_conn_t *c, const char *method, const t
         free(s);
         thrift_arena_free(a);
         return thrift__error_set(err, THRIFT_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < nheaders; i++) {
+        thrift_status_t hst = thrift__kv_set(&s->headers, headers[2 * i], headers[2 * i + 1]);
+        if (hst) {
+            thrift__kv_free(s->headers);
+            free(s);
+            thrift_arena_free(a);
+            if (hst == THRIFT_LIMIT)
+                return thrift__error_set(err, hst, "info header over %d bytes",
+                                         THRIFT_HEADER_TEXT_MAX);
+            return thrift__error_set(err, hst, hst == THRIFT_MISUSE ? "empty info header key"
+                                                                    : "out of memory");
+        }
     }
     s->arena = a;
     s->args = copy;

@@ -12,11 +12,13 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ev.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -1751,7 +1753,7 @@ thrift_rpc_server_t *thrift_rpc_server_new(struct ev_loop *loop, thrift_schema_t
 }
 
 static thrift_status_t add_handler(thrift_rpc_server_t *srv, const char *service,
-                                   const char *method, thrift_handler_cb cb,
+                                   const char *mux_name, const char *method, thrift_handler_cb cb,
                                    thrift_json_handler_cb json_cb, void *ud, thrift_error_t *err) {
     if (!srv || !method || (!cb && !json_cb))
         return thrift__error_set(err, THRIFT_MISUSE, "server, method and handler are required");
@@ -1767,7 +1769,8 @@ static thrift_status_t add_handler(thrift_rpc_server_t *srv, const char *service
         return thrift__error_set(err, THRIFT_NOT_FOUND, "service %s has no method '%s'", svc->name,
                                  method);
     handler_t *h = thrift__arena_zalloc(srv->arena, sizeof *h);
-    char *full = thrift__arena_printf(srv->arena, "%s:%s", svc->name, fn->name);
+    char *full = thrift__arena_printf(srv->arena, "%s:%s", mux_name ? mux_name : svc->name,
+                                      fn->name);
     if (!h || !full)
         return thrift__error_set(err, THRIFT_NOMEM, "out of memory");
     h->service = svc;
@@ -1793,13 +1796,22 @@ static thrift_status_t add_handler(thrift_rpc_server_t *srv, const char *service
 thrift_status_t thrift_rpc_server_handle(thrift_rpc_server_t *srv, const char *service,
                                          const char *method, thrift_handler_cb cb, void *ud,
                                          thrift_error_t *err) {
-    return add_handler(srv, service, method, cb, NULL, ud, err);
+    return add_handler(srv, service, NULL, method, cb, NULL, ud, err);
+}
+
+thrift_status_t thrift_rpc_server_handle_as(thrift_rpc_server_t *srv, const char *service,
+                                            const char *mux_name, const char *method,
+                                            thrift_handler_cb cb, void *ud, thrift_error_t *err) {
+    if (mux_name && (!*mux_name || strchr(mux_name, ':')))
+        return thrift__error_set(err, THRIFT_MISUSE,
+                                 "a multiplexed name is not empty and has no ':'");
+    return add_handler(srv, service, mux_name, method, cb, NULL, ud, err);
 }
 
 thrift_status_t thrift_rpc_server_handle_json(thrift_rpc_server_t *srv, const char *service,
                                               const char *method, thrift_json_handler_cb cb,
                                               void *ud, thrift_error_t *err) {
-    return add_handler(srv, service, method, NULL, cb, ud, err);
+    return add_handler(srv, service, NULL, method, NULL, cb, ud, err);
 }
 
 void thrift_rpc_server_set_max_connections(thrift_rpc_server_t *srv, size_t max) {
@@ -1811,6 +1823,27 @@ void thrift_rpc_server_set_threads(thrift_rpc_server_t *srv, unsigned n) {
     // Fixed once the first listen has started the workers.
     if (srv && !srv->workers_started)
         srv->threads = n == 0 ? 1 : n > 256 ? 256 : n;
+}
+
+/* Serves the listening socket `fd`, owned from here on success (closed
+ * with the server; `unix_path`, or NULL, is unlinked then). */
+static thrift_status_t add_listener(thrift_rpc_server_t *srv, int fd, bool tls, bool http,
+                                    const char *unix_path, thrift_error_t *err) {
+    thrift_status_t st;
+    if (!srv->workers_started && (st = start_workers(srv, err)) != THRIFT_OK)
+        return st;
+    listener_t *l = &srv->listeners[srv->nlisteners++];
+    memset(l, 0, sizeof *l);
+    l->fd = fd;
+    l->srv = srv;
+    l->port = thrift__sock_port(fd);
+    l->tls = tls;
+    l->http = http;
+    if (unix_path)
+        snprintf(l->unix_path, sizeof l->unix_path, "%s", unix_path);
+    ev_io_init(&l->io, accept_cb, fd, EV_READ);
+    ev_io_start(srv->loop, &l->io);
+    return THRIFT_OK;
 }
 
 thrift_status_t thrift_rpc_server_listen(thrift_rpc_server_t *srv, const char *address,
@@ -1839,22 +1872,34 @@ thrift_status_t thrift_rpc_server_listen(thrift_rpc_server_t *srv, const char *a
     int fd = thrift__sock_listen(&addr, false, err);
     if (fd < 0)
         return THRIFT_TRANSPORT;
-    if (!srv->workers_started && (st = start_workers(srv, err)) != THRIFT_OK) {
+    st = add_listener(srv, fd, tls, http, addr.family == AF_UNIX ? address + 5 : NULL, err);
+    if (st != THRIFT_OK)
         close(fd);
-        return st;
-    }
-    listener_t *l = &srv->listeners[srv->nlisteners++];
-    memset(l, 0, sizeof *l);
-    l->fd = fd;
-    l->srv = srv;
-    l->port = thrift__sock_port(fd);
-    l->tls = tls;
-    l->http = http;
-    if (addr.family == AF_UNIX)
-        snprintf(l->unix_path, sizeof l->unix_path, "%s", address + 5);
-    ev_io_init(&l->io, accept_cb, fd, EV_READ);
-    ev_io_start(srv->loop, &l->io);
-    return THRIFT_OK;
+    return st;
+}
+
+thrift_status_t thrift_rpc_server_listen_fd(thrift_rpc_server_t *srv, int fd, thrift_error_t *err) {
+    if (!srv || fd < 0)
+        return thrift__error_set(err, THRIFT_MISUSE, "server and socket are required");
+    if (srv->nlisteners == MAX_LISTENERS)
+        return thrift__error_set(err, THRIFT_LIMIT, "too many listeners");
+    if (srv->stopping)
+        return thrift__error_set(err, THRIFT_MISUSE, "the server is stopping");
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 || !listening)
+        return thrift__error_set(err, THRIFT_MISUSE, "fd %d is not a listening socket", fd);
+    // As thrift_rpc_server_listen's plain listeners: TLS recognized by its
+    // first byte when the server has a certificate and key.
+    bool sniff = srv->opts.tls_cert[0] && srv->opts.tls_key[0] &&
+                 thrift__server_framing(&srv->opts) == THRIFT_FRAMING_AUTO;
+    if (sniff && !srv->tls && !(srv->tls = thrift__tls_ctx_new(&srv->opts, true, err)))
+        return err && err->code ? err->code : THRIFT_TRANSPORT;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
+        fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+        return thrift__error_set(err, THRIFT_TRANSPORT, "fd %d: %s", fd, strerror(errno));
+    return add_listener(srv, fd, false, false, NULL, err);
 }
 
 int thrift_rpc_server_port(const thrift_rpc_server_t *srv) {

@@ -177,23 +177,19 @@ static PyObject *cluster_servers(py_cluster_t *c, PyObject *unused) {
     return list;
 }
 
-/* The args value of `method` built from `argobj` (an instance of the
- * method's args class); NULL with the exception raised. */
-static thrift_value_t *cluster_args(py_cluster_t *c, py_codec_t *codec, const char *method,
-                                    PyObject *argobj) {
-    const thrift_function_def_t *fn = thrift_service_def_find_function(c->service, method);
-    if (!fn)
-        return PyErr_Format(PyExc_AttributeError, "no method '%s'", method), NULL;
-    py_plan_t *plan = py_schema_find_plan(c->so, thrift_function_def_args(fn));
-    if (!plan || !plan->cls || !PyObject_TypeCheck(argobj, (PyTypeObject *)plan->cls))
-        return PyErr_Format(PyExc_TypeError, "%s: an args instance expected", method), NULL;
-    thrift_value_t *sv = thrift_value_new_struct(codec->arena, plan->def);
-    if (!sv)
-        return (thrift_value_t *)PyErr_NoMemory();
-    if (py_struct_to_value(codec, sv, plan, argobj) < 0) {
-        py_path_raise(&codec->path, method);
+/* What call, call_all and route share: parses (method, args instance)
+ * and builds the args value in a codec begun here (end it with
+ * py_codec_end when this returns non-NULL); NULL with the exception
+ * raised. */
+static thrift_value_t *begin_call(py_cluster_t *c, PyObject *args, const char *format,
+                                  const char **method, py_codec_t *codec) {
+    PyObject *argobj;
+    if (!PyArg_ParseTuple(args, format, method, &argobj) || !check_open(c) ||
+        !py_codec_begin(codec, c->so))
         return NULL;
-    }
+    thrift_value_t *sv = py_args_value(c->so, c->service, codec, *method, argobj);
+    if (!sv)
+        py_codec_end(codec);
     return sv;
 }
 
@@ -210,32 +206,16 @@ static PyObject *response_pair(py_schema_t *so, const thrift_response_t *r) {
     PyObject *v = py_call_outcome(so, &o);
     if (v)
         return Py_BuildValue("(ON)", Py_True, v);
-    PyObject *et, *ev, *etb;
-    PyErr_Fetch(&et, &ev, &etb);
-    PyErr_NormalizeException(&et, &ev, &etb);
-    PyObject *pair = Py_BuildValue("(OO)", Py_False, ev ? ev : Py_None);
-    Py_XDECREF(et);
-    Py_XDECREF(ev);
-    Py_XDECREF(etb);
-    return pair;
+    return Py_BuildValue("(ON)", Py_False, py_take_exception());
 }
 
 /* call(method, args) -> result (raises the call's exception) */
 static PyObject *cluster_call(py_cluster_t *c, PyObject *args) {
     const char *method;
-    PyObject *argobj;
-    if (!PyArg_ParseTuple(args, "sO:call", &method, &argobj))
-        return NULL;
-    if (!check_open(c))
-        return NULL;
     py_codec_t codec;
-    if (!py_codec_begin(&codec, c->so))
+    thrift_value_t *sv = begin_call(c, args, "sO:call", &method, &codec);
+    if (!sv)
         return NULL;
-    thrift_value_t *sv = cluster_args(c, &codec, method, argobj);
-    if (!sv) {
-        py_codec_end(&codec);
-        return NULL;
-    }
     thrift_error_t err;
     thrift_error_clear(&err);
     const thrift_response_t *r;
@@ -269,19 +249,10 @@ static PyObject *cluster_call(py_cluster_t *c, PyObject *args) {
 /* call_all(method, args) -> [(server name, ok, value or exception)] */
 static PyObject *cluster_call_all(py_cluster_t *c, PyObject *args) {
     const char *method;
-    PyObject *argobj;
-    if (!PyArg_ParseTuple(args, "sO:call_all", &method, &argobj))
-        return NULL;
-    if (!check_open(c))
-        return NULL;
     py_codec_t codec;
-    if (!py_codec_begin(&codec, c->so))
+    thrift_value_t *sv = begin_call(c, args, "sO:call_all", &method, &codec);
+    if (!sv)
         return NULL;
-    thrift_value_t *sv = cluster_args(c, &codec, method, argobj);
-    if (!sv) {
-        py_codec_end(&codec);
-        return NULL;
-    }
     thrift_error_t err;
     thrift_error_clear(&err);
     thrift_responses_t *rs;
@@ -317,22 +288,14 @@ static PyObject *cluster_call_all(py_cluster_t *c, PyObject *args) {
 /* route(method, args) -> the server name a call would go to now, or None */
 static PyObject *cluster_route(py_cluster_t *c, PyObject *args) {
     const char *method;
-    PyObject *argobj;
-    if (!PyArg_ParseTuple(args, "sO:route", &method, &argobj))
-        return NULL;
-    if (!check_open(c))
-        return NULL;
     py_codec_t codec;
-    if (!py_codec_begin(&codec, c->so))
+    thrift_value_t *sv = begin_call(c, args, "sO:route", &method, &codec);
+    if (!sv)
         return NULL;
-    thrift_value_t *sv = cluster_args(c, &codec, method, argobj);
-    PyObject *out = NULL;
-    if (sv) {
-        pthread_mutex_lock(&c->lock); /* quick: no I/O */
-        const char *name = thrift_cluster_route(c->cluster, method, sv);
-        out = name ? PyUnicode_FromString(name) : (Py_INCREF(Py_None), Py_None);
-        pthread_mutex_unlock(&c->lock);
-    }
+    pthread_mutex_lock(&c->lock); /* quick: no I/O */
+    const char *name = thrift_cluster_route(c->cluster, method, sv);
+    PyObject *out = name ? PyUnicode_FromString(name) : (Py_INCREF(Py_None), Py_None);
+    pthread_mutex_unlock(&c->lock);
     py_codec_end(&codec);
     return out;
 }

@@ -13,6 +13,7 @@
  * Python handler.  With threads > 1 the engine runs more loops on its own
  * threads, each taking the GIL for its handlers. */
 #include <errno.h>
+#include <limits.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 #include <pthread.h>
@@ -29,6 +30,9 @@
 static PyObject *error_factory; /* (kind, code, message) -> exception instance */
 static PyObject *app_exception_class;
 static PyObject *log_func;      /* (message) -> None: logs a handler failure */
+/* A contextvars.ContextVar: inside a handler, the request's header context
+ * (request headers dict, reply headers dict); see request_context(). */
+static PyObject *header_var;
 
 /* Raises the exception error_factory makes for a failed call. */
 static void raise_call_error(const char *kind, int code, const char *message) {
@@ -113,7 +117,78 @@ typedef struct waiter {
     int app_type;
     thrift_arena_t *arena;        /* taken from the result */
     const thrift_value_t *value;  /* in `arena` */
+    char *reply_headers;          /* copied: see copy_reply_headers */
 } waiter_t;
+
+/* The reply's THeader info headers as one malloc block of NUL-terminated
+ * strings, key, value, key, value..., ended by an empty key (keys are never
+ * empty); NULL when the reply had none (or out of memory: headers are
+ * extra information, the call's outcome stands).  On the I/O thread: no
+ * Python objects there. */
+static char *copy_reply_headers(const thrift_result_t *r) {
+    const char *k, *v;
+    size_t size = 1;
+    for (size_t i = 0; thrift_result_header_at(r, i, &k, &v); i++)
+        size += strlen(k) + strlen(v) + 2;
+    if (size == 1)
+        return NULL;
+    char *block = malloc(size), *p = block;
+    for (size_t i = 0; block && thrift_result_header_at(r, i, &k, &v); i++) {
+        size_t kl = strlen(k) + 1, vl = strlen(v) + 1;
+        memcpy(p, k, kl);
+        memcpy(p + kl, v, vl);
+        p += kl + vl;
+    }
+    if (block)
+        *p = '\0';
+    return block;
+}
+
+/* dict[key] = value for an info header (bytes that are not UTF-8 kept
+ * as surrogates); -1 with the exception raised. */
+static int header_dict_set(PyObject *dict, const char *key, const char *value) {
+    PyObject *val = PyUnicode_DecodeUTF8(value, (Py_ssize_t)strlen(value), "surrogateescape");
+    int rc = val ? PyDict_SetItemString(dict, key, val) : -1;
+    Py_XDECREF(val);
+    return rc;
+}
+
+/* Puts the headers of copy_reply_headers' block into `dict`. */
+static int reply_headers_to_dict(const char *block, PyObject *dict) {
+    for (const char *p = block; p && *p;) {
+        const char *v = p + strlen(p) + 1;
+        if (header_dict_set(dict, p, v) < 0)
+            return -1;
+        p = v + strlen(v) + 1;
+    }
+    return 0;
+}
+
+/* The info headers of a call (a flat tuple of str: key, value, ...) as the
+ * array thrift_call_submit_headers takes, borrowed from the tuple; *n is
+ * the number of pairs.  NULL with *n 0 for None; NULL with an exception
+ * raised on a bad argument.  Free with PyMem_Free. */
+static const char **call_headers_array(PyObject *flat, size_t *n) {
+    *n = 0;
+    if (!flat || flat == Py_None)
+        return NULL;
+    if (!PyTuple_Check(flat) || PyTuple_GET_SIZE(flat) % 2)
+        return PyErr_Format(PyExc_TypeError, "headers: a tuple of key, value, ... expected"),
+               NULL;
+    Py_ssize_t len = PyTuple_GET_SIZE(flat);
+    const char **a = PyMem_Malloc((size_t)(len ? len : 1) * sizeof *a);
+    if (!a)
+        return (const char **)PyErr_NoMemory();
+    for (Py_ssize_t i = 0; i < len; i++) {
+        a[i] = PyUnicode_AsUTF8(PyTuple_GET_ITEM(flat, i));
+        if (!a[i]) {
+            PyMem_Free(a);
+            return NULL;
+        }
+    }
+    *n = (size_t)len / 2;
+    return a;
+}
 
 static void on_stop(struct ev_loop *loop, ev_async *w, int revents) {
     (void)w;
@@ -127,10 +202,9 @@ static void *client_thread(void *arg) {
     return NULL;
 }
 
-static void on_result(thrift_conn_t *conn, thrift_result_t *r, void *ud) {
-    (void)conn;
-    waiter_t *w = ud;
-    pthread_mutex_lock(&w->m);
+/* Takes what the waiter needs out of `r` (borrowed for the callback): the
+ * outcome, the value's arena and a copy of the reply's headers. */
+static void waiter_take_result(waiter_t *w, thrift_result_t *r) {
     w->status = thrift_result_status(r);
     const thrift_error_t *e = thrift_result_error(r);
     if (e)
@@ -140,6 +214,14 @@ static void on_result(thrift_conn_t *conn, thrift_result_t *r, void *ud) {
     w->arena = w->value ? thrift_result_take_arena(r) : NULL;
     if (!w->arena)
         w->value = NULL;
+    w->reply_headers = copy_reply_headers(r);
+}
+
+static void on_result(thrift_conn_t *conn, thrift_result_t *r, void *ud) {
+    (void)conn;
+    waiter_t *w = ud;
+    pthread_mutex_lock(&w->m);
+    waiter_take_result(w, r);
     w->done = true;
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->m);
@@ -158,15 +240,7 @@ static void on_async_result(thrift_conn_t *conn, thrift_result_t *r, void *ud) {
     (void)conn;
     async_call_t *a = ud;
     waiter_t *w = &a->w;
-    w->status = thrift_result_status(r);
-    const thrift_error_t *e = thrift_result_error(r);
-    if (e)
-        w->err = *e;
-    w->app_type = thrift_result_app_type(r);
-    w->value = thrift_result_value(r);
-    w->arena = w->value ? thrift_result_take_arena(r) : NULL;
-    if (!w->arena)
-        w->value = NULL;
+    waiter_take_result(w, r);
     py_client_t *cl = a->client;
     pthread_mutex_lock(&cl->done_lock);
     bool was_empty = !cl->done_head;
@@ -319,6 +393,19 @@ static int client_init(py_client_t *cl, PyObject *args, PyObject *kw) {
     return 0;
 }
 
+PyObject *py_take_exception(void) {
+    PyObject *et, *ev, *etb;
+    PyErr_Fetch(&et, &ev, &etb);
+    PyErr_NormalizeException(&et, &ev, &etb);
+    if (etb && ev)
+        PyException_SetTraceback(ev, etb);
+    Py_XDECREF(et);
+    Py_XDECREF(etb);
+    if (!ev)
+        Py_RETURN_NONE;
+    return ev;
+}
+
 PyObject *py_call_outcome(py_schema_t *so, const py_call_outcome_t *w) {
     switch (w->status) {
     case THRIFT_OK: {
@@ -354,17 +441,31 @@ static PyObject *call_outcome(py_schema_t *so, const waiter_t *w) {
     return py_call_outcome(so, &o);
 }
 
-static thrift_value_t *encode_args(py_client_t *cl, py_codec_t *c, const char *method,
-                                   PyObject *argobj);
+/* Sets the call's info headers on the blocking connection (under
+ * call_lock): all or none, so a failure leaves none for the next call. */
+static thrift_status_t set_call_headers(thrift_conn_t *conn, const char **hv, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        thrift_status_t st = thrift_conn_set_call_header(conn, hv[2 * i], hv[2 * i + 1]);
+        if (st != THRIFT_OK) {
+            for (size_t j = 0; j < i; j++)
+                (void)thrift_conn_set_call_header(conn, hv[2 * j], NULL);
+            return st;
+        }
+    }
+    return THRIFT_OK;
+}
 
 /* A call on the blocking connection: the GIL is released while this
  * thread drives the connection; the reply is converted (GIL taken again)
- * before another thread may call, since it is only valid until then. */
-static PyObject *blocking_call(py_client_t *cl, const char *method, PyObject *argobj) {
+ * before another thread may call, since it is only valid until then.
+ * `hv`: `nh` info header pairs for this call; `reply_headers`: a dict
+ * that receives the reply's, or NULL. */
+static PyObject *blocking_call(py_client_t *cl, const char *method, PyObject *argobj,
+                               const char **hv, size_t nh, PyObject *reply_headers) {
     py_codec_t c;
     if (!py_codec_begin(&c, cl->so))
         return NULL;
-    thrift_value_t *sv = encode_args(cl, &c, method, argobj);
+    thrift_value_t *sv = py_args_value(cl->so, cl->service, &c, method, argobj);
     if (!sv) {
         py_codec_end(&c);
         return NULL;
@@ -373,16 +474,19 @@ static PyObject *blocking_call(py_client_t *cl, const char *method, PyObject *ar
     thrift_error_clear(&err);
     thrift_value_t *v = NULL;
     bool closed = false;
+    thrift_status_t hst = THRIFT_OK;
     Py_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&cl->call_lock);
-    if (cl->bconn)
-        v = thrift_call(cl->bconn, method, sv, &err);
-    else
+    if (!cl->bconn)
         closed = true;
+    else if ((hst = set_call_headers(cl->bconn, hv, nh)) == THRIFT_OK)
+        v = thrift_call(cl->bconn, method, sv, &err);
     Py_END_ALLOW_THREADS
     PyObject *out = NULL;
     if (closed) {
         raise_call_error("CLOSED", THRIFT_CLOSED, "client is closed");
+    } else if (hst != THRIFT_OK) {
+        PyErr_Format(PyExc_ValueError, "info header: %s", thrift_status_str(hst));
     } else {
         waiter_t w;
         memset(&w, 0, sizeof w);
@@ -395,6 +499,13 @@ static PyObject *blocking_call(py_client_t *cl, const char *method, PyObject *ar
             w.app_type = thrift_result_app_type(r);
             w.value = thrift_result_value(r);
         }
+        const char *k, *hval;
+        for (size_t i = 0; reply_headers && r && thrift_result_header_at(r, i, &k, &hval); i++) {
+            if (header_dict_set(reply_headers, k, hval) < 0) {
+                PyErr_Clear(); /* the call's outcome matters more than its headers */
+                break;
+            }
+        }
         out = call_outcome(cl->so, &w);
     }
     pthread_mutex_unlock(&cl->call_lock);
@@ -402,25 +513,41 @@ static PyObject *blocking_call(py_client_t *cl, const char *method, PyObject *ar
     return out;
 }
 
-/* call(method, args instance) */
+/* call(method, args instance, headers=None, reply_headers=None):
+ * `headers` a flat tuple (key, value, ...) of info headers for this call;
+ * `reply_headers` a dict to receive the reply's. */
 static PyObject *client_call(py_client_t *cl, PyObject *args) {
     const char *method;
-    PyObject *argobj;
-    if (!PyArg_ParseTuple(args, "sO:call", &method, &argobj))
+    PyObject *argobj, *headers = Py_None, *reply_headers = Py_None;
+    if (!PyArg_ParseTuple(args, "sO|OO:call", &method, &argobj, &headers, &reply_headers))
         return NULL;
     if (!cl->so)
         return PyErr_Format(PyExc_RuntimeError, "client not initialized"), NULL;
-    if (cl->bconn || (cl->closed && cl->event_fd < 0))
-        return blocking_call(cl, method, argobj);
+    if (reply_headers != Py_None && !PyDict_Check(reply_headers))
+        return PyErr_Format(PyExc_TypeError, "reply_headers: a dict expected"), NULL;
+    PyObject *rh = reply_headers == Py_None ? NULL : reply_headers;
+    size_t nh;
+    const char **hv = call_headers_array(headers, &nh);
+    if (!hv && PyErr_Occurred())
+        return NULL;
+    if (cl->bconn || (cl->closed && cl->event_fd < 0)) {
+        PyObject *out = blocking_call(cl, method, argobj, hv, nh, rh);
+        PyMem_Free(hv);
+        return out;
+    }
     if (!cl->conn) {
+        PyMem_Free(hv);
         raise_call_error("CLOSED", THRIFT_CLOSED, "client is closed");
         return NULL;
     }
     py_codec_t c;
-    if (!py_codec_begin(&c, cl->so))
+    if (!py_codec_begin(&c, cl->so)) {
+        PyMem_Free(hv);
         return NULL;
-    thrift_value_t *sv = encode_args(cl, &c, method, argobj);
+    }
+    thrift_value_t *sv = py_args_value(cl->so, cl->service, &c, method, argobj);
     if (!sv) {
+        PyMem_Free(hv);
         py_codec_end(&c);
         return NULL;
     }
@@ -437,9 +564,10 @@ static PyObject *client_call(py_client_t *cl, PyObject *args) {
         snprintf(err.text, sizeof err.text, "client is closed");
     } else {
         /* Encodes (copies) the args before returning. */
-        st = thrift_call_submit(cl->conn, method, sv, on_result, &w, &err);
+        st = thrift_call_submit_headers(cl->conn, method, sv, hv, nh, on_result, &w, &err);
     }
     pthread_mutex_unlock(&cl->lock);
+    PyMem_Free(hv);
     py_codec_end(&c);
     if (st != THRIFT_OK) {
         pthread_cond_destroy(&w.cv);
@@ -454,22 +582,23 @@ static PyObject *client_call(py_client_t *cl, PyObject *args) {
         pthread_cond_wait(&w.cv, &w.m);
     pthread_mutex_unlock(&w.m);
     Py_END_ALLOW_THREADS
+    if (rh && reply_headers_to_dict(w.reply_headers, rh) < 0)
+        PyErr_Clear(); /* the call's outcome matters more than its headers */
     PyObject *out = call_outcome(cl->so, &w);
+    free(w.reply_headers);
     thrift_arena_free(w.arena);
     pthread_cond_destroy(&w.cv);
     pthread_mutex_destroy(&w.m);
     return out;
 }
 
-/* Builds the args value of `method` from `argobj` in c->arena; NULL with
- * the exception raised. */
-static thrift_value_t *encode_args(py_client_t *cl, py_codec_t *c, const char *method,
-                                   PyObject *argobj) {
-    const thrift_function_def_t *fn = thrift_service_def_find_function(cl->service, method);
+thrift_value_t *py_args_value(py_schema_t *so, const thrift_service_def_t *service,
+                              py_codec_t *c, const char *method, PyObject *argobj) {
+    const thrift_function_def_t *fn = thrift_service_def_find_function(service, method);
     if (!fn)
         return PyErr_Format(PyExc_AttributeError, "no method '%s' in service %s", method,
-                            thrift_service_def_name(cl->service)), NULL;
-    py_plan_t *plan = py_schema_find_plan(cl->so, thrift_function_def_args(fn));
+                            thrift_service_def_name(service)), NULL;
+    py_plan_t *plan = py_schema_find_plan(so, thrift_function_def_args(fn));
     if (!plan || !plan->cls)
         return PyErr_Format(PyExc_TypeError, "%s: args class not bound", method), NULL;
     if (!PyObject_TypeCheck(argobj, (PyTypeObject *)plan->cls))
@@ -489,23 +618,29 @@ static thrift_value_t *encode_args(py_client_t *cl, py_codec_t *c, const char *m
  * out of drain() with `token`.  Never blocks. */
 static PyObject *client_submit(py_client_t *cl, PyObject *args) {
     const char *method;
-    PyObject *argobj, *token;
-    if (!PyArg_ParseTuple(args, "sOO:submit", &method, &argobj, &token))
+    PyObject *argobj, *token, *headers = Py_None;
+    if (!PyArg_ParseTuple(args, "sOO|O:submit", &method, &argobj, &token, &headers))
         return NULL;
     if (!cl->so)
         return PyErr_Format(PyExc_RuntimeError, "client not initialized"), NULL;
+    size_t nh;
+    const char **hv = call_headers_array(headers, &nh);
+    if (!hv && PyErr_Occurred())
+        return NULL;
     py_codec_t c;
-    if (!py_codec_begin(&c, cl->so))
-        return NULL;
-    thrift_value_t *sv = encode_args(cl, &c, method, argobj);
-    if (!sv) {
-        py_codec_end(&c);
-        return NULL;
+    thrift_value_t *sv = NULL;
+    async_call_t *a = NULL;
+    if (py_codec_begin(&c, cl->so)) {
+        sv = py_args_value(cl->so, cl->service, &c, method, argobj);
+        a = sv ? PyMem_RawCalloc(1, sizeof *a) : NULL;
+        if (sv && !a)
+            PyErr_NoMemory();
+        if (!a)
+            py_codec_end(&c);
     }
-    async_call_t *a = PyMem_RawCalloc(1, sizeof *a);
     if (!a) {
-        py_codec_end(&c);
-        return PyErr_NoMemory();
+        PyMem_Free(hv);
+        return NULL;
     }
     a->client = cl;
     a->token = token;
@@ -518,9 +653,10 @@ static PyObject *client_submit(py_client_t *cl, PyObject *args) {
         st = THRIFT_CLOSED;
         snprintf(err.text, sizeof err.text, "client is closed");
     } else {
-        st = thrift_call_submit(cl->conn, method, sv, on_async_result, a, &err);
+        st = thrift_call_submit_headers(cl->conn, method, sv, hv, nh, on_async_result, a, &err);
     }
     pthread_mutex_unlock(&cl->lock);
+    PyMem_Free(hv);
     py_codec_end(&c);
     if (st != THRIFT_OK) {
         Py_DECREF(a->token);
@@ -532,8 +668,8 @@ static PyObject *client_submit(py_client_t *cl, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* drain() -> [(token, ok, value or exception)]: the calls finished since
- * the last drain. */
+/* drain() -> [(token, ok, value or exception, reply headers dict or
+ * None)]: the calls finished since the last drain. */
 static PyObject *client_drain(py_client_t *cl, PyObject *unused) {
     (void)unused;
     uint64_t count;
@@ -548,26 +684,29 @@ static PyObject *client_drain(py_client_t *cl, PyObject *unused) {
     PyObject *out = PyList_New(0);
     while (a) {
         async_call_t *next = a->next;
+        PyObject *hdict = NULL;
+        if (out && a->w.reply_headers) {
+            hdict = PyDict_New();
+            if (!hdict || reply_headers_to_dict(a->w.reply_headers, hdict) < 0) {
+                Py_CLEAR(hdict);
+                PyErr_Clear(); /* the call's outcome matters more than its headers */
+            }
+        }
         if (out) {
             PyObject *value = call_outcome(cl->so, &a->w);
             PyObject *item;
+            PyObject *h = hdict ? hdict : Py_None;
             if (value) {
-                item = Py_BuildValue("(OON)", a->token, Py_True, value);
+                item = Py_BuildValue("(OONO)", a->token, Py_True, value, h);
             } else {
-                PyObject *et, *ev, *etb;
-                PyErr_Fetch(&et, &ev, &etb);
-                PyErr_NormalizeException(&et, &ev, &etb);
-                if (etb && ev)
-                    PyException_SetTraceback(ev, etb);
-                item = Py_BuildValue("(OOO)", a->token, Py_False, ev ? ev : Py_None);
-                Py_XDECREF(et);
-                Py_XDECREF(ev);
-                Py_XDECREF(etb);
+                item = Py_BuildValue("(OONO)", a->token, Py_False, py_take_exception(), h);
             }
             if (!item || PyList_Append(out, item) < 0)
                 Py_CLEAR(out);
             Py_XDECREF(item);
         }
+        Py_XDECREF(hdict);
+        free(a->w.reply_headers);
         thrift_arena_free(a->w.arena);
         Py_DECREF(a->token);
         PyMem_RawFree(a);
@@ -597,11 +736,11 @@ static PyObject *client_closed(py_client_t *cl, PyObject *unused) {
 
 static PyMethodDef client_methods[] = {
     {"call", (PyCFunction)client_call, METH_VARARGS,
-     "call(method, args_instance) -> result (raises declared exceptions)"},
+     "call(method, args_instance, headers=None, reply_headers=None) -> result"},
     {"submit", (PyCFunction)client_submit, METH_VARARGS,
-     "submit(method, args_instance, token): an asyncio call; see drain()."},
+     "submit(method, args_instance, token, headers=None): an asyncio call; see drain()."},
     {"drain", (PyCFunction)client_drain, METH_NOARGS,
-     "drain() -> [(token, ok, value)]: finished asyncio calls."},
+     "drain() -> [(token, ok, value, reply headers or None)]: finished asyncio calls."},
     {"fileno", (PyCFunction)client_fileno, METH_NOARGS,
      "An eventfd readable when drain() has something."},
     {"close", (PyCFunction)client_close, METH_NOARGS, "Closes the connection."},
@@ -627,6 +766,7 @@ typedef struct deferred deferred_t;
 /* What a registered method's handler needs. */
 typedef struct py_method {
     py_server_t *server;
+    PyObject *handler;               /* borrowed: the server's registrations own it */
     PyObject *name;                  /* the handler's attribute */
     const thrift_function_def_t *fn;
     const py_plan_t *args_plan;
@@ -637,7 +777,7 @@ typedef struct py_method {
 struct py_server {
     PyObject_HEAD
     py_schema_t *so;
-    PyObject *handler;
+    PyObject *registrations; /* [(service name, handler, multiplexed name or None)] */
     struct ev_loop *loop;
     thrift_rpc_server_t *srv;
     ev_async stop;
@@ -655,6 +795,9 @@ struct py_server {
     /* asyncio: dispatcher(token, method, args) runs handlers elsewhere;
      * their replies queue here (any thread) for the loop to send. */
     PyObject *dispatcher;
+    /* Every request gets a header context (THeader servers), not only
+     * those that carry info headers. */
+    bool always_headers;
     ev_async replies;
     pthread_mutex_t qlock;
     deferred_t *qhead, *qtail;
@@ -844,6 +987,7 @@ static void answer(py_method_t *m, thrift_request_t *req, PyObject *ret) {
  * comes back through the server's reply queue. */
 struct deferred {
     struct deferred *next;
+    PyObject *hctx;        /* the request's header context, or NULL */
     py_method_t *method;
     thrift_request_t *req; /* NULL once cancelled (abandoned) */
     PyObject *result;      /* set by reply(): the value or the exception */
@@ -863,12 +1007,68 @@ static void deferred_capsule_free(PyObject *cap) {
     (void)cap;
 }
 
+/* The header context a handler sees through dynthrift.rpc's
+ * request_headers() / set_reply_header(): a tuple (dict of the request's
+ * info headers, dict the handler fills for the reply).  NULL (no error)
+ * for a request without info headers on a server not pinned to THeader,
+ * so plain requests pay nothing; NULL with an exception on failure. */
+static PyObject *request_context(py_server_t *srv, thrift_request_t *req) {
+    const char *k, *v;
+    if (!header_var || (!srv->always_headers && !thrift_request_header_at(req, 0, &k, &v)))
+        return NULL;
+    PyObject *in = PyDict_New(), *out = PyDict_New();
+    for (size_t i = 0; in && thrift_request_header_at(req, i, &k, &v); i++)
+        if (header_dict_set(in, k, v) < 0)
+            Py_CLEAR(in);
+    PyObject *ctx = in && out ? PyTuple_Pack(2, in, out) : NULL;
+    Py_XDECREF(in);
+    Py_XDECREF(out);
+    return ctx;
+}
+
+/* Sends the reply headers the handler set in `hctx` (before answering). */
+static void apply_reply_headers(thrift_request_t *req, PyObject *hctx) {
+    if (!hctx)
+        return;
+    PyObject *out = PyTuple_GET_ITEM(hctx, 1), *k, *v;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(out, &pos, &k, &v)) {
+        const char *key = PyUnicode_Check(k) ? PyUnicode_AsUTF8(k) : NULL;
+        const char *val = PyUnicode_Check(v) ? PyUnicode_AsUTF8(v) : NULL;
+        // set_reply_header checked them; what is left is out of memory.
+        if (!key || !val || thrift_request_set_reply_header(req, key, val) != THRIFT_OK)
+            PyErr_Clear();
+    }
+}
+
+/* Calls the handler's method with `hctx` as the header context. */
+static PyObject *call_handler(py_method_t *m, PyObject *callargs, PyObject *hctx) {
+    PyObject *token = hctx ? PyContextVar_Set(header_var, hctx) : NULL;
+    if (hctx && !token)
+        return NULL;
+    PyObject *meth = PyObject_GetAttr(m->handler, m->name);
+    PyObject *ret = meth ? PyObject_Call(meth, callargs, NULL) : NULL;
+    Py_XDECREF(meth);
+    if (token) {
+        PyObject *et, *ev, *etb;
+        PyErr_Fetch(&et, &ev, &etb); /* the handler's exception, kept across the reset */
+        if (PyContextVar_Reset(header_var, token) < 0)
+            PyErr_Clear();
+        PyErr_Restore(et, ev, etb);
+        Py_DECREF(token);
+    }
+    return ret;
+}
+
 static thrift_status_t on_request(thrift_request_t *req, const thrift_value_t *args, void *ud) {
     py_method_t *m = ud;
     py_server_t *srv = m->server;
     bool oneway = thrift_request_is_oneway(req);
     PyGILState_STATE g = PyGILState_Ensure();
     PyObject *callargs = args_tuple(m, req, args);
+    PyObject *hctx = callargs ? request_context(srv, req) : NULL;
+    if (!hctx && PyErr_Occurred())
+        Py_CLEAR(callargs);
     if (srv->dispatcher && callargs) {
         /* asyncio: hand the call to the dispatcher, answer when it replies. */
         deferred_t *d = NULL;
@@ -886,20 +1086,29 @@ static thrift_status_t on_request(thrift_request_t *req, const thrift_value_t *a
                 PyMem_RawFree(d);
                 Py_XDECREF(token);
                 Py_DECREF(callargs);
+                Py_XDECREF(hctx);
                 PyErr_Clear();
                 thrift_reply_error(req, THRIFT_APPEX_INTERNAL_ERROR, "out of memory");
                 PyGILState_Release(g);
                 return THRIFT_OK;
             }
             thrift_request_set_cancel_cb(req, deferred_cancelled, d);
+            d->hctx = hctx; /* the reply's headers are read from it */
+            Py_XINCREF(hctx);
         }
-        PyObject *r = PyObject_CallFunction(srv->dispatcher, "OOO", token, m->name, callargs);
+        PyObject *meth = PyObject_GetAttr(m->handler, m->name);
+        PyObject *r = meth ? PyObject_CallFunction(srv->dispatcher, "OOOO", token, meth, callargs,
+                                                   hctx ? hctx : Py_None)
+                           : NULL;
+        Py_XDECREF(meth);
         Py_DECREF(callargs);
         Py_DECREF(token);
+        Py_XDECREF(hctx);
         if (!r) {
             if (d) { /* never dispatched: answer now */
                 thrift_request_set_cancel_cb(req, NULL, NULL);
                 reply_exception(m, req);
+                Py_XDECREF(d->hctx);
                 PyMem_RawFree(d);
             } else {
                 log_failure(PyUnicode_AsUTF8(m->name));
@@ -911,17 +1120,17 @@ static thrift_status_t on_request(thrift_request_t *req, const thrift_value_t *a
     }
     PyObject *ret = NULL;
     if (callargs) {
-        PyObject *meth = PyObject_GetAttr(srv->handler, m->name);
-        ret = meth ? PyObject_Call(meth, callargs, NULL) : NULL;
-        Py_XDECREF(meth);
+        ret = call_handler(m, callargs, hctx);
         Py_DECREF(callargs);
     }
     if (oneway) {
         if (!ret)
             log_failure(PyUnicode_AsUTF8(m->name));
     } else {
+        apply_reply_headers(req, hctx);
         answer(m, req, ret);
     }
+    Py_XDECREF(hctx);
     Py_XDECREF(ret);
     PyGILState_Release(g);
     return THRIFT_OK;
@@ -943,6 +1152,7 @@ static void on_replies(struct ev_loop *loop, ev_async *w, int revents) {
         deferred_t *next = d->next;
         if (d->req) {
             thrift_request_set_cancel_cb(d->req, NULL, NULL);
+            apply_reply_headers(d->req, d->hctx);
             if (d->failed) {
                 PyErr_SetObject((PyObject *)Py_TYPE(d->result), d->result);
                 answer(d->method, d->req, NULL);
@@ -951,6 +1161,7 @@ static void on_replies(struct ev_loop *loop, ev_async *w, int revents) {
             }
         }
         Py_XDECREF(d->result);
+        Py_XDECREF(d->hctx);
         PyMem_RawFree(d);
         d = next;
     }
@@ -992,6 +1203,7 @@ static PyObject *server_reply(py_server_t *s, PyObject *args) {
     pthread_mutex_unlock(&s->lock);
     if (!live) { /* the server is gone: its requests went with it */
         Py_DECREF(value);
+        Py_XDECREF(d->hctx);
         PyMem_RawFree(d);
     }
     Py_RETURN_NONE;
@@ -1025,6 +1237,7 @@ static void server_free_engine(py_server_t *s, bool only_if_idle) {
     while (d) {
         deferred_t *next = d->next;
         Py_XDECREF(d->result);
+        Py_XDECREF(d->hctx);
         PyMem_RawFree(d);
         d = next;
     }
@@ -1045,23 +1258,77 @@ static void server_dealloc(py_server_t *s) {
     pthread_mutex_destroy(&s->lock);
     pthread_mutex_destroy(&s->qlock);
     Py_XDECREF(s->dispatcher);
-    Py_XDECREF(s->handler);
+    Py_XDECREF(s->registrations);
     Py_XDECREF(s->so);
     Py_TYPE(s)->tp_free((PyObject *)s);
 }
 
+/* Registers the methods of service `service` (and those it extends)
+ * that `handler` has, answering multiplexed calls as "mux:method" (mux
+ * NULL: the service's name). */
+static int register_service(py_server_t *s, const char *service, PyObject *handler,
+                            const char *mux) {
+    const thrift_service_def_t *svc = thrift_schema_find_service(s->so->schema, service);
+    if (!svc) {
+        PyErr_Format(PyExc_ValueError, "no service '%s'", service);
+        return -1;
+    }
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    for (const thrift_service_def_t *p = svc; p; p = thrift_service_def_parent(p)) {
+        for (size_t i = 0; i < thrift_service_def_function_count(p); i++) {
+            const thrift_function_def_t *fn = thrift_service_def_function_at(p, i);
+            const char *name = thrift_function_def_name(fn);
+            if (thrift_service_def_find_function(svc, name) != fn)
+                continue; /* overridden nearer */
+            py_method_t *m = &s->methods[s->nmethods];
+            m->server = s;
+            m->handler = handler;
+            m->fn = fn;
+            m->args_plan = py_schema_find_plan(s->so, thrift_function_def_args(fn));
+            m->result_plan = py_schema_find_plan(s->so, thrift_function_def_result(fn));
+            m->ret = thrift_type_def_resolved(thrift_function_def_return_type(fn));
+            if (!m->args_plan || !m->args_plan->cls) {
+                PyErr_Format(PyExc_TypeError, "%s: args class not bound", name);
+                return -1;
+            }
+            m->name = PyUnicode_InternFromString(name);
+            if (!m->name)
+                return -1;
+            s->nmethods++;
+            if (!PyObject_HasAttr(handler, m->name))
+                continue; /* unknown method for the client, as in thriftpy */
+            if (thrift_rpc_server_handle_as(s->srv, service, mux, name, on_request, m, &err) !=
+                THRIFT_OK) {
+                PyErr_Format(PyExc_ValueError, "%s: %s", name, err.text);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
 /* Server(schema, service, handler, [addresses], options dict, threads,
- * dispatcher=None): with a dispatcher, each request is handed to
- * dispatcher(token, method name, args tuple), which answers later with
- * reply(token, ok, value) from any thread. */
+ * dispatcher=None, always_headers=False): `service` a service name served
+ * by `handler`, or a list of (service name, handler, multiplexed name or
+ * None) served together (a TMultiplexedProcessor; `handler` unused).
+ * With a dispatcher, each request is handed to dispatcher(token, the
+ * handler's bound method, args tuple, header context or None), which
+ * answers later with reply(token, ok, value) from any thread (the handler
+ * runs with the header context set: see set_header_context).
+ * always_headers: every request gets a header context, not only those
+ * with info headers (a THeader server).  An address may be an int: the fd
+ * of a listening socket the server takes (thrift_rpc_server_listen_fd). */
 static int server_init(py_server_t *s, PyObject *args, PyObject *kw) {
     (void)kw;
-    PyObject *so_obj, *handler, *addresses, *opts_dict, *dispatcher = Py_None;
-    const char *service;
+    PyObject *so_obj, *service, *handler, *addresses, *opts_dict, *dispatcher = Py_None;
     unsigned threads = 1;
-    if (!PyArg_ParseTuple(args, "O!sOOO|IO:Server", &py_schema_type, &so_obj, &service,
-                          &handler, &addresses, &opts_dict, &threads, &dispatcher))
+    int always_headers = 0;
+    if (!PyArg_ParseTuple(args, "O!OOOO|IOp:Server", &py_schema_type, &so_obj, &service,
+                          &handler, &addresses, &opts_dict, &threads, &dispatcher,
+                          &always_headers))
         return -1;
+    s->always_headers = always_headers;
     if (s->so) {
         PyErr_SetString(PyExc_RuntimeError, "Server initialized twice");
         return -1;
@@ -1081,12 +1348,28 @@ static int server_init(py_server_t *s, PyObject *args, PyObject *kw) {
     }
     Py_INCREF(so_obj);
     s->so = (py_schema_t *)so_obj;
-    Py_INCREF(handler);
-    s->handler = handler;
-    const thrift_service_def_t *svc = thrift_schema_find_service(s->so->schema, service);
-    if (!svc) {
-        PyErr_Format(PyExc_ValueError, "no service '%s'", service);
+    s->registrations = PyUnicode_Check(service) ? Py_BuildValue("[(OOO)]", service, handler, Py_None)
+                                                : PySequence_List(service);
+    if (!s->registrations)
         return -1;
+    Py_ssize_t nregs = PyList_GET_SIZE(s->registrations);
+    size_t total = 0;
+    for (Py_ssize_t r = 0; r < nregs; r++) {
+        PyObject *reg = PyList_GET_ITEM(s->registrations, r);
+        const char *name = PyTuple_Check(reg) && PyTuple_GET_SIZE(reg) == 3
+                               ? PyUnicode_AsUTF8(PyTuple_GET_ITEM(reg, 0))
+                               : NULL;
+        if (!name) {
+            PyErr_Format(PyExc_TypeError, "Server: (service, handler, mux name) tuples expected");
+            return -1;
+        }
+        const thrift_service_def_t *svc = thrift_schema_find_service(s->so->schema, name);
+        if (!svc) {
+            PyErr_Format(PyExc_ValueError, "no service '%s'", name);
+            return -1;
+        }
+        for (const thrift_service_def_t *p = svc; p; p = thrift_service_def_parent(p))
+            total += thrift_service_def_function_count(p);
     }
     thrift_conn_options_t *opts = thrift_conn_options_new();
     if (!opts) {
@@ -1117,48 +1400,39 @@ static int server_init(py_server_t *s, PyObject *args, PyObject *kw) {
     ev_timer_init(&s->grace, on_grace_over, 5., 0.);
     s->grace_seconds = 5.0;
     s->signals.data = s;
-    /* Every method of the service and the services it extends. */
-    size_t total = 0;
-    for (const thrift_service_def_t *p = svc; p; p = thrift_service_def_parent(p))
-        total += thrift_service_def_function_count(p);
+    /* Every method of each service and of the services it extends. */
     s->methods = PyMem_Calloc(total ? total : 1, sizeof *s->methods);
     if (!s->methods) {
         PyErr_NoMemory();
         return -1;
     }
-    for (const thrift_service_def_t *p = svc; p; p = thrift_service_def_parent(p)) {
-        for (size_t i = 0; i < thrift_service_def_function_count(p); i++) {
-            const thrift_function_def_t *fn = thrift_service_def_function_at(p, i);
-            const char *name = thrift_function_def_name(fn);
-            if (thrift_service_def_find_function(svc, name) != fn)
-                continue; /* overridden nearer */
-            py_method_t *m = &s->methods[s->nmethods];
-            m->server = s;
-            m->fn = fn;
-            m->args_plan = py_schema_find_plan(s->so, thrift_function_def_args(fn));
-            m->result_plan = py_schema_find_plan(s->so, thrift_function_def_result(fn));
-            m->ret = thrift_type_def_resolved(thrift_function_def_return_type(fn));
-            if (!m->args_plan || !m->args_plan->cls) {
-                PyErr_Format(PyExc_TypeError, "%s: args class not bound", name);
-                return -1;
-            }
-            m->name = PyUnicode_InternFromString(name);
-            if (!m->name)
-                return -1;
-            s->nmethods++;
-            if (!PyObject_HasAttr(handler, m->name))
-                continue; /* unknown method for the client, as in thriftpy */
-            if (thrift_rpc_server_handle(s->srv, service, name, on_request, m, &err) != THRIFT_OK) {
-                PyErr_Format(PyExc_ValueError, "%s: %s", name, err.text);
-                return -1;
-            }
-        }
+    for (Py_ssize_t r = 0; r < nregs; r++) {
+        PyObject *reg = PyList_GET_ITEM(s->registrations, r);
+        PyObject *mux = PyTuple_GET_ITEM(reg, 2);
+        const char *mux_name = mux == Py_None ? NULL : PyUnicode_AsUTF8(mux);
+        if ((mux != Py_None && !mux_name) ||
+            register_service(s, PyUnicode_AsUTF8(PyTuple_GET_ITEM(reg, 0)),
+                             PyTuple_GET_ITEM(reg, 1), mux_name) < 0)
+            return -1;
     }
     Py_ssize_t n = PySequence_Length(addresses);
     if (n < 0)
         return -1;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *a = PySequence_GetItem(addresses, i);
+        if (a && PyLong_Check(a)) { /* a listening socket's fd, given to the server */
+            long fd = PyLong_AsLong(a);
+            Py_DECREF(a);
+            if (fd == -1 && PyErr_Occurred())
+                return -1;
+            if (fd < 0 || fd > INT_MAX)
+                return PyErr_Format(PyExc_ValueError, "fd %ld out of range", fd), -1;
+            if (thrift_rpc_server_listen_fd(s->srv, (int)fd, &err) != THRIFT_OK) {
+                PyErr_Format(PyExc_OSError, "listen on fd %ld: %s", fd, err.text);
+                return -1;
+            }
+            continue;
+        }
         const char *addr = a ? PyUnicode_AsUTF8(a) : NULL;
         if (!addr) {
             Py_XDECREF(a);
@@ -1278,7 +1552,20 @@ static PyObject *set_rpc_hooks(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* set_header_context(contextvar): the ContextVar handlers read their
+ * request's header context from (dynthrift.headers.request_headers). */
+static PyObject *set_header_context(PyObject *self, PyObject *var) {
+    (void)self;
+    if (!PyContextVar_CheckExact(var))
+        return PyErr_Format(PyExc_TypeError, "a contextvars.ContextVar expected");
+    Py_INCREF(var);
+    Py_XSETREF(header_var, var);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef rpc_functions[] = {
+    {"set_header_context", set_header_context, METH_O,
+     "set_header_context(contextvar): where handlers find their request's headers."},
     {"set_rpc_hooks", set_rpc_hooks, METH_VARARGS,
      "set_rpc_hooks(error_factory, TApplicationException, log_func)"},
     {NULL, NULL, 0, NULL}};

@@ -408,6 +408,15 @@ static void test_blocking(thrift_schema_t *s, thrift_protocol_t proto, thrift_fr
     thrift_conn_options_set_framing(o, framing);
     thrift_conn_options_set_multiplexed(o, multiplexed);
     t.srv = fixture_server(t.loop, s, o, NULL);
+    thrift_error_t herr;
+    thrift_error_clear(&herr);
+    // thriftpy's TMultiplexedProcessor registers a service under any name.
+    if (multiplexed)
+        TAP_CHECK(!thrift_rpc_server_handle_as(t.srv, "Calc", "Calculator", "add", h_add, NULL,
+                                               &herr) &&
+                      thrift_rpc_server_handle_as(t.srv, "Calc", "Bad:name", "add", h_add, NULL,
+                                                  &herr) == THRIFT_MISUSE,
+                  "server: add also registered as 'Calculator:add'; a name with ':' refused");
     ev_async_init(&t.stop, stop_cb);
     ev_async_start(t.loop, &t.stop);
     pthread_t th;
@@ -437,16 +446,26 @@ static void test_blocking(thrift_schema_t *s, thrift_protocol_t proto, thrift_fr
     thrift_conn_set_trace_cb(c, NULL, NULL);
     if (multiplexed) {
         // Another multiplexed name goes on the wire as the prefix: this
-        // server knows the service only as "Calc".
+        // server knows the service as "Calc" and (add only) "Calculator".
         thrift_conn_options_t *o2 = thrift_conn_options_new();
         thrift_conn_options_set_protocol(o2, proto);
         thrift_conn_options_set_framing(o2, framing);
-        thrift_conn_options_set_multiplexed_name(o2, "Calculator");
+        thrift_conn_options_set_multiplexed_name(o2, "Calculus");
         thrift_conn_t *c2 = thrift_connect(s, "Calc", addr, o2, &err);
         thrift_error_clear(&err);
         thrift_value_t *r2 = c2 ? thrift_call(c2, "add", add_args(c2, a, 1, 2), &err) : NULL;
-        TAP_CHECK(!r2 && err.code == THRIFT_APP_EXCEPTION && strstr(err.text, "Calculator:add"),
-                  "blocking: multiplexed name 'Calculator' sent as the prefix (%s)", err.text);
+        TAP_CHECK(!r2 && err.code == THRIFT_APP_EXCEPTION && strstr(err.text, "Calculus:add"),
+                  "blocking: multiplexed name 'Calculus' sent as the prefix (%s)", err.text);
+        thrift_conn_free(c2);
+        thrift_conn_options_set_multiplexed_name(o2, "Calculator");
+        c2 = thrift_connect(s, "Calc", addr, o2, &err);
+        r2 = c2 ? thrift_call(c2, "add", add_args(c2, a, 4, 5), &err) : NULL;
+        TAP_CHECK(r2 && thrift_value_int(r2) == 9,
+                  "blocking: 'Calculator:add' answered by the handler registered as it (%s)",
+                  err.text);
+        r2 = c2 ? thrift_call(c2, "ping", NULL, &err) : NULL;
+        TAP_CHECK(!r2 && err.code == THRIFT_APP_EXCEPTION,
+                  "blocking: 'Calculator:ping', never registered, is an unknown method");
         thrift_conn_free(c2);
         thrift_conn_options_set_multiplexed_name(o2, "Calc");
         c2 = thrift_connect(s, "Calc", addr, o2, &err);

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
@@ -534,6 +535,76 @@ static ssize_t raw_exchange(int port, const void *bytes, size_t n, uint8_t *repl
     return (ssize_t)got;
 }
 
+/* thrift_call_submit_headers from another thread than the loop's: the
+ * call's headers reach the handler with the connection's, once. */
+typedef struct submit_outcome {
+    char text[200];
+    char served_by[40];
+    thrift_status_t status;
+    struct ev_loop *loop;
+} submit_outcome_t;
+
+static void submit_headers_cb(thrift_conn_t *conn, thrift_result_t *r, void *ud) {
+    (void)conn;
+    submit_outcome_t *out = ud;
+    out->status = thrift_result_status(r);
+    size_t n = 0;
+    const thrift_value_t *v = thrift_result_value(r);
+    const uint8_t *p = v ? thrift_value_bytes(v, &n) : NULL;
+    snprintf(out->text, sizeof out->text, "%.*s", (int)n, p ? (const char *)p : "");
+    const char *by = thrift_result_header(r, "served-by");
+    snprintf(out->served_by, sizeof out->served_by, "%s", by ? by : "-");
+    ev_break(out->loop, EVBREAK_ALL);
+}
+
+typedef struct submitter {
+    thrift_conn_t *c;
+    submit_outcome_t *out;
+    thrift_status_t st;
+    thrift_status_t bad_key, too_long;
+} submitter_t;
+
+static void *submit_headers_thread(void *arg) {
+    submitter_t *sub = arg;
+    static const char *const headers[] = {"call", "submitted", "extra", "1"};
+    static const char *const empty_key[] = {"", "x"};
+    static char long_value[THRIFT_HEADER_TEXT_MAX + 2];
+    memset(long_value, 'v', sizeof long_value - 1);
+    const char *const too_long[] = {"k", long_value};
+    sub->bad_key = thrift_call_submit_headers(sub->c, "ping", NULL, empty_key, 1,
+                                              submit_headers_cb, sub->out, NULL);
+    sub->too_long = thrift_call_submit_headers(sub->c, "ping", NULL, too_long, 1,
+                                               submit_headers_cb, sub->out, NULL);
+    sub->st = thrift_call_submit_headers(sub->c, "ping", NULL, headers, 2, submit_headers_cb,
+                                         sub->out, NULL);
+    return NULL;
+}
+
+static void test_submit_headers(thrift_schema_t *s, const char *addr,
+                                const thrift_conn_options_t *o) {
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    thrift_conn_t *c = thrift_conn_new(loop, s, "Calc", addr, o, &err);
+    submit_outcome_t out = {.status = THRIFT_IO, .loop = loop};
+    submitter_t sub = {.c = c, .out = &out};
+    pthread_t th;
+    if (c && !thrift_conn_set_header(c, "who", "submitter") &&
+        pthread_create(&th, NULL, submit_headers_thread, &sub) == 0) {
+        pthread_join(th, NULL);
+        if (sub.st == THRIFT_OK)
+            ev_run(loop, 0);
+    }
+    TAP_CHECK(sub.bad_key == THRIFT_MISUSE && sub.too_long == THRIFT_LIMIT,
+              "header submit: an empty key and an over-long value refused up front (%d, %d)",
+              (int)sub.bad_key, (int)sub.too_long);
+    TAP_STREQ(out.text, "pong who=submitter call=submitted n=3",
+              "header submit: the call's headers cross with the connection's");
+    TAP_STREQ(out.served_by, "dynthrift", "header submit: the reply's header comes back");
+    thrift_conn_free(c);
+    ev_loop_destroy(loop);
+}
+
 static void test_header(thrift_schema_t *s) {
     thrift_error_t err;
     thrift_error_clear(&err);
@@ -577,6 +648,8 @@ static void test_header(thrift_schema_t *s) {
             snprintf(got, sizeof got, "%.*s", (int)n, p ? (const char *)p : "");
             TAP_STREQ(got, "pong who=test call=- n=1", "%s: a call header goes with one call only",
                       tag);
+            if (pr == 0 && z == 0 && t)
+                test_submit_headers(s, t->addr, o);
             // A large echo: the zlib transform, frames over many reads.
             thrift_conn_t *o2 = t ? thrift_connect(s, "Other", t->addr, o, &err) : NULL;
             thrift_arena_t *ar = thrift_arena_new(NULL);
@@ -1296,9 +1369,45 @@ static void test_tls_close_detail(thrift_schema_t *s) {
     ev_loop_destroy(loop);
 }
 
+/* thrift_rpc_server_listen_fd: a listening socket made elsewhere (as
+ * tornado's bind_sockets makes them) is served; anything else is refused
+ * and stays the caller's. */
+static void test_listen_fd(thrift_schema_t *s) {
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sin;
+    int ok = lfd >= 0 && bind(lfd, (struct sockaddr *)&sin, sizeof sin) == 0 &&
+             getsockname(lfd, (struct sockaddr *)&sin, &len) == 0;
+    int unlistened = socket(AF_INET, SOCK_STREAM, 0);
+    srv_thread_t *t = calloc(1, sizeof *t);
+    t->loop = ev_loop_new(EVFLAG_AUTO);
+    t->srv = thrift_rpc_server_new(t->loop, s, NULL, &err);
+    thrift_rpc_server_handle(t->srv, "Calc", "add", h_add, NULL, &err);
+    TAP_CHECK(ok && thrift_rpc_server_listen_fd(t->srv, lfd, &err) == THRIFT_MISUSE &&
+                  thrift_rpc_server_listen_fd(t->srv, unlistened, NULL) == THRIFT_MISUSE &&
+                  fcntl(lfd, F_GETFD) >= 0,
+              "listen_fd: a socket not listening is refused and left open (%s)", err.text);
+    close(unlistened);
+    thrift_error_clear(&err);
+    TAP_CHECK(listen(lfd, 16) == 0 && thrift_rpc_server_listen_fd(t->srv, lfd, &err) == THRIFT_OK &&
+                  thrift_rpc_server_port(t->srv) == ntohs(sin.sin_port),
+              "listen_fd: a listening socket is adopted, its port reported (%s)", err.text);
+    snprintf(t->addr, sizeof t->addr, "127.0.0.1:%d", ntohs(sin.sin_port));
+    ev_async_init(&t->stop, stop_cb);
+    ev_async_start(t->loop, &t->stop);
+    pthread_create(&t->th, NULL, server_main, t);
+    int64_t v = call_add(s, t->addr, NULL, 2, &err);
+    TAP_CHECK(v == 42, "listen_fd: a client is answered there (%s)", err.text);
+    unserve(t); /* closes lfd */
+    TAP_CHECK(fcntl(lfd, F_GETFD) < 0, "listen_fd: the socket closes with the server");
+}
+
 int main(void) { /* the fixture's all-handlers server: not needed here */
     thrift_schema_t *s = fixture_schema();
     test_options();
+    test_listen_fd(s);
     test_header(s);
     test_http(s);
     test_http10(s);

@@ -15,8 +15,9 @@ import logging
 import threading
 
 from . import _dynthrift as _C
+from .headers import HeaderMethods, HeaderState, enter_context, leave_context, normalized
 from .protocol import TBinaryProtocolFactory
-from .rpc import _address, _options  # noqa: F401 (shared with rpc)
+from .rpc import _address, _options, c_registrations  # noqa: F401 (shared with rpc)
 from .transport import TBufferedTransportFactory, TFramedTransportFactory
 
 _log = logging.getLogger('dynthrift.aio')
@@ -36,17 +37,33 @@ def _loop(loop):
     return loop or asyncio.get_event_loop()
 
 
-class ThriftConnection(object):
+class _HeaderCall(object):
+    """call_with_headers' token: its future gets (result, reply headers)."""
+    __slots__ = ('future',)
+
+    def __init__(self, future):
+        self.future = future
+
+    def done(self):
+        return self.future.done()
+
+
+class ThriftConnection(HeaderMethods):
     """A pipelined connection: each service method returns an awaitable
     (a future).  The arguments are checked against the schema when the
     call is sent, at the end of the event loop's turn: a TypeError or
-    ValueError comes out of the await, like the call's other errors."""
+    ValueError comes out of the await, like the call's other errors.
+    THeader info headers: the methods of dynthrift.headers (set_header
+    goes with the next call made; get_headers() gives the headers of the
+    reply that completed last; call_with_headers pairs one call with its
+    reply's headers)."""
 
     def __init__(self, service, cclient, loop):
         self._service = service
         self._c = cclient
         self._loop = loop
         self._names = frozenset(service.thrift_services)
+        self._headers = HeaderState(per_thread=False)
         self._fd = cclient.fileno()
         self.closed = False
         # Calls made in one turn of the event loop go to the engine
@@ -58,21 +75,34 @@ class ThriftConnection(object):
     def _flush(self):
         batch, self._batch = self._batch, []
         submit = self._c.submit
-        for name, args, fut in batch:
+        for name, args, fut, headers in batch:
             try:
-                submit(name, args, fut)
+                submit(name, args, fut, headers)
             except Exception as e:
                 if not fut.done():
-                    fut.set_exception(e)
+                    (fut.future if isinstance(fut, _HeaderCall) else fut).set_exception(e)
 
     def _finished(self):
-        for fut, ok, value in self._c.drain():
+        for fut, ok, value, headers in self._c.drain():
+            if headers is not None:
+                self._headers.local.reply = headers
             if fut.done():
                 continue
+            if isinstance(fut, _HeaderCall):
+                fut = fut.future
+                if ok:
+                    value = (value, headers or {})
             if ok:
                 fut.set_result(value)
             else:
                 fut.set_exception(value)
+
+    def _send(self, name, args_obj, token, headers):
+        if self.closed:
+            self._c.submit(name, args_obj, token)  # raises: closed
+        if not self._batch:
+            self._loop.call_soon(self._flush)
+        self._batch.append((name, args_obj, token, headers))
 
     def __getattr__(self, name):
         if name.startswith('_') or name not in self._names:
@@ -80,14 +110,11 @@ class ThriftConnection(object):
         args_cls = getattr(self._service, name + '_args')
         loop = self._loop
 
+        headers = self._headers
+
         def method(*args, **kwargs):
             fut = loop.create_future()
-            args_obj = args_cls(*args, **kwargs)
-            if self.closed:
-                self._c.submit(name, args_obj, fut)  # raises: closed
-            if not self._batch:
-                loop.call_soon(self._flush)
-            self._batch.append((name, args_obj, fut))
+            self._send(name, args_cls(*args, **kwargs), fut, headers.take())
             return fut
         method.__name__ = name
         self.__dict__[name] = method
@@ -95,6 +122,16 @@ class ThriftConnection(object):
 
     def __dir__(self):
         return sorted(set(dir(type(self))) | self._names)
+
+    def call_with_headers(self, headers, method, *args, **kwargs):
+        """One call of `method` with these info headers (a dict, added to
+        the persistent ones): an awaitable of (result, reply headers)."""
+        if method not in self._names:
+            raise AttributeError(method)
+        args_obj = getattr(self._service, method + '_args')(*args, **kwargs)
+        fut = self._loop.create_future()
+        self._send(method, args_obj, _HeaderCall(fut), self._headers.take(normalized(headers)))
+        return fut
 
     def close(self):
         """Closes the connection; calls in flight fail with
@@ -138,14 +175,17 @@ async def create_connection(service, address=('127.0.0.1', 6000), *, loop=None, 
 
 
 class ThriftAsyncServer(object):
-    """A server whose handlers run on the asyncio loop."""
+    """A server whose handlers run on the asyncio loop: of `service` with
+    `handler`, or of `registrations` ((service, handler, multiplexed name
+    or None) tuples, as TMultiplexedProcessor gives).  `addresses` may hold
+    the fds of listening sockets, which the server takes."""
 
-    def __init__(self, service, handler, addresses, opts, loop, threads):
-        self._handler = handler
+    def __init__(self, service, handler, addresses, opts, loop, threads, registrations=None):
         self._loop = loop
         self._tasks = set()
-        self._c = _C.Server(service._dt_schema, service._dt_service, handler, addresses,
-                            opts, threads, self._dispatch_threadsafe)
+        schema, regs = c_registrations(registrations or [(service, handler, None)])
+        self._c = _C.Server(schema, regs, None, addresses, opts, threads,
+                            self._dispatch_threadsafe, opts.get('framing') == 'header')
         self._done = loop.create_future()
         self._thread = threading.Thread(target=self._serve, name='dynthrift-aio-server',
                                         daemon=True)
@@ -168,21 +208,31 @@ class ThriftAsyncServer(object):
         if not self._done.done():
             self._done.set_result(None)
 
-    def _dispatch_threadsafe(self, token, name, args):
+    def _dispatch_threadsafe(self, token, method, args, hctx=None):
         # On the engine's loop thread: the handler runs on asyncio's.
-        self._loop.call_soon_threadsafe(self._dispatch, token, name, args)
+        self._loop.call_soon_threadsafe(self._dispatch, token, method, args, hctx)
 
-    def _dispatch(self, token, name, args):
+    def _dispatch(self, token, method, args, hctx):
+        # The header context is set while the handler is called and while
+        # its task is made, which copies it (contextvars): an async
+        # handler's set_reply_header fills the same reply dict.
+        entered = enter_context(hctx)
+        try:
+            self._run(token, method, args)
+        finally:
+            leave_context(entered)
+
+    def _run(self, token, method, args):
         reply = self._c.reply
         try:
-            result = getattr(self._handler, name)(*args)
+            result = method(*args)
         except Exception as e:
             reply(token, False, e)
             return
         if not inspect.isawaitable(result):
             reply(token, True, result)
             return
-        task = self._loop.create_task(self._finish(token, name, result))
+        task = self._loop.create_task(self._finish(token, method.__name__, result))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -60,6 +60,33 @@ class TProtocol(object):
         pass
 
 
+class TMultiplexedProtocolFactory(object):
+    """thriftpy.protocol.multiplex's factory: calls go out named
+    "service_name:method" (Apache's TMultiplexedProtocol) in the wire
+    format of `proto_factory`; make_client and dynthrift.aio take it as
+    their proto_factory."""
+
+    def __init__(self, proto_factory, service_name):
+        self._proto_factory = proto_factory
+        self.service_name = service_name
+        self._dt_proto = protocol_of(proto_factory)
+
+    def get_protocol(self, trans):
+        return TMultiplexedProtocol(self._proto_factory.get_protocol(trans), self.service_name)
+
+
+class TMultiplexedProtocol(object):
+    """thriftpy's TMultiplexedProtocol: the wrapped protocol, with the
+    service name it multiplexes under."""
+
+    def __init__(self, proto, service_name):
+        self.service_name = service_name
+        self._proto = proto
+
+    def __getattr__(self, name):
+        return getattr(self._proto, name)
+
+
 def protocol_of(factory):
     """The protocol id of a factory (instance or class)."""
     try:
@@ -89,3 +116,18 @@ class TProtocolException(TException):
 
     def __str__(self):
         return self.message or 'protocol error %d' % self.type
+
+
+# thriftpy's module path thriftpy.protocol.multiplex: this module is not a
+# package, so the submodule is registered as os.path is.
+def _multiplex_module():
+    import sys
+    import types
+    mod = types.ModuleType(__name__ + '.multiplex', 'thriftpy.protocol.multiplex\'s names.')
+    mod.TMultiplexedProtocol = TMultiplexedProtocol
+    mod.TMultiplexedProtocolFactory = TMultiplexedProtocolFactory
+    sys.modules[mod.__name__] = mod
+    return mod
+
+
+multiplex = _multiplex_module()

@@ -25,6 +25,7 @@ import logging
 import threading
 
 from . import _dynthrift as _C
+from .headers import HeaderMethods, HeaderState, normalized, run_with_context
 from .protocol import TBinaryProtocolFactory, TProtocolException, protocol_of
 from .thrift import TApplicationException
 from .transport import (TBufferedTransportFactory, TTransportException,
@@ -107,6 +108,9 @@ def _options(proto_factory, trans_factory, extra):
     extra = dict(extra)
     opts = {'protocol': _C_PROTO_NAMES[protocol_of(proto_factory)],
             'framing': framing_of(trans_factory)}
+    mux = getattr(proto_factory, 'service_name', None)
+    if mux:  # thriftpy's TMultiplexedProtocolFactory
+        opts['multiplex_name'] = mux
     opts.update(_tls_options(extra))
     opts.update(extra)
     return opts
@@ -116,25 +120,45 @@ _C_PROTO_NAMES = {_C.PROTO_BINARY: 'binary', _C.PROTO_COMPACT: 'compact',
                   _C.PROTO_JSON: 'json'}
 
 
-class TClient(object):
-    """A client of `service`: each of its methods is a method here."""
+class TClient(HeaderMethods):
+    """A client of `service`: each of its methods is a method here.  On a
+    THeader connection the header methods (dynthrift.headers) set the info
+    headers calls carry and read the replies'."""
 
-    def __init__(self, service, cclient):
+    def __init__(self, service, cclient, header_framing=False):
         self._service = service
         self._c = cclient
         self._names = frozenset(service.thrift_services)
+        self._header_framing = header_framing
+        self._headers = HeaderState(per_thread=True)
 
     def __getattr__(self, name):
         if name.startswith('_') or name not in self._names:
             raise AttributeError(name)
         args_cls = getattr(self._service, name + '_args')
         call = self._c.call
+        if self._header_framing:
+            headers = self._headers
 
-        def method(*args, **kwargs):
-            return call(name, args_cls(*args, **kwargs))
+            def method(*args, **kwargs):
+                reply = headers.local.reply = {}
+                return call(name, args_cls(*args, **kwargs), headers.take(), reply)
+        else:
+            def method(*args, **kwargs):
+                return call(name, args_cls(*args, **kwargs))
         method.__name__ = name
         self.__dict__[name] = method  # found directly next time
         return method
+
+    def call_with_headers(self, headers, method, *args, **kwargs):
+        """One call of `method` with these info headers (a dict, added to
+        the persistent ones): returns (result, the reply's headers)."""
+        if method not in self._names:
+            raise AttributeError(method)
+        args_obj = getattr(self._service, method + '_args')(*args, **kwargs)
+        reply = self._headers.local.reply = {}
+        result = self._c.call(method, args_obj, self._headers.take(normalized(headers)), reply)
+        return result, dict(reply)
 
     def __dir__(self):
         return sorted(set(dir(type(self))) | self._names)
@@ -155,7 +179,7 @@ def make_client(service, host='localhost', port=9090, unix_socket=None,
                 proto_factory=TBinaryProtocolFactory(),
                 trans_factory=TBufferedTransportFactory(),
                 timeout=3000, connect_timeout=None, address=None, url=None, pipeline=False,
-                **options):
+                client_class=None, **options):
     """A client of `service` (thriftpy's make_client).  thriftpy2's TLS
     keywords work (cafile, certfile, keyfile, ssl_context, plus validate and
     server_hostname), and its ``url="http://host:port/path"`` (or https://)
@@ -170,6 +194,7 @@ def make_client(service, host='localhost', port=9090, unix_socket=None,
     together on the one connection (replies matched by seqid, in any
     order), at the cost of a thread hand-off per call (slower for a single
     thread); it connects at the first call.
+    `client_class` (a TClient subclass) is the result's class.
     Extra keyword arguments are engine connection options (text keys)."""
     opts = _options(proto_factory, trans_factory, options)
     opts['call_timeout_ms'] = int(timeout) if timeout else 0
@@ -180,7 +205,7 @@ def make_client(service, host='localhost', port=9090, unix_socket=None,
         address = url
     c = _C.Client(schema, service._dt_service, _address(host, port, unix_socket, address), opts,
                   not pipeline)
-    return TClient(service, c)
+    return (client_class or TClient)(service, c, opts['framing'] == 'header')
 
 
 class _HandlerPool(object):
@@ -197,9 +222,8 @@ class _HandlerPool(object):
     idle count is kept under a lock, so a quick handler costs one queue
     hand-off and one reply wake-up."""
 
-    def __init__(self, handler, max_threads):
+    def __init__(self, max_threads):
         import queue
-        self._handler = handler
         self._max = max(1, int(max_threads))
         self._queue = queue.SimpleQueue()
         self._lock = threading.Lock()
@@ -208,7 +232,7 @@ class _HandlerPool(object):
         self._closed = False
         self.server = None  # the C server, set once made
 
-    def dispatch(self, token, name, args):
+    def dispatch(self, token, method, args, hctx=None):
         with self._lock:
             if self._idle > 0:
                 self._idle -= 1     # that thread takes this request
@@ -219,7 +243,7 @@ class _HandlerPool(object):
                     t = threading.Thread(target=self._work, daemon=True,
                                          name='dynthrift-handler-%d' % len(self._threads))
                     self._threads.append(t)
-        self._queue.put((token, name, args))
+        self._queue.put((token, method, args, hctx))
         if start:
             t.start()
 
@@ -227,21 +251,21 @@ class _HandlerPool(object):
         # No reference to a request's arguments or result outlives its
         # reply(): the client may look at reference counts (or reuse the
         # objects) as soon as the reply is out.
-        get, lock, handler, reply = self._queue.get, self._lock, self._handler, None
+        get, lock, reply = self._queue.get, self._lock, None
         while True:
             item = get()
             if item is None:
                 return
             if reply is None:
                 reply = self.server.reply
-            token, name, args = item
+            token, method, args, hctx = item
             del item
             try:
-                result = getattr(handler, name)(*args)
+                result = run_with_context(hctx, method, *args)
             except Exception as e:
                 del args
                 if token is None:
-                    _log.error('oneway handler %s raised', name, exc_info=True)
+                    _log.error('oneway handler %s raised', method.__name__, exc_info=True)
                 reply(token, False, e)
             else:
                 del args
@@ -304,8 +328,9 @@ def make_server(service, handler, host='localhost', port=9090, unix_socket=None,
                 proto_factory=TBinaryProtocolFactory(),
                 trans_factory=TBufferedTransportFactory(),
                 client_timeout=None, threads=1, handler_threads=None, address=None,
-                **options):
-    """A server of `service` (thriftpy's make_server).  It listens at once
+                server_class=None, **options):
+    """A server of `service` (thriftpy's make_server; `server_class`, a
+    TServer subclass, is the result's class).  It listens at once
     (port 0 picks a free port: see .port); serve() runs it.
     `client_timeout` (ms) closes idle connections.  thriftpy2's certfile=
     and keyfile= (or ssl_context plus those files) serve TLS.
@@ -319,7 +344,35 @@ def make_server(service, handler, host='localhost', port=9090, unix_socket=None,
     every connection of that loop.  `threads` > 1 serves connections on
     that many engine loops; handlers then run inline on them (a pool
     needs threads=1: a reply must be sent from its connection's loop)."""
-    opts = _options(proto_factory, trans_factory, options)
+    return serve_services([(service, handler, None)], host, port, unix_socket, proto_factory,
+                          trans_factory, client_timeout, threads, handler_threads, address,
+                          options, server_class)
+
+
+def c_registrations(registrations):
+    """The schema and the C server's registrations for `registrations`,
+    (service, handler, multiplexed name or None) tuples whose services must
+    share one schema (ValueError otherwise)."""
+    schemas = {id(svc._dt_schema): svc._dt_schema for svc, _, _ in registrations}
+    if len(schemas) != 1:
+        raise ValueError('the services of one server must come from one loaded IDL file '
+                         '(its includes count); these come from %d' % len(schemas))
+    return (schemas.popitem()[1],
+            [(svc._dt_service, handler, mux) for svc, handler, mux in registrations])
+
+
+def serve_services(registrations, host='localhost', port=9090, unix_socket=None,
+                   proto_factory=TBinaryProtocolFactory(),
+                   trans_factory=TBufferedTransportFactory(), client_timeout=None, threads=1,
+                   handler_threads=None, address=None, options=None, server_class=None):
+    """make_server for several services on one server: `registrations` is a
+    list of (service, handler, multiplexed name or None), the services all
+    of one loaded IDL (one schema; its includes' services count), each
+    answering its multiplexed calls "name:method" (None: the service's own
+    name) and, for the first that has it, the bare method name.  What
+    dynthrift.thrift.TMultiplexedProcessor serves."""
+    schema, regs = c_registrations(registrations)
+    opts = _options(proto_factory, trans_factory, options or {})
     if client_timeout:
         opts['idle_timeout_ms'] = int(client_timeout)
     addresses = address if isinstance(address, (list, tuple)) else [
@@ -330,12 +383,12 @@ def make_server(service, handler, host='localhost', port=9090, unix_socket=None,
     elif handler_threads and threads > 1:
         raise ValueError('handler_threads needs threads=1 (replies go out on the '
                          'connection\'s loop; with threads > 1 handlers run on the loops)')
-    pool = _HandlerPool(handler, int(handler_threads)) if handler_threads else None
-    c = _C.Server(service._dt_schema, service._dt_service, handler, list(addresses), opts,
-                  threads, pool.dispatch if pool else None)
+    pool = _HandlerPool(int(handler_threads)) if handler_threads else None
+    c = _C.Server(schema, regs, None, list(addresses), opts, threads,
+                  pool.dispatch if pool else None, opts['framing'] == 'header')
     if pool is not None:
         pool.server = c
-    return TServer(c, pool)
+    return (server_class or TServer)(c, pool)
 
 
 class _ClientContext(object):

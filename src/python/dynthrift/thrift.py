@@ -153,3 +153,41 @@ class TApplicationException(TException):
 
     def __reduce__(self):
         return (TApplicationException, (self.type, self.message))
+
+
+class TProcessor(object):
+    """thriftpy's TProcessor(service, handler): what a server serves.
+    dynthrift's servers (dynthrift.server, TMultiplexedProcessor) take it;
+    the C engine does the processing (no process(iprot, oprot))."""
+
+    def __init__(self, service, handler):
+        self._service = service
+        self._handler = handler
+
+    def _dt_registrations(self):
+        return [(self._service, self._handler, None)]
+
+
+class TMultiplexedProcessor(TProcessor):
+    """thriftpy's TMultiplexedProcessor: register_processor(name,
+    processor) serves `processor` to calls named "name:method"
+    (TMultiplexedProtocol clients).  Its services must come from one
+    loaded IDL file (with its includes): one server holds one schema."""
+    SEPARATOR = ":"
+
+    def __init__(self):
+        self.processors = {}
+
+    def register_processor(self, service_name, processor):
+        if service_name in self.processors:
+            raise TApplicationException(
+                type=TApplicationException.INTERNAL_ERROR,
+                message='processor for `{0}` already registered'.format(service_name))
+        if not service_name or self.SEPARATOR in service_name:
+            raise ValueError('a multiplexed name is not empty and has no %r' % self.SEPARATOR)
+        self.processors[service_name] = processor
+
+    def _dt_registrations(self):
+        if not self.processors:
+            raise ValueError('TMultiplexedProcessor: no processor registered')
+        return [(p._service, p._handler, name) for name, p in self.processors.items()]

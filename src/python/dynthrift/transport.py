@@ -21,9 +21,11 @@ class TFramedTransportFactory(object):
 class THeaderTransportFactory(object):
     """Apache's THeader framing (THeaderTransport): a header frame around
     each message (binary or compact); a server with it also answers
-    framed and unframed clients.  Info headers are not exposed yet.  Pass
-    ``zlib=True`` to make_client/make_server for THeader's zlib transform
-    (the zlib option then applies to the header frames)."""
+    framed and unframed clients.  Info headers: a client's set_header,
+    set_persistent_header and get_headers, a handler's request_headers()
+    and set_reply_header() (dynthrift.headers).  Pass ``zlib=True`` to
+    make_client/make_server for THeader's zlib transform (the zlib option
+    then applies to the header frames)."""
     framing = 'header'
 
     def get_transport(self, trans):
@@ -90,3 +92,21 @@ class TTransportTimeout(TTransportException, TimeoutError):
 
     def __init__(self, message=None):
         TTransportException.__init__(self, TTransportException.TIMED_OUT, message)
+
+
+class TServerSocket(object):
+    """thriftpy's TServerSocket(host, port, unix_socket, socket_family,
+    client_timeout, backlog): where a dynthrift.server server listens
+    (the engine makes the socket; the backlog is its own)."""
+
+    def __init__(self, host=None, port=None, unix_socket=None, socket_family=None,
+                 client_timeout=3000, backlog=128):
+        if not unix_socket and port is None:
+            raise ValueError('either host/port or unix_socket must be provided')
+        import socket
+        self.host = host or ('::' if socket_family == socket.AF_INET6 else '0.0.0.0')
+        self.port = port
+        self.unix_socket = unix_socket
+        self.client_timeout = client_timeout
+        self.backlog = backlog
+
