@@ -17,7 +17,7 @@ and ThriftTest.thrift from the shared corpus when present):
     replaced by: Python reads dynthrift's bytes back to the same value.
 Also: V2 data read with the V1 schema, and whole messages (--message).
 
-TAP on stdout, one line per (type x protocol); exit 77 when the thrift
+TAP on stdout, one line per (type x protocol); skips when the thrift
 compiler or python3-thrift is missing.
 """
 import base64
