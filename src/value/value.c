@@ -687,9 +687,10 @@ thrift_value_t *thrift_value_map_find(const thrift_value_t *v,
     return NULL;
 }
 
-thrift_status_t thrift_value_map_put(thrift_arena_t *arena, thrift_value_t *v,
-                                     const thrift_value_t *key,
-                                     const thrift_value_t *value) {
+/* What map_put and map_append refuse: missing arguments, a non-map, a key
+ * or value of another type. */
+static thrift_status_t check_map_entry(const thrift_arena_t *arena, const thrift_value_t *v,
+                                       const thrift_value_t *key, const thrift_value_t *value) {
     if (!arena || !v || !key || !value)
         return THRIFT_MISUSE;
     if (v->kind != THRIFT_KIND_MAP)
@@ -697,6 +698,15 @@ thrift_status_t thrift_value_map_put(thrift_arena_t *arena, thrift_value_t *v,
     if (!thrift__type_compatible(v->type->key, key->type) ||
         !thrift__type_compatible(v->type->value, value->type))
         return THRIFT_TYPE;
+    return THRIFT_OK;
+}
+
+thrift_status_t thrift_value_map_put(thrift_arena_t *arena, thrift_value_t *v,
+                                     const thrift_value_t *key,
+                                     const thrift_value_t *value) {
+    thrift_status_t st = check_map_entry(arena, v, key, value);
+    if (st != THRIFT_OK)
+        return st;
     thrift_value_t k = *key, val = *value;
     thrift_value_t *existing = thrift_value_map_find(v, &k);
     if (existing) {
@@ -709,13 +719,9 @@ thrift_status_t thrift_value_map_put(thrift_arena_t *arena, thrift_value_t *v,
 thrift_status_t thrift_value_map_append(thrift_arena_t *arena, thrift_value_t *v,
                                         const thrift_value_t *key,
                                         const thrift_value_t *value) {
-    if (!arena || !v || !key || !value)
-        return THRIFT_MISUSE;
-    if (v->kind != THRIFT_KIND_MAP)
-        return THRIFT_TYPE;
-    if (!thrift__type_compatible(v->type->key, key->type) ||
-        !thrift__type_compatible(v->type->value, value->type))
-        return THRIFT_TYPE;
+    thrift_status_t st = check_map_entry(arena, v, key, value);
+    if (st != THRIFT_OK)
+        return st;
     /* Copies first: key or value may live in the array reserve replaces. */
     thrift_value_t k = *key, val = *value;
     if (!thrift__value_reserve(arena, v, 1))
