@@ -704,16 +704,15 @@ static thrift_status_t check_map_entry(const thrift_arena_t *arena, const thrift
 thrift_status_t thrift_value_map_put(thrift_arena_t *arena, thrift_value_t *v,
                                      const thrift_value_t *key,
                                      const thrift_value_t *value) {
-    thrift_status_t st = check_map_entry(arena, v, key, value);
-    if (st != THRIFT_OK)
-        return st;
-    thrift_value_t k = *key, val = *value;
-    thrift_value_t *existing = thrift_value_map_find(v, &k);
-    if (existing) {
-        store_item(existing, &val);
-        return THRIFT_OK;
-    }
-    return thrift_value_map_append(arena, v, &k, &val);
+    /* An equal key's value is replaced; else map_append adds the entry (or
+     * says what is wrong with the arguments). */
+    thrift_value_t *existing = NULL;
+    if (check_map_entry(arena, v, key, value) == THRIFT_OK)
+        existing = thrift_value_map_find(v, key);
+    if (!existing)
+        return thrift_value_map_append(arena, v, key, value);
+    store_item(existing, value);
+    return THRIFT_OK;
 }
 
 thrift_status_t thrift_value_map_append(thrift_arena_t *arena, thrift_value_t *v,
