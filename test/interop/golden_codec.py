@@ -32,16 +32,10 @@ import sys
 import tempfile
 import xml.etree.ElementTree as ET
 
-SRC = os.environ.get('DYNTHRIFT_SOURCE_ROOT',
-                     os.path.dirname(os.path.dirname(os.path.dirname(
-                         os.path.abspath(__file__)))))
+from testlib import SRC, skip_all
+
 CLI = os.environ.get('DYNTHRIFT_CLI', '')
 THRIFT = shutil.which('thrift') or '/usr/bin/thrift'
-
-
-def skip_all(why):
-    print('1..0 # SKIP ' + why)
-    sys.exit(0)
 
 
 try:
