@@ -73,7 +73,15 @@ THRIFT_API thrift_status_t thrift_value_set_bytes(thrift_arena_t *arena, thrift_
 /* ---- structs, unions, exceptions -------------------------------------- */
 
 THRIFT_API const thrift_struct_def_t *thrift_value_struct_def(const thrift_value_t *v);
-/* Borrowed field value, or NULL when unset / no such field. */
+/* Borrowed field value, or NULL when unset / no such field.  `v` is a
+ * struct, union or exception; get_at takes the field's position
+ * (thrift_field_def_index).  A field of any type, containers included, is
+ * returned once set (by a decoder, thrift_value_set*, thrift_value_field*);
+ * a new struct holds only the fields with an IDL default, so a set, list
+ * or map field without one is NULL until set (thrift_value_field_at makes
+ * it in place).  On a container these return NULL: a list's or set's
+ * elements are thrift_value_at, a map's entries thrift_value_map_key and
+ * thrift_value_map_value. */
 THRIFT_API thrift_value_t *thrift_value_get(const thrift_value_t *v, const char *name);
 THRIFT_API thrift_value_t *thrift_value_get_by_id(const thrift_value_t *v, int id);
 THRIFT_API thrift_value_t *thrift_value_get_at(const thrift_value_t *v, size_t index);

@@ -132,8 +132,42 @@ static inline int thrift__hex_digit(unsigned char c) {
     return -1;
 }
 
-/* True when s[0..len) is well-formed UTF-8 (no overlongs, no surrogates,
- * nothing past U+10FFFF): what jansson and every JSON reader accept. */
+/* Length (2 to 4) of the well-formed UTF-8 sequence that starts p[0..len)
+ * with a byte >= 0x80, or 0: no overlongs, no surrogates, nothing past
+ * U+10FFFF (jansson's utf8_check_first/utf8_check_full, so what we write
+ * jansson reads back).  Inline: the JSON scanner calls it per non-ASCII
+ * character. */
+static inline size_t thrift__utf8_seq(const uint8_t *p, size_t len) {
+    uint8_t c = p[0];
+    size_t n;
+    uint32_t cp;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (len < n)
+        return 0;
+    for (size_t k = 1; k < n; k++) {
+        if ((p[k] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (p[k] & 0x3f);
+    }
+    if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || (n == 3 && cp < 0x800) ||
+        (n == 4 && cp < 0x10000))
+        return 0;
+    return n;
+}
+
+/* True when s[0..len) is well-formed UTF-8 (thrift__utf8_seq's rules):
+ * what jansson and every JSON reader accept. */
 bool thrift__utf8_valid(const uint8_t *s, size_t len);
 
 /* ---- hashing ------------------------------------------------------------ */

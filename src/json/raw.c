@@ -11,6 +11,7 @@
 
 #include "dynthrift/json.h"
 #include "json/json_internal.h"
+#include "proto/proto_impl.h" /* thrift__unzigzag */
 
 #define RAW_MAX_DEPTH 64
 
@@ -97,14 +98,12 @@ static bool rd_varint(raw_t *r, uint64_t *v) {
     return fail(r, THRIFT_INVALID, "varint longer than 10 bytes");
 }
 
-static int64_t unzigzag(uint64_t u) { return (int64_t)(u >> 1) ^ -(int64_t)(u & 1); }
-
 static bool rd_int(raw_t *r, unsigned wt, int64_t *v) {
     uint64_t u;
     if (r->compact && wt != THRIFT_TYPE_BYTE) {
         if (!rd_varint(r, &u))
             return false;
-        *v = unzigzag(u);
+        *v = thrift__unzigzag(u);
         return true;
     }
     size_t n = wt == THRIFT_TYPE_BYTE ? 1 : wt == THRIFT_TYPE_I16 ? 2

@@ -139,37 +139,6 @@ static int32_t hex4(const uint8_t *p) {
     return v;
 }
 
-/* Length of the well-formed UTF-8 sequence at p (first byte >= 0x80), or 0:
- * the rules of jansson's utf8_check_first/utf8_check_full. */
-static size_t utf8_seq(const uint8_t *p, const uint8_t *end) {
-    uint8_t c = p[0];
-    size_t n;
-    uint32_t cp;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if ((size_t)(end - p) < n)
-        return 0;
-    for (size_t k = 1; k < n; k++) {
-        if ((p[k] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (p[k] & 0x3f);
-    }
-    if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
-        (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000))
-        return 0;
-    return n;
-}
-
 /* ---- strings --------------------------------------------------------------- */
 
 typedef struct str {
@@ -229,7 +198,7 @@ static bool scan_string(scan_t *s, str_t *out) {
         }
         if (c < 0x20)
             return syn(s);
-        size_t n = utf8_seq(p, end);
+        size_t n = thrift__utf8_seq(p, (size_t)(end - p));
         if (!n)
             return syn(s);
         p += n;

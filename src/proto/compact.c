@@ -2,57 +2,40 @@
  * into one byte, bools folded into field headers, little-endian doubles. */
 #include "proto/proto_impl.h"
 
-enum {
-    CT_STOP = 0,
-    CT_TRUE = 1,
-    CT_FALSE = 2,
-    CT_BYTE = 3,
-    CT_I16 = 4,
-    CT_I32 = 5,
-    CT_I64 = 6,
-    CT_DOUBLE = 7,
-    CT_BINARY = 8,
-    CT_LIST = 9,
-    CT_SET = 10,
-    CT_MAP = 11,
-    CT_STRUCT = 12,
-    CT_UUID = 13,
-};
-
 #define PROTOCOL_ID 0x82
 #define VERSION 1
 
 /* Compact type code of a value kind (bools: TRUE, as in containers). */
 static const uint8_t kind_ctype[THRIFT_KIND_TYPEDEF + 1] = {
-    [THRIFT_KIND_BOOL] = CT_TRUE,     [THRIFT_KIND_I8] = CT_BYTE,
-    [THRIFT_KIND_I16] = CT_I16,       [THRIFT_KIND_I32] = CT_I32,
-    [THRIFT_KIND_I64] = CT_I64,       [THRIFT_KIND_DOUBLE] = CT_DOUBLE,
-    [THRIFT_KIND_STRING] = CT_BINARY, [THRIFT_KIND_BINARY] = CT_BINARY,
-    [THRIFT_KIND_UUID] = CT_UUID,     [THRIFT_KIND_ENUM] = CT_I32,
-    [THRIFT_KIND_LIST] = CT_LIST,     [THRIFT_KIND_SET] = CT_SET,
-    [THRIFT_KIND_MAP] = CT_MAP,       [THRIFT_KIND_STRUCT] = CT_STRUCT,
-    [THRIFT_KIND_UNION] = CT_STRUCT,  [THRIFT_KIND_EXCEPTION] = CT_STRUCT,
+    [THRIFT_KIND_BOOL] = THRIFT__CT_TRUE,     [THRIFT_KIND_I8] = THRIFT__CT_BYTE,
+    [THRIFT_KIND_I16] = THRIFT__CT_I16,       [THRIFT_KIND_I32] = THRIFT__CT_I32,
+    [THRIFT_KIND_I64] = THRIFT__CT_I64,       [THRIFT_KIND_DOUBLE] = THRIFT__CT_DOUBLE,
+    [THRIFT_KIND_STRING] = THRIFT__CT_BINARY, [THRIFT_KIND_BINARY] = THRIFT__CT_BINARY,
+    [THRIFT_KIND_UUID] = THRIFT__CT_UUID,     [THRIFT_KIND_ENUM] = THRIFT__CT_I32,
+    [THRIFT_KIND_LIST] = THRIFT__CT_LIST,     [THRIFT_KIND_SET] = THRIFT__CT_SET,
+    [THRIFT_KIND_MAP] = THRIFT__CT_MAP,       [THRIFT_KIND_STRUCT] = THRIFT__CT_STRUCT,
+    [THRIFT_KIND_UNION] = THRIFT__CT_STRUCT,  [THRIFT_KIND_EXCEPTION] = THRIFT__CT_STRUCT,
 };
 
 /* Wire type of a compact type code; STOP (0) for codes that are not types. */
 static const uint8_t ctype_wire[16] = {
-    [CT_TRUE] = THRIFT_TYPE_BOOL,     [CT_FALSE] = THRIFT_TYPE_BOOL,
-    [CT_BYTE] = THRIFT_TYPE_BYTE,     [CT_I16] = THRIFT_TYPE_I16,
-    [CT_I32] = THRIFT_TYPE_I32,       [CT_I64] = THRIFT_TYPE_I64,
-    [CT_DOUBLE] = THRIFT_TYPE_DOUBLE, [CT_BINARY] = THRIFT_TYPE_STRING,
-    [CT_LIST] = THRIFT_TYPE_LIST,     [CT_SET] = THRIFT_TYPE_SET,
-    [CT_MAP] = THRIFT_TYPE_MAP,       [CT_STRUCT] = THRIFT_TYPE_STRUCT,
-    [CT_UUID] = THRIFT_TYPE_UUID,
+    [THRIFT__CT_TRUE] = THRIFT_TYPE_BOOL,     [THRIFT__CT_FALSE] = THRIFT_TYPE_BOOL,
+    [THRIFT__CT_BYTE] = THRIFT_TYPE_BYTE,     [THRIFT__CT_I16] = THRIFT_TYPE_I16,
+    [THRIFT__CT_I32] = THRIFT_TYPE_I32,       [THRIFT__CT_I64] = THRIFT_TYPE_I64,
+    [THRIFT__CT_DOUBLE] = THRIFT_TYPE_DOUBLE, [THRIFT__CT_BINARY] = THRIFT_TYPE_STRING,
+    [THRIFT__CT_LIST] = THRIFT_TYPE_LIST,     [THRIFT__CT_SET] = THRIFT_TYPE_SET,
+    [THRIFT__CT_MAP] = THRIFT_TYPE_MAP,       [THRIFT__CT_STRUCT] = THRIFT_TYPE_STRUCT,
+    [THRIFT__CT_UUID] = THRIFT_TYPE_UUID,
 };
 
-/* Compact type code of a wire type (for container headers). */
-static const uint8_t wire_ctype[17] = {
-    [THRIFT_TYPE_BOOL] = CT_TRUE,     [THRIFT_TYPE_BYTE] = CT_BYTE,
-    [THRIFT_TYPE_I16] = CT_I16,       [THRIFT_TYPE_I32] = CT_I32,
-    [THRIFT_TYPE_I64] = CT_I64,       [THRIFT_TYPE_DOUBLE] = CT_DOUBLE,
-    [THRIFT_TYPE_STRING] = CT_BINARY, [THRIFT_TYPE_LIST] = CT_LIST,
-    [THRIFT_TYPE_SET] = CT_SET,       [THRIFT_TYPE_MAP] = CT_MAP,
-    [THRIFT_TYPE_STRUCT] = CT_STRUCT, [THRIFT_TYPE_UUID] = CT_UUID,
+/* proto_impl.h declares it: the streaming writer uses it too. */
+const uint8_t thrift__wire_ctype[17] = {
+    [THRIFT_TYPE_BOOL] = THRIFT__CT_TRUE,     [THRIFT_TYPE_BYTE] = THRIFT__CT_BYTE,
+    [THRIFT_TYPE_I16] = THRIFT__CT_I16,       [THRIFT_TYPE_I32] = THRIFT__CT_I32,
+    [THRIFT_TYPE_I64] = THRIFT__CT_I64,       [THRIFT_TYPE_DOUBLE] = THRIFT__CT_DOUBLE,
+    [THRIFT_TYPE_STRING] = THRIFT__CT_BINARY, [THRIFT_TYPE_LIST] = THRIFT__CT_LIST,
+    [THRIFT_TYPE_SET] = THRIFT__CT_SET,       [THRIFT_TYPE_MAP] = THRIFT__CT_MAP,
+    [THRIFT_TYPE_STRUCT] = THRIFT__CT_STRUCT, [THRIFT_TYPE_UUID] = THRIFT__CT_UUID,
 };
 
 /* The fewest bytes an element of a wire type takes; 0: not a type. */
@@ -65,25 +48,6 @@ static const uint8_t min_size[17] = {
 
 static inline unsigned wire_min(unsigned wire) {
     return wire < sizeof min_size ? min_size[wire] : 0;
-}
-
-static inline uint64_t zigzag64(int64_t n) {
-    return ((uint64_t)n << 1) ^ (uint64_t)(n >> 63);
-}
-static inline uint32_t zigzag32(int32_t n) {
-    return ((uint32_t)n << 1) ^ (uint32_t)(n >> 31);
-}
-static inline int64_t unzigzag(uint64_t n) {
-    return (int64_t)(n >> 1) ^ -(int64_t)(n & 1);
-}
-
-static inline uint8_t *put_varint(uint8_t *p, uint64_t n) {
-    while (n >= 0x80) {
-        *p++ = (uint8_t)(n | 0x80);
-        n >>= 7;
-    }
-    *p++ = (uint8_t)n;
-    return p;
 }
 
 static inline void put_le64(uint8_t *p, uint64_t v) {
@@ -117,7 +81,7 @@ THRIFT__INLINE thrift_status_t enc_value(thrift__writer_t *w,
     uint8_t *p = w->p;
     switch (v->kind) {
     case THRIFT_KIND_BOOL:
-        *p = v->u.b ? CT_TRUE : CT_FALSE;
+        *p = v->u.b ? THRIFT__CT_TRUE : THRIFT__CT_FALSE;
         w->p = p + 1;
         return THRIFT_OK;
     case THRIFT_KIND_I8:
@@ -127,10 +91,10 @@ THRIFT__INLINE thrift_status_t enc_value(thrift__writer_t *w,
     case THRIFT_KIND_I16:
     case THRIFT_KIND_I32:
     case THRIFT_KIND_ENUM:
-        w->p = put_varint(p, zigzag32((int32_t)v->u.i));
+        w->p = thrift__put_varint(p, thrift__zigzag32((int32_t)v->u.i));
         return THRIFT_OK;
     case THRIFT_KIND_I64:
-        w->p = put_varint(p, zigzag64(v->u.i));
+        w->p = thrift__put_varint(p, thrift__zigzag64(v->u.i));
         return THRIFT_OK;
     case THRIFT_KIND_DOUBLE: {
         uint64_t bits;
@@ -150,7 +114,7 @@ THRIFT__INLINE thrift_status_t enc_value(thrift__writer_t *w,
                 return THRIFT_NOMEM;
             p = w->p;
         }
-        p = put_varint(p, len);
+        p = thrift__put_varint(p, len);
         if (len)
             memcpy(p, v->u.bytes.ptr, len);
         w->p = p + len;
@@ -185,7 +149,7 @@ static inline thrift_status_t put_field_hdr(thrift__writer_t *w,
         return THRIFT_NOMEM;
     unsigned ct = kind_ctype[slot->kind];
     if (slot->kind == THRIFT_KIND_BOOL)
-        ct = slot->u.b ? CT_TRUE : CT_FALSE;
+        ct = slot->u.b ? THRIFT__CT_TRUE : THRIFT__CT_FALSE;
     int id = f->id;
     int delta = id - *last;
     uint8_t *p = w->p;
@@ -193,7 +157,7 @@ static inline thrift_status_t put_field_hdr(thrift__writer_t *w,
         *p++ = (uint8_t)(delta << 4 | ct);
     } else {
         *p++ = (uint8_t)ct;
-        p = put_varint(p, zigzag32((int16_t)id));
+        p = thrift__put_varint(p, thrift__zigzag32((int16_t)id));
     }
     w->p = p;
     *last = id;
@@ -215,13 +179,13 @@ static THRIFT__NOINLINE thrift_status_t enc_struct(thrift__writer_t *w,
 static THRIFT__NOINLINE thrift_status_t enc_list(thrift__writer_t *w,
                                                  const thrift_value_t *v) {
     uint8_t *p = w->p;
-    unsigned et = wire_ctype[v->type->elem->resolved->wire_type];
+    unsigned et = thrift__wire_ctype[v->type->elem->resolved->wire_type];
     uint32_t n = v->count;
     if (n <= 14) {
         *p++ = (uint8_t)(n << 4 | et);
     } else {
         *p++ = (uint8_t)(0xf0 | et);
-        p = put_varint(p, n);
+        p = thrift__put_varint(p, n);
     }
     w->p = p;
     return thrift__enc_items(w, v->u.c.items, n, 1, enc_value);
@@ -236,9 +200,9 @@ static THRIFT__NOINLINE thrift_status_t enc_map(thrift__writer_t *w,
         w->p = p + 1;
         return THRIFT_OK;
     }
-    p = put_varint(p, n);
-    *p++ = (uint8_t)(wire_ctype[v->type->key->resolved->wire_type] << 4 |
-                     wire_ctype[v->type->value->resolved->wire_type]);
+    p = thrift__put_varint(p, n);
+    *p++ = (uint8_t)(thrift__wire_ctype[v->type->key->resolved->wire_type] << 4 |
+                     thrift__wire_ctype[v->type->value->resolved->wire_type]);
     w->p = p;
     return thrift__enc_items(w, v->u.c.items, n, 2, enc_value);
 }
@@ -314,7 +278,7 @@ THRIFT__INLINE thrift_status_t dec_value(thrift__reader_t *r, thrift_value_t *v,
     case THRIFT_KIND_BOOL:
         THRIFT__NEED(r, 1);
         v->u.i = 0;
-        v->u.b = *r->p++ == CT_TRUE;
+        v->u.b = *r->p++ == THRIFT__CT_TRUE;
         return THRIFT_OK;
     case THRIFT_KIND_I8:
         THRIFT__NEED(r, 1);
@@ -324,7 +288,7 @@ THRIFT__INLINE thrift_status_t dec_value(thrift__reader_t *r, thrift_value_t *v,
         st = read_varint(r, &u);
         if (THRIFT_UNLIKELY(st != THRIFT_OK))
             return st;
-        v->u.i = unzigzag(u);
+        v->u.i = thrift__unzigzag(u);
         return THRIFT_OK;
     case THRIFT_KIND_I16:
     case THRIFT_KIND_I32:
@@ -332,7 +296,7 @@ THRIFT__INLINE thrift_status_t dec_value(thrift__reader_t *r, thrift_value_t *v,
         st = read_varint(r, &u);
         if (THRIFT_UNLIKELY(st != THRIFT_OK))
             return st;
-        v->u.i = unzigzag(u);
+        v->u.i = thrift__unzigzag(u);
         /* in range when narrowing to the declared width keeps the value */
         if (THRIFT_UNLIKELY(v->u.i != (t->kind == THRIFT_KIND_I16
                                            ? (int16_t)v->u.i
@@ -402,7 +366,7 @@ static inline thrift_status_t read_field_hdr(thrift__reader_t *r,
     THRIFT__NEED(r, 1);
     h->at = r->p;
     unsigned b = *r->p++;
-    if (b == CT_STOP) {
+    if (b == THRIFT__CT_STOP) {
         h->wire = THRIFT_TYPE_STOP;
         return THRIFT_OK;
     }
@@ -415,7 +379,7 @@ static inline thrift_status_t read_field_hdr(thrift__reader_t *r,
         thrift_status_t st = read_varint(r, &z);
         if (st != THRIFT_OK)
             return st;
-        int64_t id = unzigzag(z);
+        int64_t id = thrift__unzigzag(z);
         if (id < INT16_MIN || id > INT16_MAX)
             return thrift__reader_fail(r, THRIFT_INVALID,
                                        "field id %lld out of range",
@@ -437,7 +401,7 @@ static thrift_status_t dec_field(thrift__reader_t *r, thrift_value_t *slot,
         slot->type = ft;
         slot->kind = ft->kind;
         slot->u.i = 0;
-        slot->u.b = aux == CT_TRUE;
+        slot->u.b = aux == THRIFT__CT_TRUE;
         return THRIFT_OK;
     }
     return dec_value(r, slot, ft);
@@ -605,8 +569,8 @@ thrift_status_t thrift__compact_write_message_begin(thrift__writer_t *w,
     *p++ = PROTOCOL_ID;
     *p++ = (uint8_t)(VERSION | (type << 5));
     /* The seqid goes out as an unsigned varint of its 32 bits. */
-    p = put_varint(p, (uint32_t)seqid);
-    p = put_varint(p, name_len);
+    p = thrift__put_varint(p, (uint32_t)seqid);
+    p = thrift__put_varint(p, name_len);
     memcpy(p, name, name_len);
     w->p = p + name_len;
     return THRIFT_OK;
@@ -665,7 +629,7 @@ thrift_status_t thrift__compact_read_field_hdr(thrift__reader_t *r, thrift__fiel
 }
 
 bool thrift__compact_bool_code(unsigned aux) {
-    return aux == CT_TRUE;
+    return aux == THRIFT__CT_TRUE;
 }
 
 thrift_status_t thrift__compact_read_list_hdr(thrift__reader_t *r, unsigned *wire,

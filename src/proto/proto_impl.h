@@ -75,6 +75,54 @@ static inline uint64_t thrift__get_be64(const uint8_t *p) {
     return __builtin_bswap64(v);
 }
 
+/* TCompactProtocol's integers: zigzag maps small magnitudes of either sign
+ * to small unsigned numbers (0, -1, 1, -2 -> 0, 1, 2, 3), then a varint of
+ * 7 bits a byte, low group first, the high bit set on all but the last. */
+static inline uint32_t thrift__zigzag32(int32_t n) {
+    return ((uint32_t)n << 1) ^ (uint32_t)(n >> 31);
+}
+static inline uint64_t thrift__zigzag64(int64_t n) {
+    return ((uint64_t)n << 1) ^ (uint64_t)(n >> 63);
+}
+static inline int64_t thrift__unzigzag(uint64_t n) {
+    return (int64_t)(n >> 1) ^ -(int64_t)(n & 1);
+}
+/* Writes `n` at p (at most 10 bytes); returns the end. */
+static inline uint8_t *thrift__put_varint(uint8_t *p, uint64_t n) {
+    while (n >= 0x80) {
+        *p++ = (uint8_t)(n | 0x80);
+        n >>= 7;
+    }
+    *p++ = (uint8_t)n;
+    return p;
+}
+
+/* TCompactProtocol's type codes (compact.c and the streaming writer). */
+enum {
+    THRIFT__CT_STOP = 0,
+    THRIFT__CT_TRUE = 1,
+    THRIFT__CT_FALSE = 2,
+    THRIFT__CT_BYTE = 3,
+    THRIFT__CT_I16 = 4,
+    THRIFT__CT_I32 = 5,
+    THRIFT__CT_I64 = 6,
+    THRIFT__CT_DOUBLE = 7,
+    THRIFT__CT_BINARY = 8,
+    THRIFT__CT_LIST = 9,
+    THRIFT__CT_SET = 10,
+    THRIFT__CT_MAP = 11,
+    THRIFT__CT_STRUCT = 12,
+    THRIFT__CT_UUID = 13,
+};
+
+/* The compact type code of each wire type (bools: TRUE, as in container
+ * headers); 0 for a number that is no wire type.  Defined in compact.c. */
+extern const uint8_t thrift__wire_ctype[17];
+
+static inline uint8_t thrift__compact_ctype(unsigned wire) {
+    return wire < sizeof thrift__wire_ctype ? thrift__wire_ctype[wire] : 0;
+}
+
 /* ---- reader ---------------------------------------------------------------- */
 typedef struct thrift__reader {
     const uint8_t *p;

@@ -245,7 +245,7 @@ static thrift_status_t compact_int(thrift_reader_t *rd, int64_t *out, unsigned b
     thrift_status_t st = thrift__compact_read_varint(&rd->r, &u);
     if (st != THRIFT_OK)
         return st;
-    int64_t v = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+    int64_t v = thrift__unzigzag(u);
     if (bits < 64 && (bits == 16 ? v != (int16_t)v : v != (int32_t)v))
         return thrift__reader_fail(&rd->r, THRIFT_INVALID, "%lld out of range for %s",
                                    (long long)v, bits == 16 ? "i16" : "i32");
@@ -253,43 +253,41 @@ static thrift_status_t compact_int(thrift_reader_t *rd, int64_t *out, unsigned b
     return THRIFT_OK;
 }
 
-thrift_status_t thrift_reader_i16(thrift_reader_t *rd, int16_t *out) {
+/* An integer of `bits` bits: big-endian in binary, a zigzag varint in
+ * range in compact.  `out` is written only on success. */
+static inline thrift_status_t read_int(thrift_reader_t *rd, int64_t *out, unsigned bits) {
     thrift__reader_t *r = &rd->r;
-    if (rd->proto == THRIFT_PROTO_BINARY) {
-        THRIFT__NEED(r, 2);
+    if (rd->proto != THRIFT_PROTO_BINARY)
+        return compact_int(rd, out, bits);
+    THRIFT__NEED(r, bits / 8);
+    if (bits == 16)
         *out = (int16_t)thrift__get_be16(r->p);
-        r->p += 2;
-        return THRIFT_OK;
-    }
+    else if (bits == 32)
+        *out = (int32_t)thrift__get_be32(r->p);
+    else
+        *out = (int64_t)thrift__get_be64(r->p);
+    r->p += bits / 8;
+    return THRIFT_OK;
+}
+
+thrift_status_t thrift_reader_i16(thrift_reader_t *rd, int16_t *out) {
     int64_t v = 0;
-    thrift_status_t st = compact_int(rd, &v, 16);
-    *out = (int16_t)v;
+    thrift_status_t st = read_int(rd, &v, 16);
+    if (st == THRIFT_OK)
+        *out = (int16_t)v;
     return st;
 }
 
 thrift_status_t thrift_reader_i32(thrift_reader_t *rd, int32_t *out) {
-    thrift__reader_t *r = &rd->r;
-    if (rd->proto == THRIFT_PROTO_BINARY) {
-        THRIFT__NEED(r, 4);
-        *out = (int32_t)thrift__get_be32(r->p);
-        r->p += 4;
-        return THRIFT_OK;
-    }
     int64_t v = 0;
-    thrift_status_t st = compact_int(rd, &v, 32);
-    *out = (int32_t)v;
+    thrift_status_t st = read_int(rd, &v, 32);
+    if (st == THRIFT_OK)
+        *out = (int32_t)v;
     return st;
 }
 
 thrift_status_t thrift_reader_i64(thrift_reader_t *rd, int64_t *out) {
-    thrift__reader_t *r = &rd->r;
-    if (rd->proto == THRIFT_PROTO_BINARY) {
-        THRIFT__NEED(r, 8);
-        *out = (int64_t)thrift__get_be64(r->p);
-        r->p += 8;
-        return THRIFT_OK;
-    }
-    return compact_int(rd, out, 64);
+    return read_int(rd, out, 64);
 }
 
 thrift_status_t thrift_reader_double(thrift_reader_t *rd, double *out) {

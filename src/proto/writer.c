@@ -15,37 +15,6 @@ struct thrift_writer {
     int16_t bool_id;
 };
 
-enum { CT_TRUE = 1, CT_FALSE = 2 };
-
-/* Compact type code of a wire type (bools: TRUE, as in containers). */
-static const uint8_t wire_ctype[17] = {
-    [THRIFT_TYPE_BOOL] = 1,    [THRIFT_TYPE_BYTE] = 3,  [THRIFT_TYPE_I16] = 4,
-    [THRIFT_TYPE_I32] = 5,     [THRIFT_TYPE_I64] = 6,   [THRIFT_TYPE_DOUBLE] = 7,
-    [THRIFT_TYPE_STRING] = 8,  [THRIFT_TYPE_LIST] = 9,  [THRIFT_TYPE_SET] = 10,
-    [THRIFT_TYPE_MAP] = 11,    [THRIFT_TYPE_STRUCT] = 12, [THRIFT_TYPE_UUID] = 13,
-};
-
-static inline uint8_t ctype(thrift_wire_type_t t) {
-    return (unsigned)t < sizeof wire_ctype ? wire_ctype[t] : 0;
-}
-
-static inline uint8_t *put_varint(uint8_t *p, uint64_t n) {
-    while (n >= 0x80) {
-        *p++ = (uint8_t)(n | 0x80);
-        n >>= 7;
-    }
-    *p++ = (uint8_t)n;
-    return p;
-}
-
-static inline uint64_t zigzag64(int64_t n) {
-    return ((uint64_t)n << 1) ^ (uint64_t)(n >> 63);
-}
-
-static inline uint32_t zigzag32(int32_t n) {
-    return ((uint32_t)n << 1) ^ (uint32_t)(n >> 31);
-}
-
 /* Room for `n` more bytes; the write position. */
 static inline uint8_t *room(thrift_writer_t *w, size_t n) {
     if (THRIFT_UNLIKELY(!thrift__buf_reserve(w->buf, n)))
@@ -111,7 +80,7 @@ static thrift_status_t compact_field(thrift_writer_t *w, unsigned ct, int16_t id
         *p++ = (uint8_t)(delta << 4 | ct);
     } else {
         *p++ = (uint8_t)ct;
-        p = put_varint(p, zigzag32(id));
+        p = thrift__put_varint(p, thrift__zigzag32(id));
     }
     w->last_id[w->depth] = id;
     return done(w, p);
@@ -119,7 +88,7 @@ static thrift_status_t compact_field(thrift_writer_t *w, unsigned ct, int16_t id
 
 thrift_status_t thrift_writer_field_begin(thrift_writer_t *w, thrift_wire_type_t type,
                                           int16_t id) {
-    if (THRIFT_UNLIKELY(w->depth == 0 || w->bool_pending || !ctype(type)))
+    if (THRIFT_UNLIKELY(w->depth == 0 || w->bool_pending || !thrift__compact_ctype(type)))
         return THRIFT_MISUSE;
     if (w->proto == THRIFT_PROTO_COMPACT) {
         if (type == THRIFT_TYPE_BOOL) {
@@ -127,7 +96,7 @@ thrift_status_t thrift_writer_field_begin(thrift_writer_t *w, thrift_wire_type_t
             w->bool_id = id;
             return THRIFT_OK;
         }
-        return compact_field(w, ctype(type), id);
+        return compact_field(w, thrift__compact_ctype(type), id);
     }
     uint8_t *p = room(w, 3);
     if (!p)
@@ -138,17 +107,17 @@ thrift_status_t thrift_writer_field_begin(thrift_writer_t *w, thrift_wire_type_t
 }
 
 static thrift_status_t seq_begin(thrift_writer_t *w, thrift_wire_type_t elem, uint32_t n) {
-    if (THRIFT_UNLIKELY(w->bool_pending || !ctype(elem)))
+    if (THRIFT_UNLIKELY(w->bool_pending || !thrift__compact_ctype(elem)))
         return THRIFT_MISUSE;
     uint8_t *p = room(w, 6);
     if (!p)
         return THRIFT_NOMEM;
     if (w->proto == THRIFT_PROTO_COMPACT) {
         if (n <= 14) {
-            *p++ = (uint8_t)(n << 4 | ctype(elem));
+            *p++ = (uint8_t)(n << 4 | thrift__compact_ctype(elem));
         } else {
-            *p++ = (uint8_t)(0xf0 | ctype(elem));
-            p = put_varint(p, n);
+            *p++ = (uint8_t)(0xf0 | thrift__compact_ctype(elem));
+            p = thrift__put_varint(p, n);
         }
         return done(w, p);
     }
@@ -169,7 +138,7 @@ thrift_status_t thrift_writer_set_begin(thrift_writer_t *w, thrift_wire_type_t e
 
 thrift_status_t thrift_writer_map_begin(thrift_writer_t *w, thrift_wire_type_t key_type,
                                         thrift_wire_type_t value_type, uint32_t n) {
-    if (THRIFT_UNLIKELY(w->bool_pending || !ctype(key_type) || !ctype(value_type)))
+    if (THRIFT_UNLIKELY(w->bool_pending || !thrift__compact_ctype(key_type) || !thrift__compact_ctype(value_type)))
         return THRIFT_MISUSE;
     uint8_t *p = room(w, 7);
     if (!p)
@@ -179,8 +148,8 @@ thrift_status_t thrift_writer_map_begin(thrift_writer_t *w, thrift_wire_type_t k
             *p = 0;
             return done(w, p + 1);
         }
-        p = put_varint(p, n);
-        *p++ = (uint8_t)(ctype(key_type) << 4 | ctype(value_type));
+        p = thrift__put_varint(p, n);
+        *p++ = (uint8_t)(thrift__compact_ctype(key_type) << 4 | thrift__compact_ctype(value_type));
         return done(w, p);
     }
     p[0] = (uint8_t)key_type;
@@ -192,12 +161,12 @@ thrift_status_t thrift_writer_map_begin(thrift_writer_t *w, thrift_wire_type_t k
 thrift_status_t thrift_writer_bool(thrift_writer_t *w, bool v) {
     if (w->bool_pending) { /* compact: the value is the field header's type */
         w->bool_pending = false;
-        return compact_field(w, v ? CT_TRUE : CT_FALSE, w->bool_id);
+        return compact_field(w, v ? THRIFT__CT_TRUE : THRIFT__CT_FALSE, w->bool_id);
     }
     uint8_t *p = room(w, 1);
     if (!p)
         return THRIFT_NOMEM;
-    *p = w->proto == THRIFT_PROTO_COMPACT ? (v ? CT_TRUE : CT_FALSE) : (uint8_t)v;
+    *p = w->proto == THRIFT_PROTO_COMPACT ? (v ? THRIFT__CT_TRUE : THRIFT__CT_FALSE) : (uint8_t)v;
     return done(w, p + 1);
 }
 
@@ -215,28 +184,32 @@ thrift_status_t thrift_writer_i8(thrift_writer_t *w, int8_t v) {
     return done(w, p + 1);
 }
 
-thrift_status_t thrift_writer_i16(thrift_writer_t *w, int16_t v) {
-    SCALAR_ROOM(w, 3);
+/* An integer of `size` bytes: big-endian in binary; in compact a zigzag
+ * varint, the same bytes for every width (zigzag64 of a value that fits 32
+ * bits equals its zigzag32). */
+static inline thrift_status_t write_int(thrift_writer_t *w, int64_t v, unsigned size) {
+    SCALAR_ROOM(w, 10);
     if (w->proto == THRIFT_PROTO_COMPACT)
-        return done(w, put_varint(p, zigzag32(v)));
-    thrift__put_be16(p, (uint16_t)v);
-    return done(w, p + 2);
+        return done(w, thrift__put_varint(p, thrift__zigzag64(v)));
+    if (size == 2)
+        thrift__put_be16(p, (uint16_t)v);
+    else if (size == 4)
+        thrift__put_be32(p, (uint32_t)v);
+    else
+        thrift__put_be64(p, (uint64_t)v);
+    return done(w, p + size);
+}
+
+thrift_status_t thrift_writer_i16(thrift_writer_t *w, int16_t v) {
+    return write_int(w, v, 2);
 }
 
 thrift_status_t thrift_writer_i32(thrift_writer_t *w, int32_t v) {
-    SCALAR_ROOM(w, 5);
-    if (w->proto == THRIFT_PROTO_COMPACT)
-        return done(w, put_varint(p, zigzag32(v)));
-    thrift__put_be32(p, (uint32_t)v);
-    return done(w, p + 4);
+    return write_int(w, v, 4);
 }
 
 thrift_status_t thrift_writer_i64(thrift_writer_t *w, int64_t v) {
-    SCALAR_ROOM(w, 10);
-    if (w->proto == THRIFT_PROTO_COMPACT)
-        return done(w, put_varint(p, zigzag64(v)));
-    thrift__put_be64(p, (uint64_t)v);
-    return done(w, p + 8);
+    return write_int(w, v, 8);
 }
 
 thrift_status_t thrift_writer_double(thrift_writer_t *w, double v) {
@@ -257,7 +230,7 @@ thrift_status_t thrift_writer_binary(thrift_writer_t *w, const void *data, size_
         return THRIFT_LIMIT;
     SCALAR_ROOM(w, 5 + n);
     if (w->proto == THRIFT_PROTO_COMPACT) {
-        p = put_varint(p, n);
+        p = thrift__put_varint(p, n);
     } else {
         thrift__put_be32(p, (uint32_t)n);
         p += 4;

@@ -687,9 +687,10 @@ thrift_value_t *thrift_value_map_find(const thrift_value_t *v,
     return NULL;
 }
 
-thrift_status_t thrift_value_map_put(thrift_arena_t *arena, thrift_value_t *v,
-                                     const thrift_value_t *key,
-                                     const thrift_value_t *value) {
+/* What map_put and map_append refuse: missing arguments, a non-map, a key
+ * or value of another type. */
+static thrift_status_t check_map_entry(const thrift_arena_t *arena, const thrift_value_t *v,
+                                       const thrift_value_t *key, const thrift_value_t *value) {
     if (!arena || !v || !key || !value)
         return THRIFT_MISUSE;
     if (v->kind != THRIFT_KIND_MAP)
@@ -697,25 +698,29 @@ thrift_status_t thrift_value_map_put(thrift_arena_t *arena, thrift_value_t *v,
     if (!thrift__type_compatible(v->type->key, key->type) ||
         !thrift__type_compatible(v->type->value, value->type))
         return THRIFT_TYPE;
-    thrift_value_t k = *key, val = *value;
-    thrift_value_t *existing = thrift_value_map_find(v, &k);
-    if (existing) {
-        store_item(existing, &val);
-        return THRIFT_OK;
-    }
-    return thrift_value_map_append(arena, v, &k, &val);
+    return THRIFT_OK;
+}
+
+thrift_status_t thrift_value_map_put(thrift_arena_t *arena, thrift_value_t *v,
+                                     const thrift_value_t *key,
+                                     const thrift_value_t *value) {
+    /* An equal key's value is replaced; else map_append adds the entry (or
+     * says what is wrong with the arguments). */
+    thrift_value_t *existing = NULL;
+    if (check_map_entry(arena, v, key, value) == THRIFT_OK)
+        existing = thrift_value_map_find(v, key);
+    if (!existing)
+        return thrift_value_map_append(arena, v, key, value);
+    store_item(existing, value);
+    return THRIFT_OK;
 }
 
 thrift_status_t thrift_value_map_append(thrift_arena_t *arena, thrift_value_t *v,
                                         const thrift_value_t *key,
                                         const thrift_value_t *value) {
-    if (!arena || !v || !key || !value)
-        return THRIFT_MISUSE;
-    if (v->kind != THRIFT_KIND_MAP)
-        return THRIFT_TYPE;
-    if (!thrift__type_compatible(v->type->key, key->type) ||
-        !thrift__type_compatible(v->type->value, value->type))
-        return THRIFT_TYPE;
+    thrift_status_t st = check_map_entry(arena, v, key, value);
+    if (st != THRIFT_OK)
+        return st;
     /* Copies first: key or value may live in the array reserve replaces. */
     thrift_value_t k = *key, val = *value;
     if (!thrift__value_reserve(arena, v, 1))

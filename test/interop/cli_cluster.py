@@ -10,47 +10,31 @@ call --all (one {"server", "result"} per server, a stopped server's error),
 per-server and total report, and usage errors.  The ServerSet flavour
 (--addr zk://) is in zk_serverset.py.
 
-Every process is started here and stopped by its PID.  Prints TAP; exits 77
+Every process is started here and stopped by its PID.  Prints TAP; skips
 when thriftpy is missing."""
 import json
 import os
+import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 
-SRC = os.environ.get("DYNTHRIFT_SOURCE_ROOT",
-                     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-BUILD = os.environ.get("DYNTHRIFT_BUILD_ROOT", os.path.join(SRC, "build"))
-CLI = os.environ.get("DYNTHRIFT_CLI", os.path.join(BUILD, "tools", "dynthrift"))
-IDL = os.path.join(SRC, "idl-samples", "pingpong.thrift")
+from testlib import (CHILDREN as procs, CLI, IDL_SAMPLES, Tap, bail_out, kill_children,
+                     python_peer, skip_all)
+
+IDL = os.path.join(IDL_SAMPLES, "pingpong.thrift")
 
 try:
     import thriftpy  # noqa: F401  (the server below imports it itself)
 except ImportError as e:
-    print("1..0 # SKIP peer missing: %s" % e)
-    sys.exit(0)
+    skip_all("peer missing: %s" % e)
 if not os.path.exists(CLI):
-    print("1..0 # SKIP %s not built" % CLI)
-    sys.exit(0)
+    skip_all("%s not built" % CLI)
 
-count = 0
-failed = 0
-
-
-def check(cond, what):
-    global count, failed
-    count += 1
-    if not cond:
-        failed += 1
-    print("%s %d - %s" % ("ok" if cond else "not ok", count, what))
-    sys.stdout.flush()
-    return cond
-
-
-procs = []
+TAP = Tap()
+check = TAP.ok
 tmp = tempfile.mkdtemp(prefix="dynthrift-clicluster-")
 
 THRIFTPY_SERVER = r"""
@@ -78,22 +62,12 @@ def serve(host, answer):
     procs.append(p)
     line = p.stderr.readline()
     if not line.startswith("listening on "):
-        print("Bail out! serve did not start: %s" % line)
-        raise SystemExit(1)
+        bail_out("serve did not start: %s" % line)
     return p, line.split()[-1]
 
 
 def thriftpy_server(host):
-    s = socket.socket()
-    s.bind((host, 0))
-    port = s.getsockname()[1]
-    s.close()
-    p = subprocess.Popen(["/usr/bin/python3", "-c", THRIFTPY_SERVER, IDL, host, str(port)],
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    procs.append(p)
-    if p.stdout.readline().strip() != "ready":
-        print("Bail out! thriftpy server did not start")
-        raise SystemExit(1)
+    p, port = python_peer(THRIFTPY_SERVER, host, IDL)
     return p, "%s:%d" % (host, port)
 
 
@@ -259,11 +233,6 @@ signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))  # clean up on 
 try:
     main()
 finally:
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    import shutil
+    kill_children()
     shutil.rmtree(tmp, ignore_errors=True)
-print("1..%d" % count)
-sys.exit(1 if failed else 0)
+sys.exit(TAP.done())

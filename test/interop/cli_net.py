@@ -6,7 +6,7 @@
   answering thriftpy's client and Apache's generated Python client;
 - `bench` against `dynthrift serve --echo`, its --json report checked.
 
-TAP on stdout; exit 77 when a peer is missing.  Loopback only, port 0,
+TAP on stdout; skips when a peer is missing.  Loopback only, port 0,
 every child process killed at the end.  Environment: DYNTHRIFT_CLI (the
 dynthrift binary), DYNTHRIFT_SOURCE_ROOT (the checkout).
 """
@@ -15,63 +15,36 @@ import logging
 import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 
-CLI = os.environ.get("DYNTHRIFT_CLI")
-ROOT = os.environ.get("DYNTHRIFT_SOURCE_ROOT",
-                      os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-PINGPONG = os.path.join(ROOT, "idl-samples", "pingpong.thrift")
-BENCH = os.path.join(ROOT, "idl-samples", "bench.thrift")
+from testlib import (CLI, IDL_SAMPLES, BenchHandler, Tap, apache_client as open_apache_client,
+                     apache_gen_py, apache_server, dynthrift_serve, require_cli, require_programs,
+                     run_script, skip_all, thriftpy_server)
+
+PINGPONG = os.path.join(IDL_SAMPLES, "pingpong.thrift")
+BENCH = os.path.join(IDL_SAMPLES, "bench.thrift")
 DEADLINE = time.time() + 600  # the whole script, bounded
 
 try:
     import thriftpy
     from thriftpy.rpc import make_client
-    from thriftpy.transport import TFramedTransportFactory, TServerSocket
-    from thriftpy.server import TThreadedServer
-    from thriftpy.thrift import TProcessor
-    from thriftpy.protocol import TBinaryProtocolFactory
+    from thriftpy.transport import TFramedTransportFactory
     from thriftpy.thrift import TApplicationException as TpAppException
 except ImportError as e:
-    print("1..0 # SKIP thriftpy missing: %s" % e)
-    sys.exit(0)
+    skip_all("thriftpy missing: %s" % e)
 try:
-    from thrift.transport import TSocket, TTransport
-    from thrift.protocol import TBinaryProtocol, TCompactProtocol
     from thrift.Thrift import TApplicationException
 except ImportError as e:
-    print("1..0 # SKIP python3-thrift missing: %s" % e)
-    sys.exit(0)
-if not CLI or not os.access(CLI, os.X_OK):
-    print("1..0 # SKIP DYNTHRIFT_CLI not set or not executable")
-    sys.exit(0)
-if not shutil.which("thrift"):
-    print("1..0 # SKIP thrift compiler missing")
-    sys.exit(0)
+    skip_all("python3-thrift missing: %s" % e)
+require_cli()
+require_programs("thrift")
 
 logging.disable(logging.CRITICAL)  # thriftpy logs every closed client
 TMP = tempfile.mkdtemp(prefix="dynthrift-cli-net-")
-CHILDREN = []
-N = 0
-FAILED = 0
-
-
-def ok(cond, name, diag=None):
-    global N, FAILED
-    N += 1
-    if not cond:
-        FAILED += 1
-    print("%sok %d - %s" % ("" if cond else "not ", N, name))
-    if not cond and diag:
-        for line in str(diag).splitlines()[:30]:
-            print("# " + line)
-    sys.stdout.flush()
-    return cond
+TAP = Tap(diag_lines=30)
+ok = TAP.ok
 
 
 def run(args, stdin=None, timeout=30):
@@ -80,45 +53,9 @@ def run(args, stdin=None, timeout=30):
     return p.returncode, p.stdout, p.stderr
 
 
-class Serve:
+def Serve(args, name):
     """`dynthrift serve ... --addr 127.0.0.1:0`, port read from stderr."""
-
-    def __init__(self, args, name):
-        self.err_path = os.path.join(TMP, name + ".stderr")
-        self.errf = open(self.err_path, "w")
-        self.proc = subprocess.Popen([CLI, "serve"] + args + ["--addr", "127.0.0.1:0"],
-                                     stdout=subprocess.DEVNULL, stderr=self.errf)
-        CHILDREN.append(self.proc)
-        self.port = None
-        end = time.time() + 10
-        while time.time() < end and self.proc.poll() is None:
-            with open(self.err_path) as f:
-                for line in f:
-                    if line.startswith("listening on "):
-                        self.port = int(line.strip().rsplit(":", 1)[1])
-            if self.port:
-                break
-            time.sleep(0.02)
-        if not self.port:
-            raise RuntimeError("serve did not start: " + self.log())
-        self.addr = "127.0.0.1:%d" % self.port
-
-    def log(self):
-        with open(self.err_path) as f:
-            return f.read()
-
-    def stop(self):
-        """SIGTERM; returns the exit code (None if it had to be killed)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                return None
-        self.errf.close()
-        return self.proc.returncode
+    return dynthrift_serve(args, os.path.join(TMP, name + ".stderr"))
 
 
 def tp_client(mod, service, port, timeout=5000):
@@ -127,13 +64,7 @@ def tp_client(mod, service, port, timeout=5000):
 
 
 def apache_client(gen_mod, port, protocol="binary"):
-    sock = TSocket.TSocket("127.0.0.1", port)
-    sock.setTimeout(5000)
-    trans = TTransport.TFramedTransport(sock)
-    proto = (TBinaryProtocol.TBinaryProtocol(trans) if protocol == "binary"
-             else TCompactProtocol.TCompactProtocol(trans))
-    trans.open()
-    return gen_mod.Client(proto), trans
+    return open_apache_client(gen_mod.Client, port, "framed", protocol)
 
 
 def main():
@@ -141,11 +72,7 @@ def main():
     pp_tp = thriftpy.load(PINGPONG, module_name="pingpong_thrift")
 
     # Apache's generated Python code for bench.thrift, made here.
-    gen = os.path.join(TMP, "gen")
-    os.makedirs(gen)
-    subprocess.run(["thrift", "--gen", "py", "-out", gen, BENCH], check=True, timeout=60,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    sys.path.insert(0, gen)
+    apache_gen_py(os.path.join(TMP, "gen"), BENCH)
     from bench import Bench as ApacheBench  # noqa: E402
     from bench import ttypes as apache_types  # noqa: E402
 
@@ -155,39 +82,7 @@ def main():
         ok(rc == 0 and "usage: dynthrift " + cmd in out, "%s --help" % cmd, err)
 
     # ---- call against a thriftpy server ----------------------------------
-    class TpHandler:
-        def ping(self):
-            pass
-
-        def add(self, a, b):
-            return a + b
-
-        def echo(self, p):
-            return p
-
-        def fire(self, n):
-            pass
-
-        def fail(self, code):
-            raise bench_tp.BenchError(code=code, message="failed with %d" % code)
-
-    # make_server refuses port 0: build the same server by hand.
-    tp_sock = TServerSocket(host="127.0.0.1", port=0, client_timeout=None)
-    tp_server = TThreadedServer(TProcessor(bench_tp.Bench, TpHandler()), tp_sock,
-                                iprot_factory=TBinaryProtocolFactory(),
-                                itrans_factory=TFramedTransportFactory())
-
-    def serve_tp():
-        try:
-            tp_server.serve()
-        except Exception:
-            pass
-    threading.Thread(target=serve_tp, daemon=True).start()
-    end = time.time() + 10
-    while getattr(tp_sock, "sock", None) is None and time.time() < end:
-        time.sleep(0.01)
-    time.sleep(0.05)
-    tp_port = tp_sock.sock.getsockname()[1]
+    tp_port = thriftpy_server(bench_tp.Bench, BenchHandler(bench_tp.BenchError))
     tp_addr = "127.0.0.1:%d" % tp_port
 
     rc, out, err = run(["call", BENCH, "Bench.add", '{"a": 40, "b": 2}', "--addr", tp_addr,
@@ -522,9 +417,7 @@ for line in sys.stdin:
 
     # call --multiplex NAME: Apache's TMultiplexedProcessor serving Bench
     # under another name than the IDL's.
-    import socket
     from thrift.TMultiplexedProcessor import TMultiplexedProcessor
-    from thrift.server import TServer
 
     class MuxHandler:
         def add(self, a, b):
@@ -532,21 +425,7 @@ for line in sys.stdin:
 
     mux = TMultiplexedProcessor()
     mux.registerProcessor("Calculator", ApacheBench.Processor(MuxHandler()))
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    mport = probe.getsockname()[1]
-    probe.close()
-    msrv = TServer.TThreadedServer(mux, TSocket.TServerSocket(host="127.0.0.1", port=mport),
-                                   TTransport.TFramedTransportFactory(),
-                                   TBinaryProtocol.TBinaryProtocolFactory(), daemon=True)
-    threading.Thread(target=msrv.serve, daemon=True).start()
-    end = time.time() + 10
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", mport), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.02)
+    mport = apache_server(mux)
     maddr = "127.0.0.1:%d" % mport
     rc, out, err = run(["call", BENCH, "Bench.add", "[1, 2]", "--addr", maddr,
                         "--multiplex", "Calculator", "--timeout", "5000"])
@@ -564,16 +443,4 @@ for line in sys.stdin:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:  # a crash is one failed check, with its story
-        import traceback
-        ok(False, "cli_net.py ran to the end", traceback.format_exc())
-    finally:
-        for p in CHILDREN:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        shutil.rmtree(TMP, ignore_errors=True)
-    print("1..%d" % N)
-    sys.exit(1 if FAILED else 0)
+    run_script(TAP, main, lambda: shutil.rmtree(TMP, ignore_errors=True))

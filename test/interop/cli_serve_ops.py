@@ -13,7 +13,7 @@ issue 11's serve points):
   answer.
 
 Clients: Apache's Python client (python3-thrift), raw sockets, and
-`dynthrift bench` for the oneway flood.  TAP on stdout; exit 77 when a peer
+`dynthrift bench` for the oneway flood.  TAP on stdout; skips when a peer
 is missing.  Loopback only, port 0; every child stopped by its PID.
 """
 import json
@@ -23,82 +23,31 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 
-CLI = os.environ.get("DYNTHRIFT_CLI")
-ROOT = os.environ.get("DYNTHRIFT_SOURCE_ROOT",
-                      os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-BENCH = os.path.join(ROOT, "idl-samples", "bench.thrift")
+from testlib import (CLI, IDL_SAMPLES, Tap, apache_client as open_apache_client, apache_gen_py,
+                     dynthrift_serve, require_cli, require_programs, run_script, skip_all,
+                     wait_for)
+
+BENCH = os.path.join(IDL_SAMPLES, "bench.thrift")
 PY = "/usr/bin/python3"
 
 try:
-    from thrift.transport import TSocket, TTransport
-    from thrift.protocol import TBinaryProtocol
     from thrift.Thrift import TApplicationException
 except ImportError as e:
-    print("1..0 # SKIP python3-thrift missing: %s" % e)
-    sys.exit(0)
-if not CLI or not os.access(CLI, os.X_OK):
-    print("1..0 # SKIP DYNTHRIFT_CLI not set or not executable")
-    sys.exit(0)
-if not shutil.which("thrift"):
-    print("1..0 # SKIP thrift compiler missing")
-    sys.exit(0)
+    skip_all("python3-thrift missing: %s" % e)
+require_cli()
+require_programs("thrift")
 
 TMP = tempfile.mkdtemp(prefix="dynthrift-serve-ops-")
-CHILDREN = []
 STRAY_PIDS = []  # handler processes a failed run might leave behind
-N = 0
-FAILED = 0
+TAP = Tap(diag_lines=30)
+ok = TAP.ok
 
 
-def ok(cond, name, diag=None):
-    global N, FAILED
-    N += 1
-    if not cond:
-        FAILED += 1
-    print("%sok %d - %s" % ("" if cond else "not ", N, name))
-    if not cond and diag:
-        for line in str(diag).splitlines()[:30]:
-            print("# " + line)
-    sys.stdout.flush()
-    return cond
-
-
-class Serve:
-    def __init__(self, args, name):
-        self.err_path = os.path.join(TMP, name + ".stderr")
-        self.errf = open(self.err_path, "w")
-        self.proc = subprocess.Popen([CLI, "serve"] + args + ["--addr", "127.0.0.1:0"],
-                                     stdout=subprocess.DEVNULL, stderr=self.errf)
-        CHILDREN.append(self.proc)
-        self.port = None
-        end = time.time() + 10
-        while time.time() < end and self.proc.poll() is None and not self.port:
-            m = re.search(r"^listening on .*:(\d+)$", self.log(), re.M)
-            if m:
-                self.port = int(m.group(1))
-            time.sleep(0.02)
-        if not self.port:
-            raise RuntimeError("serve did not start: " + self.log())
-        self.addr = "127.0.0.1:%d" % self.port
-
-    def log(self):
-        with open(self.err_path) as f:
-            return f.read()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.errf.close()
-        return self.proc.returncode
+def Serve(args, name):
+    return dynthrift_serve(args, os.path.join(TMP, name + ".stderr"))
 
 
 def closed_within(sock, seconds):
@@ -125,29 +74,12 @@ def pid_alive(pid):
         return False
 
 
-def wait_for(pred, seconds):
-    end = time.time() + seconds
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
-
-
 def main():
-    gen_dir = os.path.join(TMP, "gen")
-    os.makedirs(gen_dir)
-    subprocess.run(["thrift", "--gen", "py", "-out", gen_dir, BENCH], check=True, timeout=60,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    sys.path.insert(0, gen_dir)
+    apache_gen_py(os.path.join(TMP, "gen"), BENCH)
     from bench import Bench  # noqa: E402
 
     def apache_client(port):
-        sock = TSocket.TSocket("127.0.0.1", port)
-        sock.setTimeout(10000)
-        trans = TTransport.TFramedTransport(sock)
-        trans.open()
-        return Bench.Client(TBinaryProtocol.TBinaryProtocol(trans)), trans
+        return open_apache_client(Bench.Client, port, timeout_ms=10000)
 
     # ---- --max-connections, --idle-timeout, -v times ----------------------
     fx = os.path.join(TMP, "fx.json")
@@ -295,20 +227,11 @@ time.sleep(120)
        % (m.group(1) if m else None, len(dropped)), log)
 
 
+def kill_stray_handlers():
+    for pid in STRAY_PIDS:
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception:
-        import traceback
-        ok(False, "cli_serve_ops.py ran to the end", traceback.format_exc())
-    finally:
-        for p in CHILDREN:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        for pid in STRAY_PIDS:
-            if pid_alive(pid):
-                os.kill(pid, signal.SIGKILL)
-        shutil.rmtree(TMP, ignore_errors=True)
-    print("1..%d" % N)
-    sys.exit(1 if FAILED else 0)
+    run_script(TAP, main, kill_stray_handlers, lambda: shutil.rmtree(TMP, ignore_errors=True))

@@ -30,7 +30,7 @@
 ThriftTest.thrift comes from the shared corpus
 ($DYNTHRIFT_SOURCE_ROOT/../shared/idl-corpus).  Every process is bounded in
 time and killed at the end; everything listens on loopback, on ports the
-kernel picks.  Prints TAP; exits 77 (skip) when a peer or the corpus is
+kernel picks.  Prints TAP; skips when a peer or the corpus is
 missing."""
 import atexit
 import os
@@ -45,9 +45,8 @@ import tempfile
 import threading
 import time
 
-SRC = os.environ.get("DYNTHRIFT_SOURCE_ROOT",
-                     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-BUILD = os.environ.get("DYNTHRIFT_BUILD_ROOT", os.path.join(SRC, "build"))
+from testlib import BUILD, SRC, Tap, apache_gen_py, bail_out, require_programs, skip_all
+
 CORPUS = os.path.join(SRC, "..", "shared", "idl-corpus", "apache-thrift", "test")
 IDL16 = os.path.join(CORPUS, "v0.16", "ThriftTest.thrift")
 IDL_NEW = os.path.join(CORPUS, "ThriftTest.thrift")
@@ -57,43 +56,19 @@ CLIENT = os.path.join(BUILD, "tools", "thrift_test_client")
 PY = "/usr/bin/python3"
 
 if not os.path.exists(IDL16):
-    print("1..0 # SKIP shared corpus missing (%s)" % IDL16)
-    sys.exit(0)
+    skip_all("shared corpus missing (%s)" % IDL16)
 try:
     import thrift  # noqa: F401  (Apache's Python library)
 except ImportError as e:
-    print("1..0 # SKIP peer missing: %s" % e)
-    sys.exit(0)
-if not shutil.which("thrift"):
-    print("1..0 # SKIP thrift compiler missing")
-    sys.exit(0)
+    skip_all("peer missing: %s" % e)
+require_programs("thrift")
 for exe in (SERVER, CLIENT):
     if not os.access(exe, os.X_OK):
-        print("Bail out! %s not built" % exe)
-        sys.exit(1)
+        bail_out("%s not built" % exe)
 
-count = 0
-failed = 0
-
-
-def check(cond, name, detail=""):
-    global count, failed
-    count += 1
-    if cond:
-        print("ok %d - %s" % (count, name))
-    else:
-        failed += 1
-        print("not ok %d - %s" % (count, name))
-        for line in str(detail).splitlines()[-40:]:
-            print("#   " + line)
-    sys.stdout.flush()
-
-
-def skip(name, why):
-    global count
-    count += 1
-    print("ok %d - %s # SKIP %s" % (count, name, why))
-    sys.stdout.flush()
+TAP = Tap()
+check = TAP.ok
+skip = TAP.skip
 
 
 # ---- processes ---------------------------------------------------------------
@@ -219,11 +194,7 @@ def dyn_client(idl, where, transport, protocol, multiplex=False, extra=()):
 # ---- generated code ---------------------------------------------------------
 
 genpy = os.path.join(tmp, "gen-py")
-os.makedirs(genpy)
-gen = subprocess.run(["thrift", "--gen", "py", "-out", genpy, IDL16], capture_output=True, text=True)
-if gen.returncode != 0:
-    print("Bail out! thrift --gen py failed: " + gen.stderr)
-    sys.exit(1)
+apache_gen_py(genpy, IDL16)
 
 COMBOS = [(t, p) for t in ("buffered", "framed") for p in ("binary", "compact", "json")]
 
@@ -657,7 +628,7 @@ for label, flags, tls in STACKS:
              "test certificates not made (openssl?)")
         continue
     srv, port, log = start_server([SERVER, "--idl", IDL16, "--port", "0", "--bind", "127.0.0.1"]
-                                  + flags + (TLS_SERVER if tls else []), "dyn-%d" % count)
+                                  + flags + (TLS_SERVER if tls else []), "dyn-%d" % TAP.count)
     if srv is None:
         check(False, name, "server did not start:\n" + tail(log))
     else:
@@ -671,7 +642,7 @@ for label, flags, tls in STACKS:
     name = "dynthrift client -> Apache Python server (%s)" % label
     srv, port, log = start_server([PY, os.path.join(CROSS, "py_server.py"), "--genpy", genpy,
                                    "--port", "0"] + flags + (TLS_SERVER if tls else []),
-                                  "py-%d" % count)
+                                  "py-%d" % TAP.count)
     if srv is None:
         check(False, name, "server did not start:\n" + tail(log))
         continue
@@ -681,5 +652,4 @@ for label, flags, tls in STACKS:
     check(rc == 0 and re.search(r"\b[1-9]\d+ checks, 0 failed", out), name,
           "client exit %s\n%s\n--- server:\n%s" % (bits(rc), out, tail(log)))
 
-print("1..%d" % count)
-sys.exit(1 if failed else 0)
+sys.exit(TAP.done())

@@ -21,7 +21,7 @@ transport stack's HTTP server):
   a thriftpy server both answer (round-robin), --hash-arg keeps a key on one
   server, a dead member gives at most one 503 and is then left out.
 
-TAP on stdout; exit 77 when a peer is missing.  Loopback only; the peers
+TAP on stdout; skips when a peer is missing.  Loopback only; the peers
 are threads of this process.  Environment: DYNTHRIFT_CLI,
 DYNTHRIFT_SOURCE_ROOT.
 """
@@ -31,58 +31,32 @@ import json
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 
-CLI = os.environ.get("DYNTHRIFT_CLI")
-ROOT = os.environ.get("DYNTHRIFT_SOURCE_ROOT",
-                      os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-BENCH = os.path.join(ROOT, "idl-samples", "bench.thrift")
+from testlib import (CLI, IDL_SAMPLES, BenchHandler, Listening, Tap, apache_gen_py,
+                     apache_server as start_apache_server, free_port, raw_server, require_cli,
+                     require_programs, run_script, skip_all,
+                     thriftpy_server as start_thriftpy_server)
+
+BENCH = os.path.join(IDL_SAMPLES, "bench.thrift")
 DEADLINE = time.time() + 600
 
 try:
-    from thrift.transport import TSocket, TTransport
-    from thrift.protocol import TBinaryProtocol, TCompactProtocol
-    from thrift.server import TServer
+    import thrift  # noqa: F401  (Apache's library: the servers below)
     import thriftpy
-    from thriftpy.server import TThreadedServer
-    from thriftpy.thrift import TProcessor
-    from thriftpy.transport import (TServerSocket, TFramedTransportFactory,
-                                    TBufferedTransportFactory)
-    from thriftpy.protocol import TBinaryProtocolFactory, TCompactProtocolFactory
 except ImportError as e:
-    print("1..0 # SKIP python3-thrift or python3-thriftpy missing: %s" % e)
-    sys.exit(0)
-if not CLI or not os.access(CLI, os.X_OK):
-    print("1..0 # SKIP DYNTHRIFT_CLI not set or not executable")
-    sys.exit(0)
-if not shutil.which("thrift"):
-    print("1..0 # SKIP thrift compiler missing")
-    sys.exit(0)
+    skip_all("python3-thrift or python3-thriftpy missing: %s" % e)
+require_cli()
+require_programs("thrift")
 
 logging.disable(logging.CRITICAL)
 TMP = tempfile.mkdtemp(prefix="dynthrift-gateway-")
-N = 0
-FAILED = 0
 UNCLEAN = []  # gateway runs that exited non-zero or wrote to stderr
-
-
-def ok(cond, name, diag=None):
-    global N, FAILED
-    N += 1
-    if not cond:
-        FAILED += 1
-    print("%sok %d - %s" % ("" if cond else "not ", N, name))
-    if not cond and diag:
-        for line in str(diag).splitlines()[:30]:
-            print("# " + line)
-    sys.stdout.flush()
-    return cond
+TAP = Tap(diag_lines=30)
+ok = TAP.ok
 
 
 class Reply:
@@ -121,38 +95,20 @@ def gateway(upstream, method, path, body=None, flags=(), headers=(), idl=BENCH):
     return Reply(p.returncode, p.stdout, p.stderr)
 
 
-class Listener:
+class Listener(Listening):
     """`dynthrift gateway ... --listen 127.0.0.1:0`, port read from stderr;
     stopped by its own PID."""
 
     def __init__(self, upstream, flags=(), idl=BENCH):
-        self.err_path = os.path.join(TMP, "gw%d.stderr" % len(LISTENERS))
-        self.errf = open(self.err_path, "w")
-        self.proc = subprocess.Popen([CLI, "gateway", idl, "--upstream", upstream,
-                                      "--listen", "127.0.0.1:0"] + list(flags),
-                                     stdout=subprocess.DEVNULL, stderr=self.errf)
+        super().__init__([CLI, "gateway", idl, "--upstream", upstream,
+                          "--listen", "127.0.0.1:0"] + list(flags),
+                         os.path.join(TMP, "gw%d.stderr" % len(LISTENERS)))
         LISTENERS.append(self)
-        self.port = None
-        end = time.time() + 10
-        while time.time() < end and self.proc.poll() is None and not self.port:
-            with open(self.err_path) as f:
-                for line in f:
-                    if line.startswith("listening on 127.0.0.1:"):
-                        self.port = int(line.split()[2].rsplit(":", 1)[1])
-            time.sleep(0.02)
-        if not self.port:
-            raise RuntimeError("gateway did not start: " + open(self.err_path).read())
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.errf.close()
-        return self.proc.returncode, open(self.err_path).read()
+        """(exit status, its stderr)."""
+        super().stop()
+        return self.proc.returncode, self.log()
 
 
 LISTENERS = []
@@ -289,7 +245,7 @@ def check_listener(addr):
     gw.stop()
 
     # The deadline header against a server that never answers.
-    silent, ls = silent_server()
+    silent, ls = raw_server()  # accepts, never answers
     gw = Listener(silent)
     c = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
     t0 = time.time()
@@ -307,108 +263,17 @@ def check_listener(addr):
 
 def apache_server(gen, types, transport, protocol, calls=None):
     """`calls` (a list) records the `a` of every add this server answers."""
-    class Handler:
-        def ping(self):
-            pass
-
-        def add(self, a, b):
-            if calls is not None:
-                calls.append(a)
-            if a == 9:
-                raise ValueError("nine")  # Apache answers INTERNAL_ERROR
-            return a + b
-
-        def fire(self, n):
-            pass
-
-        def fail(self, code):
-            raise types.BenchError(code=code, message="failed with %d" % code)
-
-        def echo(self, p):
-            return p
-
-    sock = TSocket.TServerSocket(host="127.0.0.1", port=0)
-    tf = (TTransport.TBufferedTransportFactory() if transport == "buffered"
-          else TTransport.TFramedTransportFactory())
-    pf = (TCompactProtocol.TCompactProtocolFactory() if protocol == "compact"
-          else TBinaryProtocol.TBinaryProtocolFactory())
-    srv = TServer.TThreadedServer(gen.Processor(Handler()), sock, tf, pf, daemon=True)
-    sock.listen()
-    port = sock.handle.getsockname()[1]
-    sock.listen = lambda: None
-
-    def serve():
-        try:
-            srv.serve()
-        except Exception:
-            pass
-    threading.Thread(target=serve, daemon=True).start()
-    return "127.0.0.1:%d" % port
+    handler = BenchHandler(types.BenchError, calls, fail_add_of=9)
+    return "127.0.0.1:%d" % start_apache_server(gen.Processor(handler), transport, protocol)
 
 
 def thriftpy_server(mod, transport, protocol, calls=None):
-    class Handler:
-        def ping(self):
-            pass
-
-        def add(self, a, b):
-            if calls is not None:
-                calls.append(a)
-            return a + b
-
-        def echo(self, p):
-            return p
-
-        def fire(self, n):
-            pass
-
-        def fail(self, code):
-            raise mod.BenchError(code=code, message="failed with %d" % code)
-
-    sock = TServerSocket(host="127.0.0.1", port=0, client_timeout=None)
-    srv = TThreadedServer(TProcessor(mod.Bench, Handler()), sock,
-                          iprot_factory=(TCompactProtocolFactory() if protocol == "compact"
-                                         else TBinaryProtocolFactory()),
-                          itrans_factory=(TBufferedTransportFactory() if transport == "buffered"
-                                          else TFramedTransportFactory()))
-
-    def serve():
-        try:
-            srv.serve()
-        except Exception:
-            pass
-    threading.Thread(target=serve, daemon=True).start()
-    end = time.time() + 10
-    while getattr(sock, "sock", None) is None and time.time() < end:
-        time.sleep(0.01)
-    time.sleep(0.05)
-    return "127.0.0.1:%d" % sock.sock.getsockname()[1]
-
-
-def silent_server():
-    """Accepts and reads, never answers."""
-    ls = socket.socket()
-    ls.bind(("127.0.0.1", 0))
-    ls.listen(16)
-    held = []
-
-    def serve():
-        while True:
-            try:
-                c, _ = ls.accept()
-                held.append(c)
-            except OSError:
-                return
-    threading.Thread(target=serve, daemon=True).start()
-    return "127.0.0.1:%d" % ls.getsockname()[1], ls
+    return "127.0.0.1:%d" % start_thriftpy_server(mod.Bench, BenchHandler(mod.BenchError, calls),
+                                                  transport, protocol)
 
 
 def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return "127.0.0.1:%d" % port
+    return "127.0.0.1:%d" % free_port()
 
 
 PAYLOAD = {
@@ -690,11 +555,7 @@ def check_openapi(addr):
 
 
 def main():
-    gen_dir = os.path.join(TMP, "gen")
-    os.makedirs(gen_dir)
-    subprocess.run(["thrift", "--gen", "py", "-out", gen_dir, BENCH], check=True, timeout=60,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    sys.path.insert(0, gen_dir)
+    apache_gen_py(os.path.join(TMP, "gen"), BENCH)
     from bench import Bench as gen  # noqa: E402
     from bench import ttypes as types  # noqa: E402
     tp = thriftpy.load(BENCH, module_name="bench_thrift")
@@ -736,7 +597,7 @@ def main():
     ok(r.status == 405, "GET on a method -> 405", r)
     r = gateway(closed_port(), "POST", "/Bench/add", '{"a": 1, "b": 2}')
     ok(r.status == 503 and "refused" in r.body.decode(), "closed port -> 503", r)
-    silent, ls = silent_server()
+    silent, ls = raw_server()  # accepts, never answers
     t0 = time.time()
     r = gateway(silent, "POST", "/Bench/add", '{"a": 1, "b": 2}',
                 headers=["X-Request-Timeout-Ms: 300"])
@@ -782,16 +643,7 @@ def main():
 
     ok(not UNCLEAN, "every gateway process exited 0 with nothing on stderr (sanitizers quiet)",
        UNCLEAN[:3])
-    print("1..%d" % N)
-    return 1 if FAILED else 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    finally:
-        for gw in LISTENERS:
-            if gw.proc.poll() is None:
-                gw.proc.kill()  # by its own PID
-                gw.proc.wait()
-        shutil.rmtree(TMP, ignore_errors=True)
+    run_script(TAP, main, lambda: shutil.rmtree(TMP, ignore_errors=True))

@@ -7,7 +7,7 @@ time into the build directory (node_modules under ui-test/, nothing
 committed, no browser downloaded).  Screenshots go to the build directory:
 gateway-ui.png and gateway-ui-narrow.png.
 
-TAP on stdout (the browser script's); exit 77 when chromium, node, npm or
+TAP on stdout (the browser script's); skips when chromium, node, npm or
 thriftpy is missing, or puppeteer-core cannot be installed.
 Environment: DYNTHRIFT_CLI, DYNTHRIFT_SOURCE_ROOT, DYNTHRIFT_BUILD_ROOT.
 """
@@ -15,38 +15,24 @@ import json
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import threading
-import time
 
-CLI = os.environ.get("DYNTHRIFT_CLI")
-ROOT = os.environ.get("DYNTHRIFT_SOURCE_ROOT",
-                      os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+from testlib import CLI, IDL_SAMPLES, BenchHandler, Listening, skip_all, stop, thriftpy_server
+
 BUILD = os.environ.get("DYNTHRIFT_BUILD_ROOT", os.getcwd())
-
-
-def skip(why):
-    print("1..0 # SKIP " + why)
-    sys.exit(0)
-
 
 try:
     import thriftpy
-    from thriftpy.server import TThreadedServer
-    from thriftpy.thrift import TProcessor
-    from thriftpy.transport import TServerSocket, TFramedTransportFactory
-    from thriftpy.protocol import TBinaryProtocolFactory
 except ImportError as e:
-    skip("python3-thriftpy missing: %s" % e)
-if not CLI or not os.access(CLI, os.X_OK):
-    skip("DYNTHRIFT_CLI not set or not executable")
+    skip_all("python3-thriftpy missing: %s" % e)
+if not os.access(CLI, os.X_OK):
+    skip_all("DYNTHRIFT_CLI not set or not executable")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 NODE = shutil.which("node") or shutil.which("nodejs")
 NPM = shutil.which("npm")
 if not CHROMIUM or not NODE or not NPM:
-    skip("chromium, node or npm missing (tools/deps.sh installs them)")
+    skip_all("chromium, node or npm missing (tools/deps.sh installs them)")
 
 logging.disable(logging.CRITICAL)
 
@@ -61,35 +47,15 @@ def ensure_puppeteer():
                         prefix, "puppeteer-core"], cwd=prefix, env=env, capture_output=True,
                        text=True, timeout=600)
     if p.returncode != 0:
-        skip("npm install puppeteer-core failed: %s" % p.stderr.strip()[-300:])
+        skip_all("npm install puppeteer-core failed: %s" % p.stderr.strip()[-300:])
     return prefix
-
-
-def thriftpy_server(mod, service, handler):
-    sock = TServerSocket(host="127.0.0.1", port=0, client_timeout=None)
-    srv = TThreadedServer(TProcessor(getattr(mod, service), handler), sock,
-                          iprot_factory=TBinaryProtocolFactory(),
-                          itrans_factory=TFramedTransportFactory())
-
-    def serve():
-        try:
-            srv.serve()
-        except Exception:
-            pass
-    threading.Thread(target=serve, daemon=True).start()
-    end = time.time() + 10
-    while getattr(sock, "sock", None) is None and time.time() < end:
-        time.sleep(0.01)
-    time.sleep(0.05)
-    return "127.0.0.1:%d" % sock.sock.getsockname()[1]
 
 
 def main():
     prefix = ensure_puppeteer()
-    pp = thriftpy.load(os.path.join(ROOT, "idl-samples", "pingpong.thrift"),
+    pp = thriftpy.load(os.path.join(IDL_SAMPLES, "pingpong.thrift"),
                        module_name="pingpong_thrift")
-    bench = thriftpy.load(os.path.join(ROOT, "idl-samples", "bench.thrift"),
-                          module_name="bench_thrift")
+    bench = thriftpy.load(os.path.join(IDL_SAMPLES, "bench.thrift"), module_name="bench_thrift")
 
     class PingPong:
         def ping(self):
@@ -98,44 +64,25 @@ def main():
         def add(self, a, b):
             return a + b
 
-    class Bench:
-        def ping(self):
-            pass
-
-        def echo(self, p):
-            return p
-
-        def add(self, a, b):
-            return a + b
-
-        def fire(self, n):
-            pass
-
-        def fail(self, code):
-            raise bench.BenchError(code=code, message="failed with %d" % code)
-
     children = []
     try:
         # `dynthrift ui` prints its URL on stdout.
-        ui = subprocess.Popen([CLI, "ui", os.path.join(ROOT, "idl-samples", "pingpong.thrift"),
-                               "--upstream", thriftpy_server(pp, "PingPong", PingPong())],
+        ui = subprocess.Popen([CLI, "ui", os.path.join(IDL_SAMPLES, "pingpong.thrift"),
+                               "--upstream",
+                               "127.0.0.1:%d" % thriftpy_server(pp.PingPong, PingPong())],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         children.append(ui)
         ui_url = ui.stdout.readline().strip()
-        errp = os.path.join(BUILD, "gateway-ui-bench.stderr")
-        with open(errp, "w") as errf:
-            gw = subprocess.Popen([CLI, "gateway", os.path.join(ROOT, "idl-samples", "bench.thrift"),
-                                   "--upstream", thriftpy_server(bench, "Bench", Bench()),
-                                   "--listen", "127.0.0.1:0"], stdout=subprocess.DEVNULL,
-                                  stderr=errf)
-        children.append(gw)
-        port = None
-        end = time.time() + 10
-        while not port and time.time() < end and gw.poll() is None:
-            for line in open(errp):
-                if line.startswith("listening on 127.0.0.1:"):
-                    port = int(line.split()[2].rsplit(":", 1)[1])
-            time.sleep(0.02)
+        try:
+            gw = Listening([CLI, "gateway", os.path.join(IDL_SAMPLES, "bench.thrift"),
+                            "--upstream", "127.0.0.1:%d" % thriftpy_server(
+                                bench.Bench, BenchHandler(bench.BenchError)),
+                            "--listen", "127.0.0.1:0"],
+                           os.path.join(BUILD, "gateway-ui-bench.stderr"))
+            children.append(gw.proc)
+            port = gw.port
+        except RuntimeError:
+            port = None
         if not ui_url.startswith("http://127.0.0.1:") or not port:
             print("not ok 1 - the gateways did not start (%r)" % ui_url)
             print("1..1")
@@ -145,13 +92,7 @@ def main():
         return run_browser(prefix, cfg)
     finally:
         for p in children:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)  # by its own PID
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+            stop(p)  # SIGTERM by its own PID
 
 
 def run_browser(prefix, cfg):

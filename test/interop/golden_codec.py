@@ -17,7 +17,7 @@ and ThriftTest.thrift from the shared corpus when present):
     replaced by: Python reads dynthrift's bytes back to the same value.
 Also: V2 data read with the V1 schema, and whole messages (--message).
 
-TAP on stdout, one line per (type x protocol); exit 77 when the thrift
+TAP on stdout, one line per (type x protocol); skips when the thrift
 compiler or python3-thrift is missing.
 """
 import base64
@@ -32,16 +32,10 @@ import sys
 import tempfile
 import xml.etree.ElementTree as ET
 
-SRC = os.environ.get('DYNTHRIFT_SOURCE_ROOT',
-                     os.path.dirname(os.path.dirname(os.path.dirname(
-                         os.path.abspath(__file__)))))
+from testlib import SRC, skip_all
+
 CLI = os.environ.get('DYNTHRIFT_CLI', '')
 THRIFT = shutil.which('thrift') or '/usr/bin/thrift'
-
-
-def skip_all(why):
-    print('1..0 # SKIP ' + why)
-    sys.exit(0)
 
 
 try:

@@ -18,7 +18,7 @@ Apache writes invalid JSON for const maps whose keys are containers or
 structs (`{[1, 2]: "x"}`); this script parses that leniently and expects
 dynthrift to print such a map as an array of [key, value] pairs.
 
-Exit 77 (skip) when `thrift` or the corpus is missing.
+Prints the plan 1..0 # SKIP (exit 0) when `thrift` or the corpus is missing.
 """
 import csv
 import glob
@@ -29,6 +29,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+
+from testlib import skip_all
 
 SOURCE_ROOT = os.environ.get(
     "DYNTHRIFT_SOURCE_ROOT",
@@ -379,14 +381,11 @@ def run_dynthrift(path, incs):
 def main():
     corpus = find_corpus()
     if not shutil.which("thrift"):
-        print("1..0 # SKIP the Apache thrift compiler is not installed")
-        return 77
+        skip_all("the Apache thrift compiler is not installed")
     if not corpus:
-        print("1..0 # SKIP no IDL corpus (../shared/idl-corpus)")
-        return 77
+        skip_all("no IDL corpus (../shared/idl-corpus)")
     if not CLI or not os.access(CLI, os.X_OK):
-        print("1..0 # SKIP DYNTHRIFT_CLI is not set to the dynthrift binary")
-        return 77
+        skip_all("DYNTHRIFT_CLI is not set to the dynthrift binary")
 
     jobs = []
     for rel, extra in corpus_files(corpus):

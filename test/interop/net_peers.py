@@ -7,81 +7,34 @@ generated server; thriftpy's make_client and Apache's generated client <->
 dynthrift server.  Buffered and framed, binary and compact.  Seeds:
 pingpong ping/add, kv ping/setk/getk/keys, sleep oneway.
 
-Prints TAP; exits 77 (skip) when a peer is missing."""
+Prints TAP; skips when a peer is missing."""
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
-SRC = os.environ.get("DYNTHRIFT_SOURCE_ROOT",
-                     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-BUILD = os.environ.get("DYNTHRIFT_BUILD_ROOT", os.path.join(SRC, "build"))
-IDL = os.path.join(SRC, "idl-samples")
+from testlib import (BUILD, IDL_SAMPLES as IDL, SRC, Tap, apache_client, apache_gen_py,
+                     apache_server, free_port, require_programs, skip_all, thriftpy_factories,
+                     thriftpy_server)
 
 try:
     import thriftpy
-    from thriftpy.rpc import make_client, make_server
-    from thriftpy.protocol import TBinaryProtocolFactory, TCompactProtocolFactory
-    from thriftpy.transport import TBufferedTransportFactory, TFramedTransportFactory
+    from thriftpy.rpc import make_client
     import thrift  # noqa: F401  (Apache's library)
 except ImportError as e:
-    print("1..0 # SKIP peer missing: %s" % e)
-    sys.exit(0)
-if not shutil.which("thrift") or not shutil.which("cc"):
-    print("1..0 # SKIP thrift compiler or cc missing")
-    sys.exit(0)
+    skip_all("peer missing: %s" % e)
+require_programs("thrift", "cc")
 
-count = 0
-failed = 0
-
-
-def skip(name, why):
-    global count
-    count += 1
-    print("ok %d - %s # SKIP %s" % (count, name, why))
-
+TAP = Tap()
+check = TAP.ok
+skip = TAP.skip
 
 # thriftpy 0.3.9's compact protocol calls array.tostring(), removed in
 # Python 3.9: its compact side cannot run here.
 TP_COMPACT_BROKEN = not hasattr(__import__("array").array("B"), "tostring")
-
-
-def check(cond, name, detail=""):
-    global count, failed
-    count += 1
-    if cond:
-        print("ok %d - %s" % (count, name))
-    else:
-        failed += 1
-        print("not ok %d - %s" % (count, name))
-        if detail:
-            for line in str(detail).splitlines():
-                print("#   " + line)
-    sys.stdout.flush()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_port(port, timeout=5.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return True
-        except OSError:
-            time.sleep(0.02)
-    return False
 
 
 tmp = tempfile.mkdtemp(prefix="dynthrift-net-")
@@ -116,13 +69,8 @@ if cc.returncode != 0:
 
 # Apache's generated Python code for the seeds.
 gen = os.path.join(tmp, "gen")
-os.makedirs(gen)
-for f in ("pingpong.thrift", "kv.thrift", "sleep.thrift"):
-    subprocess.run(["thrift", "--gen", "py", "-out", gen, os.path.join(IDL, f)], check=True)
-sys.path.insert(0, gen)
-from thrift.protocol import TBinaryProtocol, TCompactProtocol  # noqa: E402
-from thrift.server import TServer  # noqa: E402
-from thrift.transport import TSocket, TTransport  # noqa: E402
+apache_gen_py(gen, *(os.path.join(IDL, f)
+                     for f in ("pingpong.thrift", "kv.thrift", "sleep.thrift")))
 import pingpong.PingPong as ApPingPong  # noqa: E402
 import kv.KV as ApKV  # noqa: E402
 import sleep.Sleep as ApSleep  # noqa: E402
@@ -162,37 +110,13 @@ class SleepHandler:
         time.sleep(seconds)
 
 
-def tp_factories(proto, framing):
-    pf = TBinaryProtocolFactory() if proto == "binary" else TCompactProtocolFactory()
-    tf = TFramedTransportFactory() if framing == "framed" else TBufferedTransportFactory()
-    return pf, tf
-
-
-def ap_factories(proto, framing):
-    pf = (TBinaryProtocol.TBinaryProtocolFactory() if proto == "binary"
-          else TCompactProtocol.TCompactProtocolFactory())
-    tf = (TTransport.TFramedTransportFactory() if framing == "framed"
-          else TTransport.TBufferedTransportFactory())
-    return pf, tf
-
-
 def start_thriftpy_server(service, handler, proto, framing):
-    port = free_port()
-    pf, tf = tp_factories(proto, framing)
-    server = make_server(service, handler, "127.0.0.1", port, proto_factory=pf, trans_factory=tf)
-    threading.Thread(target=server.serve, daemon=True).start()
-    wait_port(port)
-    return port
+    # the client timeout thriftpy's make_server sets
+    return thriftpy_server(service, handler, framing, proto, client_timeout=3000)
 
 
 def start_apache_server(module, handler, proto, framing):
-    port = free_port()
-    pf, tf = ap_factories(proto, framing)
-    server = TServer.TThreadedServer(module.Processor(handler),
-                                     TSocket.TServerSocket("127.0.0.1", port), tf, pf, daemon=True)
-    threading.Thread(target=server.serve, daemon=True).start()
-    wait_port(port)
-    return port
+    return apache_server(module.Processor(handler), framing, proto)
 
 
 def dyn_call(idl, service, port, proto, framing, *calls):
@@ -216,13 +140,7 @@ def start_dyn_server(idl, proto, framing):
 
 
 def ap_client(module, port, proto, framing):
-    sock = TSocket.TSocket("127.0.0.1", port)
-    trans = (TTransport.TFramedTransport(sock) if framing == "framed"
-             else TTransport.TBufferedTransport(sock))
-    prot = (TBinaryProtocol.TBinaryProtocol(trans) if proto == "binary"
-            else TCompactProtocol.TCompactProtocol(trans))
-    trans.open()
-    return module.Client(prot), trans
+    return apache_client(module.Client, port, framing, proto, timeout_ms=None)
 
 
 combos = [(p, f) for p in ("binary", "compact") for f in ("buffered", "framed")]
@@ -265,7 +183,7 @@ for proto, framing in combos:
     try:
         if not tp_ok:
             raise StopIteration
-        pf, tf = tp_factories(proto, framing)
+        tf, pf = thriftpy_factories(framing, proto)
         c = make_client(tp_pingpong.PingPong, "127.0.0.1", port, proto_factory=pf, trans_factory=tf)
         res = (c.ping(), c.add(2, 40), c.add(-1, 2 ** 40))
         c.close()
@@ -289,7 +207,7 @@ for proto, framing in combos:
     try:
         base = []
         if tp_ok:
-            pf, tf = tp_factories(proto, framing)
+            tf, pf = thriftpy_factories(framing, proto)
             c = make_client(tp_kv.KV, "127.0.0.1", port, proto_factory=pf, trans_factory=tf)
             c.setk("x", "1")
             c.setk("y", "2")
@@ -313,7 +231,7 @@ for proto, framing in combos:
     try:
         if not tp_ok:
             raise StopIteration
-        pf, tf = tp_factories(proto, framing)
+        tf, pf = thriftpy_factories(framing, proto)
         c = make_client(tp_sleep.Sleep, "127.0.0.1", port, proto_factory=pf, trans_factory=tf)
         t0 = time.time()
         c.sleep(2)
@@ -342,5 +260,4 @@ check(out and out[0].startswith("error THRIFT_TRANSPORT"), "connection refused i
 for p in servers_started:
     p.wait()
 shutil.rmtree(tmp, ignore_errors=True)
-print("1..%d" % count)
-sys.exit(1 if failed else 0)
+sys.exit(TAP.done())

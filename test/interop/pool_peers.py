@@ -7,31 +7,23 @@ the build's test_pool binary with --peer-only and DYNTHRIFT_POOL_PEER set:
 three in-process dynthrift servers plus this one answer hashed, balanced and
 replicated calls, while dynthrift servers are killed and brought back.
 
-Prints TAP (relayed from test_pool); exits 77 (skip) when thriftpy or the
+Prints TAP (relayed from test_pool); skips when thriftpy or the
 test binary is missing."""
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 
-SRC = os.environ.get("DYNTHRIFT_SOURCE_ROOT",
-                     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-BUILD = os.environ.get("DYNTHRIFT_BUILD_ROOT", os.path.join(SRC, "build"))
+from testlib import BUILD, skip_all, thriftpy_server
+
 TEST = os.path.join(BUILD, "test", "test_pool")
 
 try:
     import thriftpy
-    from thriftpy.rpc import make_server
-    from thriftpy.protocol import TBinaryProtocolFactory
-    from thriftpy.transport import TFramedTransportFactory
 except ImportError as e:
-    print("1..0 # SKIP peer missing: %s" % e)
-    sys.exit(0)
+    skip_all("peer missing: %s" % e)
 if not os.path.exists(TEST):
-    print("1..0 # SKIP %s not built" % TEST)
-    sys.exit(0)
+    skip_all("%s not built" % TEST)
 
 # The Calc service as test/unit/net_fixture.h declares it.
 IDL = """
@@ -68,22 +60,9 @@ def main():
     with open(path, "w") as f:
         f.write(IDL)
     calc = thriftpy.load(path, module_name="calc_thrift")
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    server = make_server(calc.Calc, Handler(), "127.0.0.1", port,
-                         proto_factory=TBinaryProtocolFactory(),
-                         trans_factory=TFramedTransportFactory())
-    t = threading.Thread(target=server.serve, daemon=True)
-    t.start()
-    # Wait until it accepts.
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            break
-        except OSError:
-            threading.Event().wait(0.02)
+    # framed, binary: dynthrift's defaults; the client timeout thriftpy's
+    # make_server sets
+    port = thriftpy_server(calc.Calc, Handler(), "framed", "binary", client_timeout=3000)
     env = dict(os.environ, DYNTHRIFT_POOL_PEER="127.0.0.1:%d" % port)
     try:
         p = subprocess.run([TEST, "--peer-only"], env=env, timeout=300,

@@ -10,67 +10,35 @@ and compact:
 Certificates are made at test time by test/tls_certs.sh.  Every process
 started here is stopped by its PID.
 
-Prints TAP; exits 77 (skip) when a peer is missing."""
+Prints TAP; skips when a peer is missing."""
 import json
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
 import tempfile
-import time
 
-SRC = os.environ.get("DYNTHRIFT_SOURCE_ROOT",
-                     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-BUILD = os.environ.get("DYNTHRIFT_BUILD_ROOT", os.path.join(SRC, "build"))
-CLI = os.environ.get("DYNTHRIFT_CLI", os.path.join(BUILD, "tools", "dynthrift"))
-IDL = os.path.join(SRC, "idl-samples", "pingpong.thrift")
+from testlib import (BUILD, CLI, IDL_SAMPLES, Tap, apache_gen_py, make_certs, require_programs,
+                     skip_all, spawn_on_free_port, stop)
+
+IDL = os.path.join(IDL_SAMPLES, "pingpong.thrift")
 
 try:
     import thrift  # noqa: F401  (Apache's library)
     from thrift.transport import TSSLSocket, TSocket, TTransport, TZlibTransport
     from thrift.protocol import TBinaryProtocol, TCompactProtocol
 except ImportError as e:
-    print("1..0 # SKIP peer missing: %s" % e)
-    sys.exit(0)
-if not shutil.which("thrift") or not shutil.which("openssl"):
-    print("1..0 # SKIP thrift compiler or openssl missing")
-    sys.exit(0)
+    skip_all("peer missing: %s" % e)
+require_programs("thrift", "openssl")
 
-count = 0
-failed = 0
-
-
-def check(cond, name, detail=""):
-    global count, failed
-    count += 1
-    if cond:
-        print("ok %d - %s" % (count, name))
-    else:
-        failed += 1
-        print("not ok %d - %s" % (count, name))
-        for line in str(detail).splitlines():
-            print("#   " + line)
-    sys.stdout.flush()
-
-
-def skip(name, why):
-    global count
-    count += 1
-    print("ok %d - %s # SKIP %s" % (count, name, why))
-
+TAP = Tap()
+check = TAP.ok
+skip = TAP.skip
 
 tmp = tempfile.mkdtemp(prefix="dynthrift-transport-")
 certs = os.path.join(tmp, "certs")
-rc = subprocess.run(["sh", os.path.join(SRC, "test", "tls_certs.sh"), certs]).returncode
-if rc != 0:
-    print("1..0 # SKIP cannot make certificates")
-    sys.exit(0)
-
-
-def C(name):
-    return os.path.join(certs, name)
+C = make_certs(certs)
 
 
 # Is the build's CLI able to do TLS and zlib?
@@ -82,9 +50,7 @@ probe = subprocess.run([CLI, "call", IDL, "PingPong.ping", "--addr", "tls://127.
 HAVE_TLS = "without OpenSSL" not in probe.stderr and "not available" not in probe.stderr
 
 gen = os.path.join(tmp, "gen")
-os.makedirs(gen)
-subprocess.run(["thrift", "--gen", "py", "-out", gen, IDL], check=True)
-sys.path.insert(0, gen)
+apache_gen_py(gen, IDL)
 import pingpong.PingPong as ApPingPong  # noqa: E402
 
 # An Apache Python server in its own process: TSimpleServer over
@@ -144,38 +110,8 @@ with open(os.path.join(certs, "server-combined.pem"), "w") as f:
     f.write(open(C("server.pem")).read() + open(C("server.key")).read())
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_port(port, timeout=5.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return True
-        except OSError:
-            time.sleep(0.02)
-    return False
-
-
-def stop(p):
-    if p and p.poll() is None:
-        p.terminate()
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
 def start(argv):
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return p
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def dyn_call(addr, method, args, extra):
@@ -208,12 +144,12 @@ if HAVE_TLS and HAVE_ZLIB:
 
 for kind, framing, proto, zlib_on, mtls in cases:
     tag = "%s%s%s/%s/%s" % (kind, "+mtls" if mtls else "", "+zlib" if zlib_on else "", framing, proto)
-    port = free_port()
-    p = start(["/usr/bin/python3", server_py, gen, str(port), "1" if kind == "tls" else "0", framing,
-               proto, "1" if zlib_on else "0", certs, "1" if mtls else "0"])
+    p, port, why = spawn_on_free_port(lambda port: [
+        "/usr/bin/python3", server_py, gen, str(port), "1" if kind == "tls" else "0", framing,
+        proto, "1" if zlib_on else "0", certs, "1" if mtls else "0"])
     try:
-        if not wait_port(port):
-            check(False, "dynthrift call -> Apache py %s: server up" % tag, p.stderr.read() if p.poll() is not None else "")
+        if not p:
+            check(False, "dynthrift call -> Apache py %s: server up" % tag, why)
             continue
         addr = ("tls://localhost:%d" if kind == "tls" else "127.0.0.1:%d") % port
         extra = ["--" + framing, "--protocol", proto] + (["--zlib"] if zlib_on else [])
@@ -358,11 +294,10 @@ from thrift.protocol import THeaderProtocol  # noqa: E402
 from thrift.transport.THeaderTransport import (THeaderClientType, THeaderSubprotocolID,  # noqa: E402
                                                THeaderTransformID)
 
-port = free_port()
-p = start(["/usr/bin/python3", header_py, gen, str(port)])
+p, port, why = spawn_on_free_port(lambda port: ["/usr/bin/python3", header_py, gen, str(port)])
 try:
-    if not wait_port(port):
-        check(False, "Apache py THeader server up", p.stderr.read() if p.poll() is not None else "")
+    if not p:
+        check(False, "Apache py THeader server up", why)
     else:
         for proto in ("binary", "compact"):
             for zl in (False, True):
@@ -394,8 +329,10 @@ finally:
     stop(p)
 
 
-def peer(*kv):
-    pp = subprocess.Popen([PEER, IDL, "127.0.0.1:0"] + list(kv), stdout=subprocess.PIPE,
+def peer(listen, *kv):
+    """The C server (transport_peer) on `listen` with conn options `kv`:
+    (process, port, why it did not start)."""
+    pp = subprocess.Popen([PEER, IDL, listen] + list(kv), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True)
     line = pp.stdout.readline()
     if not line.startswith("port "):
@@ -410,7 +347,7 @@ for proto in ("binary", "compact"):
         if zl and not HAVE_ZLIB:
             skip("Apache py THeader client -> C server %s" % tag, "built without zlib")
             continue
-        pp, port, why = peer("transport=header")
+        pp, port, why = peer("127.0.0.1:0", "transport=header")
         if not pp:
             check(False, "C server with transport=header starts", why)
             continue
@@ -438,7 +375,7 @@ for proto in ("binary", "compact"):
             stop(pp)
 
 # A THeader C server answers Apache's plain framed clients too, in kind.
-pp, port, why = peer("transport=header")
+pp, port, why = peer("127.0.0.1:0", "transport=header")
 if pp:
     try:
         for proto in ("binary", "compact"):
@@ -489,11 +426,11 @@ def bench_http(addr, proto, n, extra, name):
 
 
 for proto in ("binary", "compact", "json"):
-    port = free_port()
-    p = start(["/usr/bin/python3", http_py, gen, str(port), proto])
+    p, port, why = spawn_on_free_port(lambda port: ["/usr/bin/python3", http_py, gen, str(port),
+                                                    proto])
     try:
-        if not wait_port(port):
-            check(False, "Apache py THttpServer %s up" % proto, p.stderr.read() if p.poll() is not None else "")
+        if not p:
+            check(False, "Apache py THttpServer %s up" % proto, why)
             continue
         addr = "http://127.0.0.1:%d/thrift" % port
         rc, out, err = dyn_call(addr, "add", "[20, 22]", ["--protocol", proto, "-H", "X-Trace: 1"])
@@ -558,11 +495,10 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 status_py = os.path.join(tmp, "status_server.py")
 with open(status_py, "w") as f:
     f.write(STATUS_PY)
-port = free_port()
-p = start(["/usr/bin/python3", status_py, str(port)])
+p, port, why = spawn_on_free_port(lambda port: ["/usr/bin/python3", status_py, str(port)])
 try:
-    if not wait_port(port):
-        check(False, "503 server up", p.stderr.read() if p.poll() is not None else "")
+    if not p:
+        check(False, "503 server up", why)
     else:
         r = subprocess.run([CLI, "bench", IDL, "PingPong.add", "[20, 22]", "--addr",
                             "http://127.0.0.1:%d/" % port, "-n", "5", "--json", "--timeout", "5000"],
@@ -594,14 +530,10 @@ for scheme in ("http", "https"):
         skip("Apache py THttpClient over HTTPS", "built without TLS")
         continue
     kv = ["tls_cert=" + C("server.pem"), "tls_key=" + C("server.key")] if scheme == "https" else []
-    pp = subprocess.Popen([PEER, IDL, "%s://127.0.0.1:0/" % scheme] + kv, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
-    line = pp.stdout.readline()
-    if not line.startswith("port "):
-        check(False, "C server on %s:// starts" % scheme, line + pp.stderr.read())
-        stop(pp)
+    pp, port, why = peer("%s://127.0.0.1:0/" % scheme, *kv)
+    if not pp:
+        check(False, "C server on %s:// starts" % scheme, why)
         continue
-    port = int(line.split()[1])
     try:
         for proto in ("binary", "compact", "json"):
             try:
@@ -689,16 +621,13 @@ if cpp_ok:
             skip("Apache C++ TSSLSocket client", "built without TLS")
             continue
         listen = {"tls": "tls://127.0.0.1:0", "http": "http://127.0.0.1:0/"}.get(kind, "127.0.0.1:0")
-        pp = subprocess.Popen([PEER, IDL, listen] + kv, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
-        line = pp.stdout.readline()
+        pp, port, why = peer(listen, *kv)
         try:
-            if not line.startswith("port "):
-                check(False, "C server for the C++ %s client starts" % kind, line + pp.stderr.read())
+            if not pp:
+                check(False, "C server for the C++ %s client starts" % kind, why)
                 continue
-            port = line.split()[1]
-            r = subprocess.run([cpp_bin, kind, port, C("ca.pem")], capture_output=True, text=True,
-                               timeout=30)
+            r = subprocess.run([cpp_bin, kind, str(port), C("ca.pem")], capture_output=True,
+                               text=True, timeout=30)
             want = "add=42 ping=pong%s add=3" % ("" if kind != "header" else "")
             check(r.returncode == 0 and r.stdout.strip() == want,
                   "Apache C++ %s client -> C server: add, ping, add" % {
@@ -766,12 +695,11 @@ elif not HAVE_THRIFTPY:
 else:
     pp = thriftpy.load(IDL, module_name="pp_thrift")
     for framing in ("framed", "buffered"):
-        port = free_port()
-        p = start(["/usr/bin/python3", thriftpy_py, IDL, str(port), C("server-combined.pem"), framing])
+        p, port, why = spawn_on_free_port(lambda port: [
+            "/usr/bin/python3", thriftpy_py, IDL, str(port), C("server-combined.pem"), framing])
         try:
-            if not wait_port(port):
-                check(False, "dynthrift call -> thriftpy SSL server %s: up" % framing,
-                      p.stderr.read() if p.poll() is not None else "")
+            if not p:
+                check(False, "dynthrift call -> thriftpy SSL server %s: up" % framing, why)
             else:
                 rc, out, err = dyn_call("tls://localhost:%d" % port, "add", "[20, 22]",
                                         ["--" + framing] + tls_flags(False))
@@ -798,5 +726,4 @@ else:
             stop(p)
 
 shutil.rmtree(tmp, ignore_errors=True)
-print("1..%d" % count)
-sys.exit(1 if failed else 0)
+sys.exit(TAP.done())

@@ -24,101 +24,40 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-SRC = os.environ.get("DYNTHRIFT_SOURCE_ROOT",
-                     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-BUILD = os.environ.get("DYNTHRIFT_BUILD_ROOT", os.path.join(SRC, "build"))
-CLI = os.environ.get("DYNTHRIFT_CLI", os.path.join(BUILD, "tools", "dynthrift"))
-STREAM = sys.argv[1] if len(sys.argv) > 1 else os.path.join(BUILD, "test", "zk", "zk_stream")
-ZK_SERVER = os.path.join(SRC, "test", "zk", "zk_server.sh")
-IDL = os.path.join(SRC, "idl-samples", "pingpong.thrift")
+from testlib import (BUILD, CHILDREN as procs, CLI, IDL_SAMPLES, Tap, ZooKeeper, bail_out,
+                     kill_children, python_peer, require_zookeeper, serverset_member as instance,
+                     skip_all)
 
+STREAM = sys.argv[1] if len(sys.argv) > 1 else os.path.join(BUILD, "test", "zk", "zk_stream")
+IDL = os.path.join(IDL_SAMPLES, "pingpong.thrift")
+
+require_zookeeper()
 try:
-    from kazoo.client import KazooClient
     import thriftpy  # noqa: F401  (the servers below import it themselves)
 except ImportError as e:
-    print("1..0 # SKIP peer missing: %s" % e)
-    sys.exit(0)
-if not shutil.which("java") or not os.path.exists("/usr/share/java/zookeeper.jar"):
-    print("1..0 # SKIP java or ZooKeeper (Debian: zookeeper) missing")
-    sys.exit(0)
+    skip_all("peer missing: %s" % e)
+from kazoo.client import KazooClient  # noqa: E402
 for path in (CLI, STREAM):
     if not os.path.exists(path):
-        print("1..0 # SKIP %s not built" % path)
-        sys.exit(0)
+        skip_all("%s not built" % path)
 
-count = 0
-failed = 0
-
-
-def check(cond, what):
-    global count, failed
-    count += 1
-    if not cond:
-        failed += 1
-    print("%s %d - %s" % ("ok" if cond else "not ok", count, what))
-    sys.stdout.flush()
-    return cond
-
-
-def diag(text):
-    print("# " + text)
-    sys.stdout.flush()
-
-
-procs = []  # every process we start, stopped by PID at the end
-
-
-def free_port(host):
-    s = socket.socket()
-    s.bind((host, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
+TAP = Tap()
+check = TAP.ok
+diag = TAP.diag
 tmp = tempfile.mkdtemp(prefix="dynthrift-zkint-")
-zk_pid = None
-zk_port = None
+ZK = ZooKeeper(os.path.join(tmp, "zk"))
 
 
 def zk_start():
-    global zk_pid, zk_port
     t0 = time.time()
-    args = [ZK_SERVER, os.path.join(tmp, "zk")] + ([str(zk_port)] if zk_port else [])
-    # ZK_OWNER_PID: zk_server.sh stops the JVM if this script dies first.
-    r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                       env=dict(os.environ, ZK_OWNER_PID=str(os.getpid())))
-    if r.returncode == 77:
-        print("1..0 # SKIP ZooKeeper cannot start here")
-        sys.exit(0)
-    if r.returncode != 0:
-        print("Bail out! ZooKeeper did not start: %s" % r.stderr[-500:])
-        sys.exit(1)
-    zk_port, zk_pid = (int(x) for x in r.stdout.split())
-    diag("ZooKeeper up on 127.0.0.1:%d (pid %d) in %.2f s" % (zk_port, zk_pid, time.time() - t0))
-
-
-def zk_stop():
-    global zk_pid
-    if zk_pid:
-        try:
-            os.kill(zk_pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        for _ in range(200):  # not our child (the script's): wait until gone
-            try:
-                os.kill(zk_pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.01)
-        zk_pid = None
+    ZK.start()
+    diag("ZooKeeper up on 127.0.0.1:%d (pid %d) in %.2f s" % (ZK.port, ZK.pid, time.time() - t0))
 
 
 class Lines:
@@ -165,8 +104,7 @@ def serve(host, url, session_ms=4000):
     p, lines = spawn_serve(host, url, session_ms)
     _, m = lines.wait_for(r"announced as (\S+) \((\S+)\)")
     if not m:
-        print("Bail out! serve on %s did not announce: %s" % (host, lines.lines))
-        raise SystemExit(1)
+        bail_out("serve on %s did not announce: %s" % (host, lines.lines))
     return p, m.group(1), m.group(2), lines
 
 
@@ -187,19 +125,7 @@ server.serve()
 
 
 def thriftpy_server(host):
-    port = free_port(host)
-    p = subprocess.Popen(["/usr/bin/python3", "-c", THRIFTPY_SERVER, IDL, host, str(port)],
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    procs.append(p)
-    if p.stdout.readline().strip() != "ready":
-        print("Bail out! thriftpy server on %s did not start" % host)
-        raise SystemExit(1)
-    return p, port
-
-
-def instance(host, port, status):
-    return json.dumps({"serviceEndpoint": {"host": host, "port": port},
-                       "additionalEndpoints": {}, "status": status, "shard": 0}).encode()
+    return python_peer(THRIFTPY_SERVER, host, IDL)
 
 
 def stream(url, seconds, servers):
@@ -211,8 +137,7 @@ def stream(url, seconds, servers):
     lines = Lines(p.stderr)
     _, m = lines.wait_for(r"^ready (\d+)", timeout=20)
     if not m:
-        print("Bail out! zk_stream not ready: %s" % lines.lines)
-        raise SystemExit(1)
+        bail_out("zk_stream not ready: %s" % lines.lines)
     return p, lines
 
 
@@ -230,7 +155,7 @@ def change_time(lines, sign, server, start=0):
 
 def main():
     zk_start()
-    hosts = "127.0.0.1:%d" % zk_port
+    hosts = "127.0.0.1:%d" % ZK.port
     url = "zk://%s/dynthrift/test/pingpong" % hosts
     zk = KazooClient(hosts=hosts, timeout=10)
     zk.start(timeout=10)
@@ -307,7 +232,7 @@ def main():
     # -- ZooKeeper stopped and restarted under load ---------------------------------------
     time.sleep(0.5)
     zk.stop()
-    zk_stop()
+    ZK.stop()
     # A server starting while ZooKeeper is away serves, and announces itself
     # once ZooKeeper is back.
     e, e_log = spawn_serve("127.0.0.8", url)
@@ -399,11 +324,7 @@ signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))
 try:
     main()
 finally:
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    zk_stop()
+    kill_children()
+    ZK.stop()
     shutil.rmtree(tmp, ignore_errors=True)
-print("1..%d" % count)
-sys.exit(1 if failed else 0)
+sys.exit(TAP.done())

@@ -15,14 +15,12 @@ exceptions both ways, handler errors), buffered and framed, binary (and
 compact with Apache's library: thriftpy 0.3.9's compact protocol calls
 array.tostring(), gone from Debian 12's Python).
 
-Prints TAP; exits 77 when a peer is missing."""
+Prints TAP; skips when a peer is missing."""
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import logging
 
@@ -30,68 +28,30 @@ import logging
 logging.disable(logging.CRITICAL)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SRC = os.environ.get("DYNTHRIFT_SOURCE_ROOT", os.path.dirname(os.path.dirname(HERE)))
-IDL = os.path.join(SRC, "idl-samples")
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "interop"))
+from testlib import (IDL_SAMPLES as IDL, Tap, apache_client, apache_gen_py,  # noqa: E402
+                     apache_server, require_programs, skip_all, stop, thriftpy_factories,
+                     thriftpy_server)
+
 LUA = os.environ.get("DYNTHRIFT_LUA", "lua5.4")
 VM = os.path.basename(LUA)
 
 try:
     import thriftpy
-    from thriftpy.rpc import make_client, make_server
-    from thriftpy.protocol import TBinaryProtocolFactory
-    from thriftpy.transport import TBufferedTransportFactory, TFramedTransportFactory
-    from thrift.protocol import TBinaryProtocol, TCompactProtocol
-    from thrift.server import TServer
-    from thrift.transport import TSocket, TTransport
-    from thrift.Thrift import TApplicationException
+    from thriftpy.rpc import make_client
+    import thrift  # noqa: F401  (Apache's library)
 except ImportError as e:
-    print("1..0 # SKIP peer missing: %s" % e)
-    sys.exit(0)
-if not shutil.which("thrift"):
-    print("1..0 # SKIP thrift compiler missing")
-    sys.exit(0)
+    skip_all("peer missing: %s" % e)
+require_programs("thrift")
 
-count = 0
-failed = 0
-
-
-def check(cond, name, detail=""):
-    global count, failed
-    count += 1
-    if not cond:
-        failed += 1
-    print("%s %d - [%s] %s" % ("ok" if cond else "not ok", count, VM, name))
-    if not cond and detail:
-        for line in str(detail).splitlines():
-            print("#   " + line)
-    sys.stdout.flush()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_port(port, timeout=5.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
+TAP = Tap(prefix="[%s] " % VM)
+check = TAP.ok
 
 
 # ---- peers' code ---------------------------------------------------------
 gen = tempfile.mkdtemp(prefix="dt-lua-interop-")
-for f in [os.path.join(IDL, n) for n in ("pingpong.thrift", "kv.thrift", "sleep.thrift")] + \
-        [os.path.join(HERE, "all_types.thrift")]:
-    subprocess.run(["thrift", "--gen", "py", "-out", gen, f], check=True, capture_output=True)
-sys.path.insert(0, gen)
+apache_gen_py(gen, os.path.join(IDL, "pingpong.thrift"), os.path.join(IDL, "kv.thrift"),
+              os.path.join(IDL, "sleep.thrift"), os.path.join(HERE, "all_types.thrift"))
 from pingpong import PingPong as ap_pingpong  # noqa: E402
 from kv import KV as ap_kv  # noqa: E402
 from sleep import Sleep as ap_sleep  # noqa: E402
@@ -150,24 +110,17 @@ class Handler:
 
 
 def start_thriftpy_server(which, framing):
-    port = free_port()
     mod = tp[which]
-    tf = TFramedTransportFactory() if framing == "framed" else TBufferedTransportFactory()
-    server = make_server(getattr(mod, TP_SERVICE[which]), Handler(mod.Oops if which == "everything" else None),
-                         "127.0.0.1", port, proto_factory=TBinaryProtocolFactory(), trans_factory=tf)
-    threading.Thread(target=server.serve, daemon=True).start()
-    return port if wait_port(port) else None
+    # the client timeout thriftpy's make_server sets
+    return thriftpy_server(getattr(mod, TP_SERVICE[which]),
+                           Handler(mod.Oops if which == "everything" else None), framing,
+                           client_timeout=3000)
 
 
 def start_apache_server(which, proto, framing):
-    port = free_port()
-    mod = AP_MODULE[which]
-    processor = mod.Processor(Handler(ap_types.Oops if which == "everything" else None))
-    tf = TTransport.TFramedTransportFactory() if framing == "framed" else TTransport.TBufferedTransportFactory()
-    pf = TCompactProtocol.TCompactProtocolFactory() if proto == "compact" else TBinaryProtocol.TBinaryProtocolFactory()
-    server = TServer.TThreadedServer(processor, TSocket.TServerSocket("127.0.0.1", port), tf, pf, daemon=True)
-    threading.Thread(target=server.serve, daemon=True).start()
-    return port if wait_port(port) else None
+    oops = ap_types.Oops if which == "everything" else None
+    processor = AP_MODULE[which].Processor(Handler(oops))
+    return apache_server(processor, framing, proto)
 
 
 def run_lua_client(which, port, proto, framing, label, peer):
@@ -210,28 +163,17 @@ def start_lua_server(which, proto, framing):
 
 
 def stop_lua_server(p):
-    p.terminate()  # SIGTERM, by PID: srv:run() returns, the script prints STOPPED
-    try:
-        out, err = p.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        out, err = p.communicate()
-    return out, err
+    return stop(p)  # SIGTERM, by PID: srv:run() returns, the script prints STOPPED
 
 
 def ap_client(which, port, proto, framing):
-    sock = TSocket.TSocket("127.0.0.1", port)
-    sock.setTimeout(5000)
-    trans = TTransport.TFramedTransport(sock) if framing == "framed" else TTransport.TBufferedTransport(sock)
-    prot = TCompactProtocol.TCompactProtocol(trans) if proto == "compact" else TBinaryProtocol.TBinaryProtocol(trans)
-    trans.open()
-    return AP_MODULE[which].Client(prot), trans
+    return apache_client(AP_MODULE[which].Client, port, framing, proto)
 
 
 def tp_client(which, port, framing):
-    tf = TFramedTransportFactory() if framing == "framed" else TBufferedTransportFactory()
+    tf, pf = thriftpy_factories(framing, "binary")
     return make_client(getattr(tp[which], TP_SERVICE[which]), "127.0.0.1", port,
-                       proto_factory=TBinaryProtocolFactory(), trans_factory=tf, timeout=5000)
+                       proto_factory=pf, trans_factory=tf, timeout=5000)
 
 
 def full_value(types):
@@ -313,5 +255,4 @@ for which in ("pingpong", "kv", "sleep", "everything"):
             check("STOPPED" in out, "Lua server %s %s/%s: SIGTERM ends srv:run()" % (which, proto, framing),
                   early + out + err)
 
-print("1..%d" % count)
-sys.exit(1 if failed else 0)
+sys.exit(TAP.done())

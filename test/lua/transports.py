@@ -13,7 +13,7 @@ Python library (python3-thrift):
 The options go from the Lua table to thrift_conn_options_set as text.
 Certificates are made at test time by test/tls_certs.sh.  Run by meson once
 per Lua VM (DYNTHRIFT_LUA, LUA_CPATH).  Every process started here is
-stopped by its PID.  Prints TAP; exits 77 when a peer is missing."""
+stopped by its PID.  Prints TAP; skips when a peer is missing."""
 import os
 import shutil
 import socket
@@ -24,53 +24,31 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SRC = os.environ.get("DYNTHRIFT_SOURCE_ROOT", os.path.dirname(os.path.dirname(HERE)))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "interop"))
+from testlib import (IDL_SAMPLES, Tap, apache_gen_py, make_certs, require_programs,  # noqa: E402
+                     skip_all, spawn_on_free_port, stop)
+
 LUA = os.environ.get("DYNTHRIFT_LUA", "lua5.4")
 VM = os.path.basename(LUA)
-IDL = os.path.join(SRC, "idl-samples", "pingpong.thrift")
+IDL = os.path.join(IDL_SAMPLES, "pingpong.thrift")
 
 try:
     from thrift.transport import TSSLSocket, TTransport
     from thrift.protocol import TBinaryProtocol
 except ImportError as e:
-    print("1..0 # SKIP peer missing: %s" % e)
-    sys.exit(0)
-if not shutil.which("thrift") or not shutil.which("openssl"):
-    print("1..0 # SKIP thrift compiler or openssl missing")
-    sys.exit(0)
+    skip_all("peer missing: %s" % e)
+require_programs("thrift", "openssl")
 
-count = 0
-failed = 0
-
-
-def check(cond, name, detail=""):
-    global count, failed
-    count += 1
-    if cond:
-        print("ok %d - %s: %s" % (count, VM, name))
-    else:
-        failed += 1
-        print("not ok %d - %s: %s" % (count, VM, name))
-        for line in str(detail).splitlines():
-            print("#   " + line)
-    sys.stdout.flush()
-
+TAP = Tap(prefix=VM + ": ")
+check = TAP.ok
 
 tmp = tempfile.mkdtemp(prefix="dynthrift-lua-transports-")
 certs = os.path.join(tmp, "certs")
-if subprocess.run(["sh", os.path.join(SRC, "test", "tls_certs.sh"), certs]).returncode != 0:
-    print("1..0 # SKIP cannot make certificates")
-    sys.exit(0)
-
-
-def C(name):
-    return os.path.join(certs, name)
+C = make_certs(certs)
 
 
 gen = os.path.join(tmp, "gen")
-os.makedirs(gen)
-subprocess.run(["thrift", "--gen", "py", "-out", gen, IDL], check=True)
-sys.path.insert(0, gen)
+apache_gen_py(gen, IDL)
 import pingpong.PingPong as ApPingPong  # noqa: E402
 
 # Apache's TSimpleServer over TSSLServerSocket (framed, binary), optionally
@@ -119,42 +97,9 @@ for name, text in (("tls_server.py", TLS_SERVER_PY), ("header_server.py", HEADER
         f.write(text)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_port(port, timeout=10.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
-def stop(p):
-    if p and p.poll() is None:
-        p.terminate()  # by PID
-        try:
-            return p.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-    return p.communicate()
-
-
 def python_server(script, *args):
-    port = free_port()
-    p = subprocess.Popen(["/usr/bin/python3", scripts[script], gen, str(port)] + list(args),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if not wait_port(port):
-        stop(p)
-        return None, None
+    p, port, _ = spawn_on_free_port(
+        lambda port: ["/usr/bin/python3", scripts[script], gen, str(port)] + list(args))
     return p, port
 
 
@@ -240,5 +185,4 @@ else:
     stop(lp)
 
 shutil.rmtree(tmp, ignore_errors=True)
-print("1..%d" % count)
-sys.exit(1 if failed else 0)
+sys.exit(TAP.done())

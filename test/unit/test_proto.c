@@ -1068,6 +1068,79 @@ static void test_reader(void) {
     TAP_CHECK(thrift_reader_new(THRIFT_PROTO_JSON, NULL) == NULL, "reader: no JSON reader");
 }
 
+/* The streaming writer's and reader's integers at every width's extremes,
+ * both protocols: what the writer writes the reader reads back; the bytes
+ * equal thrift_encode's (compact: zigzag varints, the same for every
+ * width); a truncated integer is NEED_MORE and a compact i16 out of range
+ * INVALID, the output left as it was. */
+static void test_stream_ints(void) {
+    static const int64_t vals[] = {0, -1, 1, INT16_MIN, INT16_MAX, INT32_MIN, INT32_MAX,
+                                   INT64_MIN, INT64_MAX};
+    for (int proto = THRIFT_PROTO_BINARY; proto <= THRIFT_PROTO_COMPACT; proto++) {
+        const char *pn = thrift_protocol_name((thrift_protocol_t)proto);
+        thrift_buffer_t *b = thrift_buffer_new();
+        thrift_writer_t *w = thrift_writer_new((thrift_protocol_t)proto, b);
+        bool ok = true;
+        for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+            int64_t v = vals[i];
+            if (v == (int16_t)v)
+                ok = ok && thrift_writer_i16(w, (int16_t)v) == THRIFT_OK;
+            if (v == (int32_t)v)
+                ok = ok && thrift_writer_i32(w, (int32_t)v) == THRIFT_OK;
+            ok = ok && thrift_writer_i64(w, v) == THRIFT_OK;
+        }
+        thrift_error_t err;
+        thrift_reader_t *rd = thrift_reader_new((thrift_protocol_t)proto, NULL);
+        thrift_reader_begin(rd, thrift_buffer_data(b), thrift_buffer_len(b), &err);
+        int bad = 0;
+        for (size_t i = 0; ok && i < sizeof vals / sizeof vals[0]; i++) {
+            int64_t v = vals[i], v64 = 0;
+            int16_t v16 = 0;
+            int32_t v32 = 0;
+            if (v == (int16_t)v)
+                bad += thrift_reader_i16(rd, &v16) != THRIFT_OK || v16 != v;
+            if (v == (int32_t)v)
+                bad += thrift_reader_i32(rd, &v32) != THRIFT_OK || v32 != v;
+            bad += thrift_reader_i64(rd, &v64) != THRIFT_OK || v64 != v;
+        }
+        TAP_CHECK(ok && !bad && thrift_reader_offset(rd) == thrift_buffer_len(b),
+                  "writer and reader: %s i16/i32/i64 at their extremes round-trip (%d bad)", pn,
+                  bad);
+        /* The same integers as thrift_encode writes them. */
+        thrift_value_t *iv = thrift_value_new_i32(arena, INT32_MIN);
+        thrift_buffer_t *enc = thrift_buffer_new();
+        thrift_writer_reset(w);
+        thrift_buffer_clear(b);
+        TAP_CHECK(iv && thrift_writer_i32(w, INT32_MIN) == THRIFT_OK &&
+                      thrift_encode((thrift_protocol_t)proto, iv, enc, NULL) == THRIFT_OK &&
+                      thrift_buffer_len(b) == thrift_buffer_len(enc) &&
+                      !memcmp(thrift_buffer_data(b), thrift_buffer_data(enc), thrift_buffer_len(b)),
+                  "writer: %s i32 INT32_MIN as thrift_encode writes it", pn);
+        thrift_buffer_free(enc);
+        /* Truncated: NEED_MORE, the output untouched. */
+        thrift_buffer_clear(b);
+        thrift_writer_reset(w);
+        thrift_writer_i64(w, INT64_MIN);
+        int64_t keep = 7;
+        thrift_reader_begin(rd, thrift_buffer_data(b), thrift_buffer_len(b) - 1, &err);
+        TAP_CHECK(thrift_reader_i64(rd, &keep) == THRIFT_NEED_MORE && keep == 7,
+                  "reader: %s truncated i64 -> NEED_MORE, output untouched", pn);
+        thrift_reader_free(rd);
+        thrift_writer_free(w);
+        thrift_buffer_free(b);
+    }
+    /* compact: 40000 (zigzag 80000) does not fit an i16 */
+    static const uint8_t big16[] = {0x80, 0xf1, 0x04};
+    thrift_reader_t *rd = thrift_reader_new(THRIFT_PROTO_COMPACT, NULL);
+    thrift_error_t err;
+    thrift_reader_begin(rd, big16, sizeof big16, &err);
+    int16_t v16 = 7;
+    TAP_CHECK(thrift_reader_i16(rd, &v16) == THRIFT_INVALID && v16 == 7 &&
+                  strstr(err.text, "40000 out of range for i16"),
+              "reader: compact i16 out of range -> INVALID, output untouched: %s", err.text);
+    thrift_reader_free(rd);
+}
+
 int main(void) {
     thrift_error_t err;
     thrift_error_clear(&err);
@@ -1086,6 +1159,7 @@ int main(void) {
     test_self_typed_defaults();
     test_writer();
     test_reader();
+    test_stream_ints();
     thrift_arena_free(arena);
     thrift_schema_unref(schema);
     return tap_done();

@@ -346,6 +346,37 @@ static void test_in_place(void) {
               "map_append_new on a list: NULL");
 }
 
+/* thrift_value_get_at on set-, list- and map-typed fields: NULL while
+ * unset (a new struct holds only the IDL defaults), the container once
+ * set, in place or by a decoder; NULL on a container itself, whose
+ * elements are thrift_value_at / thrift_value_map_key. */
+static void test_get_at_containers(void) {
+    const thrift_struct_def_t *ud = def("User");
+    size_t groups = thrift_field_def_index(thrift_struct_def_find_field(ud, "groups"));
+    size_t tags = thrift_field_def_index(thrift_struct_def_find_field(ud, "tags"));
+    size_t counts = thrift_field_def_index(thrift_struct_def_find_field(ud, "counts"));
+    thrift_value_t *u = thrift_value_new_struct(arena, ud);
+    TAP_CHECK(thrift_value_get_at(u, groups) == NULL && thrift_value_get(u, "groups") == NULL,
+              "get_at: a set field without an IDL default is unset in a new struct");
+    TAP_CHECK(thrift_value_count(thrift_value_get_at(u, tags)) == 2 &&
+                  thrift_value_count(thrift_value_get_at(u, counts)) == 1,
+              "get_at: list and map fields with an IDL default are present");
+    thrift_value_t *set = thrift_value_field_at(arena, u, groups);
+    thrift_value_t *one = thrift_value_new_i16(arena, 7);
+    TAP_CHECK(set && thrift_value_append(arena, set, one) == THRIFT_OK &&
+                  thrift_value_get_at(u, groups) == set &&
+                  thrift_value_get_by_id(u, 9) == set && thrift_value_count(set) == 1,
+              "get_at: the set field once made in place");
+    TAP_CHECK(thrift_value_get_at(set, 0) == NULL && thrift_value_at(set, 0) &&
+                  thrift_value_int(thrift_value_at(set, 0)) == 7 &&
+                  thrift_value_at(set, 1) == NULL,
+              "get_at on the set itself is NULL; thrift_value_at gives its elements");
+    thrift_value_t *map = thrift_value_get_at(u, counts);
+    TAP_CHECK(thrift_value_get_at(map, 0) == NULL && thrift_value_at(map, 0) == NULL &&
+                  thrift_value_map_key(map, 0) && thrift_value_map_value(map, 0),
+              "a map's entries: thrift_value_map_key/_value, not get_at or thrift_value_at");
+}
+
 int main(void) {
     thrift_error_t err;
     thrift_error_clear(&err);
@@ -361,6 +392,7 @@ int main(void) {
     test_clone_equal();
     test_validate();
     test_in_place();
+    test_get_at_containers();
     thrift_arena_free(arena);
     thrift_schema_unref(schema);
     return tap_done();
