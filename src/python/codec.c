@@ -803,6 +803,29 @@ static int write_struct(py_codec_t *c, thrift_writer_t *w, const py_plan_t *plan
 
 /* ---- value -> Python ----------------------------------------------------------- */
 
+/* A str from a thrift string's UTF-8 bytes.  Most are ASCII: checked a word
+ * at a time and copied straight into a new compact str, which is what the
+ * UTF-8 decoder would build after a slower scan; anything else (and the
+ * one-character strings the decoder answers from its cache) goes through
+ * the decoder, whose errors name the bad byte. */
+static PyObject *str_from_utf8(const uint8_t *p, size_t n) {
+    uint64_t high = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t word;
+        memcpy(&word, p + i, sizeof word);
+        high |= word;
+    }
+    for (; i < n; i++)
+        high |= p[i];
+    if (n <= 1 || (high & UINT64_C(0x8080808080808080)))
+        return PyUnicode_DecodeUTF8((const char *)p, (Py_ssize_t)n, NULL);
+    PyObject *s = PyUnicode_New((Py_ssize_t)n, 127);
+    if (s)
+        memcpy(PyUnicode_1BYTE_DATA(s), p, n);
+    return s;
+}
+
 static PyObject *default_of(const py_plan_t *plan, size_t i) {
     if (!plan->defaults) {
         Py_RETURN_NONE;
@@ -814,13 +837,20 @@ static PyObject *default_of(const py_plan_t *plan, size_t i) {
     return d;
 }
 
+/* Sets field `name` of a struct instance.  Struct classes keep their
+ * instance attributes the way CPython (3.11+) does for a class whose
+ * __init__ assigns them: values inline in the object under keys shared by
+ * every instance, with no per-instance dict until someone asks for
+ * __dict__.  The generic setattr on a fresh instance stores them so;
+ * filling the dict from PyObject_GenericGetDict instead would make a dict
+ * per instance and cost more to build, keep and free.  (A class's own
+ * __setattr__ is not run, as the encoder does not run __getattr__.) */
+static inline int set_field(PyObject *obj, PyObject *name, PyObject *val) {
+    return PyObject_GenericSetAttr(obj, name, val);
+}
+
 int py_fill_struct(py_codec_t *c, PyObject *obj, const py_plan_t *plan,
                    const thrift_value_t *v) {
-    /* Straight into the instance dict when there is one (as the encoder
-     * reads it); a class without one gets the generic setattr. */
-    PyObject *dict = PyObject_GenericGetDict(obj, NULL);
-    if (!dict)
-        PyErr_Clear();
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < plan->nfields; i++) {
         const thrift_value_t *fv = thrift_value_get_at(v, i);
@@ -829,25 +859,17 @@ int py_fill_struct(py_codec_t *c, PyObject *obj, const py_plan_t *plan,
             rc = -1;
             break;
         }
-        rc = dict ? PyDict_SetItem(dict, plan->fields[i].name, val)
-                  : PyObject_SetAttr(obj, plan->fields[i].name, val);
+        rc = set_field(obj, plan->fields[i].name, val);
         Py_DECREF(val);
     }
-    Py_XDECREF(dict);
     return rc;
 }
 
-/* Sets the fields' values (borrowed) on `obj`, into its instance dict when
- * it has one, as py_fill_struct does. */
+/* Sets the fields' values (borrowed) on `obj`, as py_fill_struct does. */
 static int py_assign_fields(PyObject *obj, const py_plan_t *plan, PyObject *const *vals) {
-    PyObject *dict = PyObject_GenericGetDict(obj, NULL);
-    if (!dict)
-        PyErr_Clear();
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < plan->nfields; i++)
-        rc = dict ? PyDict_SetItem(dict, plan->fields[i].name, vals[i])
-                  : PyObject_SetAttr(obj, plan->fields[i].name, vals[i]);
-    Py_XDECREF(dict);
+        rc = set_field(obj, plan->fields[i].name, vals[i]);
     return rc;
 }
 
@@ -873,7 +895,7 @@ PyObject *py_from_value(py_codec_t *c, const thrift_value_t *v) {
         return PyFloat_FromDouble(thrift_value_double(v));
     case THRIFT_KIND_STRING:
         p = thrift_value_bytes(v, &len);
-        return PyUnicode_DecodeUTF8((const char *)p, (Py_ssize_t)len, NULL);
+        return str_from_utf8(p, len);
     case THRIFT_KIND_BINARY:
         p = thrift_value_bytes(v, &len);
         return PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)len);
@@ -1046,7 +1068,7 @@ static inline PyObject *read_value(py_wire_t *wr, const thrift_type_def_t *type,
         const uint8_t *p;
         size_t n;
         RD(thrift_reader_binary(rd, &p, &n));
-        return PyUnicode_DecodeUTF8((const char *)p, (Py_ssize_t)n, NULL);
+        return str_from_utf8(p, n);
     }
     case THRIFT_KIND_BINARY: {
         const uint8_t *p;
