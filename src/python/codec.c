@@ -1012,12 +1012,94 @@ static PyObject *uuid_from_bytes(const uint8_t *b16) {
     return u;
 }
 
+/* Short ASCII strings already made in this decode, by a hash of their
+ * bytes: repeated map keys, enum-like and tag values (the same few strings
+ * in every element of a list) come back as one shared str instead of a new
+ * object each, which also keeps the hash a dict key needs computed once. */
+#define STR_CACHE_SLOTS 64 /* a power of two */
+#define STR_CACHE_MAX_LEN 32
+
+/* A string of 2..STR_CACHE_MAX_LEN bytes as overlapping 8-byte words that
+ * together cover every byte, so that equal words and length mean equal
+ * strings. */
+typedef struct str_key {
+    uint64_t w[4];
+    size_t n;
+} str_key_t;
+
 typedef struct py_wire {
     py_codec_t *c;
     thrift_reader_t *rd;
     thrift_error_t *err;
     bool check_required;
+    PyObject *strs[STR_CACHE_SLOTS]; /* owned; NULL: empty */
+    str_key_t str_keys[STR_CACHE_SLOTS]; /* of strs[i] when it is set */
 } py_wire_t;
+
+static inline uint64_t load64(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline uint64_t load32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* Fills `k` from p[0..n), 2 <= n <= STR_CACHE_MAX_LEN; false when a byte
+ * is not ASCII. */
+static inline bool short_ascii_key(const uint8_t *p, size_t n, str_key_t *k) {
+    k->n = n;
+    k->w[2] = k->w[3] = 0;
+    if (n >= 8) {
+        k->w[0] = load64(p);
+        k->w[1] = load64(p + n - 8);
+        if (n > 16) {
+            k->w[2] = load64(p + 8);
+            k->w[3] = load64(p + n - 16);
+        }
+    } else if (n >= 4) {
+        k->w[0] = load32(p);
+        k->w[1] = load32(p + n - 4);
+    } else {
+        k->w[0] = (uint64_t)p[0] | (uint64_t)p[1] << 8;
+        k->w[1] = p[n - 1];
+    }
+    return ((k->w[0] | k->w[1] | k->w[2] | k->w[3]) & UINT64_C(0x8080808080808080)) == 0;
+}
+
+static inline size_t str_cache_slot(const str_key_t *k) {
+    uint64_t h = (k->w[0] ^ (k->w[1] * UINT64_C(0x9E3779B97F4A7C15)) ^ k->w[2] ^ k->n) *
+                 UINT64_C(0xFF51AFD7ED558CCD);
+    return (size_t)(h >> 58) & (STR_CACHE_SLOTS - 1);
+}
+
+/* The str of a thrift string read from the wire, shared with an equal one
+ * made earlier in this decode when it is short ASCII. */
+static PyObject *wire_str(py_wire_t *wr, const uint8_t *p, size_t n) {
+    str_key_t k;
+    if (n < 2 || n > STR_CACHE_MAX_LEN || !short_ascii_key(p, n, &k))
+        return str_from_utf8(p, n);
+    size_t i = str_cache_slot(&k);
+    const str_key_t *ck = &wr->str_keys[i];
+    if (wr->strs[i] && ck->n == n && ck->w[0] == k.w[0] && ck->w[1] == k.w[1] &&
+        ck->w[2] == k.w[2] && ck->w[3] == k.w[3])
+        return Py_NewRef(wr->strs[i]);
+    PyObject *s = PyUnicode_New((Py_ssize_t)n, 127);
+    if (!s)
+        return NULL;
+    memcpy(PyUnicode_1BYTE_DATA(s), p, n);
+    Py_XSETREF(wr->strs[i], Py_NewRef(s));
+    wr->str_keys[i] = k;
+    return s;
+}
+
+static void str_cache_clear(py_wire_t *wr) {
+    for (size_t i = 0; i < STR_CACHE_SLOTS; i++)
+        Py_CLEAR(wr->strs[i]);
+}
 
 static int read_struct_fields(py_wire_t *wr, const py_plan_t *plan, PyObject **vals);
 static PyObject *read_nested(py_wire_t *wr, const thrift_type_def_t *type, thrift_kind_t kind);
@@ -1068,7 +1150,7 @@ static inline PyObject *read_value(py_wire_t *wr, const thrift_type_def_t *type,
         const uint8_t *p;
         size_t n;
         RD(thrift_reader_binary(rd, &p, &n));
-        return str_from_utf8(p, n);
+        return wire_str(wr, p, n);
     }
     case THRIFT_KIND_BINARY: {
         const uint8_t *p;
@@ -1406,7 +1488,12 @@ static PyObject *decode_from_wire(py_codec_t *c, const py_plan_t *plan, PyObject
         return PyErr_NoMemory();
     readers_busy = true;
     thrift_reader_begin(rd, data, len, err);
-    py_wire_t wr = {c, rd, err, opts->check_required};
+    py_wire_t wr;
+    wr.c = c;
+    wr.rd = rd;
+    wr.err = err;
+    wr.check_required = opts->check_required;
+    memset(wr.strs, 0, sizeof wr.strs); /* str_keys are read only where strs is set */
     PyObject *small[32];
     PyObject **vals = plan->nfields <= 32 ? small : PyMem_Calloc(plan->nfields, sizeof *vals);
     PyObject *out = NULL;
@@ -1429,6 +1516,7 @@ static PyObject *decode_from_wire(py_codec_t *c, const py_plan_t *plan, PyObject
             snprintf(err->path, sizeof err->path, "%s", thrift_struct_def_name(plan->def));
         py_raise_thrift_error(py_exc_decode, err);
     }
+    str_cache_clear(&wr);
     if (gc_was_on)
         PyGC_Enable();
     if (vals && vals != small)
