@@ -1110,6 +1110,32 @@ static PyObject *read_nested(py_wire_t *wr, const thrift_type_def_t *type, thrif
             return NULL;                                                                      \
     } while (0)
 
+/* A field's scalar value read with its header, as the Python object of
+ * `kind`, the field's (its wire type checked). */
+static inline PyObject *scalar_to_py(py_wire_t *wr, thrift_kind_t kind,
+                                     const thrift_reader_field_t *field) {
+    switch (kind) {
+    case THRIFT_KIND_BOOL:
+        return PyBool_FromLong(field->value.b);
+    case THRIFT_KIND_I8:
+    case THRIFT_KIND_I16:
+    case THRIFT_KIND_I32:
+    case THRIFT_KIND_ENUM:
+        return PyLong_FromLong((long)field->value.i);
+    case THRIFT_KIND_I64:
+        return PyLong_FromLongLong(field->value.i);
+    case THRIFT_KIND_DOUBLE:
+        return PyFloat_FromDouble(field->value.d);
+    case THRIFT_KIND_STRING:
+        return wire_str(wr, field->value.bytes.p, field->value.bytes.n);
+    case THRIFT_KIND_BINARY:
+        return PyBytes_FromStringAndSize((const char *)field->value.bytes.p,
+                                         (Py_ssize_t)field->value.bytes.n);
+    default: /* no other kind has a scalar wire type */
+        return PyErr_Format(PyExc_TypeError, "cannot decode a %s", kind_name(kind));
+    }
+}
+
 /* One value of `type` whose wire type the caller has checked. */
 static inline PyObject *read_value(py_wire_t *wr, const thrift_type_def_t *type,
                                    thrift_kind_t kind) {
@@ -1296,27 +1322,27 @@ static int read_struct_fields(py_wire_t *wr, const py_plan_t *plan, PyObject **v
     if (thrift_reader_struct_begin(rd) != THRIFT_OK)
         goto out;
     for (;;) {
-        size_t at = thrift_reader_offset(rd);
-        thrift_wire_type_t wire;
-        int16_t id;
-        if (thrift_reader_field_begin(rd, &wire, &id) != THRIFT_OK)
+        /* the header and a scalar's value in one call */
+        thrift_reader_field_t field;
+        if (thrift_reader_field(rd, &field) != THRIFT_OK)
             goto out;
-        if (wire == THRIFT_TYPE_STOP)
+        if (field.type == THRIFT_TYPE_STOP)
             break;
-        Py_ssize_t i = field_index(plan, id, &hint);
+        Py_ssize_t i = field_index(plan, field.id, &hint);
         if (i < 0) {
-            if (thrift_reader_skip(rd, wire) != THRIFT_OK)
+            if (!field.has_value && thrift_reader_skip(rd, field.type) != THRIFT_OK)
                 goto out;
             continue;
         }
         const py_field_plan_t *f = &plan->fields[i];
-        if (f->wire != wire) {
-            thrift_reader_fail(rd, THRIFT_TYPE, at, "expected %s, got wire type %u",
-                               type_name(f->type), (unsigned)wire);
+        if (f->wire != field.type) {
+            thrift_reader_fail(rd, THRIFT_TYPE, field.offset, "expected %s, got wire type %u",
+                               type_name(f->type), (unsigned)field.type);
             err_path_prepend(wr->err, PyUnicode_AsUTF8(f->name), false);
             goto out;
         }
-        PyObject *v = read_value(wr, f->type, f->kind);
+        PyObject *v = field.has_value ? scalar_to_py(wr, f->kind, &field)
+                                      : read_value(wr, f->type, f->kind);
         if (!v) {
             err_path_prepend(wr->err, PyUnicode_AsUTF8(f->name), false);
             goto out;

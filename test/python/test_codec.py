@@ -160,6 +160,22 @@ class DecodedObjectsTest(unittest.TestCase):
                     self.assertEqual(v.string_thing, k)
                     self.assertIs(type(k), str)
 
+    def test_unknown_fields_are_passed_over(self):
+        # a newer writer's fields of every wire type, read by an older schema
+        v = dynthrift.loads("""
+            struct Inner { 1: string s }
+            struct New { 1: i32 a, 2: string s, 3: list<i32> l, 4: bool b, 5: double d,
+                         6: i64 x, 7: byte y, 8: i16 z, 9: binary bin, 10: Inner inner,
+                         11: map<string, i32> m, 12: bool last }
+            struct Old { 1: i32 a, 6: i64 x, 12: bool last }""", 'evolve_thrift')
+        new = v.New(a=-7, s='s', l=[1, 2], b=True, d=0.5, x=1 << 40, y=-1, z=300,
+                    bin=b'\xff', inner=v.Inner('i'), m={'k': 1}, last=False)
+        for factory in (BIN, COMPACT):
+            with self.subTest(proto=factory):
+                old = deserialize(v.Old, serialize(new, factory), factory)
+                self.assertEqual((old.a, old.x, old.last), (-7, 1 << 40, False))
+                self.assertEqual(deserialize(v.New, serialize(new, factory), factory), new)
+
     def test_decoded_instances_behave_as_constructed_ones(self):
         import copy
         import pickle
