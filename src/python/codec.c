@@ -717,21 +717,25 @@ static int write_nested(py_codec_t *c, thrift_writer_t *w, const thrift_type_def
  * instance dict alongside while the keys match, as py_struct_to_value
  * does), checked (required, union), then written in id order. */
 static int write_struct(py_codec_t *c, thrift_writer_t *w, const py_plan_t *plan, PyObject *obj) {
+    /* One pass in field-id order: each attribute fetched, checked and
+     * written before the next (a failure discards the whole output). */
     py_path_t *pp = &c->path;
-    PyObject *small[32];
-    PyObject **attrs = plan->nfields <= 32 ? small
-                                           : PyMem_Calloc(plan->nfields, sizeof *attrs);
-    if (!attrs)
-        return nomem(pp);
-    int rc = 0;
-    size_t got = 0, set_count = 0;
+    thrift_status_t st = thrift_writer_struct_begin(w);
+    if (st != THRIFT_OK)
+        return wnomem(pp, st);
     PyObject *dict = PyObject_GenericGetDict(obj, NULL);
     if (!dict)
         PyErr_Clear();
+    /* An instance made by __init__ (or decoded) holds its fields in
+     * declaration order: walk its dict alongside the fields while the keys
+     * match, instead of a lookup per field. */
     Py_ssize_t pos = 0;
-    bool in_order = dict != NULL;
-    for (; got < plan->nfields; got++) {
-        const py_field_plan_t *f = &plan->fields[got];
+    bool in_order = dict != NULL && !plan->by_id;
+    size_t set_count = 0;
+    int rc = 0;
+    for (size_t k = 0; rc == 0 && k < plan->nfields; k++) {
+        size_t i = plan->by_id ? plan->by_id[k] : k;
+        const py_field_plan_t *f = &plan->fields[i];
         PyObject *attr = NULL, *key, *value;
         if (in_order) {
             if (PyDict_Next(dict, &pos, &key, &value) && key == f->name)
@@ -742,7 +746,7 @@ static int write_struct(py_codec_t *c, thrift_writer_t *w, const py_plan_t *plan
         if (!attr && dict)
             attr = PyDict_GetItemWithError(dict, f->name);
         if (attr)
-            Py_INCREF(attr);
+            Py_INCREF(attr); /* writing may run Python code that changes the dict */
         else if (!PyErr_Occurred())
             attr = PyObject_GetAttr(obj, f->name);
         if (!attr) {
@@ -756,48 +760,33 @@ static int write_struct(py_codec_t *c, thrift_writer_t *w, const py_plan_t *plan
         }
         if (attr == Py_None)
             Py_CLEAR(attr);
-        attrs[got] = attr;
-        if (!attr && f->required) {
-            py_path_fail(pp, PyExc_ValueError, "required field missing");
-            py_path_push(pp, ".%s", PyUnicode_AsUTF8(f->name));
-            rc = -1;
-            got++;
-            break;
+        if (!attr) {
+            if (f->required) {
+                py_path_fail(pp, PyExc_ValueError, "required field missing");
+                py_path_push(pp, ".%s", PyUnicode_AsUTF8(f->name));
+                rc = -1;
+            }
+            continue;
         }
-        set_count += attr != NULL;
+        set_count++;
+        st = thrift_writer_field_begin(w, f->wire, f->id);
+        if (st != THRIFT_OK)
+            rc = wnomem(pp, st);
+        else if (write_value(c, w, f->type, f->kind, attr) < 0)
+            rc = -1;
+        if (rc < 0)
+            py_path_push(pp, ".%s", PyUnicode_AsUTF8(f->name));
+        Py_DECREF(attr);
     }
     Py_XDECREF(dict);
     if (rc == 0 && plan->kind == THRIFT_KIND_UNION && set_count > 1)
         rc = py_path_fail(pp, PyExc_ValueError, "a union takes one field, %zu are set",
                           set_count);
     if (rc == 0) {
-        thrift_status_t st = thrift_writer_struct_begin(w);
+        st = thrift_writer_struct_end(w);
         if (st != THRIFT_OK)
             rc = wnomem(pp, st);
     }
-    for (size_t k = 0; rc == 0 && k < plan->nfields; k++) {
-        size_t i = plan->by_id ? plan->by_id[k] : k;
-        const py_field_plan_t *f = &plan->fields[i];
-        if (!attrs[i])
-            continue;
-        thrift_status_t st = thrift_writer_field_begin(w, f->wire, f->id);
-        if (st != THRIFT_OK) {
-            rc = wnomem(pp, st);
-        } else if (write_value(c, w, f->type, f->kind, attrs[i]) < 0) {
-            rc = -1;
-        }
-        if (rc < 0)
-            py_path_push(pp, ".%s", PyUnicode_AsUTF8(f->name));
-    }
-    if (rc == 0) {
-        thrift_status_t st = thrift_writer_struct_end(w);
-        if (st != THRIFT_OK)
-            rc = wnomem(pp, st);
-    }
-    for (size_t i = 0; i < got; i++)
-        Py_XDECREF(attrs[i]);
-    if (attrs != small)
-        PyMem_Free(attrs);
     return rc;
 }
 
@@ -1442,11 +1431,11 @@ static bool proto_from_py(PyObject *o, thrift_protocol_t *out) {
     return true;
 }
 
-PyObject *py_codec_encode(PyObject *self, PyObject *args) {
+PyObject *py_codec_encode(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     (void)self;
-    PyObject *obj, *proto_obj;
-    if (!PyArg_ParseTuple(args, "OO:encode", &obj, &proto_obj))
-        return NULL;
+    if (nargs != 2)
+        return PyErr_Format(PyExc_TypeError, "encode() takes 2 arguments (%zd given)", nargs);
+    PyObject *obj = args[0], *proto_obj = args[1];
     thrift_protocol_t proto;
     if (!proto_from_py(proto_obj, &proto))
         return NULL;
@@ -1556,11 +1545,13 @@ static PyObject *decode_from_wire(py_codec_t *c, const py_plan_t *plan, PyObject
 
 /* decode(cls_or_obj, data, protocol): fills `obj` (or a new instance of
  * `cls`) and returns it. */
-PyObject *py_codec_decode(PyObject *self, PyObject *args) {
+PyObject *py_codec_decode(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     (void)self;
-    PyObject *target, *proto_obj;
+    if (nargs != 3)
+        return PyErr_Format(PyExc_TypeError, "decode() takes 3 arguments (%zd given)", nargs);
+    PyObject *target = args[0], *proto_obj = args[2];
     Py_buffer data;
-    if (!PyArg_ParseTuple(args, "Oy*O:decode", &target, &data, &proto_obj))
+    if (PyObject_GetBuffer(args[1], &data, PyBUF_SIMPLE) < 0)
         return NULL;
     thrift_protocol_t proto;
     PyObject *out = NULL;
