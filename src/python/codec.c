@@ -2,10 +2,12 @@
  *
  * Encoding walks a struct instance with its class's plan, checking every
  * value against the schema as it builds the value tree in an arena, then
- * thrift_encode writes it.  A failure names the value path
+ * thrift_encode writes it (JSON; binary and compact go straight from the
+ * objects to a thrift_writer_t).  A failure names the value path
  * ("Payload.users[3].address.zip: ...") and raises TypeError, ValueError or
- * OverflowError.  Decoding is thrift_decode (strings alias the input) and a
- * walk that builds instances of the bound classes. */
+ * OverflowError.  Decoding binary and compact builds the instances straight
+ * from a thrift_reader_t; JSON is thrift_decode (strings alias the input)
+ * and a walk over the value tree. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -833,7 +835,7 @@ static PyObject *default_of(const py_plan_t *plan, size_t i) {
  * __dict__.  The generic setattr on a fresh instance stores them so;
  * filling the dict from PyObject_GenericGetDict instead would make a dict
  * per instance and cost more to build, keep and free.  (A class's own
- * __setattr__ is not run, as the encoder does not run __getattr__.) */
+ * __setattr__ is not run: decoding stores fields, as it always has.) */
 static inline int set_field(PyObject *obj, PyObject *name, PyObject *val) {
     return PyObject_GenericSetAttr(obj, name, val);
 }
