@@ -256,7 +256,10 @@ typedef struct thrift_reader_field {
 } thrift_reader_field_t;
 
 /* Reads the next field into `f`; a struct, container or uuid value is left
- * for the caller to read (or skip) as after thrift_reader_field_begin. */
+ * for the caller to read (or skip) as after thrift_reader_field_begin.  On
+ * a failure f->type is THRIFT_TYPE_STOP when the header itself did not
+ * read, else the header's type and id (the scalar value failed: a caller
+ * can name the field in its error). */
 THRIFT_API thrift_status_t thrift_reader_field(thrift_reader_t *r, thrift_reader_field_t *f);
 
 /* ---- messages ----------------------------------------------------------- */

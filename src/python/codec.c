@@ -1315,8 +1315,13 @@ static int read_struct_fields(py_wire_t *wr, const py_plan_t *plan, PyObject **v
     for (;;) {
         /* the header and a scalar's value in one call */
         thrift_reader_field_t field;
-        if (thrift_reader_field(rd, &field) != THRIFT_OK)
+        if (thrift_reader_field(rd, &field) != THRIFT_OK) {
+            /* a scalar value that failed after its header: name the field */
+            Py_ssize_t i = field.type == THRIFT_TYPE_STOP ? -1 : field_index(plan, field.id, &hint);
+            if (i >= 0)
+                err_path_prepend(wr->err, PyUnicode_AsUTF8(plan->fields[i].name), false);
             goto out;
+        }
         if (field.type == THRIFT_TYPE_STOP)
             break;
         Py_ssize_t i = field_index(plan, field.id, &hint);

@@ -230,6 +230,16 @@ class GarbageTest(unittest.TestCase):
             self.assertEqual(deserialize(m.Xtruct2, data, factory), bad)
             self.assertEqual(deserialize(m.Xtruct2, serialize(good, factory), factory), good)
 
+    def test_truncated_scalar_names_its_field(self):
+        # the value of Xtruct2.struct_thing.string_thing cut short
+        obj = m.Xtruct2(struct_thing=m.Xtruct(string_thing='hello', i32_thing=1))
+        for factory in (BIN, COMPACT):
+            data = serialize(obj, factory)
+            cut = data[:data.index(b'hello') + 2]
+            with self.subTest(proto=factory), self.assertRaises(TDecodeException) as cm:
+                deserialize(m.Xtruct2, cut, factory)
+            self.assertIn('Xtruct2.struct_thing.string_thing: need more bytes', str(cm.exception))
+
     def test_errors_name_the_place(self):
         with self.assertRaises(TDecodeException) as cm:
             deserialize(m.Xtruct, b'\x08\x00\x01\x00')

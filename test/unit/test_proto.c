@@ -1116,6 +1116,15 @@ static void test_reader(void) {
         TAP_CHECK(st == THRIFT_NEED_MORE && !sf.has_value && sf.type == THRIFT_TYPE_STRING &&
                       sf.id == 1 && sf.offset == 0,
                   "reader: %s string field longer than the input: %s", pn, err.text);
+        /* a header cut short: no type */
+        static const uint8_t bin_hdr[] = {11, 0};
+        static const uint8_t cpt_hdr[] = {0x08};
+        thrift_reader_begin(rd, proto == THRIFT_PROTO_BINARY ? bin_hdr : cpt_hdr,
+                            proto == THRIFT_PROTO_BINARY ? sizeof bin_hdr : sizeof cpt_hdr, &err);
+        st = thrift_reader_struct_begin(rd);
+        st = st == THRIFT_OK ? thrift_reader_field(rd, &sf) : st;
+        TAP_CHECK(st == THRIFT_NEED_MORE && !sf.has_value && sf.type == THRIFT_TYPE_STOP,
+                  "reader: %s field header cut short: type STOP (%s)", pn, err.text);
 
         /* a list claiming more elements than bytes left; strings too */
         static const uint8_t bin_list[] = {8, 0x7f, 0xff, 0xff, 0xff, 0};
