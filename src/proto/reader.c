@@ -372,15 +372,12 @@ thrift_status_t thrift_reader_binary(thrift_reader_t *rd, const uint8_t **p, siz
 thrift_status_t thrift_reader_field(thrift_reader_t *rd, thrift_reader_field_t *f) {
     f->offset = (size_t)(rd->r.p - rd->r.start);
     f->has_value = false;
-    f->type = THRIFT_TYPE_STOP;
-    f->id = 0;
-    thrift_wire_type_t type = THRIFT_TYPE_STOP;
-    int16_t id = 0;
-    thrift_status_t st = field_begin(rd, &type, &id);
-    if (st != THRIFT_OK)
-        return st; /* no header: type stays STOP */
-    f->type = type;
-    f->id = id;
+    thrift_status_t st = field_begin(rd, &f->type, &f->id);
+    if (THRIFT_UNLIKELY(st != THRIFT_OK)) {
+        f->type = THRIFT_TYPE_STOP; /* no header */
+        f->id = 0;
+        return st;
+    }
     switch (f->type) {
     case THRIFT_TYPE_BOOL:
         st = read_bool(rd, &f->value.b);
