@@ -234,6 +234,34 @@ THRIFT_API thrift_status_t thrift_reader_uuid(thrift_reader_t *r, uint8_t out[16
 /* Passes over one value of wire type `type` (an unknown field's). */
 THRIFT_API thrift_status_t thrift_reader_skip(thrift_reader_t *r, thrift_wire_type_t type);
 
+/* A field read in one call: its header and, when its wire type is a scalar
+ * (bool, byte, i16, i32, i64, double, string/binary), its value, read as
+ * thrift_reader_bool ... thrift_reader_binary would (same limits and
+ * errors).  Saves a host the per-call cost of the common case; the caller
+ * still checks the wire type against its schema, before using the value. */
+typedef struct thrift_reader_field {
+    size_t offset;           /* where the header starts (for the caller's errors) */
+    thrift_wire_type_t type; /* THRIFT_TYPE_STOP after the last field (then no id) */
+    int16_t id;
+    bool has_value; /* a scalar: `value` holds it, and it has been read */
+    union {
+        bool b;
+        int64_t i; /* byte, i16, i32, i64 (sign-extended) */
+        double d;
+        struct {
+            const uint8_t *p; /* into the input (borrowed) */
+            size_t n;
+        } bytes; /* string/binary */
+    } value;
+} thrift_reader_field_t;
+
+/* Reads the next field into `f`; a struct, container or uuid value is left
+ * for the caller to read (or skip) as after thrift_reader_field_begin.  On
+ * a failure f->type is THRIFT_TYPE_STOP when the header itself did not
+ * read, else the header's type and id (the scalar value failed: a caller
+ * can name the field in its error). */
+THRIFT_API thrift_status_t thrift_reader_field(thrift_reader_t *r, thrift_reader_field_t *f);
+
 /* ---- messages ----------------------------------------------------------- */
 
 typedef struct thrift_message_header {

@@ -134,8 +134,8 @@ thrift_status_t thrift_reader_struct_end(thrift_reader_t *rd) {
     return THRIFT_OK;
 }
 
-thrift_status_t thrift_reader_field_begin(thrift_reader_t *rd, thrift_wire_type_t *type,
-                                          int16_t *id) {
+static inline thrift_status_t field_begin(thrift_reader_t *rd, thrift_wire_type_t *type,
+                                         int16_t *id) {
     rd->bool_pending = false; /* an unread bool field's value is dropped */
     thrift__reader_t *r = &rd->r;
     if (rd->proto == THRIFT_PROTO_BINARY && THRIFT_LIKELY(r->end - r->p >= 3)) {
@@ -218,7 +218,7 @@ thrift_status_t thrift_reader_container_end(thrift_reader_t *rd) {
 
 /* ---- scalars ------------------------------------------------------------------- */
 
-thrift_status_t thrift_reader_bool(thrift_reader_t *rd, bool *out) {
+static inline thrift_status_t read_bool(thrift_reader_t *rd, bool *out) {
     if (rd->bool_pending) {
         rd->bool_pending = false;
         *out = rd->bool_value;
@@ -232,7 +232,7 @@ thrift_status_t thrift_reader_bool(thrift_reader_t *rd, bool *out) {
     return THRIFT_OK;
 }
 
-thrift_status_t thrift_reader_i8(thrift_reader_t *rd, int8_t *out) {
+static inline thrift_status_t read_i8(thrift_reader_t *rd, int8_t *out) {
     thrift__reader_t *r = &rd->r;
     THRIFT__NEED(r, 1);
     *out = (int8_t)*r->p++;
@@ -270,7 +270,7 @@ static inline thrift_status_t read_int(thrift_reader_t *rd, int64_t *out, unsign
     return THRIFT_OK;
 }
 
-thrift_status_t thrift_reader_i16(thrift_reader_t *rd, int16_t *out) {
+static inline thrift_status_t read_i16(thrift_reader_t *rd, int16_t *out) {
     int64_t v = 0;
     thrift_status_t st = read_int(rd, &v, 16);
     if (st == THRIFT_OK)
@@ -278,7 +278,7 @@ thrift_status_t thrift_reader_i16(thrift_reader_t *rd, int16_t *out) {
     return st;
 }
 
-thrift_status_t thrift_reader_i32(thrift_reader_t *rd, int32_t *out) {
+static inline thrift_status_t read_i32(thrift_reader_t *rd, int32_t *out) {
     int64_t v = 0;
     thrift_status_t st = read_int(rd, &v, 32);
     if (st == THRIFT_OK)
@@ -286,11 +286,11 @@ thrift_status_t thrift_reader_i32(thrift_reader_t *rd, int32_t *out) {
     return st;
 }
 
-thrift_status_t thrift_reader_i64(thrift_reader_t *rd, int64_t *out) {
+static inline thrift_status_t read_i64(thrift_reader_t *rd, int64_t *out) {
     return read_int(rd, out, 64);
 }
 
-thrift_status_t thrift_reader_double(thrift_reader_t *rd, double *out) {
+static inline thrift_status_t read_double(thrift_reader_t *rd, double *out) {
     thrift__reader_t *r = &rd->r;
     THRIFT__NEED(r, 8);
     if (rd->proto == THRIFT_PROTO_BINARY) {
@@ -303,7 +303,7 @@ thrift_status_t thrift_reader_double(thrift_reader_t *rd, double *out) {
     return THRIFT_OK;
 }
 
-thrift_status_t thrift_reader_binary(thrift_reader_t *rd, const uint8_t **p, size_t *n) {
+static inline thrift_status_t read_binary(thrift_reader_t *rd, const uint8_t **p, size_t *n) {
     thrift__reader_t *r = &rd->r;
     uint32_t len = 0;
     if (rd->proto == THRIFT_PROTO_BINARY) {
@@ -330,6 +330,88 @@ thrift_status_t thrift_reader_binary(thrift_reader_t *rd, const uint8_t **p, siz
     *n = len;
     r->p += len;
     return THRIFT_OK;
+}
+
+/* The public entry points of the helpers above, which thrift_reader_field
+ * also inlines. */
+thrift_status_t thrift_reader_field_begin(thrift_reader_t *rd, thrift_wire_type_t *type,
+                                          int16_t *id) {
+    return field_begin(rd, type, id);
+}
+
+thrift_status_t thrift_reader_bool(thrift_reader_t *rd, bool *out) {
+    return read_bool(rd, out);
+}
+
+thrift_status_t thrift_reader_i8(thrift_reader_t *rd, int8_t *out) {
+    return read_i8(rd, out);
+}
+
+thrift_status_t thrift_reader_i16(thrift_reader_t *rd, int16_t *out) {
+    return read_i16(rd, out);
+}
+
+thrift_status_t thrift_reader_i32(thrift_reader_t *rd, int32_t *out) {
+    return read_i32(rd, out);
+}
+
+thrift_status_t thrift_reader_i64(thrift_reader_t *rd, int64_t *out) {
+    return read_i64(rd, out);
+}
+
+thrift_status_t thrift_reader_double(thrift_reader_t *rd, double *out) {
+    return read_double(rd, out);
+}
+
+thrift_status_t thrift_reader_binary(thrift_reader_t *rd, const uint8_t **p, size_t *n) {
+    return read_binary(rd, p, n);
+}
+
+thrift_status_t thrift_reader_field(thrift_reader_t *rd, thrift_reader_field_t *f) {
+    f->offset = (size_t)(rd->r.p - rd->r.start);
+    f->has_value = false;
+    thrift_status_t st = field_begin(rd, &f->type, &f->id);
+    if (THRIFT_UNLIKELY(st != THRIFT_OK)) {
+        f->type = THRIFT_TYPE_STOP; /* no header */
+        f->id = 0;
+        return st;
+    }
+    switch (f->type) {
+    case THRIFT_TYPE_BOOL:
+        st = read_bool(rd, &f->value.b);
+        break;
+    case THRIFT_TYPE_BYTE: {
+        int8_t v = 0;
+        st = read_i8(rd, &v);
+        f->value.i = v;
+        break;
+    }
+    case THRIFT_TYPE_I16: {
+        int16_t v = 0;
+        st = read_i16(rd, &v);
+        f->value.i = v;
+        break;
+    }
+    case THRIFT_TYPE_I32: {
+        int32_t v = 0;
+        st = read_i32(rd, &v);
+        f->value.i = v;
+        break;
+    }
+    case THRIFT_TYPE_I64:
+        st = read_i64(rd, &f->value.i);
+        break;
+    case THRIFT_TYPE_DOUBLE:
+        st = read_double(rd, &f->value.d);
+        break;
+    case THRIFT_TYPE_STRING:
+        st = read_binary(rd, &f->value.bytes.p, &f->value.bytes.n);
+        break;
+    default:
+        return THRIFT_OK; /* STOP, or a value the caller reads */
+    }
+    f->has_value = st == THRIFT_OK;
+    return st;
 }
 
 thrift_status_t thrift_reader_uuid(thrift_reader_t *rd, uint8_t out[16]) {

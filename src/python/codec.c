@@ -2,10 +2,12 @@
  *
  * Encoding walks a struct instance with its class's plan, checking every
  * value against the schema as it builds the value tree in an arena, then
- * thrift_encode writes it.  A failure names the value path
+ * thrift_encode writes it (JSON; binary and compact go straight from the
+ * objects to a thrift_writer_t).  A failure names the value path
  * ("Payload.users[3].address.zip: ...") and raises TypeError, ValueError or
- * OverflowError.  Decoding is thrift_decode (strings alias the input) and a
- * walk that builds instances of the bound classes. */
+ * OverflowError.  Decoding binary and compact builds the instances straight
+ * from a thrift_reader_t; JSON is thrift_decode (strings alias the input)
+ * and a walk over the value tree. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -717,21 +719,25 @@ static int write_nested(py_codec_t *c, thrift_writer_t *w, const thrift_type_def
  * instance dict alongside while the keys match, as py_struct_to_value
  * does), checked (required, union), then written in id order. */
 static int write_struct(py_codec_t *c, thrift_writer_t *w, const py_plan_t *plan, PyObject *obj) {
+    /* One pass in field-id order: each attribute fetched, checked and
+     * written before the next (a failure discards the whole output). */
     py_path_t *pp = &c->path;
-    PyObject *small[32];
-    PyObject **attrs = plan->nfields <= 32 ? small
-                                           : PyMem_Calloc(plan->nfields, sizeof *attrs);
-    if (!attrs)
-        return nomem(pp);
-    int rc = 0;
-    size_t got = 0, set_count = 0;
+    thrift_status_t st = thrift_writer_struct_begin(w);
+    if (st != THRIFT_OK)
+        return wnomem(pp, st);
     PyObject *dict = PyObject_GenericGetDict(obj, NULL);
     if (!dict)
         PyErr_Clear();
+    /* An instance made by __init__ (or decoded) holds its fields in
+     * declaration order: walk its dict alongside the fields while the keys
+     * match, instead of a lookup per field. */
     Py_ssize_t pos = 0;
-    bool in_order = dict != NULL;
-    for (; got < plan->nfields; got++) {
-        const py_field_plan_t *f = &plan->fields[got];
+    bool in_order = dict != NULL && !plan->by_id;
+    size_t set_count = 0;
+    int rc = 0;
+    for (size_t k = 0; rc == 0 && k < plan->nfields; k++) {
+        size_t i = plan->by_id ? plan->by_id[k] : k;
+        const py_field_plan_t *f = &plan->fields[i];
         PyObject *attr = NULL, *key, *value;
         if (in_order) {
             if (PyDict_Next(dict, &pos, &key, &value) && key == f->name)
@@ -742,7 +748,7 @@ static int write_struct(py_codec_t *c, thrift_writer_t *w, const py_plan_t *plan
         if (!attr && dict)
             attr = PyDict_GetItemWithError(dict, f->name);
         if (attr)
-            Py_INCREF(attr);
+            Py_INCREF(attr); /* writing may run Python code that changes the dict */
         else if (!PyErr_Occurred())
             attr = PyObject_GetAttr(obj, f->name);
         if (!attr) {
@@ -756,52 +762,60 @@ static int write_struct(py_codec_t *c, thrift_writer_t *w, const py_plan_t *plan
         }
         if (attr == Py_None)
             Py_CLEAR(attr);
-        attrs[got] = attr;
-        if (!attr && f->required) {
-            py_path_fail(pp, PyExc_ValueError, "required field missing");
-            py_path_push(pp, ".%s", PyUnicode_AsUTF8(f->name));
-            rc = -1;
-            got++;
-            break;
+        if (!attr) {
+            if (f->required) {
+                py_path_fail(pp, PyExc_ValueError, "required field missing");
+                py_path_push(pp, ".%s", PyUnicode_AsUTF8(f->name));
+                rc = -1;
+            }
+            continue;
         }
-        set_count += attr != NULL;
+        set_count++;
+        st = thrift_writer_field_begin(w, f->wire, f->id);
+        if (st != THRIFT_OK)
+            rc = wnomem(pp, st);
+        else if (write_value(c, w, f->type, f->kind, attr) < 0)
+            rc = -1;
+        if (rc < 0)
+            py_path_push(pp, ".%s", PyUnicode_AsUTF8(f->name));
+        Py_DECREF(attr);
     }
     Py_XDECREF(dict);
     if (rc == 0 && plan->kind == THRIFT_KIND_UNION && set_count > 1)
         rc = py_path_fail(pp, PyExc_ValueError, "a union takes one field, %zu are set",
                           set_count);
     if (rc == 0) {
-        thrift_status_t st = thrift_writer_struct_begin(w);
+        st = thrift_writer_struct_end(w);
         if (st != THRIFT_OK)
             rc = wnomem(pp, st);
     }
-    for (size_t k = 0; rc == 0 && k < plan->nfields; k++) {
-        size_t i = plan->by_id ? plan->by_id[k] : k;
-        const py_field_plan_t *f = &plan->fields[i];
-        if (!attrs[i])
-            continue;
-        thrift_status_t st = thrift_writer_field_begin(w, f->wire, f->id);
-        if (st != THRIFT_OK) {
-            rc = wnomem(pp, st);
-        } else if (write_value(c, w, f->type, f->kind, attrs[i]) < 0) {
-            rc = -1;
-        }
-        if (rc < 0)
-            py_path_push(pp, ".%s", PyUnicode_AsUTF8(f->name));
-    }
-    if (rc == 0) {
-        thrift_status_t st = thrift_writer_struct_end(w);
-        if (st != THRIFT_OK)
-            rc = wnomem(pp, st);
-    }
-    for (size_t i = 0; i < got; i++)
-        Py_XDECREF(attrs[i]);
-    if (attrs != small)
-        PyMem_Free(attrs);
     return rc;
 }
 
 /* ---- value -> Python ----------------------------------------------------------- */
+
+/* A str from a thrift string's UTF-8 bytes.  Most are ASCII: checked a word
+ * at a time and copied straight into a new compact str, which is what the
+ * UTF-8 decoder would build after a slower scan; anything else (and the
+ * one-character strings the decoder answers from its cache) goes through
+ * the decoder, whose errors name the bad byte. */
+static PyObject *str_from_utf8(const uint8_t *p, size_t n) {
+    uint64_t high = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t word;
+        memcpy(&word, p + i, sizeof word);
+        high |= word;
+    }
+    for (; i < n; i++)
+        high |= p[i];
+    if (n <= 1 || (high & UINT64_C(0x8080808080808080)))
+        return PyUnicode_DecodeUTF8((const char *)p, (Py_ssize_t)n, NULL);
+    PyObject *s = PyUnicode_New((Py_ssize_t)n, 127);
+    if (s)
+        memcpy(PyUnicode_1BYTE_DATA(s), p, n);
+    return s;
+}
 
 static PyObject *default_of(const py_plan_t *plan, size_t i) {
     if (!plan->defaults) {
@@ -814,13 +828,20 @@ static PyObject *default_of(const py_plan_t *plan, size_t i) {
     return d;
 }
 
+/* Sets field `name` of a struct instance.  Struct classes keep their
+ * instance attributes the way CPython (3.11+) does for a class whose
+ * __init__ assigns them: values inline in the object under keys shared by
+ * every instance, with no per-instance dict until someone asks for
+ * __dict__.  The generic setattr on a fresh instance stores them so;
+ * filling the dict from PyObject_GenericGetDict instead would make a dict
+ * per instance and cost more to build, keep and free.  (A class's own
+ * __setattr__ is not run: decoding stores fields, as it always has.) */
+static inline int set_field(PyObject *obj, PyObject *name, PyObject *val) {
+    return PyObject_GenericSetAttr(obj, name, val);
+}
+
 int py_fill_struct(py_codec_t *c, PyObject *obj, const py_plan_t *plan,
                    const thrift_value_t *v) {
-    /* Straight into the instance dict when there is one (as the encoder
-     * reads it); a class without one gets the generic setattr. */
-    PyObject *dict = PyObject_GenericGetDict(obj, NULL);
-    if (!dict)
-        PyErr_Clear();
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < plan->nfields; i++) {
         const thrift_value_t *fv = thrift_value_get_at(v, i);
@@ -829,25 +850,17 @@ int py_fill_struct(py_codec_t *c, PyObject *obj, const py_plan_t *plan,
             rc = -1;
             break;
         }
-        rc = dict ? PyDict_SetItem(dict, plan->fields[i].name, val)
-                  : PyObject_SetAttr(obj, plan->fields[i].name, val);
+        rc = set_field(obj, plan->fields[i].name, val);
         Py_DECREF(val);
     }
-    Py_XDECREF(dict);
     return rc;
 }
 
-/* Sets the fields' values (borrowed) on `obj`, into its instance dict when
- * it has one, as py_fill_struct does. */
+/* Sets the fields' values (borrowed) on `obj`, as py_fill_struct does. */
 static int py_assign_fields(PyObject *obj, const py_plan_t *plan, PyObject *const *vals) {
-    PyObject *dict = PyObject_GenericGetDict(obj, NULL);
-    if (!dict)
-        PyErr_Clear();
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < plan->nfields; i++)
-        rc = dict ? PyDict_SetItem(dict, plan->fields[i].name, vals[i])
-                  : PyObject_SetAttr(obj, plan->fields[i].name, vals[i]);
-    Py_XDECREF(dict);
+        rc = set_field(obj, plan->fields[i].name, vals[i]);
     return rc;
 }
 
@@ -873,7 +886,7 @@ PyObject *py_from_value(py_codec_t *c, const thrift_value_t *v) {
         return PyFloat_FromDouble(thrift_value_double(v));
     case THRIFT_KIND_STRING:
         p = thrift_value_bytes(v, &len);
-        return PyUnicode_DecodeUTF8((const char *)p, (Py_ssize_t)len, NULL);
+        return str_from_utf8(p, len);
     case THRIFT_KIND_BINARY:
         p = thrift_value_bytes(v, &len);
         return PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)len);
@@ -990,12 +1003,94 @@ static PyObject *uuid_from_bytes(const uint8_t *b16) {
     return u;
 }
 
+/* Short ASCII strings already made in this decode, by a hash of their
+ * bytes: repeated map keys, enum-like and tag values (the same few strings
+ * in every element of a list) come back as one shared str instead of a new
+ * object each, which also keeps the hash a dict key needs computed once. */
+#define STR_CACHE_SLOTS 64 /* a power of two */
+#define STR_CACHE_MAX_LEN 32
+
+/* A string of 2..STR_CACHE_MAX_LEN bytes as overlapping 8-byte words that
+ * together cover every byte, so that equal words and length mean equal
+ * strings. */
+typedef struct str_key {
+    uint64_t w[4];
+    size_t n;
+} str_key_t;
+
 typedef struct py_wire {
     py_codec_t *c;
     thrift_reader_t *rd;
     thrift_error_t *err;
     bool check_required;
+    PyObject *strs[STR_CACHE_SLOTS]; /* owned; NULL: empty */
+    str_key_t str_keys[STR_CACHE_SLOTS]; /* of strs[i] when it is set */
 } py_wire_t;
+
+static inline uint64_t load64(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline uint64_t load32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* Fills `k` from p[0..n), 2 <= n <= STR_CACHE_MAX_LEN; false when a byte
+ * is not ASCII. */
+static inline bool short_ascii_key(const uint8_t *p, size_t n, str_key_t *k) {
+    k->n = n;
+    k->w[2] = k->w[3] = 0;
+    if (n >= 8) {
+        k->w[0] = load64(p);
+        k->w[1] = load64(p + n - 8);
+        if (n > 16) {
+            k->w[2] = load64(p + 8);
+            k->w[3] = load64(p + n - 16);
+        }
+    } else if (n >= 4) {
+        k->w[0] = load32(p);
+        k->w[1] = load32(p + n - 4);
+    } else {
+        k->w[0] = (uint64_t)p[0] | (uint64_t)p[1] << 8;
+        k->w[1] = p[n - 1];
+    }
+    return ((k->w[0] | k->w[1] | k->w[2] | k->w[3]) & UINT64_C(0x8080808080808080)) == 0;
+}
+
+static inline size_t str_cache_slot(const str_key_t *k) {
+    uint64_t h = (k->w[0] ^ (k->w[1] * UINT64_C(0x9E3779B97F4A7C15)) ^ k->w[2] ^ k->n) *
+                 UINT64_C(0xFF51AFD7ED558CCD);
+    return (size_t)(h >> 58) & (STR_CACHE_SLOTS - 1);
+}
+
+/* The str of a thrift string read from the wire, shared with an equal one
+ * made earlier in this decode when it is short ASCII. */
+static PyObject *wire_str(py_wire_t *wr, const uint8_t *p, size_t n) {
+    str_key_t k;
+    if (n < 2 || n > STR_CACHE_MAX_LEN || !short_ascii_key(p, n, &k))
+        return str_from_utf8(p, n);
+    size_t i = str_cache_slot(&k);
+    const str_key_t *ck = &wr->str_keys[i];
+    if (wr->strs[i] && ck->n == n && ck->w[0] == k.w[0] && ck->w[1] == k.w[1] &&
+        ck->w[2] == k.w[2] && ck->w[3] == k.w[3])
+        return Py_NewRef(wr->strs[i]);
+    PyObject *s = PyUnicode_New((Py_ssize_t)n, 127);
+    if (!s)
+        return NULL;
+    memcpy(PyUnicode_1BYTE_DATA(s), p, n);
+    Py_XSETREF(wr->strs[i], Py_NewRef(s));
+    wr->str_keys[i] = k;
+    return s;
+}
+
+static void str_cache_clear(py_wire_t *wr) {
+    for (size_t i = 0; i < STR_CACHE_SLOTS; i++)
+        Py_CLEAR(wr->strs[i]);
+}
 
 static int read_struct_fields(py_wire_t *wr, const py_plan_t *plan, PyObject **vals);
 static PyObject *read_nested(py_wire_t *wr, const thrift_type_def_t *type, thrift_kind_t kind);
@@ -1005,6 +1100,32 @@ static PyObject *read_nested(py_wire_t *wr, const thrift_type_def_t *type, thrif
         if ((call) != THRIFT_OK)                                                              \
             return NULL;                                                                      \
     } while (0)
+
+/* A field's scalar value read with its header, as the Python object of
+ * `kind`, the field's (its wire type checked). */
+static inline PyObject *scalar_to_py(py_wire_t *wr, thrift_kind_t kind,
+                                     const thrift_reader_field_t *field) {
+    switch (kind) {
+    case THRIFT_KIND_BOOL:
+        return PyBool_FromLong(field->value.b);
+    case THRIFT_KIND_I8:
+    case THRIFT_KIND_I16:
+    case THRIFT_KIND_I32:
+    case THRIFT_KIND_ENUM:
+        return PyLong_FromLong((long)field->value.i);
+    case THRIFT_KIND_I64:
+        return PyLong_FromLongLong(field->value.i);
+    case THRIFT_KIND_DOUBLE:
+        return PyFloat_FromDouble(field->value.d);
+    case THRIFT_KIND_STRING:
+        return wire_str(wr, field->value.bytes.p, field->value.bytes.n);
+    case THRIFT_KIND_BINARY:
+        return PyBytes_FromStringAndSize((const char *)field->value.bytes.p,
+                                         (Py_ssize_t)field->value.bytes.n);
+    default: /* no other kind has a scalar wire type */
+        return PyErr_Format(PyExc_TypeError, "cannot decode a %s", kind_name(kind));
+    }
+}
 
 /* One value of `type` whose wire type the caller has checked. */
 static inline PyObject *read_value(py_wire_t *wr, const thrift_type_def_t *type,
@@ -1046,7 +1167,7 @@ static inline PyObject *read_value(py_wire_t *wr, const thrift_type_def_t *type,
         const uint8_t *p;
         size_t n;
         RD(thrift_reader_binary(rd, &p, &n));
-        return PyUnicode_DecodeUTF8((const char *)p, (Py_ssize_t)n, NULL);
+        return wire_str(wr, p, n);
     }
     case THRIFT_KIND_BINARY: {
         const uint8_t *p;
@@ -1192,27 +1313,32 @@ static int read_struct_fields(py_wire_t *wr, const py_plan_t *plan, PyObject **v
     if (thrift_reader_struct_begin(rd) != THRIFT_OK)
         goto out;
     for (;;) {
-        size_t at = thrift_reader_offset(rd);
-        thrift_wire_type_t wire;
-        int16_t id;
-        if (thrift_reader_field_begin(rd, &wire, &id) != THRIFT_OK)
+        /* the header and a scalar's value in one call */
+        thrift_reader_field_t field;
+        if (thrift_reader_field(rd, &field) != THRIFT_OK) {
+            /* a scalar value that failed after its header: name the field */
+            Py_ssize_t i = field.type == THRIFT_TYPE_STOP ? -1 : field_index(plan, field.id, &hint);
+            if (i >= 0)
+                err_path_prepend(wr->err, PyUnicode_AsUTF8(plan->fields[i].name), false);
             goto out;
-        if (wire == THRIFT_TYPE_STOP)
+        }
+        if (field.type == THRIFT_TYPE_STOP)
             break;
-        Py_ssize_t i = field_index(plan, id, &hint);
+        Py_ssize_t i = field_index(plan, field.id, &hint);
         if (i < 0) {
-            if (thrift_reader_skip(rd, wire) != THRIFT_OK)
+            if (!field.has_value && thrift_reader_skip(rd, field.type) != THRIFT_OK)
                 goto out;
             continue;
         }
         const py_field_plan_t *f = &plan->fields[i];
-        if (f->wire != wire) {
-            thrift_reader_fail(rd, THRIFT_TYPE, at, "expected %s, got wire type %u",
-                               type_name(f->type), (unsigned)wire);
+        if (f->wire != field.type) {
+            thrift_reader_fail(rd, THRIFT_TYPE, field.offset, "expected %s, got wire type %u",
+                               type_name(f->type), (unsigned)field.type);
             err_path_prepend(wr->err, PyUnicode_AsUTF8(f->name), false);
             goto out;
         }
-        PyObject *v = read_value(wr, f->type, f->kind);
+        PyObject *v = field.has_value ? scalar_to_py(wr, f->kind, &field)
+                                      : read_value(wr, f->type, f->kind);
         if (!v) {
             err_path_prepend(wr->err, PyUnicode_AsUTF8(f->name), false);
             goto out;
@@ -1312,11 +1438,11 @@ static bool proto_from_py(PyObject *o, thrift_protocol_t *out) {
     return true;
 }
 
-PyObject *py_codec_encode(PyObject *self, PyObject *args) {
+PyObject *py_codec_encode(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     (void)self;
-    PyObject *obj, *proto_obj;
-    if (!PyArg_ParseTuple(args, "OO:encode", &obj, &proto_obj))
-        return NULL;
+    if (nargs != 2)
+        return PyErr_Format(PyExc_TypeError, "encode() takes 2 arguments (%zd given)", nargs);
+    PyObject *obj = args[0], *proto_obj = args[1];
     thrift_protocol_t proto;
     if (!proto_from_py(proto_obj, &proto))
         return NULL;
@@ -1384,7 +1510,12 @@ static PyObject *decode_from_wire(py_codec_t *c, const py_plan_t *plan, PyObject
         return PyErr_NoMemory();
     readers_busy = true;
     thrift_reader_begin(rd, data, len, err);
-    py_wire_t wr = {c, rd, err, opts->check_required};
+    py_wire_t wr;
+    wr.c = c;
+    wr.rd = rd;
+    wr.err = err;
+    wr.check_required = opts->check_required;
+    memset(wr.strs, 0, sizeof wr.strs); /* str_keys are read only where strs is set */
     PyObject *small[32];
     PyObject **vals = plan->nfields <= 32 ? small : PyMem_Calloc(plan->nfields, sizeof *vals);
     PyObject *out = NULL;
@@ -1407,6 +1538,7 @@ static PyObject *decode_from_wire(py_codec_t *c, const py_plan_t *plan, PyObject
             snprintf(err->path, sizeof err->path, "%s", thrift_struct_def_name(plan->def));
         py_raise_thrift_error(py_exc_decode, err);
     }
+    str_cache_clear(&wr);
     if (gc_was_on)
         PyGC_Enable();
     if (vals && vals != small)
@@ -1420,11 +1552,13 @@ static PyObject *decode_from_wire(py_codec_t *c, const py_plan_t *plan, PyObject
 
 /* decode(cls_or_obj, data, protocol): fills `obj` (or a new instance of
  * `cls`) and returns it. */
-PyObject *py_codec_decode(PyObject *self, PyObject *args) {
+PyObject *py_codec_decode(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     (void)self;
-    PyObject *target, *proto_obj;
+    if (nargs != 3)
+        return PyErr_Format(PyExc_TypeError, "decode() takes 3 arguments (%zd given)", nargs);
+    PyObject *target = args[0], *proto_obj = args[2];
     Py_buffer data;
-    if (!PyArg_ParseTuple(args, "Oy*O:decode", &target, &data, &proto_obj))
+    if (PyObject_GetBuffer(args[1], &data, PyBUF_SIMPLE) < 0)
         return NULL;
     thrift_protocol_t proto;
     PyObject *out = NULL;

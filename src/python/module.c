@@ -689,9 +689,9 @@ static PyMethodDef module_methods[] = {
      "load(path, include_dirs=None) -> Schema"},
     {"loads", (PyCFunction)(void (*)(void))py_loads, METH_VARARGS | METH_KEYWORDS,
      "loads(name, text, include_dirs=None, resolver=None) -> Schema"},
-    {"encode", py_codec_encode, METH_VARARGS,
+    {"encode", (PyCFunction)(void (*)(void))py_codec_encode, METH_FASTCALL,
      "encode(obj, protocol) -> bytes: a struct instance on the wire"},
-    {"decode", py_codec_decode, METH_VARARGS,
+    {"decode", (PyCFunction)(void (*)(void))py_codec_decode, METH_FASTCALL,
      "decode(cls_or_obj, data, protocol) -> obj"},
     {NULL, NULL, 0, NULL}};
 

@@ -62,8 +62,10 @@ extern PyObject *py_str_dt_plan;      /* "_dt_plan" */
 extern PyObject *py_empty_tuple;
 
 /* Schema methods and module functions defined in codec.c. */
-PyObject *py_codec_encode(PyObject *self, PyObject *args);
-PyObject *py_codec_decode(PyObject *self, PyObject *args);
+/* METH_FASTCALL: they are the codec's per-call entry points, and a
+ * METH_VARARGS call would build and parse an argument tuple each time. */
+PyObject *py_codec_encode(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *py_codec_decode(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 int py_codec_init(PyObject *module);
 
 /* Raises `exc` with a rendered thrift_error_t. */

@@ -25,6 +25,12 @@ for proto in binary compact json; do
         > "$out/fuzz_decode_$proto/payload"
     { printf '\000'; "$cli" encode "$bench" Address --protocol $proto <<< '{"street": "s", "zip": 5}'; } \
         > "$out/fuzz_decode_$proto/address"
+    if [ $proto != json ]; then
+        # the streaming reader takes the struct bytes alone
+        mkdir -p "$out/fuzz_reader_$proto"
+        tail -c +2 "$out/fuzz_decode_$proto/payload" > "$out/fuzz_reader_$proto/payload"
+        tail -c +2 "$out/fuzz_decode_$proto/address" > "$out/fuzz_reader_$proto/address"
+    fi
     for msg in '{"method": "add", "type": "call", "seqid": 1, "args": {"a": 1, "b": -2}}' \
                '{"method": "add", "type": "reply", "seqid": 7, "result": {"success": 3}}' \
                '{"method": "fire", "type": "oneway", "seqid": 2, "args": {"n": 9}}' \

@@ -130,6 +130,68 @@ class RoundTripTest(unittest.TestCase):
             serialize(u.U(id=5))
 
 
+class DecodedObjectsTest(unittest.TestCase):
+    """What the wire decoder's shortcuts must not change: strings equal to
+    what was written whatever their length and characters (short ASCII ones
+    are shared within a decode), and decoded instances that behave as ones
+    made by __init__."""
+    STRINGS = ['', 'a', '\u00e9', 'ab', 'ab', 'ba', 'abc', 'abd', 'abcd', 'abce', 'dbca',
+               'x' * 7, 'x' * 8, 'x' * 6 + 'y' + 'x', 'x' * 15, 'x' * 16,
+               'x' * 17, 'x' * 8 + 'y' + 'x' * 8, 'x' * 8 + 'z' + 'x' * 8,
+               'p' * 12 + 'q' * 12 + 'r' * 8, 'p' * 12 + 'Q' * 12 + 'r' * 8,
+               # differ only in bytes 16..24, which the cache's hash leaves out
+               'p' * 16 + 'A' * 8 + 'r' * 8, 'p' * 16 + 'B' * 8 + 'r' * 8,
+               'x' * 32, 'x' * 33, 'x' * 15 + '\u00e9', 'caf\u00e9', 'caf\u00e9',
+               'a\x00b', 'a\x00c', 't\x7f\x7f', 'tag-%d' % 1, 'tag-%d' % 1]
+
+    def test_strings_equal_what_was_written(self):
+        strs = list(self.STRINGS) + ['%s-%d' % (w, i) for i in range(300)
+                                     for w in ('k', 'key-long-enough!')]
+        strs += ['tag-%d' % 1, 'tag-%d' % 1]  # made apart: equal, not the same object
+        obj = m.Everything(names=strs, structs={s: m.Xtruct(s) for s in strs}, req=1)
+        for factory in (BIN, COMPACT):
+            with self.subTest(proto=factory):
+                back = deserialize(m.Everything, serialize(obj, factory), factory)
+                self.assertEqual(back.names, strs)
+                # short ASCII strings repeated in one message are one object
+                self.assertIs(back.names[-1], back.names[-2])
+                self.assertEqual(sorted(back.structs), sorted(set(strs)))
+                for k, v in back.structs.items():
+                    self.assertEqual(v.string_thing, k)
+                    self.assertIs(type(k), str)
+
+    def test_unknown_fields_are_passed_over(self):
+        # a newer writer's fields of every wire type, read by an older schema
+        v = dynthrift.loads("""
+            struct Inner { 1: string s }
+            struct New { 1: i32 a, 2: string s, 3: list<i32> l, 4: bool b, 5: double d,
+                         6: i64 x, 7: byte y, 8: i16 z, 9: binary bin, 10: Inner inner,
+                         11: map<string, i32> m, 12: bool last }
+            struct Old { 1: i32 a, 6: i64 x, 12: bool last }""", 'evolve_thrift')
+        new = v.New(a=-7, s='s', l=[1, 2], b=True, d=0.5, x=1 << 40, y=-1, z=300,
+                    bin=b'\xff', inner=v.Inner('i'), m={'k': 1}, last=False)
+        for factory in (BIN, COMPACT):
+            with self.subTest(proto=factory):
+                old = deserialize(v.Old, serialize(new, factory), factory)
+                self.assertEqual((old.a, old.x, old.last), (-7, 1 << 40, False))
+                self.assertEqual(deserialize(v.New, serialize(new, factory), factory), new)
+
+    def test_decoded_instances_behave_as_constructed_ones(self):
+        import copy
+        import pickle
+        x = deserialize(m.Xtruct, serialize(m.Xtruct('s', 1, 2, 3)))
+        self.assertEqual(vars(x), vars(m.Xtruct('s', 1, 2, 3)))
+        self.assertEqual(list(x.__dict__), list(m.Xtruct._dt_names))
+        x.extra = 5
+        x.i32_thing = 9
+        self.assertEqual((x.extra, x.__dict__['i32_thing']), (5, 9))
+        del x.extra
+        self.assertEqual(copy.deepcopy(x), x)
+        self.assertEqual(pickle.loads(pickle.dumps(x)), x)
+        e = deserialize(m.Xception, serialize(m.Xception(errorCode=3, message='m')))
+        self.assertEqual((e.errorCode, e.message, vars(e)['message']), (3, 'm', 'm'))
+
+
 class GarbageTest(unittest.TestCase):
     def test_garbage_raises(self):
         import random
@@ -167,6 +229,16 @@ class GarbageTest(unittest.TestCase):
             self.assertEqual(target, m.Xtruct2(byte_thing=7))
             self.assertEqual(deserialize(m.Xtruct2, data, factory), bad)
             self.assertEqual(deserialize(m.Xtruct2, serialize(good, factory), factory), good)
+
+    def test_truncated_scalar_names_its_field(self):
+        # the value of Xtruct2.struct_thing.string_thing cut short
+        obj = m.Xtruct2(struct_thing=m.Xtruct(string_thing='hello', i32_thing=1))
+        for factory in (BIN, COMPACT):
+            data = serialize(obj, factory)
+            cut = data[:data.index(b'hello') + 2]
+            with self.subTest(proto=factory), self.assertRaises(TDecodeException) as cm:
+                deserialize(m.Xtruct2, cut, factory)
+            self.assertIn('Xtruct2.struct_thing.string_thing: need more bytes', str(cm.exception))
 
     def test_errors_name_the_place(self):
         with self.assertRaises(TDecodeException) as cm:

@@ -934,6 +934,77 @@ static thrift_status_t skip_fields(thrift_reader_t *rd, size_t *fields) {
     return st == THRIFT_OK ? thrift_reader_struct_end(rd) : st;
 }
 
+/* skip_fields with thrift_reader_field: scalars come read, the rest is
+ * skipped; the scalars' values are checked against the one-call-per-piece
+ * reading of the same bytes in `check` (begun on the same input). */
+static thrift_status_t field_fields(thrift_reader_t *rd, thrift_reader_t *check, size_t *fields,
+                                    size_t *mismatches) {
+    thrift_status_t st = thrift_reader_struct_begin(rd);
+    thrift_reader_struct_begin(check);
+    *fields = 0;
+    while (st == THRIFT_OK) {
+        thrift_reader_field_t f;
+        thrift_wire_type_t wt = THRIFT_TYPE_STOP;
+        int16_t id = 0;
+        size_t at = thrift_reader_offset(check);
+        thrift_reader_field_begin(check, &wt, &id);
+        st = thrift_reader_field(rd, &f);
+        if (st != THRIFT_OK)
+            break;
+        *mismatches += f.type != wt || f.id != id || f.offset != at;
+        if (f.type == THRIFT_TYPE_STOP)
+            break;
+        ++*fields;
+        bool same = true;
+        switch (f.type) {
+        case THRIFT_TYPE_BOOL: {
+            bool b = !f.value.b;
+            same = thrift_reader_bool(check, &b) == THRIFT_OK && b == f.value.b;
+            break;
+        }
+        case THRIFT_TYPE_BYTE: {
+            int8_t v = 0;
+            same = thrift_reader_i8(check, &v) == THRIFT_OK && v == f.value.i;
+            break;
+        }
+        case THRIFT_TYPE_I16: {
+            int16_t v = 0;
+            same = thrift_reader_i16(check, &v) == THRIFT_OK && v == f.value.i;
+            break;
+        }
+        case THRIFT_TYPE_I32: {
+            int32_t v = 0;
+            same = thrift_reader_i32(check, &v) == THRIFT_OK && v == f.value.i;
+            break;
+        }
+        case THRIFT_TYPE_I64: {
+            int64_t v = 0;
+            same = thrift_reader_i64(check, &v) == THRIFT_OK && v == f.value.i;
+            break;
+        }
+        case THRIFT_TYPE_DOUBLE: {
+            double v = 0;
+            same = thrift_reader_double(check, &v) == THRIFT_OK &&
+                   memcmp(&v, &f.value.d, sizeof v) == 0;
+            break;
+        }
+        case THRIFT_TYPE_STRING: {
+            const uint8_t *p = NULL;
+            size_t n = 0;
+            same = thrift_reader_binary(check, &p, &n) == THRIFT_OK && p == f.value.bytes.p &&
+                   n == f.value.bytes.n;
+            break;
+        }
+        default:
+            same = !f.has_value && thrift_reader_skip(check, f.type) == THRIFT_OK;
+            st = thrift_reader_skip(rd, f.type);
+            break;
+        }
+        *mismatches += !same || f.has_value != (f.type < THRIFT_TYPE_STRUCT);
+    }
+    return st == THRIFT_OK ? thrift_reader_struct_end(rd) : st;
+}
+
 static void test_reader(void) {
     static const uint8_t bin[] = {2, 0, 1, 1, 15, 0, 2, 6, 0, 0, 0, 1, 0xff, 0xff,
                                   8, 0, 100, 0, 0, 0, 5, 0};
@@ -969,6 +1040,24 @@ static void test_reader(void) {
                       t4 == THRIFT_TYPE_STOP && thrift_reader_offset(rd) == len,
                   "reader: %s hand-checked bytes read back (%s)", pn, err.text);
 
+        thrift_reader_field_t f1, f2, f3, f4;
+        thrift_reader_begin(rd, data, len, &err);
+        ok = thrift_reader_struct_begin(rd) == THRIFT_OK &&
+             thrift_reader_field(rd, &f1) == THRIFT_OK && thrift_reader_field(rd, &f2) == THRIFT_OK &&
+             thrift_reader_list_begin(rd, &et, &n) == THRIFT_OK &&
+             thrift_reader_i16(rd, &i16) == THRIFT_OK &&
+             thrift_reader_container_end(rd) == THRIFT_OK &&
+             thrift_reader_field(rd, &f3) == THRIFT_OK && thrift_reader_field(rd, &f4) == THRIFT_OK &&
+             thrift_reader_struct_end(rd) == THRIFT_OK;
+        size_t f3_at = proto == THRIFT_PROTO_BINARY ? 14 : 4;
+        TAP_CHECK(ok && f1.type == THRIFT_TYPE_BOOL && f1.id == 1 && f1.has_value && f1.value.b &&
+                      f1.offset == 0 && f2.type == THRIFT_TYPE_LIST && !f2.has_value &&
+                      f3.type == THRIFT_TYPE_I32 && f3.id == 100 && f3.has_value &&
+                      f3.value.i == 5 && f3.offset == f3_at && f4.type == THRIFT_TYPE_STOP &&
+                      !f4.has_value && thrift_reader_offset(rd) == len,
+                  "reader: %s hand-checked bytes read back by thrift_reader_field (%s)", pn,
+                  err.text);
+
         /* a whole struct: every field passed over, to its last byte */
         thrift_buffer_t *buf = thrift_buffer_new();
         thrift_error_clear(&err);
@@ -991,6 +1080,51 @@ static void test_reader(void) {
                    err.offset > cut;
         }
         TAP_CHECK(bad == 0, "reader: %s every truncation of All is NEED_MORE (%zu not)", pn, bad);
+
+        /* the same with thrift_reader_field: scalars read with their headers */
+        thrift_reader_t *check = thrift_reader_new((thrift_protocol_t)proto, NULL);
+        thrift_error_t check_err;
+        size_t mismatches = 0;
+        thrift_reader_begin(rd, enc, enc_len, &err);
+        thrift_reader_begin(check, enc, enc_len, &check_err);
+        st = field_fields(rd, check, &fields, &mismatches);
+        TAP_CHECK(st == THRIFT_OK && thrift_reader_offset(rd) == enc_len &&
+                      fields == set_fields && mismatches == 0,
+                  "reader: %s All read by thrift_reader_field as piece by piece (%zu of %zu "
+                  "fields, %zu mismatches: %s)",
+                  pn, fields, set_fields, mismatches, err.text);
+        bad = 0;
+        for (size_t cut = 0; cut < enc_len; cut++) {
+            thrift_reader_begin(rd, enc, cut, &err);
+            thrift_reader_begin(check, enc, cut, &check_err);
+            st = field_fields(rd, check, &fields, &mismatches);
+            bad += st != THRIFT_NEED_MORE || err.code != THRIFT_NEED_MORE || !err.has_offset ||
+                   err.offset > cut;
+        }
+        TAP_CHECK(bad == 0, "reader: %s every truncation read by thrift_reader_field is NEED_MORE "
+                  "(%zu not)", pn, bad);
+        thrift_reader_free(check);
+        /* a string field longer than the input: no value */
+        static const uint8_t bin_sfield[] = {11, 0, 1, 0, 0, 0, 5, 'a'};
+        static const uint8_t cpt_sfield[] = {0x18, 0x05, 'a'};
+        thrift_reader_begin(rd, proto == THRIFT_PROTO_BINARY ? bin_sfield : cpt_sfield,
+                            proto == THRIFT_PROTO_BINARY ? sizeof bin_sfield : sizeof cpt_sfield,
+                            &err);
+        thrift_reader_field_t sf;
+        st = thrift_reader_struct_begin(rd);
+        st = st == THRIFT_OK ? thrift_reader_field(rd, &sf) : st;
+        TAP_CHECK(st == THRIFT_NEED_MORE && !sf.has_value && sf.type == THRIFT_TYPE_STRING &&
+                      sf.id == 1 && sf.offset == 0,
+                  "reader: %s string field longer than the input: %s", pn, err.text);
+        /* a header cut short: no type */
+        static const uint8_t bin_hdr[] = {11, 0};
+        static const uint8_t cpt_hdr[] = {0x08};
+        thrift_reader_begin(rd, proto == THRIFT_PROTO_BINARY ? bin_hdr : cpt_hdr,
+                            proto == THRIFT_PROTO_BINARY ? sizeof bin_hdr : sizeof cpt_hdr, &err);
+        st = thrift_reader_struct_begin(rd);
+        st = st == THRIFT_OK ? thrift_reader_field(rd, &sf) : st;
+        TAP_CHECK(st == THRIFT_NEED_MORE && !sf.has_value && sf.type == THRIFT_TYPE_STOP,
+                  "reader: %s field header cut short: type STOP (%s)", pn, err.text);
 
         /* a list claiming more elements than bytes left; strings too */
         static const uint8_t bin_list[] = {8, 0x7f, 0xff, 0xff, 0xff, 0};
