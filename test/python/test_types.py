@@ -56,6 +56,31 @@ class ConstructorTest(unittest.TestCase):
         with self.assertRaises(TypeError):
             m.Xtruct(nope=1)
 
+    def test_fields_named_like_python_keywords(self):
+        # `as`, `from`, `self` and dotted names cannot be parameters of a
+        # compiled __init__: such a struct still loads, constructs and
+        # round-trips (the field is then reached through getattr).
+        k = dynthrift.loads(
+            'struct K { 1: i32 as, 2: string self = "me", 3: list<i32> from = [1], '
+            '4: i64 _dt_d0 }\n'
+            'service S { i32 pass(1: i32 lambda) }', module_name='kw_thrift')
+        x = k.K(7, **{'from': [2]})
+        self.assertEqual((getattr(x, 'as'), x.self, getattr(x, 'from'), x._dt_d0),
+                         (7, 'me', [2], None))
+        y = k.K()
+        self.assertEqual(getattr(y, 'from'), [1])
+        getattr(y, 'from').append(5)
+        self.assertEqual(getattr(k.K(), 'from'), [1])   # a fresh default
+        self.assertEqual(dynthrift.utils.deserialize(k.K(), serialize(x)), x)
+        with self.assertRaises(TypeError):
+            k.K(1, **{'as': 2})
+        with self.assertRaises(TypeError):
+            k.K(nope=1)
+        with self.assertRaises(TypeError):
+            k.K(1, 2, 3, 4, 5)
+        a = k.S.pass_args(**{'lambda': 3})
+        self.assertEqual(getattr(a, 'lambda'), 3)
+
     def test_eq_repr_hash(self):
         a = m.Xtruct('s', 1, 2, 3)
         b = m.Xtruct('s', 1, 2, 3)
