@@ -4,7 +4,7 @@ output, loopback ports, children stopped by their own PID, and servers
 
 Imports no Thrift library at load time: each script decides what it needs
 and skips (`skip_all`) when a peer is missing.  The scripts in test/lua
-import it with test/interop on sys.path."""
+and tools/bench_python_rpc.py import it with test/interop on sys.path."""
 import atexit
 import itertools
 import json
