@@ -23,15 +23,15 @@ stopped by its PID."""
 import argparse
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(ROOT, 'test', 'python'))
+sys.path[:0] = [os.path.join(ROOT, 'test', 'python'), os.path.join(ROOT, 'test', 'interop')]
 from helpers import BENCH_THRIFT, bench_payload, have_bench  # noqa: E402
+from testlib import free_port, stop  # noqa: E402
 
 SERVER_SCRIPT = r'''
 import sys
@@ -45,33 +45,14 @@ else:
     import thriftpy as tp
     from thriftpy.rpc import make_server
     from thriftpy.transport import TFramedTransportFactory
+from testlib import BenchHandler
 b = tp.load(%(idl)r, module_name='bench_thrift')
-class H(object):
-    def ping(self):
-        pass
-    def add(self, a, b):
-        return a + b
-    def echo(self, p):
-        return p
-    def fire(self, n):
-        pass
-    def fail(self, code):
-        raise b.BenchError(code=code, message='fail')
 kw = {'handler_threads': 0} if lib == 'dynthrift-inline' else {}
-s = make_server(b.Bench, H(), '127.0.0.1', %(port)d,
+s = make_server(b.Bench, BenchHandler(b.BenchError), '127.0.0.1', %(port)d,
                 trans_factory=TFramedTransportFactory(), **kw)
 print('listening', flush=True)
 s.serve()
 '''
-
-
-def free_port():
-    import socket
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def start(cmd, want):
@@ -81,16 +62,6 @@ def start(cmd, want):
         stop(p)
         raise RuntimeError('%s did not start: %r' % (cmd[0], line))
     return p, line
-
-
-def stop(p):
-    if p.poll() is None:
-        os.kill(p.pid, signal.SIGINT)
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            os.kill(p.pid, signal.SIGKILL)
-            p.wait()
 
 
 ROUNDS = 5

@@ -11,32 +11,32 @@ Environment: DYNTHRIFT_CLI, DYNTHRIFT_SOURCE_ROOT.
 import json
 import os
 import subprocess
-import sys
 import time
 
-import cli_test_lib as lib
-from cli_test_lib import CLI, PINGPONG
+from testlib import CLI, PINGPONG, Tap, dynthrift_listening, require_cli, run_script, temp_dir
 
-lib.require_cli()
-TMP = lib.temp_dir("cluster-bench")
-TAP = lib.Tap()
+require_cli()
+TMP = temp_dir("cluster-bench")
+TAP = Tap()
 ok = TAP.ok
 
 
-class Serve(lib.CliProc):
+def serve_recording(record):
     """serve --echo --record RECORD: the record counts what it answered."""
+    return dynthrift_listening(["serve", PINGPONG, "PingPong", "--addr", "127.0.0.1:0",
+                                "--echo", "--record", record], TMP)
 
-    def __init__(self, record):
-        self.record = record
-        super().__init__(TMP, ["serve", PINGPONG, "PingPong", "--addr", "127.0.0.1:0",
-                               "--echo", "--record", record])
 
-    def answered(self):
+def answered_calls(records):
+    """How many calls the servers recording to `records` answered."""
+    total = 0
+    for record in records:
         try:
-            with open(self.record) as f:
-                return sum(1 for _ in f)
+            with open(record) as f:
+                total += sum(1 for _ in f)
         except OSError:
-            return 0
+            pass
+    return total
 
 
 def bench(addrs, *flags):
@@ -47,7 +47,8 @@ def bench(addrs, *flags):
 
 
 def main():
-    servers = [Serve(os.path.join(TMP, "rec%d.jsonl" % i)) for i in range(2)]
+    records = [os.path.join(TMP, "rec%d.jsonl" % i) for i in range(2)]
+    servers = [serve_recording(record) for record in records]
     addrs = ",".join(s.addr for s in servers)
     try:
         rc, out, err, took = bench(addrs, "--rate", "400", "-d", "1.5", "--json")
@@ -59,11 +60,11 @@ def main():
         ok(len(per) == 2 and min(per) > 0.4 * calls,
            "the open loop's calls are spread over both servers: %s" % per, rep)
 
-        before = sum(s.answered() for s in servers)
+        before = answered_calls(records)
         rc, out, err, took = bench(addrs, "--rate", "400", "--warmup", "1", "-d", "1", "--json")
         rep = json.loads(out) if rc == 0 else {}
         measured = rep.get("total", {}).get("calls", 0)
-        answered = sum(s.answered() for s in servers) - before
+        answered = answered_calls(records) - before
         ok(rc == 0 and rep.get("warmup_s") == 1 and 0.8 <= rep.get("seconds", 0) <= 1.3
            and took >= 1.9,
            "--warmup 1 -d 1: ran %.2f s, measured %.2f s" % (took, rep.get("seconds", 0)),
@@ -96,9 +97,7 @@ def main():
     finally:
         for s in servers:
             s.stop()
-    lib.remove(TMP)
-    return TAP.finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(TAP, main)

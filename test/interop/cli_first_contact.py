@@ -27,13 +27,12 @@ import subprocess
 import tempfile
 import time
 
-from testlib import (CHILDREN, CLI, IDL_SAMPLES, BenchHandler, Tap, apache_gen_py,
+from testlib import (CHILDREN, CLI, IDL_SAMPLES, PINGPONG, BenchHandler, Tap, apache_gen_py,
                      apache_server as start_apache_server, dynthrift_serve,
                      raw_server as start_raw_server, require_cli, require_programs, run_script,
                      skip_all, thriftpy_server)
 
 BENCH = os.path.join(IDL_SAMPLES, "bench.thrift")
-PINGPONG = os.path.join(IDL_SAMPLES, "pingpong.thrift")
 DEADLINE = time.time() + 600
 
 try:

@@ -23,17 +23,16 @@ import json
 import logging
 import os
 import subprocess
-import sys
 
-import cli_test_lib as lib
-from cli_test_lib import CLI, PINGPONG
+from testlib import (CLI, PINGPONG, Tap, apache_gen_py, apache_theader_server,
+                     dynthrift_listening, require_apache_thrift, require_cli, run_script, temp_dir)
 
-lib.require_cli()
-lib.require_apache_thrift()
+require_cli()
+require_apache_thrift()
 
 logging.disable(logging.CRITICAL)
-TMP = lib.temp_dir("cli-headers")
-TAP = lib.Tap()
+TMP = temp_dir("cli-headers")
+TAP = Tap()
 ok = TAP.ok
 
 
@@ -67,7 +66,8 @@ def header_handler(current):
 
 
 def Serve(args):
-    return lib.CliProc(TMP, ["serve", PINGPONG, "PingPong", "--addr", "127.0.0.1:0"] + args)
+    return dynthrift_listening(["serve", PINGPONG, "PingPong", "--addr", "127.0.0.1:0"] + args,
+                               TMP)
 
 
 def split_include(out):
@@ -255,14 +255,13 @@ def check_cluster():
 
 
 def main():
-    gen = lib.generated_service(TMP, PINGPONG, "pingpong", "PingPong")
-    check_apache(lib.apache_theader_server(gen, header_handler))
+    apache_gen_py(os.path.join(TMP, "gen"), PINGPONG)
+    from pingpong import PingPong
+    check_apache("127.0.0.1:%d" % apache_theader_server(PingPong, header_handler))
     check_serve_mock()
     check_serve_exec()
     check_cluster()
-    lib.remove(TMP)
-    return TAP.finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(TAP, main)

@@ -19,11 +19,11 @@ import subprocess
 import tempfile
 import time
 
-from testlib import (CLI, IDL_SAMPLES, BenchHandler, Tap, apache_client as open_apache_client,
-                     apache_gen_py, apache_server, dynthrift_serve, require_cli, require_programs,
-                     run_script, skip_all, thriftpy_server)
+from testlib import (CLI, IDL_SAMPLES, PINGPONG, BenchHandler, Tap,
+                     apache_client as open_apache_client, apache_gen_py, apache_server,
+                     dynthrift_serve, require_cli, require_programs, run_script, skip_all,
+                     thriftpy_server)
 
-PINGPONG = os.path.join(IDL_SAMPLES, "pingpong.thrift")
 BENCH = os.path.join(IDL_SAMPLES, "bench.thrift")
 DEADLINE = time.time() + 600  # the whole script, bounded
 

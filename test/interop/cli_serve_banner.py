@@ -10,15 +10,14 @@ Environment: DYNTHRIFT_CLI, DYNTHRIFT_SOURCE_ROOT.
 """
 import os
 import subprocess
-import sys
 import time
 
-import cli_test_lib as lib
-from cli_test_lib import CLI, PINGPONG, ROOT
+from testlib import (CLI, PINGPONG, SRC, Tap, dynthrift_listening, require_cli, run_script,
+                     temp_dir)
 
-lib.require_cli()
-TMP = lib.temp_dir("serve-banner")
-TAP = lib.Tap()
+require_cli()
+TMP = temp_dir("serve-banner")
+TAP = Tap()
 ok = TAP.ok
 
 
@@ -27,14 +26,13 @@ def banner(flags):
     fixtures = os.path.join(TMP, "mock.json")
     with open(fixtures, "w") as f:
         f.write('{"ping": {"result": "pong"}}')
-    srv = lib.CliProc(TMP, ["serve", PINGPONG, "PingPong", "--addr", "127.0.0.1:0", "--mock",
-                            fixtures, "-v"] + flags)
+    srv = dynthrift_listening(["serve", PINGPONG, "PingPong", "--addr", "127.0.0.1:0", "--mock",
+                               fixtures, "-v"] + flags, TMP)
     end = time.time() + 5
     line = ""
     while time.time() < end and not line:
-        with open(srv.err_path) as f:
-            line = next((l.split("dynthrift serve: ", 1)[1].strip() for l in f
-                         if "dynthrift serve: serving" in l), "")
+        line = next((l.split("dynthrift serve: ", 1)[1].strip()
+                     for l in srv.log().splitlines() if "dynthrift serve: serving" in l), "")
         time.sleep(0.02)
     return line, srv
 
@@ -63,7 +61,7 @@ def main():
     ok(call(srv.addr, ["--zlib"]), "... a framed zlib client is answered")
     srv.stop()
     certs = os.path.join(TMP, "certs")
-    if subprocess.run(["sh", os.path.join(ROOT, "test", "tls_certs.sh"), certs]).returncode == 0:
+    if subprocess.run(["sh", os.path.join(SRC, "test", "tls_certs.sh"), certs]).returncode == 0:
         line, srv = banner(["--cert", os.path.join(certs, "server.pem"), "--key",
                             os.path.join(certs, "server.key")])
         ok(line.endswith("HTTP, TLS, mock)"), "with a certificate TLS is named: %s" % line)
@@ -73,9 +71,7 @@ def main():
     else:
         ok(True, "# SKIP openssl missing")
         ok(True, "# SKIP openssl missing")
-    lib.remove(TMP)
-    return TAP.finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(TAP, main)

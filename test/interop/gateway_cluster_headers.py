@@ -19,28 +19,26 @@ import http.client
 import json
 import logging
 import os
-import socket
 import subprocess
-import sys
-import threading
 import time
 
-import cli_test_lib as lib
-from cli_test_lib import CLI, PINGPONG
+from testlib import (CLI, PINGPONG, Tap, apache_gen_py, apache_theader_server,
+                     dynthrift_listening, raw_server, require_apache_thrift, require_cli,
+                     run_script, temp_dir)
 
-lib.require_cli()
-lib.require_apache_thrift()
+require_cli()
+require_apache_thrift()
 
 logging.disable(logging.CRITICAL)
-TMP = lib.temp_dir("gw-cluster-headers")
-TAP = lib.Tap()
+TMP = temp_dir("gw-cluster-headers")
+TAP = Tap()
 ok = TAP.ok
 PROCS = []
 SOCKETS = []
 
 
 def Proc(args):
-    p = lib.CliProc(TMP, args)
+    p = dynthrift_listening(args, TMP)
     PROCS.append(p)
     return p
 
@@ -80,21 +78,10 @@ def header_handler(current):
 
 
 def silent_server():
-    """Accepts and reads, never answers."""
-    ls = socket.socket()
-    ls.bind(("127.0.0.1", 0))
-    ls.listen(16)
+    """Accepts and never answers."""
+    addr, ls = raw_server()
     SOCKETS.append(ls)
-
-    def serve():
-        while True:
-            try:
-                c, _ = ls.accept()
-            except OSError:
-                return
-            SOCKETS.append(c)
-    threading.Thread(target=serve, daemon=True).start()
-    return "127.0.0.1:%d" % ls.getsockname()[1]
+    return addr
 
 
 def one_request(upstream, body, headers, flags=()):
@@ -128,7 +115,7 @@ def check_headers(members):
 
     gw = Proc(["gateway", PINGPONG, "--upstream", upstream, "--header", "--listen",
                "127.0.0.1:0"])
-    port = gw.port()
+    port = gw.port
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     served, right = set(), True
     for i in range(9):
@@ -161,7 +148,8 @@ def check_deadline():
 
 
 def main():
-    gen = lib.generated_service(TMP, PINGPONG, "pingpong", "PingPong")
+    apache_gen_py(os.path.join(TMP, "gen"), PINGPONG)
+    from pingpong import PingPong
     handler = os.path.join(TMP, "handler.py")
     with open(handler, "w") as f:
         f.write(EXEC_HANDLER)
@@ -169,7 +157,7 @@ def main():
         members = [Proc(["serve", PINGPONG, "PingPong", "--addr", "127.0.0.1:0", "--exec",
                          "/usr/bin/python3 %s %s" % (handler, name)]).addr
                    for name in ("one", "two")]
-        members.append(lib.apache_theader_server(gen, header_handler))
+        members.append("127.0.0.1:%d" % apache_theader_server(PingPong, header_handler))
         check_headers(members)
         check_deadline()
     finally:
@@ -177,9 +165,7 @@ def main():
             p.stop()
         for s in SOCKETS:
             s.close()
-    lib.remove(TMP)
-    return TAP.finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(TAP, main)

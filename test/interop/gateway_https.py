@@ -29,30 +29,22 @@ import shutil
 import socket
 import ssl
 import subprocess
-import sys
 import time
 
-import cli_test_lib as lib
-from cli_test_lib import CLI, PINGPONG, ROOT
+from testlib import (CLI, PINGPONG, Tap, dynthrift_listening, make_certs, require_cli,
+                     run_script, temp_dir)
 
-lib.require_cli()
-TMP = lib.temp_dir("gateway-https")
-CERTS = os.path.join(TMP, "certs")
-if subprocess.run(["sh", os.path.join(ROOT, "test", "tls_certs.sh"), CERTS]).returncode != 0:
-    lib.remove(TMP)
-    lib.skip("openssl missing (test/tls_certs.sh)")
+require_cli()
+TMP = temp_dir("gateway-https")
+cert = make_certs(os.path.join(TMP, "certs"))
 
-TAP = lib.Tap()
+TAP = Tap()
 ok = TAP.ok
 PROCS = []
 
 
-def cert(name):
-    return os.path.join(CERTS, name)
-
-
-def Proc(args, prefix):
-    p = lib.CliProc(TMP, args, prefix)
+def Proc(args):
+    p = dynthrift_listening(args, TMP)
     PROCS.append(p)
     return p
 
@@ -77,14 +69,14 @@ def https(port, method, path, body=None, ctx=None, conn=None):
 
 
 def gateway(upstream, extra):
-    return Proc(["gateway", PINGPONG, "--upstream", upstream] + extra, "listening on https://")
+    return Proc(["gateway", PINGPONG, "--upstream", upstream] + extra)
 
 
 def check_gateway(upstream):
     gw = gateway(upstream, ["--listen", "https://127.0.0.1:0", "--listen-cert",
                             cert("server.pem"), "--listen-key", cert("server.key"),
                             "--client-timeout", "400"])
-    port = gw.port()
+    port = gw.port
     st, body = https(port, "GET", "/schema")
     doc = json.loads(body) if st == 200 else {}
     ok(st == 200 and [s["name"] for s in doc.get("services", [])] == ["PingPong"],
@@ -155,15 +147,15 @@ def check_gateway(upstream):
     else:
         for _ in range(3):
             ok(True, "# SKIP curl not installed")
-    rc, err = gw.stop()
-    ok(rc == 0, "gateway stopped by SIGTERM exits 0", (rc, err))
+    rc = gw.stop()
+    ok(rc == 0, "gateway stopped by SIGTERM exits 0", (rc, gw.log()))
 
 
 def check_mtls(upstream):
     gw = gateway(upstream, ["--listen", "https://127.0.0.1:0", "--listen-cert",
                             cert("server.pem"), "--listen-key", cert("server.key"),
                             "--listen-cacert", cert("ca.pem")])
-    port = gw.port()
+    port = gw.port
     try:
         st, body = https(port, "GET", "/schema")
         refused = None
@@ -181,14 +173,14 @@ def check_mtls(upstream):
 
 def check_ui(upstream):
     ui = Proc(["ui", PINGPONG, "--upstream", upstream, "--listen-cert", cert("server.pem"),
-               "--listen-key", cert("server.key")], "listening on https://")
+               "--listen-key", cert("server.key")])
     url = ""
     end = time.time() + 5
     while time.time() < end and not url:
         url = ui.stdout().strip()
         time.sleep(0.02)
-    ok(url == "https://127.0.0.1:%d/" % ui.port(), "ui prints its https:// URL", url)
-    st, body = https(ui.port(), "GET", "/")
+    ok(url == "https://127.0.0.1:%d/" % ui.port, "ui prints its https:// URL", url)
+    st, body = https(ui.port, "GET", "/")
     ok(st == 200 and b"<html" in body.lower(), "ui over https serves its page", (st, body[:200]))
     ui.stop()
 
@@ -224,8 +216,7 @@ def main():
                                      {"when": {"a": 5}, "result": 11},
                                      {"when": {"a": 20}, "result": 21}], "result": 0},
                    "ping": {"result": "pong"}}, f)
-    up = Proc(["serve", PINGPONG, "PingPong", "--addr", "127.0.0.1:0", "--mock", fixtures],
-              "listening on ")
+    up = Proc(["serve", PINGPONG, "PingPong", "--addr", "127.0.0.1:0", "--mock", fixtures])
     try:
         check_gateway(up.addr)
         check_mtls(up.addr)
@@ -234,9 +225,7 @@ def main():
     finally:
         for p in PROCS:
             p.stop()
-    lib.remove(TMP)
-    return TAP.finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(TAP, main)

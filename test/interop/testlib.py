@@ -4,7 +4,9 @@ output, loopback ports, children stopped by their own PID, and servers
 
 Imports no Thrift library at load time: each script decides what it needs
 and skips (`skip_all`) when a peer is missing.  The scripts in test/lua
-import it with test/interop on sys.path."""
+and tools/bench_python_rpc.py import it with test/interop on sys.path."""
+import atexit
+import itertools
 import json
 import os
 import re
@@ -13,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -22,6 +25,7 @@ SRC = os.environ.get("DYNTHRIFT_SOURCE_ROOT",
 BUILD = os.environ.get("DYNTHRIFT_BUILD_ROOT", os.path.join(SRC, "build"))
 CLI = os.environ.get("DYNTHRIFT_CLI", os.path.join(BUILD, "tools", "dynthrift"))
 IDL_SAMPLES = os.path.join(SRC, "idl-samples")
+PINGPONG = os.path.join(IDL_SAMPLES, "pingpong.thrift")  # the CLI scripts' service
 ZK_SERVER = os.path.join(SRC, "test", "zk", "zk_server.sh")
 
 
@@ -51,6 +55,24 @@ def require_cli():
     """Skips the whole script unless the dynthrift CLI is built."""
     if not os.access(CLI, os.X_OK):
         skip_all("%s not built or not executable (DYNTHRIFT_CLI)" % CLI)
+
+
+def require_apache_thrift():
+    """Skips the whole script unless Apache's Python library (python3-thrift,
+    THeader included) and its compiler are installed."""
+    try:
+        import thrift.protocol.THeaderProtocol  # noqa: F401
+    except ImportError as e:
+        skip_all("python3-thrift missing: %s" % e)
+    require_programs("thrift")
+
+
+def temp_dir(name):
+    """A new directory dynthrift-NAME-XXXX, removed when the script exits
+    (atexit: after a skip or a failure too)."""
+    path = tempfile.mkdtemp(prefix="dynthrift-%s-" % name)
+    atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 def run_script(tap, main, *cleanups):
@@ -208,12 +230,16 @@ LISTENING = re.compile(r"^listening on \S*:(\d+)\b", re.M)
 class Listening:
     """A dynthrift command that listens on port 0 (serve, gateway, ui) and
     prints "listening on HOST:PORT" on stderr, which goes to `err_path`;
-    the port is read from there.  Stopped by its own PID."""
+    the port is read from there.  Its stdout goes to `out_path` when given
+    (read with stdout()), else nowhere.  Stopped by its own PID."""
 
-    def __init__(self, argv, err_path, timeout=10):
+    def __init__(self, argv, err_path, timeout=10, out_path=None):
         self.err_path = err_path
+        self.out_path = out_path
         self.errf = open(err_path, "w")
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=self.errf)
+        self.outf = open(out_path, "w") if out_path else None
+        self.proc = subprocess.Popen(argv, stdout=self.outf or subprocess.DEVNULL,
+                                     stderr=self.errf)
         CHILDREN.append(self.proc)
         self.port = None
         end = time.time() + timeout
@@ -232,6 +258,11 @@ class Listening:
         with open(self.err_path) as f:
             return f.read()
 
+    def stdout(self):
+        """What it printed on stdout so far (needs `out_path`)."""
+        with open(self.out_path) as f:
+            return f.read()
+
     def stop(self):
         """SIGTERM; the exit status, None when it had to be killed."""
         code = None
@@ -245,12 +276,24 @@ class Listening:
         else:
             code = self.proc.returncode
         self.errf.close()
+        if self.outf:
+            self.outf.close()
         return code
 
 
 def dynthrift_serve(args, err_path):
     """`dynthrift serve ARGS --addr 127.0.0.1:0`, a Listening."""
     return Listening([CLI, "serve"] + list(args) + ["--addr", "127.0.0.1:0"], err_path)
+
+
+_listening_count = itertools.count(1)
+
+
+def dynthrift_listening(args, directory):
+    """`dynthrift ARGS` (serve, gateway, ui on port 0), a Listening whose
+    stderr and stdout go to files of their own in `directory`."""
+    base = os.path.join(directory, "dynthrift%d" % next(_listening_count))
+    return Listening([CLI] + list(args), base + ".stderr", out_path=base + ".stdout")
 
 
 # ---- peers: Apache's and thriftpy's Python servers and clients ----------------
@@ -277,11 +320,16 @@ def apache_gen_py(out_dir, *idls):
 
 
 def apache_factories(transport="framed", protocol="binary"):
-    """(transport factory, protocol factory) of Apache's Python library."""
+    """(transport factory, protocol factory) of Apache's Python library;
+    protocol "header" is THeaderProtocol (binary or compact inside, as the
+    client chose; put it over transport "buffered")."""
     from thrift.transport import TTransport
     from thrift.protocol import TBinaryProtocol, TCompactProtocol
     tf = (TTransport.TBufferedTransportFactory() if transport == "buffered"
           else TTransport.TFramedTransportFactory())
+    if protocol == "header":
+        from thrift.protocol.THeaderProtocol import THeaderProtocolFactory
+        return tf, THeaderProtocolFactory()
     pf = (TCompactProtocol.TCompactProtocolFactory() if protocol == "compact"
           else TBinaryProtocol.TBinaryProtocolFactory())
     return tf, pf
@@ -312,6 +360,23 @@ def apache_server(processor, transport="framed", protocol="binary", threaded=Tru
     sock.listen = lambda: None  # serve() must not bind a second socket
     _serve_in_thread(srv.serve)
     return port
+
+
+def apache_theader_server(service, make_handler):
+    """Apache's threaded THeader server of `service` (a generated module,
+    its Processor) on 127.0.0.1, port 0, in a daemon thread; returns the
+    port.  The handler is make_handler(current): during a call current.prot
+    is the request's THeaderProtocol (the server uses one for input and
+    output), whose get_headers() are the request's and set_header() the
+    reply's."""
+    current = threading.local()
+
+    class Processor(service.Processor):
+        def process(self, iprot, oprot):
+            current.prot = iprot
+            return super().process(iprot, oprot)
+    return apache_server(Processor(make_handler(current)), transport="buffered",
+                         protocol="header")
 
 
 def thriftpy_server(service, handler, transport="framed", protocol="binary",
