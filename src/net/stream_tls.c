@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "net/net_impl.h"
@@ -56,6 +57,8 @@ typedef struct tls_layer {
     thrift__layer_t base;
     thrift__tls_ctx_t *ctx; /* borrowed: outlives its connections */
     SSL *ssl;
+    bool bio_attached;
+    bool eof; /* the socket BIO read an end of stream (BIO_CTRL_EOF) */
     bool handshaken;
     char host[THRIFT_OPTION_TEXT_MAX + 1]; /* what the certificate must name ("" for no check) */
 } tls_layer_t;
@@ -326,11 +329,89 @@ static void handshake_error(tls_layer_t *t, int sslerr, thrift_error_t *err) {
     thrift__error_set(err, THRIFT_TRANSPORT, "TLS handshake with the %s failed: %s%s", side, why, hint);
 }
 
+/* ---- the socket BIO ---------------------------------------------------------
+ * OpenSSL's own socket BIO writes with write(2): a peer that closed while a
+ * reply or a TLS 1.3 session ticket was on its way raised SIGPIPE and
+ * killed the whole server process.  This one sends with MSG_NOSIGNAL (as
+ * the plain socket layer does) and reads the stream's current fd; one
+ * recv/send per call, as OpenSSL's. */
+
+static int sock_bio_write(BIO *b, const char *buf, int len) {
+    tls_layer_t *t = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    ssize_t n = send(t->base.stream->fd, buf, (size_t)len, MSG_NOSIGNAL);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        BIO_set_retry_write(b);
+    return (int)n;
+}
+
+static int sock_bio_read(BIO *b, char *buf, int len) {
+    tls_layer_t *t = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    if (!buf || len <= 0)
+        return 0;
+    ssize_t n = recv(t->base.stream->fd, buf, (size_t)len, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        BIO_set_retry_read(b);
+    else if (n == 0)
+        t->eof = true;
+    return (int)n;
+}
+
+static long sock_bio_ctrl(BIO *b, int cmd, long num, void *ptr) {
+    (void)num;
+    tls_layer_t *t = BIO_get_data(b);
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:
+        return 1; // nothing held: every write went to send
+    case BIO_CTRL_EOF:
+        return t->eof; // OpenSSL tells an unexpected EOF from a blocked read by this
+    case BIO_C_GET_FD:
+        if (ptr)
+            *(int *)ptr = t->base.stream->fd;
+        return t->base.stream->fd;
+    default:
+        return 0;
+    }
+}
+
+static int sock_bio_puts(BIO *b, const char *str) { return sock_bio_write(b, str, (int)strlen(str)); }
+
+static BIO_METHOD *sock_bio_method;
+static pthread_once_t sock_bio_once = PTHREAD_ONCE_INIT;
+
+static void sock_bio_method_make(void) {
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR,
+                                 "dynthrift socket");
+    if (m && BIO_meth_set_write(m, sock_bio_write) == 1 &&
+        BIO_meth_set_read(m, sock_bio_read) == 1 && BIO_meth_set_ctrl(m, sock_bio_ctrl) == 1 &&
+        BIO_meth_set_puts(m, sock_bio_puts) == 1) {
+        sock_bio_method = m;
+        return;
+    }
+    BIO_meth_free(m);
+}
+
+/* Gives t's SSL the socket BIO (once); false when out of memory. */
+static bool attach_bio(tls_layer_t *t) {
+    if (t->bio_attached)
+        return true;
+    pthread_once(&sock_bio_once, sock_bio_method_make);
+    BIO *b = sock_bio_method ? BIO_new(sock_bio_method) : NULL;
+    if (!b)
+        return false;
+    BIO_set_data(b, t);
+    BIO_set_init(b, 1);
+    SSL_set_bio(t->ssl, b, b); // one reference, owned by the SSL now
+    t->bio_attached = true;
+    return true;
+}
+
 static thrift_status_t tls_open(thrift__layer_t *l, thrift_error_t *err) {
     tls_layer_t *t = (tls_layer_t *)l;
     if (t->handshaken)
         return THRIFT_OK;
-    if (SSL_get_fd(t->ssl) != l->stream->fd && SSL_set_fd(t->ssl, l->stream->fd) != 1) {
+    if (!attach_bio(t)) {
         ERR_clear_error();
         return thrift__error_set(err, THRIFT_NOMEM, "TLS: cannot attach the socket");
     }
