@@ -190,6 +190,17 @@ except Exception: print("0 -1 0 1 0 0")')
     done
     r=$((r + 1))
 done
+# TLS connection setup: 64 clients one after another (a pool's members),
+# verifying with the small test CA and with the system bundle plus it (the
+# shared client context loads either once, not 64 times).
+if [ -x "$BUILD/tools/bench_tls_connect" ] && echo "$SERVERS" | grep -q dyn_tls=; then
+    bundle=$TMP/bundle.pem
+    cat /etc/ssl/certs/ca-certificates.crt "$C/ca.pem" > "$bundle" 2>/dev/null || cp "$C/ca.pem" "$bundle"
+    for ca in "$C/ca.pem" "$bundle"; do
+        echo "# setup, CA file of $(grep -c BEGIN "$ca") certificates: $(taskset -c "$CLI_CPU" \
+            "$BUILD/tools/bench_tls_connect" "$IDL" Bench tls://localhost:$((P + 2)) "$ca" 64 || true)"
+    done
+fi
 echo "# columns: round point server calls/s errors bytes_sent calls wire_sent wire_received srv_cpu_s cli_cpu_s"
 echo "# medians (calls/s) and ratios"
 python3 - "$RES" <<'PY'
