@@ -201,6 +201,15 @@ static SSL_CTX *ssl_ctx_make(const thrift_conn_options_t *o, bool server, bool v
                               o->tls_ca[0] ? o->tls_ca : "(system)", why);
             goto fail;
         }
+        // OpenSSL fills a certificate's extension cache on its first use,
+        // checking a flag outside its lock: fill it now, while the context
+        // has one user, so the connections that share it only read.
+        STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+        for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+            X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+            if (x)
+                (void)X509_check_purpose(x, -1, 0);
+        }
         // A server with a CA requires client certificates (mTLS).
         SSL_CTX_set_verify(ctx,
                            server ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
