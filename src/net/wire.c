@@ -804,10 +804,24 @@ static bool append_string(thrift_buffer_t *out, const char *s) {
  * flags, sequence id, header size, protocol, transforms, info headers. */
 static thrift_status_t header_begin(thrift_buffer_t *out, const thrift__header_out_t *h,
                                     thrift__wire_mark_t *m, thrift_error_t *err) {
-    uint8_t fixed[14] = {0, 0, 0, 0, 0x0f, 0xff, (uint8_t)(h->flags >> 8), (uint8_t)h->flags,
-                         (uint8_t)((uint32_t)h->seqid >> 24), (uint8_t)((uint32_t)h->seqid >> 16),
-                         (uint8_t)((uint32_t)h->seqid >> 8), (uint8_t)h->seqid, 0, 0};
-    if (thrift_buffer_append(out, fixed, sizeof fixed))
+    // Fixed part, then (when no info header follows) the whole variable
+    // header in the same append: protocol, transform count and id, padding.
+    uint8_t fixed[14 + 4] = {0, 0, 0, 0, 0x0f, 0xff, (uint8_t)(h->flags >> 8), (uint8_t)h->flags,
+                             (uint8_t)((uint32_t)h->seqid >> 24),
+                             (uint8_t)((uint32_t)h->seqid >> 16),
+                             (uint8_t)((uint32_t)h->seqid >> 8), (uint8_t)h->seqid, 0, 0,
+                             h->proto == THRIFT_PROTO_COMPACT ? HEADER_PROTO_COMPACT
+                                                              : HEADER_PROTO_BINARY,
+                             h->zlib ? 1 : 0, h->zlib ? HEADER_TRANSFORM_ZLIB : 0, 0};
+    if (!h->kv[0] && !h->kv[1]) {
+        fixed[13] = 1; // 4 header bytes (at most 3 used, then padding)
+        if (thrift_buffer_append(out, fixed, sizeof fixed))
+            return thrift__error_set(err, THRIFT_NOMEM, "out of memory");
+        m->payload = out->buf.len;
+        m->zlib = h->zlib;
+        return THRIFT_OK;
+    }
+    if (thrift_buffer_append(out, fixed, 14))
         return thrift__error_set(err, THRIFT_NOMEM, "out of memory");
     size_t hstart = thrift_buffer_len(out);
     bool ok = append_varint(out, h->proto == THRIFT_PROTO_COMPACT ? HEADER_PROTO_COMPACT
