@@ -35,7 +35,6 @@ PAYLOAD=/work/shared/bench/payload.json
 [ -f "$PAYLOAD" ] || PAYLOAD=$ROOT/test/fuzz/seeds/payload.json
 CLI=$BUILD/tools/dynthrift
 SRV=$BUILD/tools/bench_server
-PORT=${PORT:-19190}
 for t in "$CLI" "$SRV"; do
     [ -x "$t" ] || { echo "missing $t (ninja -C $BUILD)" >&2; exit 2; }
 done
@@ -137,16 +136,22 @@ start() {
 }
 
 echo "# bench_transport.sh  $(date -u +%FT%TZ)  $(nproc) cores  load $(cut -d' ' -f1-3 /proc/loadavg)  ${DUR}s x $REPS"
-P=$PORT
-start dyn 127.0.0.1:$((P + 1)) "$SRV" -o transport=framed "$IDL" 127.0.0.1:$((P + 1))
-start dyn_tls tls://localhost:$((P + 2)) "$SRV" -o transport=framed -o tls_cert="$C/server.pem" \
-    -o tls_key="$C/server.key" "$IDL" tls://127.0.0.1:$((P + 2))
-start dyn_zlib 127.0.0.1:$((P + 3)) "$SRV" -o transport=framed -o zlib=1 "$IDL" 127.0.0.1:$((P + 3))
-start dyn_header 127.0.0.1:$((P + 5)) "$SRV" -o transport=header "$IDL" 127.0.0.1:$((P + 5))
-start dyn_http http://127.0.0.1:$((P + 6))/ "$SRV" "$IDL" http://127.0.0.1:$((P + 6))/
+# A free loopback port per server (the kernel's pick, released at once):
+# other benchmarks and tests run beside this one.
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+P1=$(free_port); P2=$(free_port); P3=$(free_port); P4=$(free_port); P5=$(free_port)
+P6=$(free_port); P7=$(free_port)
+start dyn 127.0.0.1:$P1 "$SRV" -o transport=framed "$IDL" 127.0.0.1:$P1
+start dyn_tls tls://localhost:$P2 "$SRV" -o transport=framed -o tls_cert="$C/server.pem" \
+    -o tls_key="$C/server.key" "$IDL" tls://127.0.0.1:$P2
+start dyn_zlib 127.0.0.1:$P3 "$SRV" -o transport=framed -o zlib=1 "$IDL" 127.0.0.1:$P3
+start dyn_header 127.0.0.1:$P5 "$SRV" -o transport=header "$IDL" 127.0.0.1:$P5
+start dyn_http http://127.0.0.1:$P6/ "$SRV" "$IDL" http://127.0.0.1:$P6/
 if build_cpp; then
-    start cpp_tls tls://localhost:$((P + 4)) "$TMP/cpp_server" tls $((P + 4)) "$C/server.pem" "$C/server.key"
-    start cpp_http http://127.0.0.1:$((P + 7))/ "$TMP/cpp_server" http $((P + 7))
+    start cpp_tls tls://localhost:$P4 "$TMP/cpp_server" tls $P4 "$C/server.pem" "$C/server.key"
+    start cpp_http http://127.0.0.1:$P7/ "$TMP/cpp_server" http $P7
 else
     echo "# Apache C++ (libthrift-dev, g++) unavailable: skipped" >&2
 fi
@@ -190,6 +195,17 @@ except Exception: print("0 -1 0 1 0 0")')
     done
     r=$((r + 1))
 done
+# TLS connection setup: 64 clients one after another (a pool's members),
+# verifying with the small test CA and with the system bundle plus it (the
+# shared client context loads either once, not 64 times).
+if [ -x "$BUILD/tools/bench_tls_connect" ] && echo "$SERVERS" | grep -q dyn_tls=; then
+    bundle=$TMP/bundle.pem
+    cat /etc/ssl/certs/ca-certificates.crt "$C/ca.pem" > "$bundle" 2>/dev/null || cp "$C/ca.pem" "$bundle"
+    for ca in "$C/ca.pem" "$bundle"; do
+        echo "# setup, CA file of $(grep -c BEGIN "$ca") certificates: $(taskset -c "$CLI_CPU" \
+            "$BUILD/tools/bench_tls_connect" "$IDL" Bench tls://localhost:$P2 "$ca" 64 || true)"
+    done
+fi
 echo "# columns: round point server calls/s errors bytes_sent calls wire_sent wire_received srv_cpu_s cli_cpu_s"
 echo "# medians (calls/s) and ratios"
 python3 - "$RES" <<'PY'

@@ -1268,12 +1268,6 @@ thrift_conn_t *thrift_conn_new(struct ev_loop *loop, thrift_schema_t *schema, co
         thrift__http_client_out(&c->http_out, c->http_host, sizeof c->http_host, address,
                                 &c->opts, &c->addr);
     }
-    if (c->opts.framing == THRIFT_FRAMING_HEADER && c->opts.proto == THRIFT_PROTO_JSON) {
-        free(c);
-        thrift__error_set(err, THRIFT_UNSUPPORTED,
-                          "THeader carries the binary or compact protocol, not JSON");
-        return NULL;
-    }
     if (c->opts.tls && !(c->tls = thrift__tls_ctx_new(&c->opts, false, err))) {
         free(c);
         return NULL;

@@ -131,12 +131,19 @@ thrift_status_t thrift__http_next(thrift__wire_reader_t *r, const uint8_t **msg,
             return THRIFT_NEED_MORE;
         // The head: up to the empty line.
         size_t scan = have < THRIFT__HTTP_MAX_HEADER + 4 ? have : THRIFT__HTTP_MAX_HEADER + 4;
+        // From CR to CR with memchr (vectorized), not byte by byte: the
+        // scan was a fifth of a server's instructions per HTTP call.
         const uint8_t *end = NULL;
-        for (size_t i = 0; i + 3 < scan; i++)
-            if (p[i] == '\r' && p[i + 1] == '\n' && p[i + 2] == '\r' && p[i + 3] == '\n') {
-                end = p + i;
+        for (size_t i = 0; scan >= 4 && i < scan - 3;) {
+            const uint8_t *cr = memchr(p + i, '\r', scan - 3 - i);
+            if (!cr)
+                break;
+            if (cr[1] == '\n' && cr[2] == '\r' && cr[3] == '\n') {
+                end = cr;
                 break;
             }
+            i = (size_t)(cr - p) + 1;
+        }
         if (!end) {
             if (have > THRIFT__HTTP_MAX_HEADER)
                 return fail(r, 431, err, "header larger than 16384 bytes");
@@ -342,6 +349,32 @@ static thrift_status_t insert(thrift_buffer_t *out, size_t at, const char *text,
     return THRIFT_OK;
 }
 
+/* The head of every successful response, built without snprintf (its
+ * format parsing was a tenth of a server's instructions per HTTP call);
+ * head has room for THRIFT__HTTP_MAX_HEADER bytes.  Returns its length. */
+static int ok_head(char *head, size_t body, bool keep_alive) {
+    static const char fixed[] = "HTTP/1.1 200 OK" CRLF "Content-Type: application/x-thrift" CRLF
+                                "Access-Control-Allow-Origin: *" CRLF "Content-Length: ";
+    static const char close_line[] = CRLF "Connection: close";
+    char *p = head;
+    memcpy(p, fixed, sizeof fixed - 1);
+    p += sizeof fixed - 1;
+    char digits[24];
+    size_t nd = 0;
+    do {
+        digits[nd++] = (char)('0' + body % 10);
+        body /= 10;
+    } while (body);
+    while (nd)
+        *p++ = digits[--nd];
+    if (!keep_alive) {
+        memcpy(p, close_line, sizeof close_line - 1);
+        p += sizeof close_line - 1;
+    }
+    memcpy(p, CRLF CRLF, 4);
+    return (int)(p + 4 - head);
+}
+
 thrift_status_t thrift__http_wrap(thrift_buffer_t *out, size_t start, const thrift__http_out_t *o,
                                   thrift_error_t *err) {
     size_t body = out->buf.len - start;
@@ -372,10 +405,7 @@ thrift_status_t thrift__http_wrap(thrift_buffer_t *out, size_t start, const thri
                      : o->status == 501 ? "Not Implemented"
                                         : "Error");
     else
-        n = snprintf(head, sizeof head,
-                     "HTTP/1.1 200 OK" CRLF "Content-Type: application/x-thrift" CRLF
-                     "Access-Control-Allow-Origin: *" CRLF "Content-Length: %zu" CRLF "%s" CRLF,
-                     body, o->keep_alive ? "" : "Connection: close" CRLF);
+        n = ok_head(head, body, o->keep_alive);
     if (n < 0 || (size_t)n >= sizeof head)
         return thrift__error_set(err, THRIFT_LIMIT, "HTTP: request header too large");
     if (insert(out, start, head, (size_t)n))

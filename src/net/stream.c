@@ -172,6 +172,12 @@ thrift__tls_ctx_t *thrift__tls_ctx_new(const thrift_conn_options_t *o, bool serv
     return NULL;
 }
 void thrift__tls_ctx_free(thrift__tls_ctx_t *ctx) { (void)ctx; }
+size_t thrift__tls_client_ctx_count(void) { return 0; }
+bool thrift__tls_ctx_same_ssl_ctx(const thrift__tls_ctx_t *a, const thrift__tls_ctx_t *b) {
+    (void)a;
+    (void)b;
+    return false;
+}
 thrift__layer_t *thrift__tls_layer_new(thrift__tls_ctx_t *ctx, const char *host,
                                        thrift_error_t *err) {
     (void)ctx;

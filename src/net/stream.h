@@ -73,9 +73,13 @@ struct thrift__stream {
     thrift__layer_t sock;  /* the bottom layer, embedded */
 };
 
-/* Server-side TLS context, shared by a listener's connections: made once
- * from the options (certificate, key, CA for client certificates).
- * Opaque; NULL-safe free. */
+/* TLS context.  A server's is shared by its listener's connections: made
+ * once from the options (certificate, key, CA for client certificates).
+ * A client's holds a reference to an OpenSSL context shared by every
+ * client with the same CA file, certificate, key and verify setting (the
+ * same files: path, inode, mtime and size), thread-safely refcounted and
+ * freed with its last user, so a pool of N connections loads its files
+ * once.  Opaque; NULL-safe free. */
 typedef struct thrift__tls_ctx thrift__tls_ctx_t;
 
 /* Client (server == false) or server context from the TLS options; NULL
@@ -83,6 +87,10 @@ typedef struct thrift__tls_ctx thrift__tls_ctx_t;
 thrift__tls_ctx_t *thrift__tls_ctx_new(const thrift_conn_options_t *o, bool server,
                                        thrift_error_t *err);
 void thrift__tls_ctx_free(thrift__tls_ctx_t *ctx);
+/* How many shared client OpenSSL contexts are alive (tests, and whoever
+ * wants to see the sharing), and whether two contexts use the same one. */
+size_t thrift__tls_client_ctx_count(void);
+bool thrift__tls_ctx_same_ssl_ctx(const thrift__tls_ctx_t *a, const thrift__tls_ctx_t *b);
 
 /* Builds the stream over a connected (or connecting) socket fd, which it
  * does not own: socket, then TLS when tls is given (its server name for

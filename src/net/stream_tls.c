@@ -9,14 +9,45 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "net/net_impl.h"
 #include "net/stream.h"
 
-struct thrift__tls_ctx {
+/* A file an SSL_CTX was loaded from, as it was then: a client context is
+ * reused only while its files are the same ones, unchanged (a renewed
+ * certificate or CA file gets a new context for new connections; the old
+ * one lives on with the connections that use it). */
+typedef struct tls_file_id {
+    char path[THRIFT_OPTION_TEXT_MAX + 1]; /* "" for none */
+    dev_t dev;
+    ino_t ino;
+    struct timespec mtime;
+    off_t size;
+} tls_file_id_t;
+
+/* A client SSL_CTX shared by every client connection with the same TLS
+ * configuration (CA, certificate, key, verify; the server name is per
+ * connection), so a pool of N connections loads its CA file once.
+ * Refcounted; in the process-wide list while it has users. */
+typedef struct tls_shared_ctx {
+    struct tls_shared_ctx *next;
     SSL_CTX *ctx;
+    unsigned refs; /* under tls_shared_lock */
+    bool verify;
+    tls_file_id_t ca, cert, key;
+} tls_shared_ctx_t;
+
+static pthread_mutex_t tls_shared_lock = PTHREAD_MUTEX_INITIALIZER;
+static tls_shared_ctx_t *tls_shared_list;
+
+struct thrift__tls_ctx {
+    SSL_CTX *ctx;              /* server: owned; client: shared->ctx */
+    tls_shared_ctx_t *shared;  /* client: the shared context this holds a reference to */
     bool server;
     bool verify;
     char server_name[THRIFT_OPTION_TEXT_MAX + 1]; /* overrides the address's host */
@@ -26,6 +57,8 @@ typedef struct tls_layer {
     thrift__layer_t base;
     thrift__tls_ctx_t *ctx; /* borrowed: outlives its connections */
     SSL *ssl;
+    bool bio_attached;
+    bool eof; /* the socket BIO read an end of stream (BIO_CTRL_EOF) */
     bool handshaken;
     char host[THRIFT_OPTION_TEXT_MAX + 1]; /* what the certificate must name ("" for no check) */
 } tls_layer_t;
@@ -45,11 +78,193 @@ static void ssl_reason(char *buf, size_t n) {
     ERR_clear_error();
 }
 
+/* Fills id from path (""/NULL: no file).  A file that cannot be stat'ed
+ * keeps zeros: loading it reports the error. */
+static void file_id_of(tls_file_id_t *id, const char *path) {
+    memset(id, 0, sizeof *id);
+    if (!path || !path[0])
+        return;
+    snprintf(id->path, sizeof id->path, "%s", path);
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        id->dev = st.st_dev;
+        id->ino = st.st_ino;
+        id->mtime = st.st_mtim;
+        id->size = st.st_size;
+    }
+}
+
+static bool file_id_same(const tls_file_id_t *a, const tls_file_id_t *b) {
+    return strcmp(a->path, b->path) == 0 && a->dev == b->dev && a->ino == b->ino &&
+           a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
+           a->size == b->size;
+}
+
+/* Drops one reference to a shared client context: the last frees it. */
+static void shared_ctx_release(tls_shared_ctx_t *sh) {
+    pthread_mutex_lock(&tls_shared_lock);
+    bool last = --sh->refs == 0;
+    if (last) {
+        tls_shared_ctx_t **pp = &tls_shared_list;
+        while (*pp != sh)
+            pp = &(*pp)->next;
+        *pp = sh->next;
+    }
+    pthread_mutex_unlock(&tls_shared_lock);
+    if (last) {
+        SSL_CTX_free(sh->ctx);
+        free(sh);
+    }
+}
+
 void thrift__tls_ctx_free(thrift__tls_ctx_t *c) {
     if (!c)
         return;
-    SSL_CTX_free(c->ctx);
+    if (c->shared)
+        shared_ctx_release(c->shared);
+    else
+        SSL_CTX_free(c->ctx);
     free(c);
+}
+
+size_t thrift__tls_client_ctx_count(void) {
+    size_t n = 0;
+    pthread_mutex_lock(&tls_shared_lock);
+    for (const tls_shared_ctx_t *sh = tls_shared_list; sh; sh = sh->next)
+        n++;
+    pthread_mutex_unlock(&tls_shared_lock);
+    return n;
+}
+
+bool thrift__tls_ctx_same_ssl_ctx(const thrift__tls_ctx_t *a, const thrift__tls_ctx_t *b) {
+    return a && b && a->ctx == b->ctx;
+}
+
+/* A new SSL_CTX from the options, with the settings every context has;
+ * NULL with err set. */
+static SSL_CTX *ssl_ctx_make(const thrift_conn_options_t *o, bool server, bool verify,
+                             thrift_error_t *err) {
+    char why[256];
+    SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+    if (!ctx) {
+        ssl_reason(why, sizeof why);
+        thrift__error_set(err, THRIFT_NOMEM, "TLS: cannot make a context: %s", why);
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    // Our write buffer may move between retries of a partial write.
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    // Buffers stay allocated between records (no alloc/free per call).
+    SSL_CTX_clear_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    // Read ahead: one recv takes a record's 5-byte header and its body
+    // (and whatever follows) instead of a recv for each; the layer asks
+    // SSL_has_pending, not SSL_pending, whether bytes are buffered.
+    SSL_CTX_set_read_ahead(ctx, 1);
+    // TLS 1.3: AES-128-GCM first (OpenSSL's default puts AES-256-GCM
+    // first): 10 AES rounds instead of 14, at the 128-bit level the rest
+    // of a typical setup (P-256 keys, SHA-256) has anyway.  With AES-NI the
+    // gain is small (openssl speed: 2% at 128-byte, 6% at 4 KB records),
+    // without it larger.  Both remain, and ChaCha20.
+    if (SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+                                      "TLS_CHACHA20_POLY1305_SHA256") != 1)
+        ERR_clear_error(); // keep OpenSSL's defaults
+    if (server && (!o->tls_cert[0] || !o->tls_key[0])) {
+        thrift__error_set(err, THRIFT_MISUSE,
+                          "TLS server: a certificate and a key are required (tls_cert, tls_key)");
+        goto fail;
+    }
+    if (o->tls_cert[0] && SSL_CTX_use_certificate_chain_file(ctx, o->tls_cert) != 1) {
+        ssl_reason(why, sizeof why);
+        thrift__error_set(err, THRIFT_IO, "TLS: cannot load the certificate '%s': %s", o->tls_cert,
+                          why);
+        goto fail;
+    }
+    if (o->tls_key[0]) {
+        if (SSL_CTX_use_PrivateKey_file(ctx, o->tls_key, SSL_FILETYPE_PEM) != 1) {
+            ssl_reason(why, sizeof why);
+            thrift__error_set(err, THRIFT_IO, "TLS: cannot load the key '%s': %s", o->tls_key, why);
+            goto fail;
+        }
+        if (SSL_CTX_check_private_key(ctx) != 1) {
+            ERR_clear_error();
+            thrift__error_set(err, THRIFT_INVALID, "TLS: the key '%s' does not match the certificate '%s'",
+                              o->tls_key, o->tls_cert);
+            goto fail;
+        }
+    }
+    if (verify) {
+        int rc = o->tls_ca[0] ? SSL_CTX_load_verify_locations(ctx, o->tls_ca, NULL)
+                              : SSL_CTX_set_default_verify_paths(ctx);
+        if (rc != 1) {
+            ssl_reason(why, sizeof why);
+            thrift__error_set(err, THRIFT_IO, "TLS: cannot load the CA file '%s': %s",
+                              o->tls_ca[0] ? o->tls_ca : "(system)", why);
+            goto fail;
+        }
+        // OpenSSL fills a certificate's extension cache on its first use,
+        // checking a flag outside its lock: fill it now, while the context
+        // has one user, so the connections that share it only read.
+        STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+        for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+            X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+            if (x)
+                (void)X509_check_purpose(x, -1, 0);
+        }
+        // A server with a CA requires client certificates (mTLS).
+        SSL_CTX_set_verify(ctx,
+                           server ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+                                  : SSL_VERIFY_PEER,
+                           NULL);
+    } else {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    }
+    return ctx;
+fail:
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+/* The shared client context for o's configuration, with a reference taken:
+ * found in the list, or made (outside the lock: loading files is slow)
+ * and added unless another thread added an equal one meanwhile. */
+static tls_shared_ctx_t *shared_ctx_get(const thrift_conn_options_t *o, bool verify,
+                                        thrift_error_t *err) {
+    tls_shared_ctx_t key = {.verify = verify};
+    // The CA file counts only when it is loaded (verify on).
+    file_id_of(&key.ca, verify ? o->tls_ca : NULL);
+    file_id_of(&key.cert, o->tls_cert);
+    file_id_of(&key.key, o->tls_key);
+    for (;;) {
+        pthread_mutex_lock(&tls_shared_lock);
+        for (tls_shared_ctx_t *sh = tls_shared_list; sh; sh = sh->next) {
+            if (sh->verify == key.verify && file_id_same(&sh->ca, &key.ca) &&
+                file_id_same(&sh->cert, &key.cert) && file_id_same(&sh->key, &key.key)) {
+                sh->refs++;
+                pthread_mutex_unlock(&tls_shared_lock);
+                if (key.ctx)
+                    SSL_CTX_free(key.ctx); // another thread's won the race
+                return sh;
+            }
+        }
+        if (key.ctx) {
+            tls_shared_ctx_t *sh = malloc(sizeof *sh);
+            if (!sh) {
+                pthread_mutex_unlock(&tls_shared_lock);
+                SSL_CTX_free(key.ctx);
+                thrift__error_set(err, THRIFT_NOMEM, "out of memory");
+                return NULL;
+            }
+            *sh = key;
+            sh->refs = 1;
+            sh->next = tls_shared_list;
+            tls_shared_list = sh;
+            pthread_mutex_unlock(&tls_shared_lock);
+            return sh;
+        }
+        pthread_mutex_unlock(&tls_shared_lock);
+        if (!(key.ctx = ssl_ctx_make(o, false, verify, err)))
+            return NULL;
+    }
 }
 
 thrift__tls_ctx_t *thrift__tls_ctx_new(const thrift_conn_options_t *o, bool server,
@@ -63,61 +278,16 @@ thrift__tls_ctx_t *thrift__tls_ctx_new(const thrift_conn_options_t *o, bool serv
     c->server = server;
     c->verify = server ? o->tls_ca[0] != 0 : o->tls_verify;
     snprintf(c->server_name, sizeof c->server_name, "%s", o->tls_server_name);
-    c->ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
-    char why[256];
+    if (server) {
+        c->ctx = ssl_ctx_make(o, true, c->verify, err);
+    } else if ((c->shared = shared_ctx_get(o, c->verify, err))) {
+        c->ctx = c->shared->ctx;
+    }
     if (!c->ctx) {
-        ssl_reason(why, sizeof why);
-        thrift__error_set(err, THRIFT_NOMEM, "TLS: cannot make a context: %s", why);
-        goto fail;
-    }
-    SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
-    // Our write buffer may move between retries of a partial write.
-    SSL_CTX_set_mode(c->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    if (server && (!o->tls_cert[0] || !o->tls_key[0])) {
-        thrift__error_set(err, THRIFT_MISUSE,
-                          "TLS server: a certificate and a key are required (tls_cert, tls_key)");
-        goto fail;
-    }
-    if (o->tls_cert[0] && SSL_CTX_use_certificate_chain_file(c->ctx, o->tls_cert) != 1) {
-        ssl_reason(why, sizeof why);
-        thrift__error_set(err, THRIFT_IO, "TLS: cannot load the certificate '%s': %s", o->tls_cert,
-                          why);
-        goto fail;
-    }
-    if (o->tls_key[0]) {
-        if (SSL_CTX_use_PrivateKey_file(c->ctx, o->tls_key, SSL_FILETYPE_PEM) != 1) {
-            ssl_reason(why, sizeof why);
-            thrift__error_set(err, THRIFT_IO, "TLS: cannot load the key '%s': %s", o->tls_key, why);
-            goto fail;
-        }
-        if (SSL_CTX_check_private_key(c->ctx) != 1) {
-            ERR_clear_error();
-            thrift__error_set(err, THRIFT_INVALID, "TLS: the key '%s' does not match the certificate '%s'",
-                              o->tls_key, o->tls_cert);
-            goto fail;
-        }
-    }
-    if (c->verify) {
-        int rc = o->tls_ca[0] ? SSL_CTX_load_verify_locations(c->ctx, o->tls_ca, NULL)
-                              : SSL_CTX_set_default_verify_paths(c->ctx);
-        if (rc != 1) {
-            ssl_reason(why, sizeof why);
-            thrift__error_set(err, THRIFT_IO, "TLS: cannot load the CA file '%s': %s",
-                              o->tls_ca[0] ? o->tls_ca : "(system)", why);
-            goto fail;
-        }
-        // A server with a CA requires client certificates (mTLS).
-        SSL_CTX_set_verify(c->ctx,
-                           server ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
-                                  : SSL_VERIFY_PEER,
-                           NULL);
-    } else {
-        SSL_CTX_set_verify(c->ctx, SSL_VERIFY_NONE, NULL);
+        free(c);
+        return NULL;
     }
     return c;
-fail:
-    thrift__tls_ctx_free(c);
-    return NULL;
 }
 
 /* Why the handshake failed, in words a user can act on. */
@@ -168,11 +338,89 @@ static void handshake_error(tls_layer_t *t, int sslerr, thrift_error_t *err) {
     thrift__error_set(err, THRIFT_TRANSPORT, "TLS handshake with the %s failed: %s%s", side, why, hint);
 }
 
+/* ---- the socket BIO ---------------------------------------------------------
+ * OpenSSL's own socket BIO writes with write(2): a peer that closed while a
+ * reply or a TLS 1.3 session ticket was on its way raised SIGPIPE and
+ * killed the whole server process.  This one sends with MSG_NOSIGNAL (as
+ * the plain socket layer does) and reads the stream's current fd; one
+ * recv/send per call, as OpenSSL's. */
+
+static int sock_bio_write(BIO *b, const char *buf, int len) {
+    tls_layer_t *t = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    ssize_t n = send(t->base.stream->fd, buf, (size_t)len, MSG_NOSIGNAL);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        BIO_set_retry_write(b);
+    return (int)n;
+}
+
+static int sock_bio_read(BIO *b, char *buf, int len) {
+    tls_layer_t *t = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    if (!buf || len <= 0)
+        return 0;
+    ssize_t n = recv(t->base.stream->fd, buf, (size_t)len, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        BIO_set_retry_read(b);
+    else if (n == 0)
+        t->eof = true;
+    return (int)n;
+}
+
+static long sock_bio_ctrl(BIO *b, int cmd, long num, void *ptr) {
+    (void)num;
+    tls_layer_t *t = BIO_get_data(b);
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:
+        return 1; // nothing held: every write went to send
+    case BIO_CTRL_EOF:
+        return t->eof; // OpenSSL tells an unexpected EOF from a blocked read by this
+    case BIO_C_GET_FD:
+        if (ptr)
+            *(int *)ptr = t->base.stream->fd;
+        return t->base.stream->fd;
+    default:
+        return 0;
+    }
+}
+
+static int sock_bio_puts(BIO *b, const char *str) { return sock_bio_write(b, str, (int)strlen(str)); }
+
+static BIO_METHOD *sock_bio_method;
+static pthread_once_t sock_bio_once = PTHREAD_ONCE_INIT;
+
+static void sock_bio_method_make(void) {
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR,
+                                 "dynthrift socket");
+    if (m && BIO_meth_set_write(m, sock_bio_write) == 1 &&
+        BIO_meth_set_read(m, sock_bio_read) == 1 && BIO_meth_set_ctrl(m, sock_bio_ctrl) == 1 &&
+        BIO_meth_set_puts(m, sock_bio_puts) == 1) {
+        sock_bio_method = m;
+        return;
+    }
+    BIO_meth_free(m);
+}
+
+/* Gives t's SSL the socket BIO (once); false when out of memory. */
+static bool attach_bio(tls_layer_t *t) {
+    if (t->bio_attached)
+        return true;
+    pthread_once(&sock_bio_once, sock_bio_method_make);
+    BIO *b = sock_bio_method ? BIO_new(sock_bio_method) : NULL;
+    if (!b)
+        return false;
+    BIO_set_data(b, t);
+    BIO_set_init(b, 1);
+    SSL_set_bio(t->ssl, b, b); // one reference, owned by the SSL now
+    t->bio_attached = true;
+    return true;
+}
+
 static thrift_status_t tls_open(thrift__layer_t *l, thrift_error_t *err) {
     tls_layer_t *t = (tls_layer_t *)l;
     if (t->handshaken)
         return THRIFT_OK;
-    if (SSL_get_fd(t->ssl) != l->stream->fd && SSL_set_fd(t->ssl, l->stream->fd) != 1) {
+    if (!attach_bio(t)) {
         ERR_clear_error();
         return thrift__error_set(err, THRIFT_NOMEM, "TLS: cannot attach the socket");
     }
@@ -233,10 +481,20 @@ static ssize_t io_result(tls_layer_t *t, int rc, bool reading, thrift_error_t *e
     return THRIFT__IO_ERROR;
 }
 
+/* SSL_get_error needs an empty error queue before the call it explains.
+ * ERR_clear_error walks all 16 slots of the thread's queue (about 400
+ * instructions a time, measured under callgrind) before every read and
+ * write; peeking first is enough, and saves 7% of a TLS call's server
+ * instructions (16.6k -> 15.4k per add). */
+static inline void clear_errors(void) {
+    if (ERR_peek_error())
+        ERR_clear_error();
+}
+
 static ssize_t tls_read(thrift__layer_t *l, uint8_t *buf, size_t cap, thrift_error_t *err) {
     tls_layer_t *t = (tls_layer_t *)l;
     size_t n = 0;
-    ERR_clear_error();
+    clear_errors();
     errno = 0;
     int rc = SSL_read_ex(t->ssl, buf, cap, &n);
     if (rc == 1)
@@ -247,7 +505,7 @@ static ssize_t tls_read(thrift__layer_t *l, uint8_t *buf, size_t cap, thrift_err
 static ssize_t tls_write(thrift__layer_t *l, const uint8_t *buf, size_t len, thrift_error_t *err) {
     tls_layer_t *t = (tls_layer_t *)l;
     size_t n = 0;
-    ERR_clear_error();
+    clear_errors();
     errno = 0;
     int rc = SSL_write_ex(t->ssl, buf, len, &n);
     if (rc == 1)
@@ -256,7 +514,9 @@ static ssize_t tls_write(thrift__layer_t *l, const uint8_t *buf, size_t len, thr
 }
 
 static bool tls_buffered(const thrift__layer_t *l) {
-    return SSL_pending(((const tls_layer_t *)l)->ssl) > 0;
+    // With read-ahead, bytes of a next record may sit in OpenSSL's buffer
+    // while SSL_pending (decrypted bytes only) says 0.
+    return SSL_has_pending(((const tls_layer_t *)l)->ssl) == 1;
 }
 
 static void tls_free(thrift__layer_t *l) {

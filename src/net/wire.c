@@ -399,7 +399,8 @@ static thrift_status_t wire_fail(const thrift__wire_reader_t *r, const uint8_t *
 /* ---- THeader (Apache's doc/specs/HeaderFormat.md) --------------------------- */
 
 #define HEADER_MAGIC 0x0FFFu
-enum { HEADER_PROTO_BINARY = 0, HEADER_PROTO_COMPACT = 2 };
+/* Protocol ids of HeaderFormat.md (Apache's T_*_PROTOCOL): JSON is 1. */
+enum { HEADER_PROTO_BINARY = 0, HEADER_PROTO_JSON = 1, HEADER_PROTO_COMPACT = 2 };
 enum { HEADER_TRANSFORM_ZLIB = 1 };
 enum { HEADER_INFO_KEYVALUE = 1 };
 
@@ -507,6 +508,8 @@ static thrift_status_t header_parse(thrift__wire_reader_t *r, const uint8_t *f, 
         r->proto = THRIFT_PROTO_BINARY;
     else if (proto == HEADER_PROTO_COMPACT)
         r->proto = THRIFT_PROTO_COMPACT;
+    else if (proto == HEADER_PROTO_JSON)
+        r->proto = THRIFT_PROTO_JSON;
     else
         return thrift__error_set(err, THRIFT_UNSUPPORTED, "THeader protocol id %u is not supported",
                                  proto);
@@ -800,18 +803,36 @@ static bool append_string(thrift_buffer_t *out, const char *s) {
     return append_varint(out, (uint32_t)n) && thrift_buffer_append(out, s, n) == THRIFT_OK;
 }
 
+static uint8_t header_proto_id(thrift_protocol_t proto) {
+    return proto == THRIFT_PROTO_COMPACT ? HEADER_PROTO_COMPACT
+           : proto == THRIFT_PROTO_JSON  ? HEADER_PROTO_JSON
+                                         : HEADER_PROTO_BINARY;
+}
+
 /* Writes a THeader frame's header: length (patched at the end), magic,
  * flags, sequence id, header size, protocol, transforms, info headers. */
 static thrift_status_t header_begin(thrift_buffer_t *out, const thrift__header_out_t *h,
                                     thrift__wire_mark_t *m, thrift_error_t *err) {
-    uint8_t fixed[14] = {0, 0, 0, 0, 0x0f, 0xff, (uint8_t)(h->flags >> 8), (uint8_t)h->flags,
-                         (uint8_t)((uint32_t)h->seqid >> 24), (uint8_t)((uint32_t)h->seqid >> 16),
-                         (uint8_t)((uint32_t)h->seqid >> 8), (uint8_t)h->seqid, 0, 0};
-    if (thrift_buffer_append(out, fixed, sizeof fixed))
+    // Fixed part, then (when no info header follows) the whole variable
+    // header in the same append: protocol, transform count and id, padding.
+    uint8_t fixed[14 + 4] = {0, 0, 0, 0, 0x0f, 0xff, (uint8_t)(h->flags >> 8), (uint8_t)h->flags,
+                             (uint8_t)((uint32_t)h->seqid >> 24),
+                             (uint8_t)((uint32_t)h->seqid >> 16),
+                             (uint8_t)((uint32_t)h->seqid >> 8), (uint8_t)h->seqid, 0, 0,
+                             header_proto_id(h->proto),
+                             h->zlib ? 1 : 0, h->zlib ? HEADER_TRANSFORM_ZLIB : 0, 0};
+    if (!h->kv[0] && !h->kv[1]) {
+        fixed[13] = 1; // 4 header bytes (at most 3 used, then padding)
+        if (thrift_buffer_append(out, fixed, sizeof fixed))
+            return thrift__error_set(err, THRIFT_NOMEM, "out of memory");
+        m->payload = out->buf.len;
+        m->zlib = h->zlib;
+        return THRIFT_OK;
+    }
+    if (thrift_buffer_append(out, fixed, 14))
         return thrift__error_set(err, THRIFT_NOMEM, "out of memory");
     size_t hstart = thrift_buffer_len(out);
-    bool ok = append_varint(out, h->proto == THRIFT_PROTO_COMPACT ? HEADER_PROTO_COMPACT
-                                                                  : HEADER_PROTO_BINARY);
+    bool ok = append_varint(out, header_proto_id(h->proto));
     ok = ok && append_varint(out, h->zlib ? 1 : 0);
     if (h->zlib)
         ok = ok && append_varint(out, HEADER_TRANSFORM_ZLIB);
