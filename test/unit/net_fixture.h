@@ -6,6 +6,7 @@
 
 #include <ev.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "dynthrift/dynthrift.h"
 #include "dynthrift/json.h"
@@ -221,6 +222,13 @@ static void watchdog_cb(struct ev_loop *loop, ev_timer *w, int revents) {
     printf("Bail out! watchdog: test hung\n");
     fflush(stdout);
     _exit(1);
+}
+
+/* CPU time of the calling thread: what a blocking wait costs. */
+static inline double thread_cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Runs `loop` until *done or the watchdog fires. */
