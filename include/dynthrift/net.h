@@ -163,7 +163,7 @@ THRIFT_API void thrift_conn_options_set_read_timeout_ms(thrift_conn_options_t *o
  * of one-call-at-a-time clients.  It costs CPU only while a reply is due
  * soon: the poll adapts per connection (pool, cluster), lasting about twice
  * the usual reply time; once replies keep coming later than this cap, it
- * polls only once every few calls, backing off to one call in 64, so a
+ * polls only once every few calls, backing off to one call in 256, so a
  * peer answering in milliseconds costs well under 1% of a core.  Async
  * connections on a caller's loop and servers never busy-poll.  Values over
  * THRIFT_BUSY_POLL_MAX_US are clamped.  See thrift_conn_busy_poll_stats. */

@@ -179,8 +179,8 @@ void thrift__conn_options_defaults(thrift_conn_options_t *o);
  * about twice the average time of the replies the spin caught (plus a
  * margin), at most the cap (the busy_poll_us option); after a miss, probe
  * once more with the full cap; after misses in a row, sleep through a
- * growing number of waits (up to 63) between probes, so a peer slower than
- * the cap costs one spin in 64 calls. */
+ * growing number of waits (up to 255) between probes, so a peer slower than
+ * the cap costs one spin in 256 calls. */
 typedef struct thrift__busy_poll {
     uint64_t cap_ns;   /* 0: never spin */
     uint64_t avg_ns;   /* EWMA of the waits a spin caught; 0 before the first */

@@ -10,9 +10,11 @@
 /* A spin that follows a caught one lasts this long past twice the average
  * reply time: the margin for a reply a little slower than usual. */
 #define SPIN_MARGIN_NS 5000u
-/* After this many misses in a row the backoff stops growing: one wait in
- * 2^(SPIN_MAX_BACKOFF) spins. */
-#define SPIN_MAX_BACKOFF 6u
+/* The backoff stops growing at one probe in 2^SPIN_MAX_BACKOFF waits: 256,
+ * so that a peer slower than the cap (or a host too busy for the peer to
+ * answer while this thread holds a core) costs a 50 us probe per 256 calls,
+ * ~0.2 us a call, and a peer that speeds up is noticed within 256 calls. */
+#define SPIN_MAX_BACKOFF 8u
 
 void thrift__busy_poll_init(thrift__busy_poll_t *bp, uint32_t cap_us) {
     memset(bp, 0, sizeof *bp);
@@ -52,8 +54,7 @@ void thrift__busy_poll_record(thrift__busy_poll_t *bp, bool caught, uint64_t ela
     }
     // A peer slower than the cap: a miss is allowed once (the next wait
     // probes again); from the second in a row on, sleep through the next
-    // 1, 3, 7 ... 63 waits before probing, so a slow peer costs one spin
-    // per 64 calls.
+    // 1, 3, 7 ... 255 waits before probing.
     if (bp->misses < 255)
         bp->misses++;
     if (bp->misses >= 2) {
