@@ -348,6 +348,24 @@ static void *server_main(void *p) {
     return NULL;
 }
 
+/* The fixture's server on a thread of its own, until srv_thread_stop. */
+static void srv_thread_start(srv_thread_t *t, thrift_schema_t *s, const thrift_conn_options_t *o,
+                             pthread_t *th) {
+    memset(t, 0, sizeof *t);
+    t->loop = ev_loop_new(EVFLAG_AUTO);
+    t->srv = fixture_server(t->loop, s, o, NULL);
+    ev_async_init(&t->stop, stop_cb);
+    ev_async_start(t->loop, &t->stop);
+    pthread_create(th, NULL, server_main, t);
+}
+
+static void srv_thread_stop(srv_thread_t *t, pthread_t th) {
+    ev_async_send(t->loop, &t->stop);
+    pthread_join(th, NULL);
+    thrift_rpc_server_free(t->srv);
+    ev_loop_destroy(t->loop);
+}
+
 /* IPv6 over a real connection: a server on [::1] and a blocking client that
  * names it the same way.  Skipped where the machine has no IPv6 loopback. */
 static void test_ipv6(thrift_schema_t *s) {
@@ -400,20 +418,15 @@ static void trace_cb(thrift_conn_t *conn, bool sent, const uint8_t *bytes, size_
 
 static void test_blocking(thrift_schema_t *s, thrift_protocol_t proto, thrift_framing_t framing,
                           bool multiplexed) {
-    srv_thread_t t;
-    memset(&t, 0, sizeof t);
-    t.loop = ev_loop_new(EVFLAG_AUTO);
     thrift_conn_options_t *o = thrift_conn_options_new();
     thrift_conn_options_set_protocol(o, proto);
     thrift_conn_options_set_framing(o, framing);
     thrift_conn_options_set_multiplexed(o, multiplexed);
-    t.srv = fixture_server(t.loop, s, o, NULL);
-    ev_async_init(&t.stop, stop_cb);
-    ev_async_start(t.loop, &t.stop);
+    srv_thread_t t;
     pthread_t th;
+    srv_thread_start(&t, s, o, &th);
     char addr[64];
     snprintf(addr, sizeof addr, "localhost:%d", thrift_rpc_server_port(t.srv));
-    pthread_create(&th, NULL, server_main, &t);
     const char *tag = thrift_protocol_name(proto);
     const char *ftag = framing == THRIFT_FRAMING_FRAMED ? "framed" : "buffered";
     const char *mtag = multiplexed ? " multiplexed" : "";
@@ -515,10 +528,7 @@ static void test_blocking(thrift_schema_t *s, thrift_protocol_t proto, thrift_fr
         thrift_conn_free(c2);
     }
     thrift_conn_free(c);
-    ev_async_send(t.loop, &t.stop);
-    pthread_join(th, NULL);
-    thrift_rpc_server_free(t.srv);
-    ev_loop_destroy(t.loop);
+    srv_thread_stop(&t, th);
     thrift_arena_free(a);
     thrift_conn_options_free(o);
 }
@@ -529,15 +539,10 @@ static void test_blocking(thrift_schema_t *s, thrift_protocol_t proto, thrift_fr
  * nearly free of CPU. */
 static void test_busy_poll(thrift_schema_t *s) {
     srv_thread_t t;
-    memset(&t, 0, sizeof t);
-    t.loop = ev_loop_new(EVFLAG_AUTO);
-    t.srv = fixture_server(t.loop, s, NULL, NULL);
-    ev_async_init(&t.stop, stop_cb);
-    ev_async_start(t.loop, &t.stop);
     pthread_t th;
+    srv_thread_start(&t, s, NULL, &th);
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", thrift_rpc_server_port(t.srv));
-    pthread_create(&th, NULL, server_main, &t);
     thrift_error_t err;
     thrift_error_clear(&err);
     thrift_arena_t *a = thrift_arena_new(NULL);
@@ -604,10 +609,7 @@ static void test_busy_poll(thrift_schema_t *s) {
 
     thrift_conn_options_free(o);
     thrift_arena_free(a);
-    ev_async_send(t.loop, &t.stop);
-    pthread_join(th, NULL);
-    thrift_rpc_server_free(t.srv);
-    ev_loop_destroy(t.loop);
+    srv_thread_stop(&t, th);
 }
 
 static void test_connect_failures(thrift_schema_t *s) {
