@@ -2,7 +2,7 @@
 """RPC benchmarks of the Python binding against thriftpy, same peers, one run.
 
     PYTHONPATH=build/src/python /usr/bin/python3 tools/bench_python_rpc.py \
-        [--build build] [--seconds 2] [--only clients|servers|aio]
+        [--build build] [--seconds 2] [--only clients|servers|aio] [--pin]
 
 Measures, on the bench service of ../shared/bench/bench.thrift (framed
 binary, loopback):
@@ -20,7 +20,11 @@ binary, loopback):
   3. asyncio, one connection: 16 calls in flight vs one at a time
      (dynthrift.aio against tools/bench_server).
 Contenders take turns (ROUNDS slices each, best kept), so that load from
-elsewhere on the machine hits them alike.  Every process started here is
+elsewhere on the machine hits them alike.  --pin (clients and aio) puts the
+C server (tools/bench_server) on CPU 0 and the clients on CPU 1: every call then
+crosses cores, as between machines, and each reply wakes a sleeping thread
+on an idle core (unpinned, the scheduler often runs client and server on
+one core, which hides that wake-up).  Every process started here is
 stopped by its PID."""
 import argparse
 import asyncio
@@ -125,11 +129,26 @@ def rates(fns, seconds, cpu=None):
     return best
 
 
+PIN = False
+
+
 def c_server(build):
+    """The C server, on CPU 0 with --pin (this process then moves to CPU 1
+    until stop_c_server)."""
     port = free_port()
     p, line = start([os.path.join(build, 'tools', 'bench_server'), BENCH_THRIFT,
                      '127.0.0.1:%d' % port], 'listening')
+    if PIN:
+        os.sched_setaffinity(p.pid, {0})
+        p.own_cpus = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {1})
     return p, port
+
+
+def stop_c_server(p):
+    if PIN:
+        os.sched_setaffinity(0, p.own_cpus)
+    stop(p)
 
 
 def bench_clients(build, seconds, out):
@@ -167,7 +186,7 @@ def bench_clients(build, seconds, out):
         if tc is not None:
             tc.close()
     finally:
-        stop(p)
+        stop_c_server(p)
 
 
 def bench_servers(build, seconds, out):
@@ -244,7 +263,7 @@ def bench_aio(build, seconds, out):
     try:
         asyncio.run(main())
     finally:
-        stop(p)
+        stop_c_server(p)
 
 
 def main():
@@ -253,7 +272,12 @@ def main():
     ap.add_argument('--seconds', type=float, default=2.0)
     ap.add_argument('--only', choices=('clients', 'servers', 'aio'),
                     help='run one group of benchmarks')
+    ap.add_argument('--pin', action='store_true',
+                    help='client groups: C server on CPU 0, clients on CPU 1')
     args = ap.parse_args()
+    if args.pin:
+        global PIN
+        PIN = True
     if not have_bench():
         print('../shared/bench is absent: nothing to measure')
         return 77
@@ -262,7 +286,8 @@ def main():
                        ('aio', bench_aio)):
         if args.only in (None, group):
             run(args.build, args.seconds, out)
-    print('load average %.2f' % os.getloadavg()[0])
+    print('load average %.2f%s' % (os.getloadavg()[0],
+                                   ', server on CPU 0, clients on CPU 1' if args.pin else ''))
     print('%-24s %12s %12s %8s %14s' % ('calls/s', 'dynthrift', 'thriftpy', 'ratio',
                                         'CPU us/call'))
     for what in ('client add', 'client echo', 'server add x16', 'server echo x16'):
