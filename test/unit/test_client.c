@@ -418,15 +418,20 @@ static void trace_cb(thrift_conn_t *conn, bool sent, const uint8_t *bytes, size_
 
 static void test_blocking(thrift_schema_t *s, thrift_protocol_t proto, thrift_framing_t framing,
                           bool multiplexed) {
+    srv_thread_t t;
+    memset(&t, 0, sizeof t);
+    t.loop = ev_loop_new(EVFLAG_AUTO);
     thrift_conn_options_t *o = thrift_conn_options_new();
     thrift_conn_options_set_protocol(o, proto);
     thrift_conn_options_set_framing(o, framing);
     thrift_conn_options_set_multiplexed(o, multiplexed);
-    srv_thread_t t;
+    t.srv = fixture_server(t.loop, s, o, NULL);
+    ev_async_init(&t.stop, stop_cb);
+    ev_async_start(t.loop, &t.stop);
     pthread_t th;
-    srv_thread_start(&t, s, o, &th);
     char addr[64];
     snprintf(addr, sizeof addr, "localhost:%d", thrift_rpc_server_port(t.srv));
+    pthread_create(&th, NULL, server_main, &t);
     const char *tag = thrift_protocol_name(proto);
     const char *ftag = framing == THRIFT_FRAMING_FRAMED ? "framed" : "buffered";
     const char *mtag = multiplexed ? " multiplexed" : "";
@@ -528,11 +533,13 @@ static void test_blocking(thrift_schema_t *s, thrift_protocol_t proto, thrift_fr
         thrift_conn_free(c2);
     }
     thrift_conn_free(c);
-    srv_thread_stop(&t, th);
+    ev_async_send(t.loop, &t.stop);
+    pthread_join(th, NULL);
+    thrift_rpc_server_free(t.srv);
+    ev_loop_destroy(t.loop);
     thrift_arena_free(a);
     thrift_conn_options_free(o);
 }
-
 
 /* The blocking wait's busy-poll (busy_poll_us): off, catching replies from a
  * fast peer, and backing off against a slow one so that waiting stays
