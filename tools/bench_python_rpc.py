@@ -2,14 +2,16 @@
 """RPC benchmarks of the Python binding against thriftpy, same peers, one run.
 
     PYTHONPATH=build/src/python /usr/bin/python3 tools/bench_python_rpc.py \
-        [--build build] [--seconds 2] [--only clients|servers|aio]
+        [--build build] [--seconds 2] [--only clients|servers|aio] [--pin]
 
 Measures, on the bench service of ../shared/bench/bench.thrift (framed
 binary, loopback):
   1. blocking client, one connection, calls/s of add and echo(Payload):
      dynthrift.rpc.make_client vs thriftpy.rpc.make_client, both against
      the same server (the C engine's tools/bench_server, so the client is
-     what is measured);
+     what is measured), and dynthrift with busy_poll_us=0 (its wait sleeps
+     at once, as thriftpy's recv does); with the client thread's CPU time
+     per call (time.thread_time: the engine's wait runs on that thread);
   2. server with Python handlers, calls/s of add and echo at 16
      connections: dynthrift.rpc.make_server vs thriftpy.rpc.make_server,
      both loaded by the same generator (tools/bench_net -c 16); dynthrift
@@ -18,7 +20,11 @@ binary, loopback):
   3. asyncio, one connection: 16 calls in flight vs one at a time
      (dynthrift.aio against tools/bench_server).
 Contenders take turns (ROUNDS slices each, best kept), so that load from
-elsewhere on the machine hits them alike.  Every process started here is
+elsewhere on the machine hits them alike.  --pin (clients and aio) puts the
+C server (tools/bench_server) on CPU 0 and the clients on CPU 1: every call then
+crosses cores, as between machines, and each reply wakes a sleeping thread
+on an idle core (unpinned, the scheduler often runs client and server on
+one core, which hides that wake-up).  Every process started here is
 stopped by its PID."""
 import argparse
 import asyncio
@@ -67,30 +73,53 @@ def start(cmd, want):
 ROUNDS = 5
 
 
-def rates(fns, seconds):
+def rates(fns, seconds, cpu=None):
     """calls/s of each fn() in `fns` (name -> callable): the best of ROUNDS
     slices, the contenders taking turns slice by slice, so that load from
-    elsewhere on the machine hits them alike."""
+    elsewhere on the machine hits them alike.  `cpu` (a dict), when given,
+    gets each one's CPU time of this thread per call in microseconds, over
+    all its slices."""
     best = dict.fromkeys(fns, 0.0)
+    calls, cpu_s = dict.fromkeys(fns, 0), dict.fromkeys(fns, 0.0)
     for fn in fns.values():
         fn()
     for _ in range(ROUNDS):
         for name, fn in fns.items():
-            n, t0 = 0, time.perf_counter()
+            n, t0, c0 = 0, time.perf_counter(), time.thread_time()
             end = t0 + seconds / ROUNDS
             while time.perf_counter() < end:
                 for _ in range(20):
                     fn()
                 n += 20
             best[name] = max(best[name], n / (time.perf_counter() - t0))
+            cpu_s[name] += time.thread_time() - c0
+            calls[name] += n
+    if cpu is not None:
+        for name in fns:
+            cpu[name] = cpu_s[name] / calls[name] * 1e6
     return best
 
 
+PIN = False
+
+
 def c_server(build):
+    """The C server, on CPU 0 with --pin (this process then moves to CPU 1
+    until stop_c_server)."""
     port = free_port()
     p, line = start([os.path.join(build, 'tools', 'bench_server'), BENCH_THRIFT,
                      '127.0.0.1:%d' % port], 'listening')
+    if PIN:
+        os.sched_setaffinity(p.pid, {0})
+        p.own_cpus = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {1})
     return p, port
+
+
+def stop_c_server(p):
+    if PIN:
+        os.sched_setaffinity(0, p.own_cpus)
+    stop(p)
 
 
 def bench_clients(build, seconds, out):
@@ -101,9 +130,12 @@ def bench_clients(build, seconds, out):
     p, port = c_server(build)
     try:
         c = make_client(b.Bench, '127.0.0.1', port, trans_factory=TFramedTransportFactory())
+        c0 = make_client(b.Bench, '127.0.0.1', port, trans_factory=TFramedTransportFactory(),
+                         busy_poll_us=0)
         payload = bench_payload(b)
-        adds = {'dynthrift': lambda: c.add(1, 2)}
-        echos = {'dynthrift': lambda: c.echo(payload)}
+        adds = {'dynthrift': lambda: c.add(1, 2), 'dynthrift-sleep': lambda: c0.add(1, 2)}
+        echos = {'dynthrift': lambda: c.echo(payload),
+                 'dynthrift-sleep': lambda: c0.echo(payload)}
         try:
             import thriftpy
             from thriftpy.rpc import make_client as tp_make_client
@@ -115,15 +147,17 @@ def bench_clients(build, seconds, out):
             echos['thriftpy'] = lambda: tc.echo(tpayload)
         except ImportError:
             tc = None
-        for name, r in rates(adds, seconds * len(adds)).items():
-            out['client add', name] = r
-        for name, r in rates(echos, seconds * len(echos)).items():
-            out['client echo', name] = r
+        for what, fns in (('client add', adds), ('client echo', echos)):
+            cpu = {}
+            for name, r in rates(fns, seconds * len(fns), cpu).items():
+                out[what, name] = r
+                out[what + ' cpu', name] = cpu[name]
         c.close()
+        c0.close()
         if tc is not None:
             tc.close()
     finally:
-        stop(p)
+        stop_c_server(p)
 
 
 def bench_servers(build, seconds, out):
@@ -200,7 +234,7 @@ def bench_aio(build, seconds, out):
     try:
         asyncio.run(main())
     finally:
-        stop(p)
+        stop_c_server(p)
 
 
 def main():
@@ -209,7 +243,12 @@ def main():
     ap.add_argument('--seconds', type=float, default=2.0)
     ap.add_argument('--only', choices=('clients', 'servers', 'aio'),
                     help='run one group of benchmarks')
+    ap.add_argument('--pin', action='store_true',
+                    help='client groups: C server on CPU 0, clients on CPU 1')
     args = ap.parse_args()
+    if args.pin:
+        global PIN
+        PIN = True
     if not have_bench():
         print('../shared/bench is absent: nothing to measure')
         return 77
@@ -218,15 +257,21 @@ def main():
                        ('aio', bench_aio)):
         if args.only in (None, group):
             run(args.build, args.seconds, out)
-    print('%-24s %12s %12s %8s' % ('calls/s', 'dynthrift', 'thriftpy', 'ratio'))
+    print('load average %.2f%s' % (os.getloadavg()[0],
+                                   ', server on CPU 0, clients on CPU 1' if args.pin else ''))
+    print('%-24s %12s %12s %8s %14s' % ('calls/s', 'dynthrift', 'thriftpy', 'ratio',
+                                        'CPU us/call'))
     for what in ('client add', 'client echo', 'server add x16', 'server echo x16'):
-        d, t = out.get((what, 'dynthrift')), out.get((what, 'thriftpy'))
-        print('%-24s %12s %12s %8s' % (what, '%.0f' % d if d else '-', '%.0f' % t if t else '-',
-                                      '%.2fx' % (d / t) if d and t else '-'))
-        i = out.get((what, 'dynthrift-inline'))
-        if i:
-            print('%-24s %12.0f %12s %8s' % (what + ' inline', i, '%.0f' % t if t else '-',
-                                            '%.2fx' % (i / t) if t else '-'))
+        t = out.get((what, 'thriftpy'))
+        for variant, label in (('dynthrift', what), ('dynthrift-sleep', what + ' no busy-poll'),
+                               ('dynthrift-inline', what + ' inline')):
+            d = out.get((what, variant))
+            if not d:
+                continue
+            dc, tc = out.get((what + ' cpu', variant)), out.get((what + ' cpu', 'thriftpy'))
+            print('%-24s %12.0f %12s %8s %14s' % (
+                label, d, '%.0f' % t if t else '-', '%.2fx' % (d / t) if t else '-',
+                '%.1f / %.1f' % (dc, tc) if dc and tc else '%.1f' % dc if dc else ''))
     if ('aio add, 1 in flight', 'dynthrift') not in out:
         return 0
     one = out[('aio add, 1 in flight', 'dynthrift')]

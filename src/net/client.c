@@ -115,6 +115,7 @@ struct thrift_conn {
     /* blocking mode */
     thrift_result_t last;
     bool last_done;
+    thrift__busy_poll_t busy_poll; /* its wait's spin policy (wait.c) */
 
     /* thread-safe submission */
     ev_async async;
@@ -1411,6 +1412,7 @@ thrift_conn_t *thrift_connect(thrift_schema_t *schema, const char *service, cons
         return NULL;
     }
     c->own_loop = true;
+    thrift__busy_poll_init(&c->busy_poll, c->opts.busy_poll_us);
     start_connect(c);
     while (c->state == ST_CONNECTING || c->state == ST_HANDSHAKE)
         ev_run(loop, EVRUN_ONCE);
@@ -1441,11 +1443,17 @@ void thrift_conn_set_trace_cb(thrift_conn_t *c, thrift_conn_trace_cb cb, void *u
 uint64_t thrift_conn_bytes_sent(const thrift_conn_t *c) { return c ? c->sent_total : 0; }
 uint64_t thrift_conn_bytes_received(const thrift_conn_t *c) { return c ? c->read_total : 0; }
 
+void thrift_conn_busy_poll_stats(const thrift_conn_t *c, uint64_t *spun, uint64_t *caught) {
+    if (spun)
+        *spun = c ? c->busy_poll.spun : 0;
+    if (caught)
+        *caught = c ? c->busy_poll.caught : 0;
+}
+
 thrift_result_t *thrift_conn_last_result(thrift_conn_t *c) { return c ? &c->last : NULL; }
 
 static thrift_value_t *run_blocking(thrift_conn_t *c, thrift_error_t *err) {
-    while (!c->last_done)
-        ev_run(c->loop, EVRUN_ONCE);
+    thrift__wait_done(c->loop, &c->last_done, &c->busy_poll);
     if (c->last.status != THRIFT_OK) {
         if (err && !thrift__error_is_set(err))
             *err = c->last.err;

@@ -118,6 +118,7 @@ struct thrift_cluster {
     thrift_response_t last;
     bool last_done;
     thrift_responses_t *last_all;
+    thrift__busy_poll_t busy_poll; /* its waits' spin policy (wait.c) */
 };
 
 /* ---- hashing --------------------------------------------------------------------- */
@@ -530,6 +531,7 @@ thrift_cluster_t *thrift_cluster_open(thrift_schema_t *schema, const char *servi
         return NULL;
     }
     cl->own_loop = true;
+    thrift__busy_poll_init(&cl->busy_poll, cl->copts.busy_poll_us);
     return cl;
 }
 
@@ -1109,8 +1111,7 @@ const thrift_response_t *thrift_cluster_call(thrift_cluster_t *cl, const char *m
     cl->last_done = false;
     if (thrift_cluster_call_async(cl, method, args, blocking_cb, NULL, err) != THRIFT_OK)
         return NULL;
-    while (!cl->last_done)
-        ev_run(cl->loop, EVRUN_ONCE);
+    thrift__wait_done(cl->loop, &cl->last_done, &cl->busy_poll);
     return &cl->last;
 }
 
@@ -1131,8 +1132,7 @@ thrift_responses_t *thrift_cluster_call_all(thrift_cluster_t *cl, const char *me
     cl->last_done = false;
     if (thrift_cluster_call_all_async(cl, method, args, blocking_all_cb, NULL, err) != THRIFT_OK)
         return NULL;
-    while (!cl->last_done)
-        ev_run(cl->loop, EVRUN_ONCE);
+    thrift__wait_done(cl->loop, &cl->last_done, &cl->busy_poll);
     thrift_responses_t *rs = cl->last_all;
     cl->last_all = NULL;
     return rs;

@@ -37,6 +37,7 @@ struct thrift_conn_options {
     int zlib_level; /* -1: zlib's default */
     char http_path[THRIFT_OPTION_TEXT_MAX + 1];  /* "" = the address's path */
     char http_headers[THRIFT__HTTP_MAX_HEADER / 4]; /* "Key: value\r\n" lines */
+    uint32_t busy_poll_us; /* blocking calls: the longest busy-poll before sleeping; 0 = never */
 };
 
 /* How messages are delimited in the bytes the wire reader sees: with zlib,
@@ -169,6 +170,35 @@ typedef struct thrift__header_out {
 } thrift__header_out_t;
 
 void thrift__conn_options_defaults(thrift_conn_options_t *o);
+
+/* ---- blocking waits (wait.c) ---------------------------------------------
+ * A blocking call waits for its reply by polling its private loop without
+ * sleeping for a while first: a thread asleep in epoll_wait takes tens of
+ * microseconds to wake, longer than a loopback peer takes to answer.  The
+ * policy is per waiter (a blocking connection, pool or cluster): spin for
+ * about twice the average time of the replies the spin caught (plus a
+ * margin), at most the cap (the busy_poll_us option); after a miss, probe
+ * once more with the full cap; after misses in a row, sleep through a
+ * growing number of waits (up to 255) between probes, so a peer slower than
+ * the cap costs one spin in 256 calls. */
+typedef struct thrift__busy_poll {
+    uint64_t cap_ns;   /* 0: never spin */
+    uint64_t avg_ns;   /* EWMA of the waits a spin caught; 0 before the first */
+    unsigned misses;   /* spins in a row that ended before the reply */
+    unsigned skip;     /* waits left to sleep through before the next probe */
+    uint64_t spun, caught; /* waits that spun; of them, those the spin answered */
+} thrift__busy_poll_t;
+
+void thrift__busy_poll_init(thrift__busy_poll_t *bp, uint32_t cap_us);
+/* How long the next wait spins (ns; 0: sleep at once).  Counts down the
+ * backoff: call once per wait. */
+uint64_t thrift__busy_poll_budget(thrift__busy_poll_t *bp);
+/* What the spin of a wait saw: the reply `caught` after `elapsed_ns`, or
+ * not within its budget. */
+void thrift__busy_poll_record(thrift__busy_poll_t *bp, bool caught, uint64_t elapsed_ns);
+/* Runs `loop` until *done (set by a callback): busy-polling as `bp`
+ * decides (NULL: never), then sleeping in ev_run(EVRUN_ONCE). */
+void thrift__wait_done(struct ev_loop *loop, const bool *done, thrift__busy_poll_t *bp);
 
 /* ---- wire reader: bytes in, messages out -------------------------------
  * Feed bytes (or read(2) straight into thrift__wire_space), then pull

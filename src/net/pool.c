@@ -76,6 +76,7 @@ struct thrift_pool {
     /* blocking flavour */
     thrift_response_t last;
     bool last_done;
+    thrift__busy_poll_t busy_poll; /* its wait's spin policy (wait.c) */
 };
 
 /* ---- options ---------------------------------------------------------------- */
@@ -542,6 +543,7 @@ thrift_pool_t *thrift_pool_open(thrift_schema_t *schema, const char *service, co
         return NULL;
     }
     p->own_loop = true;
+    thrift__busy_poll_init(&p->busy_poll, p->copts.busy_poll_us);
     return p;
 }
 
@@ -901,8 +903,7 @@ thrift_value_t *thrift_pool_call(thrift_pool_t *p, const char *method, const thr
     p->last_done = false;
     if (thrift_pool_call_async(p, method, args, blocking_cb, NULL, err) != THRIFT_OK)
         return NULL;
-    while (!p->last_done)
-        ev_run(p->loop, EVRUN_ONCE);
+    thrift__wait_done(p->loop, &p->last_done, &p->busy_poll);
     if (p->last.status != THRIFT_OK) {
         if (err && !thrift__error_is_set(err))
             *err = p->last.err;

@@ -28,6 +28,7 @@ void thrift__conn_options_defaults(thrift_conn_options_t *o) {
     o->tls_verify = true;
     o->handshake_timeout_ms = 10000;
     o->zlib_level = -1;
+    o->busy_poll_us = THRIFT_BUSY_POLL_DEFAULT_US;
 }
 
 static thrift_status_t set_text(char *dst, const char *value) {
@@ -138,6 +139,9 @@ void thrift_conn_options_set_idle_timeout_ms(thrift_conn_options_t *o, uint32_t 
 }
 void thrift_conn_options_set_read_timeout_ms(thrift_conn_options_t *o, uint32_t ms) {
     o->read_timeout_ms = ms;
+}
+void thrift_conn_options_set_busy_poll_us(thrift_conn_options_t *o, uint32_t us) {
+    o->busy_poll_us = us < THRIFT_BUSY_POLL_MAX_US ? us : THRIFT_BUSY_POLL_MAX_US;
 }
 
 static bool parse_u64(const char *s, uint64_t *out) {
@@ -259,6 +263,12 @@ thrift_status_t thrift_conn_options_set(thrift_conn_options_t *o, const char *ke
         if (!num || n > UINT32_MAX)
             return thrift__error_set(err, THRIFT_INVALID, "%s: expected milliseconds", key);
         o->handshake_timeout_ms = (uint32_t)n;
+    } else if (!strcmp(key, "busy_poll_us")) {
+        if (!num || n > THRIFT_BUSY_POLL_MAX_US)
+            return thrift__error_set(err, THRIFT_INVALID,
+                                     "busy_poll_us: expected microseconds from 0 to %d",
+                                     THRIFT_BUSY_POLL_MAX_US);
+        o->busy_poll_us = (uint32_t)n;
     } else if (!strcmp(key, "max_frame_size")) {
         if (!num)
             return thrift__error_set(err, THRIFT_INVALID, "max_frame_size: expected bytes");

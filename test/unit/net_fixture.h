@@ -5,7 +5,9 @@
 #define NET_FIXTURE_H
 
 #include <ev.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "dynthrift/dynthrift.h"
 #include "dynthrift/json.h"
@@ -102,15 +104,19 @@ typedef struct later {
     struct later *prev, *next;
 } later_t;
 
+/* Servers on several threads (test_pool's cluster) share the list. */
 static later_t *laters;
+static pthread_mutex_t laters_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void later_unlink(later_t *l) {
+    pthread_mutex_lock(&laters_lock);
     if (l->prev)
         l->prev->next = l->next;
     else
         laters = l->next;
     if (l->next)
         l->next->prev = l->prev;
+    pthread_mutex_unlock(&laters_lock);
 }
 
 static void later_cb(struct ev_loop *loop, ev_timer *w, int revents) {
@@ -135,8 +141,12 @@ static void later_cancel_cb(thrift_request_t *req, void *ud) {
 /* Answers every request still waiting on a timer at once (those of a freed
  * server were already let go of by later_cancel_cb). */
 static inline void fixture_flush_later(void) {
-    while (laters) {
+    for (;;) {
+        pthread_mutex_lock(&laters_lock);
         later_t *l = laters;
+        pthread_mutex_unlock(&laters_lock);
+        if (!l)
+            break;
         ev_timer_stop(l->loop, &l->t);
         later_cb(l->loop, &l->t, 0);
     }
@@ -149,10 +159,12 @@ static thrift_status_t h_slow(thrift_request_t *req, const thrift_value_t *args,
     l->ms = (int)thrift_value_int(thrift_value_get(args, "ms"));
     l->loop = thrift_request_loop(req);
     l->prev = NULL;
+    pthread_mutex_lock(&laters_lock);
     l->next = laters;
     if (laters)
         laters->prev = l;
     laters = l;
+    pthread_mutex_unlock(&laters_lock);
     ev_timer_init(&l->t, later_cb, l->ms / 1000.0, 0.);
     ev_timer_start(thrift_request_loop(req), &l->t);
     thrift_request_set_cancel_cb(req, later_cancel_cb, l);
@@ -221,6 +233,13 @@ static void watchdog_cb(struct ev_loop *loop, ev_timer *w, int revents) {
     printf("Bail out! watchdog: test hung\n");
     fflush(stdout);
     _exit(1);
+}
+
+/* CPU time of the calling thread: what a blocking wait costs. */
+static inline double thread_cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Runs `loop` until *done or the watchdog fires. */

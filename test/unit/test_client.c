@@ -348,6 +348,24 @@ static void *server_main(void *p) {
     return NULL;
 }
 
+/* The fixture's server on a thread of its own, until srv_thread_stop. */
+static void srv_thread_start(srv_thread_t *t, thrift_schema_t *s, const thrift_conn_options_t *o,
+                             pthread_t *th) {
+    memset(t, 0, sizeof *t);
+    t->loop = ev_loop_new(EVFLAG_AUTO);
+    t->srv = fixture_server(t->loop, s, o, NULL);
+    ev_async_init(&t->stop, stop_cb);
+    ev_async_start(t->loop, &t->stop);
+    pthread_create(th, NULL, server_main, t);
+}
+
+static void srv_thread_stop(srv_thread_t *t, pthread_t th) {
+    ev_async_send(t->loop, &t->stop);
+    pthread_join(th, NULL);
+    thrift_rpc_server_free(t->srv);
+    ev_loop_destroy(t->loop);
+}
+
 /* IPv6 over a real connection: a server on [::1] and a blocking client that
  * names it the same way.  Skipped where the machine has no IPv6 loopback. */
 static void test_ipv6(thrift_schema_t *s) {
@@ -542,6 +560,84 @@ static void test_blocking(thrift_schema_t *s, thrift_protocol_t proto, thrift_fr
     thrift_conn_options_free(o);
 }
 
+/* The blocking wait's busy-poll (busy_poll_us): off, catching replies from a
+ * fast peer, and backing off against a slow one so that waiting stays
+ * nearly free of CPU. */
+static void test_busy_poll(thrift_schema_t *s) {
+    srv_thread_t t;
+    pthread_t th;
+    srv_thread_start(&t, s, NULL, &th);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", thrift_rpc_server_port(t.srv));
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift_arena_t *a = thrift_arena_new(NULL);
+    thrift_conn_options_t *o = thrift_conn_options_new();
+
+    // Off: every wait sleeps at once.
+    thrift_conn_options_set_busy_poll_us(o, 0);
+    thrift_conn_t *c = thrift_connect(s, "Calc", addr, o, &err);
+    bool ok = c != NULL;
+    for (int i = 0; ok && i < 20; i++) {
+        thrift_value_t *r = thrift_call(c, "add", add_args(c, a, i, 1), &err);
+        ok = r && thrift_value_int(r) == i + 1;
+    }
+    uint64_t spun = 1, caught = 1;
+    thrift_conn_busy_poll_stats(c, &spun, &caught);
+    TAP_CHECK(ok && spun == 0 && caught == 0,
+              "busy_poll_us=0: 20 calls answered, no wait busy-polled (%llu) (%s)",
+              (unsigned long long)spun, err.text);
+    thrift_conn_free(c);
+
+    // The largest cap (10 ms) against a peer answering after 1 ms: too late
+    // for the wait's first pass over the loop (which an answer in a few
+    // microseconds can make without any busy-poll), well within the cap --
+    // also under valgrind or a sanitizer.  The poll catches the replies.
+    thrift_conn_options_set_busy_poll_us(o, THRIFT_BUSY_POLL_MAX_US);
+    c = thrift_connect(s, "Calc", addr, o, &err);
+    ok = c != NULL;
+    thrift_value_t *ms1 = c ? thrift_conn_new_args(c, a, "slow", &err) : NULL;
+    thrift_value_set(ms1, "ms", thrift_value_new_i32(a, 1));
+    for (int i = 0; ok && i < 20; i++) {
+        thrift_value_t *r = thrift_call(c, "slow", ms1, &err);
+        ok = r && thrift_value_int(r) == 1;
+    }
+    thrift_conn_busy_poll_stats(c, &spun, &caught);
+    TAP_CHECK(ok && caught >= 10 && caught <= spun && spun <= 20,
+              "busy_poll_us=%d vs a 1 ms peer: %llu of %llu polling waits caught their reply (%s)",
+              THRIFT_BUSY_POLL_MAX_US, (unsigned long long)caught, (unsigned long long)spun,
+              err.text);
+    thrift_conn_free(c);
+
+    // The default against a peer that answers after 5 ms (20 under
+    // valgrind, whose client-side work is slower): the poll never catches
+    // a reply and backs off (probes at waits 1, 2, 4, 8, 16, 32 of 50), so
+    // the thread sleeps through nearly all of the wait.
+    int slow_ms = getenv("DYNTHRIFT_UNDER_VALGRIND") ? 20 : 5;
+    c = thrift_connect(s, "Calc", addr, NULL, &err);
+    ok = c != NULL;
+    thrift_value_t *sa = c ? thrift_conn_new_args(c, a, "slow", &err) : NULL;
+    thrift_value_set(sa, "ms", thrift_value_new_i32(a, slow_ms));
+    double wall0 = ev_time(), cpu0 = thread_cpu_seconds();
+    for (int i = 0; ok && i < 50; i++) {
+        thrift_value_t *r = thrift_call(c, "slow", sa, &err);
+        ok = r && thrift_value_int(r) == slow_ms;
+    }
+    double cpu = thread_cpu_seconds() - cpu0, wall = ev_time() - wall0;
+    thrift_conn_busy_poll_stats(c, &spun, &caught);
+    TAP_CHECK(ok && caught == 0 && spun >= 1 && spun <= 8,
+              "busy-poll vs a %d ms peer: %llu of 50 waits polled (backing off), none caught (%s)",
+              slow_ms, (unsigned long long)spun, err.text);
+    TAP_CHECK(ok && cpu < 0.2 * wall,
+              "busy-poll vs a %d ms peer: 50 calls took %.1f ms of CPU in %.0f ms (< 20%%)", slow_ms,
+              cpu * 1e3, wall * 1e3);
+    thrift_conn_free(c);
+
+    thrift_conn_options_free(o);
+    thrift_arena_free(a);
+    srv_thread_stop(&t, th);
+}
+
 static void test_connect_failures(thrift_schema_t *s) {
     thrift_error_t err;
     thrift_error_clear(&err);
@@ -585,6 +681,7 @@ int main(void) {
     test_threads(s);
     test_blocking(s, THRIFT_PROTO_BINARY, THRIFT_FRAMING_FRAMED, false);
     test_blocking(s, THRIFT_PROTO_COMPACT, THRIFT_FRAMING_BUFFERED, true);
+    test_busy_poll(s);
     test_connect_failures(s);
     test_ipv6(s);
     thrift_schema_unref(s);

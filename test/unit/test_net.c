@@ -255,6 +255,96 @@ static void test_options(void) {
     thrift_conn_options_free(NULL);
 }
 
+static void test_busy_poll_option(void) {
+    thrift_conn_options_t *o = thrift_conn_options_new();
+    TAP_CHECK(o && o->busy_poll_us == THRIFT_BUSY_POLL_DEFAULT_US,
+              "busy_poll_us: default %d us", THRIFT_BUSY_POLL_DEFAULT_US);
+    TAP_CHECK(!thrift_conn_options_set(o, "busy_poll_us", "0", NULL) && o->busy_poll_us == 0,
+              "busy_poll_us: 0 (never) by name");
+    TAP_CHECK(!thrift_conn_options_set(o, "busy_poll_us", "10000", NULL) && o->busy_poll_us == 10000,
+              "busy_poll_us: the maximum by name");
+    const char *bad[] = {"", "-1", "abc", "20us", "1e3", "10001", "18446744073709551616"};
+    bool refused = true;
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        thrift_error_t err;
+        thrift_error_clear(&err);
+        refused &= thrift_conn_options_set(o, "busy_poll_us", bad[i], &err) == THRIFT_INVALID &&
+                   strstr(err.text, "busy_poll_us") && o->busy_poll_us == 10000;
+    }
+    TAP_CHECK(refused, "busy_poll_us: empty, negative, non-numeric and over-%d values refused, "
+              "the option unchanged", THRIFT_BUSY_POLL_MAX_US);
+    thrift_conn_options_set_busy_poll_us(o, 20);
+    TAP_CHECK(o->busy_poll_us == 20, "busy_poll_us: typed setter");
+    thrift_conn_options_set_busy_poll_us(o, UINT32_MAX);
+    TAP_CHECK(o->busy_poll_us == THRIFT_BUSY_POLL_MAX_US, "busy_poll_us: typed setter clamps");
+    thrift_conn_options_free(o);
+}
+
+/* The busy-poll policy, fed outcomes without sockets. */
+static void test_busy_poll_policy(void) {
+    thrift__busy_poll_t bp;
+    thrift__busy_poll_init(&bp, 0);
+    bool never = true;
+    for (int i = 0; i < 100; i++)
+        never &= thrift__busy_poll_budget(&bp) == 0;
+    TAP_CHECK(never, "busy-poll: cap 0 never spins");
+
+    // A peer slower than the cap: every spin misses.  Spins at waits 1, 2,
+    // 4, 8 ... 256 (the gaps double), then one in 256.
+    thrift__busy_poll_init(&bp, 50);
+    int spins = 0, first_spins = 0;
+    char at[128] = "", *end = at;
+    for (int i = 0; i < 2000; i++) {
+        uint64_t b = thrift__busy_poll_budget(&bp);
+        if (b) {
+            spins++;
+            first_spins += i < 50;
+            if (end < at + sizeof at - 8)
+                end += snprintf(end, 8, " %d", i);
+            thrift__busy_poll_record(&bp, false, b);
+        }
+    }
+    TAP_STREQ(at, " 0 1 3 7 15 31 63 127 255 511 767 1023 1279 1535 1791",
+              "busy-poll: a slow peer's waits that probe, of 2000 (from 0)");
+    TAP_CHECK(first_spins == 6 && bp.spun == (uint64_t)spins && bp.caught == 0,
+              "busy-poll: %d of the first 50 waits probe, %d of 2000, none caught", first_spins,
+              spins);
+
+    // Replies caught at 10 us: the budget follows them (2 x 10 + 5 us).
+    uint64_t b = thrift__busy_poll_budget(&bp);
+    for (int guard = 0; !b && guard < 256; guard++)
+        b = thrift__busy_poll_budget(&bp);
+    TAP_CHECK(b == 50000, "busy-poll: a probe after misses spins the full cap (%llu ns)",
+              (unsigned long long)b);
+    thrift__busy_poll_record(&bp, true, 10000);
+    for (int i = 0; i < 20; i++) {
+        thrift__busy_poll_budget(&bp);
+        thrift__busy_poll_record(&bp, true, 10000);
+    }
+    b = thrift__busy_poll_budget(&bp);
+    TAP_CHECK(b == 25000 && bp.misses == 0,
+              "busy-poll: after a catch the budget is 2 x the usual reply + 5 us (%llu ns)",
+              (unsigned long long)b);
+    // Replies at 40 us: the budget grows to the cap, not past it.
+    for (int i = 0; i < 50; i++) {
+        thrift__busy_poll_budget(&bp);
+        thrift__busy_poll_record(&bp, true, 40000);
+    }
+    b = thrift__busy_poll_budget(&bp);
+    TAP_CHECK(b == 50000, "busy-poll: the budget is capped (%llu ns)", (unsigned long long)b);
+    // One miss: the next wait still probes with the full cap; two in a
+    // row: the next wait sleeps.
+    thrift__busy_poll_record(&bp, false, b);
+    uint64_t after_one = thrift__busy_poll_budget(&bp);
+    thrift__busy_poll_record(&bp, false, after_one);
+    uint64_t after_two = thrift__busy_poll_budget(&bp);
+    TAP_CHECK(after_one == 50000 && after_two == 0 && thrift__busy_poll_budget(&bp) == 50000,
+              "busy-poll: one miss probes again, two in a row skip one wait");
+    thrift__busy_poll_init(&bp, UINT32_MAX);
+    TAP_CHECK(thrift__busy_poll_budget(&bp) == (uint64_t)THRIFT_BUSY_POLL_MAX_US * 1000,
+              "busy-poll: the cap is clamped to THRIFT_BUSY_POLL_MAX_US");
+}
+
 int main(void) {
     test_framed();
     test_writer();
@@ -262,5 +352,7 @@ int main(void) {
     test_mismatch_guess();
     test_addresses();
     test_options();
+    test_busy_poll_option();
+    test_busy_poll_policy();
     return tap_done();
 }

@@ -18,6 +18,7 @@ static struct ev_loop *loop;
 
 /* ---- helpers ---------------------------------------------------------------- */
 
+
 /* Lets the loop run for a while (servers and clients share it). */
 static void sleep_loop(double seconds) {
     double until = ev_time() + seconds;
@@ -353,7 +354,42 @@ static void test_blocking(void) {
                   !strcmp(thrift_response_exception_name(lr), "BenchError") &&
                   thrift_value_int(thrift_value_get(thrift_response_value(lr), "code")) == 42,
               "blocking declared exception with its value");
+    // Waiting on a peer that answers after 5 ms (20 under valgrind) costs
+    // little CPU: the wait's busy-poll backs off (see test_client).
+    int slow_ms = getenv("DYNTHRIFT_UNDER_VALGRIND") ? 20 : 5;
+    thrift_value_t *slow = thrift_value_new_struct(
+        ar, thrift_function_def_args(thrift_service_def_find_function(
+                thrift_schema_find_service(schema, "Calc"), "slow")));
+    thrift_value_set(slow, "ms", thrift_value_new_i32(ar, slow_ms));
+    bool ok = true;
+    thrift_error_clear(&err);
+    double wall = ev_time(), cpu = thread_cpu_seconds();
+    for (int i = 0; ok && i < 30; i++) {
+        v = thrift_pool_call(pool, "slow", slow, &err);
+        ok = v && thrift_value_int(v) == slow_ms;
+    }
+    cpu = thread_cpu_seconds() - cpu;
+    wall = ev_time() - wall;
+    CHECK(ok && cpu < 0.2 * wall,
+          "blocking pool vs a %d ms peer: 30 calls took %.1f ms of CPU in %.0f ms (< 20%%) (%s)",
+          slow_ms, cpu * 1e3, wall * 1e3, err.text);
     thrift_pool_free(pool);
+    // With the largest busy-poll cap the pool's wait polls through a 1 ms
+    // reply and still gets it.
+    thrift_conn_options_t *co = thrift_conn_options_new();
+    thrift_conn_options_set_busy_poll_us(co, THRIFT_BUSY_POLL_MAX_US);
+    pool = thrift_pool_open(schema, "Calc", a1, co, NULL, &err);
+    thrift_value_set(slow, "ms", thrift_value_new_i32(ar, 1));
+    ok = pool != NULL;
+    for (int i = 0; ok && i < 10; i++) {
+        v = thrift_pool_call(pool, "slow", slow, &err);
+        ok = v && thrift_value_int(v) == 1;
+    }
+    CHECK(ok, "blocking pool with busy_poll_us=%d: 10 calls answered (%s)",
+          THRIFT_BUSY_POLL_MAX_US, err.text);
+    thrift_pool_free(pool);
+    thrift_conn_options_free(co);
+    thrift_value_set(slow, "ms", thrift_value_new_i32(ar, slow_ms));
 
     thrift_cluster_t *cl = thrift_cluster_open(schema, "Calc", NULL, NULL, &err);
     thrift_cluster_add_server(cl, "one", a1, NULL);
@@ -367,6 +403,25 @@ static void test_blocking(void) {
               "blocking replicated call: 2 responses");
     TAP_STREQ(thrift_response_server(thrift_responses_at(rs, 1)), "two", "responses in server order");
     thrift_responses_free(rs);
+    ok = true;
+    wall = ev_time();
+    cpu = thread_cpu_seconds();
+    for (int i = 0; ok && i < 30; i++) {
+        r = thrift_cluster_call(cl, "slow", slow, &err);
+        ok = r && !thrift_response_is_error(r) &&
+             thrift_value_int(thrift_response_value(r)) == slow_ms;
+    }
+    for (int i = 0; ok && i < 10; i++) {
+        rs = thrift_cluster_call_all(cl, "slow", slow, &err);
+        ok = rs && thrift_responses_ok_count(rs) == 2;
+        thrift_responses_free(rs);
+    }
+    cpu = thread_cpu_seconds() - cpu;
+    wall = ev_time() - wall;
+    CHECK(ok && cpu < 0.2 * wall,
+          "blocking cluster vs %d ms peers: 30 calls and 10 replicated calls took %.1f ms of CPU "
+          "in %.0f ms (< 20%%) (%s)",
+          slow_ms, cpu * 1e3, wall * 1e3, err.text);
     thrift_cluster_free(cl);
     thrift_arena_free(ar);
     bg_end(&b1);
