@@ -540,6 +540,12 @@ THRIFT_API thrift_status_t thrift_rpc_server_listen_fd(thrift_rpc_server_t *srv,
 THRIFT_API int thrift_rpc_server_port(const thrift_rpc_server_t *srv);
 /* Connections currently open, over all threads. */
 THRIFT_API size_t thrift_rpc_server_connection_count(const thrift_rpc_server_t *srv);
+/* The server's busy-poll after replies (its options' busy_poll_us), over
+ * all threads: *spun: loop iterations that wrote replies and then polled
+ * without sleeping; *caught: those in which a request came in during the
+ * poll.  Either pointer may be NULL. */
+THRIFT_API void thrift_rpc_server_busy_poll_stats(const thrift_rpc_server_t *srv, uint64_t *spun,
+                                                  uint64_t *caught);
 /* Bytes reserved by the connections' read buffers, over all threads,
  * buffers kept for requests answered later included (what a slow or stuck
  * handler costs in memory), and their queued replies.  Output

@@ -84,6 +84,14 @@ typedef struct worker {
      * connection.  Each listed connection holds a reference. */
     ev_prepare flush;
     sconn_t *dirty;
+    /* The busy-poll after replies (busy_poll_us): while `spin` is active
+     * the loop polls without sleeping, so a client's next request is read
+     * without the tens of microseconds a sleeping thread takes to wake.
+     * The policy (wait.c) learns how soon requests follow replies. */
+    thrift__busy_poll_t spin_policy;
+    ev_idle spin;
+    ev_tstamp spin_start, spin_budget; /* ev_now seconds */
+    atomic_uint_fast64_t spins, spins_caught; /* for thrift_rpc_server_busy_poll_stats */
     /* workers 1..n-1 only: the thread and its inbox */
     pthread_t thread;
     bool started;
@@ -364,24 +372,63 @@ static bool sconn_write(sconn_t *c) {
     return true;
 }
 
+/* Ends the busy-poll: a request came in (`caught`) or the budget passed. */
+static void worker_spin_end(worker_t *w, bool caught) {
+    ev_idle_stop(w->loop, &w->spin);
+    ev_tstamp elapsed = ev_now(w->loop) - w->spin_start;
+    thrift__busy_poll_record(&w->spin_policy, caught,
+                             elapsed > 0 ? (uint64_t)(elapsed * 1e9) : 0);
+    if (caught)
+        atomic_fetch_add_explicit(&w->spins_caught, 1, memory_order_relaxed);
+}
+
+/* Runs in the loop's idle phase: no event came in this iteration. */
+static void worker_spin_cb(struct ev_loop *loop, ev_idle *idle, int revents) {
+    (void)revents;
+    worker_t *w = idle->data;
+    if (ev_now(loop) - w->spin_start >= w->spin_budget)
+        worker_spin_end(w, false);
+}
+
+/* Replies went out: poll for the next request for a while (as the policy
+ * decides) before the loop may sleep again. */
+static void worker_spin_start(worker_t *w) {
+    if (ev_is_active(&w->spin) || w->stopping || w->exiting)
+        return;
+    uint64_t budget = thrift__busy_poll_budget(&w->spin_policy);
+    if (!budget)
+        return;
+    ev_now_update(w->loop); // the replies' handling took time since the poll
+    w->spin_start = ev_now(w->loop);
+    w->spin_budget = (ev_tstamp)budget * 1e-9;
+    atomic_fetch_add_explicit(&w->spins, 1, memory_order_relaxed);
+    ev_idle_start(w->loop, &w->spin);
+}
+
 static void worker_flush_cb(struct ev_loop *loop, ev_prepare *p, int revents) {
     (void)revents;
     worker_t *w = p->data;
     ev_prepare_stop(loop, p);
     sconn_t *c = w->dirty;
     w->dirty = NULL;
+    bool wrote = false;
     while (c) {
         sconn_t *next = c->dirty_next;
         c->dirty = false;
         if (!c->closed)
-            sconn_write(c);
+            wrote |= sconn_write(c);
         sconn_unref(c);
         c = next;
     }
+    if (wrote)
+        worker_spin_start(w);
 }
 
-/* Forgets the pending flushes (the connections are closed). */
+/* Forgets the pending flushes (the connections are closed) and stops the
+ * busy-poll. */
 static void worker_drop_dirty(worker_t *w) {
+    if (ev_is_active(&w->spin))
+        ev_idle_stop(w->loop, &w->spin);
     if (ev_is_active(&w->flush))
         ev_prepare_stop(w->loop, &w->flush);
     while (w->dirty) {
@@ -392,9 +439,13 @@ static void worker_drop_dirty(worker_t *w) {
     }
 }
 
+/* Sets up the flush and the busy-poll watchers (`w->srv` set). */
 static void worker_init_flush(worker_t *w) {
     ev_prepare_init(&w->flush, worker_flush_cb);
     w->flush.data = w;
+    thrift__busy_poll_init(&w->spin_policy, w->srv->opts.busy_poll_us);
+    ev_idle_init(&w->spin, worker_spin_cb);
+    w->spin.data = w;
 }
 
 static void sconn_read_cb(struct ev_loop *loop, ev_io *w, int revents);
@@ -1287,6 +1338,8 @@ static void sconn_read(sconn_t *c) {
             break;
         }
         thrift__wire_commit(&c->reader, (size_t)n);
+        if (ev_is_active(&c->w->spin))
+            worker_spin_end(c->w, true); // the busy-poll caught a request
         more = sconn_dispatch_buffered(c, &messages, &completed);
         budget -= (size_t)n;
         if (!more)
@@ -1913,6 +1966,20 @@ int thrift_rpc_server_port(const thrift_rpc_server_t *srv) {
 
 size_t thrift_rpc_server_connection_count(const thrift_rpc_server_t *srv) {
     return srv ? atomic_load(&((thrift_rpc_server_t *)srv)->nconns) : 0;
+}
+
+void thrift_rpc_server_busy_poll_stats(const thrift_rpc_server_t *srv, uint64_t *spun,
+                                       uint64_t *caught) {
+    uint64_t s = 0, c = 0;
+    for (unsigned i = 0; srv && i < srv->nworkers; i++) {
+        worker_t *w = &srv->workers[i];
+        s += atomic_load_explicit(&w->spins, memory_order_relaxed);
+        c += atomic_load_explicit(&w->spins_caught, memory_order_relaxed);
+    }
+    if (spun)
+        *spun = s;
+    if (caught)
+        *caught = c;
 }
 
 void thrift_rpc_server_set_conn_cb(thrift_rpc_server_t *srv, thrift_rpc_server_conn_cb cb,
