@@ -252,4 +252,44 @@ static inline void run_until(struct ev_loop *loop, const bool *done, double seco
     ev_timer_stop(loop, &wd);
 }
 
+/* The fixture's server on a thread of its own: for the blocking API, and
+ * to measure the server's CPU apart from the client's. */
+typedef struct fixture_thread {
+    struct ev_loop *loop;
+    thrift_rpc_server_t *srv;
+    ev_async stop;
+    thrift_schema_t *s;
+    const thrift_conn_options_t *opts;
+} fixture_thread_t;
+
+static inline void fixture_thread_stop_cb(struct ev_loop *loop, ev_async *w, int revents) {
+    (void)w;
+    (void)revents;
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static inline void *fixture_thread_main(void *p) {
+    fixture_thread_t *t = p;
+    ev_run(t->loop, 0);
+    return NULL;
+}
+
+/* The fixture's server on a thread of its own, until fixture_thread_stop. */
+static inline void fixture_thread_start(fixture_thread_t *t, thrift_schema_t *s,
+                                        const thrift_conn_options_t *o, pthread_t *th) {
+    memset(t, 0, sizeof *t);
+    t->loop = ev_loop_new(EVFLAG_AUTO);
+    t->srv = fixture_server(t->loop, s, o, NULL);
+    ev_async_init(&t->stop, fixture_thread_stop_cb);
+    ev_async_start(t->loop, &t->stop);
+    pthread_create(th, NULL, fixture_thread_main, t);
+}
+
+static inline void fixture_thread_stop(fixture_thread_t *t, pthread_t th) {
+    ev_async_send(t->loop, &t->stop);
+    pthread_join(th, NULL);
+    thrift_rpc_server_free(t->srv);
+    ev_loop_destroy(t->loop);
+}
+
 #endif

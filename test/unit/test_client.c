@@ -327,49 +327,10 @@ static void test_threads(thrift_schema_t *s) {
     ev_loop_destroy(loop);
 }
 
-/* The blocking API against a server running on its own thread. */
-typedef struct srv_thread {
-    struct ev_loop *loop;
-    thrift_rpc_server_t *srv;
-    ev_async stop;
-    thrift_schema_t *s;
-    const thrift_conn_options_t *opts;
-} srv_thread_t;
-
-static void stop_cb(struct ev_loop *loop, ev_async *w, int revents) {
-    (void)w;
-    (void)revents;
-    ev_break(loop, EVBREAK_ALL);
-}
-
-static void *server_main(void *p) {
-    srv_thread_t *t = p;
-    ev_run(t->loop, 0);
-    return NULL;
-}
-
-/* The fixture's server on a thread of its own, until srv_thread_stop. */
-static void srv_thread_start(srv_thread_t *t, thrift_schema_t *s, const thrift_conn_options_t *o,
-                             pthread_t *th) {
-    memset(t, 0, sizeof *t);
-    t->loop = ev_loop_new(EVFLAG_AUTO);
-    t->srv = fixture_server(t->loop, s, o, NULL);
-    ev_async_init(&t->stop, stop_cb);
-    ev_async_start(t->loop, &t->stop);
-    pthread_create(th, NULL, server_main, t);
-}
-
-static void srv_thread_stop(srv_thread_t *t, pthread_t th) {
-    ev_async_send(t->loop, &t->stop);
-    pthread_join(th, NULL);
-    thrift_rpc_server_free(t->srv);
-    ev_loop_destroy(t->loop);
-}
-
 /* IPv6 over a real connection: a server on [::1] and a blocking client that
  * names it the same way.  Skipped where the machine has no IPv6 loopback. */
 static void test_ipv6(thrift_schema_t *s) {
-    srv_thread_t t;
+    fixture_thread_t t;
     memset(&t, 0, sizeof t);
     t.loop = ev_loop_new(EVFLAG_AUTO);
     thrift_error_t err;
@@ -382,12 +343,12 @@ static void test_ipv6(thrift_schema_t *s) {
         ev_loop_destroy(t.loop);
         return;
     }
-    ev_async_init(&t.stop, stop_cb);
+    ev_async_init(&t.stop, fixture_thread_stop_cb);
     ev_async_start(t.loop, &t.stop);
     pthread_t th;
     char addr[64];
     snprintf(addr, sizeof addr, "[::1]:%d", thrift_rpc_server_port(t.srv));
-    pthread_create(&th, NULL, server_main, &t);
+    pthread_create(&th, NULL, fixture_thread_main, &t);
     thrift_conn_t *c = thrift_connect(s, "Calc", addr, NULL, &err);
     thrift_arena_t *a = thrift_arena_new(NULL);
     thrift_value_t *r = c ? thrift_call(c, "add", add_args(c, a, 40, 2), &err) : NULL;
@@ -418,7 +379,7 @@ static void trace_cb(thrift_conn_t *conn, bool sent, const uint8_t *bytes, size_
 
 static void test_blocking(thrift_schema_t *s, thrift_protocol_t proto, thrift_framing_t framing,
                           bool multiplexed) {
-    srv_thread_t t;
+    fixture_thread_t t;
     memset(&t, 0, sizeof t);
     t.loop = ev_loop_new(EVFLAG_AUTO);
     thrift_conn_options_t *o = thrift_conn_options_new();
@@ -435,12 +396,12 @@ static void test_blocking(thrift_schema_t *s, thrift_protocol_t proto, thrift_fr
                       thrift_rpc_server_handle_as(t.srv, "Calc", "Bad:name", "add", h_add, NULL,
                                                   &herr) == THRIFT_MISUSE,
                   "server: add also registered as 'Calculator:add'; a name with ':' refused");
-    ev_async_init(&t.stop, stop_cb);
+    ev_async_init(&t.stop, fixture_thread_stop_cb);
     ev_async_start(t.loop, &t.stop);
     pthread_t th;
     char addr[64];
     snprintf(addr, sizeof addr, "localhost:%d", thrift_rpc_server_port(t.srv));
-    pthread_create(&th, NULL, server_main, &t);
+    pthread_create(&th, NULL, fixture_thread_main, &t);
     const char *tag = thrift_protocol_name(proto);
     const char *ftag = framing == THRIFT_FRAMING_FRAMED ? "framed" : "buffered";
     const char *mtag = multiplexed ? " multiplexed" : "";
@@ -564,9 +525,9 @@ static void test_blocking(thrift_schema_t *s, thrift_protocol_t proto, thrift_fr
  * fast peer, and backing off against a slow one so that waiting stays
  * nearly free of CPU. */
 static void test_busy_poll(thrift_schema_t *s) {
-    srv_thread_t t;
+    fixture_thread_t t;
     pthread_t th;
-    srv_thread_start(&t, s, NULL, &th);
+    fixture_thread_start(&t, s, NULL, &th);
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", thrift_rpc_server_port(t.srv));
     thrift_error_t err;
@@ -635,7 +596,7 @@ static void test_busy_poll(thrift_schema_t *s) {
 
     thrift_conn_options_free(o);
     thrift_arena_free(a);
-    srv_thread_stop(&t, th);
+    fixture_thread_stop(&t, th);
 }
 
 static void test_connect_failures(thrift_schema_t *s) {

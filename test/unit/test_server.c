@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "net_fixture.h"
@@ -933,6 +934,117 @@ static void test_conn_events(thrift_schema_t *s) {
     ev_loop_destroy(loop);
 }
 
+/* CPU seconds `th` has used. */
+static double thread_cpu_s(pthread_t th) {
+    clockid_t cid;
+    struct timespec ts;
+    if (pthread_getcpuclockid(th, &cid) || clock_gettime(cid, &ts))
+        return -1;
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* `calls` blocking adds 1 + 2 on `c`, `gap_ms` apart; true if all came back
+ * right. */
+static bool blocking_adds(thrift_conn_t *c, thrift_arena_t *a, int calls, int gap_ms) {
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift_value_t *args = thrift_conn_new_args(c, a, "add", &err);
+    thrift_value_set(args, "a", thrift_value_new_i32(a, 1));
+    thrift_value_set(args, "b", thrift_value_new_i64(a, 2));
+    for (int i = 0; i < calls; i++) {
+        thrift_value_t *r = thrift_call(c, "add", args, &err);
+        if (!r || thrift_value_int(r) != 3) {
+            printf("# call %d: %s\n", i, err.text);
+            return false;
+        }
+        if (gap_ms)
+            ev_sleep(gap_ms / 1000.0);
+    }
+    return true;
+}
+
+/* The busy-poll after replies (busy_poll_us on the server's options): the
+ * option parses; 0 never starts it; a client calling back to back is
+ * caught by it; an idle client and one calling every 5 ms cost the server
+ * next to no CPU (the poll ends within its cap and backs off). */
+static void test_busy_poll(thrift_schema_t *s) {
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift_conn_options_t *o = thrift_conn_options_new();
+    TAP_CHECK(thrift_conn_options_set(o, "busy_poll_us", "0", &err) == THRIFT_OK &&
+                  thrift_conn_options_set(o, "busy_poll_us", "x", &err) == THRIFT_INVALID &&
+                  thrift_conn_options_set(o, "busy_poll_us", "10001", &err) == THRIFT_INVALID,
+              "busy_poll_us parses 0, refuses a word and more than THRIFT_BUSY_POLL_MAX_US");
+    thrift_arena_t *a = thrift_arena_new(NULL);
+    // The clients' own waits sleep: the server's poll alone is measured.
+    thrift_conn_options_t *co = thrift_conn_options_new();
+    thrift_conn_options_set_busy_poll_us(co, 0);
+    bool valgrind = getenv("DYNTHRIFT_UNDER_VALGRIND") != NULL;
+
+    // Off: no poll ever starts, however close together the calls come.
+    fixture_thread_t t;
+    pthread_t th;
+    fixture_thread_start(&t, s, o, &th);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", thrift_rpc_server_port(t.srv));
+    thrift_conn_t *c = thrift_connect(s, "Calc", addr, co, &err);
+    bool ok = c && blocking_adds(c, a, 50, 0);
+    uint64_t spun = 1, caught = 1;
+    thrift_rpc_server_busy_poll_stats(t.srv, &spun, &caught);
+    TAP_CHECK(ok && spun == 0 && caught == 0,
+              "busy_poll_us=0: 50 calls answered, the server never busy-polled (%llu)",
+              (unsigned long long)spun);
+    thrift_conn_free(c);
+    fixture_thread_stop(&t, th);
+
+    // The largest cap (10 ms): requests that follow replies within
+    // microseconds (milliseconds under valgrind) are caught.
+    thrift_conn_options_set_busy_poll_us(o, THRIFT_BUSY_POLL_MAX_US);
+    fixture_thread_start(&t, s, o, &th);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", thrift_rpc_server_port(t.srv));
+    c = thrift_connect(s, "Calc", addr, co, &err);
+    ok = c && blocking_adds(c, a, 50, 0);
+    thrift_rpc_server_busy_poll_stats(t.srv, &spun, &caught);
+    TAP_CHECK(ok && spun >= 40 && caught >= spun / 2 && caught <= spun,
+              "busy_poll_us=%d, back-to-back calls: %llu of %llu polls caught the next request",
+              THRIFT_BUSY_POLL_MAX_US, (unsigned long long)caught, (unsigned long long)spun);
+
+    // Then the client stays connected and idle for 300 ms: the poll ends
+    // within its cap (10 ms), after which the server sleeps.
+    double cpu0 = thread_cpu_s(th);
+    ev_sleep(0.3);
+    double idle_cpu = thread_cpu_s(th) - cpu0;
+    TAP_CHECK(cpu0 >= 0 && idle_cpu < 0.03,
+              "an idle client for 300 ms costs the server %.1f ms of CPU (< 30; the poll stops)",
+              idle_cpu * 1e3);
+    thrift_conn_free(c);
+    fixture_thread_stop(&t, th);
+
+    // The default cap (50 us) against a client calling every 5 ms: the
+    // probes miss, the poll backs off, and the server's CPU stays a small
+    // part of the wall time.
+    thrift_conn_options_set_busy_poll_us(o, THRIFT_BUSY_POLL_DEFAULT_US);
+    fixture_thread_start(&t, s, o, &th);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", thrift_rpc_server_port(t.srv));
+    c = thrift_connect(s, "Calc", addr, co, &err);
+    cpu0 = thread_cpu_s(th);
+    double wall0 = ev_time();
+    ok = c && blocking_adds(c, a, 60, 5);
+    double cpu = thread_cpu_s(th) - cpu0, wall = ev_time() - wall0;
+    thrift_rpc_server_busy_poll_stats(t.srv, &spun, &caught);
+    // Probes at replies 1, 2, 4, 8, 16, 32 of 60 (a few more if one catches
+    // a request by luck); valgrind's slower handling gets a looser CPU bound.
+    TAP_CHECK(ok && spun <= 15 && cpu < wall * (valgrind ? 0.5 : 0.1),
+              "a call every 5 ms: the server polled after %llu of 60 replies, %.1f ms CPU in %.0f ms",
+              (unsigned long long)spun, cpu * 1e3, wall * 1e3);
+    thrift_conn_free(c);
+    fixture_thread_stop(&t, th);
+
+    thrift_conn_options_free(co);
+    thrift_conn_options_free(o);
+    thrift_arena_free(a);
+}
+
 int main(void) {
     thrift_schema_t *s = fixture_schema();
     test_bad_input(s);
@@ -944,6 +1056,7 @@ int main(void) {
     test_cancel(s);
     test_conn_events(s);
     test_conn_event_detail(s);
+    test_busy_poll(s);
     thrift_schema_unref(s);
     return tap_done();
 }
