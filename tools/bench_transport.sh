@@ -11,7 +11,9 @@
 #
 #   tools/bench_transport.sh [BUILD_DIR]          (default build)
 #   env: DUR=seconds per point (1), REPS=rounds (2), SRV_CPU (0), CLI_CPU (1),
-#        POINTS="add:1 add:16 echo:1 echo:16" (method:connections)
+#        POINTS="add:1 add:16 echo:1 echo:16" (method:connections),
+#        DYN_OPTS: more options for every dynthrift server, e.g.
+#        "-o busy_poll_us=0" (its busy-poll after replies off)
 #
 # Test certificates are made at bench time (test/tls_certs.sh, EC P-256);
 # nothing generated is kept.  Prints one line per measurement, then the
@@ -29,6 +31,7 @@ REPS=${REPS:-2}
 SRV_CPU=${SRV_CPU:-0}
 CLI_CPU=${CLI_CPU:-1}
 POINTS=${POINTS:-add:1 add:16 echo:1 echo:16}
+DYN_OPTS=${DYN_OPTS:-}
 IDL=$ROOT/idl-samples/bench.thrift
 [ -f /work/shared/bench/bench.thrift ] && IDL=/work/shared/bench/bench.thrift
 PAYLOAD=/work/shared/bench/payload.json
@@ -135,7 +138,7 @@ start() {
     fi
 }
 
-echo "# bench_transport.sh  $(date -u +%FT%TZ)  $(nproc) cores  load $(cut -d' ' -f1-3 /proc/loadavg)  ${DUR}s x $REPS"
+echo "# bench_transport.sh  $(date -u +%FT%TZ)  $(nproc) cores  load $(cut -d' ' -f1-3 /proc/loadavg)  ${DUR}s x $REPS  dynthrift options: ${DYN_OPTS:-defaults}"
 # A free loopback port per server (the kernel's pick, released at once):
 # other benchmarks and tests run beside this one.
 free_port() {
@@ -143,12 +146,12 @@ free_port() {
 }
 P1=$(free_port); P2=$(free_port); P3=$(free_port); P4=$(free_port); P5=$(free_port)
 P6=$(free_port); P7=$(free_port)
-start dyn 127.0.0.1:$P1 "$SRV" -o transport=framed "$IDL" 127.0.0.1:$P1
-start dyn_tls tls://localhost:$P2 "$SRV" -o transport=framed -o tls_cert="$C/server.pem" \
+start dyn 127.0.0.1:$P1 "$SRV" $DYN_OPTS -o transport=framed "$IDL" 127.0.0.1:$P1
+start dyn_tls tls://localhost:$P2 "$SRV" $DYN_OPTS -o transport=framed -o tls_cert="$C/server.pem" \
     -o tls_key="$C/server.key" "$IDL" tls://127.0.0.1:$P2
-start dyn_zlib 127.0.0.1:$P3 "$SRV" -o transport=framed -o zlib=1 "$IDL" 127.0.0.1:$P3
-start dyn_header 127.0.0.1:$P5 "$SRV" -o transport=header "$IDL" 127.0.0.1:$P5
-start dyn_http http://127.0.0.1:$P6/ "$SRV" "$IDL" http://127.0.0.1:$P6/
+start dyn_zlib 127.0.0.1:$P3 "$SRV" $DYN_OPTS -o transport=framed -o zlib=1 "$IDL" 127.0.0.1:$P3
+start dyn_header 127.0.0.1:$P5 "$SRV" $DYN_OPTS -o transport=header "$IDL" 127.0.0.1:$P5
+start dyn_http http://127.0.0.1:$P6/ "$SRV" $DYN_OPTS "$IDL" http://127.0.0.1:$P6/
 if build_cpp; then
     start cpp_tls tls://localhost:$P4 "$TMP/cpp_server" tls $P4 "$C/server.pem" "$C/server.key"
     start cpp_http http://127.0.0.1:$P7/ "$TMP/cpp_server" http $P7
