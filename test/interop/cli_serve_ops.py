@@ -147,6 +147,17 @@ def main():
                          "--max-connections", "0"], capture_output=True, text=True,
                         timeout=30).returncode
     ok(rc == 64, "--max-connections 0 is bad usage")
+    rc = subprocess.run([CLI, "serve", BENCH, "Bench", "--echo", "--addr", "127.0.0.1:0",
+                         "--busy-poll-us", "10001"], capture_output=True, text=True,
+                        timeout=30).returncode
+    ok(rc == 64, "--busy-poll-us over THRIFT_BUSY_POLL_MAX_US is bad usage")
+    srv = Serve([BENCH, "Bench", "--echo", "--busy-poll-us", "0"], "nopoll")
+    try:
+        p = subprocess.run([CLI, "call", BENCH, "Bench.add", "[1, 2]", "--addr",
+                            "127.0.0.1:%d" % srv.port], capture_output=True, text=True, timeout=30)
+        ok(p.returncode == 0, "--busy-poll-us 0: the server answers", p.stderr)
+    finally:
+        srv.stop()
 
     # ---- --exec: the handler's process group -----------------------------
     pidfile = os.path.join(TMP, "handler.pid")

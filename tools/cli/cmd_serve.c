@@ -76,6 +76,9 @@ static const char serve_usage_options[] =
     "                                 limit but the process's descriptors)\n"
     "  --idle-timeout MS              close a connection after MS without a byte from\n"
     "                                 it (default 0: idle connections stay open)\n"
+    "  --busy-poll-us US              after writing replies, poll for the next request\n"
+    "                                 without sleeping for up to US (adaptive; default\n"
+    "                                 50; 0 = always sleep)\n"
     "  --threads N                    serve on N loops (needs a thread-safe answer\n"
     "                                 source: not with --exec)\n"
     "  --record FILE                  append every call and its reply as JSON lines\n"
@@ -1538,6 +1541,7 @@ int cmd_serve(int argc, char **argv) {
     bool echo = false, unknown = false;
     int verbose = 0;
     unsigned long long threads = 1, exec_timeout = 30000, max_connections = 0, idle_timeout = 0;
+    unsigned long long busy_poll_us = THRIFT_BUSY_POLL_DEFAULT_US;
     const char *announce_url = NULL, *announce_host_opt = NULL;
     unsigned long long announce_session_ms = 10000, announce_grace_ms = 300;
 
@@ -1623,6 +1627,16 @@ int cmd_serve(int argc, char **argv) {
                 goto usage;
             if (!cli_parse_uint(v, UINT32_MAX, &idle_timeout)) {
                 fprintf(stderr, "dynthrift serve: --idle-timeout takes milliseconds (0 = none), not '%s'\n", v);
+                goto usage;
+            }
+            continue;
+        }
+        if ((r = cli_take_value_opt(argc, argv, &i, cmd, "--busy-poll-us", &v)) != 0) {
+            if (r < 0)
+                goto usage;
+            if (!cli_parse_uint(v, THRIFT_BUSY_POLL_MAX_US, &busy_poll_us)) {
+                fprintf(stderr, "dynthrift serve: --busy-poll-us takes microseconds (0..%d), not '%s'\n",
+                        THRIFT_BUSY_POLL_MAX_US, v);
                 goto usage;
             }
             continue;
@@ -1785,6 +1799,7 @@ int cmd_serve(int argc, char **argv) {
     }
     if (idle_timeout)
         thrift_conn_options_set_idle_timeout_ms(co, (uint32_t)idle_timeout);
+    thrift_conn_options_set_busy_poll_us(co, (uint32_t)busy_poll_us);
     st.srv = thrift_rpc_server_new(st.loop, st.schema, co, &err);
     if (!st.srv) {
         fprintf(stderr, "dynthrift serve: ");
