@@ -963,6 +963,28 @@ static bool blocking_adds(thrift_conn_t *c, thrift_arena_t *a, int calls, int ga
     return true;
 }
 
+/* The fixture's server with busy_poll_us = `us` on a thread of its own, and
+ * a blocking client of it (options `co`). */
+static thrift_conn_t *poll_server_start(fixture_thread_t *t, pthread_t *th, thrift_schema_t *s,
+                                        thrift_conn_options_t *o, uint32_t us,
+                                        const thrift_conn_options_t *co) {
+    thrift_conn_options_set_busy_poll_us(o, us);
+    fixture_thread_start(t, s, o, th);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", thrift_rpc_server_port(t->srv));
+    thrift_error_t err;
+    thrift_error_clear(&err);
+    thrift_conn_t *c = thrift_connect(s, "Calc", addr, co, &err);
+    if (!c)
+        printf("# connect %s: %s\n", addr, err.text);
+    return c;
+}
+
+static void poll_server_stop(fixture_thread_t *t, pthread_t th, thrift_conn_t *c) {
+    thrift_conn_free(c);
+    fixture_thread_stop(t, th);
+}
+
 /* The busy-poll after replies (busy_poll_us on the server's options): the
  * option parses; 0 never starts it; a client calling back to back is
  * caught by it; an idle client and one calling every 5 ms cost the server
@@ -984,25 +1006,18 @@ static void test_busy_poll(thrift_schema_t *s) {
     // Off: no poll ever starts, however close together the calls come.
     fixture_thread_t t;
     pthread_t th;
-    fixture_thread_start(&t, s, o, &th);
-    char addr[64];
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", thrift_rpc_server_port(t.srv));
-    thrift_conn_t *c = thrift_connect(s, "Calc", addr, co, &err);
+    thrift_conn_t *c = poll_server_start(&t, &th, s, o, 0, co);
     bool ok = c && blocking_adds(c, a, 50, 0);
     uint64_t spun = 1, caught = 1;
     thrift_rpc_server_busy_poll_stats(t.srv, &spun, &caught);
     TAP_CHECK(ok && spun == 0 && caught == 0,
               "busy_poll_us=0: 50 calls answered, the server never busy-polled (%llu)",
               (unsigned long long)spun);
-    thrift_conn_free(c);
-    fixture_thread_stop(&t, th);
+    poll_server_stop(&t, th, c);
 
     // The largest cap (10 ms): requests that follow replies within
     // microseconds (milliseconds under valgrind) are caught.
-    thrift_conn_options_set_busy_poll_us(o, THRIFT_BUSY_POLL_MAX_US);
-    fixture_thread_start(&t, s, o, &th);
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", thrift_rpc_server_port(t.srv));
-    c = thrift_connect(s, "Calc", addr, co, &err);
+    c = poll_server_start(&t, &th, s, o, THRIFT_BUSY_POLL_MAX_US, co);
     ok = c && blocking_adds(c, a, 50, 0);
     thrift_rpc_server_busy_poll_stats(t.srv, &spun, &caught);
     TAP_CHECK(ok && spun >= 40 && caught >= spun / 2 && caught <= spun,
@@ -1017,16 +1032,12 @@ static void test_busy_poll(thrift_schema_t *s) {
     TAP_CHECK(cpu0 >= 0 && idle_cpu < 0.03,
               "an idle client for 300 ms costs the server %.1f ms of CPU (< 30; the poll stops)",
               idle_cpu * 1e3);
-    thrift_conn_free(c);
-    fixture_thread_stop(&t, th);
+    poll_server_stop(&t, th, c);
 
     // The default cap (50 us) against a client calling every 5 ms: the
     // probes miss, the poll backs off, and the server's CPU stays a small
     // part of the wall time.
-    thrift_conn_options_set_busy_poll_us(o, THRIFT_BUSY_POLL_DEFAULT_US);
-    fixture_thread_start(&t, s, o, &th);
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", thrift_rpc_server_port(t.srv));
-    c = thrift_connect(s, "Calc", addr, co, &err);
+    c = poll_server_start(&t, &th, s, o, THRIFT_BUSY_POLL_DEFAULT_US, co);
     cpu0 = thread_cpu_s(th);
     double wall0 = ev_time();
     ok = c && blocking_adds(c, a, 60, 5);
@@ -1037,8 +1048,7 @@ static void test_busy_poll(thrift_schema_t *s) {
     TAP_CHECK(ok && spun <= 15 && cpu < wall * (valgrind ? 0.5 : 0.1),
               "a call every 5 ms: the server polled after %llu of 60 replies, %.1f ms CPU in %.0f ms",
               (unsigned long long)spun, cpu * 1e3, wall * 1e3);
-    thrift_conn_free(c);
-    fixture_thread_stop(&t, th);
+    poll_server_stop(&t, th, c);
 
     thrift_conn_options_free(co);
     thrift_conn_options_free(o);
