@@ -903,6 +903,29 @@ static void http_reconnect(bconn_t *c) {
         conn_connect(c);
 }
 
+/* One read from the connection's stream into buf: the bytes read (counted
+ * when measuring), THRIFT__IO_AGAIN when nothing is there (waiting for
+ * writability if TLS asked for it), or 0 once the connection is broken
+ * (closed by the peer or failed; noted and torn down here). */
+static ssize_t conn_stream_read(bconn_t *c, uint8_t *buf, size_t cap) {
+    bench_t *b = c->b;
+    ssize_t n = thrift__stream_read(&c->stream, buf, cap, NULL);
+    if (n == THRIFT__IO_AGAIN) {
+        if (c->stream.want == THRIFT__WANT_WRITE)
+            ev_io_start(b->loop, &c->wio);
+        return n;
+    }
+    if (n <= 0) {
+        note_error(b, ERR_CLOSED, "connection to %s closed%s%s", b->net.addr,
+                   n == 0 ? " by the peer" : ": ", n == 0 ? "" : strerror(errno));
+        conn_break(c, ERR_CLOSED);
+        return 0;
+    }
+    if (b->measuring)
+        b->bytes_received += (uint64_t)n;
+    return n;
+}
+
 /* Reads HTTP responses with the library's reader: each is one reply. */
 static void conn_read_http(bconn_t *c) {
     bench_t *b = c->b;
@@ -914,20 +937,11 @@ static void conn_read_http(bconn_t *c) {
             conn_break(c, ERR_CLOSED);
             return;
         }
-        ssize_t n = thrift__stream_read(&c->stream, space, avail, NULL);
-        if (n == THRIFT__IO_AGAIN) {
-            if (c->stream.want == THRIFT__WANT_WRITE)
-                ev_io_start(b->loop, &c->wio);
+        ssize_t n = conn_stream_read(c, space, avail);
+        if (n == THRIFT__IO_AGAIN)
             break;
-        }
-        if (n <= 0) {
-            note_error(b, ERR_CLOSED, "connection to %s closed%s%s", b->net.addr,
-                       n == 0 ? " by the peer" : ": ", n == 0 ? "" : strerror(errno));
-            conn_break(c, ERR_CLOSED);
+        if (n == 0)
             return;
-        }
-        if (b->measuring)
-            b->bytes_received += (uint64_t)n;
         thrift__wire_commit(&c->reader, (size_t)n);
         for (;;) {
             const uint8_t *msg;
@@ -1001,20 +1015,11 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
                 c->incap = cap;
             }
         }
-        ssize_t n = thrift__stream_read(&c->stream, c->in + c->inlen, c->incap - c->inlen, NULL);
-        if (n == THRIFT__IO_AGAIN) {
-            if (c->stream.want == THRIFT__WANT_WRITE)
-                ev_io_start(b->loop, &c->wio);
+        ssize_t n = conn_stream_read(c, c->in + c->inlen, c->incap - c->inlen);
+        if (n == THRIFT__IO_AGAIN)
             break;
-        }
-        if (n <= 0) {
-            note_error(b, ERR_CLOSED, "connection to %s closed%s%s", b->net.addr,
-                       n == 0 ? " by the peer" : ": ", n == 0 ? "" : strerror(errno));
-            conn_break(c, ERR_CLOSED);
+        if (n == 0)
             return;
-        }
-        if (b->measuring)
-            b->bytes_received += (uint64_t)n;
         c->inlen += (size_t)n;
         for (;;) {
             const uint8_t *p = c->in + c->instart;
