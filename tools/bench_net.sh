@@ -67,24 +67,11 @@ build_cpp() {
 #include <thrift/protocol/TBinaryProtocol.h>
 #include <thrift/server/TNonblockingServer.h>
 #include <thrift/transport/TNonblockingServerSocket.h>
-#include "Bench.h"
+#include "bench_cpp_handler.h"
 using namespace apache::thrift;
-class Handler : public bench::BenchIf {
-  public:
-    void ping() override {}
-    void echo(bench::Payload &ret, const bench::Payload &p) override { ret = p; }
-    int64_t add(const int64_t a, const int64_t b) override { return a + b; }
-    void fire(const int32_t) override {}
-    void fail(bench::Payload &, const int32_t code) override {
-        bench::BenchError e;
-        e.code = code;
-        e.message = "failed";
-        throw e;
-    }
-};
 int main(int argc, char **argv) {
     int port = argc > 1 ? std::atoi(argv[1]) : 9090;
-    auto processor = std::make_shared<bench::BenchProcessor>(std::make_shared<Handler>());
+    auto processor = std::make_shared<bench::BenchProcessor>(std::make_shared<BenchHandler>());
     auto socket = std::make_shared<transport::TNonblockingServerSocket>("127.0.0.1", port);
     server::TNonblockingServer server(processor, std::make_shared<protocol::TBinaryProtocolFactory>(), socket);
     server.setNumIOThreads(1);
@@ -93,7 +80,7 @@ int main(int argc, char **argv) {
 }
 EOF
     # shellcheck disable=SC2046
-    g++ -O2 -std=c++17 -I"$TMP" -o "$TMP/cpp_server" "$TMP/server.cpp" \
+    g++ -O2 -std=c++17 -I"$TMP" -I"$ROOT/tools" -o "$TMP/cpp_server" "$TMP/server.cpp" \
         $(ls "$TMP"/*.cpp | grep -v -e server.cpp -e skeleton) \
         $(pkg-config --cflags --libs thrift-nb) -levent 2>"$TMP/g++.log" || { cat "$TMP/g++.log" >&2; return 1; }
 }

@@ -68,20 +68,8 @@ build_cpp() {
 #include <thrift/transport/TSSLServerSocket.h>
 #include <thrift/transport/TServerSocket.h>
 #include <thrift/transport/TSSLSocket.h>
-#include "Bench.h"
+#include "bench_cpp_handler.h"
 using namespace apache::thrift;
-class Handler : public bench::BenchIf {
-  public:
-    void ping() override {}
-    void echo(bench::Payload &ret, const bench::Payload &p) override { ret = p; }
-    int64_t add(const int64_t a, const int64_t b) override { return a + b; }
-    void fire(const int32_t) override {}
-    void fail(bench::Payload &, const int32_t code) override {
-        bench::BenchError e;
-        e.code = code;
-        throw e;
-    }
-};
 // cpp_server tls PORT CERT KEY: framed over TSSLServerSocket;
 // cpp_server http PORT: THttpServer (HTTP/1.1, keep-alive) over TServerSocket.
 int main(int argc, char **argv) {
@@ -105,14 +93,14 @@ int main(int argc, char **argv) {
         framing = std::make_shared<transport::TFramedTransportFactory>();
     }
     server::TThreadedServer server(
-        std::make_shared<bench::BenchProcessor>(std::make_shared<Handler>()), socket, framing,
+        std::make_shared<bench::BenchProcessor>(std::make_shared<BenchHandler>()), socket, framing,
         std::make_shared<protocol::TBinaryProtocolFactory>());
     std::cout << "listening " << port << std::endl;
     server.serve();
 }
 CPP
     # shellcheck disable=SC2046
-    g++ -O2 -std=c++17 -I"$TMP" -o "$TMP/cpp_server" "$TMP/server.cpp" \
+    g++ -O2 -std=c++17 -I"$TMP" -I"$ROOT/tools" -o "$TMP/cpp_server" "$TMP/server.cpp" \
         $(ls "$TMP"/*.cpp | grep -v -e server.cpp -e skeleton) \
         $(pkg-config --cflags --libs thrift) -lssl -lcrypto -lpthread 2>"$TMP/g++.log" ||
         { cat "$TMP/g++.log" >&2; return 1; }
