@@ -527,11 +527,8 @@ static json_t *response_json(const thrift_response_t *resp, bool server, int *co
 static json_t *response_headers_json(const thrift_response_t *resp) {
     json_t *o = NULL;
     const char *k, *v;
-    for (size_t i = 0; thrift_response_header_at(resp, i, &k, &v); i++) {
-        if (!o)
-            o = json_object();
-        json_object_set_new(o, k, json_string(v));
-    }
+    for (size_t i = 0; thrift_response_header_at(resp, i, &k, &v); i++)
+        o = cli_headers_put(o, k, v);
     return o;
 }
 

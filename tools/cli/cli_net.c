@@ -43,6 +43,13 @@ const char cli_net_transport_help[] =
     "  --addr http://HOST:PORT/PATH   Thrift over HTTP (POST per call, keep-alive,\n"
     "                                 pipelined); https:// over TLS\n";
 
+json_t *cli_headers_put(json_t *headers, const char *key, const char *value) {
+    if (!headers)
+        headers = json_object();
+    json_object_set_new(headers, key, json_string(value));
+    return headers;
+}
+
 /* 1: consumed argv[*i] (and its value); 0: not ours; -1: usage error
  * (reported). */
 int cli_net_take_opt(int argc, char **argv, int *i, const char *cmd, cli_net_opts_t *o) {

@@ -47,6 +47,10 @@ int cli_net_apply_headers(const char *cmd, const cli_net_opts_t *o, thrift_conn_
  * request headers already in the options.  Returns the pair count, or -1
  * after printing "dynthrift CMD: ...". */
 int cli_net_header_pairs(const char *cmd, const cli_net_opts_t *o, const char ***pairs);
+/* Adds one info header to `headers` ({"KEY": "VALUE"...}), made on the
+ * first: the loops over a request's, a result's or a response's headers
+ * (each API has its own accessor) build their objects with it. */
+json_t *cli_headers_put(json_t *headers, const char *key, const char *value);
 /* A reply's info headers ({"KEY": "VALUE"...}) as `curl -i` lines, each
  * after `prefix`: "KEY: VALUE", control bytes as \xNN so a value stays on
  * its line.  NULL prints nothing. */

@@ -196,11 +196,8 @@ static json_t *result_to_json(call_state_t *st, thrift_result_t *r, int *code) {
 static json_t *reply_headers_json(const thrift_result_t *r) {
     json_t *o = NULL;
     const char *k, *v;
-    for (size_t i = 0; thrift_result_header_at(r, i, &k, &v); i++) {
-        if (!o)
-            o = json_object();
-        json_object_set_new(o, k, json_string(v));
-    }
+    for (size_t i = 0; thrift_result_header_at(r, i, &k, &v); i++)
+        o = cli_headers_put(o, k, v);
     return o;
 }
 

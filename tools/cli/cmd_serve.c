@@ -305,11 +305,8 @@ static bool reply_headers_set_json(thrift_request_t *req, json_t *h) {
 static json_t *request_headers_json(const thrift_request_t *req) {
     json_t *o = NULL;
     const char *k, *v;
-    for (size_t i = 0; thrift_request_header_at(req, i, &k, &v); i++) {
-        if (!o)
-            o = json_object();
-        json_object_set_new(o, k, json_string(v));
-    }
+    for (size_t i = 0; thrift_request_header_at(req, i, &k, &v); i++)
+        o = cli_headers_put(o, k, v);
     return o;
 }
 
