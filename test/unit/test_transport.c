@@ -795,12 +795,14 @@ static void test_header(thrift_schema_t *s) {
 }
 
 static int ordered[8], norder;
+static bool three_ordered; /* norder reached 3 */
 
 static void order_cb(thrift_conn_t *c, thrift_result_t *r, void *ud) {
     (void)c;
     (void)r;
     if (norder < 8)
         ordered[norder++] = (int)(intptr_t)ud;
+    three_ordered = norder >= 3;
 }
 
 /* A one-shot HTTP peer on a thread: reads a request, answers `reply`. */
@@ -875,6 +877,7 @@ static void test_http(thrift_schema_t *s) {
         thrift_conn_t *c = thrift_conn_new(loop, s, "Calc", addr, NULL, &err);
         thrift_arena_t *ar = thrift_arena_new(NULL);
         norder = 0;
+        three_ordered = false;
         int ms[] = {150, 10};
         for (int k = 0; k < 2; k++) {
             thrift_value_t *args = thrift_conn_new_args(c, ar, "slow", &err);
@@ -882,12 +885,7 @@ static void test_http(thrift_schema_t *s) {
             thrift_call_async(c, "slow", args, order_cb, (void *)(intptr_t)(k + 1));
         }
         thrift_call_async(c, "ping", NULL, order_cb, (void *)(intptr_t)3);
-        ev_timer wd;
-        ev_timer_init(&wd, watchdog_cb, 10., 0.);
-        ev_timer_start(loop, &wd);
-        while (norder < 3)
-            ev_run(loop, EVRUN_ONCE);
-        ev_timer_stop(loop, &wd);
+        run_until(loop, &three_ordered, 10.);
         TAP_CHECK(ordered[0] == 1 && ordered[1] == 2 && ordered[2] == 3 &&
                       thrift_conn_break_count(c) == 0,
                   "http: three pipelined requests, answered in order on one connection");
@@ -907,6 +905,7 @@ static void test_http(thrift_schema_t *s) {
         thrift_conn_t *c = thrift_conn_new(loop, s, "Calc", a2, NULL, &err);
         thrift_arena_t *ar = thrift_arena_new(NULL);
         norder = 0;
+        three_ordered = false;
         thrift_value_t *args = thrift_conn_new_args(c, ar, "slow", &err);
         thrift_value_set(args, "ms", thrift_value_new_i32(ar, 300));
         // The first call makes the server show keep-alive, so the next two
@@ -914,12 +913,7 @@ static void test_http(thrift_schema_t *s) {
         thrift_call_async(c, "ping", NULL, order_cb, (void *)(intptr_t)1);
         thrift_call_async(c, "slow", args, order_cb, (void *)(intptr_t)2);
         thrift_call_async(c, "ping", NULL, order_cb, (void *)(intptr_t)3);
-        ev_timer wd;
-        ev_timer_init(&wd, watchdog_cb, 10., 0.);
-        ev_timer_start(loop, &wd);
-        while (norder < 3)
-            ev_run(loop, EVRUN_ONCE);
-        ev_timer_stop(loop, &wd);
+        run_until(loop, &three_ordered, 10.);
         TAP_CHECK(ordered[2] == 3 && thrift_conn_break_count(c) == 0,
                   "http: a request waiting behind a 300 ms handler outlives a 100 ms read timeout");
         thrift_conn_free(c);
